@@ -1,0 +1,244 @@
+//! The intermediate representation between parsed specs and emitted Rust.
+//!
+//! Plain data only: nothing here knows YAML, JSON files, `syn` or `quote`. Lowering fills it
+//! in from OpenAPI documents and doc specs; emission reads it and nothing else.
+
+use serde_json::Value;
+
+/// The intermediate representation of one vendor integration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegrationIr {
+    /// Slug used in tool names (`malomo`, `e_desk`).
+    pub name: String,
+    /// Human-readable vendor name.
+    pub title: String,
+    /// Default base URL.
+    pub base_url: String,
+    /// Authentication kind.
+    pub auth: AuthIr,
+    /// Headers sent on every request.
+    pub default_headers: Vec<(String, String)>,
+    /// JSON pointers to the message in vendor error bodies.
+    pub error_message_pointers: Vec<String>,
+    /// Tools, sorted by name.
+    pub tools: Vec<ToolIr>,
+    /// Spec files this integration was generated from, with their hashes, for the header.
+    pub sources: Vec<SourceFile>,
+}
+
+/// A spec file and its content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Path relative to the specs directory.
+    pub path: String,
+    /// Hex SHA-256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// Authentication of an integration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthIr {
+    /// No credentials.
+    None,
+    /// Bearer key.
+    Bearer,
+    /// Key in a named header.
+    Header(String),
+    /// HTTP basic.
+    Basic,
+    /// Key in a named query parameter.
+    Query(String),
+    /// OAuth 2.0 with a token endpoint and grants.
+    OAuth2 {
+        /// Token endpoint.
+        token_url: String,
+        /// Supported grants.
+        grants: Vec<String>,
+    },
+}
+
+/// Read, write or custom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassIr {
+    /// get, list
+    Read,
+    /// create, update, delete
+    Write,
+    /// anything else
+    Custom,
+}
+
+/// The intermediate representation of an operation that will become a tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolIr {
+    /// MCP tool name.
+    pub name: String,
+    /// Rust type name of the request struct.
+    pub struct_name: String,
+    /// Title.
+    pub title: String,
+    /// Full description shown to the model.
+    pub description: String,
+    /// Resource name as written.
+    pub resource: String,
+    /// Method name.
+    pub method: String,
+    /// Method class.
+    pub class: ClassIr,
+    /// Tags, sorted and de-duplicated.
+    pub tags: Vec<String>,
+    /// Annotations.
+    pub read_only: bool,
+    /// Destroys or replaces data.
+    pub destructive: bool,
+    /// Safe to repeat.
+    pub idempotent: bool,
+    /// HTTP method, upper case.
+    pub http_method: String,
+    /// Path template split into literal text and parameter references.
+    pub path: Vec<PathPart>,
+    /// Flat arguments, in schema order (path, query, header, body, then pagination).
+    pub params: Vec<ParamIr>,
+    /// Where the body comes from.
+    pub body: BodyIr,
+    /// Body content type.
+    pub content_type: String,
+    /// Pagination mapping.
+    pub pagination: PaginationIr,
+    /// The tool's flat JSON Schema.
+    pub input_schema: Value,
+}
+
+/// A piece of a path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPart {
+    /// Literal text.
+    Literal(String),
+    /// A path parameter, by index into `ToolIr::params`.
+    Param(usize),
+}
+
+/// The request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyIr {
+    /// No body.
+    None,
+    /// A JSON object assembled from the `Body` params.
+    Object,
+    /// The whole body is one argument (non-object schemas).
+    Whole(usize),
+}
+
+/// Where an argument goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Location {
+    /// Path segment.
+    Path,
+    /// Query string.
+    Query,
+    /// Header.
+    Header,
+    /// Body property.
+    Body,
+    /// The uniform `limit` of list tools.
+    PageLimit,
+    /// The uniform `next_cursor` of list tools.
+    PageCursor,
+}
+
+/// The Rust type an argument parses into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldType {
+    /// `String`
+    String,
+    /// `i64`
+    Integer,
+    /// `f64`
+    Number,
+    /// `bool`
+    Boolean,
+    /// `Vec<T>`
+    Array(Box<FieldType>),
+    /// `serde_json::Map`
+    Object,
+    /// `serde_json::Value`: unions and unconstrained schemas.
+    Any,
+}
+
+/// One flat argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamIr {
+    /// Name in the flat arguments object.
+    pub arg_name: String,
+    /// Name on the wire (query key, header name, body property).
+    pub wire_name: String,
+    /// Rust field name.
+    pub field_name: String,
+    /// Where it goes.
+    pub location: Location,
+    /// Must be present.
+    pub required: bool,
+    /// An explicit `null` is meaningful and sent as such.
+    pub nullable: bool,
+    /// Rust type.
+    pub ty: FieldType,
+    /// Allowed values for string enums.
+    pub enum_values: Option<Vec<String>>,
+    /// Arrays in queries: one pair per element (`true`) or comma-joined.
+    pub explode: bool,
+    /// Description, for the struct field doc.
+    pub description: String,
+}
+
+/// Vendor pagination style.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaginationIr {
+    /// Not paginated.
+    None,
+    /// Opaque cursors.
+    Cursor {
+        /// Cursor request parameter.
+        cursor_param: String,
+        /// Page size parameter.
+        limit_param: Option<String>,
+        /// Where the next cursor is.
+        next_from: CursorSourceIr,
+        /// Items pointer.
+        items_pointer: String,
+    },
+    /// Page numbers.
+    Page {
+        /// Page parameter.
+        page_param: String,
+        /// Page size parameter.
+        size_param: String,
+        /// Items pointer.
+        items_pointer: String,
+        /// Total pointer.
+        total_pointer: Option<String>,
+    },
+    /// Offsets.
+    Offset {
+        /// Offset parameter.
+        offset_param: String,
+        /// Limit parameter.
+        limit_param: String,
+        /// In the body rather than the query.
+        in_body: bool,
+        /// Items pointer.
+        items_pointer: String,
+        /// Total pointer.
+        total_pointer: Option<String>,
+    },
+}
+
+/// Where the next cursor comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CursorSourceIr {
+    /// JSON pointer into the body.
+    BodyPointer(String),
+    /// `Link: <...>; rel="next"`.
+    LinkHeader,
+    /// A header carrying the cursor.
+    Header(String),
+}

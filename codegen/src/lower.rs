@@ -1,0 +1,1502 @@
+//! Parsed specs to IR: tool selection, the documentation gate, naming, parameter flattening
+//! and collision resolution.
+//!
+//! Flattening rule: path, query, header and body parameters share one flat arguments object.
+//! Names are claimed in that order (path first, body last). A parameter whose name is already
+//! taken is renamed `<location>_<name>` (`query_id`, `header_id`, `body_id`), then `_2`, `_3`...
+//! The uniform pagination arguments `limit` and `next_cursor` are reserved on list tools.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value, json};
+
+use crate::diag::{Diagnostic, Severity, pointer_segment};
+use crate::docspec::{
+    AuthDoc, DocSpec, LocationDoc, MethodDoc, NamingDoc, NextFromDoc, PaginationDoc,
+};
+use crate::ir::{
+    AuthIr, BodyIr, ClassIr, CursorSourceIr, FieldType, IntegrationIr, Location, PaginationIr,
+    ParamIr, PathPart, SourceFile, ToolIr,
+};
+use crate::naming;
+use crate::schema::{self, Normalizer};
+
+const HTTP_METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
+/// Headers the server manages itself; operations cannot take them as arguments.
+const MANAGED_HEADERS: &[&str] = &[
+    "authorization",
+    "content-type",
+    "accept",
+    "content-length",
+    "host",
+];
+
+/// A parsed spec document with its file name.
+pub struct Document<'a> {
+    /// Path relative to the specs directory.
+    pub file: &'a str,
+    /// Raw text, for line lookup.
+    pub text: &'a str,
+    /// Parsed value.
+    pub value: Value,
+}
+
+/// The inputs of one integration: an optional doc spec and an optional OpenAPI document.
+pub struct VendorDocs<'a> {
+    /// Directory name under `specs/`, used as the vendor name without a doc spec.
+    pub dir: &'a str,
+    /// Our doc spec, if any.
+    pub doc: Option<(Document<'a>, DocSpec)>,
+    /// The OpenAPI document, if any.
+    pub openapi: Option<Document<'a>>,
+    /// Every file read, for the header.
+    pub sources: Vec<SourceFile>,
+}
+
+/// An operation found in an OpenAPI document.
+struct OpenApiOp<'v> {
+    path: String,
+    method: String,
+    pointer: String,
+    op: &'v Value,
+    path_item: &'v Value,
+}
+
+/// Collects diagnostics with their file and line.
+pub struct Sink<'d> {
+    /// Diagnostics so far.
+    pub diagnostics: &'d mut Vec<Diagnostic>,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, doc: &Document<'_>, mut diagnostic: Diagnostic) {
+        diagnostic.line = crate::diag::locate(doc.text, &diagnostic.pointer);
+        self.diagnostics.push(diagnostic);
+    }
+}
+
+/// Lowers one vendor to IR. Problems in one operation cost that operation only.
+pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<IntegrationIr> {
+    let doc = vendor.doc.as_ref();
+    let openapi = vendor.openapi.as_ref();
+    let spec_name = doc
+        .map(|(_, d)| d.integration.name.clone())
+        .unwrap_or_else(|| vendor.dir.to_owned());
+    let slug = naming::integration_slug(&spec_name);
+    let title = doc
+        .and_then(|(_, d)| d.integration.title.clone())
+        .or_else(|| {
+            openapi.and_then(|o| o.value.pointer("/info/title")?.as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| spec_name.clone());
+    let base_url = doc
+        .and_then(|(_, d)| d.integration.base_url.clone())
+        .or_else(|| openapi.and_then(openapi_base_url))
+        .unwrap_or_default();
+    let pointer_file = doc.map(|(d, _)| d).or(openapi)?;
+    if base_url.is_empty() {
+        sink.push(
+            pointer_file,
+            Diagnostic::new(
+                "spec::missing-base-url",
+                Severity::Error,
+                pointer_file.file,
+                "",
+                format!("integration `{slug}` has no base URL"),
+            )
+            .with_help("set `integration.base_url` in the doc spec or `servers[0].url` in OpenAPI"),
+        );
+        return None;
+    }
+    let auth = match doc.and_then(|(_, d)| d.integration.auth.clone()) {
+        Some(auth) => auth_from_doc(auth),
+        None => openapi.map_or(AuthIr::None, openapi_auth),
+    };
+    let mut lowerer = Lowerer {
+        slug: slug.clone(),
+        title: title.clone(),
+        sink,
+        tools: Vec::new(),
+    };
+    let default_pagination = doc.and_then(|(_, d)| d.integration.pagination.clone());
+    let ops: Vec<OpenApiOp<'_>> = openapi.map(openapi_operations).unwrap_or_default();
+    let mut used_ops = BTreeSet::new();
+
+    if let Some((doc_file, spec)) = doc {
+        if spec.specgate != 1 {
+            lowerer.sink.push(
+                doc_file,
+                Diagnostic::new(
+                    "docspec::version",
+                    Severity::Error,
+                    doc_file.file,
+                    "/specgate",
+                    format!("unsupported doc-spec version {}", spec.specgate),
+                )
+                .with_help("this codegen reads `specgate: 1`"),
+            );
+            return None;
+        }
+        for (resource, resource_doc) in &spec.resources {
+            for (method, method_doc) in &resource_doc.methods {
+                let pointer = format!(
+                    "/resources/{}/methods/{}",
+                    pointer_segment(resource),
+                    pointer_segment(method)
+                );
+                let pagination = method_doc.pagination.clone().or_else(|| {
+                    (method == "list")
+                        .then(|| default_pagination.clone())
+                        .flatten()
+                });
+                let mut tags = resource_doc.tags.clone();
+                tags.extend(method_doc.tags.iter().cloned());
+                if let Some(operation) = &method_doc.operation {
+                    let Some(openapi_doc) = openapi else {
+                        lowerer.error(doc_file, "docspec::no-openapi", &pointer,
+                            format!("method `{resource}.{method}` names operation `{operation}` but the doc spec has no `integration.openapi` file"),
+                            "set `integration.openapi`, or describe the endpoint with `http:`");
+                        continue;
+                    };
+                    let Some(index) = find_operation(&ops, operation) else {
+                        lowerer.error(
+                            doc_file,
+                            "docspec::unknown-operation",
+                            &pointer,
+                            format!("operation `{operation}` is not in {}", openapi_doc.file),
+                            "use an operationId or `METHOD /path` exactly as in the OpenAPI file",
+                        );
+                        continue;
+                    };
+                    used_ops.insert(index);
+                    let found = &ops[index];
+                    lowerer.openapi_tool(
+                        openapi_doc,
+                        found,
+                        Some(&Overlay {
+                            resource,
+                            method,
+                            doc: method_doc,
+                            doc_file,
+                            pointer: &pointer,
+                            tags,
+                            pagination,
+                        }),
+                    );
+                } else if let Some(http) = &method_doc.http {
+                    lowerer.standalone_tool(
+                        doc_file,
+                        &spec.schemas,
+                        resource,
+                        method,
+                        http,
+                        method_doc,
+                        &pointer,
+                        tags,
+                        pagination,
+                    );
+                } else {
+                    lowerer.error(doc_file, "docspec::no-endpoint", &pointer,
+                        format!("method `{resource}.{method}` has neither `http` nor `operation`"),
+                        "add `http: GET /path` (standalone) or `operation: <operationId>` (overlay)");
+                }
+            }
+        }
+    }
+
+    if let Some(openapi_doc) = openapi {
+        let include_unlisted = doc.is_none_or(|(_, d)| d.integration.include_unlisted);
+        let naming_rule = doc.map_or(NamingDoc::Path, |(_, d)| d.integration.naming);
+        for (index, op) in ops.iter().enumerate() {
+            if used_ops.contains(&index) {
+                continue;
+            }
+            if !include_unlisted {
+                lowerer.sink.push(openapi_doc, Diagnostic::new(
+                    "overlay::not-selected", Severity::Note, openapi_doc.file, &op.pointer,
+                    format!("{} {} is not a tool: the overlay does not list it", op.method.to_uppercase(), op.path),
+                ).with_help("add it to the doc spec's resources, or set `integration.include_unlisted: true`"));
+                continue;
+            }
+            lowerer.derived_tool(openapi_doc, op, naming_rule);
+        }
+    }
+
+    let Lowerer {
+        mut tools, sink, ..
+    } = lowerer;
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut deduped: Vec<ToolIr> = Vec::with_capacity(tools.len());
+    for tool in tools {
+        match deduped.last() {
+            Some(previous) if previous.name == tool.name => {
+                sink.push(
+                    pointer_file,
+                    Diagnostic::new(
+                        "naming::duplicate-tool-name",
+                        Severity::Error,
+                        pointer_file.file,
+                        "",
+                        format!(
+                            "tool name `{}` is produced by both {} and {}",
+                            tool.name,
+                            previous_endpoint(previous),
+                            previous_endpoint(&tool)
+                        ),
+                    )
+                    .with_help(
+                        "give one of them a different resource or method name in the doc spec",
+                    ),
+                );
+            }
+            _ => deduped.push(tool),
+        }
+    }
+
+    Some(IntegrationIr {
+        name: slug,
+        title,
+        base_url,
+        auth,
+        default_headers: doc
+            .map(|(_, d)| d.integration.default_headers.clone().into_iter().collect())
+            .unwrap_or_default(),
+        error_message_pointers: doc
+            .map(|(_, d)| d.integration.error_message_pointers.clone())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| {
+                vec![
+                    "/message".to_owned(),
+                    "/error/message".to_owned(),
+                    "/error".to_owned(),
+                ]
+            }),
+        tools: deduped,
+        sources: vendor.sources,
+    })
+}
+
+fn previous_endpoint(tool: &ToolIr) -> String {
+    let path: String = tool
+        .path
+        .iter()
+        .map(|part| match part {
+            PathPart::Literal(text) => text.clone(),
+            PathPart::Param(index) => format!("{{{}}}", tool.params[*index].wire_name),
+        })
+        .collect();
+    format!("`{} {path}`", tool.http_method)
+}
+
+struct Overlay<'o> {
+    resource: &'o str,
+    method: &'o str,
+    doc: &'o MethodDoc,
+    doc_file: &'o Document<'o>,
+    pointer: &'o str,
+    tags: Vec<String>,
+    pagination: Option<PaginationDoc>,
+}
+
+struct Lowerer<'s, 'd> {
+    slug: String,
+    title: String,
+    sink: &'s mut Sink<'d>,
+    tools: Vec<ToolIr>,
+}
+
+/// A parameter before flattening.
+struct RawParam {
+    wire_name: String,
+    /// Argument name when it differs from the wire name (doc spec `arg:`).
+    arg_name: Option<String>,
+    location: Location,
+    required: bool,
+    schema: Value,
+    explode: bool,
+}
+
+/// Everything needed to finish a tool, whatever its source.
+struct ToolParts {
+    resource: String,
+    method: String,
+    http_method: String,
+    path_template: String,
+    title: Option<String>,
+    description: String,
+    instructions: Option<String>,
+    unverified: Option<String>,
+    tags: Vec<String>,
+    params: Vec<RawParam>,
+    body: Option<(Value, bool)>,
+    content_type: String,
+    pagination: Option<PaginationDoc>,
+    destructive: Option<bool>,
+    idempotent: Option<bool>,
+    field_notes: BTreeMap<String, String>,
+    name_override: Option<String>,
+}
+
+impl Lowerer<'_, '_> {
+    fn error(
+        &mut self,
+        doc: &Document<'_>,
+        code: &'static str,
+        pointer: &str,
+        message: String,
+        help: &str,
+    ) {
+        self.sink.push(
+            doc,
+            Diagnostic::new(code, Severity::Error, doc.file, pointer, message).with_help(help),
+        );
+    }
+
+    fn skip(
+        &mut self,
+        doc: &Document<'_>,
+        code: &'static str,
+        pointer: &str,
+        message: String,
+        help: &str,
+    ) {
+        self.sink.push(
+            doc,
+            Diagnostic::new(code, Severity::Warning, doc.file, pointer, message).with_help(help),
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)] // one call site; the arguments are the method's facets
+    fn standalone_tool(
+        &mut self,
+        doc_file: &Document<'_>,
+        schemas: &Map<String, Value>,
+        resource: &str,
+        method: &str,
+        http: &str,
+        method_doc: &MethodDoc,
+        pointer: &str,
+        tags: Vec<String>,
+        pagination: Option<PaginationDoc>,
+    ) {
+        let Some((verb, path)) = http.split_once(' ') else {
+            self.error(
+                doc_file,
+                "docspec::bad-http",
+                &format!("{pointer}/http"),
+                format!("`{http}` is not `METHOD /path`"),
+                "write e.g. `GET /orders/{id}`",
+            );
+            return;
+        };
+        let verb = verb.to_ascii_lowercase();
+        if !HTTP_METHODS.contains(&verb.as_str()) || !path.starts_with('/') {
+            self.error(
+                doc_file,
+                "docspec::bad-http",
+                &format!("{pointer}/http"),
+                format!("`{http}` is not `METHOD /path` with a supported method"),
+                "methods: GET, POST, PUT, PATCH, DELETE; the path starts with `/`",
+            );
+            return;
+        }
+        let Some(description) = documentation(method_doc.description.as_deref(), None) else {
+            self.undocumented(doc_file, pointer, &format!("{resource}.{method}"));
+            return;
+        };
+        let root = json!({ "schemas": schemas });
+        let mut normalizer = Normalizer::new(&root);
+        let mut params = Vec::new();
+        let mut arg_names = BTreeMap::new();
+        for name in path_param_names(path) {
+            let schema = method_doc
+                .path
+                .get(&name)
+                .cloned()
+                .unwrap_or_else(|| json!({"type": "string"}));
+            params.push((name, Location::Path, true, schema, true));
+        }
+        for (name, schema) in &method_doc.query {
+            let required = schema
+                .get("required")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let explode = schema
+                .get("explode")
+                .and_then(Value::as_bool)
+                .unwrap_or(true);
+            params.push((
+                name.clone(),
+                Location::Query,
+                required,
+                schema.clone(),
+                explode,
+            ));
+            if let Some(arg) = schema.get("arg").and_then(Value::as_str) {
+                arg_names.insert(name.clone(), arg.to_owned());
+            }
+        }
+        for (name, schema) in &method_doc.headers {
+            let required = schema
+                .get("required")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            params.push((
+                name.clone(),
+                Location::Header,
+                required,
+                schema.clone(),
+                true,
+            ));
+        }
+        let mut raw = Vec::new();
+        for (name, location, required, mut schema, explode) in params {
+            if let Value::Object(object) = &mut schema {
+                object.remove("required");
+                object.remove("explode");
+                object.remove("arg");
+            }
+            match normalizer.normalize(&schema) {
+                Ok(schema) => raw.push(RawParam {
+                    arg_name: arg_names.get(&name).cloned(),
+                    wire_name: name,
+                    location,
+                    required,
+                    schema,
+                    explode,
+                }),
+                Err(error) => {
+                    self.skip(
+                        doc_file,
+                        "schema::invalid",
+                        pointer,
+                        format!("{resource}.{method}: parameter `{name}`: {error}"),
+                        "fix the schema; the tool was skipped",
+                    );
+                    return;
+                }
+            }
+        }
+        let body = match &method_doc.body {
+            None => None,
+            Some(body) => match normalizer.normalize(body) {
+                Ok(body) => Some((body, true)),
+                Err(error) => {
+                    self.skip(
+                        doc_file,
+                        "schema::invalid",
+                        &format!("{pointer}/body"),
+                        format!("{resource}.{method}: body: {error}"),
+                        "fix the schema; the tool was skipped",
+                    );
+                    return;
+                }
+            },
+        };
+        self.finish(
+            doc_file,
+            pointer,
+            ToolParts {
+                resource: resource.to_owned(),
+                method: method.to_owned(),
+                http_method: verb.to_uppercase(),
+                path_template: path.to_owned(),
+                title: method_doc.title.clone(),
+                description,
+                instructions: method_doc.instructions.clone(),
+                unverified: method_doc.unverified.clone(),
+                tags,
+                params: raw,
+                body,
+                content_type: method_doc
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/json".to_owned()),
+                pagination,
+                destructive: method_doc.destructive,
+                idempotent: method_doc.idempotent,
+                field_notes: method_doc.field_notes.clone(),
+                name_override: None,
+            },
+        );
+    }
+
+    fn undocumented(&mut self, doc: &Document<'_>, pointer: &str, what: &str) {
+        self.sink.push(
+            doc,
+            Diagnostic::new(
+                "gate::undocumented",
+                Severity::Note,
+                doc.file,
+                pointer,
+                format!("{what} is not a tool: it has no documentation"),
+            )
+            .with_help("add a summary or description (OpenAPI) or a `description` (doc spec)"),
+        );
+    }
+
+    fn derived_tool(&mut self, doc: &Document<'_>, op: &OpenApiOp<'_>, naming_rule: NamingDoc) {
+        let (resource, method) = resource_and_method(&op.path, &op.method);
+        let name_override = match naming_rule {
+            NamingDoc::Path => None,
+            NamingDoc::OperationId => op.op.get("operationId").and_then(Value::as_str).map(|id| {
+                naming::shorten(&format!("{}_{}", self.slug, naming::sanitize_snake(id)))
+            }),
+        };
+        let tags = string_list(op.op.get("tags"));
+        self.openapi_tool_with(doc, op, None, resource, method, tags, None, name_override);
+    }
+
+    fn openapi_tool(
+        &mut self,
+        doc: &Document<'_>,
+        op: &OpenApiOp<'_>,
+        overlay: Option<&Overlay<'_>>,
+    ) {
+        let Some(overlay) = overlay else { return };
+        let tags = if overlay.tags.is_empty() {
+            string_list(op.op.get("tags"))
+        } else {
+            overlay.tags.clone()
+        };
+        self.openapi_tool_with(
+            doc,
+            op,
+            Some(overlay),
+            overlay.resource.to_owned(),
+            overlay.method.to_owned(),
+            tags,
+            overlay.pagination.clone(),
+            None,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)] // shared by overlay and derived tools
+    fn openapi_tool_with(
+        &mut self,
+        doc: &Document<'_>,
+        op: &OpenApiOp<'_>,
+        overlay: Option<&Overlay<'_>>,
+        resource: String,
+        method: String,
+        tags: Vec<String>,
+        pagination: Option<PaginationDoc>,
+        name_override: Option<String>,
+    ) {
+        let endpoint = format!("{} {}", op.method.to_uppercase(), op.path);
+        let summary = op.op.get("summary").and_then(Value::as_str);
+        let op_description = op.op.get("description").and_then(Value::as_str);
+        let openapi_docs = documentation(summary, op_description);
+        let description = match overlay.and_then(|o| o.doc.description.as_deref()) {
+            Some(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+            _ => openapi_docs,
+        };
+        let Some(description) = description else {
+            match overlay {
+                Some(o) => self.undocumented(o.doc_file, o.pointer, &endpoint),
+                None => self.undocumented(doc, &op.pointer, &endpoint),
+            }
+            return;
+        };
+        let mut normalizer = Normalizer::new(&doc.value);
+        let mut raw: Vec<RawParam> = Vec::new();
+        let mut declared: Vec<&Value> = Vec::new();
+        for list in [op.path_item.get("parameters"), op.op.get("parameters")] {
+            if let Some(Value::Array(items)) = list {
+                declared.extend(items.iter());
+            }
+        }
+        for (index, param) in declared.into_iter().enumerate() {
+            let param = match normalizer.deref(param) {
+                Ok(param) => param,
+                Err(error) => {
+                    self.skip(
+                        doc,
+                        "schema::invalid",
+                        &format!("{}/parameters/{index}", op.pointer),
+                        format!("{endpoint}: {error}"),
+                        "fix the reference; the operation was skipped",
+                    );
+                    return;
+                }
+            };
+            let (Some(name), Some(location)) = (
+                param.get("name").and_then(Value::as_str),
+                param.get("in").and_then(Value::as_str),
+            ) else {
+                self.skip(
+                    doc,
+                    "openapi::bad-parameter",
+                    &format!("{}/parameters/{index}", op.pointer),
+                    format!("{endpoint}: parameter without `name` or `in`"),
+                    "every parameter needs `name` and `in`; the operation was skipped",
+                );
+                return;
+            };
+            let location = match location {
+                "path" => Location::Path,
+                "query" => Location::Query,
+                "header" if MANAGED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) => {
+                    continue;
+                }
+                "header" => Location::Header,
+                other => {
+                    let required = param.get("required").and_then(Value::as_bool) == Some(true);
+                    let message =
+                        format!("{endpoint}: `{other}` parameter `{name}` is not supported");
+                    if required {
+                        self.skip(
+                            doc,
+                            "openapi::unsupported-parameter",
+                            &op.pointer,
+                            message,
+                            "the parameter is required, so the operation was skipped",
+                        );
+                        return;
+                    }
+                    self.skip(
+                        doc,
+                        "openapi::unsupported-parameter",
+                        &op.pointer,
+                        message,
+                        "the optional parameter was left out of the tool",
+                    );
+                    continue;
+                }
+            };
+            let mut param_schema = match param.get("schema") {
+                Some(s) => match normalizer.normalize(s) {
+                    Ok(s) => s,
+                    Err(error) => {
+                        self.skip(
+                            doc,
+                            "schema::invalid",
+                            &format!("{}/parameters/{index}/schema", op.pointer),
+                            format!("{endpoint}: parameter `{name}`: {error}"),
+                            "fix the schema; the operation was skipped",
+                        );
+                        return;
+                    }
+                },
+                None => json!({"type": "string"}),
+            };
+            if let (Some(text), Value::Object(object)) = (
+                param.get("description").and_then(Value::as_str),
+                &mut param_schema,
+            ) {
+                object.entry("description").or_insert_with(|| json!(text));
+            }
+            // Operation-level parameters override path-level ones with the same name and location.
+            raw.retain(|existing| !(existing.wire_name == name && existing.location == location));
+            raw.push(RawParam {
+                arg_name: None,
+                wire_name: name.to_owned(),
+                location,
+                required: location == Location::Path
+                    || param.get("required").and_then(Value::as_bool) == Some(true),
+                explode: param
+                    .get("explode")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true),
+                schema: param_schema,
+            });
+        }
+        if let Some(o) = overlay {
+            for (name, schema) in &o.doc.query {
+                let mut schema = schema.clone();
+                let required = schema
+                    .get("required")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                if let Value::Object(object) = &mut schema {
+                    object.remove("required");
+                }
+                if let Ok(schema) = normalizer.normalize(&schema) {
+                    raw.retain(|existing| {
+                        !(existing.wire_name == *name && existing.location == Location::Query)
+                    });
+                    raw.push(RawParam {
+                        arg_name: None,
+                        wire_name: name.clone(),
+                        location: Location::Query,
+                        required,
+                        schema,
+                        explode: true,
+                    });
+                }
+            }
+        }
+        let mut content_type = "application/json".to_owned();
+        let mut body = None;
+        if let Some(override_body) = overlay.and_then(|o| o.doc.body.as_ref()) {
+            match normalizer.normalize(override_body) {
+                Ok(schema) => body = Some((schema, true)),
+                Err(error) => {
+                    self.skip(
+                        doc,
+                        "schema::invalid",
+                        &op.pointer,
+                        format!("{endpoint}: overlay body: {error}"),
+                        "fix the schema; the operation was skipped",
+                    );
+                    return;
+                }
+            }
+        } else if let Some(request_body) = op.op.get("requestBody") {
+            let request_body = match normalizer.deref(request_body) {
+                Ok(rb) => rb,
+                Err(error) => {
+                    self.skip(
+                        doc,
+                        "schema::invalid",
+                        &format!("{}/requestBody", op.pointer),
+                        format!("{endpoint}: {error}"),
+                        "fix the reference; the operation was skipped",
+                    );
+                    return;
+                }
+            };
+            let required = request_body.get("required").and_then(Value::as_bool) == Some(true);
+            let content = request_body.get("content").and_then(Value::as_object);
+            let chosen = content.and_then(|content| {
+                let mut types: Vec<&String> = content.keys().collect();
+                types.sort_by_key(|t| match t.as_str() {
+                    "application/json" => 0,
+                    t if t.ends_with("+json") => 1,
+                    "application/x-www-form-urlencoded" => 2,
+                    _ => 3,
+                });
+                types.first().map(|t| ((*t).clone(), content.get(*t)))
+            });
+            match chosen {
+                Some((media, Some(media_object)))
+                    if media.contains("json") || media == "application/x-www-form-urlencoded" =>
+                {
+                    let schema = media_object
+                        .get("schema")
+                        .cloned()
+                        .unwrap_or_else(|| json!({}));
+                    match normalizer.normalize(&schema) {
+                        Ok(schema) => body = Some((schema, required)),
+                        Err(error) => {
+                            self.skip(
+                                doc,
+                                "schema::invalid",
+                                &format!("{}/requestBody", op.pointer),
+                                format!("{endpoint}: body: {error}"),
+                                "fix the schema; the operation was skipped",
+                            );
+                            return;
+                        }
+                    }
+                    content_type = media;
+                }
+                Some((media, _)) => {
+                    self.skip(
+                        doc,
+                        "openapi::unsupported-media-type",
+                        &format!("{}/requestBody", op.pointer),
+                        format!("{endpoint}: request body type `{media}` is not supported"),
+                        "JSON and form bodies are supported; the operation was skipped",
+                    );
+                    return;
+                }
+                None => {}
+            }
+        }
+        let pointer = overlay.map_or(op.pointer.clone(), |o| o.pointer.to_owned());
+        let report_doc = overlay.map_or(doc, |o| o.doc_file);
+        self.finish(
+            report_doc,
+            &pointer,
+            ToolParts {
+                resource,
+                method,
+                http_method: op.method.to_uppercase(),
+                path_template: op.path.clone(),
+                title: overlay.and_then(|o| o.doc.title.clone()).or_else(|| {
+                    summary
+                        .map(str::to_owned)
+                        .filter(|_| op_description.is_some())
+                }),
+                description,
+                instructions: overlay.and_then(|o| o.doc.instructions.clone()),
+                unverified: overlay.and_then(|o| o.doc.unverified.clone()).or_else(|| {
+                    (op.op.get("x-unverified").and_then(Value::as_bool) == Some(true))
+                        .then(|| "marked x-unverified in the spec".to_owned())
+                }),
+                tags,
+                params: raw,
+                body,
+                content_type: overlay
+                    .and_then(|o| o.doc.content_type.clone())
+                    .unwrap_or(content_type),
+                pagination,
+                destructive: overlay.and_then(|o| o.doc.destructive),
+                idempotent: overlay.and_then(|o| o.doc.idempotent),
+                field_notes: overlay
+                    .map(|o| o.doc.field_notes.clone())
+                    .unwrap_or_default(),
+                name_override,
+            },
+        );
+    }
+
+    fn finish(&mut self, doc: &Document<'_>, pointer: &str, parts: ToolParts) {
+        let name = parts.name_override.clone().unwrap_or_else(|| {
+            naming::tool_name(
+                &self.slug,
+                &naming::sanitize_snake(&parts.resource),
+                &naming::sanitize_snake(&parts.method),
+            )
+        });
+        if !naming::is_valid_tool_name(&name) {
+            self.error(
+                doc,
+                "naming::invalid-tool-name",
+                pointer,
+                format!("tool name `{name}` is not valid"),
+                "tool names are 1-64 characters of [A-Za-z0-9_.-]",
+            );
+            return;
+        }
+        let method = naming::sanitize_snake(&parts.method);
+        let class = match method.as_str() {
+            "get" | "list" => ClassIr::Read,
+            "create" | "update" | "delete" => ClassIr::Write,
+            _ => ClassIr::Custom,
+        };
+        let pagination = match (&parts.pagination, class) {
+            (Some(p), ClassIr::Read) if method == "list" => pagination_ir(p),
+            (Some(p), ClassIr::Custom) => pagination_ir(p),
+            _ => PaginationIr::None,
+        };
+        let controlled: Vec<&str> = match &pagination {
+            PaginationIr::None => vec![],
+            PaginationIr::Cursor {
+                cursor_param,
+                limit_param,
+                ..
+            } => {
+                let mut v = vec![cursor_param.as_str()];
+                v.extend(limit_param.as_deref());
+                v
+            }
+            PaginationIr::Page {
+                page_param,
+                size_param,
+                ..
+            } => vec![page_param, size_param],
+            PaginationIr::Offset {
+                offset_param,
+                limit_param,
+                ..
+            } => vec![offset_param, limit_param],
+        };
+        let paginated = pagination != PaginationIr::None;
+
+        // Flatten: path, query, header, then body properties.
+        let mut flat: Vec<ParamIr> = Vec::new();
+        let mut taken: BTreeSet<String> = BTreeSet::new();
+        if paginated {
+            taken.insert("limit".to_owned());
+            taken.insert("next_cursor".to_owned());
+        }
+        let mut properties = Map::new();
+        let mut required_args = Vec::new();
+        let claim = |wire: &str, location: Location, taken: &mut BTreeSet<String>| -> String {
+            let prefix = match location {
+                Location::Query => "query",
+                Location::Header => "header",
+                Location::Body => "body",
+                _ => "path",
+            };
+            let mut candidate = wire.to_owned();
+            if taken.contains(&candidate) {
+                candidate = format!("{prefix}_{wire}");
+            }
+            let base = candidate.clone();
+            let mut n = 2;
+            while taken.contains(&candidate) {
+                candidate = format!("{base}_{n}");
+                n += 1;
+            }
+            taken.insert(candidate.clone());
+            candidate
+        };
+        let mut add = |wire: String,
+                       arg_override: Option<&str>,
+                       location: Location,
+                       required: bool,
+                       mut schema: Value,
+                       explode: bool,
+                       taken: &mut BTreeSet<String>,
+                       flat: &mut Vec<ParamIr>| {
+            let arg = claim(arg_override.unwrap_or(&wire), location, taken);
+            if let Some(note) = parts
+                .field_notes
+                .get(&arg)
+                .or_else(|| parts.field_notes.get(&wire))
+                && let Value::Object(object) = &mut schema
+            {
+                let text = match object.get("description").and_then(Value::as_str) {
+                    Some(existing) => format!("{existing} {note}"),
+                    None => note.clone(),
+                };
+                object.insert("description".to_owned(), json!(text));
+            }
+            let nullable = schema::is_nullable(&schema) && location == Location::Body;
+            flat.push(ParamIr {
+                arg_name: arg.clone(),
+                wire_name: wire,
+                field_name: String::new(),
+                location,
+                required,
+                nullable,
+                ty: schema::field_type(&schema),
+                enum_values: schema::string_enum(&schema),
+                explode,
+                description: schema
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+            if required {
+                required_args.push(json!(arg));
+            }
+            properties.insert(arg, schema);
+        };
+        let path_names = path_param_names(&parts.path_template);
+        for param in parts.params.iter().filter(|p| p.location == Location::Path) {
+            if !path_names.contains(&param.wire_name) {
+                self.skip(
+                    doc,
+                    "openapi::unused-path-parameter",
+                    pointer,
+                    format!(
+                        "path parameter `{}` does not appear in `{}`",
+                        param.wire_name, parts.path_template
+                    ),
+                    "the parameter was ignored",
+                );
+            }
+        }
+        for name in &path_names {
+            let schema = parts
+                .params
+                .iter()
+                .find(|p| p.location == Location::Path && &p.wire_name == name)
+                .map_or_else(|| json!({"type": "string"}), |p| p.schema.clone());
+            add(
+                name.clone(),
+                None,
+                Location::Path,
+                true,
+                schema,
+                true,
+                &mut taken,
+                &mut flat,
+            );
+        }
+        for location in [Location::Query, Location::Header] {
+            for param in parts.params.iter().filter(|p| p.location == location) {
+                if location == Location::Query && controlled.contains(&param.wire_name.as_str()) {
+                    continue;
+                }
+                add(
+                    param.wire_name.clone(),
+                    param.arg_name.as_deref(),
+                    location,
+                    param.required,
+                    param.schema.clone(),
+                    param.explode,
+                    &mut taken,
+                    &mut flat,
+                );
+            }
+        }
+        let mut body_ir = BodyIr::None;
+        if let Some((body_schema, body_required)) = &parts.body {
+            let object_properties = body_schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .filter(|p| !p.is_empty());
+            match object_properties {
+                Some(body_properties) => {
+                    body_ir = BodyIr::Object;
+                    let required: Vec<&str> = body_schema
+                        .get("required")
+                        .and_then(Value::as_array)
+                        .map(|r| r.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    for (name, schema) in body_properties {
+                        if matches!(&pagination, PaginationIr::Offset { in_body: true, .. })
+                            && controlled.contains(&name.as_str())
+                        {
+                            continue;
+                        }
+                        add(
+                            name.clone(),
+                            None,
+                            Location::Body,
+                            *body_required && required.contains(&name.as_str()),
+                            schema.clone(),
+                            true,
+                            &mut taken,
+                            &mut flat,
+                        );
+                    }
+                }
+                None => {
+                    let mut schema = body_schema.clone();
+                    if let Value::Object(object) = &mut schema {
+                        object
+                            .entry("description")
+                            .or_insert_with(|| json!("The request body."));
+                    }
+                    add(
+                        "body".to_owned(),
+                        None,
+                        Location::Body,
+                        *body_required,
+                        schema,
+                        true,
+                        &mut taken,
+                        &mut flat,
+                    );
+                    body_ir = BodyIr::Whole(flat.len() - 1);
+                }
+            }
+        }
+        if paginated {
+            let limit = json!({"type": "integer", "minimum": 1, "description": "Maximum number of items to return in this page."});
+            let cursor = json!({"type": "string", "description": "Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page."});
+            for (arg, location, schema) in [
+                ("limit", Location::PageLimit, limit),
+                ("next_cursor", Location::PageCursor, cursor),
+            ] {
+                flat.push(ParamIr {
+                    arg_name: arg.to_owned(),
+                    wire_name: arg.to_owned(),
+                    field_name: String::new(),
+                    location,
+                    required: false,
+                    nullable: false,
+                    ty: if location == Location::PageLimit {
+                        FieldType::Integer
+                    } else {
+                        FieldType::String
+                    },
+                    enum_values: None,
+                    explode: true,
+                    description: schema["description"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                });
+                properties.insert(arg.to_owned(), schema);
+            }
+        }
+        let mut field_names = BTreeSet::new();
+        for param in &mut flat {
+            let base = naming::field_name(&param.arg_name);
+            let mut candidate = base.clone();
+            let mut n = 2;
+            while !field_names.insert(candidate.clone()) {
+                candidate = format!("{base}_{n}");
+                n += 1;
+            }
+            param.field_name = candidate;
+        }
+        let path = split_path(&parts.path_template, &flat);
+
+        let http_method = parts.http_method.clone();
+        let read_only = class == ClassIr::Read;
+        let destructive = parts
+            .destructive
+            .unwrap_or(method == "delete" || (class == ClassIr::Custom && http_method == "DELETE"));
+        let idempotent = parts
+            .idempotent
+            .unwrap_or(matches!(http_method.as_str(), "GET" | "PUT" | "DELETE"));
+        let title = parts
+            .title
+            .clone()
+            .unwrap_or_else(|| default_title(&self.title, &parts.resource, &method));
+        let mut description = parts.description.clone();
+        if let Some(instructions) = &parts.instructions {
+            description.push_str("\n\nImportant: ");
+            description.push_str(instructions.trim());
+        }
+        if paginated {
+            description.push_str("\n\nReturns {\"result\": [...], \"next_cursor\": string | null}. To fetch the next page, call this tool again with `next_cursor` set to the returned value exactly as received; it is null on the last page.");
+        }
+        if let Some(why) = &parts.unverified {
+            description.push_str(
+                "\n\nNote: this endpoint is not confirmed by the vendor's documentation (",
+            );
+            description.push_str(why.trim());
+            description.push_str(").");
+        }
+        let input_schema = json!({
+            "type": "object",
+            "description": format!("Arguments for: {title}."),
+            "properties": properties,
+            "required": required_args,
+            "additionalProperties": false,
+        });
+        let mut tags: Vec<String> = parts
+            .tags
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        tags.sort();
+        tags.dedup();
+        self.tools.push(ToolIr {
+            struct_name: naming::struct_name(&name),
+            name,
+            title,
+            description,
+            resource: parts.resource,
+            method,
+            class,
+            tags,
+            read_only,
+            destructive,
+            idempotent,
+            http_method,
+            path,
+            params: flat,
+            body: body_ir,
+            content_type: parts.content_type,
+            pagination,
+            input_schema,
+        });
+    }
+}
+
+fn default_title(integration: &str, resource: &str, method: &str) -> String {
+    let words = resource.replace('_', " ");
+    let singular = match words.rsplit_once(' ') {
+        Some((head, last)) => format!("{head} {}", naming::singularize(last)),
+        None => naming::singularize(&words),
+    };
+    match method {
+        "list" => format!("List all {integration} {words}"),
+        "get" => format!("Get a {integration} {singular} by id"),
+        "create" => format!("Create a {integration} {singular}"),
+        "update" => format!("Update a {integration} {singular} by id"),
+        "delete" => format!("Delete a {integration} {singular} by id"),
+        custom => format!(
+            "{} {integration} {words}",
+            capitalize(&custom.replace('_', " "))
+        ),
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// The documentation gate: summary and description joined, or `None` when both are blank.
+fn documentation(summary: Option<&str>, description: Option<&str>) -> Option<String> {
+    let parts: Vec<&str> = [summary, description]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    match parts.as_slice() {
+        [] => None,
+        [one] => Some((*one).to_owned()),
+        [summary, description] if description.starts_with(summary) => {
+            Some((*description).to_owned())
+        }
+        [summary, description, ..] => Some(format!("{summary}\n\n{description}")),
+    }
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn path_param_names(path: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else { break };
+        names.push(after[..end].to_owned());
+        rest = &after[end + 1..];
+    }
+    names
+}
+
+fn split_path(template: &str, params: &[ParamIr]) -> Vec<PathPart> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else { break };
+        if start > 0 {
+            parts.push(PathPart::Literal(rest[..start].to_owned()));
+        }
+        let name = &after[..end];
+        if let Some(index) = params
+            .iter()
+            .position(|p| p.location == Location::Path && p.wire_name == name)
+        {
+            parts.push(PathPart::Param(index));
+        }
+        rest = &after[end + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(PathPart::Literal(rest.to_owned()));
+    }
+    parts
+}
+
+/// Resource and method for an operation the overlay does not name (see `naming`).
+fn resource_and_method(path: &str, verb: &str) -> (String, String) {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let ends_in_param = segments.last().is_some_and(|s| s.starts_with('{'));
+    let literal: Vec<String> = segments
+        .iter()
+        .filter(|s| !s.starts_with('{'))
+        .map(|s| naming::sanitize_snake(s))
+        .collect();
+    let resource = if literal.is_empty() {
+        "root".to_owned()
+    } else {
+        literal.join("_")
+    };
+    let method = match (verb, ends_in_param) {
+        ("get", false) => "list",
+        ("get", true) => "get",
+        ("post", false) => "create",
+        ("put" | "patch", true) => "update",
+        ("delete", true) => "delete",
+        (other, _) => other,
+    };
+    (resource, method.to_owned())
+}
+
+fn find_operation(ops: &[OpenApiOp<'_>], reference: &str) -> Option<usize> {
+    if let Some((verb, path)) = reference.split_once(' ')
+        && verb.chars().all(|c| c.is_ascii_alphabetic())
+    {
+        let verb = verb.to_ascii_lowercase();
+        return ops
+            .iter()
+            .position(|op| op.method == verb && op.path == path.trim());
+    }
+    ops.iter()
+        .position(|op| op.op.get("operationId").and_then(Value::as_str) == Some(reference))
+}
+
+fn openapi_operations<'v>(doc: &'v Document<'_>) -> Vec<OpenApiOp<'v>> {
+    let mut ops = Vec::new();
+    let Some(paths) = doc.value.get("paths").and_then(Value::as_object) else {
+        return ops;
+    };
+    for (path, item) in paths {
+        for method in HTTP_METHODS {
+            if let Some(op) = item.get(*method).filter(|op| op.is_object()) {
+                ops.push(OpenApiOp {
+                    path: path.clone(),
+                    method: (*method).to_owned(),
+                    pointer: format!("/paths/{}/{method}", pointer_segment(path)),
+                    op,
+                    path_item: item,
+                });
+            }
+        }
+    }
+    ops
+}
+
+fn openapi_base_url(doc: &Document<'_>) -> Option<String> {
+    let server = doc.value.pointer("/servers/0")?;
+    let mut url = server.get("url")?.as_str()?.to_owned();
+    if let Some(variables) = server.get("variables").and_then(Value::as_object) {
+        for (name, variable) in variables {
+            if let Some(default) = variable.get("default").and_then(Value::as_str) {
+                url = url.replace(&format!("{{{name}}}"), default);
+            }
+        }
+    }
+    Some(url.trim_end_matches('/').to_owned())
+}
+
+fn openapi_auth(doc: &Document<'_>) -> AuthIr {
+    let Some(schemes) = doc
+        .value
+        .pointer("/components/securitySchemes")
+        .and_then(Value::as_object)
+    else {
+        return AuthIr::None;
+    };
+    let preferred = doc
+        .value
+        .pointer("/security/0")
+        .and_then(Value::as_object)
+        .and_then(|req| req.keys().next().cloned());
+    let scheme = preferred
+        .and_then(|name| schemes.get(&name))
+        .or_else(|| schemes.values().next());
+    let Some(scheme) = scheme else {
+        return AuthIr::None;
+    };
+    let field = |key: &str| {
+        scheme
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match (
+        field("type").as_str(),
+        field("scheme").to_ascii_lowercase().as_str(),
+    ) {
+        ("http", "bearer") => AuthIr::Bearer,
+        ("http", "basic") => AuthIr::Basic,
+        ("apiKey", _) if field("in") == "query" => AuthIr::Query(field("name")),
+        ("apiKey", _) if field("name").eq_ignore_ascii_case("authorization") => AuthIr::Bearer,
+        ("apiKey", _) => AuthIr::Header(field("name")),
+        ("oauth2", _) => {
+            let flows = scheme.get("flows").and_then(Value::as_object);
+            let token_url = flows
+                .and_then(|f| f.values().find_map(|flow| flow.get("tokenUrl")?.as_str()))
+                .unwrap_or_default()
+                .to_owned();
+            let mut grants: Vec<String> = flows
+                .map(|f| {
+                    f.keys()
+                        .map(|k| match k.as_str() {
+                            "clientCredentials" => "client_credentials".to_owned(),
+                            "authorizationCode" => "authorization_code".to_owned(),
+                            other => naming::sanitize_snake(other),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            grants.push("refresh_token".to_owned());
+            grants.sort();
+            grants.dedup();
+            AuthIr::OAuth2 { token_url, grants }
+        }
+        _ => AuthIr::Bearer,
+    }
+}
+
+fn auth_from_doc(auth: AuthDoc) -> AuthIr {
+    match auth {
+        AuthDoc::None => AuthIr::None,
+        AuthDoc::Bearer => AuthIr::Bearer,
+        AuthDoc::Header { name } => AuthIr::Header(name),
+        AuthDoc::Basic => AuthIr::Basic,
+        AuthDoc::Query { name } => AuthIr::Query(name),
+        AuthDoc::Oauth2 { token_url, grants } => AuthIr::OAuth2 { token_url, grants },
+    }
+}
+
+fn pagination_ir(doc: &PaginationDoc) -> PaginationIr {
+    match doc.clone() {
+        PaginationDoc::None => PaginationIr::None,
+        PaginationDoc::Cursor {
+            cursor_param,
+            limit_param,
+            next_from,
+            items_pointer,
+        } => PaginationIr::Cursor {
+            cursor_param,
+            limit_param,
+            next_from: match next_from {
+                NextFromDoc::LinkHeader => CursorSourceIr::LinkHeader,
+                NextFromDoc::Pointer(p) => CursorSourceIr::BodyPointer(p),
+                NextFromDoc::Header(h) => CursorSourceIr::Header(h),
+            },
+            items_pointer,
+        },
+        PaginationDoc::Page {
+            page_param,
+            size_param,
+            items_pointer,
+            total_pointer,
+        } => PaginationIr::Page {
+            page_param,
+            size_param,
+            items_pointer,
+            total_pointer,
+        },
+        PaginationDoc::Offset {
+            offset_param,
+            limit_param,
+            location,
+            items_pointer,
+            total_pointer,
+        } => PaginationIr::Offset {
+            offset_param,
+            limit_param,
+            in_body: location == LocationDoc::Body,
+            items_pointer,
+            total_pointer,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_resource_and_method() {
+        assert_eq!(
+            resource_and_method("/orders", "get"),
+            ("orders".into(), "list".into())
+        );
+        assert_eq!(
+            resource_and_method("/orders/{id}", "get"),
+            ("orders".into(), "get".into())
+        );
+        assert_eq!(
+            resource_and_method("/orders/{id}/events", "post"),
+            ("orders_events".into(), "create".into())
+        );
+        assert_eq!(
+            resource_and_method("/objects/search", "post"),
+            ("objects_search".into(), "create".into())
+        );
+        assert_eq!(
+            resource_and_method("/objects", "patch"),
+            ("objects".into(), "patch".into())
+        );
+    }
+
+    #[test]
+    fn documentation_gate() {
+        assert_eq!(documentation(None, Some("  ")), None);
+        assert_eq!(documentation(Some("List"), None).as_deref(), Some("List"));
+        assert_eq!(
+            documentation(Some("List"), Some("Lists all")).as_deref(),
+            Some("Lists all")
+        );
+        assert_eq!(
+            documentation(Some("A"), Some("B")).as_deref(),
+            Some("A\n\nB")
+        );
+    }
+}

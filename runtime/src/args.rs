@@ -1,0 +1,265 @@
+//! Parsing flat tool arguments into typed fields.
+//!
+//! Generated request structs call these functions once per field instead of deriving
+//! `Deserialize`: a handful of monomorphic helpers compile far faster than one derive per
+//! vendor operation, and each error names the offending field.
+
+use serde_json::Value;
+
+/// The flat arguments object of a tool call.
+pub type Args = serde_json::Map<String, Value>;
+
+/// An argument that does not fit the tool's input schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("argument `{field}`: {kind}")]
+pub struct ArgError {
+    /// The flat argument name (or `field[index]` inside arrays).
+    pub field: String,
+    /// What is wrong with it.
+    pub kind: ArgErrorKind,
+}
+
+/// What is wrong with an argument.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgErrorKind {
+    /// A required argument is absent or null.
+    #[error("is required")]
+    Missing,
+    /// The value has the wrong JSON type.
+    #[error("expected {expected}, got {got}")]
+    WrongType {
+        /// Expected JSON type.
+        expected: &'static str,
+        /// JSON type received.
+        got: &'static str,
+    },
+    /// The value is not one of the allowed values.
+    #[error("must be one of {allowed}, got {got:?}")]
+    NotAllowed {
+        /// Allowed values, comma separated.
+        allowed: String,
+        /// Value received.
+        got: String,
+    },
+    /// The tool has no such argument.
+    #[error("is not an argument of this tool (known: {known})")]
+    Unknown {
+        /// Known argument names, comma separated.
+        known: String,
+    },
+}
+
+impl ArgError {
+    fn new(field: &str, kind: ArgErrorKind) -> Self {
+        Self {
+            field: field.to_owned(),
+            kind,
+        }
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A Rust type a flat argument can be parsed into.
+pub trait FromArg: Sized {
+    /// JSON Schema type name, used in error messages.
+    const EXPECTED: &'static str;
+    /// Converts a present, non-null value.
+    fn from_arg(field: &str, value: &Value) -> Result<Self, ArgError>;
+}
+
+fn wrong_type<T: FromArg>(field: &str, value: &Value) -> ArgError {
+    ArgError::new(
+        field,
+        ArgErrorKind::WrongType {
+            expected: T::EXPECTED,
+            got: json_type(value),
+        },
+    )
+}
+
+impl FromArg for String {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(field: &str, value: &Value) -> Result<Self, ArgError> {
+        value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| wrong_type::<Self>(field, value))
+    }
+}
+
+impl FromArg for i64 {
+    const EXPECTED: &'static str = "integer";
+    fn from_arg(field: &str, value: &Value) -> Result<Self, ArgError> {
+        match value {
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            _ => None,
+        }
+        .ok_or_else(|| wrong_type::<Self>(field, value))
+    }
+}
+
+impl FromArg for f64 {
+    const EXPECTED: &'static str = "number";
+    fn from_arg(field: &str, value: &Value) -> Result<Self, ArgError> {
+        value
+            .as_f64()
+            .ok_or_else(|| wrong_type::<Self>(field, value))
+    }
+}
+
+impl FromArg for bool {
+    const EXPECTED: &'static str = "boolean";
+    fn from_arg(field: &str, value: &Value) -> Result<Self, ArgError> {
+        value
+            .as_bool()
+            .ok_or_else(|| wrong_type::<Self>(field, value))
+    }
+}
+
+/// Objects, unions and anything else without a closer Rust type.
+impl FromArg for Value {
+    const EXPECTED: &'static str = "any JSON value";
+    fn from_arg(_field: &str, value: &Value) -> Result<Self, ArgError> {
+        Ok(value.clone())
+    }
+}
+
+/// A JSON object kept as JSON: nested vendor objects are passed through unchanged.
+impl FromArg for serde_json::Map<String, Value> {
+    const EXPECTED: &'static str = "object";
+    fn from_arg(field: &str, value: &Value) -> Result<Self, ArgError> {
+        value
+            .as_object()
+            .cloned()
+            .ok_or_else(|| wrong_type::<Self>(field, value))
+    }
+}
+
+impl<T: FromArg> FromArg for Vec<T> {
+    const EXPECTED: &'static str = "array";
+    fn from_arg(field: &str, value: &Value) -> Result<Self, ArgError> {
+        let items = value
+            .as_array()
+            .ok_or_else(|| wrong_type::<Self>(field, value))?;
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| T::from_arg(&format!("{field}[{index}]"), item))
+            .collect()
+    }
+}
+
+/// A required argument; absent and `null` are both "missing".
+pub fn required<T: FromArg>(args: &Args, field: &str) -> Result<T, ArgError> {
+    match args.get(field) {
+        None | Some(Value::Null) => Err(ArgError::new(field, ArgErrorKind::Missing)),
+        Some(value) => T::from_arg(field, value),
+    }
+}
+
+/// An optional argument; absent and `null` are both `None`.
+pub fn optional<T: FromArg>(args: &Args, field: &str) -> Result<Option<T>, ArgError> {
+    match args.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => T::from_arg(field, value).map(Some),
+    }
+}
+
+/// An optional argument whose explicit `null` means something to the vendor (e.g. "remove").
+/// The outer `Option` is presence, the inner one is nullness.
+pub fn nullable<T: FromArg>(args: &Args, field: &str) -> Result<Option<Option<T>>, ArgError> {
+    match args.get(field) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(value) => T::from_arg(field, value).map(|v| Some(Some(v))),
+    }
+}
+
+/// Checks a string argument against its enum.
+pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ArgError> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(ArgError::new(
+            field,
+            ArgErrorKind::NotAllowed {
+                allowed: allowed.join(", "),
+                got: value.to_owned(),
+            },
+        ))
+    }
+}
+
+/// Rejects arguments the tool does not declare, so a typo never silently drops a filter.
+pub fn only_known(args: &Args, known: &[&str]) -> Result<(), ArgError> {
+    match args.keys().find(|key| !known.contains(&key.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(ArgError::new(
+            unknown,
+            ArgErrorKind::Unknown {
+                known: known.join(", "),
+            },
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(value: Value) -> Args {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        let a = args(json!({"id": 5, "tags": ["a", 1], "status": "Nope"}));
+        assert_eq!(
+            required::<String>(&a, "id").unwrap_err().to_string(),
+            "argument `id`: expected string, got integer"
+        );
+        assert_eq!(
+            required::<Vec<String>>(&a, "tags").unwrap_err().to_string(),
+            "argument `tags[1]`: expected string, got integer"
+        );
+        assert_eq!(
+            required::<String>(&a, "missing").unwrap_err().to_string(),
+            "argument `missing`: is required"
+        );
+        assert_eq!(
+            one_of("status", "Nope", &["Open", "Closed"])
+                .unwrap_err()
+                .to_string(),
+            "argument `status`: must be one of Open, Closed, got \"Nope\""
+        );
+        assert_eq!(
+            only_known(&a, &["id", "tags"]).unwrap_err().to_string(),
+            "argument `status`: is not an argument of this tool (known: id, tags)"
+        );
+    }
+
+    #[test]
+    fn null_means_absent_except_for_nullable_fields() {
+        let a = args(json!({"customer": null, "n": 2.0}));
+        assert_eq!(optional::<Value>(&a, "customer").unwrap(), None);
+        assert_eq!(nullable::<Value>(&a, "customer").unwrap(), Some(None));
+        assert_eq!(nullable::<Value>(&a, "other").unwrap(), None);
+        assert_eq!(required::<i64>(&a, "n").unwrap(), 2);
+        assert!(required::<i64>(&args(json!({"n": 2.5})), "n").is_err());
+    }
+}
