@@ -1,0 +1,206 @@
+//! Secrets: random tokens, peppered SHA-256 token hashes, and AEAD sealing of credentials.
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sha2::{Digest, Sha256};
+
+/// Errors from key handling and sealing.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// `SPECGATE_SECRET_KEY` or the key file is not 32 base64 bytes.
+    #[error("secret key must be 32 bytes, base64-encoded ({0})")]
+    BadKey(&'static str),
+    /// Reading or creating the key file failed.
+    #[error("key file {path}: {source}")]
+    KeyFile {
+        /// Key file path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The OS random generator failed.
+    #[error("OS random generator failed")]
+    Random,
+    /// Ciphertext was tampered with or sealed under another key.
+    #[error("sealed data cannot be opened with this server's key")]
+    Open,
+}
+
+/// Fills a buffer from the OS random generator.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|_| CryptoError::Random)?;
+    Ok(bytes)
+}
+
+/// A new secret token: `prefix` plus 32 random bytes in URL-safe base64.
+pub fn new_token(prefix: &str) -> Result<String, CryptoError> {
+    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)))
+}
+
+/// A new opaque record id.
+pub fn new_id() -> Result<String, CryptoError> {
+    Ok(random_bytes::<16>()?.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The server's secret material: the AEAD key and the token-hash pepper derived from it.
+#[derive(Clone)]
+pub struct Keys {
+    cipher: XChaCha20Poly1305,
+    pepper: [u8; 32],
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(..)")
+    }
+}
+
+impl Keys {
+    /// Keys from 32 raw bytes.
+    pub fn from_bytes(key: [u8; 32]) -> Self {
+        let pepper: [u8; 32] = Sha256::new()
+            .chain_update(b"specgate token pepper v1")
+            .chain_update(key)
+            .finalize()
+            .into();
+        Self {
+            cipher: XChaCha20Poly1305::new(&key.into()),
+            pepper,
+        }
+    }
+
+    /// Loads the key from `SPECGATE_SECRET_KEY` if given, else from `key_file`, creating that
+    /// file with a fresh key and mode 0600 on first run.
+    pub fn load(env_key: Option<&str>, key_file: &Path) -> Result<Self, CryptoError> {
+        if let Some(encoded) = env_key {
+            return Self::decode(encoded.trim(), "SPECGATE_SECRET_KEY");
+        }
+        match std::fs::read_to_string(key_file) {
+            Ok(encoded) => Self::decode(encoded.trim(), "key file"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = random_bytes::<32>()?;
+                write_private(key_file, STANDARD.encode(key).as_bytes()).map_err(|source| {
+                    CryptoError::KeyFile {
+                        path: key_file.display().to_string(),
+                        source,
+                    }
+                })?;
+                Ok(Self::from_bytes(key))
+            }
+            Err(source) => Err(CryptoError::KeyFile {
+                path: key_file.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    fn decode(encoded: &str, from: &'static str) -> Result<Self, CryptoError> {
+        let bytes = STANDARD
+            .decode(encoded)
+            .map_err(|_| CryptoError::BadKey(from))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadKey(from))?;
+        Ok(Self::from_bytes(key))
+    }
+
+    /// Peppered SHA-256 of a token, hex-encoded: what the store keeps and looks up by.
+    pub fn hash_token(&self, token: &str) -> String {
+        Sha256::new()
+            .chain_update(self.pepper)
+            .chain_update(token.as_bytes())
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Encrypts with XChaCha20-Poly1305 under a random nonce; returns base64(nonce || ciphertext).
+    pub fn seal(&self, plaintext: &[u8]) -> Result<String, CryptoError> {
+        let nonce_bytes = random_bytes::<24>()?;
+        let nonce = XNonce::from(nonce_bytes);
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, plaintext)
+            .map_err(|_| CryptoError::Open)?;
+        let mut out = nonce_bytes.to_vec();
+        out.extend(ciphertext);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Decrypts what [`Keys::seal`] produced.
+    pub fn open(&self, sealed: &str) -> Result<Vec<u8>, CryptoError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| CryptoError::Open)?;
+        if bytes.len() < 24 {
+            return Err(CryptoError::Open);
+        }
+        let (nonce, ciphertext) = bytes.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| CryptoError::Open)?;
+        self.cipher
+            .decrypt(&XNonce::from(nonce), ciphertext)
+            .map_err(|_| CryptoError::Open)
+    }
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_round_trips_and_detects_tampering() {
+        let keys = Keys::from_bytes([7; 32]);
+        let sealed = keys.seal(b"sk_live_secret").unwrap();
+        assert!(!sealed.contains("sk_live"));
+        assert_eq!(keys.open(&sealed).unwrap(), b"sk_live_secret");
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        assert!(keys.open(std::str::from_utf8(&tampered).unwrap()).is_err());
+        assert!(Keys::from_bytes([8; 32]).open(&sealed).is_err());
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_hashes_peppered() {
+        let a = new_token("mcp_").unwrap();
+        assert!(a.len() >= 4 + 43);
+        assert_ne!(a, new_token("mcp_").unwrap());
+        let keys = Keys::from_bytes([1; 32]);
+        assert_eq!(keys.hash_token(&a), keys.hash_token(&a));
+        assert_ne!(keys.hash_token(&a), Keys::from_bytes([2; 32]).hash_token(&a));
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let first = Keys::load(None, &path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let second = Keys::load(None, &path).unwrap();
+        assert_eq!(first.hash_token("x"), second.hash_token("x"));
+        assert!(Keys::load(Some("not-base64!"), &path).is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! The specgate server: serves the compiled tools over MCP at `/mcp/{token}`, proxies each call
+//! to the vendor, and provisions accounts and MCP servers through an admin API and a CLI.
+//!
+//! `app` builds the whole router so tests drive it without a socket; `main.rs` only binds it.
+
+pub mod admin;
+pub mod catalog;
+pub mod crypto;
+pub mod mcp;
+pub mod metrics;
+pub mod proxy;
+pub mod ratelimit;
+pub mod sandbox;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+
+use crate::catalog::Catalog;
+use crate::crypto::Keys;
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
+use crate::store::Store;
+
+/// Deployment settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL that MCP server URLs are built on, e.g. `https://mcp.example.com`.
+    pub public_url: String,
+    /// Host names (or `host:port`) accepted in `Host`; loopback is always accepted.
+    pub allowed_hosts: Vec<String>,
+    /// Origins accepted in `Origin` (browser clients); empty rejects any Origin but loopback.
+    pub allowed_origins: Vec<String>,
+    /// Accept `http://` loopback base URLs for accounts (tests and the demo only).
+    pub allow_insecure_upstreams: bool,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Database.
+    pub store: Store,
+    /// Secret key material.
+    pub keys: Keys,
+    /// Compiled tools.
+    pub catalog: Catalog,
+    /// Vendor client.
+    pub proxy: Proxy,
+    /// Prometheus counters.
+    pub metrics: Metrics,
+    /// Legacy SSE sessions.
+    pub sse: mcp::SseSessions,
+}
+
+impl AppState {
+    /// State over the compiled registry.
+    pub fn new(config: Config, store: Store, keys: Keys) -> Self {
+        Self {
+            proxy: Proxy::new(store.clone(), keys.clone(), Duration::from_secs(30)),
+            config: Arc::new(config),
+            store,
+            keys,
+            catalog: Catalog::from_registry(specgate_api::INTEGRATIONS),
+            metrics: Metrics::default(),
+            sse: mcp::SseSessions::default(),
+        }
+    }
+}
+
+fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().filter(|h| !h.is_empty()).map(str::to_owned)
+}
+
+/// The streamable HTTP MCP service behind token resolution.
+pub fn mcp_router(state: AppState) -> Router {
+    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    hosts.extend(state.config.allowed_hosts.iter().cloned());
+    if let Some(public) = host_of(&state.config.public_url) {
+        hosts.push(public);
+    }
+    let mut origins: Vec<String> = vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()];
+    origins.extend(state.config.allowed_origins.iter().cloned());
+    let mcp_config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_allowed_hosts(hosts)
+        .with_allowed_origins(origins)
+        .with_max_request_body_bytes(state.config.max_body_bytes);
+    let handler_state = state.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(mcp::Handler::per_request(handler_state.clone())),
+        Arc::new(NeverSessionManager::default()),
+        mcp_config,
+    );
+    Router::new()
+        .route_service("/mcp/{token}", service)
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), mcp::resolve_token))
+        .with_state(state)
+}
+
+/// The whole HTTP application: MCP, legacy SSE, admin API, health and metrics.
+pub fn app(state: AppState) -> Router {
+    let sse = Router::new()
+        .route("/mcp/{token}/sse", get(mcp::sse_connect))
+        .route("/mcp/{token}/messages", post(mcp::sse_message))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), mcp::resolve_token))
+        .with_state(state.clone());
+    Router::new()
+        .merge(mcp_router(state.clone()))
+        .merge(sse)
+        .merge(admin::router(state.clone()))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::render))
+        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn(trace_request))
+        .with_state(state)
+}
+
+/// One span per request, with any `/mcp/<token>` path redacted.
+async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let path = redact_path(request.uri().path());
+    let span = tracing::info_span!("http", method = %request.method(), path = %path);
+    let started = std::time::Instant::now();
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request"));
+    response
+}
+
+/// `/mcp/<token>/...` with the token replaced, for logs.
+pub fn redact_path(path: &str) -> String {
+    match path.strip_prefix("/mcp/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((_, tail)) => format!("/mcp/[redacted]/{tail}"),
+            None => "/mcp/[redacted]".to_owned(),
+        },
+        None => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_never_reach_logs() {
+        assert_eq!(super::redact_path("/mcp/mcp_secret"), "/mcp/[redacted]");
+        assert_eq!(super::redact_path("/mcp/mcp_secret/sse"), "/mcp/[redacted]/sse");
+        assert_eq!(super::redact_path("/integrated-account"), "/integrated-account");
+    }
+}

@@ -1,0 +1,533 @@
+//! One tool call out to the vendor and back: typed arguments, credentials, uniform pagination,
+//! rate-limit normalization and error mapping. No retries and no backoff: a 429 goes back to
+//! the caller with the time to wait.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{CallToolResult, Content};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use specgate_runtime::{Args, AuthKind, CursorSource, HttpMethod, HttpRequest, Integration, Pagination, ParamLocation, ToolDef};
+
+use crate::crypto::Keys;
+use crate::ratelimit::RateLimit;
+use crate::store::{Account, Store, now};
+
+/// Largest upstream body kept; longer text is truncated with a note.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Vendor credentials, sealed at rest. Which fields apply depends on the integration's auth.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// Bearer, header or query key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Basic auth user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Basic auth password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// OAuth client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// OAuth client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// OAuth access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// OAuth refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Unix seconds when the access token expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// Token endpoint override (e.g. a sandbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// Extra token-request fields (Rose Rocket's `org_id`, `user_id`, `audience`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub token_params: Map<String, Value>,
+}
+
+impl Credentials {
+    /// Checks that the credentials fit the auth kind; the message lists what is missing.
+    pub fn validate(&self, auth: &AuthKind) -> Result<(), String> {
+        let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        match auth {
+            AuthKind::None => Ok(()),
+            AuthKind::Bearer | AuthKind::Header { .. } | AuthKind::Query { .. } if has(&self.api_key) => Ok(()),
+            AuthKind::Bearer | AuthKind::Header { .. } | AuthKind::Query { .. } => Err(format!("`{}` auth needs `api_key`", auth.as_str())),
+            AuthKind::Basic if has(&self.username) && self.password.is_some() => Ok(()),
+            AuthKind::Basic => Err("`basic` auth needs `username` and `password`".to_owned()),
+            AuthKind::OAuth2 { .. } => {
+                let can_refresh = has(&self.client_id) && has(&self.client_secret);
+                if has(&self.access_token) || can_refresh {
+                    Ok(())
+                } else {
+                    Err("`oauth2` auth needs `access_token`, or `client_id` and `client_secret` (with `refresh_token` for the refresh grant)".to_owned())
+                }
+            }
+        }
+    }
+}
+
+/// State the proxy needs, shared by all requests.
+#[derive(Clone)]
+pub struct Proxy {
+    http: reqwest::Client,
+    store: Store,
+    keys: Keys,
+    refresh_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+/// What a tool call produced, plus the rate-limit state to put on the HTTP response.
+pub struct Outcome {
+    /// The MCP result.
+    pub result: CallToolResult,
+    /// Normalized rate-limit information, if the vendor sent any.
+    pub rate_limit: Option<RateLimit>,
+    /// Vendor HTTP status, for metrics (0 when no response arrived).
+    pub upstream_status: u16,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CursorPayload {
+    /// Tool the cursor belongs to.
+    t: String,
+    /// Vendor cursor, page number or offset.
+    v: Value,
+    /// Page size the sequence started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    s: Option<i64>,
+}
+
+impl Proxy {
+    /// A proxy with one shared HTTP client.
+    pub fn new(store: Store, keys: Keys, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("specgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self { http, store, keys, refresh_locks: Arc::default() }
+    }
+
+    /// Calls one tool for one account.
+    pub async fn call(&self, account: &Account, integration: &Integration, tool: &ToolDef, args: &Args) -> Outcome {
+        let request = match (tool.build)(args) {
+            Ok(request) => request,
+            Err(error) => return tool_error(format!("Invalid arguments: {error}. Check the tool's input schema and try again."), None, 0),
+        };
+        match self.send(account, integration, tool, request).await {
+            Ok(outcome) => outcome,
+            Err(message) => tool_error(message, None, 0),
+        }
+    }
+
+    async fn send(&self, account: &Account, integration: &Integration, tool: &ToolDef, mut request: HttpRequest) -> Result<Outcome, String> {
+        let page = self.apply_pagination(tool, &mut request)?;
+        let base = account.base_url.as_deref().unwrap_or(integration.base_url).trim_end_matches('/');
+        let mut url = reqwest::Url::parse(&format!("{base}{}", request.path)).map_err(|e| format!("Invalid upstream URL: {e}"))?;
+        if !request.query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (key, value) in &request.query {
+                pairs.append_pair(key, value);
+            }
+        }
+        let credentials = self.credentials(account, integration).await?;
+        if let AuthKind::Query { name } = integration.auth {
+            url.query_pairs_mut().append_pair(name, credentials.api_key.as_deref().unwrap_or_default());
+        }
+        let method = match request.method {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+            HttpMethod::Put => reqwest::Method::PUT,
+            HttpMethod::Patch => reqwest::Method::PATCH,
+            HttpMethod::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self.http.request(method, url);
+        for (name, value) in integration.default_headers {
+            builder = builder.header(*name, *value);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        builder = match integration.auth {
+            AuthKind::None | AuthKind::Query { .. } => builder,
+            AuthKind::Bearer => builder.bearer_auth(credentials.api_key.as_deref().unwrap_or_default()),
+            AuthKind::Header { name } => builder.header(name, credentials.api_key.as_deref().unwrap_or_default()),
+            AuthKind::Basic => builder.basic_auth(credentials.username.as_deref().unwrap_or_default(), credentials.password.as_deref()),
+            AuthKind::OAuth2 { .. } => builder.bearer_auth(credentials.access_token.as_deref().unwrap_or_default()),
+        };
+        if let Some(body) = &request.body {
+            if request.content_type == "application/x-www-form-urlencoded" {
+                let form: Vec<(String, String)> = body
+                    .as_object()
+                    .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect())
+                    .unwrap_or_default();
+                builder = builder.form(&form);
+            } else {
+                builder = builder.header(reqwest::header::CONTENT_TYPE, request.content_type).body(body.to_string());
+            }
+        }
+        let response = builder.send().await.map_err(|e| describe_transport_error(&e))?;
+        let status = response.status();
+        let rate_limit = RateLimit::from_headers(response.headers(), now());
+        let link = response.headers().get(reqwest::header::LINK).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let cursor_header = match tool.pagination {
+            Pagination::Cursor { next_from: CursorSource::Header(name), .. } => response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            _ => None,
+        };
+        let is_json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"));
+        let (bytes, truncated) = read_capped(response).await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let parsed: Option<Value> = if is_json || text.trim_start().starts_with(['{', '[']) { serde_json::from_str(&text).ok() } else { None };
+
+        if status.as_u16() == 429 {
+            let wait = rate_limit.as_ref().and_then(|r| r.reset).map_or_else(
+                || "The vendor did not say when to retry; wait before calling again.".to_owned(),
+                |s| format!("Retry after {s} seconds."),
+            );
+            let mut structured = json!({"error": "rate_limited", "status": 429, "retry_after_seconds": rate_limit.as_ref().and_then(|r| r.reset)});
+            attach_rate_limit(&mut structured, rate_limit.as_ref());
+            return Ok(Outcome {
+                result: error_with_structure(format!("{} rate limit reached (HTTP 429). {wait}", integration.title), structured),
+                rate_limit,
+                upstream_status: 429,
+            });
+        }
+        if !status.is_success() {
+            let message = parsed
+                .as_ref()
+                .and_then(|body| vendor_message(body, integration.error_message_pointers))
+                .unwrap_or_else(|| text.chars().take(500).collect());
+            let mut structured = json!({"error": "upstream_error", "status": status.as_u16(), "message": message, "body": parsed.clone().unwrap_or(Value::String(text.chars().take(2000).collect()))});
+            attach_rate_limit(&mut structured, rate_limit.as_ref());
+            return Ok(Outcome {
+                result: error_with_structure(format!("{} returned HTTP {}: {message}", integration.title, status.as_u16()), structured),
+                rate_limit,
+                upstream_status: status.as_u16(),
+            });
+        }
+        let mut structured = match (&tool.pagination, parsed) {
+            (Pagination::None, Some(Value::Object(object))) => Value::Object(object),
+            (Pagination::None, Some(other)) => json!({"result": other}),
+            (Pagination::None, None) if text.is_empty() => json!({"result": null}),
+            (Pagination::None, None) => {
+                let note = if truncated { format!("\n\n[truncated: the vendor response exceeded {MAX_BODY_BYTES} bytes]") } else { String::new() };
+                let mut result = CallToolResult::success(vec![Content::text(format!("{text}{note}"))]);
+                result.structured_content = None;
+                return Ok(Outcome { result, rate_limit, upstream_status: status.as_u16() });
+            }
+            (pagination, parsed) => {
+                let body = parsed.unwrap_or(Value::Null);
+                let items = items_at(&body, pagination);
+                let next = self.next_cursor(tool, &page, &body, &items, link.as_deref(), cursor_header.as_deref())?;
+                json!({"result": items, "next_cursor": next})
+            }
+        };
+        if truncated && let Value::Object(object) = &mut structured {
+            object.insert("truncated".to_owned(), json!(true));
+        }
+        attach_rate_limit(&mut structured, rate_limit.as_ref());
+        let mut result = CallToolResult::structured(structured);
+        result.is_error = Some(false);
+        Ok(Outcome { result, rate_limit, upstream_status: status.as_u16() })
+    }
+
+    /// Decodes `next_cursor` and writes the vendor's pagination parameters into the request.
+    fn apply_pagination(&self, tool: &ToolDef, request: &mut HttpRequest) -> Result<PageState, String> {
+        let limit = request.page_limit;
+        let decoded = match request.page_cursor.as_deref() {
+            None | Some("") => None,
+            Some(cursor) => Some(self.open_cursor(tool, cursor)?),
+        };
+        let size = decoded.as_ref().and_then(|c| c.s).or(limit);
+        let mut set = |location: ParamLocation, name: &'static str, value: Value| match location {
+            ParamLocation::Query => request.query.push((name, value.as_str().map_or_else(|| value.to_string(), str::to_owned))),
+            ParamLocation::Body => {
+                let body = request.body.get_or_insert_with(|| json!({}));
+                if let Value::Object(object) = body {
+                    object.insert(name.to_owned(), value);
+                }
+            }
+        };
+        let mut state = PageState { size, position: 0 };
+        match tool.pagination {
+            Pagination::None => {}
+            Pagination::Cursor { cursor_param, limit_param, .. } => {
+                if let Some(cursor) = decoded.as_ref().map(|c| c.v.clone()) {
+                    set(ParamLocation::Query, cursor_param, cursor);
+                }
+                if let (Some(param), Some(size)) = (limit_param, size) {
+                    set(ParamLocation::Query, param, json!(size));
+                }
+            }
+            Pagination::Page { page_param, size_param, .. } => {
+                let page_number = decoded.as_ref().and_then(|c| c.v.as_i64()).unwrap_or(1);
+                state.position = page_number;
+                set(ParamLocation::Query, page_param, json!(page_number));
+                if let Some(size) = size {
+                    set(ParamLocation::Query, size_param, json!(size));
+                }
+            }
+            Pagination::Offset { offset_param, limit_param, location, .. } => {
+                let offset = decoded.as_ref().and_then(|c| c.v.as_i64()).unwrap_or(0);
+                state.position = offset;
+                if offset > 0 {
+                    set(location, offset_param, json!(offset));
+                }
+                if let Some(size) = size {
+                    set(location, limit_param, json!(size));
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    fn next_cursor(&self, tool: &ToolDef, page: &PageState, body: &Value, items: &Value, link: Option<&str>, header: Option<&str>) -> Result<Value, String> {
+        let count = items.as_array().map_or(0, Vec::len) as i64;
+        let next_value: Option<Value> = match tool.pagination {
+            Pagination::None => None,
+            Pagination::Cursor { cursor_param, next_from, .. } => match next_from {
+                CursorSource::BodyPointer(pointer) => body.pointer(pointer).filter(|v| !v.is_null() && v.as_str() != Some("")).cloned(),
+                CursorSource::Header(_) => header.filter(|h| !h.is_empty()).map(|h| json!(h)),
+                CursorSource::LinkHeader => link.and_then(|l| next_link_param(l, cursor_param)).map(Value::String),
+            },
+            Pagination::Page { total_pointer, .. } => {
+                let total = total_pointer.and_then(|p| body.pointer(p)).and_then(Value::as_i64);
+                let size = page.size.unwrap_or(count);
+                let more = match total {
+                    Some(total) => page.position * size < total,
+                    None => count > 0 && page.size.is_none_or(|s| count >= s),
+                };
+                (more && count > 0).then(|| json!(page.position + 1))
+            }
+            Pagination::Offset { total_pointer, .. } => {
+                let total = total_pointer.and_then(|p| body.pointer(p)).and_then(Value::as_i64);
+                let next = page.position + count;
+                let more = match total {
+                    Some(total) => next < total,
+                    None => page.size.is_some_and(|s| count >= s),
+                };
+                (more && count > 0).then(|| json!(next))
+            }
+        };
+        match next_value {
+            None => Ok(Value::Null),
+            Some(value) => {
+                let payload = CursorPayload { t: tool.name.to_owned(), v: value, s: page.size };
+                let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+                self.keys.seal(&bytes).map(Value::String).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    fn open_cursor(&self, tool: &ToolDef, cursor: &str) -> Result<CursorPayload, String> {
+        let invalid = || "Invalid `next_cursor`: it was changed or does not come from this tool. Pass the `next_cursor` value from the previous result exactly as received, or omit it to start from the first page.".to_owned();
+        let bytes = self.keys.open(cursor).map_err(|_| invalid())?;
+        let payload: CursorPayload = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        if payload.t != tool.name {
+            return Err(invalid());
+        }
+        Ok(payload)
+    }
+
+    /// Opens the account's credentials, refreshing OAuth tokens first when they are due.
+    async fn credentials(&self, account: &Account, integration: &Integration) -> Result<Credentials, String> {
+        let current = self.load_credentials(&account.id).await?;
+        let AuthKind::OAuth2 { token_url, .. } = integration.auth else {
+            return Ok(current);
+        };
+        if !needs_refresh(&current) {
+            return Ok(current);
+        }
+        // Single flight per account: one refresh at a time; the others wait and then re-read.
+        let lock = {
+            let mut locks = self.refresh_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.entry(account.id.clone()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        let current = self.load_credentials(&account.id).await?;
+        if !needs_refresh(&current) {
+            return Ok(current);
+        }
+        let refreshed = self.refresh(&current, current.token_url.as_deref().unwrap_or(token_url)).await?;
+        let sealed = self
+            .keys
+            .seal(&serde_json::to_vec(&refreshed).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        // Durable before use: a rotated refresh token must never be lost.
+        self.store.store_credentials(&account.id, &sealed).await.map_err(|e| format!("Could not store refreshed credentials: {e}"))?;
+        Ok(refreshed)
+    }
+
+    async fn load_credentials(&self, account_id: &str) -> Result<Credentials, String> {
+        let sealed = self
+            .store
+            .sealed_credentials(account_id)
+            .await
+            .map_err(|e| format!("Could not load credentials: {e}"))?
+            .ok_or_else(|| "The integrated account no longer exists.".to_owned())?;
+        let bytes = self.keys.open(&sealed).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("Stored credentials are unreadable: {e}"))
+    }
+
+    async fn refresh(&self, current: &Credentials, token_url: &str) -> Result<Credentials, String> {
+        let mut form: Vec<(String, String)> = Vec::new();
+        match &current.refresh_token {
+            Some(refresh) => {
+                form.push(("grant_type".into(), "refresh_token".into()));
+                form.push(("refresh_token".into(), refresh.clone()));
+            }
+            None => form.push(("grant_type".into(), "client_credentials".into())),
+        }
+        for (key, value) in [("client_id", &current.client_id), ("client_secret", &current.client_secret)] {
+            if let Some(value) = value {
+                form.push((key.into(), value.clone()));
+            }
+        }
+        for (key, value) in &current.token_params {
+            form.push((key.clone(), value.as_str().map_or_else(|| value.to_string(), str::to_owned)));
+        }
+        let response = self.http.post(token_url).form(&form).send().await.map_err(|e| format!("OAuth token refresh failed: {}", describe_transport_error(&e)))?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(|e| format!("OAuth token endpoint returned an unreadable body: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("OAuth token refresh was refused (HTTP {}): {}", status.as_u16(), body.get("error_description").or_else(|| body.get("error")).map_or_else(String::new, Value::to_string)));
+        }
+        let access = body.get("access_token").and_then(Value::as_str).ok_or("OAuth token endpoint returned no access_token")?;
+        let mut next = current.clone();
+        next.access_token = Some(access.to_owned());
+        if let Some(rotated) = body.get("refresh_token").and_then(Value::as_str) {
+            next.refresh_token = Some(rotated.to_owned());
+        }
+        next.expires_at = body.get("expires_in").and_then(Value::as_i64).map(|s| now() + s);
+        Ok(next)
+    }
+}
+
+struct PageState {
+    size: Option<i64>,
+    position: i64,
+}
+
+/// Refresh when there is no access token, or it expires within a minute.
+fn needs_refresh(credentials: &Credentials) -> bool {
+    let can_refresh = credentials.client_id.is_some() || credentials.refresh_token.is_some();
+    can_refresh && (credentials.access_token.is_none() || credentials.expires_at.is_some_and(|at| at - 60 <= now()))
+}
+
+fn items_at(body: &Value, pagination: &Pagination) -> Value {
+    let pointer = match pagination {
+        Pagination::None => "",
+        Pagination::Cursor { items_pointer, .. } | Pagination::Page { items_pointer, .. } | Pagination::Offset { items_pointer, .. } => items_pointer,
+    };
+    match body.pointer(pointer) {
+        Some(Value::Array(items)) => Value::Array(items.clone()),
+        Some(Value::Null) | None => json!([]),
+        Some(other) => json!([other]),
+    }
+}
+
+/// The cursor parameter of the `rel="next"` URL in an RFC 8288 `Link` header.
+fn next_link_param(link: &str, cursor_param: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        if !params.split(';').any(|p| p.trim().trim_start_matches("rel=").trim_matches('"') == "next") {
+            return None;
+        }
+        let url = target.trim().trim_start_matches('<').trim_end_matches('>');
+        let query = url.split_once('?').map_or(url, |(_, q)| q);
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == cursor_param).then(|| percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned())
+        })
+    })
+}
+
+fn vendor_message(body: &Value, pointers: &[&str]) -> Option<String> {
+    pointers.iter().find_map(|pointer| match body.pointer(pointer)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Array(items) if !items.is_empty() => Some(items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect::<Vec<_>>().join("; ")),
+        Value::Object(_) | Value::Array(_) | Value::String(_) | Value::Null => None,
+        other => Some(other.to_string()),
+    })
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("The vendor connection failed while reading the response: {}", describe_transport_error(&e)))? {
+        let room = MAX_BODY_BYTES.saturating_sub(bytes.len());
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok((bytes, true));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((bytes, false))
+}
+
+fn describe_transport_error(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "The vendor did not answer in time (timeout). Try again later.".to_owned()
+    } else if error.is_connect() {
+        "Could not connect to the vendor (connection refused or unreachable).".to_owned()
+    } else {
+        format!("The request to the vendor failed: {}", error.without_url())
+    }
+}
+
+fn attach_rate_limit(structured: &mut Value, rate_limit: Option<&RateLimit>) {
+    if let (Value::Object(object), Some(rate_limit)) = (structured, rate_limit) {
+        object.insert("rate_limit".to_owned(), rate_limit.to_json());
+    }
+}
+
+fn error_with_structure(message: String, structured: Value) -> CallToolResult {
+    let mut result = CallToolResult::error(vec![Content::text(message)]);
+    result.structured_content = Some(structured);
+    result
+}
+
+fn tool_error(message: String, rate_limit: Option<RateLimit>, upstream_status: u16) -> Outcome {
+    Outcome { result: CallToolResult::error(vec![Content::text(message)]), rate_limit, upstream_status }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_header_next_cursor() {
+        let link = r#"<https://api.gomalomo.com/orders?prev=abc>; rel="prev", <https://api.gomalomo.com/orders?next=c%2Fd&x=1>; rel="next""#;
+        assert_eq!(next_link_param(link, "next").as_deref(), Some("c/d"));
+        assert_eq!(next_link_param(r#"<https://x/orders?prev=a>; rel="prev""#, "next"), None);
+    }
+
+    #[test]
+    fn vendor_messages_follow_pointers() {
+        let rose = json!({"statusCode": 400, "message": ["name must be a string", "id is required"], "error": "Bad Request"});
+        assert_eq!(vendor_message(&rose, &["/message"]).as_deref(), Some("name must be a string; id is required"));
+        let edesk = json!({"error": {"httpCode": 404, "message": "Ticket not found"}});
+        assert_eq!(vendor_message(&edesk, &["/message", "/error/message"]).as_deref(), Some("Ticket not found"));
+    }
+
+    #[test]
+    fn credentials_must_fit_auth_kind() {
+        let key = Credentials { api_key: Some("k".into()), ..Credentials::default() };
+        assert!(key.validate(&AuthKind::Bearer).is_ok());
+        assert_eq!(Credentials::default().validate(&AuthKind::Bearer).unwrap_err(), "`bearer` auth needs `api_key`");
+        assert!(key.validate(&AuthKind::OAuth2 { token_url: "x", grants: &[] }).is_err());
+    }
+}

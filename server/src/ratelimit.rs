@@ -1,0 +1,145 @@
+//! Rate-limit headers in every style vendors use, normalized to seconds-until-reset.
+//!
+//! Read: `X-RateLimit-{Limit,Remaining,Reset}` (reset as delta seconds or a unix time),
+//! `Retry-After` (seconds or an HTTP date), the IETF fields `RateLimit-{Limit,Remaining,Reset}`
+//! and the structured `RateLimit` / `RateLimit-Policy` of the current draft.
+
+use http::HeaderMap;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+
+/// Normalized rate-limit state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimit {
+    /// Requests allowed in the window.
+    pub limit: Option<u64>,
+    /// Requests left in the window.
+    pub remaining: Option<u64>,
+    /// Seconds until the window resets (or until a retry is allowed).
+    pub reset: Option<u64>,
+    /// Window length in seconds, from a policy.
+    pub window: Option<u64>,
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+fn number(text: &str) -> Option<u64> {
+    text.trim().parse::<f64>().ok().filter(|n| *n >= 0.0).map(|n| n.ceil() as u64)
+}
+
+/// A parameter of an RFC 9651 structured-field item, e.g. `r` in `"default";r=50;t=30`.
+fn sf_param(field: &str, key: &str) -> Option<u64> {
+    field.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        (k.trim() == key).then(|| number(v)).flatten()
+    })
+}
+
+impl RateLimit {
+    /// Reads whatever the vendor sent; `None` when it sent nothing rate-related.
+    pub fn from_headers(headers: &HeaderMap, now_unix: i64) -> Option<Self> {
+        let mut out = Self {
+            limit: header(headers, "x-ratelimit-limit").or_else(|| header(headers, "ratelimit-limit")).and_then(number),
+            remaining: header(headers, "x-ratelimit-remaining").or_else(|| header(headers, "ratelimit-remaining")).and_then(number),
+            reset: header(headers, "ratelimit-reset").and_then(number),
+            window: None,
+        };
+        if let Some(reset) = header(headers, "x-ratelimit-reset").and_then(number) {
+            // Values that look like unix times are converted to a delta.
+            let delta = if reset > 1_000_000_000 { reset.saturating_sub(now_unix.max(0) as u64) } else { reset };
+            out.reset = Some(delta);
+        }
+        if let Some(field) = header(headers, "ratelimit") {
+            out.remaining = sf_param(field, "r").or(out.remaining);
+            out.reset = sf_param(field, "t").or(out.reset);
+        }
+        if let Some(policy) = header(headers, "ratelimit-policy") {
+            out.limit = sf_param(policy, "q").or(out.limit);
+            out.window = sf_param(policy, "w");
+        }
+        if let Some(retry) = header(headers, "retry-after") {
+            let seconds = number(retry).or_else(|| {
+                OffsetDateTime::parse(retry, &Rfc2822).ok().map(|at| (at.unix_timestamp() - now_unix).max(0) as u64)
+            });
+            if let Some(seconds) = seconds {
+                out.reset = Some(out.reset.map_or(seconds, |r| r.max(seconds)));
+            }
+        }
+        (out != Self::default()).then_some(out)
+    }
+
+    /// `ratelimit-*` response headers (legacy IETF names) plus the current draft's
+    /// `RateLimit-Policy` and `RateLimit` fields.
+    pub fn response_headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::new();
+        if let Some(limit) = self.limit {
+            headers.push(("ratelimit-limit", limit.to_string()));
+        }
+        if let Some(remaining) = self.remaining {
+            headers.push(("ratelimit-remaining", remaining.to_string()));
+        }
+        if let Some(reset) = self.reset {
+            headers.push(("ratelimit-reset", reset.to_string()));
+        }
+        if let Some(limit) = self.limit {
+            let window = self.window.map_or_else(String::new, |w| format!(";w={w}"));
+            headers.push(("ratelimit-policy", format!("\"vendor\";q={limit}{window}")));
+        }
+        if self.remaining.is_some() || self.reset.is_some() {
+            let mut field = "\"vendor\"".to_owned();
+            if let Some(remaining) = self.remaining {
+                field.push_str(&format!(";r={remaining}"));
+            }
+            if let Some(reset) = self.reset {
+                field.push_str(&format!(";t={reset}"));
+            }
+            headers.push(("ratelimit", field));
+        }
+        headers
+    }
+
+    /// The same information for the tool result, since models never see headers.
+    pub fn to_json(&self) -> Value {
+        json!({"limit": self.limit, "remaining": self.remaining, "reset_seconds": self.reset})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn every_header_style_normalizes() {
+        let now = 1_700_000_000;
+        let x = RateLimit::from_headers(&headers(&[("x-ratelimit-limit", "60"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000030")]), now).unwrap();
+        assert_eq!((x.limit, x.remaining, x.reset), (Some(60), Some(0), Some(30)));
+        let seconds = RateLimit::from_headers(&headers(&[("retry-after", "12")]), now).unwrap();
+        assert_eq!(seconds.reset, Some(12));
+        let date = RateLimit::from_headers(&headers(&[("retry-after", "Tue, 14 Nov 2023 22:14:20 GMT")]), 1_700_000_000).unwrap();
+        assert_eq!(date.reset, Some(60));
+        let ietf = RateLimit::from_headers(&headers(&[("ratelimit-policy", "\"default\";q=100;w=60"), ("ratelimit", "\"default\";r=0;t=45")]), now).unwrap();
+        assert_eq!((ietf.limit, ietf.remaining, ietf.reset, ietf.window), (Some(100), Some(0), Some(45), Some(60)));
+        assert_eq!(RateLimit::from_headers(&HeaderMap::new(), now), None);
+        assert_eq!(
+            ietf.response_headers(),
+            vec![
+                ("ratelimit-limit", "100".to_owned()),
+                ("ratelimit-remaining", "0".to_owned()),
+                ("ratelimit-reset", "45".to_owned()),
+                ("ratelimit-policy", "\"vendor\";q=100;w=60".to_owned()),
+                ("ratelimit", "\"vendor\";r=0;t=45".to_owned()),
+            ]
+        );
+    }
+}
