@@ -33,7 +33,11 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     fn not_found(what: &str, id: &str) -> Self {
         Self::new(404, "not_found", format!("no {what} with id `{id}`"))
@@ -47,7 +51,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response()
+        (
+            status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
     }
 }
 
@@ -59,8 +67,14 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(422, "invalid_body", e.body_text())),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(415, "unsupported_media_type", "send `Content-Type: application/json`")),
+            Err(JsonRejection::JsonDataError(e)) => {
+                Err(ApiError::new(422, "invalid_body", e.body_text()))
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                415,
+                "unsupported_media_type",
+                "send `Content-Type: application/json`",
+            )),
             Err(e) => Err(ApiError::new(400, "invalid_json", e.body_text())),
         }
     }
@@ -161,7 +175,10 @@ pub struct AccountView {
 }
 
 fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 fn account_view(account: Account) -> AccountView {
@@ -201,18 +218,42 @@ impl Provisioner {
     fn integration(&self, name: &str) -> Result<&'static specgate_runtime::Integration, ApiError> {
         specgate_api::find_integration(name).ok_or_else(|| {
             let known: Vec<&str> = specgate_api::INTEGRATIONS.iter().map(|i| i.name).collect();
-            ApiError::new(400, "unknown_integration", format!("unknown integration `{name}`; compiled integrations: {}", known.join(", ")))
+            ApiError::new(
+                400,
+                "unknown_integration",
+                format!(
+                    "unknown integration `{name}`; compiled integrations: {}",
+                    known.join(", ")
+                ),
+            )
         })
     }
 
     fn check_base_url(&self, url: &str) -> Result<(), ApiError> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::new(400, "invalid_base_url", format!("`base_url` is not a URL: {e}")))?;
-        let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]" | "::1"));
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            ApiError::new(
+                400,
+                "invalid_base_url",
+                format!("`base_url` is not a URL: {e}"),
+            )
+        })?;
+        let loopback = matches!(
+            parsed.host_str(),
+            Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
+        );
         match parsed.scheme() {
             "https" => Ok(()),
             "http" if loopback && self.state.config.allow_insecure_upstreams => Ok(()),
-            "http" if loopback => Err(ApiError::new(400, "insecure_base_url", "`base_url` must be https; loopback http needs the server flag --allow-insecure-upstreams")),
-            _ => Err(ApiError::new(400, "insecure_base_url", "`base_url` must be an https URL")),
+            "http" if loopback => Err(ApiError::new(
+                400,
+                "insecure_base_url",
+                "`base_url` must be https; loopback http needs the server flag --allow-insecure-upstreams",
+            )),
+            _ => Err(ApiError::new(
+                400,
+                "insecure_base_url",
+                "`base_url` must be an https URL",
+            )),
         }
     }
 
@@ -221,8 +262,21 @@ impl Provisioner {
         self.state.keys.seal(&bytes).map_err(ApiError::internal)
     }
 
-    fn check_credentials(&self, integration: &specgate_runtime::Integration, credentials: &Credentials) -> Result<(), ApiError> {
-        credentials.validate(&integration.auth).map_err(|m| ApiError::new(400, "invalid_credentials", format!("credentials do not match integration `{}`: {m}", integration.name)))?;
+    fn check_credentials(
+        &self,
+        integration: &specgate_runtime::Integration,
+        credentials: &Credentials,
+    ) -> Result<(), ApiError> {
+        credentials.validate(&integration.auth).map_err(|m| {
+            ApiError::new(
+                400,
+                "invalid_credentials",
+                format!(
+                    "credentials do not match integration `{}`: {m}",
+                    integration.name
+                ),
+            )
+        })?;
         if let Some(url) = &credentials.token_url {
             self.check_base_url(url)?;
         }
@@ -233,7 +287,11 @@ impl Provisioner {
     pub async fn create_account(&self, request: CreateAccount) -> Result<AccountView, ApiError> {
         let integration = self.integration(&request.integration)?;
         if request.name.trim().is_empty() {
-            return Err(ApiError::new(400, "invalid_name", "`name` must not be empty"));
+            return Err(ApiError::new(
+                400,
+                "invalid_name",
+                "`name` must not be empty",
+            ));
         }
         self.check_credentials(integration, &request.credentials)?;
         if let Some(url) = &request.base_url {
@@ -248,17 +306,34 @@ impl Provisioner {
             created_at: at,
             updated_at: at,
         };
-        self.state.store.create_account(&account, &self.seal(&request.credentials)?).await.map_err(ApiError::internal)?;
+        self.state
+            .store
+            .create_account(&account, &self.seal(&request.credentials)?)
+            .await
+            .map_err(ApiError::internal)?;
         Ok(account_view(account))
     }
 
     /// All accounts.
     pub async fn list_accounts(&self) -> Result<Vec<AccountView>, ApiError> {
-        Ok(self.state.store.list_accounts().await.map_err(ApiError::internal)?.into_iter().map(account_view).collect())
+        Ok(self
+            .state
+            .store
+            .list_accounts()
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(account_view)
+            .collect())
     }
 
     async fn account(&self, id: &str) -> Result<Account, ApiError> {
-        self.state.store.get_account(id).await.map_err(ApiError::internal)?.ok_or_else(|| ApiError::not_found("integrated account", id))
+        self.state
+            .store
+            .get_account(id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found("integrated account", id))
     }
 
     /// One account.
@@ -267,7 +342,11 @@ impl Provisioner {
     }
 
     /// Renames, re-points or rotates credentials.
-    pub async fn update_account(&self, id: &str, request: UpdateAccount) -> Result<AccountView, ApiError> {
+    pub async fn update_account(
+        &self,
+        id: &str,
+        request: UpdateAccount,
+    ) -> Result<AccountView, ApiError> {
         let account = self.account(id).await?;
         let integration = self.integration(&account.integration)?;
         let sealed = match &request.credentials {
@@ -281,11 +360,20 @@ impl Provisioner {
             self.check_base_url(url)?;
         }
         if request.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-            return Err(ApiError::new(400, "invalid_name", "`name` must not be empty"));
+            return Err(ApiError::new(
+                400,
+                "invalid_name",
+                "`name` must not be empty",
+            ));
         }
         self.state
             .store
-            .update_account(id, request.name.as_deref(), request.base_url.as_deref().map(Some), sealed.as_deref())
+            .update_account(
+                id,
+                request.name.as_deref(),
+                request.base_url.as_deref().map(Some),
+                sealed.as_deref(),
+            )
             .await
             .map_err(ApiError::internal)?;
         self.get_account(id).await
@@ -293,20 +381,56 @@ impl Provisioner {
 
     /// Deletes an account and its MCP servers.
     pub async fn delete_account(&self, id: &str) -> Result<(), ApiError> {
-        if self.state.store.delete_account(id).await.map_err(ApiError::internal)? { Ok(()) } else { Err(ApiError::not_found("integrated account", id)) }
+        if self
+            .state
+            .store
+            .delete_account(id)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("integrated account", id))
+        }
     }
 
-    fn check_config(&self, integration: &specgate_runtime::Integration, config: &ServerConfig) -> Result<(), ApiError> {
+    fn check_config(
+        &self,
+        integration: &specgate_runtime::Integration,
+        config: &ServerConfig,
+    ) -> Result<(), ApiError> {
         let methods = method_values(integration);
-        if let Some(bad) = config.methods.iter().find(|m| !methods.contains(m.as_str())) {
-            return Err(ApiError::new(400, "invalid_methods", format!("unknown method filter `{bad}`; valid values: {}", methods.into_iter().collect::<Vec<_>>().join(", "))));
+        if let Some(bad) = config
+            .methods
+            .iter()
+            .find(|m| !methods.contains(m.as_str()))
+        {
+            return Err(ApiError::new(
+                400,
+                "invalid_methods",
+                format!(
+                    "unknown method filter `{bad}`; valid values: {}",
+                    methods.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
         }
         let tags = tag_values(integration);
         if let Some(bad) = config.tags.iter().find(|t| !tags.contains(t.as_str())) {
-            return Err(ApiError::new(400, "invalid_tags", format!("unknown tag `{bad}`; valid tags: {}", tags.into_iter().collect::<Vec<_>>().join(", "))));
+            return Err(ApiError::new(
+                400,
+                "invalid_tags",
+                format!(
+                    "unknown tag `{bad}`; valid tags: {}",
+                    tags.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
         }
         if !integration.tools.iter().any(|t| allowed(t, config)) {
-            return Err(ApiError::new(422, "no_tools", "this account has no tools for that filter"));
+            return Err(ApiError::new(
+                422,
+                "no_tools",
+                "this account has no tools for that filter",
+            ));
         }
         Ok(())
     }
@@ -315,24 +439,43 @@ impl Provisioner {
         let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| ApiError::new(400, "invalid_expires_at", format!("`expires_at` must be an RFC 3339 timestamp such as 2027-01-31T12:00:00Z, got `{text}`")))?;
         let unix = at.unix_timestamp();
         if unix <= now() {
-            return Err(ApiError::new(400, "invalid_expires_at", "`expires_at` is in the past"));
+            return Err(ApiError::new(
+                400,
+                "invalid_expires_at",
+                "`expires_at` is in the past",
+            ));
         }
         Ok(unix)
     }
 
     fn url(&self, token: &str) -> String {
-        format!("{}/mcp/{token}", self.state.config.public_url.trim_end_matches('/'))
+        format!(
+            "{}/mcp/{token}",
+            self.state.config.public_url.trim_end_matches('/')
+        )
     }
 
     /// Provisions an MCP server; the response carries the only copy of its URL.
-    pub async fn create_server(&self, account_id: &str, request: CreateServer) -> Result<ServerView, ApiError> {
+    pub async fn create_server(
+        &self,
+        account_id: &str,
+        request: CreateServer,
+    ) -> Result<ServerView, ApiError> {
         let account = self.account(account_id).await?;
         let integration = self.integration(&account.integration)?;
         if request.name.trim().is_empty() {
-            return Err(ApiError::new(400, "invalid_name", "`name` must not be empty"));
+            return Err(ApiError::new(
+                400,
+                "invalid_name",
+                "`name` must not be empty",
+            ));
         }
         self.check_config(integration, &request.config)?;
-        let expires_at = request.expires_at.as_deref().map(Self::parse_expiry).transpose()?;
+        let expires_at = request
+            .expires_at
+            .as_deref()
+            .map(Self::parse_expiry)
+            .transpose()?;
         let token = new_token("mcp_").map_err(ApiError::internal)?;
         let server = McpServer {
             id: new_id().map_err(ApiError::internal)?,
@@ -342,7 +485,11 @@ impl Provisioner {
             expires_at,
             created_at: now(),
         };
-        self.state.store.create_server(&server, &self.state.keys.hash_token(&token)).await.map_err(ApiError::internal)?;
+        self.state
+            .store
+            .create_server(&server, &self.state.keys.hash_token(&token))
+            .await
+            .map_err(ApiError::internal)?;
         let url = self.url(&token);
         Ok(server_view(server, Some(url)))
     }
@@ -350,26 +497,50 @@ impl Provisioner {
     /// Servers of an account.
     pub async fn list_servers(&self, account_id: &str) -> Result<Vec<ServerView>, ApiError> {
         self.account(account_id).await?;
-        Ok(self.state.store.list_servers(account_id).await.map_err(ApiError::internal)?.into_iter().map(|s| server_view(s, None)).collect())
+        Ok(self
+            .state
+            .store
+            .list_servers(account_id)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(|s| server_view(s, None))
+            .collect())
     }
 
     async fn server(&self, account_id: &str, id: &str) -> Result<McpServer, ApiError> {
-        self.state.store.get_server(account_id, id).await.map_err(ApiError::internal)?.ok_or_else(|| ApiError::not_found("MCP server", id))
+        self.state
+            .store
+            .get_server(account_id, id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found("MCP server", id))
     }
 
     /// One server (without its URL).
     pub async fn get_server(&self, account_id: &str, id: &str) -> Result<ServerView, ApiError> {
-        self.server(account_id, id).await.map(|s| server_view(s, None))
+        self.server(account_id, id)
+            .await
+            .map(|s| server_view(s, None))
     }
 
     /// Changes name, filters or expiry.
-    pub async fn update_server(&self, account_id: &str, id: &str, request: UpdateServer) -> Result<ServerView, ApiError> {
+    pub async fn update_server(
+        &self,
+        account_id: &str,
+        id: &str,
+        request: UpdateServer,
+    ) -> Result<ServerView, ApiError> {
         let account = self.account(account_id).await?;
         let integration = self.integration(&account.integration)?;
         let mut server = self.server(account_id, id).await?;
         if let Some(name) = request.name {
             if name.trim().is_empty() {
-                return Err(ApiError::new(400, "invalid_name", "`name` must not be empty"));
+                return Err(ApiError::new(
+                    400,
+                    "invalid_name",
+                    "`name` must not be empty",
+                ));
             }
             server.name = name;
         }
@@ -380,7 +551,11 @@ impl Provisioner {
         if let Some(expiry) = request.expires_at.as_deref() {
             server.expires_at = Some(Self::parse_expiry(expiry)?);
         }
-        self.state.store.update_server(&server).await.map_err(ApiError::internal)?;
+        self.state
+            .store
+            .update_server(&server)
+            .await
+            .map_err(ApiError::internal)?;
         Ok(server_view(server, None))
     }
 
@@ -388,28 +563,51 @@ impl Provisioner {
     pub async fn rotate_server(&self, account_id: &str, id: &str) -> Result<ServerView, ApiError> {
         let server = self.server(account_id, id).await?;
         let token = new_token("mcp_").map_err(ApiError::internal)?;
-        self.state.store.rotate_server(account_id, id, &self.state.keys.hash_token(&token)).await.map_err(ApiError::internal)?;
+        self.state
+            .store
+            .rotate_server(account_id, id, &self.state.keys.hash_token(&token))
+            .await
+            .map_err(ApiError::internal)?;
         let url = self.url(&token);
         Ok(server_view(server, Some(url)))
     }
 
     /// Deletes a server.
     pub async fn delete_server(&self, account_id: &str, id: &str) -> Result<(), ApiError> {
-        if self.state.store.delete_server(account_id, id).await.map_err(ApiError::internal)? { Ok(()) } else { Err(ApiError::not_found("MCP server", id)) }
+        if self
+            .state
+            .store
+            .delete_server(account_id, id)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("MCP server", id))
+        }
     }
 
     /// Exactly the tools a server exposes.
     pub async fn server_tools(&self, account_id: &str, id: &str) -> Result<Vec<Value>, ApiError> {
         let account = self.account(account_id).await?;
         let server = self.server(account_id, id).await?;
-        Ok(self.state.catalog.visible(&account.integration, &server.config).map(tool_json).collect())
+        Ok(self
+            .state
+            .catalog
+            .visible(&account.integration, &server.config)
+            .map(tool_json)
+            .collect())
     }
 
     /// Creates an API token; the raw token is returned once.
     pub async fn create_api_token(&self, name: &str) -> Result<(String, String), ApiError> {
         let token = new_token("sgk_").map_err(ApiError::internal)?;
         let id = new_id().map_err(ApiError::internal)?;
-        self.state.store.create_api_token(&id, name, &self.state.keys.hash_token(&token)).await.map_err(ApiError::internal)?;
+        self.state
+            .store
+            .create_api_token(&id, name, &self.state.keys.hash_token(&token))
+            .await
+            .map_err(ApiError::internal)?;
         Ok((id, token))
     }
 }
@@ -433,10 +631,22 @@ pub fn integrations_json() -> Value {
     )
 }
 
-async fn require_api_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let token = request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+async fn require_api_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
     let valid = match token {
-        Some(token) => state.store.api_token_exists(&state.keys.hash_token(token.trim())).await.unwrap_or(false),
+        Some(token) => state
+            .store
+            .api_token_exists(&state.keys.hash_token(token.trim()))
+            .await
+            .unwrap_or(false),
         None => false,
     };
     if valid {
@@ -445,8 +655,6 @@ async fn require_api_token(State(state): State<AppState>, request: Request, next
         ApiError::new(401, "unauthorized", "send `Authorization: Bearer <api token>` (create one with `specgate api-token create`)").into_response()
     }
 }
-
-type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// The admin API routes, behind API-token auth (except `/openapi.json`).
 pub fn router(state: AppState) -> Router<AppState> {
@@ -457,7 +665,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/integrated-account",
             post({
                 let p = p.clone();
-                move |ApiJson(body): ApiJson<CreateAccount>| async move { p.create_account(body).await.map(|a| (StatusCode::CREATED, Json(a))) }
+                move |ApiJson(body): ApiJson<CreateAccount>| async move {
+                    p.create_account(body)
+                        .await
+                        .map(|a| (StatusCode::CREATED, Json(a)))
+                }
             })
             .get({
                 let p = p.clone();
@@ -472,18 +684,26 @@ pub fn router(state: AppState) -> Router<AppState> {
             })
             .patch({
                 let p = p.clone();
-                move |Path(id): Path<String>, ApiJson(body): ApiJson<UpdateAccount>| async move { p.update_account(&id, body).await.map(Json) }
+                move |Path(id): Path<String>, ApiJson(body): ApiJson<UpdateAccount>| async move {
+                    p.update_account(&id, body).await.map(Json)
+                }
             })
             .delete({
                 let p = p.clone();
-                move |Path(id): Path<String>| async move { p.delete_account(&id).await.map(|()| StatusCode::NO_CONTENT) }
+                move |Path(id): Path<String>| async move {
+                    p.delete_account(&id).await.map(|()| StatusCode::NO_CONTENT)
+                }
             }),
         )
         .route(
             "/integrated-account/{id}/mcp",
             post({
                 let p = p.clone();
-                move |Path(id): Path<String>, ApiJson(body): ApiJson<CreateServer>| async move { p.create_server(&id, body).await.map(|s| (StatusCode::CREATED, Json(s))) }
+                move |Path(id): Path<String>, ApiJson(body): ApiJson<CreateServer>| async move {
+                    p.create_server(&id, body)
+                        .await
+                        .map(|s| (StatusCode::CREATED, Json(s)))
+                }
             })
             .get({
                 let p = p.clone();
@@ -494,33 +714,51 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/integrated-account/{id}/mcp/{mcp_id}",
             get({
                 let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>| async move { p.get_server(&id, &mcp_id).await.map(Json) }
+                move |Path((id, mcp_id)): Path<(String, String)>| async move {
+                    p.get_server(&id, &mcp_id).await.map(Json)
+                }
             })
             .patch({
                 let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>, ApiJson(body): ApiJson<UpdateServer>| async move { p.update_server(&id, &mcp_id, body).await.map(Json) }
+                move |Path((id, mcp_id)): Path<(String, String)>,
+                      ApiJson(body): ApiJson<UpdateServer>| async move {
+                    p.update_server(&id, &mcp_id, body).await.map(Json)
+                }
             })
             .delete({
                 let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>| async move { p.delete_server(&id, &mcp_id).await.map(|()| StatusCode::NO_CONTENT) }
+                move |Path((id, mcp_id)): Path<(String, String)>| async move {
+                    p.delete_server(&id, &mcp_id)
+                        .await
+                        .map(|()| StatusCode::NO_CONTENT)
+                }
             }),
         )
         .route(
             "/integrated-account/{id}/mcp/{mcp_id}/rotate",
             post({
                 let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>| async move { p.rotate_server(&id, &mcp_id).await.map(Json) }
+                move |Path((id, mcp_id)): Path<(String, String)>| async move {
+                    p.rotate_server(&id, &mcp_id).await.map(Json)
+                }
             }),
         )
         .route(
             "/integrated-account/{id}/mcp/{mcp_id}/tools",
             get({
                 let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>| async move -> ApiResult<Vec<Value>> { p.server_tools(&id, &mcp_id).await.map(Json) }
+                move |Path((id, mcp_id)): Path<(String, String)>| async move {
+                    p.server_tools(&id, &mcp_id).await.map(Json)
+                }
             }),
         )
-        .route_layer(axum::middleware::from_fn_with_state(state, require_api_token));
-    Router::new().merge(protected).route("/openapi.json", get(|| async { Json(openapi()) }))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            require_api_token,
+        ));
+    Router::new()
+        .merge(protected)
+        .route("/openapi.json", get(|| async { Json(openapi()) }))
 }
 
 /// The admin API's OpenAPI 3.1 document, built from the same request and response types'

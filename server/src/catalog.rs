@@ -31,10 +31,16 @@ impl Catalog {
         let mut tools: Vec<CatalogTool> = integrations
             .iter()
             .flat_map(|integration| integration.tools.iter().map(move |def| (*integration, def)))
-            .map(|(integration, def)| CatalogTool { def, integration, mcp: mcp_tool(def) })
+            .map(|(integration, def)| CatalogTool {
+                def,
+                integration,
+                mcp: mcp_tool(def),
+            })
             .collect();
         tools.sort_by(|a, b| a.def.name.cmp(b.def.name));
-        Self { tools: Arc::new(tools) }
+        Self {
+            tools: Arc::new(tools),
+        }
     }
 
     /// All tools.
@@ -51,7 +57,11 @@ impl Catalog {
     }
 
     /// Tools of one integration that pass a server's filters, in name order.
-    pub fn visible<'a>(&'a self, integration: &'a str, config: &'a ServerConfig) -> impl Iterator<Item = &'a CatalogTool> + 'a {
+    pub fn visible<'a>(
+        &'a self,
+        integration: &'a str,
+        config: &'a ServerConfig,
+    ) -> impl Iterator<Item = &'a CatalogTool> + 'a {
         self.tools
             .iter()
             .filter(move |t| t.def.integration == integration && allowed(t.def, config))
@@ -79,23 +89,29 @@ pub fn allowed(def: &ToolDef, config: &ServerConfig) -> bool {
             .methods
             .iter()
             .any(|m| m == def.class.as_str() || m == def.method);
-    let tag_ok = config.tags.is_empty() || def.tags.iter().any(|t| config.tags.iter().any(|c| c == t));
+    let tag_ok =
+        config.tags.is_empty() || def.tags.iter().any(|t| config.tags.iter().any(|c| c == t));
     method_ok && tag_ok
 }
 
 /// Valid `methods` values for an integration: the classes plus its method names.
 pub fn method_values(integration: &Integration) -> BTreeSet<&'static str> {
-    let mut values: BTreeSet<&'static str> = [MethodClass::Read, MethodClass::Write, MethodClass::Custom]
-        .iter()
-        .map(MethodClass::as_str)
-        .collect();
+    let mut values: BTreeSet<&'static str> =
+        [MethodClass::Read, MethodClass::Write, MethodClass::Custom]
+            .iter()
+            .map(MethodClass::as_str)
+            .collect();
     values.extend(integration.tools.iter().map(|t| t.method));
     values
 }
 
 /// Tags of an integration.
 pub fn tag_values(integration: &Integration) -> BTreeSet<&'static str> {
-    integration.tools.iter().flat_map(|t| t.tags.iter().copied()).collect()
+    integration
+        .tools
+        .iter()
+        .flat_map(|t| t.tags.iter().copied())
+        .collect()
 }
 
 /// The JSON shape of `specgate tools --json` (the same as `cargo codegen tools --json`).

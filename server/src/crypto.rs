@@ -39,12 +39,18 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
 
 /// A new secret token: `prefix` plus 32 random bytes in URL-safe base64.
 pub fn new_token(prefix: &str) -> Result<String, CryptoError> {
-    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)))
+    Ok(format!(
+        "{prefix}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+    ))
 }
 
 /// A new opaque record id.
 pub fn new_id() -> Result<String, CryptoError> {
-    Ok(random_bytes::<16>()?.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(random_bytes::<16>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// The server's secret material: the AEAD key and the token-hash pepper derived from it.
@@ -185,7 +191,10 @@ mod tests {
         assert_ne!(a, new_token("mcp_").unwrap());
         let keys = Keys::from_bytes([1; 32]);
         assert_eq!(keys.hash_token(&a), keys.hash_token(&a));
-        assert_ne!(keys.hash_token(&a), Keys::from_bytes([2; 32]).hash_token(&a));
+        assert_ne!(
+            keys.hash_token(&a),
+            Keys::from_bytes([2; 32]).hash_token(&a)
+        );
     }
 
     #[test]

@@ -78,12 +78,19 @@ impl AppState {
 
 fn host_of(url: &str) -> Option<String> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split('/').next().filter(|h| !h.is_empty()).map(str::to_owned)
+    rest.split('/')
+        .next()
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
 }
 
 /// The streamable HTTP MCP service behind token resolution.
 pub fn mcp_router(state: AppState) -> Router {
-    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut hosts = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     hosts.extend(state.config.allowed_hosts.iter().cloned());
     if let Some(public) = host_of(&state.config.public_url) {
         hosts.push(public);
@@ -104,7 +111,10 @@ pub fn mcp_router(state: AppState) -> Router {
     );
     Router::new()
         .route_service("/mcp/{token}", service)
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), mcp::resolve_token))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            mcp::resolve_token,
+        ))
         .with_state(state)
 }
 
@@ -113,26 +123,41 @@ pub fn app(state: AppState) -> Router {
     let sse = Router::new()
         .route("/mcp/{token}/sse", get(mcp::sse_connect))
         .route("/mcp/{token}/messages", post(mcp::sse_message))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), mcp::resolve_token))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            mcp::resolve_token,
+        ))
+        .with_state(state.clone());
+    let admin_and_ops = admin::router(state.clone())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::render))
         .with_state(state.clone());
     Router::new()
         .merge(mcp_router(state.clone()))
         .merge(sse)
-        .merge(admin::router(state.clone()))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics::render))
-        .layer(axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes))
+        .merge(admin_and_ops)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.max_body_bytes,
+        ))
         .layer(axum::middleware::from_fn(trace_request))
-        .with_state(state)
 }
 
 /// One span per request, with any `/mcp/<token>` path redacted.
-async fn trace_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn trace_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let path = redact_path(request.uri().path());
     let span = tracing::info_span!("http", method = %request.method(), path = %path);
     let started = std::time::Instant::now();
     let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
-    span.in_scope(|| tracing::info!(status = response.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request"));
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
     response
 }
 
@@ -152,7 +177,13 @@ mod tests {
     #[test]
     fn tokens_never_reach_logs() {
         assert_eq!(super::redact_path("/mcp/mcp_secret"), "/mcp/[redacted]");
-        assert_eq!(super::redact_path("/mcp/mcp_secret/sse"), "/mcp/[redacted]/sse");
-        assert_eq!(super::redact_path("/integrated-account"), "/integrated-account");
+        assert_eq!(
+            super::redact_path("/mcp/mcp_secret/sse"),
+            "/mcp/[redacted]/sse"
+        );
+        assert_eq!(
+            super::redact_path("/integrated-account"),
+            "/integrated-account"
+        );
     }
 }

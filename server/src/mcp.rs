@@ -14,8 +14,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::Stream;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, ErrorData as McpError, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerInfo, Tool,
+    CacheScope, CallToolRequestParams, CallToolResponse, ErrorData as McpError, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler};
@@ -58,10 +58,16 @@ impl Handler {
 
     /// A handler bound to one server (stdio).
     pub fn fixed(state: AppState, resolved: Resolved) -> Self {
-        Self { state, fixed: Some(Arc::new(resolved)) }
+        Self {
+            state,
+            fixed: Some(Arc::new(resolved)),
+        }
     }
 
-    fn resolved(&self, context: &RequestContext<RoleServer>) -> Result<(Arc<Resolved>, Option<RateSlot>), McpError> {
+    fn resolved(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(Arc<Resolved>, Option<RateSlot>), McpError> {
         if let Some(fixed) = &self.fixed {
             return Ok((fixed.clone(), None));
         }
@@ -84,15 +90,19 @@ fn unknown_tool(name: &str) -> McpError {
 }
 
 impl ServerHandler for Handler {
-    fn get_info(&self) -> ServerInfo {
-        let mut info = ServerInfo::default();
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::default();
         info.capabilities = ServerCapabilities::builder().enable_tools().build();
         info.server_info = Implementation::new("specgate", env!("CARGO_PKG_VERSION"));
         info.instructions = Some("Typed tools for a vendor API. List tools return {result, next_cursor}; pass next_cursor back unchanged to page.".to_owned());
         info
     }
 
-    async fn list_tools(&self, request: Option<PaginatedRequestParams>, context: RequestContext<RoleServer>) -> Result<ListToolsResult, McpError> {
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
         let (resolved, _) = self.resolved(&context)?;
         let visible: Vec<&Tool> = self
             .state
@@ -109,7 +119,9 @@ impl ServerHandler for Handler {
                 .ok_or_else(|| McpError::invalid_params("Invalid tools/list cursor", None))?,
         };
         let end = (start + TOOLS_PAGE_SIZE).min(visible.len());
-        let mut result = ListToolsResult::with_all_items(visible[start..end].iter().map(|t| (*t).clone()).collect());
+        let mut result = ListToolsResult::with_all_items(
+            visible[start..end].iter().map(|t| (*t).clone()).collect(),
+        );
         result.next_cursor = (end < visible.len()).then(|| end.to_string());
         result.ttl_ms = Some(60_000);
         result.cache_scope = Some(CacheScope::Private);
@@ -120,21 +132,40 @@ impl ServerHandler for Handler {
         self.state.catalog.get(name).map(|t| t.mcp.clone())
     }
 
-    async fn call_tool(&self, request: CallToolRequestParams, context: RequestContext<RoleServer>) -> Result<CallToolResponse, McpError> {
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
         let (resolved, slot) = self.resolved(&context)?;
         let tool = self
             .state
             .catalog
             .get(&request.name)
-            .filter(|t| t.def.integration == resolved.account.integration && allowed(t.def, &resolved.server.config))
+            .filter(|t| {
+                t.def.integration == resolved.account.integration
+                    && allowed(t.def, &resolved.server.config)
+            })
             .ok_or_else(|| unknown_tool(&request.name))?;
         let args = request.arguments.unwrap_or_default();
         let started = Instant::now();
-        let _span = tracing::info_span!("tool_call", tool = tool.def.name, account = %resolved.account.id).entered();
-        let outcome = self.state.proxy.call(&resolved.account, tool.integration, tool.def, &args).await;
-        self.state.metrics.record(tool.def.name, outcome.upstream_status, started.elapsed());
+        let span =
+            tracing::info_span!("tool_call", tool = tool.def.name, account = %resolved.account.id);
+        let outcome = tracing::Instrument::instrument(
+            self.state
+                .proxy
+                .call(&resolved.account, tool.integration, tool.def, &args),
+            span,
+        )
+        .await;
+        self.state
+            .metrics
+            .record(tool.def.name, outcome.upstream_status, started.elapsed());
         if let (Some(slot), Some(rate_limit)) = (slot, outcome.rate_limit) {
-            *slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rate_limit);
+            *slot
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rate_limit);
         }
         Ok(outcome.result.into())
     }
@@ -143,7 +174,12 @@ impl ServerHandler for Handler {
 /// Resolves `/mcp/{token}` before rmcp sees the request: 404 for any unknown, expired or
 /// deleted token; 401 when the server requires an API token and none valid is sent. The
 /// client's `Authorization` header is removed so nothing can forward it.
-pub async fn resolve_token(State(state): State<AppState>, Path(params): Path<HashMap<String, String>>, mut request: Request, next: Next) -> Response {
+pub async fn resolve_token(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let Some(token) = params.get("token") else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -163,11 +199,19 @@ pub async fn resolve_token(State(state): State<AppState>, Path(params): Path<Has
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let valid = match bearer {
-            Some(api_token) => state.store.api_token_exists(&state.keys.hash_token(api_token.trim())).await.unwrap_or(false),
+            Some(api_token) => state
+                .store
+                .api_token_exists(&state.keys.hash_token(api_token.trim()))
+                .await
+                .unwrap_or(false),
             None => false,
         };
         if !valid {
-            return (StatusCode::UNAUTHORIZED, "This MCP server requires an API token: send `Authorization: Bearer <api token>`.").into_response();
+            return (
+                StatusCode::UNAUTHORIZED,
+                "This MCP server requires an API token: send `Authorization: Bearer <api token>`.",
+            )
+                .into_response();
         }
     }
     request.headers_mut().remove(http::header::AUTHORIZATION);
@@ -175,7 +219,10 @@ pub async fn resolve_token(State(state): State<AppState>, Path(params): Path<Has
     request.extensions_mut().insert(Arc::new(resolved));
     request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
-    let rate_limit = *slot.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let rate_limit = *slot
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(rate_limit) = rate_limit {
         for (name, value) in rate_limit.response_headers() {
             if let Ok(value) = HeaderValue::from_str(&value) {
@@ -208,23 +255,45 @@ pub async fn sse_connect(State(state): State<AppState>, Path(token): Path<String
     };
     let (sender, receiver) = mpsc::channel::<String>(SSE_QUEUE);
     {
-        let mut sessions = state.sse.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sessions = state
+            .sse
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if sessions.len() >= MAX_SSE_SESSIONS {
-            return (StatusCode::SERVICE_UNAVAILABLE, "too many open SSE sessions").into_response();
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many open SSE sessions",
+            )
+                .into_response();
         }
         sessions.insert(session_id.clone(), sender);
     }
     let endpoint = format!("/mcp/{token}/messages?session_id={session_id}");
     let stream = sse_stream(state.sse.clone(), session_id, endpoint, receiver);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
-fn sse_stream(sessions: SseSessions, session_id: String, endpoint: String, receiver: mpsc::Receiver<String>) -> impl Stream<Item = Result<Event, Infallible>> {
-    let first = futures::stream::once(async move { Ok(Event::default().event("endpoint").data(endpoint)) });
-    let guard = SessionGuard { sessions, session_id };
+fn sse_stream(
+    sessions: SseSessions,
+    session_id: String,
+    endpoint: String,
+    receiver: mpsc::Receiver<String>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let first =
+        futures::stream::once(async move { Ok(Event::default().event("endpoint").data(endpoint)) });
+    let guard = SessionGuard {
+        sessions,
+        session_id,
+    };
     let rest = futures::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
         match tokio::time::timeout(SSE_IDLE, receiver.recv()).await {
-            Ok(Some(message)) => Some((Ok(Event::default().event("message").data(message)), (receiver, guard))),
+            Ok(Some(message)) => Some((
+                Ok(Event::default().event("message").data(message)),
+                (receiver, guard),
+            )),
             Ok(None) | Err(_) => None,
         }
     });
@@ -239,7 +308,11 @@ struct SessionGuard {
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        self.sessions.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.session_id);
+        self.sessions
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.session_id);
     }
 }
 
@@ -251,8 +324,19 @@ pub struct SessionQuery {
 
 /// `POST /mcp/{token}/messages?session_id=...`: runs the message through the same stateless
 /// MCP service and delivers the answer on the session's SSE stream.
-pub async fn sse_message(State(state): State<AppState>, Path(token): Path<String>, Query(query): Query<SessionQuery>, request: Request) -> Response {
-    let sender = state.sse.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&query.session_id).cloned();
+pub async fn sse_message(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(query): Query<SessionQuery>,
+    request: Request,
+) -> Response {
+    let sender = state
+        .sse
+        .inner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&query.session_id)
+        .cloned();
     let Some(sender) = sender else {
         return (StatusCode::NOT_FOUND, "unknown SSE session").into_response();
     };
@@ -265,9 +349,18 @@ pub async fn sse_message(State(state): State<AppState>, Path(token): Path<String
         Ok(uri) => uri,
         Err(_) => return StatusCode::NOT_FOUND.into_response(),
     };
-    parts.headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
-    parts.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    parts.headers.entry("mcp-protocol-version").or_insert(HeaderValue::from_static("2024-11-05"));
+    parts.headers.insert(
+        http::header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    parts.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts
+        .headers
+        .entry("mcp-protocol-version")
+        .or_insert(HeaderValue::from_static("2024-11-05"));
     let inner = Request::from_parts(parts, Body::from(body));
     let response = match tower::ServiceExt::oneshot(crate::mcp_router(state.clone()), inner).await {
         Ok(response) => response,
@@ -287,7 +380,11 @@ pub async fn sse_message(State(state): State<AppState>, Path(token): Path<String
     let text = String::from_utf8_lossy(&bytes).into_owned();
     match sender.try_send(text) {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(mpsc::error::TrySendError::Full(_)) => (StatusCode::TOO_MANY_REQUESTS, "SSE session queue is full").into_response(),
-        Err(mpsc::error::TrySendError::Closed(_)) => (StatusCode::NOT_FOUND, "SSE session closed").into_response(),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            (StatusCode::TOO_MANY_REQUESTS, "SSE session queue is full").into_response()
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            (StatusCode::NOT_FOUND, "SSE session closed").into_response()
+        }
     }
 }

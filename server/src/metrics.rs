@@ -28,7 +28,10 @@ pub struct Metrics {
 impl Metrics {
     /// Records one call; `upstream_status` is 0 when no vendor response arrived.
     pub fn record(&self, tool: &'static str, upstream_status: u16, elapsed: Duration) {
-        let mut tools = self.tools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tools = self
+            .tools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let stats = tools.entry(tool).or_default();
         *stats.calls_by_status.entry(upstream_status).or_default() += 1;
         stats.seconds_sum += elapsed.as_secs_f64();
@@ -37,17 +40,33 @@ impl Metrics {
 
     /// Prometheus text format.
     pub fn to_prometheus(&self) -> String {
-        let tools = self.tools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut out = String::from("# HELP specgate_tool_calls_total Tool calls by upstream HTTP status (0: no response).\n# TYPE specgate_tool_calls_total counter\n");
+        let tools = self
+            .tools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = String::from(
+            "# HELP specgate_tool_calls_total Tool calls by upstream HTTP status (0: no response).\n# TYPE specgate_tool_calls_total counter\n",
+        );
         for (tool, stats) in tools.iter() {
             for (status, count) in &stats.calls_by_status {
-                let _ = writeln!(out, "specgate_tool_calls_total{{tool=\"{tool}\",upstream_status=\"{status}\"}} {count}");
+                let _ = writeln!(
+                    out,
+                    "specgate_tool_calls_total{{tool=\"{tool}\",upstream_status=\"{status}\"}} {count}"
+                );
             }
         }
         out.push_str("# HELP specgate_tool_call_seconds Tool call latency.\n# TYPE specgate_tool_call_seconds summary\n");
         for (tool, stats) in tools.iter() {
-            let _ = writeln!(out, "specgate_tool_call_seconds_sum{{tool=\"{tool}\"}} {}", stats.seconds_sum);
-            let _ = writeln!(out, "specgate_tool_call_seconds_count{{tool=\"{tool}\"}} {}", stats.count);
+            let _ = writeln!(
+                out,
+                "specgate_tool_call_seconds_sum{{tool=\"{tool}\"}} {}",
+                stats.seconds_sum
+            );
+            let _ = writeln!(
+                out,
+                "specgate_tool_call_seconds_count{{tool=\"{tool}\"}} {}",
+                stats.count
+            );
         }
         out
     }
@@ -55,5 +74,8 @@ impl Metrics {
 
 /// `GET /metrics`.
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.to_prometheus())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.to_prometheus(),
+    )
 }

@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::{CallToolResult, Content};
+use rmcp::model::{CallToolResult, ContentBlock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use specgate_runtime::{Args, AuthKind, CursorSource, HttpMethod, HttpRequest, Integration, Pagination, ParamLocation, ToolDef};
+use specgate_runtime::{
+    Args, AuthKind, CursorSource, HttpMethod, HttpRequest, Integration, Pagination, ParamLocation,
+    ToolDef,
+};
 
 use crate::crypto::Keys;
 use crate::ratelimit::RateLimit;
@@ -60,8 +63,14 @@ impl Credentials {
         let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
         match auth {
             AuthKind::None => Ok(()),
-            AuthKind::Bearer | AuthKind::Header { .. } | AuthKind::Query { .. } if has(&self.api_key) => Ok(()),
-            AuthKind::Bearer | AuthKind::Header { .. } | AuthKind::Query { .. } => Err(format!("`{}` auth needs `api_key`", auth.as_str())),
+            AuthKind::Bearer | AuthKind::Header { .. } | AuthKind::Query { .. }
+                if has(&self.api_key) =>
+            {
+                Ok(())
+            }
+            AuthKind::Bearer | AuthKind::Header { .. } | AuthKind::Query { .. } => {
+                Err(format!("`{}` auth needs `api_key`", auth.as_str()))
+            }
             AuthKind::Basic if has(&self.username) && self.password.is_some() => Ok(()),
             AuthKind::Basic => Err("`basic` auth needs `username` and `password`".to_owned()),
             AuthKind::OAuth2 { .. } => {
@@ -115,14 +124,33 @@ impl Proxy {
             .user_agent(concat!("specgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Self { http, store, keys, refresh_locks: Arc::default() }
+        Self {
+            http,
+            store,
+            keys,
+            refresh_locks: Arc::default(),
+        }
     }
 
     /// Calls one tool for one account.
-    pub async fn call(&self, account: &Account, integration: &Integration, tool: &ToolDef, args: &Args) -> Outcome {
+    pub async fn call(
+        &self,
+        account: &Account,
+        integration: &Integration,
+        tool: &ToolDef,
+        args: &Args,
+    ) -> Outcome {
         let request = match (tool.build)(args) {
             Ok(request) => request,
-            Err(error) => return tool_error(format!("Invalid arguments: {error}. Check the tool's input schema and try again."), None, 0),
+            Err(error) => {
+                return tool_error(
+                    format!(
+                        "Invalid arguments: {error}. Check the tool's input schema and try again."
+                    ),
+                    None,
+                    0,
+                );
+            }
         };
         match self.send(account, integration, tool, request).await {
             Ok(outcome) => outcome,
@@ -130,10 +158,21 @@ impl Proxy {
         }
     }
 
-    async fn send(&self, account: &Account, integration: &Integration, tool: &ToolDef, mut request: HttpRequest) -> Result<Outcome, String> {
+    async fn send(
+        &self,
+        account: &Account,
+        integration: &Integration,
+        tool: &ToolDef,
+        mut request: HttpRequest,
+    ) -> Result<Outcome, String> {
         let page = self.apply_pagination(tool, &mut request)?;
-        let base = account.base_url.as_deref().unwrap_or(integration.base_url).trim_end_matches('/');
-        let mut url = reqwest::Url::parse(&format!("{base}{}", request.path)).map_err(|e| format!("Invalid upstream URL: {e}"))?;
+        let base = account
+            .base_url
+            .as_deref()
+            .unwrap_or(integration.base_url)
+            .trim_end_matches('/');
+        let mut url = reqwest::Url::parse(&format!("{base}{}", request.path))
+            .map_err(|e| format!("Invalid upstream URL: {e}"))?;
         if !request.query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (key, value) in &request.query {
@@ -142,7 +181,8 @@ impl Proxy {
         }
         let credentials = self.credentials(account, integration).await?;
         if let AuthKind::Query { name } = integration.auth {
-            url.query_pairs_mut().append_pair(name, credentials.api_key.as_deref().unwrap_or_default());
+            url.query_pairs_mut()
+                .append_pair(name, credentials.api_key.as_deref().unwrap_or_default());
         }
         let method = match request.method {
             HttpMethod::Get => reqwest::Method::GET,
@@ -160,28 +200,62 @@ impl Proxy {
         }
         builder = match integration.auth {
             AuthKind::None | AuthKind::Query { .. } => builder,
-            AuthKind::Bearer => builder.bearer_auth(credentials.api_key.as_deref().unwrap_or_default()),
-            AuthKind::Header { name } => builder.header(name, credentials.api_key.as_deref().unwrap_or_default()),
-            AuthKind::Basic => builder.basic_auth(credentials.username.as_deref().unwrap_or_default(), credentials.password.as_deref()),
-            AuthKind::OAuth2 { .. } => builder.bearer_auth(credentials.access_token.as_deref().unwrap_or_default()),
+            AuthKind::Bearer => {
+                builder.bearer_auth(credentials.api_key.as_deref().unwrap_or_default())
+            }
+            AuthKind::Header { name } => {
+                builder.header(name, credentials.api_key.as_deref().unwrap_or_default())
+            }
+            AuthKind::Basic => builder.basic_auth(
+                credentials.username.as_deref().unwrap_or_default(),
+                credentials.password.as_deref(),
+            ),
+            AuthKind::OAuth2 { .. } => {
+                builder.bearer_auth(credentials.access_token.as_deref().unwrap_or_default())
+            }
         };
         if let Some(body) = &request.body {
             if request.content_type == "application/x-www-form-urlencoded" {
                 let form: Vec<(String, String)> = body
                     .as_object()
-                    .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect())
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                                )
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
                 builder = builder.form(&form);
             } else {
-                builder = builder.header(reqwest::header::CONTENT_TYPE, request.content_type).body(body.to_string());
+                builder = builder
+                    .header(reqwest::header::CONTENT_TYPE, request.content_type)
+                    .body(body.to_string());
             }
         }
-        let response = builder.send().await.map_err(|e| describe_transport_error(&e))?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| describe_transport_error(&e))?;
         let status = response.status();
         let rate_limit = RateLimit::from_headers(response.headers(), now());
-        let link = response.headers().get(reqwest::header::LINK).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let link = response
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let cursor_header = match tool.pagination {
-            Pagination::Cursor { next_from: CursorSource::Header(name), .. } => response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            Pagination::Cursor {
+                next_from: CursorSource::Header(name),
+                ..
+            } => response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             _ => None,
         };
         let is_json = response
@@ -191,7 +265,11 @@ impl Proxy {
             .is_some_and(|ct| ct.contains("json"));
         let (bytes, truncated) = read_capped(response).await?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        let parsed: Option<Value> = if is_json || text.trim_start().starts_with(['{', '[']) { serde_json::from_str(&text).ok() } else { None };
+        let parsed: Option<Value> = if is_json || text.trim_start().starts_with(['{', '[']) {
+            serde_json::from_str(&text).ok()
+        } else {
+            None
+        };
 
         if status.as_u16() == 429 {
             let wait = rate_limit.as_ref().and_then(|r| r.reset).map_or_else(
@@ -201,7 +279,13 @@ impl Proxy {
             let mut structured = json!({"error": "rate_limited", "status": 429, "retry_after_seconds": rate_limit.as_ref().and_then(|r| r.reset)});
             attach_rate_limit(&mut structured, rate_limit.as_ref());
             return Ok(Outcome {
-                result: error_with_structure(format!("{} rate limit reached (HTTP 429). {wait}", integration.title), structured),
+                result: error_with_structure(
+                    format!(
+                        "{} rate limit reached (HTTP 429). {wait}",
+                        integration.title
+                    ),
+                    structured,
+                ),
                 rate_limit,
                 upstream_status: 429,
             });
@@ -214,7 +298,14 @@ impl Proxy {
             let mut structured = json!({"error": "upstream_error", "status": status.as_u16(), "message": message, "body": parsed.clone().unwrap_or(Value::String(text.chars().take(2000).collect()))});
             attach_rate_limit(&mut structured, rate_limit.as_ref());
             return Ok(Outcome {
-                result: error_with_structure(format!("{} returned HTTP {}: {message}", integration.title, status.as_u16()), structured),
+                result: error_with_structure(
+                    format!(
+                        "{} returned HTTP {}: {message}",
+                        integration.title,
+                        status.as_u16()
+                    ),
+                    structured,
+                ),
                 rate_limit,
                 upstream_status: status.as_u16(),
             });
@@ -224,15 +315,31 @@ impl Proxy {
             (Pagination::None, Some(other)) => json!({"result": other}),
             (Pagination::None, None) if text.is_empty() => json!({"result": null}),
             (Pagination::None, None) => {
-                let note = if truncated { format!("\n\n[truncated: the vendor response exceeded {MAX_BODY_BYTES} bytes]") } else { String::new() };
-                let mut result = CallToolResult::success(vec![Content::text(format!("{text}{note}"))]);
+                let note = if truncated {
+                    format!("\n\n[truncated: the vendor response exceeded {MAX_BODY_BYTES} bytes]")
+                } else {
+                    String::new()
+                };
+                let mut result =
+                    CallToolResult::success(vec![ContentBlock::text(format!("{text}{note}"))]);
                 result.structured_content = None;
-                return Ok(Outcome { result, rate_limit, upstream_status: status.as_u16() });
+                return Ok(Outcome {
+                    result,
+                    rate_limit,
+                    upstream_status: status.as_u16(),
+                });
             }
             (pagination, parsed) => {
                 let body = parsed.unwrap_or(Value::Null);
                 let items = items_at(&body, pagination);
-                let next = self.next_cursor(tool, &page, &body, &items, link.as_deref(), cursor_header.as_deref())?;
+                let next = self.next_cursor(
+                    tool,
+                    &page,
+                    &body,
+                    &items,
+                    link.as_deref(),
+                    cursor_header.as_deref(),
+                )?;
                 json!({"result": items, "next_cursor": next})
             }
         };
@@ -242,11 +349,19 @@ impl Proxy {
         attach_rate_limit(&mut structured, rate_limit.as_ref());
         let mut result = CallToolResult::structured(structured);
         result.is_error = Some(false);
-        Ok(Outcome { result, rate_limit, upstream_status: status.as_u16() })
+        Ok(Outcome {
+            result,
+            rate_limit,
+            upstream_status: status.as_u16(),
+        })
     }
 
     /// Decodes `next_cursor` and writes the vendor's pagination parameters into the request.
-    fn apply_pagination(&self, tool: &ToolDef, request: &mut HttpRequest) -> Result<PageState, String> {
+    fn apply_pagination(
+        &self,
+        tool: &ToolDef,
+        request: &mut HttpRequest,
+    ) -> Result<PageState, String> {
         let limit = request.page_limit;
         let decoded = match request.page_cursor.as_deref() {
             None | Some("") => None,
@@ -254,7 +369,12 @@ impl Proxy {
         };
         let size = decoded.as_ref().and_then(|c| c.s).or(limit);
         let mut set = |location: ParamLocation, name: &'static str, value: Value| match location {
-            ParamLocation::Query => request.query.push((name, value.as_str().map_or_else(|| value.to_string(), str::to_owned))),
+            ParamLocation::Query => request.query.push((
+                name,
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned),
+            )),
             ParamLocation::Body => {
                 let body = request.body.get_or_insert_with(|| json!({}));
                 if let Value::Object(object) = body {
@@ -265,7 +385,11 @@ impl Proxy {
         let mut state = PageState { size, position: 0 };
         match tool.pagination {
             Pagination::None => {}
-            Pagination::Cursor { cursor_param, limit_param, .. } => {
+            Pagination::Cursor {
+                cursor_param,
+                limit_param,
+                ..
+            } => {
                 if let Some(cursor) = decoded.as_ref().map(|c| c.v.clone()) {
                     set(ParamLocation::Query, cursor_param, cursor);
                 }
@@ -273,7 +397,11 @@ impl Proxy {
                     set(ParamLocation::Query, param, json!(size));
                 }
             }
-            Pagination::Page { page_param, size_param, .. } => {
+            Pagination::Page {
+                page_param,
+                size_param,
+                ..
+            } => {
                 let page_number = decoded.as_ref().and_then(|c| c.v.as_i64()).unwrap_or(1);
                 state.position = page_number;
                 set(ParamLocation::Query, page_param, json!(page_number));
@@ -281,7 +409,12 @@ impl Proxy {
                     set(ParamLocation::Query, size_param, json!(size));
                 }
             }
-            Pagination::Offset { offset_param, limit_param, location, .. } => {
+            Pagination::Offset {
+                offset_param,
+                limit_param,
+                location,
+                ..
+            } => {
                 let offset = decoded.as_ref().and_then(|c| c.v.as_i64()).unwrap_or(0);
                 state.position = offset;
                 if offset > 0 {
@@ -295,17 +428,36 @@ impl Proxy {
         Ok(state)
     }
 
-    fn next_cursor(&self, tool: &ToolDef, page: &PageState, body: &Value, items: &Value, link: Option<&str>, header: Option<&str>) -> Result<Value, String> {
+    fn next_cursor(
+        &self,
+        tool: &ToolDef,
+        page: &PageState,
+        body: &Value,
+        items: &Value,
+        link: Option<&str>,
+        header: Option<&str>,
+    ) -> Result<Value, String> {
         let count = items.as_array().map_or(0, Vec::len) as i64;
         let next_value: Option<Value> = match tool.pagination {
             Pagination::None => None,
-            Pagination::Cursor { cursor_param, next_from, .. } => match next_from {
-                CursorSource::BodyPointer(pointer) => body.pointer(pointer).filter(|v| !v.is_null() && v.as_str() != Some("")).cloned(),
+            Pagination::Cursor {
+                cursor_param,
+                next_from,
+                ..
+            } => match next_from {
+                CursorSource::BodyPointer(pointer) => body
+                    .pointer(pointer)
+                    .filter(|v| !v.is_null() && v.as_str() != Some(""))
+                    .cloned(),
                 CursorSource::Header(_) => header.filter(|h| !h.is_empty()).map(|h| json!(h)),
-                CursorSource::LinkHeader => link.and_then(|l| next_link_param(l, cursor_param)).map(Value::String),
+                CursorSource::LinkHeader => link
+                    .and_then(|l| next_link_param(l, cursor_param))
+                    .map(Value::String),
             },
             Pagination::Page { total_pointer, .. } => {
-                let total = total_pointer.and_then(|p| body.pointer(p)).and_then(Value::as_i64);
+                let total = total_pointer
+                    .and_then(|p| body.pointer(p))
+                    .and_then(Value::as_i64);
                 let size = page.size.unwrap_or(count);
                 let more = match total {
                     Some(total) => page.position * size < total,
@@ -314,7 +466,9 @@ impl Proxy {
                 (more && count > 0).then(|| json!(page.position + 1))
             }
             Pagination::Offset { total_pointer, .. } => {
-                let total = total_pointer.and_then(|p| body.pointer(p)).and_then(Value::as_i64);
+                let total = total_pointer
+                    .and_then(|p| body.pointer(p))
+                    .and_then(Value::as_i64);
                 let next = page.position + count;
                 let more = match total {
                     Some(total) => next < total,
@@ -326,15 +480,24 @@ impl Proxy {
         match next_value {
             None => Ok(Value::Null),
             Some(value) => {
-                let payload = CursorPayload { t: tool.name.to_owned(), v: value, s: page.size };
+                let payload = CursorPayload {
+                    t: tool.name.to_owned(),
+                    v: value,
+                    s: page.size,
+                };
                 let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-                self.keys.seal(&bytes).map(Value::String).map_err(|e| e.to_string())
+                self.keys
+                    .seal(&bytes)
+                    .map(Value::String)
+                    .map_err(|e| e.to_string())
             }
         }
     }
 
     fn open_cursor(&self, tool: &ToolDef, cursor: &str) -> Result<CursorPayload, String> {
-        let invalid = || "Invalid `next_cursor`: it was changed or does not come from this tool. Pass the `next_cursor` value from the previous result exactly as received, or omit it to start from the first page.".to_owned();
+        let invalid = || {
+            "Invalid `next_cursor`: it was changed or does not come from this tool. Pass the `next_cursor` value from the previous result exactly as received, or omit it to start from the first page.".to_owned()
+        };
         let bytes = self.keys.open(cursor).map_err(|_| invalid())?;
         let payload: CursorPayload = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if payload.t != tool.name {
@@ -344,7 +507,11 @@ impl Proxy {
     }
 
     /// Opens the account's credentials, refreshing OAuth tokens first when they are due.
-    async fn credentials(&self, account: &Account, integration: &Integration) -> Result<Credentials, String> {
+    async fn credentials(
+        &self,
+        account: &Account,
+        integration: &Integration,
+    ) -> Result<Credentials, String> {
         let current = self.load_credentials(&account.id).await?;
         let AuthKind::OAuth2 { token_url, .. } = integration.auth else {
             return Ok(current);
@@ -354,7 +521,10 @@ impl Proxy {
         }
         // Single flight per account: one refresh at a time; the others wait and then re-read.
         let lock = {
-            let mut locks = self.refresh_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut locks = self
+                .refresh_locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             locks.entry(account.id.clone()).or_default().clone()
         };
         let _guard = lock.lock().await;
@@ -362,13 +532,18 @@ impl Proxy {
         if !needs_refresh(&current) {
             return Ok(current);
         }
-        let refreshed = self.refresh(&current, current.token_url.as_deref().unwrap_or(token_url)).await?;
+        let refreshed = self
+            .refresh(&current, current.token_url.as_deref().unwrap_or(token_url))
+            .await?;
         let sealed = self
             .keys
             .seal(&serde_json::to_vec(&refreshed).map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
         // Durable before use: a rotated refresh token must never be lost.
-        self.store.store_credentials(&account.id, &sealed).await.map_err(|e| format!("Could not store refreshed credentials: {e}"))?;
+        self.store
+            .store_credentials(&account.id, &sealed)
+            .await
+            .map_err(|e| format!("Could not store refreshed credentials: {e}"))?;
         Ok(refreshed)
     }
 
@@ -380,7 +555,8 @@ impl Proxy {
             .map_err(|e| format!("Could not load credentials: {e}"))?
             .ok_or_else(|| "The integrated account no longer exists.".to_owned())?;
         let bytes = self.keys.open(&sealed).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("Stored credentials are unreadable: {e}"))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| format!("Stored credentials are unreadable: {e}"))
     }
 
     async fn refresh(&self, current: &Credentials, token_url: &str) -> Result<Credentials, String> {
@@ -392,27 +568,61 @@ impl Proxy {
             }
             None => form.push(("grant_type".into(), "client_credentials".into())),
         }
-        for (key, value) in [("client_id", &current.client_id), ("client_secret", &current.client_secret)] {
+        for (key, value) in [
+            ("client_id", &current.client_id),
+            ("client_secret", &current.client_secret),
+        ] {
             if let Some(value) = value {
                 form.push((key.into(), value.clone()));
             }
         }
         for (key, value) in &current.token_params {
-            form.push((key.clone(), value.as_str().map_or_else(|| value.to_string(), str::to_owned)));
+            form.push((
+                key.clone(),
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned),
+            ));
         }
-        let response = self.http.post(token_url).form(&form).send().await.map_err(|e| format!("OAuth token refresh failed: {}", describe_transport_error(&e)))?;
+        let response = self
+            .http
+            .post(token_url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "OAuth token refresh failed: {}",
+                    describe_transport_error(&e)
+                )
+            })?;
         let status = response.status();
-        let body: Value = response.json().await.map_err(|e| format!("OAuth token endpoint returned an unreadable body: {e}"))?;
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("OAuth token endpoint returned an unreadable body: {e}"))?;
         if !status.is_success() {
-            return Err(format!("OAuth token refresh was refused (HTTP {}): {}", status.as_u16(), body.get("error_description").or_else(|| body.get("error")).map_or_else(String::new, Value::to_string)));
+            return Err(format!(
+                "OAuth token refresh was refused (HTTP {}): {}",
+                status.as_u16(),
+                body.get("error_description")
+                    .or_else(|| body.get("error"))
+                    .map_or_else(String::new, Value::to_string)
+            ));
         }
-        let access = body.get("access_token").and_then(Value::as_str).ok_or("OAuth token endpoint returned no access_token")?;
+        let access = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or("OAuth token endpoint returned no access_token")?;
         let mut next = current.clone();
         next.access_token = Some(access.to_owned());
         if let Some(rotated) = body.get("refresh_token").and_then(Value::as_str) {
             next.refresh_token = Some(rotated.to_owned());
         }
-        next.expires_at = body.get("expires_in").and_then(Value::as_i64).map(|s| now() + s);
+        next.expires_at = body
+            .get("expires_in")
+            .and_then(Value::as_i64)
+            .map(|s| now() + s);
         Ok(next)
     }
 }
@@ -425,13 +635,17 @@ struct PageState {
 /// Refresh when there is no access token, or it expires within a minute.
 fn needs_refresh(credentials: &Credentials) -> bool {
     let can_refresh = credentials.client_id.is_some() || credentials.refresh_token.is_some();
-    can_refresh && (credentials.access_token.is_none() || credentials.expires_at.is_some_and(|at| at - 60 <= now()))
+    can_refresh
+        && (credentials.access_token.is_none()
+            || credentials.expires_at.is_some_and(|at| at - 60 <= now()))
 }
 
 fn items_at(body: &Value, pagination: &Pagination) -> Value {
     let pointer = match pagination {
         Pagination::None => "",
-        Pagination::Cursor { items_pointer, .. } | Pagination::Page { items_pointer, .. } | Pagination::Offset { items_pointer, .. } => items_pointer,
+        Pagination::Cursor { items_pointer, .. }
+        | Pagination::Page { items_pointer, .. }
+        | Pagination::Offset { items_pointer, .. } => items_pointer,
     };
     match body.pointer(pointer) {
         Some(Value::Array(items)) => Value::Array(items.clone()),
@@ -444,30 +658,50 @@ fn items_at(body: &Value, pagination: &Pagination) -> Value {
 fn next_link_param(link: &str, cursor_param: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
-        if !params.split(';').any(|p| p.trim().trim_start_matches("rel=").trim_matches('"') == "next") {
+        if !params
+            .split(';')
+            .any(|p| p.trim().trim_start_matches("rel=").trim_matches('"') == "next")
+        {
             return None;
         }
         let url = target.trim().trim_start_matches('<').trim_end_matches('>');
         let query = url.split_once('?').map_or(url, |(_, q)| q);
         query.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=')?;
-            (key == cursor_param).then(|| percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned())
+            (key == cursor_param).then(|| {
+                percent_encoding::percent_decode_str(value)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
         })
     })
 }
 
 fn vendor_message(body: &Value, pointers: &[&str]) -> Option<String> {
-    pointers.iter().find_map(|pointer| match body.pointer(pointer)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Array(items) if !items.is_empty() => Some(items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect::<Vec<_>>().join("; ")),
-        Value::Object(_) | Value::Array(_) | Value::String(_) | Value::Null => None,
-        other => Some(other.to_string()),
-    })
+    pointers
+        .iter()
+        .find_map(|pointer| match body.pointer(pointer)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Array(items) if !items.is_empty() => Some(
+                items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            Value::Object(_) | Value::Array(_) | Value::String(_) | Value::Null => None,
+            other => Some(other.to_string()),
+        })
 }
 
 async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), String> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| format!("The vendor connection failed while reading the response: {}", describe_transport_error(&e)))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        format!(
+            "The vendor connection failed while reading the response: {}",
+            describe_transport_error(&e)
+        )
+    })? {
         let room = MAX_BODY_BYTES.saturating_sub(bytes.len());
         if chunk.len() > room {
             bytes.extend_from_slice(&chunk[..room]);
@@ -484,7 +718,10 @@ fn describe_transport_error(error: &reqwest::Error) -> String {
     } else if error.is_connect() {
         "Could not connect to the vendor (connection refused or unreachable).".to_owned()
     } else {
-        format!("The request to the vendor failed: {}", error.without_url())
+        // Display of the error itself may include the URL, which can carry a query-string key.
+        let cause = std::error::Error::source(error)
+            .map_or_else(|| "unknown cause".to_owned(), ToString::to_string);
+        format!("The request to the vendor failed: {cause}")
     }
 }
 
@@ -495,13 +732,17 @@ fn attach_rate_limit(structured: &mut Value, rate_limit: Option<&RateLimit>) {
 }
 
 fn error_with_structure(message: String, structured: Value) -> CallToolResult {
-    let mut result = CallToolResult::error(vec![Content::text(message)]);
+    let mut result = CallToolResult::error(vec![ContentBlock::text(message)]);
     result.structured_content = Some(structured);
     result
 }
 
 fn tool_error(message: String, rate_limit: Option<RateLimit>, upstream_status: u16) -> Outcome {
-    Outcome { result: CallToolResult::error(vec![Content::text(message)]), rate_limit, upstream_status }
+    Outcome {
+        result: CallToolResult::error(vec![ContentBlock::text(message)]),
+        rate_limit,
+        upstream_status,
+    }
 }
 
 #[cfg(test)]
@@ -512,22 +753,45 @@ mod tests {
     fn link_header_next_cursor() {
         let link = r#"<https://api.gomalomo.com/orders?prev=abc>; rel="prev", <https://api.gomalomo.com/orders?next=c%2Fd&x=1>; rel="next""#;
         assert_eq!(next_link_param(link, "next").as_deref(), Some("c/d"));
-        assert_eq!(next_link_param(r#"<https://x/orders?prev=a>; rel="prev""#, "next"), None);
+        assert_eq!(
+            next_link_param(r#"<https://x/orders?prev=a>; rel="prev""#, "next"),
+            None
+        );
     }
 
     #[test]
     fn vendor_messages_follow_pointers() {
         let rose = json!({"statusCode": 400, "message": ["name must be a string", "id is required"], "error": "Bad Request"});
-        assert_eq!(vendor_message(&rose, &["/message"]).as_deref(), Some("name must be a string; id is required"));
+        assert_eq!(
+            vendor_message(&rose, &["/message"]).as_deref(),
+            Some("name must be a string; id is required")
+        );
         let edesk = json!({"error": {"httpCode": 404, "message": "Ticket not found"}});
-        assert_eq!(vendor_message(&edesk, &["/message", "/error/message"]).as_deref(), Some("Ticket not found"));
+        assert_eq!(
+            vendor_message(&edesk, &["/message", "/error/message"]).as_deref(),
+            Some("Ticket not found")
+        );
     }
 
     #[test]
     fn credentials_must_fit_auth_kind() {
-        let key = Credentials { api_key: Some("k".into()), ..Credentials::default() };
+        let key = Credentials {
+            api_key: Some("k".into()),
+            ..Credentials::default()
+        };
         assert!(key.validate(&AuthKind::Bearer).is_ok());
-        assert_eq!(Credentials::default().validate(&AuthKind::Bearer).unwrap_err(), "`bearer` auth needs `api_key`");
-        assert!(key.validate(&AuthKind::OAuth2 { token_url: "x", grants: &[] }).is_err());
+        assert_eq!(
+            Credentials::default()
+                .validate(&AuthKind::Bearer)
+                .unwrap_err(),
+            "`bearer` auth needs `api_key`"
+        );
+        assert!(
+            key.validate(&AuthKind::OAuth2 {
+                token_url: "x",
+                grants: &[]
+            })
+            .is_err()
+        );
     }
 }

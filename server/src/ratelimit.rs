@@ -23,11 +23,18 @@ pub struct RateLimit {
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 fn number(text: &str) -> Option<u64> {
-    text.trim().parse::<f64>().ok().filter(|n| *n >= 0.0).map(|n| n.ceil() as u64)
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| *n >= 0.0)
+        .map(|n| n.ceil() as u64)
 }
 
 /// A parameter of an RFC 9651 structured-field item, e.g. `r` in `"default";r=50;t=30`.
@@ -42,14 +49,22 @@ impl RateLimit {
     /// Reads whatever the vendor sent; `None` when it sent nothing rate-related.
     pub fn from_headers(headers: &HeaderMap, now_unix: i64) -> Option<Self> {
         let mut out = Self {
-            limit: header(headers, "x-ratelimit-limit").or_else(|| header(headers, "ratelimit-limit")).and_then(number),
-            remaining: header(headers, "x-ratelimit-remaining").or_else(|| header(headers, "ratelimit-remaining")).and_then(number),
+            limit: header(headers, "x-ratelimit-limit")
+                .or_else(|| header(headers, "ratelimit-limit"))
+                .and_then(number),
+            remaining: header(headers, "x-ratelimit-remaining")
+                .or_else(|| header(headers, "ratelimit-remaining"))
+                .and_then(number),
             reset: header(headers, "ratelimit-reset").and_then(number),
             window: None,
         };
         if let Some(reset) = header(headers, "x-ratelimit-reset").and_then(number) {
             // Values that look like unix times are converted to a delta.
-            let delta = if reset > 1_000_000_000 { reset.saturating_sub(now_unix.max(0) as u64) } else { reset };
+            let delta = if reset > 1_000_000_000 {
+                reset.saturating_sub(now_unix.max(0) as u64)
+            } else {
+                reset
+            };
             out.reset = Some(delta);
         }
         if let Some(field) = header(headers, "ratelimit") {
@@ -62,7 +77,9 @@ impl RateLimit {
         }
         if let Some(retry) = header(headers, "retry-after") {
             let seconds = number(retry).or_else(|| {
-                OffsetDateTime::parse(retry, &Rfc2822).ok().map(|at| (at.unix_timestamp() - now_unix).max(0) as u64)
+                OffsetDateTime::parse(retry, &Rfc2822)
+                    .ok()
+                    .map(|at| (at.unix_timestamp() - now_unix).max(0) as u64)
             });
             if let Some(seconds) = seconds {
                 out.reset = Some(out.reset.map_or(seconds, |r| r.max(seconds)));
@@ -122,14 +139,39 @@ mod tests {
     #[test]
     fn every_header_style_normalizes() {
         let now = 1_700_000_000;
-        let x = RateLimit::from_headers(&headers(&[("x-ratelimit-limit", "60"), ("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1700000030")]), now).unwrap();
-        assert_eq!((x.limit, x.remaining, x.reset), (Some(60), Some(0), Some(30)));
+        let x = RateLimit::from_headers(
+            &headers(&[
+                ("x-ratelimit-limit", "60"),
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", "1700000030"),
+            ]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            (x.limit, x.remaining, x.reset),
+            (Some(60), Some(0), Some(30))
+        );
         let seconds = RateLimit::from_headers(&headers(&[("retry-after", "12")]), now).unwrap();
         assert_eq!(seconds.reset, Some(12));
-        let date = RateLimit::from_headers(&headers(&[("retry-after", "Tue, 14 Nov 2023 22:14:20 GMT")]), 1_700_000_000).unwrap();
+        let date = RateLimit::from_headers(
+            &headers(&[("retry-after", "Tue, 14 Nov 2023 22:14:20 GMT")]),
+            1_700_000_000,
+        )
+        .unwrap();
         assert_eq!(date.reset, Some(60));
-        let ietf = RateLimit::from_headers(&headers(&[("ratelimit-policy", "\"default\";q=100;w=60"), ("ratelimit", "\"default\";r=0;t=45")]), now).unwrap();
-        assert_eq!((ietf.limit, ietf.remaining, ietf.reset, ietf.window), (Some(100), Some(0), Some(45), Some(60)));
+        let ietf = RateLimit::from_headers(
+            &headers(&[
+                ("ratelimit-policy", "\"default\";q=100;w=60"),
+                ("ratelimit", "\"default\";r=0;t=45"),
+            ]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            (ietf.limit, ietf.remaining, ietf.reset, ietf.window),
+            (Some(100), Some(0), Some(45), Some(60))
+        );
         assert_eq!(RateLimit::from_headers(&HeaderMap::new(), now), None);
         assert_eq!(
             ietf.response_headers(),

@@ -130,10 +130,18 @@ impl Store {
                 Box::pin(async move {
                     if sqlite {
                         // WAL for concurrent readers; FULL sync so a commit survives a kill.
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = FULL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -147,31 +155,52 @@ impl Store {
     // ---- API tokens ----
 
     /// Stores a new API token hash.
-    pub async fn create_api_token(&self, id: &str, name: &str, hash: &str) -> Result<ApiToken, StoreError> {
+    pub async fn create_api_token(
+        &self,
+        id: &str,
+        name: &str,
+        hash: &str,
+    ) -> Result<ApiToken, StoreError> {
         let created_at = now();
-        sqlx::query("INSERT INTO api_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(name)
-            .bind(hash)
-            .bind(created_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(ApiToken { id: id.to_owned(), name: name.to_owned(), created_at })
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(hash)
+        .bind(created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(ApiToken {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            created_at,
+        })
     }
 
     /// All API tokens, oldest first.
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM api_tokens ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, name, created_at FROM api_tokens ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
-            .map(|r| Ok(ApiToken { id: r.try_get("id")?, name: r.try_get("name")?, created_at: r.try_get("created_at")? }))
+            .map(|r| {
+                Ok(ApiToken {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
             .collect()
     }
 
     /// Deletes an API token; returns whether it existed.
     pub async fn revoke_api_token(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -219,22 +248,48 @@ impl Store {
     }
 
     /// Renames an account, replaces its base URL, and/or replaces its sealed credentials.
-    pub async fn update_account(&self, id: &str, name: Option<&str>, base_url: Option<Option<&str>>, sealed: Option<&str>) -> Result<bool, StoreError> {
+    pub async fn update_account(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        base_url: Option<Option<&str>>,
+        sealed: Option<&str>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?.is_some();
+        let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
         if !exists {
             return Ok(false);
         }
         if let Some(name) = name {
-            sqlx::query("UPDATE accounts SET name = $1 WHERE id = $2").bind(name).bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE accounts SET name = $1 WHERE id = $2")
+                .bind(name)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some(base_url) = base_url {
-            sqlx::query("UPDATE accounts SET base_url = $1 WHERE id = $2").bind(base_url).bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE accounts SET base_url = $1 WHERE id = $2")
+                .bind(base_url)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some(sealed) = sealed {
-            sqlx::query("UPDATE accounts SET credentials_sealed = $1 WHERE id = $2").bind(sealed).bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE accounts SET credentials_sealed = $1 WHERE id = $2")
+                .bind(sealed)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
         }
-        sqlx::query("UPDATE accounts SET updated_at = $1 WHERE id = $2").bind(now()).bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE accounts SET updated_at = $1 WHERE id = $2")
+            .bind(now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -242,8 +297,14 @@ impl Store {
     /// Deletes an account and, in the same transaction, its MCP servers.
     pub async fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM mcp_servers WHERE account_id = $1").bind(id).execute(&mut *tx).await?;
-        let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM mcp_servers WHERE account_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -254,13 +315,19 @@ impl Store {
             .bind(account_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| r.try_get("credentials_sealed")).transpose().map_err(Into::into)
+        row.map(|r| r.try_get("credentials_sealed"))
+            .transpose()
+            .map_err(Into::into)
     }
 
     // ---- MCP servers ----
 
     /// Inserts a server with its token hash.
-    pub async fn create_server(&self, server: &McpServer, token_hash: &str) -> Result<(), StoreError> {
+    pub async fn create_server(
+        &self,
+        server: &McpServer,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, require_api_token_auth, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&server.id)
             .bind(&server.account_id)
@@ -278,20 +345,30 @@ impl Store {
 
     /// Servers of one account, oldest first.
     pub async fn list_servers(&self, account_id: &str) -> Result<Vec<McpServer>, StoreError> {
-        let rows = sqlx::query(concat!(server_columns!(), " WHERE account_id = $1 ORDER BY created_at, id"))
-            .bind(account_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(concat!(
+            server_columns!(),
+            " WHERE account_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(server_from_row).collect()
     }
 
     /// One server of one account.
-    pub async fn get_server(&self, account_id: &str, id: &str) -> Result<Option<McpServer>, StoreError> {
-        let row = sqlx::query(concat!(server_columns!(), " WHERE account_id = $1 AND id = $2"))
-            .bind(account_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn get_server(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<Option<McpServer>, StoreError> {
+        let row = sqlx::query(concat!(
+            server_columns!(),
+            " WHERE account_id = $1 AND id = $2"
+        ))
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(server_from_row).transpose()
     }
 
@@ -311,13 +388,19 @@ impl Store {
     }
 
     /// Replaces a server's token hash; the old token stops working with this commit.
-    pub async fn rotate_server(&self, account_id: &str, id: &str, token_hash: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE mcp_servers SET token_hash = $1 WHERE id = $2 AND account_id = $3")
-            .bind(token_hash)
-            .bind(id)
-            .bind(account_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn rotate_server(
+        &self,
+        account_id: &str,
+        id: &str,
+        token_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE mcp_servers SET token_hash = $1 WHERE id = $2 AND account_id = $3")
+                .bind(token_hash)
+                .bind(id)
+                .bind(account_id)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -332,29 +415,45 @@ impl Store {
     }
 
     /// The server and account a token hash belongs to, if the server has not expired.
-    pub async fn resolve_token(&self, token_hash: &str, at: i64) -> Result<Option<(McpServer, Account)>, StoreError> {
-        let row = sqlx::query(concat!(server_columns!(), " WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)"))
-            .bind(token_hash)
-            .bind(at)
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn resolve_token(
+        &self,
+        token_hash: &str,
+        at: i64,
+    ) -> Result<Option<(McpServer, Account)>, StoreError> {
+        let row = sqlx::query(concat!(
+            server_columns!(),
+            " WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)"
+        ))
+        .bind(token_hash)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let server = server_from_row(&row)?;
-        Ok(self.get_account(&server.account_id).await?.map(|account| (server, account)))
+        Ok(self
+            .get_account(&server.account_id)
+            .await?
+            .map(|account| (server, account)))
     }
 
     /// Deletes every server expired at `at`; returns how many.
     pub async fn sweep_expired(&self, at: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM mcp_servers WHERE expires_at IS NOT NULL AND expires_at <= $1")
-            .bind(at)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM mcp_servers WHERE expires_at IS NOT NULL AND expires_at <= $1",
+        )
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
     /// Replaces an account's sealed credentials and commits before returning, so a rotated
     /// OAuth refresh token is durable before the new access token is used.
-    pub async fn store_credentials(&self, account_id: &str, sealed: &str) -> Result<(), StoreError> {
+    pub async fn store_credentials(
+        &self,
+        account_id: &str,
+        sealed: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE accounts SET credentials_sealed = $1, updated_at = $2 WHERE id = $3")
             .bind(sealed)
             .bind(now())
@@ -364,7 +463,6 @@ impl Store {
         Ok(())
     }
 }
-
 
 fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
     Ok(Account {
