@@ -1,0 +1,632 @@
+//! End to end over real HTTP: admin API -> MCP endpoint -> vendor sandboxes and back.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+use specgate_server::admin::Provisioner;
+use specgate_server::crypto::Keys;
+use specgate_server::sandbox::{self, Sandbox, Scripted};
+use specgate_server::store::Store;
+use specgate_server::{AppState, Config, app};
+
+struct Harness {
+    base: String,
+    admin_token: String,
+    sandbox_url: String,
+    sandbox: Arc<Sandbox>,
+    http: reqwest::Client,
+    db_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("specgate.db");
+    let database = std::env::var("SPECGATE_TEST_DATABASE")
+        .unwrap_or_else(|_| format!("sqlite://{}", db_path.display()));
+    let store = Store::open(&database).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = Config {
+        public_url: base.clone(),
+        allowed_hosts: vec![],
+        allowed_origins: vec![],
+        allow_insecure_upstreams: true,
+        max_body_bytes: 64 * 1024,
+    };
+    let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
+    let (_, admin_token) = Provisioner::new(state.clone())
+        .create_api_token("tests")
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    let (address, sandbox) = sandbox::spawn().await.unwrap();
+    Harness {
+        base,
+        admin_token,
+        sandbox_url: format!("http://{address}"),
+        sandbox,
+        http: reqwest::Client::new(),
+        db_path,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn account(&self, integration: &str) -> String {
+        let (base_url, credentials) = match integration {
+            "malomo" => (
+                format!("{}/malomo", self.sandbox_url),
+                json!({"api_key": "sk_sandbox_malomo"}),
+            ),
+            "e_desk" => (
+                format!("{}/edesk/v1", self.sandbox_url),
+                json!({"api_key": "edesk_sandbox_token"}),
+            ),
+            _ => (
+                format!("{}/roserocket/api/v2/platformModel", self.sandbox_url),
+                json!({"client_id": "rr_client", "client_secret": "rr_secret", "refresh_token": "rr_refresh_0", "token_url": format!("{}/roserocket/oauth/token", self.sandbox_url)}),
+            ),
+        };
+        let (status, body) = self.admin(reqwest::Method::POST, "/integrated-account", Some(json!({"integration": integration, "name": "acme", "credentials": credentials, "base_url": base_url}))).await;
+        assert_eq!(status, 201, "{body}");
+        assert!(body.get("credentials").is_none());
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn server(&self, account: &str, config: Value) -> (String, String) {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/integrated-account/{account}/mcp"),
+                Some(json!({"name": "agent", "config": config})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["url"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn rpc_raw(
+        &self,
+        url: &str,
+        method: &str,
+        params: Value,
+        bearer: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn rpc(&self, url: &str, method: &str, params: Value) -> Value {
+        let response = self.rpc_raw(url, method, params, None).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    async fn call(&self, url: &str, tool: &str, arguments: Value) -> Value {
+        self.rpc(
+            url,
+            "tools/call",
+            json!({"name": tool, "arguments": arguments}),
+        )
+        .await
+    }
+
+    async fn tool_names(&self, url: &str) -> Vec<String> {
+        let listed = self.rpc(url, "tools/list", json!({})).await;
+        listed["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn script(&self, status: u16, headers: &[(&str, &str)]) {
+        self.sandbox.script(Scripted {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: json!({"message": "slow down", "error": {"message": "slow down"}}),
+        });
+    }
+}
+
+#[tokio::test]
+async fn provisioning_filters_expiry_second_factor_rotation_and_deletion() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+
+    let (_, read_url) = h.server(&account, json!({"methods": ["read"]})).await;
+    let names = h.tool_names(&read_url).await;
+    assert!(names.contains(&"list_all_malomo_orders".to_owned()));
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("list_all_") || n.starts_with("get_single_")),
+        "{names:?}"
+    );
+    let write = h
+        .call(
+            &read_url,
+            "update_a_malomo_order_by_id",
+            json!({"id": "ord_0001"}),
+        )
+        .await;
+    let missing = h.call(&read_url, "no_such_tool", json!({})).await;
+    assert_eq!(write["error"]["code"], -32602);
+    assert_eq!(write["error"]["code"], missing["error"]["code"]);
+
+    let (_, tagged_url) = h.server(&account, json!({"tags": ["webhooks"]})).await;
+    let tagged = h.tool_names(&tagged_url).await;
+    assert!(
+        tagged.iter().all(|n| n.contains("webhook"))
+            && tagged.contains(&"create_a_malomo_webhook".to_owned()),
+        "{tagged:?}"
+    );
+
+    let (status, error) = h
+        .admin(
+            reqwest::Method::POST,
+            &format!("/integrated-account/{account}/mcp"),
+            Some(json!({"name": "x", "config": {"methods": ["nope"]}})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        error["error"]["message"].as_str().unwrap().contains("read"),
+        "{error}"
+    );
+    let (status, _) = h
+        .admin(
+            reqwest::Method::POST,
+            &format!("/integrated-account/{account}/mcp"),
+            Some(json!({"name": "x", "config": {"methods": ["custom"]}})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = h
+        .admin(
+            reqwest::Method::POST,
+            &format!("/integrated-account/{account}/mcp"),
+            Some(json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = h
+        .admin(
+            reqwest::Method::POST,
+            &format!("/integrated-account/{account}/mcp"),
+            Some(json!({"name": "x", "surprise": 1})),
+        )
+        .await;
+    assert_eq!(status, 422);
+
+    // Expiry: refused from the instant, then swept.
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let expires = expires
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (status, body) = h
+        .admin(
+            reqwest::Method::POST,
+            &format!("/integrated-account/{account}/mcp"),
+            Some(json!({"name": "short", "expires_at": expires})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let short_url = body["url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        h.rpc_raw(&short_url, "tools/list", json!({}), None)
+            .await
+            .status(),
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_eq!(
+        h.rpc_raw(&short_url, "tools/list", json!({}), None)
+            .await
+            .status(),
+        404
+    );
+
+    // Second factor.
+    let (_, guarded_url) = h
+        .server(&account, json!({"require_api_token_auth": true}))
+        .await;
+    assert_eq!(
+        h.rpc_raw(&guarded_url, "tools/list", json!({}), None)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        h.rpc_raw(&guarded_url, "tools/list", json!({}), Some("sgk_wrong"))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        h.rpc_raw(&guarded_url, "tools/list", json!({}), Some(&h.admin_token))
+            .await
+            .status(),
+        200
+    );
+
+    // Rotation kills the old URL at once; deletion too.
+    let (server_id, url) = h.server(&account, json!({})).await;
+    let (status, rotated) = h
+        .admin(
+            reqwest::Method::POST,
+            &format!("/integrated-account/{account}/mcp/{server_id}/rotate"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let new_url = rotated["url"].as_str().unwrap();
+    assert_eq!(
+        h.rpc_raw(&url, "tools/list", json!({}), None)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        h.rpc_raw(new_url, "tools/list", json!({}), None)
+            .await
+            .status(),
+        200
+    );
+    let (status, _) = h
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/integrated-account/{account}/mcp/{server_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        h.rpc_raw(new_url, "tools/list", json!({}), None)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        h.rpc_raw(
+            &format!("{}/mcp/mcp_unknown", h.base),
+            "ping",
+            json!({}),
+            None
+        )
+        .await
+        .status(),
+        404
+    );
+
+    // Deleting the account cascades.
+    let (status, _) = h
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/integrated-account/{account}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        h.rpc_raw(&read_url, "tools/list", json!({}), None)
+            .await
+            .status(),
+        404
+    );
+
+    // Admin API requires a token; no secret is stored in the clear.
+    assert_eq!(
+        h.http
+            .get(format!("{}/integrated-account", h.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    if std::env::var("SPECGATE_TEST_DATABASE").is_err() {
+        let mut bytes = std::fs::read(&h.db_path).unwrap();
+        bytes.extend(std::fs::read(h.db_path.with_extension("db-wal")).unwrap_or_default());
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in [
+            h.admin_token.as_str(),
+            "sk_sandbox_malomo",
+            new_url.rsplit('/').next().unwrap(),
+            url.rsplit('/').next().unwrap(),
+        ] {
+            assert!(!text.contains(secret), "database contains a raw secret");
+        }
+    }
+}
+
+#[tokio::test]
+async fn pagination_is_uniform_across_cursor_page_and_offset_vendors() {
+    let h = start().await;
+    for (integration, tool, args, total) in [
+        ("malomo", "list_all_malomo_orders", json!({}), 5),
+        ("e_desk", "list_all_e_desk_tickets", json!({"limit": 2}), 5),
+        (
+            "roserocket",
+            "list_all_roserocket_objects",
+            json!({"objectKey": "order", "boardId": "b1", "limit": 2}),
+            5,
+        ),
+    ] {
+        let account = h.account(integration).await;
+        let (_, url) = h.server(&account, json!({})).await;
+        let mut seen = Vec::new();
+        let mut args = args.clone();
+        for _ in 0..10 {
+            let response = h.call(&url, tool, args.clone()).await;
+            let result = &response["result"]["structuredContent"];
+            assert_eq!(response["result"]["isError"], false, "{response}");
+            seen.extend(
+                result["result"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["id"].to_string()),
+            );
+            match result["next_cursor"].as_str() {
+                Some(cursor) => args["next_cursor"] = json!(cursor),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), total, "{integration}: {seen:?}");
+        seen.dedup();
+        assert_eq!(seen.len(), total, "{integration}: duplicates");
+    }
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let tampered = h
+        .call(
+            &url,
+            "list_all_malomo_orders",
+            json!({"next_cursor": "bm90LWEtY3Vyc29y"}),
+        )
+        .await;
+    assert_eq!(tampered["result"]["isError"], true);
+    assert!(
+        tampered["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid `next_cursor`")
+    );
+    let malomo_requests = h.sandbox.requests();
+    assert!(
+        malomo_requests
+            .iter()
+            .filter(|r| r.uri.starts_with("/malomo"))
+            .all(|r| r.accept.as_deref() == Some("application/vnd.malomo+json; version=2"))
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_are_normalized_and_never_retried() {
+    let h = start().await;
+    let account = h.account("e_desk").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    for (headers, reset) in [
+        (vec![("retry-after", "17")], "17"),
+        (
+            vec![
+                ("x-ratelimit-limit", "60"),
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", "30"),
+            ],
+            "30",
+        ),
+        (
+            vec![
+                ("ratelimit-policy", "\"burst\";q=60;w=30"),
+                ("ratelimit", "\"burst\";r=0;t=9"),
+            ],
+            "9",
+        ),
+    ] {
+        h.script(429, &headers).await;
+        let before = h.sandbox.requests().len();
+        let response = h
+            .rpc_raw(
+                &url,
+                "tools/call",
+                json!({"name": "get_single_e_desk_ticket_by_id", "arguments": {"ticketId": 1}}),
+                None,
+            )
+            .await;
+        assert_eq!(response.headers().get("ratelimit-reset").unwrap(), reset);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["result"]["isError"], true);
+        assert!(
+            body["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("Retry after {reset} seconds")),
+            "{body}"
+        );
+        assert_eq!(
+            body["result"]["structuredContent"]["rate_limit"]["reset_seconds"],
+            reset.parse::<u64>().unwrap()
+        );
+        assert_eq!(
+            h.sandbox.requests().len(),
+            before + 1,
+            "a 429 must not be retried"
+        );
+    }
+}
+
+#[tokio::test]
+async fn upstream_faults_become_tool_errors_and_the_server_keeps_serving() {
+    let h = start().await;
+    let account = h.account("e_desk").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let missing = h
+        .call(
+            &url,
+            "get_single_e_desk_ticket_by_id",
+            json!({"ticketId": 99}),
+        )
+        .await;
+    assert_eq!(missing["result"]["isError"], true);
+    assert!(
+        missing["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 404: Ticket not found")
+    );
+    h.script(502, &[]).await;
+    let bad_gateway = h.call(&url, "list_all_e_desk_tags", json!({})).await;
+    assert!(
+        bad_gateway["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 502")
+    );
+    let bad_args = h
+        .call(
+            &url,
+            "get_single_e_desk_ticket_by_id",
+            json!({"ticketId": "one"}),
+        )
+        .await;
+    assert_eq!(bad_args["result"]["isError"], true);
+    assert!(
+        bad_args["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("argument `ticketId`: expected integer, got string")
+    );
+
+    // A vendor that refuses connections.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (status, body) = h.admin(reqwest::Method::POST, "/integrated-account", Some(json!({"integration": "e_desk", "name": "dead", "credentials": {"api_key": "x"}, "base_url": dead}))).await;
+    assert_eq!(status, 201);
+    let (_, dead_url) = h.server(body["id"].as_str().unwrap(), json!({})).await;
+    let refused = h.call(&dead_url, "list_all_e_desk_tags", json!({})).await;
+    assert!(
+        refused["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Could not connect")
+    );
+    let ok = h.call(&url, "list_all_e_desk_tags", json!({})).await;
+    assert_eq!(ok["result"]["isError"], false);
+
+    let huge = "x".repeat(70 * 1024);
+    let too_big = h
+        .rpc_raw(
+            &url,
+            "tools/call",
+            json!({"name": "list_all_e_desk_tags", "arguments": {"pad": huge}}),
+            None,
+        )
+        .await;
+    assert_eq!(too_big.status(), 413);
+    let metrics = h
+        .http
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("specgate_tool_calls_total{tool=\"get_single_e_desk_ticket_by_id\",upstream_status=\"404\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn oauth_refresh_is_single_flight_and_persists_the_rotated_token() {
+    let h = start().await;
+    let account = h.account("roserocket").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let calls = (0..8).map(|_| h.call(&url, "list_all_roserocket_user_groups", json!({})));
+    for response in futures::future::join_all(calls).await {
+        assert_eq!(response["result"]["isError"], false, "{response}");
+    }
+    assert_eq!(h.sandbox.token_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(h.sandbox.rose_refresh_token(), "rr_refresh_1");
+    // The rotated refresh token was stored: later calls need no new refresh, and the raw
+    // sandbox-issued token never sits in the database.
+    let again = h.call(&url, "list_all_roserocket_boards", json!({})).await;
+    assert_eq!(again["result"]["isError"], false);
+    assert_eq!(h.sandbox.token_requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn legacy_sse_transport_delivers_responses_on_the_stream() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let mut stream = h.http.get(format!("{url}/sse")).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut buffer = String::new();
+    while !buffer.contains("\n\n") {
+        buffer.push_str(&String::from_utf8_lossy(
+            &stream.chunk().await.unwrap().unwrap(),
+        ));
+    }
+    assert!(buffer.starts_with("event: endpoint"), "{buffer}");
+    let endpoint = buffer
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let posted = h
+        .http
+        .post(format!("{}{endpoint}", h.base))
+        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "list_all_malomo_webhooks", "arguments": {}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    let mut message = String::new();
+    while !message.contains("wh_1") {
+        message.push_str(&String::from_utf8_lossy(
+            &stream.chunk().await.unwrap().unwrap(),
+        ));
+    }
+    assert!(
+        message.contains("event: message") && message.contains("\"id\":7"),
+        "{message}"
+    );
+}
