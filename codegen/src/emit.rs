@@ -304,6 +304,10 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
         })
         .sum();
     let path_steps = tool.path.iter().map(|part| match part {
+        PathPart::Literal(text) if text.chars().count() == 1 => {
+            let ch = text.chars().next().unwrap_or('/');
+            quote! { path.push(#ch); }
+        }
         PathPart::Literal(text) => quote! { path.push_str(#text); },
         PathPart::Param(index) => {
             let param = &tool.params[*index];
@@ -465,12 +469,14 @@ pub fn registry_tokens(integrations: &[IntegrationIr], include_from_out_dir: boo
         if include_from_out_dir {
             quote! {
                 #[doc = #doc]
+                #[allow(clippy::useless_conversion, reason = "uniform `Value::from` for every field type, including `Value` itself")]
                 pub mod #ident { include!(concat!(env!("OUT_DIR"), #file)); }
             }
         } else {
             let file = format!("{}.rs", integration.name);
             quote! {
                 #[doc = #doc]
+                #[allow(clippy::useless_conversion, reason = "uniform `Value::from` for every field type, including `Value` itself")]
                 pub mod #ident { include!(#file); }
             }
         }

@@ -69,24 +69,6 @@ pub fn push_path_segment(path: &mut String, value: &str) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_segments_cannot_escape() {
-        let mut path = String::from("/orders/");
-        push_path_segment(&mut path, "../admin?x=1#y");
-        assert_eq!(path, "/orders/..%2Fadmin%3Fx%3D1%23y");
-        let mut dots = String::from("/orders/");
-        push_path_segment(&mut dots, "..");
-        assert_eq!(dots, "/orders/%2E%2E");
-        let mut unicode = String::new();
-        push_path_segment(&mut unicode, "café ok");
-        assert_eq!(unicode, "caf%C3%A9%20ok");
-    }
-}
-
 /// Formats a typed argument for a query string or header value.
 pub trait QueryValue {
     /// The unencoded text sent on the wire.
@@ -130,5 +112,23 @@ impl QueryValue for serde_json::Value {
 impl QueryValue for serde_json::Map<String, serde_json::Value> {
     fn to_query(&self) -> String {
         serde_json::Value::Object(self.clone()).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_cannot_escape() {
+        let mut path = String::from("/orders/");
+        push_path_segment(&mut path, "../admin?x=1#y");
+        assert_eq!(path, "/orders/..%2Fadmin%3Fx%3D1%23y");
+        let mut dots = String::from("/orders/");
+        push_path_segment(&mut dots, "..");
+        assert_eq!(dots, "/orders/%2E%2E");
+        let mut unicode = String::new();
+        push_path_segment(&mut unicode, "café ok");
+        assert_eq!(unicode, "caf%C3%A9%20ok");
     }
 }

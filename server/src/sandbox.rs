@@ -260,7 +260,7 @@ fn malomo_order_data(n: usize) -> Value {
         "email": format!("buyer{n}@example.com"),
         "customer": {"email": format!("buyer{n}@example.com"), "first_name": "Ada", "last_name": format!("Buyer{n}")},
         "meta": {"shopify_order": {"order_id": 450789460 + n}},
-        "shipments": [{"id": format!("shp_{n}"), "carrier": "usps", "tracking_code": format!("9400{n:06}"), "status": if n % 2 == 0 { "delivered" } else { "in_transit" }}],
+        "shipments": [{"id": format!("shp_{n}"), "carrier": "usps", "tracking_code": format!("9400{n:06}"), "status": if n.is_multiple_of(2) { "delivered" } else { "in_transit" }}],
         "created_at": "2026-11-01T10:00:00Z", "updated_at": "2026-11-02T10:00:00Z"
     })
 }
