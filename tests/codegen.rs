@@ -84,15 +84,11 @@ fn expanded_fixtures_are_fresh() {
             "mod {module} {{\n    include!(\"expanded/{module}.rs\");\n}}\n"
         ));
     }
-    harness.push_str("\n#[test]\nfn every_fixture_tool_builds_or_names_the_missing_argument() {\n    let integrations = [");
-    harness.push_str(
-        &modules
-            .iter()
-            .map(|m| format!("&{m}::INTEGRATION"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    harness.push_str("];\n    for integration in integrations {\n        for tool in integration.tools {\n            match (tool.build)(&specgate_runtime::Args::new()) {\n                Ok(request) => assert!(request.path.starts_with('/'), \"{}\", tool.name),\n                Err(error) => assert!(!error.field.is_empty(), \"{}\", tool.name),\n            }\n        }\n    }\n}\n");
+    harness.push_str("\n#[test]\nfn every_fixture_tool_builds_or_names_the_missing_argument() {\n    let integrations = [\n");
+    for module in &modules {
+        harness.push_str(&format!("        &{module}::INTEGRATION,\n"));
+    }
+    harness.push_str("    ];\n    for integration in integrations {\n        for tool in integration.tools {\n            match (tool.build)(&specgate_runtime::Args::new()) {\n                Ok(request) => assert!(request.path.starts_with('/'), \"{}\", tool.name),\n                Err(error) => assert!(!error.field.is_empty(), \"{}\", tool.name),\n            }\n        }\n    }\n}\n");
     wanted.push(("tests/compile_fixtures.rs".to_owned(), harness));
     let mut stale = Vec::new();
     for (target, contents) in wanted {
@@ -166,5 +162,5 @@ paths:
     assert!(
         schema["properties"].get("colour").is_some() && schema["properties"].get("color").is_none()
     );
-    assert_eq!(after.integrations[0].tools[0].destructive, true);
+    assert!(after.integrations[0].tools[0].destructive);
 }

@@ -33,7 +33,17 @@ mod recursive_schema {
 
 #[test]
 fn every_fixture_tool_builds_or_names_the_missing_argument() {
-    let integrations = [&composition::INTEGRATION, &duplicate_names::INTEGRATION, &enums_and_reserved_words::INTEGRATION, &external_ref::INTEGRATION, &injection_in_descriptions::INTEGRATION, &missing_operation_ids_and_docs::INTEGRATION, &nullable_styles::INTEGRATION, &param_collision::INTEGRATION, &recursive_schema::INTEGRATION];
+    let integrations = [
+        &composition::INTEGRATION,
+        &duplicate_names::INTEGRATION,
+        &enums_and_reserved_words::INTEGRATION,
+        &external_ref::INTEGRATION,
+        &injection_in_descriptions::INTEGRATION,
+        &missing_operation_ids_and_docs::INTEGRATION,
+        &nullable_styles::INTEGRATION,
+        &param_collision::INTEGRATION,
+        &recursive_schema::INTEGRATION,
+    ];
     for integration in integrations {
         for tool in integration.tools {
             match (tool.build)(&specgate_runtime::Args::new()) {
