@@ -7,26 +7,14 @@
 //   roserocket/specgate.yaml (sha256:20f8c345b38139499d237af975dc57ca629bff0ee9f1f4e1724e3cc25d13c5a2)
 
 ///Tools generated for eDesk.
-#[allow(
-    clippy::useless_conversion,
-    reason = "uniform `Value::from` for every field type, including `Value` itself"
-)]
 pub mod e_desk {
     include!("e_desk.rs");
 }
 ///Tools generated for Malomo.
-#[allow(
-    clippy::useless_conversion,
-    reason = "uniform `Value::from` for every field type, including `Value` itself"
-)]
 pub mod malomo {
     include!("malomo.rs");
 }
 ///Tools generated for Rose Rocket.
-#[allow(
-    clippy::useless_conversion,
-    reason = "uniform `Value::from` for every field type, including `Value` itself"
-)]
 pub mod roserocket {
     include!("roserocket.rs");
 }

@@ -368,12 +368,22 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
                 if matches!(tool.body, BodyIr::Whole(_)) {
                     continue;
                 }
+                // A `Value` field is inserted as is; everything else converts with `Value::from`.
+                let convert = |value: TokenStream| {
+                    if param.ty == FieldType::Any && !param.nullable {
+                        value
+                    } else {
+                        quote! { ::serde_json::Value::from(#value) }
+                    }
+                };
                 body_steps.push(if param.required {
-                    quote! { body.insert(::std::string::String::from(#wire), ::serde_json::Value::from(self.#ident)); }
+                    let value = convert(quote! { self.#ident });
+                    quote! { body.insert(::std::string::String::from(#wire), #value); }
                 } else {
+                    let value = convert(quote! { value });
                     quote! {
                         if let ::std::option::Option::Some(value) = self.#ident {
-                            body.insert(::std::string::String::from(#wire), ::serde_json::Value::from(value));
+                            body.insert(::std::string::String::from(#wire), #value);
                         }
                     }
                 });
@@ -408,10 +418,13 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
         BodyIr::Whole(index) => {
             let param = &tool.params[index];
             let ident = field_ident(param);
-            if param.required {
-                quote! { ::std::option::Option::Some(::serde_json::Value::from(self.#ident)) }
-            } else {
-                quote! { self.#ident.map(::serde_json::Value::from) }
+            match (param.required, &param.ty) {
+                (true, FieldType::Any) => quote! { ::std::option::Option::Some(self.#ident) },
+                (true, _) => {
+                    quote! { ::std::option::Option::Some(::serde_json::Value::from(self.#ident)) }
+                }
+                (false, FieldType::Any) => quote! { self.#ident },
+                (false, _) => quote! { self.#ident.map(::serde_json::Value::from) },
             }
         }
         BodyIr::Object => {
@@ -469,14 +482,12 @@ pub fn registry_tokens(integrations: &[IntegrationIr], include_from_out_dir: boo
         if include_from_out_dir {
             quote! {
                 #[doc = #doc]
-                #[allow(clippy::useless_conversion, reason = "uniform `Value::from` for every field type, including `Value` itself")]
                 pub mod #ident { include!(concat!(env!("OUT_DIR"), #file)); }
             }
         } else {
             let file = format!("{}.rs", integration.name);
             quote! {
                 #[doc = #doc]
-                #[allow(clippy::useless_conversion, reason = "uniform `Value::from` for every field type, including `Value` itself")]
                 pub mod #ident { include!(#file); }
             }
         }

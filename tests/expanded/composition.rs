@@ -74,10 +74,7 @@ impl CreateACompositionPetRequest {
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.kind {
-                    body.insert(
-                        ::std::string::String::from("kind"),
-                        ::serde_json::Value::from(value),
-                    );
+                    body.insert(::std::string::String::from("kind"), value);
                 }
                 if let ::std::option::Option::Some(value) = self.tag {
                     body.insert(
