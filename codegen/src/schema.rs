@@ -374,13 +374,10 @@ mod tests {
             .normalize(&json!({"$ref": "#/components/schemas/Node"}))
             .unwrap();
         assert_eq!(
-            node.pointer("/properties/child/properties/child/type"),
+            node.pointer("/properties/child/type"),
             Some(&json!("object"))
         );
-        assert!(
-            node.pointer("/properties/child/properties/child/properties")
-                .is_none()
-        );
+        assert!(node.pointer("/properties/child/properties").is_none());
         assert_eq!(
             n.normalize(&json!({"$ref": "other.yaml#/X"})).unwrap_err(),
             SchemaError::ExternalRef {
