@@ -84,6 +84,22 @@ fn host_of(url: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Deletes expired MCP servers every `interval` until the process ends. Expired servers are
+/// refused from their `expires_at` on regardless; the sweep only purges them.
+pub fn spawn_expiry_sweeper(store: Store, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tick.tick().await;
+            match store.sweep_expired(store::now()).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "swept expired MCP servers"),
+                Err(error) => tracing::warn!(%error, "expiry sweep failed"),
+            }
+        }
+    })
+}
+
 /// The streamable HTTP MCP service behind token resolution.
 pub fn mcp_router(state: AppState) -> Router {
     let mut hosts = vec![

@@ -577,18 +577,7 @@ fn human(value: &Value) -> String {
 }
 
 async fn serve(state: AppState, listen: SocketAddr) -> Result<(), String> {
-    let sweeper_store = state.store.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            match sweeper_store.sweep_expired(now()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "swept expired MCP servers"),
-                Err(error) => tracing::warn!(%error, "expiry sweep failed"),
-            }
-        }
-    });
+    specgate_server::spawn_expiry_sweeper(state.store.clone(), std::time::Duration::from_secs(1));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

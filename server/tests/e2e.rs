@@ -1,172 +1,34 @@
 //! End to end over real HTTP: admin API -> MCP endpoint -> vendor sandboxes and back.
 
-use std::sync::Arc;
+mod common;
+
 use std::sync::atomic::Ordering;
 
+use common::{Harness, start, start_with};
 use serde_json::{Value, json};
-use specgate_server::admin::Provisioner;
-use specgate_server::crypto::Keys;
-use specgate_server::sandbox::{self, Sandbox, Scripted};
-use specgate_server::store::Store;
-use specgate_server::{AppState, Config, app};
 
-struct Harness {
-    base: String,
-    admin_token: String,
-    sandbox_url: String,
-    sandbox: Arc<Sandbox>,
-    http: reqwest::Client,
-    db_path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-async fn start() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("specgate.db");
-    let database = std::env::var("SPECGATE_TEST_DATABASE")
-        .unwrap_or_else(|_| format!("sqlite://{}", db_path.display()));
-    let store = Store::open(&database).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config {
-        public_url: base.clone(),
-        allowed_hosts: vec![],
-        allowed_origins: vec![],
-        allow_insecure_upstreams: true,
-        max_body_bytes: 64 * 1024,
-    };
-    let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
-    let (_, admin_token) = Provisioner::new(state.clone())
-        .create_api_token("tests")
-        .await
-        .unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
-    let (address, sandbox) = sandbox::spawn().await.unwrap();
-    Harness {
-        base,
-        admin_token,
-        sandbox_url: format!("http://{address}"),
-        sandbox,
-        http: reqwest::Client::new(),
-        db_path,
-        _dir: dir,
-    }
-}
-
-impl Harness {
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.admin_token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn account(&self, integration: &str) -> String {
-        let (base_url, credentials) = match integration {
-            "malomo" => (
-                format!("{}/malomo", self.sandbox_url),
-                json!({"api_key": "sk_sandbox_malomo"}),
-            ),
-            "e_desk" => (
-                format!("{}/edesk/v1", self.sandbox_url),
-                json!({"api_key": "edesk_sandbox_token"}),
-            ),
-            _ => (
-                format!("{}/roserocket/api/v2/platformModel", self.sandbox_url),
-                json!({"client_id": "rr_client", "client_secret": "rr_secret", "refresh_token": "rr_refresh_0", "token_url": format!("{}/roserocket/oauth/token", self.sandbox_url)}),
-            ),
-        };
-        let (status, body) = self.admin(reqwest::Method::POST, "/integrated-account", Some(json!({"integration": integration, "name": "acme", "credentials": credentials, "base_url": base_url}))).await;
-        assert_eq!(status, 201, "{body}");
-        assert!(body.get("credentials").is_none());
-        body["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn server(&self, account: &str, config: Value) -> (String, String) {
-        let (status, body) = self
-            .admin(
-                reqwest::Method::POST,
-                &format!("/integrated-account/{account}/mcp"),
-                Some(json!({"name": "agent", "config": config})),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        (
-            body["id"].as_str().unwrap().to_owned(),
-            body["url"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    async fn rpc_raw(
-        &self,
-        url: &str,
-        method: &str,
-        params: Value,
-        bearer: Option<&str>,
-    ) -> reqwest::Response {
-        let mut request = self
-            .http
-            .post(url)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-06-18")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
-        if let Some(bearer) = bearer {
-            request = request.bearer_auth(bearer);
-        }
-        request.send().await.unwrap()
-    }
-
-    async fn rpc(&self, url: &str, method: &str, params: Value) -> Value {
-        let response = self.rpc_raw(url, method, params, None).await;
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
-    }
-
-    async fn call(&self, url: &str, tool: &str, arguments: Value) -> Value {
-        self.rpc(
-            url,
-            "tools/call",
-            json!({"name": tool, "arguments": arguments}),
-        )
-        .await
-    }
-
-    async fn tool_names(&self, url: &str) -> Vec<String> {
-        let listed = self.rpc(url, "tools/list", json!({})).await;
-        listed["result"]["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    async fn script(&self, status: u16, headers: &[(&str, &str)]) {
-        self.sandbox.script(Scripted {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            body: json!({"message": "slow down", "error": {"message": "slow down"}}),
-        });
-    }
+#[tokio::test]
+async fn provisioning_on_sqlite() {
+    let h = start().await;
+    provisioning_filters_expiry_second_factor_rotation_and_deletion(&h, true).await;
 }
 
 #[tokio::test]
-async fn provisioning_filters_expiry_second_factor_rotation_and_deletion() {
-    let h = start().await;
+async fn provisioning_on_postgres() {
+    let Some(url) = common::external(
+        "PostgreSQL (SPECGATE_TEST_POSTGRES_URL)",
+        std::env::var("SPECGATE_TEST_POSTGRES_URL").ok(),
+    ) else {
+        return;
+    };
+    let h = start_with(Some(url)).await;
+    provisioning_filters_expiry_second_factor_rotation_and_deletion(&h, false).await;
+}
+
+async fn provisioning_filters_expiry_second_factor_rotation_and_deletion(
+    h: &Harness,
+    inspect_sqlite_file: bool,
+) {
     let account = h.account("malomo").await;
 
     let (_, read_url) = h.server(&account, json!({"methods": ["read"]})).await;
@@ -360,7 +222,7 @@ async fn provisioning_filters_expiry_second_factor_rotation_and_deletion() {
             .status(),
         401
     );
-    if std::env::var("SPECGATE_TEST_DATABASE").is_err() {
+    if inspect_sqlite_file {
         let mut bytes = std::fs::read(&h.db_path).unwrap();
         bytes.extend(std::fs::read(h.db_path.with_extension("db-wal")).unwrap_or_default());
         let text = String::from_utf8_lossy(&bytes);

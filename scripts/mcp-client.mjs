@@ -1,0 +1,38 @@
+// Drives a specgate MCP URL with the official TypeScript SDK client and prints what it saw as
+// JSON: every tool name (all tools/list pages), and the ids from paging list_all_malomo_orders.
+// Usage: node mcp-client.mjs <mcp url>
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+
+const url = process.argv[2];
+const client = new Client({ name: "specgate-test-client", version: "1.0.0" });
+await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+
+const tools = [];
+let cursor;
+do {
+  const page = await client.listTools(cursor ? { cursor } : {});
+  tools.push(...page.tools.map((t) => t.name));
+  cursor = page.nextCursor;
+} while (cursor);
+
+const ids = [];
+let pages = 0;
+let next;
+do {
+  const result = await client.callTool({
+    name: "list_all_malomo_orders",
+    arguments: next ? { limit: 2, next_cursor: next } : { limit: 2 },
+  });
+  if (result.isError) throw new Error(JSON.stringify(result.content));
+  ids.push(...result.structuredContent.result.map((o) => o.id));
+  next = result.structuredContent.next_cursor;
+  pages += 1;
+} while (next && pages < 10);
+
+const refused = await client
+  .callTool({ name: "delete_a_malomo_order_by_id", arguments: { id: "ord_0001" } })
+  .then(() => null, (error) => error.code);
+
+console.log(JSON.stringify({ server: client.getServerVersion(), tools, ids, pages, refused }));
+await client.close();

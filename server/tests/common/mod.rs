@@ -1,0 +1,183 @@
+//! The shared end-to-end harness: a real server on a loopback port, the vendor sandboxes, and
+//! helpers for the admin API and MCP JSON-RPC.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use specgate_server::admin::Provisioner;
+use specgate_server::crypto::Keys;
+use specgate_server::sandbox::{self, Sandbox, Scripted};
+use specgate_server::store::Store;
+use specgate_server::{AppState, Config, app};
+
+pub struct Harness {
+    pub base: String,
+    pub admin_token: String,
+    pub sandbox_url: String,
+    pub sandbox: Arc<Sandbox>,
+    pub http: reqwest::Client,
+    pub db_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start() -> Harness {
+    start_with(None).await
+}
+
+/// A harness on the given database URL (default: a fresh SQLite file).
+pub async fn start_with(database: Option<String>) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("specgate.db");
+    let database = database.unwrap_or_else(|| format!("sqlite://{}", db_path.display()));
+    let store = Store::open(&database).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = Config {
+        public_url: base.clone(),
+        allowed_hosts: vec![],
+        allowed_origins: vec![],
+        allow_insecure_upstreams: true,
+        max_body_bytes: 64 * 1024,
+    };
+    let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
+    let (_, admin_token) = Provisioner::new(state.clone())
+        .create_api_token("tests")
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    let (address, sandbox) = sandbox::spawn().await.unwrap();
+    Harness {
+        base,
+        admin_token,
+        sandbox_url: format!("http://{address}"),
+        sandbox,
+        http: reqwest::Client::new(),
+        db_path,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn account(&self, integration: &str) -> String {
+        let (base_url, credentials) = match integration {
+            "malomo" => (
+                format!("{}/malomo", self.sandbox_url),
+                json!({"api_key": "sk_sandbox_malomo"}),
+            ),
+            "e_desk" => (
+                format!("{}/edesk/v1", self.sandbox_url),
+                json!({"api_key": "edesk_sandbox_token"}),
+            ),
+            _ => (
+                format!("{}/roserocket/api/v2/platformModel", self.sandbox_url),
+                json!({"client_id": "rr_client", "client_secret": "rr_secret", "refresh_token": "rr_refresh_0", "token_url": format!("{}/roserocket/oauth/token", self.sandbox_url)}),
+            ),
+        };
+        let (status, body) = self.admin(reqwest::Method::POST, "/integrated-account", Some(json!({"integration": integration, "name": "acme", "credentials": credentials, "base_url": base_url}))).await;
+        assert_eq!(status, 201, "{body}");
+        assert!(body.get("credentials").is_none());
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn server(&self, account: &str, config: Value) -> (String, String) {
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/integrated-account/{account}/mcp"),
+                Some(json!({"name": "agent", "config": config})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["url"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn rpc_raw(
+        &self,
+        url: &str,
+        method: &str,
+        params: Value,
+        bearer: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn rpc(&self, url: &str, method: &str, params: Value) -> Value {
+        let response = self.rpc_raw(url, method, params, None).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn call(&self, url: &str, tool: &str, arguments: Value) -> Value {
+        self.rpc(
+            url,
+            "tools/call",
+            json!({"name": tool, "arguments": arguments}),
+        )
+        .await
+    }
+
+    pub async fn tool_names(&self, url: &str) -> Vec<String> {
+        let listed = self.rpc(url, "tools/list", json!({})).await;
+        listed["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub async fn script(&self, status: u16, headers: &[(&str, &str)]) {
+        self.sandbox.script(Scripted {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: json!({"message": "slow down", "error": {"message": "slow down"}}),
+        });
+    }
+}
+
+/// An external test dependency that `scripts/test` installs. Missing: the test fails when
+/// `SPECGATE_REQUIRE_EXTERNAL` is set (as `scripts/test` and CI do), and is skipped otherwise.
+pub fn external(what: &str, found: Option<String>) -> Option<String> {
+    if found.is_none() {
+        assert!(
+            std::env::var_os("SPECGATE_REQUIRE_EXTERNAL").is_none(),
+            "{what} is required but missing: run scripts/test, which installs it"
+        );
+        eprintln!("skipping: {what} is not installed (scripts/test installs it)");
+    }
+    found
+}
