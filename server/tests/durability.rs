@@ -48,6 +48,9 @@ async fn serve(paths: &Paths, port: u16) -> Child {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("specgate serve did not start");
 }
 
