@@ -1289,6 +1289,8 @@ fn resource_and_method(path: &str, verb: &str) -> (String, String) {
         ("post", false) => "create",
         ("put" | "patch", true) => "update",
         ("delete", true) => "delete",
+        // Collection-level verbs are custom methods, never the item `update`/`delete` names.
+        ("delete", false) => "delete_all",
         (other, _) => other,
     };
     (resource, method.to_owned())

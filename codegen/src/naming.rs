@@ -98,27 +98,26 @@ pub fn tool_name(integration: &str, resource: &str, method: &str) -> String {
     shorten(&raw)
 }
 
-/// Deterministic shortening to [`MAX_TOOL_NAME`]: first abbreviate long words to four
-/// letters from the right, keeping the verb and integration intact; if that is not enough,
-/// cut and append eight hex digits of the full name's hash.
+/// Deterministic shortening to [`MAX_TOOL_NAME`]: long words are abbreviated to four letters
+/// from the right (the verb and integration stay intact) until the name fits with room for a
+/// `_` and four hex digits of the full name's hash, which keeps two long names that abbreviate
+/// alike distinct.
 pub fn shorten(name: &str) -> String {
     if name.len() <= MAX_TOOL_NAME {
         return name.to_owned();
     }
+    let digest = Sha256::digest(name.as_bytes());
+    let hash: String = digest[..2].iter().map(|b| format!("{b:02x}")).collect();
+    let budget = MAX_TOOL_NAME - hash.len() - 1;
     let mut words: Vec<String> = name.split('_').map(str::to_owned).collect();
     for index in (2..words.len()).rev() {
-        if words[index].len() > 4 {
-            words[index].truncate(4);
+        if words.join("_").len() <= budget {
+            break;
         }
-        let joined = words.join("_");
-        if joined.len() <= MAX_TOOL_NAME {
-            return joined;
-        }
+        words[index].truncate(4);
     }
-    let digest = Sha256::digest(name.as_bytes());
-    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
     let mut cut = words.join("_");
-    cut.truncate(MAX_TOOL_NAME - 9);
+    cut.truncate(budget);
     format!("{}_{hash}", cut.trim_end_matches('_'))
 }
 
@@ -199,6 +198,10 @@ mod tests {
             "list",
         );
         assert!(long.len() <= MAX_TOOL_NAME, "{long}");
+        assert_ne!(
+            shorten(&format!("{}_alpha", "x_".repeat(40))),
+            shorten(&format!("{}_alphb", "x_".repeat(40)))
+        );
         assert!(long.starts_with("list_all_github_"), "{long}");
         assert!(is_valid_tool_name(&long));
         assert_eq!(

@@ -2,8 +2,8 @@
 //! tools any spec would produce.
 //!
 //! ```text
-//! cargo codegen generate            # write generated/*.rs from specs/
-//! cargo codegen check               # fail if generated/ is stale
+//! cargo codegen generate [--specs DIR] [--out DIR]   # write generated/*.rs from specs/
+//! cargo codegen check [--specs DIR] [--out DIR]      # fail if generated/ is stale
 //! cargo codegen tools --spec FILE [--json]   # preview one spec file (or directory)
 //! ```
 
@@ -17,15 +17,19 @@ fn workspace_root() -> PathBuf {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: codegen generate | check | tools --spec FILE_OR_DIR [--json]");
+    eprintln!("usage: codegen generate|check [--specs DIR] [--out DIR] | tools --spec FILE_OR_DIR [--json]");
     ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("generate") => mirror(false),
-        Some("check") => mirror(true),
+        Some(command @ ("generate" | "check")) => {
+            let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(PathBuf::from);
+            let specs = flag("--specs").unwrap_or_else(|| workspace_root().join("specs"));
+            let out = flag("--out").unwrap_or_else(|| workspace_root().join("generated"));
+            mirror(&specs, &out, command == "check")
+        }
         Some("tools") => {
             let json = args.iter().any(|a| a == "--json");
             let Some(spec) = args
@@ -41,9 +45,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_root_specs() -> Result<Generated, ExitCode> {
-    let specs = workspace_root().join("specs");
-    let inputs = read_specs_dir(&specs).map_err(|e| {
+fn load_specs(specs: &Path) -> Result<Generated, ExitCode> {
+    let inputs = read_specs_dir(specs).map_err(|e| {
         eprintln!("cannot read {}: {e}", specs.display());
         ExitCode::FAILURE
     })?;
@@ -55,12 +58,11 @@ fn load_root_specs() -> Result<Generated, ExitCode> {
     Ok(generated)
 }
 
-fn mirror(check_only: bool) -> ExitCode {
-    let generated = match load_root_specs() {
+fn mirror(specs: &Path, out_dir: &Path, check_only: bool) -> ExitCode {
+    let generated = match load_specs(specs) {
         Ok(g) => g,
         Err(code) => return code,
     };
-    let out_dir = workspace_root().join("generated");
     let mut stale = Vec::new();
     for (name, contents) in generated.rust_files(false) {
         let path = out_dir.join(&name);
