@@ -631,25 +631,28 @@ pub fn integrations_json() -> Value {
     )
 }
 
-async fn require_api_token(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let token = request
-        .headers()
+/// Whether the request carries `Authorization: Bearer <live API token>`.
+pub async fn has_valid_api_token(state: &AppState, headers: &http::HeaderMap) -> bool {
+    let bearer = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let valid = match token {
+    match bearer {
         Some(token) => state
             .store
             .api_token_exists(&state.keys.hash_token(token.trim()))
             .await
             .unwrap_or(false),
         None => false,
-    };
-    if valid {
+    }
+}
+
+async fn require_api_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if has_valid_api_token(&state, request.headers()).await {
         next.run(request).await
     } else {
         ApiError::new(401, "unauthorized", "send `Authorization: Bearer <api token>` (create one with `specgate api-token create`)").into_response()

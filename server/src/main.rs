@@ -179,13 +179,19 @@ enum McpCommand {
         account: String,
         id: String,
     },
-    /// Change a server's name, filters or expiry.
+    /// Change a server's name, filters or expiry. Filter flags replace the whole config.
     Update {
         #[arg(long)]
         account: String,
         id: String,
         #[arg(long)]
         name: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        methods: Option<Vec<String>>,
+        #[arg(long, value_delimiter = ',')]
+        tags: Option<Vec<String>>,
+        #[arg(long)]
+        require_api_token_auth: Option<bool>,
         #[arg(long)]
         expires_at: Option<String>,
     },
@@ -525,20 +531,37 @@ async fn run(cli: Cli) -> Result<(), String> {
                     account,
                     id,
                     name,
+                    methods,
+                    tags,
+                    require_api_token_auth,
                     expires_at,
-                } => serde_json::to_value(
-                    p.update_server(
-                        &account,
-                        &id,
-                        UpdateServer {
-                            name,
-                            config: None,
-                            expires_at,
-                        },
+                } => {
+                    let config = if methods.is_some()
+                        || tags.is_some()
+                        || require_api_token_auth.is_some()
+                    {
+                        Some(ServerConfig {
+                            methods: methods.unwrap_or_default(),
+                            tags: tags.unwrap_or_default(),
+                            require_api_token_auth: require_api_token_auth.unwrap_or(false),
+                        })
+                    } else {
+                        None
+                    };
+                    serde_json::to_value(
+                        p.update_server(
+                            &account,
+                            &id,
+                            UpdateServer {
+                                name,
+                                config,
+                                expires_at,
+                            },
+                        )
+                        .await
+                        .map_err(api)?,
                     )
-                    .await
-                    .map_err(api)?,
-                ),
+                }
                 McpCommand::Rotate { account, id } => {
                     serde_json::to_value(p.rotate_server(&account, &id).await.map_err(api)?)
                 }

@@ -193,19 +193,7 @@ pub async fn resolve_token(
         }
     };
     if resolved.server.config.require_api_token_auth {
-        let bearer = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let valid = match bearer {
-            Some(api_token) => state
-                .store
-                .api_token_exists(&state.keys.hash_token(api_token.trim()))
-                .await
-                .unwrap_or(false),
-            None => false,
-        };
+        let valid = crate::admin::has_valid_api_token(&state, request.headers()).await;
         if !valid {
             return (
                 StatusCode::UNAUTHORIZED,

@@ -179,67 +179,27 @@ impl Proxy {
                 pairs.append_pair(key, value);
             }
         }
-        let credentials = self.credentials(account, integration).await?;
-        if let AuthKind::Query { name } = integration.auth {
-            url.query_pairs_mut()
-                .append_pair(name, credentials.api_key.as_deref().unwrap_or_default());
-        }
-        let method = match request.method {
-            HttpMethod::Get => reqwest::Method::GET,
-            HttpMethod::Post => reqwest::Method::POST,
-            HttpMethod::Put => reqwest::Method::PUT,
-            HttpMethod::Patch => reqwest::Method::PATCH,
-            HttpMethod::Delete => reqwest::Method::DELETE,
+        // An OAuth vendor that rejects a token it issued (401) gets one forced refresh and one
+        // retry; nothing else is ever retried.
+        let mut rejected: Option<String> = None;
+        let response = loop {
+            let credentials = self
+                .credentials(account, integration, rejected.as_deref())
+                .await?;
+            let response = self
+                .dispatch(integration, &request, url.clone(), &credentials)
+                .await?;
+            let refreshable =
+                credentials.client_id.is_some() || credentials.refresh_token.is_some();
+            if response.status() != reqwest::StatusCode::UNAUTHORIZED
+                || !matches!(integration.auth, AuthKind::OAuth2 { .. })
+                || rejected.is_some()
+                || !refreshable
+            {
+                break response;
+            }
+            rejected = Some(credentials.access_token.unwrap_or_default());
         };
-        let mut builder = self.http.request(method, url);
-        for (name, value) in integration.default_headers {
-            builder = builder.header(*name, *value);
-        }
-        for (name, value) in &request.headers {
-            builder = builder.header(*name, value);
-        }
-        builder = match integration.auth {
-            AuthKind::None | AuthKind::Query { .. } => builder,
-            AuthKind::Bearer => {
-                builder.bearer_auth(credentials.api_key.as_deref().unwrap_or_default())
-            }
-            AuthKind::Header { name } => {
-                builder.header(name, credentials.api_key.as_deref().unwrap_or_default())
-            }
-            AuthKind::Basic => builder.basic_auth(
-                credentials.username.as_deref().unwrap_or_default(),
-                credentials.password.as_deref(),
-            ),
-            AuthKind::OAuth2 { .. } => {
-                builder.bearer_auth(credentials.access_token.as_deref().unwrap_or_default())
-            }
-        };
-        if let Some(body) = &request.body {
-            if request.content_type == "application/x-www-form-urlencoded" {
-                let form: Vec<(String, String)> = body
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.clone(),
-                                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                builder = builder.form(&form);
-            } else {
-                builder = builder
-                    .header(reqwest::header::CONTENT_TYPE, request.content_type)
-                    .body(body.to_string());
-            }
-        }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| describe_transport_error(&e))?;
         let status = response.status();
         let rate_limit = RateLimit::from_headers(response.headers(), now());
         let link = response
@@ -354,6 +314,76 @@ impl Proxy {
             rate_limit,
             upstream_status: status.as_u16(),
         })
+    }
+
+    /// Sends one vendor request with the account's credentials applied.
+    async fn dispatch(
+        &self,
+        integration: &Integration,
+        request: &HttpRequest,
+        mut url: reqwest::Url,
+        credentials: &Credentials,
+    ) -> Result<reqwest::Response, String> {
+        if let AuthKind::Query { name } = integration.auth {
+            url.query_pairs_mut()
+                .append_pair(name, credentials.api_key.as_deref().unwrap_or_default());
+        }
+        let method = match request.method {
+            HttpMethod::Get => reqwest::Method::GET,
+            HttpMethod::Post => reqwest::Method::POST,
+            HttpMethod::Put => reqwest::Method::PUT,
+            HttpMethod::Patch => reqwest::Method::PATCH,
+            HttpMethod::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self.http.request(method, url);
+        for (name, value) in integration.default_headers {
+            builder = builder.header(*name, *value);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        builder = match integration.auth {
+            AuthKind::None | AuthKind::Query { .. } => builder,
+            AuthKind::Bearer => {
+                builder.bearer_auth(credentials.api_key.as_deref().unwrap_or_default())
+            }
+            AuthKind::Header { name } => {
+                builder.header(name, credentials.api_key.as_deref().unwrap_or_default())
+            }
+            AuthKind::Basic => builder.basic_auth(
+                credentials.username.as_deref().unwrap_or_default(),
+                credentials.password.as_deref(),
+            ),
+            AuthKind::OAuth2 { .. } => {
+                builder.bearer_auth(credentials.access_token.as_deref().unwrap_or_default())
+            }
+        };
+        if let Some(body) = &request.body {
+            if request.content_type == "application/x-www-form-urlencoded" {
+                let form: Vec<(String, String)> = body
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                builder = builder.form(&form);
+            } else {
+                builder = builder
+                    .header(reqwest::header::CONTENT_TYPE, request.content_type)
+                    .body(body.to_string());
+            }
+        }
+        builder
+            .send()
+            .await
+            .map_err(|e| describe_transport_error(&e))
     }
 
     /// Decodes `next_cursor` and writes the vendor's pagination parameters into the request.
@@ -507,16 +537,23 @@ impl Proxy {
     }
 
     /// Opens the account's credentials, refreshing OAuth tokens first when they are due.
+    /// `rejected` is an access token the vendor just refused; it forces a refresh unless
+    /// another call already replaced it.
     async fn credentials(
         &self,
         account: &Account,
         integration: &Integration,
+        rejected: Option<&str>,
     ) -> Result<Credentials, String> {
         let current = self.load_credentials(&account.id).await?;
         let AuthKind::OAuth2 { token_url, .. } = integration.auth else {
             return Ok(current);
         };
-        if !needs_refresh(&current) {
+        let due = |c: &Credentials| {
+            needs_refresh(c)
+                || rejected.is_some_and(|r| c.access_token.as_deref().unwrap_or_default() == r)
+        };
+        if !due(&current) {
             return Ok(current);
         }
         // Single flight per account: one refresh at a time; the others wait and then re-read.
@@ -529,7 +566,7 @@ impl Proxy {
         };
         let _guard = lock.lock().await;
         let current = self.load_credentials(&account.id).await?;
-        if !needs_refresh(&current) {
+        if !due(&current) {
             return Ok(current);
         }
         let refreshed = self

@@ -492,3 +492,34 @@ async fn legacy_sse_transport_delivers_responses_on_the_stream() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_rejected_oauth_token_is_refreshed_once_and_the_call_succeeds() {
+    let h = start().await;
+    let (status, body) = h
+        .admin(
+            reqwest::Method::POST,
+            "/integrated-account",
+            Some(json!({
+                "integration": "roserocket", "name": "stale",
+                "base_url": format!("{}/roserocket/api/v2/platformModel", h.sandbox_url),
+                "credentials": {"access_token": "revoked_by_vendor", "client_id": "rr_client", "client_secret": "rr_secret",
+                                "refresh_token": "rr_refresh_0", "token_url": format!("{}/roserocket/oauth/token", h.sandbox_url)}
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, url) = h.server(body["id"].as_str().unwrap(), json!({})).await;
+    let response = h
+        .call(&url, "list_all_roserocket_user_groups", json!({}))
+        .await;
+    assert_eq!(response["result"]["isError"], false, "{response}");
+    assert_eq!(h.sandbox.token_requests.load(Ordering::SeqCst), 1);
+    let rejected = h
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.authorization.as_deref() == Some("Bearer revoked_by_vendor"))
+        .count();
+    assert_eq!(rejected, 1, "the stale token is tried once, then refreshed");
+}

@@ -17,7 +17,9 @@ fn workspace_root() -> PathBuf {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: codegen generate|check [--specs DIR] [--out DIR] | tools --spec FILE_OR_DIR [--json]");
+    eprintln!(
+        "usage: codegen generate|check [--specs DIR] [--out DIR] | tools --spec FILE_OR_DIR [--json]"
+    );
     ExitCode::from(2)
 }
 
@@ -25,7 +27,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some(command @ ("generate" | "check")) => {
-            let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(PathBuf::from);
+            let flag = |name: &str| {
+                args.iter()
+                    .position(|a| a == name)
+                    .and_then(|i| args.get(i + 1))
+                    .map(PathBuf::from)
+            };
             let specs = flag("--specs").unwrap_or_else(|| workspace_root().join("specs"));
             let out = flag("--out").unwrap_or_else(|| workspace_root().join("generated"));
             mirror(&specs, &out, command == "check")

@@ -1,0 +1,223 @@
+//! The CLI twins of the admin API, and the stdio transport, driven as a user would.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+struct Cli {
+    database: String,
+    key_file: String,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> Value {
+        let output = Command::new(env!("CARGO_BIN_EXE_specgate"))
+            .args([
+                "--database",
+                &self.database,
+                "--key-file",
+                &self.key_file,
+                "--json",
+            ])
+            .args(args)
+            .env_remove("SPECGATE_SECRET_KEY")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_specgate"))
+            .args(["--database", &self.database, "--key-file", &self.key_file])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+}
+
+#[test]
+fn cli_provisions_and_stdio_serves_the_filtered_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        key_file: dir.path().join("key").display().to_string(),
+    };
+
+    let token = cli.run(&["api-token", "create", "--name", "ops"]);
+    assert!(token["token"].as_str().unwrap().starts_with("sgk_"));
+    let listed = cli.run(&["api-token", "list"]);
+    assert_eq!(listed[0]["name"], "ops");
+    assert!(listed[0].get("token").is_none());
+
+    let account = cli.run(&[
+        "account",
+        "create",
+        "--integration",
+        "e_desk",
+        "--name",
+        "acme",
+        "--credentials",
+        r#"{"api_key":"edesk_live"}"#,
+    ]);
+    let account_id = account["id"].as_str().unwrap();
+    assert!(
+        cli.fails(&[
+            "account",
+            "create",
+            "--integration",
+            "e_desk",
+            "--name",
+            "x",
+            "--credentials",
+            r#"{"username":"u"}"#
+        ])
+        .contains("needs `api_key`")
+    );
+    assert!(
+        cli.fails(&[
+            "account",
+            "create",
+            "--integration",
+            "nope",
+            "--name",
+            "x",
+            "--credentials",
+            "{}"
+        ])
+        .contains("unknown integration `nope`")
+    );
+
+    let server = cli.run(&[
+        "mcp",
+        "create",
+        "--account",
+        account_id,
+        "--name",
+        "support",
+        "--methods",
+        "read",
+        "--tags",
+        "tickets",
+    ]);
+    let server_id = server["id"].as_str().unwrap();
+    let mcp_token = server["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cli.fails(&[
+            "mcp",
+            "create",
+            "--account",
+            account_id,
+            "--name",
+            "x",
+            "--tags",
+            "nope"
+        ])
+        .contains("valid tags")
+    );
+    assert_eq!(
+        cli.run(&["mcp", "list", "--account", account_id])[0]["id"],
+        server_id
+    );
+    assert!(
+        cli.run(&["mcp", "get", "--account", account_id, server_id])
+            .get("url")
+            .is_none()
+    );
+    let tools = cli.run(&["mcp", "tools", "--account", account_id, server_id]);
+    let names: Vec<&str> = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "get_single_e_desk_message_by_id",
+            "get_single_e_desk_ticket_by_id",
+            "list_all_e_desk_tickets"
+        ]
+    );
+
+    // stdio serves exactly those tools.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_specgate"))
+        .args([
+            "--database",
+            &cli.database,
+            "--key-file",
+            &cli.key_file,
+            "stdio",
+            "--mcp-token",
+            &mcp_token,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut send = |message: Value| writeln!(stdin, "{message}").unwrap();
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    );
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    let mut responses = Vec::new();
+    while responses.len() < 2 {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "stdio server closed early"
+        );
+        responses.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(responses[0]["result"]["serverInfo"]["name"], "specgate");
+    let listed: Vec<&str> = responses[1]["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, names);
+
+    // Update the filters, rotate, delete.
+    let updated = cli.run(&[
+        "mcp",
+        "update",
+        "--account",
+        account_id,
+        server_id,
+        "--methods",
+        "write",
+    ]);
+    assert_eq!(updated["config"]["methods"], json!(["write"]));
+    let rotated = cli.run(&["mcp", "rotate", "--account", account_id, server_id]);
+    assert_ne!(
+        rotated["url"].as_str().unwrap().rsplit('/').next().unwrap(),
+        mcp_token
+    );
+    assert!(
+        cli.fails(&["stdio", "--mcp-token", &mcp_token])
+            .contains("unknown or expired MCP token")
+    );
+    cli.run(&["mcp", "delete", "--account", account_id, server_id]);
+    cli.run(&["account", "delete", account_id]);
+    assert_eq!(cli.run(&["account", "list"]), json!([]));
+}
