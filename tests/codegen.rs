@@ -164,3 +164,49 @@ paths:
     );
     assert!(after.integrations[0].tools[0].destructive);
 }
+
+/// What `build.rs` compiled in is exactly what `cargo codegen tools --spec` previews.
+#[test]
+fn compiled_registry_matches_the_preview() {
+    let generated = generate(&read_specs_dir(Path::new("specs")).unwrap());
+    let preview = generated.tools_json();
+    let preview = preview.as_array().unwrap();
+    let compiled: Vec<_> = specgate_api::INTEGRATIONS
+        .iter()
+        .flat_map(|i| i.tools.iter())
+        .collect();
+    assert_eq!(compiled.len(), preview.len());
+    for (tool, expected) in compiled.iter().zip(preview) {
+        assert_eq!(tool.name, expected["name"]);
+        assert_eq!(tool.title, expected["title"]);
+        assert_eq!(tool.description, expected["description"]);
+        assert_eq!(tool.integration, expected["integration"]);
+        assert_eq!(tool.class.as_str(), expected["methodClass"]);
+        assert_eq!(tool.endpoint, expected["endpoint"]);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(tool.input_schema).unwrap(),
+            expected["inputSchema"]
+        );
+        assert_eq!(
+            tool.tags,
+            expected["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            tool.annotations.destructive,
+            expected["annotations"]["destructiveHint"]
+        );
+        assert_eq!(
+            tool.annotations.read_only,
+            expected["annotations"]["readOnlyHint"]
+        );
+        assert_eq!(
+            tool.annotations.idempotent,
+            expected["annotations"]["idempotentHint"]
+        );
+    }
+}

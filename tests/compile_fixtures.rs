@@ -6,6 +6,9 @@
 mod composition {
     include!("expanded/composition.rs");
 }
+mod docspec_problems {
+    include!("expanded/docspec_problems.rs");
+}
 mod duplicate_names {
     include!("expanded/duplicate_names.rs");
 }
@@ -30,11 +33,15 @@ mod param_collision {
 mod recursive_schema {
     include!("expanded/recursive_schema.rs");
 }
+mod swagger_2 {
+    include!("expanded/swagger_2.rs");
+}
 
 #[test]
 fn every_fixture_tool_builds_or_names_the_missing_argument() {
     let integrations = [
         &composition::INTEGRATION,
+        &docspec_problems::INTEGRATION,
         &duplicate_names::INTEGRATION,
         &enums_and_reserved_words::INTEGRATION,
         &external_ref::INTEGRATION,
@@ -43,6 +50,7 @@ fn every_fixture_tool_builds_or_names_the_missing_argument() {
         &nullable_styles::INTEGRATION,
         &param_collision::INTEGRATION,
         &recursive_schema::INTEGRATION,
+        &swagger_2::INTEGRATION,
     ];
     for integration in integrations {
         for tool in integration.tools {

@@ -107,6 +107,10 @@ pub struct ToolIr {
     pub pagination: PaginationIr,
     /// The tool's flat JSON Schema.
     pub input_schema: Value,
+    /// Spec file the tool came from, for diagnostics.
+    pub source_file: String,
+    /// JSON pointer of the spec node the tool came from, for diagnostics.
+    pub pointer: String,
 }
 
 /// A piece of a path template.

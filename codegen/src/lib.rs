@@ -13,6 +13,7 @@ mod ir;
 mod lower;
 mod naming;
 mod schema;
+mod swagger;
 
 use std::collections::BTreeMap;
 
@@ -210,6 +211,18 @@ pub fn generate(inputs: &[VendorInput]) -> Generated {
     }
     integrations.sort_by(|a, b| a.name.cmp(&b.name));
     check_cross_integration(&integrations, &mut diagnostics);
+    let texts: BTreeMap<&str, &str> = inputs
+        .iter()
+        .flat_map(|v| v.files.iter().map(|f| (f.path.as_str(), f.text.as_str())))
+        .collect();
+    for diagnostic in diagnostics
+        .iter_mut()
+        .filter(|d| d.line.is_none() && !d.pointer.is_empty())
+    {
+        if let Some(text) = texts.get(diagnostic.file.as_str()) {
+            diagnostic.line = diag::locate(text, &diagnostic.pointer);
+        }
+    }
     Generated {
         integrations,
         diagnostics,
@@ -296,11 +309,26 @@ fn generate_vendor(
                 continue;
             }
             openapis.push((file, value));
+        } else if value.get("swagger").and_then(Value::as_str) == Some("2.0") {
+            diagnostics.push(
+                Diagnostic::new(
+                    "openapi::swagger2",
+                    Severity::Note,
+                    &file.path,
+                    "/swagger",
+                    "Swagger 2.0 document converted to OpenAPI 3.0 before generation",
+                )
+                .with_help("diagnostic pointers below refer to the converted document"),
+            );
+            openapis.push((file, swagger::to_openapi3(&value)));
         } else if value.get("swagger").is_some() {
             diagnostics.push(Diagnostic::new(
-                "openapi::swagger2", Severity::Error, &file.path, "/swagger",
-                "Swagger 2.0 documents are not supported",
-            ).with_help("convert the document to OpenAPI 3 (e.g. with swagger2openapi) and commit the result"));
+                "openapi::version",
+                Severity::Error,
+                &file.path,
+                "/swagger",
+                "only Swagger 2.0 and OpenAPI 3.0/3.1 are supported",
+            ));
         }
     }
     if doc_specs.len() > 1 {

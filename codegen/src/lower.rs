@@ -230,13 +230,12 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
     for tool in tools {
         match deduped.last() {
             Some(previous) if previous.name == tool.name => {
-                sink.push(
-                    pointer_file,
+                sink.diagnostics.push(
                     Diagnostic::new(
                         "naming::duplicate-tool-name",
                         Severity::Error,
-                        pointer_file.file,
-                        "",
+                        &tool.source_file,
+                        &tool.pointer,
                         format!(
                             "tool name `{}` is produced by both {} and {}",
                             tool.name,
@@ -1172,6 +1171,8 @@ impl Lowerer<'_, '_> {
             content_type: parts.content_type,
             pagination,
             input_schema,
+            source_file: doc.file.to_owned(),
+            pointer: pointer.to_owned(),
         });
     }
 }
