@@ -127,6 +127,11 @@ pub fn mcp_router(state: AppState) -> Router {
     );
     Router::new()
         .route_service("/mcp/{token}", service)
+        // Layers run bottom-up: the token is resolved (404/401) before the body is inspected.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            mcp::validate_json_rpc,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             mcp::resolve_token,

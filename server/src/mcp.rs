@@ -221,6 +221,46 @@ pub async fn resolve_token(
     response
 }
 
+/// Answers malformed JSON-RPC with the standard error objects before rmcp sees it: invalid
+/// JSON gets -32700 (parse error) and JSON that is not a JSON-RPC 2.0 message gets -32600
+/// (invalid request), both with HTTP 400. Oversized bodies get 413.
+pub async fn validate_json_rpc(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, state.config.max_body_bytes).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large").into_response();
+    };
+    let problem = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Err(error) => Some((-32700, format!("Parse error: {error}"))),
+        Ok(serde_json::Value::Object(message)) => {
+            let version_ok =
+                message.get("jsonrpc").and_then(serde_json::Value::as_str) == Some("2.0");
+            let is_call = message
+                .get("method")
+                .is_some_and(serde_json::Value::is_string);
+            let is_reply = message.contains_key("id")
+                && (message.contains_key("result") || message.contains_key("error"));
+            (!version_ok || !(is_call || is_reply)).then(|| (-32600, "Invalid Request: expected a JSON-RPC 2.0 request, notification or response object".to_owned()))
+        }
+        Ok(_) => Some((
+            -32600,
+            "Invalid Request: expected a single JSON-RPC 2.0 object".to_owned(),
+        )),
+    };
+    if let Some((code, message)) = problem {
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
 /// Open legacy SSE sessions: each holds a bounded channel to its stream.
 #[derive(Clone, Default)]
 pub struct SseSessions {

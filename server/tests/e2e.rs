@@ -523,3 +523,130 @@ async fn a_rejected_oauth_token_is_refreshed_once_and_the_call_succeeds() {
         .count();
     assert_eq!(rejected, 1, "the stale token is tried once, then refreshed");
 }
+
+#[tokio::test]
+async fn admin_api_documents_itself_and_rotates_credentials() {
+    let h = start().await;
+    let openapi: Value = h
+        .http
+        .get(format!("{}/openapi.json", h.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    assert!(openapi["paths"]["/integrated-account/{id}/mcp/{mcp_id}/rotate"]["post"].is_object());
+    let (status, integrations) = h.admin(reqwest::Method::GET, "/integrations", None).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = integrations
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["e_desk", "malomo", "roserocket"]);
+    assert_eq!(integrations[2]["auth"], "oauth2");
+
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let (status, renamed) = h
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/integrated-account/{account}"),
+            Some(json!({"name": "renamed", "credentials": {"api_key": "sk_wrong"}})),
+        )
+        .await;
+    assert_eq!((status, renamed["name"].as_str()), (200, Some("renamed")));
+    let refused = h.call(&url, "list_all_malomo_webhooks", json!({})).await;
+    assert!(
+        refused["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 401: no valid API key provided"),
+        "{refused}"
+    );
+    let (status, _) = h
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/integrated-account/{account}"),
+            Some(json!({"credentials": {"api_key": "sk_sandbox_malomo"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        h.call(&url, "list_all_malomo_webhooks", json!({})).await["result"]["isError"],
+        false
+    );
+    let (status, error) = h
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/integrated-account/{account}"),
+            Some(json!({"credentials": {"password": "x"}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    let (status, error) = h.admin(reqwest::Method::POST, "/integrated-account", Some(json!({"integration": "malomo", "name": "x", "credentials": {"api_key": "k"}, "base_url": "http://vendor.example.com"}))).await;
+    assert_eq!(status, 400);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("https")
+    );
+}
+
+#[tokio::test]
+async fn forged_hosts_and_malformed_json_rpc_are_refused() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let forged = h
+        .http
+        .post(&url)
+        .header("host", "evil.example")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.status().is_client_error(), "{}", forged.status());
+    let origin = h
+        .http
+        .post(&url)
+        .header("origin", "https://evil.example")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(origin.status().is_client_error(), "{}", origin.status());
+    let garbage = h
+        .http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 400);
+    let body: Value = garbage.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32700);
+    let not_json_rpc = h
+        .http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"id": 1, "method": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json_rpc.status(), 400);
+    assert_eq!(
+        not_json_rpc.json::<Value>().await.unwrap()["error"]["code"],
+        -32600
+    );
+    let unknown_method = h.rpc(&url, "no/such/method", json!({})).await;
+    assert_eq!(unknown_method["error"]["code"], -32601);
+}
