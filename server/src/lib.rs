@@ -40,6 +40,8 @@ pub struct Config {
     pub allow_insecure_upstreams: bool,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Tools per tools/list page.
+    pub tools_page_size: usize,
 }
 
 /// Everything a request handler needs.

@@ -18,6 +18,8 @@ use specgate_server::proxy::Credentials;
 use specgate_server::store::{ServerConfig, Store, now};
 use specgate_server::{AppState, Config, app, sandbox};
 
+const DEFAULT_DATABASE: &str = "sqlite://.specgate/specgate.db";
+
 #[derive(Parser)]
 #[command(
     name = "specgate",
@@ -38,7 +40,7 @@ struct Common {
         long,
         global = true,
         env = "SPECGATE_DATABASE",
-        default_value = "sqlite://.specgate/specgate.db"
+        default_value = DEFAULT_DATABASE
     )]
     database: String,
     /// Key file for credential encryption and token hashing (ignored when SPECGATE_SECRET_KEY is set).
@@ -69,6 +71,9 @@ struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
+    /// Tools per tools/list page.
+    #[arg(long, default_value_t = 100)]
+    tools_page_size: usize,
 }
 
 #[derive(Subcommand)]
@@ -272,6 +277,7 @@ fn cli_config(allow_insecure_upstreams: bool) -> Config {
         allowed_origins: Vec::new(),
         allow_insecure_upstreams,
         max_body_bytes: 1024 * 1024,
+        tools_page_size: 100,
     }
 }
 
@@ -285,6 +291,7 @@ fn serve_config(args: &ServeArgs, allow_insecure: bool) -> Config {
         allowed_origins: args.allowed_origins.clone(),
         allow_insecure_upstreams: args.allow_insecure_upstreams || allow_insecure,
         max_body_bytes: args.max_body_bytes,
+        tools_page_size: args.tools_page_size,
     }
 }
 
@@ -614,7 +621,15 @@ async fn serve(state: AppState, listen: SocketAddr) -> Result<(), String> {
 
 async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
     let (sandbox_address, _sandbox) = sandbox::spawn().await.map_err(|e| e.to_string())?;
-    let state = open_state(common, serve_config(&args, true)).await?;
+    // The sandboxes live only as long as this process, so by default the demo gets its own
+    // throwaway database and key instead of writing accounts into the real one.
+    let scratch = std::env::temp_dir().join(format!("specgate-demo-{}", std::process::id()));
+    let mut common = common.clone();
+    if common.database == DEFAULT_DATABASE {
+        common.database = format!("sqlite://{}", scratch.join("demo.db").display());
+        common.key_file = scratch.join("secret.key");
+    }
+    let state = open_state(&common, serve_config(&args, true)).await?;
     let p = Provisioner::new(state.clone());
     let sandbox_url = format!("http://{sandbox_address}");
     let demos = [

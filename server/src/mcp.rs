@@ -26,9 +26,6 @@ use crate::catalog::allowed;
 use crate::ratelimit::RateLimit;
 use crate::store::{Account, McpServer, now};
 
-/// How many tools one tools/list page carries.
-const TOOLS_PAGE_SIZE: usize = 100;
-
 /// The server and account a request's token resolved to.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -118,7 +115,7 @@ impl ServerHandler for Handler {
                 .filter(|start| *start < visible.len())
                 .ok_or_else(|| McpError::invalid_params("Invalid tools/list cursor", None))?,
         };
-        let end = (start + TOOLS_PAGE_SIZE).min(visible.len());
+        let end = (start + self.state.config.tools_page_size.max(1)).min(visible.len());
         let mut result = ListToolsResult::with_all_items(
             visible[start..end].iter().map(|t| (*t).clone()).collect(),
         );

@@ -650,3 +650,31 @@ async fn forged_hosts_and_malformed_json_rpc_are_refused() {
     let unknown_method = h.rpc(&url, "no/such/method", json!({})).await;
     assert_eq!(unknown_method["error"]["code"], -32601);
 }
+
+#[tokio::test]
+async fn tools_list_pages_through_large_servers_in_name_order() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let first = h.rpc(&url, "tools/list", json!({})).await;
+    assert_eq!(
+        first["result"]["tools"].as_array().unwrap().len(),
+        5,
+        "the harness page size is 5"
+    );
+    assert_eq!(first["result"]["ttlMs"], 60_000);
+    assert!(first["result"]["nextCursor"].is_string());
+    let names = h.tool_names(&url).await;
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert_eq!(
+        names.len(),
+        specgate_api::find_integration("malomo")
+            .unwrap()
+            .tools
+            .len()
+    );
+    let bad = h.rpc(&url, "tools/list", json!({"cursor": "nope"})).await;
+    assert_eq!(bad["error"]["code"], -32602);
+}

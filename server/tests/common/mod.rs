@@ -39,6 +39,7 @@ pub async fn start_with(database: Option<String>) -> Harness {
         allowed_origins: vec![],
         allow_insecure_upstreams: true,
         max_body_bytes: 64 * 1024,
+        tools_page_size: 5,
     };
     let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
     let (_, admin_token) = Provisioner::new(state.clone())
@@ -147,14 +148,19 @@ impl Harness {
         .await
     }
 
+    /// Every tool name the server lists, following `nextCursor` across pages.
     pub async fn tool_names(&self, url: &str) -> Vec<String> {
-        let listed = self.rpc(url, "tools/list", json!({})).await;
-        listed["result"]["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap().to_owned())
-            .collect()
+        let mut names = Vec::new();
+        let mut params = json!({});
+        loop {
+            let listed = self.rpc(url, "tools/list", params).await;
+            let tools = listed["result"]["tools"].as_array().unwrap();
+            names.extend(tools.iter().map(|t| t["name"].as_str().unwrap().to_owned()));
+            match listed["result"]["nextCursor"].as_str() {
+                Some(cursor) => params = json!({"cursor": cursor}),
+                None => return names,
+            }
+        }
     }
 
     pub async fn script(&self, status: u16, headers: &[(&str, &str)]) {
