@@ -164,6 +164,7 @@ impl<T: FromArg> FromArg for Vec<T> {
 }
 
 /// A required argument; absent and `null` are both "missing".
+#[inline(never)] // one shared copy per type keeps generated crates fast to optimize
 pub fn required<T: FromArg>(args: &Args, field: &str) -> Result<T, ArgError> {
     match args.get(field) {
         None | Some(Value::Null) => Err(ArgError::new(field, ArgErrorKind::Missing)),
@@ -172,6 +173,7 @@ pub fn required<T: FromArg>(args: &Args, field: &str) -> Result<T, ArgError> {
 }
 
 /// An optional argument; absent and `null` are both `None`.
+#[inline(never)] // one shared copy per type keeps generated crates fast to optimize
 pub fn optional<T: FromArg>(args: &Args, field: &str) -> Result<Option<T>, ArgError> {
     match args.get(field) {
         None | Some(Value::Null) => Ok(None),
@@ -181,6 +183,7 @@ pub fn optional<T: FromArg>(args: &Args, field: &str) -> Result<Option<T>, ArgEr
 
 /// An optional argument whose explicit `null` means something to the vendor (e.g. "remove").
 /// The outer `Option` is presence, the inner one is nullness.
+#[inline(never)] // one shared copy per type keeps generated crates fast to optimize
 pub fn nullable<T: FromArg>(args: &Args, field: &str) -> Result<Option<Option<T>>, ArgError> {
     match args.get(field) {
         None => Ok(None),
