@@ -170,10 +170,10 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
                     };
                     used_ops.insert(index);
                     let found = &ops[index];
-                    lowerer.openapi_tool(
+                    lowerer.overlay_tool(
                         openapi_doc,
                         found,
-                        Some(&Overlay {
+                        &Overlay {
                             resource,
                             method,
                             doc: method_doc,
@@ -181,7 +181,7 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
                             pointer: &pointer,
                             tags,
                             pagination,
-                        }),
+                        },
                     );
                 } else if let Some(http) = &method_doc.http {
                     lowerer.standalone_tool(
@@ -546,13 +546,7 @@ impl Lowerer<'_, '_> {
         self.openapi_tool_with(doc, op, None, resource, method, tags, None, name_override);
     }
 
-    fn openapi_tool(
-        &mut self,
-        doc: &Document<'_>,
-        op: &OpenApiOp<'_>,
-        overlay: Option<&Overlay<'_>>,
-    ) {
-        let Some(overlay) = overlay else { return };
+    fn overlay_tool(&mut self, doc: &Document<'_>, op: &OpenApiOp<'_>, overlay: &Overlay<'_>) {
         let tags = if overlay.tags.is_empty() {
             string_list(op.op.get("tags"))
         } else {
