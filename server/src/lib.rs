@@ -42,6 +42,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Tools per tools/list page.
     pub tools_page_size: usize,
+    /// How long a vendor request may take before it becomes a timeout error.
+    pub upstream_timeout: Duration,
 }
 
 /// Everything a request handler needs.
@@ -67,7 +69,7 @@ impl AppState {
     /// State over the compiled registry.
     pub fn new(config: Config, store: Store, keys: Keys) -> Self {
         Self {
-            proxy: Proxy::new(store.clone(), keys.clone(), Duration::from_secs(30)),
+            proxy: Proxy::new(store.clone(), keys.clone(), config.upstream_timeout),
             config: Arc::new(config),
             store,
             keys,

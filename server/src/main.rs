@@ -74,6 +74,9 @@ struct ServeArgs {
     /// Tools per tools/list page.
     #[arg(long, default_value_t = 100)]
     tools_page_size: usize,
+    /// Seconds a vendor request may take.
+    #[arg(long, default_value_t = 30)]
+    upstream_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -278,6 +281,7 @@ fn cli_config(allow_insecure_upstreams: bool) -> Config {
         allow_insecure_upstreams,
         max_body_bytes: 1024 * 1024,
         tools_page_size: 100,
+        upstream_timeout: std::time::Duration::from_secs(30),
     }
 }
 
@@ -292,6 +296,7 @@ fn serve_config(args: &ServeArgs, allow_insecure: bool) -> Config {
         allow_insecure_upstreams: args.allow_insecure_upstreams || allow_insecure,
         max_body_bytes: args.max_body_bytes,
         tools_page_size: args.tools_page_size,
+        upstream_timeout: std::time::Duration::from_secs(args.upstream_timeout_secs),
     }
 }
 

@@ -27,9 +27,12 @@ pub struct Scripted {
     /// Headers.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
-    /// Body (JSON).
+    /// Body: a JSON string is sent as raw text, anything else as JSON.
     #[serde(default)]
     pub body: Value,
+    /// Milliseconds to wait before answering (for timeouts).
+    #[serde(default)]
+    pub delay_ms: u64,
 }
 
 /// A request the sandbox received, for assertions.
@@ -203,11 +206,14 @@ async fn record_and_script(
     match scripted {
         None => next.run(request).await,
         Some(scripted) => {
-            let mut response = (
-                StatusCode::from_u16(scripted.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                Json(scripted.body),
-            )
-                .into_response();
+            tokio::time::sleep(std::time::Duration::from_millis(scripted.delay_ms)).await;
+            let status =
+                StatusCode::from_u16(scripted.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = match scripted.body {
+                Value::String(text) => text.into_response(),
+                json => Json(json).into_response(),
+            };
+            let mut response = (status, body).into_response();
             for (name, value) in scripted.headers {
                 if let (Ok(name), Ok(value)) =
                     (HeaderName::try_from(name), HeaderValue::try_from(value))

@@ -678,3 +678,43 @@ async fn tools_list_pages_through_large_servers_in_name_order() {
     let bad = h.rpc(&url, "tools/list", json!({"cursor": "nope"})).await;
     assert_eq!(bad["error"]["code"], -32602);
 }
+
+#[tokio::test]
+async fn text_bodies_are_capped_and_timeouts_become_tool_errors() {
+    let h = start().await;
+    let account = h.account("e_desk").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    h.script_raw(200, "text/plain", json!("plain text from the vendor"), 0);
+    let text = h
+        .call(&url, "get_single_e_desk_tag_by_id", json!({"tagId": 3}))
+        .await;
+    assert_eq!(text["result"]["isError"], false);
+    assert_eq!(
+        text["result"]["content"][0]["text"],
+        "plain text from the vendor"
+    );
+    assert!(text["result"].get("structuredContent").is_none());
+
+    h.script_raw(200, "text/plain", json!("x".repeat(3 * 1024 * 1024)), 0);
+    let big = h
+        .call(&url, "get_single_e_desk_tag_by_id", json!({"tagId": 3}))
+        .await;
+    let big_text = big["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(big_text.ends_with("[truncated: the vendor response exceeded 2097152 bytes]"));
+    assert!(big_text.len() < 2 * 1024 * 1024 + 100);
+
+    h.script_raw(200, "application/json", json!({"data": {}}), 3_000);
+    let slow = h
+        .call(&url, "get_single_e_desk_tag_by_id", json!({"tagId": 3}))
+        .await;
+    assert_eq!(slow["result"]["isError"], true);
+    assert!(
+        slow["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer in time"),
+        "{slow}"
+    );
+    let after = h.call(&url, "list_all_e_desk_tags", json!({})).await;
+    assert_eq!(after["result"]["isError"], false);
+}

@@ -40,6 +40,7 @@ pub async fn start_with(database: Option<String>) -> Harness {
         allow_insecure_upstreams: true,
         max_body_bytes: 64 * 1024,
         tools_page_size: 5,
+        upstream_timeout: std::time::Duration::from_millis(1500),
     };
     let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
     let (_, admin_token) = Provisioner::new(state.clone())
@@ -171,6 +172,17 @@ impl Harness {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             body: json!({"message": "slow down", "error": {"message": "slow down"}}),
+            delay_ms: 0,
+        });
+    }
+
+    /// Queues an arbitrary sandbox response.
+    pub fn script_raw(&self, status: u16, content_type: &str, body: Value, delay_ms: u64) {
+        self.sandbox.script(Scripted {
+            status,
+            headers: vec![("content-type".to_owned(), content_type.to_owned())],
+            body,
+            delay_ms,
         });
     }
 }
