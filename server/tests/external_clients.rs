@@ -1,5 +1,5 @@
 //! MCP clients that are not ours: the official TypeScript SDK client and the official
-//! conformance suites, run against a real specgate server. `scripts/test` installs them.
+//! conformance suites, run against a real specgate server. `scripts/test.sh` installs them.
 
 mod common;
 

@@ -187,15 +187,15 @@ impl Harness {
     }
 }
 
-/// An external test dependency that `scripts/test` installs. Missing: the test fails when
-/// `SPECGATE_REQUIRE_EXTERNAL` is set (as `scripts/test` and CI do), and is skipped otherwise.
+/// An external test dependency that `scripts/test.sh` installs. Missing: the test fails when
+/// `SPECGATE_REQUIRE_EXTERNAL` is set (as `scripts/test.sh` and CI do), and is skipped otherwise.
 pub fn external(what: &str, found: Option<String>) -> Option<String> {
     if found.is_none() {
         assert!(
             std::env::var_os("SPECGATE_REQUIRE_EXTERNAL").is_none(),
-            "{what} is required but missing: run scripts/test, which installs it"
+            "{what} is required but missing: run scripts/test.sh, which installs it"
         );
-        eprintln!("skipping: {what} is not installed (scripts/test installs it)");
+        eprintln!("skipping: {what} is not installed (scripts/test.sh installs it)");
     }
     found
 }
