@@ -218,6 +218,19 @@ pub async fn resolve_token(
     response
 }
 
+/// The fields that make a JSON-RPC 2.0 message; everything else is skipped without being
+/// built, since rmcp parses the body again.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    jsonrpc: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    id: Option<serde::de::IgnoredAny>,
+    result: Option<serde::de::IgnoredAny>,
+    error: Option<serde::de::IgnoredAny>,
+}
+
 /// Answers malformed JSON-RPC with the standard error objects before rmcp sees it: invalid
 /// JSON gets -32700 (parse error) and JSON that is not a JSON-RPC 2.0 message gets -32600
 /// (invalid request), both with HTTP 400. Oversized bodies get 413.
@@ -233,22 +246,21 @@ pub async fn validate_json_rpc(
     let Ok(bytes) = axum::body::to_bytes(body, state.config.max_body_bytes).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large").into_response();
     };
-    let problem = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Err(error) => Some((-32700, format!("Parse error: {error}"))),
-        Ok(serde_json::Value::Object(message)) => {
-            let version_ok =
-                message.get("jsonrpc").and_then(serde_json::Value::as_str) == Some("2.0");
-            let is_call = message
-                .get("method")
-                .is_some_and(serde_json::Value::is_string);
-            let is_reply = message.contains_key("id")
-                && (message.contains_key("result") || message.contains_key("error"));
-            (!version_ok || !(is_call || is_reply)).then(|| (-32600, "Invalid Request: expected a JSON-RPC 2.0 request, notification or response object".to_owned()))
+    let problem = match serde_json::from_slice::<Envelope<'_>>(&bytes) {
+        Err(error) if error.is_syntax() || error.is_eof() => {
+            Some((-32700, format!("Parse error: {error}")))
         }
-        Ok(_) => Some((
+        Err(_) => Some((
             -32600,
             "Invalid Request: expected a single JSON-RPC 2.0 object".to_owned(),
         )),
+        Ok(envelope) => {
+            let is_call = envelope.method.is_some();
+            let is_reply =
+                envelope.id.is_some() && (envelope.result.is_some() || envelope.error.is_some());
+            (envelope.jsonrpc.as_deref() != Some("2.0") || !(is_call || is_reply))
+                .then(|| (-32600, "Invalid Request: expected a JSON-RPC 2.0 request, notification or response object".to_owned()))
+        }
     };
     if let Some((code, message)) = problem {
         let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});

@@ -420,20 +420,28 @@ impl Store {
         token_hash: &str,
         at: i64,
     ) -> Result<Option<(McpServer, Account)>, StoreError> {
-        let row = sqlx::query(concat!(
-            server_columns!(),
-            " WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)"
-        ))
+        // One round trip on the hot path: the server and its account together.
+        let row = sqlx::query(
+            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.require_api_token_auth, s.expires_at, s.created_at, \
+                    a.integration, a.name AS account_name, a.base_url, a.created_at AS account_created_at, a.updated_at \
+             FROM mcp_servers s JOIN accounts a ON a.id = s.account_id \
+             WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
+        )
         .bind(token_hash)
         .bind(at)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let server = server_from_row(&row)?;
-        Ok(self
-            .get_account(&server.account_id)
-            .await?
-            .map(|account| (server, account)))
+        let account = Account {
+            id: server.account_id.clone(),
+            integration: row.try_get("integration")?,
+            name: row.try_get("account_name")?,
+            base_url: row.try_get("base_url")?,
+            created_at: row.try_get("account_created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        };
+        Ok(Some((server, account)))
     }
 
     /// Deletes every server expired at `at`; returns how many.
