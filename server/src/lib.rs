@@ -44,6 +44,10 @@ pub struct Config {
     pub tools_page_size: usize,
     /// How long a vendor request may take before it becomes a timeout error.
     pub upstream_timeout: Duration,
+    /// Most concurrent legacy SSE sessions.
+    pub sse_max_sessions: usize,
+    /// Legacy SSE sessions close after this long without a message.
+    pub sse_idle: Duration,
 }
 
 /// Everything a request handler needs.
@@ -70,12 +74,12 @@ impl AppState {
     pub fn new(config: Config, store: Store, keys: Keys) -> Self {
         Self {
             proxy: Proxy::new(store.clone(), keys.clone(), config.upstream_timeout),
+            sse: mcp::SseSessions::new(config.sse_max_sessions, config.sse_idle),
             config: Arc::new(config),
             store,
             keys,
             catalog: Catalog::from_registry(specgate_api::INTEGRATIONS),
             metrics: Metrics::default(),
-            sse: mcp::SseSessions::default(),
         }
     }
 }

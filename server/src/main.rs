@@ -77,6 +77,12 @@ struct ServeArgs {
     /// Seconds a vendor request may take.
     #[arg(long, default_value_t = 30)]
     upstream_timeout_secs: u64,
+    /// Most concurrent legacy HTTP+SSE sessions.
+    #[arg(long, default_value_t = 1024)]
+    sse_max_sessions: usize,
+    /// Seconds a legacy SSE session may stay without a message before it is closed.
+    #[arg(long, default_value_t = 300)]
+    sse_idle_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -282,6 +288,8 @@ fn cli_config(allow_insecure_upstreams: bool) -> Config {
         max_body_bytes: 1024 * 1024,
         tools_page_size: 100,
         upstream_timeout: std::time::Duration::from_secs(30),
+        sse_max_sessions: 1024,
+        sse_idle: std::time::Duration::from_secs(300),
     }
 }
 
@@ -297,6 +305,8 @@ fn serve_config(args: &ServeArgs, allow_insecure: bool) -> Config {
         max_body_bytes: args.max_body_bytes,
         tools_page_size: args.tools_page_size,
         upstream_timeout: std::time::Duration::from_secs(args.upstream_timeout_secs),
+        sse_max_sessions: args.sse_max_sessions,
+        sse_idle: std::time::Duration::from_secs(args.sse_idle_secs),
     }
 }
 

@@ -270,18 +270,29 @@ pub async fn validate_json_rpc(
         .await
 }
 
-/// Open legacy SSE sessions: each holds a bounded channel to its stream.
-#[derive(Clone, Default)]
+/// Open legacy SSE sessions: each holds a bounded channel to its stream. Memory is bounded by
+/// the session limit times the per-session queue, and idle sessions are closed.
+#[derive(Clone)]
 pub struct SseSessions {
     inner: Arc<Mutex<HashMap<String, mpsc::Sender<String>>>>,
+    max_sessions: usize,
+    idle: Duration,
 }
 
-/// Most concurrent legacy SSE sessions; more get 503.
-const MAX_SSE_SESSIONS: usize = 1024;
+impl SseSessions {
+    /// At most `max_sessions` open at once (more get 503); each closes after `idle` without a
+    /// message.
+    pub fn new(max_sessions: usize, idle: Duration) -> Self {
+        Self {
+            inner: Arc::default(),
+            max_sessions,
+            idle,
+        }
+    }
+}
+
 /// Messages buffered per session before POSTs get 429.
 const SSE_QUEUE: usize = 32;
-/// A session with no traffic for this long is closed.
-const SSE_IDLE: Duration = Duration::from_secs(300);
 
 /// `GET /mcp/{token}/sse`: the legacy HTTP+SSE transport. The first event announces the POST
 /// endpoint; responses to POSTed messages arrive as `message` events.
@@ -297,7 +308,7 @@ pub async fn sse_connect(State(state): State<AppState>, Path(token): Path<String
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if sessions.len() >= MAX_SSE_SESSIONS {
+        if sessions.len() >= state.sse.max_sessions {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too many open SSE sessions",
@@ -326,7 +337,7 @@ fn sse_stream(
         session_id,
     };
     let rest = futures::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
-        match tokio::time::timeout(SSE_IDLE, receiver.recv()).await {
+        match tokio::time::timeout(guard.sessions.idle, receiver.recv()).await {
             Ok(Some(message)) => Some((
                 Ok(Event::default().event("message").data(message)),
                 (receiver, guard),

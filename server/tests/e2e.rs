@@ -718,3 +718,35 @@ async fn text_bodies_are_capped_and_timeouts_become_tool_errors() {
     let after = h.call(&url, "list_all_e_desk_tags", json!({})).await;
     assert_eq!(after["result"]["isError"], false);
 }
+
+#[tokio::test]
+async fn legacy_sse_sessions_are_bounded_and_idle_ones_close() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let mut first = h.http.get(format!("{url}/sse")).send().await.unwrap();
+    let second = h.http.get(format!("{url}/sse")).send().await.unwrap();
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = h.http.get(format!("{url}/sse")).send().await.unwrap();
+    assert_eq!(third.status(), 503, "the harness allows two sessions");
+    drop(second);
+    // The idle limit (1.5 s in the harness) ends the first stream by itself.
+    let started = std::time::Instant::now();
+    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(10), first.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        assert!(!chunk.is_empty());
+    }
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(1000),
+        "closed for idleness, not at once"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let again = h.http.get(format!("{url}/sse")).send().await.unwrap();
+    assert_eq!(again.status(), 200, "closed sessions free their slot");
+}

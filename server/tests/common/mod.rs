@@ -41,6 +41,8 @@ pub async fn start_with(database: Option<String>) -> Harness {
         max_body_bytes: 64 * 1024,
         tools_page_size: 5,
         upstream_timeout: std::time::Duration::from_millis(1500),
+        sse_max_sessions: 2,
+        sse_idle: std::time::Duration::from_millis(1500),
     };
     let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
     let (_, admin_token) = Provisioner::new(state.clone())
