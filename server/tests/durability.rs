@@ -95,32 +95,34 @@ async fn a_killed_server_loses_no_committed_state() {
         .port();
     let base = format!("http://127.0.0.1:{port}");
     let mut first = serve(&paths, port).await;
-    let http = reqwest::Client::new();
-    let account: Value = http
-        .post(format!("{base}/integrated-account"))
-        .bearer_auth(&token)
-        .json(&json!({
+    let post = |path: String, body: Value| {
+        let token = token.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(path)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let account = post(
+        format!("{base}/integrated-account"),
+        json!({
             "integration": "roserocket", "name": "acme",
             "base_url": format!("http://{sandbox_address}/roserocket/api/v2/platformModel"),
             "credentials": {"client_id": "rr_client", "client_secret": "rr_secret", "refresh_token": "rr_refresh_0", "token_url": format!("http://{sandbox_address}/roserocket/oauth/token")}
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        }),
+    )
+    .await;
     let account_id = account["id"].as_str().unwrap().to_owned();
-    let server: Value = http
-        .post(format!("{base}/integrated-account/{account_id}/mcp"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "agent"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let server = post(
+        format!("{base}/integrated-account/{account_id}/mcp"),
+        json!({"name": "agent"}),
+    )
+    .await;
     let url = server["url"].as_str().unwrap().to_owned();
     // This call refreshes the OAuth token (rotating the refresh token); then the process dies.
     assert_eq!(
