@@ -187,7 +187,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk channels.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk channels.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
             size_param: "itemsPerPage",
@@ -212,7 +212,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk contacts.\",\"properties\":{\"fsf_query\":{\"type\":\"string\",\"description\":\"Full-text search.\"},\"consumer_id\":{\"type\":\"integer\",\"format\":\"int64\"},\"email\":{\"type\":\"string\"},\"name\":{\"type\":\"string\",\"description\":\"Full name.\"},\"phone_number\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk contacts.\",\"properties\":{\"fsf_query\":{\"type\":\"string\",\"description\":\"Full-text search.\"},\"consumer_id\":{\"type\":\"integer\",\"format\":\"int64\"},\"email\":{\"type\":\"string\"},\"name\":{\"type\":\"string\",\"description\":\"Full name.\"},\"phone_number\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
             size_param: "itemsPerPage",
@@ -237,7 +237,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk order notes.\",\"properties\":{\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk order notes.\",\"properties\":{\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
             size_param: "itemsPerPage",
@@ -262,7 +262,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tag groups.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tag groups.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
             size_param: "itemsPerPage",
@@ -287,7 +287,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tags.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tags.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
             size_param: "itemsPerPage",
@@ -312,7 +312,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk templates.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk templates.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
             size_param: "itemsPerPage",
@@ -337,7 +337,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tickets.\",\"properties\":{\"order_by\":{\"type\":\"string\",\"enum\":[\"id\",\"created_at\",\"last_updated_at\"]},\"order_direction\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"filter_contact_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_channel_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_status_equals\":{\"type\":\"string\",\"enum\":[\"Scheduled\",\"Spam\",\"Unread\",\"Read\",\"Unpriority\",\"Priority\",\"Archived\",\"Open\",\"Pending\",\"Closed\"]},\"filter_type_equals\":{\"type\":\"string\",\"enum\":[\"BuyerNotes\",\"Cancellation\",\"Chat\",\"Chatbot\",\"ContactBuyer\",\"ContactForm\",\"DefectiveItemReceived\",\"FeedbackReply\",\"Incident\",\"InvoiceRequest\",\"NegativeFeedback\",\"OfferQuery\",\"OrderAdjustment\",\"OrderClaim\",\"OrderQuery\",\"OrderShippingInquiry\",\"PaymentsQuery\",\"Presales\",\"ProductQuery\",\"PublicMessage\",\"Query\",\"Refund\",\"ResolutionCase\",\"ReturnRequest\",\"ReturnsQuery\",\"SampleQuery\",\"ShippingQuery\",\"SystemMessage\",\"WrongItemReceived\"]},\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_created_at_gte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-01.\"},\"filter_created_at_lte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-31.\"},\"filter_last_updated_at_gte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_last_updated_at_lte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_owner_user_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_seller_order_id_equals\":{\"type\":\"string\",\"description\":\"Marketplace order id.\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tickets.\",\"properties\":{\"order_by\":{\"type\":\"string\",\"enum\":[\"id\",\"created_at\",\"last_updated_at\"]},\"order_direction\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"filter_contact_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_channel_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_status_equals\":{\"type\":\"string\",\"enum\":[\"Scheduled\",\"Spam\",\"Unread\",\"Read\",\"Unpriority\",\"Priority\",\"Archived\",\"Open\",\"Pending\",\"Closed\"]},\"filter_type_equals\":{\"type\":\"string\",\"enum\":[\"BuyerNotes\",\"Cancellation\",\"Chat\",\"Chatbot\",\"ContactBuyer\",\"ContactForm\",\"DefectiveItemReceived\",\"FeedbackReply\",\"Incident\",\"InvoiceRequest\",\"NegativeFeedback\",\"OfferQuery\",\"OrderAdjustment\",\"OrderClaim\",\"OrderQuery\",\"OrderShippingInquiry\",\"PaymentsQuery\",\"Presales\",\"ProductQuery\",\"PublicMessage\",\"Query\",\"Refund\",\"ResolutionCase\",\"ReturnRequest\",\"ReturnsQuery\",\"SampleQuery\",\"ShippingQuery\",\"SystemMessage\",\"WrongItemReceived\"]},\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_created_at_gte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-01.\"},\"filter_created_at_lte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-31.\"},\"filter_last_updated_at_gte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_last_updated_at_lte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_owner_user_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_seller_order_id_equals\":{\"type\":\"string\",\"description\":\"Marketplace order id.\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
             size_param: "itemsPerPage",
@@ -904,7 +904,7 @@ fn build_get_single_e_desk_ticket_by_id(
 ///Typed arguments of `list_all_e_desk_channels`: List all eDesk channels
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskChannelsRequest {
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -915,7 +915,7 @@ impl ListAllEDeskChannelsRequest {
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -961,7 +961,7 @@ pub struct ListAllEDeskContactsRequest {
     pub name: ::std::option::Option<::std::string::String>,
     ///`phone_number`
     pub phone_number: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -994,7 +994,7 @@ impl ListAllEDeskContactsRequest {
         let phone_number = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "phone_number")?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1060,7 +1060,7 @@ fn build_list_all_e_desk_contacts(
 pub struct ListAllEDeskOrderNotesRequest {
     ///`filter_sales_order_id_equals`
     pub filter_sales_order_id_equals: ::std::option::Option<i64>,
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1077,7 +1077,7 @@ impl ListAllEDeskOrderNotesRequest {
         let filter_sales_order_id_equals = ::specgate_runtime::optional::<
             i64,
         >(args, "filter_sales_order_id_equals")?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1124,7 +1124,7 @@ fn build_list_all_e_desk_order_notes(
 ///Typed arguments of `list_all_e_desk_tag_groups`: List all eDesk tag groups
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTagGroupsRequest {
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1135,7 +1135,7 @@ impl ListAllEDeskTagGroupsRequest {
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1171,7 +1171,7 @@ fn build_list_all_e_desk_tag_groups(
 ///Typed arguments of `list_all_e_desk_tags`: List all eDesk tags
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTagsRequest {
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1182,7 +1182,7 @@ impl ListAllEDeskTagsRequest {
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1217,7 +1217,7 @@ fn build_list_all_e_desk_tags(
 ///Typed arguments of `list_all_e_desk_templates`: List all eDesk templates
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTemplatesRequest {
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1228,7 +1228,7 @@ impl ListAllEDeskTemplatesRequest {
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1290,7 +1290,7 @@ pub struct ListAllEDeskTicketsRequest {
     pub filter_owner_user_id_equals: ::std::option::Option<i64>,
     ///`filter_seller_order_id_equals`: Marketplace order id.
     pub filter_seller_order_id_equals: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1424,7 +1424,7 @@ impl ListAllEDeskTicketsRequest {
         let filter_seller_order_id_equals = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "filter_seller_order_id_equals")?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;

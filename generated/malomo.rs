@@ -287,7 +287,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo customer events.\",\"properties\":{\"customer_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"customer_id\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo customer events.\",\"properties\":{\"customer_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"customer_id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Cursor {
             cursor_param: "next",
             limit_param: ::std::option::Option::None,
@@ -312,7 +312,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo customers.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo customers.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Cursor {
             cursor_param: "next",
             limit_param: ::std::option::Option::None,
@@ -337,7 +337,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo order events.\",\"properties\":{\"order_id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"order_id\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo order events.\",\"properties\":{\"order_id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"order_id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Cursor {
             cursor_param: "next",
             limit_param: ::std::option::Option::None,
@@ -362,7 +362,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo orders.\",\"properties\":{\"alternate_id\":{\"type\":\"string\",\"description\":\"Custom unique id\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"Carrier tracking code of one of the order's shipments.\"},\"number\":{\"type\":\"string\",\"description\":\"Order number shown to the customer; combine with customer_email.\"},\"customer_email\":{\"type\":\"string\",\"description\":\"Customer email; combine with number.\",\"format\":\"email\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo orders.\",\"properties\":{\"alternate_id\":{\"type\":\"string\",\"description\":\"Custom unique id\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"Carrier tracking code of one of the order's shipments.\"},\"number\":{\"type\":\"string\",\"description\":\"Order number shown to the customer; combine with customer_email.\"},\"customer_email\":{\"type\":\"string\",\"description\":\"Customer email; combine with number.\",\"format\":\"email\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Cursor {
             cursor_param: "next",
             limit_param: ::std::option::Option::None,
@@ -375,7 +375,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
     ::specgate_runtime::ToolDef {
         name: "list_all_malomo_returns",
         title: "List all Malomo returns",
-        description: "Lists returns; filter by `alternate_id`.\n\nNote: this endpoint is not confirmed by the vendor's documentation (present in Malomo's SDK, absent from the public docs).",
+        description: "Lists returns; filter by `alternate_id`.\n\nReturns {\"result\": [...], \"next_cursor\": string | null}. To fetch the next page, call this tool again with `next_cursor` set to the returned value exactly as received; it is null on the last page.\n\nNote: this endpoint is not confirmed by the vendor's documentation (present in Malomo's SDK, absent from the public docs).",
         integration: INTEGRATION.name,
         resource: "returns",
         method: "list",
@@ -387,8 +387,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo returns.\",\"properties\":{\"alternate_id\":{\"type\":\"string\"}},\"required\":[],\"additionalProperties\":false}",
-        pagination: ::specgate_runtime::Pagination::None,
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo returns.\",\"properties\":{\"alternate_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /returns",
         build: build_list_all_malomo_returns,
     },
@@ -407,7 +407,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo webhooks.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo webhooks.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Cursor {
             cursor_param: "next",
             limit_param: ::std::option::Option::None,
@@ -1274,7 +1274,7 @@ fn build_get_single_malomo_webhook_by_id(
 pub struct ListAllMalomoCustomerEventsRequest {
     ///`customer_id`
     pub customer_id: ::std::string::String,
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1288,7 +1288,7 @@ impl ListAllMalomoCustomerEventsRequest {
         let customer_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "customer_id")?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1330,7 +1330,7 @@ fn build_list_all_malomo_customer_events(
 ///Typed arguments of `list_all_malomo_customers`: List all Malomo customers
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoCustomersRequest {
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1341,7 +1341,7 @@ impl ListAllMalomoCustomersRequest {
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1379,7 +1379,7 @@ fn build_list_all_malomo_customers(
 pub struct ListAllMalomoOrderEventsRequest {
     ///`order_id`: Malomo order id (uuid).
     pub order_id: ::std::string::String,
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1393,7 +1393,7 @@ impl ListAllMalomoOrderEventsRequest {
         let order_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "order_id")?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1443,7 +1443,7 @@ pub struct ListAllMalomoOrdersRequest {
     pub number: ::std::option::Option<::std::string::String>,
     ///`customer_email`: Customer email; combine with number.
     pub customer_email: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1476,7 +1476,7 @@ impl ListAllMalomoOrdersRequest {
         let customer_email = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "customer_email")?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1545,17 +1545,29 @@ fn build_list_all_malomo_orders(
 pub struct ListAllMalomoReturnsRequest {
     ///`alternate_id`
     pub alternate_id: ::std::option::Option<::std::string::String>,
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    pub limit: ::std::option::Option<i64>,
+    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 impl ListAllMalomoReturnsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["alternate_id"])?;
+        ::specgate_runtime::only_known(args, &["alternate_id", "limit", "next_cursor"])?;
         let alternate_id = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "alternate_id")?;
-        ::std::result::Result::Ok(Self { alternate_id })
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
+        let next_cursor = ::specgate_runtime::optional::<
+            ::std::string::String,
+        >(args, "next_cursor")?;
+        ::std::result::Result::Ok(Self {
+            alternate_id,
+            limit,
+            next_cursor,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1577,8 +1589,8 @@ impl ListAllMalomoReturnsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
-            page_limit: ::std::option::Option::None,
-            page_cursor: ::std::option::Option::None,
+            page_limit: self.limit,
+            page_cursor: self.next_cursor,
         }
     }
 }
@@ -1594,7 +1606,7 @@ fn build_list_all_malomo_returns(
 ///Typed arguments of `list_all_malomo_webhooks`: List all Malomo webhooks
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoWebhooksRequest {
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1605,7 +1617,7 @@ impl ListAllMalomoWebhooksRequest {
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;

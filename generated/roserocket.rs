@@ -170,7 +170,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket boards.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket boards.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Offset {
             offset_param: "offset",
             limit_param: "limit",
@@ -196,7 +196,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket events.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"boardId\":{\"type\":\"string\"},\"type\":{\"type\":\"string\",\"enum\":[\"create\",\"mutate\",\"internal\",\"widget-open\",\"widget-close\"]},\"orderBy\":{\"type\":\"string\",\"enum\":[\"createdAt\",\"id\",\"type\",\"refId\",\"ownerId\"]},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"recordId\",\"objectKey\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket events.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"boardId\":{\"type\":\"string\"},\"type\":{\"type\":\"string\",\"enum\":[\"create\",\"mutate\",\"internal\",\"widget-open\",\"widget-close\"]},\"orderBy\":{\"type\":\"string\",\"enum\":[\"createdAt\",\"id\",\"type\",\"refId\",\"ownerId\"]},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"recordId\",\"objectKey\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Offset {
             offset_param: "offset",
             limit_param: "limit",
@@ -222,7 +222,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: false,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket objects.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"boardId\":{\"type\":\"string\",\"description\":\"Board (saved view) to search; list boards with list_all_roserocket_boards.\",\"format\":\"uuid\"},\"filters\":{\"type\":\"array\",\"description\":\"Filter items, e.g. {\\\"path\\\": \\\"status\\\", \\\"operator\\\": \\\"in\\\", \\\"value\\\": [\\\"new\\\"], \\\"fieldType\\\": \\\"SelectField\\\"}.\",\"items\":{\"type\":\"object\",\"properties\":{\"filterKey\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},\"operator\":{\"type\":\"string\",\"enum\":[\"in\",\"notIn\",\"equals\",\"notEquals\",\"contains\",\"startsWith\",\"endsWith\",\"hasEvery\",\"hasSome\",\"empty\",\"notEmpty\",\"freeText\",\"between\"]},\"value\":{},\"fieldType\":{\"type\":\"string\"}}}},\"filtersOperator\":{\"type\":\"string\",\"enum\":[\"and\",\"or\"]},\"orderByPath\":{\"type\":\"string\"},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"timezone\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Maximum number of items to return in this page.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"objectKey\",\"boardId\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket objects.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"boardId\":{\"type\":\"string\",\"description\":\"Board (saved view) to search; list boards with list_all_roserocket_boards.\",\"format\":\"uuid\"},\"filters\":{\"type\":\"array\",\"description\":\"Filter items, e.g. {\\\"path\\\": \\\"status\\\", \\\"operator\\\": \\\"in\\\", \\\"value\\\": [\\\"new\\\"], \\\"fieldType\\\": \\\"SelectField\\\"}.\",\"items\":{\"type\":\"object\",\"properties\":{\"filterKey\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},\"operator\":{\"type\":\"string\",\"enum\":[\"in\",\"notIn\",\"equals\",\"notEquals\",\"contains\",\"startsWith\",\"endsWith\",\"hasEvery\",\"hasSome\",\"empty\",\"notEmpty\",\"freeText\",\"between\"]},\"value\":{},\"fieldType\":{\"type\":\"string\"}}}},\"filtersOperator\":{\"type\":\"string\",\"enum\":[\"and\",\"or\"]},\"orderByPath\":{\"type\":\"string\"},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"timezone\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"objectKey\",\"boardId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Offset {
             offset_param: "offset",
             limit_param: "limit",
@@ -236,7 +236,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
     ::specgate_runtime::ToolDef {
         name: "list_all_roserocket_user_group_members",
         title: "List all Rose Rocket user group members",
-        description: "Lists the members (user ids) of one user group.",
+        description: "Lists the members (user ids) of one user group.\n\nReturns {\"result\": [...], \"next_cursor\": string | null}. To fetch the next page, call this tool again with `next_cursor` set to the returned value exactly as received; it is null on the last page.",
         integration: INTEGRATION.name,
         resource: "user_group_members",
         method: "list",
@@ -248,15 +248,15 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket user group members.\",\"properties\":{\"groupId\":{\"type\":\"string\",\"format\":\"uuid\"}},\"required\":[\"groupId\"],\"additionalProperties\":false}",
-        pagination: ::specgate_runtime::Pagination::None,
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket user group members.\",\"properties\":{\"groupId\":{\"type\":\"string\",\"format\":\"uuid\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"groupId\"],\"additionalProperties\":false}",
+        pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /userGroups/{groupId}/members",
         build: build_list_all_roserocket_user_group_members,
     },
     ::specgate_runtime::ToolDef {
         name: "list_all_roserocket_user_groups",
         title: "List all Rose Rocket user groups",
-        description: "Lists user groups (id, name, type, description). Not paginated.",
+        description: "Lists user groups (id, name, type, description). Not paginated.\n\nReturns {\"result\": [...], \"next_cursor\": string | null}. To fetch the next page, call this tool again with `next_cursor` set to the returned value exactly as received; it is null on the last page.",
         integration: INTEGRATION.name,
         resource: "user_groups",
         method: "list",
@@ -268,8 +268,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket user groups.\",\"properties\":{},\"required\":[],\"additionalProperties\":false}",
-        pagination: ::specgate_runtime::Pagination::None,
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket user groups.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /userGroups",
         build: build_list_all_roserocket_user_groups,
     },
@@ -882,7 +882,7 @@ fn build_get_single_roserocket_objects_external_by_id(
 pub struct ListAllRoserocketBoardsRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -927,7 +927,7 @@ impl ListAllRoserocketBoardsRequest {
                 ],
             )?;
         }
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -982,7 +982,7 @@ pub struct ListAllRoserocketEventsRequest {
     pub order_by: ::std::option::Option<::std::string::String>,
     ///`orderByDirection`
     pub order_by_direction: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1071,7 +1071,7 @@ impl ListAllRoserocketEventsRequest {
         if let ::std::option::Option::Some(value) = order_by_direction.as_ref() {
             ::specgate_runtime::one_of("orderByDirection", value, &["asc", "desc"])?;
         }
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1152,7 +1152,7 @@ pub struct ListAllRoserocketObjectsRequest {
     pub order_by_direction: ::std::option::Option<::std::string::String>,
     ///`timezone`
     pub timezone: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page.
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
@@ -1238,7 +1238,7 @@ impl ListAllRoserocketObjectsRequest {
         let timezone = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "timezone")?;
-        let limit = ::specgate_runtime::optional::<i64>(args, "limit")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
@@ -1327,17 +1327,29 @@ fn build_list_all_roserocket_objects(
 pub struct ListAllRoserocketUserGroupMembersRequest {
     ///`groupId`
     pub group_id: ::std::string::String,
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    pub limit: ::std::option::Option<i64>,
+    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 impl ListAllRoserocketUserGroupMembersRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["groupId"])?;
+        ::specgate_runtime::only_known(args, &["groupId", "limit", "next_cursor"])?;
         let group_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "groupId")?;
-        ::std::result::Result::Ok(Self { group_id })
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
+        let next_cursor = ::specgate_runtime::optional::<
+            ::std::string::String,
+        >(args, "next_cursor")?;
+        ::std::result::Result::Ok(Self {
+            group_id,
+            limit,
+            next_cursor,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1354,8 +1366,8 @@ impl ListAllRoserocketUserGroupMembersRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
-            page_limit: ::std::option::Option::None,
-            page_cursor: ::std::option::Option::None,
+            page_limit: self.limit,
+            page_cursor: self.next_cursor,
         }
     }
 }
@@ -1370,14 +1382,23 @@ fn build_list_all_roserocket_user_group_members(
 }
 ///Typed arguments of `list_all_roserocket_user_groups`: List all Rose Rocket user groups
 #[derive(Debug, Clone, PartialEq)]
-pub struct ListAllRoserocketUserGroupsRequest {}
+pub struct ListAllRoserocketUserGroupsRequest {
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    pub limit: ::std::option::Option<i64>,
+    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    pub next_cursor: ::std::option::Option<::std::string::String>,
+}
 impl ListAllRoserocketUserGroupsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &[])?;
-        ::std::result::Result::Ok(Self {})
+        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
+        let next_cursor = ::specgate_runtime::optional::<
+            ::std::string::String,
+        >(args, "next_cursor")?;
+        ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1392,8 +1413,8 @@ impl ListAllRoserocketUserGroupsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
-            page_limit: ::std::option::Option::None,
-            page_cursor: ::std::option::Option::None,
+            page_limit: self.limit,
+            page_cursor: self.next_cursor,
         }
     }
 }

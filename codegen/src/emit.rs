@@ -120,6 +120,7 @@ fn opt_str(value: Option<&String>) -> TokenStream {
 fn pagination_tokens(pagination: &PaginationIr) -> TokenStream {
     match pagination {
         PaginationIr::None => quote! { ::specgate_runtime::Pagination::None },
+        PaginationIr::Local => quote! { ::specgate_runtime::Pagination::Local },
         PaginationIr::Cursor {
             cursor_param,
             limit_param,
@@ -270,7 +271,9 @@ fn parse_field(param: &ParamIr) -> TokenStream {
     let ident = field_ident(param);
     let arg = &param.arg_name;
     let ty = rust_type(&param.ty);
-    let parse = if param.required {
+    let parse = if param.location == Location::PageLimit {
+        quote! { let #ident = ::specgate_runtime::page_limit(args, #arg)?; }
+    } else if param.required {
         quote! { let #ident = ::specgate_runtime::required::<#ty>(args, #arg)?; }
     } else if param.nullable {
         quote! { let #ident = ::specgate_runtime::nullable::<#ty>(args, #arg)?; }

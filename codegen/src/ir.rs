@@ -199,6 +199,8 @@ pub struct ParamIr {
 pub enum PaginationIr {
     /// Not paginated.
     None,
+    /// A whole list, paged by the server.
+    Local,
     /// Opaque cursors.
     Cursor {
         /// Cursor request parameter.

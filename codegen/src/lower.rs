@@ -864,8 +864,14 @@ impl Lowerer<'_, '_> {
             (Some(p), ClassIr::Custom) => pagination_ir(p),
             _ => PaginationIr::None,
         };
+        // Every list tool pages uniformly; one whose vendor returns the whole list is paged here.
+        let pagination = if method == "list" && pagination == PaginationIr::None {
+            PaginationIr::Local
+        } else {
+            pagination
+        };
         let controlled: Vec<&str> = match &pagination {
-            PaginationIr::None => vec![],
+            PaginationIr::None | PaginationIr::Local => vec![],
             PaginationIr::Cursor {
                 cursor_param,
                 limit_param,
@@ -1063,7 +1069,8 @@ impl Lowerer<'_, '_> {
             }
         }
         if paginated {
-            let limit = json!({"type": "integer", "minimum": 1, "description": "Maximum number of items to return in this page."});
+            // The maximum is specgate_runtime::MAX_PAGE_LIMIT, which the typed parser enforces.
+            let limit = json!({"type": "integer", "minimum": 1, "maximum": 100, "description": "Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size."});
             let cursor = json!({"type": "string", "description": "Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page."});
             for (arg, location, schema) in [
                 ("limit", Location::PageLimit, limit),

@@ -42,6 +42,16 @@ pub enum ArgErrorKind {
         /// Value received.
         got: String,
     },
+    /// A number outside the allowed range.
+    #[error("must be between {min} and {max}, got {got}")]
+    OutOfRange {
+        /// Smallest allowed value.
+        min: i64,
+        /// Largest allowed value.
+        max: i64,
+        /// Value received, as sent.
+        got: String,
+    },
     /// The tool has no such argument.
     #[error("is not an argument of this tool (known: {known})")]
     Unknown {
@@ -103,9 +113,13 @@ impl FromArg for i64 {
     const EXPECTED: &'static str = "integer";
     fn from_arg(field: &str, value: &Value) -> Result<Self, ArgError> {
         match value {
-            Value::Number(n) => n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+            // A whole float such as 2.0 is an integer; one beyond i64 (1e30) is not, rather
+            // than saturating to i64::MAX.
+            Value::Number(n) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.223_372_036_854_775e18)
+                    .map(|f| f as i64)
+            }),
             _ => None,
         }
         .ok_or_else(|| wrong_type::<Self>(field, value))
@@ -192,6 +206,29 @@ pub fn nullable<T: FromArg>(args: &Args, field: &str) -> Result<Option<Option<T>
     }
 }
 
+/// Largest `limit` a list tool accepts; its input schema says the same.
+pub const MAX_PAGE_LIMIT: i64 = 100;
+
+/// The uniform `limit` of a list tool: absent, or an integer from 1 to [`MAX_PAGE_LIMIT`].
+#[inline(never)] // one shared copy keeps generated crates fast to optimize
+pub fn page_limit(args: &Args, field: &str) -> Result<Option<i64>, ArgError> {
+    let Some(limit) = optional::<i64>(args, field)? else {
+        return Ok(None);
+    };
+    if (1..=MAX_PAGE_LIMIT).contains(&limit) {
+        Ok(Some(limit))
+    } else {
+        Err(ArgError::new(
+            field,
+            ArgErrorKind::OutOfRange {
+                min: 1,
+                max: MAX_PAGE_LIMIT,
+                got: limit.to_string(),
+            },
+        ))
+    }
+}
+
 /// Checks a string argument against its enum.
 pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ArgError> {
     if allowed.contains(&value) {
@@ -264,5 +301,25 @@ mod tests {
         assert_eq!(nullable::<Value>(&a, "other").unwrap(), None);
         assert_eq!(required::<i64>(&a, "n").unwrap(), 2);
         assert!(required::<i64>(&args(json!({"n": 2.5})), "n").is_err());
+        assert!(required::<i64>(&args(json!({"n": 1e30})), "n").is_err());
+    }
+
+    #[test]
+    fn page_limits_are_bounded() {
+        for bad in [json!(0), json!(-5), json!(101), json!(1e30)] {
+            let error = page_limit(&args(json!({"limit": bad})), "limit").unwrap_err();
+            assert_eq!(error.field, "limit", "{bad}");
+        }
+        assert_eq!(
+            page_limit(&args(json!({"limit": 0})), "limit")
+                .unwrap_err()
+                .to_string(),
+            "argument `limit`: must be between 1 and 100, got 0"
+        );
+        assert_eq!(
+            page_limit(&args(json!({"limit": 100})), "limit").unwrap(),
+            Some(100)
+        );
+        assert_eq!(page_limit(&args(json!({})), "limit").unwrap(), None);
     }
 }

@@ -11,7 +11,8 @@ mod args;
 mod request;
 
 pub use args::{
-    ArgError, ArgErrorKind, Args, FromArg, nullable, one_of, only_known, optional, required,
+    ArgError, ArgErrorKind, Args, FromArg, MAX_PAGE_LIMIT, nullable, one_of, only_known, optional,
+    page_limit, required,
 };
 pub use request::{HttpMethod, HttpRequest, QueryValue, push_path_segment};
 
@@ -125,6 +126,9 @@ pub enum ParamLocation {
 pub enum Pagination {
     /// Not a paginated tool.
     None,
+    /// A list the vendor returns whole; the server pages it. The items are the body itself if
+    /// it is an array, else its one array-valued field.
+    Local,
     /// Opaque vendor cursors.
     Cursor {
         /// Request parameter that carries the cursor.

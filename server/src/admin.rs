@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::catalog::{allowed, method_values, tag_values, tool_json};
 use crate::crypto::{new_id, new_token};
 use crate::proxy::Credentials;
-use crate::store::{Account, McpServer, ServerConfig, now};
+use crate::store::{Account, ApiToken, McpServer, ServerConfig, TokenScope, UpstreamHost, now};
 
 /// A clear, specific admin API error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +40,11 @@ impl ApiError {
         }
     }
     fn not_found(what: &str, id: &str) -> Self {
-        Self::new(404, "not_found", format!("no {what} with id `{id}`"))
+        Self::new(
+            404,
+            "not_found",
+            format!("no {what} with id `{}`", printable(id)),
+        )
     }
     fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "admin operation failed");
@@ -75,6 +79,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
                 "unsupported_media_type",
                 "send `Content-Type: application/json`",
             )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                413,
+                "body_too_large",
+                "the request body is larger than the server accepts (--max-body-bytes)",
+            )),
             Err(e) => Err(ApiError::new(400, "invalid_json", e.body_text())),
         }
     }
@@ -105,9 +114,17 @@ pub struct UpdateAccount {
     /// Replacement credentials.
     #[serde(default)]
     pub credentials: Option<Credentials>,
-    /// New base URL override.
-    #[serde(default)]
-    pub base_url: Option<String>,
+    /// New base URL override (`null` returns to the spec's). Changing it requires
+    /// `credentials` in the same request, so stored secrets never follow a new host.
+    #[serde(default, deserialize_with = "present")]
+    pub base_url: Option<Option<String>>,
+}
+
+/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// `POST /integrated-account/{id}/mcp`.
@@ -131,12 +148,20 @@ pub struct UpdateServer {
     /// New name.
     #[serde(default)]
     pub name: Option<String>,
-    /// New filters.
+    /// A JSON merge patch of the config: fields not sent keep their values.
     #[serde(default)]
-    pub config: Option<ServerConfig>,
-    /// New RFC 3339 expiry.
-    #[serde(default)]
-    pub expires_at: Option<String>,
+    pub config: Option<serde_json::Map<String, Value>>,
+    /// New RFC 3339 expiry; `null` removes the expiry.
+    #[serde(default, deserialize_with = "present")]
+    pub expires_at: Option<Option<String>>,
+}
+
+/// `POST /integrations/{name}/upstream-hosts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowHost {
+    /// Host name, or `*.suffix` for its subdomains.
+    pub host: String,
 }
 
 /// An MCP server as the API shows it; `url` only right after creation or rotation.
@@ -155,6 +180,9 @@ pub struct ServerView {
     /// The MCP URL with its secret token; shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The URL's path, with the secret token; shown once, also when the public URL is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_path: Option<String>,
 }
 
 /// An account as the API shows it (never with credentials).
@@ -192,7 +220,8 @@ fn account_view(account: Account) -> AccountView {
     }
 }
 
-fn server_view(server: McpServer, url: Option<String>) -> ServerView {
+fn server_view(server: McpServer, link: Option<(Option<String>, String)>) -> ServerView {
+    let (url, mcp_path) = link.map_or((None, None), |(url, path)| (url, Some(path)));
     ServerView {
         expires_at: server.expires_at.map(rfc3339),
         created_at: rfc3339(server.created_at),
@@ -200,7 +229,49 @@ fn server_view(server: McpServer, url: Option<String>) -> ServerView {
         name: server.name,
         config: server.config,
         url,
+        mcp_path,
     }
+}
+
+/// Text safe to print on a terminal: control characters (NUL, escape sequences) are escaped.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// Longest accepted display name.
+const MAX_NAME_CHARS: usize = 200;
+
+fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() {
+        return Err(ApiError::new(
+            400,
+            "invalid_name",
+            format!("`{field}` must not be empty"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::new(
+            400,
+            "invalid_name",
+            format!("`{field}` must not contain control characters (NUL, escape codes, newlines)"),
+        ));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::new(
+            400,
+            "invalid_name",
+            format!("`{field}` must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(())
 }
 
 /// The provisioning rules, shared by the REST API and the CLI.
@@ -229,32 +300,55 @@ impl Provisioner {
         })
     }
 
-    fn check_base_url(&self, url: &str) -> Result<(), ApiError> {
+    /// Checks a URL that the account's credentials will be sent to: https (or loopback http
+    /// with `--allow-insecure-upstreams`), a public address, and a host that the spec
+    /// declares or an operator allowed for this integration.
+    async fn check_upstream_url(
+        &self,
+        integration: &specgate_runtime::Integration,
+        field: &str,
+        url: &str,
+    ) -> Result<(), ApiError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| {
             ApiError::new(
                 400,
                 "invalid_base_url",
-                format!("`base_url` is not a URL: {e}"),
+                format!("`{field}` is not a URL: {e}"),
             )
         })?;
-        let loopback = matches!(
-            parsed.host_str(),
-            Some("localhost" | "127.0.0.1" | "[::1]" | "::1")
+        let insecure = self.state.config.allow_insecure_upstreams;
+        crate::egress::check_url(&parsed, insecure)
+            .map_err(|why| ApiError::new(400, "insecure_base_url", format!("`{field}` {why}")))?;
+        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+        let mut patterns = crate::egress::declared_hosts(integration);
+        patterns.extend(
+            self.state
+                .store
+                .upstream_hosts(Some(integration.name))
+                .await
+                .map_err(ApiError::internal)?
+                .into_iter()
+                .map(|h| h.host),
         );
-        match parsed.scheme() {
-            "https" => Ok(()),
-            "http" if loopback && self.state.config.allow_insecure_upstreams => Ok(()),
-            "http" if loopback => Err(ApiError::new(
-                400,
-                "insecure_base_url",
-                "`base_url` must be https; loopback http needs the server flag --allow-insecure-upstreams",
-            )),
-            _ => Err(ApiError::new(
-                400,
-                "insecure_base_url",
-                "`base_url` must be an https URL",
-            )),
+        if patterns
+            .iter()
+            .any(|p| crate::egress::host_matches(p, &host))
+        {
+            return Ok(());
         }
+        let declared = if patterns.is_empty() {
+            "it allows no host yet".to_owned()
+        } else {
+            format!("it allows {}", patterns.join(", "))
+        };
+        Err(ApiError::new(
+            400,
+            "upstream_host_not_allowed",
+            format!(
+                "`{field}` host `{host}` is not allowed for integration `{}`: {declared}. An operator can allow it with `specgate upstream-host allow --integration {} {host}` or POST /integrations/{}/upstream-hosts",
+                integration.name, integration.name, integration.name
+            ),
+        ))
     }
 
     fn seal(&self, credentials: &Credentials) -> Result<String, ApiError> {
@@ -262,7 +356,7 @@ impl Provisioner {
         self.state.keys.seal(&bytes).map_err(ApiError::internal)
     }
 
-    fn check_credentials(
+    async fn check_credentials(
         &self,
         integration: &specgate_runtime::Integration,
         credentials: &Credentials,
@@ -278,7 +372,8 @@ impl Provisioner {
             )
         })?;
         if let Some(url) = &credentials.token_url {
-            self.check_base_url(url)?;
+            self.check_upstream_url(integration, "credentials.token_url", url)
+                .await?;
         }
         Ok(())
     }
@@ -286,16 +381,25 @@ impl Provisioner {
     /// Registers an account.
     pub async fn create_account(&self, request: CreateAccount) -> Result<AccountView, ApiError> {
         let integration = self.integration(&request.integration)?;
-        if request.name.trim().is_empty() {
-            return Err(ApiError::new(
-                400,
-                "invalid_name",
-                "`name` must not be empty",
-            ));
-        }
-        self.check_credentials(integration, &request.credentials)?;
-        if let Some(url) = &request.base_url {
-            self.check_base_url(url)?;
+        check_name("name", &request.name)?;
+        self.check_credentials(integration, &request.credentials)
+            .await?;
+        match &request.base_url {
+            Some(url) => {
+                self.check_upstream_url(integration, "base_url", url)
+                    .await?
+            }
+            None if integration.base_url.is_empty() || integration.base_url.contains('{') => {
+                return Err(ApiError::new(
+                    400,
+                    "base_url_required",
+                    format!(
+                        "integration `{}` has no fixed base URL in its spec (`{}`); send `base_url`",
+                        integration.name, integration.base_url
+                    ),
+                ));
+            }
+            None => {}
         }
         let at = now();
         let account = Account {
@@ -349,29 +453,50 @@ impl Provisioner {
     ) -> Result<AccountView, ApiError> {
         let account = self.account(id).await?;
         let integration = self.integration(&account.integration)?;
+        if let Some(name) = &request.name {
+            check_name("name", name)?;
+        }
+        let new_base_url = request
+            .base_url
+            .clone()
+            .filter(|url| *url != account.base_url);
+        if new_base_url.is_some() && request.credentials.is_none() {
+            return Err(ApiError::new(
+                400,
+                "credentials_required",
+                "changing `base_url` requires `credentials` in the same request: stored credentials are never sent to a new host",
+            ));
+        }
+        match new_base_url.as_ref() {
+            Some(Some(url)) => {
+                self.check_upstream_url(integration, "base_url", url)
+                    .await?
+            }
+            Some(None) if integration.base_url.is_empty() || integration.base_url.contains('{') => {
+                return Err(ApiError::new(
+                    400,
+                    "base_url_required",
+                    format!(
+                        "integration `{}` has no fixed base URL, so `base_url` cannot be removed",
+                        integration.name
+                    ),
+                ));
+            }
+            _ => {}
+        }
         let sealed = match &request.credentials {
             Some(credentials) => {
-                self.check_credentials(integration, credentials)?;
+                self.check_credentials(integration, credentials).await?;
                 Some(self.seal(credentials)?)
             }
             None => None,
         };
-        if let Some(url) = &request.base_url {
-            self.check_base_url(url)?;
-        }
-        if request.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-            return Err(ApiError::new(
-                400,
-                "invalid_name",
-                "`name` must not be empty",
-            ));
-        }
         self.state
             .store
             .update_account(
                 id,
                 request.name.as_deref(),
-                request.base_url.as_deref().map(Some),
+                new_base_url.as_ref().map(Option::as_deref),
                 sealed.as_deref(),
             )
             .await
@@ -402,6 +527,7 @@ impl Provisioner {
         let methods = method_values(integration);
         if let Some(bad) = config
             .methods
+            .values()
             .iter()
             .find(|m| !methods.contains(m.as_str()))
         {
@@ -409,18 +535,25 @@ impl Provisioner {
                 400,
                 "invalid_methods",
                 format!(
-                    "unknown method filter `{bad}`; valid values: {}",
+                    "unknown method filter `{}`; valid values: all, {}",
+                    printable(bad),
                     methods.into_iter().collect::<Vec<_>>().join(", ")
                 ),
             ));
         }
         let tags = tag_values(integration);
-        if let Some(bad) = config.tags.iter().find(|t| !tags.contains(t.as_str())) {
+        if let Some(bad) = config
+            .tags
+            .values()
+            .iter()
+            .find(|t| !tags.contains(t.as_str()))
+        {
             return Err(ApiError::new(
                 400,
                 "invalid_tags",
                 format!(
-                    "unknown tag `{bad}`; valid tags: {}",
+                    "unknown tag `{}`; valid tags: all, {}",
+                    printable(bad),
                     tags.into_iter().collect::<Vec<_>>().join(", ")
                 ),
             ));
@@ -448,11 +581,16 @@ impl Provisioner {
         Ok(unix)
     }
 
-    fn url(&self, token: &str) -> String {
-        format!(
-            "{}/mcp/{token}",
-            self.state.config.public_url.trim_end_matches('/')
-        )
+    /// The URL (when the public URL is known) and path of a fresh token.
+    fn link(&self, token: &str) -> (Option<String>, String) {
+        let path = format!("/mcp/{token}");
+        let url = self
+            .state
+            .config
+            .public_url
+            .as_deref()
+            .map(|base| format!("{}{path}", base.trim_end_matches('/')));
+        (url, path)
     }
 
     /// Provisions an MCP server; the response carries the only copy of its URL.
@@ -463,13 +601,7 @@ impl Provisioner {
     ) -> Result<ServerView, ApiError> {
         let account = self.account(account_id).await?;
         let integration = self.integration(&account.integration)?;
-        if request.name.trim().is_empty() {
-            return Err(ApiError::new(
-                400,
-                "invalid_name",
-                "`name` must not be empty",
-            ));
-        }
+        check_name("name", &request.name)?;
         self.check_config(integration, &request.config)?;
         let expires_at = request
             .expires_at
@@ -490,8 +622,7 @@ impl Provisioner {
             .create_server(&server, &self.state.keys.hash_token(&token))
             .await
             .map_err(ApiError::internal)?;
-        let url = self.url(&token);
-        Ok(server_view(server, Some(url)))
+        Ok(server_view(server, Some(self.link(&token))))
     }
 
     /// Servers of an account.
@@ -535,21 +666,16 @@ impl Provisioner {
         let integration = self.integration(&account.integration)?;
         let mut server = self.server(account_id, id).await?;
         if let Some(name) = request.name {
-            if name.trim().is_empty() {
-                return Err(ApiError::new(
-                    400,
-                    "invalid_name",
-                    "`name` must not be empty",
-                ));
-            }
+            check_name("name", &name)?;
             server.name = name;
         }
-        if let Some(config) = request.config {
+        if let Some(patch) = request.config {
+            let config = merge_config(&server.config, patch)?;
             self.check_config(integration, &config)?;
             server.config = config;
         }
-        if let Some(expiry) = request.expires_at.as_deref() {
-            server.expires_at = Some(Self::parse_expiry(expiry)?);
+        if let Some(expiry) = request.expires_at {
+            server.expires_at = expiry.as_deref().map(Self::parse_expiry).transpose()?;
         }
         self.state
             .store
@@ -568,8 +694,7 @@ impl Provisioner {
             .rotate_server(account_id, id, &self.state.keys.hash_token(&token))
             .await
             .map_err(ApiError::internal)?;
-        let url = self.url(&token);
-        Ok(server_view(server, Some(url)))
+        Ok(server_view(server, Some(self.link(&token))))
     }
 
     /// Deletes a server.
@@ -599,16 +724,101 @@ impl Provisioner {
             .collect())
     }
 
-    /// Creates an API token; the raw token is returned once.
-    pub async fn create_api_token(&self, name: &str) -> Result<(String, String), ApiError> {
+    /// Creates an API token; the raw token is returned once. An `mcp` token may be bound to
+    /// one account; an `admin` token never is.
+    pub async fn create_api_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+        account_id: Option<&str>,
+    ) -> Result<(ApiToken, String), ApiError> {
+        check_name("name", name)?;
+        if let Some(account_id) = account_id {
+            if scope == TokenScope::Admin {
+                return Err(ApiError::new(
+                    400,
+                    "invalid_scope",
+                    "only `mcp` tokens can be bound to an account",
+                ));
+            }
+            self.account(account_id).await?;
+        }
         let token = new_token("sgk_").map_err(ApiError::internal)?;
-        let id = new_id().map_err(ApiError::internal)?;
+        let record = ApiToken {
+            id: new_id().map_err(ApiError::internal)?,
+            name: name.to_owned(),
+            scope,
+            account_id: account_id.map(str::to_owned),
+            created_at: now(),
+        };
         self.state
             .store
-            .create_api_token(&id, name, &self.state.keys.hash_token(&token))
+            .create_api_token(&record, &self.state.keys.hash_token(&token))
             .await
             .map_err(ApiError::internal)?;
-        Ok((id, token))
+        Ok((record, token))
+    }
+
+    /// Allows an upstream host (or `*.suffix`) for an integration's accounts.
+    pub async fn allow_upstream_host(
+        &self,
+        integration: &str,
+        host: &str,
+    ) -> Result<UpstreamHost, ApiError> {
+        let integration = self.integration(integration)?;
+        let host = normalize_host_pattern(host)?;
+        self.state
+            .store
+            .allow_upstream_host(integration.name, &host)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(UpstreamHost {
+            integration: integration.name.to_owned(),
+            host,
+            created_at: now(),
+        })
+    }
+
+    /// Removes an allowed upstream host. Accounts already on it keep working until their
+    /// base URL changes; the host is checked when a base URL is set.
+    pub async fn remove_upstream_host(
+        &self,
+        integration: &str,
+        host: &str,
+    ) -> Result<(), ApiError> {
+        let integration = self.integration(integration)?;
+        let host = normalize_host_pattern(host)?;
+        if self
+            .state
+            .store
+            .remove_upstream_host(integration.name, &host)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                404,
+                "not_found",
+                format!("host `{host}` is not allowed for `{}`", integration.name),
+            ))
+        }
+    }
+
+    /// The hosts an integration's accounts may use: declared by its spec, and allowed.
+    pub async fn upstream_hosts(&self, integration: &str) -> Result<Value, ApiError> {
+        let integration = self.integration(integration)?;
+        let allowed = self
+            .state
+            .store
+            .upstream_hosts(Some(integration.name))
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(json!({
+            "integration": integration.name,
+            "declared": crate::egress::declared_hosts(integration),
+            "allowed": allowed.iter().map(|h| &h.host).collect::<Vec<_>>(),
+        }))
     }
 }
 
@@ -631,31 +841,99 @@ pub fn integrations_json() -> Value {
     )
 }
 
-/// Whether the request carries `Authorization: Bearer <live API token>`.
-pub async fn has_valid_api_token(state: &AppState, headers: &http::HeaderMap) -> bool {
-    let bearer = headers
+/// The live API token a request carries as `Authorization: Bearer <token>`.
+pub async fn bearer_api_token(state: &AppState, headers: &http::HeaderMap) -> Option<ApiToken> {
+    let token = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match bearer {
-        Some(token) => state
-            .store
-            .api_token_exists(&state.keys.hash_token(token.trim()))
-            .await
-            .unwrap_or(false),
-        None => false,
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    match state
+        .store
+        .find_api_token(&state.keys.hash_token(token.trim()))
+        .await
+    {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::error!(%error, "API token lookup failed");
+            None
+        }
     }
 }
 
-async fn require_api_token(
+/// A 401 with the `WWW-Authenticate` challenge that names the scheme.
+pub fn unauthorized(message: &str) -> Response {
+    let mut response = ApiError::new(401, "unauthorized", message).into_response();
+    response.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer realm=\"specgate\""),
+    );
+    response
+}
+
+async fn require_admin_token(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if has_valid_api_token(&state, request.headers()).await {
-        next.run(request).await
+    match bearer_api_token(&state, request.headers()).await {
+        Some(token) if token.scope == TokenScope::Admin => next.run(request).await,
+        Some(_) => ApiError::new(
+            403,
+            "forbidden",
+            "this API token has the `mcp` scope: it is only a second factor for MCP servers; the admin API needs an `admin` token",
+        )
+        .into_response(),
+        None => unauthorized(
+            "send `Authorization: Bearer <api token>` (create one with `specgate api-token create`)",
+        ),
+    }
+}
+
+/// Applies a JSON merge patch (RFC 7396) to a server config: fields not in the patch keep
+/// their values. `null` is refused rather than taken as "remove", since a removed filter
+/// would mean "all tools".
+fn merge_config(
+    current: &ServerConfig,
+    patch: serde_json::Map<String, Value>,
+) -> Result<ServerConfig, ApiError> {
+    let invalid =
+        |message: String| ApiError::new(422, "invalid_config", format!("config: {message}"));
+    let mut merged = match serde_json::to_value(current) {
+        Ok(Value::Object(object)) => object,
+        _ => return Err(ApiError::internal("config does not serialize to an object")),
+    };
+    for (field, value) in patch {
+        if value.is_null() {
+            return Err(invalid(format!(
+                "`{field}` cannot be null; send [\"all\"] to allow every value, or the value to set"
+            )));
+        }
+        merged.insert(field, value);
+    }
+    serde_json::from_value(Value::Object(merged)).map_err(|e| invalid(e.to_string()))
+}
+
+/// A host name or `*.suffix` pattern, lower-cased, or a clear error.
+fn normalize_host_pattern(host: &str) -> Result<String, ApiError> {
+    let host = host.trim().to_ascii_lowercase();
+    let bare = host.strip_prefix("*.").unwrap_or(&host);
+    let valid = !bare.is_empty()
+        && bare.len() <= 253
+        && bare.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        || bare.parse::<std::net::IpAddr>().is_ok();
+    if valid {
+        Ok(host)
     } else {
-        ApiError::new(401, "unauthorized", "send `Authorization: Bearer <api token>` (create one with `specgate api-token create`)").into_response()
+        Err(ApiError::new(
+            400,
+            "invalid_host",
+            format!(
+                "`{}` is not a host name (example: api.example.com or *.example.com)",
+                printable(&host)
+            ),
+        ))
     }
 }
 
@@ -755,9 +1033,35 @@ pub fn router(state: AppState) -> Router<AppState> {
                 }
             }),
         )
+        .route(
+            "/integrations/{name}/upstream-hosts",
+            get({
+                let p = p.clone();
+                move |Path(name): Path<String>| async move { p.upstream_hosts(&name).await.map(Json) }
+            })
+            .post({
+                let p = p.clone();
+                move |Path(name): Path<String>, ApiJson(body): ApiJson<AllowHost>| async move {
+                    p.allow_upstream_host(&name, &body.host)
+                        .await
+                        .map(|h| (StatusCode::CREATED, Json(h)))
+                }
+            }),
+        )
+        .route(
+            "/integrations/{name}/upstream-hosts/{host}",
+            axum::routing::delete({
+                let p = p.clone();
+                move |Path((name, host)): Path<(String, String)>| async move {
+                    p.remove_upstream_host(&name, &host)
+                        .await
+                        .map(|()| StatusCode::NO_CONTENT)
+                }
+            }),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state,
-            require_api_token,
+            require_admin_token,
         ));
     Router::new()
         .merge(protected)

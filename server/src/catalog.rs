@@ -84,14 +84,10 @@ fn mcp_tool(def: &'static ToolDef) -> Tool {
 
 /// Whether a tool passes a server's method and tag filters (both must pass).
 pub fn allowed(def: &ToolDef, config: &ServerConfig) -> bool {
-    let method_ok = config.methods.is_empty()
-        || config
-            .methods
-            .iter()
-            .any(|m| m == def.class.as_str() || m == def.method);
-    let tag_ok =
-        config.tags.is_empty() || def.tags.iter().any(|t| config.tags.iter().any(|c| c == t));
-    method_ok && tag_ok
+    config
+        .methods
+        .admits(|m| m == def.class.as_str() || m == def.method)
+        && config.tags.admits(|t| def.tags.contains(&t))
 }
 
 /// Valid `methods` values for an integration: the classes plus its method names.

@@ -58,6 +58,7 @@ pub fn new_id() -> Result<String, CryptoError> {
 pub struct Keys {
     cipher: XChaCha20Poly1305,
     pepper: [u8; 32],
+    fingerprint: String,
 }
 
 impl std::fmt::Debug for Keys {
@@ -74,20 +75,37 @@ impl Keys {
             .chain_update(key)
             .finalize()
             .into();
+        let digest = Sha256::new()
+            .chain_update(b"specgate key fingerprint v1")
+            .chain_update(key)
+            .finalize();
         Self {
             cipher: XChaCha20Poly1305::new(&key.into()),
             pepper,
+            fingerprint: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
         }
     }
 
-    /// Loads the key from `SPECGATE_SECRET_KEY` if given, else from `key_file`, creating that
-    /// file with a fresh key and mode 0600 on first run.
-    pub fn load(env_key: Option<&str>, key_file: &Path) -> Result<Self, CryptoError> {
+    /// A short public identifier of the key (not usable to recover it), which the database
+    /// records so that a process holding another key refuses to run.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Loads the key from `SPECGATE_SECRET_KEY` if given, else from `key_file`. With `create`,
+    /// a missing file is created with a fresh key and mode 0600; without it, that is an error.
+    pub fn load(env_key: Option<&str>, key_file: &Path, create: bool) -> Result<Self, CryptoError> {
         if let Some(encoded) = env_key {
             return Self::decode(encoded.trim(), "SPECGATE_SECRET_KEY");
         }
         match std::fs::read_to_string(key_file) {
             Ok(encoded) => Self::decode(encoded.trim(), "key file"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => {
+                Err(CryptoError::KeyFile {
+                    path: key_file.display().to_string(),
+                    source: e,
+                })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = random_bytes::<32>()?;
                 write_private(key_file, STANDARD.encode(key).as_bytes()).map_err(|source| {
@@ -126,11 +144,23 @@ impl Keys {
 
     /// Encrypts with XChaCha20-Poly1305 under a random nonce; returns base64(nonce || ciphertext).
     pub fn seal(&self, plaintext: &[u8]) -> Result<String, CryptoError> {
+        self.seal_bound(plaintext, b"")
+    }
+
+    /// Like [`Keys::seal`], bound to `context` (AEAD associated data): it opens only with
+    /// [`Keys::open_bound`] and the same context.
+    pub fn seal_bound(&self, plaintext: &[u8], context: &[u8]) -> Result<String, CryptoError> {
         let nonce_bytes = random_bytes::<24>()?;
         let nonce = XNonce::from(nonce_bytes);
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, plaintext)
+            .encrypt(
+                &nonce,
+                chacha20poly1305::aead::Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
             .map_err(|_| CryptoError::Open)?;
         let mut out = nonce_bytes.to_vec();
         out.extend(ciphertext);
@@ -139,6 +169,11 @@ impl Keys {
 
     /// Decrypts what [`Keys::seal`] produced.
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, CryptoError> {
+        self.open_bound(sealed, b"")
+    }
+
+    /// Decrypts what [`Keys::seal_bound`] produced under the same context.
+    pub fn open_bound(&self, sealed: &str, context: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let bytes = URL_SAFE_NO_PAD
             .decode(sealed)
             .map_err(|_| CryptoError::Open)?;
@@ -148,16 +183,19 @@ impl Keys {
         let (nonce, ciphertext) = bytes.split_at(24);
         let nonce: [u8; 24] = nonce.try_into().map_err(|_| CryptoError::Open)?;
         self.cipher
-            .decrypt(&XNonce::from(nonce), ciphertext)
+            .decrypt(
+                &XNonce::from(nonce),
+                chacha20poly1305::aead::Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
             .map_err(|_| CryptoError::Open)
     }
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -182,6 +220,10 @@ mod tests {
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         assert!(keys.open(std::str::from_utf8(&tampered).unwrap()).is_err());
         assert!(Keys::from_bytes([8; 32]).open(&sealed).is_err());
+        let bound = keys.seal_bound(b"cursor", b"server-a").unwrap();
+        assert_eq!(keys.open_bound(&bound, b"server-a").unwrap(), b"cursor");
+        assert!(keys.open_bound(&bound, b"server-b").is_err());
+        assert!(keys.open(&bound).is_err());
     }
 
     #[test]
@@ -201,15 +243,19 @@ mod tests {
     fn key_file_is_created_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret.key");
-        let first = Keys::load(None, &path).unwrap();
+        assert!(Keys::load(None, &path, false).is_err());
+        assert!(!path.exists());
+        let first = Keys::load(None, &path, true).unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let second = Keys::load(None, &path).unwrap();
+        let second = Keys::load(None, &path, false).unwrap();
         assert_eq!(first.hash_token("x"), second.hash_token("x"));
-        assert!(Keys::load(Some("not-base64!"), &path).is_err());
+        assert_eq!(first.fingerprint(), second.fingerprint());
+        assert_ne!(first.fingerprint(), Keys::from_bytes([3; 32]).fingerprint());
+        assert!(Keys::load(Some("not-base64!"), &path, false).is_err());
     }
 }

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod crypto;
+pub mod egress;
 pub mod mcp;
 pub mod metrics;
 pub mod proxy;
@@ -26,12 +27,14 @@ use crate::crypto::Keys;
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 use crate::store::Store;
+use tokio_util::sync::CancellationToken;
 
 /// Deployment settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Base URL that MCP server URLs are built on, e.g. `https://mcp.example.com`.
-    pub public_url: String,
+    /// Base URL that MCP server URLs are built on, e.g. `https://mcp.example.com`. `None`
+    /// where it is not known (a CLI run on a database no server has recorded it in).
+    pub public_url: Option<String>,
     /// Host names (or `host:port`) accepted in `Host`; loopback is always accepted.
     pub allowed_hosts: Vec<String>,
     /// Origins accepted in `Origin` (browser clients); empty rejects any Origin but loopback.
@@ -46,6 +49,8 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Most concurrent legacy SSE sessions.
     pub sse_max_sessions: usize,
+    /// Most concurrent legacy SSE sessions of one MCP server, so one tenant cannot hold them all.
+    pub sse_max_sessions_per_server: usize,
     /// Legacy SSE sessions close after this long without a message.
     pub sse_idle: Duration,
 }
@@ -67,14 +72,28 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Legacy SSE sessions.
     pub sse: mcp::SseSessions,
+    /// Fires when the process begins to shut down: readiness turns false and SSE streams close.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
     /// State over the compiled registry.
     pub fn new(config: Config, store: Store, keys: Keys) -> Self {
+        let shutdown = CancellationToken::new();
         Self {
-            proxy: Proxy::new(store.clone(), keys.clone(), config.upstream_timeout),
-            sse: mcp::SseSessions::new(config.sse_max_sessions, config.sse_idle),
+            proxy: Proxy::new(
+                store.clone(),
+                keys.clone(),
+                egress::client(config.upstream_timeout, config.allow_insecure_upstreams),
+                config.allow_insecure_upstreams,
+            ),
+            sse: mcp::SseSessions::new(
+                config.sse_max_sessions,
+                config.sse_max_sessions_per_server,
+                config.sse_idle,
+                shutdown.clone(),
+            ),
+            shutdown,
             config: Arc::new(config),
             store,
             keys,
@@ -108,15 +127,16 @@ pub fn spawn_expiry_sweeper(store: Store, interval: Duration) -> tokio::task::Jo
     })
 }
 
-/// The streamable HTTP MCP service behind token resolution.
-pub fn mcp_router(state: AppState) -> Router {
+/// rmcp's stateless streamable HTTP service over the compiled catalog. It expects the
+/// request's `Arc<Resolved>` in its extensions (see [`mcp::resolve_token`]).
+pub fn mcp_service(state: AppState) -> StreamableHttpService<mcp::Handler, NeverSessionManager> {
     let mut hosts = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
     hosts.extend(state.config.allowed_hosts.iter().cloned());
-    if let Some(public) = host_of(&state.config.public_url) {
+    if let Some(public) = state.config.public_url.as_deref().and_then(host_of) {
         hosts.push(public);
     }
     let mut origins: Vec<String> = vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()];
@@ -125,16 +145,19 @@ pub fn mcp_router(state: AppState) -> Router {
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_allowed_hosts(hosts)
-        .with_allowed_origins(origins)
-        .with_max_request_body_bytes(state.config.max_body_bytes);
-    let handler_state = state.clone();
-    let service = StreamableHttpService::new(
-        move || Ok(mcp::Handler::per_request(handler_state.clone())),
+        .with_allowed_origins(origins);
+    let max_body_bytes = state.config.max_body_bytes;
+    StreamableHttpService::new(
+        move || Ok(mcp::Handler::per_request(state.clone())),
         Arc::new(NeverSessionManager::default()),
-        mcp_config,
-    );
+        mcp_config.with_max_request_body_bytes(max_body_bytes),
+    )
+}
+
+/// The streamable HTTP MCP endpoint behind token resolution.
+pub fn mcp_router(state: AppState) -> Router {
     Router::new()
-        .route_service("/mcp/{token}", service)
+        .route_service("/mcp/{token}", mcp_service(state.clone()))
         // Layers run bottom-up: the token is resolved (404/401) before the body is inspected.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -159,6 +182,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone());
     let admin_and_ops = admin::router(state.clone())
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readiness))
         .route("/metrics", get(metrics::render))
         .with_state(state.clone());
     Router::new()
@@ -169,6 +193,28 @@ pub fn app(state: AppState) -> Router {
             state.config.max_body_bytes,
         ))
         .layer(axum::middleware::from_fn(trace_request))
+}
+
+/// `/readyz`: 200 while the database answers and the process is not shutting down, else 503,
+/// so a load balancer stops sending traffic from the first signal on.
+async fn readiness(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.shutdown.is_cancelled() {
+        return (http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    match state.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "readiness: database unreachable");
+            (
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "database unreachable",
+            )
+                .into_response()
+        }
+    }
 }
 
 /// One span per request, with any `/mcp/<token>` path redacted.

@@ -1,24 +1,31 @@
 //! `specgate`: serve compiled vendor tools over MCP, and provision who may use them.
 
+use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rmcp::ServiceExt;
 use serde_json::{Value, json};
 use specgate_server::admin::{
     ApiError, CreateAccount, CreateServer, Provisioner, UpdateAccount, UpdateServer,
-    integrations_json,
+    integrations_json, printable,
 };
 use specgate_server::catalog::tool_json;
 use specgate_server::crypto::Keys;
 use specgate_server::mcp::{Handler, Resolved};
 use specgate_server::proxy::Credentials;
-use specgate_server::store::{ServerConfig, Store, now};
+use specgate_server::store::{Filter, ServerConfig, Store, TokenScope, now, sqlite_file};
 use specgate_server::{AppState, Config, app, sandbox};
 
 const DEFAULT_DATABASE: &str = "sqlite://.specgate/specgate.db";
+/// Created (mode 0700) for the default database; any other database's directory must exist.
+const DEFAULT_DATA_DIR: &str = ".specgate";
+/// Settings shared through the database.
+const KEY_FINGERPRINT: &str = "key_fingerprint";
+const PUBLIC_URL: &str = "public_url";
 
 #[derive(Parser)]
 #[command(
@@ -43,9 +50,10 @@ struct Common {
         default_value = DEFAULT_DATABASE
     )]
     database: String,
-    /// Key file for credential encryption and token hashing (ignored when SPECGATE_SECRET_KEY is set).
-    #[arg(long, global = true, default_value = ".specgate/secret.key")]
-    key_file: PathBuf,
+    /// Key file for credential encryption and token hashing (default: `secret.key` next to the
+    /// SQLite database; ignored when SPECGATE_SECRET_KEY is set).
+    #[arg(long, global = true, env = "SPECGATE_KEY_FILE")]
+    key_file: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -80,13 +88,21 @@ struct ServeArgs {
     /// Most concurrent legacy HTTP+SSE sessions.
     #[arg(long, default_value_t = 1024)]
     sse_max_sessions: usize,
+    /// Most concurrent legacy HTTP+SSE sessions of one MCP server.
+    #[arg(long, default_value_t = 16)]
+    sse_max_sessions_per_server: usize,
     /// Seconds a legacy SSE session may stay without a message before it is closed.
     #[arg(long, default_value_t = 300)]
     sse_idle_secs: u64,
+    /// Seconds in-flight calls may take to finish after SIGTERM or Ctrl-C before the process exits.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace_secs: u64,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create the database and key (`serve` also does) and print where they are.
+    Init,
     /// Serve MCP and the admin API.
     Serve(ServeArgs),
     /// Serve together with in-process vendor sandboxes and ready-made demo MCP servers.
@@ -114,6 +130,30 @@ enum Command {
     /// MCP servers of an account.
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Upstream hosts allowed for an integration beyond those its spec declares.
+    #[command(subcommand)]
+    UpstreamHost(UpstreamHostCommand),
+}
+
+#[derive(Subcommand)]
+enum UpstreamHostCommand {
+    /// Allow a host (or `*.example.com`) for an integration's base URLs and token URLs.
+    Allow {
+        #[arg(long)]
+        integration: String,
+        host: String,
+    },
+    /// Show the declared and allowed hosts of an integration.
+    List {
+        #[arg(long)]
+        integration: String,
+    },
+    /// Remove an allowed host.
+    Remove {
+        #[arg(long)]
+        integration: String,
+        host: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,6 +162,13 @@ enum ApiTokenCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// `admin`: the admin API and every MCP server's second factor. `mcp`: only the second
+        /// factor of MCP servers (`require_api_token_auth`); refused by the admin API.
+        #[arg(long, value_enum, default_value = "admin")]
+        scope: TokenScope,
+        /// Bind an `mcp` token to one account's MCP servers.
+        #[arg(long)]
+        account: Option<String>,
     },
     /// List tokens (never the secrets).
     List,
@@ -150,13 +197,15 @@ enum AccountCommand {
     List,
     /// Show one account.
     Get { id: String },
-    /// Rename or rotate credentials.
+    /// Rename, rotate credentials, or move to another base URL (which needs new credentials).
     Update {
         id: String,
         #[arg(long)]
         name: Option<String>,
         #[arg(long)]
         credentials: Option<String>,
+        #[arg(long)]
+        base_url: Option<String>,
     },
     /// Delete an account and its MCP servers.
     Delete { id: String },
@@ -170,11 +219,11 @@ enum McpCommand {
         account: String,
         #[arg(long)]
         name: String,
-        /// Comma-separated: read, write, custom, or method names.
-        #[arg(long, value_delimiter = ',')]
+        /// Comma-separated: read, write, custom, or method names (default: all).
+        #[arg(long, value_delimiter = ',', default_value = "all")]
         methods: Vec<String>,
-        /// Comma-separated tags.
-        #[arg(long, value_delimiter = ',')]
+        /// Comma-separated tags (default: all).
+        #[arg(long, value_delimiter = ',', default_value = "all")]
         tags: Vec<String>,
         #[arg(long)]
         require_api_token_auth: bool,
@@ -193,21 +242,27 @@ enum McpCommand {
         account: String,
         id: String,
     },
-    /// Change a server's name, filters or expiry. Filter flags replace the whole config.
+    /// Change a server's name, filters or expiry; only the flags given change.
     Update {
         #[arg(long)]
         account: String,
         id: String,
         #[arg(long)]
         name: Option<String>,
+        /// Comma-separated; `all` for every method.
         #[arg(long, value_delimiter = ',')]
         methods: Option<Vec<String>>,
+        /// Comma-separated; `all` for every tag.
         #[arg(long, value_delimiter = ',')]
         tags: Option<Vec<String>>,
         #[arg(long)]
         require_api_token_auth: Option<bool>,
-        #[arg(long)]
+        /// RFC 3339 expiry.
+        #[arg(long, conflicts_with = "no_expiry")]
         expires_at: Option<String>,
+        /// Remove the expiry.
+        #[arg(long)]
+        no_expiry: bool,
     },
     /// Issue a new URL and revoke the old one.
     Rotate {
@@ -248,65 +303,153 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Writes a line to stdout. A closed pipe (`specgate tools | head`) ends the output
+/// quietly instead of panicking.
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
+}
+
 fn print(json_mode: bool, value: &Value, text: impl FnOnce() -> String) {
     if json_mode {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        );
+        out(&serde_json::to_string_pretty(value).unwrap_or_default());
     } else {
-        println!("{}", text());
+        out(&text());
     }
 }
 
-async fn open_state(common: &Common, config: Config) -> Result<AppState, String> {
-    if let Some(path) = common.database.strip_prefix("sqlite://")
-        && let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+/// Whether a command may create the database and key, or needs them to exist.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Create,
+    Existing,
+}
+
+/// Where the key lives: `SPECGATE_SECRET_KEY`, `--key-file`/`SPECGATE_KEY_FILE`, or
+/// `secret.key` next to the SQLite database, so every command run on one database finds the
+/// same key whatever its working directory.
+fn key_file(common: &Common) -> Result<PathBuf, String> {
+    if let Some(path) = &common.key_file {
+        return Ok(path.clone());
     }
-    let store = Store::open(&common.database)
+    match sqlite_file(&common.database) {
+        Some(db) => Ok(db
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join("secret.key")),
+        None => Err("a PostgreSQL database needs its key given explicitly: set SPECGATE_SECRET_KEY, or --key-file / SPECGATE_KEY_FILE (the same key on every instance)".to_owned()),
+    }
+}
+
+/// Creates the default data directory with mode 0700 (only that one: a mistyped
+/// `--database` never creates directories).
+fn prepare_default_data_dir(common: &Common, open: Open) -> Result<(), String> {
+    if common.database != DEFAULT_DATABASE {
+        return Ok(());
+    }
+    let dir = Path::new(DEFAULT_DATA_DIR);
+    if !dir.exists() {
+        if open == Open::Existing {
+            return Ok(());
+        }
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Opens the database and key, and checks that the database was set up with this key.
+async fn open_store(common: &Common, open: Open) -> Result<(Store, Keys), String> {
+    prepare_default_data_dir(common, open)?;
+    let key_file = key_file(common)?;
+    let env_key = std::env::var("SPECGATE_SECRET_KEY").ok();
+    if open == Open::Existing && env_key.is_none() && !key_file.exists() {
+        let database_exists = sqlite_file(&common.database).is_none_or(|db| db.exists());
+        return Err(if database_exists {
+            format!(
+                "no key file at {}: this database's key is elsewhere; pass --key-file or SPECGATE_KEY_FILE (or SPECGATE_SECRET_KEY)",
+                key_file.display()
+            )
+        } else {
+            format!(
+                "no database at {}; `specgate init` or `specgate serve` creates it (or fix --database)",
+                common.database
+            )
+        });
+    }
+    let store = Store::open(&common.database, open == Open::Create)
         .await
         .map_err(|e| e.to_string())?;
-    let keys = Keys::load(
-        std::env::var("SPECGATE_SECRET_KEY").ok().as_deref(),
-        &common.key_file,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(AppState::new(config, store, keys))
+    let keys = Keys::load(env_key.as_deref(), &key_file, open == Open::Create)
+        .map_err(|e| e.to_string())?;
+    let expected = store
+        .setting_or_insert(KEY_FINGERPRINT, keys.fingerprint())
+        .await
+        .map_err(|e| e.to_string())?;
+    if expected != keys.fingerprint() {
+        let source = if env_key.is_some() {
+            "SPECGATE_SECRET_KEY".to_owned()
+        } else {
+            key_file.display().to_string()
+        };
+        return Err(format!(
+            "the key from {source} (fingerprint {}) is not this database's key: it expects the key with fingerprint {expected}. Point --key-file / SPECGATE_KEY_FILE or SPECGATE_SECRET_KEY at that key",
+            keys.fingerprint()
+        ));
+    }
+    Ok((store, keys))
 }
 
-fn cli_config(allow_insecure_upstreams: bool) -> Config {
-    Config {
-        public_url: std::env::var("SPECGATE_PUBLIC_URL")
-            .unwrap_or_else(|_| "http://127.0.0.1:8080".to_owned()),
+/// State for a CLI command: the public URL comes from SPECGATE_PUBLIC_URL or from the one the
+/// server recorded in the database, so printed URLs match the running server.
+async fn cli_state(common: &Common, allow_insecure_upstreams: bool) -> Result<AppState, String> {
+    let (store, keys) = open_store(common, Open::Existing).await?;
+    let public_url = match std::env::var("SPECGATE_PUBLIC_URL") {
+        Ok(url) => Some(url),
+        Err(_) => store.setting(PUBLIC_URL).await.map_err(|e| e.to_string())?,
+    };
+    let config = Config {
+        public_url,
         allowed_hosts: Vec::new(),
         allowed_origins: Vec::new(),
         allow_insecure_upstreams,
         max_body_bytes: 1024 * 1024,
         tools_page_size: 100,
-        upstream_timeout: std::time::Duration::from_secs(30),
-        sse_max_sessions: 1024,
-        sse_idle: std::time::Duration::from_secs(300),
-    }
+        upstream_timeout: Duration::from_secs(30),
+        sse_max_sessions: 0,
+        sse_max_sessions_per_server: 0,
+        sse_idle: Duration::from_secs(300),
+    };
+    Ok(AppState::new(config, store, keys))
 }
 
 fn serve_config(args: &ServeArgs, allow_insecure: bool) -> Config {
     Config {
-        public_url: args
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", args.listen)),
+        public_url: Some(
+            args.public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", args.listen)),
+        ),
         allowed_hosts: args.allowed_hosts.clone(),
         allowed_origins: args.allowed_origins.clone(),
         allow_insecure_upstreams: args.allow_insecure_upstreams || allow_insecure,
         max_body_bytes: args.max_body_bytes,
         tools_page_size: args.tools_page_size,
-        upstream_timeout: std::time::Duration::from_secs(args.upstream_timeout_secs),
+        upstream_timeout: Duration::from_secs(args.upstream_timeout_secs),
         sse_max_sessions: args.sse_max_sessions,
-        sse_idle: std::time::Duration::from_secs(args.sse_idle_secs),
+        sse_max_sessions_per_server: args.sse_max_sessions_per_server,
+        sse_idle: Duration::from_secs(args.sse_idle_secs),
     }
 }
 
@@ -322,34 +465,62 @@ fn parse_credentials(text: &str) -> Result<Credentials, String> {
 async fn run(cli: Cli) -> Result<(), String> {
     let common = cli.common;
     match cli.command {
+        Command::Init => {
+            let (_, keys) = open_store(&common, Open::Create).await?;
+            let key = match std::env::var("SPECGATE_SECRET_KEY") {
+                Ok(_) => "SPECGATE_SECRET_KEY".to_owned(),
+                Err(_) => key_file(&common)?.display().to_string(),
+            };
+            print(
+                common.json,
+                &json!({"database": common.database, "key": key, "key_fingerprint": keys.fingerprint()}),
+                || {
+                    format!(
+                        "database: {}\nkey: {key} (fingerprint {})",
+                        common.database,
+                        keys.fingerprint()
+                    )
+                },
+            );
+            Ok(())
+        }
         Command::Serve(args) => {
-            let state = open_state(&common, serve_config(&args, false)).await?;
-            println!(
+            let listener = bind(args.listen).await?;
+            let (store, keys) = open_store(&common, Open::Create).await?;
+            let config = serve_config(&args, false);
+            record_public_url(&store, &config).await?;
+            let state = AppState::new(config, store, keys);
+            out(&format!(
                 "specgate {} listening on http://{}",
                 env!("CARGO_PKG_VERSION"),
                 args.listen
-            );
-            println!("  database: {}", common.database);
-            println!(
+            ));
+            out(&format!("  database: {}", common.database));
+            out(&format!(
                 "  integrations: {}",
                 specgate_api::INTEGRATIONS
                     .iter()
                     .map(|i| i.name)
                     .collect::<Vec<_>>()
                     .join(", ")
+            ));
+            out("next:");
+            out("  specgate api-token create --name admin");
+            out(
+                "  specgate account create --integration malomo --name acme --credentials '{\"api_key\":\"sk_...\"}'",
             );
-            println!("next:");
-            println!("  specgate api-token create --name admin");
-            println!(
-                "  specgate account create --integration malomo --name acme --credentials '{{\"api_key\":\"sk_...\"}}'"
-            );
-            println!("  specgate mcp create --account <id> --name support --methods read");
-            println!("  or try everything without credentials: specgate demo");
-            serve(state, args.listen).await
+            out("  specgate mcp create --account <id> --name support --methods read");
+            out("  or try everything without credentials: specgate demo");
+            serve(
+                state,
+                listener,
+                Duration::from_secs(args.shutdown_grace_secs),
+            )
+            .await
         }
         Command::Demo(args) => demo(&common, args).await,
         Command::Stdio { mcp_token } => {
-            let state = open_state(&common, cli_config(false)).await?;
+            let state = cli_state(&common, false).await?;
             let (server, account) = state
                 .store
                 .resolve_token(&state.keys.hash_token(&mcp_token), now())
@@ -417,16 +588,27 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::ApiToken(command) => {
-            let state = open_state(&common, cli_config(false)).await?;
+            let state = cli_state(&common, false).await?;
             let p = Provisioner::new(state.clone());
             match command {
-                ApiTokenCommand::Create { name } => {
-                    let (id, token) = p.create_api_token(&name).await.map_err(api)?;
-                    print(
-                        common.json,
-                        &json!({"id": id, "name": name, "token": token}),
-                        || format!("API token {id} created. It is shown only now:\n{token}"),
-                    );
+                ApiTokenCommand::Create {
+                    name,
+                    scope,
+                    account,
+                } => {
+                    let (record, token) = p
+                        .create_api_token(&name, scope, account.as_deref())
+                        .await
+                        .map_err(api)?;
+                    let mut value = serde_json::to_value(&record).map_err(|e| e.to_string())?;
+                    value["token"] = json!(token);
+                    print(common.json, &value, || {
+                        format!(
+                            "API token {} ({} scope) created. It is shown only now:\n{token}",
+                            record.id,
+                            value["scope"].as_str().unwrap_or_default()
+                        )
+                    });
                 }
                 ApiTokenCommand::List => {
                     let tokens = state
@@ -438,7 +620,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                     print(common.json, &json, || {
                         tokens
                             .iter()
-                            .map(|t| format!("{}  {}", t.id, t.name))
+                            .map(|t| {
+                                format!(
+                                    "{}  {:<6} {}{}",
+                                    t.id,
+                                    serde_json::to_value(t.scope)
+                                        .ok()
+                                        .and_then(|v| v.as_str().map(str::to_owned))
+                                        .unwrap_or_default(),
+                                    printable(&t.name),
+                                    t.account_id
+                                        .as_deref()
+                                        .map_or_else(String::new, |a| format!("  (account {a})"))
+                                )
+                            })
                             .collect::<Vec<_>>()
                             .join("\n")
                     });
@@ -450,7 +645,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .await
                         .map_err(|e| e.to_string())?
                     {
-                        return Err(format!("no API token with id `{id}`"));
+                        return Err(format!("no API token with id `{}`", printable(&id)));
                     }
                     print(common.json, &json!({"revoked": id}), || {
                         format!("revoked {id}")
@@ -467,7 +662,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     ..
                 }
             );
-            let p = Provisioner::new(open_state(&common, cli_config(allow)).await?);
+            let p = Provisioner::new(cli_state(&common, allow).await?);
             let value = match command {
                 AccountCommand::Create {
                     integration,
@@ -493,6 +688,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     id,
                     name,
                     credentials,
+                    base_url,
                 } => {
                     let credentials = credentials.as_deref().map(parse_credentials).transpose()?;
                     serde_json::to_value(
@@ -501,7 +697,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                             UpdateAccount {
                                 name,
                                 credentials,
-                                base_url: None,
+                                base_url: base_url.map(Some),
                             },
                         )
                         .await
@@ -518,7 +714,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Mcp(command) => {
-            let p = Provisioner::new(open_state(&common, cli_config(false)).await?);
+            let p = Provisioner::new(cli_state(&common, false).await?);
             let value = match command {
                 McpCommand::Create {
                     account,
@@ -533,8 +729,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                         CreateServer {
                             name,
                             config: ServerConfig {
-                                methods,
-                                tags,
+                                methods: Filter::from_list(methods)
+                                    .map_err(|e| format!("--methods: {e}"))?,
+                                tags: Filter::from_list(tags)
+                                    .map_err(|e| format!("--tags: {e}"))?,
                                 require_api_token_auth,
                             },
                             expires_at,
@@ -557,18 +755,24 @@ async fn run(cli: Cli) -> Result<(), String> {
                     tags,
                     require_api_token_auth,
                     expires_at,
+                    no_expiry,
                 } => {
-                    let config = if methods.is_some()
-                        || tags.is_some()
-                        || require_api_token_auth.is_some()
-                    {
-                        Some(ServerConfig {
-                            methods: methods.unwrap_or_default(),
-                            tags: tags.unwrap_or_default(),
-                            require_api_token_auth: require_api_token_auth.unwrap_or(false),
-                        })
+                    // Only the flags given change: a merge patch of just those fields.
+                    let mut patch = serde_json::Map::new();
+                    if let Some(methods) = methods {
+                        patch.insert("methods".to_owned(), json!(methods));
+                    }
+                    if let Some(tags) = tags {
+                        patch.insert("tags".to_owned(), json!(tags));
+                    }
+                    if let Some(require) = require_api_token_auth {
+                        patch.insert("require_api_token_auth".to_owned(), json!(require));
+                    }
+                    let config = (!patch.is_empty()).then_some(patch);
+                    let expires_at = if no_expiry {
+                        Some(None)
                     } else {
-                        None
+                        expires_at.map(Some)
                     };
                     serde_json::to_value(
                         p.update_server(
@@ -597,6 +801,33 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             .map_err(|e| e.to_string())?;
             print(common.json, &value, || human(&value));
+            if value.get("mcp_path").is_some() && value.get("url").is_none() {
+                eprintln!(
+                    "note: no server has recorded its public URL in this database, so only the path is shown; prefix it with the server's URL (or set SPECGATE_PUBLIC_URL)"
+                );
+            }
+            Ok(())
+        }
+        Command::UpstreamHost(command) => {
+            let p = Provisioner::new(cli_state(&common, false).await?);
+            let value = match command {
+                UpstreamHostCommand::Allow { integration, host } => serde_json::to_value(
+                    p.allow_upstream_host(&integration, &host)
+                        .await
+                        .map_err(api)?,
+                )
+                .map_err(|e| e.to_string())?,
+                UpstreamHostCommand::List { integration } => {
+                    p.upstream_hosts(&integration).await.map_err(api)?
+                }
+                UpstreamHostCommand::Remove { integration, host } => {
+                    p.remove_upstream_host(&integration, &host)
+                        .await
+                        .map_err(api)?;
+                    json!({"removed": host, "integration": integration})
+                }
+            };
+            print(common.json, &value, || human(&value));
             Ok(())
         }
     }
@@ -612,39 +843,111 @@ fn human(value: &Value) -> String {
             .map(|(k, v)| {
                 format!(
                     "{k}: {}",
-                    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                    printable(&v.as_str().map_or_else(|| v.to_string(), str::to_owned))
                 )
             })
             .collect::<Vec<_>>()
             .join("\n"),
-        other => other.to_string(),
+        other => printable(&other.to_string()),
     }
 }
 
-async fn serve(state: AppState, listen: SocketAddr) -> Result<(), String> {
-    specgate_server::spawn_expiry_sweeper(state.store.clone(), std::time::Duration::from_secs(1));
+/// Binds before anything is printed, so a port in use fails with nothing claimed.
+async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, String> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    if !listen.ip().is_loopback() {
+        tracing::warn!(
+            %listen,
+            "serving plain HTTP on a non-loopback address: put a TLS-terminating proxy in front, and set --public-url https://..."
+        );
+    }
+    Ok(listener)
+}
+
+/// Records the URL MCP links are built on, so CLI commands print links that match.
+async fn record_public_url(store: &Store, config: &Config) -> Result<(), String> {
+    match &config.public_url {
+        Some(url) => store
+            .set_setting(PUBLIC_URL, url)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serves until SIGTERM or SIGINT. Then: `/readyz` turns 503 and SSE streams close at once,
+/// no new connections are accepted, and in-flight calls get up to `grace` to finish.
+async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    grace: Duration,
+) -> Result<(), String> {
+    let sweeper =
+        specgate_server::spawn_expiry_sweeper(state.store.clone(), Duration::from_secs(1));
+    let shutdown = state.shutdown.clone();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            shutdown.cancel();
+        }
+    });
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    let result = tokio::select! {
+        result = server => result.map_err(|e| e.to_string()),
+        () = deadline => {
+            tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; exiting with requests still in flight");
+            Ok(())
+        }
+    };
+    sweeper.abort();
+    result
 }
 
 async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
+    let listener = bind(args.listen).await?;
     let (sandbox_address, _sandbox) = sandbox::spawn().await.map_err(|e| e.to_string())?;
     // The sandboxes live only as long as this process, so by default the demo gets its own
     // throwaway database and key instead of writing accounts into the real one.
-    let scratch = std::env::temp_dir().join(format!("specgate-demo-{}", std::process::id()));
+    let scratch = ScratchDir::new()?;
     let mut common = common.clone();
     if common.database == DEFAULT_DATABASE {
-        common.database = format!("sqlite://{}", scratch.join("demo.db").display());
-        common.key_file = scratch.join("secret.key");
+        common.database = format!("sqlite://{}", scratch.0.join("demo.db").display());
+        common.key_file = Some(scratch.0.join("secret.key"));
     }
-    let state = open_state(&common, serve_config(&args, true)).await?;
+    let (store, keys) = open_store(&common, Open::Create).await?;
+    let config = serve_config(&args, true);
+    record_public_url(&store, &config).await?;
+    let state = AppState::new(config, store, keys);
     let p = Provisioner::new(state.clone());
     let sandbox_url = format!("http://{sandbox_address}");
     let demos = [
@@ -664,9 +967,14 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
             json!({"client_id": "rr_client", "client_secret": "rr_secret", "refresh_token": "rr_refresh_0", "token_url": format!("{sandbox_url}/roserocket/oauth/token")}),
         ),
     ];
-    println!("specgate demo: vendor sandboxes on {sandbox_url}\n");
+    out(&format!(
+        "specgate demo: vendor sandboxes on {sandbox_url}\n"
+    ));
     let mut servers = serde_json::Map::new();
     for (integration, base_url, credentials) in demos {
+        p.allow_upstream_host(integration, &sandbox_address.ip().to_string())
+            .await
+            .map_err(api)?;
         let credentials: Credentials =
             serde_json::from_value(credentials).map_err(|e| e.to_string())?;
         let account = p
@@ -690,15 +998,42 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
             .await
             .map_err(api)?;
         let url = server.url.unwrap_or_default();
-        println!("  {integration:<11} {url}");
+        out(&format!("  {integration:<11} {url}"));
         servers.insert(format!("specgate-{integration}"), json!({"url": url}));
     }
-    println!(
+    out(&format!(
         "\nClaude Desktop / Cursor config (mcpServers):\n{}",
         serde_json::to_string_pretty(&json!({"mcpServers": servers})).unwrap_or_default()
+    ));
+    out(
+        "\nTry: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", paste a URL above.",
     );
-    println!(
-        "\nTry: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", paste a URL above."
-    );
-    serve(state, args.listen).await
+    serve(
+        state,
+        listener,
+        Duration::from_secs(args.shutdown_grace_secs),
+    )
+    .await
+}
+
+/// The demo's throwaway directory (mode 0700), removed when the demo ends.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> Result<Self, String> {
+        let path = std::env::temp_dir().join(format!("specgate-demo-{}", std::process::id()));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -20,6 +20,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
 use crate::catalog::allowed;
@@ -149,9 +150,13 @@ impl ServerHandler for Handler {
         let span =
             tracing::info_span!("tool_call", tool = tool.def.name, account = %resolved.account.id);
         let outcome = tracing::Instrument::instrument(
-            self.state
-                .proxy
-                .call(&resolved.account, tool.integration, tool.def, &args),
+            self.state.proxy.call(
+                &resolved.account,
+                &resolved.server.id,
+                tool.integration,
+                tool.def,
+                &args,
+            ),
             span,
         )
         .await;
@@ -190,13 +195,19 @@ pub async fn resolve_token(
         }
     };
     if resolved.server.config.require_api_token_auth {
-        let valid = crate::admin::has_valid_api_token(&state, request.headers()).await;
+        // Admin tokens, and `mcp` tokens that are unbound or bound to this account.
+        let valid = crate::admin::bearer_api_token(&state, request.headers())
+            .await
+            .is_some_and(|token| {
+                token
+                    .account_id
+                    .as_ref()
+                    .is_none_or(|bound| *bound == resolved.account.id)
+            });
         if !valid {
-            return (
-                StatusCode::UNAUTHORIZED,
-                "This MCP server requires an API token: send `Authorization: Bearer <api token>`.",
-            )
-                .into_response();
+            return crate::admin::unauthorized(
+                "This MCP server requires an API token: send `Authorization: Bearer <api token>` (an admin token, or one created with `specgate api-token create --scope mcp`).",
+            );
         }
     }
     request.headers_mut().remove(http::header::AUTHORIZATION);
@@ -229,11 +240,110 @@ struct Envelope<'a> {
     id: Option<serde::de::IgnoredAny>,
     result: Option<serde::de::IgnoredAny>,
     error: Option<serde::de::IgnoredAny>,
+    params: Option<Shape<CallParams>>,
 }
 
-/// Answers malformed JSON-RPC with the standard error objects before rmcp sees it: invalid
-/// JSON gets -32700 (parse error) and JSON that is not a JSON-RPC 2.0 message gets -32600
-/// (invalid request), both with HTTP 400. Oversized bodies get 413.
+/// The part of `tools/call` params whose shape rmcp would misreport (-32601).
+#[derive(serde::Deserialize)]
+struct CallParams {
+    arguments: Option<Shape<serde::de::IgnoredAny>>,
+}
+
+/// Whether a JSON value is an object (read as `T`) or something else, without building it.
+enum Shape<T> {
+    Object(T),
+    Other,
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Shape<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShapeVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for ShapeVisitor<T> {
+            type Value = Shape<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Shape::Object)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Shape::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Shape::Other)
+            }
+        }
+        deserializer.deserialize_any(ShapeVisitor(std::marker::PhantomData))
+    }
+}
+
+/// The standard JSON-RPC error object for a body rmcp would answer badly, if it is one:
+/// invalid JSON gets -32700 (parse error), JSON that is not a JSON-RPC 2.0 message gets
+/// -32600 (invalid request), and `tools/call` arguments that are not an object get -32602.
+fn json_rpc_problem(bytes: &[u8]) -> Option<serde_json::Value> {
+    let (code, message) = match serde_json::from_slice::<Envelope<'_>>(bytes) {
+        Err(error) if error.is_syntax() || error.is_eof() => {
+            (-32700, format!("Parse error: {error}"))
+        }
+        Err(_) => (
+            -32600,
+            "Invalid Request: expected a single JSON-RPC 2.0 object".to_owned(),
+        ),
+        Ok(envelope) => {
+            let is_call = envelope.method.is_some();
+            let is_reply =
+                envelope.id.is_some() && (envelope.result.is_some() || envelope.error.is_some());
+            if envelope.jsonrpc.as_deref() != Some("2.0") || !(is_call || is_reply) {
+                (
+                    -32600,
+                    "Invalid Request: expected a JSON-RPC 2.0 request, notification or response object".to_owned(),
+                )
+            } else if envelope.method.as_deref() == Some("tools/call")
+                && !matches!(
+                    envelope.params,
+                    Some(Shape::Object(CallParams {
+                        arguments: None | Some(Shape::Object(_))
+                    }))
+                )
+            {
+                (
+                    -32602,
+                    "Invalid params: tools/call takes an object with `name` and an `arguments` object".to_owned(),
+                )
+            } else {
+                return None;
+            }
+        }
+    };
+    Some(
+        serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}}),
+    )
+}
+
+/// Answers malformed JSON-RPC with the standard error objects, HTTP 400, before rmcp sees it
+/// (see [`json_rpc_problem`]). Oversized bodies get 413.
 pub async fn validate_json_rpc(
     State(state): State<AppState>,
     request: Request,
@@ -246,48 +356,62 @@ pub async fn validate_json_rpc(
     let Ok(bytes) = axum::body::to_bytes(body, state.config.max_body_bytes).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large").into_response();
     };
-    let problem = match serde_json::from_slice::<Envelope<'_>>(&bytes) {
-        Err(error) if error.is_syntax() || error.is_eof() => {
-            Some((-32700, format!("Parse error: {error}")))
-        }
-        Err(_) => Some((
-            -32600,
-            "Invalid Request: expected a single JSON-RPC 2.0 object".to_owned(),
-        )),
-        Ok(envelope) => {
-            let is_call = envelope.method.is_some();
-            let is_reply =
-                envelope.id.is_some() && (envelope.result.is_some() || envelope.error.is_some());
-            (envelope.jsonrpc.as_deref() != Some("2.0") || !(is_call || is_reply))
-                .then(|| (-32600, "Invalid Request: expected a JSON-RPC 2.0 request, notification or response object".to_owned()))
-        }
-    };
-    if let Some((code, message)) = problem {
-        let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
-        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    if let Some(problem) = json_rpc_problem(&bytes) {
+        return (StatusCode::BAD_REQUEST, axum::Json(problem)).into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
 
-/// Open legacy SSE sessions: each holds a bounded channel to its stream. Memory is bounded by
-/// the session limit times the per-session queue, and idle sessions are closed.
+/// One open legacy SSE session.
+struct SseSession {
+    /// The stream's queue.
+    sender: mpsc::Sender<String>,
+    /// The MCP server whose token opened it; messages must come through the same server.
+    server_id: String,
+    /// The protocol version the client's `initialize` negotiated, sent on its later messages
+    /// as the `MCP-Protocol-Version` header that legacy clients do not send themselves.
+    protocol_version: Option<String>,
+}
+
+/// Open legacy SSE sessions. Memory is bounded by the session limits times the per-session
+/// queue; idle sessions close, and all of them close on shutdown.
 #[derive(Clone)]
 pub struct SseSessions {
-    inner: Arc<Mutex<HashMap<String, mpsc::Sender<String>>>>,
+    inner: Arc<Mutex<HashMap<String, SseSession>>>,
     max_sessions: usize,
+    max_per_server: usize,
     idle: Duration,
+    shutdown: CancellationToken,
 }
 
 impl SseSessions {
-    /// At most `max_sessions` open at once (more get 503); each closes after `idle` without a
-    /// message.
-    pub fn new(max_sessions: usize, idle: Duration) -> Self {
+    /// At most `max_sessions` open at once, and `max_per_server` for one MCP server (more get
+    /// 503); each closes after `idle` without a message, and every one when `shutdown` fires.
+    pub fn new(
+        max_sessions: usize,
+        max_per_server: usize,
+        idle: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             inner: Arc::default(),
             max_sessions,
+            max_per_server,
             idle,
+            shutdown,
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SseSession>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sessions open now.
+    pub fn open_count(&self) -> usize {
+        self.lock().len()
     }
 }
 
@@ -295,27 +419,48 @@ impl SseSessions {
 const SSE_QUEUE: usize = 32;
 
 /// `GET /mcp/{token}/sse`: the legacy HTTP+SSE transport. The first event announces the POST
-/// endpoint; responses to POSTed messages arrive as `message` events.
-pub async fn sse_connect(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+/// endpoint, which keeps the token in its path so a load balancer can route both to one
+/// instance; responses to POSTed messages arrive as `message` events.
+pub async fn sse_connect(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Extension(resolved): Extension<Arc<Resolved>>,
+) -> Response {
     let session_id = match crate::crypto::new_id() {
         Ok(id) => id,
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
     let (sender, receiver) = mpsc::channel::<String>(SSE_QUEUE);
     {
-        let mut sessions = state
-            .sse
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sessions = state.sse.lock();
         if sessions.len() >= state.sse.max_sessions {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "too many open SSE sessions",
+                "too many open SSE sessions on this instance",
             )
                 .into_response();
         }
-        sessions.insert(session_id.clone(), sender);
+        let server_id = &resolved.server.id;
+        if sessions
+            .values()
+            .filter(|s| &s.server_id == server_id)
+            .count()
+            >= state.sse.max_per_server
+        {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many open SSE sessions for this MCP server; close one first",
+            )
+                .into_response();
+        }
+        sessions.insert(
+            session_id.clone(),
+            SseSession {
+                sender,
+                server_id: server_id.clone(),
+                protocol_version: None,
+            },
+        );
     }
     let endpoint = format!("/mcp/{token}/messages?session_id={session_id}");
     let stream = sse_stream(state.sse.clone(), session_id, endpoint, receiver);
@@ -337,12 +482,16 @@ fn sse_stream(
         session_id,
     };
     let rest = futures::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
-        match tokio::time::timeout(guard.sessions.idle, receiver.recv()).await {
-            Ok(Some(message)) => Some((
-                Ok(Event::default().event("message").data(message)),
-                (receiver, guard),
-            )),
-            Ok(None) | Err(_) => None,
+        let shutdown = guard.sessions.shutdown.clone();
+        tokio::select! {
+            () = shutdown.cancelled() => None,
+            next = tokio::time::timeout(guard.sessions.idle, receiver.recv()) => match next {
+                Ok(Some(message)) => Some((
+                    Ok(Event::default().event("message").data(message)),
+                    (receiver, guard),
+                )),
+                Ok(None) | Err(_) => None,
+            },
         }
     });
     futures::StreamExt::chain(first, rest)
@@ -356,11 +505,7 @@ struct SessionGuard {
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        self.sessions
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.session_id);
+        self.sessions.lock().remove(&self.session_id);
     }
 }
 
@@ -370,63 +515,100 @@ pub struct SessionQuery {
     session_id: String,
 }
 
+/// The `protocolVersion` of an `initialize` result, if `body` is one.
+fn negotiated_version(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        result: InitResult,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct InitResult {
+        protocol_version: String,
+    }
+    serde_json::from_slice::<Reply>(body)
+        .ok()
+        .map(|reply| reply.result.protocol_version)
+}
+
 /// `POST /mcp/{token}/messages?session_id=...`: runs the message through the same stateless
-/// MCP service and delivers the answer on the session's SSE stream.
+/// MCP service and delivers the answer, success or JSON-RPC error, on the session's stream.
 pub async fn sse_message(
     State(state): State<AppState>,
-    Path(token): Path<String>,
     Query(query): Query<SessionQuery>,
+    Extension(resolved): Extension<Arc<Resolved>>,
     request: Request,
 ) -> Response {
-    let sender = state
-        .sse
-        .inner
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&query.session_id)
-        .cloned();
-    let Some(sender) = sender else {
-        return (StatusCode::NOT_FOUND, "unknown SSE session").into_response();
+    let session = state.sse.lock().get(&query.session_id).and_then(|session| {
+        (session.server_id == resolved.server.id)
+            .then(|| (session.sender.clone(), session.protocol_version.clone()))
+    });
+    let Some((sender, protocol_version)) = session else {
+        return (
+            StatusCode::NOT_FOUND,
+            "unknown SSE session: open a new one with GET .../sse (sessions live on the instance that opened them)",
+        )
+            .into_response();
     };
     let (mut parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, state.config.max_body_bytes).await {
         Ok(body) => body,
-        Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        Err(_) => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large").into_response();
+        }
     };
-    parts.uri = match format!("/mcp/{token}").parse() {
-        Ok(uri) => uri,
-        Err(_) => return StatusCode::NOT_FOUND.into_response(),
+    let reply = match json_rpc_problem(&body) {
+        Some(problem) => Some(problem.to_string().into_bytes()),
+        None => {
+            parts.headers.insert(
+                http::header::ACCEPT,
+                HeaderValue::from_static("application/json, text/event-stream"),
+            );
+            parts.headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if let Some(version) = protocol_version
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                parts
+                    .headers
+                    .entry("mcp-protocol-version")
+                    .or_insert(version);
+            }
+            let inner = Request::from_parts(parts, Body::from(body));
+            let response =
+                match tower::ServiceExt::oneshot(crate::mcp_service(state.clone()), inner).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+            let is_json = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/json"));
+            if response.status() == StatusCode::ACCEPTED {
+                None
+            } else if !is_json {
+                return response.into_response();
+            } else {
+                match axum::body::to_bytes(Body::new(response.into_body()), usize::MAX).await {
+                    Ok(bytes) => Some(bytes.to_vec()),
+                    Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
+                }
+            }
+        }
     };
-    parts.headers.insert(
-        http::header::ACCEPT,
-        HeaderValue::from_static("application/json, text/event-stream"),
-    );
-    parts.headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts
-        .headers
-        .entry("mcp-protocol-version")
-        .or_insert(HeaderValue::from_static("2024-11-05"));
-    let inner = Request::from_parts(parts, Body::from(body));
-    let response = match tower::ServiceExt::oneshot(crate::mcp_router(state.clone()), inner).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let status = response.status();
-    if status == StatusCode::ACCEPTED {
+    let Some(reply) = reply else {
         return StatusCode::ACCEPTED.into_response();
-    }
-    if !status.is_success() {
-        return response;
-    }
-    let bytes = match axum::body::to_bytes(response.into_body(), usize::MAX).await {
-        Ok(bytes) => bytes,
-        Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
     };
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    match sender.try_send(text) {
+    if let Some(version) = negotiated_version(&reply)
+        && let Some(session) = state.sse.lock().get_mut(&query.session_id)
+    {
+        session.protocol_version = Some(version);
+    }
+    match sender.try_send(String::from_utf8_lossy(&reply).into_owned()) {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(mpsc::error::TrySendError::Full(_)) => {
             (StatusCode::TOO_MANY_REQUESTS, "SSE session queue is full").into_response()

@@ -4,14 +4,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rmcp::model::{CallToolResult, ContentBlock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use specgate_runtime::{
-    Args, AuthKind, CursorSource, HttpMethod, HttpRequest, Integration, Pagination, ParamLocation,
-    ToolDef,
+    Args, AuthKind, CursorSource, HttpMethod, HttpRequest, Integration, MAX_PAGE_LIMIT, Pagination,
+    ParamLocation, ToolDef,
 };
 
 use crate::crypto::Keys;
@@ -58,8 +57,74 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Checks that the credentials fit the auth kind; the message lists what is missing.
+    /// The fields that are set, by name.
+    fn present_fields(&self) -> Vec<&'static str> {
+        let strings = [
+            ("api_key", &self.api_key),
+            ("username", &self.username),
+            ("password", &self.password),
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            ("access_token", &self.access_token),
+            ("refresh_token", &self.refresh_token),
+            ("token_url", &self.token_url),
+        ];
+        let mut present: Vec<&'static str> = strings
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(name, _)| *name)
+            .collect();
+        if self.expires_at.is_some() {
+            present.push("expires_at");
+        }
+        if !self.token_params.is_empty() {
+            present.push("token_params");
+        }
+        present
+    }
+
+    /// Checks that the credentials fit the auth kind: the message lists what is missing, or
+    /// which fields do not apply (a stray field is refused, never silently stored).
     pub fn validate(&self, auth: &AuthKind) -> Result<(), String> {
+        let applicable: &[&str] = match auth {
+            AuthKind::None => &[],
+            AuthKind::Bearer | AuthKind::Header { .. } | AuthKind::Query { .. } => &["api_key"],
+            AuthKind::Basic => &["username", "password"],
+            AuthKind::OAuth2 { .. } => &[
+                "client_id",
+                "client_secret",
+                "access_token",
+                "refresh_token",
+                "expires_at",
+                "token_url",
+                "token_params",
+            ],
+        };
+        let stray: Vec<&str> = self
+            .present_fields()
+            .into_iter()
+            .filter(|f| !applicable.contains(f))
+            .collect();
+        if !stray.is_empty() {
+            return Err(format!(
+                "`{}` auth does not use {}; it takes {}",
+                auth.as_str(),
+                stray
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if applicable.is_empty() {
+                    "no credentials".to_owned()
+                } else {
+                    applicable
+                        .iter()
+                        .map(|f| format!("`{f}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ));
+        }
         let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
         match auth {
             AuthKind::None => Ok(()),
@@ -91,6 +156,8 @@ pub struct Proxy {
     http: reqwest::Client,
     store: Store,
     keys: Keys,
+    /// Loopback and private upstreams allowed (tests and demos).
+    allow_insecure: bool,
     refresh_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
@@ -104,38 +171,42 @@ pub struct Outcome {
     pub upstream_status: u16,
 }
 
+/// What a `next_cursor` holds, sealed and bound to its MCP server.
 #[derive(Serialize, Deserialize)]
 struct CursorPayload {
     /// Tool the cursor belongs to.
     t: String,
-    /// Vendor cursor, page number or offset.
+    /// Vendor cursor, page number or offset of the page to fetch (null: the first page).
     v: Value,
+    /// Items of that page already returned, when a page held more than `limit`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    k: usize,
     /// Page size the sequence started with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     s: Option<i64>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 impl Proxy {
-    /// A proxy with one shared HTTP client.
-    pub fn new(store: Store, keys: Keys, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("specgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+    /// A proxy over one shared HTTP client (see [`crate::egress::client`]).
+    pub fn new(store: Store, keys: Keys, http: reqwest::Client, allow_insecure: bool) -> Self {
         Self {
             http,
             store,
             keys,
+            allow_insecure,
             refresh_locks: Arc::default(),
         }
     }
 
-    /// Calls one tool for one account.
+    /// Calls one tool for one account through one MCP server (which its cursors are bound to).
     pub async fn call(
         &self,
         account: &Account,
+        server_id: &str,
         integration: &Integration,
         tool: &ToolDef,
         args: &Args,
@@ -152,7 +223,10 @@ impl Proxy {
                 );
             }
         };
-        match self.send(account, integration, tool, request).await {
+        match self
+            .send(account, server_id, integration, tool, request)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(message) => tool_error(message, None, 0),
         }
@@ -161,11 +235,12 @@ impl Proxy {
     async fn send(
         &self,
         account: &Account,
+        server_id: &str,
         integration: &Integration,
         tool: &ToolDef,
         mut request: HttpRequest,
     ) -> Result<Outcome, String> {
-        let page = self.apply_pagination(tool, &mut request)?;
+        let page = self.apply_pagination(tool, server_id, &mut request)?;
         let base = account
             .base_url
             .as_deref()
@@ -173,6 +248,8 @@ impl Proxy {
             .trim_end_matches('/');
         let mut url = reqwest::Url::parse(&format!("{base}{}", request.path))
             .map_err(|e| format!("Invalid upstream URL: {e}"))?;
+        crate::egress::check_url(&url, self.allow_insecure)
+            .map_err(|why| format!("Refusing to call the vendor: the account's base URL {why}."))?;
         if !request.query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (key, value) in &request.query {
@@ -254,7 +331,17 @@ impl Proxy {
             let message = parsed
                 .as_ref()
                 .and_then(|body| vendor_message(body, integration.error_message_pointers))
-                .unwrap_or_else(|| text.chars().take(500).collect());
+                .unwrap_or_else(|| text.trim().chars().take(500).collect());
+            let message = if message.is_empty() {
+                format!(
+                    "{} (empty response body) for {} {}",
+                    status.canonical_reason().unwrap_or("no reason given"),
+                    request.method.as_str(),
+                    request.path
+                )
+            } else {
+                message
+            };
             let mut structured = json!({"error": "upstream_error", "status": status.as_u16(), "message": message, "body": parsed.clone().unwrap_or(Value::String(text.chars().take(2000).collect()))});
             attach_rate_limit(&mut structured, rate_limit.as_ref());
             return Ok(Outcome {
@@ -292,13 +379,20 @@ impl Proxy {
             (pagination, parsed) => {
                 let body = parsed.unwrap_or(Value::Null);
                 let items = items_at(&body, pagination);
-                let next = self.next_cursor(
+                let vendor_count = items.len();
+                let (items, next) = self.page_of(
                     tool,
+                    server_id,
                     &page,
-                    &body,
-                    &items,
-                    link.as_deref(),
-                    cursor_header.as_deref(),
+                    items,
+                    self.vendor_next(
+                        tool,
+                        &page,
+                        &body,
+                        vendor_count,
+                        link.as_deref(),
+                        cursor_header.as_deref(),
+                    ),
                 )?;
                 json!({"result": items, "next_cursor": next})
             }
@@ -390,14 +484,21 @@ impl Proxy {
     fn apply_pagination(
         &self,
         tool: &ToolDef,
+        server_id: &str,
         request: &mut HttpRequest,
     ) -> Result<PageState, String> {
         let limit = request.page_limit;
         let decoded = match request.page_cursor.as_deref() {
             None | Some("") => None,
-            Some(cursor) => Some(self.open_cursor(tool, cursor)?),
+            Some(cursor) => Some(self.open_cursor(tool, server_id, cursor)?),
         };
         let size = decoded.as_ref().and_then(|c| c.s).or(limit);
+        let mut state = PageState {
+            size,
+            position: Value::Null,
+            skip: decoded.as_ref().map_or(0, |c| c.k),
+        };
+        let position = decoded.map(|c| c.v).filter(|v| !v.is_null());
         let mut set = |location: ParamLocation, name: &'static str, value: Value| match location {
             ParamLocation::Query => request.query.push((
                 name,
@@ -412,28 +513,28 @@ impl Proxy {
                 }
             }
         };
-        let mut state = PageState { size, position: 0 };
         match tool.pagination {
-            Pagination::None => {}
+            Pagination::None | Pagination::Local => {}
             Pagination::Cursor {
                 cursor_param,
                 limit_param,
                 ..
             } => {
-                if let Some(cursor) = decoded.as_ref().map(|c| c.v.clone()) {
-                    set(ParamLocation::Query, cursor_param, cursor);
+                if let Some(cursor) = &position {
+                    set(ParamLocation::Query, cursor_param, cursor.clone());
                 }
                 if let (Some(param), Some(size)) = (limit_param, size) {
                     set(ParamLocation::Query, param, json!(size));
                 }
+                state.position = position.unwrap_or(Value::Null);
             }
             Pagination::Page {
                 page_param,
                 size_param,
                 ..
             } => {
-                let page_number = decoded.as_ref().and_then(|c| c.v.as_i64()).unwrap_or(1);
-                state.position = page_number;
+                let page_number = position.as_ref().and_then(Value::as_i64).unwrap_or(1);
+                state.position = json!(page_number);
                 set(ParamLocation::Query, page_param, json!(page_number));
                 if let Some(size) = size {
                     set(ParamLocation::Query, size_param, json!(size));
@@ -445,8 +546,11 @@ impl Proxy {
                 location,
                 ..
             } => {
-                let offset = decoded.as_ref().and_then(|c| c.v.as_i64()).unwrap_or(0);
-                state.position = offset;
+                // Offsets address items exactly, so a partly returned page resumes at its item.
+                let offset =
+                    position.as_ref().and_then(Value::as_i64).unwrap_or(0) + state.skip as i64;
+                state.skip = 0;
+                state.position = json!(offset);
                 if offset > 0 {
                     set(location, offset_param, json!(offset));
                 }
@@ -458,18 +562,20 @@ impl Proxy {
         Ok(state)
     }
 
-    fn next_cursor(
+    /// Where the vendor says the page after this one starts, if there is one.
+    fn vendor_next(
         &self,
         tool: &ToolDef,
         page: &PageState,
         body: &Value,
-        items: &Value,
+        count: usize,
         link: Option<&str>,
         header: Option<&str>,
-    ) -> Result<Value, String> {
-        let count = items.as_array().map_or(0, Vec::len) as i64;
-        let next_value: Option<Value> = match tool.pagination {
-            Pagination::None => None,
+    ) -> Option<Value> {
+        let count = count as i64;
+        let position = page.position.as_i64().unwrap_or(0);
+        match tool.pagination {
+            Pagination::None | Pagination::Local => None,
             Pagination::Cursor {
                 cursor_param,
                 next_from,
@@ -490,45 +596,82 @@ impl Proxy {
                     .and_then(Value::as_i64);
                 let size = page.size.unwrap_or(count);
                 let more = match total {
-                    Some(total) => page.position * size < total,
+                    Some(total) => position * size < total,
                     None => count > 0 && page.size.is_none_or(|s| count >= s),
                 };
-                (more && count > 0).then(|| json!(page.position + 1))
+                (more && count > 0).then(|| json!(position + 1))
             }
             Pagination::Offset { total_pointer, .. } => {
                 let total = total_pointer
                     .and_then(|p| body.pointer(p))
                     .and_then(Value::as_i64);
-                let next = page.position + count;
+                let next = position + count;
                 let more = match total {
                     Some(total) => next < total,
                     None => page.size.is_some_and(|s| count >= s),
                 };
                 (more && count > 0).then(|| json!(next))
             }
-        };
-        match next_value {
-            None => Ok(Value::Null),
-            Some(value) => {
-                let payload = CursorPayload {
-                    t: tool.name.to_owned(),
-                    v: value,
-                    s: page.size,
-                };
-                let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
-                self.keys
-                    .seal(&bytes)
-                    .map(Value::String)
-                    .map_err(|e| e.to_string())
-            }
         }
     }
 
-    fn open_cursor(&self, tool: &ToolDef, cursor: &str) -> Result<CursorPayload, String> {
-        let invalid = || {
-            "Invalid `next_cursor`: it was changed or does not come from this tool. Pass the `next_cursor` value from the previous result exactly as received, or omit it to start from the first page.".to_owned()
+    /// At most `limit` items of the vendor page, after those already returned, and the cursor
+    /// that continues right after the last one: within this page while it has more, else at
+    /// the vendor's next page.
+    fn page_of(
+        &self,
+        tool: &ToolDef,
+        server_id: &str,
+        page: &PageState,
+        items: Vec<Value>,
+        vendor_next: Option<Value>,
+    ) -> Result<(Vec<Value>, Value), String> {
+        let local = tool.pagination == Pagination::Local;
+        let limit = page.size.map_or(
+            if local {
+                MAX_PAGE_LIMIT as usize
+            } else {
+                usize::MAX
+            },
+            |s| s as usize,
+        );
+        let available = items.len().saturating_sub(page.skip);
+        let taken: Vec<Value> = items.into_iter().skip(page.skip).take(limit).collect();
+        let next = if available > taken.len() {
+            Some((page.position.clone(), page.skip + taken.len()))
+        } else {
+            vendor_next.map(|v| (v, 0))
         };
-        let bytes = self.keys.open(cursor).map_err(|_| invalid())?;
+        let Some((v, k)) = next else {
+            return Ok((taken, Value::Null));
+        };
+        let payload = CursorPayload {
+            t: tool.name.to_owned(),
+            v,
+            k,
+            s: page.size,
+        };
+        let bytes = serde_json::to_vec(&payload).map_err(|e| e.to_string())?;
+        let sealed = self
+            .keys
+            .seal_bound(&bytes, server_id.as_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok((taken, Value::String(sealed)))
+    }
+
+    fn open_cursor(
+        &self,
+        tool: &ToolDef,
+        server_id: &str,
+        cursor: &str,
+    ) -> Result<CursorPayload, String> {
+        let invalid = || {
+            "Invalid `next_cursor`: it was changed, or it comes from another tool or MCP server. Pass the `next_cursor` value from the previous result exactly as received, or omit it to start from the first page.".to_owned()
+        };
+        let bytes = self
+            .keys
+            .open_bound(cursor, server_id.as_bytes())
+            .map_err(|_| invalid())?;
         let payload: CursorPayload = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if payload.t != tool.name {
             return Err(invalid());
@@ -664,9 +807,14 @@ impl Proxy {
     }
 }
 
+/// The page a list call fetches.
 struct PageState {
+    /// Items per page the caller asked for.
     size: Option<i64>,
-    position: i64,
+    /// The vendor position of this page (cursor, page number or offset; null for the first).
+    position: Value,
+    /// Items at the start of this page that earlier calls already returned.
+    skip: usize,
 }
 
 /// Refresh when there is no access token, or it expires within a minute.
@@ -677,17 +825,27 @@ fn needs_refresh(credentials: &Credentials) -> bool {
             || credentials.expires_at.is_some_and(|at| at - 60 <= now()))
 }
 
-fn items_at(body: &Value, pagination: &Pagination) -> Value {
-    let pointer = match pagination {
-        Pagination::None => "",
+fn items_at(body: &Value, pagination: &Pagination) -> Vec<Value> {
+    let found = match pagination {
+        Pagination::None => Some(body),
+        Pagination::Local => match body {
+            Value::Object(object) => {
+                let mut arrays = object.values().filter(|v| v.is_array());
+                match (arrays.next(), arrays.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => Some(body),
+                }
+            }
+            _ => Some(body),
+        },
         Pagination::Cursor { items_pointer, .. }
         | Pagination::Page { items_pointer, .. }
-        | Pagination::Offset { items_pointer, .. } => items_pointer,
+        | Pagination::Offset { items_pointer, .. } => body.pointer(items_pointer),
     };
-    match body.pointer(pointer) {
-        Some(Value::Array(items)) => Value::Array(items.clone()),
-        Some(Value::Null) | None => json!([]),
-        Some(other) => json!([other]),
+    match found {
+        Some(Value::Array(items)) => items.clone(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => vec![other.clone()],
     }
 }
 
@@ -829,6 +987,15 @@ mod tests {
                 grants: &[]
             })
             .is_err()
+        );
+        let stray = Credentials {
+            api_key: Some("k".into()),
+            password: Some("p".into()),
+            ..Credentials::default()
+        };
+        assert_eq!(
+            stray.validate(&AuthKind::Bearer).unwrap_err(),
+            "`bearer` auth does not use `password`; it takes `api_key`"
         );
     }
 }

@@ -14,6 +14,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite file or its directory cannot be used.
+    #[error("{0}")]
+    File(String),
     /// Migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -39,16 +42,85 @@ pub struct Account {
     pub updated_at: i64,
 }
 
+/// One filter of an MCP server: every value, or only the listed ones. On the wire it is
+/// `["all"]` or the list; `null` and `[]` are refused, so widening access is always explicit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Filter {
+    /// No restriction.
+    #[default]
+    All,
+    /// Only these values (never empty).
+    Only(Vec<String>),
+}
+
+impl Filter {
+    /// The value that means "no restriction".
+    pub const ALL: &'static str = "all";
+
+    /// Whether `matches` holds for any listed value, or the filter is `All`.
+    pub fn admits(&self, matches: impl Fn(&str) -> bool) -> bool {
+        match self {
+            Self::All => true,
+            Self::Only(values) => values.iter().any(|v| matches(v)),
+        }
+    }
+
+    /// The listed values (none for `All`).
+    pub fn values(&self) -> &[String] {
+        match self {
+            Self::All => &[],
+            Self::Only(values) => values,
+        }
+    }
+
+    /// A filter from a list, with the same rules as its JSON form.
+    pub fn from_list(values: Vec<String>) -> Result<Self, String> {
+        if values.is_empty() {
+            return Err(
+                "an empty filter would match nothing; use [\"all\"] for every value".to_owned(),
+            );
+        }
+        if values.iter().any(|v| v == Self::ALL) {
+            return if values.len() == 1 {
+                Ok(Self::All)
+            } else {
+                Err("`all` cannot be combined with other values".to_owned())
+            };
+        }
+        Ok(Self::Only(values))
+    }
+}
+
+impl Serialize for Filter {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::All => [Self::ALL].serialize(serializer),
+            Self::Only(values) => values.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Filter {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Option::<Vec<String>>::deserialize(deserializer)? {
+            None => Err(serde::de::Error::custom(
+                "a filter cannot be null; send [\"all\"] to allow every value, or the values to allow",
+            )),
+            Some(values) => Self::from_list(values).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// The filters and second factor of an MCP server.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
-    /// `read`, `write`, `custom` or method names; empty means all.
+    /// `read`, `write`, `custom` or method names.
     #[serde(default)]
-    pub methods: Vec<String>,
-    /// Tags; empty means all.
+    pub methods: Filter,
+    /// Tags.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub tags: Filter,
     /// Clients must also send a valid API token.
     #[serde(default)]
     pub require_api_token_auth: bool,
@@ -71,13 +143,56 @@ pub struct McpServer {
     pub created_at: i64,
 }
 
-/// An admin API token (hash only).
+/// What an API token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    /// The admin API, and the second factor of every MCP server.
+    Admin,
+    /// Only the second factor of MCP servers (of one account, if bound); refused by the admin API.
+    Mcp,
+}
+
+impl TokenScope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Mcp => "mcp",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        // Anything but `mcp` is an admin token, the only scope before scopes existed.
+        if text == "mcp" {
+            Self::Mcp
+        } else {
+            Self::Admin
+        }
+    }
+}
+
+/// An API token (hash only).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ApiToken {
     /// Id.
     pub id: String,
     /// Display name.
     pub name: String,
+    /// What it may do.
+    pub scope: TokenScope,
+    /// The one account an `mcp` token is bound to, if any.
+    pub account_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// An upstream host an operator allowed for an integration.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UpstreamHost {
+    /// Integration slug.
+    pub integration: String,
+    /// Host name or `*.suffix` pattern, lower-case.
+    pub host: String,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -96,13 +211,22 @@ pub struct Store {
 
 fn migrator() -> Migrator {
     Migrator {
-        migrations: Cow::Owned(vec![Migration::new(
-            1,
-            Cow::Borrowed("init"),
-            MigrationType::Simple,
-            SqlStr::from_static(include_str!("../migrations/0001_init.sql")),
-            false,
-        )]),
+        migrations: Cow::Owned(vec![
+            Migration::new(
+                1,
+                Cow::Borrowed("init"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0001_init.sql")),
+                false,
+            ),
+            Migration::new(
+                2,
+                Cow::Borrowed("scopes hosts settings"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0002_scopes_hosts_settings.sql")),
+                false,
+            ),
+        ]),
         ..Migrator::DEFAULT
     }
 }
@@ -115,12 +239,18 @@ pub fn now() -> i64 {
 }
 
 impl Store {
-    /// Connects (creating a SQLite file if needed) and runs the embedded migrations.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// Connects and runs the embedded migrations. With `create`, a missing SQLite file is
+    /// created (mode 0600); without it, a missing file is an error and nothing is written to
+    /// disk before the database is found.
+    pub async fn open(url: &str, create: bool) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let sqlite = url.starts_with("sqlite:");
+        let sqlite_path = sqlite_file(url);
+        let sqlite = sqlite_path.is_some();
+        if let Some(path) = &sqlite_path {
+            prepare_sqlite_file(path, create)?;
+        }
         let url = if sqlite && !url.contains("mode=") {
-            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            format!("{url}{}mode=rw", if url.contains('?') { '&' } else { '?' })
         } else {
             url.to_owned()
         };
@@ -149,50 +279,42 @@ impl Store {
             .connect(&url)
             .await?;
         migrator().run(&pool).await?;
+        if let Some(path) = &sqlite_path {
+            // SQLite gives the WAL and shared-memory files the database file's mode, but an
+            // older database may have been created more open.
+            for suffix in ["", "-wal", "-shm"] {
+                restrict_file(std::path::Path::new(&format!("{}{suffix}", path.display())))?;
+            }
+        }
         Ok(Self { pool })
     }
 
     // ---- API tokens ----
 
     /// Stores a new API token hash.
-    pub async fn create_api_token(
-        &self,
-        id: &str,
-        name: &str,
-        hash: &str,
-    ) -> Result<ApiToken, StoreError> {
-        let created_at = now();
+    pub async fn create_api_token(&self, token: &ApiToken, hash: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO api_tokens (id, name, token_hash, scope, account_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(id)
-        .bind(name)
+        .bind(&token.id)
+        .bind(&token.name)
         .bind(hash)
-        .bind(created_at)
+        .bind(token.scope.as_str())
+        .bind(&token.account_id)
+        .bind(token.created_at)
         .execute(&self.pool)
         .await?;
-        Ok(ApiToken {
-            id: id.to_owned(),
-            name: name.to_owned(),
-            created_at,
-        })
+        Ok(())
     }
 
     /// All API tokens, oldest first.
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, name, created_at FROM api_tokens ORDER BY created_at, id")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ApiToken {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(
+            "SELECT id, name, scope, account_id, created_at FROM api_tokens ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(api_token_from_row).collect()
     }
 
     /// Deletes an API token; returns whether it existed.
@@ -204,13 +326,114 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Whether a token hash belongs to a live API token.
-    pub async fn api_token_exists(&self, hash: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT id FROM api_tokens WHERE token_hash = $1")
-            .bind(hash)
+    /// The live API token a hash belongs to.
+    pub async fn find_api_token(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, scope, account_id, created_at FROM api_tokens WHERE token_hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(api_token_from_row).transpose()
+    }
+
+    // ---- settings ----
+
+    /// A shared setting.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.is_some())
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    /// Sets a shared setting.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The setting's value, storing `value` first if it has none (first writer wins, also
+    /// when several processes start at once).
+    pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(self
+            .setting(name)
+            .await?
+            .unwrap_or_else(|| value.to_owned()))
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---- upstream hosts ----
+
+    /// Allows a host for an integration; returns false if it already was.
+    pub async fn allow_upstream_host(
+        &self,
+        integration: &str,
+        host: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO upstream_hosts (integration, host, created_at) VALUES ($1, $2, $3) ON CONFLICT (integration, host) DO NOTHING")
+            .bind(integration)
+            .bind(host)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Removes an allowed host; returns whether it was allowed.
+    pub async fn remove_upstream_host(
+        &self,
+        integration: &str,
+        host: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM upstream_hosts WHERE integration = $1 AND host = $2")
+            .bind(integration)
+            .bind(host)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Hosts allowed for an integration (all integrations when `None`), in order.
+    pub async fn upstream_hosts(
+        &self,
+        integration: Option<&str>,
+    ) -> Result<Vec<UpstreamHost>, StoreError> {
+        let rows = match integration {
+            Some(integration) => sqlx::query("SELECT integration, host, created_at FROM upstream_hosts WHERE integration = $1 ORDER BY host")
+                .bind(integration)
+                .fetch_all(&self.pool)
+                .await?,
+            None => sqlx::query("SELECT integration, host, created_at FROM upstream_hosts ORDER BY integration, host")
+                .fetch_all(&self.pool)
+                .await?,
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(UpstreamHost {
+                    integration: r.try_get("integration")?,
+                    host: r.try_get("host")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
 
     // ---- accounts ----
@@ -294,9 +517,14 @@ impl Store {
         Ok(true)
     }
 
-    /// Deletes an account and, in the same transaction, its MCP servers.
+    /// Deletes an account and, in the same transaction, its MCP servers and the API tokens
+    /// bound to it.
     pub async fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM api_tokens WHERE account_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM mcp_servers WHERE account_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -480,6 +708,68 @@ fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
         base_url: row.try_get("base_url")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// The file path of a `sqlite://` URL.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Checks that a SQLite file exists, or creates it (and nothing but it) with mode 0600. The
+/// parent directory must already exist: a typo in `--database` never creates directories.
+fn prepare_sqlite_file(path: &std::path::Path, create: bool) -> Result<(), StoreError> {
+    if path.exists() {
+        return Ok(());
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent
+        && !parent.is_dir()
+    {
+        return Err(StoreError::File(format!(
+            "no directory {} for the database {}; create it or fix --database",
+            parent.display(),
+            path.display()
+        )));
+    }
+    if !create {
+        return Err(StoreError::File(format!(
+            "no database at {}; `specgate init` or `specgate serve` creates it (or fix --database)",
+            path.display()
+        )));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map(drop)
+        .map_err(|e| StoreError::File(format!("cannot create {}: {e}", path.display())))
+}
+
+fn restrict_file(path: &std::path::Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    if path.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::File(format!("cannot restrict {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn api_token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
+    let scope: String = row.try_get("scope")?;
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        scope: TokenScope::parse(&scope),
+        account_id: row.try_get("account_id")?,
+        created_at: row.try_get("created_at")?,
     })
 }
 

@@ -51,6 +51,7 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
         key_file: dir.path().join("key").display().to_string(),
     };
 
+    cli.run(&["init"]);
     let token = cli.run(&["api-token", "create", "--name", "ops"]);
     assert!(token["token"].as_str().unwrap().starts_with("sgk_"));
     let listed = cli.run(&["api-token", "list"]);
@@ -79,7 +80,7 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
             "--credentials",
             r#"{"username":"u"}"#
         ])
-        .contains("needs `api_key`")
+        .contains("does not use `username`")
     );
     assert!(
         cli.fails(&[
@@ -108,7 +109,9 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
         "tickets",
     ]);
     let server_id = server["id"].as_str().unwrap();
-    let mcp_token = server["url"]
+    // No server has recorded its public URL in this database, so the CLI shows only the path.
+    assert!(server.get("url").is_none(), "{server}");
+    let mcp_token = server["mcp_path"]
         .as_str()
         .unwrap()
         .rsplit('/')
@@ -208,9 +211,19 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
         "write",
     ]);
     assert_eq!(updated["config"]["methods"], json!(["write"]));
+    assert_eq!(
+        updated["config"]["tags"],
+        json!(["tickets"]),
+        "flags not given keep their values"
+    );
     let rotated = cli.run(&["mcp", "rotate", "--account", account_id, server_id]);
     assert_ne!(
-        rotated["url"].as_str().unwrap().rsplit('/').next().unwrap(),
+        rotated["mcp_path"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap(),
         mcp_token
     );
     assert!(

@@ -74,6 +74,23 @@ async fn a_killed_server_loses_no_committed_state() {
         database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
         key_file: dir.path().join("secret.key").display().to_string(),
     };
+    for setup in [
+        &["init"][..],
+        &[
+            "upstream-host",
+            "allow",
+            "--integration",
+            "roserocket",
+            "127.0.0.1",
+        ],
+    ] {
+        let done = specgate(&paths, setup).output().unwrap();
+        assert!(
+            done.status.success(),
+            "{}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+    }
     let created = specgate(&paths, &["--json", "api-token", "create", "--name", "ops"])
         .output()
         .unwrap();
@@ -133,8 +150,8 @@ async fn a_killed_server_loses_no_committed_state() {
     first.wait().unwrap();
     assert_eq!(sandbox.rose_refresh_token(), "rr_refresh_1");
 
-    let keys = Keys::load(None, std::path::Path::new(&paths.key_file)).unwrap();
-    let store = Store::open(&paths.database).await.unwrap();
+    let keys = Keys::load(None, std::path::Path::new(&paths.key_file), false).unwrap();
+    let store = Store::open(&paths.database, false).await.unwrap();
     let sealed = store
         .sealed_credentials(&account_id)
         .await

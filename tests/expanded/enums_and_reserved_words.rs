@@ -15,7 +15,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     ::specgate_runtime::ToolDef {
         name: "list_all_enums_and_reserved_words_search",
         title: "List all Words search",
-        description: "Search with reserved-word parameters.",
+        description: "Search with reserved-word parameters.\n\nReturns {\"result\": [...], \"next_cursor\": string | null}. To fetch the next page, call this tool again with `next_cursor` set to the returned value exactly as received; it is null on the last page.",
         integration: INTEGRATION.name,
         resource: "search",
         method: "list",
@@ -27,8 +27,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Words search.\",\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[\"a\",\"b\",\"c d\"]},\"self\":{\"type\":\"string\"},\"2fa\":{\"type\":\"boolean\"},\"fooBar\":{\"type\":\"string\"},\"foo_bar\":{\"type\":\"string\"},\"ids\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}},\"required\":[],\"additionalProperties\":false}",
-        pagination: ::specgate_runtime::Pagination::None,
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Words search.\",\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[\"a\",\"b\",\"c d\"]},\"self\":{\"type\":\"string\"},\"2fa\":{\"type\":\"boolean\"},\"fooBar\":{\"type\":\"string\"},\"foo_bar\":{\"type\":\"string\"},\"ids\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /search",
         build: build_list_all_enums_and_reserved_words_search,
     },
@@ -48,6 +48,10 @@ pub struct ListAllEnumsAndReservedWordsSearchRequest {
     pub foo_bar_2: ::std::option::Option<::std::string::String>,
     ///`ids`
     pub ids: ::std::option::Option<::std::vec::Vec<i64>>,
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    pub limit: ::std::option::Option<i64>,
+    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 impl ListAllEnumsAndReservedWordsSearchRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -56,7 +60,7 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(
             args,
-            &["type", "self", "2fa", "fooBar", "foo_bar", "ids"],
+            &["type", "self", "2fa", "fooBar", "foo_bar", "ids", "limit", "next_cursor"],
         )?;
         let type_ = ::specgate_runtime::optional::<::std::string::String>(args, "type")?;
         if let ::std::option::Option::Some(value) = type_.as_ref() {
@@ -71,6 +75,10 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
             ::std::string::String,
         >(args, "foo_bar")?;
         let ids = ::specgate_runtime::optional::<::std::vec::Vec<i64>>(args, "ids")?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
+        let next_cursor = ::specgate_runtime::optional::<
+            ::std::string::String,
+        >(args, "next_cursor")?;
         ::std::result::Result::Ok(Self {
             type_,
             self_,
@@ -78,6 +86,8 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
             foo_bar,
             foo_bar_2,
             ids,
+            limit,
+            next_cursor,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -119,8 +129,8 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
-            page_limit: ::std::option::Option::None,
-            page_cursor: ::std::option::Option::None,
+            page_limit: self.limit,
+            page_cursor: self.next_cursor,
         }
     }
 }

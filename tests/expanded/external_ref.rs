@@ -15,7 +15,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     ::specgate_runtime::ToolDef {
         name: "list_all_external_ref_b",
         title: "List all External b",
-        description: "Still generated.",
+        description: "Still generated.\n\nReturns {\"result\": [...], \"next_cursor\": string | null}. To fetch the next page, call this tool again with `next_cursor` set to the returned value exactly as received; it is null on the last page.",
         integration: INTEGRATION.name,
         resource: "b",
         method: "list",
@@ -27,22 +27,31 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all External b.\",\"properties\":{},\"required\":[],\"additionalProperties\":false}",
-        pagination: ::specgate_runtime::Pagination::None,
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all External b.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /b",
         build: build_list_all_external_ref_b,
     },
 ];
 ///Typed arguments of `list_all_external_ref_b`: List all External b
 #[derive(Debug, Clone, PartialEq)]
-pub struct ListAllExternalRefBRequest {}
+pub struct ListAllExternalRefBRequest {
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    pub limit: ::std::option::Option<i64>,
+    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    pub next_cursor: ::std::option::Option<::std::string::String>,
+}
 impl ListAllExternalRefBRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &[])?;
-        ::std::result::Result::Ok(Self {})
+        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
+        let next_cursor = ::specgate_runtime::optional::<
+            ::std::string::String,
+        >(args, "next_cursor")?;
+        ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -57,8 +66,8 @@ impl ListAllExternalRefBRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
-            page_limit: ::std::option::Option::None,
-            page_cursor: ::std::option::Option::None,
+            page_limit: self.limit,
+            page_cursor: self.next_cursor,
         }
     }
 }

@@ -15,7 +15,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     ::specgate_runtime::ToolDef {
         name: "list_all_injection_in_descriptions_x",
         title: "Ends a comment */ and a string \" and a raw string \"# }; fn evil() {} //",
-        description: "Ends a comment */ and a string \" and a raw string \"# }; fn evil() {} //\n\nLine one\nLine two with unicode ✓ and a backslash \\ and `code`",
+        description: "Ends a comment */ and a string \" and a raw string \"# }; fn evil() {} //\n\nLine one\nLine two with unicode ✓ and a backslash \\ and `code`\n\nReturns {\"result\": [...], \"next_cursor\": string | null}. To fetch the next page, call this tool again with `next_cursor` set to the returned value exactly as received; it is null on the last page.",
         integration: INTEGRATION.name,
         resource: "x",
         method: "list",
@@ -27,8 +27,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Ends a comment */ and a string \\\" and a raw string \\\"# }; fn evil() {} //.\",\"properties\":{\"q\\\"; panic!(); //\":{\"type\":\"string\",\"description\":\"*/ #[doc = \\\"x\\\"]\"}},\"required\":[],\"additionalProperties\":false}",
-        pagination: ::specgate_runtime::Pagination::None,
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Ends a comment */ and a string \\\" and a raw string \\\"# }; fn evil() {} //.\",\"properties\":{\"q\\\"; panic!(); //\":{\"type\":\"string\",\"description\":\"*/ #[doc = \\\"x\\\"]\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
+        pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /x",
         build: build_list_all_injection_in_descriptions_x,
     },
@@ -38,17 +38,32 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
 pub struct ListAllInjectionInDescriptionsXRequest {
     ///`q"; panic!(); //`: */ #[doc = "x"]
     pub q_panic: ::std::option::Option<::std::string::String>,
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    pub limit: ::std::option::Option<i64>,
+    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 impl ListAllInjectionInDescriptionsXRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["q\"; panic!(); //"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["q\"; panic!(); //", "limit", "next_cursor"],
+        )?;
         let q_panic = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "q\"; panic!(); //")?;
-        ::std::result::Result::Ok(Self { q_panic })
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
+        let next_cursor = ::specgate_runtime::optional::<
+            ::std::string::String,
+        >(args, "next_cursor")?;
+        ::std::result::Result::Ok(Self {
+            q_panic,
+            limit,
+            next_cursor,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -70,8 +85,8 @@ impl ListAllInjectionInDescriptionsXRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
-            page_limit: ::std::option::Option::None,
-            page_cursor: ::std::option::Option::None,
+            page_limit: self.limit,
+            page_cursor: self.next_cursor,
         }
     }
 }

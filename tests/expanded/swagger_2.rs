@@ -37,7 +37,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
     ::specgate_runtime::ToolDef {
         name: "list_all_swagger_2_pet_find_by_status",
         title: "List all Petstore pet find by status",
-        description: "Finds pets by status",
+        description: "Finds pets by status\n\nReturns {\"result\": [...], \"next_cursor\": string | null}. To fetch the next page, call this tool again with `next_cursor` set to the returned value exactly as received; it is null on the last page.",
         integration: INTEGRATION.name,
         resource: "pet_find_by_status",
         method: "list",
@@ -49,8 +49,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Petstore pet find by status.\",\"properties\":{\"status\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},\"required\":[\"status\"],\"additionalProperties\":false}",
-        pagination: ::specgate_runtime::Pagination::None,
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Petstore pet find by status.\",\"properties\":{\"status\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"status\"],\"additionalProperties\":false}",
+        pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /pet/findByStatus",
         build: build_list_all_swagger_2_pet_find_by_status,
     },
@@ -147,17 +147,25 @@ fn build_create_a_swagger_2_pet(
 pub struct ListAllSwagger2PetFindByStatusRequest {
     ///`status`
     pub status: ::std::vec::Vec<::std::string::String>,
+    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    pub limit: ::std::option::Option<i64>,
+    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 impl ListAllSwagger2PetFindByStatusRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["status"])?;
+        ::specgate_runtime::only_known(args, &["status", "limit", "next_cursor"])?;
         let status = ::specgate_runtime::required::<
             ::std::vec::Vec<::std::string::String>,
         >(args, "status")?;
-        ::std::result::Result::Ok(Self { status })
+        let limit = ::specgate_runtime::page_limit(args, "limit")?;
+        let next_cursor = ::specgate_runtime::optional::<
+            ::std::string::String,
+        >(args, "next_cursor")?;
+        ::std::result::Result::Ok(Self { status, limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -182,8 +190,8 @@ impl ListAllSwagger2PetFindByStatusRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
-            page_limit: ::std::option::Option::None,
-            page_cursor: ::std::option::Option::None,
+            page_limit: self.limit,
+            page_cursor: self.next_cursor,
         }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use specgate_server::admin::Provisioner;
 use specgate_server::crypto::Keys;
 use specgate_server::sandbox::{self, Sandbox, Scripted};
-use specgate_server::store::Store;
+use specgate_server::store::{Store, TokenScope};
 use specgate_server::{AppState, Config, app};
 
 pub struct Harness {
@@ -30,25 +30,34 @@ pub async fn start_with(database: Option<String>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("specgate.db");
     let database = database.unwrap_or_else(|| format!("sqlite://{}", db_path.display()));
-    let store = Store::open(&database).await.unwrap();
+    let store = Store::open(&database, true).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let config = Config {
-        public_url: base.clone(),
+        public_url: Some(base.clone()),
         allowed_hosts: vec![],
         allowed_origins: vec![],
         allow_insecure_upstreams: true,
         max_body_bytes: 64 * 1024,
         tools_page_size: 5,
         upstream_timeout: std::time::Duration::from_millis(1500),
-        sse_max_sessions: 2,
+        sse_max_sessions: 3,
+        sse_max_sessions_per_server: 2,
         sse_idle: std::time::Duration::from_millis(1500),
     };
     let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
-    let (_, admin_token) = Provisioner::new(state.clone())
-        .create_api_token("tests")
+    let provisioner = Provisioner::new(state.clone());
+    let (_, admin_token) = provisioner
+        .create_api_token("tests", TokenScope::Admin, None)
         .await
         .unwrap();
+    // The sandboxes listen on loopback, which no vendor spec declares.
+    for integration in specgate_api::INTEGRATIONS {
+        provisioner
+            .allow_upstream_host(integration.name, "127.0.0.1")
+            .await
+            .unwrap();
+    }
     tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
     let (address, sandbox) = sandbox::spawn().await.unwrap();
     Harness {

@@ -1,0 +1,243 @@
+//! Where vendor requests may go. Stored credentials are sent only to hosts the integration's
+//! spec declares or an operator allowed, never to private, loopback, link-local or metadata
+//! addresses (unless `--allow-insecure-upstreams`), and redirects never leave the origin.
+//! Addresses are checked after DNS resolution too, so a public name that resolves to
+//! 169.254.169.254 is refused.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use specgate_runtime::{AuthKind, Integration};
+
+/// Whether an address is on the public internet: not loopback, private (RFC 1918, unique
+/// local), shared (CGNAT), link-local (which holds cloud metadata services), unspecified,
+/// broadcast, multicast or documentation space.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && ip.octets()[2] == 0))
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // unique local, including fd00:ec2::254
+        || (first & 0xffc0) == 0xfe80 // link-local
+        || first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+}
+
+/// Whether a URL host is a loopback name or address.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `host` matches an allow-list pattern: the same name, or `*.suffix` for any
+/// subdomain of `suffix`.
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host
+            .strip_suffix(suffix)
+            .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1),
+        None => pattern == host,
+    }
+}
+
+/// The host patterns an integration's spec declares: the host of its base URL and of its
+/// OAuth token URL. A templated label (`{tenant}.example.com`) becomes `*.example.com`; a
+/// template in the last two labels, or no base URL at all, declares nothing.
+pub fn declared_hosts(integration: &Integration) -> Vec<String> {
+    let mut urls = vec![integration.base_url];
+    if let AuthKind::OAuth2 { token_url, .. } = integration.auth {
+        urls.push(token_url);
+    }
+    let mut hosts: Vec<String> = urls.into_iter().filter_map(declared_host).collect();
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+fn declared_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = host.split(':').next()?.to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    let templated = labels.iter().rposition(|l| l.contains('{'));
+    match templated {
+        None => Some(host),
+        Some(last) if labels.len() - last > 2 => {
+            Some(format!("*.{}", labels[last + 1..].join(".")))
+        }
+        Some(_) => None,
+    }
+}
+
+/// A DNS resolver that drops non-public addresses, unless private upstreams are allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardedResolver {
+    /// Accept loopback and private addresses (tests and demos).
+    pub allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let usable: Vec<SocketAddr> = resolved
+                .iter()
+                .copied()
+                .filter(|a| allow_private || is_public(a.ip()))
+                .collect();
+            if usable.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to private, loopback or link-local addresses, which vendor requests never go to"
+                )
+                .into());
+            }
+            Ok(Box::new(usable.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Follows a redirect only within the origin of the first request (so never to another host
+/// or from https to http), at most five times.
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same_origin && attempt.previous().len() <= 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// The shared HTTP client for vendor requests.
+pub fn client(timeout: std::time::Duration, allow_private: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .user_agent(concat!("specgate/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirect_policy())
+        .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Checks a URL that vendor credentials will be sent to: https (or loopback http when
+/// insecure upstreams are allowed), and an IP-literal host only if public.
+pub fn check_url(url: &reqwest::Url, allow_insecure: bool) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default();
+    let loopback = is_loopback_host(host);
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback && allow_insecure => {}
+        "http" if loopback => {
+            return Err("must be https; loopback http needs --allow-insecure-upstreams".to_owned());
+        }
+        _ => return Err("must be an https URL".to_owned()),
+    }
+    if let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        && !is_public(ip)
+        && !allow_insecure
+    {
+        return Err(format!(
+            "{ip} is a private, loopback or link-local address; vendor credentials are never sent there"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_private_and_loopback_addresses_are_not_public() {
+        for private in [
+            "169.254.169.254",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "127.0.0.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn host_patterns() {
+        assert!(host_matches("api.example.com", "API.example.com"));
+        assert!(!host_matches("api.example.com", "api.example.com.evil.io"));
+        assert!(host_matches("*.example.com", "acme.example.com"));
+        assert!(!host_matches("*.example.com", "example.com"));
+        assert!(!host_matches("*.example.com", "evilexample.com"));
+        assert_eq!(
+            declared_host("https://api.gomalomo.com/v2").as_deref(),
+            Some("api.gomalomo.com")
+        );
+        assert_eq!(
+            declared_host("https://{tenant}.zendesk.com/api").as_deref(),
+            Some("*.zendesk.com")
+        );
+        assert_eq!(declared_host("https://{hostname}/v1"), None);
+        assert_eq!(declared_host("https://api.{region}.com"), None);
+        assert_eq!(declared_host(""), None);
+    }
+
+    #[test]
+    fn urls_that_credentials_may_go_to() {
+        let check = |u: &str, insecure| check_url(&reqwest::Url::parse(u).unwrap(), insecure);
+        assert!(check("https://api.example.com/v1", false).is_ok());
+        assert!(check("http://api.example.com/v1", true).is_err());
+        assert!(check("http://127.0.0.1:9000/x", false).is_err());
+        assert!(check("http://127.0.0.1:9000/x", true).is_ok());
+        assert!(check("https://169.254.169.254/latest", false).is_err());
+        assert!(check("https://[fd00:ec2::254]/latest", false).is_err());
+        assert!(check("https://10.1.2.3/", true).is_ok());
+    }
+}
