@@ -1076,17 +1076,29 @@ pub fn openapi() -> Value {
         "client_id": {"type": "string"}, "client_secret": {"type": "string"}, "access_token": {"type": "string"},
         "refresh_token": {"type": "string"}, "expires_at": {"type": "integer"}, "token_url": {"type": "string"},
         "token_params": {"type": "object"}}});
+    let filter = |what: &str| json!({"type": "array", "minItems": 1, "items": {"type": "string"}, "default": ["all"], "description": format!("{what}; [\"all\"] for every value. Never null or empty.")});
     let config = json!({"type": "object", "additionalProperties": false, "properties": {
-        "methods": {"type": "array", "items": {"type": "string"}, "description": "read, write, custom, or method names"},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "require_api_token_auth": {"type": "boolean"}}});
+        "methods": filter("read, write, custom, or method names"),
+        "tags": filter("tags"),
+        "require_api_token_auth": {"type": "boolean", "description": "Clients must also send an admin or `mcp`-scoped API token."}}});
     let error = json!({"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}});
     let account = json!({"type": "object", "properties": {"id": {"type": "string"}, "integration": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}});
-    let server = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string", "description": "Only in create and rotate responses."}}});
-    let op = |summary: &str, body: Option<&str>, response: &str| {
-        let mut o = json!({"summary": summary, "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{response}")}}}},
-            "4XX": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}});
+    let server = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string", "description": "Only in create and rotate responses, when the public URL is known."}, "mcp_path": {"type": "string", "description": "Only in create and rotate responses."}}});
+    // `status` is what the handler answers on success; `response` names its body schema.
+    let op = |summary: &str, body: Option<&str>, status: u16, response: Option<&str>| {
+        let success = match response {
+            Some(schema) => {
+                json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+            }
+            None => json!({"description": "No content"}),
+        };
+        let failure = json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+        let mut responses = serde_json::Map::new();
+        responses.insert(status.to_string(), success);
+        for code in ["400", "401", "403", "404", "413", "415", "422"] {
+            responses.insert(code.to_owned(), failure.clone());
+        }
+        let mut o = json!({"summary": summary, "responses": responses});
         if let Some(body) = body {
             o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
@@ -1097,13 +1109,17 @@ pub fn openapi() -> Value {
         "info": {"title": "specgate admin API", "version": env!("CARGO_PKG_VERSION")},
         "security": [{"apiToken": []}],
         "paths": {
-            "/integrations": {"get": op("List compiled integrations", None, "Any")},
-            "/integrated-account": {"post": op("Create an integrated account", Some("CreateAccount"), "Account"), "get": op("List integrated accounts", None, "Any")},
-            "/integrated-account/{id}": {"get": op("Get an integrated account", None, "Account"), "patch": op("Rename an account or rotate its credentials", Some("UpdateAccount"), "Account"), "delete": op("Delete an account and its MCP servers", None, "Any")},
-            "/integrated-account/{id}/mcp": {"post": op("Create an MCP server", Some("CreateServer"), "Server"), "get": op("List MCP servers", None, "Any")},
-            "/integrated-account/{id}/mcp/{mcp_id}": {"get": op("Get an MCP server", None, "Server"), "patch": op("Update an MCP server", Some("UpdateServer"), "Server"), "delete": op("Delete an MCP server", None, "Any")},
-            "/integrated-account/{id}/mcp/{mcp_id}/rotate": {"post": op("Issue a new URL and revoke the old one", None, "Server")},
-            "/integrated-account/{id}/mcp/{mcp_id}/tools": {"get": op("Preview the tools this server exposes", None, "Any")}
+            "/integrations": {"get": op("List compiled integrations", None, 200, Some("Any"))},
+            "/integrations/{name}/upstream-hosts": {
+                "get": op("Hosts an integration's accounts may use: declared by the spec, and allowed", None, 200, Some("Any")),
+                "post": op("Allow a host (or *.suffix) for an integration", Some("AllowHost"), 201, Some("Any"))},
+            "/integrations/{name}/upstream-hosts/{host}": {"delete": op("Remove an allowed host", None, 204, None)},
+            "/integrated-account": {"post": op("Create an integrated account", Some("CreateAccount"), 201, Some("Account")), "get": op("List integrated accounts", None, 200, Some("Any"))},
+            "/integrated-account/{id}": {"get": op("Get an integrated account", None, 200, Some("Account")), "patch": op("Rename an account, rotate its credentials, or move it (with new credentials)", Some("UpdateAccount"), 200, Some("Account")), "delete": op("Delete an account, its MCP servers and its bound API tokens", None, 204, None)},
+            "/integrated-account/{id}/mcp": {"post": op("Create an MCP server", Some("CreateServer"), 201, Some("Server")), "get": op("List MCP servers", None, 200, Some("Any"))},
+            "/integrated-account/{id}/mcp/{mcp_id}": {"get": op("Get an MCP server", None, 200, Some("Server")), "patch": op("Update an MCP server (config is a JSON merge patch)", Some("UpdateServer"), 200, Some("Server")), "delete": op("Delete an MCP server", None, 204, None)},
+            "/integrated-account/{id}/mcp/{mcp_id}/rotate": {"post": op("Issue a new URL and revoke the old one", None, 200, Some("Server"))},
+            "/integrated-account/{id}/mcp/{mcp_id}/tools": {"get": op("Preview the tools this server exposes", None, 200, Some("Any"))}
         },
         "components": {
             "securitySchemes": {"apiToken": {"type": "http", "scheme": "bearer"}},
@@ -1115,9 +1131,10 @@ pub fn openapi() -> Value {
                 "Account": account,
                 "Server": server,
                 "CreateAccount": {"type": "object", "additionalProperties": false, "required": ["integration", "name", "credentials"], "properties": {"integration": {"type": "string"}, "name": {"type": "string"}, "credentials": {"$ref": "#/components/schemas/Credentials"}, "base_url": {"type": "string"}}},
-                "UpdateAccount": {"type": "object", "additionalProperties": false, "properties": {"name": {"type": "string"}, "credentials": {"$ref": "#/components/schemas/Credentials"}, "base_url": {"type": "string"}}},
+                "UpdateAccount": {"type": "object", "additionalProperties": false, "properties": {"name": {"type": "string"}, "credentials": {"$ref": "#/components/schemas/Credentials"}, "base_url": {"type": ["string", "null"], "description": "Changing it requires `credentials` in the same request."}}},
+                "AllowHost": {"type": "object", "additionalProperties": false, "required": ["host"], "properties": {"host": {"type": "string", "description": "api.example.com, or *.example.com for its subdomains"}}},
                 "CreateServer": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": {"name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": "string", "format": "date-time"}}},
-                "UpdateServer": {"type": "object", "additionalProperties": false, "properties": {"name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": "string", "format": "date-time"}}}
+                "UpdateServer": {"type": "object", "additionalProperties": false, "properties": {"name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig", "description": "A JSON merge patch: fields not sent keep their values."}, "expires_at": {"type": ["string", "null"], "format": "date-time", "description": "null removes the expiry."}}}
             }
         }
     })

@@ -911,7 +911,13 @@ fn describe_transport_error(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         "The vendor did not answer in time (timeout). Try again later.".to_owned()
     } else if error.is_connect() {
-        "Could not connect to the vendor (connection refused or unreachable).".to_owned()
+        // The innermost cause says why (refused, unreachable, or a refused address); unlike
+        // the error's own Display it never includes the URL, which may carry a key.
+        let mut cause: &dyn std::error::Error = error;
+        while let Some(source) = cause.source() {
+            cause = source;
+        }
+        format!("Could not connect to the vendor: {cause}.")
     } else {
         // Display of the error itself may include the URL, which can carry a query-string key.
         let cause = std::error::Error::source(error)

@@ -121,25 +121,50 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         )
         .route("/orders/{id}/events", get(malomo_events).post(echo_created))
         .route("/customers", get(malomo_customers).post(echo_created))
+        .route(
+            "/customers/{id}",
+            get(malomo_customer)
+                .put(malomo_customer)
+                .delete(echo_deleted),
+        )
+        .route("/customers/{id}/events", get(malomo_events))
         .route("/webhooks", get(malomo_webhooks).post(echo_created))
+        .route(
+            "/webhooks/{id}",
+            get(malomo_webhook).put(malomo_webhook).delete(echo_deleted),
+        )
+        .route("/returns", get(malomo_returns))
+        .route("/returns/{id}", get(malomo_return))
+        .route("/accounts/self", get(malomo_account))
         .layer(axum::middleware::from_fn(malomo_guard));
     let edesk = Router::new()
         .route("/tickets", get(edesk_tickets))
         .route("/tickets/{id}", get(edesk_ticket).put(edesk_echo))
         .route("/sales-orders/{id}", get(edesk_sales_order).put(edesk_echo))
         .route("/messages", post(edesk_echo))
+        .route("/messages/{id}", get(edesk_message))
         .route("/order-notes", get(edesk_order_notes).post(edesk_echo))
-        .route("/templates", get(edesk_templates))
+        .route("/order-notes/{id}", get(edesk_order_note).put(edesk_echo))
+        .route("/templates", get(edesk_templates).post(edesk_echo))
         .route("/tags", get(edesk_tags))
+        .route("/tags/{id}", get(edesk_tag))
+        .route("/tag-groups", get(edesk_tag_groups))
+        .route("/channels", get(edesk_channels))
+        .route("/contacts", get(edesk_contacts))
         .layer(axum::middleware::from_fn(bearer_guard));
     let rose = Router::new()
+        .route("/objects", post(rose_create))
         .route("/objects/search", post(rose_search))
         .route(
-            "/objects/{key}/{external}/external",
-            get(rose_external).patch(rose_external),
+            "/objects/{id}",
+            get(rose_object).put(rose_object).delete(echo_deleted),
         )
-        .route("/events", post(echo_created))
-        .route("/userGroups", get(rose_user_groups))
+        .route(
+            "/objects/{key}/{external}/external",
+            get(rose_external).patch(rose_external).delete(echo_deleted),
+        )
+        .route("/events", get(rose_events).post(echo_created))
+        .route("/userGroups", get(rose_user_groups).post(echo_created))
         .route(
             "/userGroups/{id}/members",
             get(rose_members).post(rose_member_update),
@@ -343,6 +368,46 @@ async fn malomo_events(Path(id): Path<String>) -> Json<Value> {
     )
 }
 
+async fn malomo_customer(Path(id): Path<String>) -> Json<Value> {
+    Json(
+        json!({"id": id, "email": "buyer1@example.com", "first_name": "Ada", "last_name": "Buyer1", "phone_number": "+15550100"}),
+    )
+}
+
+async fn malomo_webhook(Path(id): Path<String>) -> Json<Value> {
+    Json(
+        json!({"id": id, "topic": "events:created", "url": "https://hooks.example.com/malomo", "active": true}),
+    )
+}
+
+fn malomo_return_data(n: usize) -> Value {
+    json!({"id": format!("ret_{n}"), "alternate_id": format!("rma_{n}"), "order_id": format!("ord_{n:04}"), "status": "requested"})
+}
+
+/// Returns come back whole (no paging), so the server pages them itself.
+async fn malomo_returns(Query(query): Query<HashMap<String, String>>) -> Json<Value> {
+    Json(Value::Array(
+        (1..=3)
+            .map(malomo_return_data)
+            .filter(|r| {
+                query
+                    .get("alternate_id")
+                    .is_none_or(|v| r["alternate_id"] == *v)
+            })
+            .collect(),
+    ))
+}
+
+async fn malomo_return(Path(id): Path<String>) -> Json<Value> {
+    let mut found = malomo_return_data(1);
+    found["id"] = json!(id);
+    Json(found)
+}
+
+async fn malomo_account() -> Json<Value> {
+    Json(json!({"id": "acct_1", "name": "Sandbox Store", "domain": "sandbox.example.com"}))
+}
+
 async fn malomo_customers() -> Json<Value> {
     Json(
         json!([{"id": "cus_1", "email": "buyer1@example.com", "first_name": "Ada", "last_name": "Buyer1", "phone_number": "+15550100"}]),
@@ -443,6 +508,47 @@ async fn edesk_echo(Json(body): Json<Value>) -> Json<Value> {
         object.entry("id").or_insert(json!(12345));
     }
     Json(json!({"data": data}))
+}
+
+async fn edesk_message(Path(id): Path<i64>) -> Json<Value> {
+    Json(
+        json!({"data": {"id": id, "ticket_id": 1, "type": "Outgoing", "body": "Your parcel is on its way.", "created_at": "2026-11-01 12:00:00"}}),
+    )
+}
+
+async fn edesk_order_note(Path(id): Path<i64>) -> Json<Value> {
+    Json(
+        json!({"data": {"id": id, "sales_order_id": 501, "text": "Customer called about delivery", "created_at": "2026-11-01 11:00:00"}}),
+    )
+}
+
+async fn edesk_tag(Path(id): Path<i64>) -> Json<Value> {
+    Json(
+        json!({"data": {"id": id, "name": "VIP", "active": true, "color": "F44336", "icon": "heart"}}),
+    )
+}
+
+async fn edesk_tag_groups(Query(query): Query<HashMap<String, String>>) -> Json<Value> {
+    edesk_page(
+        vec![json!({"id": 1, "name": "Priority", "tags_ids": [3]})],
+        &query,
+    )
+}
+
+async fn edesk_channels(Query(query): Query<HashMap<String, String>>) -> Json<Value> {
+    edesk_page(
+        vec![json!({"id": 7, "name": "Amazon US", "type": "amazon", "active": true})],
+        &query,
+    )
+}
+
+async fn edesk_contacts(Query(query): Query<HashMap<String, String>>) -> Json<Value> {
+    edesk_page(
+        (1..=3)
+            .map(|n| json!({"id": 900 + n, "name": format!("Buyer {n}"), "email": format!("buyer{n}@example.com")}))
+            .collect(),
+        &query,
+    )
 }
 
 async fn edesk_order_notes(Query(query): Query<HashMap<String, String>>) -> Json<Value> {
@@ -552,6 +658,38 @@ async fn rose_external(
         object.extend(fields.clone());
     }
     Json(record)
+}
+
+async fn rose_create(Json(body): Json<Value>) -> Response {
+    let key = body
+        .get("objectKey")
+        .and_then(Value::as_str)
+        .unwrap_or("customer");
+    (StatusCode::CREATED, Json(rose_record(key, 9))).into_response()
+}
+
+async fn rose_object(Path(id): Path<String>) -> Json<Value> {
+    let mut record = rose_record("customer", 1);
+    record["id"] = json!(id);
+    Json(record)
+}
+
+async fn rose_events(Query(query): Query<HashMap<String, String>>) -> Json<Value> {
+    let offset: usize = query
+        .get("offset")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = query
+        .get("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let total = 3;
+    let results: Vec<Value> = (1..=total)
+        .map(|n| json!({"id": format!("evt_{n}"), "eventType": "status_changed", "recordId": query.get("recordId")}))
+        .skip(offset)
+        .take(limit)
+        .collect();
+    Json(json!({"total": total, "results": results}))
 }
 
 async fn rose_user_groups() -> Json<Value> {

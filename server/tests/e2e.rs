@@ -731,7 +731,24 @@ async fn legacy_sse_sessions_are_bounded_and_idle_ones_close() {
         (200, 200)
     );
     let third = h.http.get(format!("{url}/sse")).send().await.unwrap();
-    assert_eq!(third.status(), 503, "the harness allows two sessions");
+    assert_eq!(
+        third.status(),
+        503,
+        "the harness allows two sessions per server"
+    );
+    assert!(third.text().await.unwrap().contains("this MCP server"));
+    // Another tenant still gets a session: the per-server limit is below the instance's.
+    let (_, other_url) = h.server(&account, json!({})).await;
+    let other = h.http.get(format!("{other_url}/sse")).send().await.unwrap();
+    assert_eq!(other.status(), 200);
+    let (_, third_url) = h.server(&account, json!({})).await;
+    let over = h.http.get(format!("{third_url}/sse")).send().await.unwrap();
+    assert_eq!(
+        over.status(),
+        503,
+        "the harness allows three sessions in all"
+    );
+    drop(other);
     drop(second);
     // The idle limit (1.5 s in the harness) ends the first stream by itself.
     let started = std::time::Instant::now();

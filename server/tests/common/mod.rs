@@ -18,6 +18,7 @@ pub struct Harness {
     pub sandbox: Arc<Sandbox>,
     pub http: reqwest::Client,
     pub db_path: std::path::PathBuf,
+    pub provisioner: Provisioner,
     _dir: tempfile::TempDir,
 }
 
@@ -27,6 +28,16 @@ pub async fn start() -> Harness {
 
 /// A harness on the given database URL (default: a fresh SQLite file).
 pub async fn start_with(database: Option<String>) -> Harness {
+    launch(database, true).await
+}
+
+/// A harness without `--allow-insecure-upstreams`: only public https upstreams are reachable,
+/// so it tests what the server refuses rather than vendor calls.
+pub async fn start_secure() -> Harness {
+    launch(None, false).await
+}
+
+async fn launch(database: Option<String>, allow_insecure_upstreams: bool) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("specgate.db");
     let database = database.unwrap_or_else(|| format!("sqlite://{}", db_path.display()));
@@ -37,7 +48,7 @@ pub async fn start_with(database: Option<String>) -> Harness {
         public_url: Some(base.clone()),
         allowed_hosts: vec![],
         allowed_origins: vec![],
-        allow_insecure_upstreams: true,
+        allow_insecure_upstreams,
         max_body_bytes: 64 * 1024,
         tools_page_size: 5,
         upstream_timeout: std::time::Duration::from_millis(1500),
@@ -67,6 +78,7 @@ pub async fn start_with(database: Option<String>) -> Harness {
         sandbox,
         http: reqwest::Client::new(),
         db_path,
+        provisioner,
         _dir: dir,
     }
 }
