@@ -7,7 +7,6 @@ mod common;
 use common::{Harness, start, start_secure};
 use reqwest::Method;
 use serde_json::{Value, json};
-use specgate_server::admin::Provisioner;
 
 fn texts(result: &Value) -> String {
     result["result"]["content"][0]["text"]
@@ -613,8 +612,7 @@ async fn the_admin_openapi_document_matches_every_route() {
         let responses = &document["paths"][&template][method.as_str().to_lowercase()]["responses"];
         assert!(
             responses.get(status.to_string()).is_some(),
-            "{method} {path} answered {status} ({answer}) but the document lists {}",
-            responses
+            "{method} {path} answered {status} ({answer}) but the document lists {responses}"
         );
         exercised.push(format!("{method} {template}"));
     }
