@@ -19,6 +19,7 @@ use specgate_server::mcp::{Handler, Resolved};
 use specgate_server::proxy::Credentials;
 use specgate_server::store::{Filter, ServerConfig, Store, TokenScope, now, sqlite_file};
 use specgate_server::{AppState, Config, app, sandbox};
+use tokio_util::sync::CancellationToken;
 
 const DEFAULT_DATABASE: &str = "sqlite://.specgate/specgate.db";
 /// Created (mode 0700) for the default database; any other database's directory must exist.
@@ -94,7 +95,11 @@ struct ServeArgs {
     /// Seconds a legacy SSE session may stay without a message before it is closed.
     #[arg(long, default_value_t = 300)]
     sse_idle_secs: u64,
-    /// Seconds in-flight calls may take to finish after SIGTERM or Ctrl-C before the process exits.
+    /// Seconds between SIGTERM (or Ctrl-C) and closing the listener, while `/readyz` already
+    /// answers 503, so a load balancer stops sending traffic first.
+    #[arg(long, default_value_t = 0)]
+    shutdown_drain_secs: u64,
+    /// Seconds in-flight calls may take to finish once the listener closes.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
 }
@@ -490,6 +495,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let config = serve_config(&args, false);
             record_public_url(&store, &config).await?;
             let state = AppState::new(config, store, keys);
+            watch_signals(&state.shutdown)?;
             out(&format!(
                 "specgate {} listening on http://{}",
                 env!("CARGO_PKG_VERSION"),
@@ -511,12 +517,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             out("  specgate mcp create --account <id> --name support --methods read");
             out("  or try everything without credentials: specgate demo");
-            serve(
-                state,
-                listener,
-                Duration::from_secs(args.shutdown_grace_secs),
-            )
-            .await
+            serve(state, listener, Shutdown::from(&args)).await
         }
         Command::Demo(args) => demo(&common, args).await,
         Command::Stdio { mcp_token } => {
@@ -877,35 +878,60 @@ async fn record_public_url(store: &Store, config: &Config) -> Result<(), String>
     }
 }
 
-/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// Cancels `shutdown` on the first SIGTERM or SIGINT (Ctrl-C). The handlers are installed
+/// before this returns, so a signal that arrives right after startup output is never lost.
+fn watch_signals(shutdown: &CancellationToken) -> Result<(), String> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
+        let mut terminate =
+            signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
+        let mut interrupt =
+            signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+            tracing::info!("shutting down: not ready, finishing in-flight requests");
+            shutdown.cancel();
+        });
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+        });
+    }
+    Ok(())
+}
+
+/// How `serve` winds down after a signal.
+#[derive(Clone, Copy)]
+struct Shutdown {
+    drain: Duration,
+    grace: Duration,
+}
+
+impl From<&ServeArgs> for Shutdown {
+    fn from(args: &ServeArgs) -> Self {
+        Self {
+            drain: Duration::from_secs(args.shutdown_drain_secs),
+            grace: Duration::from_secs(args.shutdown_grace_secs),
+        }
     }
 }
 
-/// Serves until SIGTERM or SIGINT. Then: `/readyz` turns 503 and SSE streams close at once,
-/// no new connections are accepted, and in-flight calls get up to `grace` to finish.
+/// Serves until SIGTERM or SIGINT. Then: `/readyz` turns 503 and SSE streams close at once;
+/// after `drain` no new connections are accepted, and in-flight calls get up to `grace` to
+/// finish.
 async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
-    grace: Duration,
+    plan: Shutdown,
 ) -> Result<(), String> {
     let sweeper =
         specgate_server::spawn_expiry_sweeper(state.store.clone(), Duration::from_secs(1));
@@ -913,14 +939,14 @@ async fn serve(
     let server = axum::serve(listener, app(state)).with_graceful_shutdown({
         let shutdown = shutdown.clone();
         async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            shutdown.cancel();
+            shutdown.cancelled().await;
+            tokio::time::sleep(plan.drain).await;
         }
     });
+    let grace = plan.grace;
     let deadline = async {
         shutdown.cancelled().await;
-        tokio::time::sleep(grace).await;
+        tokio::time::sleep(plan.drain + grace).await;
     };
     let result = tokio::select! {
         result = server => result.map_err(|e| e.to_string()),
@@ -948,6 +974,7 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
     let config = serve_config(&args, true);
     record_public_url(&store, &config).await?;
     let state = AppState::new(config, store, keys);
+    watch_signals(&state.shutdown)?;
     let p = Provisioner::new(state.clone());
     let sandbox_url = format!("http://{sandbox_address}");
     let demos = [
@@ -1008,12 +1035,7 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
     out(
         "\nTry: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", paste a URL above.",
     );
-    serve(
-        state,
-        listener,
-        Duration::from_secs(args.shutdown_grace_secs),
-    )
-    .await
+    serve(state, listener, Shutdown::from(&args)).await
 }
 
 /// The demo's throwaway directory (mode 0700), removed when the demo ends.

@@ -1,0 +1,459 @@
+//! The `specgate` binary as an operator runs it: from any directory, with the key beside the
+//! database, URLs that match the running server, a clean shutdown on SIGTERM, and the CLI's
+//! edges (closed pipes, busy ports, mistyped paths).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use specgate_server::sandbox;
+
+fn specgate(cwd: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_specgate"));
+    command
+        .current_dir(cwd)
+        .args(args)
+        .env_remove("SPECGATE_SECRET_KEY")
+        .env_remove("SPECGATE_KEY_FILE")
+        .env_remove("SPECGATE_DATABASE")
+        .env_remove("SPECGATE_PUBLIC_URL");
+    command
+}
+
+fn run(cwd: &Path, args: &[&str]) -> Output {
+    specgate(cwd, args).output().unwrap()
+}
+
+fn ok_json(cwd: &Path, args: &[&str]) -> Value {
+    let output = run(cwd, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn fails(cwd: &Path, args: &[&str]) -> String {
+    let output = run(cwd, args);
+    assert!(!output.status.success(), "{args:?} should fail");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `serve` and waits until `/healthz` answers.
+async fn serve(cwd: &Path, args: &[&str], port: u16) -> Child {
+    let listen = format!("127.0.0.1:{port}");
+    let mut all = args.to_vec();
+    all.extend(["serve", "--listen", &listen]);
+    let mut child = specgate(cwd, &all)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let health = format!("http://{listen}/healthz");
+    for _ in 0..100 {
+        if reqwest::get(&health)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    panic!("specgate serve did not start");
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a child to exit, with a generous deadline.
+async fn wait_exit(child: &mut Child, deadline: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            panic!("the process did not exit within {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_database_one_key_from_any_directory() {
+    let data = tempfile::tempdir().unwrap();
+    let (elsewhere, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let database = format!("sqlite://{}", data.path().join("specgate.db").display());
+    let db = ["--database", database.as_str()];
+
+    // Read-only commands never create a database or a key.
+    let missing = fails(elsewhere.path(), &[db[0], db[1], "account", "list"]);
+    assert!(missing.contains("no database"), "{missing}");
+    assert!(!data.path().join("specgate.db").exists());
+    assert!(!data.path().join("secret.key").exists());
+
+    let init = ok_json(other.path(), &[db[0], db[1], "--json", "init"]);
+    assert_eq!(mode(&data.path().join("secret.key")), 0o600, "{init}");
+    assert_eq!(mode(&data.path().join("specgate.db")), 0o600);
+
+    // Another working directory finds the same key next to the database.
+    let token = ok_json(
+        elsewhere.path(),
+        &[
+            db[0],
+            db[1],
+            "--json",
+            "api-token",
+            "create",
+            "--name",
+            "ops",
+        ],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!elsewhere.path().join(".specgate").exists());
+    let port = free_port();
+    let mut server = serve(other.path(), &db, port).await;
+    let listed = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/integrated-account"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200, "the server accepts the CLI's token");
+
+    // The server recorded its URL, so a URL the CLI prints points at it.
+    let account = ok_json(
+        elsewhere.path(),
+        &[
+            db[0],
+            db[1],
+            "--json",
+            "account",
+            "create",
+            "--integration",
+            "e_desk",
+            "--name",
+            "acme",
+            "--credentials",
+            r#"{"api_key":"k"}"#,
+        ],
+    );
+    let created = ok_json(
+        elsewhere.path(),
+        &[
+            db[0],
+            db[1],
+            "--json",
+            "mcp",
+            "create",
+            "--account",
+            account["id"].as_str().unwrap(),
+            "--name",
+            "support",
+        ],
+    );
+    let url = created["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{port}/mcp/mcp_")),
+        "{url}"
+    );
+    let listed = reqwest::Client::new()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    terminate(&server);
+    assert!(
+        wait_exit(&mut server, Duration::from_secs(20))
+            .await
+            .success()
+    );
+    if data.path().join("specgate.db-wal").exists() {
+        assert_eq!(mode(&data.path().join("specgate.db-wal")), 0o600);
+    }
+
+    // Another key is refused, and the error names the expected fingerprint.
+    let wrong = specgate(elsewhere.path(), &[db[0], db[1], "account", "list"])
+        .env(
+            "SPECGATE_SECRET_KEY",
+            "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        )
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    let message = String::from_utf8_lossy(&wrong.stderr);
+    let fingerprint = init["key_fingerprint"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("expects the key with fingerprint {fingerprint}")),
+        "{message}"
+    );
+
+    // A mistyped database path creates nothing.
+    let typo = format!(
+        "sqlite://{}",
+        data.path().join("typo/specgate.db").display()
+    );
+    let refused = fails(
+        other.path(),
+        &["--database", &typo, "serve", "--listen", "127.0.0.1:0"],
+    );
+    assert!(refused.contains("no directory"), "{refused}");
+    assert!(!data.path().join("typo").exists());
+}
+
+#[test]
+fn the_default_data_directory_is_private() {
+    let cwd = tempfile::tempdir().unwrap();
+    ok_json(cwd.path(), &["--json", "init"]);
+    let dir = cwd.path().join(".specgate");
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("specgate.db")), 0o600);
+    assert_eq!(mode(&dir.join("secret.key")), 0o600);
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
+    let cwd = tempfile::tempdir().unwrap();
+    let (sandbox_address, sandbox) = sandbox::spawn().await.unwrap();
+    ok_json(cwd.path(), &["--json", "init"]);
+    ok_json(
+        cwd.path(),
+        &[
+            "--json",
+            "upstream-host",
+            "allow",
+            "--integration",
+            "malomo",
+            "127.0.0.1",
+        ],
+    );
+    let token = ok_json(
+        cwd.path(),
+        &["--json", "api-token", "create", "--name", "ops"],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = specgate(
+        cwd.path(),
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--allow-insecure-upstreams",
+            "--shutdown-drain-secs",
+            "1",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the server became ready");
+    let account: Value = http
+        .post(format!("{base}/integrated-account"))
+        .bearer_auth(&token)
+        .json(&json!({"integration": "malomo", "name": "acme", "credentials": {"api_key": "sk_sandbox_malomo"}, "base_url": format!("http://{sandbox_address}/malomo")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created: Value = http
+        .post(format!(
+            "{base}/integrated-account/{}/mcp",
+            account["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"name": "agent"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = created["url"].as_str().unwrap().to_owned();
+
+    let mut stream = http.get(format!("{url}/sse")).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    sandbox.script(sandbox::Scripted {
+        status: 200,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: json!([{"id": "wh_slow"}]),
+        delay_ms: 1500,
+    });
+    let in_flight = tokio::spawn({
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.post(&url)
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_all_malomo_webhooks", "arguments": {}}}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    terminate(&server);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503,
+        "not ready from the first signal on"
+    );
+    // The SSE stream ends instead of holding the shutdown open.
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = stream.chunk().await.transpose() {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the SSE stream closed");
+    let answer = in_flight.await.unwrap();
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    assert_eq!(
+        answer["result"]["structuredContent"]["result"][0]["id"],
+        "wh_slow"
+    );
+    assert!(
+        wait_exit(&mut server, Duration::from_secs(20))
+            .await
+            .success()
+    );
+    assert!(
+        http.get(format!("{base}/healthz")).send().await.is_err(),
+        "nothing listens any more"
+    );
+}
+
+#[test]
+fn cli_edges_fail_cleanly() {
+    let cwd = tempfile::tempdir().unwrap();
+    // A closed pipe (`specgate tools | head -1`) is not a panic.
+    let mut tools = specgate(cwd.path(), &["tools"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(tools.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    let status = tools.wait().unwrap();
+    let mut stderr = String::new();
+    tools
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // A port in use fails before claiming to listen.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = busy.local_addr().unwrap().to_string();
+    let output = run(cwd.path(), &["serve", "--listen", &listen]);
+    assert!(!output.status.success());
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("listening"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot listen"));
+}
+
+#[tokio::test]
+async fn serving_on_every_interface_warns_and_the_demo_cleans_up() {
+    let cwd = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("0.0.0.0:{port}");
+    let mut child = specgate(cwd.path(), &["demo", "--listen", &listen])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("/mcp/mcp_") {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "demo ended: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    let scratch = std::env::temp_dir().join(format!("specgate-demo-{pid}"));
+    assert!(scratch.exists());
+    terminate(&child);
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(20))
+            .await
+            .success()
+    );
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("plain HTTP on a non-loopback address"),
+        "{stderr}"
+    );
+    assert!(!scratch.exists(), "the demo removed its scratch directory");
+}
