@@ -76,6 +76,7 @@ async fn serve(cwd: &Path, args: &[&str], port: u16) -> Child {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("specgate serve did not start");
 }
 
@@ -96,6 +97,7 @@ async fn wait_exit(child: &mut Child, deadline: Duration) -> std::process::ExitS
         }
         if started.elapsed() > deadline {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("the process did not exit within {deadline:?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
