@@ -1,12 +1,18 @@
 // Drives a specgate MCP URL with the official TypeScript SDK client and prints what it saw as
-// JSON: every tool name (all tools/list pages), and the ids from paging list_all_malomo_orders.
-// Usage: node mcp-client.mjs <mcp url>
+// JSON: every tool name (all tools/list pages), the ids from paging list_all_malomo_orders,
+// and the error code of a filtered-out tool.
+// Usage: node mcp-client.mjs <mcp url> [streamable|sse]
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
-const url = process.argv[2];
+const [url, transportName = "streamable"] = process.argv.slice(2);
+const transport =
+  transportName === "sse"
+    ? new SSEClientTransport(new URL(`${url}/sse`))
+    : new StreamableHTTPClientTransport(new URL(url));
 const client = new Client({ name: "specgate-test-client", version: "1.0.0" });
-await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+await client.connect(transport);
 
 const tools = [];
 let cursor;

@@ -1,5 +1,6 @@
-//! MCP clients that are not ours: the official TypeScript SDK client and the official
-//! conformance suites, run against a real specgate server. `scripts/test.sh` installs them.
+//! MCP clients that are not ours: the official TypeScript and Python SDK clients, each over
+//! streamable HTTP and legacy HTTP+SSE, and the official conformance suites, run against a
+//! real specgate server. `scripts/test.sh` installs them.
 
 mod common;
 
@@ -21,16 +22,30 @@ fn node() -> Option<String> {
     )
 }
 
-#[tokio::test]
-async fn official_typescript_client_lists_pages_and_is_refused_filtered_tools() {
-    let Some(node) = node() else { return };
+fn python() -> Option<String> {
+    let path = scripts().join(".venv/bin/python");
+    external(
+        "the MCP Python SDK (scripts/.venv from scripts/requirements.txt)",
+        path.exists().then(|| path.display().to_string()),
+    )
+}
+
+/// Runs one official SDK client (`mcp-client.mjs` or `mcp_client.py`) on one transport
+/// against a read-only server and checks what it saw.
+async fn official_client_lists_calls_pages_and_is_refused(
+    interpreter: String,
+    script: &str,
+    transport: &str,
+) {
     let h = start().await;
     let account = h.account("malomo").await;
     let (_, url) = h.server(&account, json!({"methods": ["read"]})).await;
+    let (script, transport_arg) = (scripts().join(script), transport.to_owned());
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(node)
-            .arg(scripts().join("mcp-client.mjs"))
+        Command::new(interpreter)
+            .arg(script)
             .arg(url)
+            .arg(transport_arg)
             .output()
     })
     .await
@@ -38,7 +53,7 @@ async fn official_typescript_client_lists_pages_and_is_refused_filtered_tools() 
     .unwrap();
     assert!(
         output.status.success(),
-        "{}",
+        "{transport}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -49,19 +64,47 @@ async fn official_typescript_client_lists_pages_and_is_refused_filtered_tools() 
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(tools.contains(&"list_all_malomo_orders"));
+    assert!(
+        tools.contains(&"list_all_malomo_orders"),
+        "{transport}: {tools:?}"
+    );
     assert!(
         tools
             .iter()
             .all(|t| t.starts_with("list_all_") || t.starts_with("get_single_")),
-        "{tools:?}"
+        "{transport}: {tools:?}"
     );
     assert_eq!(
         seen["ids"],
-        json!(["ord_0001", "ord_0002", "ord_0003", "ord_0004", "ord_0005"])
+        json!(["ord_0001", "ord_0002", "ord_0003", "ord_0004", "ord_0005"]),
+        "{transport}"
     );
-    assert_eq!(seen["pages"], 3);
-    assert_eq!(seen["refused"], -32602);
+    assert_eq!(seen["pages"], 3, "{transport}");
+    assert_eq!(seen["refused"], -32602, "{transport}");
+}
+
+#[tokio::test]
+async fn official_typescript_client_over_streamable_http() {
+    let Some(node) = node() else { return };
+    official_client_lists_calls_pages_and_is_refused(node, "mcp-client.mjs", "streamable").await;
+}
+
+#[tokio::test]
+async fn official_typescript_client_over_legacy_sse() {
+    let Some(node) = node() else { return };
+    official_client_lists_calls_pages_and_is_refused(node, "mcp-client.mjs", "sse").await;
+}
+
+#[tokio::test]
+async fn official_python_client_over_streamable_http() {
+    let Some(python) = python() else { return };
+    official_client_lists_calls_pages_and_is_refused(python, "mcp_client.py", "streamable").await;
+}
+
+#[tokio::test]
+async fn official_python_client_over_legacy_sse() {
+    let Some(python) = python() else { return };
+    official_client_lists_calls_pages_and_is_refused(python, "mcp_client.py", "sse").await;
 }
 
 #[tokio::test]
