@@ -491,6 +491,58 @@ async fn legacy_sse_transport_delivers_responses_on_the_stream() {
         message.contains("event: message") && message.contains("\"id\":7"),
         "{message}"
     );
+
+    // A server that requires an API token: both the stream and its messages carry it.
+    let (_, guarded) = h
+        .server(&account, json!({"require_api_token_auth": true}))
+        .await;
+    let refused = h.http.get(format!("{guarded}/sse")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let mut stream = h
+        .http
+        .get(format!("{guarded}/sse"))
+        .bearer_auth(&h.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut buffer = String::new();
+    while !buffer.contains("\n\n") {
+        buffer.push_str(&String::from_utf8_lossy(
+            &stream.chunk().await.unwrap().unwrap(),
+        ));
+    }
+    let endpoint = buffer
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let call = json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"});
+    let unauthenticated = h
+        .http
+        .post(format!("{}{endpoint}", h.base))
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let posted = h
+        .http
+        .post(format!("{}{endpoint}", h.base))
+        .bearer_auth(&h.admin_token)
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    let mut message = String::new();
+    while !message.contains("\"id\":8") {
+        message.push_str(&String::from_utf8_lossy(
+            &stream.chunk().await.unwrap().unwrap(),
+        ));
+    }
+    assert!(message.contains("list_all_malomo_orders"), "{message}");
 }
 
 #[tokio::test]
