@@ -542,7 +542,7 @@ async fn legacy_sse_transport_delivers_responses_on_the_stream() {
             &stream.chunk().await.unwrap().unwrap(),
         ));
     }
-    assert!(message.contains("list_all_malomo_orders"), "{message}");
+    assert!(message.contains("create_a_malomo_customer"), "{message}");
 }
 
 #[tokio::test]
