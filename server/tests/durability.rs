@@ -1,8 +1,9 @@
 //! A `specgate serve` process killed with SIGKILL right after answering loses nothing it had
 //! committed: accounts, MCP servers, and a rotated OAuth refresh token.
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use specgate_server::crypto::Keys;
@@ -38,20 +39,7 @@ async fn serve(paths: &Paths, port: u16) -> Child {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let health = format!("http://127.0.0.1:{port}/healthz");
-    for _ in 0..100 {
-        if reqwest::get(&health)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut child = child;
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("specgate serve did not start");
+    common::until_ready(child, port, "healthz").await
 }
 
 async fn call(url: &str, tool: &str) -> Value {

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::{Harness, start, start_with};
+use common::{Harness, read_sse_until, start, start_with};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -458,35 +458,16 @@ async fn legacy_sse_transport_delivers_responses_on_the_stream() {
     let h = start().await;
     let account = h.account("malomo").await;
     let (_, url) = h.server(&account, json!({})).await;
-    let mut stream = h.http.get(format!("{url}/sse")).send().await.unwrap();
-    assert_eq!(stream.status(), 200);
-    let mut buffer = String::new();
-    while !buffer.contains("\n\n") {
-        buffer.push_str(&String::from_utf8_lossy(
-            &stream.chunk().await.unwrap().unwrap(),
-        ));
-    }
-    assert!(buffer.starts_with("event: endpoint"), "{buffer}");
-    let endpoint = buffer
-        .lines()
-        .find_map(|l| l.strip_prefix("data: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (mut stream, endpoint) = h.open_sse(&url, None).await;
     let posted = h
         .http
-        .post(format!("{}{endpoint}", h.base))
+        .post(&endpoint)
         .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "list_all_malomo_webhooks", "arguments": {}}}))
         .send()
         .await
         .unwrap();
     assert_eq!(posted.status(), 202);
-    let mut message = String::new();
-    while !message.contains("wh_1") {
-        message.push_str(&String::from_utf8_lossy(
-            &stream.chunk().await.unwrap().unwrap(),
-        ));
-    }
+    let message = read_sse_until(&mut stream, "wh_1").await;
     assert!(
         message.contains("event: message") && message.contains("\"id\":7"),
         "{message}"
@@ -498,50 +479,20 @@ async fn legacy_sse_transport_delivers_responses_on_the_stream() {
         .await;
     let refused = h.http.get(format!("{guarded}/sse")).send().await.unwrap();
     assert_eq!(refused.status(), 401);
-    let mut stream = h
-        .http
-        .get(format!("{guarded}/sse"))
-        .bearer_auth(&h.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    let mut buffer = String::new();
-    while !buffer.contains("\n\n") {
-        buffer.push_str(&String::from_utf8_lossy(
-            &stream.chunk().await.unwrap().unwrap(),
-        ));
-    }
-    let endpoint = buffer
-        .lines()
-        .find_map(|l| l.strip_prefix("data: "))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (mut stream, endpoint) = h.open_sse(&guarded, Some(&h.admin_token)).await;
     let call = json!({"jsonrpc": "2.0", "id": 8, "method": "tools/list"});
-    let unauthenticated = h
-        .http
-        .post(format!("{}{endpoint}", h.base))
-        .json(&call)
-        .send()
-        .await
-        .unwrap();
+    let unauthenticated = h.http.post(&endpoint).json(&call).send().await.unwrap();
     assert_eq!(unauthenticated.status(), 401);
     let posted = h
         .http
-        .post(format!("{}{endpoint}", h.base))
+        .post(&endpoint)
         .bearer_auth(&h.admin_token)
         .json(&call)
         .send()
         .await
         .unwrap();
     assert_eq!(posted.status(), 202);
-    let mut message = String::new();
-    while !message.contains("\"id\":8") {
-        message.push_str(&String::from_utf8_lossy(
-            &stream.chunk().await.unwrap().unwrap(),
-        ));
-    }
+    let message = read_sse_until(&mut stream, "\"id\":8").await;
     assert!(message.contains("create_a_malomo_customer"), "{message}");
 }
 
@@ -579,15 +530,7 @@ async fn a_rejected_oauth_token_is_refreshed_once_and_the_call_succeeds() {
 #[tokio::test]
 async fn admin_api_documents_itself_and_rotates_credentials() {
     let h = start().await;
-    let openapi: Value = h
-        .http
-        .get(format!("{}/openapi.json", h.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openapi = h.get_json("/openapi.json").await;
     assert_eq!(openapi["openapi"], "3.1.0");
     assert!(openapi["paths"]["/integrated-account/{id}/mcp/{mcp_id}/rotate"]["post"].is_object());
     let (status, integrations) = h.admin(reqwest::Method::GET, "/integrations", None).await;

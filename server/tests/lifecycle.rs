@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use specgate_server::sandbox;
 
+mod common;
+
 fn specgate(cwd: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_specgate"));
     command
@@ -60,24 +62,12 @@ async fn serve(cwd: &Path, args: &[&str], port: u16) -> Child {
     let listen = format!("127.0.0.1:{port}");
     let mut all = args.to_vec();
     all.extend(["serve", "--listen", &listen]);
-    let mut child = specgate(cwd, &all)
+    let child = specgate(cwd, &all)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let health = format!("http://{listen}/healthz");
-    for _ in 0..100 {
-        if reqwest::get(&health)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("specgate serve did not start");
+    common::until_ready(child, port, "healthz").await
 }
 
 fn terminate(child: &Child) {
@@ -267,7 +257,7 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let listen = format!("127.0.0.1:{port}");
-    let mut server = specgate(
+    let server = specgate(
         cwd.path(),
         &[
             "serve",
@@ -282,21 +272,8 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
+    let mut server = common::until_ready(server, port, "readyz").await;
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..100 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the server became ready");
     let account: Value = http
         .post(format!("{base}/integrated-account"))
         .bearer_auth(&token)

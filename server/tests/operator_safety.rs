@@ -510,15 +510,7 @@ async fn admin_input_edges_get_specific_errors() {
 #[tokio::test]
 async fn the_admin_openapi_document_matches_every_route() {
     let h = start().await;
-    let document: Value = h
-        .http
-        .get(format!("{}/openapi.json", h.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = h.get_json("/openapi.json").await;
     let account = h.account("malomo").await;
     let (server, _) = h.server(&account, json!({})).await;
     let victim = h.account("malomo").await;

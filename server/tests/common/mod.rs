@@ -102,6 +102,37 @@ impl Harness {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// An unauthenticated GET of a JSON document.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Opens a legacy SSE stream and returns it with the message endpoint it announced.
+    pub async fn open_sse(&self, url: &str, bearer: Option<&str>) -> (reqwest::Response, String) {
+        let mut request = self.http.get(format!("{url}/sse"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let mut stream = request.send().await.unwrap();
+        assert_eq!(stream.status(), 200);
+        let announced = read_sse_until(&mut stream, "\n\n").await;
+        assert!(announced.starts_with("event: endpoint"), "{announced}");
+        let endpoint = announced
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap()
+            .trim()
+            .to_owned();
+        (stream, format!("{}{endpoint}", self.base))
+    }
+
     pub async fn account(&self, integration: &str) -> String {
         let (base_url, credentials) = match integration {
             "malomo" => (
@@ -208,6 +239,39 @@ impl Harness {
             delay_ms,
         });
     }
+}
+
+/// Waits until a spawned `specgate serve` answers `/{probe}` with 200 on `port`; kills and
+/// reaps it, then fails, if it never does.
+pub async fn until_ready(
+    mut child: std::process::Child,
+    port: u16,
+    probe: &str,
+) -> std::process::Child {
+    let url = format!("http://127.0.0.1:{port}/{probe}");
+    for _ in 0..100 {
+        if reqwest::get(&url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return child;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("specgate serve did not answer /{probe}");
+}
+
+/// Reads an SSE stream until the text read contains `needle`.
+pub async fn read_sse_until(stream: &mut reqwest::Response, needle: &str) -> String {
+    let mut text = String::new();
+    while !text.contains(needle) {
+        text.push_str(&String::from_utf8_lossy(
+            &stream.chunk().await.unwrap().unwrap(),
+        ));
+    }
+    text
 }
 
 /// An external test dependency that `scripts/test.sh` installs. Missing: the test fails when
