@@ -30,6 +30,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create an eDesk message.\",\"properties\":{\"ticket_id\":{\"type\":\"integer\",\"description\":\"The ticket to add the message to (required).\",\"format\":\"int64\"},\"type\":{\"type\":\"string\",\"enum\":[\"Message\",\"Note\"]},\"body\":{\"type\":\"string\",\"description\":\"Message text (HTML allowed).\"},\"subject\":{\"type\":\"string\"},\"direction\":{\"type\":\"string\",\"description\":\"Outgoing for replies and notes by an agent (default Outgoing).\",\"enum\":[\"Outgoing\",\"Incoming\",\"Other\"]},\"from_user_id\":{\"type\":\"integer\",\"description\":\"Agent user id the message is authored by.\",\"format\":\"int64\"},\"attachments\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"name\",\"url\"],\"properties\":{\"name\":{\"type\":\"string\"},\"url\":{\"type\":\"string\",\"format\":\"uri\"}}}}},\"required\":[\"ticket_id\",\"type\",\"body\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /messages",
+        operation_id: ::std::option::Option::Some("createMessage"),
         build: build_create_a_e_desk_message,
     },
     ::specgate_runtime::ToolDef {
@@ -50,6 +51,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create an eDesk order note.\",\"properties\":{\"sales_order_id\":{\"type\":\"integer\",\"format\":\"int64\"},\"text\":{\"type\":\"string\"}},\"required\":[\"sales_order_id\",\"text\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /order-notes",
+        operation_id: ::std::option::Option::Some("createOrderNote"),
         build: build_create_a_e_desk_order_note,
     },
     ::specgate_runtime::ToolDef {
@@ -70,6 +72,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create an eDesk template.\",\"properties\":{\"name\":{\"type\":\"string\"},\"subject\":{\"type\":\"string\"},\"body\":{\"type\":\"string\"}},\"required\":[\"name\",\"body\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /templates",
+        operation_id: ::std::option::Option::Some("createTemplate"),
         build: build_create_a_e_desk_template,
     },
     ::specgate_runtime::ToolDef {
@@ -90,6 +93,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk message by id.\",\"properties\":{\"messageId\":{\"type\":\"integer\",\"format\":\"int64\"}},\"required\":[\"messageId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /messages/{messageId}",
+        operation_id: ::std::option::Option::Some("getMessage"),
         build: build_get_single_e_desk_message_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -110,6 +114,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk order note by id.\",\"properties\":{\"orderNoteId\":{\"type\":\"integer\",\"format\":\"int64\"}},\"required\":[\"orderNoteId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /order-notes/{orderNoteId}",
+        operation_id: ::std::option::Option::Some("getOrderNote"),
         build: build_get_single_e_desk_order_note_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -130,6 +135,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk sales order by id.\",\"properties\":{\"salesOrderId\":{\"type\":\"integer\",\"format\":\"int64\"}},\"required\":[\"salesOrderId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /sales-orders/{salesOrderId}",
+        operation_id: ::std::option::Option::Some("getSalesOrder"),
         build: build_get_single_e_desk_sales_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -150,6 +156,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk tag by id.\",\"properties\":{\"tagId\":{\"type\":\"integer\"}},\"required\":[\"tagId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /tags/{tagId}",
+        operation_id: ::std::option::Option::Some("getTag"),
         build: build_get_single_e_desk_tag_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -170,6 +177,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk ticket by id.\",\"properties\":{\"ticketId\":{\"type\":\"integer\",\"format\":\"int64\"}},\"required\":[\"ticketId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /tickets/{ticketId}",
+        operation_id: ::std::option::Option::Some("getTicket"),
         build: build_get_single_e_desk_ticket_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -195,6 +203,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             total_pointer: ::std::option::Option::Some("/paginator/totalItemsCount"),
         },
         endpoint: "GET /channels",
+        operation_id: ::std::option::Option::Some("listChannels"),
         build: build_list_all_e_desk_channels,
     },
     ::specgate_runtime::ToolDef {
@@ -220,6 +229,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             total_pointer: ::std::option::Option::Some("/paginator/totalItemsCount"),
         },
         endpoint: "GET /contacts",
+        operation_id: ::std::option::Option::Some("Contacts_List"),
         build: build_list_all_e_desk_contacts,
     },
     ::specgate_runtime::ToolDef {
@@ -245,6 +255,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             total_pointer: ::std::option::Option::Some("/paginator/totalItemsCount"),
         },
         endpoint: "GET /order-notes",
+        operation_id: ::std::option::Option::Some("listOrderNotes"),
         build: build_list_all_e_desk_order_notes,
     },
     ::specgate_runtime::ToolDef {
@@ -270,6 +281,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             total_pointer: ::std::option::Option::Some("/paginator/totalItemsCount"),
         },
         endpoint: "GET /tag-groups",
+        operation_id: ::std::option::Option::Some("listTagGroups"),
         build: build_list_all_e_desk_tag_groups,
     },
     ::specgate_runtime::ToolDef {
@@ -295,6 +307,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             total_pointer: ::std::option::Option::Some("/paginator/totalItemsCount"),
         },
         endpoint: "GET /tags",
+        operation_id: ::std::option::Option::Some("listTags"),
         build: build_list_all_e_desk_tags,
     },
     ::specgate_runtime::ToolDef {
@@ -320,6 +333,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             total_pointer: ::std::option::Option::Some("/paginator/totalItemsCount"),
         },
         endpoint: "GET /templates",
+        operation_id: ::std::option::Option::Some("listTemplates"),
         build: build_list_all_e_desk_templates,
     },
     ::specgate_runtime::ToolDef {
@@ -345,6 +359,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             total_pointer: ::std::option::Option::Some("/paginator/totalItemsCount"),
         },
         endpoint: "GET /tickets",
+        operation_id: ::std::option::Option::Some("listTickets"),
         build: build_list_all_e_desk_tickets,
     },
     ::specgate_runtime::ToolDef {
@@ -365,6 +380,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update an eDesk order note by id.\",\"properties\":{\"orderNoteId\":{\"type\":\"integer\",\"format\":\"int64\"},\"sales_order_id\":{\"type\":\"integer\"},\"text\":{\"type\":\"string\"}},\"required\":[\"orderNoteId\",\"text\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /order-notes/{orderNoteId}",
+        operation_id: ::std::option::Option::Some("updateOrderNote"),
         build: build_update_a_e_desk_order_note_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -385,6 +401,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update an eDesk sales order by id.\",\"properties\":{\"salesOrderId\":{\"type\":\"integer\",\"format\":\"int64\"},\"channel_id\":{\"type\":\"integer\"},\"status\":{\"type\":\"string\",\"enum\":[\"OrderReceived\",\"PaymentReceived\",\"PaymentRejected\",\"PaymentAccepted\",\"OrderShipped\",\"InTransit\",\"Delivered\",\"Canceled\",\"Returned\",\"Hold\"]},\"currency\":{\"type\":\"string\"},\"shipping_amount\":{\"type\":\"number\"},\"contact_id\":{\"type\":\"integer\"},\"ship_to\":{\"type\":\"object\",\"required\":[\"name\",\"line_1\",\"city\",\"country\",\"postcode\"],\"properties\":{\"name\":{\"type\":\"string\"},\"line_1\":{\"type\":\"string\"},\"line_2\":{\"type\":\"string\"},\"city\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"},\"county\":{\"type\":\"string\"},\"country\":{\"type\":\"string\"},\"postcode\":{\"type\":\"string\"}}},\"bill_to\":{\"type\":\"object\",\"required\":[\"name\",\"line_1\",\"city\",\"country\",\"postcode\"],\"properties\":{\"name\":{\"type\":\"string\"},\"line_1\":{\"type\":\"string\"},\"line_2\":{\"type\":\"string\"},\"city\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"},\"county\":{\"type\":\"string\"},\"country\":{\"type\":\"string\"},\"postcode\":{\"type\":\"string\"}}},\"tracking_codes\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"required\":[\"tracking_code\",\"tracking_carrier_name\"],\"properties\":{\"tracking_code\":{\"type\":\"string\"},\"tracking_carrier_name\":{\"type\":\"string\",\"maxLength\":64},\"tracking_carrier_link\":{\"type\":\"string\",\"description\":\"URL template with the literal placeholder (tracking_code); do not substitute it.\"}}}},\"order_created_at\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD HH:MM:SS\"},\"order_shipped_at\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD HH:MM:SS\"},\"delivery_type\":{\"type\":\"string\",\"enum\":[\"Expedited\",\"NextDay\",\"SecondDay\",\"Standard\"]},\"custom_fields\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"value\":{\"type\":\"string\"}}}}},\"required\":[\"salesOrderId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /sales-orders/{salesOrderId}",
+        operation_id: ::std::option::Option::Some("updateSalesOrder"),
         build: build_update_a_e_desk_sales_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -405,6 +422,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update an eDesk ticket by id.\",\"properties\":{\"ticketId\":{\"type\":\"integer\",\"format\":\"int64\"},\"status\":{\"type\":\"string\",\"enum\":[\"Scheduled\",\"Spam\",\"Unread\",\"Read\",\"Unpriority\",\"Priority\",\"Archived\",\"Open\",\"Pending\",\"Closed\"]},\"owner_user_id\":{\"type\":\"integer\",\"description\":\"User to assign the ticket to.\",\"format\":\"int64\"},\"tags_ids\":{\"type\":\"array\",\"description\":\"The ticket's complete tag id list.\",\"items\":{\"type\":\"integer\"}}},\"required\":[\"ticketId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /tickets/{ticketId}",
+        operation_id: ::std::option::Option::Some("updateTicket"),
         build: build_update_a_e_desk_ticket_by_id,
     },
 ];

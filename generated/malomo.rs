@@ -30,6 +30,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Malomo customer.\",\"properties\":{\"email\":{\"type\":\"string\",\"description\":\"Customer email address.\",\"format\":\"email\"},\"first_name\":{\"type\":\"string\"},\"last_name\":{\"type\":\"string\"},\"phone_number\":{\"type\":\"string\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /customers",
+        operation_id: ::std::option::Option::None,
         build: build_create_a_malomo_customer,
     },
     ::specgate_runtime::ToolDef {
@@ -50,6 +51,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Malomo order.\",\"properties\":{\"alternate_id\":{\"type\":\"string\",\"description\":\"Custom unique lookup id\"},\"customer\":{\"type\":\"object\",\"description\":\"The customer the order belongs to.\",\"properties\":{\"email\":{\"type\":\"string\",\"description\":\"Customer email address.\",\"format\":\"email\"},\"first_name\":{\"type\":\"string\"},\"last_name\":{\"type\":\"string\"},\"phone_number\":{\"type\":\"string\"}}},\"email\":{\"type\":\"string\",\"description\":\"Communication email; may differ from the customer's email.\",\"format\":\"email\"},\"meta\":{\"type\":\"object\",\"description\":\"Arbitrary data, e.g. {\\\"shopify_order\\\": {\\\"order_id\\\": 450789469}}.\",\"additionalProperties\":true},\"number\":{\"type\":\"string\",\"description\":\"Order number shown to the customer.\"},\"shipments\":{\"type\":\"array\",\"description\":\"Shipments to track.\",\"items\":{\"type\":\"object\",\"description\":\"A shipment of the order. `carrier` and `tracking_code` identify it.\",\"required\":[\"carrier\",\"tracking_code\"],\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Shipment id (uuid). Include it to keep an existing shipment.\"},\"carrier\":{\"type\":\"string\",\"description\":\"Carrier code, e.g. usps, ups, fedex, dhl_express.\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"The carrier's tracking number.\"}}}}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /orders",
+        operation_id: ::std::option::Option::None,
         build: build_create_a_malomo_order,
     },
     ::specgate_runtime::ToolDef {
@@ -70,6 +72,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Malomo order event.\",\"properties\":{\"order_id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"type\":{\"type\":\"string\",\"description\":\"Event type\"},\"label\":{\"type\":\"string\",\"description\":\"Human-readable label, e.g. Order #1000 fulfilled.\"},\"properties\":{\"type\":\"object\",\"description\":\"Event properties.\",\"additionalProperties\":true},\"timestamp\":{\"type\":\"integer\",\"description\":\"Unix seconds when the event happened.\"},\"link_back_url\":{\"type\":\"string\",\"format\":\"uri\"}},\"required\":[\"order_id\",\"type\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /orders/{order_id}/events",
+        operation_id: ::std::option::Option::None,
         build: build_create_a_malomo_order_event,
     },
     ::specgate_runtime::ToolDef {
@@ -90,6 +93,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Malomo webhook.\",\"properties\":{\"topic\":{\"type\":\"string\",\"description\":\"Topic in resource:action form. The documented topic is events:created.\"},\"url\":{\"type\":\"string\",\"description\":\"HTTPS endpoint that receives the POSTs.\",\"format\":\"uri\"},\"active\":{\"type\":\"boolean\",\"default\":true},\"secret\":{\"type\":\"string\",\"description\":\"Secret used to sign deliveries (Malomo-Signature).\"}},\"required\":[\"topic\",\"url\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /webhooks",
+        operation_id: ::std::option::Option::None,
         build: build_create_a_malomo_webhook,
     },
     ::specgate_runtime::ToolDef {
@@ -110,6 +114,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Delete a Malomo customer by id.\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "DELETE /customers/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_delete_a_malomo_customer_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -130,6 +135,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Delete a Malomo order by id.\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "DELETE /orders/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_delete_a_malomo_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -150,6 +156,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Delete a Malomo webhook by id.\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "DELETE /webhooks/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_delete_a_malomo_webhook_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -170,6 +177,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get the current Malomo account.\",\"properties\":{},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /accounts/self",
+        operation_id: ::std::option::Option::None,
         build: build_get_single_malomo_account_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -190,6 +198,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo customer by id.\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /customers/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_get_single_malomo_customer_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -210,6 +219,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo order by id.\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /orders/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_get_single_malomo_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -230,6 +240,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo order by tracking code.\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"The carrier tracking code to look up; it is this tool's id.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /orders",
+        operation_id: ::std::option::Option::None,
         build: build_get_single_malomo_orders_by_tracking_code_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -250,6 +261,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo return by id.\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /returns/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_get_single_malomo_return_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -270,6 +282,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo webhook by id.\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /webhooks/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_get_single_malomo_webhook_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -295,6 +308,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             items_pointer: "",
         },
         endpoint: "GET /customers/{customer_id}/events",
+        operation_id: ::std::option::Option::None,
         build: build_list_all_malomo_customer_events,
     },
     ::specgate_runtime::ToolDef {
@@ -320,6 +334,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             items_pointer: "",
         },
         endpoint: "GET /customers",
+        operation_id: ::std::option::Option::None,
         build: build_list_all_malomo_customers,
     },
     ::specgate_runtime::ToolDef {
@@ -345,6 +360,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             items_pointer: "",
         },
         endpoint: "GET /orders/{order_id}/events",
+        operation_id: ::std::option::Option::None,
         build: build_list_all_malomo_order_events,
     },
     ::specgate_runtime::ToolDef {
@@ -370,6 +386,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             items_pointer: "",
         },
         endpoint: "GET /orders",
+        operation_id: ::std::option::Option::None,
         build: build_list_all_malomo_orders,
     },
     ::specgate_runtime::ToolDef {
@@ -390,6 +407,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo returns.\",\"properties\":{\"alternate_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /returns",
+        operation_id: ::std::option::Option::None,
         build: build_list_all_malomo_returns,
     },
     ::specgate_runtime::ToolDef {
@@ -415,6 +433,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             items_pointer: "",
         },
         endpoint: "GET /webhooks",
+        operation_id: ::std::option::Option::None,
         build: build_list_all_malomo_webhooks,
     },
     ::specgate_runtime::ToolDef {
@@ -435,6 +454,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Malomo customer by id.\",\"properties\":{\"id\":{\"type\":\"string\"},\"email\":{\"type\":\"string\",\"description\":\"Customer email address.\",\"format\":\"email\"},\"first_name\":{\"type\":\"string\"},\"last_name\":{\"type\":\"string\"},\"phone_number\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /customers/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_update_a_malomo_customer_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -455,6 +475,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Malomo order by id.\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"customer\":{\"description\":\"The customer; null removes the customer from the order.\",\"anyOf\":[{\"type\":\"object\",\"description\":\"The customer the order belongs to.\",\"properties\":{\"email\":{\"type\":\"string\",\"description\":\"Customer email address.\",\"format\":\"email\"},\"first_name\":{\"type\":\"string\"},\"last_name\":{\"type\":\"string\"},\"phone_number\":{\"type\":\"string\"}}},{\"type\":\"null\"}]},\"email\":{\"type\":\"string\",\"format\":\"email\"},\"meta\":{\"type\":\"object\",\"description\":\"Arbitrary data, e.g. {\\\"shopify_order\\\": {\\\"order_id\\\": 450789469}}.\",\"additionalProperties\":true},\"shipments\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"description\":\"A shipment of the order. `carrier` and `tracking_code` identify it.\",\"required\":[\"carrier\",\"tracking_code\"],\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Shipment id (uuid). Include it to keep an existing shipment.\"},\"carrier\":{\"type\":\"string\",\"description\":\"Carrier code, e.g. usps, ups, fedex, dhl_express.\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"The carrier's tracking number.\"}}},\"description\":\"The complete, final list of shipments: it replaces the existing array, so include every shipment to keep.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /orders/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_update_a_malomo_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -475,6 +496,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Malomo webhook by id.\",\"properties\":{\"id\":{\"type\":\"string\"},\"active\":{\"type\":\"boolean\"},\"url\":{\"type\":\"string\",\"format\":\"uri\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /webhooks/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_update_a_malomo_webhook_by_id,
     },
 ];

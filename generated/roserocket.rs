@@ -33,6 +33,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Rose Rocket event.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"boardId\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},\"json\":{\"type\":\"object\"}},\"required\":[\"recordId\",\"boardId\",\"type\",\"json\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /events",
+        operation_id: ::std::option::Option::Some("createEvent"),
         build: build_create_a_roserocket_event,
     },
     ::specgate_runtime::ToolDef {
@@ -53,6 +54,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Rose Rocket object.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"json\":{\"type\":\"object\",\"description\":\"The record's fields.\"},\"paths\":{\"type\":\"array\",\"description\":\"Connected objects to include, as period-delimited paths, e.g. [\\\"customer\\\", \\\"tasks.stops\\\"].\",\"items\":{\"type\":\"string\"}}},\"required\":[\"objectKey\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /objects",
+        operation_id: ::std::option::Option::Some("createObject"),
         build: build_create_a_roserocket_object,
     },
     ::specgate_runtime::ToolDef {
@@ -73,6 +75,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Rose Rocket user group.\",\"properties\":{\"name\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"}},\"required\":[\"name\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /userGroups",
+        operation_id: ::std::option::Option::Some("createUserGroup"),
         build: build_create_a_roserocket_user_group,
     },
     ::specgate_runtime::ToolDef {
@@ -93,6 +96,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Delete a Rose Rocket object by id.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"boardId\":{\"type\":\"string\"}},\"required\":[\"recordId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "DELETE /objects/{recordId}",
+        operation_id: ::std::option::Option::Some("deleteObject"),
         build: build_delete_a_roserocket_object_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -113,6 +117,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Delete a Rose Rocket object by external id.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"externalId\":{\"type\":\"string\",\"description\":\"Your system's id for the record (e.g. an ERP id).\"}},\"required\":[\"objectKey\",\"externalId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "DELETE /objects/{objectKey}/{externalId}/external",
+        operation_id: ::std::option::Option::Some("deleteObjectByExternalId"),
         build: build_delete_a_roserocket_objects_external_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -133,6 +138,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Rose Rocket object by id.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"paths\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Connected objects to include\"},\"boardId\":{\"type\":\"string\"}},\"required\":[\"recordId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /objects/{recordId}",
+        operation_id: ::std::option::Option::Some("getObject"),
         build: build_get_single_roserocket_object_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -153,6 +159,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Rose Rocket object by external id.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"externalId\":{\"type\":\"string\",\"description\":\"Your system's id for the record (e.g. an ERP id).\"}},\"required\":[\"objectKey\",\"externalId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /objects/{objectKey}/{externalId}/external",
+        operation_id: ::std::option::Option::Some("getObjectByExternalId"),
         build: build_get_single_roserocket_objects_external_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -179,6 +186,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             total_pointer: ::std::option::Option::None,
         },
         endpoint: "GET /boards/nav",
+        operation_id: ::std::option::Option::Some("listBoards"),
         build: build_list_all_roserocket_boards,
     },
     ::specgate_runtime::ToolDef {
@@ -205,6 +213,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             total_pointer: ::std::option::Option::Some("/total"),
         },
         endpoint: "GET /events",
+        operation_id: ::std::option::Option::Some("listEvents"),
         build: build_list_all_roserocket_events,
     },
     ::specgate_runtime::ToolDef {
@@ -231,6 +240,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             total_pointer: ::std::option::Option::Some("/total"),
         },
         endpoint: "POST /objects/search",
+        operation_id: ::std::option::Option::Some("searchObjects"),
         build: build_list_all_roserocket_objects,
     },
     ::specgate_runtime::ToolDef {
@@ -251,6 +261,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket user group members.\",\"properties\":{\"groupId\":{\"type\":\"string\",\"format\":\"uuid\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"groupId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /userGroups/{groupId}/members",
+        operation_id: ::std::option::Option::Some("listUserGroupMembers"),
         build: build_list_all_roserocket_user_group_members,
     },
     ::specgate_runtime::ToolDef {
@@ -271,6 +282,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket user groups.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /userGroups",
+        operation_id: ::std::option::Option::Some("listUserGroups"),
         build: build_list_all_roserocket_user_groups,
     },
     ::specgate_runtime::ToolDef {
@@ -291,6 +303,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Rose Rocket object by id.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"json\":{\"type\":\"object\",\"description\":\"The changed fields only.\"},\"boardId\":{\"type\":\"string\"},\"paths\":{\"type\":\"array\",\"description\":\"Connected objects to include, as period-delimited paths, e.g. [\\\"customer\\\", \\\"tasks.stops\\\"].\",\"items\":{\"type\":\"string\"}}},\"required\":[\"recordId\",\"objectKey\",\"json\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /objects/{recordId}",
+        operation_id: ::std::option::Option::Some("updateObject"),
         build: build_update_a_roserocket_object_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -311,6 +324,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Upsert a Rose Rocket object by external id.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"externalId\":{\"type\":\"string\",\"description\":\"Your system's id for the record (e.g. an ERP id).\"},\"json\":{\"type\":\"object\",\"description\":\"The record's fields.\"},\"paths\":{\"type\":\"array\",\"description\":\"Connected objects to include, as period-delimited paths, e.g. [\\\"customer\\\", \\\"tasks.stops\\\"].\",\"items\":{\"type\":\"string\"}}},\"required\":[\"objectKey\",\"externalId\",\"json\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PATCH /objects/{objectKey}/{externalId}/external",
+        operation_id: ::std::option::Option::Some("upsertObjectByExternalId"),
         build: build_update_a_roserocket_objects_external_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -331,6 +345,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Rose Rocket user group's members by id.\",\"properties\":{\"groupId\":{\"type\":\"string\",\"format\":\"uuid\"},\"add\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"format\":\"uuid\"}},\"remove\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"format\":\"uuid\"}}},\"required\":[\"groupId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /userGroups/{groupId}/members",
+        operation_id: ::std::option::Option::Some("addUserGroupMembers"),
         build: build_update_a_roserocket_user_group_member_by_id,
     },
 ];

@@ -210,3 +210,24 @@ fn compiled_registry_matches_the_preview() {
         );
     }
 }
+
+/// A vendor directory named like a Rust keyword still yields a module that compiles.
+#[test]
+fn keyword_vendor_names_become_valid_modules() {
+    let generated = generate(&[VendorInput {
+        dir: "type".to_owned(),
+        files: vec![SpecFile {
+            path: "type/openapi.yaml".to_owned(),
+            text: "openapi: 3.0.3\ninfo: {title: Type, version: '1'}\nservers: [{url: 'https://api.type.test'}]\npaths:\n  /things:\n    get: {summary: List things}\n".to_owned(),
+        }],
+    }]);
+    assert!(!generated.has_errors(), "{}", generated.report());
+    let registry = generated
+        .rust_files(false)
+        .into_iter()
+        .find(|(name, _)| name == "registry.rs")
+        .unwrap()
+        .1;
+    assert!(registry.contains("pub mod type_ {"), "{registry}");
+    assert!(registry.contains("&type_::INTEGRATION"), "{registry}");
+}

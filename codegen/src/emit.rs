@@ -73,7 +73,8 @@ fn tool_def_tokens(tool: &ToolIr) -> TokenStream {
     let (read_only, destructive, idempotent) = (tool.read_only, tool.destructive, tool.idempotent);
     let schema = crate::to_stable_json(&tool.input_schema);
     let pagination = pagination_tokens(&tool.pagination);
-    let endpoint = format!("{} {}", tool.http_method, path_template(tool));
+    let endpoint = format!("{} {}", tool.http_method, tool.path_template());
+    let operation_id = opt_str(tool.operation_id.as_ref());
     let build = build_fn_ident(tool);
     quote! {
         ::specgate_runtime::ToolDef {
@@ -94,20 +95,10 @@ fn tool_def_tokens(tool: &ToolIr) -> TokenStream {
             input_schema: #schema,
             pagination: #pagination,
             endpoint: #endpoint,
+            operation_id: #operation_id,
             build: #build,
         }
     }
-}
-
-/// The path template with parameter names, for display.
-pub fn path_template(tool: &ToolIr) -> String {
-    tool.path
-        .iter()
-        .map(|part| match part {
-            PathPart::Literal(text) => text.clone(),
-            PathPart::Param(index) => format!("{{{}}}", tool.params[*index].wire_name),
-        })
-        .collect()
 }
 
 fn opt_str(value: Option<&String>) -> TokenStream {
@@ -395,16 +386,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
             Location::PageCursor => page_cursor = quote! { self.#ident },
         }
     }
-    let method = format_ident!(
-        "{}",
-        match tool.http_method.as_str() {
-            "GET" => "Get",
-            "POST" => "Post",
-            "PUT" => "Put",
-            "PATCH" => "Patch",
-            _ => "Delete",
-        }
-    );
+    let method = format_ident!("{}", tool.http_method.variant());
     let content_type = &tool.content_type;
     let query_decl = if query_steps.is_empty() {
         quote! { let query = ::std::vec::Vec::new(); }
@@ -479,7 +461,7 @@ fn query_or_header(
 /// The registry file: one module per integration and the list of all of them.
 pub fn registry_tokens(integrations: &[IntegrationIr], include_from_out_dir: bool) -> TokenStream {
     let modules = integrations.iter().map(|integration| {
-        let ident = format_ident!("{}", integration.name);
+        let ident = format_ident!("{}", crate::naming::module_name(&integration.name));
         let file = format!("/{}.rs", integration.name);
         let doc = format!("Tools generated for {}.", integration.title);
         if include_from_out_dir {
@@ -496,7 +478,7 @@ pub fn registry_tokens(integrations: &[IntegrationIr], include_from_out_dir: boo
         }
     });
     let refs = integrations.iter().map(|integration| {
-        let ident = format_ident!("{}", integration.name);
+        let ident = format_ident!("{}", crate::naming::module_name(&integration.name));
         quote! { &#ident::INTEGRATION }
     });
     quote! {

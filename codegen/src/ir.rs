@@ -93,8 +93,8 @@ pub struct ToolIr {
     pub destructive: bool,
     /// Safe to repeat.
     pub idempotent: bool,
-    /// HTTP method, upper case.
-    pub http_method: String,
+    /// HTTP method.
+    pub http_method: HttpMethodIr,
     /// Path template split into literal text and parameter references.
     pub path: Vec<PathPart>,
     /// Flat arguments, in schema order (path, query, header, body, then pagination).
@@ -111,6 +111,97 @@ pub struct ToolIr {
     pub source_file: String,
     /// JSON pointer of the spec node the tool came from, for diagnostics.
     pub pointer: String,
+    /// The vendor operation's `operationId`, if it has one: with the method and path, the
+    /// tool's stable identity across renames.
+    pub operation_id: Option<String>,
+    /// The name was written in a doc spec (resource and method, or an overlay), not derived
+    /// from the path; such names are never changed to resolve a collision.
+    pub explicit_name: bool,
+}
+
+/// The HTTP methods a tool can use; a spec's `head`, `options` and `trace` operations are
+/// reported, not lowered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HttpMethodIr {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PATCH
+    Patch,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+}
+
+impl HttpMethodIr {
+    /// Every method, in the order OpenAPI path items are read.
+    pub const ALL: [Self; 5] = [Self::Get, Self::Post, Self::Put, Self::Patch, Self::Delete];
+
+    /// Lower case, as an OpenAPI path item's key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Patch => "patch",
+            Self::Put => "put",
+            Self::Delete => "delete",
+        }
+    }
+
+    /// From a spec's method name, in any case.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "get" => Some(Self::Get),
+            "post" => Some(Self::Post),
+            "patch" => Some(Self::Patch),
+            "put" => Some(Self::Put),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+
+    /// Upper case, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Patch => "PATCH",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    /// The `specgate_runtime::HttpMethod` variant name.
+    pub fn variant(self) -> &'static str {
+        match self {
+            Self::Get => "Get",
+            Self::Post => "Post",
+            Self::Patch => "Patch",
+            Self::Put => "Put",
+            Self::Delete => "Delete",
+        }
+    }
+}
+
+impl std::fmt::Display for HttpMethodIr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl ToolIr {
+    /// The path template with parameter names, as in the spec.
+    pub fn path_template(&self) -> String {
+        self.path
+            .iter()
+            .map(|part| match part {
+                PathPart::Literal(text) => text.clone(),
+                PathPart::Param(index) => format!("{{{}}}", self.params[*index].wire_name),
+            })
+            .collect()
+    }
 }
 
 /// A piece of a path template.

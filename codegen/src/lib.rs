@@ -167,7 +167,8 @@ pub fn tool_json(integration: &IntegrationIr, tool: &ToolIr) -> Value {
             ClassIr::Custom => "custom",
         },
         "method": tool.method,
-        "endpoint": format!("{} {}", tool.http_method, emit::path_template(tool)),
+        "endpoint": format!("{} {}", tool.http_method, tool.path_template()),
+        "operationId": tool.operation_id,
     })
 }
 

@@ -14,6 +14,7 @@ use crate::diag::{Diagnostic, Severity, pointer_segment};
 use crate::docspec::{
     AuthDoc, DocSpec, LocationDoc, MethodDoc, NamingDoc, NextFromDoc, PaginationDoc,
 };
+use crate::ir::HttpMethodIr;
 use crate::ir::{
     AuthIr, BodyIr, ClassIr, CursorSourceIr, FieldType, IntegrationIr, Location, PaginationIr,
     ParamIr, PathPart, SourceFile, ToolIr,
@@ -21,7 +22,6 @@ use crate::ir::{
 use crate::naming;
 use crate::schema::{self, Normalizer};
 
-const HTTP_METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
 /// Headers the server manages itself; operations cannot take them as arguments.
 const MANAGED_HEADERS: &[&str] = &[
     "authorization",
@@ -56,7 +56,7 @@ pub struct VendorDocs<'a> {
 /// An operation found in an OpenAPI document.
 struct OpenApiOp<'v> {
     path: String,
-    method: String,
+    method: HttpMethodIr,
     pointer: String,
     op: &'v Value,
     path_item: &'v Value,
@@ -94,23 +94,26 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         .or_else(|| openapi.and_then(openapi_base_url))
         .unwrap_or_default();
     let pointer_file = doc.map(|(d, _)| d).or(openapi)?;
-    if base_url.is_empty() {
+    if base_url.is_empty() || base_url.contains('{') || !base_url.contains("://") {
         sink.push(
             pointer_file,
             Diagnostic::new(
                 "spec::missing-base-url",
-                Severity::Error,
+                Severity::Note,
                 pointer_file.file,
                 "",
-                format!("integration `{slug}` has no base URL"),
+                if base_url.is_empty() {
+                    format!("integration `{slug}` has no base URL in its spec")
+                } else {
+                    format!("integration `{slug}` has no fixed base URL in its spec (`{base_url}`)")
+                },
             )
-            .with_help("set `integration.base_url` in the doc spec or `servers[0].url` in OpenAPI"),
+            .with_help("each account must set `base_url` (the admin API refuses an account without one); or set `integration.base_url` in a doc spec or `servers[0].url` with variable defaults in OpenAPI"),
         );
-        return None;
     }
     let auth = match doc.and_then(|(_, d)| d.integration.auth.clone()) {
         Some(auth) => auth_from_doc(auth),
-        None => openapi.map_or(AuthIr::None, openapi_auth),
+        None => openapi.map_or(AuthIr::None, |o| openapi_auth(o, sink)),
     };
     let mut lowerer = Lowerer {
         slug: slug.clone(),
@@ -119,7 +122,9 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         tools: Vec::new(),
     };
     let default_pagination = doc.and_then(|(_, d)| d.integration.pagination.clone());
-    let ops: Vec<OpenApiOp<'_>> = openapi.map(openapi_operations).unwrap_or_default();
+    let ops: Vec<OpenApiOp<'_>> = openapi
+        .map(|o| openapi_operations(o, lowerer.sink))
+        .unwrap_or_default();
     let mut used_ops = BTreeSet::new();
 
     if let Some((doc_file, spec)) = doc {
@@ -214,7 +219,7 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
             if !include_unlisted {
                 lowerer.sink.push(openapi_doc, Diagnostic::new(
                     "overlay::not-selected", Severity::Note, openapi_doc.file, &op.pointer,
-                    format!("{} {} is not a tool: the overlay does not list it", op.method.to_uppercase(), op.path),
+                    format!("{} {} is not a tool: the overlay does not list it", op.method, op.path),
                 ).with_help("add it to the doc spec's resources, or set `integration.include_unlisted: true`"));
                 continue;
             }
@@ -222,35 +227,8 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         }
     }
 
-    let Lowerer {
-        mut tools, sink, ..
-    } = lowerer;
-    tools.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut deduped: Vec<ToolIr> = Vec::with_capacity(tools.len());
-    for tool in tools {
-        match deduped.last() {
-            Some(previous) if previous.name == tool.name => {
-                sink.diagnostics.push(
-                    Diagnostic::new(
-                        "naming::duplicate-tool-name",
-                        Severity::Error,
-                        &tool.source_file,
-                        &tool.pointer,
-                        format!(
-                            "tool name `{}` is produced by both {} and {}",
-                            tool.name,
-                            previous_endpoint(previous),
-                            previous_endpoint(&tool)
-                        ),
-                    )
-                    .with_help(
-                        "give one of them a different resource or method name in the doc spec",
-                    ),
-                );
-            }
-            _ => deduped.push(tool),
-        }
-    }
+    let Lowerer { tools, sink, .. } = lowerer;
+    let tools = resolve_collisions(tools, sink);
 
     Some(IntegrationIr {
         name: slug,
@@ -270,9 +248,97 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
                     "/error".to_owned(),
                 ]
             }),
-        tools: deduped,
+        tools,
         sources: vendor.sources,
     })
+}
+
+/// Gives every tool a distinct name. Colliding derived names are resolved with
+/// [`naming::disambiguate`], reported as notes; a collision between two names a doc spec sets
+/// explicitly stays an error, and both tools are dropped from the name's group but the first.
+fn resolve_collisions(mut tools: Vec<ToolIr>, sink: &mut Sink<'_>) -> Vec<ToolIr> {
+    let mut groups: BTreeMap<String, Vec<ToolIr>> = BTreeMap::new();
+    for tool in tools.drain(..) {
+        groups.entry(tool.name.clone()).or_default().push(tool);
+    }
+    let taken: BTreeSet<String> = groups.keys().cloned().collect();
+    let mut assigned: BTreeSet<String> = BTreeSet::new();
+    let mut resolved = Vec::new();
+    for (base, mut members) in groups {
+        if members.len() == 1 {
+            assigned.insert(base);
+            resolved.extend(members);
+            continue;
+        }
+        // The canonical operation keeps the name: an explicit one, then by method (PATCH
+        // before PUT for `update`), then the shorter path, then the path text.
+        members.sort_by_key(|t| {
+            (
+                !t.explicit_name,
+                t.http_method,
+                t.path.len(),
+                t.path_template(),
+            )
+        });
+        let explicit: Vec<&ToolIr> = members.iter().filter(|t| t.explicit_name).collect();
+        if explicit.len() > 1 {
+            sink.diagnostics.push(
+                Diagnostic::new(
+                    "naming::duplicate-tool-name",
+                    Severity::Error,
+                    &explicit[1].source_file,
+                    &explicit[1].pointer,
+                    format!(
+                        "tool name `{base}` is set explicitly for both {} and {}",
+                        previous_endpoint(explicit[0]),
+                        previous_endpoint(explicit[1])
+                    ),
+                )
+                .with_help("give one of them a different resource or method name in the doc spec"),
+            );
+            // The first explicit name stands; the other explicit tools are dropped.
+            let mut first = true;
+            members.retain(|t| !t.explicit_name || std::mem::take(&mut first));
+        }
+        let identities: Vec<(String, String, Vec<String>)> = members
+            .iter()
+            .map(|t| {
+                (
+                    t.http_method.as_str().to_owned(),
+                    t.path_template(),
+                    path_param_names(&t.path_template()),
+                )
+            })
+            .collect();
+        let names = naming::disambiguate(&base, &identities, &|candidate| {
+            taken.contains(candidate) || assigned.contains(candidate)
+        });
+        for (mut tool, name) in members.into_iter().zip(names) {
+            if name != base {
+                sink.diagnostics.push(
+                    Diagnostic::new(
+                        "naming::collision-resolved",
+                        Severity::Note,
+                        &tool.source_file,
+                        &tool.pointer,
+                        format!(
+                            "{} would also be named `{base}`; it is `{name}`",
+                            previous_endpoint(&tool)
+                        ),
+                    )
+                    .with_help(
+                        "set a resource and method in a doc spec overlay to choose the name",
+                    ),
+                );
+                tool.struct_name = naming::struct_name(&name);
+                tool.name = name;
+            }
+            assigned.insert(tool.name.clone());
+            resolved.push(tool);
+        }
+    }
+    resolved.sort_by(|a, b| a.name.cmp(&b.name));
+    resolved
 }
 
 fn previous_endpoint(tool: &ToolIr) -> String {
@@ -319,7 +385,7 @@ struct RawParam {
 struct ToolParts {
     resource: String,
     method: String,
-    http_method: String,
+    http_method: HttpMethodIr,
     path_template: String,
     title: Option<String>,
     description: String,
@@ -334,6 +400,10 @@ struct ToolParts {
     idempotent: Option<bool>,
     field_notes: BTreeMap<String, String>,
     name_override: Option<String>,
+    /// The vendor's `operationId`.
+    operation_id: Option<String>,
+    /// The name comes from a doc spec rather than the path.
+    explicit_name: bool,
 }
 
 impl Lowerer<'_, '_> {
@@ -388,8 +458,7 @@ impl Lowerer<'_, '_> {
             );
             return;
         };
-        let verb = verb.to_ascii_lowercase();
-        if !HTTP_METHODS.contains(&verb.as_str()) || !path.starts_with('/') {
+        let Some(verb) = HttpMethodIr::parse(verb).filter(|_| path.starts_with('/')) else {
             self.error(
                 doc_file,
                 "docspec::bad-http",
@@ -398,7 +467,7 @@ impl Lowerer<'_, '_> {
                 "methods: GET, POST, PUT, PATCH, DELETE; the path starts with `/`",
             );
             return;
-        }
+        };
         let Some(description) = documentation(method_doc.description.as_deref(), None) else {
             self.undocumented(doc_file, pointer, &format!("{resource}.{method}"));
             return;
@@ -498,7 +567,7 @@ impl Lowerer<'_, '_> {
             ToolParts {
                 resource: resource.to_owned(),
                 method: method.to_owned(),
-                http_method: verb.to_uppercase(),
+                http_method: verb,
                 path_template: path.to_owned(),
                 title: method_doc.title.clone(),
                 description,
@@ -516,6 +585,8 @@ impl Lowerer<'_, '_> {
                 idempotent: method_doc.idempotent,
                 field_notes: method_doc.field_notes.clone(),
                 name_override: None,
+                operation_id: None,
+                explicit_name: true,
             },
         );
     }
@@ -535,7 +606,7 @@ impl Lowerer<'_, '_> {
     }
 
     fn derived_tool(&mut self, doc: &Document<'_>, op: &OpenApiOp<'_>, naming_rule: NamingDoc) {
-        let (resource, method) = resource_and_method(&op.path, &op.method);
+        let (resource, method) = resource_and_method(&op.path, op.method);
         let name_override = match naming_rule {
             NamingDoc::Path => None,
             NamingDoc::OperationId => op.op.get("operationId").and_then(Value::as_str).map(|id| {
@@ -576,7 +647,7 @@ impl Lowerer<'_, '_> {
         pagination: Option<PaginationDoc>,
         name_override: Option<String>,
     ) {
-        let endpoint = format!("{} {}", op.method.to_uppercase(), op.path);
+        let endpoint = format!("{} {}", op.method, op.path);
         let summary = op.op.get("summary").and_then(Value::as_str);
         let op_description = op.op.get("description").and_then(Value::as_str);
         let openapi_docs = documentation(summary, op_description);
@@ -704,19 +775,30 @@ impl Lowerer<'_, '_> {
                 if let Value::Object(object) = &mut schema {
                     object.remove("required");
                 }
-                if let Ok(schema) = normalizer.normalize(&schema) {
-                    raw.retain(|existing| {
-                        !(existing.wire_name == *name && existing.location == Location::Query)
-                    });
-                    raw.push(RawParam {
-                        arg_name: None,
-                        wire_name: name.clone(),
-                        location: Location::Query,
-                        required,
-                        schema,
-                        explode: true,
-                    });
-                }
+                let schema = match normalizer.normalize(&schema) {
+                    Ok(schema) => schema,
+                    Err(error) => {
+                        self.skip(
+                            o.doc_file,
+                            "schema::invalid",
+                            &format!("{}/query/{}", o.pointer, pointer_segment(name)),
+                            format!("{endpoint}: overlay query parameter `{name}`: {error}"),
+                            "fix the schema; the tool was skipped",
+                        );
+                        return;
+                    }
+                };
+                raw.retain(|existing| {
+                    !(existing.wire_name == *name && existing.location == Location::Query)
+                });
+                raw.push(RawParam {
+                    arg_name: None,
+                    wire_name: name.clone(),
+                    location: Location::Query,
+                    required,
+                    schema,
+                    explode: true,
+                });
             }
         }
         let mut content_type = "application/json".to_owned();
@@ -805,7 +887,7 @@ impl Lowerer<'_, '_> {
             ToolParts {
                 resource,
                 method,
-                http_method: op.method.to_uppercase(),
+                http_method: op.method,
                 path_template: op.path.clone(),
                 title: overlay.and_then(|o| o.doc.title.clone()).or_else(|| {
                     summary
@@ -830,7 +912,13 @@ impl Lowerer<'_, '_> {
                 field_notes: overlay
                     .map(|o| o.doc.field_notes.clone())
                     .unwrap_or_default(),
+                explicit_name: overlay.is_some() || name_override.is_some(),
                 name_override,
+                operation_id: op
+                    .op
+                    .get("operationId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             },
         );
     }
@@ -1111,14 +1199,15 @@ impl Lowerer<'_, '_> {
         }
         let path = split_path(&parts.path_template, &flat);
 
-        let http_method = parts.http_method.clone();
+        let http_method = parts.http_method;
         let read_only = class == ClassIr::Read;
-        let destructive = parts
-            .destructive
-            .unwrap_or(method == "delete" || (class == ClassIr::Custom && http_method == "DELETE"));
-        let idempotent = parts
-            .idempotent
-            .unwrap_or(matches!(http_method.as_str(), "GET" | "PUT" | "DELETE"));
+        let destructive = parts.destructive.unwrap_or(
+            method == "delete" || (class == ClassIr::Custom && http_method == HttpMethodIr::Delete),
+        );
+        let idempotent = parts.idempotent.unwrap_or(matches!(
+            http_method,
+            HttpMethodIr::Get | HttpMethodIr::Put | HttpMethodIr::Delete
+        ));
         let title = parts
             .title
             .clone()
@@ -1174,6 +1263,8 @@ impl Lowerer<'_, '_> {
             input_schema,
             source_file: doc.file.to_owned(),
             pointer: pointer.to_owned(),
+            operation_id: parts.operation_id,
+            explicit_name: parts.explicit_name,
         });
     }
 }
@@ -1272,7 +1363,7 @@ fn split_path(template: &str, params: &[ParamIr]) -> Vec<PathPart> {
 }
 
 /// Resource and method for an operation the overlay does not name (see `naming`).
-fn resource_and_method(path: &str, verb: &str) -> (String, String) {
+fn resource_and_method(path: &str, verb: HttpMethodIr) -> (String, String) {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let ends_in_param = segments.last().is_some_and(|s| s.starts_with('{'));
     let literal: Vec<String> = segments
@@ -1286,14 +1377,14 @@ fn resource_and_method(path: &str, verb: &str) -> (String, String) {
         literal.join("_")
     };
     let method = match (verb, ends_in_param) {
-        ("get", false) => "list",
-        ("get", true) => "get",
-        ("post", false) => "create",
-        ("put" | "patch", true) => "update",
-        ("delete", true) => "delete",
+        (HttpMethodIr::Get, false) => "list",
+        (HttpMethodIr::Get, true) => "get",
+        (HttpMethodIr::Post, false) => "create",
+        (HttpMethodIr::Put | HttpMethodIr::Patch, true) => "update",
+        (HttpMethodIr::Delete, true) => "delete",
         // Collection-level verbs are custom methods, never the item `update`/`delete` names.
-        ("delete", false) => "delete_all",
-        (other, _) => other,
+        (HttpMethodIr::Delete, false) => "delete_all",
+        (other, _) => other.key(),
     };
     (resource, method.to_owned())
 }
@@ -1302,7 +1393,7 @@ fn find_operation(ops: &[OpenApiOp<'_>], reference: &str) -> Option<usize> {
     if let Some((verb, path)) = reference.split_once(' ')
         && verb.chars().all(|c| c.is_ascii_alphabetic())
     {
-        let verb = verb.to_ascii_lowercase();
+        let verb = HttpMethodIr::parse(verb)?;
         return ops
             .iter()
             .position(|op| op.method == verb && op.path == path.trim());
@@ -1311,18 +1402,39 @@ fn find_operation(ops: &[OpenApiOp<'_>], reference: &str) -> Option<usize> {
         .position(|op| op.op.get("operationId").and_then(Value::as_str) == Some(reference))
 }
 
-fn openapi_operations<'v>(doc: &'v Document<'_>) -> Vec<OpenApiOp<'v>> {
+/// Methods an OpenAPI path item may have that no tool is made for.
+const UNSUPPORTED_METHODS: &[&str] = &["head", "options", "trace"];
+
+fn openapi_operations<'v>(doc: &'v Document<'_>, sink: &mut Sink<'_>) -> Vec<OpenApiOp<'v>> {
     let mut ops = Vec::new();
     let Some(paths) = doc.value.get("paths").and_then(Value::as_object) else {
         return ops;
     };
     for (path, item) in paths {
-        for method in HTTP_METHODS {
-            if let Some(op) = item.get(*method).filter(|op| op.is_object()) {
+        for method in UNSUPPORTED_METHODS {
+            if item.get(*method).is_some_and(Value::is_object) {
+                sink.push(
+                    doc,
+                    Diagnostic::new(
+                        "openapi::unsupported-method",
+                        Severity::Warning,
+                        doc.file,
+                        &format!("/paths/{}/{method}", pointer_segment(path)),
+                        format!(
+                            "{} {path} is not a tool: `{method}` operations are not supported",
+                            method.to_uppercase()
+                        ),
+                    )
+                    .with_help("tools are made for get, post, put, patch and delete operations"),
+                );
+            }
+        }
+        for method in HttpMethodIr::ALL {
+            if let Some(op) = item.get(method.key()).filter(|op| op.is_object()) {
                 ops.push(OpenApiOp {
                     path: path.clone(),
-                    method: (*method).to_owned(),
-                    pointer: format!("/paths/{}/{method}", pointer_segment(path)),
+                    method,
+                    pointer: format!("/paths/{}/{}", pointer_segment(path), method.key()),
                     op,
                     path_item: item,
                 });
@@ -1345,7 +1457,7 @@ fn openapi_base_url(doc: &Document<'_>) -> Option<String> {
     Some(url.trim_end_matches('/').to_owned())
 }
 
-fn openapi_auth(doc: &Document<'_>) -> AuthIr {
+fn openapi_auth(doc: &Document<'_>, sink: &mut Sink<'_>) -> AuthIr {
     let Some(schemes) = doc
         .value
         .pointer("/components/securitySchemes")
@@ -1402,7 +1514,26 @@ fn openapi_auth(doc: &Document<'_>) -> AuthIr {
             grants.dedup();
             AuthIr::OAuth2 { token_url, grants }
         }
-        _ => AuthIr::Bearer,
+        ("openIdConnect", _) => AuthIr::Bearer,
+        (kind, scheme) => {
+            let what = if scheme.is_empty() {
+                format!("`{kind}`")
+            } else {
+                format!("`{kind}` with scheme `{scheme}`")
+            };
+            sink.push(
+                doc,
+                Diagnostic::new(
+                    "openapi::unsupported-auth",
+                    Severity::Warning,
+                    doc.file,
+                    "/components/securitySchemes",
+                    format!("security scheme {what} is not supported; requests are sent without credentials"),
+                )
+                .with_help("specgate sends bearer, basic, API-key (header or query) and OAuth 2 credentials; set `integration.auth` in a doc spec overlay"),
+            );
+            AuthIr::None
+        }
     }
 }
 
@@ -1469,23 +1600,23 @@ mod tests {
     #[test]
     fn derived_resource_and_method() {
         assert_eq!(
-            resource_and_method("/orders", "get"),
+            resource_and_method("/orders", HttpMethodIr::Get),
             ("orders".into(), "list".into())
         );
         assert_eq!(
-            resource_and_method("/orders/{id}", "get"),
+            resource_and_method("/orders/{id}", HttpMethodIr::Get),
             ("orders".into(), "get".into())
         );
         assert_eq!(
-            resource_and_method("/orders/{id}/events", "post"),
+            resource_and_method("/orders/{id}/events", HttpMethodIr::Post),
             ("orders_events".into(), "create".into())
         );
         assert_eq!(
-            resource_and_method("/objects/search", "post"),
+            resource_and_method("/objects/search", HttpMethodIr::Post),
             ("objects_search".into(), "create".into())
         );
         assert_eq!(
-            resource_and_method("/objects", "patch"),
+            resource_and_method("/objects", HttpMethodIr::Patch),
             ("objects".into(), "patch".into())
         );
     }

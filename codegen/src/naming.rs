@@ -153,6 +153,73 @@ pub fn field_name(arg_name: &str) -> String {
     }
 }
 
+/// Rust module name for an integration: keywords get a trailing underscore, like fields.
+pub fn module_name(slug: &str) -> String {
+    field_name(slug)
+}
+
+/// Distinct names for a group of tools whose derived names collide. `members` holds each
+/// one's identity: the HTTP method, the path template and its path parameter names. The first
+/// member keeps `base`; callers order members so that it is the canonical operation (see
+/// `specs/README.md`). Every other member's name depends only on its own operation and the
+/// first member's, never on the order operations appear in the spec:
+/// 1. a PUT that collides with a PATCH `update` becomes `replace_a_...`; another method
+///    appends it (`..._post`);
+/// 2. else a path with parameters the first member lacks appends `_by_<param>`, or a literal
+///    segment it lacks appends `_<segment>`;
+/// 3. else, or when the result is still taken, four hex digits of `METHOD path` are appended.
+pub fn disambiguate(
+    base: &str,
+    members: &[(String, String, Vec<String>)],
+    taken: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
+    let Some((first_method, first_path, first_params)) = members.first() else {
+        return Vec::new();
+    };
+    let first_literals: Vec<String> = literal_segments(first_path);
+    let mut names = vec![base.to_owned()];
+    for (method, path, params) in &members[1..] {
+        let mut candidate = if method != first_method {
+            match (base.strip_prefix("update_a_"), method.as_str()) {
+                (Some(rest), "PUT") => format!("replace_a_{rest}"),
+                _ => format!("{base}_{}", method.to_ascii_lowercase()),
+            }
+        } else if let Some(param) = params.iter().find(|p| !first_params.contains(p)) {
+            // `get_single_x_user_by_id` for `/users/{username}` reads `..._user_by_username`.
+            let stem = base.strip_suffix("_by_id").unwrap_or(base);
+            format!("{stem}_by_{}", sanitize_snake(param))
+        } else if let Some(segment) = literal_segments(path)
+            .into_iter()
+            .find(|s| !first_literals.contains(s))
+        {
+            format!("{base}_{segment}")
+        } else {
+            String::new()
+        };
+        candidate = shorten(&candidate);
+        if candidate.is_empty() || taken(&candidate) || names.contains(&candidate) {
+            let digest = Sha256::digest(format!("{method} {path}").as_bytes());
+            let hash: String = digest[..2].iter().map(|b| format!("{b:02x}")).collect();
+            let stem = if candidate.is_empty() {
+                base
+            } else {
+                &candidate
+            };
+            candidate = shorten(&format!("{stem}_{hash}"));
+        }
+        names.push(candidate);
+    }
+    names
+}
+
+/// A path's literal segments as name words (so `/Orders` and `/orders` do not differ).
+fn literal_segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|s| !s.is_empty() && !s.starts_with('{'))
+        .map(sanitize_snake)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +279,54 @@ mod tests {
                 "list"
             )
         );
+    }
+
+    #[test]
+    fn collisions_get_names_from_their_own_operation() {
+        let member = |m: &str, p: &str, params: &[&str]| {
+            (
+                m.to_owned(),
+                p.to_owned(),
+                params.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            )
+        };
+        let never = |_: &str| false;
+        assert_eq!(
+            disambiguate(
+                "update_a_gh_repo_by_id",
+                &[
+                    member("PATCH", "/repos/{id}", &["id"]),
+                    member("PUT", "/repos/{id}", &["id"])
+                ],
+                &never
+            ),
+            ["update_a_gh_repo_by_id", "replace_a_gh_repo_by_id"]
+        );
+        assert_eq!(
+            disambiguate(
+                "list_all_gh_issues_comments",
+                &[
+                    member("GET", "/repos/{o}/{r}/issues/comments", &["o", "r"]),
+                    member(
+                        "GET",
+                        "/repos/{o}/{r}/issues/{n}/comments",
+                        &["o", "r", "n"]
+                    )
+                ],
+                &never
+            ),
+            [
+                "list_all_gh_issues_comments",
+                "list_all_gh_issues_comments_by_n"
+            ]
+        );
+        let same = disambiguate(
+            "get_single_gh_user_by_id",
+            &[member("GET", "/user", &[]), member("GET", "/user", &[])],
+            &never,
+        );
+        assert_ne!(same[0], same[1]);
+        assert!(same[1].starts_with("get_single_gh_user_by_id_"));
     }
 
     #[test]

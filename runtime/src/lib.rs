@@ -202,8 +202,11 @@ pub struct ToolDef {
     pub input_schema: &'static str,
     /// Pagination mapping for list tools.
     pub pagination: Pagination,
-    /// HTTP method and path template, for display.
+    /// HTTP method and path template: with `operation_id`, the tool's stable identity, which
+    /// follows a tool across renames.
     pub endpoint: &'static str,
+    /// The vendor operation's `operationId`, when the spec gives one.
+    pub operation_id: Option<&'static str>,
     /// Parses flat arguments into the typed request struct and splits it into a vendor request.
     pub build: fn(&Args) -> Result<HttpRequest, ArgError>,
 }

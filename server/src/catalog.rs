@@ -131,5 +131,6 @@ pub fn tool_json(tool: &CatalogTool) -> serde_json::Value {
         "methodClass": def.class.as_str(),
         "method": def.method,
         "endpoint": def.endpoint,
+        "operationId": def.operation_id,
     })
 }

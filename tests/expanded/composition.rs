@@ -30,6 +30,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Compose pet.\",\"properties\":{\"name\":{\"type\":\"string\"},\"kind\":{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]},\"tag\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"null\"}]}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /pets",
+        operation_id: ::std::option::Option::None,
         build: build_create_a_composition_pet,
     },
 ];

@@ -30,6 +30,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Words search.\",\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[\"a\",\"b\",\"c d\"]},\"self\":{\"type\":\"string\"},\"2fa\":{\"type\":\"boolean\"},\"fooBar\":{\"type\":\"string\"},\"foo_bar\":{\"type\":\"string\"},\"ids\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /search",
+        operation_id: ::std::option::Option::None,
         build: build_list_all_enums_and_reserved_words_search,
     },
 ];

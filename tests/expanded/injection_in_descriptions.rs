@@ -30,6 +30,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Ends a comment */ and a string \\\" and a raw string \\\"# }; fn evil() {} //.\",\"properties\":{\"q\\\"; panic!(); //\":{\"type\":\"string\",\"description\":\"*/ #[doc = \\\"x\\\"]\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /x",
+        operation_id: ::std::option::Option::None,
         build: build_list_all_injection_in_descriptions_x,
     },
 ];

@@ -30,6 +30,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Nullable thing by id.\",\"properties\":{\"id\":{\"type\":\"string\"},\"note_30\":{\"type\":[\"string\",\"null\"]},\"note_31\":{\"type\":[\"string\",\"null\"]},\"count\":{\"type\":[\"integer\",\"null\"]}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PATCH /things/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_update_a_nullable_styles_thing_by_id,
     },
 ];

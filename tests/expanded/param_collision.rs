@@ -30,6 +30,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Collide item by id.\",\"properties\":{\"id\":{\"type\":\"string\"},\"query_id\":{\"type\":\"integer\"},\"header_id\":{\"type\":\"string\"},\"body_id\":{\"type\":\"boolean\"},\"name\":{\"type\":\"string\"}},\"required\":[\"id\",\"body_id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /items/{id}",
+        operation_id: ::std::option::Option::None,
         build: build_update_a_param_collision_item_by_id,
     },
 ];

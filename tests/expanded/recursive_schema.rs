@@ -30,6 +30,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Tree node.\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"description\":\"A nested Node (recursive; same shape as the enclosing Node).\"}}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /nodes",
+        operation_id: ::std::option::Option::None,
         build: build_create_a_recursive_schema_node,
     },
 ];

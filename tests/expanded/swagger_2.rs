@@ -32,6 +32,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Petstore pet.\",\"properties\":{\"name\":{\"type\":\"string\"},\"status\":{\"type\":\"string\",\"enum\":[\"available\",\"pending\",\"sold\"]}},\"required\":[\"name\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /pet",
+        operation_id: ::std::option::Option::None,
         build: build_create_a_swagger_2_pet,
     },
     ::specgate_runtime::ToolDef {
@@ -52,6 +53,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Petstore pet find by status.\",\"properties\":{\"status\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"status\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /pet/findByStatus",
+        operation_id: ::std::option::Option::None,
         build: build_list_all_swagger_2_pet_find_by_status,
     },
     ::specgate_runtime::ToolDef {
@@ -72,6 +74,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Post Petstore pet.\",\"properties\":{\"petId\":{\"type\":\"integer\",\"format\":\"int64\"},\"name\":{\"type\":\"string\"}},\"required\":[\"petId\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /pet/{petId}",
+        operation_id: ::std::option::Option::None,
         build: build_post_swagger_2_pet,
     },
 ];
