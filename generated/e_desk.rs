@@ -432,18 +432,18 @@ pub struct CreateAEDeskMessageRequest {
     ///`ticket_id`: The ticket to add the message to (required).
     pub ticket_id: i64,
     ///`type`
-    pub type_: ::std::string::String,
+    pub type_: MessageType,
     ///`body`: Message text (HTML allowed).
     pub body: ::std::string::String,
     ///`subject`
     pub subject: ::std::option::Option<::std::string::String>,
     ///`direction`: Outgoing for replies and notes by an agent (default Outgoing).
-    pub direction: ::std::option::Option<::std::string::String>,
+    pub direction: ::std::option::Option<CreateAEDeskMessageDirection>,
     ///`from_user_id`: Agent user id the message is authored by.
     pub from_user_id: ::std::option::Option<i64>,
     ///`attachments`
     pub attachments: ::std::option::Option<
-        ::std::vec::Vec<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
+        ::std::vec::Vec<CreateAEDeskMessageAttachmentsItem>,
     >,
 }
 impl CreateAEDeskMessageRequest {
@@ -464,29 +464,17 @@ impl CreateAEDeskMessageRequest {
             ],
         )?;
         let ticket_id = ::specgate_runtime::required::<i64>(args, "ticket_id")?;
-        let type_ = ::specgate_runtime::required::<::std::string::String>(args, "type")?;
-        if let ::std::option::Option::Some(value) = ::std::option::Option::Some(&type_) {
-            ::specgate_runtime::one_of("type", value, &["Message", "Note"])?;
-        }
+        let type_ = ::specgate_runtime::required::<MessageType>(args, "type")?;
         let body = ::specgate_runtime::required::<::std::string::String>(args, "body")?;
         let subject = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "subject")?;
         let direction = ::specgate_runtime::optional::<
-            ::std::string::String,
+            CreateAEDeskMessageDirection,
         >(args, "direction")?;
-        if let ::std::option::Option::Some(value) = direction.as_ref() {
-            ::specgate_runtime::one_of(
-                "direction",
-                value,
-                &["Outgoing", "Incoming", "Other"],
-            )?;
-        }
         let from_user_id = ::specgate_runtime::optional::<i64>(args, "from_user_id")?;
         let attachments = ::specgate_runtime::optional::<
-            ::std::vec::Vec<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-            >,
+            ::std::vec::Vec<CreateAEDeskMessageAttachmentsItem>,
         >(args, "attachments")?;
         ::std::result::Result::Ok(Self {
             ticket_id,
@@ -513,38 +501,38 @@ impl CreateAEDeskMessageRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("ticket_id"),
-                    ::serde_json::Value::from(self.ticket_id),
+                    ::specgate_runtime::ToJson::to_json(&self.ticket_id),
                 );
                 body.insert(
                     ::std::string::String::from("type"),
-                    ::serde_json::Value::from(self.type_),
+                    ::specgate_runtime::ToJson::to_json(&self.type_),
                 );
                 body.insert(
                     ::std::string::String::from("body"),
-                    ::serde_json::Value::from(self.body),
+                    ::specgate_runtime::ToJson::to_json(&self.body),
                 );
                 if let ::std::option::Option::Some(value) = self.subject {
                     body.insert(
                         ::std::string::String::from("subject"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.direction {
                     body.insert(
                         ::std::string::String::from("direction"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.from_user_id {
                     body.insert(
                         ::std::string::String::from("from_user_id"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.attachments {
                     body.insert(
                         ::std::string::String::from("attachments"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -599,11 +587,11 @@ impl CreateAEDeskOrderNoteRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("sales_order_id"),
-                    ::serde_json::Value::from(self.sales_order_id),
+                    ::specgate_runtime::ToJson::to_json(&self.sales_order_id),
                 );
                 body.insert(
                     ::std::string::String::from("text"),
-                    ::serde_json::Value::from(self.text),
+                    ::specgate_runtime::ToJson::to_json(&self.text),
                 );
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
@@ -660,17 +648,17 @@ impl CreateAEDeskTemplateRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("name"),
-                    ::serde_json::Value::from(self.name),
+                    ::specgate_runtime::ToJson::to_json(&self.name),
                 );
                 if let ::std::option::Option::Some(value) = self.subject {
                     body.insert(
                         ::std::string::String::from("subject"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 body.insert(
                     ::std::string::String::from("body"),
-                    ::serde_json::Value::from(self.body),
+                    ::specgate_runtime::ToJson::to_json(&self.body),
                 );
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
@@ -1283,17 +1271,19 @@ fn build_list_all_e_desk_templates(
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTicketsRequest {
     ///`order_by`
-    pub order_by: ::std::option::Option<::std::string::String>,
+    pub order_by: ::std::option::Option<ListAllEDeskTicketsOrderBy>,
     ///`order_direction`
-    pub order_direction: ::std::option::Option<::std::string::String>,
+    pub order_direction: ::std::option::Option<ListAllEDeskTicketsOrderDirection>,
     ///`filter_contact_id_equals`
     pub filter_contact_id_equals: ::std::option::Option<i64>,
     ///`filter_channel_id_equals`
     pub filter_channel_id_equals: ::std::option::Option<i64>,
     ///`filter_status_equals`
-    pub filter_status_equals: ::std::option::Option<::std::string::String>,
+    pub filter_status_equals: ::std::option::Option<
+        ListAllEDeskTicketsFilterStatusEquals,
+    >,
     ///`filter_type_equals`
-    pub filter_type_equals: ::std::option::Option<::std::string::String>,
+    pub filter_type_equals: ::std::option::Option<ListAllEDeskTicketsFilterTypeEquals>,
     ///`filter_sales_order_id_equals`
     pub filter_sales_order_id_equals: ::std::option::Option<i64>,
     ///`filter_created_at_gte`: Date, e.g. 2020-01-01.
@@ -1339,21 +1329,11 @@ impl ListAllEDeskTicketsRequest {
             ],
         )?;
         let order_by = ::specgate_runtime::optional::<
-            ::std::string::String,
+            ListAllEDeskTicketsOrderBy,
         >(args, "order_by")?;
-        if let ::std::option::Option::Some(value) = order_by.as_ref() {
-            ::specgate_runtime::one_of(
-                "order_by",
-                value,
-                &["id", "created_at", "last_updated_at"],
-            )?;
-        }
         let order_direction = ::specgate_runtime::optional::<
-            ::std::string::String,
+            ListAllEDeskTicketsOrderDirection,
         >(args, "order_direction")?;
-        if let ::std::option::Option::Some(value) = order_direction.as_ref() {
-            ::specgate_runtime::one_of("order_direction", value, &["asc", "desc"])?;
-        }
         let filter_contact_id_equals = ::specgate_runtime::optional::<
             i64,
         >(args, "filter_contact_id_equals")?;
@@ -1361,66 +1341,11 @@ impl ListAllEDeskTicketsRequest {
             i64,
         >(args, "filter_channel_id_equals")?;
         let filter_status_equals = ::specgate_runtime::optional::<
-            ::std::string::String,
+            ListAllEDeskTicketsFilterStatusEquals,
         >(args, "filter_status_equals")?;
-        if let ::std::option::Option::Some(value) = filter_status_equals.as_ref() {
-            ::specgate_runtime::one_of(
-                "filter_status_equals",
-                value,
-                &[
-                    "Scheduled",
-                    "Spam",
-                    "Unread",
-                    "Read",
-                    "Unpriority",
-                    "Priority",
-                    "Archived",
-                    "Open",
-                    "Pending",
-                    "Closed",
-                ],
-            )?;
-        }
         let filter_type_equals = ::specgate_runtime::optional::<
-            ::std::string::String,
+            ListAllEDeskTicketsFilterTypeEquals,
         >(args, "filter_type_equals")?;
-        if let ::std::option::Option::Some(value) = filter_type_equals.as_ref() {
-            ::specgate_runtime::one_of(
-                "filter_type_equals",
-                value,
-                &[
-                    "BuyerNotes",
-                    "Cancellation",
-                    "Chat",
-                    "Chatbot",
-                    "ContactBuyer",
-                    "ContactForm",
-                    "DefectiveItemReceived",
-                    "FeedbackReply",
-                    "Incident",
-                    "InvoiceRequest",
-                    "NegativeFeedback",
-                    "OfferQuery",
-                    "OrderAdjustment",
-                    "OrderClaim",
-                    "OrderQuery",
-                    "OrderShippingInquiry",
-                    "PaymentsQuery",
-                    "Presales",
-                    "ProductQuery",
-                    "PublicMessage",
-                    "Query",
-                    "Refund",
-                    "ResolutionCase",
-                    "ReturnRequest",
-                    "ReturnsQuery",
-                    "SampleQuery",
-                    "ShippingQuery",
-                    "SystemMessage",
-                    "WrongItemReceived",
-                ],
-            )?;
-        }
         let filter_sales_order_id_equals = ::specgate_runtime::optional::<
             i64,
         >(args, "filter_sales_order_id_equals")?;
@@ -1628,12 +1553,12 @@ impl UpdateAEDeskOrderNoteByIdRequest {
                 if let ::std::option::Option::Some(value) = self.sales_order_id {
                     body.insert(
                         ::std::string::String::from("sales_order_id"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 body.insert(
                     ::std::string::String::from("text"),
-                    ::serde_json::Value::from(self.text),
+                    ::specgate_runtime::ToJson::to_json(&self.text),
                 );
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
@@ -1660,7 +1585,7 @@ pub struct UpdateAEDeskSalesOrderByIdRequest {
     ///`channel_id`
     pub channel_id: ::std::option::Option<i64>,
     ///`status`
-    pub status: ::std::option::Option<::std::string::String>,
+    pub status: ::std::option::Option<SalesOrderStatus>,
     ///`currency`
     pub currency: ::std::option::Option<::std::string::String>,
     ///`shipping_amount`
@@ -1668,26 +1593,20 @@ pub struct UpdateAEDeskSalesOrderByIdRequest {
     ///`contact_id`
     pub contact_id: ::std::option::Option<i64>,
     ///`ship_to`
-    pub ship_to: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
+    pub ship_to: ::std::option::Option<AddressRequestType>,
     ///`bill_to`
-    pub bill_to: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
+    pub bill_to: ::std::option::Option<AddressRequestType>,
     ///`tracking_codes`
-    pub tracking_codes: ::std::option::Option<
-        ::std::vec::Vec<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    >,
+    pub tracking_codes: ::std::option::Option<::std::vec::Vec<TrackingCode>>,
     ///`order_created_at`: YYYY-MM-DD HH:MM:SS
     pub order_created_at: ::std::option::Option<::std::string::String>,
     ///`order_shipped_at`: YYYY-MM-DD HH:MM:SS
     pub order_shipped_at: ::std::option::Option<::std::string::String>,
     ///`delivery_type`
-    pub delivery_type: ::std::option::Option<::std::string::String>,
+    pub delivery_type: ::std::option::Option<UpdateAEDeskSalesOrderByIdDeliveryType>,
     ///`custom_fields`
     pub custom_fields: ::std::option::Option<
-        ::std::vec::Vec<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
+        ::std::vec::Vec<UpdateAEDeskSalesOrderByIdCustomFieldsItem>,
     >,
 }
 impl UpdateAEDeskSalesOrderByIdRequest {
@@ -1715,27 +1634,7 @@ impl UpdateAEDeskSalesOrderByIdRequest {
         )?;
         let sales_order_id = ::specgate_runtime::required::<i64>(args, "salesOrderId")?;
         let channel_id = ::specgate_runtime::optional::<i64>(args, "channel_id")?;
-        let status = ::specgate_runtime::optional::<
-            ::std::string::String,
-        >(args, "status")?;
-        if let ::std::option::Option::Some(value) = status.as_ref() {
-            ::specgate_runtime::one_of(
-                "status",
-                value,
-                &[
-                    "OrderReceived",
-                    "PaymentReceived",
-                    "PaymentRejected",
-                    "PaymentAccepted",
-                    "OrderShipped",
-                    "InTransit",
-                    "Delivered",
-                    "Canceled",
-                    "Returned",
-                    "Hold",
-                ],
-            )?;
-        }
+        let status = ::specgate_runtime::optional::<SalesOrderStatus>(args, "status")?;
         let currency = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "currency")?;
@@ -1744,15 +1643,13 @@ impl UpdateAEDeskSalesOrderByIdRequest {
         >(args, "shipping_amount")?;
         let contact_id = ::specgate_runtime::optional::<i64>(args, "contact_id")?;
         let ship_to = ::specgate_runtime::optional::<
-            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+            AddressRequestType,
         >(args, "ship_to")?;
         let bill_to = ::specgate_runtime::optional::<
-            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+            AddressRequestType,
         >(args, "bill_to")?;
         let tracking_codes = ::specgate_runtime::optional::<
-            ::std::vec::Vec<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-            >,
+            ::std::vec::Vec<TrackingCode>,
         >(args, "tracking_codes")?;
         let order_created_at = ::specgate_runtime::optional::<
             ::std::string::String,
@@ -1761,19 +1658,10 @@ impl UpdateAEDeskSalesOrderByIdRequest {
             ::std::string::String,
         >(args, "order_shipped_at")?;
         let delivery_type = ::specgate_runtime::optional::<
-            ::std::string::String,
+            UpdateAEDeskSalesOrderByIdDeliveryType,
         >(args, "delivery_type")?;
-        if let ::std::option::Option::Some(value) = delivery_type.as_ref() {
-            ::specgate_runtime::one_of(
-                "delivery_type",
-                value,
-                &["Expedited", "NextDay", "SecondDay", "Standard"],
-            )?;
-        }
         let custom_fields = ::specgate_runtime::optional::<
-            ::std::vec::Vec<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-            >,
+            ::std::vec::Vec<UpdateAEDeskSalesOrderByIdCustomFieldsItem>,
         >(args, "custom_fields")?;
         ::std::result::Result::Ok(Self {
             sales_order_id,
@@ -1811,73 +1699,73 @@ impl UpdateAEDeskSalesOrderByIdRequest {
                 if let ::std::option::Option::Some(value) = self.channel_id {
                     body.insert(
                         ::std::string::String::from("channel_id"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.status {
                     body.insert(
                         ::std::string::String::from("status"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.currency {
                     body.insert(
                         ::std::string::String::from("currency"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.shipping_amount {
                     body.insert(
                         ::std::string::String::from("shipping_amount"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.contact_id {
                     body.insert(
                         ::std::string::String::from("contact_id"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.ship_to {
                     body.insert(
                         ::std::string::String::from("ship_to"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.bill_to {
                     body.insert(
                         ::std::string::String::from("bill_to"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.tracking_codes {
                     body.insert(
                         ::std::string::String::from("tracking_codes"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.order_created_at {
                     body.insert(
                         ::std::string::String::from("order_created_at"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.order_shipped_at {
                     body.insert(
                         ::std::string::String::from("order_shipped_at"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.delivery_type {
                     body.insert(
                         ::std::string::String::from("delivery_type"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.custom_fields {
                     body.insert(
                         ::std::string::String::from("custom_fields"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -1903,7 +1791,7 @@ pub struct UpdateAEDeskTicketByIdRequest {
     ///`ticketId`
     pub ticket_id: i64,
     ///`status`
-    pub status: ::std::option::Option<::std::string::String>,
+    pub status: ::std::option::Option<TicketStatus>,
     ///`owner_user_id`: User to assign the ticket to.
     pub owner_user_id: ::std::option::Option<i64>,
     ///`tags_ids`: The ticket's complete tag id list.
@@ -1919,27 +1807,7 @@ impl UpdateAEDeskTicketByIdRequest {
             &["ticketId", "status", "owner_user_id", "tags_ids"],
         )?;
         let ticket_id = ::specgate_runtime::required::<i64>(args, "ticketId")?;
-        let status = ::specgate_runtime::optional::<
-            ::std::string::String,
-        >(args, "status")?;
-        if let ::std::option::Option::Some(value) = status.as_ref() {
-            ::specgate_runtime::one_of(
-                "status",
-                value,
-                &[
-                    "Scheduled",
-                    "Spam",
-                    "Unread",
-                    "Read",
-                    "Unpriority",
-                    "Priority",
-                    "Archived",
-                    "Open",
-                    "Pending",
-                    "Closed",
-                ],
-            )?;
-        }
+        let status = ::specgate_runtime::optional::<TicketStatus>(args, "status")?;
         let owner_user_id = ::specgate_runtime::optional::<i64>(args, "owner_user_id")?;
         let tags_ids = ::specgate_runtime::optional::<
             ::std::vec::Vec<i64>,
@@ -1971,19 +1839,19 @@ impl UpdateAEDeskTicketByIdRequest {
                 if let ::std::option::Option::Some(value) = self.status {
                     body.insert(
                         ::std::string::String::from("status"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.owner_user_id {
                     body.insert(
                         ::std::string::String::from("owner_user_id"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.tags_ids {
                     body.insert(
                         ::std::string::String::from("tags_ids"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -2002,4 +1870,1076 @@ fn build_update_a_e_desk_ticket_by_id(
 > {
     UpdateAEDeskTicketByIdRequest::from_args(args)
         .map(UpdateAEDeskTicketByIdRequest::into_request)
+}
+///Argument type `MessageType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageType {
+    ///`Message`
+    Message,
+    ///`Note`
+    Note,
+}
+impl MessageType {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &["Message", "Note"];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "Message",
+            Self::Note => "Note",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for MessageType {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("Message") => {
+                ::std::result::Result::Ok(Self::Message)
+            }
+            ::std::option::Option::Some("Note") => ::std::result::Result::Ok(Self::Note),
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for MessageType {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for MessageType {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Outgoing for replies and notes by an agent (default Outgoing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateAEDeskMessageDirection {
+    ///`Outgoing`
+    Outgoing,
+    ///`Incoming`
+    Incoming,
+    ///`Other`
+    Other,
+}
+impl CreateAEDeskMessageDirection {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &["Outgoing", "Incoming", "Other"];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outgoing => "Outgoing",
+            Self::Incoming => "Incoming",
+            Self::Other => "Other",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for CreateAEDeskMessageDirection {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("Outgoing") => {
+                ::std::result::Result::Ok(Self::Outgoing)
+            }
+            ::std::option::Option::Some("Incoming") => {
+                ::std::result::Result::Ok(Self::Incoming)
+            }
+            ::std::option::Option::Some("Other") => {
+                ::std::result::Result::Ok(Self::Other)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for CreateAEDeskMessageDirection {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for CreateAEDeskMessageDirection {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `CreateAEDeskMessageAttachmentsItem`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateAEDeskMessageAttachmentsItem {
+    ///`name`
+    pub name: ::std::string::String,
+    ///`url`
+    pub url: ::std::string::String,
+}
+impl ::specgate_runtime::FromArg for CreateAEDeskMessageAttachmentsItem {
+    const EXPECTED: &'static str = "object";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        let object = ::specgate_runtime::object_at(field, value)?;
+        ::specgate_runtime::only_known_at(field, object, &["name", "url"])?;
+        ::std::result::Result::Ok(Self {
+            name: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "name")?,
+            url: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "url")?,
+        })
+    }
+}
+impl ::specgate_runtime::ToJson for CreateAEDeskMessageAttachmentsItem {
+    fn to_json(&self) -> ::serde_json::Value {
+        let mut object = ::serde_json::Map::new();
+        ::specgate_runtime::put(&mut object, "name", &self.name);
+        ::specgate_runtime::put(&mut object, "url", &self.url);
+        ::serde_json::Value::Object(object)
+    }
+}
+///Argument type `SalesOrderStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SalesOrderStatus {
+    ///`OrderReceived`
+    OrderReceived,
+    ///`PaymentReceived`
+    PaymentReceived,
+    ///`PaymentRejected`
+    PaymentRejected,
+    ///`PaymentAccepted`
+    PaymentAccepted,
+    ///`OrderShipped`
+    OrderShipped,
+    ///`InTransit`
+    InTransit,
+    ///`Delivered`
+    Delivered,
+    ///`Canceled`
+    Canceled,
+    ///`Returned`
+    Returned,
+    ///`Hold`
+    Hold,
+}
+impl SalesOrderStatus {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &[
+        "OrderReceived",
+        "PaymentReceived",
+        "PaymentRejected",
+        "PaymentAccepted",
+        "OrderShipped",
+        "InTransit",
+        "Delivered",
+        "Canceled",
+        "Returned",
+        "Hold",
+    ];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OrderReceived => "OrderReceived",
+            Self::PaymentReceived => "PaymentReceived",
+            Self::PaymentRejected => "PaymentRejected",
+            Self::PaymentAccepted => "PaymentAccepted",
+            Self::OrderShipped => "OrderShipped",
+            Self::InTransit => "InTransit",
+            Self::Delivered => "Delivered",
+            Self::Canceled => "Canceled",
+            Self::Returned => "Returned",
+            Self::Hold => "Hold",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for SalesOrderStatus {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("OrderReceived") => {
+                ::std::result::Result::Ok(Self::OrderReceived)
+            }
+            ::std::option::Option::Some("PaymentReceived") => {
+                ::std::result::Result::Ok(Self::PaymentReceived)
+            }
+            ::std::option::Option::Some("PaymentRejected") => {
+                ::std::result::Result::Ok(Self::PaymentRejected)
+            }
+            ::std::option::Option::Some("PaymentAccepted") => {
+                ::std::result::Result::Ok(Self::PaymentAccepted)
+            }
+            ::std::option::Option::Some("OrderShipped") => {
+                ::std::result::Result::Ok(Self::OrderShipped)
+            }
+            ::std::option::Option::Some("InTransit") => {
+                ::std::result::Result::Ok(Self::InTransit)
+            }
+            ::std::option::Option::Some("Delivered") => {
+                ::std::result::Result::Ok(Self::Delivered)
+            }
+            ::std::option::Option::Some("Canceled") => {
+                ::std::result::Result::Ok(Self::Canceled)
+            }
+            ::std::option::Option::Some("Returned") => {
+                ::std::result::Result::Ok(Self::Returned)
+            }
+            ::std::option::Option::Some("Hold") => ::std::result::Result::Ok(Self::Hold),
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for SalesOrderStatus {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for SalesOrderStatus {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `AddressRequestType`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressRequestType {
+    ///`name`
+    pub name: ::std::string::String,
+    ///`line_1`
+    pub line_1: ::std::string::String,
+    ///`line_2`
+    pub line_2: ::std::option::Option<::std::string::String>,
+    ///`city`
+    pub city: ::std::string::String,
+    ///`state`
+    pub state: ::std::option::Option<::std::string::String>,
+    ///`county`
+    pub county: ::std::option::Option<::std::string::String>,
+    ///`country`
+    pub country: ::std::string::String,
+    ///`postcode`
+    pub postcode: ::std::string::String,
+}
+impl ::specgate_runtime::FromArg for AddressRequestType {
+    const EXPECTED: &'static str = "object";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        let object = ::specgate_runtime::object_at(field, value)?;
+        ::specgate_runtime::only_known_at(
+            field,
+            object,
+            &[
+                "name",
+                "line_1",
+                "line_2",
+                "city",
+                "state",
+                "county",
+                "country",
+                "postcode",
+            ],
+        )?;
+        ::std::result::Result::Ok(Self {
+            name: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "name")?,
+            line_1: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "line_1")?,
+            line_2: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "line_2")?,
+            city: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "city")?,
+            state: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "state")?,
+            county: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "county")?,
+            country: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "country")?,
+            postcode: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "postcode")?,
+        })
+    }
+}
+impl ::specgate_runtime::ToJson for AddressRequestType {
+    fn to_json(&self) -> ::serde_json::Value {
+        let mut object = ::serde_json::Map::new();
+        ::specgate_runtime::put(&mut object, "name", &self.name);
+        ::specgate_runtime::put(&mut object, "line_1", &self.line_1);
+        ::specgate_runtime::put_optional(&mut object, "line_2", &self.line_2);
+        ::specgate_runtime::put(&mut object, "city", &self.city);
+        ::specgate_runtime::put_optional(&mut object, "state", &self.state);
+        ::specgate_runtime::put_optional(&mut object, "county", &self.county);
+        ::specgate_runtime::put(&mut object, "country", &self.country);
+        ::specgate_runtime::put(&mut object, "postcode", &self.postcode);
+        ::serde_json::Value::Object(object)
+    }
+}
+///Argument type `TrackingCode`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackingCode {
+    ///`tracking_code`
+    pub tracking_code: ::std::string::String,
+    ///`tracking_carrier_name`
+    pub tracking_carrier_name: ::std::string::String,
+    ///`tracking_carrier_link`
+    pub tracking_carrier_link: ::std::option::Option<::std::string::String>,
+}
+impl ::specgate_runtime::FromArg for TrackingCode {
+    const EXPECTED: &'static str = "object";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        let object = ::specgate_runtime::object_at(field, value)?;
+        ::specgate_runtime::only_known_at(
+            field,
+            object,
+            &["tracking_code", "tracking_carrier_name", "tracking_carrier_link"],
+        )?;
+        ::std::result::Result::Ok(Self {
+            tracking_code: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "tracking_code")?,
+            tracking_carrier_name: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "tracking_carrier_name")?,
+            tracking_carrier_link: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "tracking_carrier_link")?,
+        })
+    }
+}
+impl ::specgate_runtime::ToJson for TrackingCode {
+    fn to_json(&self) -> ::serde_json::Value {
+        let mut object = ::serde_json::Map::new();
+        ::specgate_runtime::put(&mut object, "tracking_code", &self.tracking_code);
+        ::specgate_runtime::put(
+            &mut object,
+            "tracking_carrier_name",
+            &self.tracking_carrier_name,
+        );
+        ::specgate_runtime::put_optional(
+            &mut object,
+            "tracking_carrier_link",
+            &self.tracking_carrier_link,
+        );
+        ::serde_json::Value::Object(object)
+    }
+}
+///Argument type `UpdateAEDeskSalesOrderByIdDeliveryType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateAEDeskSalesOrderByIdDeliveryType {
+    ///`Expedited`
+    Expedited,
+    ///`NextDay`
+    NextDay,
+    ///`SecondDay`
+    SecondDay,
+    ///`Standard`
+    Standard,
+}
+impl UpdateAEDeskSalesOrderByIdDeliveryType {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &[
+        "Expedited",
+        "NextDay",
+        "SecondDay",
+        "Standard",
+    ];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expedited => "Expedited",
+            Self::NextDay => "NextDay",
+            Self::SecondDay => "SecondDay",
+            Self::Standard => "Standard",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for UpdateAEDeskSalesOrderByIdDeliveryType {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("Expedited") => {
+                ::std::result::Result::Ok(Self::Expedited)
+            }
+            ::std::option::Option::Some("NextDay") => {
+                ::std::result::Result::Ok(Self::NextDay)
+            }
+            ::std::option::Option::Some("SecondDay") => {
+                ::std::result::Result::Ok(Self::SecondDay)
+            }
+            ::std::option::Option::Some("Standard") => {
+                ::std::result::Result::Ok(Self::Standard)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for UpdateAEDeskSalesOrderByIdDeliveryType {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for UpdateAEDeskSalesOrderByIdDeliveryType {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `UpdateAEDeskSalesOrderByIdCustomFieldsItem`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateAEDeskSalesOrderByIdCustomFieldsItem {
+    ///`name`
+    pub name: ::std::option::Option<::std::string::String>,
+    ///`value`
+    pub value: ::std::option::Option<::std::string::String>,
+}
+impl ::specgate_runtime::FromArg for UpdateAEDeskSalesOrderByIdCustomFieldsItem {
+    const EXPECTED: &'static str = "object";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        let object = ::specgate_runtime::object_at(field, value)?;
+        ::specgate_runtime::only_known_at(field, object, &["name", "value"])?;
+        ::std::result::Result::Ok(Self {
+            name: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "name")?,
+            value: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "value")?,
+        })
+    }
+}
+impl ::specgate_runtime::ToJson for UpdateAEDeskSalesOrderByIdCustomFieldsItem {
+    fn to_json(&self) -> ::serde_json::Value {
+        let mut object = ::serde_json::Map::new();
+        ::specgate_runtime::put_optional(&mut object, "name", &self.name);
+        ::specgate_runtime::put_optional(&mut object, "value", &self.value);
+        ::serde_json::Value::Object(object)
+    }
+}
+///Argument type `ListAllEDeskTicketsOrderBy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllEDeskTicketsOrderBy {
+    ///`id`
+    Id,
+    ///`created_at`
+    CreatedAt,
+    ///`last_updated_at`
+    LastUpdatedAt,
+}
+impl ListAllEDeskTicketsOrderBy {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &["id", "created_at", "last_updated_at"];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::CreatedAt => "created_at",
+            Self::LastUpdatedAt => "last_updated_at",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllEDeskTicketsOrderBy {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("id") => ::std::result::Result::Ok(Self::Id),
+            ::std::option::Option::Some("created_at") => {
+                ::std::result::Result::Ok(Self::CreatedAt)
+            }
+            ::std::option::Option::Some("last_updated_at") => {
+                ::std::result::Result::Ok(Self::LastUpdatedAt)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllEDeskTicketsOrderBy {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllEDeskTicketsOrderBy {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `ListAllEDeskTicketsOrderDirection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllEDeskTicketsOrderDirection {
+    ///`asc`
+    Asc,
+    ///`desc`
+    Desc,
+}
+impl ListAllEDeskTicketsOrderDirection {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &["asc", "desc"];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Asc => "asc",
+            Self::Desc => "desc",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllEDeskTicketsOrderDirection {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("asc") => ::std::result::Result::Ok(Self::Asc),
+            ::std::option::Option::Some("desc") => ::std::result::Result::Ok(Self::Desc),
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllEDeskTicketsOrderDirection {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllEDeskTicketsOrderDirection {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `ListAllEDeskTicketsFilterStatusEquals`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllEDeskTicketsFilterStatusEquals {
+    ///`Scheduled`
+    Scheduled,
+    ///`Spam`
+    Spam,
+    ///`Unread`
+    Unread,
+    ///`Read`
+    Read,
+    ///`Unpriority`
+    Unpriority,
+    ///`Priority`
+    Priority,
+    ///`Archived`
+    Archived,
+    ///`Open`
+    Open,
+    ///`Pending`
+    Pending,
+    ///`Closed`
+    Closed,
+}
+impl ListAllEDeskTicketsFilterStatusEquals {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &[
+        "Scheduled",
+        "Spam",
+        "Unread",
+        "Read",
+        "Unpriority",
+        "Priority",
+        "Archived",
+        "Open",
+        "Pending",
+        "Closed",
+    ];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "Scheduled",
+            Self::Spam => "Spam",
+            Self::Unread => "Unread",
+            Self::Read => "Read",
+            Self::Unpriority => "Unpriority",
+            Self::Priority => "Priority",
+            Self::Archived => "Archived",
+            Self::Open => "Open",
+            Self::Pending => "Pending",
+            Self::Closed => "Closed",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllEDeskTicketsFilterStatusEquals {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("Scheduled") => {
+                ::std::result::Result::Ok(Self::Scheduled)
+            }
+            ::std::option::Option::Some("Spam") => ::std::result::Result::Ok(Self::Spam),
+            ::std::option::Option::Some("Unread") => {
+                ::std::result::Result::Ok(Self::Unread)
+            }
+            ::std::option::Option::Some("Read") => ::std::result::Result::Ok(Self::Read),
+            ::std::option::Option::Some("Unpriority") => {
+                ::std::result::Result::Ok(Self::Unpriority)
+            }
+            ::std::option::Option::Some("Priority") => {
+                ::std::result::Result::Ok(Self::Priority)
+            }
+            ::std::option::Option::Some("Archived") => {
+                ::std::result::Result::Ok(Self::Archived)
+            }
+            ::std::option::Option::Some("Open") => ::std::result::Result::Ok(Self::Open),
+            ::std::option::Option::Some("Pending") => {
+                ::std::result::Result::Ok(Self::Pending)
+            }
+            ::std::option::Option::Some("Closed") => {
+                ::std::result::Result::Ok(Self::Closed)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllEDeskTicketsFilterStatusEquals {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllEDeskTicketsFilterStatusEquals {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `ListAllEDeskTicketsFilterTypeEquals`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllEDeskTicketsFilterTypeEquals {
+    ///`BuyerNotes`
+    BuyerNotes,
+    ///`Cancellation`
+    Cancellation,
+    ///`Chat`
+    Chat,
+    ///`Chatbot`
+    Chatbot,
+    ///`ContactBuyer`
+    ContactBuyer,
+    ///`ContactForm`
+    ContactForm,
+    ///`DefectiveItemReceived`
+    DefectiveItemReceived,
+    ///`FeedbackReply`
+    FeedbackReply,
+    ///`Incident`
+    Incident,
+    ///`InvoiceRequest`
+    InvoiceRequest,
+    ///`NegativeFeedback`
+    NegativeFeedback,
+    ///`OfferQuery`
+    OfferQuery,
+    ///`OrderAdjustment`
+    OrderAdjustment,
+    ///`OrderClaim`
+    OrderClaim,
+    ///`OrderQuery`
+    OrderQuery,
+    ///`OrderShippingInquiry`
+    OrderShippingInquiry,
+    ///`PaymentsQuery`
+    PaymentsQuery,
+    ///`Presales`
+    Presales,
+    ///`ProductQuery`
+    ProductQuery,
+    ///`PublicMessage`
+    PublicMessage,
+    ///`Query`
+    Query,
+    ///`Refund`
+    Refund,
+    ///`ResolutionCase`
+    ResolutionCase,
+    ///`ReturnRequest`
+    ReturnRequest,
+    ///`ReturnsQuery`
+    ReturnsQuery,
+    ///`SampleQuery`
+    SampleQuery,
+    ///`ShippingQuery`
+    ShippingQuery,
+    ///`SystemMessage`
+    SystemMessage,
+    ///`WrongItemReceived`
+    WrongItemReceived,
+}
+impl ListAllEDeskTicketsFilterTypeEquals {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &[
+        "BuyerNotes",
+        "Cancellation",
+        "Chat",
+        "Chatbot",
+        "ContactBuyer",
+        "ContactForm",
+        "DefectiveItemReceived",
+        "FeedbackReply",
+        "Incident",
+        "InvoiceRequest",
+        "NegativeFeedback",
+        "OfferQuery",
+        "OrderAdjustment",
+        "OrderClaim",
+        "OrderQuery",
+        "OrderShippingInquiry",
+        "PaymentsQuery",
+        "Presales",
+        "ProductQuery",
+        "PublicMessage",
+        "Query",
+        "Refund",
+        "ResolutionCase",
+        "ReturnRequest",
+        "ReturnsQuery",
+        "SampleQuery",
+        "ShippingQuery",
+        "SystemMessage",
+        "WrongItemReceived",
+    ];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BuyerNotes => "BuyerNotes",
+            Self::Cancellation => "Cancellation",
+            Self::Chat => "Chat",
+            Self::Chatbot => "Chatbot",
+            Self::ContactBuyer => "ContactBuyer",
+            Self::ContactForm => "ContactForm",
+            Self::DefectiveItemReceived => "DefectiveItemReceived",
+            Self::FeedbackReply => "FeedbackReply",
+            Self::Incident => "Incident",
+            Self::InvoiceRequest => "InvoiceRequest",
+            Self::NegativeFeedback => "NegativeFeedback",
+            Self::OfferQuery => "OfferQuery",
+            Self::OrderAdjustment => "OrderAdjustment",
+            Self::OrderClaim => "OrderClaim",
+            Self::OrderQuery => "OrderQuery",
+            Self::OrderShippingInquiry => "OrderShippingInquiry",
+            Self::PaymentsQuery => "PaymentsQuery",
+            Self::Presales => "Presales",
+            Self::ProductQuery => "ProductQuery",
+            Self::PublicMessage => "PublicMessage",
+            Self::Query => "Query",
+            Self::Refund => "Refund",
+            Self::ResolutionCase => "ResolutionCase",
+            Self::ReturnRequest => "ReturnRequest",
+            Self::ReturnsQuery => "ReturnsQuery",
+            Self::SampleQuery => "SampleQuery",
+            Self::ShippingQuery => "ShippingQuery",
+            Self::SystemMessage => "SystemMessage",
+            Self::WrongItemReceived => "WrongItemReceived",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllEDeskTicketsFilterTypeEquals {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("BuyerNotes") => {
+                ::std::result::Result::Ok(Self::BuyerNotes)
+            }
+            ::std::option::Option::Some("Cancellation") => {
+                ::std::result::Result::Ok(Self::Cancellation)
+            }
+            ::std::option::Option::Some("Chat") => ::std::result::Result::Ok(Self::Chat),
+            ::std::option::Option::Some("Chatbot") => {
+                ::std::result::Result::Ok(Self::Chatbot)
+            }
+            ::std::option::Option::Some("ContactBuyer") => {
+                ::std::result::Result::Ok(Self::ContactBuyer)
+            }
+            ::std::option::Option::Some("ContactForm") => {
+                ::std::result::Result::Ok(Self::ContactForm)
+            }
+            ::std::option::Option::Some("DefectiveItemReceived") => {
+                ::std::result::Result::Ok(Self::DefectiveItemReceived)
+            }
+            ::std::option::Option::Some("FeedbackReply") => {
+                ::std::result::Result::Ok(Self::FeedbackReply)
+            }
+            ::std::option::Option::Some("Incident") => {
+                ::std::result::Result::Ok(Self::Incident)
+            }
+            ::std::option::Option::Some("InvoiceRequest") => {
+                ::std::result::Result::Ok(Self::InvoiceRequest)
+            }
+            ::std::option::Option::Some("NegativeFeedback") => {
+                ::std::result::Result::Ok(Self::NegativeFeedback)
+            }
+            ::std::option::Option::Some("OfferQuery") => {
+                ::std::result::Result::Ok(Self::OfferQuery)
+            }
+            ::std::option::Option::Some("OrderAdjustment") => {
+                ::std::result::Result::Ok(Self::OrderAdjustment)
+            }
+            ::std::option::Option::Some("OrderClaim") => {
+                ::std::result::Result::Ok(Self::OrderClaim)
+            }
+            ::std::option::Option::Some("OrderQuery") => {
+                ::std::result::Result::Ok(Self::OrderQuery)
+            }
+            ::std::option::Option::Some("OrderShippingInquiry") => {
+                ::std::result::Result::Ok(Self::OrderShippingInquiry)
+            }
+            ::std::option::Option::Some("PaymentsQuery") => {
+                ::std::result::Result::Ok(Self::PaymentsQuery)
+            }
+            ::std::option::Option::Some("Presales") => {
+                ::std::result::Result::Ok(Self::Presales)
+            }
+            ::std::option::Option::Some("ProductQuery") => {
+                ::std::result::Result::Ok(Self::ProductQuery)
+            }
+            ::std::option::Option::Some("PublicMessage") => {
+                ::std::result::Result::Ok(Self::PublicMessage)
+            }
+            ::std::option::Option::Some("Query") => {
+                ::std::result::Result::Ok(Self::Query)
+            }
+            ::std::option::Option::Some("Refund") => {
+                ::std::result::Result::Ok(Self::Refund)
+            }
+            ::std::option::Option::Some("ResolutionCase") => {
+                ::std::result::Result::Ok(Self::ResolutionCase)
+            }
+            ::std::option::Option::Some("ReturnRequest") => {
+                ::std::result::Result::Ok(Self::ReturnRequest)
+            }
+            ::std::option::Option::Some("ReturnsQuery") => {
+                ::std::result::Result::Ok(Self::ReturnsQuery)
+            }
+            ::std::option::Option::Some("SampleQuery") => {
+                ::std::result::Result::Ok(Self::SampleQuery)
+            }
+            ::std::option::Option::Some("ShippingQuery") => {
+                ::std::result::Result::Ok(Self::ShippingQuery)
+            }
+            ::std::option::Option::Some("SystemMessage") => {
+                ::std::result::Result::Ok(Self::SystemMessage)
+            }
+            ::std::option::Option::Some("WrongItemReceived") => {
+                ::std::result::Result::Ok(Self::WrongItemReceived)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllEDeskTicketsFilterTypeEquals {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllEDeskTicketsFilterTypeEquals {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `TicketStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketStatus {
+    ///`Scheduled`
+    Scheduled,
+    ///`Spam`
+    Spam,
+    ///`Unread`
+    Unread,
+    ///`Read`
+    Read,
+    ///`Unpriority`
+    Unpriority,
+    ///`Priority`
+    Priority,
+    ///`Archived`
+    Archived,
+    ///`Open`
+    Open,
+    ///`Pending`
+    Pending,
+    ///`Closed`
+    Closed,
+}
+impl TicketStatus {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &[
+        "Scheduled",
+        "Spam",
+        "Unread",
+        "Read",
+        "Unpriority",
+        "Priority",
+        "Archived",
+        "Open",
+        "Pending",
+        "Closed",
+    ];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "Scheduled",
+            Self::Spam => "Spam",
+            Self::Unread => "Unread",
+            Self::Read => "Read",
+            Self::Unpriority => "Unpriority",
+            Self::Priority => "Priority",
+            Self::Archived => "Archived",
+            Self::Open => "Open",
+            Self::Pending => "Pending",
+            Self::Closed => "Closed",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for TicketStatus {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("Scheduled") => {
+                ::std::result::Result::Ok(Self::Scheduled)
+            }
+            ::std::option::Option::Some("Spam") => ::std::result::Result::Ok(Self::Spam),
+            ::std::option::Option::Some("Unread") => {
+                ::std::result::Result::Ok(Self::Unread)
+            }
+            ::std::option::Option::Some("Read") => ::std::result::Result::Ok(Self::Read),
+            ::std::option::Option::Some("Unpriority") => {
+                ::std::result::Result::Ok(Self::Unpriority)
+            }
+            ::std::option::Option::Some("Priority") => {
+                ::std::result::Result::Ok(Self::Priority)
+            }
+            ::std::option::Option::Some("Archived") => {
+                ::std::result::Result::Ok(Self::Archived)
+            }
+            ::std::option::Option::Some("Open") => ::std::result::Result::Ok(Self::Open),
+            ::std::option::Option::Some("Pending") => {
+                ::std::result::Result::Ok(Self::Pending)
+            }
+            ::std::option::Option::Some("Closed") => {
+                ::std::result::Result::Ok(Self::Closed)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for TicketStatus {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for TicketStatus {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
 }

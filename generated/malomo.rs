@@ -48,7 +48,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: false,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Malomo order.\",\"properties\":{\"alternate_id\":{\"type\":\"string\",\"description\":\"Custom unique lookup id\"},\"customer\":{\"type\":\"object\",\"description\":\"The customer the order belongs to.\",\"properties\":{\"email\":{\"type\":\"string\",\"description\":\"Customer email address.\",\"format\":\"email\"},\"first_name\":{\"type\":\"string\"},\"last_name\":{\"type\":\"string\"},\"phone_number\":{\"type\":\"string\"}}},\"email\":{\"type\":\"string\",\"description\":\"Communication email; may differ from the customer's email.\",\"format\":\"email\"},\"meta\":{\"type\":\"object\",\"description\":\"Arbitrary data, e.g. {\\\"shopify_order\\\": {\\\"order_id\\\": 450789469}}.\",\"additionalProperties\":true},\"number\":{\"type\":\"string\",\"description\":\"Order number shown to the customer.\"},\"shipments\":{\"type\":\"array\",\"description\":\"Shipments to track.\",\"items\":{\"type\":\"object\",\"description\":\"A shipment of the order. `carrier` and `tracking_code` identify it.\",\"required\":[\"carrier\",\"tracking_code\"],\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Shipment id (uuid). Include it to keep an existing shipment.\"},\"carrier\":{\"type\":\"string\",\"description\":\"Carrier code, e.g. usps, ups, fedex, dhl_express.\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"The carrier's tracking number.\"}}}}},\"required\":[],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Malomo order.\",\"properties\":{\"alternate_id\":{\"type\":\"string\",\"description\":\"Custom unique lookup id\"},\"customer\":{\"type\":\"object\",\"description\":\"The customer the order belongs to.\",\"properties\":{\"email\":{\"type\":\"string\",\"description\":\"Customer email address.\",\"format\":\"email\"},\"first_name\":{\"type\":\"string\"},\"last_name\":{\"type\":\"string\"},\"phone_number\":{\"type\":\"string\"}}},\"email\":{\"type\":\"string\",\"description\":\"Communication email; may differ from the customer's email.\",\"format\":\"email\"},\"meta\":{\"type\":\"object\",\"description\":\"Arbitrary data, e.g. {\\\"shopify_order\\\": {\\\"order_id\\\": 450789469}}.\",\"additionalProperties\":true,\"properties\":{}},\"number\":{\"type\":\"string\",\"description\":\"Order number shown to the customer.\"},\"shipments\":{\"type\":\"array\",\"description\":\"Shipments to track.\",\"items\":{\"type\":\"object\",\"description\":\"A shipment of the order. `carrier` and `tracking_code` identify it.\",\"required\":[\"carrier\",\"tracking_code\"],\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Shipment id (uuid). Include it to keep an existing shipment.\"},\"carrier\":{\"type\":\"string\",\"description\":\"Carrier code, e.g. usps, ups, fedex, dhl_express.\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"The carrier's tracking number.\"}}}}},\"required\":[],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /orders",
         operation_id: ::std::option::Option::None,
@@ -69,7 +69,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: false,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Malomo order event.\",\"properties\":{\"order_id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"type\":{\"type\":\"string\",\"description\":\"Event type\"},\"label\":{\"type\":\"string\",\"description\":\"Human-readable label, e.g. Order #1000 fulfilled.\"},\"properties\":{\"type\":\"object\",\"description\":\"Event properties.\",\"additionalProperties\":true},\"timestamp\":{\"type\":\"integer\",\"description\":\"Unix seconds when the event happened.\"},\"link_back_url\":{\"type\":\"string\",\"format\":\"uri\"}},\"required\":[\"order_id\",\"type\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Malomo order event.\",\"properties\":{\"order_id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"type\":{\"type\":\"string\",\"description\":\"Event type\"},\"label\":{\"type\":\"string\",\"description\":\"Human-readable label, e.g. Order #1000 fulfilled.\"},\"properties\":{\"type\":\"object\",\"description\":\"Event properties.\",\"additionalProperties\":true,\"properties\":{}},\"timestamp\":{\"type\":\"integer\",\"description\":\"Unix seconds when the event happened.\"},\"link_back_url\":{\"type\":\"string\",\"format\":\"uri\"}},\"required\":[\"order_id\",\"type\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /orders/{order_id}/events",
         operation_id: ::std::option::Option::None,
@@ -472,7 +472,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Malomo order by id.\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"customer\":{\"description\":\"The customer; null removes the customer from the order.\",\"anyOf\":[{\"type\":\"object\",\"description\":\"The customer the order belongs to.\",\"properties\":{\"email\":{\"type\":\"string\",\"description\":\"Customer email address.\",\"format\":\"email\"},\"first_name\":{\"type\":\"string\"},\"last_name\":{\"type\":\"string\"},\"phone_number\":{\"type\":\"string\"}}},{\"type\":\"null\"}]},\"email\":{\"type\":\"string\",\"format\":\"email\"},\"meta\":{\"type\":\"object\",\"description\":\"Arbitrary data, e.g. {\\\"shopify_order\\\": {\\\"order_id\\\": 450789469}}.\",\"additionalProperties\":true},\"shipments\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"description\":\"A shipment of the order. `carrier` and `tracking_code` identify it.\",\"required\":[\"carrier\",\"tracking_code\"],\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Shipment id (uuid). Include it to keep an existing shipment.\"},\"carrier\":{\"type\":\"string\",\"description\":\"Carrier code, e.g. usps, ups, fedex, dhl_express.\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"The carrier's tracking number.\"}}},\"description\":\"The complete, final list of shipments: it replaces the existing array, so include every shipment to keep.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Malomo order by id.\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"customer\":{\"description\":\"The customer; null removes the customer from the order.\",\"anyOf\":[{\"type\":\"object\",\"description\":\"The customer the order belongs to.\",\"properties\":{\"email\":{\"type\":\"string\",\"description\":\"Customer email address.\",\"format\":\"email\"},\"first_name\":{\"type\":\"string\"},\"last_name\":{\"type\":\"string\"},\"phone_number\":{\"type\":\"string\"}}},{\"type\":\"null\"}]},\"email\":{\"type\":\"string\",\"format\":\"email\"},\"meta\":{\"type\":\"object\",\"description\":\"Arbitrary data, e.g. {\\\"shopify_order\\\": {\\\"order_id\\\": 450789469}}.\",\"additionalProperties\":true,\"properties\":{}},\"shipments\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"description\":\"A shipment of the order. `carrier` and `tracking_code` identify it.\",\"required\":[\"carrier\",\"tracking_code\"],\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Shipment id (uuid). Include it to keep an existing shipment.\"},\"carrier\":{\"type\":\"string\",\"description\":\"Carrier code, e.g. usps, ups, fedex, dhl_express.\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"The carrier's tracking number.\"}}},\"description\":\"The complete, final list of shipments: it replaces the existing array, so include every shipment to keep.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /orders/{id}",
         operation_id: ::std::option::Option::None,
@@ -556,25 +556,25 @@ impl CreateAMalomoCustomerRequest {
                 if let ::std::option::Option::Some(value) = self.email {
                     body.insert(
                         ::std::string::String::from("email"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.first_name {
                     body.insert(
                         ::std::string::String::from("first_name"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.last_name {
                     body.insert(
                         ::std::string::String::from("last_name"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.phone_number {
                     body.insert(
                         ::std::string::String::from("phone_number"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -600,9 +600,7 @@ pub struct CreateAMalomoOrderRequest {
     ///`alternate_id`: Custom unique lookup id
     pub alternate_id: ::std::option::Option<::std::string::String>,
     ///`customer`: The customer the order belongs to.
-    pub customer: ::std::option::Option<
-        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    >,
+    pub customer: ::std::option::Option<Customer>,
     ///`email`: Communication email; may differ from the customer's email.
     pub email: ::std::option::Option<::std::string::String>,
     ///`meta`: Arbitrary data, e.g. {"shopify_order": {"order_id": 450789469}}.
@@ -612,9 +610,7 @@ pub struct CreateAMalomoOrderRequest {
     ///`number`: Order number shown to the customer.
     pub number: ::std::option::Option<::std::string::String>,
     ///`shipments`: Shipments to track.
-    pub shipments: ::std::option::Option<
-        ::std::vec::Vec<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    >,
+    pub shipments: ::std::option::Option<::std::vec::Vec<Shipment>>,
 }
 impl CreateAMalomoOrderRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -628,9 +624,7 @@ impl CreateAMalomoOrderRequest {
         let alternate_id = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "alternate_id")?;
-        let customer = ::specgate_runtime::optional::<
-            ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(args, "customer")?;
+        let customer = ::specgate_runtime::optional::<Customer>(args, "customer")?;
         let email = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "email")?;
@@ -641,9 +635,7 @@ impl CreateAMalomoOrderRequest {
             ::std::string::String,
         >(args, "number")?;
         let shipments = ::specgate_runtime::optional::<
-            ::std::vec::Vec<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-            >,
+            ::std::vec::Vec<Shipment>,
         >(args, "shipments")?;
         ::std::result::Result::Ok(Self {
             alternate_id,
@@ -670,37 +662,37 @@ impl CreateAMalomoOrderRequest {
                 if let ::std::option::Option::Some(value) = self.alternate_id {
                     body.insert(
                         ::std::string::String::from("alternate_id"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.customer {
                     body.insert(
                         ::std::string::String::from("customer"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.email {
                     body.insert(
                         ::std::string::String::from("email"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.meta {
                     body.insert(
                         ::std::string::String::from("meta"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.number {
                     body.insert(
                         ::std::string::String::from("number"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.shipments {
                     body.insert(
                         ::std::string::String::from("shipments"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -787,30 +779,30 @@ impl CreateAMalomoOrderEventRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("type"),
-                    ::serde_json::Value::from(self.type_),
+                    ::specgate_runtime::ToJson::to_json(&self.type_),
                 );
                 if let ::std::option::Option::Some(value) = self.label {
                     body.insert(
                         ::std::string::String::from("label"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.properties {
                     body.insert(
                         ::std::string::String::from("properties"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.timestamp {
                     body.insert(
                         ::std::string::String::from("timestamp"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.link_back_url {
                     body.insert(
                         ::std::string::String::from("link_back_url"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -873,22 +865,22 @@ impl CreateAMalomoWebhookRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("topic"),
-                    ::serde_json::Value::from(self.topic),
+                    ::specgate_runtime::ToJson::to_json(&self.topic),
                 );
                 body.insert(
                     ::std::string::String::from("url"),
-                    ::serde_json::Value::from(self.url),
+                    ::specgate_runtime::ToJson::to_json(&self.url),
                 );
                 if let ::std::option::Option::Some(value) = self.active {
                     body.insert(
                         ::std::string::String::from("active"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.secret {
                     body.insert(
                         ::std::string::String::from("secret"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -1733,25 +1725,25 @@ impl UpdateAMalomoCustomerByIdRequest {
                 if let ::std::option::Option::Some(value) = self.email {
                     body.insert(
                         ::std::string::String::from("email"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.first_name {
                     body.insert(
                         ::std::string::String::from("first_name"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.last_name {
                     body.insert(
                         ::std::string::String::from("last_name"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.phone_number {
                     body.insert(
                         ::std::string::String::from("phone_number"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -1777,7 +1769,7 @@ pub struct UpdateAMalomoOrderByIdRequest {
     ///`id`: Malomo order id (uuid).
     pub id: ::std::string::String,
     ///`customer`: The customer; null removes the customer from the order.
-    pub customer: ::std::option::Option<::std::option::Option<::serde_json::Value>>,
+    pub customer: ::std::option::Option<::std::option::Option<Customer>>,
     ///`email`
     pub email: ::std::option::Option<::std::string::String>,
     ///`meta`: Arbitrary data, e.g. {"shopify_order": {"order_id": 450789469}}.
@@ -1785,9 +1777,7 @@ pub struct UpdateAMalomoOrderByIdRequest {
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     >,
     ///`shipments`: The complete, final list of shipments: it replaces the existing array, so include every shipment to keep.
-    pub shipments: ::std::option::Option<
-        ::std::vec::Vec<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
-    >,
+    pub shipments: ::std::option::Option<::std::vec::Vec<Shipment>>,
 }
 impl UpdateAMalomoOrderByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -1799,9 +1789,7 @@ impl UpdateAMalomoOrderByIdRequest {
             &["id", "customer", "email", "meta", "shipments"],
         )?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        let customer = ::specgate_runtime::nullable::<
-            ::serde_json::Value,
-        >(args, "customer")?;
+        let customer = ::specgate_runtime::nullable::<Customer>(args, "customer")?;
         let email = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "email")?;
@@ -1809,9 +1797,7 @@ impl UpdateAMalomoOrderByIdRequest {
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         >(args, "meta")?;
         let shipments = ::specgate_runtime::optional::<
-            ::std::vec::Vec<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-            >,
+            ::std::vec::Vec<Shipment>,
         >(args, "shipments")?;
         ::std::result::Result::Ok(Self {
             id,
@@ -1838,25 +1824,25 @@ impl UpdateAMalomoOrderByIdRequest {
                 if let ::std::option::Option::Some(value) = self.customer {
                     body.insert(
                         ::std::string::String::from("customer"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.email {
                     body.insert(
                         ::std::string::String::from("email"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.meta {
                     body.insert(
                         ::std::string::String::from("meta"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.shipments {
                     body.insert(
                         ::std::string::String::from("shipments"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -1914,13 +1900,13 @@ impl UpdateAMalomoWebhookByIdRequest {
                 if let ::std::option::Option::Some(value) = self.active {
                     body.insert(
                         ::std::string::String::from("active"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.url {
                     body.insert(
                         ::std::string::String::from("url"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -1939,4 +1925,102 @@ fn build_update_a_malomo_webhook_by_id(
 > {
     UpdateAMalomoWebhookByIdRequest::from_args(args)
         .map(UpdateAMalomoWebhookByIdRequest::into_request)
+}
+///The customer the order belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    ///`email`
+    pub email: ::std::option::Option<::std::string::String>,
+    ///`first_name`
+    pub first_name: ::std::option::Option<::std::string::String>,
+    ///`last_name`
+    pub last_name: ::std::option::Option<::std::string::String>,
+    ///`phone_number`
+    pub phone_number: ::std::option::Option<::std::string::String>,
+}
+impl ::specgate_runtime::FromArg for Customer {
+    const EXPECTED: &'static str = "object";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        let object = ::specgate_runtime::object_at(field, value)?;
+        ::specgate_runtime::only_known_at(
+            field,
+            object,
+            &["email", "first_name", "last_name", "phone_number"],
+        )?;
+        ::std::result::Result::Ok(Self {
+            email: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "email")?,
+            first_name: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "first_name")?,
+            last_name: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "last_name")?,
+            phone_number: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "phone_number")?,
+        })
+    }
+}
+impl ::specgate_runtime::ToJson for Customer {
+    fn to_json(&self) -> ::serde_json::Value {
+        let mut object = ::serde_json::Map::new();
+        ::specgate_runtime::put_optional(&mut object, "email", &self.email);
+        ::specgate_runtime::put_optional(&mut object, "first_name", &self.first_name);
+        ::specgate_runtime::put_optional(&mut object, "last_name", &self.last_name);
+        ::specgate_runtime::put_optional(
+            &mut object,
+            "phone_number",
+            &self.phone_number,
+        );
+        ::serde_json::Value::Object(object)
+    }
+}
+///A shipment of the order. `carrier` and `tracking_code` identify it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shipment {
+    ///`id`
+    pub id: ::std::option::Option<::std::string::String>,
+    ///`carrier`
+    pub carrier: ::std::string::String,
+    ///`tracking_code`
+    pub tracking_code: ::std::string::String,
+}
+impl ::specgate_runtime::FromArg for Shipment {
+    const EXPECTED: &'static str = "object";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        let object = ::specgate_runtime::object_at(field, value)?;
+        ::specgate_runtime::only_known_at(
+            field,
+            object,
+            &["id", "carrier", "tracking_code"],
+        )?;
+        ::std::result::Result::Ok(Self {
+            id: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "id")?,
+            carrier: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "carrier")?,
+            tracking_code: ::specgate_runtime::required_at::<
+                ::std::string::String,
+            >(field, object, "tracking_code")?,
+        })
+    }
+}
+impl ::specgate_runtime::ToJson for Shipment {
+    fn to_json(&self) -> ::serde_json::Value {
+        let mut object = ::serde_json::Map::new();
+        ::specgate_runtime::put_optional(&mut object, "id", &self.id);
+        ::specgate_runtime::put(&mut object, "carrier", &self.carrier);
+        ::specgate_runtime::put(&mut object, "tracking_code", &self.tracking_code);
+        ::serde_json::Value::Object(object)
+    }
 }

@@ -30,7 +30,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: false,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Rose Rocket event.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"boardId\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},\"json\":{\"type\":\"object\"}},\"required\":[\"recordId\",\"boardId\",\"type\",\"json\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Rose Rocket event.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"boardId\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},\"json\":{\"type\":\"object\",\"properties\":{}}},\"required\":[\"recordId\",\"boardId\",\"type\",\"json\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /events",
         operation_id: ::std::option::Option::Some("createEvent"),
@@ -51,7 +51,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: false,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Rose Rocket object.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"json\":{\"type\":\"object\",\"description\":\"The record's fields.\"},\"paths\":{\"type\":\"array\",\"description\":\"Connected objects to include, as period-delimited paths, e.g. [\\\"customer\\\", \\\"tasks.stops\\\"].\",\"items\":{\"type\":\"string\"}}},\"required\":[\"objectKey\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Rose Rocket object.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"json\":{\"type\":\"object\",\"description\":\"The record's fields.\",\"properties\":{}},\"paths\":{\"type\":\"array\",\"description\":\"Connected objects to include, as period-delimited paths, e.g. [\\\"customer\\\", \\\"tasks.stops\\\"].\",\"items\":{\"type\":\"string\"}}},\"required\":[\"objectKey\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /objects",
         operation_id: ::std::option::Option::Some("createObject"),
@@ -300,7 +300,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Rose Rocket object by id.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"json\":{\"type\":\"object\",\"description\":\"The changed fields only.\"},\"boardId\":{\"type\":\"string\"},\"paths\":{\"type\":\"array\",\"description\":\"Connected objects to include, as period-delimited paths, e.g. [\\\"customer\\\", \\\"tasks.stops\\\"].\",\"items\":{\"type\":\"string\"}}},\"required\":[\"recordId\",\"objectKey\",\"json\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Rose Rocket object by id.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"json\":{\"type\":\"object\",\"description\":\"The changed fields only.\",\"properties\":{}},\"boardId\":{\"type\":\"string\"},\"paths\":{\"type\":\"array\",\"description\":\"Connected objects to include, as period-delimited paths, e.g. [\\\"customer\\\", \\\"tasks.stops\\\"].\",\"items\":{\"type\":\"string\"}}},\"required\":[\"recordId\",\"objectKey\",\"json\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /objects/{recordId}",
         operation_id: ::std::option::Option::Some("updateObject"),
@@ -321,7 +321,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: false,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Upsert a Rose Rocket object by external id.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"externalId\":{\"type\":\"string\",\"description\":\"Your system's id for the record (e.g. an ERP id).\"},\"json\":{\"type\":\"object\",\"description\":\"The record's fields.\"},\"paths\":{\"type\":\"array\",\"description\":\"Connected objects to include, as period-delimited paths, e.g. [\\\"customer\\\", \\\"tasks.stops\\\"].\",\"items\":{\"type\":\"string\"}}},\"required\":[\"objectKey\",\"externalId\",\"json\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Upsert a Rose Rocket object by external id.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"externalId\":{\"type\":\"string\",\"description\":\"Your system's id for the record (e.g. an ERP id).\"},\"json\":{\"type\":\"object\",\"description\":\"The record's fields.\",\"properties\":{}},\"paths\":{\"type\":\"array\",\"description\":\"Connected objects to include, as period-delimited paths, e.g. [\\\"customer\\\", \\\"tasks.stops\\\"].\",\"items\":{\"type\":\"string\"}}},\"required\":[\"objectKey\",\"externalId\",\"json\"],\"additionalProperties\":false}",
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PATCH /objects/{objectKey}/{externalId}/external",
         operation_id: ::std::option::Option::Some("upsertObjectByExternalId"),
@@ -399,19 +399,19 @@ impl CreateARoserocketEventRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("recordId"),
-                    ::serde_json::Value::from(self.record_id),
+                    ::specgate_runtime::ToJson::to_json(&self.record_id),
                 );
                 body.insert(
                     ::std::string::String::from("boardId"),
-                    ::serde_json::Value::from(self.board_id),
+                    ::specgate_runtime::ToJson::to_json(&self.board_id),
                 );
                 body.insert(
                     ::std::string::String::from("type"),
-                    ::serde_json::Value::from(self.type_),
+                    ::specgate_runtime::ToJson::to_json(&self.type_),
                 );
                 body.insert(
                     ::std::string::String::from("json"),
-                    ::serde_json::Value::from(self.json),
+                    ::specgate_runtime::ToJson::to_json(&self.json),
                 );
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
@@ -434,7 +434,7 @@ fn build_create_a_roserocket_event(
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateARoserocketObjectRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
-    pub object_key: ::std::string::String,
+    pub object_key: ObjectKey,
     ///`json`: The record's fields.
     pub json: ::std::option::Option<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -448,42 +448,7 @@ impl CreateARoserocketObjectRequest {
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["objectKey", "json", "paths"])?;
-        let object_key = ::specgate_runtime::required::<
-            ::std::string::String,
-        >(args, "objectKey")?;
-        if let ::std::option::Option::Some(value) = ::std::option::Option::Some(
-            &object_key,
-        ) {
-            ::specgate_runtime::one_of(
-                "objectKey",
-                value,
-                &[
-                    "customer",
-                    "order",
-                    "task",
-                    "stop",
-                    "address",
-                    "commodity",
-                    "manifest",
-                    "partner",
-                    "contact",
-                    "quote",
-                    "financialLineItem",
-                    "invoice",
-                    "bill",
-                    "payStub",
-                    "taxRate",
-                    "taxRateComponent",
-                    "taxRule",
-                    "glAccount",
-                    "tag",
-                    "asset",
-                    "document",
-                    "webhookDestination",
-                    "webhookSubscription",
-                ],
-            )?;
-        }
+        let object_key = ::specgate_runtime::required::<ObjectKey>(args, "objectKey")?;
         let json = ::specgate_runtime::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         >(args, "json")?;
@@ -507,18 +472,18 @@ impl CreateARoserocketObjectRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("objectKey"),
-                    ::serde_json::Value::from(self.object_key),
+                    ::specgate_runtime::ToJson::to_json(&self.object_key),
                 );
                 if let ::std::option::Option::Some(value) = self.json {
                     body.insert(
                         ::std::string::String::from("json"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.paths {
                     body.insert(
                         ::std::string::String::from("paths"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -573,12 +538,12 @@ impl CreateARoserocketUserGroupRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("name"),
-                    ::serde_json::Value::from(self.name),
+                    ::specgate_runtime::ToJson::to_json(&self.name),
                 );
                 if let ::std::option::Option::Some(value) = self.description {
                     body.insert(
                         ::std::string::String::from("description"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -655,7 +620,7 @@ fn build_delete_a_roserocket_object_by_id(
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteARoserocketObjectsExternalByIdRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
-    pub object_key: ::std::string::String,
+    pub object_key: ListAllRoserocketBoardsObjectKey,
     ///`externalId`: Your system's id for the record (e.g. an ERP id).
     pub external_id: ::std::string::String,
 }
@@ -666,41 +631,8 @@ impl DeleteARoserocketObjectsExternalByIdRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["objectKey", "externalId"])?;
         let object_key = ::specgate_runtime::required::<
-            ::std::string::String,
+            ListAllRoserocketBoardsObjectKey,
         >(args, "objectKey")?;
-        if let ::std::option::Option::Some(value) = ::std::option::Option::Some(
-            &object_key,
-        ) {
-            ::specgate_runtime::one_of(
-                "objectKey",
-                value,
-                &[
-                    "customer",
-                    "order",
-                    "task",
-                    "stop",
-                    "address",
-                    "commodity",
-                    "manifest",
-                    "partner",
-                    "contact",
-                    "quote",
-                    "financialLineItem",
-                    "invoice",
-                    "bill",
-                    "payStub",
-                    "taxRate",
-                    "taxRateComponent",
-                    "taxRule",
-                    "glAccount",
-                    "tag",
-                    "asset",
-                    "document",
-                    "webhookDestination",
-                    "webhookSubscription",
-                ],
-            )?;
-        }
         let external_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "externalId")?;
@@ -710,7 +642,10 @@ impl DeleteARoserocketObjectsExternalByIdRequest {
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(51usize);
         path.push_str("/objects/");
-        ::specgate_runtime::push_path_segment(&mut path, &self.object_key);
+        ::specgate_runtime::push_path_segment(
+            &mut path,
+            &::specgate_runtime::QueryValue::to_query(&self.object_key),
+        );
         path.push('/');
         ::specgate_runtime::push_path_segment(&mut path, &self.external_id);
         path.push_str("/external");
@@ -810,7 +745,7 @@ fn build_get_single_roserocket_object_by_id(
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleRoserocketObjectsExternalByIdRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
-    pub object_key: ::std::string::String,
+    pub object_key: ListAllRoserocketBoardsObjectKey,
     ///`externalId`: Your system's id for the record (e.g. an ERP id).
     pub external_id: ::std::string::String,
 }
@@ -821,41 +756,8 @@ impl GetSingleRoserocketObjectsExternalByIdRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["objectKey", "externalId"])?;
         let object_key = ::specgate_runtime::required::<
-            ::std::string::String,
+            ListAllRoserocketBoardsObjectKey,
         >(args, "objectKey")?;
-        if let ::std::option::Option::Some(value) = ::std::option::Option::Some(
-            &object_key,
-        ) {
-            ::specgate_runtime::one_of(
-                "objectKey",
-                value,
-                &[
-                    "customer",
-                    "order",
-                    "task",
-                    "stop",
-                    "address",
-                    "commodity",
-                    "manifest",
-                    "partner",
-                    "contact",
-                    "quote",
-                    "financialLineItem",
-                    "invoice",
-                    "bill",
-                    "payStub",
-                    "taxRate",
-                    "taxRateComponent",
-                    "taxRule",
-                    "glAccount",
-                    "tag",
-                    "asset",
-                    "document",
-                    "webhookDestination",
-                    "webhookSubscription",
-                ],
-            )?;
-        }
         let external_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "externalId")?;
@@ -865,7 +767,10 @@ impl GetSingleRoserocketObjectsExternalByIdRequest {
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(51usize);
         path.push_str("/objects/");
-        ::specgate_runtime::push_path_segment(&mut path, &self.object_key);
+        ::specgate_runtime::push_path_segment(
+            &mut path,
+            &::specgate_runtime::QueryValue::to_query(&self.object_key),
+        );
         path.push('/');
         ::specgate_runtime::push_path_segment(&mut path, &self.external_id);
         path.push_str("/external");
@@ -896,7 +801,7 @@ fn build_get_single_roserocket_objects_external_by_id(
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketBoardsRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
-    pub object_key: ::std::option::Option<::std::string::String>,
+    pub object_key: ::std::option::Option<ListAllRoserocketBoardsObjectKey>,
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
@@ -909,39 +814,8 @@ impl ListAllRoserocketBoardsRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["objectKey", "limit", "next_cursor"])?;
         let object_key = ::specgate_runtime::optional::<
-            ::std::string::String,
+            ListAllRoserocketBoardsObjectKey,
         >(args, "objectKey")?;
-        if let ::std::option::Option::Some(value) = object_key.as_ref() {
-            ::specgate_runtime::one_of(
-                "objectKey",
-                value,
-                &[
-                    "customer",
-                    "order",
-                    "task",
-                    "stop",
-                    "address",
-                    "commodity",
-                    "manifest",
-                    "partner",
-                    "contact",
-                    "quote",
-                    "financialLineItem",
-                    "invoice",
-                    "bill",
-                    "payStub",
-                    "taxRate",
-                    "taxRateComponent",
-                    "taxRule",
-                    "glAccount",
-                    "tag",
-                    "asset",
-                    "document",
-                    "webhookDestination",
-                    "webhookSubscription",
-                ],
-            )?;
-        }
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
@@ -988,15 +862,17 @@ pub struct ListAllRoserocketEventsRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
-    pub object_key: ::std::string::String,
+    pub object_key: ListAllRoserocketBoardsObjectKey,
     ///`boardId`
     pub board_id: ::std::option::Option<::std::string::String>,
     ///`type`
-    pub type_: ::std::option::Option<::std::string::String>,
+    pub type_: ::std::option::Option<ListAllRoserocketEventsType>,
     ///`orderBy`
-    pub order_by: ::std::option::Option<::std::string::String>,
+    pub order_by: ::std::option::Option<ListAllRoserocketEventsOrderBy>,
     ///`orderByDirection`
-    pub order_by_direction: ::std::option::Option<::std::string::String>,
+    pub order_by_direction: ::std::option::Option<
+        ListAllRoserocketEventsOrderByDirection,
+    >,
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
@@ -1024,68 +900,20 @@ impl ListAllRoserocketEventsRequest {
             ::std::string::String,
         >(args, "recordId")?;
         let object_key = ::specgate_runtime::required::<
-            ::std::string::String,
+            ListAllRoserocketBoardsObjectKey,
         >(args, "objectKey")?;
-        if let ::std::option::Option::Some(value) = ::std::option::Option::Some(
-            &object_key,
-        ) {
-            ::specgate_runtime::one_of(
-                "objectKey",
-                value,
-                &[
-                    "customer",
-                    "order",
-                    "task",
-                    "stop",
-                    "address",
-                    "commodity",
-                    "manifest",
-                    "partner",
-                    "contact",
-                    "quote",
-                    "financialLineItem",
-                    "invoice",
-                    "bill",
-                    "payStub",
-                    "taxRate",
-                    "taxRateComponent",
-                    "taxRule",
-                    "glAccount",
-                    "tag",
-                    "asset",
-                    "document",
-                    "webhookDestination",
-                    "webhookSubscription",
-                ],
-            )?;
-        }
         let board_id = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "boardId")?;
-        let type_ = ::specgate_runtime::optional::<::std::string::String>(args, "type")?;
-        if let ::std::option::Option::Some(value) = type_.as_ref() {
-            ::specgate_runtime::one_of(
-                "type",
-                value,
-                &["create", "mutate", "internal", "widget-open", "widget-close"],
-            )?;
-        }
+        let type_ = ::specgate_runtime::optional::<
+            ListAllRoserocketEventsType,
+        >(args, "type")?;
         let order_by = ::specgate_runtime::optional::<
-            ::std::string::String,
+            ListAllRoserocketEventsOrderBy,
         >(args, "orderBy")?;
-        if let ::std::option::Option::Some(value) = order_by.as_ref() {
-            ::specgate_runtime::one_of(
-                "orderBy",
-                value,
-                &["createdAt", "id", "type", "refId", "ownerId"],
-            )?;
-        }
         let order_by_direction = ::specgate_runtime::optional::<
-            ::std::string::String,
+            ListAllRoserocketEventsOrderByDirection,
         >(args, "orderByDirection")?;
-        if let ::std::option::Option::Some(value) = order_by_direction.as_ref() {
-            ::specgate_runtime::one_of("orderByDirection", value, &["asc", "desc"])?;
-        }
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
@@ -1152,19 +980,21 @@ fn build_list_all_roserocket_events(
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketObjectsRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
-    pub object_key: ::std::string::String,
+    pub object_key: ObjectKey,
     ///`boardId`: Board (saved view) to search; list boards with list_all_roserocket_boards.
     pub board_id: ::std::string::String,
     ///`filters`: Filter items, e.g. {"path": "status", "operator": "in", "value": ["new"], "fieldType": "SelectField"}.
     pub filters: ::std::option::Option<
-        ::std::vec::Vec<::serde_json::Map<::std::string::String, ::serde_json::Value>>,
+        ::std::vec::Vec<ListAllRoserocketObjectsFiltersItem>,
     >,
     ///`filtersOperator`
-    pub filters_operator: ::std::option::Option<::std::string::String>,
+    pub filters_operator: ::std::option::Option<ListAllRoserocketObjectsFiltersOperator>,
     ///`orderByPath`
     pub order_by_path: ::std::option::Option<::std::string::String>,
     ///`orderByDirection`
-    pub order_by_direction: ::std::option::Option<::std::string::String>,
+    pub order_by_direction: ::std::option::Option<
+        ListAllRoserocketEventsOrderByDirection,
+    >,
     ///`timezone`
     pub timezone: ::std::option::Option<::std::string::String>,
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
@@ -1191,65 +1021,22 @@ impl ListAllRoserocketObjectsRequest {
                 "next_cursor",
             ],
         )?;
-        let object_key = ::specgate_runtime::required::<
-            ::std::string::String,
-        >(args, "objectKey")?;
-        if let ::std::option::Option::Some(value) = ::std::option::Option::Some(
-            &object_key,
-        ) {
-            ::specgate_runtime::one_of(
-                "objectKey",
-                value,
-                &[
-                    "customer",
-                    "order",
-                    "task",
-                    "stop",
-                    "address",
-                    "commodity",
-                    "manifest",
-                    "partner",
-                    "contact",
-                    "quote",
-                    "financialLineItem",
-                    "invoice",
-                    "bill",
-                    "payStub",
-                    "taxRate",
-                    "taxRateComponent",
-                    "taxRule",
-                    "glAccount",
-                    "tag",
-                    "asset",
-                    "document",
-                    "webhookDestination",
-                    "webhookSubscription",
-                ],
-            )?;
-        }
+        let object_key = ::specgate_runtime::required::<ObjectKey>(args, "objectKey")?;
         let board_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "boardId")?;
         let filters = ::specgate_runtime::optional::<
-            ::std::vec::Vec<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-            >,
+            ::std::vec::Vec<ListAllRoserocketObjectsFiltersItem>,
         >(args, "filters")?;
         let filters_operator = ::specgate_runtime::optional::<
-            ::std::string::String,
+            ListAllRoserocketObjectsFiltersOperator,
         >(args, "filtersOperator")?;
-        if let ::std::option::Option::Some(value) = filters_operator.as_ref() {
-            ::specgate_runtime::one_of("filtersOperator", value, &["and", "or"])?;
-        }
         let order_by_path = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "orderByPath")?;
         let order_by_direction = ::specgate_runtime::optional::<
-            ::std::string::String,
+            ListAllRoserocketEventsOrderByDirection,
         >(args, "orderByDirection")?;
-        if let ::std::option::Option::Some(value) = order_by_direction.as_ref() {
-            ::specgate_runtime::one_of("orderByDirection", value, &["asc", "desc"])?;
-        }
         let timezone = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "timezone")?;
@@ -1284,40 +1071,40 @@ impl ListAllRoserocketObjectsRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("objectKey"),
-                    ::serde_json::Value::from(self.object_key),
+                    ::specgate_runtime::ToJson::to_json(&self.object_key),
                 );
                 body.insert(
                     ::std::string::String::from("boardId"),
-                    ::serde_json::Value::from(self.board_id),
+                    ::specgate_runtime::ToJson::to_json(&self.board_id),
                 );
                 if let ::std::option::Option::Some(value) = self.filters {
                     body.insert(
                         ::std::string::String::from("filters"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.filters_operator {
                     body.insert(
                         ::std::string::String::from("filtersOperator"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.order_by_path {
                     body.insert(
                         ::std::string::String::from("orderByPath"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.order_by_direction {
                     body.insert(
                         ::std::string::String::from("orderByDirection"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.timezone {
                     body.insert(
                         ::std::string::String::from("timezone"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -1448,7 +1235,7 @@ pub struct UpdateARoserocketObjectByIdRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
-    pub object_key: ::std::string::String,
+    pub object_key: ObjectKey,
     ///`json`: The changed fields only.
     pub json: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     ///`boardId`
@@ -1468,42 +1255,7 @@ impl UpdateARoserocketObjectByIdRequest {
         let record_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "recordId")?;
-        let object_key = ::specgate_runtime::required::<
-            ::std::string::String,
-        >(args, "objectKey")?;
-        if let ::std::option::Option::Some(value) = ::std::option::Option::Some(
-            &object_key,
-        ) {
-            ::specgate_runtime::one_of(
-                "objectKey",
-                value,
-                &[
-                    "customer",
-                    "order",
-                    "task",
-                    "stop",
-                    "address",
-                    "commodity",
-                    "manifest",
-                    "partner",
-                    "contact",
-                    "quote",
-                    "financialLineItem",
-                    "invoice",
-                    "bill",
-                    "payStub",
-                    "taxRate",
-                    "taxRateComponent",
-                    "taxRule",
-                    "glAccount",
-                    "tag",
-                    "asset",
-                    "document",
-                    "webhookDestination",
-                    "webhookSubscription",
-                ],
-            )?;
-        }
+        let object_key = ::specgate_runtime::required::<ObjectKey>(args, "objectKey")?;
         let json = ::specgate_runtime::required::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         >(args, "json")?;
@@ -1537,22 +1289,22 @@ impl UpdateARoserocketObjectByIdRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("objectKey"),
-                    ::serde_json::Value::from(self.object_key),
+                    ::specgate_runtime::ToJson::to_json(&self.object_key),
                 );
                 body.insert(
                     ::std::string::String::from("json"),
-                    ::serde_json::Value::from(self.json),
+                    ::specgate_runtime::ToJson::to_json(&self.json),
                 );
                 if let ::std::option::Option::Some(value) = self.board_id {
                     body.insert(
                         ::std::string::String::from("boardId"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.paths {
                     body.insert(
                         ::std::string::String::from("paths"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -1576,7 +1328,7 @@ fn build_update_a_roserocket_object_by_id(
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateARoserocketObjectsExternalByIdRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
-    pub object_key: ::std::string::String,
+    pub object_key: ListAllRoserocketBoardsObjectKey,
     ///`externalId`: Your system's id for the record (e.g. an ERP id).
     pub external_id: ::std::string::String,
     ///`json`: The record's fields.
@@ -1594,41 +1346,8 @@ impl UpdateARoserocketObjectsExternalByIdRequest {
             &["objectKey", "externalId", "json", "paths"],
         )?;
         let object_key = ::specgate_runtime::required::<
-            ::std::string::String,
+            ListAllRoserocketBoardsObjectKey,
         >(args, "objectKey")?;
-        if let ::std::option::Option::Some(value) = ::std::option::Option::Some(
-            &object_key,
-        ) {
-            ::specgate_runtime::one_of(
-                "objectKey",
-                value,
-                &[
-                    "customer",
-                    "order",
-                    "task",
-                    "stop",
-                    "address",
-                    "commodity",
-                    "manifest",
-                    "partner",
-                    "contact",
-                    "quote",
-                    "financialLineItem",
-                    "invoice",
-                    "bill",
-                    "payStub",
-                    "taxRate",
-                    "taxRateComponent",
-                    "taxRule",
-                    "glAccount",
-                    "tag",
-                    "asset",
-                    "document",
-                    "webhookDestination",
-                    "webhookSubscription",
-                ],
-            )?;
-        }
         let external_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "externalId")?;
@@ -1649,7 +1368,10 @@ impl UpdateARoserocketObjectsExternalByIdRequest {
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(51usize);
         path.push_str("/objects/");
-        ::specgate_runtime::push_path_segment(&mut path, &self.object_key);
+        ::specgate_runtime::push_path_segment(
+            &mut path,
+            &::specgate_runtime::QueryValue::to_query(&self.object_key),
+        );
         path.push('/');
         ::specgate_runtime::push_path_segment(&mut path, &self.external_id);
         path.push_str("/external");
@@ -1664,12 +1386,12 @@ impl UpdateARoserocketObjectsExternalByIdRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("json"),
-                    ::serde_json::Value::from(self.json),
+                    ::specgate_runtime::ToJson::to_json(&self.json),
                 );
                 if let ::std::option::Option::Some(value) = self.paths {
                     body.insert(
                         ::std::string::String::from("paths"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -1734,13 +1456,13 @@ impl UpdateARoserocketUserGroupMemberByIdRequest {
                 if let ::std::option::Option::Some(value) = self.add {
                     body.insert(
                         ::std::string::String::from("add"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.remove {
                     body.insert(
                         ::std::string::String::from("remove"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -1759,4 +1481,843 @@ fn build_update_a_roserocket_user_group_member_by_id(
 > {
     UpdateARoserocketUserGroupMemberByIdRequest::from_args(args)
         .map(UpdateARoserocketUserGroupMemberByIdRequest::into_request)
+}
+///The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllRoserocketBoardsObjectKey {
+    ///`customer`
+    Customer,
+    ///`order`
+    Order,
+    ///`task`
+    Task,
+    ///`stop`
+    Stop,
+    ///`address`
+    Address,
+    ///`commodity`
+    Commodity,
+    ///`manifest`
+    Manifest,
+    ///`partner`
+    Partner,
+    ///`contact`
+    Contact,
+    ///`quote`
+    Quote,
+    ///`financialLineItem`
+    FinancialLineItem,
+    ///`invoice`
+    Invoice,
+    ///`bill`
+    Bill,
+    ///`payStub`
+    PayStub,
+    ///`taxRate`
+    TaxRate,
+    ///`taxRateComponent`
+    TaxRateComponent,
+    ///`taxRule`
+    TaxRule,
+    ///`glAccount`
+    GlAccount,
+    ///`tag`
+    Tag,
+    ///`asset`
+    Asset,
+    ///`document`
+    Document,
+    ///`webhookDestination`
+    WebhookDestination,
+    ///`webhookSubscription`
+    WebhookSubscription,
+}
+impl ListAllRoserocketBoardsObjectKey {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &[
+        "customer",
+        "order",
+        "task",
+        "stop",
+        "address",
+        "commodity",
+        "manifest",
+        "partner",
+        "contact",
+        "quote",
+        "financialLineItem",
+        "invoice",
+        "bill",
+        "payStub",
+        "taxRate",
+        "taxRateComponent",
+        "taxRule",
+        "glAccount",
+        "tag",
+        "asset",
+        "document",
+        "webhookDestination",
+        "webhookSubscription",
+    ];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Order => "order",
+            Self::Task => "task",
+            Self::Stop => "stop",
+            Self::Address => "address",
+            Self::Commodity => "commodity",
+            Self::Manifest => "manifest",
+            Self::Partner => "partner",
+            Self::Contact => "contact",
+            Self::Quote => "quote",
+            Self::FinancialLineItem => "financialLineItem",
+            Self::Invoice => "invoice",
+            Self::Bill => "bill",
+            Self::PayStub => "payStub",
+            Self::TaxRate => "taxRate",
+            Self::TaxRateComponent => "taxRateComponent",
+            Self::TaxRule => "taxRule",
+            Self::GlAccount => "glAccount",
+            Self::Tag => "tag",
+            Self::Asset => "asset",
+            Self::Document => "document",
+            Self::WebhookDestination => "webhookDestination",
+            Self::WebhookSubscription => "webhookSubscription",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllRoserocketBoardsObjectKey {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("customer") => {
+                ::std::result::Result::Ok(Self::Customer)
+            }
+            ::std::option::Option::Some("order") => {
+                ::std::result::Result::Ok(Self::Order)
+            }
+            ::std::option::Option::Some("task") => ::std::result::Result::Ok(Self::Task),
+            ::std::option::Option::Some("stop") => ::std::result::Result::Ok(Self::Stop),
+            ::std::option::Option::Some("address") => {
+                ::std::result::Result::Ok(Self::Address)
+            }
+            ::std::option::Option::Some("commodity") => {
+                ::std::result::Result::Ok(Self::Commodity)
+            }
+            ::std::option::Option::Some("manifest") => {
+                ::std::result::Result::Ok(Self::Manifest)
+            }
+            ::std::option::Option::Some("partner") => {
+                ::std::result::Result::Ok(Self::Partner)
+            }
+            ::std::option::Option::Some("contact") => {
+                ::std::result::Result::Ok(Self::Contact)
+            }
+            ::std::option::Option::Some("quote") => {
+                ::std::result::Result::Ok(Self::Quote)
+            }
+            ::std::option::Option::Some("financialLineItem") => {
+                ::std::result::Result::Ok(Self::FinancialLineItem)
+            }
+            ::std::option::Option::Some("invoice") => {
+                ::std::result::Result::Ok(Self::Invoice)
+            }
+            ::std::option::Option::Some("bill") => ::std::result::Result::Ok(Self::Bill),
+            ::std::option::Option::Some("payStub") => {
+                ::std::result::Result::Ok(Self::PayStub)
+            }
+            ::std::option::Option::Some("taxRate") => {
+                ::std::result::Result::Ok(Self::TaxRate)
+            }
+            ::std::option::Option::Some("taxRateComponent") => {
+                ::std::result::Result::Ok(Self::TaxRateComponent)
+            }
+            ::std::option::Option::Some("taxRule") => {
+                ::std::result::Result::Ok(Self::TaxRule)
+            }
+            ::std::option::Option::Some("glAccount") => {
+                ::std::result::Result::Ok(Self::GlAccount)
+            }
+            ::std::option::Option::Some("tag") => ::std::result::Result::Ok(Self::Tag),
+            ::std::option::Option::Some("asset") => {
+                ::std::result::Result::Ok(Self::Asset)
+            }
+            ::std::option::Option::Some("document") => {
+                ::std::result::Result::Ok(Self::Document)
+            }
+            ::std::option::Option::Some("webhookDestination") => {
+                ::std::result::Result::Ok(Self::WebhookDestination)
+            }
+            ::std::option::Option::Some("webhookSubscription") => {
+                ::std::result::Result::Ok(Self::WebhookSubscription)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllRoserocketBoardsObjectKey {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllRoserocketBoardsObjectKey {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `ListAllRoserocketEventsType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllRoserocketEventsType {
+    ///`create`
+    Create,
+    ///`mutate`
+    Mutate,
+    ///`internal`
+    Internal,
+    ///`widget-open`
+    WidgetOpen,
+    ///`widget-close`
+    WidgetClose,
+}
+impl ListAllRoserocketEventsType {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &[
+        "create",
+        "mutate",
+        "internal",
+        "widget-open",
+        "widget-close",
+    ];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Mutate => "mutate",
+            Self::Internal => "internal",
+            Self::WidgetOpen => "widget-open",
+            Self::WidgetClose => "widget-close",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllRoserocketEventsType {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("create") => {
+                ::std::result::Result::Ok(Self::Create)
+            }
+            ::std::option::Option::Some("mutate") => {
+                ::std::result::Result::Ok(Self::Mutate)
+            }
+            ::std::option::Option::Some("internal") => {
+                ::std::result::Result::Ok(Self::Internal)
+            }
+            ::std::option::Option::Some("widget-open") => {
+                ::std::result::Result::Ok(Self::WidgetOpen)
+            }
+            ::std::option::Option::Some("widget-close") => {
+                ::std::result::Result::Ok(Self::WidgetClose)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllRoserocketEventsType {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllRoserocketEventsType {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `ListAllRoserocketEventsOrderBy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllRoserocketEventsOrderBy {
+    ///`createdAt`
+    CreatedAt,
+    ///`id`
+    Id,
+    ///`type`
+    Type,
+    ///`refId`
+    RefId,
+    ///`ownerId`
+    OwnerId,
+}
+impl ListAllRoserocketEventsOrderBy {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &[
+        "createdAt",
+        "id",
+        "type",
+        "refId",
+        "ownerId",
+    ];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "createdAt",
+            Self::Id => "id",
+            Self::Type => "type",
+            Self::RefId => "refId",
+            Self::OwnerId => "ownerId",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllRoserocketEventsOrderBy {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("createdAt") => {
+                ::std::result::Result::Ok(Self::CreatedAt)
+            }
+            ::std::option::Option::Some("id") => ::std::result::Result::Ok(Self::Id),
+            ::std::option::Option::Some("type") => ::std::result::Result::Ok(Self::Type),
+            ::std::option::Option::Some("refId") => {
+                ::std::result::Result::Ok(Self::RefId)
+            }
+            ::std::option::Option::Some("ownerId") => {
+                ::std::result::Result::Ok(Self::OwnerId)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllRoserocketEventsOrderBy {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllRoserocketEventsOrderBy {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `ListAllRoserocketEventsOrderByDirection`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllRoserocketEventsOrderByDirection {
+    ///`asc`
+    Asc,
+    ///`desc`
+    Desc,
+}
+impl ListAllRoserocketEventsOrderByDirection {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &["asc", "desc"];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Asc => "asc",
+            Self::Desc => "desc",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllRoserocketEventsOrderByDirection {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("asc") => ::std::result::Result::Ok(Self::Asc),
+            ::std::option::Option::Some("desc") => ::std::result::Result::Ok(Self::Desc),
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllRoserocketEventsOrderByDirection {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllRoserocketEventsOrderByDirection {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKey {
+    ///`customer`
+    Customer,
+    ///`order`
+    Order,
+    ///`task`
+    Task,
+    ///`stop`
+    Stop,
+    ///`address`
+    Address,
+    ///`commodity`
+    Commodity,
+    ///`manifest`
+    Manifest,
+    ///`partner`
+    Partner,
+    ///`contact`
+    Contact,
+    ///`quote`
+    Quote,
+    ///`financialLineItem`
+    FinancialLineItem,
+    ///`invoice`
+    Invoice,
+    ///`bill`
+    Bill,
+    ///`payStub`
+    PayStub,
+    ///`taxRate`
+    TaxRate,
+    ///`taxRateComponent`
+    TaxRateComponent,
+    ///`taxRule`
+    TaxRule,
+    ///`glAccount`
+    GlAccount,
+    ///`tag`
+    Tag,
+    ///`asset`
+    Asset,
+    ///`document`
+    Document,
+    ///`webhookDestination`
+    WebhookDestination,
+    ///`webhookSubscription`
+    WebhookSubscription,
+}
+impl ObjectKey {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &[
+        "customer",
+        "order",
+        "task",
+        "stop",
+        "address",
+        "commodity",
+        "manifest",
+        "partner",
+        "contact",
+        "quote",
+        "financialLineItem",
+        "invoice",
+        "bill",
+        "payStub",
+        "taxRate",
+        "taxRateComponent",
+        "taxRule",
+        "glAccount",
+        "tag",
+        "asset",
+        "document",
+        "webhookDestination",
+        "webhookSubscription",
+    ];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Order => "order",
+            Self::Task => "task",
+            Self::Stop => "stop",
+            Self::Address => "address",
+            Self::Commodity => "commodity",
+            Self::Manifest => "manifest",
+            Self::Partner => "partner",
+            Self::Contact => "contact",
+            Self::Quote => "quote",
+            Self::FinancialLineItem => "financialLineItem",
+            Self::Invoice => "invoice",
+            Self::Bill => "bill",
+            Self::PayStub => "payStub",
+            Self::TaxRate => "taxRate",
+            Self::TaxRateComponent => "taxRateComponent",
+            Self::TaxRule => "taxRule",
+            Self::GlAccount => "glAccount",
+            Self::Tag => "tag",
+            Self::Asset => "asset",
+            Self::Document => "document",
+            Self::WebhookDestination => "webhookDestination",
+            Self::WebhookSubscription => "webhookSubscription",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ObjectKey {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("customer") => {
+                ::std::result::Result::Ok(Self::Customer)
+            }
+            ::std::option::Option::Some("order") => {
+                ::std::result::Result::Ok(Self::Order)
+            }
+            ::std::option::Option::Some("task") => ::std::result::Result::Ok(Self::Task),
+            ::std::option::Option::Some("stop") => ::std::result::Result::Ok(Self::Stop),
+            ::std::option::Option::Some("address") => {
+                ::std::result::Result::Ok(Self::Address)
+            }
+            ::std::option::Option::Some("commodity") => {
+                ::std::result::Result::Ok(Self::Commodity)
+            }
+            ::std::option::Option::Some("manifest") => {
+                ::std::result::Result::Ok(Self::Manifest)
+            }
+            ::std::option::Option::Some("partner") => {
+                ::std::result::Result::Ok(Self::Partner)
+            }
+            ::std::option::Option::Some("contact") => {
+                ::std::result::Result::Ok(Self::Contact)
+            }
+            ::std::option::Option::Some("quote") => {
+                ::std::result::Result::Ok(Self::Quote)
+            }
+            ::std::option::Option::Some("financialLineItem") => {
+                ::std::result::Result::Ok(Self::FinancialLineItem)
+            }
+            ::std::option::Option::Some("invoice") => {
+                ::std::result::Result::Ok(Self::Invoice)
+            }
+            ::std::option::Option::Some("bill") => ::std::result::Result::Ok(Self::Bill),
+            ::std::option::Option::Some("payStub") => {
+                ::std::result::Result::Ok(Self::PayStub)
+            }
+            ::std::option::Option::Some("taxRate") => {
+                ::std::result::Result::Ok(Self::TaxRate)
+            }
+            ::std::option::Option::Some("taxRateComponent") => {
+                ::std::result::Result::Ok(Self::TaxRateComponent)
+            }
+            ::std::option::Option::Some("taxRule") => {
+                ::std::result::Result::Ok(Self::TaxRule)
+            }
+            ::std::option::Option::Some("glAccount") => {
+                ::std::result::Result::Ok(Self::GlAccount)
+            }
+            ::std::option::Option::Some("tag") => ::std::result::Result::Ok(Self::Tag),
+            ::std::option::Option::Some("asset") => {
+                ::std::result::Result::Ok(Self::Asset)
+            }
+            ::std::option::Option::Some("document") => {
+                ::std::result::Result::Ok(Self::Document)
+            }
+            ::std::option::Option::Some("webhookDestination") => {
+                ::std::result::Result::Ok(Self::WebhookDestination)
+            }
+            ::std::option::Option::Some("webhookSubscription") => {
+                ::std::result::Result::Ok(Self::WebhookSubscription)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ObjectKey {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ObjectKey {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `ListAllRoserocketObjectsFiltersItemOperator`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllRoserocketObjectsFiltersItemOperator {
+    ///`in`
+    In,
+    ///`notIn`
+    NotIn,
+    ///`equals`
+    Equals,
+    ///`notEquals`
+    NotEquals,
+    ///`contains`
+    Contains,
+    ///`startsWith`
+    StartsWith,
+    ///`endsWith`
+    EndsWith,
+    ///`hasEvery`
+    HasEvery,
+    ///`hasSome`
+    HasSome,
+    ///`empty`
+    Empty,
+    ///`notEmpty`
+    NotEmpty,
+    ///`freeText`
+    FreeText,
+    ///`between`
+    Between,
+}
+impl ListAllRoserocketObjectsFiltersItemOperator {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &[
+        "in",
+        "notIn",
+        "equals",
+        "notEquals",
+        "contains",
+        "startsWith",
+        "endsWith",
+        "hasEvery",
+        "hasSome",
+        "empty",
+        "notEmpty",
+        "freeText",
+        "between",
+    ];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::In => "in",
+            Self::NotIn => "notIn",
+            Self::Equals => "equals",
+            Self::NotEquals => "notEquals",
+            Self::Contains => "contains",
+            Self::StartsWith => "startsWith",
+            Self::EndsWith => "endsWith",
+            Self::HasEvery => "hasEvery",
+            Self::HasSome => "hasSome",
+            Self::Empty => "empty",
+            Self::NotEmpty => "notEmpty",
+            Self::FreeText => "freeText",
+            Self::Between => "between",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllRoserocketObjectsFiltersItemOperator {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("in") => ::std::result::Result::Ok(Self::In),
+            ::std::option::Option::Some("notIn") => {
+                ::std::result::Result::Ok(Self::NotIn)
+            }
+            ::std::option::Option::Some("equals") => {
+                ::std::result::Result::Ok(Self::Equals)
+            }
+            ::std::option::Option::Some("notEquals") => {
+                ::std::result::Result::Ok(Self::NotEquals)
+            }
+            ::std::option::Option::Some("contains") => {
+                ::std::result::Result::Ok(Self::Contains)
+            }
+            ::std::option::Option::Some("startsWith") => {
+                ::std::result::Result::Ok(Self::StartsWith)
+            }
+            ::std::option::Option::Some("endsWith") => {
+                ::std::result::Result::Ok(Self::EndsWith)
+            }
+            ::std::option::Option::Some("hasEvery") => {
+                ::std::result::Result::Ok(Self::HasEvery)
+            }
+            ::std::option::Option::Some("hasSome") => {
+                ::std::result::Result::Ok(Self::HasSome)
+            }
+            ::std::option::Option::Some("empty") => {
+                ::std::result::Result::Ok(Self::Empty)
+            }
+            ::std::option::Option::Some("notEmpty") => {
+                ::std::result::Result::Ok(Self::NotEmpty)
+            }
+            ::std::option::Option::Some("freeText") => {
+                ::std::result::Result::Ok(Self::FreeText)
+            }
+            ::std::option::Option::Some("between") => {
+                ::std::result::Result::Ok(Self::Between)
+            }
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllRoserocketObjectsFiltersItemOperator {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllRoserocketObjectsFiltersItemOperator {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
+}
+///Argument type `ListAllRoserocketObjectsFiltersItem`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListAllRoserocketObjectsFiltersItem {
+    ///`filterKey`
+    pub filter_key: ::std::option::Option<::std::string::String>,
+    ///`path`
+    pub path: ::std::option::Option<::std::string::String>,
+    ///`operator`
+    pub operator: ::std::option::Option<ListAllRoserocketObjectsFiltersItemOperator>,
+    ///`value`
+    pub value: ::std::option::Option<::serde_json::Value>,
+    ///`fieldType`
+    pub field_type: ::std::option::Option<::std::string::String>,
+}
+impl ::specgate_runtime::FromArg for ListAllRoserocketObjectsFiltersItem {
+    const EXPECTED: &'static str = "object";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        let object = ::specgate_runtime::object_at(field, value)?;
+        ::specgate_runtime::only_known_at(
+            field,
+            object,
+            &["filterKey", "path", "operator", "value", "fieldType"],
+        )?;
+        ::std::result::Result::Ok(Self {
+            filter_key: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "filterKey")?,
+            path: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "path")?,
+            operator: ::specgate_runtime::optional_at::<
+                ListAllRoserocketObjectsFiltersItemOperator,
+            >(field, object, "operator")?,
+            value: ::specgate_runtime::optional_at::<
+                ::serde_json::Value,
+            >(field, object, "value")?,
+            field_type: ::specgate_runtime::optional_at::<
+                ::std::string::String,
+            >(field, object, "fieldType")?,
+        })
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllRoserocketObjectsFiltersItem {
+    fn to_json(&self) -> ::serde_json::Value {
+        let mut object = ::serde_json::Map::new();
+        ::specgate_runtime::put_optional(&mut object, "filterKey", &self.filter_key);
+        ::specgate_runtime::put_optional(&mut object, "path", &self.path);
+        ::specgate_runtime::put_optional(&mut object, "operator", &self.operator);
+        ::specgate_runtime::put_optional(&mut object, "value", &self.value);
+        ::specgate_runtime::put_optional(&mut object, "fieldType", &self.field_type);
+        ::serde_json::Value::Object(object)
+    }
+}
+///Argument type `ListAllRoserocketObjectsFiltersOperator`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllRoserocketObjectsFiltersOperator {
+    ///`and`
+    And,
+    ///`or`
+    Or,
+}
+impl ListAllRoserocketObjectsFiltersOperator {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &["and", "or"];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::And => "and",
+            Self::Or => "or",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllRoserocketObjectsFiltersOperator {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("and") => ::std::result::Result::Ok(Self::And),
+            ::std::option::Option::Some("or") => ::std::result::Result::Ok(Self::Or),
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllRoserocketObjectsFiltersOperator {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllRoserocketObjectsFiltersOperator {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
 }

@@ -245,3 +245,53 @@ fn roserocket_requests() {
     );
     assert_eq!(query(&r), vec![("paths", "customer,tasks.stops")]);
 }
+
+fn refused(tool: &str, args: Value) -> String {
+    let def = find_tool(tool).unwrap_or_else(|| panic!("tool {tool} is not compiled"));
+    let args: Args = args.as_object().cloned().unwrap_or_default();
+    match (def.build)(&args) {
+        Ok(request) => panic!("{tool} accepted {args:?} as {request:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// Nested arguments are typed all the way down: each error names the full path.
+#[test]
+fn nested_arguments_are_checked_with_their_paths() {
+    assert_eq!(
+        refused(
+            "create_a_malomo_order",
+            json!({"shipments": [{"carrier": 5, "tracking_code": ["x"]}]})
+        ),
+        "argument `shipments[0].carrier`: expected string, got integer"
+    );
+    assert_eq!(
+        refused("create_a_malomo_order", json!({"shipments": [{}]})),
+        "argument `shipments[0].carrier`: is required"
+    );
+    assert_eq!(
+        refused(
+            "create_a_malomo_order",
+            json!({"customer": {"email": "a@b.c", "nickname": "x"}})
+        ),
+        "argument `customer.nickname`: is not a field of this object (known: email, first_name, last_name, phone_number)"
+    );
+    assert!(
+        refused(
+            "list_all_e_desk_tickets",
+            json!({"filter_status_equals": "Nope"})
+        )
+        .starts_with("argument `filter_status_equals`: must be one of ")
+    );
+    // A valid nested value is written back unchanged.
+    let r = build(
+        "create_a_malomo_order",
+        json!({"shipments": [{"carrier": "usps", "tracking_code": "9400"}], "meta": {"k": [1]}}),
+    );
+    assert_eq!(
+        r.body,
+        Some(
+            json!({"meta": {"k": [1]}, "shipments": [{"carrier": "usps", "tracking_code": "9400"}]})
+        )
+    );
+}

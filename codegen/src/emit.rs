@@ -5,8 +5,8 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ir::{
-    AuthIr, BodyIr, ClassIr, CursorSourceIr, FieldType, IntegrationIr, Location, PaginationIr,
-    ParamIr, PathPart, ToolIr,
+    AuthIr, BodyIr, ClassIr, CursorSourceIr, FieldIr, FieldType, IntegrationIr, Location,
+    PaginationIr, ParamIr, PathPart, ToolIr, TypeIr, TypeKind, VariantMatch,
 };
 
 /// The module of one integration: request structs, build functions and the tool table.
@@ -21,8 +21,14 @@ pub fn integration_tokens(integration: &IntegrationIr) -> TokenStream {
         .map(|(k, v)| quote! { (#k, #v) });
     let pointers = &integration.error_message_pointers;
     let count = integration.tools.len();
+    let types = &integration.types;
     let tools = integration.tools.iter().map(tool_def_tokens);
-    let items = integration.tools.iter().map(tool_items);
+    let items = integration.tools.iter().map(|tool| tool_items(tool, types));
+    let query_typed = query_typed(integration);
+    let type_items = types
+        .iter()
+        .enumerate()
+        .map(|(id, t)| type_items(t, types, query_typed.contains(&id)));
     quote! {
         /// This integration: base URL, auth and its tool table.
         pub static INTEGRATION: ::specgate_runtime::Integration = ::specgate_runtime::Integration {
@@ -38,6 +44,303 @@ pub fn integration_tokens(integration: &IntegrationIr) -> TokenStream {
         static TOOLS: [::specgate_runtime::ToolDef; #count] = [#(#tools),*];
 
         #(#items)*
+
+        #(#type_items)*
+    }
+}
+
+/// Named types used by a path, query or header argument, which need `QueryValue`.
+fn query_typed(integration: &IntegrationIr) -> std::collections::BTreeSet<usize> {
+    fn named(ty: &FieldType, out: &mut std::collections::BTreeSet<usize>) {
+        match ty {
+            FieldType::Named(id) => {
+                out.insert(*id);
+            }
+            FieldType::Array(item) => named(item, out),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for tool in &integration.tools {
+        for param in &tool.params {
+            if matches!(
+                param.location,
+                Location::Path | Location::Query | Location::Header
+            ) {
+                named(&param.ty, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Whether a named type is emitted (an alias is just `serde_json::Value`).
+fn is_emitted(types: &[TypeIr], id: usize) -> bool {
+    matches!(
+        types[id].kind,
+        TypeKind::Struct { .. } | TypeKind::Enum { .. } | TypeKind::Union { .. }
+    )
+}
+
+/// One nested type: the struct or enum, its `FromArg` parser (errors carry the full path,
+/// e.g. `shipments[0].carrier`) and its `ToJson` writer.
+fn type_items(t: &TypeIr, types: &[TypeIr], in_query: bool) -> TokenStream {
+    let ident = format_ident!("{}", t.name);
+    let doc = if t.description.trim().is_empty() {
+        format!("Argument type `{}`.", t.name)
+    } else {
+        t.description.trim().to_owned()
+    };
+    let query = in_query.then(|| {
+        quote! {
+            impl ::specgate_runtime::QueryValue for #ident {
+                fn to_query(&self) -> ::std::string::String {
+                    ::specgate_runtime::QueryValue::to_query(&::specgate_runtime::ToJson::to_json(self))
+                }
+            }
+        }
+    });
+    match &t.kind {
+        TypeKind::Pending | TypeKind::Alias => quote! {},
+        TypeKind::Enum { values } => {
+            let variants: Vec<Ident> = enum_variant_names(values)
+                .iter()
+                .map(|v| format_ident!("{}", v))
+                .collect();
+            let doc_values = values.iter().map(|v| format!("`{v}`"));
+            quote! {
+                #[doc = #doc]
+                #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+                pub enum #ident {
+                    #(#[doc = #doc_values] #variants,)*
+                }
+                impl #ident {
+                    /// Every value, as on the wire.
+                    pub const VALUES: &'static [&'static str] = &[#(#values),*];
+                    /// The value as on the wire.
+                    pub fn as_str(self) -> &'static str {
+                        match self { #(Self::#variants => #values,)* }
+                    }
+                }
+                impl ::specgate_runtime::FromArg for #ident {
+                    const EXPECTED: &'static str = "string";
+                    fn from_arg(field: &str, value: &::serde_json::Value) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+                        match value.as_str() {
+                            #(::std::option::Option::Some(#values) => ::std::result::Result::Ok(Self::#variants),)*
+                            ::std::option::Option::Some(other) => ::std::result::Result::Err(::specgate_runtime::not_allowed(field, other, Self::VALUES)),
+                            ::std::option::Option::None => ::std::result::Result::Err(::specgate_runtime::expected(field, "string", value)),
+                        }
+                    }
+                }
+                impl ::specgate_runtime::ToJson for #ident {
+                    fn to_json(&self) -> ::serde_json::Value {
+                        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+                    }
+                }
+                impl ::specgate_runtime::QueryValue for #ident {
+                    fn to_query(&self) -> ::std::string::String {
+                        ::std::string::String::from(self.as_str())
+                    }
+                }
+            }
+        }
+        TypeKind::Struct { fields, open } => {
+            let names: Vec<Ident> = fields
+                .iter()
+                .map(|f| Ident::new(&f.rust, Span::call_site()))
+                .collect();
+            let wires: Vec<&String> = fields.iter().map(|f| &f.wire).collect();
+            let declared = fields.iter().zip(&names).map(|(f, name)| {
+                let ty = nested_type_tokens(f, types);
+                let doc = format!("`{}`", f.wire);
+                quote! { #[doc = #doc] pub #name: #ty }
+            });
+            let parses = fields.iter().map(|f| {
+                let wire = &f.wire;
+                let ty = boxed(rust_type(&f.ty, types), f.boxed);
+                if f.required && !f.nullable {
+                    quote! { ::specgate_runtime::required_at::<#ty>(field, object, #wire)? }
+                } else if f.nullable {
+                    quote! { ::specgate_runtime::nullable_at::<#ty>(field, object, #wire)? }
+                } else {
+                    quote! { ::specgate_runtime::optional_at::<#ty>(field, object, #wire)? }
+                }
+            });
+            let writes = fields.iter().zip(&names).map(|(f, name)| {
+                let wire = &f.wire;
+                if f.required && !f.nullable {
+                    quote! { ::specgate_runtime::put(&mut object, #wire, &self.#name); }
+                } else {
+                    quote! { ::specgate_runtime::put_optional(&mut object, #wire, &self.#name); }
+                }
+            });
+            let (extra_field, check, extra_parse, extra_write) = if *open {
+                (
+                    quote! {
+                        /// Fields the schema does not name, which it allows; sent as given.
+                        pub extra: ::specgate_runtime::Args,
+                    },
+                    quote! {},
+                    quote! { extra: ::specgate_runtime::extra_fields(object, &[#(#wires),*]), },
+                    quote! { for (key, value) in &self.extra { object.insert(key.clone(), value.clone()); } },
+                )
+            } else {
+                (
+                    quote! {},
+                    quote! { ::specgate_runtime::only_known_at(field, object, &[#(#wires),*])?; },
+                    quote! {},
+                    quote! {},
+                )
+            };
+            quote! {
+                #[doc = #doc]
+                #[derive(Debug, Clone, PartialEq)]
+                pub struct #ident {
+                    #(#declared,)*
+                    #extra_field
+                }
+                impl ::specgate_runtime::FromArg for #ident {
+                    const EXPECTED: &'static str = "object";
+                    fn from_arg(field: &str, value: &::serde_json::Value) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+                        let object = ::specgate_runtime::object_at(field, value)?;
+                        #check
+                        ::std::result::Result::Ok(Self {
+                            #(#names: #parses,)*
+                            #extra_parse
+                        })
+                    }
+                }
+                impl ::specgate_runtime::ToJson for #ident {
+                    fn to_json(&self) -> ::serde_json::Value {
+                        let mut object = ::serde_json::Map::new();
+                        #(#writes)*
+                        #extra_write
+                        ::serde_json::Value::Object(object)
+                    }
+                }
+                #query
+            }
+        }
+        TypeKind::Union { variants } => {
+            let names: Vec<Ident> = variants
+                .iter()
+                .map(|v| format_ident!("{}", v.name))
+                .collect();
+            let declared = variants.iter().zip(&names).map(|(v, name)| {
+                let ty = boxed(rust_type(&v.ty, types), v.boxed);
+                quote! { #name(#ty) }
+            });
+            let expected: Vec<String> = variants
+                .iter()
+                .map(|v| match &v.matches {
+                    VariantMatch::Kind(kind) => kind.clone(),
+                    VariantMatch::Tag { value, .. } => value.clone(),
+                })
+                .collect();
+            let tag_property = variants.iter().find_map(|v| match &v.matches {
+                VariantMatch::Tag { property, .. } => Some(property.clone()),
+                VariantMatch::Kind(_) => None,
+            });
+            let arms = variants.iter().zip(&names).map(|(v, name)| {
+                let ty = boxed(rust_type(&v.ty, types), v.boxed);
+                let pattern = match &v.matches {
+                    VariantMatch::Kind(kind) => match kind.as_str() {
+                        "string" => quote! { ::serde_json::Value::String(_) },
+                        "integer" => quote! { ::serde_json::Value::Number(n) if n.is_i64() || n.is_u64() },
+                        "number" => quote! { ::serde_json::Value::Number(_) },
+                        "boolean" => quote! { ::serde_json::Value::Bool(_) },
+                        "array" => quote! { ::serde_json::Value::Array(_) },
+                        _ => quote! { ::serde_json::Value::Object(_) },
+                    },
+                    VariantMatch::Tag { value, .. } => quote! { ::std::option::Option::Some(#value) },
+                };
+                quote! { #pattern => <#ty as ::specgate_runtime::FromArg>::from_arg(field, value).map(Self::#name), }
+            });
+            let parse = match tag_property {
+                None => {
+                    let wanted = expected.join(" or ");
+                    quote! {
+                        match value {
+                            #(#arms)*
+                            _ => ::std::result::Result::Err(::specgate_runtime::expected(field, #wanted, value)),
+                        }
+                    }
+                }
+                Some(property) => quote! {
+                    let object = ::specgate_runtime::object_at(field, value)?;
+                    let tag_field = ::specgate_runtime::nested(field, #property);
+                    match object.get(#property).and_then(::serde_json::Value::as_str) {
+                        #(#arms)*
+                        ::std::option::Option::Some(other) => ::std::result::Result::Err(::specgate_runtime::not_allowed(&tag_field, other, &[#(#expected),*])),
+                        ::std::option::Option::None => ::std::result::Result::Err(::specgate_runtime::expected(&tag_field, "string", object.get(#property).unwrap_or(&::serde_json::Value::Null))),
+                    }
+                },
+            };
+            quote! {
+                #[doc = #doc]
+                #[derive(Debug, Clone, PartialEq)]
+                pub enum #ident {
+                    #(#declared,)*
+                }
+                impl ::specgate_runtime::FromArg for #ident {
+                    const EXPECTED: &'static str = "one of its variants";
+                    fn from_arg(field: &str, value: &::serde_json::Value) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+                        #parse
+                    }
+                }
+                impl ::specgate_runtime::ToJson for #ident {
+                    fn to_json(&self) -> ::serde_json::Value {
+                        match self { #(Self::#names(value) => ::specgate_runtime::ToJson::to_json(value),)* }
+                    }
+                }
+                #query
+            }
+        }
+    }
+}
+
+/// Rust variant names for enum values: UpperCamelCase, made unique and valid.
+fn enum_variant_names(values: &[String]) -> Vec<String> {
+    use heck::ToUpperCamelCase;
+    let mut seen = std::collections::BTreeSet::new();
+    values
+        .iter()
+        .map(|value| {
+            let mut name = value.to_upper_camel_case();
+            name.retain(|c| c.is_ascii_alphanumeric());
+            if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+                name = format!("V{name}");
+            }
+            if name == "Self" {
+                name.push('_');
+            }
+            let base = name.clone();
+            let mut n = 2;
+            while !seen.insert(name.clone()) {
+                name = format!("{base}{n}");
+                n += 1;
+            }
+            name
+        })
+        .collect()
+}
+
+fn boxed(ty: TokenStream, is_boxed: bool) -> TokenStream {
+    if is_boxed {
+        quote! { ::std::boxed::Box<#ty> }
+    } else {
+        ty
+    }
+}
+
+fn nested_type_tokens(field: &FieldIr, types: &[TypeIr]) -> TokenStream {
+    let ty = boxed(rust_type(&field.ty, types), field.boxed);
+    if field.required && !field.nullable {
+        ty
+    } else if field.nullable {
+        quote! { ::std::option::Option<::std::option::Option<#ty>> }
+    } else {
+        quote! { ::std::option::Option<#ty> }
     }
 }
 
@@ -181,8 +484,13 @@ fn pagination_tokens(pagination: &PaginationIr) -> TokenStream {
     }
 }
 
-fn rust_type(ty: &FieldType) -> TokenStream {
+fn rust_type(ty: &FieldType, types: &[TypeIr]) -> TokenStream {
     match ty {
+        FieldType::Named(id) if is_emitted(types, *id) => {
+            let ident = format_ident!("{}", types[*id].name);
+            quote! { #ident }
+        }
+        FieldType::Named(_) => quote! { ::serde_json::Value },
         FieldType::String => quote! { ::std::string::String },
         FieldType::Integer => quote! { i64 },
         FieldType::Number => quote! { f64 },
@@ -192,7 +500,7 @@ fn rust_type(ty: &FieldType) -> TokenStream {
         }
         FieldType::Any => quote! { ::serde_json::Value },
         FieldType::Array(item) => {
-            let item = rust_type(item);
+            let item = rust_type(item, types);
             quote! { ::std::vec::Vec<#item> }
         }
     }
@@ -202,8 +510,8 @@ fn field_ident(param: &ParamIr) -> Ident {
     Ident::new(&param.field_name, Span::call_site())
 }
 
-fn field_type_tokens(param: &ParamIr) -> TokenStream {
-    let ty = rust_type(&param.ty);
+fn field_type_tokens(param: &ParamIr, types: &[TypeIr]) -> TokenStream {
+    let ty = rust_type(&param.ty, types);
     if param.required {
         ty
     } else if param.nullable {
@@ -213,12 +521,12 @@ fn field_type_tokens(param: &ParamIr) -> TokenStream {
     }
 }
 
-fn tool_items(tool: &ToolIr) -> TokenStream {
+fn tool_items(tool: &ToolIr, types: &[TypeIr]) -> TokenStream {
     let struct_ident = format_ident!("{}", tool.struct_name);
     let struct_doc = format!("Typed arguments of `{}`: {}", tool.name, tool.title);
     let fields = tool.params.iter().map(|param| {
         let ident = field_ident(param);
-        let ty = field_type_tokens(param);
+        let ty = field_type_tokens(param, types);
         let doc = if param.description.is_empty() {
             format!("`{}`", param.arg_name)
         } else {
@@ -227,7 +535,7 @@ fn tool_items(tool: &ToolIr) -> TokenStream {
         quote! { #[doc = #doc] pub #ident: #ty }
     });
     let known = tool.params.iter().map(|p| &p.arg_name);
-    let parses = tool.params.iter().map(parse_field);
+    let parses = tool.params.iter().map(|param| parse_field(param, types));
     let field_idents: Vec<Ident> = tool.params.iter().map(field_ident).collect();
     let split = split_tokens(tool);
     let build = build_fn_ident(tool);
@@ -258,11 +566,11 @@ fn tool_items(tool: &ToolIr) -> TokenStream {
     }
 }
 
-fn parse_field(param: &ParamIr) -> TokenStream {
+fn parse_field(param: &ParamIr, types: &[TypeIr]) -> TokenStream {
     let ident = field_ident(param);
     let arg = &param.arg_name;
-    let ty = rust_type(&param.ty);
-    let parse = if param.location == Location::PageLimit {
+    let ty = rust_type(&param.ty, types);
+    if param.location == Location::PageLimit {
         quote! { let #ident = ::specgate_runtime::page_limit(args, #arg)?; }
     } else if param.required {
         quote! { let #ident = ::specgate_runtime::required::<#ty>(args, #arg)?; }
@@ -270,22 +578,7 @@ fn parse_field(param: &ParamIr) -> TokenStream {
         quote! { let #ident = ::specgate_runtime::nullable::<#ty>(args, #arg)?; }
     } else {
         quote! { let #ident = ::specgate_runtime::optional::<#ty>(args, #arg)?; }
-    };
-    let check = param.enum_values.as_ref().map(|allowed| {
-        let value_ref = if param.required {
-            quote! { ::std::option::Option::Some(&#ident) }
-        } else if param.nullable {
-            quote! { #ident.as_ref().and_then(::std::option::Option::as_ref) }
-        } else {
-            quote! { #ident.as_ref() }
-        };
-        quote! {
-            if let ::std::option::Option::Some(value) = #value_ref {
-                ::specgate_runtime::one_of(#arg, value, &[#(#allowed),*])?;
-            }
-        }
-    });
-    quote! { #parse #check }
+    }
 }
 
 fn split_tokens(tool: &ToolIr) -> TokenStream {
@@ -362,12 +655,12 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
                 if matches!(tool.body, BodyIr::Whole(_)) {
                     continue;
                 }
-                // A `Value` field is inserted as is; everything else converts with `Value::from`.
+                // A `Value` field is inserted as is; everything else is written by `ToJson`.
                 let convert = |value: TokenStream| {
                     if param.ty == FieldType::Any && !param.nullable {
                         value
                     } else {
-                        quote! { ::serde_json::Value::from(#value) }
+                        quote! { ::specgate_runtime::ToJson::to_json(&#value) }
                     }
                 };
                 body_steps.push(if param.required {
@@ -406,10 +699,12 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
             match (param.required, &param.ty) {
                 (true, FieldType::Any) => quote! { ::std::option::Option::Some(self.#ident) },
                 (true, _) => {
-                    quote! { ::std::option::Option::Some(::serde_json::Value::from(self.#ident)) }
+                    quote! { ::std::option::Option::Some(::specgate_runtime::ToJson::to_json(&self.#ident)) }
                 }
                 (false, FieldType::Any) => quote! { self.#ident },
-                (false, _) => quote! { self.#ident.map(::serde_json::Value::from) },
+                (false, _) => {
+                    quote! { self.#ident.map(|value| ::specgate_runtime::ToJson::to_json(&value)) }
+                }
             }
         }
         BodyIr::Object => {

@@ -22,6 +22,8 @@ pub struct IntegrationIr {
     pub error_message_pointers: Vec<String>,
     /// Tools, sorted by name.
     pub tools: Vec<ToolIr>,
+    /// Named types of nested arguments, referenced by [`FieldType::Named`].
+    pub types: Vec<TypeIr>,
     /// Spec files this integration was generated from, with their hashes, for the header.
     pub sources: Vec<SourceFile>,
 }
@@ -256,8 +258,92 @@ pub enum FieldType {
     Array(Box<FieldType>),
     /// `serde_json::Map`
     Object,
-    /// `serde_json::Value`: unions and unconstrained schemas.
+    /// `serde_json::Value`: undecidable unions, unconstrained and cut-off schemas.
     Any,
+    /// A named type of the integration ([`IntegrationIr::types`]).
+    Named(usize),
+}
+
+/// A named Rust type for a nested argument shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeIr {
+    /// Rust type name, unique in the integration's module.
+    pub name: String,
+    /// Schema description, for the type's doc comment.
+    pub description: String,
+    /// What it is.
+    pub kind: TypeKind,
+}
+
+/// The kinds of named types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TypeKind {
+    /// Being built (only while the type space runs).
+    Pending,
+    /// A shared shape that needed no type of its own (a string, a list): never emitted, and a
+    /// reference to it is a `serde_json::Value`.
+    Alias,
+    /// An object with known fields.
+    Struct {
+        /// Fields in schema order.
+        fields: Vec<FieldIr>,
+        /// Unknown fields are kept (the schema allows additional properties) instead of refused.
+        open: bool,
+    },
+    /// A string enum.
+    Enum {
+        /// Allowed values.
+        values: Vec<String>,
+    },
+    /// A `oneOf`/`anyOf` told apart by JSON type or by a tag property.
+    Union {
+        /// The variants.
+        variants: Vec<VariantIr>,
+    },
+}
+
+/// One field of a nested struct.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldIr {
+    /// Name in the JSON object.
+    pub wire: String,
+    /// Rust field name.
+    pub rust: String,
+    /// Type.
+    pub ty: FieldType,
+    /// Must be present.
+    pub required: bool,
+    /// An explicit `null` is meaningful.
+    pub nullable: bool,
+    /// Boxed, because the type refers back to the struct.
+    pub boxed: bool,
+}
+
+/// One variant of a union type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantIr {
+    /// Rust variant name.
+    pub name: String,
+    /// The variant's type.
+    pub ty: FieldType,
+    /// How a value is recognized as this variant.
+    pub matches: VariantMatch,
+    /// Boxed, because the type refers back to the union.
+    pub boxed: bool,
+}
+
+/// How a union value picks its variant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VariantMatch {
+    /// By JSON type: `string`, `integer`, `number`, `boolean`, `array` or `object`.
+    Kind(String),
+    /// By the string value of one property of an object.
+    Tag {
+        /// The property.
+        property: String,
+        /// Its value for this variant.
+        value: String,
+    },
 }
 
 /// One flat argument.
@@ -277,8 +363,6 @@ pub struct ParamIr {
     pub nullable: bool,
     /// Rust type.
     pub ty: FieldType,
-    /// Allowed values for string enums.
-    pub enum_values: Option<Vec<String>>,
     /// Arrays in queries: one pair per element (`true`) or comma-joined.
     pub explode: bool,
     /// Description, for the struct field doc.

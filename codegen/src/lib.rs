@@ -14,6 +14,7 @@ mod lower;
 mod naming;
 mod schema;
 mod swagger;
+mod types;
 
 use std::collections::BTreeMap;
 

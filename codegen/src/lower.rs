@@ -20,7 +20,8 @@ use crate::ir::{
     ParamIr, PathPart, SourceFile, ToolIr,
 };
 use crate::naming;
-use crate::schema::{self, Normalizer};
+use crate::schema::{self, Expansion, RootId, SchemaArena};
+use crate::types::TypeSpace;
 
 /// Headers the server manages itself; operations cannot take them as arguments.
 const MANAGED_HEADERS: &[&str] = &[
@@ -115,11 +116,22 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         Some(auth) => auth_from_doc(auth),
         None => openapi.map_or(AuthIr::None, |o| openapi_auth(o, sink)),
     };
+    let docspec_schemas = json!({
+        "schemas": doc.map(|(_, d)| d.schemas.clone()).unwrap_or_default()
+    });
+    let mut arena = SchemaArena::new();
+    let openapi_root = openapi.map(|o| arena.add_root(&o.value));
+    let docspec_root = arena.add_root(&docspec_schemas);
     let mut lowerer = Lowerer {
         slug: slug.clone(),
         title: title.clone(),
         sink,
         tools: Vec::new(),
+        arena,
+        openapi_root,
+        docspec_root,
+        schema_stats: (0, 0),
+        types: TypeSpace::default(),
     };
     let default_pagination = doc.and_then(|(_, d)| d.integration.pagination.clone());
     let ops: Vec<OpenApiOp<'_>> = openapi
@@ -190,15 +202,7 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
                     );
                 } else if let Some(http) = &method_doc.http {
                     lowerer.standalone_tool(
-                        doc_file,
-                        &spec.schemas,
-                        resource,
-                        method,
-                        http,
-                        method_doc,
-                        &pointer,
-                        tags,
-                        pagination,
+                        doc_file, resource, method, http, method_doc, &pointer, tags, pagination,
                     );
                 } else {
                     lowerer.error(doc_file, "docspec::no-endpoint", &pointer,
@@ -227,7 +231,40 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         }
     }
 
-    let Lowerer { tools, sink, .. } = lowerer;
+    let Lowerer {
+        tools,
+        sink,
+        schema_stats: (with_defs, stubbed),
+        mut types,
+        ..
+    } = lowerer;
+    types.box_cycles();
+    if types.undecidable_unions > 0 {
+        sink.push(
+            pointer_file,
+            Diagnostic::new(
+                "schema::undecidable-union",
+                Severity::Note,
+                pointer_file.file,
+                "",
+                format!("{} oneOf/anyOf schemas have variants that neither their JSON types nor a tag property tell apart; those arguments are checked only as JSON", types.undecidable_unions),
+            )
+            .with_help("a `discriminator`, or a property with a single `enum` value in each variant, makes them typed"),
+        );
+    }
+    if with_defs > 0 || stubbed > 0 {
+        sink.push(
+            pointer_file,
+            Diagnostic::new(
+                "schema::size-budget",
+                Severity::Note,
+                pointer_file.file,
+                "",
+                format!("{with_defs} tool schemas keep shared shapes in local `$defs`; {stubbed} references to shapes too large to expand became free-form objects"),
+            )
+            .with_help("tool schemas stay self-contained and readable; a free-form argument is sent as given"),
+        );
+    }
     let tools = resolve_collisions(tools, sink);
 
     Some(IntegrationIr {
@@ -249,6 +286,7 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
                 ]
             }),
         tools,
+        types: types.types,
         sources: vendor.sources,
     })
 }
@@ -363,11 +401,21 @@ struct Overlay<'o> {
     pagination: Option<PaginationDoc>,
 }
 
-struct Lowerer<'s, 'd> {
+struct Lowerer<'s, 'd, 'a> {
     slug: String,
     title: String,
     sink: &'s mut Sink<'d>,
     tools: Vec<ToolIr>,
+    /// Shared schemas of the vendor's documents, each normalized once.
+    arena: SchemaArena<'a>,
+    /// The OpenAPI document's root in the arena.
+    openapi_root: Option<RootId>,
+    /// The doc spec's `schemas` (referenced as `#/schemas/Name`) in the arena.
+    docspec_root: RootId,
+    /// Tools whose schemas use local `$defs`, and references cut to free-form objects.
+    schema_stats: (usize, usize),
+    /// Rust types of nested arguments.
+    types: TypeSpace,
 }
 
 /// A parameter before flattening.
@@ -406,7 +454,7 @@ struct ToolParts {
     explicit_name: bool,
 }
 
-impl Lowerer<'_, '_> {
+impl Lowerer<'_, '_, '_> {
     fn error(
         &mut self,
         doc: &Document<'_>,
@@ -439,7 +487,6 @@ impl Lowerer<'_, '_> {
     fn standalone_tool(
         &mut self,
         doc_file: &Document<'_>,
-        schemas: &Map<String, Value>,
         resource: &str,
         method: &str,
         http: &str,
@@ -472,8 +519,7 @@ impl Lowerer<'_, '_> {
             self.undocumented(doc_file, pointer, &format!("{resource}.{method}"));
             return;
         };
-        let root = json!({ "schemas": schemas });
-        let mut normalizer = Normalizer::new(&root);
+        let root = self.docspec_root;
         let mut params = Vec::new();
         let mut arg_names = BTreeMap::new();
         for name in path_param_names(path) {
@@ -524,7 +570,7 @@ impl Lowerer<'_, '_> {
                 object.remove("explode");
                 object.remove("arg");
             }
-            match normalizer.normalize(&schema) {
+            match self.arena.normalize(root, &schema) {
                 Ok(schema) => raw.push(RawParam {
                     arg_name: arg_names.get(&name).cloned(),
                     wire_name: name,
@@ -547,7 +593,7 @@ impl Lowerer<'_, '_> {
         }
         let body = match &method_doc.body {
             None => None,
-            Some(body) => match normalizer.normalize(body) {
+            Some(body) => match self.arena.normalize(root, body) {
                 Ok(body) => Some((body, true)),
                 Err(error) => {
                     self.skip(
@@ -662,7 +708,9 @@ impl Lowerer<'_, '_> {
             }
             return;
         };
-        let mut normalizer = Normalizer::new(&doc.value);
+        let Some(root) = self.openapi_root else {
+            return;
+        };
         let mut raw: Vec<RawParam> = Vec::new();
         let mut declared: Vec<&Value> = Vec::new();
         for list in [op.path_item.get("parameters"), op.op.get("parameters")] {
@@ -671,7 +719,7 @@ impl Lowerer<'_, '_> {
             }
         }
         for (index, param) in declared.into_iter().enumerate() {
-            let param = match normalizer.deref(param) {
+            let param = match self.arena.deref(root, param) {
                 Ok(param) => param,
                 Err(error) => {
                     self.skip(
@@ -729,7 +777,7 @@ impl Lowerer<'_, '_> {
                 }
             };
             let mut param_schema = match param.get("schema") {
-                Some(s) => match normalizer.normalize(s) {
+                Some(s) => match self.arena.normalize(root, s) {
                     Ok(s) => s,
                     Err(error) => {
                         self.skip(
@@ -775,7 +823,7 @@ impl Lowerer<'_, '_> {
                 if let Value::Object(object) = &mut schema {
                     object.remove("required");
                 }
-                let schema = match normalizer.normalize(&schema) {
+                let schema = match self.arena.normalize(root, &schema) {
                     Ok(schema) => schema,
                     Err(error) => {
                         self.skip(
@@ -804,7 +852,7 @@ impl Lowerer<'_, '_> {
         let mut content_type = "application/json".to_owned();
         let mut body = None;
         if let Some(override_body) = overlay.and_then(|o| o.doc.body.as_ref()) {
-            match normalizer.normalize(override_body) {
+            match self.arena.normalize(root, override_body) {
                 Ok(schema) => body = Some((schema, true)),
                 Err(error) => {
                     self.skip(
@@ -818,7 +866,7 @@ impl Lowerer<'_, '_> {
                 }
             }
         } else if let Some(request_body) = op.op.get("requestBody") {
-            let request_body = match normalizer.deref(request_body) {
+            let request_body = match self.arena.deref(root, request_body) {
                 Ok(rb) => rb,
                 Err(error) => {
                     self.skip(
@@ -851,7 +899,7 @@ impl Lowerer<'_, '_> {
                         .get("schema")
                         .cloned()
                         .unwrap_or_else(|| json!({}));
-                    match normalizer.normalize(&schema) {
+                    match self.arena.normalize(root, &schema) {
                         Ok(schema) => body = Some((schema, required)),
                         Err(error) => {
                             self.skip(
@@ -990,6 +1038,7 @@ impl Lowerer<'_, '_> {
             taken.insert("next_cursor".to_owned());
         }
         let mut properties = Map::new();
+        let mut typing_schemas = Map::new();
         let mut required_args = Vec::new();
         let claim = |wire: &str, location: Location, taken: &mut BTreeSet<String>| -> String {
             let prefix = match location {
@@ -1040,8 +1089,7 @@ impl Lowerer<'_, '_> {
                 location,
                 required,
                 nullable,
-                ty: schema::field_type(&schema),
-                enum_values: schema::string_enum(&schema),
+                ty: FieldType::Any,
                 explode,
                 description: schema
                     .get("description")
@@ -1052,7 +1100,8 @@ impl Lowerer<'_, '_> {
             if required {
                 required_args.push(json!(arg));
             }
-            properties.insert(arg, schema);
+            properties.insert(arg.clone(), schema);
+            arg
         };
         let path_names = path_param_names(&parts.path_template);
         for param in parts.params.iter().filter(|p| p.location == Location::Path) {
@@ -1123,16 +1172,18 @@ impl Lowerer<'_, '_> {
                         {
                             continue;
                         }
-                        add(
+                        let arg = add(
                             name.clone(),
                             None,
                             Location::Body,
                             *body_required && required.contains(&name.as_str()),
-                            schema.clone(),
+                            self.arena.inline_root(schema.clone()),
                             true,
                             &mut taken,
                             &mut flat,
                         );
+                        // Typed from the reference itself, so a shared shape keeps its type.
+                        typing_schemas.insert(arg, schema.clone());
                     }
                 }
                 None => {
@@ -1176,7 +1227,6 @@ impl Lowerer<'_, '_> {
                     } else {
                         FieldType::String
                     },
-                    enum_values: None,
                     explode: true,
                     description: schema["description"]
                         .as_str()
@@ -1184,6 +1234,18 @@ impl Lowerer<'_, '_> {
                         .to_owned(),
                 });
                 properties.insert(arg.to_owned(), schema);
+            }
+        }
+        for param in &mut flat {
+            let schema = typing_schemas
+                .get(&param.arg_name)
+                .or_else(|| properties.get(&param.arg_name));
+            if let Some(schema) = schema {
+                param.ty = self.types.field_type(
+                    &self.arena,
+                    schema,
+                    &format!("{name}_{}", param.arg_name),
+                );
             }
         }
         let mut field_names = BTreeSet::new();
@@ -1227,13 +1289,22 @@ impl Lowerer<'_, '_> {
             description.push_str(why.trim());
             description.push_str(").");
         }
-        let input_schema = json!({
+        let mut expansion = Expansion::default();
+        for schema in properties.values_mut() {
+            *schema = self.arena.expand(schema, &mut expansion);
+        }
+        let mut input_schema = json!({
             "type": "object",
             "description": format!("Arguments for: {title}."),
             "properties": properties,
             "required": required_args,
             "additionalProperties": false,
         });
+        if !expansion.defs.is_empty() {
+            self.schema_stats.0 += 1;
+            input_schema["$defs"] = Value::Object(expansion.defs);
+        }
+        self.schema_stats.1 += expansion.stubbed;
         let mut tags: Vec<String> = parts
             .tags
             .iter()

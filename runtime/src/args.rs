@@ -52,6 +52,12 @@ pub enum ArgErrorKind {
         /// Value received, as sent.
         got: String,
     },
+    /// A nested object has no such field.
+    #[error("is not a field of this object (known: {known})")]
+    UnknownField {
+        /// Known field names, comma separated.
+        known: String,
+    },
     /// The tool has no such argument.
     #[error("is not an argument of this tool (known: {known})")]
     Unknown {
@@ -90,13 +96,104 @@ pub trait FromArg: Sized {
 }
 
 fn wrong_type<T: FromArg>(field: &str, value: &Value) -> ArgError {
+    expected(field, T::EXPECTED, value)
+}
+
+/// The error for a value of the wrong JSON type at `field`.
+pub fn expected(field: &str, expected: &'static str, value: &Value) -> ArgError {
     ArgError::new(
         field,
         ArgErrorKind::WrongType {
-            expected: T::EXPECTED,
+            expected,
             got: json_type(value),
         },
     )
+}
+
+/// The error for a string outside its enum at `field`.
+pub fn not_allowed(field: &str, value: &str, allowed: &[&str]) -> ArgError {
+    ArgError::new(
+        field,
+        ArgErrorKind::NotAllowed {
+            allowed: allowed.join(", "),
+            got: value.to_owned(),
+        },
+    )
+}
+
+/// The path of a nested field: `shipments[0]` and `carrier` make `shipments[0].carrier`.
+pub fn nested(field: &str, name: &str) -> String {
+    if field.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{field}.{name}")
+    }
+}
+
+/// The object a nested struct is parsed from.
+#[inline(never)] // one shared copy keeps generated crates fast to optimize
+pub fn object_at<'v>(field: &str, value: &'v Value) -> Result<&'v Args, ArgError> {
+    value
+        .as_object()
+        .ok_or_else(|| expected(field, "object", value))
+}
+
+/// A required field of a nested object; absent and `null` are both "missing".
+#[inline(never)] // one shared copy per type keeps generated crates fast to optimize
+pub fn required_at<T: FromArg>(field: &str, object: &Args, name: &str) -> Result<T, ArgError> {
+    match object.get(name) {
+        None | Some(Value::Null) => Err(ArgError::new(&nested(field, name), ArgErrorKind::Missing)),
+        Some(value) => T::from_arg(&nested(field, name), value),
+    }
+}
+
+/// An optional field of a nested object.
+#[inline(never)] // one shared copy per type keeps generated crates fast to optimize
+pub fn optional_at<T: FromArg>(
+    field: &str,
+    object: &Args,
+    name: &str,
+) -> Result<Option<T>, ArgError> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => T::from_arg(&nested(field, name), value).map(Some),
+    }
+}
+
+/// An optional nested field whose explicit `null` means something.
+#[inline(never)] // one shared copy per type keeps generated crates fast to optimize
+pub fn nullable_at<T: FromArg>(
+    field: &str,
+    object: &Args,
+    name: &str,
+) -> Result<Option<Option<T>>, ArgError> {
+    match object.get(name) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(value) => T::from_arg(&nested(field, name), value).map(|v| Some(Some(v))),
+    }
+}
+
+/// Refuses fields a nested object's schema does not declare.
+pub fn only_known_at(field: &str, object: &Args, known: &[&str]) -> Result<(), ArgError> {
+    match object.keys().find(|key| !known.contains(&key.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(ArgError::new(
+            &nested(field, unknown),
+            ArgErrorKind::UnknownField {
+                known: known.join(", "),
+            },
+        )),
+    }
+}
+
+/// The fields of a nested object its schema does not declare, kept when it allows them.
+pub fn extra_fields(object: &Args, known: &[&str]) -> Args {
+    object
+        .iter()
+        .filter(|(key, _)| !known.contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 impl FromArg for String {
@@ -163,6 +260,13 @@ impl FromArg for serde_json::Map<String, Value> {
     }
 }
 
+impl<T: FromArg> FromArg for Box<T> {
+    const EXPECTED: &'static str = T::EXPECTED;
+    fn from_arg(field: &str, value: &Value) -> Result<Self, ArgError> {
+        T::from_arg(field, value).map(Box::new)
+    }
+}
+
 impl<T: FromArg> FromArg for Vec<T> {
     const EXPECTED: &'static str = "array";
     fn from_arg(field: &str, value: &Value) -> Result<Self, ArgError> {
@@ -174,6 +278,79 @@ impl<T: FromArg> FromArg for Vec<T> {
             .enumerate()
             .map(|(index, item)| T::from_arg(&format!("{field}[{index}]"), item))
             .collect()
+    }
+}
+
+/// A typed value written back as the JSON the vendor receives.
+pub trait ToJson {
+    /// The JSON form.
+    fn to_json(&self) -> Value;
+}
+
+impl ToJson for String {
+    fn to_json(&self) -> Value {
+        Value::String(self.clone())
+    }
+}
+
+impl ToJson for i64 {
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl ToJson for f64 {
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+}
+
+impl ToJson for bool {
+    fn to_json(&self) -> Value {
+        Value::Bool(*self)
+    }
+}
+
+impl ToJson for Value {
+    fn to_json(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl ToJson for serde_json::Map<String, Value> {
+    fn to_json(&self) -> Value {
+        Value::Object(self.clone())
+    }
+}
+
+impl<T: ToJson> ToJson for Vec<T> {
+    fn to_json(&self) -> Value {
+        Value::Array(self.iter().map(ToJson::to_json).collect())
+    }
+}
+
+impl<T: ToJson> ToJson for Box<T> {
+    fn to_json(&self) -> Value {
+        (**self).to_json()
+    }
+}
+
+/// `None` is JSON `null` (for nullable fields, whose absence is the outer `Option`).
+impl<T: ToJson> ToJson for Option<T> {
+    fn to_json(&self) -> Value {
+        self.as_ref().map_or(Value::Null, ToJson::to_json)
+    }
+}
+
+/// Writes a present field into a JSON object being built.
+pub fn put<T: ToJson>(object: &mut Args, name: &str, value: &T) {
+    object.insert(name.to_owned(), value.to_json());
+}
+
+/// Writes an optional field when it is present.
+pub fn put_optional<T: ToJson>(object: &mut Args, name: &str, value: &Option<T>) {
+    if let Some(value) = value {
+        object.insert(name.to_owned(), value.to_json());
     }
 }
 
@@ -229,21 +406,6 @@ pub fn page_limit(args: &Args, field: &str) -> Result<Option<i64>, ArgError> {
     }
 }
 
-/// Checks a string argument against its enum.
-pub fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ArgError> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(ArgError::new(
-            field,
-            ArgErrorKind::NotAllowed {
-                allowed: allowed.join(", "),
-                got: value.to_owned(),
-            },
-        ))
-    }
-}
-
 /// Rejects arguments the tool does not declare, so a typo never silently drops a filter.
 pub fn only_known(args: &Args, known: &[&str]) -> Result<(), ArgError> {
     match args.keys().find(|key| !known.contains(&key.as_str())) {
@@ -282,9 +444,7 @@ mod tests {
             "argument `missing`: is required"
         );
         assert_eq!(
-            one_of("status", "Nope", &["Open", "Closed"])
-                .unwrap_err()
-                .to_string(),
+            not_allowed("status", "Nope", &["Open", "Closed"]).to_string(),
             "argument `status`: must be one of Open, Closed, got \"Nope\""
         );
         assert_eq!(

@@ -11,8 +11,9 @@ mod args;
 mod request;
 
 pub use args::{
-    ArgError, ArgErrorKind, Args, FromArg, MAX_PAGE_LIMIT, nullable, one_of, only_known, optional,
-    page_limit, required,
+    ArgError, ArgErrorKind, Args, FromArg, MAX_PAGE_LIMIT, ToJson, expected, extra_fields, nested,
+    not_allowed, nullable, nullable_at, object_at, only_known, only_known_at, optional,
+    optional_at, page_limit, put, put_optional, required, required_at,
 };
 pub use request::{HttpMethod, HttpRequest, QueryValue, push_path_segment};
 

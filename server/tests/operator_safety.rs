@@ -442,6 +442,34 @@ async fn limit_is_honoured_exactly_on_every_paging_style() {
 }
 
 #[tokio::test]
+async fn a_bad_nested_argument_gets_its_full_path_and_never_reaches_the_vendor() {
+    let h = start().await;
+    let (_, url) = h.server(&h.account("malomo").await, json!({})).await;
+    let before = h.sandbox.requests().len();
+    let answer = h
+        .call(
+            &url,
+            "create_a_malomo_order",
+            json!({"shipments": [{"carrier": "usps", "tracking_code": "1"}, {"carrier": 5, "tracking_code": "2"}]}),
+        )
+        .await;
+    assert_eq!(answer["result"]["isError"], true);
+    assert!(
+        texts(&answer).contains("argument `shipments[1].carrier`: expected string, got integer"),
+        "{answer}"
+    );
+    assert_eq!(h.sandbox.requests().len(), before);
+    let created = h
+        .call(
+            &url,
+            "create_a_malomo_order",
+            json!({"shipments": [{"carrier": "usps", "tracking_code": "1"}]}),
+        )
+        .await;
+    assert_eq!(created["result"]["isError"], false, "{created}");
+}
+
+#[tokio::test]
 async fn an_empty_vendor_error_says_what_failed() {
     let h = start().await;
     let (_, url) = h.server(&h.account("e_desk").await, json!({})).await;

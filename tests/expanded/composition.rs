@@ -40,9 +40,9 @@ pub struct CreateACompositionPetRequest {
     ///`name`
     pub name: ::std::option::Option<::std::string::String>,
     ///`kind`
-    pub kind: ::std::option::Option<::serde_json::Value>,
+    pub kind: ::std::option::Option<CreateACompositionPetKind>,
     ///`tag`
-    pub tag: ::std::option::Option<::std::option::Option<::serde_json::Value>>,
+    pub tag: ::std::option::Option<::std::option::Option<::std::string::String>>,
 }
 impl CreateACompositionPetRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -51,8 +51,10 @@ impl CreateACompositionPetRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["name", "kind", "tag"])?;
         let name = ::specgate_runtime::optional::<::std::string::String>(args, "name")?;
-        let kind = ::specgate_runtime::optional::<::serde_json::Value>(args, "kind")?;
-        let tag = ::specgate_runtime::nullable::<::serde_json::Value>(args, "tag")?;
+        let kind = ::specgate_runtime::optional::<
+            CreateACompositionPetKind,
+        >(args, "kind")?;
+        let tag = ::specgate_runtime::nullable::<::std::string::String>(args, "tag")?;
         ::std::result::Result::Ok(Self { name, kind, tag })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -71,16 +73,19 @@ impl CreateACompositionPetRequest {
                 if let ::std::option::Option::Some(value) = self.name {
                     body.insert(
                         ::std::string::String::from("name"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.kind {
-                    body.insert(::std::string::String::from("kind"), value);
+                    body.insert(
+                        ::std::string::String::from("kind"),
+                        ::specgate_runtime::ToJson::to_json(&value),
+                    );
                 }
                 if let ::std::option::Option::Some(value) = self.tag {
                     body.insert(
                         ::std::string::String::from("tag"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -99,4 +104,44 @@ fn build_create_a_composition_pet(
 > {
     CreateACompositionPetRequest::from_args(args)
         .map(CreateACompositionPetRequest::into_request)
+}
+///Argument type `CreateACompositionPetKind`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateACompositionPetKind {
+    String(::std::string::String),
+    Integer(i64),
+}
+impl ::specgate_runtime::FromArg for CreateACompositionPetKind {
+    const EXPECTED: &'static str = "one of its variants";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value {
+            ::serde_json::Value::String(_) => {
+                <::std::string::String as ::specgate_runtime::FromArg>::from_arg(
+                        field,
+                        value,
+                    )
+                    .map(Self::String)
+            }
+            ::serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => {
+                <i64 as ::specgate_runtime::FromArg>::from_arg(field, value)
+                    .map(Self::Integer)
+            }
+            _ => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string or integer", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for CreateACompositionPetKind {
+    fn to_json(&self) -> ::serde_json::Value {
+        match self {
+            Self::String(value) => ::specgate_runtime::ToJson::to_json(value),
+            Self::Integer(value) => ::specgate_runtime::ToJson::to_json(value),
+        }
+    }
 }

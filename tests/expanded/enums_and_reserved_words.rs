@@ -38,7 +38,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEnumsAndReservedWordsSearchRequest {
     ///`type`
-    pub type_: ::std::option::Option<::std::string::String>,
+    pub type_: ::std::option::Option<ListAllEnumsAndReservedWordsSearchType>,
     ///`self`
     pub self_: ::std::option::Option<::std::string::String>,
     ///`2fa`
@@ -63,10 +63,9 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
             args,
             &["type", "self", "2fa", "fooBar", "foo_bar", "ids", "limit", "next_cursor"],
         )?;
-        let type_ = ::specgate_runtime::optional::<::std::string::String>(args, "type")?;
-        if let ::std::option::Option::Some(value) = type_.as_ref() {
-            ::specgate_runtime::one_of("type", value, &["a", "b", "c d"])?;
-        }
+        let type_ = ::specgate_runtime::optional::<
+            ListAllEnumsAndReservedWordsSearchType,
+        >(args, "type")?;
         let self_ = ::specgate_runtime::optional::<::std::string::String>(args, "self")?;
         let n2fa = ::specgate_runtime::optional::<bool>(args, "2fa")?;
         let foo_bar = ::specgate_runtime::optional::<
@@ -143,4 +142,59 @@ fn build_list_all_enums_and_reserved_words_search(
 > {
     ListAllEnumsAndReservedWordsSearchRequest::from_args(args)
         .map(ListAllEnumsAndReservedWordsSearchRequest::into_request)
+}
+///Argument type `ListAllEnumsAndReservedWordsSearchType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListAllEnumsAndReservedWordsSearchType {
+    ///`a`
+    A,
+    ///`b`
+    B,
+    ///`c d`
+    CD,
+}
+impl ListAllEnumsAndReservedWordsSearchType {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &["a", "b", "c d"];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A => "a",
+            Self::B => "b",
+            Self::CD => "c d",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for ListAllEnumsAndReservedWordsSearchType {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("a") => ::std::result::Result::Ok(Self::A),
+            ::std::option::Option::Some("b") => ::std::result::Result::Ok(Self::B),
+            ::std::option::Option::Some("c d") => ::std::result::Result::Ok(Self::CD),
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for ListAllEnumsAndReservedWordsSearchType {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for ListAllEnumsAndReservedWordsSearchType {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
 }

@@ -84,19 +84,19 @@ impl UpdateANullableStylesThingByIdRequest {
                 if let ::std::option::Option::Some(value) = self.note_30 {
                     body.insert(
                         ::std::string::String::from("note_30"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.note_31 {
                     body.insert(
                         ::std::string::String::from("note_31"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 if let ::std::option::Option::Some(value) = self.count {
                     body.insert(
                         ::std::string::String::from("count"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))

@@ -94,12 +94,12 @@ impl UpdateAParamCollisionItemByIdRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("id"),
-                    ::serde_json::Value::from(self.body_id),
+                    ::specgate_runtime::ToJson::to_json(&self.body_id),
                 );
                 if let ::std::option::Option::Some(value) = self.name {
                     body.insert(
                         ::std::string::String::from("name"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))

@@ -84,7 +84,7 @@ pub struct CreateASwagger2PetRequest {
     ///`name`
     pub name: ::std::string::String,
     ///`status`
-    pub status: ::std::option::Option<::std::string::String>,
+    pub status: ::std::option::Option<CreateASwagger2PetStatus>,
 }
 impl CreateASwagger2PetRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -94,15 +94,8 @@ impl CreateASwagger2PetRequest {
         ::specgate_runtime::only_known(args, &["name", "status"])?;
         let name = ::specgate_runtime::required::<::std::string::String>(args, "name")?;
         let status = ::specgate_runtime::optional::<
-            ::std::string::String,
+            CreateASwagger2PetStatus,
         >(args, "status")?;
-        if let ::std::option::Option::Some(value) = status.as_ref() {
-            ::specgate_runtime::one_of(
-                "status",
-                value,
-                &["available", "pending", "sold"],
-            )?;
-        }
         ::std::result::Result::Ok(Self { name, status })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -120,12 +113,12 @@ impl CreateASwagger2PetRequest {
                 let mut body = ::serde_json::Map::new();
                 body.insert(
                     ::std::string::String::from("name"),
-                    ::serde_json::Value::from(self.name),
+                    ::specgate_runtime::ToJson::to_json(&self.name),
                 );
                 if let ::std::option::Option::Some(value) = self.status {
                     body.insert(
                         ::std::string::String::from("status"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -245,7 +238,7 @@ impl PostSwagger2PetRequest {
                 if let ::std::option::Option::Some(value) = self.name {
                     body.insert(
                         ::std::string::String::from("name"),
-                        ::serde_json::Value::from(value),
+                        ::specgate_runtime::ToJson::to_json(&value),
                     );
                 }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
@@ -263,4 +256,63 @@ fn build_post_swagger_2_pet(
     ::specgate_runtime::ArgError,
 > {
     PostSwagger2PetRequest::from_args(args).map(PostSwagger2PetRequest::into_request)
+}
+///Argument type `CreateASwagger2PetStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateASwagger2PetStatus {
+    ///`available`
+    Available,
+    ///`pending`
+    Pending,
+    ///`sold`
+    Sold,
+}
+impl CreateASwagger2PetStatus {
+    /// Every value, as on the wire.
+    pub const VALUES: &'static [&'static str] = &["available", "pending", "sold"];
+    /// The value as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Pending => "pending",
+            Self::Sold => "sold",
+        }
+    }
+}
+impl ::specgate_runtime::FromArg for CreateASwagger2PetStatus {
+    const EXPECTED: &'static str = "string";
+    fn from_arg(
+        field: &str,
+        value: &::serde_json::Value,
+    ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+        match value.as_str() {
+            ::std::option::Option::Some("available") => {
+                ::std::result::Result::Ok(Self::Available)
+            }
+            ::std::option::Option::Some("pending") => {
+                ::std::result::Result::Ok(Self::Pending)
+            }
+            ::std::option::Option::Some("sold") => ::std::result::Result::Ok(Self::Sold),
+            ::std::option::Option::Some(other) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::not_allowed(field, other, Self::VALUES),
+                )
+            }
+            ::std::option::Option::None => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::expected(field, "string", value),
+                )
+            }
+        }
+    }
+}
+impl ::specgate_runtime::ToJson for CreateASwagger2PetStatus {
+    fn to_json(&self) -> ::serde_json::Value {
+        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+    }
+}
+impl ::specgate_runtime::QueryValue for CreateASwagger2PetStatus {
+    fn to_query(&self) -> ::std::string::String {
+        ::std::string::String::from(self.as_str())
+    }
 }
