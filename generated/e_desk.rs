@@ -538,6 +538,7 @@ impl CreateAEDeskMessageRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -596,6 +597,7 @@ impl CreateAEDeskOrderNoteRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -663,6 +665,7 @@ impl CreateAEDeskTemplateRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -709,6 +712,7 @@ impl GetSingleEDeskMessageByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -755,6 +759,7 @@ impl GetSingleEDeskOrderNoteByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -801,6 +806,7 @@ impl GetSingleEDeskSalesOrderByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -847,6 +853,7 @@ impl GetSingleEDeskTagByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -893,6 +900,7 @@ impl GetSingleEDeskTicketByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -940,6 +948,7 @@ impl ListAllEDeskChannelsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1047,6 +1056,7 @@ impl ListAllEDeskContactsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1113,6 +1123,7 @@ impl ListAllEDeskOrderNotesRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1160,6 +1171,7 @@ impl ListAllEDeskTagGroupsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1207,6 +1219,7 @@ impl ListAllEDeskTagsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1253,6 +1266,7 @@ impl ListAllEDeskTemplatesRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1489,6 +1503,7 @@ impl ListAllEDeskTicketsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1563,6 +1578,7 @@ impl UpdateAEDeskOrderNoteByIdRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -1771,6 +1787,7 @@ impl UpdateAEDeskSalesOrderByIdRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -1857,6 +1874,7 @@ impl UpdateAEDeskTicketByIdRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }

@@ -416,6 +416,7 @@ impl CreateARoserocketEventRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -489,6 +490,7 @@ impl CreateARoserocketObjectRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -549,6 +551,7 @@ impl CreateARoserocketUserGroupRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -602,6 +605,7 @@ impl DeleteARoserocketObjectByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -658,6 +662,7 @@ impl DeleteARoserocketObjectsExternalByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -727,6 +732,7 @@ impl GetSingleRoserocketObjectByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -783,6 +789,7 @@ impl GetSingleRoserocketObjectsExternalByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -842,6 +849,7 @@ impl ListAllRoserocketBoardsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -962,6 +970,7 @@ impl ListAllRoserocketEventsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1110,6 +1119,7 @@ impl ListAllRoserocketObjectsRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1168,6 +1178,7 @@ impl ListAllRoserocketUserGroupMembersRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1215,6 +1226,7 @@ impl ListAllRoserocketUserGroupsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -1310,6 +1322,7 @@ impl UpdateARoserocketObjectByIdRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -1397,6 +1410,7 @@ impl UpdateARoserocketObjectsExternalByIdRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -1468,6 +1482,7 @@ impl UpdateARoserocketUserGroupMemberByIdRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }

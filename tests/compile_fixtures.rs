@@ -3,6 +3,9 @@
 //! builds a request from empty arguments or names the missing argument.
 #![deny(warnings)]
 
+mod body_kinds {
+    include!("expanded/body_kinds.rs");
+}
 mod composition {
     include!("expanded/composition.rs");
 }
@@ -40,6 +43,7 @@ mod swagger_2 {
 #[test]
 fn every_fixture_tool_builds_or_names_the_missing_argument() {
     let integrations = [
+        &body_kinds::INTEGRATION,
         &composition::INTEGRATION,
         &docspec_problems::INTEGRATION,
         &duplicate_names::INTEGRATION,

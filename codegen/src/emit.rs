@@ -5,8 +5,8 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ir::{
-    AuthIr, BodyIr, ClassIr, CursorSourceIr, FieldIr, FieldType, IntegrationIr, Location,
-    PaginationIr, ParamIr, PathPart, ToolIr, TypeIr, TypeKind, VariantMatch,
+    AuthIr, BodyIr, BodyKindIr, ClassIr, CursorSourceIr, FieldIr, FieldType, IntegrationIr,
+    Location, PaginationIr, ParamIr, PathPart, ToolIr, TypeIr, TypeKind, VariantMatch,
 };
 
 /// The module of one integration: request structs, build functions and the tool table.
@@ -681,6 +681,14 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
     }
     let method = format_ident!("{}", tool.http_method.variant());
     let content_type = &tool.content_type;
+    let body_kind = match &tool.body_kind {
+        BodyKindIr::Json => quote! { ::specgate_runtime::BodyKind::Json },
+        BodyKindIr::Form { deep } => {
+            quote! { ::specgate_runtime::BodyKind::Form { deep_object: &[#(#deep),*] } }
+        }
+        BodyKindIr::Text => quote! { ::specgate_runtime::BodyKind::Text },
+        BodyKindIr::Binary => quote! { ::specgate_runtime::BodyKind::Binary },
+    };
     let query_decl = if query_steps.is_empty() {
         quote! { let query = ::std::vec::Vec::new(); }
     } else {
@@ -734,6 +742,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
             headers,
             body: #body,
             content_type: #content_type,
+            body_kind: #body_kind,
             page_limit: #page_limit,
             page_cursor: #page_cursor,
         }

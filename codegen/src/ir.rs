@@ -105,6 +105,8 @@ pub struct ToolIr {
     pub body: BodyIr,
     /// Body content type.
     pub content_type: String,
+    /// How the body is encoded on the wire.
+    pub body_kind: BodyKindIr,
     /// Pagination mapping.
     pub pagination: PaginationIr,
     /// The tool's flat JSON Schema.
@@ -262,6 +264,58 @@ pub enum FieldType {
     Any,
     /// A named type of the integration ([`IntegrationIr::types`]).
     Named(usize),
+}
+
+/// How a request body goes on the wire, from its media type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyKindIr {
+    /// JSON (`application/json`, `*+json`, `*/*`).
+    Json,
+    /// `application/x-www-form-urlencoded`: nested values in bracket notation, arrays of the
+    /// listed (`style: deepObject`) properties indexed, other arrays as repeated keys.
+    Form {
+        /// Top-level properties the spec's `encoding` marks `style: deepObject`.
+        deep: Vec<String>,
+    },
+    /// Text (`text/*`, XML, YAML): one string argument sent as is.
+    Text,
+    /// Anything else but multipart: one base64 string argument, sent decoded.
+    Binary,
+}
+
+impl BodyKindIr {
+    /// The kind for a media type; `None` for multipart, which is not supported.
+    pub fn for_media(media: &str) -> Option<Self> {
+        let media = media
+            .split(';')
+            .next()
+            .unwrap_or(media)
+            .trim()
+            .to_ascii_lowercase();
+        Some(if media.contains("json") || media == "*/*" {
+            Self::Json
+        } else if media == "application/x-www-form-urlencoded" {
+            Self::Form { deep: Vec::new() }
+        } else if media.starts_with("multipart/") {
+            return None;
+        } else if media.starts_with("text/") || media.contains("xml") || media.contains("yaml") {
+            Self::Text
+        } else {
+            Self::Binary
+        })
+    }
+
+    /// Preference when an operation offers several media types (lower is preferred).
+    pub fn rank(media: &str) -> u8 {
+        match Self::for_media(media) {
+            Some(Self::Json) if media == "application/json" => 0,
+            Some(Self::Json) => 1,
+            Some(Self::Form { .. }) => 2,
+            Some(Self::Text) => 3,
+            Some(Self::Binary) => 4,
+            None => 9,
+        }
+    }
 }
 
 /// A named Rust type for a nested argument shape.

@@ -14,11 +14,11 @@ use crate::diag::{Diagnostic, Severity, pointer_segment};
 use crate::docspec::{
     AuthDoc, DocSpec, LocationDoc, MethodDoc, NamingDoc, NextFromDoc, PaginationDoc,
 };
-use crate::ir::HttpMethodIr;
 use crate::ir::{
     AuthIr, BodyIr, ClassIr, CursorSourceIr, FieldType, IntegrationIr, Location, PaginationIr,
     ParamIr, PathPart, SourceFile, ToolIr,
 };
+use crate::ir::{BodyKindIr, HttpMethodIr};
 use crate::naming;
 use crate::schema::{self, Expansion, RootId, SchemaArena};
 use crate::types::TypeSpace;
@@ -379,6 +379,21 @@ fn resolve_collisions(mut tools: Vec<ToolIr>, sink: &mut Sink<'_>) -> Vec<ToolIr
     resolved
 }
 
+/// The top-level properties a form body's `encoding` marks `style: deepObject`.
+fn deep_object_properties(media_object: Option<&Value>) -> Vec<String> {
+    let Some(encoding) = media_object
+        .and_then(|m| m.get("encoding"))
+        .and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    encoding
+        .iter()
+        .filter(|(_, e)| e.get("style").and_then(Value::as_str) == Some("deepObject"))
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 fn previous_endpoint(tool: &ToolIr) -> String {
     let path: String = tool
         .path
@@ -443,6 +458,7 @@ struct ToolParts {
     params: Vec<RawParam>,
     body: Option<(Value, bool)>,
     content_type: String,
+    body_kind: BodyKindIr,
     pagination: Option<PaginationDoc>,
     destructive: Option<bool>,
     idempotent: Option<bool>,
@@ -622,6 +638,11 @@ impl Lowerer<'_, '_, '_> {
                 tags,
                 params: raw,
                 body,
+                body_kind: method_doc
+                    .content_type
+                    .as_deref()
+                    .and_then(BodyKindIr::for_media)
+                    .unwrap_or(BodyKindIr::Json),
                 content_type: method_doc
                     .content_type
                     .clone()
@@ -850,6 +871,7 @@ impl Lowerer<'_, '_, '_> {
             }
         }
         let mut content_type = "application/json".to_owned();
+        let mut body_kind = BodyKindIr::Json;
         let mut body = None;
         if let Some(override_body) = overlay.and_then(|o| o.doc.body.as_ref()) {
             match self.arena.normalize(root, override_body) {
@@ -883,22 +905,33 @@ impl Lowerer<'_, '_, '_> {
             let content = request_body.get("content").and_then(Value::as_object);
             let chosen = content.and_then(|content| {
                 let mut types: Vec<&String> = content.keys().collect();
-                types.sort_by_key(|t| match t.as_str() {
-                    "application/json" => 0,
-                    t if t.ends_with("+json") => 1,
-                    "application/x-www-form-urlencoded" => 2,
-                    _ => 3,
-                });
+                types.sort_by_key(|t| (BodyKindIr::rank(t), t.as_str()));
                 types.first().map(|t| ((*t).clone(), content.get(*t)))
             });
             match chosen {
-                Some((media, Some(media_object)))
-                    if media.contains("json") || media == "application/x-www-form-urlencoded" =>
-                {
-                    let schema = media_object
-                        .get("schema")
-                        .cloned()
-                        .unwrap_or_else(|| json!({}));
+                Some((media, media_object)) => {
+                    let Some(kind) = BodyKindIr::for_media(&media) else {
+                        self.skip(
+                            doc,
+                            "openapi::unsupported-media-type",
+                            &format!("{}/requestBody", op.pointer),
+                            format!("{endpoint}: request body type `{media}` is not supported"),
+                            "JSON, form, text, XML and binary bodies are supported, multipart is not; the operation was skipped",
+                        );
+                        return;
+                    };
+                    let schema = match &kind {
+                        BodyKindIr::Text => {
+                            json!({"type": "string", "description": format!("The request body, sent as `{media}`.")})
+                        }
+                        BodyKindIr::Binary => {
+                            json!({"type": "string", "contentEncoding": "base64", "description": format!("The request body, base64-encoded; it is sent decoded, as `{media}`.")})
+                        }
+                        BodyKindIr::Json | BodyKindIr::Form { .. } => media_object
+                            .and_then(|m| m.get("schema"))
+                            .cloned()
+                            .unwrap_or_else(|| json!({})),
+                    };
                     match self.arena.normalize(root, &schema) {
                         Ok(schema) => body = Some((schema, required)),
                         Err(error) => {
@@ -912,17 +945,13 @@ impl Lowerer<'_, '_, '_> {
                             return;
                         }
                     }
+                    body_kind = match kind {
+                        BodyKindIr::Form { .. } => BodyKindIr::Form {
+                            deep: deep_object_properties(media_object),
+                        },
+                        other => other,
+                    };
                     content_type = media;
-                }
-                Some((media, _)) => {
-                    self.skip(
-                        doc,
-                        "openapi::unsupported-media-type",
-                        &format!("{}/requestBody", op.pointer),
-                        format!("{endpoint}: request body type `{media}` is not supported"),
-                        "JSON and form bodies are supported; the operation was skipped",
-                    );
-                    return;
                 }
                 None => {}
             }
@@ -951,6 +980,10 @@ impl Lowerer<'_, '_, '_> {
                 tags,
                 params: raw,
                 body,
+                body_kind: match overlay.and_then(|o| o.doc.content_type.as_deref()) {
+                    Some(media) => BodyKindIr::for_media(media).unwrap_or(body_kind),
+                    None => body_kind,
+                },
                 content_type: overlay
                     .and_then(|o| o.doc.content_type.clone())
                     .unwrap_or(content_type),
@@ -1330,6 +1363,7 @@ impl Lowerer<'_, '_, '_> {
             params: flat,
             body: body_ir,
             content_type: parts.content_type,
+            body_kind: parts.body_kind,
             pagination,
             input_schema,
             source_file: doc.file.to_owned(),

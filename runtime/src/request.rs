@@ -45,10 +45,71 @@ pub struct HttpRequest {
     pub body: Option<serde_json::Value>,
     /// Content type of the body (`application/json` unless the spec says otherwise).
     pub content_type: &'static str,
+    /// How the body is encoded on the wire.
+    pub body_kind: BodyKind,
     /// The uniform `limit` argument of list tools.
     pub page_limit: Option<i64>,
     /// The uniform `next_cursor` argument of list tools, exactly as the client sent it.
     pub page_cursor: Option<String>,
+}
+
+/// How a request body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// The JSON value.
+    Json,
+    /// `application/x-www-form-urlencoded` from a JSON object: see [`form_pairs`].
+    Form {
+        /// Top-level properties whose arrays use indexed brackets (`style: deepObject`).
+        deep_object: &'static [&'static str],
+    },
+    /// A string argument sent as is.
+    Text,
+    /// A base64 string argument sent decoded.
+    Binary,
+}
+
+/// The pairs of a form body, in the bracket notation form APIs such as Stripe's parse:
+/// nested objects as `metadata[key]=v`, arrays of objects as `items[0][price]=p`. A top-level
+/// array of scalars repeats its key (`tag=a&tag=b`, OpenAPI's form default) unless its
+/// property is `deep_object`, which indexes it (`expand[0]=a`). `null` is an empty value, which
+/// such APIs read as "unset"; numbers and booleans are their JSON text.
+pub fn form_pairs(body: &serde_json::Value, deep_object: &[&str]) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    if let serde_json::Value::Object(object) = body {
+        for (key, value) in object {
+            match value {
+                serde_json::Value::Array(items)
+                    if !deep_object.contains(&key.as_str())
+                        && items.iter().all(|i| !i.is_object() && !i.is_array()) =>
+                {
+                    for item in items {
+                        push_form(key.clone(), item, &mut pairs);
+                    }
+                }
+                _ => push_form(key.clone(), value, &mut pairs),
+            }
+        }
+    }
+    pairs
+}
+
+fn push_form(key: String, value: &serde_json::Value, pairs: &mut Vec<(String, String)>) {
+    match value {
+        serde_json::Value::Object(object) => {
+            for (name, inner) in object {
+                push_form(format!("{key}[{name}]"), inner, pairs);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (index, inner) in items.iter().enumerate() {
+                push_form(format!("{key}[{index}]"), inner, pairs);
+            }
+        }
+        serde_json::Value::Null => pairs.push((key, String::new())),
+        serde_json::Value::String(text) => pairs.push((key, text.clone())),
+        other => pairs.push((key, other.to_string())),
+    }
 }
 
 /// Everything outside RFC 3986 `unreserved` is escaped, so `../admin` or `a/b` stays one
@@ -118,6 +179,38 @@ impl QueryValue for serde_json::Map<String, serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_bodies_use_bracket_notation() {
+        let body = serde_json::json!({
+            "customer": "cus_1",
+            "metadata": {"order": "1001", "note": null},
+            "items": [{"price": "p_1", "quantity": 2}],
+            "expand": ["customer", "invoice"],
+            "tag": ["a", "b"],
+            "confirm": true
+        });
+        let pairs = form_pairs(&body, &["expand"]);
+        let pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("customer", "cus_1"),
+                ("metadata[order]", "1001"),
+                ("metadata[note]", ""),
+                ("items[0][price]", "p_1"),
+                ("items[0][quantity]", "2"),
+                ("expand[0]", "customer"),
+                ("expand[1]", "invoice"),
+                ("tag", "a"),
+                ("tag", "b"),
+                ("confirm", "true"),
+            ]
+        );
+    }
 
     #[test]
     fn path_segments_cannot_escape() {

@@ -9,8 +9,8 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use specgate_runtime::{
-    Args, AuthKind, CursorSource, HttpMethod, HttpRequest, Integration, MAX_PAGE_LIMIT, Pagination,
-    ParamLocation, ToolDef,
+    Args, AuthKind, BodyKind, CursorSource, HttpMethod, HttpRequest, Integration, MAX_PAGE_LIMIT,
+    Pagination, ParamLocation, ToolDef, form_pairs,
 };
 
 use crate::crypto::Keys;
@@ -256,6 +256,7 @@ impl Proxy {
                 pairs.append_pair(key, value);
             }
         }
+        let body = wire_body(&request)?;
         // An OAuth vendor that rejects a token it issued (401) gets one forced refresh and one
         // retry; nothing else is ever retried.
         let mut rejected: Option<String> = None;
@@ -264,7 +265,13 @@ impl Proxy {
                 .credentials(account, integration, rejected.as_deref())
                 .await?;
             let response = self
-                .dispatch(integration, &request, url.clone(), &credentials)
+                .dispatch(
+                    integration,
+                    &request,
+                    body.as_ref(),
+                    url.clone(),
+                    &credentials,
+                )
                 .await?;
             let refreshable =
                 credentials.client_id.is_some() || credentials.refresh_token.is_some();
@@ -415,6 +422,7 @@ impl Proxy {
         &self,
         integration: &Integration,
         request: &HttpRequest,
+        body: Option<&WireBody>,
         mut url: reqwest::Url,
         credentials: &Credentials,
     ) -> Result<reqwest::Response, String> {
@@ -452,28 +460,13 @@ impl Proxy {
                 builder.bearer_auth(credentials.access_token.as_deref().unwrap_or_default())
             }
         };
-        if let Some(body) = &request.body {
-            if request.content_type == "application/x-www-form-urlencoded" {
-                let form: Vec<(String, String)> = body
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.clone(),
-                                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                builder = builder.form(&form);
-            } else {
-                builder = builder
-                    .header(reqwest::header::CONTENT_TYPE, request.content_type)
-                    .body(body.to_string());
-            }
-        }
+        builder = match body {
+            None => builder,
+            Some(WireBody::Form(pairs)) => builder.form(pairs),
+            Some(WireBody::Bytes(bytes)) => builder
+                .header(reqwest::header::CONTENT_TYPE, request.content_type)
+                .body(bytes.clone()),
+        };
         builder
             .send()
             .await
@@ -807,6 +800,41 @@ impl Proxy {
     }
 }
 
+/// A request body as it goes on the wire.
+enum WireBody {
+    /// Form pairs (reqwest sets the form content type).
+    Form(Vec<(String, String)>),
+    /// Bytes sent with the operation's content type.
+    Bytes(Vec<u8>),
+}
+
+/// Encodes the body the way its media type needs: JSON text, bracket-notation form pairs, a
+/// text argument as is, or a base64 argument decoded.
+fn wire_body(request: &HttpRequest) -> Result<Option<WireBody>, String> {
+    let Some(body) = &request.body else {
+        return Ok(None);
+    };
+    let text = |value: &Value| {
+        value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned)
+    };
+    Ok(Some(match request.body_kind {
+        BodyKind::Json => WireBody::Bytes(body.to_string().into_bytes()),
+        BodyKind::Form { deep_object } => WireBody::Form(form_pairs(body, deep_object)),
+        BodyKind::Text => WireBody::Bytes(text(body).into_bytes()),
+        BodyKind::Binary => {
+            use base64::Engine;
+            let encoded = text(body);
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.trim())
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded.trim()))
+                .map_err(|e| format!("Invalid arguments: argument `body`: not valid base64 ({e}). Send the bytes base64-encoded."))?;
+            WireBody::Bytes(bytes)
+        }
+    }))
+}
+
 /// The page a list call fetches.
 struct PageState {
     /// Items per page the caller asked for.
@@ -949,6 +977,88 @@ fn tool_error(message: String, rate_limit: Option<RateLimit>, upstream_status: u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A nested form body reaches a server that parses bracket notation as Stripe documents
+    /// it, and means the same JSON there.
+    #[tokio::test]
+    async fn form_bodies_arrive_as_the_json_they_encode() {
+        let (address, _sandbox) = crate::sandbox::spawn().await.unwrap();
+        let body = json!({
+            "amount": 2000,
+            "metadata": {"order_id": "6735", "note": "gift"},
+            "items": [{"price": "price_1", "quantity": 2}, {"price": "price_2", "quantity": 1}],
+            "expand": ["customer"],
+            "tag": ["a", "b"]
+        });
+        let request = HttpRequest {
+            method: HttpMethod::Post,
+            path: "/__sandbox/form-echo".to_owned(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Some(body),
+            content_type: "application/x-www-form-urlencoded",
+            body_kind: BodyKind::Form {
+                deep_object: &["expand", "metadata"],
+            },
+            page_limit: None,
+            page_cursor: None,
+        };
+        let Some(WireBody::Form(pairs)) = wire_body(&request).unwrap() else {
+            panic!("a form body");
+        };
+        let echoed: Value = reqwest::Client::new()
+            .post(format!("http://{address}/__sandbox/form-echo"))
+            .form(&pairs)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            echoed,
+            json!({
+                "amount": "2000",
+                "metadata": {"order_id": "6735", "note": "gift"},
+                "items": [{"price": "price_1", "quantity": "2"}, {"price": "price_2", "quantity": "1"}],
+                "expand": ["customer"],
+                "tag": ["a", "b"]
+            })
+        );
+    }
+
+    #[test]
+    fn binary_bodies_are_decoded_and_bad_base64_is_an_argument_error() {
+        let mut request = HttpRequest {
+            method: HttpMethod::Post,
+            path: "/files".to_owned(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Some(json!("aGVsbG8=")),
+            content_type: "application/octet-stream",
+            body_kind: BodyKind::Binary,
+            page_limit: None,
+            page_cursor: None,
+        };
+        let Some(WireBody::Bytes(bytes)) = wire_body(&request).unwrap() else {
+            panic!("bytes");
+        };
+        assert_eq!(bytes, b"hello");
+        request.body = Some(json!("not base64!"));
+        let Err(error) = wire_body(&request) else {
+            panic!("refused");
+        };
+        assert!(
+            error.contains("argument `body`: not valid base64"),
+            "{error}"
+        );
+        request.body = Some(json!("<a>text</a>"));
+        request.body_kind = BodyKind::Text;
+        let Some(WireBody::Bytes(bytes)) = wire_body(&request).unwrap() else {
+            panic!("bytes");
+        };
+        assert_eq!(bytes, b"<a>text</a>");
+    }
 
     #[test]
     fn link_header_next_cursor() {

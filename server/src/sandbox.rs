@@ -180,11 +180,73 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .nest("/roserocket/api/v2/platformModel", rose)
         .route("/roserocket/oauth/token", post(rose_token))
         .route("/__sandbox/script", put(script_next))
+        .route("/__sandbox/form-echo", post(form_echo))
         .layer(axum::middleware::from_fn_with_state(
             sandbox.clone(),
             record_and_script,
         ))
         .with_state(sandbox)
+}
+
+/// Parses a form body the way Stripe documents its encoding (`metadata[key]=v`,
+/// `items[0][price]=p`, a repeated key is a list) and answers with the JSON it means.
+async fn form_echo(Form(pairs): Form<Vec<(String, String)>>) -> Json<Value> {
+    let mut root = json!({});
+    for (key, value) in pairs {
+        let mut segments: Vec<String> = Vec::new();
+        let (head, rest) = key
+            .split_once('[')
+            .map_or((key.as_str(), ""), |(h, r)| (h, r));
+        segments.push(head.to_owned());
+        for part in rest.split('[') {
+            let part = part.trim_end_matches(']');
+            if !part.is_empty() {
+                segments.push(part.to_owned());
+            }
+        }
+        let mut node = &mut root;
+        for (depth, segment) in segments.iter().enumerate() {
+            let last = depth + 1 == segments.len();
+            let next_is_index = segments
+                .get(depth + 1)
+                .is_some_and(|s| s.parse::<usize>().is_ok());
+            let empty = if next_is_index { json!([]) } else { json!({}) };
+            node = match (node, segment.parse::<usize>()) {
+                (Value::Array(items), Ok(index)) => {
+                    while items.len() <= index {
+                        items.push(Value::Null);
+                    }
+                    if last {
+                        items[index] = json!(value);
+                        break;
+                    }
+                    if items[index].is_null() {
+                        items[index] = empty;
+                    }
+                    &mut items[index]
+                }
+                (Value::Object(object), _) => {
+                    if last {
+                        // A repeated plain key is a list (OpenAPI's form style).
+                        match object.get_mut(segment) {
+                            Some(Value::Array(items)) => items.push(json!(value)),
+                            Some(existing) => {
+                                let first = existing.take();
+                                *existing = json!([first, value]);
+                            }
+                            None => {
+                                object.insert(segment.clone(), json!(value));
+                            }
+                        }
+                        break;
+                    }
+                    object.entry(segment.clone()).or_insert(empty)
+                }
+                (other, _) => other,
+            };
+        }
+    }
+    Json(root)
 }
 
 async fn script_next(

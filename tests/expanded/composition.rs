@@ -91,6 +91,7 @@ impl CreateACompositionPetRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }

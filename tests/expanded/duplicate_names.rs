@@ -231,6 +231,7 @@ impl GetSingleDuplicateNamesReportByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -274,6 +275,7 @@ impl GetSingleDuplicateNamesUserByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -319,6 +321,7 @@ impl GetSingleDuplicateNamesUserByUsernameRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -366,6 +369,7 @@ impl ListAllDuplicateNamesOrdersRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -413,6 +417,7 @@ impl ListAllDuplicateNamesOrders60c1Request {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -460,6 +465,7 @@ impl ListAllDuplicateNamesOrdersItemsRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -512,6 +518,7 @@ impl ListAllDuplicateNamesOrdersItemsByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -555,6 +562,7 @@ impl ReplaceADuplicateNamesOrderByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -598,6 +606,7 @@ impl UpdateADuplicateNamesOrderByIdRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }

@@ -67,6 +67,7 @@ impl ListAllExternalRefBRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }

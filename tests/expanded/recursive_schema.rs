@@ -105,6 +105,7 @@ impl CreateARecursiveSchemaNodeRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }

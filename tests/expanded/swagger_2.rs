@@ -124,6 +124,7 @@ impl CreateASwagger2PetRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
@@ -186,6 +187,7 @@ impl ListAllSwagger2PetFindByStatusRequest {
             headers,
             body: ::std::option::Option::None,
             content_type: "application/json",
+            body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
         }
@@ -244,6 +246,9 @@ impl PostSwagger2PetRequest {
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/x-www-form-urlencoded",
+            body_kind: ::specgate_runtime::BodyKind::Form {
+                deep_object: &[],
+            },
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
         }
