@@ -908,52 +908,49 @@ impl Lowerer<'_, '_, '_> {
                 types.sort_by_key(|t| (BodyKindIr::rank(t), t.as_str()));
                 types.first().map(|t| ((*t).clone(), content.get(*t)))
             });
-            match chosen {
-                Some((media, media_object)) => {
-                    let Some(kind) = BodyKindIr::for_media(&media) else {
+            if let Some((media, media_object)) = chosen {
+                let Some(kind) = BodyKindIr::for_media(&media) else {
+                    self.skip(
+                        doc,
+                        "openapi::unsupported-media-type",
+                        &format!("{}/requestBody", op.pointer),
+                        format!("{endpoint}: request body type `{media}` is not supported"),
+                        "JSON, form, text, XML and binary bodies are supported, multipart is not; the operation was skipped",
+                    );
+                    return;
+                };
+                let schema = match &kind {
+                    BodyKindIr::Text => {
+                        json!({"type": "string", "description": format!("The request body, sent as `{media}`.")})
+                    }
+                    BodyKindIr::Binary => {
+                        json!({"type": "string", "contentEncoding": "base64", "description": format!("The request body, base64-encoded; it is sent decoded, as `{media}`.")})
+                    }
+                    BodyKindIr::Json | BodyKindIr::Form { .. } => media_object
+                        .and_then(|m| m.get("schema"))
+                        .cloned()
+                        .unwrap_or_else(|| json!({})),
+                };
+                match self.arena.normalize(root, &schema) {
+                    Ok(schema) => body = Some((schema, required)),
+                    Err(error) => {
                         self.skip(
                             doc,
-                            "openapi::unsupported-media-type",
+                            "schema::invalid",
                             &format!("{}/requestBody", op.pointer),
-                            format!("{endpoint}: request body type `{media}` is not supported"),
-                            "JSON, form, text, XML and binary bodies are supported, multipart is not; the operation was skipped",
+                            format!("{endpoint}: body: {error}"),
+                            "fix the schema; the operation was skipped",
                         );
                         return;
-                    };
-                    let schema = match &kind {
-                        BodyKindIr::Text => {
-                            json!({"type": "string", "description": format!("The request body, sent as `{media}`.")})
-                        }
-                        BodyKindIr::Binary => {
-                            json!({"type": "string", "contentEncoding": "base64", "description": format!("The request body, base64-encoded; it is sent decoded, as `{media}`.")})
-                        }
-                        BodyKindIr::Json | BodyKindIr::Form { .. } => media_object
-                            .and_then(|m| m.get("schema"))
-                            .cloned()
-                            .unwrap_or_else(|| json!({})),
-                    };
-                    match self.arena.normalize(root, &schema) {
-                        Ok(schema) => body = Some((schema, required)),
-                        Err(error) => {
-                            self.skip(
-                                doc,
-                                "schema::invalid",
-                                &format!("{}/requestBody", op.pointer),
-                                format!("{endpoint}: body: {error}"),
-                                "fix the schema; the operation was skipped",
-                            );
-                            return;
-                        }
                     }
-                    body_kind = match kind {
-                        BodyKindIr::Form { .. } => BodyKindIr::Form {
-                            deep: deep_object_properties(media_object),
-                        },
-                        other => other,
-                    };
-                    content_type = media;
                 }
-                None => {}
+                body_kind = match kind {
+                    BodyKindIr::Form { .. } => BodyKindIr::Form {
+                        deep: deep_object_properties(media_object),
+                    },
+                    other => other,
+                };
+                content_type = media;
             }
         }
         let pointer = overlay.map_or(op.pointer.clone(), |o| o.pointer.to_owned());
