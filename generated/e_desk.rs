@@ -426,6 +426,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         build: build_update_a_e_desk_ticket_by_id,
     },
 ];
+
 ///Typed arguments of `create_a_e_desk_message`: Create an eDesk message
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAEDeskMessageRequest {
@@ -553,6 +554,7 @@ fn build_create_a_e_desk_message(
     CreateAEDeskMessageRequest::from_args(args)
         .map(CreateAEDeskMessageRequest::into_request)
 }
+
 ///Typed arguments of `create_a_e_desk_order_note`: Create an eDesk order note
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAEDeskOrderNoteRequest {
@@ -612,6 +614,7 @@ fn build_create_a_e_desk_order_note(
     CreateAEDeskOrderNoteRequest::from_args(args)
         .map(CreateAEDeskOrderNoteRequest::into_request)
 }
+
 ///Typed arguments of `create_a_e_desk_template`: Create an eDesk template
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAEDeskTemplateRequest {
@@ -680,6 +683,7 @@ fn build_create_a_e_desk_template(
     CreateAEDeskTemplateRequest::from_args(args)
         .map(CreateAEDeskTemplateRequest::into_request)
 }
+
 ///Typed arguments of `get_single_e_desk_message_by_id`: Get an eDesk message by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleEDeskMessageByIdRequest {
@@ -727,6 +731,7 @@ fn build_get_single_e_desk_message_by_id(
     GetSingleEDeskMessageByIdRequest::from_args(args)
         .map(GetSingleEDeskMessageByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_e_desk_order_note_by_id`: Get an eDesk order note by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleEDeskOrderNoteByIdRequest {
@@ -774,6 +779,7 @@ fn build_get_single_e_desk_order_note_by_id(
     GetSingleEDeskOrderNoteByIdRequest::from_args(args)
         .map(GetSingleEDeskOrderNoteByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_e_desk_sales_order_by_id`: Get an eDesk sales order by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleEDeskSalesOrderByIdRequest {
@@ -821,6 +827,7 @@ fn build_get_single_e_desk_sales_order_by_id(
     GetSingleEDeskSalesOrderByIdRequest::from_args(args)
         .map(GetSingleEDeskSalesOrderByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_e_desk_tag_by_id`: Get an eDesk tag by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleEDeskTagByIdRequest {
@@ -868,6 +875,7 @@ fn build_get_single_e_desk_tag_by_id(
     GetSingleEDeskTagByIdRequest::from_args(args)
         .map(GetSingleEDeskTagByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_e_desk_ticket_by_id`: Get an eDesk ticket by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleEDeskTicketByIdRequest {
@@ -915,6 +923,7 @@ fn build_get_single_e_desk_ticket_by_id(
     GetSingleEDeskTicketByIdRequest::from_args(args)
         .map(GetSingleEDeskTicketByIdRequest::into_request)
 }
+
 ///Typed arguments of `list_all_e_desk_channels`: List all eDesk channels
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskChannelsRequest {
@@ -963,6 +972,7 @@ fn build_list_all_e_desk_channels(
     ListAllEDeskChannelsRequest::from_args(args)
         .map(ListAllEDeskChannelsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_e_desk_contacts`: List all eDesk contacts
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskContactsRequest {
@@ -1071,6 +1081,7 @@ fn build_list_all_e_desk_contacts(
     ListAllEDeskContactsRequest::from_args(args)
         .map(ListAllEDeskContactsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_e_desk_order_notes`: List all eDesk order notes
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskOrderNotesRequest {
@@ -1138,6 +1149,7 @@ fn build_list_all_e_desk_order_notes(
     ListAllEDeskOrderNotesRequest::from_args(args)
         .map(ListAllEDeskOrderNotesRequest::into_request)
 }
+
 ///Typed arguments of `list_all_e_desk_tag_groups`: List all eDesk tag groups
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTagGroupsRequest {
@@ -1186,6 +1198,7 @@ fn build_list_all_e_desk_tag_groups(
     ListAllEDeskTagGroupsRequest::from_args(args)
         .map(ListAllEDeskTagGroupsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_e_desk_tags`: List all eDesk tags
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTagsRequest {
@@ -1233,6 +1246,7 @@ fn build_list_all_e_desk_tags(
 > {
     ListAllEDeskTagsRequest::from_args(args).map(ListAllEDeskTagsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_e_desk_templates`: List all eDesk templates
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTemplatesRequest {
@@ -1281,6 +1295,7 @@ fn build_list_all_e_desk_templates(
     ListAllEDeskTemplatesRequest::from_args(args)
         .map(ListAllEDeskTemplatesRequest::into_request)
 }
+
 ///Typed arguments of `list_all_e_desk_tickets`: List all eDesk tickets
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTicketsRequest {
@@ -1518,6 +1533,7 @@ fn build_list_all_e_desk_tickets(
     ListAllEDeskTicketsRequest::from_args(args)
         .map(ListAllEDeskTicketsRequest::into_request)
 }
+
 ///Typed arguments of `update_a_e_desk_order_note_by_id`: Update an eDesk order note by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAEDeskOrderNoteByIdRequest {
@@ -1593,6 +1609,7 @@ fn build_update_a_e_desk_order_note_by_id(
     UpdateAEDeskOrderNoteByIdRequest::from_args(args)
         .map(UpdateAEDeskOrderNoteByIdRequest::into_request)
 }
+
 ///Typed arguments of `update_a_e_desk_sales_order_by_id`: Update an eDesk sales order by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAEDeskSalesOrderByIdRequest {
@@ -1802,6 +1819,7 @@ fn build_update_a_e_desk_sales_order_by_id(
     UpdateAEDeskSalesOrderByIdRequest::from_args(args)
         .map(UpdateAEDeskSalesOrderByIdRequest::into_request)
 }
+
 ///Typed arguments of `update_a_e_desk_ticket_by_id`: Update an eDesk ticket by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAEDeskTicketByIdRequest {
@@ -1889,6 +1907,7 @@ fn build_update_a_e_desk_ticket_by_id(
     UpdateAEDeskTicketByIdRequest::from_args(args)
         .map(UpdateAEDeskTicketByIdRequest::into_request)
 }
+
 ///Argument type `MessageType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageType {
@@ -1942,6 +1961,7 @@ impl ::specgate_runtime::QueryValue for MessageType {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Outgoing for replies and notes by an agent (default Outgoing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateAEDeskMessageDirection {
@@ -2003,6 +2023,7 @@ impl ::specgate_runtime::QueryValue for CreateAEDeskMessageDirection {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `CreateAEDeskMessageAttachmentsItem`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAEDeskMessageAttachmentsItem {
@@ -2037,6 +2058,7 @@ impl ::specgate_runtime::ToJson for CreateAEDeskMessageAttachmentsItem {
         ::serde_json::Value::Object(object)
     }
 }
+
 ///Argument type `SalesOrderStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SalesOrderStatus {
@@ -2149,6 +2171,7 @@ impl ::specgate_runtime::QueryValue for SalesOrderStatus {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `AddressRequestType`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddressRequestType {
@@ -2232,6 +2255,7 @@ impl ::specgate_runtime::ToJson for AddressRequestType {
         ::serde_json::Value::Object(object)
     }
 }
+
 ///Argument type `TrackingCode`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackingCode {
@@ -2284,6 +2308,7 @@ impl ::specgate_runtime::ToJson for TrackingCode {
         ::serde_json::Value::Object(object)
     }
 }
+
 ///Argument type `UpdateAEDeskSalesOrderByIdDeliveryType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateAEDeskSalesOrderByIdDeliveryType {
@@ -2356,6 +2381,7 @@ impl ::specgate_runtime::QueryValue for UpdateAEDeskSalesOrderByIdDeliveryType {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `UpdateAEDeskSalesOrderByIdCustomFieldsItem`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAEDeskSalesOrderByIdCustomFieldsItem {
@@ -2390,6 +2416,7 @@ impl ::specgate_runtime::ToJson for UpdateAEDeskSalesOrderByIdCustomFieldsItem {
         ::serde_json::Value::Object(object)
     }
 }
+
 ///Argument type `ListAllEDeskTicketsOrderBy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllEDeskTicketsOrderBy {
@@ -2449,6 +2476,7 @@ impl ::specgate_runtime::QueryValue for ListAllEDeskTicketsOrderBy {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `ListAllEDeskTicketsOrderDirection`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllEDeskTicketsOrderDirection {
@@ -2500,6 +2528,7 @@ impl ::specgate_runtime::QueryValue for ListAllEDeskTicketsOrderDirection {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `ListAllEDeskTicketsFilterStatusEquals`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllEDeskTicketsFilterStatusEquals {
@@ -2608,6 +2637,7 @@ impl ::specgate_runtime::QueryValue for ListAllEDeskTicketsFilterStatusEquals {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `ListAllEDeskTicketsFilterTypeEquals`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllEDeskTicketsFilterTypeEquals {
@@ -2853,6 +2883,7 @@ impl ::specgate_runtime::QueryValue for ListAllEDeskTicketsFilterTypeEquals {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `TicketStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketStatus {

@@ -500,6 +500,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         build: build_update_a_malomo_webhook_by_id,
     },
 ];
+
 ///Typed arguments of `create_a_malomo_customer`: Create a Malomo customer
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAMalomoCustomerRequest {
@@ -595,6 +596,7 @@ fn build_create_a_malomo_customer(
     CreateAMalomoCustomerRequest::from_args(args)
         .map(CreateAMalomoCustomerRequest::into_request)
 }
+
 ///Typed arguments of `create_a_malomo_order`: Create a Malomo order
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAMalomoOrderRequest {
@@ -714,6 +716,7 @@ fn build_create_a_malomo_order(
     CreateAMalomoOrderRequest::from_args(args)
         .map(CreateAMalomoOrderRequest::into_request)
 }
+
 ///Typed arguments of `create_a_malomo_order_event`: Create a Malomo order event
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAMalomoOrderEventRequest {
@@ -825,6 +828,7 @@ fn build_create_a_malomo_order_event(
     CreateAMalomoOrderEventRequest::from_args(args)
         .map(CreateAMalomoOrderEventRequest::into_request)
 }
+
 ///Typed arguments of `create_a_malomo_webhook`: Create a Malomo webhook
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAMalomoWebhookRequest {
@@ -904,6 +908,7 @@ fn build_create_a_malomo_webhook(
     CreateAMalomoWebhookRequest::from_args(args)
         .map(CreateAMalomoWebhookRequest::into_request)
 }
+
 ///Typed arguments of `delete_a_malomo_customer_by_id`: Delete a Malomo customer by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteAMalomoCustomerByIdRequest {
@@ -948,6 +953,7 @@ fn build_delete_a_malomo_customer_by_id(
     DeleteAMalomoCustomerByIdRequest::from_args(args)
         .map(DeleteAMalomoCustomerByIdRequest::into_request)
 }
+
 ///Typed arguments of `delete_a_malomo_order_by_id`: Delete a Malomo order by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteAMalomoOrderByIdRequest {
@@ -992,6 +998,7 @@ fn build_delete_a_malomo_order_by_id(
     DeleteAMalomoOrderByIdRequest::from_args(args)
         .map(DeleteAMalomoOrderByIdRequest::into_request)
 }
+
 ///Typed arguments of `delete_a_malomo_webhook_by_id`: Delete a Malomo webhook by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteAMalomoWebhookByIdRequest {
@@ -1036,6 +1043,7 @@ fn build_delete_a_malomo_webhook_by_id(
     DeleteAMalomoWebhookByIdRequest::from_args(args)
         .map(DeleteAMalomoWebhookByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_malomo_account_by_id`: Get the current Malomo account
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleMalomoAccountByIdRequest {}
@@ -1075,6 +1083,7 @@ fn build_get_single_malomo_account_by_id(
     GetSingleMalomoAccountByIdRequest::from_args(args)
         .map(GetSingleMalomoAccountByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_malomo_customer_by_id`: Get a Malomo customer by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleMalomoCustomerByIdRequest {
@@ -1119,6 +1128,7 @@ fn build_get_single_malomo_customer_by_id(
     GetSingleMalomoCustomerByIdRequest::from_args(args)
         .map(GetSingleMalomoCustomerByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_malomo_order_by_id`: Get a Malomo order by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleMalomoOrderByIdRequest {
@@ -1163,6 +1173,7 @@ fn build_get_single_malomo_order_by_id(
     GetSingleMalomoOrderByIdRequest::from_args(args)
         .map(GetSingleMalomoOrderByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_malomo_orders_by_tracking_code_by_id`: Get a Malomo order by tracking code
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleMalomoOrdersByTrackingCodeByIdRequest {
@@ -1208,6 +1219,7 @@ fn build_get_single_malomo_orders_by_tracking_code_by_id(
     GetSingleMalomoOrdersByTrackingCodeByIdRequest::from_args(args)
         .map(GetSingleMalomoOrdersByTrackingCodeByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_malomo_return_by_id`: Get a Malomo return by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleMalomoReturnByIdRequest {
@@ -1252,6 +1264,7 @@ fn build_get_single_malomo_return_by_id(
     GetSingleMalomoReturnByIdRequest::from_args(args)
         .map(GetSingleMalomoReturnByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_malomo_webhook_by_id`: Get a Malomo webhook by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleMalomoWebhookByIdRequest {
@@ -1296,6 +1309,7 @@ fn build_get_single_malomo_webhook_by_id(
     GetSingleMalomoWebhookByIdRequest::from_args(args)
         .map(GetSingleMalomoWebhookByIdRequest::into_request)
 }
+
 ///Typed arguments of `list_all_malomo_customer_events`: List all Malomo customer events
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoCustomerEventsRequest {
@@ -1355,6 +1369,7 @@ fn build_list_all_malomo_customer_events(
     ListAllMalomoCustomerEventsRequest::from_args(args)
         .map(ListAllMalomoCustomerEventsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_malomo_customers`: List all Malomo customers
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoCustomersRequest {
@@ -1403,6 +1418,7 @@ fn build_list_all_malomo_customers(
     ListAllMalomoCustomersRequest::from_args(args)
         .map(ListAllMalomoCustomersRequest::into_request)
 }
+
 ///Typed arguments of `list_all_malomo_order_events`: List all Malomo order events
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoOrderEventsRequest {
@@ -1462,6 +1478,7 @@ fn build_list_all_malomo_order_events(
     ListAllMalomoOrderEventsRequest::from_args(args)
         .map(ListAllMalomoOrderEventsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_malomo_orders`: List all Malomo orders
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoOrdersRequest {
@@ -1571,6 +1588,7 @@ fn build_list_all_malomo_orders(
     ListAllMalomoOrdersRequest::from_args(args)
         .map(ListAllMalomoOrdersRequest::into_request)
 }
+
 ///Typed arguments of `list_all_malomo_returns`: List all Malomo returns
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoReturnsRequest {
@@ -1635,6 +1653,7 @@ fn build_list_all_malomo_returns(
     ListAllMalomoReturnsRequest::from_args(args)
         .map(ListAllMalomoReturnsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_malomo_webhooks`: List all Malomo webhooks
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoWebhooksRequest {
@@ -1683,6 +1702,7 @@ fn build_list_all_malomo_webhooks(
     ListAllMalomoWebhooksRequest::from_args(args)
         .map(ListAllMalomoWebhooksRequest::into_request)
 }
+
 ///Typed arguments of `update_a_malomo_customer_by_id`: Update a Malomo customer by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAMalomoCustomerByIdRequest {
@@ -1783,6 +1803,7 @@ fn build_update_a_malomo_customer_by_id(
     UpdateAMalomoCustomerByIdRequest::from_args(args)
         .map(UpdateAMalomoCustomerByIdRequest::into_request)
 }
+
 ///Typed arguments of `update_a_malomo_order_by_id`: Update a Malomo order by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAMalomoOrderByIdRequest {
@@ -1883,6 +1904,7 @@ fn build_update_a_malomo_order_by_id(
     UpdateAMalomoOrderByIdRequest::from_args(args)
         .map(UpdateAMalomoOrderByIdRequest::into_request)
 }
+
 ///Typed arguments of `update_a_malomo_webhook_by_id`: Update a Malomo webhook by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAMalomoWebhookByIdRequest {
@@ -1948,6 +1970,7 @@ fn build_update_a_malomo_webhook_by_id(
     UpdateAMalomoWebhookByIdRequest::from_args(args)
         .map(UpdateAMalomoWebhookByIdRequest::into_request)
 }
+
 ///The customer the order belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Customer {
@@ -2002,6 +2025,7 @@ impl ::specgate_runtime::ToJson for Customer {
         ::serde_json::Value::Object(object)
     }
 }
+
 ///A shipment of the order. `carrier` and `tracking_code` identify it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shipment {

@@ -349,6 +349,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         build: build_update_a_roserocket_user_group_member_by_id,
     },
 ];
+
 ///Typed arguments of `create_a_roserocket_event`: Create a Rose Rocket event
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateARoserocketEventRequest {
@@ -431,6 +432,7 @@ fn build_create_a_roserocket_event(
     CreateARoserocketEventRequest::from_args(args)
         .map(CreateARoserocketEventRequest::into_request)
 }
+
 ///Typed arguments of `create_a_roserocket_object`: Create a Rose Rocket object
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateARoserocketObjectRequest {
@@ -505,6 +507,7 @@ fn build_create_a_roserocket_object(
     CreateARoserocketObjectRequest::from_args(args)
         .map(CreateARoserocketObjectRequest::into_request)
 }
+
 ///Typed arguments of `create_a_roserocket_user_group`: Create a Rose Rocket user group
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateARoserocketUserGroupRequest {
@@ -566,6 +569,7 @@ fn build_create_a_roserocket_user_group(
     CreateARoserocketUserGroupRequest::from_args(args)
         .map(CreateARoserocketUserGroupRequest::into_request)
 }
+
 ///Typed arguments of `delete_a_roserocket_object_by_id`: Delete a Rose Rocket object by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteARoserocketObjectByIdRequest {
@@ -620,6 +624,7 @@ fn build_delete_a_roserocket_object_by_id(
     DeleteARoserocketObjectByIdRequest::from_args(args)
         .map(DeleteARoserocketObjectByIdRequest::into_request)
 }
+
 ///Typed arguments of `delete_a_roserocket_objects_external_by_id`: Delete a Rose Rocket object by external id
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteARoserocketObjectsExternalByIdRequest {
@@ -677,6 +682,7 @@ fn build_delete_a_roserocket_objects_external_by_id(
     DeleteARoserocketObjectsExternalByIdRequest::from_args(args)
         .map(DeleteARoserocketObjectsExternalByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_roserocket_object_by_id`: Get a Rose Rocket object by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleRoserocketObjectByIdRequest {
@@ -747,6 +753,7 @@ fn build_get_single_roserocket_object_by_id(
     GetSingleRoserocketObjectByIdRequest::from_args(args)
         .map(GetSingleRoserocketObjectByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_roserocket_objects_external_by_id`: Get a Rose Rocket object by external id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleRoserocketObjectsExternalByIdRequest {
@@ -804,6 +811,7 @@ fn build_get_single_roserocket_objects_external_by_id(
     GetSingleRoserocketObjectsExternalByIdRequest::from_args(args)
         .map(GetSingleRoserocketObjectsExternalByIdRequest::into_request)
 }
+
 ///Typed arguments of `list_all_roserocket_boards`: List all Rose Rocket boards
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketBoardsRequest {
@@ -864,6 +872,7 @@ fn build_list_all_roserocket_boards(
     ListAllRoserocketBoardsRequest::from_args(args)
         .map(ListAllRoserocketBoardsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_roserocket_events`: List all Rose Rocket events
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketEventsRequest {
@@ -985,6 +994,7 @@ fn build_list_all_roserocket_events(
     ListAllRoserocketEventsRequest::from_args(args)
         .map(ListAllRoserocketEventsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_roserocket_objects`: List all Rose Rocket objects
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketObjectsRequest {
@@ -1134,6 +1144,7 @@ fn build_list_all_roserocket_objects(
     ListAllRoserocketObjectsRequest::from_args(args)
         .map(ListAllRoserocketObjectsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_roserocket_user_group_members`: List all Rose Rocket user group members
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketUserGroupMembersRequest {
@@ -1193,6 +1204,7 @@ fn build_list_all_roserocket_user_group_members(
     ListAllRoserocketUserGroupMembersRequest::from_args(args)
         .map(ListAllRoserocketUserGroupMembersRequest::into_request)
 }
+
 ///Typed arguments of `list_all_roserocket_user_groups`: List all Rose Rocket user groups
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketUserGroupsRequest {
@@ -1241,6 +1253,7 @@ fn build_list_all_roserocket_user_groups(
     ListAllRoserocketUserGroupsRequest::from_args(args)
         .map(ListAllRoserocketUserGroupsRequest::into_request)
 }
+
 ///Typed arguments of `update_a_roserocket_object_by_id`: Update a Rose Rocket object by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateARoserocketObjectByIdRequest {
@@ -1337,6 +1350,7 @@ fn build_update_a_roserocket_object_by_id(
     UpdateARoserocketObjectByIdRequest::from_args(args)
         .map(UpdateARoserocketObjectByIdRequest::into_request)
 }
+
 ///Typed arguments of `update_a_roserocket_objects_external_by_id`: Upsert a Rose Rocket object by external id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateARoserocketObjectsExternalByIdRequest {
@@ -1425,6 +1439,7 @@ fn build_update_a_roserocket_objects_external_by_id(
     UpdateARoserocketObjectsExternalByIdRequest::from_args(args)
         .map(UpdateARoserocketObjectsExternalByIdRequest::into_request)
 }
+
 ///Typed arguments of `update_a_roserocket_user_group_member_by_id`: Update a Rose Rocket user group's members by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateARoserocketUserGroupMemberByIdRequest {
@@ -1497,6 +1512,7 @@ fn build_update_a_roserocket_user_group_member_by_id(
     UpdateARoserocketUserGroupMemberByIdRequest::from_args(args)
         .map(UpdateARoserocketUserGroupMemberByIdRequest::into_request)
 }
+
 ///The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllRoserocketBoardsObjectKey {
@@ -1694,6 +1710,7 @@ impl ::specgate_runtime::QueryValue for ListAllRoserocketBoardsObjectKey {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `ListAllRoserocketEventsType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllRoserocketEventsType {
@@ -1773,6 +1790,7 @@ impl ::specgate_runtime::QueryValue for ListAllRoserocketEventsType {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `ListAllRoserocketEventsOrderBy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllRoserocketEventsOrderBy {
@@ -1848,6 +1866,7 @@ impl ::specgate_runtime::QueryValue for ListAllRoserocketEventsOrderBy {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `ListAllRoserocketEventsOrderByDirection`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllRoserocketEventsOrderByDirection {
@@ -1899,6 +1918,7 @@ impl ::specgate_runtime::QueryValue for ListAllRoserocketEventsOrderByDirection 
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectKey {
@@ -2096,6 +2116,7 @@ impl ::specgate_runtime::QueryValue for ObjectKey {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `ListAllRoserocketObjectsFiltersItemOperator`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllRoserocketObjectsFiltersItemOperator {
@@ -2229,6 +2250,7 @@ impl ::specgate_runtime::QueryValue for ListAllRoserocketObjectsFiltersItemOpera
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///Argument type `ListAllRoserocketObjectsFiltersItem`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketObjectsFiltersItem {
@@ -2285,6 +2307,7 @@ impl ::specgate_runtime::ToJson for ListAllRoserocketObjectsFiltersItem {
         ::serde_json::Value::Object(object)
     }
 }
+
 ///Argument type `ListAllRoserocketObjectsFiltersOperator`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllRoserocketObjectsFiltersOperator {

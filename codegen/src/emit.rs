@@ -9,8 +9,10 @@ use crate::ir::{
     Location, PaginationIr, ParamIr, PathPart, ToolIr, TypeIr, TypeKind, VariantMatch,
 };
 
-/// The module of one integration: request structs, build functions and the tool table.
-pub fn integration_tokens(integration: &IntegrationIr) -> TokenStream {
+/// The module of one integration, as chunks of items that are formatted one at a time (a
+/// Microsoft Graph-sized module is hundreds of MB of Rust): the tool table, then each tool's
+/// request struct and build function, then the nested argument types.
+pub fn integration_chunks(integration: &IntegrationIr) -> impl Iterator<Item = TokenStream> + '_ {
     let name = &integration.name;
     let title = &integration.title;
     let base_url = &integration.base_url;
@@ -23,13 +25,7 @@ pub fn integration_tokens(integration: &IntegrationIr) -> TokenStream {
     let count = integration.tools.len();
     let types = &integration.types;
     let tools = integration.tools.iter().map(tool_def_tokens);
-    let items = integration.tools.iter().map(|tool| tool_items(tool, types));
-    let query_typed = query_typed(integration);
-    let type_items = types
-        .iter()
-        .enumerate()
-        .map(|(id, t)| type_items(t, types, query_typed.contains(&id)));
-    quote! {
+    let head = quote! {
         /// This integration: base URL, auth and its tool table.
         pub static INTEGRATION: ::specgate_runtime::Integration = ::specgate_runtime::Integration {
             name: #name,
@@ -42,11 +38,22 @@ pub fn integration_tokens(integration: &IntegrationIr) -> TokenStream {
         };
 
         static TOOLS: [::specgate_runtime::ToolDef; #count] = [#(#tools),*];
-
-        #(#items)*
-
-        #(#type_items)*
-    }
+    };
+    let query_typed = query_typed(integration);
+    std::iter::once(head)
+        .chain(
+            integration
+                .tools
+                .iter()
+                .map(move |tool| tool_items(tool, types)),
+        )
+        .chain(
+            types
+                .iter()
+                .enumerate()
+                .filter(|(id, _)| is_emitted(types, *id))
+                .map(move |(id, t)| type_items(t, types, query_typed.contains(&id))),
+        )
 }
 
 /// Named types used by a path, query or header argument, which need `QueryValue`.

@@ -97,6 +97,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 4usize] = [
         build: build_put_body_kinds_documents,
     },
 ];
+
 ///Typed arguments of `create_a_body_kinds_charge`: Create a Bodies charge
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateABodyKindsChargeRequest {
@@ -194,6 +195,7 @@ fn build_create_a_body_kinds_charge(
     CreateABodyKindsChargeRequest::from_args(args)
         .map(CreateABodyKindsChargeRequest::into_request)
 }
+
 ///Typed arguments of `create_a_body_kinds_file`: Create a Bodies file
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateABodyKindsFileRequest {
@@ -237,6 +239,7 @@ fn build_create_a_body_kinds_file(
     CreateABodyKindsFileRequest::from_args(args)
         .map(CreateABodyKindsFileRequest::into_request)
 }
+
 ///Typed arguments of `create_a_body_kinds_note`: Create a Bodies note
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateABodyKindsNoteRequest {
@@ -280,6 +283,7 @@ fn build_create_a_body_kinds_note(
     CreateABodyKindsNoteRequest::from_args(args)
         .map(CreateABodyKindsNoteRequest::into_request)
 }
+
 ///Typed arguments of `put_body_kinds_documents`: Put Bodies documents
 #[derive(Debug, Clone, PartialEq)]
 pub struct PutBodyKindsDocumentsRequest {
@@ -323,6 +327,7 @@ fn build_put_body_kinds_documents(
     PutBodyKindsDocumentsRequest::from_args(args)
         .map(PutBodyKindsDocumentsRequest::into_request)
 }
+
 ///Argument type `CreateABodyKindsChargeItemsItem`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateABodyKindsChargeItemsItem {

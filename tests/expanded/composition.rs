@@ -34,6 +34,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         build: build_create_a_composition_pet,
     },
 ];
+
 ///Typed arguments of `create_a_composition_pet`: Create a Compose pet
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateACompositionPetRequest {
@@ -106,6 +107,7 @@ fn build_create_a_composition_pet(
     CreateACompositionPetRequest::from_args(args)
         .map(CreateACompositionPetRequest::into_request)
 }
+
 ///Argument type `CreateACompositionPetKind`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateACompositionPetKind {

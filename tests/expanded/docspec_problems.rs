@@ -57,6 +57,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 2usize] = [
         build: build_list_all_broken_vendor_things,
     },
 ];
+
 ///Typed arguments of `get_single_broken_vendor_widget_by_id`: Get a Broken Vendor widget by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleBrokenVendorWidgetByIdRequest {
@@ -101,6 +102,7 @@ fn build_get_single_broken_vendor_widget_by_id(
     GetSingleBrokenVendorWidgetByIdRequest::from_args(args)
         .map(GetSingleBrokenVendorWidgetByIdRequest::into_request)
 }
+
 ///Typed arguments of `list_all_broken_vendor_things`: List all Broken Vendor things
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllBrokenVendorThingsRequest {

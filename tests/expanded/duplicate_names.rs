@@ -202,6 +202,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
         build: build_update_a_duplicate_names_order_by_id,
     },
 ];
+
 ///Typed arguments of `get_single_duplicate_names_report_by_id`: Get a Dupes report by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleDuplicateNamesReportByIdRequest {
@@ -246,6 +247,7 @@ fn build_get_single_duplicate_names_report_by_id(
     GetSingleDuplicateNamesReportByIdRequest::from_args(args)
         .map(GetSingleDuplicateNamesReportByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_duplicate_names_user_by_id`: Get a Dupes user by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleDuplicateNamesUserByIdRequest {
@@ -290,6 +292,7 @@ fn build_get_single_duplicate_names_user_by_id(
     GetSingleDuplicateNamesUserByIdRequest::from_args(args)
         .map(GetSingleDuplicateNamesUserByIdRequest::into_request)
 }
+
 ///Typed arguments of `get_single_duplicate_names_user_by_username`: Get a Dupes user by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct GetSingleDuplicateNamesUserByUsernameRequest {
@@ -336,6 +339,7 @@ fn build_get_single_duplicate_names_user_by_username(
     GetSingleDuplicateNamesUserByUsernameRequest::from_args(args)
         .map(GetSingleDuplicateNamesUserByUsernameRequest::into_request)
 }
+
 ///Typed arguments of `list_all_duplicate_names_orders`: List all Dupes orders
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllDuplicateNamesOrdersRequest {
@@ -384,6 +388,7 @@ fn build_list_all_duplicate_names_orders(
     ListAllDuplicateNamesOrdersRequest::from_args(args)
         .map(ListAllDuplicateNamesOrdersRequest::into_request)
 }
+
 ///Typed arguments of `list_all_duplicate_names_orders_60c1`: List all Dupes orders
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllDuplicateNamesOrders60c1Request {
@@ -432,6 +437,7 @@ fn build_list_all_duplicate_names_orders_60c1(
     ListAllDuplicateNamesOrders60c1Request::from_args(args)
         .map(ListAllDuplicateNamesOrders60c1Request::into_request)
 }
+
 ///Typed arguments of `list_all_duplicate_names_orders_items`: List all Dupes orders items
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllDuplicateNamesOrdersItemsRequest {
@@ -480,6 +486,7 @@ fn build_list_all_duplicate_names_orders_items(
     ListAllDuplicateNamesOrdersItemsRequest::from_args(args)
         .map(ListAllDuplicateNamesOrdersItemsRequest::into_request)
 }
+
 ///Typed arguments of `list_all_duplicate_names_orders_items_by_id`: List all Dupes orders items
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllDuplicateNamesOrdersItemsByIdRequest {
@@ -533,6 +540,7 @@ fn build_list_all_duplicate_names_orders_items_by_id(
     ListAllDuplicateNamesOrdersItemsByIdRequest::from_args(args)
         .map(ListAllDuplicateNamesOrdersItemsByIdRequest::into_request)
 }
+
 ///Typed arguments of `replace_a_duplicate_names_order_by_id`: Update a Dupes order by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplaceADuplicateNamesOrderByIdRequest {
@@ -577,6 +585,7 @@ fn build_replace_a_duplicate_names_order_by_id(
     ReplaceADuplicateNamesOrderByIdRequest::from_args(args)
         .map(ReplaceADuplicateNamesOrderByIdRequest::into_request)
 }
+
 ///Typed arguments of `update_a_duplicate_names_order_by_id`: Update a Dupes order by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateADuplicateNamesOrderByIdRequest {

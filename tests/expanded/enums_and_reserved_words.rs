@@ -34,6 +34,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         build: build_list_all_enums_and_reserved_words_search,
     },
 ];
+
 ///Typed arguments of `list_all_enums_and_reserved_words_search`: List all Words search
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEnumsAndReservedWordsSearchRequest {
@@ -144,6 +145,7 @@ fn build_list_all_enums_and_reserved_words_search(
     ListAllEnumsAndReservedWordsSearchRequest::from_args(args)
         .map(ListAllEnumsAndReservedWordsSearchRequest::into_request)
 }
+
 ///Argument type `ListAllEnumsAndReservedWordsSearchType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListAllEnumsAndReservedWordsSearchType {

@@ -34,6 +34,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         build: build_list_all_external_ref_b,
     },
 ];
+
 ///Typed arguments of `list_all_external_ref_b`: List all External b
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllExternalRefBRequest {

@@ -34,6 +34,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         build: build_list_all_injection_in_descriptions_x,
     },
 ];
+
 ///Typed arguments of `list_all_injection_in_descriptions_x`: Ends a comment */ and a string " and a raw string "# }; fn evil() {} //
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllInjectionInDescriptionsXRequest {

@@ -34,6 +34,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         build: build_list_all_missing_operation_ids_and_docs_documented,
     },
 ];
+
 ///Typed arguments of `list_all_missing_operation_ids_and_docs_documented`: List all Undocumented documented
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMissingOperationIdsAndDocsDocumentedRequest {

@@ -34,6 +34,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         build: build_update_a_nullable_styles_thing_by_id,
     },
 ];
+
 ///Typed arguments of `update_a_nullable_styles_thing_by_id`: Update a Nullable thing by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateANullableStylesThingByIdRequest {

@@ -34,6 +34,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         build: build_update_a_param_collision_item_by_id,
     },
 ];
+
 ///Typed arguments of `update_a_param_collision_item_by_id`: Update a Collide item by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAParamCollisionItemByIdRequest {

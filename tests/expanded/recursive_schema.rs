@@ -34,6 +34,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         build: build_create_a_recursive_schema_node,
     },
 ];
+
 ///Typed arguments of `create_a_recursive_schema_node`: Create a Tree node
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateARecursiveSchemaNodeRequest {
@@ -120,6 +121,7 @@ fn build_create_a_recursive_schema_node(
     CreateARecursiveSchemaNodeRequest::from_args(args)
         .map(CreateARecursiveSchemaNodeRequest::into_request)
 }
+
 ///Argument type `Node`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -168,6 +170,7 @@ impl ::specgate_runtime::ToJson for Node {
         ::serde_json::Value::Object(object)
     }
 }
+
 ///Argument type `Shape`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shape {
@@ -198,6 +201,7 @@ impl ::specgate_runtime::ToJson for Shape {
         ::serde_json::Value::Object(object)
     }
 }
+
 ///Argument type `ShapeKind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShapeKind {
@@ -253,6 +257,7 @@ impl ::specgate_runtime::QueryValue for ShapeKind {
         ::std::string::String::from(self.as_str())
     }
 }
+
 ///A union told apart by JSON type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeShape {

@@ -78,6 +78,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
         build: build_post_swagger_2_pet,
     },
 ];
+
 ///Typed arguments of `create_a_swagger_2_pet`: Create a Petstore pet
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateASwagger2PetRequest {
@@ -139,6 +140,7 @@ fn build_create_a_swagger_2_pet(
     CreateASwagger2PetRequest::from_args(args)
         .map(CreateASwagger2PetRequest::into_request)
 }
+
 ///Typed arguments of `list_all_swagger_2_pet_find_by_status`: List all Petstore pet find by status
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllSwagger2PetFindByStatusRequest {
@@ -202,6 +204,7 @@ fn build_list_all_swagger_2_pet_find_by_status(
     ListAllSwagger2PetFindByStatusRequest::from_args(args)
         .map(ListAllSwagger2PetFindByStatusRequest::into_request)
 }
+
 ///Typed arguments of `post_swagger_2_pet`: Post Petstore pet
 #[derive(Debug, Clone, PartialEq)]
 pub struct PostSwagger2PetRequest {
@@ -262,6 +265,7 @@ fn build_post_swagger_2_pet(
 > {
     PostSwagger2PetRequest::from_args(args).map(PostSwagger2PetRequest::into_request)
 }
+
 ///Argument type `CreateASwagger2PetStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateASwagger2PetStatus {
