@@ -444,8 +444,10 @@ struct RawParam {
     explode: bool,
 }
 
-/// Everything needed to finish a tool, whatever its source.
-struct ToolParts {
+/// One vendor operation, whatever it was read from (a standalone doc spec, an overlay on an
+/// OpenAPI operation, or an OpenAPI operation alone): the single model every tool is lowered
+/// from by [`Lowerer::lower_operation`].
+struct Operation {
     resource: String,
     method: String,
     http_method: HttpMethodIr,
@@ -623,10 +625,10 @@ impl Lowerer<'_, '_, '_> {
                 }
             },
         };
-        self.finish(
+        self.lower_operation(
             doc_file,
             pointer,
-            ToolParts {
+            Operation {
                 resource: resource.to_owned(),
                 method: method.to_owned(),
                 http_method: verb,
@@ -955,10 +957,10 @@ impl Lowerer<'_, '_, '_> {
         }
         let pointer = overlay.map_or(op.pointer.clone(), |o| o.pointer.to_owned());
         let report_doc = overlay.map_or(doc, |o| o.doc_file);
-        self.finish(
+        self.lower_operation(
             report_doc,
             &pointer,
-            ToolParts {
+            Operation {
                 resource,
                 method,
                 http_method: op.method,
@@ -1001,7 +1003,9 @@ impl Lowerer<'_, '_, '_> {
         );
     }
 
-    fn finish(&mut self, doc: &Document<'_>, pointer: &str, parts: ToolParts) {
+    /// Lowers one operation into a tool: flat arguments, typed fields, pagination, the
+    /// expanded input schema and annotations. Every source goes through here.
+    fn lower_operation(&mut self, doc: &Document<'_>, pointer: &str, parts: Operation) {
         let name = parts.name_override.clone().unwrap_or_else(|| {
             naming::tool_name(
                 &self.slug,
