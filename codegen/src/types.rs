@@ -384,13 +384,19 @@ fn string_enum(schema: &Value) -> Option<Vec<String>> {
     if single_type(schema) != Some("string") {
         return None;
     }
-    let strings: Vec<String> = schema
+    let mut strings: Vec<String> = Vec::new();
+    for value in schema
         .get("enum")?
         .as_array()?
         .iter()
         .filter(|v| !v.is_null())
-        .map(|v| v.as_str().map(str::to_owned))
-        .collect::<Option<_>>()?;
+    {
+        let text = value.as_str()?.to_owned();
+        // Specs do repeat enum values; one variant each.
+        if !strings.contains(&text) {
+            strings.push(text);
+        }
+    }
     (!strings.is_empty()).then_some(strings)
 }
 

@@ -978,6 +978,20 @@ fn tool_error(message: String, rate_limit: Option<RateLimit>, upstream_status: u
 mod tests {
     use super::*;
 
+    fn post(body: Value, content_type: &'static str, body_kind: BodyKind) -> HttpRequest {
+        HttpRequest {
+            method: HttpMethod::Post,
+            path: "/".to_owned(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Some(body),
+            content_type,
+            body_kind,
+            page_limit: None,
+            page_cursor: None,
+        }
+    }
+
     /// A nested form body reaches a server that parses bracket notation as Stripe documents
     /// it, and means the same JSON there.
     #[tokio::test]
@@ -990,19 +1004,13 @@ mod tests {
             "expand": ["customer"],
             "tag": ["a", "b"]
         });
-        let request = HttpRequest {
-            method: HttpMethod::Post,
-            path: "/__sandbox/form-echo".to_owned(),
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: Some(body),
-            content_type: "application/x-www-form-urlencoded",
-            body_kind: BodyKind::Form {
+        let request = post(
+            body,
+            "application/x-www-form-urlencoded",
+            BodyKind::Form {
                 deep_object: &["expand", "metadata"],
             },
-            page_limit: None,
-            page_cursor: None,
-        };
+        );
         let Some(WireBody::Form(pairs)) = wire_body(&request).unwrap() else {
             panic!("a form body");
         };
@@ -1029,17 +1037,11 @@ mod tests {
 
     #[test]
     fn binary_bodies_are_decoded_and_bad_base64_is_an_argument_error() {
-        let mut request = HttpRequest {
-            method: HttpMethod::Post,
-            path: "/files".to_owned(),
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: Some(json!("aGVsbG8=")),
-            content_type: "application/octet-stream",
-            body_kind: BodyKind::Binary,
-            page_limit: None,
-            page_cursor: None,
-        };
+        let mut request = post(
+            json!("aGVsbG8="),
+            "application/octet-stream",
+            BodyKind::Binary,
+        );
         let Some(WireBody::Bytes(bytes)) = wire_body(&request).unwrap() else {
             panic!("bytes");
         };
