@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 
 use crate::ir::{
     AuthIr, BodyIr, BodyKindIr, ClassIr, CursorSourceIr, FieldIr, FieldType, IntegrationIr,
-    Location, PaginationIr, ParamIr, PathPart, ToolIr, TypeIr, TypeKind, VariantMatch,
+    Location, PaginationIr, ParamIr, PathPart, ToolIr, TypeIr, TypeKind, VariantIr, VariantMatch,
 };
 
 /// The module of one integration, as chunks of items that are formatted one at a time (a
@@ -248,7 +248,10 @@ fn type_items(t: &TypeIr, types: &[TypeIr], in_query: bool) -> TokenStream {
                 VariantMatch::Tag { property, .. } => Some(property.clone()),
                 VariantMatch::Kind(_) => None,
             });
-            let arms = variants.iter().zip(&names).map(|(v, name)| {
+            // A whole number matches both `integer` and `number`: the integer arm goes first.
+            let mut ordered: Vec<(&VariantIr, &Ident)> = variants.iter().zip(&names).collect();
+            ordered.sort_by_key(|(v, _)| v.matches != VariantMatch::Kind("integer".to_owned()));
+            let arms = ordered.into_iter().map(|(v, name)| {
                 let ty = boxed(rust_type(&v.ty, types), v.boxed);
                 let pattern = match &v.matches {
                     VariantMatch::Kind(kind) => match kind.as_str() {

@@ -121,16 +121,16 @@ impl ::specgate_runtime::FromArg for CreateACompositionPetKind {
         value: &::serde_json::Value,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         match value {
+            ::serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => {
+                <i64 as ::specgate_runtime::FromArg>::from_arg(field, value)
+                    .map(Self::Integer)
+            }
             ::serde_json::Value::String(_) => {
                 <::std::string::String as ::specgate_runtime::FromArg>::from_arg(
                         field,
                         value,
                     )
                     .map(Self::String)
-            }
-            ::serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => {
-                <i64 as ::specgate_runtime::FromArg>::from_arg(field, value)
-                    .map(Self::Integer)
             }
             _ => {
                 ::std::result::Result::Err(
