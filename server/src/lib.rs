@@ -217,17 +217,21 @@ async fn readiness(
     }
 }
 
-/// One span per request, with any `/mcp/<token>` path redacted.
+/// One span and one line per request at `debug` (`SPECGATE_LOG=debug`), with any
+/// `/mcp/<token>` path redacted. At the default `info` level the hot path formats nothing.
 async fn trace_request(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(request).await;
+    }
     let path = redact_path(request.uri().path());
-    let span = tracing::info_span!("http", method = %request.method(), path = %path);
+    let span = tracing::debug_span!("http", method = %request.method(), path = %path);
     let started = std::time::Instant::now();
     let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     span.in_scope(|| {
-        tracing::info!(
+        tracing::debug!(
             status = response.status().as_u16(),
             ms = started.elapsed().as_millis() as u64,
             "request"

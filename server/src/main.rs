@@ -293,8 +293,10 @@ enum McpCommand {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
+            // rmcp logs every stateless request's service start and end at `info`; that is
+            // per-request formatting and a write on the hot path, so it starts at `warn`.
             tracing_subscriber::EnvFilter::try_from_env("SPECGATE_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| "info,rmcp=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -148,7 +148,7 @@ impl ServerHandler for Handler {
         let args = request.arguments.unwrap_or_default();
         let started = Instant::now();
         let span =
-            tracing::info_span!("tool_call", tool = tool.def.name, account = %resolved.account.id);
+            tracing::debug_span!("tool_call", tool = tool.def.name, account = %resolved.account.id);
         let outcome = tracing::Instrument::instrument(
             self.state.proxy.call(
                 &resolved.account,
