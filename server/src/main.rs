@@ -524,13 +524,21 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Demo(args) => demo(&common, args).await,
         Command::Stdio { mcp_token } => {
             let state = cli_state(&common, false).await?;
-            let (server, account) = state
+            let (server, account, _) = state
                 .store
                 .resolve_token(&state.keys.hash_token(&mcp_token), now())
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("unknown or expired MCP token")?;
-            let handler = Handler::fixed(state, Resolved { server, account });
+            // Credentials are read per call here: the process outlives any one read.
+            let handler = Handler::fixed(
+                state,
+                Resolved {
+                    server,
+                    account,
+                    sealed_credentials: None,
+                },
+            );
             let service = handler
                 .serve(rmcp::transport::stdio())
                 .await

@@ -34,6 +34,19 @@ pub struct Resolved {
     pub server: McpServer,
     /// Its account.
     pub account: Account,
+    /// The account's credentials as read with the token, for the request they were read for;
+    /// `None` where the resolution outlives a request (stdio), so they are read per call.
+    pub sealed_credentials: Option<SealedCredentials>,
+}
+
+/// Sealed (encrypted) credentials; never printed.
+#[derive(Clone)]
+pub struct SealedCredentials(pub String);
+
+impl std::fmt::Debug for SealedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedCredentials(..)")
+    }
 }
 
 /// Where the handler leaves the vendor's rate-limit state for the HTTP layer to expose.
@@ -153,6 +166,7 @@ impl ServerHandler for Handler {
             self.state.proxy.call(
                 &resolved.account,
                 &resolved.server.id,
+                resolved.sealed_credentials.as_ref().map(|s| s.0.as_str()),
                 tool.integration,
                 tool.def,
                 &args,
@@ -187,7 +201,11 @@ pub async fn resolve_token(
     };
     let hash = state.keys.hash_token(token);
     let resolved = match state.store.resolve_token(&hash, now()).await {
-        Ok(Some((server, account))) => Resolved { server, account },
+        Ok(Some((server, account, sealed))) => Resolved {
+            server,
+            account,
+            sealed_credentials: Some(SealedCredentials(sealed)),
+        },
         Ok(None) => return (StatusCode::NOT_FOUND, "Not Found").into_response(),
         Err(error) => {
             tracing::error!(%error, "token lookup failed");

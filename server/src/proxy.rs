@@ -203,10 +203,12 @@ impl Proxy {
     }
 
     /// Calls one tool for one account through one MCP server (which its cursors are bound to).
+    /// `sealed` holds the account's credentials when they were just read with the token.
     pub async fn call(
         &self,
         account: &Account,
         server_id: &str,
+        sealed: Option<&str>,
         integration: &Integration,
         tool: &ToolDef,
         args: &Args,
@@ -224,7 +226,7 @@ impl Proxy {
             }
         };
         match self
-            .send(account, server_id, integration, tool, request)
+            .send(account, server_id, sealed, integration, tool, request)
             .await
         {
             Ok(outcome) => outcome,
@@ -236,6 +238,7 @@ impl Proxy {
         &self,
         account: &Account,
         server_id: &str,
+        sealed: Option<&str>,
         integration: &Integration,
         tool: &ToolDef,
         mut request: HttpRequest,
@@ -261,8 +264,11 @@ impl Proxy {
         // retry; nothing else is ever retried.
         let mut rejected: Option<String> = None;
         let response = loop {
+            // The credentials read with the token serve the first attempt; a retry after a
+            // rejected token reads them again.
+            let prefetched = if rejected.is_none() { sealed } else { None };
             let credentials = self
-                .credentials(account, integration, rejected.as_deref())
+                .credentials(account, integration, rejected.as_deref(), prefetched)
                 .await?;
             let response = self
                 .dispatch(
@@ -680,8 +686,12 @@ impl Proxy {
         account: &Account,
         integration: &Integration,
         rejected: Option<&str>,
+        prefetched: Option<&str>,
     ) -> Result<Credentials, String> {
-        let current = self.load_credentials(&account.id).await?;
+        let current = match prefetched {
+            Some(sealed) => self.open_credentials(sealed)?,
+            None => self.load_credentials(&account.id).await?,
+        };
         let AuthKind::OAuth2 { token_url, .. } = integration.auth else {
             return Ok(current);
         };
@@ -727,7 +737,11 @@ impl Proxy {
             .await
             .map_err(|e| format!("Could not load credentials: {e}"))?
             .ok_or_else(|| "The integrated account no longer exists.".to_owned())?;
-        let bytes = self.keys.open(&sealed).map_err(|e| e.to_string())?;
+        self.open_credentials(&sealed)
+    }
+
+    fn open_credentials(&self, sealed: &str) -> Result<Credentials, String> {
+        let bytes = self.keys.open(sealed).map_err(|e| e.to_string())?;
         serde_json::from_slice(&bytes)
             .map_err(|e| format!("Stored credentials are unreadable: {e}"))
     }

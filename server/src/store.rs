@@ -642,16 +642,18 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// The server and account a token hash belongs to, if the server has not expired.
+    /// The server and account a token hash belongs to, if the server has not expired, with
+    /// the account's sealed credentials.
     pub async fn resolve_token(
         &self,
         token_hash: &str,
         at: i64,
-    ) -> Result<Option<(McpServer, Account)>, StoreError> {
-        // One round trip on the hot path: the server and its account together.
+    ) -> Result<Option<(McpServer, Account, String)>, StoreError> {
+        // One round trip on the hot path: the server, its account and the account's sealed
+        // credentials together, so a tool call needs no second read.
         let row = sqlx::query(
             "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.require_api_token_auth, s.expires_at, s.created_at, \
-                    a.integration, a.name AS account_name, a.base_url, a.created_at AS account_created_at, a.updated_at \
+                    a.integration, a.name AS account_name, a.base_url, a.created_at AS account_created_at, a.updated_at, a.credentials_sealed \
              FROM mcp_servers s JOIN accounts a ON a.id = s.account_id \
              WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
         )
@@ -669,7 +671,7 @@ impl Store {
             created_at: row.try_get("account_created_at")?,
             updated_at: row.try_get("updated_at")?,
         };
-        Ok(Some((server, account)))
+        Ok(Some((server, account, row.try_get("credentials_sealed")?)))
     }
 
     /// Deletes every server expired at `at`; returns how many.
