@@ -70,6 +70,19 @@ async fn serve(cwd: &Path, args: &[&str], port: u16) -> Child {
     common::until_ready(child, port, "healthz").await
 }
 
+/// POSTs a JSON body to the admin API and returns the JSON answer.
+async fn post_admin(http: &reqwest::Client, url: &str, token: &str, body: Value) -> Value {
+    http.post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn terminate(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -274,29 +287,23 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
     .unwrap();
     let mut server = common::until_ready(server, port, "readyz").await;
     let http = reqwest::Client::new();
-    let account: Value = http
-        .post(format!("{base}/integrated-account"))
-        .bearer_auth(&token)
-        .json(&json!({"integration": "malomo", "name": "acme", "credentials": {"api_key": "sk_sandbox_malomo"}, "base_url": format!("http://{sandbox_address}/malomo")}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let created: Value = http
-        .post(format!(
+    let account = post_admin(
+        &http,
+        &format!("{base}/integrated-account"),
+        &token,
+        json!({"integration": "malomo", "name": "acme", "credentials": {"api_key": "sk_sandbox_malomo"}, "base_url": format!("http://{sandbox_address}/malomo")}),
+    )
+    .await;
+    let created = post_admin(
+        &http,
+        &format!(
             "{base}/integrated-account/{}/mcp",
             account["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&token)
-        .json(&json!({"name": "agent"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+        &token,
+        json!({"name": "agent"}),
+    )
+    .await;
     let url = created["url"].as_str().unwrap().to_owned();
 
     let mut stream = http.get(format!("{url}/sse")).send().await.unwrap();
