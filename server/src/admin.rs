@@ -233,6 +233,12 @@ fn server_view(server: McpServer, link: Option<(Option<String>, String)>) -> Ser
     }
 }
 
+/// Whether the spec gives the integration a usable base URL; without one every account sets
+/// its own `base_url`.
+fn has_fixed_base_url(integration: &specgate_runtime::Integration) -> bool {
+    integration.base_url.contains("://") && !integration.base_url.contains('{')
+}
+
 /// Text safe to print on a terminal: control characters (NUL, escape sequences) are escaped.
 pub fn printable(text: &str) -> String {
     text.chars()
@@ -389,7 +395,7 @@ impl Provisioner {
                 self.check_upstream_url(integration, "base_url", url)
                     .await?
             }
-            None if integration.base_url.is_empty() || integration.base_url.contains('{') => {
+            None if !has_fixed_base_url(integration) => {
                 return Err(ApiError::new(
                     400,
                     "base_url_required",
@@ -472,7 +478,7 @@ impl Provisioner {
                 self.check_upstream_url(integration, "base_url", url)
                     .await?
             }
-            Some(None) if integration.base_url.is_empty() || integration.base_url.contains('{') => {
+            Some(None) if !has_fixed_base_url(integration) => {
                 return Err(ApiError::new(
                     400,
                     "base_url_required",

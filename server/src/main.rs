@@ -360,11 +360,7 @@ fn prepare_default_data_dir(common: &Common, open: Open) -> Result<(), String> {
         if open == Open::Existing {
             return Ok(());
         }
-        let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(dir)
+        specgate_server::crypto::create_private_dir(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     #[cfg(unix)]
@@ -1054,11 +1050,7 @@ struct ScratchDir(PathBuf);
 impl ScratchDir {
     fn new() -> Result<Self, String> {
         let path = std::env::temp_dir().join(format!("specgate-demo-{}", std::process::id()));
-        let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(&path)
+        specgate_server::crypto::create_private_dir(&path)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         Ok(Self(path))
     }

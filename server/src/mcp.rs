@@ -426,11 +426,6 @@ impl SseSessions {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-
-    /// Sessions open now.
-    pub fn open_count(&self) -> usize {
-        self.lock().len()
-    }
 }
 
 /// Messages buffered per session before POSTs get 429.

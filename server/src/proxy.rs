@@ -818,8 +818,8 @@ impl Proxy {
 enum WireBody {
     /// Form pairs (reqwest sets the form content type).
     Form(Vec<(String, String)>),
-    /// Bytes sent with the operation's content type.
-    Bytes(Vec<u8>),
+    /// Bytes sent with the operation's content type; shared, so a retry does not copy them.
+    Bytes(bytes::Bytes),
 }
 
 /// Encodes the body the way its media type needs: JSON text, bracket-notation form pairs, a
@@ -834,9 +834,9 @@ fn wire_body(request: &HttpRequest) -> Result<Option<WireBody>, String> {
             .map_or_else(|| value.to_string(), str::to_owned)
     };
     Ok(Some(match request.body_kind {
-        BodyKind::Json => WireBody::Bytes(body.to_string().into_bytes()),
+        BodyKind::Json => WireBody::Bytes(body.to_string().into()),
         BodyKind::Form { deep_object } => WireBody::Form(form_pairs(body, deep_object)),
-        BodyKind::Text => WireBody::Bytes(text(body).into_bytes()),
+        BodyKind::Text => WireBody::Bytes(text(body).into()),
         BodyKind::Binary => {
             use base64::Engine;
             let encoded = text(body);
@@ -844,7 +844,7 @@ fn wire_body(request: &HttpRequest) -> Result<Option<WireBody>, String> {
                 .decode(encoded.trim())
                 .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(encoded.trim()))
                 .map_err(|e| format!("Invalid arguments: argument `body`: not valid base64 ({e}). Send the bytes base64-encoded."))?;
-            WireBody::Bytes(bytes)
+            WireBody::Bytes(bytes.into())
         }
     }))
 }
@@ -1059,7 +1059,7 @@ mod tests {
         let Some(WireBody::Bytes(bytes)) = wire_body(&request).unwrap() else {
             panic!("bytes");
         };
-        assert_eq!(bytes, b"hello");
+        assert_eq!(&bytes[..], b"hello");
         request.body = Some(json!("not base64!"));
         let Err(error) = wire_body(&request) else {
             panic!("refused");
@@ -1073,7 +1073,7 @@ mod tests {
         let Some(WireBody::Bytes(bytes)) = wire_body(&request).unwrap() else {
             panic!("bytes");
         };
-        assert_eq!(bytes, b"<a>text</a>");
+        assert_eq!(&bytes[..], b"<a>text</a>");
     }
 
     #[test]

@@ -744,12 +744,7 @@ fn prepare_sqlite_file(path: &std::path::Path, create: bool) -> Result<(), Store
             path.display()
         )));
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
+    crate::crypto::create_private_file(path)
         .map(drop)
         .map_err(|e| StoreError::File(format!("cannot create {}: {e}", path.display())))
 }
