@@ -853,9 +853,10 @@ pub async fn bearer_api_token(state: &AppState, headers: &http::HeaderMap) -> Op
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))?;
+    let hash = state.keys.hash_token(token.trim());
     match state
-        .store
-        .find_api_token(&state.keys.hash_token(token.trim()))
+        .api_tokens
+        .get_or_load(&hash, state.store.find_api_token(&hash))
         .await
     {
         Ok(found) => found,

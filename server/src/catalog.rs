@@ -1,9 +1,10 @@
 //! The compiled tools as MCP sees them, and the method/tag filters that scope a server.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use bytes::Bytes;
+use rmcp::model::{CacheScope, JsonObject, ListToolsResult, ServerResult, Tool, ToolAnnotations};
 use specgate_runtime::{Integration, MethodClass, ToolDef};
 
 use crate::store::ServerConfig;
@@ -23,6 +24,23 @@ pub struct CatalogTool {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     tools: Arc<Vec<CatalogTool>>,
+    /// Listings by the exact set of tools they hold, shared by every server exposing that set.
+    listings: Arc<Mutex<HashMap<Vec<u32>, Arc<ToolListing>>>>,
+}
+
+/// Distinct tool sets whose listings are kept; past it the cache starts over.
+const MAX_LISTINGS: usize = 1024;
+
+/// How long a client may reuse a tools/list page (`ttlMs`).
+const LIST_TTL_MS: u64 = 60_000;
+
+/// One server's `tools/list`: its tools, and each page serialized once, when first asked for.
+#[derive(Debug)]
+pub struct ToolListing {
+    /// Indices into the catalog, in name order.
+    tools: Vec<u32>,
+    page_size: usize,
+    pages: Box<[OnceLock<Bytes>]>,
 }
 
 impl Catalog {
@@ -40,6 +58,7 @@ impl Catalog {
         tools.sort_by(|a, b| a.def.name.cmp(b.def.name));
         Self {
             tools: Arc::new(tools),
+            listings: Arc::default(),
         }
     }
 
@@ -65,6 +84,110 @@ impl Catalog {
         self.tools
             .iter()
             .filter(move |t| t.def.integration == integration && allowed(t.def, config))
+    }
+}
+
+impl Catalog {
+    /// The listing of the tools a server's filters admit, in pages of `page_size`. Servers
+    /// whose filters admit the same tools share one listing, however the filters are written.
+    pub fn listing(
+        &self,
+        integration: &str,
+        config: &ServerConfig,
+        page_size: usize,
+    ) -> Arc<ToolListing> {
+        let tools: Vec<u32> = (0u32..)
+            .zip(self.tools.iter())
+            .filter(|(_, t)| t.def.integration == integration && allowed(t.def, config))
+            .map(|(index, _)| index)
+            .collect();
+        let mut listings = self
+            .listings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(listing) = listings.get(&tools) {
+            return listing.clone();
+        }
+        if listings.len() >= MAX_LISTINGS {
+            listings.clear();
+        }
+        let page_size = page_size.max(1);
+        let listing = Arc::new(ToolListing {
+            pages: (0..tools.len().div_ceil(page_size))
+                .map(|_| OnceLock::new())
+                .collect(),
+            tools: tools.clone(),
+            page_size,
+        });
+        listings.insert(tools, listing.clone());
+        listing
+    }
+
+    /// The page of `listing` that `cursor` starts (the first without one); `None` for a
+    /// cursor this listing never issued.
+    pub fn list_page(
+        &self,
+        listing: &ToolListing,
+        cursor: Option<&str>,
+    ) -> Option<ListToolsResult> {
+        let start = page_start(listing, cursor)?;
+        let end = (start + listing.page_size).min(listing.tools.len());
+        let mut result = ListToolsResult::with_all_items(
+            listing.tools[start..end]
+                .iter()
+                .map(|&index| self.tools[index as usize].mcp.clone())
+                .collect(),
+        );
+        result.next_cursor = (end < listing.tools.len()).then(|| end.to_string());
+        result.ttl_ms = Some(LIST_TTL_MS);
+        result.cache_scope = Some(CacheScope::Private);
+        Some(result)
+    }
+
+    /// [`Self::list_page`] as JSON in the shape of protocol versions before 2026-07-28 (no
+    /// `resultType`), serialized once per page and listing.
+    pub fn legacy_list_page_json(
+        &self,
+        listing: &ToolListing,
+        cursor: Option<&str>,
+    ) -> Option<Bytes> {
+        let start = page_start(listing, cursor)?;
+        let serialize = || {
+            let mut page = ServerResult::ListToolsResult(self.list_page(listing, cursor)?);
+            legacy_shape(&mut page);
+            serde_json::to_vec(&page).ok().map(Bytes::from)
+        };
+        if start % listing.page_size != 0 {
+            return serialize();
+        }
+        let slot = listing.pages.get(start / listing.page_size);
+        match slot {
+            Some(slot) => match slot.get() {
+                Some(page) => Some(page.clone()),
+                None => {
+                    let page = serialize()?;
+                    Some(slot.get_or_init(|| page).clone())
+                }
+            },
+            // The one page of an empty listing.
+            None => serialize(),
+        }
+    }
+}
+
+/// What rmcp's handler does to a result for a peer on a version before 2026-07-28.
+pub fn legacy_shape(result: &mut ServerResult) {
+    result.strip_result_type_for_legacy_peer();
+    result.strip_non_object_output_for_legacy_peer();
+}
+
+fn page_start(listing: &ToolListing, cursor: Option<&str>) -> Option<usize> {
+    match cursor {
+        None => Some(0),
+        Some(cursor) => cursor
+            .parse::<usize>()
+            .ok()
+            .filter(|start| *start < listing.tools.len()),
     }
 }
 

@@ -4,7 +4,9 @@
 //! `app` builds the whole router so tests drive it without a socket; `main.rs` only binds it.
 
 pub mod admin;
+pub mod cache;
 pub mod catalog;
+pub mod changes;
 pub mod crypto;
 pub mod egress;
 pub mod mcp;
@@ -19,9 +21,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 
+use crate::cache::ChangeCache;
 use crate::catalog::Catalog;
 use crate::crypto::Keys;
 use crate::metrics::Metrics;
@@ -55,6 +56,9 @@ pub struct Config {
     pub sse_idle: Duration,
 }
 
+/// Token resolutions (and API tokens) kept in memory at most; past it the cache starts over.
+const CACHED_TOKENS: usize = 10_000;
+
 /// Everything a request handler needs.
 #[derive(Clone)]
 pub struct AppState {
@@ -70,6 +74,10 @@ pub struct AppState {
     pub proxy: Proxy,
     /// Prometheus counters.
     pub metrics: Metrics,
+    /// MCP token resolutions, kept until the database changes.
+    pub resolutions: ChangeCache<Arc<mcp::Resolved>>,
+    /// API tokens (the second factor and the admin API), kept until the database changes.
+    pub api_tokens: ChangeCache<store::ApiToken>,
     /// Legacy SSE sessions.
     pub sse: mcp::SseSessions,
     /// Fires when the process begins to shut down: readiness turns false and SSE streams close.
@@ -95,6 +103,8 @@ impl AppState {
             ),
             shutdown,
             config: Arc::new(config),
+            resolutions: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
+            api_tokens: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
             store,
             keys,
             catalog: Catalog::from_registry(specgate_api::INTEGRATIONS),
@@ -127,9 +137,9 @@ pub fn spawn_expiry_sweeper(store: Store, interval: Duration) -> tokio::task::Jo
     })
 }
 
-/// rmcp's stateless streamable HTTP service over the compiled catalog. It expects the
-/// request's `Arc<Resolved>` in its extensions (see [`mcp::resolve_token`]).
-pub fn mcp_service(state: AppState) -> StreamableHttpService<mcp::Handler, NeverSessionManager> {
+/// The MCP endpoint over the compiled catalog (see [`mcp::McpHttp`]), accepting loopback, the
+/// configured hosts and the public URL's host in `Host`.
+pub fn mcp_http(state: AppState) -> mcp::McpHttp {
     let mut hosts = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -141,45 +151,25 @@ pub fn mcp_service(state: AppState) -> StreamableHttpService<mcp::Handler, Never
     }
     let mut origins: Vec<String> = vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()];
     origins.extend(state.config.allowed_origins.iter().cloned());
-    let mcp_config = StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(false)
-        .with_json_response(true)
-        .with_allowed_hosts(hosts)
-        .with_allowed_origins(origins);
-    let max_body_bytes = state.config.max_body_bytes;
-    StreamableHttpService::new(
-        move || Ok(mcp::Handler::per_request(state.clone())),
-        Arc::new(NeverSessionManager::default()),
-        mcp_config.with_max_request_body_bytes(max_body_bytes),
-    )
+    mcp::McpHttp::new(state, hosts, origins)
 }
 
-/// The streamable HTTP MCP endpoint behind token resolution.
+/// The MCP endpoints, streamable HTTP and legacy SSE, behind token resolution.
 pub fn mcp_router(state: AppState) -> Router {
     Router::new()
-        .route_service("/mcp/{token}", mcp_service(state.clone()))
-        // Layers run bottom-up: the token is resolved (404/401) before the body is inspected.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            mcp::validate_json_rpc,
-        ))
+        .route("/mcp/{token}", axum::routing::any(mcp::endpoint))
+        .route("/mcp/{token}/sse", get(mcp::sse_connect))
+        .route("/mcp/{token}/messages", post(mcp::sse_message))
+        // Unknown, expired and deleted tokens get 404 before anything reads the body.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             mcp::resolve_token,
         ))
-        .with_state(state)
+        .with_state(mcp_http(state))
 }
 
 /// The whole HTTP application: MCP, legacy SSE, admin API, health and metrics.
 pub fn app(state: AppState) -> Router {
-    let sse = Router::new()
-        .route("/mcp/{token}/sse", get(mcp::sse_connect))
-        .route("/mcp/{token}/messages", post(mcp::sse_message))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            mcp::resolve_token,
-        ))
-        .with_state(state.clone());
     let admin_and_ops = admin::router(state.clone())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readiness))
@@ -187,7 +177,6 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone());
     Router::new()
         .merge(mcp_router(state.clone()))
-        .merge(sse)
         .merge(admin_and_ops)
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,

@@ -527,14 +527,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
                 .ok_or("unknown or expired MCP token")?;
             // Credentials are read per call here: the process outlives any one read.
-            let handler = Handler::fixed(
-                state,
-                Resolved {
-                    server,
-                    account,
-                    sealed_credentials: None,
-                },
-            );
+            let handler = Handler::fixed(state, Resolved::new(server, account, None));
             let service = handler
                 .serve(rmcp::transport::stdio())
                 .await
@@ -941,6 +934,8 @@ async fn serve(
 ) -> Result<(), String> {
     let sweeper =
         specgate_server::spawn_expiry_sweeper(state.store.clone(), Duration::from_secs(1));
+    // Token lookups are cached only while this watcher sees every commit to the database.
+    let watcher = state.store.watch_changes(state.shutdown.clone());
     let shutdown = state.shutdown.clone();
     let server = axum::serve(listener, app(state)).with_graceful_shutdown({
         let shutdown = shutdown.clone();
@@ -962,6 +957,7 @@ async fn serve(
         }
     };
     sweeper.abort();
+    watcher.abort();
     result
 }
 

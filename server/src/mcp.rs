@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -12,18 +12,22 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures::stream::Stream;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, ErrorData as McpError, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData as McpError, Implementation,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, RequestId, ServerCapabilities,
+    ServerConfig, ServerJsonRpcMessage, ServerResult, Tool,
 };
 use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{RoleServer, ServerHandler};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::catalog::allowed;
+use crate::catalog::{ToolListing, allowed, legacy_shape};
 use crate::ratelimit::RateLimit;
 use crate::store::{Account, McpServer, now};
 
@@ -34,9 +38,37 @@ pub struct Resolved {
     pub server: McpServer,
     /// Its account.
     pub account: Account,
-    /// The account's credentials as read with the token, for the request they were read for;
-    /// `None` where the resolution outlives a request (stdio), so they are read per call.
+    /// The account's credentials as read with the token, for the requests they were read
+    /// for; `None` where the resolution outlives a change (stdio), so they are read per call.
     pub sealed_credentials: Option<SealedCredentials>,
+    /// The server's `tools/list`, built on first use.
+    listing: OnceLock<Arc<ToolListing>>,
+}
+
+impl Resolved {
+    /// A resolution of `server` of `account`.
+    pub fn new(
+        server: McpServer,
+        account: Account,
+        sealed_credentials: Option<SealedCredentials>,
+    ) -> Self {
+        Self {
+            server,
+            account,
+            sealed_credentials,
+            listing: OnceLock::new(),
+        }
+    }
+
+    fn listing(&self, state: &AppState) -> &ToolListing {
+        self.listing.get_or_init(|| {
+            state.catalog.listing(
+                &self.account.integration,
+                &self.server.config,
+                state.config.tools_page_size,
+            )
+        })
+    }
 }
 
 /// Sealed (encrypted) credentials; never printed.
@@ -52,6 +84,15 @@ impl std::fmt::Debug for SealedCredentials {
 /// Where the handler leaves the vendor's rate-limit state for the HTTP layer to expose.
 #[derive(Debug, Clone, Default)]
 pub struct RateSlot(Arc<Mutex<Option<RateLimit>>>);
+
+impl RateSlot {
+    fn put(&self, rate_limit: RateLimit) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rate_limit);
+    }
+}
 
 /// The rmcp handler. Over HTTP it reads the resolved server from the request; over stdio it is
 /// fixed at start.
@@ -100,6 +141,46 @@ fn unknown_tool(name: &str) -> McpError {
     McpError::invalid_params(format!("Unknown tool: {name}"), None)
 }
 
+fn invalid_list_cursor() -> McpError {
+    McpError::invalid_params("Invalid tools/list cursor", None)
+}
+
+/// Runs one `tools/call` for a resolved server: the same code behind rmcp and the direct path.
+async fn call_tool(
+    state: &AppState,
+    resolved: &Resolved,
+    request: CallToolRequestParams,
+) -> Result<(CallToolResult, Option<RateLimit>), McpError> {
+    let tool = state
+        .catalog
+        .get(&request.name)
+        .filter(|t| {
+            t.def.integration == resolved.account.integration
+                && allowed(t.def, &resolved.server.config)
+        })
+        .ok_or_else(|| unknown_tool(&request.name))?;
+    let args = request.arguments.unwrap_or_default();
+    let started = Instant::now();
+    let span =
+        tracing::debug_span!("tool_call", tool = tool.def.name, account = %resolved.account.id);
+    let outcome = tracing::Instrument::instrument(
+        state.proxy.call(
+            &resolved.account,
+            &resolved.server.id,
+            resolved.sealed_credentials.as_ref().map(|s| s.0.as_str()),
+            tool.integration,
+            tool.def,
+            &args,
+        ),
+        span,
+    )
+    .await;
+    state
+        .metrics
+        .record(tool.def.name, outcome.upstream_status, started.elapsed());
+    Ok((outcome.result, outcome.rate_limit))
+}
+
 impl ServerHandler for Handler {
     fn get_info(&self) -> ServerConfig {
         let mut info = ServerConfig::default();
@@ -115,28 +196,11 @@ impl ServerHandler for Handler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let (resolved, _) = self.resolved(&context)?;
-        let visible: Vec<&Tool> = self
-            .state
+        let cursor = request.and_then(|r| r.cursor);
+        self.state
             .catalog
-            .visible(&resolved.account.integration, &resolved.server.config)
-            .map(|t| &t.mcp)
-            .collect();
-        let start = match request.and_then(|r| r.cursor) {
-            None => 0,
-            Some(cursor) => cursor
-                .parse::<usize>()
-                .ok()
-                .filter(|start| *start < visible.len())
-                .ok_or_else(|| McpError::invalid_params("Invalid tools/list cursor", None))?,
-        };
-        let end = (start + self.state.config.tools_page_size.max(1)).min(visible.len());
-        let mut result = ListToolsResult::with_all_items(
-            visible[start..end].iter().map(|t| (*t).clone()).collect(),
-        );
-        result.next_cursor = (end < visible.len()).then(|| end.to_string());
-        result.ttl_ms = Some(60_000);
-        result.cache_scope = Some(CacheScope::Private);
-        Ok(result)
+            .list_page(resolved.listing(&self.state), cursor.as_deref())
+            .ok_or_else(invalid_list_cursor)
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -149,41 +213,11 @@ impl ServerHandler for Handler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let (resolved, slot) = self.resolved(&context)?;
-        let tool = self
-            .state
-            .catalog
-            .get(&request.name)
-            .filter(|t| {
-                t.def.integration == resolved.account.integration
-                    && allowed(t.def, &resolved.server.config)
-            })
-            .ok_or_else(|| unknown_tool(&request.name))?;
-        let args = request.arguments.unwrap_or_default();
-        let started = Instant::now();
-        let span =
-            tracing::debug_span!("tool_call", tool = tool.def.name, account = %resolved.account.id);
-        let outcome = tracing::Instrument::instrument(
-            self.state.proxy.call(
-                &resolved.account,
-                &resolved.server.id,
-                resolved.sealed_credentials.as_ref().map(|s| s.0.as_str()),
-                tool.integration,
-                tool.def,
-                &args,
-            ),
-            span,
-        )
-        .await;
-        self.state
-            .metrics
-            .record(tool.def.name, outcome.upstream_status, started.elapsed());
-        if let (Some(slot), Some(rate_limit)) = (slot, outcome.rate_limit) {
-            *slot
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rate_limit);
+        let (result, rate_limit) = call_tool(&self.state, &resolved, request).await?;
+        if let (Some(slot), Some(rate_limit)) = (slot, rate_limit) {
+            slot.put(rate_limit);
         }
-        Ok(outcome.result.into())
+        Ok(result.into())
     }
 }
 
@@ -200,13 +234,23 @@ pub async fn resolve_token(
         return StatusCode::NOT_FOUND.into_response();
     };
     let hash = state.keys.hash_token(token);
-    let resolved = match state.store.resolve_token(&hash, now()).await {
-        Ok(Some((server, account, sealed))) => Resolved {
-            server,
-            account,
-            sealed_credentials: Some(SealedCredentials(sealed)),
-        },
-        Ok(None) => return (StatusCode::NOT_FOUND, "Not Found").into_response(),
+    let at = now();
+    let load = async {
+        let found = state.store.resolve_token(&hash, at).await?;
+        Ok::<_, crate::store::StoreError>(found.map(|(server, account, sealed)| {
+            Arc::new(Resolved::new(
+                server,
+                account,
+                Some(SealedCredentials(sealed)),
+            ))
+        }))
+    };
+    let resolved = match state.resolutions.get_or_load(&hash, load).await {
+        // A cached server may have expired since it was read.
+        Ok(Some(resolved)) if resolved.server.expires_at.is_none_or(|expiry| expiry > at) => {
+            resolved
+        }
+        Ok(_) => return (StatusCode::NOT_FOUND, "Not Found").into_response(),
         Err(error) => {
             tracing::error!(%error, "token lookup failed");
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -230,7 +274,7 @@ pub async fn resolve_token(
     }
     request.headers_mut().remove(http::header::AUTHORIZATION);
     let slot = RateSlot::default();
-    request.extensions_mut().insert(Arc::new(resolved));
+    request.extensions_mut().insert(resolved);
     request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
     let rate_limit = *slot
@@ -360,25 +404,239 @@ fn json_rpc_problem(bytes: &[u8]) -> Option<serde_json::Value> {
     )
 }
 
-/// Answers malformed JSON-RPC with the standard error objects, HTTP 400, before rmcp sees it
-/// (see [`json_rpc_problem`]). Oversized bodies get 413.
-pub async fn validate_json_rpc(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.method() != http::Method::POST {
-        return next.run(request).await;
+/// The MCP endpoint's HTTP side: rmcp's stateless streamable HTTP service, and a direct path
+/// in front of it for the two requests that carry an agent's traffic.
+#[derive(Clone)]
+pub struct McpHttp {
+    /// Application state.
+    pub state: AppState,
+    rmcp: StreamableHttpService<Handler, NeverSessionManager>,
+    /// The authorities rmcp accepts in `Host` (no port: any port).
+    hosts: Arc<[(String, Option<u16>)]>,
+}
+
+impl axum::extract::FromRef<McpHttp> for AppState {
+    fn from_ref(mcp: &McpHttp) -> Self {
+        mcp.state.clone()
     }
+}
+
+impl McpHttp {
+    /// The endpoint over `state`, accepting `hosts` (and `origins`) as rmcp does.
+    pub fn new(state: AppState, hosts: Vec<String>, origins: Vec<String>) -> Self {
+        let config = StreamableHttpServerConfig::default()
+            .with_legacy_session_mode(false)
+            .with_json_response(true)
+            .with_allowed_hosts(hosts.clone())
+            .with_allowed_origins(origins)
+            .with_max_request_body_bytes(state.config.max_body_bytes);
+        let handler_state = state.clone();
+        let rmcp = StreamableHttpService::new(
+            move || Ok(Handler::per_request(handler_state.clone())),
+            Arc::new(NeverSessionManager::default()),
+            config,
+        );
+        let hosts = hosts.iter().map(|host| authority(host)).collect();
+        Self { state, rmcp, hosts }
+    }
+
+    /// Answers one request to `/mcp/{token}` whose token [`resolve_token`] resolved.
+    async fn answer(&self, parts: http::request::Parts, body: Bytes) -> Response {
+        if parts.method == http::Method::POST {
+            let direct = self.answer_directly(&parts, &body).await;
+            self.state.metrics.record_answer(direct.is_some());
+            if let Some(response) = direct {
+                return response;
+            }
+            if let Some(problem) = json_rpc_problem(&body) {
+                return (StatusCode::BAD_REQUEST, axum::Json(problem)).into_response();
+            }
+        }
+        self.rmcp
+            .handle(Request::from_parts(parts, Body::from(body)))
+            .await
+            .into_response()
+    }
+
+    /// `tools/list` and `tools/call` without rmcp's per-request service: one parse of the
+    /// body, a prebuilt listing page, and the same handler code, shaped as rmcp shapes results
+    /// for the versions this path serves (before 2026-07-28). `None` for anything else,
+    /// and for any request whose headers ask for what only rmcp checks (an `Origin`, an
+    /// unlisted `Host`, weighted `Accept`, the 2026-07-28 standard headers or a per-request
+    /// protocol version), which then goes to rmcp unchanged.
+    async fn answer_directly(&self, parts: &http::request::Parts, body: &[u8]) -> Option<Response> {
+        if !direct_headers(&parts.headers, &self.hosts) {
+            return None;
+        }
+        let request: DirectRequest<'_> = serde_json::from_slice(body).ok()?;
+        if request.jsonrpc != "2.0" || request.result.is_some() || request.error.is_some() {
+            return None;
+        }
+        let resolved = parts.extensions.get::<Arc<Resolved>>()?;
+        let params = request.params.map_or("null", |raw| raw.get());
+        let state = &self.state;
+        let reply = match request.method.as_ref() {
+            "tools/list" => {
+                let params: Option<PaginatedRequestParams> = serde_json::from_str(params).ok()?;
+                if params
+                    .as_ref()
+                    .is_some_and(|p| per_request_version(p.meta.as_ref()))
+                {
+                    return None;
+                }
+                let cursor = params.and_then(|p| p.cursor);
+                match state
+                    .catalog
+                    .legacy_list_page_json(resolved.listing(state), cursor.as_deref())
+                {
+                    Some(page) => spliced_result(&request.id, &page),
+                    None => json_rpc_reply(ServerJsonRpcMessage::error(
+                        invalid_list_cursor(),
+                        Some(request.id),
+                    )),
+                }
+            }
+            "tools/call" => {
+                let params: CallToolRequestParams = serde_json::from_str(params).ok()?;
+                if per_request_version(params.meta.as_ref())
+                    || params.input_responses.is_some()
+                    || params.request_state.is_some()
+                {
+                    return None;
+                }
+                let message = match call_tool(state, resolved, params).await {
+                    Ok((result, rate_limit)) => {
+                        if let (Some(slot), Some(rate_limit)) =
+                            (parts.extensions.get::<RateSlot>(), rate_limit)
+                        {
+                            slot.put(rate_limit);
+                        }
+                        let mut result = ServerResult::CallToolResult(result);
+                        legacy_shape(&mut result);
+                        ServerJsonRpcMessage::response(result, request.id)
+                    }
+                    Err(error) => ServerJsonRpcMessage::error(error, Some(request.id)),
+                };
+                json_rpc_reply(message)
+            }
+            _ => return None,
+        };
+        Some(reply)
+    }
+}
+
+/// The parts of a JSON-RPC request the direct path reads; `params` stays unparsed until the
+/// method says what it is.
+#[derive(serde::Deserialize)]
+struct DirectRequest<'a> {
+    #[serde(borrow)]
+    jsonrpc: std::borrow::Cow<'a, str>,
+    id: RequestId,
+    #[serde(borrow)]
+    method: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    params: Option<&'a serde_json::value::RawValue>,
+    result: Option<serde::de::IgnoredAny>,
+    error: Option<serde::de::IgnoredAny>,
+}
+
+/// Whether request metadata negotiates a protocol version per request (rmcp's path).
+fn per_request_version(meta: Option<&rmcp::model::RequestMetaObject>) -> bool {
+    meta.is_some_and(|meta| meta.protocol_version().is_some())
+}
+
+/// Whether the headers are ones the direct path answers exactly as rmcp would: JSON in, both
+/// response types accepted, no `Origin`, a `Host` rmcp accepts, and a protocol version
+/// header that is absent or a known version older than the 2026-07-28 standard headers.
+fn direct_headers(headers: &http::HeaderMap, hosts: &[(String, Option<u16>)]) -> bool {
+    let text = |name: http::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if headers.contains_key(http::header::ORIGIN) {
+        return false;
+    }
+    let host_allowed = text(http::header::HOST).is_some_and(|host| {
+        let (name, port) = authority(host);
+        hosts.iter().any(|(allowed, allowed_port)| {
+            *allowed == name && allowed_port.is_none_or(|p| Some(p) == port)
+        })
+    });
+    let accept = text(http::header::ACCEPT).unwrap_or_default();
+    let media: Vec<&str> = accept
+        .split(',')
+        .map(|range| range.split(';').next().unwrap_or_default().trim())
+        .collect();
+    let accepts = !accept.contains(';')
+        && media
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case("application/json"))
+        && media
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case("text/event-stream"));
+    let json_body = text(http::header::CONTENT_TYPE).is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+    });
+    let version_ok = match headers.get("mcp-protocol-version") {
+        None => true,
+        Some(value) => value.to_str().is_ok_and(|version| {
+            version < ProtocolVersion::STANDARD_HEADERS.as_str()
+                && ProtocolVersion::KNOWN_VERSIONS
+                    .iter()
+                    .any(|known| known.as_str() == version)
+        }),
+    };
+    host_allowed && accepts && json_body && version_ok
+}
+
+/// A host and port as rmcp compares them: brackets trimmed, lower-case.
+fn authority(value: &str) -> (String, Option<u16>) {
+    let value = value.trim();
+    let (host, port) = match http::uri::Authority::try_from(value) {
+        Ok(authority) => (authority.host().to_owned(), authority.port_u16()),
+        Err(_) => (value.to_owned(), None),
+    };
+    (host.trim_matches(['[', ']']).to_ascii_lowercase(), port)
+}
+
+/// A JSON-RPC success whose result is already serialized.
+fn spliced_result(id: &RequestId, result: &[u8]) -> Response {
+    let mut body = Vec::with_capacity(result.len() + 48);
+    body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    if serde_json::to_writer(&mut body, id).is_err() {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    body.extend_from_slice(br#","result":"#);
+    body.extend_from_slice(result);
+    body.push(b'}');
+    json_body_response(body)
+}
+
+fn json_rpc_reply(message: ServerJsonRpcMessage) -> Response {
+    match serde_json::to_vec(&message) {
+        Ok(body) => json_body_response(body),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn json_body_response(body: Vec<u8>) -> Response {
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// `/mcp/{token}`: reads the body (413 past the limit) and answers it, answering malformed
+/// JSON-RPC with the standard error objects (see [`json_rpc_problem`]).
+pub async fn endpoint(State(mcp): State<McpHttp>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, state.config.max_body_bytes).await else {
+    let Ok(body) = axum::body::to_bytes(body, mcp.state.config.max_body_bytes).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large").into_response();
     };
-    if let Some(problem) = json_rpc_problem(&bytes) {
-        return (StatusCode::BAD_REQUEST, axum::Json(problem)).into_response();
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    mcp.answer(parts, body).await
 }
 
 /// One open legacy SSE session.
@@ -547,11 +805,12 @@ fn negotiated_version(body: &[u8]) -> Option<String> {
 /// `POST /mcp/{token}/messages?session_id=...`: runs the message through the same stateless
 /// MCP service and delivers the answer, success or JSON-RPC error, on the session's stream.
 pub async fn sse_message(
-    State(state): State<AppState>,
+    State(mcp): State<McpHttp>,
     Query(query): Query<SessionQuery>,
     Extension(resolved): Extension<Arc<Resolved>>,
     request: Request,
 ) -> Response {
+    let state = &mcp.state;
     let session = state.sse.lock().get(&query.session_id).and_then(|session| {
         (session.server_id == resolved.server.id)
             .then(|| (session.sender.clone(), session.protocol_version.clone()))
@@ -564,7 +823,7 @@ pub async fn sse_message(
             .into_response();
     };
     let (mut parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, state.config.max_body_bytes).await {
+    let body = match axum::body::to_bytes(body, mcp.state.config.max_body_bytes).await {
         Ok(body) => body,
         Err(_) => {
             return (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large").into_response();
@@ -590,12 +849,7 @@ pub async fn sse_message(
                     .entry("mcp-protocol-version")
                     .or_insert(version);
             }
-            let inner = Request::from_parts(parts, Body::from(body));
-            let response =
-                match tower::ServiceExt::oneshot(crate::mcp_service(state.clone()), inner).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                };
+            let response = mcp.answer(parts, body).await;
             let is_json = response
                 .headers()
                 .get(http::header::CONTENT_TYPE)
@@ -604,9 +858,9 @@ pub async fn sse_message(
             if response.status() == StatusCode::ACCEPTED {
                 None
             } else if !is_json {
-                return response.into_response();
+                return response;
             } else {
-                match axum::body::to_bytes(Body::new(response.into_body()), usize::MAX).await {
+                match axum::body::to_bytes(response.into_body(), usize::MAX).await {
                     Ok(bytes) => Some(bytes.to_vec()),
                     Err(_) => return StatusCode::BAD_GATEWAY.into_response(),
                 }

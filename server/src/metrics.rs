@@ -1,8 +1,9 @@
-//! Prometheus counters for tool calls. Hand-written exposition text: three metric families do
-//! not justify a metrics framework and its exporter in the dependency tree.
+//! Prometheus counters for tool calls and token lookups. Hand-written exposition text: five
+//! metric families do not justify a metrics framework and its exporter in the dependency tree.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,10 +20,12 @@ struct ToolStats {
     count: u64,
 }
 
-/// Per-tool call counts, upstream statuses and latency.
+/// Per-tool call counts, upstream statuses and latency, and which path answered MCP POSTs.
 #[derive(Clone, Default)]
 pub struct Metrics {
     tools: Arc<Mutex<BTreeMap<&'static str, ToolStats>>>,
+    answered_directly: Arc<AtomicU64>,
+    answered_by_rmcp: Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -36,6 +39,16 @@ impl Metrics {
         *stats.calls_by_status.entry(upstream_status).or_default() += 1;
         stats.seconds_sum += elapsed.as_secs_f64();
         stats.count += 1;
+    }
+
+    /// Records which path answered one MCP POST: the direct path or rmcp's service.
+    pub fn record_answer(&self, directly: bool) {
+        let counter = if directly {
+            &self.answered_directly
+        } else {
+            &self.answered_by_rmcp
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Prometheus text format.
@@ -55,6 +68,12 @@ impl Metrics {
                 );
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP specgate_mcp_posts_total MCP POSTs by the path that answered them.\n# TYPE specgate_mcp_posts_total counter\nspecgate_mcp_posts_total{{path=\"direct\"}} {}\nspecgate_mcp_posts_total{{path=\"rmcp\"}} {}",
+            self.answered_directly.load(Ordering::Relaxed),
+            self.answered_by_rmcp.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP specgate_tool_call_seconds Tool call latency.\n# TYPE specgate_tool_call_seconds summary\n");
         for (tool, stats) in tools.iter() {
             let _ = writeln!(
@@ -74,8 +93,16 @@ impl Metrics {
 
 /// `GET /metrics`.
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.to_prometheus(),
-    )
+    let mut text = state.metrics.to_prometheus();
+    text.push_str("# HELP specgate_token_lookups_total Token lookups, answered from memory (hit) or by the database (load).\n# TYPE specgate_token_lookups_total counter\n");
+    for (token, (hits, loads)) in [
+        ("mcp", state.resolutions.counts()),
+        ("api", state.api_tokens.counts()),
+    ] {
+        let _ = writeln!(
+            text,
+            "specgate_token_lookups_total{{token=\"{token}\",answer=\"hit\"}} {hits}\nspecgate_token_lookups_total{{token=\"{token}\",answer=\"load\"}} {loads}"
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -2,11 +2,15 @@
 //! queries and migrations. Queries use `$n` placeholders, which both engines accept.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlStr};
+use tokio_util::sync::CancellationToken;
+
+use crate::changes::ChangeSignal;
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -207,9 +211,19 @@ macro_rules! server_columns {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// The URL it was opened with, for the change watcher's own connection.
+    url: Arc<str>,
+    /// Bumped after every write this process commits.
+    changes: ChangeSignal,
 }
 
-fn migrator() -> Migrator {
+fn migrator(postgres: bool) -> Migrator {
+    // PostgreSQL tells other instances about changes through triggers; SQLite needs none.
+    let notifications = if postgres {
+        include_str!("../migrations/0003_change_notifications.postgres.sql")
+    } else {
+        include_str!("../migrations/0003_change_notifications.sqlite.sql")
+    };
     Migrator {
         migrations: Cow::Owned(vec![
             Migration::new(
@@ -224,6 +238,13 @@ fn migrator() -> Migrator {
                 Cow::Borrowed("scopes hosts settings"),
                 MigrationType::Simple,
                 SqlStr::from_static(include_str!("../migrations/0002_scopes_hosts_settings.sql")),
+                false,
+            ),
+            Migration::new(
+                3,
+                Cow::Borrowed("change notifications"),
+                MigrationType::Simple,
+                SqlStr::from_static(notifications),
                 false,
             ),
         ]),
@@ -278,7 +299,7 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        migrator().run(&pool).await?;
+        migrator(!sqlite).run(&pool).await?;
         if let Some(path) = &sqlite_path {
             // SQLite gives the WAL and shared-memory files the database file's mode, but an
             // older database may have been created more open.
@@ -286,7 +307,22 @@ impl Store {
                 restrict_file(std::path::Path::new(&format!("{}{suffix}", path.display())))?;
             }
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            url: url.into(),
+            changes: ChangeSignal::default(),
+        })
+    }
+
+    /// The signal caches of this database's contents watch (see [`crate::changes`]).
+    pub fn changes(&self) -> &ChangeSignal {
+        &self.changes
+    }
+
+    /// Watches the database for other processes' commits until `stop` fires; until it is
+    /// connected, [`ChangeSignal::generation`] is `None` and caches are bypassed.
+    pub fn watch_changes(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+        crate::changes::spawn_watcher(self.url.to_string(), self.changes.clone(), stop)
     }
 
     // ---- API tokens ----
@@ -323,6 +359,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        self.changes.bump();
         Ok(done.rows_affected() > 0)
     }
 
@@ -514,6 +551,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.changes.bump();
         Ok(true)
     }
 
@@ -534,6 +572,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.changes.bump();
         Ok(done.rows_affected() > 0)
     }
 
@@ -612,6 +651,7 @@ impl Store {
             .bind(&server.account_id)
             .execute(&self.pool)
             .await?;
+        self.changes.bump();
         Ok(done.rows_affected() > 0)
     }
 
@@ -629,6 +669,7 @@ impl Store {
                 .bind(account_id)
                 .execute(&self.pool)
                 .await?;
+        self.changes.bump();
         Ok(done.rows_affected() > 0)
     }
 
@@ -639,6 +680,7 @@ impl Store {
             .bind(account_id)
             .execute(&self.pool)
             .await?;
+        self.changes.bump();
         Ok(done.rows_affected() > 0)
     }
 
@@ -682,6 +724,7 @@ impl Store {
         .bind(at)
         .execute(&self.pool)
         .await?;
+        self.changes.bump();
         Ok(done.rows_affected())
     }
 
@@ -698,6 +741,7 @@ impl Store {
             .bind(account_id)
             .execute(&self.pool)
             .await?;
+        self.changes.bump();
         Ok(())
     }
 }

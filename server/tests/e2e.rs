@@ -762,3 +762,76 @@ async fn legacy_sse_sessions_are_bounded_and_idle_ones_close() {
     let again = h.http.get(format!("{url}/sse")).send().await.unwrap();
     assert_eq!(again.status(), 200, "closed sessions free their slot");
 }
+
+/// Posts one JSON-RPC request; with `origin`, the request carries what only rmcp's own
+/// service checks, so it is answered there instead of by the direct path.
+async fn rpc_answer(h: &Harness, url: &str, request: &Value, origin: Option<&str>) -> Value {
+    let mut post = h
+        .http
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(request);
+    if let Some(origin) = origin {
+        post = post.header("origin", origin);
+    }
+    let response = post.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "{request}"
+    );
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_direct_path_answers_exactly_as_rmcp_does() {
+    let h = start().await;
+    let account = h.account("e_desk").await;
+    let (_, url) = h.server(&account, json!({"methods": ["read"]})).await;
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": "page-2", "method": "tools/list", "params": {"cursor": "5"}}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"cursor": "2"}}),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"cursor": "999"}}),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "get_single_e_desk_ticket_by_id", "arguments": {"ticketId": 1}}}),
+        json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "get_single_e_desk_ticket_by_id", "arguments": {"ticketId": "not a number"}}}),
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "delete_e_desk_ticket", "arguments": {}}}),
+        json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "get_single_e_desk_ticket_by_id", "arguments": {"ticketId": 1}, "_meta": {"progressToken": 1}}}),
+    ];
+    let direct_before = h.metric(DIRECT).await;
+    let rmcp_before = h.metric(RMCP).await;
+    for request in &requests {
+        let direct = rpc_answer(&h, &url, request, None).await;
+        let through_rmcp = rpc_answer(&h, &url, request, Some("http://localhost:3000")).await;
+        assert_eq!(direct, through_rmcp, "{request}");
+        assert_eq!(direct["id"], request["id"]);
+    }
+    let n = requests.len() as u64;
+    assert_eq!(h.metric(DIRECT).await, direct_before + n);
+    assert_eq!(h.metric(RMCP).await, rmcp_before + n);
+
+    // A per-request protocol version, and the 2026-07-28 header, are rmcp's to negotiate.
+    let negotiated = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2025-06-18"}}});
+    h.http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&negotiated)
+        .send()
+        .await
+        .unwrap();
+    h.http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .json(&requests[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.metric(DIRECT).await, direct_before + n);
+    assert_eq!(h.metric(RMCP).await, rmcp_before + n + 2);
+}
+
+const DIRECT: &str = r#"specgate_mcp_posts_total{path="direct"}"#;
+const RMCP: &str = r#"specgate_mcp_posts_total{path="rmcp"}"#;

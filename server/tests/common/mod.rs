@@ -69,6 +69,8 @@ async fn launch(database: Option<String>, allow_insecure_upstreams: bool) -> Har
             .await
             .unwrap();
     }
+    // As `specgate serve` does: token lookups are cached while the watcher sees every commit.
+    state.store.watch_changes(state.shutdown.clone());
     tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
     let (address, sandbox) = sandbox::spawn().await.unwrap();
     Harness {
@@ -216,6 +218,22 @@ impl Harness {
                 None => return names,
             }
         }
+    }
+
+    /// A sample from `/metrics`, by its full name and labels.
+    pub async fn metric(&self, series: &str) -> u64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in /metrics"))
     }
 
     pub async fn script(&self, status: u16, headers: &[(&str, &str)]) {
