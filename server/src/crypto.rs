@@ -133,13 +133,18 @@ impl Keys {
 
     /// Peppered SHA-256 of a token, hex-encoded: what the store keeps and looks up by.
     pub fn hash_token(&self, token: &str) -> String {
-        Sha256::new()
+        let digest = Sha256::new()
             .chain_update(self.pepper)
             .chain_update(token.as_bytes())
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+            .finalize();
+        // Every request hashes its token, so no `format!` per byte.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(digest.len() * 2);
+        for byte in digest {
+            hex.push(HEX[usize::from(byte >> 4)] as char);
+            hex.push(HEX[usize::from(byte & 0x0f)] as char);
+        }
+        hex
     }
 
     /// Encrypts with XChaCha20-Poly1305 under a random nonce; returns base64(nonce || ciphertext).
@@ -221,6 +226,20 @@ pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_hashes_are_the_lowercase_hex_stored_databases_hold() {
+        let keys = Keys::from_bytes([7; 32]);
+        let expected: String = Sha256::new()
+            .chain_update(keys.pepper)
+            .chain_update(b"mcp_token")
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(keys.hash_token("mcp_token"), expected);
+        assert_eq!(expected.len(), 64);
+    }
 
     #[test]
     fn seal_round_trips_and_detects_tampering() {

@@ -59,9 +59,20 @@ pub struct Config {
 /// Token resolutions (and API tokens) kept in memory at most; past it the cache starts over.
 const CACHED_TOKENS: usize = 10_000;
 
-/// Everything a request handler needs.
+/// Everything a request handler needs, behind one `Arc`: handlers and middleware clone it
+/// per request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// Settings.
     pub config: Arc<Config>,
     /// Database.
@@ -88,7 +99,7 @@ impl AppState {
     /// State over the compiled registry.
     pub fn new(config: Config, store: Store, keys: Keys) -> Self {
         let shutdown = CancellationToken::new();
-        Self {
+        Self(Arc::new(Shared {
             proxy: Proxy::new(
                 store.clone(),
                 keys.clone(),
@@ -109,7 +120,7 @@ impl AppState {
             keys,
             catalog: Catalog::from_registry(specgate_api::INTEGRATIONS),
             metrics: Metrics::default(),
-        }
+        }))
     }
 }
 

@@ -226,14 +226,11 @@ impl ServerHandler for Handler {
 /// client's `Authorization` header is removed so nothing can forward it.
 pub async fn resolve_token(
     State(state): State<AppState>,
-    Path(params): Path<HashMap<String, String>>,
+    Path(token): Path<String>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = params.get("token") else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let hash = state.keys.hash_token(token);
+    let hash = state.keys.hash_token(&token);
     let at = now();
     let load = async {
         let found = state.store.resolve_token(&hash, at).await?;
@@ -405,14 +402,25 @@ fn json_rpc_problem(bytes: &[u8]) -> Option<serde_json::Value> {
 }
 
 /// The MCP endpoint's HTTP side: rmcp's stateless streamable HTTP service, and a direct path
-/// in front of it for the two requests that carry an agent's traffic.
+/// in front of it for the two requests that carry an agent's traffic. One `Arc`, since the
+/// router clones its state per request.
 #[derive(Clone)]
-pub struct McpHttp {
+pub struct McpHttp(Arc<McpEndpoint>);
+
+/// What [`McpHttp`] shares.
+pub struct McpEndpoint {
     /// Application state.
     pub state: AppState,
     rmcp: StreamableHttpService<Handler, NeverSessionManager>,
     /// The authorities rmcp accepts in `Host` (no port: any port).
-    hosts: Arc<[(String, Option<u16>)]>,
+    hosts: Vec<(String, Option<u16>)>,
+}
+
+impl std::ops::Deref for McpHttp {
+    type Target = McpEndpoint;
+    fn deref(&self) -> &McpEndpoint {
+        &self.0
+    }
 }
 
 impl axum::extract::FromRef<McpHttp> for AppState {
@@ -437,9 +445,11 @@ impl McpHttp {
             config,
         );
         let hosts = hosts.iter().map(|host| authority(host)).collect();
-        Self { state, rmcp, hosts }
+        Self(Arc::new(McpEndpoint { state, rmcp, hosts }))
     }
+}
 
+impl McpEndpoint {
     /// Answers one request to `/mcp/{token}` whose token [`resolve_token`] resolved.
     async fn answer(&self, parts: http::request::Parts, body: Bytes) -> Response {
         if parts.method == http::Method::POST {
