@@ -58,6 +58,11 @@ struct Common {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Threads that serve requests (default: one per core). On a machine whose cores are
+    /// shared with the upstream or the load, fewer threads hand less work between them:
+    /// `scripts/bench-serve` measures both.
+    #[arg(long, global = true, env = "SPECGATE_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    worker_threads: Option<u16>,
 }
 
 #[derive(Args, Clone)]
@@ -294,8 +299,7 @@ enum McpCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             // rmcp logs every stateless request's service start and end at `info`; that is
@@ -306,7 +310,18 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match run(cli).await {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = cli.common.worker_threads {
+        runtime.worker_threads(usize::from(threads));
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
