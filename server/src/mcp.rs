@@ -7,9 +7,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Extension, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -221,16 +220,16 @@ impl ServerHandler for Handler {
     }
 }
 
-/// Resolves `/mcp/{token}` before rmcp sees the request: 404 for any unknown, expired or
-/// deleted token; 401 when the server requires an API token and none valid is sent. The
-/// client's `Authorization` header is removed so nothing can forward it.
-pub async fn resolve_token(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let hash = state.keys.hash_token(&token);
+/// Resolves the token of `/mcp/{token}/...` before anything reads the body: 404 for any
+/// unknown, expired or deleted token; 401 when the server requires an API token and none
+/// valid is sent. The client's `Authorization` header is removed so nothing can forward it,
+/// and the resolution and a [`RateSlot`] go into the request's extensions.
+async fn resolve_token(
+    state: &AppState,
+    token: &str,
+    parts: &mut http::request::Parts,
+) -> Result<RateSlot, Response> {
+    let hash = state.keys.hash_token(token);
     let at = now();
     let load = async {
         let found = state.store.resolve_token(&hash, at).await?;
@@ -247,15 +246,15 @@ pub async fn resolve_token(
         Ok(Some(resolved)) if resolved.server.expires_at.is_none_or(|expiry| expiry > at) => {
             resolved
         }
-        Ok(_) => return (StatusCode::NOT_FOUND, "Not Found").into_response(),
+        Ok(_) => return Err((StatusCode::NOT_FOUND, "Not Found").into_response()),
         Err(error) => {
             tracing::error!(%error, "token lookup failed");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
         }
     };
     if resolved.server.config.require_api_token_auth {
         // Admin tokens, and `mcp` tokens that are unbound or bound to this account.
-        let valid = crate::admin::bearer_api_token(&state, request.headers())
+        let valid = crate::admin::bearer_api_token(state, &parts.headers)
             .await
             .is_some_and(|token| {
                 token
@@ -264,28 +263,34 @@ pub async fn resolve_token(
                     .is_none_or(|bound| *bound == resolved.account.id)
             });
         if !valid {
-            return crate::admin::unauthorized(
+            return Err(crate::admin::unauthorized(
                 "This MCP server requires an API token: send `Authorization: Bearer <api token>` (an admin token, or one created with `specgate api-token create --scope mcp`).",
-            );
+            ));
         }
     }
-    request.headers_mut().remove(http::header::AUTHORIZATION);
+    parts.headers.remove(http::header::AUTHORIZATION);
     let slot = RateSlot::default();
-    request.extensions_mut().insert(resolved);
-    request.extensions_mut().insert(slot.clone());
-    let mut response = next.run(request).await;
-    let rate_limit = *slot
-        .0
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(rate_limit) = rate_limit {
-        for (name, value) in rate_limit.response_headers() {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert(name, value);
+    parts.extensions.insert(resolved);
+    parts.extensions.insert(slot.clone());
+    Ok(slot)
+}
+
+impl RateSlot {
+    /// Puts the vendor's rate-limit state, if a call left any, on the HTTP response.
+    fn onto(&self, mut response: Response) -> Response {
+        let rate_limit = *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(rate_limit) = rate_limit {
+            for (name, value) in rate_limit.response_headers() {
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.headers_mut().insert(name, value);
+                }
             }
         }
+        response
     }
-    response
 }
 
 /// The fields that make a JSON-RPC 2.0 message; everything else is skipped without being
@@ -450,7 +455,7 @@ impl McpHttp {
 }
 
 impl McpEndpoint {
-    /// Answers one request to `/mcp/{token}` whose token [`resolve_token`] resolved.
+    /// Answers one request to `/mcp/{token}` whose token `resolve_token` resolved.
     async fn answer(&self, parts: http::request::Parts, body: Bytes) -> Response {
         if parts.method == http::Method::POST {
             let direct = self.answer_directly(&parts, &body).await;
@@ -639,14 +644,22 @@ fn json_body_response(body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// `/mcp/{token}`: reads the body (413 past the limit) and answers it, answering malformed
-/// JSON-RPC with the standard error objects (see [`json_rpc_problem`]).
-pub async fn endpoint(State(mcp): State<McpHttp>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+/// `/mcp/{token}`: resolves the token, reads the body (413 past the limit) and answers it,
+/// answering malformed JSON-RPC with the standard error objects (see [`json_rpc_problem`]).
+pub async fn endpoint(
+    State(mcp): State<McpHttp>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let slot = match resolve_token(&mcp.state, &token, &mut parts).await {
+        Ok(slot) => slot,
+        Err(refused) => return refused,
+    };
     let Ok(body) = axum::body::to_bytes(body, mcp.state.config.max_body_bytes).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large").into_response();
     };
-    mcp.answer(parts, body).await
+    slot.onto(mcp.answer(parts, body).await)
 }
 
 /// One open legacy SSE session.
@@ -705,8 +718,15 @@ const SSE_QUEUE: usize = 32;
 pub async fn sse_connect(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    Extension(resolved): Extension<Arc<Resolved>>,
+    request: Request,
 ) -> Response {
+    let (mut parts, _) = request.into_parts();
+    if let Err(refused) = resolve_token(&state, &token, &mut parts).await {
+        return refused;
+    }
+    let Some(resolved) = parts.extensions.remove::<Arc<Resolved>>() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     let session_id = match crate::crypto::new_id() {
         Ok(id) => id,
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
@@ -816,9 +836,27 @@ fn negotiated_version(body: &[u8]) -> Option<String> {
 /// MCP service and delivers the answer, success or JSON-RPC error, on the session's stream.
 pub async fn sse_message(
     State(mcp): State<McpHttp>,
+    Path(token): Path<String>,
     Query(query): Query<SessionQuery>,
-    Extension(resolved): Extension<Arc<Resolved>>,
     request: Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let slot = match resolve_token(&mcp.state, &token, &mut parts).await {
+        Ok(slot) => slot,
+        Err(refused) => return refused,
+    };
+    let Some(resolved) = parts.extensions.get::<Arc<Resolved>>().cloned() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    slot.onto(deliver_sse_message(&mcp, &query, &resolved, parts, body).await)
+}
+
+async fn deliver_sse_message(
+    mcp: &McpHttp,
+    query: &SessionQuery,
+    resolved: &Resolved,
+    mut parts: http::request::Parts,
+    body: Body,
 ) -> Response {
     let state = &mcp.state;
     let session = state.sse.lock().get(&query.session_id).and_then(|session| {
@@ -832,7 +870,6 @@ pub async fn sse_message(
         )
             .into_response();
     };
-    let (mut parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, mcp.state.config.max_body_bytes).await {
         Ok(body) => body,
         Err(_) => {
