@@ -1,6 +1,8 @@
 //! Provisioning: integrated accounts, MCP servers and API tokens. [`Provisioner`] holds the
 //! rules and is shared by the admin REST API (this module's router) and the CLI.
 
+use std::collections::BTreeSet;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
@@ -183,6 +185,9 @@ pub struct ServerView {
     /// The URL's path, with the secret token; shown once, also when the public URL is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_path: Option<String>,
+    /// What the operator should know about the configuration just written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// An account as the API shows it (never with credentials).
@@ -230,6 +235,20 @@ fn server_view(server: McpServer, link: Option<(Option<String>, String)>) -> Ser
         config: server.config,
         url,
         mcp_path,
+        warnings: Vec::new(),
+    }
+}
+
+/// Some clients accept at most this many tools from one server.
+const CLIENT_TOOL_CAP: usize = 128;
+
+fn tool_count_warnings(count: usize) -> Vec<String> {
+    if count > CLIENT_TOOL_CAP {
+        vec![format!(
+            "this server exposes {count} tools; some clients accept at most {CLIENT_TOOL_CAP} from one server, so narrow it with `methods`, `tags` or `tools`"
+        )]
+    } else {
+        Vec::new()
     }
 }
 
@@ -529,7 +548,7 @@ impl Provisioner {
         &self,
         integration: &specgate_runtime::Integration,
         config: &ServerConfig,
-    ) -> Result<(), ApiError> {
+    ) -> Result<usize, ApiError> {
         let methods = method_values(integration);
         if let Some(bad) = config
             .methods
@@ -564,14 +583,40 @@ impl Provisioner {
                 ),
             ));
         }
-        if !integration.tools.iter().any(|t| allowed(t, config)) {
+        let names: BTreeSet<&str> = integration.tools.iter().map(|t| t.name).collect();
+        for (field, code, listed) in [
+            ("tools", "invalid_tools", config.tools.values()),
+            (
+                "exclude_tools",
+                "invalid_exclude_tools",
+                config.exclude_tools.as_slice(),
+            ),
+        ] {
+            if let Some(bad) = listed.iter().find(|t| !names.contains(t.as_str())) {
+                return Err(ApiError::new(
+                    400,
+                    code,
+                    format!(
+                        "unknown tool `{}` in `{field}`; valid tools: {}",
+                        printable(bad),
+                        names.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        let count = integration
+            .tools
+            .iter()
+            .filter(|t| allowed(t, config))
+            .count();
+        if count == 0 {
             return Err(ApiError::new(
                 422,
                 "no_tools",
-                "this account has no tools for that filter",
+                "this account has no tools for that filter (methods ∩ tags ∩ tools − exclude_tools is empty)",
             ));
         }
-        Ok(())
+        Ok(count)
     }
 
     fn parse_expiry(text: &str) -> Result<i64, ApiError> {
@@ -608,7 +653,7 @@ impl Provisioner {
         let account = self.account(account_id).await?;
         let integration = self.integration(&account.integration)?;
         check_name("name", &request.name)?;
-        self.check_config(integration, &request.config)?;
+        let tool_count = self.check_config(integration, &request.config)?;
         let expires_at = request
             .expires_at
             .as_deref()
@@ -628,7 +673,9 @@ impl Provisioner {
             .create_server(&server, &self.state.keys.hash_token(&token))
             .await
             .map_err(ApiError::internal)?;
-        Ok(server_view(server, Some(self.link(&token))))
+        let mut view = server_view(server, Some(self.link(&token)));
+        view.warnings = tool_count_warnings(tool_count);
+        Ok(view)
     }
 
     /// Servers of an account.
@@ -675,9 +722,10 @@ impl Provisioner {
             check_name("name", &name)?;
             server.name = name;
         }
+        let mut warnings = Vec::new();
         if let Some(patch) = request.config {
             let config = merge_config(&server.config, patch)?;
-            self.check_config(integration, &config)?;
+            warnings = tool_count_warnings(self.check_config(integration, &config)?);
             server.config = config;
         }
         if let Some(expiry) = request.expires_at {
@@ -688,7 +736,9 @@ impl Provisioner {
             .update_server(&server)
             .await
             .map_err(ApiError::internal)?;
-        Ok(server_view(server, None))
+        let mut view = server_view(server, None);
+        view.warnings = warnings;
+        Ok(view)
     }
 
     /// Issues a new URL; the old one stops working with this commit.
@@ -1087,10 +1137,12 @@ pub fn openapi() -> Value {
     let config = json!({"type": "object", "additionalProperties": false, "properties": {
         "methods": filter("read, write, custom, or method names"),
         "tags": filter("tags"),
+        "tools": filter("tool names"),
+        "exclude_tools": {"type": "array", "items": {"type": "string"}, "default": [], "description": "Tool names never exposed. All filters combine: methods ∩ tags ∩ tools − exclude_tools."},
         "require_api_token_auth": {"type": "boolean", "description": "Clients must also send an admin or `mcp`-scoped API token."}}});
     let error = json!({"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}});
     let account = json!({"type": "object", "properties": {"id": {"type": "string"}, "integration": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}});
-    let server = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string", "description": "Only in create and rotate responses, when the public URL is known."}, "mcp_path": {"type": "string", "description": "Only in create and rotate responses."}}});
+    let server = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string", "description": "Only in create and rotate responses, when the public URL is known."}, "mcp_path": {"type": "string", "description": "Only in create and rotate responses."}, "warnings": {"type": "array", "items": {"type": "string"}, "description": "Only when there is something to know, such as more tools than some clients accept (128)."}}});
     // `status` is what the handler answers on success; `response` names its body schema.
     let op = |summary: &str, body: Option<&str>, status: u16, response: Option<&str>| {
         let success = match response {
@@ -1145,4 +1197,15 @@ pub fn openapi() -> Value {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn more_tools_than_clients_accept_is_a_warning() {
+        assert!(super::tool_count_warnings(128).is_empty());
+        let warnings = super::tool_count_warnings(129);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("129 tools"), "{warnings:?}");
+    }
 }

@@ -205,12 +205,14 @@ fn mcp_tool(def: &'static ToolDef) -> Tool {
     tool
 }
 
-/// Whether a tool passes a server's method and tag filters (both must pass).
+/// Whether a tool passes a server's filters: methods ∩ tags ∩ tools − exclude_tools.
 pub fn allowed(def: &ToolDef, config: &ServerConfig) -> bool {
     config
         .methods
         .admits(|m| m == def.class.as_str() || m == def.method)
         && config.tags.admits(|t| def.tags.contains(&t))
+        && config.tools.admits(|t| t == def.name)
+        && !config.exclude_tools.iter().any(|t| t == def.name)
 }
 
 /// Valid `methods` values for an integration: the classes plus its method names.

@@ -235,6 +235,12 @@ enum McpCommand {
         /// Comma-separated tags (default: all).
         #[arg(long, value_delimiter = ',', default_value = "all")]
         tags: Vec<String>,
+        /// Comma-separated tool names to allow (default: all).
+        #[arg(long, value_delimiter = ',', default_value = "all")]
+        tools: Vec<String>,
+        /// Comma-separated tool names never to expose.
+        #[arg(long, value_delimiter = ',')]
+        exclude_tools: Vec<String>,
         #[arg(long)]
         require_api_token_auth: bool,
         /// RFC 3339 expiry.
@@ -265,6 +271,12 @@ enum McpCommand {
         /// Comma-separated; `all` for every tag.
         #[arg(long, value_delimiter = ',')]
         tags: Option<Vec<String>>,
+        /// Comma-separated tool names; `all` for every tool.
+        #[arg(long, value_delimiter = ',')]
+        tools: Option<Vec<String>>,
+        /// Comma-separated tool names never to expose; an empty value clears the list.
+        #[arg(long, value_delimiter = ',')]
+        exclude_tools: Option<Vec<String>>,
         #[arg(long)]
         require_api_token_auth: Option<bool>,
         /// RFC 3339 expiry.
@@ -741,6 +753,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     name,
                     methods,
                     tags,
+                    tools,
+                    exclude_tools,
                     require_api_token_auth,
                     expires_at,
                 } => serde_json::to_value(
@@ -753,6 +767,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                                     .map_err(|e| format!("--methods: {e}"))?,
                                 tags: Filter::from_list(tags)
                                     .map_err(|e| format!("--tags: {e}"))?,
+                                tools: Filter::from_list(tools)
+                                    .map_err(|e| format!("--tools: {e}"))?,
+                                exclude_tools,
                                 require_api_token_auth,
                             },
                             expires_at,
@@ -773,6 +790,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     name,
                     methods,
                     tags,
+                    tools,
+                    exclude_tools,
                     require_api_token_auth,
                     expires_at,
                     no_expiry,
@@ -784,6 +803,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                     }
                     if let Some(tags) = tags {
                         patch.insert("tags".to_owned(), json!(tags));
+                    }
+                    if let Some(tools) = tools {
+                        patch.insert("tools".to_owned(), json!(tools));
+                    }
+                    if let Some(excluded) = exclude_tools {
+                        let excluded: Vec<String> =
+                            excluded.into_iter().filter(|t| !t.is_empty()).collect();
+                        patch.insert("exclude_tools".to_owned(), json!(excluded));
                     }
                     if let Some(require) = require_api_token_auth {
                         patch.insert("require_api_token_auth".to_owned(), json!(require));

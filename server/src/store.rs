@@ -125,6 +125,12 @@ pub struct ServerConfig {
     /// Tags.
     #[serde(default)]
     pub tags: Filter,
+    /// Tool names: an explicit allow-list, or `["all"]`.
+    #[serde(default)]
+    pub tools: Filter,
+    /// Tool names never exposed, whatever the other filters admit.
+    #[serde(default)]
+    pub exclude_tools: Vec<String>,
     /// Clients must also send a valid API token.
     #[serde(default)]
     pub require_api_token_auth: bool,
@@ -203,7 +209,7 @@ pub struct UpstreamHost {
 
 macro_rules! server_columns {
     () => {
-        "SELECT id, account_id, name, methods, tags, require_api_token_auth, expires_at, created_at FROM mcp_servers"
+        "SELECT id, account_id, name, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at FROM mcp_servers"
     };
 }
 
@@ -245,6 +251,13 @@ fn migrator(postgres: bool) -> Migrator {
                 Cow::Borrowed("change notifications"),
                 MigrationType::Simple,
                 SqlStr::from_static(notifications),
+                false,
+            ),
+            Migration::new(
+                4,
+                Cow::Borrowed("tool allow-lists"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0004_tool_allow_lists.sql")),
                 false,
             ),
         ]),
@@ -595,13 +608,15 @@ impl Store {
         server: &McpServer,
         token_hash: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, require_api_token_auth, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(&server.id)
             .bind(&server.account_id)
             .bind(&server.name)
             .bind(token_hash)
             .bind(serde_json::to_string(&server.config.methods)?)
             .bind(serde_json::to_string(&server.config.tags)?)
+            .bind(serde_json::to_string(&server.config.tools)?)
+            .bind(serde_json::to_string(&server.config.exclude_tools)?)
             .bind(i64::from(server.config.require_api_token_auth))
             .bind(server.expires_at)
             .bind(server.created_at)
@@ -641,10 +656,12 @@ impl Store {
 
     /// Replaces a server's name, config and expiry.
     pub async fn update_server(&self, server: &McpServer) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, require_api_token_auth = $4, expires_at = $5 WHERE id = $6 AND account_id = $7")
+        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7 WHERE id = $8 AND account_id = $9")
             .bind(&server.name)
             .bind(serde_json::to_string(&server.config.methods)?)
             .bind(serde_json::to_string(&server.config.tags)?)
+            .bind(serde_json::to_string(&server.config.tools)?)
+            .bind(serde_json::to_string(&server.config.exclude_tools)?)
             .bind(i64::from(server.config.require_api_token_auth))
             .bind(server.expires_at)
             .bind(&server.id)
@@ -694,7 +711,7 @@ impl Store {
         // One round trip on the hot path: the server, its account and the account's sealed
         // credentials together, so a tool call needs no second read.
         let row = sqlx::query(
-            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.require_api_token_auth, s.expires_at, s.created_at, \
+            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.tools, s.exclude_tools, s.require_api_token_auth, s.expires_at, s.created_at, \
                     a.integration, a.name AS account_name, a.base_url, a.created_at AS account_created_at, a.updated_at, a.credentials_sealed \
              FROM mcp_servers s JOIN accounts a ON a.id = s.account_id \
              WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
@@ -817,6 +834,8 @@ fn api_token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
 fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
     let methods: String = row.try_get("methods")?;
     let tags: String = row.try_get("tags")?;
+    let tools: String = row.try_get("tools")?;
+    let exclude_tools: String = row.try_get("exclude_tools")?;
     let require: i64 = row.try_get("require_api_token_auth")?;
     Ok(McpServer {
         id: row.try_get("id")?,
@@ -825,6 +844,8 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
         config: ServerConfig {
             methods: serde_json::from_str(&methods)?,
             tags: serde_json::from_str(&tags)?,
+            tools: serde_json::from_str(&tools)?,
+            exclude_tools: serde_json::from_str(&exclude_tools)?,
             require_api_token_auth: require != 0,
         },
         expires_at: row.try_get("expires_at")?,

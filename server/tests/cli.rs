@@ -216,6 +216,43 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
         json!(["tickets"]),
         "flags not given keep their values"
     );
+    let narrowed = cli.run(&[
+        "mcp",
+        "update",
+        "--account",
+        account_id,
+        server_id,
+        "--methods",
+        "all",
+        "--tools",
+        "get_single_e_desk_ticket_by_id,update_a_e_desk_ticket_by_id",
+        "--exclude-tools",
+        "update_a_e_desk_ticket_by_id",
+    ]);
+    assert_eq!(
+        narrowed["config"]["exclude_tools"],
+        json!(["update_a_e_desk_ticket_by_id"])
+    );
+    let tools = cli.run(&["mcp", "tools", "--account", account_id, server_id]);
+    assert_eq!(
+        tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["get_single_e_desk_ticket_by_id"]
+    );
+    let cleared = cli.run(&[
+        "mcp",
+        "update",
+        "--account",
+        account_id,
+        server_id,
+        "--exclude-tools",
+        "",
+    ]);
+    assert_eq!(cleared["config"]["exclude_tools"], json!([]));
     let rotated = cli.run(&["mcp", "rotate", "--account", account_id, server_id]);
     assert_ne!(
         rotated["mcp_path"]

@@ -662,3 +662,74 @@ fn openapi_template(document: &Value, path: &str) -> String {
         .unwrap_or_else(|| panic!("{path} is not in the document"))
         .clone()
 }
+
+#[tokio::test]
+async fn tool_allow_lists_combine_with_the_other_filters() {
+    let h = start().await;
+    let account = h.account("e_desk").await;
+    let ticket = "get_single_e_desk_ticket_by_id";
+    let tag = "get_single_e_desk_tag_by_id";
+    let note = "create_a_e_desk_order_note";
+
+    // methods ∩ tools: the write tool on the list is still filtered out by `methods`.
+    let (id, url) = h
+        .server(
+            &account,
+            json!({"methods": ["read"], "tools": [ticket, tag, note]}),
+        )
+        .await;
+    assert_eq!(h.tool_names(&url).await, vec![tag, ticket]);
+    let refused = h.call(&url, note, json!({})).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+
+    // − exclude_tools, merged into the stored config without touching the other filters.
+    let (status, body) = patch_server(
+        &h,
+        &account,
+        &id,
+        json!({"config": {"exclude_tools": [tag]}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["config"]["tools"], json!([ticket, tag, note]));
+    assert!(body.get("warnings").is_none(), "{body}");
+    assert_eq!(h.tool_names(&url).await, vec![ticket]);
+    let called = h.call(&url, ticket, json!({"ticketId": 1})).await;
+    assert_eq!(called["result"]["isError"], false, "{called}");
+
+    // Unknown names are refused with the valid ones listed.
+    let (status, body) = patch_server(
+        &h,
+        &account,
+        &id,
+        json!({"config": {"tools": ["no_such_tool"]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_tools");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains(ticket),
+        "{body}"
+    );
+    let (status, body) = patch_server(
+        &h,
+        &account,
+        &id,
+        json!({"config": {"exclude_tools": ["nope"]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_exclude_tools");
+
+    // A config that leaves nothing is a 422, and the stored config is unchanged.
+    let (status, body) = patch_server(
+        &h,
+        &account,
+        &id,
+        json!({"config": {"exclude_tools": [ticket, tag]}}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "no_tools");
+    assert_eq!(h.tool_names(&url).await, vec![ticket]);
+}

@@ -88,7 +88,10 @@ async fn another_instance_ends_what_this_one_cached(first: &Harness, second: &Ha
             .count()
     };
     let first_page = first.rpc(&new_url, "tools/list", json!({})).await;
-    assert!(writes_on_first_page(first_page) > 0, "the first page lists write tools");
+    assert!(
+        writes_on_first_page(first_page) > 0,
+        "the first page lists write tools"
+    );
     let (status, body) = second
         .admin(
             reqwest::Method::PATCH,
