@@ -196,8 +196,8 @@ pub fn app(state: AppState) -> Router {
     }
 }
 
-/// `/readyz`: 200 while the database answers and the process is not shutting down, else 503,
-/// so a load balancer stops sending traffic from the first signal on.
+/// `/readyz`: 200 while the database answers with a current schema and the process is not
+/// shutting down, else 503, so a load balancer stops sending traffic from the first signal on.
 async fn readiness(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
@@ -208,10 +208,10 @@ async fn readiness(
     match state.store.ping().await {
         Ok(()) => "ready".into_response(),
         Err(error) => {
-            tracing::warn!(%error, "readiness: database unreachable");
+            tracing::warn!(%error, "readiness: database not ready");
             (
                 http::StatusCode::SERVICE_UNAVAILABLE,
-                "database unreachable",
+                format!("database not ready: {error}"),
             )
                 .into_response()
         }

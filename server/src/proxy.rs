@@ -702,7 +702,9 @@ impl Proxy {
         if !due(&current) {
             return Ok(current);
         }
-        // Single flight per account: one refresh at a time; the others wait and then re-read.
+        // Single flight per account: one refresh at a time in this process, and through the
+        // database's lock in the whole cluster. The others wait, then re-read what the winner
+        // stored.
         let lock = {
             let mut locks = self
                 .refresh_locks
@@ -711,7 +713,13 @@ impl Proxy {
             locks.entry(account.id.clone()).or_default().clone()
         };
         let _guard = lock.lock().await;
-        let current = self.load_credentials(&account.id).await?;
+        let (held, sealed) = self
+            .store
+            .lock_credentials(&account.id)
+            .await
+            .map_err(|e| format!("Could not load credentials: {e}"))?;
+        let sealed = sealed.ok_or_else(|| "The integrated account no longer exists.".to_owned())?;
+        let current = self.open_credentials(&sealed)?;
         if !due(&current) {
             return Ok(current);
         }
@@ -723,8 +731,7 @@ impl Proxy {
             .seal(&serde_json::to_vec(&refreshed).map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
         // Durable before use: a rotated refresh token must never be lost.
-        self.store
-            .store_credentials(&account.id, &sealed)
+        held.replace(&sealed)
             .await
             .map_err(|e| format!("Could not store refreshed credentials: {e}"))?;
         Ok(refreshed)

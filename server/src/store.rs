@@ -24,6 +24,14 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database lacks migrations this build needs.
+    #[error("the database schema is at migration {applied}; this build needs {expected}")]
+    Schema {
+        /// The newest migration applied.
+        applied: i64,
+        /// The newest migration this build has.
+        expected: i64,
+    },
     /// A stored filter list is not valid JSON (only possible if edited by hand).
     #[error("corrupt stored filter list: {0}")]
     Corrupt(#[from] serde_json::Error),
@@ -424,9 +432,23 @@ impl Store {
             .unwrap_or_else(|| value.to_owned()))
     }
 
-    /// Whether the database answers.
+    /// Whether the database answers and has every migration this build knows.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let applied: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success = TRUE",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        // Newer is fine: during a rolling upgrade a newer instance may have migrated first.
+        let expected = migrator(false)
+            .migrations
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        if applied < expected {
+            return Err(StoreError::Schema { applied, expected });
+        }
         Ok(())
     }
 
@@ -745,19 +767,52 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Replaces an account's sealed credentials and commits before returning, so a rotated
-    /// OAuth refresh token is durable before the new access token is used.
-    pub async fn store_credentials(
+    /// Takes an account's credentials for replacement, with what they are now (`None`: the
+    /// account is gone). Until the lock is dropped or [`CredentialsLock::replace`]d, other
+    /// takers wait, in every process on this database: PostgreSQL locks the account's row,
+    /// SQLite the database for writes (other writers wait up to its 5 s busy timeout).
+    pub async fn lock_credentials(
         &self,
         account_id: &str,
-        sealed: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(CredentialsLock, Option<String>), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        // A write that changes nothing takes the lock on both engines.
+        sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *transaction)
+            .await?;
+        let sealed = sqlx::query("SELECT credentials_sealed FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&mut *transaction)
+            .await?
+            .map(|row| row.try_get("credentials_sealed"))
+            .transpose()?;
+        let lock = CredentialsLock {
+            transaction,
+            account_id: account_id.to_owned(),
+            changes: self.changes.clone(),
+        };
+        Ok((lock, sealed))
+    }
+}
+
+/// An account's credentials, held for replacement (see [`Store::lock_credentials`]).
+pub struct CredentialsLock {
+    transaction: sqlx::Transaction<'static, sqlx::Any>,
+    account_id: String,
+    changes: ChangeSignal,
+}
+
+impl CredentialsLock {
+    /// Writes the new sealed credentials and commits, which releases the lock.
+    pub async fn replace(mut self, sealed: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE accounts SET credentials_sealed = $1, updated_at = $2 WHERE id = $3")
             .bind(sealed)
             .bind(now())
-            .bind(account_id)
-            .execute(&self.pool)
+            .bind(&self.account_id)
+            .execute(&mut *self.transaction)
             .await?;
+        self.transaction.commit().await?;
         self.changes.bump();
         Ok(())
     }
