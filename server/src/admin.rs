@@ -190,6 +190,16 @@ pub struct ServerView {
     pub warnings: Vec<String>,
 }
 
+/// Query of `GET .../mcp/{mcp_id}/calls`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsPage {
+    /// Rows per page (1–500, default 100).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
 /// An account as the API shows it (never with credentials).
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountView {
@@ -780,6 +790,51 @@ impl Provisioner {
             .collect())
     }
 
+    /// One page of a server's audit log, newest first. The rows outlive the server, so this
+    /// answers for deleted servers too.
+    pub async fn list_calls(
+        &self,
+        account_id: &str,
+        id: &str,
+        page: CallsPage,
+    ) -> Result<Value, ApiError> {
+        let limit = page.limit.unwrap_or(100);
+        if !(1..=500).contains(&limit) {
+            return Err(ApiError::new(
+                400,
+                "invalid_limit",
+                "`limit` must be between 1 and 500",
+            ));
+        }
+        let before = match page.cursor.as_deref() {
+            None => None,
+            Some(cursor) => Some(
+                cursor
+                    .split_once('.')
+                    .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)))
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            400,
+                            "invalid_cursor",
+                            "`cursor` must be a `next_cursor` from an earlier page",
+                        )
+                    })?,
+            ),
+        };
+        let calls = self
+            .state
+            .store
+            .list_calls(account_id, id, before, limit + 1)
+            .await
+            .map_err(ApiError::internal)?;
+        let more = calls.len() > limit as usize;
+        let calls: Vec<_> = calls.into_iter().take(limit as usize).collect();
+        let next_cursor = more
+            .then(|| calls.last().map(|c| format!("{}.{}", c.at_ms, c.id)))
+            .flatten();
+        Ok(json!({"calls": calls, "next_cursor": next_cursor}))
+    }
+
     /// Creates an API token; the raw token is returned once. An `mcp` token may be bound to
     /// one account; an `admin` token never is.
     pub async fn create_api_token(
@@ -1091,6 +1146,16 @@ pub fn router(state: AppState) -> Router<AppState> {
             }),
         )
         .route(
+            "/integrated-account/{id}/mcp/{mcp_id}/calls",
+            get({
+                let p = p.clone();
+                move |Path((id, mcp_id)): Path<(String, String)>,
+                      axum::extract::Query(page): axum::extract::Query<CallsPage>| async move {
+                    p.list_calls(&id, &mcp_id, page).await.map(Json)
+                }
+            }),
+        )
+        .route(
             "/integrations/{name}/upstream-hosts",
             get({
                 let p = p.clone();
@@ -1178,7 +1243,8 @@ pub fn openapi() -> Value {
             "/integrated-account/{id}/mcp": {"post": op("Create an MCP server", Some("CreateServer"), 201, Some("Server")), "get": op("List MCP servers", None, 200, Some("Any"))},
             "/integrated-account/{id}/mcp/{mcp_id}": {"get": op("Get an MCP server", None, 200, Some("Server")), "patch": op("Update an MCP server (config is a JSON merge patch)", Some("UpdateServer"), 200, Some("Server")), "delete": op("Delete an MCP server", None, 204, None)},
             "/integrated-account/{id}/mcp/{mcp_id}/rotate": {"post": op("Issue a new URL and revoke the old one", None, 200, Some("Server"))},
-            "/integrated-account/{id}/mcp/{mcp_id}/tools": {"get": op("Preview the tools this server exposes", None, 200, Some("Any"))}
+            "/integrated-account/{id}/mcp/{mcp_id}/tools": {"get": op("Preview the tools this server exposes", None, 200, Some("Any"))},
+            "/integrated-account/{id}/mcp/{mcp_id}/calls": {"get": op("The server's tool calls, newest first; `limit` (1–500, default 100) and `cursor` (the previous page's `next_cursor`) page them. Rows outlive the server.", None, 200, Some("Any"))}
         },
         "components": {
             "securitySchemes": {"apiToken": {"type": "http", "scheme": "bearer"}},

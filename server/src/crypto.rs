@@ -58,6 +58,8 @@ pub fn new_id() -> Result<String, CryptoError> {
 pub struct Keys {
     cipher: XChaCha20Poly1305,
     pepper: [u8; 32],
+    /// The HMAC key of the audit log's argument digests.
+    audit_key: [u8; 32],
     fingerprint: String,
 }
 
@@ -79,9 +81,15 @@ impl Keys {
             .chain_update(b"specgate key fingerprint v1")
             .chain_update(key)
             .finalize();
+        let audit_key: [u8; 32] = Sha256::new()
+            .chain_update(b"specgate audit arguments v1")
+            .chain_update(key)
+            .finalize()
+            .into();
         Self {
             cipher: XChaCha20Poly1305::new(&key.into()),
             pepper,
+            audit_key,
             fingerprint: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
         }
     }
@@ -137,14 +145,18 @@ impl Keys {
             .chain_update(self.pepper)
             .chain_update(token.as_bytes())
             .finalize();
-        // Every request hashes its token, so no `format!` per byte.
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut hex = String::with_capacity(digest.len() * 2);
-        for byte in digest {
-            hex.push(HEX[usize::from(byte >> 4)] as char);
-            hex.push(HEX[usize::from(byte & 0x0f)] as char);
-        }
-        hex
+        hex(&digest)
+    }
+
+    /// HMAC-SHA256 of a call's arguments, hex-encoded: equal arguments give equal digests
+    /// under one key, and short values such as ids cannot be found by hashing guesses
+    /// without the key.
+    pub fn mac_arguments(&self, canonical: &[u8]) -> String {
+        use hmac::{KeyInit, Mac};
+        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.audit_key)
+            .expect("HMAC takes a key of any length");
+        mac.update(canonical);
+        hex(&mac.finalize().into_bytes())
     }
 
     /// Encrypts with XChaCha20-Poly1305 under a random nonce; returns base64(nonce || ciphertext).
@@ -221,6 +233,17 @@ pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(path)
+}
+
+/// Lower-case hex, without a `format!` per byte: every request hashes its token.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(DIGITS[usize::from(byte >> 4)] as char);
+        text.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    }
+    text
 }
 
 #[cfg(test)]

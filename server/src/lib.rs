@@ -4,6 +4,7 @@
 //! `app` builds the whole router so tests drive it without a socket; `main.rs` only binds it.
 
 pub mod admin;
+pub mod audit;
 pub mod cache;
 pub mod catalog;
 pub mod changes;
@@ -54,6 +55,8 @@ pub struct Config {
     pub sse_max_sessions_per_server: usize,
     /// Legacy SSE sessions close after this long without a message.
     pub sse_idle: Duration,
+    /// How long the audit log keeps a tool call.
+    pub audit_retention: Duration,
 }
 
 /// Token resolutions (and API tokens) kept in memory at most; past it the cache starts over.
@@ -85,6 +88,8 @@ pub struct Shared {
     pub proxy: Proxy,
     /// Prometheus counters.
     pub metrics: Metrics,
+    /// The per-call audit log.
+    pub audit: audit::AuditLog,
     /// MCP token resolutions, kept until the database changes.
     pub resolutions: ChangeCache<Arc<mcp::Resolved>>,
     /// API tokens (the second factor and the admin API), kept until the database changes.
@@ -114,6 +119,7 @@ impl AppState {
             ),
             shutdown,
             config: Arc::new(config),
+            audit: audit::AuditLog::new(store.clone()),
             resolutions: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
             api_tokens: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
             store,
@@ -132,17 +138,32 @@ fn host_of(url: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Deletes expired MCP servers every `interval` until the process ends. Expired servers are
-/// refused from their `expires_at` on regardless; the sweep only purges them.
-pub fn spawn_expiry_sweeper(store: Store, interval: Duration) -> tokio::task::JoinHandle<()> {
+/// Every `interval` until the process ends, deletes expired MCP servers and audit rows older
+/// than `retention`. Expired servers are refused from their `expires_at` on regardless; the
+/// sweep only purges. Both are single idempotent `DELETE`s, so any number of instances may
+/// sweep one database at once.
+pub fn spawn_sweeper(
+    store: Store,
+    interval: Duration,
+    retention: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
         loop {
             tick.tick().await;
             match store.sweep_expired(store::now()).await {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "swept expired MCP servers"),
                 Err(error) => tracing::warn!(%error, "expiry sweep failed"),
+            }
+            match store
+                .prune_calls(store::now_ms().saturating_sub(retention_ms))
+                .await
+            {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "pruned the audit log"),
+                Err(error) => tracing::warn!(%error, "audit log pruning failed"),
             }
         }
     })

@@ -107,6 +107,9 @@ struct ServeArgs {
     /// Seconds in-flight calls may take to finish once the listener closes.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
+    /// Days the audit log keeps a tool call.
+    #[arg(long, env = "SPECGATE_AUDIT_RETENTION_DAYS", default_value_t = 30)]
+    audit_retention_days: u64,
 }
 
 #[derive(Subcommand)]
@@ -304,6 +307,18 @@ enum McpCommand {
         account: String,
         id: String,
     },
+    /// The server's tool calls from the audit log, newest first (also after it was deleted).
+    Calls {
+        #[arg(long)]
+        account: String,
+        id: String,
+        /// Rows per page (1–500).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// `next_cursor` of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
 }
 
 // Measured by `scripts/bench-serve`: malloc and free were a fifth of a tool call's CPU with
@@ -465,6 +480,8 @@ async fn cli_state(common: &Common, allow_insecure_upstreams: bool) -> Result<Ap
         sse_max_sessions: 0,
         sse_max_sessions_per_server: 0,
         sse_idle: Duration::from_secs(300),
+        // Only `serve` prunes the audit log.
+        audit_retention: Duration::MAX,
     };
     Ok(AppState::new(config, store, keys))
 }
@@ -485,6 +502,7 @@ fn serve_config(args: &ServeArgs, allow_insecure: bool) -> Config {
         sse_max_sessions: args.sse_max_sessions,
         sse_max_sessions_per_server: args.sse_max_sessions_per_server,
         sse_idle: Duration::from_secs(args.sse_idle_secs),
+        audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
     }
 }
 
@@ -559,13 +577,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
                 .ok_or("unknown or expired MCP token")?;
             // Credentials are read per call here: the process outlives any one read.
+            let audit = state.audit.clone();
             let handler = Handler::fixed(state, Resolved::new(server, account, None));
             let service = handler
                 .serve(rmcp::transport::stdio())
                 .await
                 .map_err(|e| e.to_string())?;
-            service.waiting().await.map_err(|e| e.to_string())?;
-            Ok(())
+            let ended = service.waiting().await.map_err(|e| e.to_string());
+            audit.close().await;
+            ended.map(drop)
         }
         Command::Tools { integration } => {
             let catalog =
@@ -845,6 +865,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                 McpCommand::Tools { account, id } => Ok(Value::Array(
                     p.server_tools(&account, &id).await.map_err(api)?,
                 )),
+                McpCommand::Calls {
+                    account,
+                    id,
+                    limit,
+                    cursor,
+                } => Ok(p
+                    .list_calls(
+                        &account,
+                        &id,
+                        specgate_server::admin::CallsPage {
+                            limit: Some(limit),
+                            cursor,
+                        },
+                    )
+                    .await
+                    .map_err(api)?),
             }
             .map_err(|e| e.to_string())?;
             print(common.json, &value, || human(&value));
@@ -979,8 +1015,12 @@ async fn serve(
     listener: tokio::net::TcpListener,
     plan: Shutdown,
 ) -> Result<(), String> {
-    let sweeper =
-        specgate_server::spawn_expiry_sweeper(state.store.clone(), Duration::from_secs(1));
+    let sweeper = specgate_server::spawn_sweeper(
+        state.store.clone(),
+        Duration::from_secs(1),
+        state.config.audit_retention,
+    );
+    let audit = state.audit.clone();
     // Token lookups are cached only while this watcher sees every commit to the database.
     let watcher = state.store.watch_changes(state.shutdown.clone());
     let shutdown = state.shutdown.clone();
@@ -1005,6 +1045,7 @@ async fn serve(
     };
     sweeper.abort();
     watcher.abort();
+    audit.close().await;
     result
 }
 

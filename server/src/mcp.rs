@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::AppState;
 use crate::catalog::{ToolListing, allowed, legacy_shape};
 use crate::ratelimit::RateLimit;
-use crate::store::{Account, McpServer, now};
+use crate::store::{Account, CallRecord, McpServer, now, now_ms};
 
 /// The server and account a request's token resolved to.
 #[derive(Debug, Clone)]
@@ -159,6 +159,7 @@ async fn call_tool(
         })
         .ok_or_else(|| unknown_tool(&request.name))?;
     let args = request.arguments.unwrap_or_default();
+    let at_ms = now_ms();
     let started = Instant::now();
     let span =
         tracing::debug_span!("tool_call", tool = tool.def.name, account = %resolved.account.id);
@@ -174,9 +175,30 @@ async fn call_tool(
         span,
     )
     .await;
-    state
-        .metrics
-        .record(tool.def.name, outcome.upstream_status, started.elapsed());
+    let elapsed = started.elapsed();
+    state.metrics.record(
+        tool.integration.name,
+        tool.def.name,
+        outcome.upstream_status,
+        outcome.class.as_str(),
+        elapsed,
+    );
+    let mut canonical = serde_json::Value::Object(args);
+    canonical.sort_all_objects();
+    state.audit.record(CallRecord {
+        id: crate::crypto::new_id().unwrap_or_else(|_| format!("{at_ms}-{}", tool.def.name)),
+        at_ms,
+        account_id: resolved.account.id.clone(),
+        server_id: resolved.server.id.clone(),
+        integration: tool.integration.name.to_owned(),
+        tool: tool.def.name.to_owned(),
+        arguments_hmac: state
+            .keys
+            .mac_arguments(&serde_json::to_vec(&canonical).unwrap_or_default()),
+        upstream_status: outcome.upstream_status,
+        latency_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+        outcome: outcome.class.as_str().to_owned(),
+    });
     Ok((outcome.result, outcome.rate_limit))
 }
 

@@ -1,4 +1,4 @@
-//! Prometheus counters for tool calls and token lookups. Hand-written exposition text: five
+//! Prometheus counters for tool calls and token lookups. Hand-written exposition text: seven
 //! metric families do not justify a metrics framework and its exporter in the dependency tree.
 
 use std::collections::BTreeMap;
@@ -15,7 +15,9 @@ use crate::AppState;
 
 #[derive(Default)]
 struct ToolStats {
+    integration: &'static str,
     calls_by_status: BTreeMap<u16, u64>,
+    calls_by_outcome: BTreeMap<&'static str, u64>,
     seconds_sum: f64,
     count: u64,
 }
@@ -30,13 +32,22 @@ pub struct Metrics {
 
 impl Metrics {
     /// Records one call; `upstream_status` is 0 when no vendor response arrived.
-    pub fn record(&self, tool: &'static str, upstream_status: u16, elapsed: Duration) {
+    pub fn record(
+        &self,
+        integration: &'static str,
+        tool: &'static str,
+        upstream_status: u16,
+        outcome: &'static str,
+        elapsed: Duration,
+    ) {
         let mut tools = self
             .tools
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let stats = tools.entry(tool).or_default();
+        stats.integration = integration;
         *stats.calls_by_status.entry(upstream_status).or_default() += 1;
+        *stats.calls_by_outcome.entry(outcome).or_default() += 1;
         stats.seconds_sum += elapsed.as_secs_f64();
         stats.count += 1;
     }
@@ -74,6 +85,16 @@ impl Metrics {
             self.answered_directly.load(Ordering::Relaxed),
             self.answered_by_rmcp.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP specgate_tool_call_outcomes_total Tool calls by integration, tool and outcome.\n# TYPE specgate_tool_call_outcomes_total counter\n");
+        for (tool, stats) in tools.iter() {
+            for (outcome, count) in &stats.calls_by_outcome {
+                let _ = writeln!(
+                    out,
+                    "specgate_tool_call_outcomes_total{{integration=\"{}\",tool=\"{tool}\",outcome=\"{outcome}\"}} {count}",
+                    stats.integration
+                );
+            }
+        }
         out.push_str("# HELP specgate_tool_call_seconds Tool call latency.\n# TYPE specgate_tool_call_seconds summary\n");
         for (tool, stats) in tools.iter() {
             let _ = writeln!(
@@ -104,5 +125,10 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
             "specgate_token_lookups_total{{token=\"{token}\",answer=\"hit\"}} {hits}\nspecgate_token_lookups_total{{token=\"{token}\",answer=\"load\"}} {loads}"
         );
     }
+    let _ = writeln!(
+        text,
+        "# HELP specgate_audit_dropped_total Audit records dropped because the writer fell behind.\n# TYPE specgate_audit_dropped_total counter\nspecgate_audit_dropped_total {}",
+        state.audit.dropped()
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

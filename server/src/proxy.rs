@@ -169,6 +169,36 @@ pub struct Outcome {
     pub rate_limit: Option<RateLimit>,
     /// Vendor HTTP status, for metrics (0 when no response arrived).
     pub upstream_status: u16,
+    /// How the call ended, for the audit log and metrics.
+    pub class: CallClass,
+}
+
+/// How a tool call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallClass {
+    /// The vendor answered with success.
+    Ok,
+    /// The arguments did not fit the tool; nothing was sent.
+    InvalidArguments,
+    /// The vendor answered 429.
+    RateLimited,
+    /// The vendor answered with another error status.
+    UpstreamError,
+    /// No answer: refused egress, transport error, timeout, credentials or refresh failure.
+    Failed,
+}
+
+impl CallClass {
+    /// The label used in the audit log and `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::InvalidArguments => "invalid_arguments",
+            Self::RateLimited => "rate_limited",
+            Self::UpstreamError => "upstream_error",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// What a `next_cursor` holds, sealed and bound to its MCP server.
@@ -220,8 +250,7 @@ impl Proxy {
                     format!(
                         "Invalid arguments: {error}. Check the tool's input schema and try again."
                     ),
-                    None,
-                    0,
+                    CallClass::InvalidArguments,
                 );
             }
         };
@@ -230,7 +259,7 @@ impl Proxy {
             .await
         {
             Ok(outcome) => outcome,
-            Err(message) => tool_error(message, None, 0),
+            Err(message) => tool_error(message, CallClass::Failed),
         }
     }
 
@@ -338,6 +367,7 @@ impl Proxy {
                 ),
                 rate_limit,
                 upstream_status: 429,
+                class: CallClass::RateLimited,
             });
         }
         if !status.is_success() {
@@ -368,6 +398,7 @@ impl Proxy {
                 ),
                 rate_limit,
                 upstream_status: status.as_u16(),
+                class: CallClass::UpstreamError,
             });
         }
         let mut structured = match (&tool.pagination, parsed) {
@@ -387,6 +418,7 @@ impl Proxy {
                     result,
                     rate_limit,
                     upstream_status: status.as_u16(),
+                    class: CallClass::Ok,
                 });
             }
             (pagination, parsed) => {
@@ -420,6 +452,7 @@ impl Proxy {
             result,
             rate_limit,
             upstream_status: status.as_u16(),
+            class: CallClass::Ok,
         })
     }
 
@@ -987,11 +1020,12 @@ fn error_with_structure(message: String, structured: Value) -> CallToolResult {
     result
 }
 
-fn tool_error(message: String, rate_limit: Option<RateLimit>, upstream_status: u16) -> Outcome {
+fn tool_error(message: String, class: CallClass) -> Outcome {
     Outcome {
         result: CallToolResult::error(vec![ContentBlock::text(message)]),
-        rate_limit,
-        upstream_status,
+        rate_limit: None,
+        upstream_status: 0,
+        class,
     }
 }
 

@@ -268,9 +268,23 @@ fn migrator(postgres: bool) -> Migrator {
                 SqlStr::from_static(include_str!("../migrations/0004_tool_allow_lists.sql")),
                 false,
             ),
+            Migration::new(
+                5,
+                Cow::Borrowed("tool calls"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0005_tool_calls.sql")),
+                false,
+            ),
         ]),
         ..Migrator::DEFAULT
     }
+}
+
+/// Current unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Current unix time in seconds.
@@ -755,6 +769,79 @@ impl Store {
         Ok(Some((server, account, row.try_get("credentials_sealed")?)))
     }
 
+    // ---- audit log ----
+
+    /// Appends tool calls in one transaction.
+    pub async fn insert_calls(&self, calls: &[CallRecord]) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        for call in calls {
+            sqlx::query("INSERT INTO tool_calls (id, at_ms, account_id, server_id, integration, tool, arguments_hmac, upstream_status, latency_ms, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                .bind(&call.id)
+                .bind(call.at_ms)
+                .bind(&call.account_id)
+                .bind(&call.server_id)
+                .bind(&call.integration)
+                .bind(&call.tool)
+                .bind(&call.arguments_hmac)
+                .bind(i32::from(call.upstream_status))
+                .bind(call.latency_ms)
+                .bind(&call.outcome)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// A server's calls, newest first, strictly older than `before` (`(at_ms, id)`; without
+    /// it, from the newest).
+    pub async fn list_calls(
+        &self,
+        account_id: &str,
+        server_id: &str,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        let (at, id) = before.unwrap_or((i64::MAX, ""));
+        let rows = sqlx::query(
+            "SELECT id, at_ms, account_id, server_id, integration, tool, arguments_hmac, upstream_status, latency_ms, outcome FROM tool_calls \
+             WHERE account_id = $1 AND server_id = $2 AND (at_ms < $3 OR (at_ms = $3 AND id < $4)) ORDER BY at_ms DESC, id DESC LIMIT $5",
+        )
+        .bind(account_id)
+        .bind(server_id)
+        .bind(at)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let status: i32 = row.try_get("upstream_status")?;
+                Ok(CallRecord {
+                    id: row.try_get("id")?,
+                    at_ms: row.try_get("at_ms")?,
+                    account_id: row.try_get("account_id")?,
+                    server_id: row.try_get("server_id")?,
+                    integration: row.try_get("integration")?,
+                    tool: row.try_get("tool")?,
+                    arguments_hmac: row.try_get("arguments_hmac")?,
+                    upstream_status: u16::try_from(status).unwrap_or(0),
+                    latency_ms: row.try_get("latency_ms")?,
+                    outcome: row.try_get("outcome")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes calls older than `before_ms`; returns how many.
+    pub async fn prune_calls(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM tool_calls WHERE at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Deletes every server expired at `at`; returns how many.
     pub async fn sweep_expired(&self, at: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(
@@ -794,6 +881,31 @@ impl Store {
         };
         Ok((lock, sealed))
     }
+}
+
+/// One tool call in the audit log.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CallRecord {
+    /// Id.
+    pub id: String,
+    /// Unix milliseconds when the call began.
+    pub at_ms: i64,
+    /// Integrated account.
+    pub account_id: String,
+    /// MCP server.
+    pub server_id: String,
+    /// Integration slug.
+    pub integration: String,
+    /// Tool name.
+    pub tool: String,
+    /// HMAC-SHA256 of the canonical JSON arguments (see `Keys::mac_arguments`).
+    pub arguments_hmac: String,
+    /// Vendor HTTP status (0 when no response arrived).
+    pub upstream_status: u16,
+    /// Milliseconds the call took.
+    pub latency_ms: i64,
+    /// `ok`, `invalid_arguments`, `rate_limited`, `upstream_error` or `failed`.
+    pub outcome: String,
 }
 
 /// An account's credentials, held for replacement (see [`Store::lock_credentials`]).

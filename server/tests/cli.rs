@@ -180,8 +180,11 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
     );
     send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
     send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
+    send(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "get_single_e_desk_ticket_by_id", "arguments": {"unknown": 1}}}),
+    );
     let mut responses = Vec::new();
-    while responses.len() < 2 {
+    while responses.len() < 3 {
         let mut line = String::new();
         assert!(
             stdout.read_line(&mut line).unwrap() > 0,
@@ -189,9 +192,14 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
         );
         responses.push(serde_json::from_str::<Value>(&line).unwrap());
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // End of input ends the session, and the audit log is written before the process exits.
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
     assert_eq!(responses[0]["result"]["serverInfo"]["name"], "specgate");
+    assert_eq!(responses[2]["result"]["isError"], true, "{}", responses[2]);
+    let logged = cli.run(&["mcp", "calls", "--account", account_id, server_id]);
+    assert_eq!(logged["calls"][0]["tool"], "get_single_e_desk_ticket_by_id");
+    assert_eq!(logged["calls"][0]["outcome"], "invalid_arguments");
     let listed: Vec<&str> = responses[1]["result"]["tools"]
         .as_array()
         .unwrap()

@@ -1,5 +1,6 @@
 //! A `specgate serve` process killed with SIGKILL right after answering loses nothing it had
-//! committed: accounts, MCP servers, and a rotated OAuth refresh token.
+//! committed: accounts, MCP servers, a rotated OAuth refresh token, and audit rows older than
+//! the audit log's flush window.
 
 mod common;
 
@@ -134,6 +135,12 @@ async fn a_killed_server_loses_no_committed_state() {
         call(&url, "list_all_roserocket_user_groups").await["result"]["isError"],
         false
     );
+    for _ in 0..4 {
+        call(&url, "list_all_roserocket_boards").await;
+    }
+    // The audit log's documented bound: a SIGKILL loses at most the calls of the last flush
+    // window, so calls older than a few windows are all on disk.
+    tokio::time::sleep(specgate_server::audit::FLUSH_EVERY * 6).await;
     first.kill().unwrap();
     first.wait().unwrap();
     assert_eq!(sandbox.rose_refresh_token(), "rr_refresh_1");
@@ -150,6 +157,16 @@ async fn a_killed_server_loses_no_committed_state() {
         credentials.refresh_token.as_deref(),
         Some("rr_refresh_1"),
         "the rotated refresh token was committed before use"
+    );
+    let server_id = server["id"].as_str().unwrap();
+    let calls = store
+        .list_calls(&account_id, server_id, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        calls.len(),
+        5,
+        "every call older than the flush window was logged"
     );
 
     let mut second = serve(&paths, port).await;

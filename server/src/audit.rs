@@ -1,0 +1,106 @@
+//! The per-call audit log. Tool calls hand their record to a channel and never wait for the
+//! database; one writer appends what arrived every [`FLUSH_EVERY`] in one transaction.
+//!
+//! What a SIGKILL can lose: the records of calls that finished in the last flush window, at
+//! most [`FLUSH_EVERY`], plus a batch being written. A graceful shutdown writes everything.
+//! When the database falls behind and [`QUEUE`] records wait, further records are dropped and
+//! counted (`specgate_audit_dropped_total`) rather than slowing calls down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{CallRecord, Store};
+
+/// How often queued records are written.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// Records that may wait for the writer.
+pub const QUEUE: usize = 8192;
+
+/// Where tool calls leave their records.
+#[derive(Clone)]
+pub struct AuditLog {
+    sender: mpsc::Sender<CallRecord>,
+    dropped: Arc<AtomicU64>,
+    stop: CancellationToken,
+    writer: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl AuditLog {
+    /// A log writing to `store`, with its writer on the current runtime (none outside one,
+    /// as in a CLI command that makes no call).
+    pub fn new(store: Store) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let stop = CancellationToken::new();
+        let writer = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|runtime| runtime.spawn(write(store, receiver, stop.clone(), dropped.clone())));
+        Self {
+            sender,
+            dropped,
+            stop,
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+        }
+    }
+
+    /// Queues one record without waiting.
+    pub fn record(&self, call: CallRecord) {
+        if self.sender.try_send(call).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Writes what is queued and stops the writer (at shutdown).
+    pub async fn close(&self) {
+        self.stop.cancel();
+        if let Some(writer) = self.writer.lock().await.take() {
+            let _ = writer.await;
+        }
+    }
+}
+
+async fn write(
+    store: Store,
+    mut receiver: mpsc::Receiver<CallRecord>,
+    stop: CancellationToken,
+    dropped: Arc<AtomicU64>,
+) {
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch = Vec::new();
+    loop {
+        let stopping = tokio::select! {
+            () = stop.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        while let Ok(call) = receiver.try_recv() {
+            batch.push(call);
+        }
+        if !batch.is_empty() {
+            match store.insert_calls(&batch).await {
+                Ok(()) => batch.clear(),
+                // Kept for the next flush, up to one queue's worth; older records go first.
+                Err(error) => {
+                    tracing::warn!(%error, pending = batch.len(), "audit log write failed; retrying");
+                    if let Some(excess) = batch.len().checked_sub(QUEUE).filter(|n| *n > 0) {
+                        batch.drain(..excess);
+                        dropped.fetch_add(excess as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The per-call audit log: one row per tool call, with a keyed digest of the arguments and
+//! never their values, listed newest first, outliving its MCP server.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Harness, start};
+use serde_json::{Value, json};
+
+async fn calls(h: &Harness, account: &str, id: &str, query: &str) -> Value {
+    let (status, body) = h
+        .admin(
+            reqwest::Method::GET,
+            &format!("/integrated-account/{account}/mcp/{id}/calls{query}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Waits, with a generous deadline, until the log holds `count` rows for the server.
+async fn logged(h: &Harness, account: &str, id: &str, count: usize) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let rows = calls(h, account, id, "?limit=500").await["calls"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if rows.len() >= count {
+            return rows;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "only {} rows",
+            rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_call_is_logged_without_its_arguments() {
+    let h = start().await;
+    let account = h.account("e_desk").await;
+    let (id, url) = h.server(&account, json!({})).await;
+    let tool = "get_single_e_desk_ticket_by_id";
+    h.call(&url, tool, json!({"ticketId": 4242})).await;
+    h.call(&url, tool, json!({"ticketId": 4242})).await;
+    h.call(&url, tool, json!({"ticketId": 7})).await;
+    h.call(&url, tool, json!({"ticketId": "not a number"}))
+        .await;
+    h.call(
+        &url,
+        "list_all_e_desk_tickets",
+        json!({"limit": 1, "filter_contact_id_equals": 9191}),
+    )
+    .await;
+    h.call(
+        &url,
+        "list_all_e_desk_tickets",
+        json!({"filter_contact_id_equals": 9191, "limit": 1}),
+    )
+    .await;
+
+    let rows = logged(&h, &account, &id, 6).await;
+    assert_eq!(rows.len(), 6);
+    let text = serde_json::to_string(&rows).unwrap();
+    for value in ["4242", "not a number", "9191"] {
+        assert!(
+            !text.contains(value),
+            "an argument value reached the log: {text}"
+        );
+    }
+    // Newest first; the fields an operator reads.
+    let newest = &rows[0];
+    assert_eq!(newest["tool"], "list_all_e_desk_tickets");
+    assert_eq!(newest["integration"], "e_desk");
+    assert_eq!(newest["server_id"], id.as_str());
+    assert_eq!(newest["account_id"], account.as_str());
+    assert_eq!(newest["outcome"], "ok");
+    assert_eq!(newest["upstream_status"], 200);
+    assert!(newest["latency_ms"].as_i64().unwrap() >= 0);
+    let digest = |row: &Value| row["arguments_hmac"].as_str().unwrap().to_owned();
+    // The same arguments in any key order give one digest; other arguments another.
+    assert_eq!(digest(&rows[0]), digest(&rows[1]));
+    assert_eq!(digest(&rows[4]), digest(&rows[5]));
+    assert_ne!(digest(&rows[3]), digest(&rows[4]));
+    assert_eq!(digest(&rows[0]).len(), 64);
+    assert_eq!(rows[2]["outcome"], "invalid_arguments");
+    assert_eq!(rows[2]["upstream_status"], 0);
+
+    // Pages of two follow one another without gaps or repeats.
+    let mut paged = Vec::new();
+    let mut query = "?limit=2".to_owned();
+    loop {
+        let page = calls(&h, &account, &id, &query).await;
+        paged.extend(
+            page["calls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].clone()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        paged,
+        rows.iter().map(|r| r["id"].clone()).collect::<Vec<_>>()
+    );
+    let (status, body) = h
+        .admin(
+            reqwest::Method::GET,
+            &format!("/integrated-account/{account}/mcp/{id}/calls?cursor=nope"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_cursor"))
+    );
+
+    // The rows outlive the server.
+    let (status, _) = h
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/integrated-account/{account}/mcp/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        calls(&h, &account, &id, "").await["calls"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+
+    // Retention: the sweeper prunes rows older than the configured age.
+    let store =
+        specgate_server::store::Store::open(&format!("sqlite://{}", h.db_path.display()), false)
+            .await
+            .unwrap();
+    let oldest = rows.last().unwrap()["at_ms"].as_i64().unwrap();
+    assert_eq!(store.prune_calls(oldest).await.unwrap(), 0);
+    assert_eq!(store.prune_calls(oldest + 60_000).await.unwrap(), 6);
+    assert!(
+        calls(&h, &account, &id, "").await["calls"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let outcomes = h
+        .metric(r#"specgate_tool_call_outcomes_total{integration="e_desk",tool="get_single_e_desk_ticket_by_id",outcome="invalid_arguments"}"#)
+        .await;
+    assert_eq!(outcomes, 1);
+}
