@@ -609,6 +609,11 @@ async fn the_admin_openapi_document_matches_every_route() {
             None,
         ),
         (
+            Method::GET,
+            format!("/integrated-account/{account}/mcp/{server}/calls"),
+            None,
+        ),
+        (
             Method::DELETE,
             format!("/integrated-account/{victim}/mcp/{victim_server}"),
             None,
