@@ -422,8 +422,12 @@ fn prepare_default_data_dir(common: &Common, open: Open) -> Result<(), String> {
 /// Opens the database and key, and checks that the database was set up with this key.
 async fn open_store(common: &Common, open: Open) -> Result<(Store, Keys), String> {
     prepare_default_data_dir(common, open)?;
-    let key_file = key_file(common)?;
     let env_key = std::env::var("SPECGATE_SECRET_KEY").ok();
+    // With the key in the environment no key file is read, so PostgreSQL needs no path.
+    let key_file = match env_key {
+        Some(_) => PathBuf::new(),
+        None => key_file(common)?,
+    };
     if open == Open::Existing && env_key.is_none() && !key_file.exists() {
         let database_exists = sqlite_file(&common.database).is_none_or(|db| db.exists());
         return Err(if database_exists {

@@ -153,3 +153,231 @@ async fn readiness_needs_every_migration() {
     let text = unready.text().await.unwrap();
     assert!(text.contains("this build needs"), "{text}");
 }
+
+/// `specgate` on the shared PostgreSQL with the harness's key.
+fn specgate(database: &str) -> std::process::Command {
+    use base64::Engine;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_specgate"));
+    command
+        .args(["--database", database])
+        .env(
+            "SPECGATE_SECRET_KEY",
+            base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Three `specgate serve` processes on one PostgreSQL behind a round-robin load balancer:
+/// provisioned through the balancer, called through all of them, revoked through one and
+/// refused by every one, one OAuth refresh for concurrent calls, and one instance killed
+/// without failing calls to the others.
+#[tokio::test]
+async fn three_processes_behind_a_load_balancer() {
+    use sqlx::Connection;
+    let Some(server_url) = common::external(
+        "PostgreSQL (SPECGATE_TEST_POSTGRES_URL)",
+        std::env::var("SPECGATE_TEST_POSTGRES_URL").ok(),
+    ) else {
+        return;
+    };
+    // A database of its own, so the three instances migrate an empty one at the same time.
+    let name = format!("specgate_cluster_{}", std::process::id());
+    let mut admin_connection = sqlx::postgres::PgConnection::connect(&server_url)
+        .await
+        .unwrap();
+    // The name is made of a fixed prefix and the process id: nothing to inject.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut admin_connection)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin_connection)
+        .await
+        .unwrap();
+    let database = format!("{}/{name}", server_url.rsplit_once('/').unwrap().0);
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let started: Vec<_> = ports
+        .iter()
+        .map(|port| {
+            specgate(&database)
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--allow-insecure-upstreams",
+                ])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut children = Vec::new();
+    for (child, port) in started.into_iter().zip(&ports) {
+        children.push(common::until_ready(child, *port, "readyz").await);
+    }
+    // A harness on the same database provides the sandboxes and an admin token.
+    let h = start_with(Some(database.clone())).await;
+    let balancer = common::round_robin_proxy(ports.clone()).await;
+    let base = format!("http://127.0.0.1:{balancer}");
+    // One connection per request, so the balancer spreads them.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let admin = |method: reqwest::Method, path: String, body: Option<serde_json::Value>| {
+        let mut request = http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&h.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let call = |path: String, tool: &'static str, arguments: serde_json::Value| {
+        let request = http
+            .post(format!("{base}{path}"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}));
+        async move {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            Ok::<_, reqwest::Error>((
+                status,
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            ))
+        }
+    };
+
+    // Provisioned through the balancer.
+    let (status, account) = admin(
+        reqwest::Method::POST,
+        "/integrated-account".to_owned(),
+        Some(json!({"integration": "roserocket", "name": "acme",
+            "base_url": format!("{}/roserocket/api/v2/platformModel", h.sandbox_url),
+            "credentials": {"client_id": "rr_client", "client_secret": "rr_secret", "refresh_token": "rr_refresh_0", "token_url": format!("{}/roserocket/oauth/token", h.sandbox_url)}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{account}");
+    let account = account["id"].as_str().unwrap().to_owned();
+    let (status, server) = admin(
+        reqwest::Method::POST,
+        format!("/integrated-account/{account}/mcp"),
+        Some(json!({"name": "agent"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{server}");
+    let path = server["mcp_path"].as_str().unwrap().to_owned();
+    let id = server["id"].as_str().unwrap().to_owned();
+
+    // 21 concurrent calls over the three instances: one refresh, and every call succeeds.
+    let calls = (0..21).map(|_| call(path.clone(), "list_all_roserocket_user_groups", json!({})));
+    for answer in futures::future::join_all(calls).await {
+        let (status, body) = answer.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body["result"]["isError"], false, "{body}");
+    }
+    assert_eq!(h.sandbox.token_requests.load(Ordering::SeqCst), 1);
+    for port in &ports {
+        let metrics = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("specgate_tool_calls_total{tool=\"list_all_roserocket_user_groups\""),
+            "instance {port} served no call"
+        );
+    }
+
+    // Rotated through one instance: every instance refuses the old URL.
+    let rotated = http
+        .post(format!(
+            "http://127.0.0.1:{}/integrated-account/{account}/mcp/{id}/rotate",
+            ports[0]
+        ))
+        .bearer_auth(&h.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let new_path = rotated["mcp_path"].as_str().unwrap().to_owned();
+    let started = std::time::Instant::now();
+    for port in &ports {
+        loop {
+            let status = http
+                .post(format!("http://127.0.0.1:{port}{path}"))
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if status == 404 {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "instance {port} still serves the rotated URL"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    eprintln!(
+        "every instance refused the old URL {:?} after the rotation",
+        started.elapsed()
+    );
+
+    // One instance killed during the load: after it, no call fails.
+    let load = (0..30).map(|_| call(new_path.clone(), "list_all_roserocket_boards", json!({})));
+    let during = futures::future::join_all(load);
+    let kill = async {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        children[2].kill().unwrap();
+    };
+    let (during, ()) = tokio::join!(during, kill);
+    children[2].wait().unwrap();
+    let survived = during
+        .iter()
+        .filter(|answer| matches!(answer, Ok((200, body)) if body["result"]["isError"] == false))
+        .count();
+    eprintln!("{survived} of 30 calls in flight around the kill succeeded");
+    let after = (0..30).map(|_| call(new_path.clone(), "list_all_roserocket_boards", json!({})));
+    for answer in futures::future::join_all(after).await {
+        let (status, body) = answer.expect("no call fails once the instance is gone");
+        assert_eq!(status, 200);
+        assert_eq!(body["result"]["isError"], false, "{body}");
+    }
+    for child in &mut children[..2] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}

@@ -305,3 +305,34 @@ pub fn external(what: &str, found: Option<String>) -> Option<String> {
     }
     found
 }
+
+/// A TCP load balancer on loopback for the cluster tests: each connection goes to the next
+/// backend in turn, and a backend that refuses the connection is skipped, as nginx's
+/// `proxy_next_upstream error` does. Returns its port.
+pub async fn round_robin_proxy(backends: Vec<u16>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut next = 0usize;
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            let start = next;
+            next = next.wrapping_add(1);
+            let backends = backends.clone();
+            tokio::spawn(async move {
+                for attempt in 0..backends.len() {
+                    let backend = backends[(start + attempt) % backends.len()];
+                    if let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", backend)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
