@@ -68,44 +68,56 @@ struct Common {
 #[derive(Args, Clone)]
 struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "SPECGATE_LISTEN")]
     listen: SocketAddr,
     /// Public base URL that MCP URLs are built on (default: http://<listen>).
     #[arg(long, env = "SPECGATE_PUBLIC_URL")]
     public_url: Option<String>,
     /// Extra accepted Host names (repeatable); loopback is always accepted.
-    #[arg(long = "allowed-host")]
+    #[arg(
+        long = "allowed-host",
+        env = "SPECGATE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     allowed_hosts: Vec<String>,
     /// Accepted browser Origins (repeatable), e.g. https://chatgpt.com.
-    #[arg(long = "allowed-origin")]
+    #[arg(
+        long = "allowed-origin",
+        env = "SPECGATE_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     allowed_origins: Vec<String>,
     /// Allow http:// loopback base URLs for accounts (tests and demos only).
-    #[arg(long)]
+    #[arg(long, env = "SPECGATE_ALLOW_INSECURE_UPSTREAMS")]
     allow_insecure_upstreams: bool,
     /// Largest accepted request body in bytes.
-    #[arg(long, default_value_t = 1024 * 1024)]
+    #[arg(long, default_value_t = 1024 * 1024, env = "SPECGATE_MAX_BODY_BYTES")]
     max_body_bytes: usize,
     /// Tools per tools/list page.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, env = "SPECGATE_TOOLS_PAGE_SIZE")]
     tools_page_size: usize,
     /// Seconds a vendor request may take.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, env = "SPECGATE_UPSTREAM_TIMEOUT_SECS")]
     upstream_timeout_secs: u64,
     /// Most concurrent legacy HTTP+SSE sessions.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, env = "SPECGATE_SSE_MAX_SESSIONS")]
     sse_max_sessions: usize,
     /// Most concurrent legacy HTTP+SSE sessions of one MCP server.
-    #[arg(long, default_value_t = 16)]
+    #[arg(
+        long,
+        default_value_t = 16,
+        env = "SPECGATE_SSE_MAX_SESSIONS_PER_SERVER"
+    )]
     sse_max_sessions_per_server: usize,
     /// Seconds a legacy SSE session may stay without a message before it is closed.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, env = "SPECGATE_SSE_IDLE_SECS")]
     sse_idle_secs: u64,
     /// Seconds between SIGTERM (or Ctrl-C) and closing the listener, while `/readyz` already
     /// answers 503, so a load balancer stops sending traffic first.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "SPECGATE_SHUTDOWN_DRAIN_SECS")]
     shutdown_drain_secs: u64,
     /// Seconds in-flight calls may take to finish once the listener closes.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, env = "SPECGATE_SHUTDOWN_GRACE_SECS")]
     shutdown_grace_secs: u64,
     /// Days the audit log keeps a tool call.
     #[arg(long, env = "SPECGATE_AUDIT_RETENTION_DAYS", default_value_t = 30)]

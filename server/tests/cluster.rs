@@ -210,16 +210,23 @@ async fn three_processes_behind_a_load_balancer() {
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let started: Vec<_> = ports
         .iter()
-        .map(|port| {
-            specgate(&database)
-                .args([
-                    "serve",
+        .enumerate()
+        .map(|(i, port)| {
+            let mut command = specgate(&database);
+            command.arg("serve");
+            if i == 0 {
+                // Configured from the environment alone.
+                command
+                    .env("SPECGATE_LISTEN", format!("127.0.0.1:{port}"))
+                    .env("SPECGATE_ALLOW_INSECURE_UPSTREAMS", "true");
+            } else {
+                command.args([
                     "--listen",
                     &format!("127.0.0.1:{port}"),
                     "--allow-insecure-upstreams",
-                ])
-                .spawn()
-                .unwrap()
+                ]);
+            }
+            command.spawn().unwrap()
         })
         .collect();
     let mut children = Vec::new();
@@ -380,4 +387,34 @@ async fn three_processes_behind_a_load_balancer() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+}
+
+/// A legacy SSE message that reaches an instance other than the one holding its stream gets a
+/// 404 that says so; the load balancer must route `/mcp/<token>/...` to one instance.
+#[tokio::test]
+async fn an_sse_message_on_the_wrong_instance_says_where_it_belongs() {
+    let instances = three_instances(None).await;
+    let (first, second) = (&instances[0], &instances[1]);
+    let account = first.account("malomo").await;
+    let (_, url) = first.server(&account, json!({})).await;
+    let (_stream, endpoint) = first.open_sse(&url, None).await;
+    let elsewhere = endpoint.replace(&first.base, &second.base);
+    let answer = second
+        .http
+        .post(&elsewhere)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("instance that opened them"), "{text}");
+    let here = first
+        .http
+        .post(&endpoint)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(here.status(), 202);
 }
