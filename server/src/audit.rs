@@ -25,6 +25,10 @@ pub const QUEUE: usize = 8192;
 #[derive(Clone)]
 pub struct AuditLog {
     sender: mpsc::Sender<CallRecord>,
+    /// Row ids are this process's random prefix and a counter: unique across instances
+    /// without a random draw per call.
+    id_prefix: Arc<str>,
+    next_id: Arc<AtomicU64>,
     dropped: Arc<AtomicU64>,
     stop: CancellationToken,
     writer: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
@@ -42,10 +46,21 @@ impl AuditLog {
             .map(|runtime| runtime.spawn(write(store, receiver, stop.clone(), dropped.clone())));
         Self {
             sender,
+            id_prefix: crate::crypto::new_id().unwrap_or_default().into(),
+            next_id: Arc::default(),
             dropped,
             stop,
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
         }
+    }
+
+    /// A new row id.
+    pub fn new_id(&self) -> String {
+        format!(
+            "{}{:016x}",
+            self.id_prefix,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// Queues one record without waiting.

@@ -186,7 +186,7 @@ async fn call_tool(
     let mut canonical = serde_json::Value::Object(args);
     canonical.sort_all_objects();
     state.audit.record(CallRecord {
-        id: crate::crypto::new_id().unwrap_or_else(|_| format!("{at_ms}-{}", tool.def.name)),
+        id: state.audit.new_id(),
         at_ms,
         account_id: resolved.account.id.clone(),
         server_id: resolved.server.id.clone(),

@@ -771,23 +771,28 @@ impl Store {
 
     // ---- audit log ----
 
-    /// Appends tool calls in one transaction.
+    /// Appends tool calls in one transaction, many rows per statement.
     pub async fn insert_calls(&self, calls: &[CallRecord]) -> Result<(), StoreError> {
+        // Ten parameters a row; 100 rows stay far below either engine's parameter limit.
+        const ROWS_PER_STATEMENT: usize = 100;
         let mut transaction = self.pool.begin().await?;
-        for call in calls {
-            sqlx::query("INSERT INTO tool_calls (id, at_ms, account_id, server_id, integration, tool, arguments_hmac, upstream_status, latency_ms, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                .bind(&call.id)
-                .bind(call.at_ms)
-                .bind(&call.account_id)
-                .bind(&call.server_id)
-                .bind(&call.integration)
-                .bind(&call.tool)
-                .bind(&call.arguments_hmac)
-                .bind(i32::from(call.upstream_status))
-                .bind(call.latency_ms)
-                .bind(&call.outcome)
-                .execute(&mut *transaction)
-                .await?;
+        for chunk in calls.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Any>::new(
+                "INSERT INTO tool_calls (id, at_ms, account_id, server_id, integration, tool, arguments_hmac, upstream_status, latency_ms, outcome) ",
+            );
+            insert.push_values(chunk, |mut row, call| {
+                row.push_bind(call.id.clone())
+                    .push_bind(call.at_ms)
+                    .push_bind(call.account_id.clone())
+                    .push_bind(call.server_id.clone())
+                    .push_bind(call.integration.clone())
+                    .push_bind(call.tool.clone())
+                    .push_bind(call.arguments_hmac.clone())
+                    .push_bind(i32::from(call.upstream_status))
+                    .push_bind(call.latency_ms)
+                    .push_bind(call.outcome.clone());
+            });
+            insert.build().execute(&mut *transaction).await?;
         }
         transaction.commit().await?;
         Ok(())
