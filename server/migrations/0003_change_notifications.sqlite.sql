@@ -1,3 +1,3 @@
--- SQLite needs no trigger: the change watcher reads `PRAGMA data_version`, which moves on
--- every commit by another connection (see server/src/changes.rs).
+-- SQLite has no notifications: its change watcher polls a trigger-fed counter instead
+-- (migration 0006, server/src/changes.rs).
 SELECT 1;

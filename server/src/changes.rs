@@ -2,8 +2,10 @@
 //!
 //! Every write through [`crate::store::Store`] bumps the [`ChangeSignal`] after it commits.
 //! Writes from elsewhere (the CLI, other instances) are seen by a watcher on the database
-//! itself: SQLite's `PRAGMA data_version`, which changes when another connection commits, and
-//! PostgreSQL's `LISTEN`, fed by statement triggers on the tables a token resolves through.
+//! itself, fed by triggers on the tables a token resolves through: PostgreSQL's `LISTEN`, and
+//! on SQLite a polled counter (migration 0006). SQLite's `PRAGMA data_version` would do
+//! without triggers, but it also moves on every audit-log write, which would end the caches
+//! many times a second.
 //! While no watcher is connected the signal reports no generation, and caches must not be used.
 
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 /// The channel the PostgreSQL triggers notify on (migration 0003).
 pub const POSTGRES_CHANNEL: &str = "specgate_changes";
 
-/// How often SQLite's `data_version` is read: the longest a write by another process can go
+/// How often SQLite's change counter is read: the longest a write by another process can go
 /// unseen by this one.
 pub const SQLITE_POLL: Duration = Duration::from_millis(20);
 
@@ -96,22 +98,22 @@ async fn watch_once(url: &str, signal: &ChangeSignal) -> Result<(), sqlx::Error>
         }
     }
     let mut connection = sqlx::sqlite::SqliteConnection::connect(url).await?;
-    let mut seen = data_version(&mut connection).await?;
+    let mut seen = change_count(&mut connection).await?;
     signal.set_watched(true);
     let mut tick = tokio::time::interval(SQLITE_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let version = data_version(&mut connection).await?;
-        if version != seen {
-            seen = version;
+        let count = change_count(&mut connection).await?;
+        if count != seen {
+            seen = count;
             signal.bump();
         }
     }
 }
 
-async fn data_version(connection: &mut sqlx::sqlite::SqliteConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("PRAGMA data_version")
+async fn change_count(connection: &mut sqlx::sqlite::SqliteConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT n FROM change_counter WHERE id = 1")
         .fetch_one(connection)
         .await
 }

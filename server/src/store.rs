@@ -233,10 +233,16 @@ pub struct Store {
 
 fn migrator(postgres: bool) -> Migrator {
     // PostgreSQL tells other instances about changes through triggers; SQLite needs none.
-    let notifications = if postgres {
-        include_str!("../migrations/0003_change_notifications.postgres.sql")
+    let (notifications, counter) = if postgres {
+        (
+            include_str!("../migrations/0003_change_notifications.postgres.sql"),
+            include_str!("../migrations/0006_change_counter.postgres.sql"),
+        )
     } else {
-        include_str!("../migrations/0003_change_notifications.sqlite.sql")
+        (
+            include_str!("../migrations/0003_change_notifications.sqlite.sql"),
+            include_str!("../migrations/0006_change_counter.sqlite.sql"),
+        )
     };
     Migrator {
         migrations: Cow::Owned(vec![
@@ -273,6 +279,13 @@ fn migrator(postgres: bool) -> Migrator {
                 Cow::Borrowed("tool calls"),
                 MigrationType::Simple,
                 SqlStr::from_static(include_str!("../migrations/0005_tool_calls.sql")),
+                false,
+            ),
+            Migration::new(
+                6,
+                Cow::Borrowed("change counter"),
+                MigrationType::Simple,
+                SqlStr::from_static(counter),
                 false,
             ),
         ]),
@@ -326,6 +339,11 @@ impl Store {
                             .execute(&mut *conn)
                             .await?;
                         sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        // Lookups touch a few small tables and the audit log only appends,
+                        // so 512 KiB of page cache per connection is plenty (default 2 MiB).
+                        sqlx::query("PRAGMA cache_size = -512")
                             .execute(&mut *conn)
                             .await?;
                     }
@@ -792,7 +810,13 @@ impl Store {
                     .push_bind(call.latency_ms)
                     .push_bind(call.outcome.clone());
             });
-            insert.build().execute(&mut *transaction).await?;
+            // Not prepared and cached: each row count would be a statement of its own per
+            // connection.
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut *transaction)
+                .await?;
         }
         transaction.commit().await?;
         Ok(())
