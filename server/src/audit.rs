@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{CallRecord, Store};
 
 /// How often queued records are written.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
 /// Records that may wait for the writer.
-pub const QUEUE: usize = 8192;
+pub const QUEUE: usize = 4096;
 
 /// Where tool calls leave their records.
 #[derive(Clone)]
