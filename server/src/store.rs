@@ -810,11 +810,11 @@ impl Store {
                     .push_bind(call.latency_ms)
                     .push_bind(call.outcome.clone());
             });
-            // Not prepared and cached: each row count would be a statement of its own per
-            // connection.
+            // Full chunks share one prepared statement per connection; a shorter last chunk
+            // is not cached, or every row count would become a statement of its own.
             insert
                 .build()
-                .persistent(false)
+                .persistent(chunk.len() == ROWS_PER_STATEMENT)
                 .execute(&mut *transaction)
                 .await?;
         }
