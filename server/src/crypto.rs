@@ -148,15 +148,29 @@ impl Keys {
         hex(&digest)
     }
 
-    /// HMAC-SHA256 of a call's arguments, hex-encoded: equal arguments give equal digests
-    /// under one key, and short values such as ids cannot be found by hashing guesses
-    /// without the key.
-    pub fn mac_arguments(&self, canonical: &[u8]) -> String {
+    /// HMAC-SHA256 of a call's arguments as compact JSON, hex-encoded: equal arguments give
+    /// equal digests under one key, and short values such as ids cannot be found by hashing
+    /// guesses without the key. Objects must already be key-sorted for a canonical digest.
+    pub fn mac_arguments(&self, canonical: &serde_json::Value) -> String {
         use hmac::{KeyInit, Mac};
-        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.audit_key)
-            .expect("HMAC takes a key of any length");
-        mac.update(canonical);
-        hex(&mac.finalize().into_bytes())
+        /// Feeds serialized JSON straight into the MAC, with no buffer in between.
+        struct MacWriter(hmac::Hmac<Sha256>);
+        impl std::io::Write for MacWriter {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.update(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut writer = MacWriter(
+            <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.audit_key)
+                .expect("HMAC takes a key of any length"),
+        );
+        // Writing a `Value` into an infallible writer cannot fail.
+        let _ = serde_json::to_writer(&mut writer, canonical);
+        hex(&writer.0.finalize().into_bytes())
     }
 
     /// Encrypts with XChaCha20-Poly1305 under a random nonce; returns base64(nonce || ciphertext).

@@ -192,9 +192,7 @@ async fn call_tool(
         server_id: resolved.server.id.clone(),
         integration: tool.integration.name.to_owned(),
         tool: tool.def.name.to_owned(),
-        arguments_hmac: state
-            .keys
-            .mac_arguments(&serde_json::to_vec(&canonical).unwrap_or_default()),
+        arguments_hmac: state.keys.mac_arguments(&canonical),
         upstream_status: outcome.upstream_status,
         latency_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
         outcome: outcome.class.as_str().to_owned(),

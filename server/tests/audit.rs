@@ -125,13 +125,7 @@ async fn every_call_is_logged_without_its_arguments() {
     );
 
     // The rows outlive the server.
-    let (status, _) = h
-        .admin(
-            reqwest::Method::DELETE,
-            &format!("/integrated-account/{account}/mcp/{id}"),
-            None,
-        )
-        .await;
+    let status = h.delete_server(&account, &id).await;
     assert_eq!(status, 204);
     assert_eq!(
         calls(&h, &account, &id, "").await["calls"]

@@ -57,10 +57,7 @@ async fn one_oauth_refresh_for_three_instances_on_sqlite() {
 
 #[tokio::test]
 async fn one_oauth_refresh_for_three_instances_on_postgres() {
-    let Some(url) = common::external(
-        "PostgreSQL (SPECGATE_TEST_POSTGRES_URL)",
-        std::env::var("SPECGATE_TEST_POSTGRES_URL").ok(),
-    ) else {
+    let Some(url) = common::postgres() else {
         return;
     };
     one_refresh_for_the_whole_cluster(&three_instances(Some(url)).await).await;
@@ -115,10 +112,7 @@ async fn concurrent_sweeps_on_sqlite() {
 
 #[tokio::test]
 async fn concurrent_sweeps_on_postgres() {
-    let Some(url) = common::external(
-        "PostgreSQL (SPECGATE_TEST_POSTGRES_URL)",
-        std::env::var("SPECGATE_TEST_POSTGRES_URL").ok(),
-    ) else {
+    let Some(url) = common::postgres() else {
         return;
     };
     concurrent_sweeps_remove_each_expired_server_once(Some(url)).await;
@@ -169,14 +163,6 @@ fn specgate(database: &str) -> std::process::Command {
     command
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Three `specgate serve` processes on one PostgreSQL behind a round-robin load balancer:
 /// provisioned through the balancer, called through all of them, revoked through one and
 /// refused by every one, one OAuth refresh for concurrent calls, and one instance killed
@@ -184,10 +170,7 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn three_processes_behind_a_load_balancer() {
     use sqlx::Connection;
-    let Some(server_url) = common::external(
-        "PostgreSQL (SPECGATE_TEST_POSTGRES_URL)",
-        std::env::var("SPECGATE_TEST_POSTGRES_URL").ok(),
-    ) else {
+    let Some(server_url) = common::postgres() else {
         return;
     };
     // A database of its own, so the three instances migrate an empty one at the same time.
@@ -207,7 +190,7 @@ async fn three_processes_behind_a_load_balancer() {
         .await
         .unwrap();
     let database = format!("{}/{name}", server_url.rsplit_once('/').unwrap().0);
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| common::free_port()).collect();
     let started: Vec<_> = ports
         .iter()
         .enumerate()

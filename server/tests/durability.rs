@@ -94,11 +94,7 @@ async fn a_killed_server_loses_no_committed_state() {
         .to_owned();
 
     let (sandbox_address, sandbox) = sandbox::spawn().await.unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut first = serve(&paths, port).await;
     let post = |path: String, body: Value| {

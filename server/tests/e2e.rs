@@ -15,10 +15,7 @@ async fn provisioning_on_sqlite() {
 
 #[tokio::test]
 async fn provisioning_on_postgres() {
-    let Some(url) = common::external(
-        "PostgreSQL (SPECGATE_TEST_POSTGRES_URL)",
-        std::env::var("SPECGATE_TEST_POSTGRES_URL").ok(),
-    ) else {
+    let Some(url) = common::postgres() else {
         return;
     };
     let h = start_with(Some(url)).await;

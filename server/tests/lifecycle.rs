@@ -49,14 +49,6 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `serve` and waits until `/healthz` answers.
 async fn serve(cwd: &Path, args: &[&str], port: u16) -> Child {
     let listen = format!("127.0.0.1:{port}");
@@ -141,7 +133,7 @@ async fn one_database_one_key_from_any_directory() {
         .unwrap()
         .to_owned();
     assert!(!elsewhere.path().join(".specgate").exists());
-    let port = free_port();
+    let port = common::free_port();
     let mut server = serve(other.path(), &db, port).await;
     let listed = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/integrated-account"))
@@ -267,7 +259,7 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
         .as_str()
         .unwrap()
         .to_owned();
-    let port = free_port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let listen = format!("127.0.0.1:{port}");
     let server = specgate(
@@ -404,7 +396,7 @@ fn cli_edges_fail_cleanly() {
 #[tokio::test]
 async fn serving_on_every_interface_warns_and_the_demo_cleans_up() {
     let cwd = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = common::free_port();
     let listen = format!("0.0.0.0:{port}");
     let mut child = specgate(cwd.path(), &["demo", "--listen", &listen])
         .stdout(Stdio::piped())

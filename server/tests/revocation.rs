@@ -110,13 +110,7 @@ async fn another_instance_ends_what_this_one_cached(first: &Harness, second: &Ha
     }
 
     // Deleted through the other instance.
-    let (status, _) = second
-        .admin(
-            reqwest::Method::DELETE,
-            &format!("/integrated-account/{account}/mcp/{id}"),
-            None,
-        )
-        .await;
+    let status = second.delete_server(&account, &id).await;
     assert_eq!(status, 204);
     let deletion = answers_within(first, &new_url, None, 404).await;
     eprintln!("refused on the other instance after: rotation {rotation:?}, deletion {deletion:?}");
@@ -131,10 +125,7 @@ async fn another_instance_on_sqlite_ends_what_this_one_cached() {
 
 #[tokio::test]
 async fn another_instance_on_postgres_ends_what_this_one_cached() {
-    let Some(url) = common::external(
-        "PostgreSQL (SPECGATE_TEST_POSTGRES_URL)",
-        std::env::var("SPECGATE_TEST_POSTGRES_URL").ok(),
-    ) else {
+    let Some(url) = common::postgres() else {
         return;
     };
     let first = start_with(Some(url.clone())).await;
@@ -148,13 +139,7 @@ async fn this_instance_ends_its_own_cache_at_once() {
     let account = h.account("malomo").await;
     let (id, url) = h.server(&account, json!({})).await;
     served_from_memory(&h, &url, None, MCP_HITS).await;
-    let (status, _) = h
-        .admin(
-            reqwest::Method::DELETE,
-            &format!("/integrated-account/{account}/mcp/{id}"),
-            None,
-        )
-        .await;
+    let status = h.delete_server(&account, &id).await;
     assert_eq!(status, 204);
     // No polling: the store ends its own cache before the delete returns.
     let response = h.rpc_raw(&url, "tools/list", json!({}), None).await;

@@ -105,6 +105,12 @@ impl Harness {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Deletes an MCP server through the admin API; returns the status.
+    pub async fn delete_server(&self, account: &str, id: &str) -> u16 {
+        let path = format!("/integrated-account/{account}/mcp/{id}");
+        self.admin(reqwest::Method::DELETE, &path, None).await.0
+    }
+
     /// An unauthenticated GET of a JSON document.
     pub async fn get_json(&self, path: &str) -> Value {
         self.http
@@ -335,4 +341,22 @@ pub async fn round_robin_proxy(backends: Vec<u16>) -> u16 {
         }
     });
     port
+}
+
+/// The PostgreSQL that `scripts/test.sh` starts (`SPECGATE_TEST_POSTGRES_URL`), under the same
+/// rule as [`external`].
+pub fn postgres() -> Option<String> {
+    external(
+        "PostgreSQL (SPECGATE_TEST_POSTGRES_URL)",
+        std::env::var("SPECGATE_TEST_POSTGRES_URL").ok(),
+    )
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
