@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
 pub mod sandbox;
+pub mod serving;
 pub mod store;
 
 use std::sync::Arc;
@@ -57,6 +58,9 @@ pub struct Config {
     pub sse_idle: Duration,
     /// How long the audit log keeps a tool call.
     pub audit_retention: Duration,
+    /// Threads that each serve their own connections (see [`serving_thread`]); the vendor
+    /// client keeps one connection pool per thread.
+    pub serving_threads: usize,
 }
 
 /// Token resolutions (and API tokens) kept in memory at most; past it the cache starts over.
@@ -108,7 +112,11 @@ impl AppState {
             proxy: Proxy::new(
                 store.clone(),
                 keys.clone(),
-                egress::client(config.upstream_timeout, config.allow_insecure_upstreams),
+                (0..config.serving_threads.max(1))
+                    .map(|_| {
+                        egress::client(config.upstream_timeout, config.allow_insecure_upstreams)
+                    })
+                    .collect(),
                 config.allow_insecure_upstreams,
             ),
             sse: mcp::SseSessions::new(
@@ -128,6 +136,22 @@ impl AppState {
             metrics: Metrics::default(),
         }))
     }
+}
+
+thread_local! {
+    static SERVING_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current OS thread as serving thread `index`, whose requests use that thread's
+/// own vendor connection pool. Each serving thread runs a single-threaded runtime, so a
+/// request and its vendor connection never wake another thread.
+pub fn set_serving_thread(index: usize) {
+    SERVING_THREAD.set(index);
+}
+
+/// The serving thread this code runs on (0 off the serving threads).
+pub fn serving_thread() -> usize {
+    SERVING_THREAD.get()
 }
 
 fn host_of(url: &str) -> Option<String> {

@@ -18,7 +18,7 @@ use specgate_server::crypto::Keys;
 use specgate_server::mcp::{Handler, Resolved};
 use specgate_server::proxy::Credentials;
 use specgate_server::store::{Filter, ServerConfig, Store, TokenScope, now, sqlite_file};
-use specgate_server::{AppState, Config, app, sandbox};
+use specgate_server::{AppState, Config, app, sandbox, serving};
 use tokio_util::sync::CancellationToken;
 
 const DEFAULT_DATABASE: &str = "sqlite://.specgate/specgate.db";
@@ -58,9 +58,8 @@ struct Common {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
-    /// Threads that serve requests (default: one per core). On a machine whose cores are
-    /// shared with the upstream or the load, fewer threads hand less work between them:
-    /// `scripts/bench-serve` measures both.
+    /// Threads that serve requests (default: one per core). Each serves the connections dealt
+    /// to it on a single-threaded runtime; other commands use this many runtime workers.
     #[arg(long, global = true, env = "SPECGATE_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     worker_threads: Option<u16>,
 }
@@ -349,10 +348,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = cli.common.worker_threads {
-        runtime.worker_threads(usize::from(threads));
-    }
+    // Serving runs its own threads (see `specgate_server::serving`); this runtime is the
+    // first of them.
+    let mut runtime = if matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        if let Some(threads) = cli.common.worker_threads {
+            runtime.worker_threads(usize::from(threads));
+        }
+        runtime
+    };
     let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -498,11 +504,12 @@ async fn cli_state(common: &Common, allow_insecure_upstreams: bool) -> Result<Ap
         sse_idle: Duration::from_secs(300),
         // Only `serve` prunes the audit log.
         audit_retention: Duration::MAX,
+        serving_threads: 1,
     };
     Ok(AppState::new(config, store, keys))
 }
 
-fn serve_config(args: &ServeArgs, allow_insecure: bool) -> Config {
+fn serve_config(args: &ServeArgs, allow_insecure: bool, serving_threads: usize) -> Config {
     Config {
         public_url: Some(
             args.public_url
@@ -519,7 +526,16 @@ fn serve_config(args: &ServeArgs, allow_insecure: bool) -> Config {
         sse_max_sessions_per_server: args.sse_max_sessions_per_server,
         sse_idle: Duration::from_secs(args.sse_idle_secs),
         audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
+        serving_threads,
     }
+}
+
+/// `--worker-threads`, or one per core.
+fn serving_threads(common: &Common) -> usize {
+    common.worker_threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        usize::from,
+    )
 }
 
 fn api(error: ApiError) -> String {
@@ -556,7 +572,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => {
             let listener = bind(args.listen).await?;
             let (store, keys) = open_store(&common, Open::Create).await?;
-            let config = serve_config(&args, false);
+            let config = serve_config(&args, false, serving_threads(&common));
             record_public_url(&store, &config).await?;
             let state = AppState::new(config, store, keys);
             watch_signals(&state.shutdown)?;
@@ -581,7 +597,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             out("  specgate mcp create --account <id> --name support --methods read");
             out("  or try everything without credentials: specgate demo");
-            serve(state, listener, Shutdown::from(&args)).await
+            serve(
+                state,
+                listener,
+                Shutdown::from(&args),
+                serving_threads(&common),
+            )
+            .await
         }
         Command::Demo(args) => demo(&common, args).await,
         Command::Stdio { mcp_token } => {
@@ -1030,6 +1052,7 @@ async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     plan: Shutdown,
+    threads: usize,
 ) -> Result<(), String> {
     let sweeper = specgate_server::spawn_sweeper(
         state.store.clone(),
@@ -1039,6 +1062,36 @@ async fn serve(
     let audit = state.audit.clone();
     // Token lookups are cached only while this watcher sees every commit to the database.
     let watcher = state.store.watch_changes(state.shutdown.clone());
+    let shutdown = state.shutdown.clone();
+    let stop_accepting = {
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(plan.drain).await;
+        }
+    };
+    let (listeners, accept_loop) = serving::deal(listener, threads, stop_accepting)
+        .map_err(|e| format!("cannot serve: {e}"))?;
+    let acceptor = tokio::spawn(accept_loop);
+    let result = serving::run_threads(
+        listeners,
+        move |listener| serve_connections(state.clone(), listener, plan),
+        &shutdown,
+    )
+    .await;
+    acceptor.abort();
+    sweeper.abort();
+    watcher.abort();
+    audit.close().await;
+    result
+}
+
+/// One serving thread's share of `serve`.
+async fn serve_connections(
+    state: AppState,
+    listener: serving::Dealt,
+    plan: Shutdown,
+) -> Result<(), String> {
     let shutdown = state.shutdown.clone();
     let server = axum::serve(listener, app(state)).with_graceful_shutdown({
         let shutdown = shutdown.clone();
@@ -1052,17 +1105,13 @@ async fn serve(
         shutdown.cancelled().await;
         tokio::time::sleep(plan.drain + grace).await;
     };
-    let result = tokio::select! {
+    tokio::select! {
         result = server => result.map_err(|e| e.to_string()),
         () = deadline => {
             tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; exiting with requests still in flight");
             Ok(())
         }
-    };
-    sweeper.abort();
-    watcher.abort();
-    audit.close().await;
-    result
+    }
 }
 
 async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
@@ -1077,7 +1126,7 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
         common.key_file = Some(scratch.0.join("secret.key"));
     }
     let (store, keys) = open_store(&common, Open::Create).await?;
-    let config = serve_config(&args, true);
+    let config = serve_config(&args, true, serving_threads(&common));
     record_public_url(&store, &config).await?;
     let state = AppState::new(config, store, keys);
     watch_signals(&state.shutdown)?;
@@ -1141,7 +1190,13 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
     out(
         "\nTry: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", paste a URL above.",
     );
-    serve(state, listener, Shutdown::from(&args)).await
+    serve(
+        state,
+        listener,
+        Shutdown::from(&args),
+        serving_threads(&common),
+    )
+    .await
 }
 
 /// The demo's throwaway directory (mode 0700), removed when the demo ends.

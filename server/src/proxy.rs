@@ -153,7 +153,8 @@ impl Credentials {
 /// State the proxy needs, shared by all requests.
 #[derive(Clone)]
 pub struct Proxy {
-    http: reqwest::Client,
+    /// One client, with its own connection pool, per serving thread.
+    http: Arc<[reqwest::Client]>,
     store: Store,
     keys: Keys,
     /// Loopback and private upstreams allowed (tests and demos).
@@ -221,8 +222,13 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl Proxy {
-    /// A proxy over one shared HTTP client (see [`crate::egress::client`]).
-    pub fn new(store: Store, keys: Keys, http: reqwest::Client, allow_insecure: bool) -> Self {
+    /// A proxy over one HTTP client per serving thread (see [`crate::egress::client`]).
+    pub fn new(
+        store: Store,
+        keys: Keys,
+        http: Arc<[reqwest::Client]>,
+        allow_insecure: bool,
+    ) -> Self {
         Self {
             http,
             store,
@@ -230,6 +236,11 @@ impl Proxy {
             allow_insecure,
             refresh_locks: Arc::default(),
         }
+    }
+
+    /// This serving thread's client.
+    fn http(&self) -> &reqwest::Client {
+        &self.http[crate::serving_thread() % self.http.len()]
     }
 
     /// Calls one tool for one account through one MCP server (which its cursors are bound to).
@@ -476,7 +487,7 @@ impl Proxy {
             HttpMethod::Patch => reqwest::Method::PATCH,
             HttpMethod::Delete => reqwest::Method::DELETE,
         };
-        let mut builder = self.http.request(method, url);
+        let mut builder = self.http().request(method, url);
         for (name, value) in integration.default_headers {
             builder = builder.header(*name, *value);
         }
@@ -812,7 +823,7 @@ impl Proxy {
             ));
         }
         let response = self
-            .http
+            .http()
             .post(token_url)
             .form(&form)
             .send()

@@ -56,6 +56,7 @@ async fn launch(database: Option<String>, allow_insecure_upstreams: bool) -> Har
         sse_max_sessions_per_server: 2,
         sse_idle: std::time::Duration::from_millis(1500),
         audit_retention: std::time::Duration::from_secs(86_400),
+        serving_threads: 1,
     };
     let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
     let provisioner = Provisioner::new(state.clone());
