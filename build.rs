@@ -14,7 +14,13 @@ fn main() {
             println!("cargo:rerun-if-changed=specs/{}", file.path);
         }
     }
-    let generated = specgate_codegen::generate(&inputs);
+    // Tools the committed lock file knows under another name keep that name as an alias.
+    println!("cargo:rerun-if-changed={}", specgate_codegen::LOCK_FILE);
+    let previous = match specgate_codegen::read_lock(Path::new(specgate_codegen::LOCK_FILE)) {
+        Ok(previous) => previous,
+        Err(e) => panic!("cannot read the lock file {e}"),
+    };
+    let generated = specgate_codegen::generate_against(&inputs, &previous);
     for diagnostic in &generated.diagnostics {
         if diagnostic.severity == specgate_codegen::Severity::Warning {
             println!(

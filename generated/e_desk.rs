@@ -31,6 +31,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /messages",
         operation_id: ::std::option::Option::Some("createMessage"),
+        aliases: &[],
         build: build_create_a_e_desk_message,
     },
     ::specgate_runtime::ToolDef {
@@ -52,6 +53,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /order-notes",
         operation_id: ::std::option::Option::Some("createOrderNote"),
+        aliases: &[],
         build: build_create_a_e_desk_order_note,
     },
     ::specgate_runtime::ToolDef {
@@ -73,6 +75,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /templates",
         operation_id: ::std::option::Option::Some("createTemplate"),
+        aliases: &[],
         build: build_create_a_e_desk_template,
     },
     ::specgate_runtime::ToolDef {
@@ -94,6 +97,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /messages/{messageId}",
         operation_id: ::std::option::Option::Some("getMessage"),
+        aliases: &[],
         build: build_get_single_e_desk_message_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -115,6 +119,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /order-notes/{orderNoteId}",
         operation_id: ::std::option::Option::Some("getOrderNote"),
+        aliases: &[],
         build: build_get_single_e_desk_order_note_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -136,6 +141,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /sales-orders/{salesOrderId}",
         operation_id: ::std::option::Option::Some("getSalesOrder"),
+        aliases: &[],
         build: build_get_single_e_desk_sales_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -157,6 +163,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /tags/{tagId}",
         operation_id: ::std::option::Option::Some("getTag"),
+        aliases: &[],
         build: build_get_single_e_desk_tag_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -178,6 +185,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /tickets/{ticketId}",
         operation_id: ::std::option::Option::Some("getTicket"),
+        aliases: &[],
         build: build_get_single_e_desk_ticket_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -204,6 +212,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         },
         endpoint: "GET /channels",
         operation_id: ::std::option::Option::Some("listChannels"),
+        aliases: &[],
         build: build_list_all_e_desk_channels,
     },
     ::specgate_runtime::ToolDef {
@@ -230,6 +239,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         },
         endpoint: "GET /contacts",
         operation_id: ::std::option::Option::Some("Contacts_List"),
+        aliases: &[],
         build: build_list_all_e_desk_contacts,
     },
     ::specgate_runtime::ToolDef {
@@ -256,6 +266,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         },
         endpoint: "GET /order-notes",
         operation_id: ::std::option::Option::Some("listOrderNotes"),
+        aliases: &[],
         build: build_list_all_e_desk_order_notes,
     },
     ::specgate_runtime::ToolDef {
@@ -282,6 +293,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         },
         endpoint: "GET /tag-groups",
         operation_id: ::std::option::Option::Some("listTagGroups"),
+        aliases: &[],
         build: build_list_all_e_desk_tag_groups,
     },
     ::specgate_runtime::ToolDef {
@@ -308,6 +320,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         },
         endpoint: "GET /tags",
         operation_id: ::std::option::Option::Some("listTags"),
+        aliases: &[],
         build: build_list_all_e_desk_tags,
     },
     ::specgate_runtime::ToolDef {
@@ -334,6 +347,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         },
         endpoint: "GET /templates",
         operation_id: ::std::option::Option::Some("listTemplates"),
+        aliases: &[],
         build: build_list_all_e_desk_templates,
     },
     ::specgate_runtime::ToolDef {
@@ -360,6 +374,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         },
         endpoint: "GET /tickets",
         operation_id: ::std::option::Option::Some("listTickets"),
+        aliases: &[],
         build: build_list_all_e_desk_tickets,
     },
     ::specgate_runtime::ToolDef {
@@ -381,6 +396,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /order-notes/{orderNoteId}",
         operation_id: ::std::option::Option::Some("updateOrderNote"),
+        aliases: &[],
         build: build_update_a_e_desk_order_note_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -402,6 +418,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /sales-orders/{salesOrderId}",
         operation_id: ::std::option::Option::Some("updateSalesOrder"),
+        aliases: &[],
         build: build_update_a_e_desk_sales_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -423,6 +440,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /tickets/{ticketId}",
         operation_id: ::std::option::Option::Some("updateTicket"),
+        aliases: &[],
         build: build_update_a_e_desk_ticket_by_id,
     },
 ];

@@ -31,6 +31,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /customers",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_create_a_malomo_customer,
     },
     ::specgate_runtime::ToolDef {
@@ -52,6 +53,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /orders",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_create_a_malomo_order,
     },
     ::specgate_runtime::ToolDef {
@@ -73,6 +75,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /orders/{order_id}/events",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_create_a_malomo_order_event,
     },
     ::specgate_runtime::ToolDef {
@@ -94,6 +97,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /webhooks",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_create_a_malomo_webhook,
     },
     ::specgate_runtime::ToolDef {
@@ -115,6 +119,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "DELETE /customers/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_delete_a_malomo_customer_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -136,6 +141,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "DELETE /orders/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_delete_a_malomo_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -157,6 +163,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "DELETE /webhooks/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_delete_a_malomo_webhook_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -178,6 +185,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /accounts/self",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_get_single_malomo_account_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -199,6 +207,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /customers/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_get_single_malomo_customer_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -220,6 +229,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /orders/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_get_single_malomo_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -241,6 +251,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /orders",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_get_single_malomo_orders_by_tracking_code_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -262,6 +273,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /returns/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_get_single_malomo_return_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -283,6 +295,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /webhooks/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_get_single_malomo_webhook_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -309,6 +322,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         },
         endpoint: "GET /customers/{customer_id}/events",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_malomo_customer_events,
     },
     ::specgate_runtime::ToolDef {
@@ -335,6 +349,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         },
         endpoint: "GET /customers",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_malomo_customers,
     },
     ::specgate_runtime::ToolDef {
@@ -361,6 +376,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         },
         endpoint: "GET /orders/{order_id}/events",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_malomo_order_events,
     },
     ::specgate_runtime::ToolDef {
@@ -387,6 +403,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         },
         endpoint: "GET /orders",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_malomo_orders,
     },
     ::specgate_runtime::ToolDef {
@@ -408,6 +425,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /returns",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_malomo_returns,
     },
     ::specgate_runtime::ToolDef {
@@ -434,6 +452,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         },
         endpoint: "GET /webhooks",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_malomo_webhooks,
     },
     ::specgate_runtime::ToolDef {
@@ -455,6 +474,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /customers/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_update_a_malomo_customer_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -476,6 +496,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /orders/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_update_a_malomo_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -497,6 +518,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /webhooks/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_update_a_malomo_webhook_by_id,
     },
 ];

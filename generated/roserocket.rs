@@ -34,6 +34,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /events",
         operation_id: ::std::option::Option::Some("createEvent"),
+        aliases: &[],
         build: build_create_a_roserocket_event,
     },
     ::specgate_runtime::ToolDef {
@@ -55,6 +56,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /objects",
         operation_id: ::std::option::Option::Some("createObject"),
+        aliases: &[],
         build: build_create_a_roserocket_object,
     },
     ::specgate_runtime::ToolDef {
@@ -76,6 +78,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /userGroups",
         operation_id: ::std::option::Option::Some("createUserGroup"),
+        aliases: &[],
         build: build_create_a_roserocket_user_group,
     },
     ::specgate_runtime::ToolDef {
@@ -97,6 +100,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "DELETE /objects/{recordId}",
         operation_id: ::std::option::Option::Some("deleteObject"),
+        aliases: &[],
         build: build_delete_a_roserocket_object_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -118,6 +122,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "DELETE /objects/{objectKey}/{externalId}/external",
         operation_id: ::std::option::Option::Some("deleteObjectByExternalId"),
+        aliases: &[],
         build: build_delete_a_roserocket_objects_external_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -139,6 +144,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /objects/{recordId}",
         operation_id: ::std::option::Option::Some("getObject"),
+        aliases: &[],
         build: build_get_single_roserocket_object_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -160,6 +166,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /objects/{objectKey}/{externalId}/external",
         operation_id: ::std::option::Option::Some("getObjectByExternalId"),
+        aliases: &[],
         build: build_get_single_roserocket_objects_external_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -187,6 +194,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         },
         endpoint: "GET /boards/nav",
         operation_id: ::std::option::Option::Some("listBoards"),
+        aliases: &[],
         build: build_list_all_roserocket_boards,
     },
     ::specgate_runtime::ToolDef {
@@ -214,6 +222,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         },
         endpoint: "GET /events",
         operation_id: ::std::option::Option::Some("listEvents"),
+        aliases: &[],
         build: build_list_all_roserocket_events,
     },
     ::specgate_runtime::ToolDef {
@@ -241,6 +250,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         },
         endpoint: "POST /objects/search",
         operation_id: ::std::option::Option::Some("searchObjects"),
+        aliases: &[],
         build: build_list_all_roserocket_objects,
     },
     ::specgate_runtime::ToolDef {
@@ -262,6 +272,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /userGroups/{groupId}/members",
         operation_id: ::std::option::Option::Some("listUserGroupMembers"),
+        aliases: &[],
         build: build_list_all_roserocket_user_group_members,
     },
     ::specgate_runtime::ToolDef {
@@ -283,6 +294,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /userGroups",
         operation_id: ::std::option::Option::Some("listUserGroups"),
+        aliases: &[],
         build: build_list_all_roserocket_user_groups,
     },
     ::specgate_runtime::ToolDef {
@@ -304,6 +316,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /objects/{recordId}",
         operation_id: ::std::option::Option::Some("updateObject"),
+        aliases: &[],
         build: build_update_a_roserocket_object_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -325,6 +338,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PATCH /objects/{objectKey}/{externalId}/external",
         operation_id: ::std::option::Option::Some("upsertObjectByExternalId"),
+        aliases: &[],
         build: build_update_a_roserocket_objects_external_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -346,6 +360,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /userGroups/{groupId}/members",
         operation_id: ::std::option::Option::Some("addUserGroupMembers"),
+        aliases: &[],
         build: build_update_a_roserocket_user_group_member_by_id,
     },
 ];

@@ -34,6 +34,8 @@ pub struct IntegrationDoc {
     pub base_url: Option<String>,
     /// OpenAPI file (same directory) this doc spec overlays.
     pub openapi: Option<String>,
+    /// Where the OpenAPI file was fetched from (`cargo codegen fetch` fills it in).
+    pub source: Option<SourceDoc>,
     /// Also expose documented OpenAPI operations the overlay does not list.
     #[serde(default)]
     pub include_unlisted: bool,
@@ -63,6 +65,18 @@ pub struct IntegrationDoc {
         reason = "documentation for readers of the spec; parsed to validate it"
     )]
     pub rate_limit_headers: Vec<String>,
+}
+
+/// Provenance of an overlay's OpenAPI file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceDoc {
+    /// The URL the file is downloaded from.
+    pub url: String,
+    /// Hex SHA-256 of the file as last fetched.
+    pub sha256: Option<String>,
+    /// When it was last fetched (RFC 3339, UTC).
+    pub fetched_at: Option<String>,
 }
 
 /// How unlisted operations are named.
@@ -195,6 +209,11 @@ pub struct MethodDoc {
     pub http: Option<String>,
     /// Overlay: the OpenAPI operation, by `operationId` or as `GET /path`.
     pub operation: Option<String>,
+    /// The tool's name, instead of the one derived from the resource and method.
+    pub name: Option<String>,
+    /// Earlier names of this tool: still callable, not listed, answered as deprecated.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// Tool title.
     pub title: Option<String>,
     /// Documentation; a method without any documentation is not a tool.

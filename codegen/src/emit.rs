@@ -388,6 +388,7 @@ fn tool_def_tokens(tool: &ToolIr) -> TokenStream {
     let pagination = pagination_tokens(&tool.pagination);
     let endpoint = format!("{} {}", tool.http_method, tool.path_template());
     let operation_id = opt_str(tool.operation_id.as_ref());
+    let aliases = &tool.aliases;
     let build = build_fn_ident(tool);
     quote! {
         ::specgate_runtime::ToolDef {
@@ -409,6 +410,7 @@ fn tool_def_tokens(tool: &ToolIr) -> TokenStream {
             pagination: #pagination,
             endpoint: #endpoint,
             operation_id: #operation_id,
+            aliases: &[#(#aliases),*],
             build: #build,
         }
     }

@@ -121,6 +121,8 @@ pub struct ToolIr {
     /// The name was written in a doc spec (resource and method, or an overlay), not derived
     /// from the path; such names are never changed to resolve a collision.
     pub explicit_name: bool,
+    /// Earlier names, sorted: callable but not listed (see [`crate::surface`]).
+    pub aliases: Vec<String>,
 }
 
 /// The HTTP methods a tool can use; a spec's `head`, `options` and `trace` operations are

@@ -8,11 +8,13 @@
 
 mod diag;
 mod docspec;
+pub mod drift;
 mod emit;
 mod ir;
 mod lower;
 mod naming;
 mod schema;
+pub mod surface;
 mod swagger;
 mod types;
 
@@ -23,6 +25,16 @@ use sha2::{Digest, Sha256};
 
 pub use diag::{Diagnostic, Severity};
 pub use ir::{ClassIr, IntegrationIr, ToolIr};
+pub use surface::{LOCK_FILE, Surface};
+
+/// Reads a lock file; a missing one is an empty surface (a first generation).
+pub fn read_lock(path: &std::path::Path) -> Result<Surface, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Surface::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Surface::default()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
 
 /// One spec file: its path relative to the specs directory and its text.
 #[derive(Debug, Clone)]
@@ -91,6 +103,19 @@ impl Generated {
         );
         let body = format_tokens(emit::registry_tokens(&self.integrations, for_out_dir));
         files.push(("registry.rs".to_owned(), format!("{header}\n{body}")));
+        files
+    }
+
+    /// The tool surface, as the lock file records it.
+    pub fn surface(&self) -> Surface {
+        Surface::of(&self.integrations)
+    }
+
+    /// The reviewed mirror's files (`generated/`): the Rust files and the lock file.
+    pub fn mirror_files(&self) -> Vec<(String, String)> {
+        let mut files = self.rust_files(false);
+        let lock_name = surface::LOCK_FILE.trim_start_matches("generated/");
+        files.push((lock_name.to_owned(), self.surface().to_lock_text()));
         files
     }
 
@@ -203,9 +228,16 @@ fn parse_document(file: &SpecFile, diagnostics: &mut Vec<Diagnostic>) -> Option<
     }
 }
 
-/// Generates every vendor. Vendors are processed in directory order; diagnostics of all of
-/// them are collected, not just the first.
+/// Generates every vendor with no earlier tool surface (so with only the aliases the doc
+/// specs list).
 pub fn generate(inputs: &[VendorInput]) -> Generated {
+    generate_against(inputs, &Surface::default())
+}
+
+/// Generates every vendor. Vendors are processed in directory order; diagnostics of all of
+/// them are collected, not just the first. Tools `previous` knew under another name keep
+/// that name as an alias.
+pub fn generate_against(inputs: &[VendorInput], previous: &Surface) -> Generated {
     let mut diagnostics = Vec::new();
     let mut integrations = Vec::new();
     let mut sorted: Vec<&VendorInput> = inputs.iter().collect();
@@ -217,6 +249,7 @@ pub fn generate(inputs: &[VendorInput]) -> Generated {
     }
     integrations.sort_by(|a, b| a.name.cmp(&b.name));
     check_cross_integration(&integrations, &mut diagnostics);
+    surface::apply_aliases(&mut integrations, previous, &mut diagnostics);
     let texts: BTreeMap<&str, &str> = inputs
         .iter()
         .flat_map(|v| v.files.iter().map(|f| (f.path.as_str(), f.text.as_str())))
@@ -420,10 +453,36 @@ fn generate_vendor(
             openapis.into_iter().next()
         }
     };
+    let provenance = doc
+        .as_ref()
+        .and_then(|(d, spec)| Some((d.file, spec.integration.source.clone()?)));
     let openapi = openapi.map(|(file, value)| {
+        let sha256 = sha256_hex(file.text.as_bytes());
+        if let Some((doc_file, source)) = &provenance
+            && let Some(recorded) = source.sha256.as_deref().filter(|r| *r != sha256)
+        {
+            diagnostics.push(
+                Diagnostic::new(
+                    "provenance::checksum-changed",
+                    Severity::Warning,
+                    doc_file,
+                    "/integration/source/sha256",
+                    format!(
+                        "`{}` is not the file fetched from {}{}: sha256 {recorded} was recorded, the file is {sha256}",
+                        file.path,
+                        source.url,
+                        source.fetched_at.as_deref().map(|at| format!(" at {at}")).unwrap_or_default(),
+                    ),
+                )
+                .with_help(format!(
+                    "run `cargo codegen fetch {}` to fetch it again, or record the edit in `source.sha256`",
+                    vendor.dir
+                )),
+            );
+        }
         sources.push(ir::SourceFile {
             path: file.path.clone(),
-            sha256: sha256_hex(file.text.as_bytes()),
+            sha256,
         });
         lower::Document {
             file: &file.path,

@@ -466,6 +466,8 @@ struct Operation {
     idempotent: Option<bool>,
     field_notes: BTreeMap<String, String>,
     name_override: Option<String>,
+    /// Earlier names the doc spec lists.
+    aliases: Vec<String>,
     /// The vendor's `operationId`.
     operation_id: Option<String>,
     /// The name comes from a doc spec rather than the path.
@@ -653,7 +655,8 @@ impl Lowerer<'_, '_, '_> {
                 destructive: method_doc.destructive,
                 idempotent: method_doc.idempotent,
                 field_notes: method_doc.field_notes.clone(),
-                name_override: None,
+                name_override: method_doc.name.clone(),
+                aliases: method_doc.aliases.clone(),
                 operation_id: None,
                 explicit_name: true,
             },
@@ -993,7 +996,8 @@ impl Lowerer<'_, '_, '_> {
                     .map(|o| o.doc.field_notes.clone())
                     .unwrap_or_default(),
                 explicit_name: overlay.is_some() || name_override.is_some(),
-                name_override,
+                name_override: overlay.and_then(|o| o.doc.name.clone()).or(name_override),
+                aliases: overlay.map(|o| o.doc.aliases.clone()).unwrap_or_default(),
                 operation_id: op
                     .op
                     .get("operationId")
@@ -1371,6 +1375,7 @@ impl Lowerer<'_, '_, '_> {
             pointer: pointer.to_owned(),
             operation_id: parts.operation_id,
             explicit_name: parts.explicit_name,
+            aliases: parts.aliases,
         });
     }
 }

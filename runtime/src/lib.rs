@@ -208,6 +208,8 @@ pub struct ToolDef {
     pub endpoint: &'static str,
     /// The vendor operation's `operationId`, when the spec gives one.
     pub operation_id: Option<&'static str>,
+    /// Earlier names of this tool: callable, never listed, answered as deprecated.
+    pub aliases: &'static [&'static str],
     /// Parses flat arguments into the typed request struct and splits it into a vendor request.
     pub build: fn(&Args) -> Result<HttpRequest, ArgError>,
 }

@@ -31,6 +31,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 4usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /charges",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_create_a_body_kinds_charge,
     },
     ::specgate_runtime::ToolDef {
@@ -52,6 +53,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 4usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /files",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_create_a_body_kinds_file,
     },
     ::specgate_runtime::ToolDef {
@@ -73,6 +75,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 4usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /notes",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_create_a_body_kinds_note,
     },
     ::specgate_runtime::ToolDef {
@@ -94,6 +97,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 4usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /documents",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_put_body_kinds_documents,
     },
 ];

@@ -33,6 +33,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 2usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /widget/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_get_single_broken_vendor_widget_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -54,6 +55,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 2usize] = [
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /things",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_broken_vendor_things,
     },
 ];

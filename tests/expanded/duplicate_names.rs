@@ -31,6 +31,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /reports/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_get_single_duplicate_names_report_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -52,6 +53,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /user/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_get_single_duplicate_names_user_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -73,6 +75,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /users/{username}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_get_single_duplicate_names_user_by_username,
     },
     ::specgate_runtime::ToolDef {
@@ -94,6 +97,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /Orders",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_duplicate_names_orders,
     },
     ::specgate_runtime::ToolDef {
@@ -115,6 +119,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /orders",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_duplicate_names_orders_60c1,
     },
     ::specgate_runtime::ToolDef {
@@ -136,6 +141,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /orders/items",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_duplicate_names_orders_items,
     },
     ::specgate_runtime::ToolDef {
@@ -157,6 +163,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /orders/{id}/items",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_duplicate_names_orders_items_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -178,6 +185,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /orders/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_replace_a_duplicate_names_order_by_id,
     },
     ::specgate_runtime::ToolDef {
@@ -199,6 +207,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PATCH /orders/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_update_a_duplicate_names_order_by_id,
     },
 ];

@@ -31,6 +31,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /documented",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_missing_operation_ids_and_docs_documented,
     },
 ];

@@ -31,6 +31,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PATCH /things/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_update_a_nullable_styles_thing_by_id,
     },
 ];

@@ -31,6 +31,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /items/{id}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_update_a_param_collision_item_by_id,
     },
 ];

@@ -31,6 +31,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /nodes",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_create_a_recursive_schema_node,
     },
 ];

@@ -33,6 +33,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /pet",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_create_a_swagger_2_pet,
     },
     ::specgate_runtime::ToolDef {
@@ -54,6 +55,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /pet/findByStatus",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_list_all_swagger_2_pet_find_by_status,
     },
     ::specgate_runtime::ToolDef {
@@ -75,6 +77,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /pet/{petId}",
         operation_id: ::std::option::Option::None,
+        aliases: &[],
         build: build_post_swagger_2_pet,
     },
 ];
