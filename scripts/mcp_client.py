@@ -48,8 +48,15 @@ async def main(url: str, transport: str) -> None:
         except MCPError as error:
             refused = error.code
 
+        by_alias = await client.call_tool("get_single_malomo_orders_by_tracking_code_by_id", {"id": "9400000003"})
+        alias = {
+            "isError": bool(by_alias.is_error),
+            "deprecated": (by_alias.meta or {}).get("io.specgate/deprecated"),
+            "text": "\n".join(getattr(c, "text", "") for c in by_alias.content),
+        }
+
         info = client.server_info
-        print(json.dumps({"server": {"name": info.name if info else None}, "tools": tools, "ids": ids, "pages": pages, "refused": refused}))
+        print(json.dumps({"server": {"name": info.name if info else None}, "tools": tools, "ids": ids, "pages": pages, "refused": refused, "alias": alias}))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ fn malomo_requests() {
     let r = build("get_single_malomo_order_by_id", json!({"id": "ord/../1"}));
     assert_eq!(r.path, "/orders/ord%2F..%2F1");
     let r = build(
-        "get_single_malomo_orders_by_tracking_code_by_id",
+        "get_single_malomo_order_by_tracking_code",
         json!({"id": "9400111"}),
     );
     assert_eq!(

@@ -276,7 +276,12 @@ fn diff_integration(
                 format!("was {}, now names {}", before.endpoint(), after.endpoint()),
             );
         }
-        let moved = unique_match(&new.tools, before).filter(|(n, _)| *n != name);
+        // A tool that lists the old name as an alias, or else the one tool with its operation.
+        let moved = new
+            .tools
+            .iter()
+            .find(|(_, t)| t.aliases.contains(name))
+            .or_else(|| unique_match(&new.tools, before).filter(|(n, _)| *n != name));
         match moved {
             Some((new_name, after)) => {
                 matched.insert(new_name);

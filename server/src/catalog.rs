@@ -24,6 +24,8 @@ pub struct CatalogTool {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     tools: Arc<Vec<CatalogTool>>,
+    /// Earlier tool names, sorted, with the index of the tool they now call.
+    aliases: Arc<Vec<(&'static str, usize)>>,
     /// Listings by the exact set of tools they hold, shared by every server exposing that set.
     listings: Arc<Mutex<HashMap<Vec<u32>, Arc<ToolListing>>>>,
 }
@@ -56,7 +58,14 @@ impl Catalog {
             })
             .collect();
         tools.sort_by(|a, b| a.def.name.cmp(b.def.name));
+        let mut aliases: Vec<(&'static str, usize)> = tools
+            .iter()
+            .enumerate()
+            .flat_map(|(index, t)| t.def.aliases.iter().map(move |alias| (*alias, index)))
+            .collect();
+        aliases.sort_unstable();
         Self {
+            aliases: Arc::new(aliases),
             tools: Arc::new(tools),
             listings: Arc::default(),
         }
@@ -73,6 +82,19 @@ impl Catalog {
             .binary_search_by(|t| t.def.name.cmp(name))
             .ok()
             .map(|i| &self.tools[i])
+    }
+
+    /// The tool `name` calls: a tool of that name, or the tool it is an earlier name of
+    /// (`true`: called by a deprecated alias). Aliases are never listed.
+    pub fn resolve(&self, name: &str) -> Option<(&CatalogTool, bool)> {
+        if let Some(tool) = self.get(name) {
+            return Some((tool, false));
+        }
+        let at = self
+            .aliases
+            .binary_search_by(|(alias, _)| (*alias).cmp(name))
+            .ok()?;
+        Some((&self.tools[self.aliases[at].1], true))
     }
 
     /// Tools of one integration that pass a server's filters, in name order.
@@ -211,8 +233,13 @@ pub fn allowed(def: &ToolDef, config: &ServerConfig) -> bool {
         .methods
         .admits(|m| m == def.class.as_str() || m == def.method)
         && config.tags.admits(|t| def.tags.contains(&t))
-        && config.tools.admits(|t| t == def.name)
-        && !config.exclude_tools.iter().any(|t| t == def.name)
+        && config
+            .tools
+            .admits(|t| t == def.name || def.aliases.contains(&t))
+        && !config
+            .exclude_tools
+            .iter()
+            .any(|t| t == def.name || def.aliases.contains(&t.as_str()))
 }
 
 /// Valid `methods` values for an integration: the classes plus its method names.

@@ -150,10 +150,10 @@ async fn call_tool(
     resolved: &Resolved,
     request: CallToolRequestParams,
 ) -> Result<(CallToolResult, Option<RateLimit>), McpError> {
-    let tool = state
+    let (tool, by_alias) = state
         .catalog
-        .get(&request.name)
-        .filter(|t| {
+        .resolve(&request.name)
+        .filter(|(t, _)| {
             t.def.integration == resolved.account.integration
                 && allowed(t.def, &resolved.server.config)
         })
@@ -197,7 +197,25 @@ async fn call_tool(
         latency_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
         outcome: outcome.class.as_str().to_owned(),
     });
-    Ok((outcome.result, outcome.rate_limit))
+    let mut result = outcome.result;
+    if by_alias {
+        deprecate(&mut result, &request.name, tool.def.name);
+    }
+    Ok((result, outcome.rate_limit))
+}
+
+/// Marks a result reached through an earlier tool name: in `_meta` for clients, and as a
+/// last text block for the model.
+fn deprecate(result: &mut CallToolResult, alias: &str, name: &str) {
+    let notice = serde_json::json!({"alias": alias, "use": name});
+    result
+        .meta
+        .get_or_insert_with(Default::default)
+        .0
+        .insert("io.specgate/deprecated".to_owned(), notice);
+    result.content.push(rmcp::model::ContentBlock::text(format!(
+        "Note: `{alias}` is a deprecated name of the tool `{name}`; call `{name}` instead."
+    )));
 }
 
 impl ServerHandler for Handler {
@@ -223,7 +241,7 @@ impl ServerHandler for Handler {
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.state.catalog.get(name).map(|t| t.mcp.clone())
+        self.state.catalog.resolve(name).map(|(t, _)| t.mcp.clone())
     }
 
     async fn call_tool(
