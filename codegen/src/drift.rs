@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::Generated;
-use crate::surface::{IntegrationSurface, Surface, ToolSurface};
+use crate::surface::{IntegrationSurface, Surface, ToolSurface, properties_and_required};
 
 /// How much a change can hurt an agent that worked against the base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -247,15 +247,6 @@ impl Sink<'_> {
     }
 }
 
-fn unique_match<'a>(
-    tools: &'a BTreeMap<String, ToolSurface>,
-    tool: &ToolSurface,
-) -> Option<(&'a String, &'a ToolSurface)> {
-    let mut matches = tools.iter().filter(|(_, t)| t.same_operation(tool));
-    let first = matches.next()?;
-    matches.next().is_none().then_some(first)
-}
-
 fn diff_integration(
     old: &IntegrationSurface,
     new: &IntegrationSurface,
@@ -281,7 +272,7 @@ fn diff_integration(
             .tools
             .iter()
             .find(|(_, t)| t.aliases.contains(name))
-            .or_else(|| unique_match(&new.tools, before).filter(|(n, _)| *n != name));
+            .or_else(|| new.unique_match(before).filter(|(n, _)| *n != name));
         match moved {
             Some((new_name, after)) => {
                 matched.insert(new_name);
@@ -446,25 +437,6 @@ fn diff_properties(
     }
 }
 
-fn object_parts(schema: &Value) -> (BTreeMap<String, Value>, Vec<String>) {
-    let properties = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    let required = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| {
-            r.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    (properties, required)
-}
-
 fn types(schema: &Value) -> BTreeSet<String> {
     match schema.get("type") {
         Some(Value::String(t)) => BTreeSet::from([t.clone()]),
@@ -617,8 +589,8 @@ fn diff_schema(tool: &str, path: &str, old: &Value, new: &Value, sink: &mut Sink
             format!("`{path}`: description changed"),
         );
     }
-    let (old_props, old_required) = object_parts(old);
-    let (new_props, new_required) = object_parts(new);
+    let (old_props, old_required) = properties_and_required(old);
+    let (new_props, new_required) = properties_and_required(new);
     if !old_props.is_empty() || !new_props.is_empty() {
         diff_properties(
             tool,

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 pub use diag::{Diagnostic, Severity};
 pub use ir::{ClassIr, IntegrationIr, ToolIr};
-pub use surface::{LOCK_FILE, Surface};
+pub use surface::{LOCK_FILE, LOCK_FILE_NAME, Surface};
 
 /// Reads a lock file; a missing one is an empty surface (a first generation).
 pub fn read_lock(path: &std::path::Path) -> Result<Surface, String> {
@@ -114,8 +114,7 @@ impl Generated {
     /// The reviewed mirror's files (`generated/`): the Rust files and the lock file.
     pub fn mirror_files(&self) -> Vec<(String, String)> {
         let mut files = self.rust_files(false);
-        let lock_name = surface::LOCK_FILE.trim_start_matches("generated/");
-        files.push((lock_name.to_owned(), self.surface().to_lock_text()));
+        files.push((LOCK_FILE_NAME.to_owned(), self.surface().to_lock_text()));
         files
     }
 

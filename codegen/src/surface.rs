@@ -14,8 +14,17 @@ use serde_json::Value;
 use crate::diag::{Diagnostic, Severity};
 use crate::ir::{AuthIr, ClassIr, IntegrationIr, PaginationIr, ToolIr};
 
+macro_rules! lock_file_name {
+    () => {
+        "tools.lock.json"
+    };
+}
+
+/// The lock file's name in the mirror directory.
+pub const LOCK_FILE_NAME: &str = lock_file_name!();
+
 /// The lock file's path in the repository.
-pub const LOCK_FILE: &str = "generated/tools.lock.json";
+pub const LOCK_FILE: &str = concat!("generated/", lock_file_name!());
 
 /// Every integration's tools.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -67,23 +76,7 @@ pub struct ToolSurface {
 
 impl ToolSurface {
     fn of(integration: &IntegrationIr, tool: &ToolIr) -> Self {
-        let schema = &tool.input_schema;
-        let arguments = schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        let mut required: Vec<String> = schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| {
-                r.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        required.sort();
+        let (arguments, required) = properties_and_required(&tool.input_schema);
         Self {
             method: tool.http_method.as_str().to_owned(),
             path: tool.path_template(),
@@ -183,15 +176,41 @@ impl Surface {
         integration: &str,
         tool: &ToolSurface,
     ) -> Option<(&'a String, &'a ToolSurface)> {
+        self.integrations.get(integration)?.unique_match(tool)
+    }
+}
+
+impl IntegrationSurface {
+    /// The one tool here that is the same operation as `tool`.
+    pub fn unique_match<'a>(&'a self, tool: &ToolSurface) -> Option<(&'a String, &'a ToolSurface)> {
         let mut matches = self
-            .integrations
-            .get(integration)?
             .tools
             .iter()
             .filter(|(_, candidate)| candidate.same_operation(tool));
         let first = matches.next()?;
         matches.next().is_none().then_some(first)
     }
+}
+
+/// An object schema's properties by name, and its required names, sorted.
+pub(crate) fn properties_and_required(schema: &Value) -> (BTreeMap<String, Value>, Vec<String>) {
+    let properties = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let mut required: Vec<String> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    required.sort();
+    (properties, required)
 }
 
 /// Gives every tool its aliases: the names its doc spec lists, plus, for a tool whose

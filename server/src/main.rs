@@ -597,13 +597,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             out("  specgate mcp create --account <id> --name support --methods read");
             out("  or try everything without credentials: specgate demo");
-            serve(
-                state,
-                listener,
-                Shutdown::from(&args),
-                serving_threads(&common),
-            )
-            .await
+            serve(state, listener, Shutdown::from(&args)).await
         }
         Command::Demo(args) => demo(&common, args).await,
         Command::Stdio { mcp_token } => {
@@ -1052,7 +1046,6 @@ async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     plan: Shutdown,
-    threads: usize,
 ) -> Result<(), String> {
     let sweeper = specgate_server::spawn_sweeper(
         state.store.clone(),
@@ -1063,14 +1056,8 @@ async fn serve(
     // Token lookups are cached only while this watcher sees every commit to the database.
     let watcher = state.store.watch_changes(state.shutdown.clone());
     let shutdown = state.shutdown.clone();
-    let stop_accepting = {
-        let shutdown = shutdown.clone();
-        async move {
-            shutdown.cancelled().await;
-            tokio::time::sleep(plan.drain).await;
-        }
-    };
-    let (listeners, accept_loop) = serving::deal(listener, threads, stop_accepting)
+    let threads = state.config.serving_threads;
+    let (listeners, accept_loop) = serving::deal(listener, threads, drained(&shutdown, plan.drain))
         .map_err(|e| format!("cannot serve: {e}"))?;
     let acceptor = tokio::spawn(accept_loop);
     let result = serving::run_threads(
@@ -1086,6 +1073,18 @@ async fn serve(
     result
 }
 
+/// Resolves `after` the shutdown signal.
+fn drained(
+    shutdown: &CancellationToken,
+    after: Duration,
+) -> impl Future<Output = ()> + Send + 'static {
+    let shutdown = shutdown.clone();
+    async move {
+        shutdown.cancelled().await;
+        tokio::time::sleep(after).await;
+    }
+}
+
 /// One serving thread's share of `serve`.
 async fn serve_connections(
     state: AppState,
@@ -1093,18 +1092,10 @@ async fn serve_connections(
     plan: Shutdown,
 ) -> Result<(), String> {
     let shutdown = state.shutdown.clone();
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown({
-        let shutdown = shutdown.clone();
-        async move {
-            shutdown.cancelled().await;
-            tokio::time::sleep(plan.drain).await;
-        }
-    });
+    let server =
+        axum::serve(listener, app(state)).with_graceful_shutdown(drained(&shutdown, plan.drain));
     let grace = plan.grace;
-    let deadline = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(plan.drain + grace).await;
-    };
+    let deadline = drained(&shutdown, plan.drain + grace);
     tokio::select! {
         result = server => result.map_err(|e| e.to_string()),
         () = deadline => {
@@ -1190,13 +1181,7 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
     out(
         "\nTry: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", paste a URL above.",
     );
-    serve(
-        state,
-        listener,
-        Shutdown::from(&args),
-        serving_threads(&common),
-    )
-    .await
+    serve(state, listener, Shutdown::from(&args)).await
 }
 
 /// The demo's throwaway directory (mode 0700), removed when the demo ends.

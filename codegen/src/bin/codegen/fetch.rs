@@ -120,9 +120,13 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// indented lines) by one flow mapping line, leaving every other line as it was.
 fn record_source(doc: &str, url: &str, sha256: &str, fetched_at: &str) -> Option<String> {
     let lines: Vec<&str> = doc.lines().collect();
-    let start = lines
-        .iter()
-        .position(|l| l.trim_start().starts_with("source:") && l.starts_with(' '))?;
+    // Within the `integration:` block: after it, before the next top-level key.
+    let block = lines.iter().position(|l| l.starts_with("integration:"))? + 1;
+    let start = block
+        + lines[block..]
+            .iter()
+            .take_while(|l| l.is_empty() || l.starts_with(' ') || l.starts_with('#'))
+            .position(|l| l.trim_start().starts_with("source:"))?;
     let indent = lines[start].len() - lines[start].trim_start().len();
     let end = start
         + 1
@@ -180,12 +184,12 @@ mod tests {
 
     #[test]
     fn the_source_entry_is_replaced_and_nothing_else() {
-        let doc = "specgate: 1\n# kept\nintegration:\n  name: Acme\n  source:\n    url: https://a.test/x.yaml\n    sha256: old\n  openapi: openapi.yaml\nresources: {}\n";
+        let doc = "specgate: 1\n# kept\nresources:\n  x:\n    source: not this one\nintegration:\n  name: Acme\n  source:\n    url: https://a.test/x.yaml\n    sha256: old\n  openapi: openapi.yaml\nresources: {}\n";
         let updated =
             record_source(doc, "https://a.test/x.yaml", "abc", "2026-12-01T00:00:00Z").unwrap();
         assert_eq!(
             updated,
-            "specgate: 1\n# kept\nintegration:\n  name: Acme\n  source: {url: \"https://a.test/x.yaml\", sha256: abc, fetched_at: \"2026-12-01T00:00:00Z\"}\n  openapi: openapi.yaml\nresources: {}\n"
+            "specgate: 1\n# kept\nresources:\n  x:\n    source: not this one\nintegration:\n  name: Acme\n  source: {url: \"https://a.test/x.yaml\", sha256: abc, fetched_at: \"2026-12-01T00:00:00Z\"}\n  openapi: openapi.yaml\nresources: {}\n"
         );
     }
 

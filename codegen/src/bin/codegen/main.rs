@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use specgate_codegen::{
-    Generated, LOCK_FILE, SpecFile, Surface, VendorInput, drift, generate, generate_against,
-    read_lock, read_specs_dir,
+    Generated, LOCK_FILE, LOCK_FILE_NAME, SpecFile, Surface, VendorInput, drift, generate,
+    generate_against, read_lock, read_specs_dir,
 };
 
 mod fetch;
@@ -91,7 +91,7 @@ fn load_specs(specs: &Path, out_dir: &Path) -> Result<Generated, ExitCode> {
         eprintln!("cannot read {}: {e}", specs.display());
         ExitCode::FAILURE
     })?;
-    let lock = out_dir.join(LOCK_FILE.trim_start_matches("generated/"));
+    let lock = out_dir.join(LOCK_FILE_NAME);
     let previous = read_lock(&lock).map_err(|e| {
         eprintln!("cannot read the lock file {e}");
         ExitCode::FAILURE
