@@ -721,7 +721,9 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
                 (true, _) => {
                     quote! { ::std::option::Option::Some(::specgate_runtime::ToJson::to_json(&self.#ident)) }
                 }
-                (false, FieldType::Any) => quote! { self.#ident },
+                // A nullable optional field is `Option<Option<_>>`: `ToJson` writes the inner
+                // `None` as `null`.
+                (false, FieldType::Any) if !param.nullable => quote! { self.#ident },
                 (false, _) => {
                     quote! { self.#ident.map(|value| ::specgate_runtime::ToJson::to_json(&value)) }
                 }
