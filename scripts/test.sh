@@ -3,6 +3,7 @@
 #   - Node 22, the official MCP TypeScript SDK and conformance suites (npm, pinned in scripts/package-lock.json)
 #   - the official MCP Python SDK (PyPI, pinned in scripts/requirements.txt) in scripts/.venv
 #   - PostgreSQL from Debian's packages, started on a private port for the PostgreSQL tests
+#   - Chromium and chromedriver from Debian's packages, for the console's browser tests
 # Set SPECGATE_TEST_POSTGRES_URL to use an existing PostgreSQL instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,12 @@ cd "$(dirname "$0")/.."
 npm ci --prefix scripts --no-audit --no-fund --loglevel=error
 [ -x scripts/.venv/bin/python ] || python3 -m venv scripts/.venv
 scripts/.venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+
+# Headless Chromium and its WebDriver for the console's browser tests.
+if ! command -v chromedriver >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 
 if [ -z "${SPECGATE_TEST_POSTGRES_URL:-}" ]; then
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

@@ -34,7 +34,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -48,7 +48,7 @@ impl ApiError {
             format!("no {what} with id `{}`", printable(id)),
         )
     }
-    fn internal(error: impl std::fmt::Display) -> Self {
+    pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "admin operation failed");
         Self::new(500, "internal", "internal error; see the server log")
     }

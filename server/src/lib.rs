@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cache;
 pub mod catalog;
 pub mod changes;
+pub mod console;
 pub mod crypto;
 pub mod egress;
 pub mod mcp;
@@ -100,6 +101,8 @@ pub struct Shared {
     pub api_tokens: ChangeCache<store::ApiToken>,
     /// Legacy SSE sessions.
     pub sse: mcp::SseSessions,
+    /// Failed console sign-ins by address.
+    pub sign_ins: console::SignInLimiter,
     /// Fires when the process begins to shut down: readiness turns false and SSE streams close.
     pub shutdown: CancellationToken,
 }
@@ -126,6 +129,7 @@ impl AppState {
                 shutdown.clone(),
             ),
             shutdown,
+            sign_ins: console::SignInLimiter::default(),
             config: Arc::new(config),
             audit: audit::AuditLog::new(store.clone()),
             resolutions: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
@@ -229,6 +233,7 @@ pub fn app(state: AppState) -> Router {
     let app = Router::new()
         .merge(mcp_router(state.clone()))
         .merge(admin_and_ops)
+        .nest("/console", console::router().with_state(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
         ));

@@ -58,7 +58,7 @@ pub struct Credentials {
 
 impl Credentials {
     /// The fields that are set, by name.
-    fn present_fields(&self) -> Vec<&'static str> {
+    pub fn present_fields(&self) -> Vec<&'static str> {
         let strings = [
             ("api_key", &self.api_key),
             ("username", &self.username),

@@ -288,6 +288,13 @@ fn migrator(postgres: bool) -> Migrator {
                 SqlStr::from_static(counter),
                 false,
             ),
+            Migration::new(
+                7,
+                Cow::Borrowed("console sessions"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0007_console_sessions.sql")),
+                false,
+            ),
         ]),
         ..Migrator::DEFAULT
     }
@@ -425,6 +432,59 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(api_token_from_row).transpose()
+    }
+
+    // ---- console sessions ----
+
+    /// Records a console session (by the hash of its cookie value).
+    pub async fn create_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, api_token_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.api_token_id)
+        .bind(&session.csrf_token)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A live session: unexpired, and its admin API token not revoked.
+    pub async fn find_session(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.id_hash, s.api_token_id, s.csrf_token, s.created_at, s.expires_at FROM console_sessions s \
+             JOIN api_tokens t ON t.id = s.api_token_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND t.scope = 'admin'",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ConsoleSession {
+                id_hash: row.try_get("id_hash")?,
+                api_token_id: row.try_get("api_token_id")?,
+                csrf_token: row.try_get("csrf_token")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session, and with it any that have expired.
+    pub async fn delete_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1 OR expires_at <= $2")
+            .bind(id_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     // ---- settings ----
@@ -935,6 +995,21 @@ pub struct CallRecord {
     pub latency_ms: i64,
     /// `ok`, `invalid_arguments`, `rate_limited`, `upstream_error` or `failed`.
     pub outcome: String,
+}
+
+/// A signed-in web console session.
+#[derive(Debug, Clone)]
+pub struct ConsoleSession {
+    /// Hash of the cookie's opaque id.
+    pub id_hash: String,
+    /// The admin API token it was signed in with.
+    pub api_token_id: String,
+    /// The token every form of this session must carry.
+    pub csrf_token: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
 }
 
 /// An account's credentials, held for replacement (see [`Store::lock_credentials`]).

