@@ -1230,7 +1230,7 @@ fn shown_once(
          <h2>Claude Desktop and Cursor (<code>mcpServers</code>)</h2><div class=\"copy\"><textarea id=\"snippet-desktop\" readonly rows=\"7\">{desktop}</textarea><button type=\"button\" data-copy=\"snippet-desktop\">Copy</button></div>\
          <h2>ChatGPT and Claude connectors</h2><p>Paste the MCP URL as the connector's server URL.</p>\
          <h2>Legacy SSE clients</h2><div class=\"copy\"><input id=\"snippet-sse\" readonly value=\"{url}/sse\"><button type=\"button\" data-copy=\"snippet-sse\">Copy</button></div>\
-         <h2>stdio (on the specgate host)</h2><div class=\"copy\"><input id=\"snippet-stdio\" readonly value=\"specgate stdio {token}\"><button type=\"button\" data-copy=\"snippet-stdio\">Copy</button></div>\
+         <h2>stdio (on the specgate host)</h2><div class=\"copy\"><input id=\"snippet-stdio\" readonly value=\"specgate stdio --mcp-token {token}\"><button type=\"button\" data-copy=\"snippet-stdio\">Copy</button></div>\
          <p><a class=\"button\" href=\"/console/accounts/{account}\">Done</a></p>",
         url = esc(&url),
         desktop = esc(&desktop),

@@ -583,6 +583,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             ));
             out(&format!("  database: {}", common.database));
             out(&format!(
+                "  console: http://{}/console (sign in with an admin API token)",
+                args.listen
+            ));
+            out(&format!(
                 "  integrations: {}",
                 specgate_api::INTEGRATIONS
                     .iter()
@@ -1181,6 +1185,15 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
     out(
         "\nTry: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", paste a URL above.",
     );
+    // The demo's database is thrown away, so its admin token may be printed with it.
+    let (_, console_token) = p
+        .create_api_token("demo console", TokenScope::Admin, None)
+        .await
+        .map_err(api)?;
+    out(&format!(
+        "\nWeb console: http://{}/console, sign in with {console_token}",
+        args.listen
+    ));
     serve(state, listener, Shutdown::from(&args)).await
 }
 

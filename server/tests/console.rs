@@ -173,6 +173,10 @@ async fn an_operator_provisions_a_filtered_server_in_the_browser() {
     );
     browser.screenshot(&screenshot("server-created")).await;
     let token = url.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(
+        browser.property("#snippet-stdio", "value").await,
+        format!("specgate stdio --mcp-token {token}").as_str()
+    );
 
     // The URL works with the official MCP client and lists exactly the previewed tools.
     let (script, client_url) = (scripts().join("mcp-client.mjs"), url.clone());
