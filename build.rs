@@ -29,6 +29,9 @@ fn main() {
             );
         }
     }
+    for problem in generated.portable_lint() {
+        println!("cargo:warning=portable schema profile: {problem}");
+    }
     if generated.has_errors() {
         eprint!("{}", generated.report());
         std::process::exit(1);

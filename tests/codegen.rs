@@ -37,6 +37,8 @@ fn fixture_snapshots() {
         let generated = generate(&fixture(path));
         insta::assert_snapshot!("diagnostics", generated.report());
         insta::assert_json_snapshot!("tool_schemas", generated.tools_json());
+        insta::assert_json_snapshot!("tool_schemas_portable", generated.portable_json());
+        assert_eq!(generated.portable_lint(), Vec::<String>::new());
         let rust: String = generated
             .integrations
             .iter()

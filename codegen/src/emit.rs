@@ -385,6 +385,9 @@ fn tool_def_tokens(tool: &ToolIr) -> TokenStream {
     };
     let (read_only, destructive, idempotent) = (tool.read_only, tool.destructive, tool.idempotent);
     let schema = crate::to_stable_json(&tool.input_schema);
+    let portable = crate::portable::lower(&tool.input_schema);
+    let portable_schema = crate::to_stable_json(&portable.schema);
+    let portable_encoded = &portable.encoded;
     let pagination = pagination_tokens(&tool.pagination);
     let endpoint = format!("{} {}", tool.http_method, tool.path_template());
     let operation_id = opt_str(tool.operation_id.as_ref());
@@ -407,6 +410,8 @@ fn tool_def_tokens(tool: &ToolIr) -> TokenStream {
                 open_world: true,
             },
             input_schema: #schema,
+            input_schema_portable: #portable_schema,
+            portable_encoded: &[#(#portable_encoded),*],
             pagination: #pagination,
             endpoint: #endpoint,
             operation_id: #operation_id,

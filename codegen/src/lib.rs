@@ -13,6 +13,7 @@ mod emit;
 mod ir;
 mod lower;
 mod naming;
+pub mod portable;
 mod schema;
 pub mod surface;
 mod swagger;
@@ -131,6 +132,35 @@ impl Generated {
                 })
                 .collect(),
         )
+    }
+
+    /// Every tool's input schema in the portable profile, with its JSON-encoded argument
+    /// paths, in the same order as [`Generated::tools_json`].
+    pub fn portable_json(&self) -> Value {
+        Value::Array(
+            self.integrations
+                .iter()
+                .flat_map(|integration| &integration.tools)
+                .map(|tool| {
+                    let portable = portable::lower(&tool.input_schema);
+                    json!({"name": tool.name, "inputSchema": portable.schema, "encoded": portable.encoded})
+                })
+                .collect(),
+        )
+    }
+
+    /// `tool: problem` for every rule of the portable profile a tool's lowered schema still
+    /// breaks (none, unless the lowering has a bug).
+    pub fn portable_lint(&self) -> Vec<String> {
+        self.integrations
+            .iter()
+            .flat_map(|integration| &integration.tools)
+            .flat_map(|tool| {
+                portable::lint(&portable::lower(&tool.input_schema).schema)
+                    .into_iter()
+                    .map(move |problem| format!("{}: {problem}", tool.name))
+            })
+            .collect()
     }
 
     /// A human-readable report of every diagnostic, notes included.

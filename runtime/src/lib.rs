@@ -201,6 +201,11 @@ pub struct ToolDef {
     pub annotations: Annotations,
     /// JSON Schema 2020-12 of the flat arguments object, precomputed at build time.
     pub input_schema: &'static str,
+    /// The same schema in the `portable` profile: the subset every major MCP client accepts.
+    pub input_schema_portable: &'static str,
+    /// Arguments the portable profile takes as JSON-encoded strings: property names joined
+    /// by `/`, `*` for every array item.
+    pub portable_encoded: &'static [&'static str],
     /// Pagination mapping for list tools.
     pub pagination: Pagination,
     /// HTTP method and path template: with `operation_id`, the tool's stable identity, which

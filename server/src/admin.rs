@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,9 @@ use crate::AppState;
 use crate::catalog::{allowed, method_values, tag_values, tool_json};
 use crate::crypto::{new_id, new_token};
 use crate::proxy::Credentials;
-use crate::store::{Account, ApiToken, McpServer, ServerConfig, TokenScope, UpstreamHost, now};
+use crate::store::{
+    Account, ApiToken, McpServer, SchemaProfile, ServerConfig, TokenScope, UpstreamHost, now,
+};
 
 /// A clear, specific admin API error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +91,15 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
             Err(e) => Err(ApiError::new(400, "invalid_json", e.body_text())),
         }
     }
+}
+
+/// Query of `GET .../mcp/{mcp_id}/tools`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileQuery {
+    /// `full` or `portable`; the server's own by default.
+    #[serde(default)]
+    pub profile: Option<SchemaProfile>,
 }
 
 /// `POST /integrated-account`.
@@ -779,14 +790,21 @@ impl Provisioner {
     }
 
     /// Exactly the tools a server exposes.
-    pub async fn server_tools(&self, account_id: &str, id: &str) -> Result<Vec<Value>, ApiError> {
+    /// The tools a server exposes, with their schemas in `profile` (default: the server's).
+    pub async fn server_tools(
+        &self,
+        account_id: &str,
+        id: &str,
+        profile: Option<SchemaProfile>,
+    ) -> Result<Vec<Value>, ApiError> {
         let account = self.account(account_id).await?;
         let server = self.server(account_id, id).await?;
+        let profile = profile.unwrap_or(server.config.schema_profile);
         Ok(self
             .state
             .catalog
             .visible(&account.integration, &server.config)
-            .map(tool_json)
+            .map(|tool| tool_json(tool, profile))
             .collect())
     }
 
@@ -1140,8 +1158,9 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/integrated-account/{id}/mcp/{mcp_id}/tools",
             get({
                 let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>| async move {
-                    p.server_tools(&id, &mcp_id).await.map(Json)
+                move |Path((id, mcp_id)): Path<(String, String)>,
+                      Query(query): Query<ProfileQuery>| async move {
+                    p.server_tools(&id, &mcp_id, query.profile).await.map(Json)
                 }
             }),
         )
@@ -1150,7 +1169,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get({
                 let p = p.clone();
                 move |Path((id, mcp_id)): Path<(String, String)>,
-                      axum::extract::Query(page): axum::extract::Query<CallsPage>| async move {
+                      Query(page): Query<CallsPage>| async move {
                     p.list_calls(&id, &mcp_id, page).await.map(Json)
                 }
             }),

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use rmcp::model::{CacheScope, JsonObject, ListToolsResult, ServerResult, Tool, ToolAnnotations};
 use specgate_runtime::{Integration, MethodClass, ToolDef};
 
-use crate::store::ServerConfig;
+use crate::store::{SchemaProfile, ServerConfig};
 
 /// One compiled tool with its MCP form, built once at startup.
 #[derive(Debug)]
@@ -18,6 +18,18 @@ pub struct CatalogTool {
     pub integration: &'static Integration,
     /// The MCP tool description, schema parsed once.
     pub mcp: Tool,
+    /// The same in the portable schema profile.
+    pub portable: Tool,
+}
+
+impl CatalogTool {
+    /// The MCP form a client of `profile` is served.
+    pub fn form(&self, profile: SchemaProfile) -> &Tool {
+        match profile {
+            SchemaProfile::Full => &self.mcp,
+            SchemaProfile::Portable => &self.portable,
+        }
+    }
 }
 
 /// Every compiled tool, sorted by name.
@@ -26,9 +38,13 @@ pub struct Catalog {
     tools: Arc<Vec<CatalogTool>>,
     /// Earlier tool names, sorted, with the index of the tool they now call.
     aliases: Arc<Vec<(&'static str, usize)>>,
-    /// Listings by the exact set of tools they hold, shared by every server exposing that set.
-    listings: Arc<Mutex<HashMap<Vec<u32>, Arc<ToolListing>>>>,
+    /// Listings by the exact set of tools they hold and their schema profile, shared by every
+    /// server exposing that set.
+    listings: Arc<Mutex<HashMap<ListingKey, Arc<ToolListing>>>>,
 }
+
+/// A listing's tools (catalog indices) and the profile of their schemas.
+type ListingKey = (Vec<u32>, SchemaProfile);
 
 /// Distinct tool sets whose listings are kept; past it the cache starts over.
 const MAX_LISTINGS: usize = 1024;
@@ -41,6 +57,7 @@ const LIST_TTL_MS: u64 = 60_000;
 pub struct ToolListing {
     /// Indices into the catalog, in name order.
     tools: Vec<u32>,
+    profile: SchemaProfile,
     page_size: usize,
     pages: Box<[OnceLock<Bytes>]>,
 }
@@ -54,7 +71,8 @@ impl Catalog {
             .map(|(integration, def)| CatalogTool {
                 def,
                 integration,
-                mcp: mcp_tool(def),
+                mcp: mcp_tool(def, def.input_schema),
+                portable: mcp_tool(def, def.input_schema_portable),
             })
             .collect();
         tools.sort_by(|a, b| a.def.name.cmp(b.def.name));
@@ -116,6 +134,7 @@ impl Catalog {
         &self,
         integration: &str,
         config: &ServerConfig,
+        profile: SchemaProfile,
         page_size: usize,
     ) -> Arc<ToolListing> {
         let tools: Vec<u32> = (0u32..)
@@ -127,7 +146,8 @@ impl Catalog {
             .listings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(listing) = listings.get(&tools) {
+        let key = (tools, profile);
+        if let Some(listing) = listings.get(&key) {
             return listing.clone();
         }
         if listings.len() >= MAX_LISTINGS {
@@ -135,13 +155,14 @@ impl Catalog {
         }
         let page_size = page_size.max(1);
         let listing = Arc::new(ToolListing {
-            pages: (0..tools.len().div_ceil(page_size))
+            pages: (0..key.0.len().div_ceil(page_size))
                 .map(|_| OnceLock::new())
                 .collect(),
-            tools: tools.clone(),
+            tools: key.0.clone(),
+            profile,
             page_size,
         });
-        listings.insert(tools, listing.clone());
+        listings.insert(key, listing.clone());
         listing
     }
 
@@ -157,7 +178,7 @@ impl Catalog {
         let mut result = ListToolsResult::with_all_items(
             listing.tools[start..end]
                 .iter()
-                .map(|&index| self.tools[index as usize].mcp.clone())
+                .map(|&index| self.tools[index as usize].form(listing.profile).clone())
                 .collect(),
         );
         result.next_cursor = (end < listing.tools.len()).then(|| end.to_string());
@@ -213,8 +234,8 @@ fn page_start(listing: &ToolListing, cursor: Option<&str>) -> Option<usize> {
     }
 }
 
-fn mcp_tool(def: &'static ToolDef) -> Tool {
-    let schema: JsonObject = serde_json::from_str(def.input_schema).unwrap_or_default();
+fn mcp_tool(def: &'static ToolDef, input_schema: &str) -> Tool {
+    let schema: JsonObject = serde_json::from_str(input_schema).unwrap_or_default();
     let mut tool = Tool::new(def.name, def.description, Arc::new(schema));
     tool.title = Some(def.title.to_owned());
     let mut annotations = ToolAnnotations::new();
@@ -262,10 +283,11 @@ pub fn tag_values(integration: &Integration) -> BTreeSet<&'static str> {
         .collect()
 }
 
-/// The JSON shape of `specgate tools --json` (the same as `cargo codegen tools --json`).
-pub fn tool_json(tool: &CatalogTool) -> serde_json::Value {
+/// The JSON shape of `specgate tools --json` (the same as `cargo codegen tools --json`),
+/// with the input schema of `profile`.
+pub fn tool_json(tool: &CatalogTool, profile: SchemaProfile) -> serde_json::Value {
     let def = tool.def;
-    let schema: serde_json::Value = serde_json::from_str(def.input_schema).unwrap_or_default();
+    let schema = serde_json::Value::Object((*tool.form(profile).input_schema).clone());
     serde_json::json!({
         "name": def.name,
         "title": def.title,
@@ -284,5 +306,44 @@ pub fn tool_json(tool: &CatalogTool) -> serde_json::Value {
         "method": def.method,
         "endpoint": def.endpoint,
         "operationId": def.operation_id,
+        "schemaProfile": profile,
     })
+}
+
+/// Decodes, in the arguments of a portable-profile call, each JSON-encoded string at the
+/// tool's encoded paths (see `ToolDef::portable_encoded`), so the typed parser checks the
+/// value. A string that is not JSON stays as it is, and the parser names its path.
+pub fn decode_portable_arguments(arguments: &mut JsonObject, paths: &[&str]) {
+    for path in paths {
+        let segments: Vec<&str> = path.split('/').collect();
+        if let Some((first, rest)) = segments.split_first()
+            && let Some(value) = arguments.get_mut(*first)
+        {
+            decode_at(value, rest);
+        }
+    }
+}
+
+fn decode_at(value: &mut serde_json::Value, segments: &[&str]) {
+    match segments.split_first() {
+        None => {
+            if let serde_json::Value::String(text) = value
+                && let Ok(decoded) = serde_json::from_str(text)
+            {
+                *value = decoded;
+            }
+        }
+        Some((&"*", rest)) => {
+            if let serde_json::Value::Array(items) = value {
+                for item in items {
+                    decode_at(item, rest);
+                }
+            }
+        }
+        Some((key, rest)) => {
+            if let Some(inner) = value.as_object_mut().and_then(|o| o.get_mut(*key)) {
+                decode_at(inner, rest);
+            }
+        }
+    }
 }

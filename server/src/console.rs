@@ -32,7 +32,7 @@ use crate::admin::{
 };
 use crate::catalog::tag_values;
 use crate::proxy::Credentials;
-use crate::store::{ConsoleSession, Filter, ServerConfig, TokenScope, now};
+use crate::store::{ConsoleSession, Filter, SchemaProfile, ServerConfig, TokenScope, now};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "specgate_console";
@@ -978,6 +978,10 @@ fn config_of(form: &Form) -> Result<ServerConfig, ApiError> {
         tools: list("tools", "invalid_tools", true)?,
         exclude_tools: form.all("exclude_tools"),
         require_api_token_auth: form.get("require_api_token_auth") == "on",
+        schema_profile: match form.get("schema_profile") {
+            "portable" => SchemaProfile::Portable,
+            _ => SchemaProfile::Full,
+        },
     })
 }
 
@@ -1096,6 +1100,8 @@ fn server_config_form(
          <label for=\"tools\">Only these tools (none selected: all)</label><select id=\"tools\" name=\"tools\" multiple{tools_attributes}>{tools}</select>{tools_error}\
          <label for=\"exclude_tools\">Never these tools</label><select id=\"exclude_tools\" name=\"exclude_tools\" multiple{exclude_attributes}>{excluded}</select>{exclude_error}\
          <label class=\"check\"><input type=\"checkbox\" name=\"require_api_token_auth\"{second}> Clients must also send an API token (second factor)</label>\
+         <label for=\"schema_profile\">Tool schemas</label><select id=\"schema_profile\" name=\"schema_profile\"><option value=\"full\"{full}>full: JSON Schema 2020-12</option><option value=\"portable\"{portable}>portable: accepted by every major client (Gemini, OpenAI, Cursor)</option></select>\
+         <p class=\"hint\">Either way, <code>/portable</code> after the MCP URL serves the portable schemas.</p>\
          <label for=\"expires_at\">Expires at, UTC (optional)</label><input id=\"expires_at\" name=\"expires_at\" type=\"datetime-local\" value=\"{expires}\"{expires_attributes}>{expires_error}\
          <section aria-live=\"polite\" class=\"preview\" id=\"preview\">{preview}</section>\
          <button type=\"submit\">{submit}</button></form>",
@@ -1105,6 +1111,16 @@ fn server_config_form(
         expires = esc(&expires),
         second = if config.require_api_token_auth {
             " checked"
+        } else {
+            ""
+        },
+        full = if config.schema_profile == SchemaProfile::Full {
+            " selected"
+        } else {
+            ""
+        },
+        portable = if config.schema_profile == SchemaProfile::Portable {
+            " selected"
         } else {
             ""
         },
@@ -1230,6 +1246,7 @@ fn shown_once(
          <h2>Claude Desktop and Cursor (<code>mcpServers</code>)</h2><div class=\"copy\"><textarea id=\"snippet-desktop\" readonly rows=\"7\">{desktop}</textarea><button type=\"button\" data-copy=\"snippet-desktop\">Copy</button></div>\
          <h2>ChatGPT and Claude connectors</h2><p>Paste the MCP URL as the connector's server URL.</p>\
          <h2>Legacy SSE clients</h2><div class=\"copy\"><input id=\"snippet-sse\" readonly value=\"{url}/sse\"><button type=\"button\" data-copy=\"snippet-sse\">Copy</button></div>\
+         <h2>Clients that take only simple schemas (Gemini)</h2><div class=\"copy\"><input id=\"snippet-portable\" readonly value=\"{url}/portable\"><button type=\"button\" data-copy=\"snippet-portable\">Copy</button></div>\
          <h2>stdio (on the specgate host)</h2><div class=\"copy\"><input id=\"snippet-stdio\" readonly value=\"specgate stdio --mcp-token {token}\"><button type=\"button\" data-copy=\"snippet-stdio\">Copy</button></div>\
          <p><a class=\"button\" href=\"/console/accounts/{account}\">Done</a></p>",
         url = esc(&url),

@@ -220,6 +220,15 @@ pub fn mcp_router(state: AppState) -> Router {
         .route("/mcp/{token}", axum::routing::any(mcp::endpoint))
         .route("/mcp/{token}/sse", get(mcp::sse_connect))
         .route("/mcp/{token}/messages", post(mcp::sse_message))
+        .route(
+            "/mcp/{token}/portable",
+            axum::routing::any(mcp::endpoint_portable),
+        )
+        .route("/mcp/{token}/portable/sse", get(mcp::sse_connect_portable))
+        .route(
+            "/mcp/{token}/portable/messages",
+            post(mcp::sse_message_portable),
+        )
         .with_state(mcp_http(state))
 }
 

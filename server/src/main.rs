@@ -17,7 +17,9 @@ use specgate_server::catalog::tool_json;
 use specgate_server::crypto::Keys;
 use specgate_server::mcp::{Handler, Resolved};
 use specgate_server::proxy::Credentials;
-use specgate_server::store::{Filter, ServerConfig, Store, TokenScope, now, sqlite_file};
+use specgate_server::store::{
+    Filter, SchemaProfile, ServerConfig, Store, TokenScope, now, sqlite_file,
+};
 use specgate_server::{AppState, Config, app, sandbox, serving};
 use tokio_util::sync::CancellationToken;
 
@@ -257,6 +259,10 @@ enum McpCommand {
         exclude_tools: Vec<String>,
         #[arg(long)]
         require_api_token_auth: bool,
+        /// Tool schemas listed by default: `full` (JSON Schema 2020-12) or `portable` (the
+        /// subset every major client accepts). `<url>/portable` serves portable either way.
+        #[arg(long, value_enum, default_value = "full")]
+        schema_profile: ProfileArg,
         /// RFC 3339 expiry.
         #[arg(long)]
         expires_at: Option<String>,
@@ -293,6 +299,9 @@ enum McpCommand {
         exclude_tools: Option<Vec<String>>,
         #[arg(long)]
         require_api_token_auth: Option<bool>,
+        /// `full` or `portable`.
+        #[arg(long, value_enum)]
+        schema_profile: Option<ProfileArg>,
         /// RFC 3339 expiry.
         #[arg(long, conflicts_with = "no_expiry")]
         expires_at: Option<String>,
@@ -312,11 +321,14 @@ enum McpCommand {
         account: String,
         id: String,
     },
-    /// Preview exactly the tools a server exposes.
+    /// Preview exactly the tools a server exposes, with their schemas.
     Tools {
         #[arg(long)]
         account: String,
         id: String,
+        /// Show the schemas of this profile instead of the server's own.
+        #[arg(long, value_enum)]
+        schema_profile: Option<ProfileArg>,
     },
     /// The server's tool calls from the audit log, newest first (also after it was deleted).
     Calls {
@@ -640,7 +652,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .is_none_or(|n| t.def.integration == n)
                 })
                 .collect();
-            let json = Value::Array(tools.iter().map(|t| tool_json(t)).collect());
+            let json = Value::Array(
+                tools
+                    .iter()
+                    .map(|t| tool_json(t, SchemaProfile::Full))
+                    .collect(),
+            );
             print(common.json, &json, || {
                 tools
                     .iter()
@@ -812,6 +829,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     tools,
                     exclude_tools,
                     require_api_token_auth,
+                    schema_profile,
                     expires_at,
                 } => serde_json::to_value(
                     p.create_server(
@@ -827,6 +845,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                                     .map_err(|e| format!("--tools: {e}"))?,
                                 exclude_tools,
                                 require_api_token_auth,
+                                schema_profile: schema_profile.into(),
                             },
                             expires_at,
                         },
@@ -849,6 +868,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     tools,
                     exclude_tools,
                     require_api_token_auth,
+                    schema_profile,
                     expires_at,
                     no_expiry,
                 } => {
@@ -870,6 +890,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                     }
                     if let Some(require) = require_api_token_auth {
                         patch.insert("require_api_token_auth".to_owned(), json!(require));
+                    }
+                    if let Some(profile) = schema_profile {
+                        patch.insert(
+                            "schema_profile".to_owned(),
+                            json!(SchemaProfile::from(profile)),
+                        );
                     }
                     let config = (!patch.is_empty()).then_some(patch);
                     let expires_at = if no_expiry {
@@ -898,8 +924,14 @@ async fn run(cli: Cli) -> Result<(), String> {
                     p.delete_server(&account, &id).await.map_err(api)?;
                     Ok(json!({"deleted": id}))
                 }
-                McpCommand::Tools { account, id } => Ok(Value::Array(
-                    p.server_tools(&account, &id).await.map_err(api)?,
+                McpCommand::Tools {
+                    account,
+                    id,
+                    schema_profile,
+                } => Ok(Value::Array(
+                    p.server_tools(&account, &id, schema_profile.map(SchemaProfile::from))
+                        .await
+                        .map_err(api)?,
                 )),
                 McpCommand::Calls {
                     account,
@@ -968,6 +1000,22 @@ fn human(value: &Value) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         other => printable(&other.to_string()),
+    }
+}
+
+/// `--schema-profile`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProfileArg {
+    Full,
+    Portable,
+}
+
+impl From<ProfileArg> for SchemaProfile {
+    fn from(profile: ProfileArg) -> Self {
+        match profile {
+            ProfileArg::Full => Self::Full,
+            ProfileArg::Portable => Self::Portable,
+        }
     }
 }
 

@@ -26,9 +26,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::catalog::{ToolListing, allowed, legacy_shape};
+use crate::catalog::{ToolListing, allowed, decode_portable_arguments, legacy_shape};
 use crate::ratelimit::RateLimit;
-use crate::store::{Account, CallRecord, McpServer, now, now_ms};
+use crate::store::{Account, CallRecord, McpServer, SchemaProfile, now, now_ms};
 
 /// The server and account a request's token resolved to.
 #[derive(Debug, Clone)]
@@ -40,8 +40,8 @@ pub struct Resolved {
     /// The account's credentials as read with the token, for the requests they were read
     /// for; `None` where the resolution outlives a change (stdio), so they are read per call.
     pub sealed_credentials: Option<SealedCredentials>,
-    /// The server's `tools/list`, built on first use.
-    listing: OnceLock<Arc<ToolListing>>,
+    /// The server's `tools/list` in each schema profile, built on first use.
+    listings: [OnceLock<Arc<ToolListing>>; 2],
 }
 
 impl Resolved {
@@ -55,18 +55,28 @@ impl Resolved {
             server,
             account,
             sealed_credentials,
-            listing: OnceLock::new(),
+            listings: [OnceLock::new(), OnceLock::new()],
         }
     }
 
-    fn listing(&self, state: &AppState) -> &ToolListing {
-        self.listing.get_or_init(|| {
+    fn listing(&self, state: &AppState, profile: SchemaProfile) -> &ToolListing {
+        self.listings[profile as usize].get_or_init(|| {
             state.catalog.listing(
                 &self.account.integration,
                 &self.server.config,
+                profile,
                 state.config.tools_page_size,
             )
         })
+    }
+
+    /// The profile a request is served: the one its URL chose, else the server's.
+    fn profile(&self, parts: &http::request::Parts) -> SchemaProfile {
+        parts
+            .extensions
+            .get::<SchemaProfile>()
+            .copied()
+            .unwrap_or(self.server.config.schema_profile)
     }
 }
 
@@ -118,9 +128,9 @@ impl Handler {
     fn resolved(
         &self,
         context: &RequestContext<RoleServer>,
-    ) -> Result<(Arc<Resolved>, Option<RateSlot>), McpError> {
+    ) -> Result<(Arc<Resolved>, Option<RateSlot>, SchemaProfile), McpError> {
         if let Some(fixed) = &self.fixed {
-            return Ok((fixed.clone(), None));
+            return Ok((fixed.clone(), None, fixed.server.config.schema_profile));
         }
         let parts = context
             .extensions
@@ -131,7 +141,12 @@ impl Handler {
             .get::<Arc<Resolved>>()
             .cloned()
             .ok_or_else(|| McpError::internal_error("unresolved MCP token", None))?;
-        Ok((resolved, parts.extensions.get::<RateSlot>().cloned()))
+        let profile = resolved.profile(parts);
+        Ok((
+            resolved,
+            parts.extensions.get::<RateSlot>().cloned(),
+            profile,
+        ))
     }
 }
 
@@ -148,6 +163,7 @@ fn invalid_list_cursor() -> McpError {
 async fn call_tool(
     state: &AppState,
     resolved: &Resolved,
+    profile: SchemaProfile,
     request: CallToolRequestParams,
 ) -> Result<(CallToolResult, Option<RateLimit>), McpError> {
     let (tool, by_alias) = state
@@ -158,7 +174,10 @@ async fn call_tool(
                 && allowed(t.def, &resolved.server.config)
         })
         .ok_or_else(|| unknown_tool(&request.name))?;
-    let args = request.arguments.unwrap_or_default();
+    let mut args = request.arguments.unwrap_or_default();
+    if profile == SchemaProfile::Portable {
+        decode_portable_arguments(&mut args, tool.def.portable_encoded);
+    }
     let at_ms = now_ms();
     let started = Instant::now();
     let span =
@@ -232,11 +251,11 @@ impl ServerHandler for Handler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let (resolved, _) = self.resolved(&context)?;
+        let (resolved, _, profile) = self.resolved(&context)?;
         let cursor = request.and_then(|r| r.cursor);
         self.state
             .catalog
-            .list_page(resolved.listing(&self.state), cursor.as_deref())
+            .list_page(resolved.listing(&self.state, profile), cursor.as_deref())
             .ok_or_else(invalid_list_cursor)
     }
 
@@ -249,8 +268,8 @@ impl ServerHandler for Handler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let (resolved, slot) = self.resolved(&context)?;
-        let (result, rate_limit) = call_tool(&self.state, &resolved, request).await?;
+        let (resolved, slot, profile) = self.resolved(&context)?;
+        let (result, rate_limit) = call_tool(&self.state, &resolved, profile, request).await?;
         if let (Some(slot), Some(rate_limit)) = (slot, rate_limit) {
             slot.put(rate_limit);
         }
@@ -526,6 +545,7 @@ impl McpEndpoint {
             return None;
         }
         let resolved = parts.extensions.get::<Arc<Resolved>>()?;
+        let profile = resolved.profile(parts);
         let params = request.params.map_or("null", |raw| raw.get());
         let state = &self.state;
         let reply = match request.method.as_ref() {
@@ -540,7 +560,7 @@ impl McpEndpoint {
                 let cursor = params.and_then(|p| p.cursor);
                 match state
                     .catalog
-                    .legacy_list_page_json(resolved.listing(state), cursor.as_deref())
+                    .legacy_list_page_json(resolved.listing(state, profile), cursor.as_deref())
                 {
                     Some(page) => spliced_result(&request.id, &page),
                     None => json_rpc_reply(ServerJsonRpcMessage::error(
@@ -557,7 +577,7 @@ impl McpEndpoint {
                 {
                     return None;
                 }
-                let message = match call_tool(state, resolved, params).await {
+                let message = match call_tool(state, resolved, profile, params).await {
                     Ok((result, rate_limit)) => {
                         if let (Some(slot), Some(rate_limit)) =
                             (parts.extensions.get::<RateSlot>(), rate_limit)
@@ -689,8 +709,30 @@ pub async fn endpoint(
     Path(token): Path<String>,
     request: Request,
 ) -> Response {
+    serve_endpoint(&mcp, &token, request, None).await
+}
+
+/// `/mcp/{token}/portable`: the same endpoint, serving the portable schema profile whatever
+/// the server's configuration says, so one server can serve both kinds of client.
+pub async fn endpoint_portable(
+    State(mcp): State<McpHttp>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    serve_endpoint(&mcp, &token, request, Some(SchemaProfile::Portable)).await
+}
+
+async fn serve_endpoint(
+    mcp: &McpHttp,
+    token: &str,
+    request: Request,
+    profile: Option<SchemaProfile>,
+) -> Response {
     let (mut parts, body) = request.into_parts();
-    let slot = match resolve_token(&mcp.state, &token, &mut parts).await {
+    if let Some(profile) = profile {
+        parts.extensions.insert(profile);
+    }
+    let slot = match resolve_token(&mcp.state, token, &mut parts).await {
         Ok(slot) => slot,
         Err(refused) => return refused,
     };
@@ -758,8 +800,22 @@ pub async fn sse_connect(
     Path(token): Path<String>,
     request: Request,
 ) -> Response {
+    open_sse(&state, &token, request, "").await
+}
+
+/// `GET /mcp/{token}/portable/sse`: legacy SSE in the portable schema profile.
+pub async fn sse_connect_portable(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    open_sse(&state, &token, request, "/portable").await
+}
+
+/// Opens a legacy SSE session whose messages go to `/mcp/{token}{variant}/messages`.
+async fn open_sse(state: &AppState, token: &str, request: Request, variant: &str) -> Response {
     let (mut parts, _) = request.into_parts();
-    if let Err(refused) = resolve_token(&state, &token, &mut parts).await {
+    if let Err(refused) = resolve_token(state, token, &mut parts).await {
         return refused;
     }
     let Some(resolved) = parts.extensions.remove::<Arc<Resolved>>() else {
@@ -801,7 +857,7 @@ pub async fn sse_connect(
             },
         );
     }
-    let endpoint = format!("/mcp/{token}/messages?session_id={session_id}");
+    let endpoint = format!("/mcp/{token}{variant}/messages?session_id={session_id}");
     let stream = sse_stream(state.sse.clone(), session_id, endpoint, receiver);
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -878,15 +934,38 @@ pub async fn sse_message(
     Query(query): Query<SessionQuery>,
     request: Request,
 ) -> Response {
+    post_sse_message(&mcp, &token, &query, request, None).await
+}
+
+/// `POST /mcp/{token}/portable/messages?session_id=...`, in the portable schema profile.
+pub async fn sse_message_portable(
+    State(mcp): State<McpHttp>,
+    Path(token): Path<String>,
+    Query(query): Query<SessionQuery>,
+    request: Request,
+) -> Response {
+    post_sse_message(&mcp, &token, &query, request, Some(SchemaProfile::Portable)).await
+}
+
+async fn post_sse_message(
+    mcp: &McpHttp,
+    token: &str,
+    query: &SessionQuery,
+    request: Request,
+    profile: Option<SchemaProfile>,
+) -> Response {
     let (mut parts, body) = request.into_parts();
-    let slot = match resolve_token(&mcp.state, &token, &mut parts).await {
+    if let Some(profile) = profile {
+        parts.extensions.insert(profile);
+    }
+    let slot = match resolve_token(&mcp.state, token, &mut parts).await {
         Ok(slot) => slot,
         Err(refused) => return refused,
     };
     let Some(resolved) = parts.extensions.get::<Arc<Resolved>>().cloned() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    slot.onto(deliver_sse_message(&mcp, &query, &resolved, parts, body).await)
+    slot.onto(deliver_sse_message(mcp, query, &resolved, parts, body).await)
 }
 
 async fn deliver_sse_message(

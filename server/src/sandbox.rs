@@ -46,6 +46,8 @@ pub struct Recorded {
     pub authorization: Option<String>,
     /// `Accept` header.
     pub accept: Option<String>,
+    /// The body as received.
+    pub body: bytes::Bytes,
 }
 
 /// Shared sandbox state.
@@ -265,6 +267,11 @@ async fn record_and_script(
     if request.uri().path().starts_with("/__sandbox") {
         return next.run(request).await;
     }
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 1024 * 1024).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(body.clone()));
     let recorded = {
         let header = |name: &str| {
             request
@@ -278,6 +285,7 @@ async fn record_and_script(
             uri: request.uri().to_string(),
             authorization: header("authorization"),
             accept: header("accept"),
+            body,
         }
     };
     sandbox

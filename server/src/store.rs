@@ -142,6 +142,31 @@ pub struct ServerConfig {
     /// Clients must also send a valid API token.
     #[serde(default)]
     pub require_api_token_auth: bool,
+    /// The tool schemas listed when the URL does not choose (`/mcp/<token>/portable` does).
+    #[serde(default)]
+    pub schema_profile: SchemaProfile,
+}
+
+/// Which form of the tools' input schemas a client is served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaProfile {
+    /// Self-contained JSON Schema 2020-12.
+    #[default]
+    Full,
+    /// The subset OpenAI, Anthropic, Gemini and Cursor all accept; what it cannot express
+    /// is a JSON-encoded string argument.
+    Portable,
+}
+
+impl SchemaProfile {
+    /// `full` or `portable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Portable => "portable",
+        }
+    }
 }
 
 /// A provisioned MCP server (the token itself is never stored).
@@ -217,7 +242,7 @@ pub struct UpstreamHost {
 
 macro_rules! server_columns {
     () => {
-        "SELECT id, account_id, name, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at FROM mcp_servers"
+        "SELECT id, account_id, name, methods, tags, tools, exclude_tools, require_api_token_auth, schema_profile, expires_at, created_at FROM mcp_servers"
     };
 }
 
@@ -293,6 +318,13 @@ fn migrator(postgres: bool) -> Migrator {
                 Cow::Borrowed("console sessions"),
                 MigrationType::Simple,
                 SqlStr::from_static(include_str!("../migrations/0007_console_sessions.sql")),
+                false,
+            ),
+            Migration::new(
+                8,
+                Cow::Borrowed("schema profile"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0008_schema_profile.sql")),
                 false,
             ),
         ]),
@@ -722,7 +754,7 @@ impl Store {
         server: &McpServer,
         token_hash: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at, schema_profile) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
             .bind(&server.id)
             .bind(&server.account_id)
             .bind(&server.name)
@@ -734,6 +766,7 @@ impl Store {
             .bind(i64::from(server.config.require_api_token_auth))
             .bind(server.expires_at)
             .bind(server.created_at)
+            .bind(server.config.schema_profile.as_str())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -770,7 +803,7 @@ impl Store {
 
     /// Replaces a server's name, config and expiry.
     pub async fn update_server(&self, server: &McpServer) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7 WHERE id = $8 AND account_id = $9")
+        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7, schema_profile = $10 WHERE id = $8 AND account_id = $9")
             .bind(&server.name)
             .bind(serde_json::to_string(&server.config.methods)?)
             .bind(serde_json::to_string(&server.config.tags)?)
@@ -780,6 +813,7 @@ impl Store {
             .bind(server.expires_at)
             .bind(&server.id)
             .bind(&server.account_id)
+            .bind(server.config.schema_profile.as_str())
             .execute(&self.pool)
             .await?;
         self.changes.bump();
@@ -825,7 +859,7 @@ impl Store {
         // One round trip on the hot path: the server, its account and the account's sealed
         // credentials together, so a tool call needs no second read.
         let row = sqlx::query(
-            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.tools, s.exclude_tools, s.require_api_token_auth, s.expires_at, s.created_at, \
+            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.tools, s.exclude_tools, s.require_api_token_auth, s.schema_profile, s.expires_at, s.created_at, \
                     a.integration, a.name AS account_name, a.base_url, a.created_at AS account_created_at, a.updated_at, a.credentials_sealed \
              FROM mcp_servers s JOIN accounts a ON a.id = s.account_id \
              WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
@@ -1108,6 +1142,7 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
     let tools: String = row.try_get("tools")?;
     let exclude_tools: String = row.try_get("exclude_tools")?;
     let require: i64 = row.try_get("require_api_token_auth")?;
+    let profile: String = row.try_get("schema_profile")?;
     Ok(McpServer {
         id: row.try_get("id")?,
         account_id: row.try_get("account_id")?,
@@ -1118,6 +1153,7 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
             tools: serde_json::from_str(&tools)?,
             exclude_tools: serde_json::from_str(&exclude_tools)?,
             require_api_token_auth: require != 0,
+            schema_profile: serde_json::from_value(serde_json::Value::String(profile))?,
         },
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,

@@ -28,6 +28,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
             open_world: true,
         },
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Compose pet.\",\"properties\":{\"name\":{\"type\":\"string\"},\"kind\":{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]},\"tag\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"null\"}]}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"kind\":{\"type\":\"string\",\"description\":\"(a JSON-encoded value, one of: string, integer: send it as a string of JSON text)\"},\"tag\":{\"type\":\"string\"}},\"description\":\"Arguments for: Create a Compose pet.\"}",
+        portable_encoded: &["kind"],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "POST /pets",
         operation_id: ::std::option::Option::None,

@@ -28,6 +28,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
             open_world: true,
         },
         input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Update a Collide item by id.\",\"properties\":{\"id\":{\"type\":\"string\"},\"query_id\":{\"type\":\"integer\"},\"header_id\":{\"type\":\"string\"},\"body_id\":{\"type\":\"boolean\"},\"name\":{\"type\":\"string\"}},\"required\":[\"id\",\"body_id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"query_id\":{\"type\":\"integer\"},\"header_id\":{\"type\":\"string\"},\"body_id\":{\"type\":\"boolean\"},\"name\":{\"type\":\"string\"}},\"required\":[\"id\",\"body_id\"],\"description\":\"Arguments for: Update a Collide item by id.\"}",
+        portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "PUT /items/{id}",
         operation_id: ::std::option::Option::None,

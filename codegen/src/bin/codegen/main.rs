@@ -4,7 +4,9 @@
 //! ```text
 //! cargo codegen generate [--specs DIR] [--out DIR]   # write generated/*.rs from specs/
 //! cargo codegen check [--specs DIR] [--out DIR]      # fail if generated/ is stale
-//! cargo codegen tools --spec FILE [--json]   # preview one spec file (or directory)
+//! cargo codegen tools --spec FILE [--json] [--profile full|portable] [--lint]
+//!                                             # preview one spec file (or directory); --lint
+//!                                             # lists what breaks the portable profile
 //! cargo codegen diff [--base REF | --base-lock FILE] [--format text|markdown|json] [--allow-breaking]
 //! cargo codegen fetch VENDOR [--specs DIR]     # download an overlay's OpenAPI file from its source
 //! ```
@@ -25,7 +27,7 @@ fn workspace_root() -> PathBuf {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: codegen generate|check [--specs DIR] [--out DIR]\n       codegen tools --spec FILE_OR_DIR [--json]\n       codegen diff [--base REF | --base-lock FILE] [--specs DIR] [--format text|markdown|json] [--allow-breaking]\n       codegen fetch VENDOR [--specs DIR]"
+        "usage: codegen generate|check [--specs DIR] [--out DIR]\n       codegen tools --spec FILE_OR_DIR [--json] [--profile full|portable] [--lint]\n       codegen diff [--base REF | --base-lock FILE] [--specs DIR] [--format text|markdown|json] [--allow-breaking]\n       codegen fetch VENDOR [--specs DIR]"
     );
     ExitCode::from(2)
 }
@@ -73,6 +75,17 @@ fn main() -> ExitCode {
         },
         Some("tools") => {
             let json = args.iter().any(|a| a == "--json");
+            let portable = match args
+                .iter()
+                .position(|a| a == "--profile")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str)
+            {
+                None | Some("full") => false,
+                Some("portable") => true,
+                Some(_) => return usage(),
+            };
+            let lint = args.iter().any(|a| a == "--lint");
             let Some(spec) = args
                 .iter()
                 .position(|a| a == "--spec")
@@ -80,7 +93,7 @@ fn main() -> ExitCode {
             else {
                 return usage();
             };
-            preview(Path::new(spec), json)
+            preview(Path::new(spec), json, portable, lint)
         }
         _ => usage(),
     }
@@ -217,7 +230,7 @@ fn drift_report(specs: &Path, base: &Base, format: &str, allow_breaking: bool) -
     ExitCode::SUCCESS
 }
 
-fn preview(spec: &Path, json: bool) -> ExitCode {
+fn preview(spec: &Path, json: bool, portable: bool, lint: bool) -> ExitCode {
     let inputs = match preview_inputs(spec) {
         Ok(inputs) => inputs,
         Err(e) => {
@@ -226,10 +239,31 @@ fn preview(spec: &Path, json: bool) -> ExitCode {
         }
     };
     let generated = generate(&inputs);
+    let problems = if lint {
+        generated.portable_lint()
+    } else {
+        Vec::new()
+    };
+    if lint && !json {
+        for problem in &problems {
+            println!("{problem}");
+        }
+        let tools: usize = generated.integrations.iter().map(|i| i.tools.len()).sum();
+        eprintln!(
+            "{tools} tools, {} portable-profile violations",
+            problems.len()
+        );
+        return if problems.is_empty() && !generated.has_errors() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     if json {
         let out = serde_json::json!({
-            "tools": generated.tools_json(),
+            "tools": if portable { generated.portable_json() } else { generated.tools_json() },
             "diagnostics": generated.diagnostics,
+            "portableViolations": problems,
         });
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
