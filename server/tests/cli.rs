@@ -253,6 +253,33 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
             .collect::<Vec<_>>(),
         vec!["get_single_e_desk_ticket_by_id"]
     );
+    // The schema profile: set by a flag, kept by updates that do not name it, previewed.
+    let portable = cli.run(&[
+        "mcp",
+        "update",
+        "--account",
+        account_id,
+        server_id,
+        "--schema-profile",
+        "portable",
+    ]);
+    assert_eq!(portable["config"]["schema_profile"], "portable");
+    assert_eq!(
+        portable["config"]["exclude_tools"],
+        json!(["update_a_e_desk_ticket_by_id"])
+    );
+    let previewed = cli.run(&["mcp", "tools", "--account", account_id, server_id]);
+    assert_eq!(previewed[0]["schemaProfile"], "portable");
+    let full = cli.run(&[
+        "mcp",
+        "tools",
+        "--account",
+        account_id,
+        server_id,
+        "--schema-profile",
+        "full",
+    ]);
+    assert_eq!(full[0]["schemaProfile"], "full");
     let cleared = cli.run(&[
         "mcp",
         "update",
