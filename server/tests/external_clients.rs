@@ -18,15 +18,18 @@ fn python() -> Option<String> {
 }
 
 /// Runs one official SDK client (`mcp-client.mjs` or `mcp_client.py`) on one transport
-/// against a read-only server and checks what it saw.
+/// against a read-only server (at its URL plus `suffix`, e.g. `/portable`) and checks what
+/// it saw.
 async fn official_client_lists_calls_pages_and_is_refused(
     interpreter: String,
     script: &str,
     transport: &str,
+    suffix: &str,
 ) {
     let h = start().await;
     let account = h.account("malomo").await;
     let (_, url) = h.server(&account, json!({"methods": ["read"]})).await;
+    let url = format!("{url}{suffix}");
     let (script, transport_arg) = (scripts().join(script), transport.to_owned());
     let output = tokio::task::spawn_blocking(move || {
         Command::new(interpreter)
@@ -96,25 +99,65 @@ async fn official_client_lists_calls_pages_and_is_refused(
 #[tokio::test]
 async fn official_typescript_client_over_streamable_http() {
     let Some(node) = node() else { return };
-    official_client_lists_calls_pages_and_is_refused(node, "mcp-client.mjs", "streamable").await;
+    official_client_lists_calls_pages_and_is_refused(node, "mcp-client.mjs", "streamable", "")
+        .await;
 }
 
 #[tokio::test]
 async fn official_typescript_client_over_legacy_sse() {
     let Some(node) = node() else { return };
-    official_client_lists_calls_pages_and_is_refused(node, "mcp-client.mjs", "sse").await;
+    official_client_lists_calls_pages_and_is_refused(node, "mcp-client.mjs", "sse", "").await;
 }
 
 #[tokio::test]
 async fn official_python_client_over_streamable_http() {
     let Some(python) = python() else { return };
-    official_client_lists_calls_pages_and_is_refused(python, "mcp_client.py", "streamable").await;
+    official_client_lists_calls_pages_and_is_refused(python, "mcp_client.py", "streamable", "")
+        .await;
 }
 
 #[tokio::test]
 async fn official_python_client_over_legacy_sse() {
     let Some(python) = python() else { return };
-    official_client_lists_calls_pages_and_is_refused(python, "mcp_client.py", "sse").await;
+    official_client_lists_calls_pages_and_is_refused(python, "mcp_client.py", "sse", "").await;
+}
+
+#[tokio::test]
+async fn official_typescript_client_over_portable_streamable_http() {
+    let Some(node) = node() else { return };
+    official_client_lists_calls_pages_and_is_refused(
+        node,
+        "mcp-client.mjs",
+        "streamable",
+        "/portable",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn official_typescript_client_over_portable_legacy_sse() {
+    let Some(node) = node() else { return };
+    official_client_lists_calls_pages_and_is_refused(node, "mcp-client.mjs", "sse", "/portable")
+        .await;
+}
+
+#[tokio::test]
+async fn official_python_client_over_portable_streamable_http() {
+    let Some(python) = python() else { return };
+    official_client_lists_calls_pages_and_is_refused(
+        python,
+        "mcp_client.py",
+        "streamable",
+        "/portable",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn official_python_client_over_portable_legacy_sse() {
+    let Some(python) = python() else { return };
+    official_client_lists_calls_pages_and_is_refused(python, "mcp_client.py", "sse", "/portable")
+        .await;
 }
 
 #[tokio::test]
