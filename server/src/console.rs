@@ -445,7 +445,7 @@ async fn logout(
     if let Some(refused) = check_post(&headers, Some(&session), &Form::parse(&raw)) {
         return refused;
     }
-    if let Err(error) = state.store.delete_session(&session.id_hash, now()).await {
+    if let Err(error) = state.store.delete_session(&session.id_hash).await {
         return ApiError::internal(error).into_response();
     }
     let mut response = Redirect::to("/console/login").into_response();
@@ -996,7 +996,6 @@ fn expires_of(form: &Form) -> Option<String> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn server_config_form(
     session: &ConsoleSession,
     account: &AccountView,

@@ -193,6 +193,9 @@ pub fn spawn_sweeper(
                 Ok(removed) => tracing::debug!(removed, "pruned the audit log"),
                 Err(error) => tracing::warn!(%error, "audit log pruning failed"),
             }
+            if let Err(error) = store.prune_sessions(store::now()).await {
+                tracing::warn!(%error, "console session pruning failed");
+            }
         }
     })
 }

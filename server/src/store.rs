@@ -509,14 +509,22 @@ impl Store {
         .transpose()
     }
 
-    /// Ends a session, and with it any that have expired.
-    pub async fn delete_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1 OR expires_at <= $2")
+    /// Ends a session.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .bind(now)
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Deletes the sessions that expired by `at`; returns how many.
+    pub async fn prune_sessions(&self, at: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     // ---- settings ----
@@ -973,7 +981,10 @@ impl Store {
         .bind(at)
         .execute(&self.pool)
         .await?;
-        self.changes.bump();
+        // Nothing removed, nothing changed: cached token lookups stay valid.
+        if done.rows_affected() > 0 {
+            self.changes.bump();
+        }
         Ok(done.rows_affected())
     }
 

@@ -403,3 +403,38 @@ async fn failed_sign_ins_are_rate_limited() {
         .unwrap();
     assert_eq!(right.status(), 429);
 }
+
+#[tokio::test]
+async fn sessions_end_at_expiry_and_with_their_token_and_are_pruned() {
+    use specgate_server::store::{ApiToken, ConsoleSession, Store, TokenScope};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/s.db", dir.path().display()), true)
+        .await
+        .unwrap();
+    let token = ApiToken {
+        id: "tok".into(),
+        name: "console".into(),
+        scope: TokenScope::Admin,
+        account_id: None,
+        created_at: 0,
+    };
+    store.create_api_token(&token, "hash").await.unwrap();
+    for (id, expires_at) in [("live", 2000), ("old", 1000)] {
+        let session = ConsoleSession {
+            id_hash: id.into(),
+            api_token_id: "tok".into(),
+            csrf_token: "csrf".into(),
+            created_at: 0,
+            expires_at,
+        };
+        store.create_session(&session).await.unwrap();
+    }
+    assert!(store.find_session("live", 1500).await.unwrap().is_some());
+    assert!(store.find_session("old", 1500).await.unwrap().is_none());
+    assert_eq!(store.prune_sessions(1500).await.unwrap(), 1);
+    store.revoke_api_token("tok").await.unwrap();
+    assert!(
+        store.find_session("live", 1500).await.unwrap().is_none(),
+        "revoking the token ends the session"
+    );
+}
