@@ -626,7 +626,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .ok_or("unknown or expired MCP token")?;
             // Credentials are read per call here: the process outlives any one read.
             let audit = state.audit.clone();
-            let handler = Handler::fixed(state, Resolved::new(server, account, None));
+            let handler = Handler::fixed(
+                state,
+                Resolved::new(server, account, specgate_server::proxy::Upstream::default()),
+            );
             let service = handler
                 .serve(rmcp::transport::stdio())
                 .await

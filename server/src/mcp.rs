@@ -16,7 +16,7 @@ use futures::stream::Stream;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData as McpError, Implementation,
     ListToolsResult, PaginatedRequestParams, ProtocolVersion, RequestId, ServerCapabilities,
-    ServerConfig, ServerJsonRpcMessage, ServerResult, Tool,
+    ServerConfig, ServerJsonRpcMessage, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -26,7 +26,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::catalog::{ToolListing, allowed, decode_portable_arguments, legacy_shape};
+use crate::catalog::{ToolListing, allowed, decode_portable_arguments};
+use crate::proxy::ToolResult;
 use crate::ratelimit::RateLimit;
 use crate::store::{Account, CallRecord, McpServer, SchemaProfile, now, now_ms};
 
@@ -37,24 +38,19 @@ pub struct Resolved {
     pub server: McpServer,
     /// Its account.
     pub account: Account,
-    /// The account's credentials as read with the token, for the requests they were read
-    /// for; `None` where the resolution outlives a change (stdio), so they are read per call.
-    pub sealed_credentials: Option<SealedCredentials>,
+    /// What its vendor calls reuse: credentials read with the token, the parsed base URL.
+    pub upstream: crate::proxy::Upstream,
     /// The server's `tools/list` in each schema profile, built on first use.
     listings: [OnceLock<Arc<ToolListing>>; 2],
 }
 
 impl Resolved {
     /// A resolution of `server` of `account`.
-    pub fn new(
-        server: McpServer,
-        account: Account,
-        sealed_credentials: Option<SealedCredentials>,
-    ) -> Self {
+    pub fn new(server: McpServer, account: Account, upstream: crate::proxy::Upstream) -> Self {
         Self {
             server,
             account,
-            sealed_credentials,
+            upstream,
             listings: [OnceLock::new(), OnceLock::new()],
         }
     }
@@ -77,16 +73,6 @@ impl Resolved {
             .get::<SchemaProfile>()
             .copied()
             .unwrap_or(self.server.config.schema_profile)
-    }
-}
-
-/// Sealed (encrypted) credentials; never printed.
-#[derive(Clone)]
-pub struct SealedCredentials(pub String);
-
-impl std::fmt::Debug for SealedCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SealedCredentials(..)")
     }
 }
 
@@ -165,7 +151,7 @@ async fn call_tool(
     resolved: &Resolved,
     profile: SchemaProfile,
     request: CallToolRequestParams,
-) -> Result<(CallToolResult, Option<RateLimit>), McpError> {
+) -> Result<(ToolResult, Option<RateLimit>), McpError> {
     let (tool, by_alias) = state
         .catalog
         .resolve(&request.name)
@@ -186,7 +172,7 @@ async fn call_tool(
         state.proxy.call(
             &resolved.account,
             &resolved.server.id,
-            resolved.sealed_credentials.as_ref().map(|s| s.0.as_str()),
+            &resolved.upstream,
             tool.integration,
             tool.def,
             &args,
@@ -216,10 +202,13 @@ async fn call_tool(
         latency_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
         outcome: outcome.class.as_str().to_owned(),
     });
-    let mut result = outcome.result;
-    if by_alias {
+    let result = if by_alias {
+        let mut result = outcome.result.into_call_tool_result();
         deprecate(&mut result, &request.name, tool.def.name);
-    }
+        ToolResult::Other(result)
+    } else {
+        outcome.result
+    };
     Ok((result, outcome.rate_limit))
 }
 
@@ -273,7 +262,7 @@ impl ServerHandler for Handler {
         if let (Some(slot), Some(rate_limit)) = (slot, rate_limit) {
             slot.put(rate_limit);
         }
-        Ok(result.into())
+        Ok(result.into_call_tool_result().into())
     }
 }
 
@@ -294,7 +283,7 @@ async fn resolve_token(
             Arc::new(Resolved::new(
                 server,
                 account,
-                Some(SealedCredentials(sealed)),
+                crate::proxy::Upstream::new(Some(sealed)),
             ))
         }))
     };
@@ -577,20 +566,19 @@ impl McpEndpoint {
                 {
                     return None;
                 }
-                let message = match call_tool(state, resolved, profile, params).await {
+                match call_tool(state, resolved, profile, params).await {
                     Ok((result, rate_limit)) => {
                         if let (Some(slot), Some(rate_limit)) =
                             (parts.extensions.get::<RateSlot>(), rate_limit)
                         {
                             slot.put(rate_limit);
                         }
-                        let mut result = ServerResult::CallToolResult(result);
-                        legacy_shape(&mut result);
-                        ServerJsonRpcMessage::response(result, request.id)
+                        spliced_result(&request.id, &result.to_json())
                     }
-                    Err(error) => ServerJsonRpcMessage::error(error, Some(request.id)),
-                };
-                json_rpc_reply(message)
+                    Err(error) => {
+                        json_rpc_reply(ServerJsonRpcMessage::error(error, Some(request.id)))
+                    }
+                }
             }
             _ => return None,
         };

@@ -3,9 +3,9 @@
 //! the caller with the time to wait.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::model::{CallToolResult, ContentBlock, ServerResult};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use specgate_runtime::{
@@ -19,6 +19,32 @@ use crate::store::{Account, Store, now};
 
 /// Largest upstream body kept; longer text is truncated with a note.
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// What one resolution of an MCP token keeps for the vendor calls it serves, so calls served
+/// from a cached resolution do the work once: the account's sealed credentials as read with
+/// the token (`None` where the resolution outlives changes, as in stdio, so each call reads
+/// them), opened on first use, and the parsed base URL. Never printed.
+#[derive(Clone, Default)]
+pub struct Upstream {
+    sealed: Option<String>,
+    opened: OnceLock<Arc<Credentials>>,
+    base_url: OnceLock<reqwest::Url>,
+}
+
+impl Upstream {
+    pub fn new(sealed: Option<String>) -> Self {
+        Self {
+            sealed,
+            ..Self::default()
+        }
+    }
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Upstream(..)")
+    }
+}
 
 /// Vendor credentials, sealed at rest. Which fields apply depends on the integration's auth.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -162,10 +188,65 @@ pub struct Proxy {
     refresh_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
+/// A tool call's MCP result. A success with structured content keeps that content as the
+/// JSON text it is sent as (its text block carries the same JSON), so the direct path writes
+/// the result without building and serializing a `CallToolResult` ([`ToolResult::to_json`]);
+/// rmcp's path gets the equivalent `CallToolResult` ([`ToolResult::into_call_tool_result`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolResult {
+    /// `structuredContent`, serialized: a JSON object.
+    Structured(String),
+    /// Any other result.
+    Other(CallToolResult),
+}
+
+impl ToolResult {
+    /// A success whose structured content is `value` (an object).
+    pub fn structured(value: &Value) -> Self {
+        // `to_string` rather than `Display`, which writes through the formatter piece by piece.
+        Self::Structured(serde_json::to_string(value).unwrap_or_default())
+    }
+
+    /// The result as rmcp's type.
+    pub fn into_call_tool_result(self) -> CallToolResult {
+        match self {
+            Self::Structured(json) => {
+                let value = serde_json::from_str(&json).unwrap_or(Value::Null);
+                let mut result = CallToolResult::success(vec![ContentBlock::text(json)]);
+                result.structured_content = Some(value);
+                result
+            }
+            Self::Other(result) => result,
+        }
+    }
+
+    /// The result object as protocol versions before 2026-07-28 receive it (no
+    /// `resultType`), as rmcp would serialize it for them.
+    pub fn to_json(&self) -> Vec<u8> {
+        match self {
+            Self::Structured(json) => {
+                let mut out = Vec::with_capacity(2 * json.len() + 96);
+                out.extend_from_slice(br#"{"content":[{"type":"text","text":"#);
+                // Writing a string into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut out, json);
+                out.extend_from_slice(br#"}],"structuredContent":"#);
+                out.extend_from_slice(json.as_bytes());
+                out.extend_from_slice(br#","isError":false}"#);
+                out
+            }
+            Self::Other(result) => {
+                let mut result = ServerResult::CallToolResult(result.clone());
+                crate::catalog::legacy_shape(&mut result);
+                serde_json::to_vec(&result).unwrap_or_default()
+            }
+        }
+    }
+}
+
 /// What a tool call produced, plus the rate-limit state to put on the HTTP response.
 pub struct Outcome {
     /// The MCP result.
-    pub result: CallToolResult,
+    pub result: ToolResult,
     /// Normalized rate-limit information, if the vendor sent any.
     pub rate_limit: Option<RateLimit>,
     /// Vendor HTTP status, for metrics (0 when no response arrived).
@@ -244,12 +325,11 @@ impl Proxy {
     }
 
     /// Calls one tool for one account through one MCP server (which its cursors are bound to).
-    /// `sealed` holds the account's credentials when they were just read with the token.
     pub async fn call(
         &self,
         account: &Account,
         server_id: &str,
-        sealed: Option<&str>,
+        upstream: &Upstream,
         integration: &Integration,
         tool: &ToolDef,
         args: &Args,
@@ -266,7 +346,7 @@ impl Proxy {
             }
         };
         match self
-            .send(account, server_id, sealed, integration, tool, request)
+            .send(account, server_id, upstream, integration, tool, request)
             .await
         {
             Ok(outcome) => outcome,
@@ -278,19 +358,13 @@ impl Proxy {
         &self,
         account: &Account,
         server_id: &str,
-        sealed: Option<&str>,
+        upstream: &Upstream,
         integration: &Integration,
         tool: &ToolDef,
         mut request: HttpRequest,
     ) -> Result<Outcome, String> {
         let page = self.apply_pagination(tool, server_id, &mut request)?;
-        let base = account
-            .base_url
-            .as_deref()
-            .unwrap_or(integration.base_url)
-            .trim_end_matches('/');
-        let mut url = reqwest::Url::parse(&format!("{base}{}", request.path))
-            .map_err(|e| format!("Invalid upstream URL: {e}"))?;
+        let mut url = self.upstream_url(account, integration, upstream, &request.path)?;
         crate::egress::check_url(&url, self.allow_insecure)
             .map_err(|why| format!("Refusing to call the vendor: the account's base URL {why}."))?;
         if !request.query.is_empty() {
@@ -306,7 +380,11 @@ impl Proxy {
         let response = loop {
             // The credentials read with the token serve the first attempt; a retry after a
             // rejected token reads them again.
-            let prefetched = if rejected.is_none() { sealed } else { None };
+            let prefetched = if rejected.is_none() {
+                Some(upstream)
+            } else {
+                None
+            };
             let credentials = self
                 .credentials(account, integration, rejected.as_deref(), prefetched)
                 .await?;
@@ -328,7 +406,7 @@ impl Proxy {
             {
                 break response;
             }
-            rejected = Some(credentials.access_token.unwrap_or_default());
+            rejected = Some(credentials.access_token.clone().unwrap_or_default());
         };
         let status = response.status();
         let rate_limit = RateLimit::from_headers(response.headers(), now());
@@ -354,7 +432,8 @@ impl Proxy {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.contains("json"));
         let (bytes, truncated) = read_capped(response).await?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let text = String::from_utf8(bytes)
+            .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
         let parsed: Option<Value> = if is_json || text.trim_start().starts_with(['{', '[']) {
             serde_json::from_str(&text).ok()
         } else {
@@ -426,7 +505,7 @@ impl Proxy {
                     CallToolResult::success(vec![ContentBlock::text(format!("{text}{note}"))]);
                 result.structured_content = None;
                 return Ok(Outcome {
-                    result,
+                    result: ToolResult::Other(result),
                     rate_limit,
                     upstream_status: status.as_u16(),
                     class: CallClass::Ok,
@@ -434,22 +513,21 @@ impl Proxy {
             }
             (pagination, parsed) => {
                 let body = parsed.unwrap_or(Value::Null);
-                let items = items_at(&body, pagination);
-                let vendor_count = items.len();
-                let (items, next) = self.page_of(
+                let vendor_count = match items_at(&body, pagination) {
+                    Some(Value::Array(items)) => items.len(),
+                    Some(Value::Null) | None => 0,
+                    Some(_) => 1,
+                };
+                let vendor_next = self.vendor_next(
                     tool,
-                    server_id,
                     &page,
-                    items,
-                    self.vendor_next(
-                        tool,
-                        &page,
-                        &body,
-                        vendor_count,
-                        link.as_deref(),
-                        cursor_header.as_deref(),
-                    ),
-                )?;
+                    &body,
+                    vendor_count,
+                    link.as_deref(),
+                    cursor_header.as_deref(),
+                );
+                let items = take_items(body, pagination);
+                let (items, next) = self.page_of(tool, server_id, &page, items, vendor_next)?;
                 json!({"result": items, "next_cursor": next})
             }
         };
@@ -457,10 +535,8 @@ impl Proxy {
             object.insert("truncated".to_owned(), json!(true));
         }
         attach_rate_limit(&mut structured, rate_limit.as_ref());
-        let mut result = CallToolResult::structured(structured);
-        result.is_error = Some(false);
         Ok(Outcome {
-            result,
+            result: ToolResult::structured(&structured),
             rate_limit,
             upstream_status: status.as_u16(),
             class: CallClass::Ok,
@@ -730,12 +806,13 @@ impl Proxy {
         account: &Account,
         integration: &Integration,
         rejected: Option<&str>,
-        prefetched: Option<&str>,
-    ) -> Result<Credentials, String> {
-        let current = match prefetched {
-            Some(sealed) => self.open_credentials(sealed)?,
-            None => self.load_credentials(&account.id).await?,
-        };
+        prefetched: Option<&Upstream>,
+    ) -> Result<Arc<Credentials>, String> {
+        let current =
+            match prefetched.and_then(|upstream| Some((upstream, upstream.sealed.as_deref()?))) {
+                Some((upstream, sealed)) => self.open_once(upstream, sealed)?,
+                None => Arc::new(self.load_credentials(&account.id).await?),
+            };
         let AuthKind::OAuth2 { token_url, .. } = integration.auth else {
             return Ok(current);
         };
@@ -765,7 +842,7 @@ impl Proxy {
         let sealed = sealed.ok_or_else(|| "The integrated account no longer exists.".to_owned())?;
         let current = self.open_credentials(&sealed)?;
         if !due(&current) {
-            return Ok(current);
+            return Ok(Arc::new(current));
         }
         let refreshed = self
             .refresh(&current, current.token_url.as_deref().unwrap_or(token_url))
@@ -778,7 +855,7 @@ impl Proxy {
         held.replace(&sealed)
             .await
             .map_err(|e| format!("Could not store refreshed credentials: {e}"))?;
-        Ok(refreshed)
+        Ok(Arc::new(refreshed))
     }
 
     async fn load_credentials(&self, account_id: &str) -> Result<Credentials, String> {
@@ -789,6 +866,46 @@ impl Proxy {
             .map_err(|e| format!("Could not load credentials: {e}"))?
             .ok_or_else(|| "The integrated account no longer exists.".to_owned())?;
         self.open_credentials(&sealed)
+    }
+
+    fn open_once(&self, upstream: &Upstream, sealed: &str) -> Result<Arc<Credentials>, String> {
+        if let Some(opened) = upstream.opened.get() {
+            return Ok(opened.clone());
+        }
+        let opened = Arc::new(self.open_credentials(sealed)?);
+        Ok(upstream.opened.get_or_init(|| opened).clone())
+    }
+
+    /// The vendor URL of `path` (already percent-encoded) under the account's base URL,
+    /// whose parse is kept in `upstream`: a path is set on a copy without parsing the host
+    /// again. A path with a query or fragment delimiter is parsed whole, as before.
+    fn upstream_url(
+        &self,
+        account: &Account,
+        integration: &Integration,
+        upstream: &Upstream,
+        path: &str,
+    ) -> Result<reqwest::Url, String> {
+        let base = account
+            .base_url
+            .as_deref()
+            .unwrap_or(integration.base_url)
+            .trim_end_matches('/');
+        if path.contains(['?', '#']) {
+            return reqwest::Url::parse(&format!("{base}{path}"))
+                .map_err(|e| format!("Invalid upstream URL: {e}"));
+        }
+        let parsed = match upstream.base_url.get() {
+            Some(parsed) => parsed,
+            None => {
+                let parsed =
+                    reqwest::Url::parse(base).map_err(|e| format!("Invalid upstream URL: {e}"))?;
+                upstream.base_url.get_or_init(|| parsed)
+            }
+        };
+        let mut url = parsed.clone();
+        url.set_path(&format!("{}{path}", parsed.path().trim_end_matches('/')));
+        Ok(url)
     }
 
     fn open_credentials(&self, sealed: &str) -> Result<Credentials, String> {
@@ -918,8 +1035,10 @@ fn needs_refresh(credentials: &Credentials) -> bool {
             || credentials.expires_at.is_some_and(|at| at - 60 <= now()))
 }
 
-fn items_at(body: &Value, pagination: &Pagination) -> Vec<Value> {
-    let found = match pagination {
+/// Where a list response keeps its items: the body itself, its only array (local
+/// pagination), or the integration's items pointer.
+fn items_at<'a>(body: &'a Value, pagination: &Pagination) -> Option<&'a Value> {
+    match pagination {
         Pagination::None => Some(body),
         Pagination::Local => match body {
             Value::Object(object) => {
@@ -934,11 +1053,40 @@ fn items_at(body: &Value, pagination: &Pagination) -> Vec<Value> {
         Pagination::Cursor { items_pointer, .. }
         | Pagination::Page { items_pointer, .. }
         | Pagination::Offset { items_pointer, .. } => body.pointer(items_pointer),
+    }
+}
+
+/// The items [`items_at`] finds, moved out of the body rather than copied.
+fn take_items(mut body: Value, pagination: &Pagination) -> Vec<Value> {
+    let found = match (pagination, &mut body) {
+        (Pagination::Local, Value::Object(object)) => {
+            let only_array = {
+                let mut arrays = object.iter().filter(|(_, v)| v.is_array());
+                match (arrays.next(), arrays.next()) {
+                    (Some((key, _)), None) => Some(key.clone()),
+                    _ => None,
+                }
+            };
+            match only_array {
+                Some(key) => object.remove(&key).unwrap_or_default(),
+                None => body,
+            }
+        }
+        (
+            Pagination::Cursor { items_pointer, .. }
+            | Pagination::Page { items_pointer, .. }
+            | Pagination::Offset { items_pointer, .. },
+            _,
+        ) => body
+            .pointer_mut(items_pointer)
+            .map(Value::take)
+            .unwrap_or_default(),
+        _ => body,
     };
     match found {
-        Some(Value::Array(items)) => items.clone(),
-        Some(Value::Null) | None => Vec::new(),
-        Some(other) => vec![other.clone()],
+        Value::Array(items) => items,
+        Value::Null => Vec::new(),
+        other => vec![other],
     }
 }
 
@@ -1025,15 +1173,15 @@ fn attach_rate_limit(structured: &mut Value, rate_limit: Option<&RateLimit>) {
     }
 }
 
-fn error_with_structure(message: String, structured: Value) -> CallToolResult {
+fn error_with_structure(message: String, structured: Value) -> ToolResult {
     let mut result = CallToolResult::error(vec![ContentBlock::text(message)]);
     result.structured_content = Some(structured);
-    result
+    ToolResult::Other(result)
 }
 
 fn tool_error(message: String, class: CallClass) -> Outcome {
     Outcome {
-        result: CallToolResult::error(vec![ContentBlock::text(message)]),
+        result: ToolResult::Other(CallToolResult::error(vec![ContentBlock::text(message)])),
         rate_limit: None,
         upstream_status: 0,
         class,
@@ -1043,6 +1191,28 @@ fn tool_error(message: String, class: CallClass) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_structured_result_is_written_as_rmcp_writes_it() {
+        let value = json!({"result": [{"id": "ord_1", "note": "say \"hi\"\n", "n": 1.5}], "next_cursor": null});
+        let written = ToolResult::structured(&value);
+        let mut expected = ServerResult::CallToolResult(CallToolResult::structured(value.clone()));
+        crate::catalog::legacy_shape(&mut expected);
+        let expected = serde_json::to_value(&expected).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&written.to_json()).unwrap(),
+            expected
+        );
+        assert_eq!(
+            written.clone().into_call_tool_result(),
+            CallToolResult::structured(value)
+        );
+        // Any other result goes through rmcp's own serialization, legacy-shaped.
+        let error = ToolResult::Other(CallToolResult::error(vec![ContentBlock::text("no")]));
+        let mut shaped = ServerResult::CallToolResult(error.clone().into_call_tool_result());
+        crate::catalog::legacy_shape(&mut shaped);
+        assert_eq!(error.to_json(), serde_json::to_vec(&shaped).unwrap());
+    }
 
     fn post(body: Value, content_type: &'static str, body_kind: BodyKind) -> HttpRequest {
         HttpRequest {
