@@ -278,7 +278,7 @@ async fn an_operator_provisions_a_filtered_server_in_the_browser() {
 
     // Sign out ends the session.
     browser.click("nav button[type=submit]").await;
-    assert!(browser.url().await.ends_with("/console/login"));
+    browser.wait_for_url("/console/login").await;
     browser
         .goto(&format!("{}/console/accounts/{account_id}", h.base))
         .await;

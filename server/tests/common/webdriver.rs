@@ -95,6 +95,23 @@ impl Browser {
         value.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Waits up to 10 s for the page's URL to end with `suffix`: a click that submits a form
+    /// returns before the navigation it starts has always finished.
+    pub async fn wait_for_url(&self, suffix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.url().await;
+            if url.ends_with(suffix) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still at {url}, not at …{suffix}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn source(&self) -> String {
         let value = self.call(reqwest::Method::GET, "/source", None).await;
         value
