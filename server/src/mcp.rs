@@ -573,7 +573,7 @@ impl McpEndpoint {
                         {
                             slot.put(rate_limit);
                         }
-                        spliced_result(&request.id, &result.to_json())
+                        spliced_result(&request.id, &result.into_json())
                     }
                     Err(error) => {
                         json_rpc_reply(ServerJsonRpcMessage::error(error, Some(request.id)))

@@ -38,6 +38,19 @@ impl Upstream {
             ..Self::default()
         }
     }
+
+    /// The credentials read with the token, opened with `open` on first use; `None` when
+    /// none were read with it.
+    fn opened(
+        &self,
+        open: impl FnOnce(&str) -> Result<Credentials, String>,
+    ) -> Option<Result<Arc<Credentials>, String>> {
+        let sealed = self.sealed.as_deref()?;
+        if let Some(opened) = self.opened.get() {
+            return Some(Ok(opened.clone()));
+        }
+        Some(open(sealed).map(|opened| self.opened.get_or_init(|| Arc::new(opened)).clone()))
+    }
 }
 
 impl std::fmt::Debug for Upstream {
@@ -190,7 +203,7 @@ pub struct Proxy {
 
 /// A tool call's MCP result. A success with structured content keeps that content as the
 /// JSON text it is sent as (its text block carries the same JSON), so the direct path writes
-/// the result without building and serializing a `CallToolResult` ([`ToolResult::to_json`]);
+/// the result without building and serializing a `CallToolResult` ([`ToolResult::into_json`]);
 /// rmcp's path gets the equivalent `CallToolResult` ([`ToolResult::into_call_tool_result`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolResult {
@@ -222,20 +235,20 @@ impl ToolResult {
 
     /// The result object as protocol versions before 2026-07-28 receive it (no
     /// `resultType`), as rmcp would serialize it for them.
-    pub fn to_json(&self) -> Vec<u8> {
+    pub fn into_json(self) -> Vec<u8> {
         match self {
             Self::Structured(json) => {
                 let mut out = Vec::with_capacity(2 * json.len() + 96);
                 out.extend_from_slice(br#"{"content":[{"type":"text","text":"#);
                 // Writing a string into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut out, json);
+                let _ = serde_json::to_writer(&mut out, &json);
                 out.extend_from_slice(br#"}],"structuredContent":"#);
                 out.extend_from_slice(json.as_bytes());
                 out.extend_from_slice(br#","isError":false}"#);
                 out
             }
             Self::Other(result) => {
-                let mut result = ServerResult::CallToolResult(result.clone());
+                let mut result = ServerResult::CallToolResult(result);
                 crate::catalog::legacy_shape(&mut result);
                 serde_json::to_vec(&result).unwrap_or_default()
             }
@@ -513,20 +526,16 @@ impl Proxy {
             }
             (pagination, parsed) => {
                 let body = parsed.unwrap_or(Value::Null);
-                let vendor_count = match items_at(&body, pagination) {
-                    Some(Value::Array(items)) => items.len(),
-                    Some(Value::Null) | None => 0,
-                    Some(_) => 1,
-                };
+                let items_at = ItemsAt::of(&body, pagination);
                 let vendor_next = self.vendor_next(
                     tool,
                     &page,
                     &body,
-                    vendor_count,
+                    items_at.count(&body),
                     link.as_deref(),
                     cursor_header.as_deref(),
                 );
-                let items = take_items(body, pagination);
+                let items = items_at.take(body);
                 let (items, next) = self.page_of(tool, server_id, &page, items, vendor_next)?;
                 json!({"result": items, "next_cursor": next})
             }
@@ -808,11 +817,11 @@ impl Proxy {
         rejected: Option<&str>,
         prefetched: Option<&Upstream>,
     ) -> Result<Arc<Credentials>, String> {
-        let current =
-            match prefetched.and_then(|upstream| Some((upstream, upstream.sealed.as_deref()?))) {
-                Some((upstream, sealed)) => self.open_once(upstream, sealed)?,
-                None => Arc::new(self.load_credentials(&account.id).await?),
-            };
+        let opened = prefetched.and_then(|upstream| upstream.opened(|s| self.open_credentials(s)));
+        let current = match opened {
+            Some(opened) => opened?,
+            None => Arc::new(self.load_credentials(&account.id).await?),
+        };
         let AuthKind::OAuth2 { token_url, .. } = integration.auth else {
             return Ok(current);
         };
@@ -866,14 +875,6 @@ impl Proxy {
             .map_err(|e| format!("Could not load credentials: {e}"))?
             .ok_or_else(|| "The integrated account no longer exists.".to_owned())?;
         self.open_credentials(&sealed)
-    }
-
-    fn open_once(&self, upstream: &Upstream, sealed: &str) -> Result<Arc<Credentials>, String> {
-        if let Some(opened) = upstream.opened.get() {
-            return Ok(opened.clone());
-        }
-        let opened = Arc::new(self.open_credentials(sealed)?);
-        Ok(upstream.opened.get_or_init(|| opened).clone())
     }
 
     /// The vendor URL of `path` (already percent-encoded) under the account's base URL,
@@ -1035,58 +1036,68 @@ fn needs_refresh(credentials: &Credentials) -> bool {
             || credentials.expires_at.is_some_and(|at| at - 60 <= now()))
 }
 
-/// Where a list response keeps its items: the body itself, its only array (local
-/// pagination), or the integration's items pointer.
-fn items_at<'a>(body: &'a Value, pagination: &Pagination) -> Option<&'a Value> {
-    match pagination {
-        Pagination::None => Some(body),
-        Pagination::Local => match body {
-            Value::Object(object) => {
-                let mut arrays = object.values().filter(|v| v.is_array());
-                match (arrays.next(), arrays.next()) {
-                    (Some(only), None) => Some(only),
-                    _ => Some(body),
-                }
-            }
-            _ => Some(body),
-        },
-        Pagination::Cursor { items_pointer, .. }
-        | Pagination::Page { items_pointer, .. }
-        | Pagination::Offset { items_pointer, .. } => body.pointer(items_pointer),
-    }
+/// Where a list response keeps its items.
+enum ItemsAt<'p> {
+    /// The body itself.
+    Body,
+    /// The body's only array (local pagination), under this key.
+    OnlyArray(String),
+    /// The integration's items pointer.
+    Pointer(&'p str),
 }
 
-/// The items [`items_at`] finds, moved out of the body rather than copied.
-fn take_items(mut body: Value, pagination: &Pagination) -> Vec<Value> {
-    let found = match (pagination, &mut body) {
-        (Pagination::Local, Value::Object(object)) => {
-            let only_array = {
+impl<'p> ItemsAt<'p> {
+    fn of(body: &Value, pagination: &'p Pagination) -> Self {
+        match (pagination, body) {
+            (Pagination::Local, Value::Object(object)) => {
                 let mut arrays = object.iter().filter(|(_, v)| v.is_array());
                 match (arrays.next(), arrays.next()) {
-                    (Some((key, _)), None) => Some(key.clone()),
-                    _ => None,
+                    (Some((key, _)), None) => Self::OnlyArray(key.clone()),
+                    _ => Self::Body,
                 }
-            };
-            match only_array {
-                Some(key) => object.remove(&key).unwrap_or_default(),
-                None => body,
             }
+            (
+                Pagination::Cursor { items_pointer, .. }
+                | Pagination::Page { items_pointer, .. }
+                | Pagination::Offset { items_pointer, .. },
+                _,
+            ) => Self::Pointer(items_pointer),
+            _ => Self::Body,
         }
-        (
-            Pagination::Cursor { items_pointer, .. }
-            | Pagination::Page { items_pointer, .. }
-            | Pagination::Offset { items_pointer, .. },
-            _,
-        ) => body
-            .pointer_mut(items_pointer)
-            .map(Value::take)
-            .unwrap_or_default(),
-        _ => body,
-    };
-    match found {
-        Value::Array(items) => items,
-        Value::Null => Vec::new(),
-        other => vec![other],
+    }
+
+    /// How many items the vendor sent.
+    fn count(&self, body: &Value) -> usize {
+        let found = match self {
+            Self::Body => Some(body),
+            Self::OnlyArray(key) => body.get(key),
+            Self::Pointer(pointer) => body.pointer(pointer),
+        };
+        match found {
+            Some(Value::Array(items)) => items.len(),
+            Some(Value::Null) | None => 0,
+            Some(_) => 1,
+        }
+    }
+
+    /// The items, moved out of the body rather than copied.
+    fn take(self, mut body: Value) -> Vec<Value> {
+        let found = match self {
+            Self::Body => body,
+            Self::OnlyArray(key) => body
+                .as_object_mut()
+                .and_then(|object| object.remove(&key))
+                .unwrap_or_default(),
+            Self::Pointer(pointer) => body
+                .pointer_mut(pointer)
+                .map(Value::take)
+                .unwrap_or_default(),
+        };
+        match found {
+            Value::Array(items) => items,
+            Value::Null => Vec::new(),
+            other => vec![other],
+        }
     }
 }
 
@@ -1200,7 +1211,7 @@ mod tests {
         crate::catalog::legacy_shape(&mut expected);
         let expected = serde_json::to_value(&expected).unwrap();
         assert_eq!(
-            serde_json::from_slice::<Value>(&written.to_json()).unwrap(),
+            serde_json::from_slice::<Value>(&written.clone().into_json()).unwrap(),
             expected
         );
         assert_eq!(
@@ -1211,7 +1222,10 @@ mod tests {
         let error = ToolResult::Other(CallToolResult::error(vec![ContentBlock::text("no")]));
         let mut shaped = ServerResult::CallToolResult(error.clone().into_call_tool_result());
         crate::catalog::legacy_shape(&mut shaped);
-        assert_eq!(error.to_json(), serde_json::to_vec(&shaped).unwrap());
+        assert_eq!(
+            error.clone().into_json(),
+            serde_json::to_vec(&shaped).unwrap()
+        );
     }
 
     fn post(body: Value, content_type: &'static str, body_kind: BodyKind) -> HttpRequest {
