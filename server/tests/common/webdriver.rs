@@ -12,12 +12,25 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 pub struct Browser {
     http: reqwest::Client,
-    session: String,
+    port: u16,
+    session_id: String,
     driver: Child,
 }
 
 impl Drop for Browser {
+    /// Ends the session first, which closes Chromium: killing chromedriver alone leaves its
+    /// browser running. `Drop` cannot await, so this is one blocking HTTP/1.1 request.
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                stream,
+                "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session_id, self.port
+            );
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -62,19 +75,24 @@ impl Browser {
             .json()
             .await
             .unwrap();
-        let session = created["value"]["sessionId"]
+        let session_id = created["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
             .to_owned();
         Self {
             http,
-            session: format!("{base}/session/{session}"),
+            port,
+            session_id,
             driver,
         }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, format!("{}{path}", self.session));
+        let url = format!(
+            "http://127.0.0.1:{}/session/{}{path}",
+            self.port, self.session_id
+        );
+        let mut request = self.http.request(method, url);
         if let Some(body) = body {
             request = request.json(&body);
         }
