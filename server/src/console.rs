@@ -18,7 +18,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, RawForm, RawQuery, State};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, Path, Query, RawForm, RawQuery, Request, State,
+};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -167,6 +169,32 @@ impl FromRequestParts<AppState> for Signed {
             Ok(Some(session)) => Ok(Self(session)),
             Ok(None) => Err(Redirect::to("/console/login").into_response()),
             Err(error) => Err(ApiError::internal(error).into_response()),
+        }
+    }
+}
+
+/// A form posted by a signed-in operator, from this site and with the session's CSRF token
+/// (see [`check_post`]); anything else is refused before the handler runs. It reads the body,
+/// so it comes last among a handler's arguments.
+struct SignedPost {
+    session: ConsoleSession,
+    form: Form,
+}
+
+impl FromRequest<AppState> for SignedPost {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Signed(session) = Signed::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let RawForm(raw) = RawForm::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = Form::parse(&raw);
+        match check_post(&headers, Some(&session), &form) {
+            Some(refused) => Err(refused),
+            None => Ok(Self { session, form }),
         }
     }
 }
@@ -436,15 +464,7 @@ async fn login(
     response
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    Signed(session): Signed,
-    headers: HeaderMap,
-    RawForm(raw): RawForm,
-) -> Response {
-    if let Some(refused) = check_post(&headers, Some(&session), &Form::parse(&raw)) {
-        return refused;
-    }
+async fn logout(State(state): State<AppState>, SignedPost { session, .. }: SignedPost) -> Response {
     if let Err(error) = state.store.delete_session(&session.id_hash).await {
         return ApiError::internal(error).into_response();
     }
@@ -704,14 +724,8 @@ fn credentials_of(form: &Form) -> Result<Option<Credentials>, ApiError> {
 
 async fn create_account(
     State(state): State<AppState>,
-    Signed(session): Signed,
-    headers: HeaderMap,
-    RawForm(raw): RawForm,
+    SignedPost { session, form }: SignedPost,
 ) -> Response {
-    let form = Form::parse(&raw);
-    if let Some(refused) = check_post(&headers, Some(&session), &form) {
-        return refused;
-    }
     let chosen = form.get("integration").to_owned();
     let created = match credentials_of(&form) {
         Ok(credentials) => {
@@ -903,15 +917,9 @@ fn account_edit_form(
 
 async fn update_account(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    RawForm(raw): RawForm,
+    SignedPost { session, form }: SignedPost,
 ) -> Response {
-    let form = Form::parse(&raw);
-    if let Some(refused) = check_post(&headers, Some(&session), &form) {
-        return refused;
-    }
     let provisioner = Provisioner::new(state.clone());
     let result = async {
         let current = provisioner.get_account(&id).await?;
@@ -943,14 +951,9 @@ async fn update_account(
 
 async fn delete_account(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    RawForm(raw): RawForm,
+    _: SignedPost,
 ) -> Response {
-    if let Some(refused) = check_post(&headers, Some(&session), &Form::parse(&raw)) {
-        return refused;
-    }
     match Provisioner::new(state).delete_account(&id).await {
         Ok(()) => Redirect::to("/console").into_response(),
         Err(error) => error.into_response(),
@@ -1172,15 +1175,9 @@ async fn preview(
 
 async fn create_server(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    RawForm(raw): RawForm,
+    SignedPost { session, form }: SignedPost,
 ) -> Response {
-    let form = Form::parse(&raw);
-    if let Some(refused) = check_post(&headers, Some(&session), &form) {
-        return refused;
-    }
     let provisioner = Provisioner::new(state.clone());
     let created = match config_of(&form) {
         Ok(config) => {
@@ -1325,15 +1322,9 @@ async fn server_screen(
 
 async fn update_server(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path((id, sid)): Path<(String, String)>,
-    headers: HeaderMap,
-    RawForm(raw): RawForm,
+    SignedPost { session, form }: SignedPost,
 ) -> Response {
-    let form = Form::parse(&raw);
-    if let Some(refused) = check_post(&headers, Some(&session), &form) {
-        return refused;
-    }
     let provisioner = Provisioner::new(state.clone());
     let result = match config_of(&form).and_then(|config| {
         serde_json::to_value(config)
@@ -1365,14 +1356,9 @@ async fn update_server(
 
 async fn rotate_server(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path((id, sid)): Path<(String, String)>,
-    headers: HeaderMap,
-    RawForm(raw): RawForm,
+    SignedPost { session, .. }: SignedPost,
 ) -> Response {
-    if let Some(refused) = check_post(&headers, Some(&session), &Form::parse(&raw)) {
-        return refused;
-    }
     match Provisioner::new(state.clone())
         .rotate_server(&id, &sid)
         .await
@@ -1384,14 +1370,9 @@ async fn rotate_server(
 
 async fn delete_server(
     State(state): State<AppState>,
-    Signed(session): Signed,
     Path((id, sid)): Path<(String, String)>,
-    headers: HeaderMap,
-    RawForm(raw): RawForm,
+    _: SignedPost,
 ) -> Response {
-    if let Some(refused) = check_post(&headers, Some(&session), &Form::parse(&raw)) {
-        return refused;
-    }
     match Provisioner::new(state).delete_server(&id, &sid).await {
         Ok(()) => Redirect::to(&format!("/console/accounts/{id}")).into_response(),
         Err(error) => error.into_response(),
