@@ -683,11 +683,17 @@ impl Store {
         sealed: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1")
+        // A write first: SQLite then takes the write lock now, waiting out other writers for
+        // its busy timeout. A read first would make this a read transaction that fails at
+        // once (SQLITE_BUSY) when another connection, such as the audit log's, commits before
+        // its first write.
+        let exists = sqlx::query("UPDATE accounts SET updated_at = $1 WHERE id = $2")
+            .bind(now())
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .execute(&mut *tx)
             .await?
-            .is_some();
+            .rows_affected()
+            > 0;
         if !exists {
             return Ok(false);
         }
@@ -712,11 +718,6 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("UPDATE accounts SET updated_at = $1 WHERE id = $2")
-            .bind(now())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         self.changes.bump();
         Ok(true)
