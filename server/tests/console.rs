@@ -258,6 +258,7 @@ async fn an_operator_provisions_a_filtered_server_in_the_browser() {
         .click("form.danger[action*='/servers/'] button")
         .await;
     browser.accept_dialog().await;
+    browser.wait_text("No MCP servers yet.").await;
     assert!(browser.source().await.contains("No MCP servers yet."));
     assert_eq!(
         h.rpc_raw(&rotated, "tools/list", json!({}), None)

@@ -113,23 +113,6 @@ impl Browser {
         value.as_str().unwrap_or_default().to_owned()
     }
 
-    /// Waits up to 10 s for the page's URL to end with `suffix`: a click that submits a form
-    /// returns before the navigation it starts has always finished.
-    pub async fn wait_for_url(&self, suffix: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let url = self.url().await;
-            if url.ends_with(suffix) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still at {url}, not at …{suffix}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     pub async fn source(&self) -> String {
         let value = self.call(reqwest::Method::GET, "/source", None).await;
         value
@@ -228,6 +211,27 @@ impl Browser {
             serde_json::to_string(text).unwrap()
         );
         self.wait_until(&script, &format!("the heading `{text}`"))
+            .await;
+    }
+
+    /// Waits for the page's URL to end with `suffix`: a click that submits a form returns
+    /// before the navigation it starts has always finished.
+    pub async fn wait_for_url(&self, suffix: &str) {
+        let script = format!(
+            "return location.href.endsWith({})",
+            serde_json::to_string(suffix).unwrap()
+        );
+        self.wait_until(&script, &format!("a URL ending in `{suffix}`"))
+            .await;
+    }
+
+    /// Waits for the page's text to contain `text` (after a navigation a click started).
+    pub async fn wait_text(&self, text: &str) {
+        let script = format!(
+            "return document.body !== null && document.body.textContent.includes({})",
+            serde_json::to_string(text).unwrap()
+        );
+        self.wait_until(&script, &format!("the text `{text}`"))
             .await;
     }
 
