@@ -58,8 +58,9 @@ pub fn new_id() -> Result<String, CryptoError> {
 pub struct Keys {
     cipher: XChaCha20Poly1305,
     pepper: [u8; 32],
-    /// The HMAC key of the audit log's argument digests.
-    audit_key: [u8; 32],
+    /// The HMAC of the audit log's argument digests, keyed once (its key blocks absorbed) and
+    /// cloned for each digest.
+    audit_mac: hmac::Hmac<Sha256>,
     fingerprint: String,
 }
 
@@ -89,7 +90,8 @@ impl Keys {
         Self {
             cipher: XChaCha20Poly1305::new(&key.into()),
             pepper,
-            audit_key,
+            audit_mac: <hmac::Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&audit_key)
+                .expect("HMAC takes a key of any length"),
             fingerprint: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
         }
     }
@@ -152,7 +154,7 @@ impl Keys {
     /// equal digests under one key, and short values such as ids cannot be found by hashing
     /// guesses without the key. Objects must already be key-sorted for a canonical digest.
     pub fn mac_arguments(&self, canonical: &serde_json::Value) -> String {
-        use hmac::{KeyInit, Mac};
+        use hmac::Mac;
         /// Feeds serialized JSON straight into the MAC, with no buffer in between.
         struct MacWriter(hmac::Hmac<Sha256>);
         impl std::io::Write for MacWriter {
@@ -164,10 +166,7 @@ impl Keys {
                 Ok(())
             }
         }
-        let mut writer = MacWriter(
-            <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.audit_key)
-                .expect("HMAC takes a key of any length"),
-        );
+        let mut writer = MacWriter(self.audit_mac.clone());
         // Writing a `Value` into an infallible writer cannot fail.
         let _ = serde_json::to_writer(&mut writer, canonical);
         hex(&writer.0.finalize().into_bytes())

@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod sandbox;
 pub mod serving;
 pub mod store;
+pub mod vendor_json;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::{CallToolResult, ContentBlock, ServerResult};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use specgate_runtime::{
     Args, AuthKind, BodyKind, CursorSource, HttpMethod, HttpRequest, Integration, MAX_PAGE_LIMIT,
@@ -16,6 +17,7 @@ use specgate_runtime::{
 use crate::crypto::Keys;
 use crate::ratelimit::RateLimit;
 use crate::store::{Account, Store, now};
+use crate::vendor_json;
 
 /// Largest upstream body kept; longer text is truncated with a note.
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -214,12 +216,6 @@ pub enum ToolResult {
 }
 
 impl ToolResult {
-    /// A success whose structured content is `value` (an object).
-    pub fn structured(value: &Value) -> Self {
-        // `to_string` rather than `Display`, which writes through the formatter piece by piece.
-        Self::Structured(serde_json::to_string(value).unwrap_or_default())
-    }
-
     /// The result as rmcp's type.
     pub fn into_call_tool_result(self) -> CallToolResult {
         match self {
@@ -447,8 +443,8 @@ impl Proxy {
         let (bytes, truncated) = read_capped(response).await?;
         let text = String::from_utf8(bytes)
             .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
-        let parsed: Option<Value> = if is_json || text.trim_start().starts_with(['{', '[']) {
-            serde_json::from_str(&text).ok()
+        let raw = if is_json || text.trim_start().starts_with(['{', '[']) {
+            vendor_json::parse(&text)
         } else {
             None
         };
@@ -474,6 +470,7 @@ impl Proxy {
             });
         }
         if !status.is_success() {
+            let parsed: Option<Value> = raw.and_then(|raw| serde_json::from_str(raw.get()).ok());
             let message = parsed
                 .as_ref()
                 .and_then(|body| vendor_message(body, integration.error_message_pointers))
@@ -488,7 +485,7 @@ impl Proxy {
             } else {
                 message
             };
-            let mut structured = json!({"error": "upstream_error", "status": status.as_u16(), "message": message, "body": parsed.clone().unwrap_or(Value::String(text.chars().take(2000).collect()))});
+            let mut structured = json!({"error": "upstream_error", "status": status.as_u16(), "message": message, "body": parsed.unwrap_or_else(|| Value::String(text.chars().take(2000).collect()))});
             attach_rate_limit(&mut structured, rate_limit.as_ref());
             return Ok(Outcome {
                 result: error_with_structure(
@@ -504,10 +501,27 @@ impl Proxy {
                 class: CallClass::UpstreamError,
             });
         }
-        let mut structured = match (&tool.pagination, parsed) {
-            (Pagination::None, Some(Value::Object(object))) => Value::Object(object),
-            (Pagination::None, Some(other)) => json!({"result": other}),
-            (Pagination::None, None) if text.is_empty() => json!({"result": null}),
+        // Set after the vendor's members, replacing a member of the same name.
+        let mut ours = Vec::with_capacity(2);
+        if truncated {
+            ours.push(("truncated", Value::Bool(true)));
+        }
+        if let Some(rate_limit) = &rate_limit {
+            ours.push(("rate_limit", rate_limit.to_json()));
+        }
+        let structured = match (&tool.pagination, raw) {
+            (Pagination::None, Some(raw)) => match vendor_json::members(raw) {
+                Some(members) => structured_object(
+                    members
+                        .iter()
+                        .map(|(key, value)| (key.as_ref(), Member::Raw(value))),
+                    ours,
+                ),
+                None => structured_object([("result", Member::Raw(raw))].into_iter(), ours),
+            },
+            (Pagination::None, None) if text.is_empty() => {
+                structured_object([("result", Member::Value(Value::Null))].into_iter(), ours)
+            }
             (Pagination::None, None) => {
                 let note = if truncated {
                     format!("\n\n[truncated: the vendor response exceeded {MAX_BODY_BYTES} bytes]")
@@ -524,28 +538,30 @@ impl Proxy {
                     class: CallClass::Ok,
                 });
             }
-            (pagination, parsed) => {
-                let body = parsed.unwrap_or(Value::Null);
-                let items_at = ItemsAt::of(&body, pagination);
+            (pagination, raw) => {
+                let body = raw.unwrap_or(RawValue::NULL);
+                let items = list_items(body, pagination);
                 let vendor_next = self.vendor_next(
                     tool,
                     &page,
-                    &body,
-                    items_at.count(&body),
+                    body,
+                    items.len(),
                     link.as_deref(),
                     cursor_header.as_deref(),
                 );
-                let items = items_at.take(body);
                 let (items, next) = self.page_of(tool, server_id, &page, items, vendor_next)?;
-                json!({"result": items, "next_cursor": next})
+                structured_object(
+                    [
+                        ("result", Member::Items(&items)),
+                        ("next_cursor", Member::Value(next)),
+                    ]
+                    .into_iter(),
+                    ours,
+                )
             }
         };
-        if truncated && let Value::Object(object) = &mut structured {
-            object.insert("truncated".to_owned(), json!(true));
-        }
-        attach_rate_limit(&mut structured, rate_limit.as_ref());
         Ok(Outcome {
-            result: ToolResult::structured(&structured),
+            result: ToolResult::Structured(structured),
             rate_limit,
             upstream_status: status.as_u16(),
             class: CallClass::Ok,
@@ -695,7 +711,7 @@ impl Proxy {
         &self,
         tool: &ToolDef,
         page: &PageState,
-        body: &Value,
+        body: &RawValue,
         count: usize,
         link: Option<&str>,
         header: Option<&str>,
@@ -709,10 +725,8 @@ impl Proxy {
                 next_from,
                 ..
             } => match next_from {
-                CursorSource::BodyPointer(pointer) => body
-                    .pointer(pointer)
-                    .filter(|v| !v.is_null() && v.as_str() != Some(""))
-                    .cloned(),
+                CursorSource::BodyPointer(pointer) => vendor_json::value_at(body, pointer)
+                    .filter(|v| !v.is_null() && v.as_str() != Some("")),
                 CursorSource::Header(_) => header.filter(|h| !h.is_empty()).map(|h| json!(h)),
                 CursorSource::LinkHeader => link
                     .and_then(|l| next_link_param(l, cursor_param))
@@ -720,8 +734,8 @@ impl Proxy {
             },
             Pagination::Page { total_pointer, .. } => {
                 let total = total_pointer
-                    .and_then(|p| body.pointer(p))
-                    .and_then(Value::as_i64);
+                    .and_then(|p| vendor_json::value_at(body, p))
+                    .and_then(|total| total.as_i64());
                 let size = page.size.unwrap_or(count);
                 let more = match total {
                     Some(total) => position * size < total,
@@ -731,8 +745,8 @@ impl Proxy {
             }
             Pagination::Offset { total_pointer, .. } => {
                 let total = total_pointer
-                    .and_then(|p| body.pointer(p))
-                    .and_then(Value::as_i64);
+                    .and_then(|p| vendor_json::value_at(body, p))
+                    .and_then(|total| total.as_i64());
                 let next = position + count;
                 let more = match total {
                     Some(total) => next < total,
@@ -746,14 +760,14 @@ impl Proxy {
     /// At most `limit` items of the vendor page, after those already returned, and the cursor
     /// that continues right after the last one: within this page while it has more, else at
     /// the vendor's next page.
-    fn page_of(
+    fn page_of<Item>(
         &self,
         tool: &ToolDef,
         server_id: &str,
         page: &PageState,
-        items: Vec<Value>,
+        items: Vec<Item>,
         vendor_next: Option<Value>,
-    ) -> Result<(Vec<Value>, Value), String> {
+    ) -> Result<(Vec<Item>, Value), String> {
         let local = tool.pagination == Pagination::Local;
         let limit = page.size.map_or(
             if local {
@@ -764,7 +778,7 @@ impl Proxy {
             |s| s as usize,
         );
         let available = items.len().saturating_sub(page.skip);
-        let taken: Vec<Value> = items.into_iter().skip(page.skip).take(limit).collect();
+        let taken: Vec<Item> = items.into_iter().skip(page.skip).take(limit).collect();
         let next = if available > taken.len() {
             Some((page.position.clone(), page.skip + taken.len()))
         } else {
@@ -1036,69 +1050,86 @@ fn needs_refresh(credentials: &Credentials) -> bool {
             || credentials.expires_at.is_some_and(|at| at - 60 <= now()))
 }
 
-/// Where a list response keeps its items.
-enum ItemsAt<'p> {
-    /// The body itself.
-    Body,
-    /// The body's only array (local pagination), under this key.
-    OnlyArray(String),
-    /// The integration's items pointer.
-    Pointer(&'p str),
+/// A list response's items: for local pagination the body if it is an array, else its only
+/// array-valued member (else the body); otherwise what the integration's items pointer names.
+/// An array gives its elements, null or nothing gives none, and any other value is one item.
+fn list_items<'b>(body: &'b RawValue, pagination: &Pagination) -> Vec<&'b RawValue> {
+    let found = match pagination {
+        Pagination::Cursor { items_pointer, .. }
+        | Pagination::Page { items_pointer, .. }
+        | Pagination::Offset { items_pointer, .. } => vendor_json::pointer(body, items_pointer),
+        Pagination::Local | Pagination::None => {
+            let mut arrays = vendor_json::members(body)
+                .into_iter()
+                .flatten()
+                .filter(|(_, value)| value.get().starts_with('['));
+            match (arrays.next(), arrays.next()) {
+                (Some((_, items)), None) => Some(items),
+                _ => Some(body),
+            }
+        }
+    };
+    match found {
+        Some(found) if vendor_json::is_null(found) => Vec::new(),
+        Some(found) => vendor_json::elements(found).unwrap_or_else(|| vec![found]),
+        None => Vec::new(),
+    }
 }
 
-impl<'p> ItemsAt<'p> {
-    fn of(body: &Value, pagination: &'p Pagination) -> Self {
-        match (pagination, body) {
-            (Pagination::Local, Value::Object(object)) => {
-                let mut arrays = object.iter().filter(|(_, v)| v.is_array());
-                match (arrays.next(), arrays.next()) {
-                    (Some((key, _)), None) => Self::OnlyArray(key.clone()),
-                    _ => Self::Body,
+/// A member of a structured result.
+enum Member<'a> {
+    /// Vendor JSON, copied compactly.
+    Raw(&'a RawValue),
+    /// Vendor items, as one array.
+    Items(&'a [&'a RawValue]),
+    /// A value of specgate's own.
+    Value(Value),
+}
+
+/// Writes a structured result object: `members` in order, then `ours`, each of which replaces
+/// the member of its name where there is one (as `Map::insert` would) and is appended where not.
+fn structured_object<'a>(
+    members: impl Iterator<Item = (&'a str, Member<'a>)>,
+    mut ours: Vec<(&'static str, Value)>,
+) -> String {
+    fn write_member(out: &mut Vec<u8>, key: &str, member: Member<'_>) {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, key);
+        out.push(b':');
+        match member {
+            Member::Raw(raw) => vendor_json::write_compact(out, raw),
+            Member::Items(items) => {
+                out.push(b'[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    vendor_json::write_compact(out, item);
                 }
+                out.push(b']');
             }
-            (
-                Pagination::Cursor { items_pointer, .. }
-                | Pagination::Page { items_pointer, .. }
-                | Pagination::Offset { items_pointer, .. },
-                _,
-            ) => Self::Pointer(items_pointer),
-            _ => Self::Body,
+            Member::Value(value) => {
+                let _ = serde_json::to_writer(&mut *out, &value);
+            }
         }
     }
-
-    /// How many items the vendor sent.
-    fn count(&self, body: &Value) -> usize {
-        let found = match self {
-            Self::Body => Some(body),
-            Self::OnlyArray(key) => body.get(key),
-            Self::Pointer(pointer) => body.pointer(pointer),
-        };
-        match found {
-            Some(Value::Array(items)) => items.len(),
-            Some(Value::Null) | None => 0,
-            Some(_) => 1,
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'{');
+    for (key, member) in members {
+        match ours.iter().position(|(name, _)| *name == key) {
+            Some(index) => write_member(&mut out, key, Member::Value(ours.remove(index).1)),
+            None => write_member(&mut out, key, member),
         }
     }
-
-    /// The items, moved out of the body rather than copied.
-    fn take(self, mut body: Value) -> Vec<Value> {
-        let found = match self {
-            Self::Body => body,
-            Self::OnlyArray(key) => body
-                .as_object_mut()
-                .and_then(|object| object.remove(&key))
-                .unwrap_or_default(),
-            Self::Pointer(pointer) => body
-                .pointer_mut(pointer)
-                .map(Value::take)
-                .unwrap_or_default(),
-        };
-        match found {
-            Value::Array(items) => items,
-            Value::Null => Vec::new(),
-            other => vec![other],
-        }
+    for (key, value) in ours {
+        write_member(&mut out, key, Member::Value(value));
     }
+    out.push(b'}');
+    // Built from valid UTF-8 pieces only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The cursor parameter of the `rel="next"` URL in an RFC 8288 `Link` header.
@@ -1206,7 +1237,7 @@ mod tests {
     #[test]
     fn a_structured_result_is_written_as_rmcp_writes_it() {
         let value = json!({"result": [{"id": "ord_1", "note": "say \"hi\"\n", "n": 1.5}], "next_cursor": null});
-        let written = ToolResult::structured(&value);
+        let written = ToolResult::Structured(value.to_string());
         let mut expected = ServerResult::CallToolResult(CallToolResult::structured(value.clone()));
         crate::catalog::legacy_shape(&mut expected);
         let expected = serde_json::to_value(&expected).unwrap();
@@ -1226,6 +1257,54 @@ mod tests {
             error.clone().into_json(),
             serde_json::to_vec(&shaped).unwrap()
         );
+    }
+
+    #[test]
+    fn vendor_members_pass_through_and_ours_replace_as_insert_would() {
+        let body = "{\n  \"id\": \"ord 1\",\n  \"rate_limit\": \"vendor's\",\n  \"n\": 1.50\n}";
+        let raw = vendor_json::parse(body).unwrap();
+        let members = vendor_json::members(raw).unwrap();
+        let written = structured_object(
+            members.iter().map(|(k, v)| (k.as_ref(), Member::Raw(v))),
+            vec![("truncated", json!(true)), ("rate_limit", json!({"limit": 5}))],
+        );
+        assert_eq!(
+            written,
+            r#"{"id":"ord 1","rate_limit":{"limit":5},"n":1.50,"truncated":true}"#
+        );
+        let mut expected: Value = serde_json::from_str(body).unwrap();
+        expected["truncated"] = json!(true);
+        expected["rate_limit"] = json!({"limit": 5});
+        assert_eq!(serde_json::from_str::<Value>(&written).unwrap(), expected);
+    }
+
+    #[test]
+    fn list_items_are_found_as_before() {
+        let local = Pagination::Local;
+        let cursor = Pagination::Cursor {
+            cursor_param: "cursor",
+            limit_param: None,
+            next_from: CursorSource::BodyPointer("/meta/next"),
+            items_pointer: "/page/data",
+        };
+        let cases: [(&Pagination, &str, Value); 7] = [
+            (&local, r#"[1, 2, 3]"#, json!([1, 2, 3])),
+            (&local, r#"{"data": [1, 2], "n": 2}"#, json!([1, 2])),
+            (&local, r#"{"a": [1], "b": [2]}"#, json!([{"a": [1], "b": [2]}])),
+            (&local, r#"null"#, json!([])),
+            (&cursor, r#"{"page": {"data": [{"id": 1}]}}"#, json!([{"id": 1}])),
+            (&cursor, r#"{"page": {"data": {"id": 1}}}"#, json!([{"id": 1}])),
+            (&cursor, r#"{"page": {}}"#, json!([])),
+        ];
+        for (pagination, body, expected) in cases {
+            let items = list_items(vendor_json::parse(body).unwrap(), pagination);
+            let written = structured_object([("result", Member::Items(&items))].into_iter(), vec![]);
+            assert_eq!(
+                serde_json::from_str::<Value>(&written).unwrap(),
+                json!({"result": expected}),
+                "{body}"
+            );
+        }
     }
 
     fn post(body: Value, content_type: &'static str, body_kind: BodyKind) -> HttpRequest {
