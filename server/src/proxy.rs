@@ -1266,7 +1266,10 @@ mod tests {
         let members = vendor_json::members(raw).unwrap();
         let written = structured_object(
             members.iter().map(|(k, v)| (k.as_ref(), Member::Raw(v))),
-            vec![("truncated", json!(true)), ("rate_limit", json!({"limit": 5}))],
+            vec![
+                ("truncated", json!(true)),
+                ("rate_limit", json!({"limit": 5})),
+            ],
         );
         assert_eq!(
             written,
@@ -1290,15 +1293,28 @@ mod tests {
         let cases: [(&Pagination, &str, Value); 7] = [
             (&local, r#"[1, 2, 3]"#, json!([1, 2, 3])),
             (&local, r#"{"data": [1, 2], "n": 2}"#, json!([1, 2])),
-            (&local, r#"{"a": [1], "b": [2]}"#, json!([{"a": [1], "b": [2]}])),
+            (
+                &local,
+                r#"{"a": [1], "b": [2]}"#,
+                json!([{"a": [1], "b": [2]}]),
+            ),
             (&local, r#"null"#, json!([])),
-            (&cursor, r#"{"page": {"data": [{"id": 1}]}}"#, json!([{"id": 1}])),
-            (&cursor, r#"{"page": {"data": {"id": 1}}}"#, json!([{"id": 1}])),
+            (
+                &cursor,
+                r#"{"page": {"data": [{"id": 1}]}}"#,
+                json!([{"id": 1}]),
+            ),
+            (
+                &cursor,
+                r#"{"page": {"data": {"id": 1}}}"#,
+                json!([{"id": 1}]),
+            ),
             (&cursor, r#"{"page": {}}"#, json!([])),
         ];
         for (pagination, body, expected) in cases {
             let items = list_items(vendor_json::parse(body).unwrap(), pagination);
-            let written = structured_object([("result", Member::Items(&items))].into_iter(), vec![]);
+            let written =
+                structured_object([("result", Member::Items(&items))].into_iter(), vec![]);
             assert_eq!(
                 serde_json::from_str::<Value>(&written).unwrap(),
                 json!({"result": expected}),

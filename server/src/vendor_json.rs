@@ -171,7 +171,13 @@ mod tests {
     fn pointers_name_what_value_pointers_name() {
         let value: Value = serde_json::from_str(BODY).unwrap();
         for pointer in [
-            "", "/data", "/data/0", "/data/1/tags", "/a~1b/m~0n/2", "/escaped", "/next",
+            "",
+            "/data",
+            "/data/0",
+            "/data/1/tags",
+            "/a~1b/m~0n/2",
+            "/escaped",
+            "/next",
         ] {
             let found = super::pointer(raw(), pointer).unwrap_or_else(|| panic!("{pointer}"));
             assert_eq!(
@@ -180,7 +186,9 @@ mod tests {
                 "{pointer}"
             );
         }
-        for missing in ["data", "/nope", "/data/2", "/data/01", "/data/+1", "/next/x"] {
+        for missing in [
+            "data", "/nope", "/data/2", "/data/01", "/data/+1", "/next/x",
+        ] {
             assert!(super::pointer(raw(), missing).is_none(), "{missing}");
             assert!(value.pointer(missing).is_none(), "{missing}");
         }
