@@ -2,7 +2,7 @@
 //! queries and migrations. Queries use `$n` placeholders, which both engines accept.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -254,6 +254,8 @@ pub struct Store {
     url: Arc<str>,
     /// Bumped after every write this process commits.
     changes: ChangeSignal,
+    /// Which engine, for the statements built at run time.
+    postgres: bool,
 }
 
 fn migrator(postgres: bool) -> Migrator {
@@ -332,6 +334,32 @@ fn migrator(postgres: bool) -> Migrator {
     }
 }
 
+/// The audit log's insert of `rows` rows. PostgreSQL numbers its parameters (`$1` ... `$n`);
+/// SQLite gets positional `?`, because it looks each `$n` up among the names seen so far, which
+/// makes parsing a 1,000-parameter statement quadratic.
+fn insert_calls_sql(rows: usize, postgres: bool) -> String {
+    use std::fmt::Write;
+    const COLUMNS: usize = 10;
+    let mut sql = String::with_capacity(128 + rows * 64);
+    sql.push_str("INSERT INTO tool_calls (id, at_ms, account_id, server_id, integration, tool, arguments_hmac, upstream_status, latency_ms, outcome) VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..COLUMNS {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            if postgres {
+                // Writing into a String cannot fail.
+                let _ = write!(sql, "${}", row * COLUMNS + column + 1);
+            } else {
+                sql.push('?');
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Current unix time in milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -403,6 +431,7 @@ impl Store {
             pool,
             url: url.into(),
             changes: ChangeSignal::default(),
+            postgres: !sqlite,
         })
     }
 
@@ -896,30 +925,39 @@ impl Store {
     pub async fn insert_calls(&self, calls: &[CallRecord]) -> Result<(), StoreError> {
         // Ten parameters a row; 100 rows stay far below either engine's parameter limit.
         const ROWS_PER_STATEMENT: usize = 100;
+        // The statement for a full chunk is written once per engine, not once per batch.
+        static FULL_CHUNK: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
         let mut transaction = self.pool.begin().await?;
         for chunk in calls.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Any>::new(
-                "INSERT INTO tool_calls (id, at_ms, account_id, server_id, integration, tool, arguments_hmac, upstream_status, latency_ms, outcome) ",
-            );
-            insert.push_values(chunk, |mut row, call| {
-                row.push_bind(call.id.clone())
-                    .push_bind(call.at_ms)
-                    .push_bind(call.account_id.clone())
-                    .push_bind(call.server_id.clone())
-                    .push_bind(call.integration.clone())
-                    .push_bind(call.tool.clone())
-                    .push_bind(call.arguments_hmac.clone())
-                    .push_bind(i32::from(call.upstream_status))
-                    .push_bind(call.latency_ms)
-                    .push_bind(call.outcome.clone());
-            });
+            let full = chunk.len() == ROWS_PER_STATEMENT;
+            let mut insert = if full {
+                sqlx::query(
+                    FULL_CHUNK[usize::from(self.postgres)]
+                        .get_or_init(|| insert_calls_sql(ROWS_PER_STATEMENT, self.postgres))
+                        .as_str(),
+                )
+            } else {
+                sqlx::query(sqlx::AssertSqlSafe(insert_calls_sql(
+                    chunk.len(),
+                    self.postgres,
+                )))
+            };
+            for call in chunk {
+                insert = insert
+                    .bind(call.id.clone())
+                    .bind(call.at_ms)
+                    .bind(call.account_id.clone())
+                    .bind(call.server_id.clone())
+                    .bind(call.integration.clone())
+                    .bind(call.tool.clone())
+                    .bind(call.arguments_hmac.clone())
+                    .bind(i32::from(call.upstream_status))
+                    .bind(call.latency_ms)
+                    .bind(call.outcome.clone());
+            }
             // Full chunks share one prepared statement per connection; a shorter last chunk
             // is not cached, or every row count would become a statement of its own.
-            insert
-                .build()
-                .persistent(chunk.len() == ROWS_PER_STATEMENT)
-                .execute(&mut *transaction)
-                .await?;
+            insert.persistent(full).execute(&mut *transaction).await?;
         }
         transaction.commit().await?;
         Ok(())

@@ -157,3 +157,39 @@ async fn every_call_is_logged_without_its_arguments() {
         .await;
     assert_eq!(outcomes, 1);
 }
+
+/// Batches of any size round-trip whole, on SQLite and on PostgreSQL: full 100-row
+/// statements, the shorter last one, and a batch of one.
+#[tokio::test]
+async fn batches_of_any_size_are_written_whole() {
+    use specgate_server::store::{CallRecord, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let mut databases = vec![(format!("sqlite://{}/audit.db", dir.path().display()), true)];
+    databases.extend(common::postgres().map(|url| (url, false)));
+    for (database, create) in databases {
+        let store = Store::open(&database, create).await.unwrap();
+        let server_id = format!("srv-{}", specgate_server::crypto::new_id().unwrap());
+        let records: Vec<CallRecord> = (0..251_i64)
+            .map(|i| CallRecord {
+                id: format!("{server_id}-{i:04}"),
+                at_ms: 1_000_000 + i,
+                account_id: "acc-batches".to_owned(),
+                server_id: server_id.clone(),
+                integration: "malomo".to_owned(),
+                tool: format!("tool_{i}"),
+                arguments_hmac: format!("{i:064x}"),
+                upstream_status: 200 + u16::try_from(i % 300).unwrap(),
+                latency_ms: i * 3,
+                outcome: ["ok", "failed"][usize::try_from(i % 2).unwrap()].to_owned(),
+            })
+            .collect();
+        store.insert_calls(&records[..250]).await.unwrap();
+        store.insert_calls(&records[250..]).await.unwrap();
+        let mut listed = store
+            .list_calls("acc-batches", &server_id, None, 1000)
+            .await
+            .unwrap();
+        listed.reverse();
+        assert_eq!(listed, records, "{database}");
+    }
+}
