@@ -637,7 +637,10 @@ fn direct_headers(headers: &http::HeaderMap, hosts: &[(String, Option<u16>)]) ->
             .next()
             .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
     });
-    let version_ok = match headers.get("mcp-protocol-version") {
+    // A `HeaderName` rather than a `&str`, which every lookup would parse again.
+    const PROTOCOL_VERSION: http::HeaderName =
+        http::HeaderName::from_static("mcp-protocol-version");
+    let version_ok = match headers.get(PROTOCOL_VERSION) {
         None => true,
         Some(value) => value.to_str().is_ok_and(|version| {
             version < ProtocolVersion::STANDARD_HEADERS.as_str()

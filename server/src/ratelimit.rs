@@ -22,11 +22,43 @@ pub struct RateLimit {
     pub window: Option<u64>,
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+/// The rate-limit fields a response carries (the first of each name), found in one pass over
+/// its headers rather than one lookup per name.
+#[derive(Default)]
+struct Fields<'a> {
+    x_limit: Option<&'a str>,
+    x_remaining: Option<&'a str>,
+    x_reset: Option<&'a str>,
+    limit: Option<&'a str>,
+    remaining: Option<&'a str>,
+    reset: Option<&'a str>,
+    field: Option<&'a str>,
+    policy: Option<&'a str>,
+    retry_after: Option<&'a str>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(headers: &'a HeaderMap) -> Self {
+        let mut fields = Self::default();
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                "x-ratelimit-limit" => &mut fields.x_limit,
+                "x-ratelimit-remaining" => &mut fields.x_remaining,
+                "x-ratelimit-reset" => &mut fields.x_reset,
+                "ratelimit-limit" => &mut fields.limit,
+                "ratelimit-remaining" => &mut fields.remaining,
+                "ratelimit-reset" => &mut fields.reset,
+                "ratelimit" => &mut fields.field,
+                "ratelimit-policy" => &mut fields.policy,
+                "retry-after" => &mut fields.retry_after,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = value.to_str().ok().map(str::trim);
+            }
+        }
+        fields
+    }
 }
 
 fn number(text: &str) -> Option<u64> {
@@ -48,17 +80,14 @@ fn sf_param(field: &str, key: &str) -> Option<u64> {
 impl RateLimit {
     /// Reads whatever the vendor sent; `None` when it sent nothing rate-related.
     pub fn from_headers(headers: &HeaderMap, now_unix: i64) -> Option<Self> {
+        let fields = Fields::of(headers);
         let mut out = Self {
-            limit: header(headers, "x-ratelimit-limit")
-                .or_else(|| header(headers, "ratelimit-limit"))
-                .and_then(number),
-            remaining: header(headers, "x-ratelimit-remaining")
-                .or_else(|| header(headers, "ratelimit-remaining"))
-                .and_then(number),
-            reset: header(headers, "ratelimit-reset").and_then(number),
+            limit: fields.x_limit.or(fields.limit).and_then(number),
+            remaining: fields.x_remaining.or(fields.remaining).and_then(number),
+            reset: fields.reset.and_then(number),
             window: None,
         };
-        if let Some(reset) = header(headers, "x-ratelimit-reset").and_then(number) {
+        if let Some(reset) = fields.x_reset.and_then(number) {
             // Values that look like unix times are converted to a delta.
             let delta = if reset > 1_000_000_000 {
                 reset.saturating_sub(now_unix.max(0) as u64)
@@ -67,15 +96,15 @@ impl RateLimit {
             };
             out.reset = Some(delta);
         }
-        if let Some(field) = header(headers, "ratelimit") {
+        if let Some(field) = fields.field {
             out.remaining = sf_param(field, "r").or(out.remaining);
             out.reset = sf_param(field, "t").or(out.reset);
         }
-        if let Some(policy) = header(headers, "ratelimit-policy") {
+        if let Some(policy) = fields.policy {
             out.limit = sf_param(policy, "q").or(out.limit);
             out.window = sf_param(policy, "w");
         }
-        if let Some(retry) = header(headers, "retry-after") {
+        if let Some(retry) = fields.retry_after {
             let seconds = number(retry).or_else(|| {
                 OffsetDateTime::parse(retry, &Rfc2822)
                     .ok()
