@@ -40,9 +40,9 @@ async fn logged(h: &Harness, account: &str, id: &str, count: usize) -> Vec<Value
     }
 }
 
-#[tokio::test]
-async fn every_call_is_logged_without_its_arguments() {
-    let h = start().await;
+/// Makes six calls and checks how the log holds them; returns the account, the server id and
+/// the rows, newest first.
+async fn six_calls_logged(h: &Harness) -> (String, String, Vec<Value>) {
     let account = h.account("e_desk").await;
     let (id, url) = h.server(&account, json!({})).await;
     let tool = "get_single_e_desk_ticket_by_id";
@@ -64,7 +64,7 @@ async fn every_call_is_logged_without_its_arguments() {
     )
     .await;
 
-    let rows = logged(&h, &account, &id, 6).await;
+    let rows = logged(h, &account, &id, 6).await;
     assert_eq!(rows.len(), 6);
     let text = serde_json::to_string(&rows).unwrap();
     // Values long enough that no timestamp or hex digest in the rows holds them by chance
@@ -97,7 +97,7 @@ async fn every_call_is_logged_without_its_arguments() {
     let mut paged = Vec::new();
     let mut query = "?limit=2".to_owned();
     loop {
-        let page = calls(&h, &account, &id, &query).await;
+        let page = calls(h, &account, &id, &query).await;
         paged.extend(
             page["calls"]
                 .as_array()
@@ -114,6 +114,13 @@ async fn every_call_is_logged_without_its_arguments() {
         paged,
         rows.iter().map(|r| r["id"].clone()).collect::<Vec<_>>()
     );
+    (account, id, rows)
+}
+
+#[tokio::test]
+async fn every_call_is_logged_without_its_arguments() {
+    let h = start().await;
+    let (account, id, rows) = six_calls_logged(&h).await;
     let (status, body) = h
         .admin(
             reqwest::Method::GET,
@@ -156,6 +163,14 @@ async fn every_call_is_logged_without_its_arguments() {
         .metric(r#"specgate_tool_call_outcomes_total{integration="e_desk",tool="get_single_e_desk_ticket_by_id",outcome="invalid_arguments"}"#)
         .await;
     assert_eq!(outcomes, 1);
+}
+
+#[tokio::test]
+async fn every_call_is_logged_on_postgres() {
+    let Some(url) = common::postgres() else {
+        return;
+    };
+    six_calls_logged(&common::start_with(Some(url)).await).await;
 }
 
 /// Batches of any size round-trip whole, on SQLite and on PostgreSQL: full 100-row
