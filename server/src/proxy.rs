@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::{CallToolResult, ContentBlock, ServerResult};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use specgate_runtime::{
     Args, AuthKind, BodyKind, CursorSource, HttpMethod, HttpRequest, Integration, MAX_PAGE_LIMIT,
@@ -17,7 +16,7 @@ use specgate_runtime::{
 use crate::crypto::Keys;
 use crate::ratelimit::RateLimit;
 use crate::store::{Account, Store, now};
-use crate::vendor_json;
+use crate::vendor_json::{self, Json, Key};
 
 /// Largest upstream body kept; longer text is truncated with a note.
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -470,7 +469,7 @@ impl Proxy {
             });
         }
         if !status.is_success() {
-            let parsed: Option<Value> = raw.and_then(|raw| serde_json::from_str(raw.get()).ok());
+            let parsed: Option<Value> = raw.and_then(Json::value);
             let message = parsed
                 .as_ref()
                 .and_then(|body| vendor_message(body, integration.error_message_pointers))
@@ -504,23 +503,23 @@ impl Proxy {
         // Set after the vendor's members, replacing a member of the same name.
         let mut ours = Vec::with_capacity(2);
         if truncated {
-            ours.push(("truncated", Value::Bool(true)));
+            ours.push((TRUNCATED, Value::Bool(true)));
         }
         if let Some(rate_limit) = &rate_limit {
-            ours.push(("rate_limit", rate_limit.to_json()));
+            ours.push((RATE_LIMIT, rate_limit.to_json()));
         }
         let structured = match (&tool.pagination, raw) {
-            (Pagination::None, Some(raw)) => match vendor_json::members(raw) {
+            (Pagination::None, Some(raw)) => match raw.members() {
                 Some(members) => structured_object(
                     members
-                        .iter()
-                        .map(|(key, value)| (key.as_ref(), Member::Raw(value))),
+                        .into_iter()
+                        .map(|(key, value)| (key, Member::Raw(value))),
                     ours,
                 ),
-                None => structured_object([("result", Member::Raw(raw))].into_iter(), ours),
+                None => structured_object([(RESULT, Member::Raw(raw))].into_iter(), ours),
             },
             (Pagination::None, None) if text.is_empty() => {
-                structured_object([("result", Member::Value(Value::Null))].into_iter(), ours)
+                structured_object([(RESULT, Member::Value(Value::Null))].into_iter(), ours)
             }
             (Pagination::None, None) => {
                 let note = if truncated {
@@ -539,7 +538,7 @@ impl Proxy {
                 });
             }
             (pagination, raw) => {
-                let body = raw.unwrap_or(RawValue::NULL);
+                let body = raw.unwrap_or(Json::NULL);
                 let items = list_items(body, pagination);
                 let vendor_next = self.vendor_next(
                     tool,
@@ -552,8 +551,8 @@ impl Proxy {
                 let (items, next) = self.page_of(tool, server_id, &page, items, vendor_next)?;
                 structured_object(
                     [
-                        ("result", Member::Items(&items)),
-                        ("next_cursor", Member::Value(next)),
+                        (RESULT, Member::Items(&items)),
+                        (NEXT_CURSOR, Member::Value(next)),
                     ]
                     .into_iter(),
                     ours,
@@ -711,7 +710,7 @@ impl Proxy {
         &self,
         tool: &ToolDef,
         page: &PageState,
-        body: &RawValue,
+        body: Json<'_>,
         count: usize,
         link: Option<&str>,
         header: Option<&str>,
@@ -725,7 +724,9 @@ impl Proxy {
                 next_from,
                 ..
             } => match next_from {
-                CursorSource::BodyPointer(pointer) => vendor_json::value_at(body, pointer)
+                CursorSource::BodyPointer(pointer) => body
+                    .pointer(pointer)
+                    .and_then(Json::value)
                     .filter(|v| !v.is_null() && v.as_str() != Some("")),
                 CursorSource::Header(_) => header.filter(|h| !h.is_empty()).map(|h| json!(h)),
                 CursorSource::LinkHeader => link
@@ -734,7 +735,8 @@ impl Proxy {
             },
             Pagination::Page { total_pointer, .. } => {
                 let total = total_pointer
-                    .and_then(|p| vendor_json::value_at(body, p))
+                    .and_then(|p| body.pointer(p))
+                    .and_then(Json::value)
                     .and_then(|total| total.as_i64());
                 let size = page.size.unwrap_or(count);
                 let more = match total {
@@ -745,7 +747,8 @@ impl Proxy {
             }
             Pagination::Offset { total_pointer, .. } => {
                 let total = total_pointer
-                    .and_then(|p| vendor_json::value_at(body, p))
+                    .and_then(|p| body.pointer(p))
+                    .and_then(Json::value)
                     .and_then(|total| total.as_i64());
                 let next = position + count;
                 let more = match total {
@@ -1053,16 +1056,17 @@ fn needs_refresh(credentials: &Credentials) -> bool {
 /// A list response's items: for local pagination the body if it is an array, else its only
 /// array-valued member (else the body); otherwise what the integration's items pointer names.
 /// An array gives its elements, null or nothing gives none, and any other value is one item.
-fn list_items<'b>(body: &'b RawValue, pagination: &Pagination) -> Vec<&'b RawValue> {
+fn list_items<'b>(body: Json<'b>, pagination: &Pagination) -> Vec<Json<'b>> {
     let found = match pagination {
         Pagination::Cursor { items_pointer, .. }
         | Pagination::Page { items_pointer, .. }
-        | Pagination::Offset { items_pointer, .. } => vendor_json::pointer(body, items_pointer),
+        | Pagination::Offset { items_pointer, .. } => body.pointer(items_pointer),
         Pagination::Local | Pagination::None => {
-            let mut arrays = vendor_json::members(body)
+            let mut arrays = body
+                .members()
                 .into_iter()
                 .flatten()
-                .filter(|(_, value)| value.get().starts_with('['));
+                .filter(|(_, value)| value.is_array());
             match (arrays.next(), arrays.next()) {
                 (Some((_, items)), None) => Some(items),
                 _ => Some(body),
@@ -1070,18 +1074,24 @@ fn list_items<'b>(body: &'b RawValue, pagination: &Pagination) -> Vec<&'b RawVal
         }
     };
     match found {
-        Some(found) if vendor_json::is_null(found) => Vec::new(),
-        Some(found) => vendor_json::elements(found).unwrap_or_else(|| vec![found]),
+        Some(found) if found.is_null() => Vec::new(),
+        Some(found) => found.elements().unwrap_or_else(|| vec![found]),
         None => Vec::new(),
     }
 }
 
+/// The member names specgate writes into results.
+const RESULT: Key<'static> = Key::quoted(r#""result""#);
+const NEXT_CURSOR: Key<'static> = Key::quoted(r#""next_cursor""#);
+const TRUNCATED: Key<'static> = Key::quoted(r#""truncated""#);
+const RATE_LIMIT: Key<'static> = Key::quoted(r#""rate_limit""#);
+
 /// A member of a structured result.
 enum Member<'a> {
     /// Vendor JSON, copied compactly.
-    Raw(&'a RawValue),
+    Raw(Json<'a>),
     /// Vendor items, as one array.
-    Items(&'a [&'a RawValue]),
+    Items(&'a [Json<'a>]),
     /// A value of specgate's own.
     Value(Value),
 }
@@ -1089,29 +1099,29 @@ enum Member<'a> {
 /// Writes a structured result object: `members` in order, then `ours`, each of which replaces
 /// the member of its name where there is one (as `Map::insert` would) and is appended where not.
 fn structured_object<'a>(
-    members: impl Iterator<Item = (&'a str, Member<'a>)>,
-    mut ours: Vec<(&'static str, Value)>,
+    members: impl Iterator<Item = (Key<'a>, Member<'a>)>,
+    mut ours: Vec<(Key<'static>, Value)>,
 ) -> String {
     fn write_member(out: &mut Vec<u8>, key: &str, member: Member<'_>) {
         if out.len() > 1 {
             out.push(b',');
         }
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, key);
+        out.extend_from_slice(key.as_bytes());
         out.push(b':');
         match member {
-            Member::Raw(raw) => vendor_json::write_compact(out, raw),
+            Member::Raw(raw) => raw.write_compact(out),
             Member::Items(items) => {
                 out.push(b'[');
                 for (index, item) in items.iter().enumerate() {
                     if index > 0 {
                         out.push(b',');
                     }
-                    vendor_json::write_compact(out, item);
+                    item.write_compact(out);
                 }
                 out.push(b']');
             }
             Member::Value(value) => {
+                // Writing into a Vec cannot fail.
                 let _ = serde_json::to_writer(&mut *out, &value);
             }
         }
@@ -1119,13 +1129,19 @@ fn structured_object<'a>(
     let mut out = Vec::with_capacity(1024);
     out.push(b'{');
     for (key, member) in members {
-        match ours.iter().position(|(name, _)| *name == key) {
-            Some(index) => write_member(&mut out, key, Member::Value(ours.remove(index).1)),
-            None => write_member(&mut out, key, member),
+        let replaced = (!ours.is_empty())
+            .then(|| {
+                let name = key.name();
+                ours.iter().position(|(ours, _)| ours.name() == name)
+            })
+            .flatten();
+        match replaced {
+            Some(index) => write_member(&mut out, key.text(), Member::Value(ours.remove(index).1)),
+            None => write_member(&mut out, key.text(), member),
         }
     }
     for (key, value) in ours {
-        write_member(&mut out, key, Member::Value(value));
+        write_member(&mut out, key.text(), Member::Value(value));
     }
     out.push(b'}');
     // Built from valid UTF-8 pieces only.
@@ -1262,14 +1278,10 @@ mod tests {
     #[test]
     fn vendor_members_pass_through_and_ours_replace_as_insert_would() {
         let body = "{\n  \"id\": \"ord 1\",\n  \"rate_limit\": \"vendor's\",\n  \"n\": 1.50\n}";
-        let raw = vendor_json::parse(body).unwrap();
-        let members = vendor_json::members(raw).unwrap();
+        let members = vendor_json::parse(body).unwrap().members().unwrap();
         let written = structured_object(
-            members.iter().map(|(k, v)| (k.as_ref(), Member::Raw(v))),
-            vec![
-                ("truncated", json!(true)),
-                ("rate_limit", json!({"limit": 5})),
-            ],
+            members.into_iter().map(|(k, v)| (k, Member::Raw(v))),
+            vec![(TRUNCATED, json!(true)), (RATE_LIMIT, json!({"limit": 5}))],
         );
         assert_eq!(
             written,
@@ -1313,8 +1325,7 @@ mod tests {
         ];
         for (pagination, body, expected) in cases {
             let items = list_items(vendor_json::parse(body).unwrap(), pagination);
-            let written =
-                structured_object([("result", Member::Items(&items))].into_iter(), vec![]);
+            let written = structured_object([(RESULT, Member::Items(&items))].into_iter(), vec![]);
             assert_eq!(
                 serde_json::from_str::<Value>(&written).unwrap(),
                 json!({"result": expected}),
