@@ -25,8 +25,8 @@ pub const QUEUE: usize = 4096;
 #[derive(Clone)]
 pub struct AuditLog {
     sender: mpsc::Sender<CallRecord>,
-    /// Row ids are this process's random prefix and a counter: unique across instances
-    /// without a random draw per call.
+    /// Row ids are this process's random prefix (128 bits) and a counter: unique across
+    /// instances without a random draw per call, and without an index to enforce it.
     id_prefix: Arc<str>,
     next_id: Arc<AtomicU64>,
     dropped: Arc<AtomicU64>,
@@ -46,7 +46,11 @@ impl AuditLog {
             .map(|runtime| runtime.spawn(write(store, receiver, stop.clone(), dropped.clone())));
         Self {
             sender,
-            id_prefix: crate::crypto::new_id().unwrap_or_default().into(),
+            // The prefix is all that keeps ids unique across processes (the table has no
+            // index enforcing it), so an empty one is never used in its place.
+            id_prefix: crate::crypto::new_id()
+                .expect("the operating system's random source works")
+                .into(),
             next_id: Arc::default(),
             dropped,
             stop,

@@ -260,15 +260,17 @@ pub struct Store {
 
 fn migrator(postgres: bool) -> Migrator {
     // PostgreSQL tells other instances about changes through triggers; SQLite needs none.
-    let (notifications, counter) = if postgres {
+    let (notifications, counter, audit_ids) = if postgres {
         (
             include_str!("../migrations/0003_change_notifications.postgres.sql"),
             include_str!("../migrations/0006_change_counter.postgres.sql"),
+            include_str!("../migrations/0009_tool_calls_without_id_index.postgres.sql"),
         )
     } else {
         (
             include_str!("../migrations/0003_change_notifications.sqlite.sql"),
             include_str!("../migrations/0006_change_counter.sqlite.sql"),
+            include_str!("../migrations/0009_tool_calls_without_id_index.sqlite.sql"),
         )
     };
     Migrator {
@@ -327,6 +329,13 @@ fn migrator(postgres: bool) -> Migrator {
                 Cow::Borrowed("schema profile"),
                 MigrationType::Simple,
                 SqlStr::from_static(include_str!("../migrations/0008_schema_profile.sql")),
+                false,
+            ),
+            Migration::new(
+                9,
+                Cow::Borrowed("tool calls without an id index"),
+                MigrationType::Simple,
+                SqlStr::from_static(audit_ids),
                 false,
             ),
         ]),

@@ -208,3 +208,55 @@ async fn batches_of_any_size_are_written_whole() {
         assert_eq!(listed, records, "{database}");
     }
 }
+
+/// Rows logged before the audit table lost its id index survive the rebuild that drops it.
+#[tokio::test]
+async fn rows_logged_before_the_id_index_was_dropped_are_kept() {
+    use specgate_server::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/audit.db", dir.path().display());
+    drop(Store::open(&url, true).await.unwrap());
+    // Put the database back as migration 8 left it, with a row in the old table.
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    for statement in [
+        "DROP TABLE tool_calls",
+        include_str!("../migrations/0005_tool_calls.sql"),
+        "INSERT INTO tool_calls VALUES ('old-1', 5, 'acc-old', 'srv-old', 'malomo', 'list_all_malomo_orders', 'ab', 200, 7, 'ok')",
+        "DELETE FROM _sqlx_migrations WHERE version = 9",
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    drop(connection);
+    let store = Store::open(&url, false).await.unwrap();
+    let rows = store
+        .list_calls("acc-old", "srv-old", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].id.as_str(), rows[0].at_ms, rows[0].latency_ms),
+        ("old-1", 5, 7)
+    );
+    // Both indexes are back and the id one is gone.
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let indexes: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tool_calls' ORDER BY name",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            ("tool_calls_by_age".to_owned(),),
+            ("tool_calls_by_server".to_owned(),)
+        ]
+    );
+}
