@@ -328,6 +328,76 @@ mod tests {
         );
     }
 
+    /// A pseudo-random JSON value (a fixed linear congruential sequence, so failures repeat):
+    /// nested objects and arrays, numbers of every form, and strings with escapes, quotes,
+    /// brackets and non-ASCII text.
+    fn random_value(state: &mut u64, depth: u32) -> Value {
+        fn next(state: &mut u64, bound: u64) -> u64 {
+            *state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (*state >> 33) % bound
+        }
+        let pieces = [
+            "a", " ", "\"", "\\", "]", "}", ",", ":", "é", "\n", "\u{2028}", "~/",
+        ];
+        let piece = |state: &mut u64| pieces[next(state, pieces.len() as u64) as usize];
+        match next(state, if depth == 0 { 5 } else { 7 }) {
+            0 => Value::Null,
+            1 => Value::Bool(next(state, 2) == 0),
+            2 => json!(next(state, 1_000_000) as i64 - 500_000),
+            3 => json!(next(state, 1_000_000) as f64 / 64.0 - 7.5),
+            4 => Value::String((0..next(state, 6)).map(|_| piece(state)).collect()),
+            5 => Value::Array(
+                (0..next(state, 5))
+                    .map(|_| random_value(state, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..next(state, 5))
+                    .map(|i| {
+                        (
+                            format!("{}{i}", piece(state)),
+                            random_value(state, depth - 1),
+                        )
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn random_documents_read_as_serde_reads_them() {
+        let mut state = 7;
+        for _ in 0..300 {
+            let value = random_value(&mut state, 4);
+            for text in [
+                serde_json::to_string(&value).unwrap(),
+                serde_json::to_string_pretty(&value).unwrap(),
+            ] {
+                let json = parse(&text).unwrap();
+                let mut compact = Vec::new();
+                json.write_compact(&mut compact);
+                assert_eq!(
+                    String::from_utf8(compact).unwrap(),
+                    serde_json::to_string(&value).unwrap()
+                );
+                let mut all = Vec::new();
+                pointers(&value, String::new(), &mut all);
+                for pointer in &all {
+                    let found = json
+                        .pointer(pointer)
+                        .unwrap_or_else(|| panic!("{pointer} in {text}"));
+                    assert_eq!(
+                        found.value().as_ref(),
+                        value.pointer(pointer),
+                        "{pointer} in {text}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn what_is_not_json_does_not_parse() {
         for text in ["", "not json", "{\"a\":", "{} trailing", "[1,]"] {
