@@ -551,7 +551,9 @@ impl McpEndpoint {
                     .catalog
                     .legacy_list_page_json(resolved.listing(state, profile), cursor.as_deref())
                 {
-                    Some(page) => spliced_result(&request.id, &page),
+                    Some(page) => spliced_result(&request.id, |body| {
+                        body.extend_from_slice(&page);
+                    }),
                     None => json_rpc_reply(ServerJsonRpcMessage::error(
                         invalid_list_cursor(),
                         Some(request.id),
@@ -573,7 +575,7 @@ impl McpEndpoint {
                         {
                             slot.put(rate_limit);
                         }
-                        spliced_result(&request.id, &result.into_json())
+                        spliced_result(&request.id, |body| result.write_json(body))
                     }
                     Err(error) => {
                         json_rpc_reply(ServerJsonRpcMessage::error(error, Some(request.id)))
@@ -662,15 +664,15 @@ fn authority(value: &str) -> (String, Option<u16>) {
     (host.trim_matches(['[', ']']).to_ascii_lowercase(), port)
 }
 
-/// A JSON-RPC success whose result is already serialized.
-fn spliced_result(id: &RequestId, result: &[u8]) -> Response {
-    let mut body = Vec::with_capacity(result.len() + 48);
+/// A JSON-RPC success whose result `write_result` writes, already serialized, into the reply.
+fn spliced_result(id: &RequestId, write_result: impl FnOnce(&mut Vec<u8>)) -> Response {
+    let mut body = Vec::with_capacity(64);
     body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     if serde_json::to_writer(&mut body, id).is_err() {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     body.extend_from_slice(br#","result":"#);
-    body.extend_from_slice(result);
+    write_result(&mut body);
     body.push(b'}');
     json_body_response(body)
 }

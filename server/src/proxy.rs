@@ -204,7 +204,7 @@ pub struct Proxy {
 
 /// A tool call's MCP result. A success with structured content keeps that content as the
 /// JSON text it is sent as (its text block carries the same JSON), so the direct path writes
-/// the result without building and serializing a `CallToolResult` ([`ToolResult::into_json`]);
+/// the result without building and serializing a `CallToolResult` ([`ToolResult::write_json`]);
 /// rmcp's path gets the equivalent `CallToolResult` ([`ToolResult::into_call_tool_result`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolResult {
@@ -228,24 +228,23 @@ impl ToolResult {
         }
     }
 
-    /// The result object as protocol versions before 2026-07-28 receive it (no
+    /// Appends the result object as protocol versions before 2026-07-28 receive it (no
     /// `resultType`), as rmcp would serialize it for them.
-    pub fn into_json(self) -> Vec<u8> {
+    pub fn write_json(self, out: &mut Vec<u8>) {
+        // Writing into a Vec cannot fail.
         match self {
             Self::Structured(json) => {
-                let mut out = Vec::with_capacity(2 * json.len() + 96);
+                out.reserve(2 * json.len() + 96);
                 out.extend_from_slice(br#"{"content":[{"type":"text","text":"#);
-                // Writing a string into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut out, &json);
+                let _ = serde_json::to_writer(&mut *out, &json);
                 out.extend_from_slice(br#"}],"structuredContent":"#);
                 out.extend_from_slice(json.as_bytes());
                 out.extend_from_slice(br#","isError":false}"#);
-                out
             }
             Self::Other(result) => {
                 let mut result = ServerResult::CallToolResult(result);
                 crate::catalog::legacy_shape(&mut result);
-                serde_json::to_vec(&result).unwrap_or_default()
+                let _ = serde_json::to_writer(&mut *out, &result);
             }
         }
     }
@@ -501,7 +500,7 @@ impl Proxy {
             });
         }
         // Set after the vendor's members, replacing a member of the same name.
-        let mut ours = Vec::with_capacity(2);
+        let mut ours = Vec::new();
         if truncated {
             ours.push((TRUNCATED, Value::Bool(true)));
         }
@@ -1257,8 +1256,13 @@ mod tests {
         let mut expected = ServerResult::CallToolResult(CallToolResult::structured(value.clone()));
         crate::catalog::legacy_shape(&mut expected);
         let expected = serde_json::to_value(&expected).unwrap();
+        let json = |result: ToolResult| {
+            let mut out = Vec::new();
+            result.write_json(&mut out);
+            out
+        };
         assert_eq!(
-            serde_json::from_slice::<Value>(&written.clone().into_json()).unwrap(),
+            serde_json::from_slice::<Value>(&json(written.clone())).unwrap(),
             expected
         );
         assert_eq!(
@@ -1269,10 +1273,7 @@ mod tests {
         let error = ToolResult::Other(CallToolResult::error(vec![ContentBlock::text("no")]));
         let mut shaped = ServerResult::CallToolResult(error.clone().into_call_tool_result());
         crate::catalog::legacy_shape(&mut shaped);
-        assert_eq!(
-            error.clone().into_json(),
-            serde_json::to_vec(&shaped).unwrap()
-        );
+        assert_eq!(json(error.clone()), serde_json::to_vec(&shaped).unwrap());
     }
 
     #[test]

@@ -57,49 +57,31 @@ impl<'a> Json<'a> {
     /// The members of an object, in the vendor's order; `None` when this is not an object.
     pub fn members(self) -> Option<Vec<(Key<'a>, Json<'a>)>> {
         let bytes = self.0.as_bytes();
-        if bytes.first() != Some(&b'{') {
-            return None;
-        }
         let mut members = Vec::new();
-        let mut at = skip_whitespace(bytes, 1);
-        if bytes.get(at) == Some(&b'}') {
-            return Some(members);
-        }
-        loop {
-            let key_end = string_end(bytes, at);
-            let key = self.0.get(at..key_end)?;
-            at = skip_whitespace(bytes, key_end) + 1; // past the colon
-            at = skip_whitespace(bytes, at);
-            let value_end = value_end(bytes, at);
-            members.push((Key(key), Json(self.0.get(at..value_end)?)));
-            at = skip_whitespace(bytes, value_end);
-            if bytes.get(at) != Some(&b',') {
-                return Some(members);
-            }
-            at = skip_whitespace(bytes, at + 1);
-        }
+        for_each_item(bytes, b'{', b'}', |key_start| {
+            let key_end = string_end(bytes, key_start);
+            // Past the colon.
+            let value_start = skip_whitespace(bytes, skip_whitespace(bytes, key_end) + 1);
+            let value_end = value_end(bytes, value_start);
+            members.push((
+                Key(self.0.get(key_start..key_end)?),
+                Json(self.0.get(value_start..value_end)?),
+            ));
+            Some(value_end)
+        })?;
+        Some(members)
     }
 
     /// The elements of an array; `None` when this is not an array.
     pub fn elements(self) -> Option<Vec<Json<'a>>> {
         let bytes = self.0.as_bytes();
-        if bytes.first() != Some(&b'[') {
-            return None;
-        }
         let mut elements = Vec::new();
-        let mut at = skip_whitespace(bytes, 1);
-        if bytes.get(at) == Some(&b']') {
-            return Some(elements);
-        }
-        loop {
-            let end = value_end(bytes, at);
-            elements.push(Json(self.0.get(at..end)?));
-            at = skip_whitespace(bytes, end);
-            if bytes.get(at) != Some(&b',') {
-                return Some(elements);
-            }
-            at = skip_whitespace(bytes, at + 1);
-        }
+        for_each_item(bytes, b'[', b']', |start| {
+            let end = value_end(bytes, start);
+            elements.push(Json(self.0.get(start..end)?));
+            Some(end)
+        })?;
+        Some(elements)
     }
 
     /// What an RFC 6901 JSON pointer names inside this value, with the semantics of
@@ -111,7 +93,11 @@ impl<'a> Json<'a> {
         }
         let tokens = pointer.strip_prefix('/')?;
         tokens.split('/').try_fold(self, |target, token| {
-            let token = token.replace("~1", "/").replace("~0", "~");
+            let token = if token.contains('~') {
+                Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+            } else {
+                Cow::Borrowed(token)
+            };
             match target.members() {
                 Some(members) => members
                     .into_iter()
@@ -171,6 +157,31 @@ fn parse_index(token: &str) -> Option<usize> {
         return None;
     }
     token.parse().ok()
+}
+
+/// Walks the comma-separated items of the container that `bytes` holds, opened by `open` and
+/// closed by `close`: `item` gets where each item starts and returns where it ends. `None`
+/// when `bytes` is not such a container (or `item` gives up).
+fn for_each_item(
+    bytes: &[u8],
+    open: u8,
+    close: u8,
+    mut item: impl FnMut(usize) -> Option<usize>,
+) -> Option<()> {
+    if bytes.first() != Some(&open) {
+        return None;
+    }
+    let mut at = skip_whitespace(bytes, 1);
+    if bytes.get(at) == Some(&close) {
+        return Some(());
+    }
+    loop {
+        at = skip_whitespace(bytes, item(at)?);
+        if bytes.get(at) != Some(&b',') {
+            return Some(());
+        }
+        at = skip_whitespace(bytes, at + 1);
+    }
 }
 
 fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
