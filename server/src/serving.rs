@@ -68,6 +68,14 @@ pub fn deal(
                 () = &mut stop => return,
                 accepted = listener.accept() => accepted,
             };
+            // Each write goes out at once, as reqwest sets for vendor connections: with
+            // Nagle's algorithm, a small write (an SSE event) that follows another before the
+            // client acknowledged it would wait for that acknowledgement.
+            let accepted = accepted.inspect(|(stream, _)| {
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot turn Nagle's algorithm off for a connection");
+                }
+            });
             match accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))) {
                 Ok(connection) => {
                     // A thread that has already shut down drops what it is dealt.
@@ -179,6 +187,10 @@ mod tests {
                         .await
                         .expect("each thread is dealt every other connection");
                 assert_eq!(stream.peer_addr().unwrap(), peer);
+                assert!(
+                    stream.nodelay().unwrap(),
+                    "replies are not held back by Nagle"
+                );
                 peers.push(peer);
             }
         }
