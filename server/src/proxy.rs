@@ -515,10 +515,10 @@ impl Proxy {
                         .map(|(key, value)| (key, Member::Raw(value))),
                     ours,
                 ),
-                None => structured_object([(RESULT, Member::Raw(raw))].into_iter(), ours),
+                None => structured_object([(RESULT, Member::Raw(raw))], ours),
             },
             (Pagination::None, None) if text.is_empty() => {
-                structured_object([(RESULT, Member::Value(Value::Null))].into_iter(), ours)
+                structured_object([(RESULT, Member::Value(Value::Null))], ours)
             }
             (Pagination::None, None) => {
                 let note = if truncated {
@@ -552,8 +552,7 @@ impl Proxy {
                     [
                         (RESULT, Member::Items(&items)),
                         (NEXT_CURSOR, Member::Value(next)),
-                    ]
-                    .into_iter(),
+                    ],
                     ours,
                 )
             }
@@ -1098,7 +1097,7 @@ enum Member<'a> {
 /// Writes a structured result object: `members` in order, then `ours`, each of which replaces
 /// the member of its name where there is one (as `Map::insert` would) and is appended where not.
 fn structured_object<'a>(
-    members: impl Iterator<Item = (Key<'a>, Member<'a>)>,
+    members: impl IntoIterator<Item = (Key<'a>, Member<'a>)>,
     mut ours: Vec<(Key<'static>, Value)>,
 ) -> String {
     fn write_member(out: &mut Vec<u8>, key: &str, member: Member<'_>) {
@@ -1326,7 +1325,7 @@ mod tests {
         ];
         for (pagination, body, expected) in cases {
             let items = list_items(vendor_json::parse(body).unwrap(), pagination);
-            let written = structured_object([(RESULT, Member::Items(&items))].into_iter(), vec![]);
+            let written = structured_object([(RESULT, Member::Items(&items))], vec![]);
             assert_eq!(
                 serde_json::from_str::<Value>(&written).unwrap(),
                 json!({"result": expected}),
