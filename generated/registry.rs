@@ -2,7 +2,7 @@
 // Do not edit. Regenerate with `cargo codegen generate`.
 //   edesk/openapi.yaml (sha256:3256ab923897630cced4d37372be7bf266210a84fbeb492d56f2b45413d6a676)
 //   edesk/specgate.yaml (sha256:b84038fc45057506bec2039a3db3bdacb8b1a1a8b37b767b11960baef117d7a5)
-//   malomo/specgate.yaml (sha256:8bb056d0422e0c7dedc8e7b9c4936db37f719d09cc434e54317b067a8313fda7)
+//   malomo/specgate.yaml (sha256:7ce98c89bf66f3b29247f5e5c873a9637b1366b5ea9cfda27386c32e1f3664ab)
 //   roserocket/openapi.json (sha256:9d1628e03428ee4fca341bdb8dc7a40da167c47fcbe4b91c13ac1c9721a1e12f)
 //   roserocket/specgate.yaml (sha256:20f8c345b38139499d237af975dc57ca629bff0ee9f1f4e1724e3cc25d13c5a2)
 

@@ -632,6 +632,7 @@ impl DeleteARoserocketObjectByIdRequest {
         let record_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "recordId")?;
+        ::specgate_runtime::path_segment("recordId", &record_id)?;
         let board_id = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "boardId")?;
@@ -687,9 +688,14 @@ impl DeleteARoserocketObjectsExternalByIdRequest {
         let object_key = ::specgate_runtime::required::<
             ListAllRoserocketBoardsObjectKey,
         >(args, "objectKey")?;
+        ::specgate_runtime::path_segment(
+            "objectKey",
+            &::specgate_runtime::QueryValue::to_query(&object_key),
+        )?;
         let external_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "externalId")?;
+        ::specgate_runtime::path_segment("externalId", &external_id)?;
         ::std::result::Result::Ok(Self { object_key, external_id })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -747,6 +753,7 @@ impl GetSingleRoserocketObjectByIdRequest {
         let record_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "recordId")?;
+        ::specgate_runtime::path_segment("recordId", &record_id)?;
         let paths = ::specgate_runtime::optional::<
             ::std::vec::Vec<::std::string::String>,
         >(args, "paths")?;
@@ -816,9 +823,14 @@ impl GetSingleRoserocketObjectsExternalByIdRequest {
         let object_key = ::specgate_runtime::required::<
             ListAllRoserocketBoardsObjectKey,
         >(args, "objectKey")?;
+        ::specgate_runtime::path_segment(
+            "objectKey",
+            &::specgate_runtime::QueryValue::to_query(&object_key),
+        )?;
         let external_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "externalId")?;
+        ::specgate_runtime::path_segment("externalId", &external_id)?;
         ::std::result::Result::Ok(Self { object_key, external_id })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1209,6 +1221,7 @@ impl ListAllRoserocketUserGroupMembersRequest {
         let group_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "groupId")?;
+        ::specgate_runtime::path_segment("groupId", &group_id)?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
@@ -1325,6 +1338,7 @@ impl UpdateARoserocketObjectByIdRequest {
         let record_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "recordId")?;
+        ::specgate_runtime::path_segment("recordId", &record_id)?;
         let object_key = ::specgate_runtime::required::<ObjectKey>(args, "objectKey")?;
         let json = ::specgate_runtime::required::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -1420,9 +1434,14 @@ impl UpdateARoserocketObjectsExternalByIdRequest {
         let object_key = ::specgate_runtime::required::<
             ListAllRoserocketBoardsObjectKey,
         >(args, "objectKey")?;
+        ::specgate_runtime::path_segment(
+            "objectKey",
+            &::specgate_runtime::QueryValue::to_query(&object_key),
+        )?;
         let external_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "externalId")?;
+        ::specgate_runtime::path_segment("externalId", &external_id)?;
         let json = ::specgate_runtime::required::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         >(args, "json")?;
@@ -1504,6 +1523,7 @@ impl UpdateARoserocketUserGroupMemberByIdRequest {
         let group_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "groupId")?;
+        ::specgate_runtime::path_segment("groupId", &group_id)?;
         let add = ::specgate_runtime::optional::<
             ::std::vec::Vec<::std::string::String>,
         >(args, "add")?;

@@ -1,6 +1,6 @@
 // Drives a specgate MCP URL with the official TypeScript SDK client and prints what it saw as
 // JSON: every tool name (all tools/list pages), the ids from paging list_all_malomo_orders,
-// the error code of a filtered-out tool, and what a call by a tool's deprecated alias returned.
+// the error code of a filtered-out tool, and what a call by the tracking-code lookup returned.
 // Usage: node mcp-client.mjs <mcp url> [streamable|sse]
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
@@ -40,15 +40,15 @@ const refused = await client
   .callTool({ name: "delete_a_malomo_order_by_id", arguments: { id: "ord_0001" } })
   .then(() => null, (error) => error.code);
 
-const byAlias = await client.callTool({
+const byTrackingCode = await client.callTool({
   name: "get_single_malomo_orders_by_tracking_code_by_id",
   arguments: { id: "9400000003" },
 });
-const alias = {
-  isError: byAlias.isError ?? false,
-  deprecated: byAlias._meta?.["io.specgate/deprecated"] ?? null,
-  text: byAlias.content.map((c) => c.text).join("\n"),
+const tracking = {
+  isError: byTrackingCode.isError ?? false,
+  deprecated: byTrackingCode._meta?.["io.specgate/deprecated"] ?? null,
+  text: byTrackingCode.content.map((c) => c.text).join("\n"),
 };
 
-console.log(JSON.stringify({ server: client.getServerVersion(), tools, ids, pages, refused, alias }));
+console.log(JSON.stringify({ server: client.getServerVersion(), tools, ids, pages, refused, tracking }));
 await client.close();

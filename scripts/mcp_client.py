@@ -48,15 +48,15 @@ async def main(url: str, transport: str) -> None:
         except MCPError as error:
             refused = error.code
 
-        by_alias = await client.call_tool("get_single_malomo_orders_by_tracking_code_by_id", {"id": "9400000003"})
-        alias = {
-            "isError": bool(by_alias.is_error),
-            "deprecated": (by_alias.meta or {}).get("io.specgate/deprecated"),
-            "text": "\n".join(getattr(c, "text", "") for c in by_alias.content),
+        by_tracking_code = await client.call_tool("get_single_malomo_orders_by_tracking_code_by_id", {"id": "9400000003"})
+        tracking = {
+            "isError": bool(by_tracking_code.is_error),
+            "deprecated": (by_tracking_code.meta or {}).get("io.specgate/deprecated"),
+            "text": "\n".join(getattr(c, "text", "") for c in by_tracking_code.content),
         }
 
         info = client.server_info
-        print(json.dumps({"server": {"name": info.name if info else None}, "tools": tools, "ids": ids, "pages": pages, "refused": refused, "alias": alias}))
+        print(json.dumps({"server": {"name": info.name if info else None}, "tools": tools, "ids": ids, "pages": pages, "refused": refused, "tracking": tracking}))
 
 
 if __name__ == "__main__":

@@ -34,10 +34,13 @@ fn malomo_requests() {
             ("customer_email", "a@b.c")
         ]
     );
-    let r = build("get_single_malomo_order_by_id", json!({"id": "ord/../1"}));
-    assert_eq!(r.path, "/orders/ord%2F..%2F1");
+    let r = build("get_single_malomo_order_by_id", json!({"id": "ord/1"}));
+    assert_eq!(r.path, "/orders/ord%2F1");
+    let def = find_tool("get_single_malomo_order_by_id").unwrap();
+    let escaping: Args = json!({"id": "ord/../1"}).as_object().cloned().unwrap();
+    assert_eq!((def.build)(&escaping).unwrap_err().field, "id");
     let r = build(
-        "get_single_malomo_order_by_tracking_code",
+        "get_single_malomo_orders_by_tracking_code_by_id",
         json!({"id": "9400111"}),
     );
     assert_eq!(

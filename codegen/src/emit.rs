@@ -589,6 +589,20 @@ fn parse_field(param: &ParamIr, types: &[TypeIr]) -> TokenStream {
     let ty = rust_type(&param.ty, types);
     if param.location == Location::PageLimit {
         quote! { let #ident = ::specgate_runtime::page_limit(args, #arg)?; }
+    } else if param.location == Location::Path {
+        // Path parameters are always required; a value that can hold text must stay in its
+        // segment (numbers and booleans always do).
+        let text = match param.ty {
+            FieldType::Integer | FieldType::Number | FieldType::Boolean => {
+                return quote! { let #ident = ::specgate_runtime::required::<#ty>(args, #arg)?; };
+            }
+            FieldType::String => quote! { &#ident },
+            _ => quote! { &::specgate_runtime::QueryValue::to_query(&#ident) },
+        };
+        quote! {
+            let #ident = ::specgate_runtime::required::<#ty>(args, #arg)?;
+            ::specgate_runtime::path_segment(#arg, #text)?;
+        }
     } else if param.required {
         quote! { let #ident = ::specgate_runtime::required::<#ty>(args, #arg)?; }
     } else if param.nullable {

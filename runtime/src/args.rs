@@ -64,10 +64,15 @@ pub enum ArgErrorKind {
         /// Known argument names, comma separated.
         known: String,
     },
+    /// A path parameter that would not stay one segment of the vendor's path.
+    #[error(
+        "is a path segment and must not be empty, `.` or `..`, nor hold `.` or `..` between slashes once percent-decoded"
+    )]
+    NotASegment,
 }
 
 impl ArgError {
-    fn new(field: &str, kind: ArgErrorKind) -> Self {
+    pub(crate) fn new(field: &str, kind: ArgErrorKind) -> Self {
         Self {
             field: field.to_owned(),
             kind,

@@ -15,7 +15,9 @@ pub use args::{
     not_allowed, nullable, nullable_at, object_at, only_known, only_known_at, optional,
     optional_at, page_limit, put, put_optional, required, required_at,
 };
-pub use request::{BodyKind, HttpMethod, HttpRequest, QueryValue, form_pairs, push_path_segment};
+pub use request::{
+    BodyKind, HttpMethod, HttpRequest, QueryValue, form_pairs, path_segment, push_path_segment,
+};
 
 /// A compiled vendor integration: where its API lives, how it authenticates, and its tools.
 #[derive(Debug)]

@@ -1,4 +1,6 @@
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+use crate::args::{ArgError, ArgErrorKind};
 
 /// HTTP methods a vendor operation can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,13 +122,27 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Appends one percent-encoded path segment. `.` and `..` are encoded too, so a value can never
-/// walk up the vendor's path.
+/// Appends one percent-encoded path segment. Callers check the value with [`path_segment`]
+/// first: encoding alone cannot keep a value in its segment, because URL parsers treat `%2E%2E`
+/// as `..` and many vendor servers decode `%2F` before routing.
 pub fn push_path_segment(path: &mut String, value: &str) {
-    match value {
-        "." => path.push_str("%2E"),
-        ".." => path.push_str("%2E%2E"),
-        _ => path.extend(utf8_percent_encode(value, PATH_SEGMENT)),
+    path.extend(utf8_percent_encode(value, PATH_SEGMENT));
+}
+
+/// Refuses a path parameter that could leave its segment of the vendor's path: an empty value
+/// (it would reach the collection route), or one that, percent-decoded once, holds a `.` or
+/// `..` segment between `/` or `\` separators (`..`, `../x`, `x/./y`, `%2e%2e`).
+#[inline(never)] // one shared copy keeps generated crates fast to optimize
+pub fn path_segment(field: &str, value: &str) -> Result<(), ArgError> {
+    let decoded = percent_decode_str(value).decode_utf8_lossy();
+    let escapes = value.is_empty()
+        || decoded
+            .split(['/', '\\'])
+            .any(|segment| segment == "." || segment == "..");
+    if escapes {
+        Err(ArgError::new(field, ArgErrorKind::NotASegment))
+    } else {
+        Ok(())
     }
 }
 
@@ -213,15 +229,45 @@ mod tests {
     }
 
     #[test]
-    fn path_segments_cannot_escape() {
+    fn path_segments_are_encoded_whole() {
         let mut path = String::from("/orders/");
-        push_path_segment(&mut path, "../admin?x=1#y");
-        assert_eq!(path, "/orders/..%2Fadmin%3Fx%3D1%23y");
-        let mut dots = String::from("/orders/");
-        push_path_segment(&mut dots, "..");
-        assert_eq!(dots, "/orders/%2E%2E");
+        push_path_segment(&mut path, "a..b?x=1#y/z");
+        assert_eq!(path, "/orders/a..b%3Fx%3D1%23y%2Fz");
         let mut unicode = String::new();
         push_path_segment(&mut unicode, "café ok");
         assert_eq!(unicode, "caf%C3%A9%20ok");
+    }
+
+    #[test]
+    fn values_that_would_leave_their_segment_are_refused() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "x/..",
+            "x/./y",
+            "%2e%2e",
+            "%2E",
+            "..%2Fx",
+            "x\\..",
+            "%2e%2e%2fx",
+        ] {
+            let error = path_segment("order_id", bad).unwrap_err();
+            assert_eq!(error.field, "order_id", "{bad:?}");
+            assert_eq!(error.kind, ArgErrorKind::NotASegment, "{bad:?}");
+        }
+        for good in [
+            "a..b",
+            "...",
+            ".x",
+            "x.",
+            "ord_0001",
+            "a/b",
+            "%252e%252e",
+            "café",
+        ] {
+            assert_eq!(path_segment("id", good), Ok(()), "{good:?}");
+        }
     }
 }

@@ -908,8 +908,9 @@ impl Provisioner {
         })
     }
 
-    /// Removes an allowed upstream host. Accounts already on it keep working until their
-    /// base URL changes; the host is checked when a base URL is set.
+    /// Removes an allowed upstream host. Calls of accounts whose base URL is on it are refused
+    /// from then on (the host is checked at every call), until an operator allows it again or
+    /// moves the account.
     pub async fn remove_upstream_host(
         &self,
         integration: &str,

@@ -347,3 +347,58 @@ fn decode_at(value: &mut serde_json::Value, segments: &[&str]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixture vendor whose one tool was renamed: it keeps its earlier name as an alias.
+    /// Seed vendors never rename a tool to show this, since their names are the product.
+    fn fixture_catalog() -> Catalog {
+        let template = &specgate_api::INTEGRATIONS[0].tools[0];
+        let tools: &'static [ToolDef] = Box::leak(Box::new([ToolDef {
+            name: "get_single_acme_order_by_id",
+            integration: "acme",
+            aliases: &["fetch_acme_order"],
+            ..*template
+        }]));
+        let integration: &'static Integration = Box::leak(Box::new(Integration {
+            name: "acme",
+            title: "Acme",
+            tools,
+            ..*specgate_api::INTEGRATIONS[0]
+        }));
+        Catalog::from_registry(Box::leak(Box::new([integration])))
+    }
+
+    #[test]
+    fn an_alias_calls_its_tool_and_is_never_listed() {
+        let catalog = fixture_catalog();
+        let (tool, by_alias) = catalog.resolve("fetch_acme_order").unwrap();
+        assert_eq!(tool.def.name, "get_single_acme_order_by_id");
+        assert!(by_alias);
+        let (tool, by_alias) = catalog.resolve("get_single_acme_order_by_id").unwrap();
+        assert_eq!(tool.def.name, "get_single_acme_order_by_id");
+        assert!(!by_alias);
+        assert!(catalog.resolve("fetch_acme_orders").is_none());
+
+        let config = ServerConfig::default();
+        let listing = catalog.listing("acme", &config, SchemaProfile::Full, 10);
+        let page = catalog.list_page(&listing, None).unwrap();
+        let names: Vec<&str> = page.tools.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(names, ["get_single_acme_order_by_id"]);
+    }
+
+    #[test]
+    fn filters_name_a_tool_by_its_alias_too() {
+        let catalog = fixture_catalog();
+        let def = catalog.tools()[0].def;
+        let by_alias: ServerConfig =
+            serde_json::from_value(serde_json::json!({"tools": ["fetch_acme_order"]})).unwrap();
+        assert!(allowed(def, &by_alias));
+        let excluded: ServerConfig =
+            serde_json::from_value(serde_json::json!({"exclude_tools": ["fetch_acme_order"]}))
+                .unwrap();
+        assert!(!allowed(def, &excluded));
+    }
+}

@@ -278,14 +278,25 @@ async fn resolve_token(
     let hash = state.keys.hash_token(token);
     let at = now();
     let load = async {
-        let found = state.store.resolve_token(&hash, at).await?;
-        Ok::<_, crate::store::StoreError>(found.map(|(server, account, sealed)| {
-            Arc::new(Resolved::new(
-                server,
-                account,
-                crate::proxy::Upstream::new(Some(sealed)),
-            ))
-        }))
+        let Some((server, account, sealed)) = state.store.resolve_token(&hash, at).await? else {
+            return Ok(None);
+        };
+        // Only an account with a base URL of its own needs the operator-allowed hosts.
+        let operator_hosts = match account.base_url {
+            Some(_) => {
+                state
+                    .store
+                    .upstream_hosts(Some(&account.integration))
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let operator_hosts = operator_hosts.into_iter().map(|h| h.host).collect();
+        Ok::<_, crate::store::StoreError>(Some(Arc::new(Resolved::new(
+            server,
+            account,
+            crate::proxy::Upstream::new(Some(sealed), Some(operator_hosts)),
+        ))))
     };
     let resolved = match state.resolutions.get_or_load(&hash, load).await {
         // A cached server may have expired since it was read.

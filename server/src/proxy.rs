@@ -22,20 +22,23 @@ use crate::vendor_json::{self, Json, Key};
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// What one resolution of an MCP token keeps for the vendor calls it serves, so calls served
-/// from a cached resolution do the work once: the account's sealed credentials as read with
-/// the token (`None` where the resolution outlives changes, as in stdio, so each call reads
-/// them), opened on first use, and the parsed base URL. Never printed.
+/// from a cached resolution do the work once: the account's sealed credentials and the
+/// operator-allowed hosts of its integration as read with the token (`None` where the
+/// resolution outlives changes, as in stdio, so each call reads them), the credentials opened
+/// on first use, and the parsed base URL. Never printed.
 #[derive(Clone, Default)]
 pub struct Upstream {
     sealed: Option<String>,
+    operator_hosts: Option<Arc<[String]>>,
     opened: OnceLock<Arc<Credentials>>,
     base_url: OnceLock<reqwest::Url>,
 }
 
 impl Upstream {
-    pub fn new(sealed: Option<String>) -> Self {
+    pub fn new(sealed: Option<String>, operator_hosts: Option<Vec<String>>) -> Self {
         Self {
             sealed,
+            operator_hosts: operator_hosts.map(Arc::from),
             ..Self::default()
         }
     }
@@ -374,6 +377,15 @@ impl Proxy {
         let mut url = self.upstream_url(account, integration, upstream, &request.path)?;
         crate::egress::check_url(&url, self.allow_insecure)
             .map_err(|why| format!("Refusing to call the vendor: the account's base URL {why}."))?;
+        // The spec's own base URL is declared; an account's override must still be on a host
+        // an operator allows now, not only when it was set.
+        if account.base_url.is_some() {
+            let operator_hosts = match &upstream.operator_hosts {
+                Some(hosts) => hosts.clone(),
+                None => self.operator_hosts(integration).await?,
+            };
+            still_allowed(integration, &operator_hosts, &url, account, "base URL")?;
+        }
         if !request.query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (key, value) in &request.query {
@@ -868,6 +880,12 @@ impl Proxy {
         if !due(&current) {
             return Ok(Arc::new(current));
         }
+        if let Some(own_token_url) = &current.token_url {
+            let parsed = reqwest::Url::parse(own_token_url)
+                .map_err(|e| format!("Invalid token URL: {e}"))?;
+            let operator_hosts = self.operator_hosts(integration).await?;
+            still_allowed(integration, &operator_hosts, &parsed, account, "token URL")?;
+        }
         let refreshed = self
             .refresh(&current, current.token_url.as_deref().unwrap_or(token_url))
             .await?;
@@ -880,6 +898,16 @@ impl Proxy {
             .await
             .map_err(|e| format!("Could not store refreshed credentials: {e}"))?;
         Ok(Arc::new(refreshed))
+    }
+
+    /// The hosts an operator allows for `integration`, read now.
+    async fn operator_hosts(&self, integration: &Integration) -> Result<Arc<[String]>, String> {
+        let hosts = self
+            .store
+            .upstream_hosts(Some(integration.name))
+            .await
+            .map_err(|e| format!("Could not read the allowed upstream hosts: {e}"))?;
+        Ok(hosts.into_iter().map(|h| h.host).collect())
     }
 
     async fn load_credentials(&self, account_id: &str) -> Result<Credentials, String> {
@@ -1233,6 +1261,30 @@ fn error_with_structure(message: String, structured: Value) -> ToolResult {
     let mut result = CallToolResult::error(vec![ContentBlock::text(message)]);
     result.structured_content = Some(structured);
     ToolResult::Other(result)
+}
+
+/// Refuses a URL of an account's own (its base URL or token URL) whose host neither the spec
+/// declares nor an operator allows any longer, saying what the operator can do.
+fn still_allowed(
+    integration: &Integration,
+    operator_hosts: &[String],
+    url: &reqwest::Url,
+    account: &Account,
+    what: &str,
+) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default();
+    let allowed = crate::egress::declared_hosts(integration)
+        .iter()
+        .chain(operator_hosts)
+        .any(|pattern| crate::egress::host_matches(pattern, host));
+    if allowed {
+        return Ok(());
+    }
+    let name = integration.name;
+    Err(format!(
+        "Refusing to call the vendor: the account's {what} host `{host}` is no longer allowed for integration `{name}`. An operator must allow it again (`specgate upstream-host allow --integration {name} {host}` or POST /integrations/{name}/upstream-hosts) or move account `{}` to an allowed host (PATCH /integrated-account/{}).",
+        account.id, account.id
+    ))
 }
 
 fn tool_error(message: String, class: CallClass) -> Outcome {

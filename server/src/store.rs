@@ -260,17 +260,19 @@ pub struct Store {
 
 fn migrator(postgres: bool) -> Migrator {
     // PostgreSQL tells other instances about changes through triggers; SQLite needs none.
-    let (notifications, counter, audit_ids) = if postgres {
+    let (notifications, counter, audit_ids, host_changes) = if postgres {
         (
             include_str!("../migrations/0003_change_notifications.postgres.sql"),
             include_str!("../migrations/0006_change_counter.postgres.sql"),
             include_str!("../migrations/0009_tool_calls_without_id_index.postgres.sql"),
+            include_str!("../migrations/0010_upstream_host_changes.postgres.sql"),
         )
     } else {
         (
             include_str!("../migrations/0003_change_notifications.sqlite.sql"),
             include_str!("../migrations/0006_change_counter.sqlite.sql"),
             include_str!("../migrations/0009_tool_calls_without_id_index.sqlite.sql"),
+            include_str!("../migrations/0010_upstream_host_changes.sqlite.sql"),
         )
     };
     Migrator {
@@ -336,6 +338,13 @@ fn migrator(postgres: bool) -> Migrator {
                 Cow::Borrowed("tool calls without an id index"),
                 MigrationType::Simple,
                 SqlStr::from_static(audit_ids),
+                false,
+            ),
+            Migration::new(
+                10,
+                Cow::Borrowed("upstream host changes"),
+                MigrationType::Simple,
+                SqlStr::from_static(host_changes),
                 false,
             ),
         ]),
@@ -636,10 +645,12 @@ impl Store {
             .bind(now())
             .execute(&self.pool)
             .await?;
+        self.changes.bump();
         Ok(done.rows_affected() > 0)
     }
 
-    /// Removes an allowed host; returns whether it was allowed.
+    /// Removes an allowed host; returns whether it was allowed. Cached token resolutions end
+    /// with it, so the next call checks its base URL again.
     pub async fn remove_upstream_host(
         &self,
         integration: &str,
@@ -650,6 +661,7 @@ impl Store {
             .bind(host)
             .execute(&self.pool)
             .await?;
+        self.changes.bump();
         Ok(done.rows_affected() > 0)
     }
 

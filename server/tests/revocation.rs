@@ -1,5 +1,6 @@
 //! Token lookups are served from memory, and a change committed anywhere ends that: by this
-//! instance, by another instance on the same database, or by the CLI.
+//! instance, by another instance on the same database, or by the CLI; and a removed upstream
+//! host refuses the calls of accounts on it.
 
 mod common;
 
@@ -146,19 +147,24 @@ async fn this_instance_ends_its_own_cache_at_once() {
     assert_eq!(response.status(), 404);
 }
 
-/// Runs the CLI on the harness's database with the harness's key.
-fn cli(h: &Harness, args: &[&str]) {
+/// Runs the CLI on the harness's database with the harness's key, off the test's runtime: the
+/// server under test shares that runtime and must keep serving (and committing) meanwhile.
+async fn cli(h: &Harness, args: &[&str]) {
     let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-    let output = Command::new(env!("CARGO_BIN_EXE_specgate"))
-        .args([
-            "--database",
-            &format!("sqlite://{}", h.db_path.display()),
-            "--json",
-        ])
-        .args(args)
-        .env("SPECGATE_SECRET_KEY", key)
-        .output()
-        .unwrap();
+    let database = format!("sqlite://{}", h.db_path.display());
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_specgate"))
+            .args(["--database", &database, "--json"])
+            .args(&args)
+            .env("SPECGATE_SECRET_KEY", key)
+            .output()
+            .map(|output| (args, output))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let (args, output) = output;
     assert!(
         output.status.success(),
         "{args:?}: {}",
@@ -174,7 +180,7 @@ async fn the_cli_ends_what_a_running_server_cached() {
     // An MCP server deleted by the CLI.
     let (id, url) = h.server(&account, json!({})).await;
     served_from_memory(&h, &url, None, MCP_HITS).await;
-    cli(&h, &["mcp", "delete", "--account", &account, &id]);
+    cli(&h, &["mcp", "delete", "--account", &account, &id]).await;
     let deletion = answers_within(&h, &url, None, 404).await;
 
     // A second-factor API token revoked by the CLI.
@@ -187,7 +193,90 @@ async fn the_cli_ends_what_a_running_server_cached() {
         .server(&account, json!({"require_api_token_auth": true}))
         .await;
     served_from_memory(&h, &guarded, Some(&secret), API_HITS).await;
-    cli(&h, &["api-token", "revoke", &token.id]);
+    cli(&h, &["api-token", "revoke", &token.id]).await;
     let revocation = answers_within(&h, &guarded, Some(&secret), 401).await;
     eprintln!("refused after a CLI change: deletion {deletion:?}, token revocation {revocation:?}");
+}
+
+/// Calls `list_all_malomo_orders` until it is refused (`refused`) or answered, with a generous
+/// deadline; returns the last answer's text.
+async fn calls_until(h: &Harness, url: &str, refused: bool) -> String {
+    let started = Instant::now();
+    loop {
+        let answer = h.call(url, "list_all_malomo_orders", json!({})).await;
+        if answer["result"]["isError"] == refused {
+            return answer["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{url}: still {answer} 10 s after the change"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test]
+async fn removing_an_upstream_host_ends_the_calls_of_accounts_on_it() {
+    let h = start().await;
+    // The harness's accounts point at the sandbox on 127.0.0.1, which an operator allowed.
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    served_from_memory(&h, &url, None, MCP_HITS).await;
+    calls_until(&h, &url, false).await;
+
+    // Removed through this instance: refused at once, and nothing reaches the old host.
+    let (status, body) = h
+        .admin(
+            reqwest::Method::DELETE,
+            "/integrations/malomo/upstream-hosts/127.0.0.1",
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let before = h.sandbox.requests().len();
+    let answer = h.call(&url, "list_all_malomo_orders", json!({})).await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("host `127.0.0.1` is no longer allowed for integration `malomo`")
+            && text.contains("specgate upstream-host allow --integration malomo 127.0.0.1")
+            && text.contains(&format!("PATCH /integrated-account/{account}")),
+        "{text}"
+    );
+    assert_eq!(
+        h.sandbox.requests().len(),
+        before,
+        "no request after removal"
+    );
+
+    // Allowed again, then removed, by the CLI (another process): the running server follows.
+    cli(
+        &h,
+        &[
+            "upstream-host",
+            "allow",
+            "--integration",
+            "malomo",
+            "127.0.0.1",
+        ],
+    )
+    .await;
+    calls_until(&h, &url, false).await;
+    served_from_memory(&h, &url, None, MCP_HITS).await;
+    cli(
+        &h,
+        &[
+            "upstream-host",
+            "remove",
+            "--integration",
+            "malomo",
+            "127.0.0.1",
+        ],
+    )
+    .await;
+    let text = calls_until(&h, &url, true).await;
+    assert!(text.contains("is no longer allowed"), "{text}");
 }

@@ -77,6 +77,7 @@ impl GetSingleBrokenVendorWidgetByIdRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["id"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
+        ::specgate_runtime::path_segment("id", &id)?;
         ::std::result::Result::Ok(Self { id })
     }
     /// Splits the arguments into the vendor HTTP request.

@@ -243,6 +243,7 @@ impl GetSingleDuplicateNamesReportByIdRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["id"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
+        ::specgate_runtime::path_segment("id", &id)?;
         ::std::result::Result::Ok(Self { id })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -288,6 +289,7 @@ impl GetSingleDuplicateNamesUserByIdRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["id"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
+        ::specgate_runtime::path_segment("id", &id)?;
         ::std::result::Result::Ok(Self { id })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -335,6 +337,7 @@ impl GetSingleDuplicateNamesUserByUsernameRequest {
         let username = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "username")?;
+        ::specgate_runtime::path_segment("username", &username)?;
         ::std::result::Result::Ok(Self { username })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -531,6 +534,7 @@ impl ListAllDuplicateNamesOrdersItemsByIdRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["id", "limit", "next_cursor"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
+        ::specgate_runtime::path_segment("id", &id)?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
@@ -581,6 +585,7 @@ impl ReplaceADuplicateNamesOrderByIdRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["id"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
+        ::specgate_runtime::path_segment("id", &id)?;
         ::std::result::Result::Ok(Self { id })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -626,6 +631,7 @@ impl UpdateADuplicateNamesOrderByIdRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["id"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
+        ::specgate_runtime::path_segment("id", &id)?;
         ::std::result::Result::Ok(Self { id })
     }
     /// Splits the arguments into the vendor HTTP request.

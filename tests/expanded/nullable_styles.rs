@@ -77,6 +77,7 @@ impl DeleteANullableStylesThingByIdRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["id", "body"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
+        ::specgate_runtime::path_segment("id", &id)?;
         let body = ::specgate_runtime::nullable::<::serde_json::Value>(args, "body")?;
         ::std::result::Result::Ok(Self { id, body })
     }
@@ -129,6 +130,7 @@ impl UpdateANullableStylesThingByIdRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(args, &["id", "note_30", "note_31", "count"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
+        ::specgate_runtime::path_segment("id", &id)?;
         let note_30 = ::specgate_runtime::nullable::<
             ::std::string::String,
         >(args, "note_30")?;

@@ -62,6 +62,7 @@ impl UpdateAParamCollisionItemByIdRequest {
             &["id", "query_id", "header_id", "body_id", "name"],
         )?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
+        ::specgate_runtime::path_segment("id", &id)?;
         let query_id = ::specgate_runtime::optional::<i64>(args, "query_id")?;
         let header_id = ::specgate_runtime::optional::<
             ::std::string::String,

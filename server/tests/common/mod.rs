@@ -371,6 +371,29 @@ pub fn node() -> Option<String> {
     )
 }
 
+/// The smallest arguments a tool's schema requires: enums take their first value, and ids the
+/// sandbox fixtures know.
+pub fn minimal_arguments(integration: &str, schema: &Value) -> Value {
+    let mut arguments = serde_json::Map::new();
+    let required = schema["required"].as_array().cloned().unwrap_or_default();
+    for name in required.iter().filter_map(Value::as_str) {
+        let property = &schema["properties"][name];
+        let value = match (property["type"].as_str(), &property["enum"]) {
+            (_, Value::Array(values)) if !values.is_empty() => values[0].clone(),
+            (Some("integer" | "number"), _) => json!(1),
+            (Some("boolean"), _) => json!(true),
+            (Some("array"), _) => json!([]),
+            (Some("object"), _) => json!({}),
+            _ => match (integration, name) {
+                ("malomo", "id" | "order_id") => json!("ord_0001"),
+                _ => json!("1"),
+            },
+        };
+        arguments.insert(name.to_owned(), value);
+    }
+    Value::Object(arguments)
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
