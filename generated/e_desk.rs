@@ -978,6 +978,25 @@ fn build_get_single_e_desk_ticket_by_id(
         .map(GetSingleEDeskTicketByIdRequest::into_request)
 }
 
+static RULES_LIST_ALL_E_DESK_CHANNELS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_e_desk_channels`: List all eDesk channels
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskChannelsRequest {
@@ -996,6 +1015,7 @@ impl ListAllEDeskChannelsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_CHANNELS, args)?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1027,6 +1047,25 @@ fn build_list_all_e_desk_channels(
         .map(ListAllEDeskChannelsRequest::into_request)
 }
 
+static RULES_LIST_ALL_E_DESK_CONTACTS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_e_desk_contacts`: List all eDesk contacts
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskContactsRequest {
@@ -1077,6 +1116,7 @@ impl ListAllEDeskContactsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_CONTACTS, args)?;
         ::std::result::Result::Ok(Self {
             fsf_query,
             consumer_id,
@@ -1136,6 +1176,25 @@ fn build_list_all_e_desk_contacts(
         .map(ListAllEDeskContactsRequest::into_request)
 }
 
+static RULES_LIST_ALL_E_DESK_ORDER_NOTES: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_e_desk_order_notes`: List all eDesk order notes
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskOrderNotesRequest {
@@ -1162,6 +1221,7 @@ impl ListAllEDeskOrderNotesRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_ORDER_NOTES, args)?;
         ::std::result::Result::Ok(Self {
             filter_sales_order_id_equals,
             limit,
@@ -1204,6 +1264,25 @@ fn build_list_all_e_desk_order_notes(
         .map(ListAllEDeskOrderNotesRequest::into_request)
 }
 
+static RULES_LIST_ALL_E_DESK_TAG_GROUPS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_e_desk_tag_groups`: List all eDesk tag groups
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTagGroupsRequest {
@@ -1222,6 +1301,7 @@ impl ListAllEDeskTagGroupsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TAG_GROUPS, args)?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1253,6 +1333,25 @@ fn build_list_all_e_desk_tag_groups(
         .map(ListAllEDeskTagGroupsRequest::into_request)
 }
 
+static RULES_LIST_ALL_E_DESK_TAGS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_e_desk_tags`: List all eDesk tags
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTagsRequest {
@@ -1271,6 +1370,7 @@ impl ListAllEDeskTagsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TAGS, args)?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1301,6 +1401,25 @@ fn build_list_all_e_desk_tags(
     ListAllEDeskTagsRequest::from_args(args).map(ListAllEDeskTagsRequest::into_request)
 }
 
+static RULES_LIST_ALL_E_DESK_TEMPLATES: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_e_desk_templates`: List all eDesk templates
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTemplatesRequest {
@@ -1319,6 +1438,7 @@ impl ListAllEDeskTemplatesRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TEMPLATES, args)?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1350,6 +1470,25 @@ fn build_list_all_e_desk_templates(
         .map(ListAllEDeskTemplatesRequest::into_request)
 }
 
+static RULES_LIST_ALL_E_DESK_TICKETS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_e_desk_tickets`: List all eDesk tickets
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEDeskTicketsRequest {
@@ -1454,6 +1593,7 @@ impl ListAllEDeskTicketsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TICKETS, args)?;
         ::std::result::Result::Ok(Self {
             order_by,
             order_direction,
@@ -1664,6 +1804,44 @@ fn build_update_a_e_desk_order_note_by_id(
         .map(UpdateAEDeskOrderNoteByIdRequest::into_request)
 }
 
+static RULES_UPDATE_A_E_DESK_SALES_ORDER_BY_ID: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "tracking_codes",
+                    &::specgate_runtime::Rule {
+                        types: 32u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Items(
+                                &::specgate_runtime::Rule {
+                                    types: 64u8,
+                                    checks: &[
+                                        ::specgate_runtime::Check::Required(
+                                            &["tracking_code", "tracking_carrier_name"],
+                                        ),
+                                        ::specgate_runtime::Check::Properties(
+                                            &[
+                                                (
+                                                    "tracking_carrier_name",
+                                                    &::specgate_runtime::Rule {
+                                                        types: 16u8,
+                                                        checks: &[::specgate_runtime::Check::MaxLength(64u64)],
+                                                    },
+                                                ),
+                                            ],
+                                        ),
+                                    ],
+                                },
+                            ),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `update_a_e_desk_sales_order_by_id`: Update an eDesk sales order by id
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAEDeskSalesOrderByIdRequest {
@@ -1750,6 +1928,10 @@ impl UpdateAEDeskSalesOrderByIdRequest {
         let custom_fields = ::specgate_runtime::optional::<
             ::std::vec::Vec<UpdateAEDeskSalesOrderByIdCustomFieldsItem>,
         >(args, "custom_fields")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_UPDATE_A_E_DESK_SALES_ORDER_BY_ID,
+            args,
+        )?;
         ::std::result::Result::Ok(Self {
             sales_order_id,
             channel_id,

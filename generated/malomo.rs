@@ -1384,6 +1384,25 @@ fn build_get_single_malomo_webhook_by_id(
         .map(GetSingleMalomoWebhookByIdRequest::into_request)
 }
 
+static RULES_LIST_ALL_MALOMO_CUSTOMER_EVENTS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_malomo_customer_events`: List all Malomo customer events
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoCustomerEventsRequest {
@@ -1408,6 +1427,10 @@ impl ListAllMalomoCustomerEventsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_LIST_ALL_MALOMO_CUSTOMER_EVENTS,
+            args,
+        )?;
         ::std::result::Result::Ok(Self {
             customer_id,
             limit,
@@ -1445,6 +1468,25 @@ fn build_list_all_malomo_customer_events(
         .map(ListAllMalomoCustomerEventsRequest::into_request)
 }
 
+static RULES_LIST_ALL_MALOMO_CUSTOMERS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_malomo_customers`: List all Malomo customers
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoCustomersRequest {
@@ -1463,6 +1505,7 @@ impl ListAllMalomoCustomersRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_CUSTOMERS, args)?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1494,6 +1537,25 @@ fn build_list_all_malomo_customers(
         .map(ListAllMalomoCustomersRequest::into_request)
 }
 
+static RULES_LIST_ALL_MALOMO_ORDER_EVENTS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_malomo_order_events`: List all Malomo order events
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoOrderEventsRequest {
@@ -1518,6 +1580,7 @@ impl ListAllMalomoOrderEventsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_ORDER_EVENTS, args)?;
         ::std::result::Result::Ok(Self {
             order_id,
             limit,
@@ -1555,6 +1618,25 @@ fn build_list_all_malomo_order_events(
         .map(ListAllMalomoOrderEventsRequest::into_request)
 }
 
+static RULES_LIST_ALL_MALOMO_ORDERS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_malomo_orders`: List all Malomo orders
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoOrdersRequest {
@@ -1603,6 +1685,7 @@ impl ListAllMalomoOrdersRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_ORDERS, args)?;
         ::std::result::Result::Ok(Self {
             alternate_id,
             tracking_code,
@@ -1665,6 +1748,25 @@ fn build_list_all_malomo_orders(
         .map(ListAllMalomoOrdersRequest::into_request)
 }
 
+static RULES_LIST_ALL_MALOMO_RETURNS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_malomo_returns`: List all Malomo returns
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoReturnsRequest {
@@ -1688,6 +1790,7 @@ impl ListAllMalomoReturnsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_RETURNS, args)?;
         ::std::result::Result::Ok(Self {
             alternate_id,
             limit,
@@ -1730,6 +1833,25 @@ fn build_list_all_malomo_returns(
         .map(ListAllMalomoReturnsRequest::into_request)
 }
 
+static RULES_LIST_ALL_MALOMO_WEBHOOKS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_malomo_webhooks`: List all Malomo webhooks
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllMalomoWebhooksRequest {
@@ -1748,6 +1870,7 @@ impl ListAllMalomoWebhooksRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_WEBHOOKS, args)?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.

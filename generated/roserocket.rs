@@ -869,6 +869,25 @@ fn build_get_single_roserocket_objects_external_by_id(
         .map(GetSingleRoserocketObjectsExternalByIdRequest::into_request)
 }
 
+static RULES_LIST_ALL_ROSEROCKET_BOARDS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_roserocket_boards`: List all Rose Rocket boards
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketBoardsRequest {
@@ -892,6 +911,7 @@ impl ListAllRoserocketBoardsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_ROSEROCKET_BOARDS, args)?;
         ::std::result::Result::Ok(Self {
             object_key,
             limit,
@@ -930,6 +950,25 @@ fn build_list_all_roserocket_boards(
         .map(ListAllRoserocketBoardsRequest::into_request)
 }
 
+static RULES_LIST_ALL_ROSEROCKET_EVENTS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_roserocket_events`: List all Rose Rocket events
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketEventsRequest {
@@ -992,6 +1031,7 @@ impl ListAllRoserocketEventsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_ROSEROCKET_EVENTS, args)?;
         ::std::result::Result::Ok(Self {
             record_id,
             object_key,
@@ -1052,6 +1092,25 @@ fn build_list_all_roserocket_events(
         .map(ListAllRoserocketEventsRequest::into_request)
 }
 
+static RULES_LIST_ALL_ROSEROCKET_OBJECTS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_roserocket_objects`: List all Rose Rocket objects
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketObjectsRequest {
@@ -1120,6 +1179,7 @@ impl ListAllRoserocketObjectsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_ROSEROCKET_OBJECTS, args)?;
         ::std::result::Result::Ok(Self {
             object_key,
             board_id,
@@ -1202,6 +1262,25 @@ fn build_list_all_roserocket_objects(
         .map(ListAllRoserocketObjectsRequest::into_request)
 }
 
+static RULES_LIST_ALL_ROSEROCKET_USER_GROUP_MEMBERS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_roserocket_user_group_members`: List all Rose Rocket user group members
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketUserGroupMembersRequest {
@@ -1226,6 +1305,10 @@ impl ListAllRoserocketUserGroupMembersRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_LIST_ALL_ROSEROCKET_USER_GROUP_MEMBERS,
+            args,
+        )?;
         ::std::result::Result::Ok(Self {
             group_id,
             limit,
@@ -1263,6 +1346,25 @@ fn build_list_all_roserocket_user_group_members(
         .map(ListAllRoserocketUserGroupMembersRequest::into_request)
 }
 
+static RULES_LIST_ALL_ROSEROCKET_USER_GROUPS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_roserocket_user_groups`: List all Rose Rocket user groups
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllRoserocketUserGroupsRequest {
@@ -1281,6 +1383,10 @@ impl ListAllRoserocketUserGroupsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_LIST_ALL_ROSEROCKET_USER_GROUPS,
+            args,
+        )?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.

@@ -9,6 +9,9 @@ mod body_kinds {
 mod composition {
     include!("expanded/composition.rs");
 }
+mod constraints {
+    include!("expanded/constraints.rs");
+}
 mod docspec_problems {
     include!("expanded/docspec_problems.rs");
 }
@@ -45,6 +48,7 @@ fn every_fixture_tool_builds_or_names_the_missing_argument() {
     let integrations = [
         &body_kinds::INTEGRATION,
         &composition::INTEGRATION,
+        &constraints::INTEGRATION,
         &docspec_problems::INTEGRATION,
         &duplicate_names::INTEGRATION,
         &enums_and_reserved_words::INTEGRATION,

@@ -556,7 +556,17 @@ fn tool_items(tool: &ToolIr, types: &[TypeIr]) -> TokenStream {
     let field_idents: Vec<Ident> = tool.params.iter().map(field_ident).collect();
     let split = split_tokens(tool);
     let build = build_fn_ident(tool);
+    let (rule_statics, rule_check) = match crate::rules::tool_rules(&tool.name, &tool.input_schema)
+    {
+        Some((statics, root)) => (
+            statics,
+            quote! { ::specgate_runtime::check_arguments(&#root, args)?; },
+        ),
+        None => (quote! {}, quote! {}),
+    };
     quote! {
+        #rule_statics
+
         #[doc = #struct_doc]
         #[derive(Debug, Clone, PartialEq)]
         pub struct #struct_ident {
@@ -568,6 +578,7 @@ fn tool_items(tool: &ToolIr, types: &[TypeIr]) -> TokenStream {
             pub fn from_args(args: &::specgate_runtime::Args) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
                 ::specgate_runtime::only_known(args, &[#(#known),*])?;
                 #(#parses)*
+                #rule_check
                 ::std::result::Result::Ok(Self { #(#field_idents),* })
             }
 

@@ -14,6 +14,7 @@ mod ir;
 mod lower;
 mod naming;
 pub mod portable;
+mod rules;
 mod schema;
 pub mod surface;
 mod swagger;

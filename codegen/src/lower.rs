@@ -489,6 +489,35 @@ impl Lowerer<'_, '_, '_> {
         );
     }
 
+    /// Reports a pattern Unicode-mode ECMA-262 refuses: rewritten to an exact equivalent
+    /// (a note), or dropped from the schema, so neither clients nor the server enforce it.
+    fn pattern_diagnostic(
+        &mut self,
+        doc: &Document<'_>,
+        pointer: &str,
+        tool: &str,
+        fate: crate::rules::PatternFate,
+    ) {
+        let diagnostic = match fate {
+            crate::rules::PatternFate::Rewritten { pointer: at, from, to } => Diagnostic::new(
+                "schema::pattern-rewritten",
+                Severity::Note,
+                doc.file,
+                pointer,
+                format!("{tool}: pattern `{from}` at {at} is published as `{to}`, its exact equivalent in ECMA-262 Unicode mode"),
+            ),
+            crate::rules::PatternFate::Dropped { pointer: at, pattern } => Diagnostic::new(
+                "schema::pattern-dropped",
+                Severity::Warning,
+                doc.file,
+                pointer,
+                format!("{tool}: pattern `{pattern}` at {at} is not a valid ECMA-262 Unicode-mode pattern and has no exact equivalent; it is not published or enforced"),
+            )
+            .with_help("write the pattern as JSON Schema defines it (ECMA-262, `u` flag) in the spec or an overlay"),
+        };
+        self.sink.push(doc, diagnostic);
+    }
+
     fn skip(
         &mut self,
         doc: &Document<'_>,
@@ -1341,6 +1370,9 @@ impl Lowerer<'_, '_, '_> {
         if !expansion.defs.is_empty() {
             self.schema_stats.0 += 1;
             input_schema["$defs"] = Value::Object(expansion.defs);
+        }
+        for fate in crate::rules::settle_patterns(&mut input_schema) {
+            self.pattern_diagnostic(doc, pointer, &name, fate);
         }
         self.schema_stats.1 += expansion.stubbed;
         let mut tags: Vec<String> = parts

@@ -236,13 +236,20 @@ impl Lowering<'_> {
         if let Some(format) = schema.get("format").and_then(Value::as_str) {
             notes.push(format!("format: {format}"));
         }
+        // The server enforces these whatever the profile; the model reads them here.
         for (keyword, words) in [
             ("exclusiveMinimum", "greater than"),
             ("exclusiveMaximum", "less than"),
+            ("multipleOf", "a multiple of"),
+            ("minProperties", "at least this many properties:"),
+            ("maxProperties", "at most this many properties:"),
         ] {
             if let Some(v) = schema.get(keyword) {
                 notes.push(format!("{words} {v}"));
             }
+        }
+        if schema.get("uniqueItems") == Some(&Value::Bool(true)) {
+            notes.push("items unique".to_owned());
         }
         if let Some(default) = schema.get("default") {
             notes.push(format!("default: {default}"));
@@ -316,7 +323,7 @@ impl Lowering<'_> {
         if !still_required.is_empty() {
             node.insert("required".to_owned(), Value::Array(still_required));
         }
-        with_description(node, description)
+        with_description(node, describe(description, &self.notes(schema)))
     }
 
     fn union(

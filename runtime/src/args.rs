@@ -64,6 +64,9 @@ pub enum ArgErrorKind {
         /// Known argument names, comma separated.
         known: String,
     },
+    /// A value the schema's constraints refuse (`at most 64 characters`).
+    #[error("{0}")]
+    Invalid(String),
     /// A path parameter that would not stay one segment of the vendor's path.
     #[error(
         "is a path segment and must not be empty, `.` or `..`, nor hold `.` or `..` between slashes once percent-decoded"

@@ -9,6 +9,7 @@
 
 mod args;
 mod request;
+mod rules;
 
 pub use args::{
     ArgError, ArgErrorKind, Args, FromArg, MAX_PAGE_LIMIT, ToJson, expected, extra_fields, nested,
@@ -18,6 +19,7 @@ pub use args::{
 pub use request::{
     BodyKind, HttpMethod, HttpRequest, QueryValue, form_pairs, path_segment, push_path_segment,
 };
+pub use rules::{Check, Literal, Pattern, Rule, check_arguments, types as rule_types};
 
 /// A compiled vendor integration: where its API lives, how it authenticates, and its tools.
 #[derive(Debug)]

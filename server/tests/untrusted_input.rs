@@ -157,3 +157,44 @@ async fn path_arguments_never_leave_their_segment() {
         }
     }
 }
+
+/// eDesk publishes `tracking_carrier_name: {maxLength: 64}`: a longer name is refused with its
+/// full path before any vendor call, and one of exactly 64 code points (256 bytes of emoji)
+/// reaches the vendor unchanged, through both profiles.
+#[tokio::test]
+async fn declared_constraints_are_enforced_before_the_vendor_is_called() {
+    let h = start().await;
+    let account = h.account("e_desk").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let tool = "update_a_e_desk_sales_order_by_id";
+    let order = |carrier: &str| {
+        json!({"salesOrderId": 1, "tracking_codes": [
+            {"tracking_code": "1Z1", "tracking_carrier_name": "UPS"},
+            {"tracking_code": "1Z2", "tracking_carrier_name": carrier}
+        ]})
+    };
+    for url in [url.clone(), format!("{url}/portable")] {
+        let before = vendor_paths(&h).len();
+        let answer = h.call(&url, tool, order(&"é".repeat(65))).await;
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+        let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(
+            text.contains(
+                "argument `tracking_codes[1].tracking_carrier_name`: at most 64 characters"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            vendor_paths(&h).len(),
+            before,
+            "{url}: nothing reached the vendor"
+        );
+
+        let at_limit = "😀".repeat(64);
+        let answer = h.call(&url, tool, order(&at_limit)).await;
+        assert_eq!(answer["result"]["isError"], false, "{answer}");
+        let received = h.sandbox.requests().pop().unwrap();
+        let body: Value = serde_json::from_slice(&received.body).unwrap();
+        assert_eq!(body["tracking_codes"][1]["tracking_carrier_name"], at_limit);
+    }
+}

@@ -110,6 +110,25 @@ fn build_get_single_broken_vendor_widget_by_id(
         .map(GetSingleBrokenVendorWidgetByIdRequest::into_request)
 }
 
+static RULES_LIST_ALL_BROKEN_VENDOR_THINGS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_broken_vendor_things`: List all Broken Vendor things
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllBrokenVendorThingsRequest {
@@ -128,6 +147,7 @@ impl ListAllBrokenVendorThingsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_BROKEN_VENDOR_THINGS, args)?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.

@@ -370,6 +370,25 @@ fn build_get_single_duplicate_names_user_by_username(
         .map(GetSingleDuplicateNamesUserByUsernameRequest::into_request)
 }
 
+static RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_duplicate_names_orders`: List all Dupes orders
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllDuplicateNamesOrdersRequest {
@@ -388,6 +407,10 @@ impl ListAllDuplicateNamesOrdersRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS,
+            args,
+        )?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -419,6 +442,25 @@ fn build_list_all_duplicate_names_orders(
         .map(ListAllDuplicateNamesOrdersRequest::into_request)
 }
 
+static RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_60C1: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_duplicate_names_orders_60c1`: List all Dupes orders
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllDuplicateNamesOrders60c1Request {
@@ -437,6 +479,10 @@ impl ListAllDuplicateNamesOrders60c1Request {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_60C1,
+            args,
+        )?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -468,6 +514,25 @@ fn build_list_all_duplicate_names_orders_60c1(
         .map(ListAllDuplicateNamesOrders60c1Request::into_request)
 }
 
+static RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_ITEMS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_duplicate_names_orders_items`: List all Dupes orders items
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllDuplicateNamesOrdersItemsRequest {
@@ -486,6 +551,10 @@ impl ListAllDuplicateNamesOrdersItemsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_ITEMS,
+            args,
+        )?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -517,6 +586,25 @@ fn build_list_all_duplicate_names_orders_items(
         .map(ListAllDuplicateNamesOrdersItemsRequest::into_request)
 }
 
+static RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_ITEMS_BY_ID: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_duplicate_names_orders_items_by_id`: List all Dupes orders items
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllDuplicateNamesOrdersItemsByIdRequest {
@@ -539,6 +627,10 @@ impl ListAllDuplicateNamesOrdersItemsByIdRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_ITEMS_BY_ID,
+            args,
+        )?;
         ::std::result::Result::Ok(Self { id, limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.

@@ -38,6 +38,25 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     },
 ];
 
+static RULES_LIST_ALL_ENUMS_AND_RESERVED_WORDS_SEARCH: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_enums_and_reserved_words_search`: List all Words search
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllEnumsAndReservedWordsSearchRequest {
@@ -83,6 +102,10 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_LIST_ALL_ENUMS_AND_RESERVED_WORDS_SEARCH,
+            args,
+        )?;
         ::std::result::Result::Ok(Self {
             type_,
             self_,

@@ -38,6 +38,25 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     },
 ];
 
+static RULES_LIST_ALL_EXTERNAL_REF_B: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_external_ref_b`: List all External b
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllExternalRefBRequest {
@@ -56,6 +75,7 @@ impl ListAllExternalRefBRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_EXTERNAL_REF_B, args)?;
         ::std::result::Result::Ok(Self { limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.

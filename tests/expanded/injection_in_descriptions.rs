@@ -38,6 +38,25 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     },
 ];
 
+static RULES_LIST_ALL_INJECTION_IN_DESCRIPTIONS_X: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_injection_in_descriptions_x`: Ends a comment */ and a string " and a raw string "# }; fn evil() {} //
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllInjectionInDescriptionsXRequest {
@@ -64,6 +83,10 @@ impl ListAllInjectionInDescriptionsXRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_LIST_ALL_INJECTION_IN_DESCRIPTIONS_X,
+            args,
+        )?;
         ::std::result::Result::Ok(Self {
             q_panic,
             limit,

@@ -150,6 +150,25 @@ fn build_create_a_swagger_2_pet(
         .map(CreateASwagger2PetRequest::into_request)
 }
 
+static RULES_LIST_ALL_SWAGGER_2_PET_FIND_BY_STATUS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "limit",
+                    &::specgate_runtime::Rule {
+                        types: 4u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Minimum(1f64),
+                            ::specgate_runtime::Check::Maximum(100f64),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `list_all_swagger_2_pet_find_by_status`: List all Petstore pet find by status
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListAllSwagger2PetFindByStatusRequest {
@@ -173,6 +192,10 @@ impl ListAllSwagger2PetFindByStatusRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        ::specgate_runtime::check_arguments(
+            &RULES_LIST_ALL_SWAGGER_2_PET_FIND_BY_STATUS,
+            args,
+        )?;
         ::std::result::Result::Ok(Self { status, limit, next_cursor })
     }
     /// Splits the arguments into the vendor HTTP request.
