@@ -113,11 +113,12 @@ pub fn locate(source: &str, pointer: &str) -> Option<usize> {
                 format!("{key}:"),
             ]
         };
-        let found = candidates
+        // Past the whole key, so the next search starts on a character boundary.
+        let (found, length) = candidates
             .iter()
-            .filter_map(|needle| rest.find(needle.as_str()))
+            .filter_map(|needle| rest.find(needle.as_str()).map(|at| (at, needle.len())))
             .min()?;
-        offset += found + 1;
+        offset += found + length;
     }
     if pointer.is_empty() {
         return Some(1);
@@ -151,5 +152,15 @@ mod tests {
         let yaml = "paths:\n  /a:\n    get:\n      summary: x\n  /orders:\n    get:\n      x: 1\n";
         assert_eq!(locate(yaml, "/paths/~1orders/get"), Some(6));
         assert_eq!(locate(yaml, "/paths/~1missing"), None);
+    }
+
+    #[test]
+    fn locate_survives_keys_that_start_with_multibyte_characters() {
+        let yaml = "Über:
+  Ärger:
+    x: 1
+";
+        assert_eq!(locate(yaml, "/Über/Ärger/x"), Some(3));
+        assert_eq!(locate(r#"{"Über": {"Ä": 1}}"#, "/Über/Ä"), Some(1));
     }
 }

@@ -1154,15 +1154,22 @@ fn structured_object<'a>(
     }
     let mut out = Vec::with_capacity(1024);
     out.push(b'{');
+    // Names ours replaced: a later duplicate of one is dropped, since readers take the last.
+    let mut replaced_names: Vec<Key<'static>> = Vec::new();
     for (key, member) in members {
-        let replaced = (!ours.is_empty())
-            .then(|| {
-                let name = key.name();
-                ours.iter().position(|(ours, _)| ours.name() == name)
-            })
-            .flatten();
+        let name = (!ours.is_empty() || !replaced_names.is_empty()).then(|| key.name());
+        if let Some(name) = &name
+            && replaced_names.iter().any(|ours| ours.name() == *name)
+        {
+            continue;
+        }
+        let replaced = name.and_then(|name| ours.iter().position(|(ours, _)| ours.name() == name));
         match replaced {
-            Some(index) => write_member(&mut out, key.text(), Member::Value(ours.remove(index).1)),
+            Some(index) => {
+                let (ours_key, value) = ours.remove(index);
+                replaced_names.push(ours_key);
+                write_member(&mut out, key.text(), Member::Value(value));
+            }
             None => write_member(&mut out, key.text(), member),
         }
     }
@@ -1175,26 +1182,46 @@ fn structured_object<'a>(
 }
 
 /// The cursor parameter of the `rel="next"` URL in an RFC 8288 `Link` header.
+/// The cursor parameter of the RFC 8288 link whose `rel` includes `next`. Targets are read
+/// between `<` and `>` (so commas inside URLs do not split links), `rel` may list several
+/// relations (`rel="next last"`), and a fragment is not part of the query.
 fn next_link_param(link: &str, cursor_param: &str) -> Option<String> {
-    link.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        if !params
-            .split(';')
-            .any(|p| p.trim().trim_start_matches("rel=").trim_matches('"') == "next")
-        {
-            return None;
+    let mut rest = link;
+    loop {
+        let open = rest.find('<')?;
+        let close = open + rest[open..].find('>')?;
+        let target = &rest[open + 1..close];
+        // This link's parameters run to the next target.
+        let params_end = rest[close..].find('<').map_or(rest.len(), |at| close + at);
+        let params = &rest[close + 1..params_end];
+        rest = &rest[params_end..];
+        let is_next = params.split(';').any(|param| {
+            let Some((name, value)) = param.split_once('=') else {
+                return false;
+            };
+            name.trim().eq_ignore_ascii_case("rel")
+                && value
+                    .trim()
+                    .trim_end_matches(',')
+                    .trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|rel| rel.eq_ignore_ascii_case("next"))
+        });
+        if !is_next {
+            continue;
         }
-        let url = target.trim().trim_start_matches('<').trim_end_matches('>');
-        let query = url.split_once('?').map_or(url, |(_, q)| q);
-        query.split('&').find_map(|pair| {
+        let url = target.split_once('#').map_or(target, |(url, _)| url);
+        let query = url.split_once('?').map_or("", |(_, q)| q);
+        return query.split('&').find_map(|pair| {
             let (key, value) = pair.split_once('=')?;
             (key == cursor_param).then(|| {
                 percent_encoding::percent_decode_str(value)
                     .decode_utf8_lossy()
                     .into_owned()
             })
-        })
-    })
+        });
+    }
 }
 
 fn vendor_message(body: &Value, pointers: &[&str]) -> Option<String> {
@@ -1343,6 +1370,49 @@ mod tests {
         expected["truncated"] = json!(true);
         expected["rate_limit"] = json!({"limit": 5});
         assert_eq!(serde_json::from_str::<Value>(&written).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_duplicate_vendor_member_never_outlasts_ours() {
+        let body = r#"{"rate_limit":"first","id":1,"rate_limit":"last","truncated":false}"#;
+        let members = vendor_json::parse(body).unwrap().members().unwrap();
+        let written = structured_object(
+            members.into_iter().map(|(k, v)| (k, Member::Raw(v))),
+            vec![(TRUNCATED, json!(true)), (RATE_LIMIT, json!({"limit": 5}))],
+        );
+        let read: Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(
+            read,
+            json!({"rate_limit": {"limit": 5}, "id": 1, "truncated": true})
+        );
+        assert_eq!(written.matches("rate_limit").count(), 1, "{written}");
+    }
+
+    #[test]
+    fn next_links_are_read_as_rfc_8288_writes_them() {
+        let cases = [
+            (
+                r#"<https://v.test/a?cursor=p1>; rel="prev", <https://v.test/a?cursor=n1>; rel="next""#,
+                Some("n1"),
+            ),
+            (
+                r#"<https://v.test/a?ids=1,2&cursor=n2>; rel="next""#,
+                Some("n2"),
+            ),
+            (
+                r#"<https://v.test/a?cursor=n3>; rel="next last""#,
+                Some("n3"),
+            ),
+            (r#"<https://v.test/a?cursor=n4#frag>; rel=next"#, Some("n4")),
+            (r#"<https://v.test/a?cursor=l>; rel="last""#, None),
+            (
+                r#"<https://v.test/a?cursor=p>; rel="prev"; title="next""#,
+                None,
+            ),
+        ];
+        for (link, cursor) in cases {
+            assert_eq!(next_link_param(link, "cursor").as_deref(), cursor, "{link}");
+        }
     }
 
     #[test]

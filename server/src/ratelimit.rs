@@ -61,17 +61,46 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A count or a number of seconds; `inf`, `1e999` and anything past 2^53 (where JSON numbers
+/// stop being exact) are no number at all rather than `u64::MAX`.
 fn number(text: &str) -> Option<u64> {
     text.trim()
         .parse::<f64>()
         .ok()
-        .filter(|n| *n >= 0.0)
+        .filter(|n| n.is_finite() && *n >= 0.0 && *n <= 9_007_199_254_740_992.0)
         .map(|n| n.ceil() as u64)
 }
 
+/// The members of an RFC 9651 structured-field list (`"burst";r=5;t=1, "day";r=900;t=3600`),
+/// split on the commas outside quoted strings.
+fn sf_members(field: &str) -> Vec<&str> {
+    let mut members = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (at, c) in field.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                members.push(field[start..at].trim());
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    members.push(field[start..].trim());
+    members.retain(|m| !m.is_empty());
+    members
+}
+
+/// The item of a list member (`"burst"` in `"burst";r=5`).
+fn sf_item(member: &str) -> &str {
+    member.split(';').next().unwrap_or_default().trim()
+}
+
 /// A parameter of an RFC 9651 structured-field item, e.g. `r` in `"default";r=50;t=30`.
-fn sf_param(field: &str, key: &str) -> Option<u64> {
-    field.split(';').skip(1).find_map(|p| {
+fn sf_param(member: &str, key: &str) -> Option<u64> {
+    member.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;
         (k.trim() == key).then(|| number(v)).flatten()
     })
@@ -96,13 +125,26 @@ impl RateLimit {
             };
             out.reset = Some(delta);
         }
-        if let Some(field) = fields.field {
-            out.remaining = sf_param(field, "r").or(out.remaining);
-            out.reset = sf_param(field, "t").or(out.reset);
+        // Of several listed limits, the one with the fewest requests left binds; its policy is
+        // the one of the same name.
+        let binding = fields.field.and_then(|field| {
+            sf_members(field)
+                .into_iter()
+                .min_by_key(|member| sf_param(member, "r").unwrap_or(u64::MAX))
+        });
+        if let Some(member) = binding {
+            out.remaining = sf_param(member, "r").or(out.remaining);
+            out.reset = sf_param(member, "t").or(out.reset);
         }
         if let Some(policy) = fields.policy {
-            out.limit = sf_param(policy, "q").or(out.limit);
-            out.window = sf_param(policy, "w");
+            let policies = sf_members(policy);
+            let chosen = binding
+                .and_then(|member| policies.iter().find(|p| sf_item(p) == sf_item(member)))
+                .or(policies.first());
+            if let Some(chosen) = chosen {
+                out.limit = sf_param(chosen, "q").or(out.limit);
+                out.window = sf_param(chosen, "w");
+            }
         }
         if let Some(retry) = fields.retry_after {
             let seconds = number(retry).or_else(|| {
@@ -163,6 +205,43 @@ mod tests {
             map.insert(*k, v.parse().unwrap());
         }
         map
+    }
+
+    #[test]
+    fn numbers_past_what_json_holds_exactly_are_no_numbers() {
+        for absurd in ["inf", "1e999", "NaN", "-1", "1e300"] {
+            assert_eq!(number(absurd), None, "{absurd}");
+        }
+        assert_eq!(number("2.5"), Some(3));
+        let read = RateLimit::from_headers(
+            &headers(&[("x-ratelimit-limit", "inf"), ("x-ratelimit-remaining", "3")]),
+            0,
+        )
+        .unwrap();
+        assert_eq!((read.limit, read.remaining), (None, Some(3)));
+    }
+
+    #[test]
+    fn the_binding_limit_of_a_structured_list_is_read() {
+        let read = RateLimit::from_headers(
+            &headers(&[
+                ("ratelimit", r#""day";r=900;t=3600, "burst";r=2;t=1"#),
+                (
+                    "ratelimit-policy",
+                    r#""day";q=1000;w=86400, "burst";q=10;w=1"#,
+                ),
+            ]),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            (read.limit, read.remaining, read.reset, read.window),
+            (Some(10), Some(2), Some(1), Some(1))
+        );
+        assert_eq!(
+            sf_members(r#""a,b";r=1, "c";r=2"#),
+            [r#""a,b";r=1"#, r#""c";r=2"#]
+        );
     }
 
     #[test]

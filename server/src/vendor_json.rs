@@ -99,8 +99,10 @@ impl<'a> Json<'a> {
                 Cow::Borrowed(token)
             };
             match target.members() {
+                // The last of duplicate names, as serde reads them.
                 Some(members) => members
                     .into_iter()
+                    .rev()
                     .find_map(|(key, value)| (key.name() == token).then_some(value)),
                 None => target.elements()?.get(parse_index(&token)?).copied(),
             }
@@ -296,6 +298,24 @@ mod tests {
         ] {
             assert!(body().pointer(missing).is_none(), "{missing}");
             assert!(value.pointer(missing).is_none(), "{missing}");
+        }
+    }
+
+    #[test]
+    fn duplicate_names_read_as_serde_reads_them() {
+        let text = r#"{"next":"first","data":{"n":1,"n":2},"next":"last"}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        for pointer in ["/next", "/data/n"] {
+            assert_eq!(
+                parse(text)
+                    .unwrap()
+                    .pointer(pointer)
+                    .unwrap()
+                    .value()
+                    .as_ref(),
+                value.pointer(pointer),
+                "{pointer}"
+            );
         }
     }
 

@@ -355,16 +355,33 @@ async fn three_processes_behind_a_load_balancer() {
     };
     let (during, ()) = tokio::join!(during, kill);
     children[2].wait().unwrap();
-    let survived = during
-        .iter()
-        .filter(|answer| matches!(answer, Ok((200, body)) if body["result"]["isError"] == false))
-        .count();
-    eprintln!("{survived} of 30 calls in flight around the kill succeeded");
-    let after = (0..30).map(|_| call(new_path.clone(), "list_all_roserocket_boards", json!({})));
-    for answer in futures::future::join_all(after).await {
-        let (status, body) = answer.expect("no call fails once the instance is gone");
-        assert_eq!(status, 200);
+    // A call in flight on the killed instance loses its connection; every answer that comes
+    // back, from any instance, is a success.
+    let mut answered = 0;
+    for (status, body) in during.iter().flatten() {
+        assert_eq!(*status, 200, "{body}");
         assert_eq!(body["result"]["isError"], false, "{body}");
+        answered += 1;
+    }
+    assert!(
+        answered > 0,
+        "no call in flight around the kill was answered"
+    );
+    // The instances left serve every call, each asked directly: the test's balancer retries
+    // the next backend, so calls through it would prove the balancer, not specgate.
+    for port in &ports[..2] {
+        for _ in 0..10 {
+            let response = http
+                .post(format!("http://127.0.0.1:{port}{new_path}"))
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_all_roserocket_boards", "arguments": {}}}))
+                .send()
+                .await
+                .expect("a surviving instance answers");
+            assert_eq!(response.status(), 200);
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["result"]["isError"], false, "{body}");
+        }
     }
     for child in &mut children[..2] {
         child.kill().unwrap();

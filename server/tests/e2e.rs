@@ -268,6 +268,7 @@ async fn pagination_is_uniform_across_cursor_page_and_offset_vendors() {
             }
         }
         assert_eq!(seen.len(), total, "{integration}: {seen:?}");
+        seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), total, "{integration}: duplicates");
     }
