@@ -283,10 +283,25 @@ impl RuleBuilder<'_> {
         reaches_constraint(node, &self.constrained_defs)
     }
 
-    /// A `Rule` expression for `node`: its own keywords, and the subschemas that reach a
-    /// constraint. A union that reaches one keeps every branch, shallowly, so its branches are
-    /// told apart as JSON Schema tells them.
+    /// A `&Rule` expression for `node`: the static of a `$defs` entry, or the node's own rule.
     fn rule(&mut self, node: &Value) -> TokenStream {
+        match def_name(node) {
+            Some(name) => {
+                let ident = self.def_static(name);
+                quote! { &#ident }
+            }
+            None => {
+                let rule = self.node_rule(node);
+                quote! { &#rule }
+            }
+        }
+    }
+
+    /// A `Rule` value for a node that is not a reference: its own keywords, and the subschemas
+    /// that reach a constraint. A union that reaches one keeps every branch, shallowly, so its
+    /// branches are told apart as JSON Schema tells them.
+    fn node_rule(&mut self, node: &Value) -> TokenStream {
+        // A definition that is only a reference to another one.
         if let Some(name) = def_name(node) {
             let ident = self.def_static(name);
             return quote! { ::specgate_runtime::Rule { types: 0, checks: &[::specgate_runtime::Check::AllOf(&[&#ident])] } };
@@ -358,13 +373,13 @@ impl RuleBuilder<'_> {
             ),
             Some(extra @ Value::Object(_)) if self.constrained(extra) => {
                 let rule = self.rule(extra);
-                checks.push(quote! { ::specgate_runtime::Check::AdditionalProperties(&[#(#known),*], ::std::option::Option::Some(&#rule)) });
+                checks.push(quote! { ::specgate_runtime::Check::AdditionalProperties(&[#(#known),*], ::std::option::Option::Some(#rule)) });
             }
             _ => {}
         }
         if let Some(items) = members.get("items").filter(|i| self.constrained(i)) {
             let rule = self.rule(items);
-            checks.push(quote! { ::specgate_runtime::Check::Items(&#rule) });
+            checks.push(quote! { ::specgate_runtime::Check::Items(#rule) });
         }
         for (key, variant) in [
             ("anyOf", quote! { AnyOf }),
@@ -378,7 +393,7 @@ impl RuleBuilder<'_> {
                 continue;
             }
             let rules: Vec<TokenStream> = branches.iter().map(|b| self.rule(b)).collect();
-            checks.push(quote! { ::specgate_runtime::Check::#variant(&[#(&#rules),*]) });
+            checks.push(quote! { ::specgate_runtime::Check::#variant(&[#(#rules),*]) });
         }
         quote! { ::specgate_runtime::Rule { types: #types, checks: &[#(#checks),*] } }
     }
@@ -389,7 +404,7 @@ impl RuleBuilder<'_> {
         for (name, property) in properties {
             if self.constrained(property) {
                 let rule = self.rule(property);
-                members.push(quote! { (#name, &#rule) });
+                members.push(quote! { (#name, #rule) });
             }
         }
         members
@@ -403,7 +418,7 @@ impl RuleBuilder<'_> {
         let ident = format_ident!("RULES_{}_DEF_{}", self.prefix, self.def_statics.len());
         self.def_statics.insert(name.to_owned(), ident.clone());
         let rule = match self.defs.and_then(|d| d.get(name)) {
-            Some(def) if self.constrained_defs.contains(name) => self.rule(&def.clone()),
+            Some(def) if self.constrained_defs.contains(name) => self.node_rule(def),
             _ => quote! { ::specgate_runtime::Rule { types: 0, checks: &[] } },
         };
         self.statics.push(quote! {

@@ -138,16 +138,29 @@ impl Pattern {
 /// (`shipments[2].carrier`).
 #[inline(never)] // one shared copy keeps generated crates fast to optimize
 pub fn check_arguments(rule: &Rule, args: &crate::Args) -> Result<(), ArgError> {
+    // The root is the arguments object, whose members are named bare (`customer.email`).
     for check in rule.checks {
-        // The root is the arguments object: members are named bare (`customer.email`).
         if let Check::Properties(properties) = check {
-            for (name, inner) in *properties {
-                if let Some(value) = args.get(*name).filter(|v| !v.is_null()) {
-                    check_value(inner, value, &mut (*name).to_owned()).map_err(
-                        |(field, why)| ArgError::new(&field, ArgErrorKind::Invalid(why)),
-                    )?;
-                }
-            }
+            check_members(properties, args, &mut String::new())
+                .map_err(|(field, why)| ArgError::new(&field, ArgErrorKind::Invalid(why)))?;
+        }
+    }
+    Ok(())
+}
+
+/// The members of an object that `properties` names; `null` is an absent member, as the typed
+/// parser reads it at every depth.
+fn check_members(
+    properties: &[(&str, &Rule)],
+    members: &crate::Args,
+    path: &mut String,
+) -> Result<(), Failure> {
+    for (name, inner) in properties {
+        if let Some(member) = members.get(*name).filter(|m| !m.is_null()) {
+            let length = path.len();
+            *path = crate::nested(path, name);
+            check_value(inner, member, path)?;
+            path.truncate(length);
         }
     }
     Ok(())
@@ -284,15 +297,7 @@ fn check_one(check: &Check, value: &Value, path: &mut String) -> Result<(), Fail
             }
         }
         (Check::Properties(properties), Value::Object(members)) => {
-            for (name, inner) in *properties {
-                if let Some(member) = members.get(*name) {
-                    let length = path.len();
-                    *path = crate::nested(path, name);
-                    check_value(inner, member, path)?;
-                    path.truncate(length);
-                }
-            }
-            Ok(())
+            check_members(properties, members, path)
         }
         (Check::AdditionalProperties(known, rule), Value::Object(members)) => {
             for (name, member) in members {
@@ -475,6 +480,11 @@ mod tests {
         assert_eq!(
             check(json!({"shipments": [{"carrier": "UPS"}, {"carrier": "UPS"}]})),
             Err("argument `shipments`: items must be unique ([0] and [1] are equal)".to_owned())
+        );
+        // `null` is an absent member at every depth, as the typed parser reads it.
+        assert_eq!(
+            check(json!({"shipments": [{"carrier": null}], "name": null})),
+            Ok(())
         );
         assert_eq!(
             check(json!({"quantity": 0})),

@@ -25,13 +25,14 @@ const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// from a cached resolution do the work once: the account's sealed credentials and the
 /// operator-allowed hosts of its integration as read with the token (`None` where the
 /// resolution outlives changes, as in stdio, so each call reads them), the credentials opened
-/// on first use, and the parsed base URL. Never printed.
+/// on first use, the parsed base URL and whether its host is allowed. Never printed.
 #[derive(Clone, Default)]
 pub struct Upstream {
     sealed: Option<String>,
     operator_hosts: Option<Arc<[String]>>,
     opened: OnceLock<Arc<Credentials>>,
     base_url: OnceLock<reqwest::Url>,
+    base_url_allowed: OnceLock<Result<(), String>>,
 }
 
 impl Upstream {
@@ -380,11 +381,17 @@ impl Proxy {
         // The spec's own base URL is declared; an account's override must still be on a host
         // an operator allows now, not only when it was set.
         if account.base_url.is_some() {
-            let operator_hosts = match &upstream.operator_hosts {
-                Some(hosts) => hosts.clone(),
-                None => self.operator_hosts(integration).await?,
-            };
-            still_allowed(integration, &operator_hosts, &url, account, "base URL")?;
+            match &upstream.operator_hosts {
+                // Decided once per resolution, which ends with any change to the hosts.
+                Some(hosts) => upstream
+                    .base_url_allowed
+                    .get_or_init(|| still_allowed(integration, hosts, &url, account, "base URL"))
+                    .clone()?,
+                None => {
+                    let hosts = self.operator_hosts(integration).await?;
+                    still_allowed(integration, &hosts, &url, account, "base URL")?;
+                }
+            }
         }
         if !request.query.is_empty() {
             let mut pairs = url.query_pairs_mut();

@@ -71,14 +71,7 @@ static RULES_CREATE_A_CONSTRAINTS_ORDER_DEF_0: ::specgate_runtime::Rule = ::spec
                         checks: &[
                             ::specgate_runtime::Check::MaxItems(3u64),
                             ::specgate_runtime::Check::Items(
-                                &::specgate_runtime::Rule {
-                                    types: 0,
-                                    checks: &[
-                                        ::specgate_runtime::Check::AllOf(
-                                            &[&RULES_CREATE_A_CONSTRAINTS_ORDER_DEF_0],
-                                        ),
-                                    ],
-                                },
+                                &RULES_CREATE_A_CONSTRAINTS_ORDER_DEF_0,
                             ),
                         ],
                     },
@@ -226,14 +219,7 @@ static RULES_CREATE_A_CONSTRAINTS_ORDER: ::specgate_runtime::Rule = ::specgate_r
                                             checks: &[
                                                 ::specgate_runtime::Check::MaxItems(3u64),
                                                 ::specgate_runtime::Check::Items(
-                                                    &::specgate_runtime::Rule {
-                                                        types: 0,
-                                                        checks: &[
-                                                            ::specgate_runtime::Check::AllOf(
-                                                                &[&RULES_CREATE_A_CONSTRAINTS_ORDER_DEF_0],
-                                                            ),
-                                                        ],
-                                                    },
+                                                    &RULES_CREATE_A_CONSTRAINTS_ORDER_DEF_0,
                                                 ),
                                             ],
                                         },
