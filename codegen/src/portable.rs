@@ -33,8 +33,8 @@ const FORBIDDEN: &[&str] = &[
 pub struct Portable {
     /// The lowered input schema.
     pub schema: Value,
-    /// Paths of JSON-encoded arguments: property names joined by `/`, `*` for every array
-    /// item (`meta`, `lines/*/options`).
+    /// Paths of JSON-encoded arguments: property names joined by `/` (their `~`, `/` and `*`
+    /// written `~0`, `~1` and `~2`), `*` for every array item (`meta`, `lines/*/options`).
     pub encoded: Vec<String>,
 }
 
@@ -107,6 +107,8 @@ fn with_description(mut node: Map<String, Value>, description: Option<String>) -
 
 impl Lowering<'_> {
     /// A string argument that carries `what` as JSON text.
+    /// A path of [`Portable::encoded`]: property names escaped by [`encoded_segment`], `*` for
+    /// every array item.
     fn encoded(&mut self, path: &[String], description: Option<String>, what: &str) -> Value {
         self.encoded.push(path.join("/"));
         let note = format!("a JSON-encoded {what}: send it as a string of JSON text");
@@ -309,7 +311,7 @@ impl Lowering<'_> {
         let mut lowered = Map::new();
         let mut still_required = Vec::new();
         for (name, property) in properties {
-            path.push(name.clone());
+            path.push(encoded_segment(name));
             lowered.insert(name.clone(), self.node(property, path, seen));
             path.pop();
             // Nullable becomes optional: the profile has no `null`.
@@ -441,6 +443,14 @@ fn lint_node(schema: &Value, pointer: &str, problems: &mut Vec<String>) {
     }
 }
 
+/// A property name as a segment of an encoded path: `~`, `/` and `*` written `~0`, `~1` and
+/// `~2`, so a property named `*` is never read as "every array item".
+fn encoded_segment(name: &str) -> String {
+    name.replace('~', "~0")
+        .replace('/', "~1")
+        .replace('*', "~2")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,6 +519,15 @@ mod tests {
             portable.encoded,
             ["any", "extra", "meta", "mixed", "tree/child"]
         );
+    }
+
+    #[test]
+    fn encoded_paths_escape_names_that_look_like_steps() {
+        let full = json!({"type": "object", "properties": {
+            "*": {"type": "object"},
+            "a/b": {"type": "array", "items": {"type": ["string", "integer"]}}
+        }});
+        assert_eq!(lower(&full).encoded, ["a~1b/*", "~2"]);
     }
 
     #[test]

@@ -208,7 +208,8 @@ pub struct ToolDef {
     /// The same schema in the `portable` profile: the subset every major MCP client accepts.
     pub input_schema_portable: &'static str,
     /// Arguments the portable profile takes as JSON-encoded strings: property names joined
-    /// by `/`, `*` for every array item.
+    /// by `/` (with `~`, `/` and `*` in a name written `~0`, `~1` and `~2`), `*` for every
+    /// array item.
     pub portable_encoded: &'static [&'static str],
     /// Pagination mapping for list tools.
     pub pagination: Pagination,

@@ -74,44 +74,69 @@ pub enum BodyKind {
 /// The pairs of a form body, in the bracket notation form APIs such as Stripe's parse:
 /// nested objects as `metadata[key]=v`, arrays of objects as `items[0][price]=p`. A top-level
 /// array of scalars repeats its key (`tag=a&tag=b`, OpenAPI's form default) unless its
-/// property is `deep_object`, which indexes it (`expand[0]=a`). `null` is an empty value, which
-/// such APIs read as "unset"; numbers and booleans are their JSON text.
-pub fn form_pairs(body: &serde_json::Value, deep_object: &[&str]) -> Vec<(String, String)> {
+/// property is `deep_object`, which indexes it (`expand[0]=a`). `null` and an empty array or
+/// object are an empty value, which such APIs read as "unset"; numbers and booleans are their
+/// JSON text. A nested member name holding `[` or `]` would be read as more nesting (`a][b`),
+/// and bracket notation has no escape for them, so it is an argument error.
+pub fn form_pairs(
+    body: &serde_json::Value,
+    deep_object: &[&str],
+) -> Result<Vec<(String, String)>, ArgError> {
     let mut pairs = Vec::new();
     if let serde_json::Value::Object(object) = body {
         for (key, value) in object {
             match value {
                 serde_json::Value::Array(items)
-                    if !deep_object.contains(&key.as_str())
+                    if !items.is_empty()
+                        && !deep_object.contains(&key.as_str())
                         && items.iter().all(|i| !i.is_object() && !i.is_array()) =>
                 {
                     for item in items {
-                        push_form(key.clone(), item, &mut pairs);
+                        push_form(key.clone(), key, item, &mut pairs)?;
                     }
                 }
-                _ => push_form(key.clone(), value, &mut pairs),
+                _ => push_form(key.clone(), key, value, &mut pairs)?,
             }
         }
     }
-    pairs
+    Ok(pairs)
 }
 
-fn push_form(key: String, value: &serde_json::Value, pairs: &mut Vec<(String, String)>) {
+/// Appends `value` under the bracket-notation `key`; `field` is its argument path for errors.
+fn push_form(
+    key: String,
+    field: &str,
+    value: &serde_json::Value,
+    pairs: &mut Vec<(String, String)>,
+) -> Result<(), ArgError> {
     match value {
-        serde_json::Value::Object(object) => {
+        serde_json::Value::Object(object) if !object.is_empty() => {
             for (name, inner) in object {
-                push_form(format!("{key}[{name}]"), inner, pairs);
+                let inner_field = crate::nested(field, name);
+                if name.contains(['[', ']']) {
+                    return Err(ArgError::new(
+                        &inner_field,
+                        ArgErrorKind::Invalid(
+                            "a form body cannot carry a member name with `[` or `]`".to_owned(),
+                        ),
+                    ));
+                }
+                push_form(format!("{key}[{name}]"), &inner_field, inner, pairs)?;
             }
         }
-        serde_json::Value::Array(items) => {
+        serde_json::Value::Array(items) if !items.is_empty() => {
             for (index, inner) in items.iter().enumerate() {
-                push_form(format!("{key}[{index}]"), inner, pairs);
+                let inner_field = format!("{field}[{index}]");
+                push_form(format!("{key}[{index}]"), &inner_field, inner, pairs)?;
             }
         }
-        serde_json::Value::Null => pairs.push((key, String::new())),
+        serde_json::Value::Null | serde_json::Value::Object(_) | serde_json::Value::Array(_) => {
+            pairs.push((key, String::new()));
+        }
         serde_json::Value::String(text) => pairs.push((key, text.clone())),
         other => pairs.push((key, other.to_string())),
     }
+    Ok(())
 }
 
 /// Everything outside RFC 3986 `unreserved` is escaped, so `../admin` or `a/b` stays one
@@ -206,7 +231,7 @@ mod tests {
             "tag": ["a", "b"],
             "confirm": true
         });
-        let pairs = form_pairs(&body, &["expand"]);
+        let pairs = form_pairs(&body, &["expand"]).unwrap();
         let pairs: Vec<(&str, &str)> = pairs
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -225,6 +250,27 @@ mod tests {
                 ("tag", "b"),
                 ("confirm", "true"),
             ]
+        );
+    }
+
+    #[test]
+    fn form_bodies_keep_empty_containers_and_refuse_bracketed_names() {
+        let body = serde_json::json!({"metadata": {}, "tag": [], "items": [{"meta": {}}]});
+        assert_eq!(
+            form_pairs(&body, &[]).unwrap(),
+            [
+                ("metadata".to_owned(), String::new()),
+                ("tag".to_owned(), String::new()),
+                ("items[0][meta]".to_owned(), String::new()),
+            ]
+        );
+        let injected = serde_json::json!({"metadata": {"a][b": "x"}});
+        let error = form_pairs(&injected, &[]).unwrap_err();
+        assert_eq!(error.field, "metadata.a][b");
+        let nested = serde_json::json!({"items": [{"meta": {"k[0]": 1}}]});
+        assert_eq!(
+            form_pairs(&nested, &[]).unwrap_err().field,
+            "items[0].meta.k[0]"
         );
     }
 

@@ -161,25 +161,31 @@ async fn call_tool(
         })
         .ok_or_else(|| unknown_tool(&request.name))?;
     let mut args = request.arguments.unwrap_or_default();
-    if profile == SchemaProfile::Portable {
-        decode_portable_arguments(&mut args, tool.def.portable_encoded);
-    }
+    let decoded = match profile {
+        SchemaProfile::Portable => decode_portable_arguments(&mut args, tool.def.portable_encoded),
+        SchemaProfile::Full => Ok(()),
+    };
     let at_ms = now_ms();
     let started = Instant::now();
     let span =
         tracing::debug_span!("tool_call", tool = tool.def.name, account = %resolved.account.id);
-    let outcome = tracing::Instrument::instrument(
-        state.proxy.call(
-            &resolved.account,
-            &resolved.server.id,
-            &resolved.upstream,
-            tool.integration,
-            tool.def,
-            &args,
-        ),
-        span,
-    )
-    .await;
+    let outcome = match decoded {
+        Err(error) => crate::proxy::invalid_arguments(&error),
+        Ok(()) => {
+            tracing::Instrument::instrument(
+                state.proxy.call(
+                    &resolved.account,
+                    &resolved.server.id,
+                    &resolved.upstream,
+                    tool.integration,
+                    tool.def,
+                    &args,
+                ),
+                span,
+            )
+            .await
+        }
+    };
     let elapsed = started.elapsed();
     state.metrics.record(
         tool.integration.name,

@@ -347,14 +347,7 @@ impl Proxy {
     ) -> Outcome {
         let request = match (tool.build)(args) {
             Ok(request) => request,
-            Err(error) => {
-                return tool_error(
-                    format!(
-                        "Invalid arguments: {error}. Check the tool's input schema and try again."
-                    ),
-                    CallClass::InvalidArguments,
-                );
-            }
+            Err(error) => return invalid_arguments(&error),
         };
         match self
             .send(account, server_id, upstream, integration, tool, request)
@@ -1054,7 +1047,11 @@ fn wire_body(request: &HttpRequest) -> Result<Option<WireBody>, String> {
     };
     Ok(Some(match request.body_kind {
         BodyKind::Json => WireBody::Bytes(body.to_string().into()),
-        BodyKind::Form { deep_object } => WireBody::Form(form_pairs(body, deep_object)),
+        BodyKind::Form { deep_object } => {
+            WireBody::Form(form_pairs(body, deep_object).map_err(|e| {
+                format!("Invalid arguments: {e}. Check the tool's input schema and try again.")
+            })?)
+        }
         BodyKind::Text => WireBody::Bytes(text(body).into()),
         BodyKind::Binary => {
             use base64::Engine;
@@ -1319,6 +1316,14 @@ fn still_allowed(
         "Refusing to call the vendor: the account's {what} host `{host}` is no longer allowed for integration `{name}`. An operator must allow it again (`specgate upstream-host allow --integration {name} {host}` or POST /integrations/{name}/upstream-hosts) or move account `{}` to an allowed host (PATCH /integrated-account/{}).",
         account.id, account.id
     ))
+}
+
+/// The outcome of a call whose arguments do not fit the tool; nothing reached the vendor.
+pub fn invalid_arguments(error: &specgate_runtime::ArgError) -> Outcome {
+    tool_error(
+        format!("Invalid arguments: {error}. Check the tool's input schema and try again."),
+        CallClass::InvalidArguments,
+    )
 }
 
 fn tool_error(message: String, class: CallClass) -> Outcome {
