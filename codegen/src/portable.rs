@@ -311,6 +311,11 @@ impl Lowering<'_> {
         let mut lowered = Map::new();
         let mut still_required = Vec::new();
         for (name, property) in properties {
+            // A property whose only value is `null` says nothing the profile can carry: an
+            // absent argument means the same.
+            if only_null(&self.resolve(property)) {
+                continue;
+            }
             path.push(encoded_segment(name));
             lowered.insert(name.clone(), self.node(property, path, seen));
             path.pop();
@@ -423,6 +428,9 @@ fn lint_node(schema: &Value, pointer: &str, problems: &mut Vec<String>) {
             return;
         }
     };
+    if kind == "null" {
+        problems.push(format!("{pointer}: `type: null`"));
+    }
     if node.contains_key("enum") && kind != "string" {
         problems.push(format!("{pointer}: `enum` on a {kind}"));
     }
@@ -440,6 +448,15 @@ fn lint_node(schema: &Value, pointer: &str, problems: &mut Vec<String>) {
             None => problems.push(format!("{pointer}: an array without `items`")),
         },
         _ => {}
+    }
+}
+
+/// A schema whose only type is `null`.
+fn only_null(schema: &Value) -> bool {
+    match schema.get("type") {
+        Some(Value::String(t)) => t == "null",
+        Some(Value::Array(ts)) => !ts.is_empty() && ts.iter().all(|t| t == "null"),
+        _ => false,
     }
 }
 
@@ -519,6 +536,22 @@ mod tests {
             portable.encoded,
             ["any", "extra", "meta", "mixed", "tree/child"]
         );
+    }
+
+    #[test]
+    fn properties_that_can_only_be_null_are_left_out() {
+        let full = json!({"type": "object", "properties": {
+            "joinedFrom": {"type": "object", "properties": {
+                "ssoUserId": {"type": "null"},
+                "origin": {"type": "string"}
+            }}
+        }});
+        let portable = lower(&full).schema;
+        assert_eq!(
+            portable["properties"]["joinedFrom"]["properties"],
+            json!({"origin": {"type": "string"}})
+        );
+        assert!(lint(&portable).is_empty());
     }
 
     #[test]

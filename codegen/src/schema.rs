@@ -308,6 +308,7 @@ impl<'a> SchemaArena<'a> {
                 }
             }
         }
+        keep_well_formed(&mut out);
         if depth >= MAX_INLINE_DEPTH {
             return Ok(Value::Object(out));
         }
@@ -540,6 +541,55 @@ impl Default for SchemaArena<'_> {
     }
 }
 
+/// JSON Schema's type names.
+const TYPE_NAMES: &[&str] = &[
+    "null", "boolean", "integer", "number", "string", "array", "object",
+];
+
+/// Removes kept keywords whose values JSON Schema 2020-12 does not allow there (a vendor's
+/// `type: [string, integer, {}]`, `maxLength: "64"`, `required: true`), so no client that
+/// compiles the schema refuses it; a `type` list keeps its valid names, once each.
+fn keep_well_formed(out: &mut Map<String, Value>) {
+    if let Some(Value::Array(names)) = out.get_mut("type") {
+        let mut seen = Vec::new();
+        names.retain(|name| {
+            let valid =
+                name.as_str().is_some_and(|n| TYPE_NAMES.contains(&n)) && !seen.contains(name);
+            if valid {
+                seen.push(name.clone());
+            }
+            valid
+        });
+    }
+    if let Some(Value::Array(names)) = out.get_mut("required") {
+        let mut seen = Vec::new();
+        names.retain(|name| {
+            let valid = name.is_string() && !seen.contains(name);
+            if valid {
+                seen.push(name.clone());
+            }
+            valid
+        });
+    }
+    let count = |v: &Value| v.as_f64().is_some_and(|n| n >= 0.0 && n.fract() == 0.0);
+    out.retain(|key, value| match key.as_str() {
+        "type" => match value {
+            Value::String(name) => TYPE_NAMES.contains(&name.as_str()),
+            Value::Array(names) => !names.is_empty(),
+            _ => false,
+        },
+        "description" | "title" | "format" | "pattern" => value.is_string(),
+        "enum" | "examples" | "required" => value.is_array(),
+        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => value.is_number(),
+        "multipleOf" => value.as_f64().is_some_and(|n| n > 0.0),
+        "minLength" | "maxLength" | "minItems" | "maxItems" | "minProperties" | "maxProperties" => {
+            count(value)
+        }
+        "uniqueItems" | "deprecated" => value.is_boolean(),
+        _ => true,
+    });
+}
+
 fn stub_note(name: &str) -> String {
     format!(
         "(The full `{name}` schema is too large to include here: send it as JSON following the vendor's documentation of `{name}`.)"
@@ -703,6 +753,30 @@ mod tests {
         let id = arena.add_root(root);
         let value = arena.normalize(id, &schema).unwrap();
         (arena, value)
+    }
+
+    #[test]
+    fn keywords_json_schema_does_not_allow_are_dropped() {
+        let root = json!({});
+        let (_, value) = normalized(
+            &root,
+            json!({
+                "type": ["string", "integer", {}, "string", "text"],
+                "maxLength": "64",
+                "minLength": 2,
+                "multipleOf": 0,
+                "required": ["a", 1, "a"],
+                "uniqueItems": "yes",
+                "pattern": 5,
+                "enum": "x"
+            }),
+        );
+        assert_eq!(
+            value,
+            json!({"type": ["string", "integer"], "minLength": 2, "required": ["a"]})
+        );
+        let (_, unknown) = normalized(&root, json!({"type": "text", "description": 7}));
+        assert_eq!(unknown, json!({}));
     }
 
     #[test]
