@@ -134,9 +134,25 @@ async fn a_killed_server_loses_no_committed_state() {
     for _ in 0..4 {
         call(&url, "list_all_roserocket_boards").await;
     }
-    // The audit log's documented bound: a SIGKILL loses at most the calls of the last flush
-    // window, so calls older than a few windows are all on disk.
-    tokio::time::sleep(specgate_server::audit::FLUSH_EVERY * 6).await;
+    // Killed once the five calls' audit rows are committed, as another reader of the database
+    // sees them: what a commit wrote must outlive a SIGKILL.
+    let server_id = server["id"].as_str().unwrap();
+    let reader = Store::open(&paths.database, false).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while reader
+        .list_calls(&account_id, server_id, None, 100)
+        .await
+        .unwrap()
+        .len()
+        < 5
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the calls were never logged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    drop(reader);
     first.kill().unwrap();
     first.wait().unwrap();
     assert_eq!(sandbox.rose_refresh_token(), "rr_refresh_1");
@@ -154,7 +170,6 @@ async fn a_killed_server_loses_no_committed_state() {
         Some("rr_refresh_1"),
         "the rotated refresh token was committed before use"
     );
-    let server_id = server["id"].as_str().unwrap();
     let calls = store
         .list_calls(&account_id, server_id, None, 100)
         .await

@@ -93,9 +93,13 @@ async fn provisioning_filters_expiry_second_factor_rotation_and_deletion(
         .await;
     assert_eq!(status, 422);
 
-    // Expiry: refused from the instant, then swept.
-    let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
-    let expires = expires
+    // Expiry: served before the instant, refused from it on. Each check is tied to the clock
+    // reading around its own request, so a slow machine cannot make it lie.
+    // Whole seconds: the server keeps expiries in unix seconds.
+    let expires_at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(2))
+        .replace_nanosecond(0)
+        .unwrap();
+    let expires = expires_at
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     let (status, body) = h
@@ -107,19 +111,23 @@ async fn provisioning_filters_expiry_second_factor_rotation_and_deletion(
         .await;
     assert_eq!(status, 201);
     let short_url = body["url"].as_str().unwrap().to_owned();
-    assert_eq!(
-        h.rpc_raw(&short_url, "tools/list", json!({}), None)
+    loop {
+        let status = h
+            .rpc_raw(&short_url, "tools/list", json!({}), None)
             .await
-            .status(),
-        200
-    );
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
-    assert_eq!(
-        h.rpc_raw(&short_url, "tools/list", json!({}), None)
-            .await
-            .status(),
-        404
-    );
+            .status();
+        let answered_at = time::OffsetDateTime::now_utc();
+        if status == 404 {
+            assert!(answered_at >= expires_at, "refused before its expiry");
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            answered_at < expires_at + time::Duration::seconds(10),
+            "still served 10 s after its expiry"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     // Second factor.
     let (_, guarded_url) = h
@@ -717,6 +725,8 @@ async fn legacy_sse_sessions_are_bounded_and_idle_ones_close() {
     let h = start().await;
     let account = h.account("malomo").await;
     let (_, url) = h.server(&account, json!({})).await;
+    // Before the request, so the idle period the server measures lies inside what this does.
+    let started = std::time::Instant::now();
     let mut first = h.http.get(format!("{url}/sse")).send().await.unwrap();
     let second = h.http.get(format!("{url}/sse")).send().await.unwrap();
     assert_eq!(
@@ -744,7 +754,6 @@ async fn legacy_sse_sessions_are_bounded_and_idle_ones_close() {
     drop(other);
     drop(second);
     // The idle limit (1.5 s in the harness) ends the first stream by itself.
-    let started = std::time::Instant::now();
     while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(10), first.chunk())
         .await
         .unwrap()
@@ -753,12 +762,23 @@ async fn legacy_sse_sessions_are_bounded_and_idle_ones_close() {
         assert!(!chunk.is_empty());
     }
     assert!(
-        started.elapsed() >= std::time::Duration::from_millis(1000),
+        started.elapsed() >= std::time::Duration::from_millis(1500),
         "closed for idleness, not at once"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let again = h.http.get(format!("{url}/sse")).send().await.unwrap();
-    assert_eq!(again.status(), 200, "closed sessions free their slot");
+    // Closed sessions free their slot: a new one is admitted once the server has let go.
+    let freed = std::time::Instant::now();
+    loop {
+        let again = h.http.get(format!("{url}/sse")).send().await.unwrap();
+        if again.status() == 200 {
+            break;
+        }
+        assert_eq!(again.status(), 503);
+        assert!(
+            freed.elapsed() < std::time::Duration::from_secs(10),
+            "closed sessions never freed their slot"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// Posts one JSON-RPC request; with `origin`, the request carries what only rmcp's own

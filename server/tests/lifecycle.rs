@@ -320,18 +320,38 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
                 .unwrap()
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Signalled once the call is in flight at the vendor, whatever the machine's speed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !sandbox
+        .requests()
+        .iter()
+        .any(|r| r.uri.contains("webhooks"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never reached the vendor"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     terminate(&server);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        http.get(format!("{base}/readyz"))
+    // Not ready from the first signal on: the probe turns to 503 while the call drains.
+    loop {
+        let status = http
+            .get(format!("{base}/readyz"))
             .send()
             .await
             .unwrap()
-            .status(),
-        503,
-        "not ready from the first signal on"
-    );
+            .status();
+        if status == 503 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still ready after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // The SSE stream ends instead of holding the shutdown open.
     let closed = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(chunk) = stream.chunk().await.transpose() {

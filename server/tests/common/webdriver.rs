@@ -87,7 +87,13 @@ impl Browser {
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    /// One WebDriver command: its `value`, or the W3C error reply (`{error, message}`).
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let url = format!(
             "http://127.0.0.1:{}/session/{}{path}",
             self.port, self.session_id
@@ -96,12 +102,27 @@ impl Browser {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let reply: Value = request.send().await.unwrap().json().await.unwrap();
-        reply["value"].clone()
+        let response = request.send().await.unwrap();
+        let ok = response.status().is_success();
+        let reply: Value = response.json().await.unwrap();
+        let value = reply["value"].clone();
+        if ok && value.get("error").is_none() {
+            Ok(value)
+        } else {
+            Err(value)
+        }
+    }
+
+    /// A command that must succeed: a WebDriver error fails the test where it happened.
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let what = format!("WebDriver {method} {path}");
+        self.call(method, path, body)
+            .await
+            .unwrap_or_else(|error| panic!("{what}: {error}"))
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
-        self.call(reqwest::Method::POST, path, Some(body)).await
+        self.command(reqwest::Method::POST, path, Some(body)).await
     }
 
     pub async fn goto(&self, url: &str) {
@@ -109,12 +130,16 @@ impl Browser {
     }
 
     pub async fn url(&self) -> String {
-        let value = self.call(reqwest::Method::GET, "/url", None).await;
+        let value = self.command(reqwest::Method::GET, "/url", None).await;
         value.as_str().unwrap_or_default().to_owned()
     }
 
+    /// The page source, for failure messages: a WebDriver error is shown, not raised.
     pub async fn source(&self) -> String {
-        let value = self.call(reqwest::Method::GET, "/source", None).await;
+        let value = self
+            .call(reqwest::Method::GET, "/source", None)
+            .await
+            .unwrap_or_else(|error| error);
         value
             .as_str()
             .map_or_else(|| value.to_string(), str::to_owned)
@@ -125,14 +150,24 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let found = self
-                .post("/element", json!({"using": "css selector", "value": css}))
+                .call(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
                 .await;
-            if let Some(id) = found[ELEMENT].as_str() {
-                return id.to_owned();
+            match &found {
+                Ok(element) => {
+                    if let Some(id) = element[ELEMENT].as_str() {
+                        return id.to_owned();
+                    }
+                }
+                Err(error) if error["error"] == "no such element" => {}
+                Err(error) => panic!("WebDriver find `{css}`: {error}"),
             }
             assert!(
                 Instant::now() < deadline,
-                "no element `{css}` on {}: {found}\n{}",
+                "no element `{css}` on {}: {found:?}\n{}",
                 self.url().await,
                 self.source().await
             );
@@ -155,14 +190,14 @@ impl Browser {
     pub async fn text(&self, css: &str) -> String {
         let id = self.find(css).await;
         let value = self
-            .call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+            .command(reqwest::Method::GET, &format!("/element/{id}/text"), None)
             .await;
         value.as_str().unwrap_or_default().to_owned()
     }
 
     pub async fn property(&self, css: &str, name: &str) -> Value {
         let id = self.find(css).await;
-        self.call(
+        self.command(
             reqwest::Method::GET,
             &format!("/element/{id}/property/{name}"),
             None,
@@ -174,11 +209,15 @@ impl Browser {
     pub async fn accept_dialog(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let reply = self.post("/alert/accept", json!({})).await;
-            if reply.is_null() {
-                return;
+            let reply = self
+                .call(reqwest::Method::POST, "/alert/accept", Some(json!({})))
+                .await;
+            match reply {
+                Ok(_) => return,
+                Err(error) if error["error"] == "no such alert" => {}
+                Err(error) => panic!("WebDriver accept dialog: {error}"),
             }
-            assert!(Instant::now() < deadline, "no dialog to accept: {reply}");
+            assert!(Instant::now() < deadline, "no dialog to accept");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -196,10 +235,13 @@ impl Browser {
     /// Saves a PNG of the viewport.
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine as _;
-        let value = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let value = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
         let png = base64::engine::general_purpose::STANDARD
-            .decode(value.as_str().unwrap_or_default())
+            .decode(value.as_str().expect("a screenshot is base64 text"))
             .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, png).unwrap();
     }
@@ -238,7 +280,16 @@ impl Browser {
     /// Waits until `script` returns true.
     pub async fn wait_until(&self, script: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.execute(script).await != Value::Bool(true) {
+        // A script may fail while a navigation replaces the page; that is "not yet".
+        while self
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({"script": script, "args": []})),
+            )
+            .await
+            != Ok(Value::Bool(true))
+        {
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {what} on {}:\n{}",
