@@ -14,11 +14,10 @@ pub mod egress;
 pub mod mcp;
 pub mod metrics;
 pub mod proxy;
-pub mod ratelimit;
 pub mod sandbox;
 pub mod serving;
 pub mod store;
-pub mod vendor_json;
+pub use specgate_wire::{ratelimit, vendor_json};
 
 use std::sync::Arc;
 use std::time::Duration;

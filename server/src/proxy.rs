@@ -740,7 +740,7 @@ impl Proxy {
                     .filter(|v| !v.is_null() && v.as_str() != Some("")),
                 CursorSource::Header(_) => header.filter(|h| !h.is_empty()).map(|h| json!(h)),
                 CursorSource::LinkHeader => link
-                    .and_then(|l| next_link_param(l, cursor_param))
+                    .and_then(|l| specgate_wire::link::next_param(l, cursor_param))
                     .map(Value::String),
             },
             Pagination::Page { total_pointer, .. } => {
@@ -1185,49 +1185,6 @@ fn structured_object<'a>(
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// The cursor parameter of the `rel="next"` URL in an RFC 8288 `Link` header.
-/// The cursor parameter of the RFC 8288 link whose `rel` includes `next`. Targets are read
-/// between `<` and `>` (so commas inside URLs do not split links), `rel` may list several
-/// relations (`rel="next last"`), and a fragment is not part of the query.
-fn next_link_param(link: &str, cursor_param: &str) -> Option<String> {
-    let mut rest = link;
-    loop {
-        let open = rest.find('<')?;
-        let close = open + rest[open..].find('>')?;
-        let target = &rest[open + 1..close];
-        // This link's parameters run to the next target.
-        let params_end = rest[close..].find('<').map_or(rest.len(), |at| close + at);
-        let params = &rest[close + 1..params_end];
-        rest = &rest[params_end..];
-        let is_next = params.split(';').any(|param| {
-            let Some((name, value)) = param.split_once('=') else {
-                return false;
-            };
-            name.trim().eq_ignore_ascii_case("rel")
-                && value
-                    .trim()
-                    .trim_end_matches(',')
-                    .trim()
-                    .trim_matches('"')
-                    .split_ascii_whitespace()
-                    .any(|rel| rel.eq_ignore_ascii_case("next"))
-        });
-        if !is_next {
-            continue;
-        }
-        let url = target.split_once('#').map_or(target, |(url, _)| url);
-        let query = url.split_once('?').map_or("", |(_, q)| q);
-        return query.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key == cursor_param).then(|| {
-                percent_encoding::percent_decode_str(value)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-        });
-    }
-}
-
 fn vendor_message(body: &Value, pointers: &[&str]) -> Option<String> {
     pointers
         .iter()
@@ -1401,33 +1358,6 @@ mod tests {
     }
 
     #[test]
-    fn next_links_are_read_as_rfc_8288_writes_them() {
-        let cases = [
-            (
-                r#"<https://v.test/a?cursor=p1>; rel="prev", <https://v.test/a?cursor=n1>; rel="next""#,
-                Some("n1"),
-            ),
-            (
-                r#"<https://v.test/a?ids=1,2&cursor=n2>; rel="next""#,
-                Some("n2"),
-            ),
-            (
-                r#"<https://v.test/a?cursor=n3>; rel="next last""#,
-                Some("n3"),
-            ),
-            (r#"<https://v.test/a?cursor=n4#frag>; rel=next"#, Some("n4")),
-            (r#"<https://v.test/a?cursor=l>; rel="last""#, None),
-            (
-                r#"<https://v.test/a?cursor=p>; rel="prev"; title="next""#,
-                None,
-            ),
-        ];
-        for (link, cursor) in cases {
-            assert_eq!(next_link_param(link, "cursor").as_deref(), cursor, "{link}");
-        }
-    }
-
-    #[test]
     fn list_items_are_found_as_before() {
         let local = Pagination::Local;
         let cursor = Pagination::Cursor {
@@ -1555,9 +1485,12 @@ mod tests {
     #[test]
     fn link_header_next_cursor() {
         let link = r#"<https://api.gomalomo.com/orders?prev=abc>; rel="prev", <https://api.gomalomo.com/orders?next=c%2Fd&x=1>; rel="next""#;
-        assert_eq!(next_link_param(link, "next").as_deref(), Some("c/d"));
         assert_eq!(
-            next_link_param(r#"<https://x/orders?prev=a>; rel="prev""#, "next"),
+            specgate_wire::link::next_param(link, "next").as_deref(),
+            Some("c/d")
+        );
+        assert_eq!(
+            specgate_wire::link::next_param(r#"<https://x/orders?prev=a>; rel="prev""#, "next"),
             None
         );
     }
