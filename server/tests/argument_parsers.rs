@@ -1,0 +1,313 @@
+//! The generated argument parsers against Ajv: for instances generated from each tool's full
+//! input schema (valid by construction, and the same mutated at one node), the typed parser
+//! accepts exactly what Ajv 2020-12 accepts. The tools are every seed vendor's and the
+//! `constraints` fixture's (every constraint keyword at some depth). Ajv checks all of them in
+//! one Node process (`scripts/ajv-verdicts.mjs`, installed by `scripts/test.sh`).
+//!
+//! Two differences are by design and kept out of the instances: a `null` for an optional
+//! argument means "absent" to the parser (Ajv refuses it unless the schema allows null), and a
+//! path parameter must stay one segment (`""`, `.` and `..` are refused; see
+//! `untrusted_input.rs`).
+
+mod common;
+
+mod constraints {
+    include!("../../tests/expanded/constraints.rs");
+}
+
+use std::process::Command;
+
+use common::{node, scripts};
+use serde_json::{Map, Value, json};
+
+/// A small deterministic generator (xorshift), so a failure names a reproducible case.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn resolve<'a>(schema: &'a Value, root: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/$defs/");
+            resolve(&root["$defs"][name], root)
+        }
+        None => schema,
+    }
+}
+
+fn types(schema: &Value) -> Vec<&str> {
+    match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A value the schema accepts (as far as a generator without a regex inverter can: a string
+/// with a `pattern` is a short word, which the mutations and Ajv then judge).
+fn valid(schema: &Value, root: &Value, random: &mut Random, depth: usize) -> Value {
+    let schema = resolve(schema, root);
+    if let Some(Value::Array(values)) = schema.get("enum") {
+        return values[random.below(values.len() as u64) as usize].clone();
+    }
+    if let Some(value) = schema.get("const") {
+        return value.clone();
+    }
+    for union in ["oneOf", "anyOf"] {
+        if let Some(Value::Array(branches)) = schema.get(union) {
+            let branch = &branches[random.below(branches.len() as u64) as usize];
+            return valid(branch, root, random, depth + 1);
+        }
+    }
+    let kinds: Vec<&str> = types(schema).into_iter().filter(|t| *t != "null").collect();
+    let kind = if kinds.is_empty() {
+        if schema.get("properties").is_some() {
+            "object"
+        } else {
+            "string"
+        }
+    } else {
+        kinds[random.below(kinds.len() as u64) as usize]
+    };
+    let count = |key: &str| schema.get(key).and_then(Value::as_u64);
+    match kind {
+        "string" => {
+            let min = count("minLength").unwrap_or(1).max(1);
+            let max = count("maxLength").unwrap_or(min + 6).max(min);
+            let length = min + random.below(max - min + 1);
+            let letters = if schema.get("pattern").is_some() {
+                "ABC0129-"
+            } else {
+                "abcxyz0é😀"
+            };
+            let letters: Vec<char> = letters.chars().collect();
+            Value::String(
+                (0..length)
+                    .map(|_| letters[random.below(letters.len() as u64) as usize])
+                    .collect(),
+            )
+        }
+        "integer" | "number" => {
+            let low = schema.get("minimum").and_then(Value::as_f64).unwrap_or(1.0);
+            let low = schema
+                .get("exclusiveMinimum")
+                .and_then(Value::as_f64)
+                .map_or(low, |m| m.floor() + 1.0);
+            let high = schema
+                .get("maximum")
+                .and_then(Value::as_f64)
+                .unwrap_or(low + 50.0);
+            let high = schema
+                .get("exclusiveMaximum")
+                .and_then(Value::as_f64)
+                .map_or(high, |m| m.ceil() - 1.0);
+            let step = schema
+                .get("multipleOf")
+                .and_then(Value::as_f64)
+                .unwrap_or(1.0);
+            let steps = ((high - low) / step).floor().max(0.0) as u64;
+            let value = (low / step).ceil() * step + step * random.below(steps + 1) as f64;
+            if kind == "integer" || value.fract() == 0.0 {
+                json!(value as i64)
+            } else {
+                json!((value * 100.0).round() / 100.0)
+            }
+        }
+        "boolean" => json!(random.chance(50)),
+        "array" => {
+            let min = count("minItems").unwrap_or(0);
+            let max = count("maxItems").unwrap_or(min + 2).max(min).min(min + 3);
+            let length = min + random.below(max - min + 1);
+            let items = schema.get("items").cloned().unwrap_or(json!({}));
+            let mut out: Vec<Value> = Vec::new();
+            for _ in 0..length {
+                if depth > 6 {
+                    break;
+                }
+                let item = valid(&items, root, random, depth + 1);
+                if schema.get("uniqueItems") == Some(&json!(true)) && out.contains(&item) {
+                    continue;
+                }
+                out.push(item);
+            }
+            Value::Array(out)
+        }
+        _ => {
+            let mut out = Map::new();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if let Some(Value::Object(properties)) = schema.get("properties") {
+                for (name, property) in properties {
+                    if depth < 6 && (required.contains(&name.as_str()) || random.chance(50)) {
+                        out.insert(name.clone(), valid(property, root, random, depth + 1));
+                    }
+                }
+            }
+            if let Some(extra @ Value::Object(_)) = schema.get("additionalProperties")
+                && random.chance(50)
+            {
+                out.insert(
+                    "extra_key".to_owned(),
+                    valid(extra, root, random, depth + 1),
+                );
+            }
+            let max = count("maxProperties").unwrap_or(u64::MAX) as usize;
+            while out.len() > max {
+                let last = out.keys().last().unwrap().clone();
+                out.remove(&last);
+            }
+            Value::Object(out)
+        }
+    }
+}
+
+/// The same value with one node replaced by something its schema may refuse.
+fn mutate(value: &mut Value, random: &mut Random) {
+    let children: usize = match value {
+        Value::Object(members) => members.len(),
+        Value::Array(items) => items.len(),
+        _ => 0,
+    };
+    if children > 0 && random.chance(70) {
+        let pick = random.below(children as u64) as usize;
+        match value {
+            Value::Object(members) => {
+                let key = members.keys().nth(pick).unwrap().clone();
+                mutate(members.get_mut(&key).unwrap(), random);
+            }
+            Value::Array(items) => mutate(&mut items[pick], random),
+            _ => {}
+        }
+        return;
+    }
+    *value = match (random.below(9), &*value) {
+        (0, Value::String(s)) => json!(format!("{s}{}", "x".repeat(70))),
+        (1, Value::String(s)) => json!(s.chars().take(1).collect::<String>().to_lowercase()),
+        (2, Value::Number(n)) => json!(n.as_f64().unwrap_or(0.0) + 0.5),
+        (3, Value::Number(n)) => json!(n.as_f64().unwrap_or(0.0) * -1000.0),
+        (4, Value::Array(items)) if !items.is_empty() => {
+            let mut doubled = items.clone();
+            doubled.push(items[0].clone());
+            doubled.extend(items.iter().cloned());
+            Value::Array(doubled)
+        }
+        (5, Value::Object(members)) => {
+            let mut more = members.clone();
+            more.insert("unexpected".to_owned(), json!("x"));
+            Value::Object(more)
+        }
+        (6, _) => json!(true),
+        (7, _) => json!([]),
+        _ => json!(7),
+    };
+}
+
+#[tokio::test]
+async fn generated_parsers_accept_exactly_what_ajv_accepts() {
+    let Some(node) = node() else { return };
+    let tools: Vec<&specgate_runtime::ToolDef> = specgate_api::INTEGRATIONS
+        .iter()
+        .flat_map(|i| i.tools)
+        .chain(constraints::INTEGRATION.tools)
+        .collect();
+    let mut random = Random(0x5eed_1234_abcd_9876);
+    let mut entries = Vec::new();
+    let mut verdicts = Vec::new();
+    for tool in &tools {
+        let schema: Value = serde_json::from_str(tool.input_schema).unwrap();
+        let mut instances = Vec::new();
+        for round in 0..60 {
+            let mut instance = valid(&schema, &schema, &mut random, 0);
+            if round % 2 == 1 {
+                mutate(&mut instance, &mut random);
+            }
+            // By design (see the module docs): no null for an argument, no path value that
+            // leaves its segment.
+            let Value::Object(args) = &instance else {
+                continue;
+            };
+            if args.values().any(Value::is_null) {
+                continue;
+            }
+            let verdict = (tool.build)(args);
+            if matches!(&verdict, Err(e) if e.kind == specgate_runtime::ArgErrorKind::NotASegment) {
+                continue;
+            }
+            verdicts.push((
+                tool.name,
+                instance.clone(),
+                verdict.map(|_| ()).map_err(|e| e.to_string()),
+            ));
+            instances.push(instance);
+        }
+        entries.push(json!({"schema": schema, "instances": instances}));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("instances.json");
+    std::fs::write(&file, serde_json::to_vec(&entries).unwrap()).unwrap();
+    let output = Command::new(node)
+        .arg(scripts().join("ajv-verdicts.mjs"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ajv: Vec<Vec<bool>> = serde_json::from_slice(&output.stdout).unwrap();
+    let ajv: Vec<bool> = ajv.into_iter().flatten().collect();
+    assert_eq!(ajv.len(), verdicts.len());
+    let accepted = ajv.iter().filter(|v| **v).count();
+    // Both kinds of instance are there in numbers, or the comparison proves little.
+    assert!(
+        accepted > verdicts.len() / 4,
+        "{accepted} of {} accepted",
+        verdicts.len()
+    );
+    assert!(
+        accepted < verdicts.len() * 3 / 4,
+        "{accepted} of {} accepted",
+        verdicts.len()
+    );
+    eprintln!(
+        "{} instances of {} tools, {accepted} accepted by Ajv",
+        verdicts.len(),
+        tools.len()
+    );
+    let disagreements: Vec<String> = verdicts
+        .iter()
+        .zip(&ajv)
+        .filter(|((_, _, ours), theirs)| ours.is_ok() != **theirs)
+        .map(|((tool, instance, ours), theirs)| {
+            format!("{tool} {instance}: parser {ours:?}, Ajv accepts: {theirs}")
+        })
+        .collect();
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} instances judged differently:\n{}",
+        disagreements.len(),
+        verdicts.len(),
+        disagreements
+            .iter()
+            .take(15)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
