@@ -168,7 +168,7 @@ fn valid(schema: &Value, root: &Value, random: &mut Random, depth: usize) -> Val
             }
             let max = count("maxProperties").unwrap_or(u64::MAX) as usize;
             while out.len() > max {
-                let last = out.keys().last().unwrap().clone();
+                let last = out.keys().next_back().unwrap().clone();
                 out.remove(&last);
             }
             Value::Object(out)
