@@ -22,6 +22,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("vendor_json", vendor_json),
     ("rate_limit", rate_limit),
     ("link", link),
+    ("portable", portable),
 ];
 
 /// A tool's typed parser on arbitrary arguments (the first byte picks the tool, the rest is
@@ -261,5 +262,28 @@ pub fn link(data: &[u8]) {
     if specgate_wire::link::next_param(text, "cursor").is_some() {
         assert!(text.contains("cursor="), "{text:?}");
         assert!(text.to_ascii_lowercase().contains("next"), "{text:?}");
+    }
+}
+
+/// A portable-profile call (the first byte picks the tool, the rest is its JSON arguments):
+/// decoding the JSON-encoded arguments and the typed parse after it never panic, and a
+/// decoded argument is never text that fails to parse.
+pub fn portable(data: &[u8]) {
+    let tools: Vec<&runtime::ToolDef> = specgate_api::INTEGRATIONS
+        .iter()
+        .flat_map(|integration| integration.tools)
+        .filter(|tool| !tool.portable_encoded.is_empty())
+        .collect();
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let Some(tool) = tools.get(usize::from(pick) % tools.len().max(1)) else {
+        return;
+    };
+    let Ok(Value::Object(mut args)) = serde_json::from_slice::<Value>(rest) else {
+        return;
+    };
+    if runtime::decode_portable_arguments(&mut args, tool.portable_encoded).is_ok() {
+        let _ = (tool.build)(&args);
     }
 }

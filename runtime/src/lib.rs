@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod args;
+mod portable;
 mod request;
 mod rules;
 
@@ -16,6 +17,7 @@ pub use args::{
     not_allowed, nullable, nullable_at, object_at, only_known, only_known_at, optional,
     optional_at, page_limit, put, put_optional, required, required_at,
 };
+pub use portable::decode_portable_arguments;
 pub use request::{
     BodyKind, HttpMethod, HttpRequest, QueryValue, form_pairs, path_segment, push_path_segment,
 };

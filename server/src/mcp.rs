@@ -26,10 +26,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::AppState;
-use crate::catalog::{ToolListing, allowed, decode_portable_arguments};
+use crate::catalog::{ToolListing, allowed};
 use crate::proxy::ToolResult;
 use crate::ratelimit::RateLimit;
 use crate::store::{Account, CallRecord, McpServer, SchemaProfile, now, now_ms};
+use specgate_runtime::decode_portable_arguments;
 
 /// The server and account a request's token resolved to.
 #[derive(Debug, Clone)]
