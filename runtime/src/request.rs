@@ -76,8 +76,8 @@ pub enum BodyKind {
 /// array of scalars repeats its key (`tag=a&tag=b`, OpenAPI's form default) unless its
 /// property is `deep_object`, which indexes it (`expand[0]=a`). `null` and an empty array or
 /// object are an empty value, which such APIs read as "unset"; numbers and booleans are their
-/// JSON text. A nested member name holding `[` or `]` would be read as more nesting (`a][b`),
-/// and bracket notation has no escape for them, so it is an argument error.
+/// JSON text. A member name holding `[` or `]`, at the top or nested, would be read as more
+/// nesting (`a][b`), and bracket notation has no escape for them, so it is an argument error.
 pub fn form_pairs(
     body: &serde_json::Value,
     deep_object: &[&str],
@@ -85,6 +85,7 @@ pub fn form_pairs(
     let mut pairs = Vec::new();
     if let serde_json::Value::Object(object) = body {
         for (key, value) in object {
+            refuse_brackets(key, key)?;
             match value {
                 serde_json::Value::Array(items)
                     if !items.is_empty()
@@ -102,6 +103,18 @@ pub fn form_pairs(
     Ok(pairs)
 }
 
+fn refuse_brackets(name: &str, field: &str) -> Result<(), ArgError> {
+    if name.contains(['[', ']']) {
+        return Err(ArgError::new(
+            field,
+            ArgErrorKind::Invalid(
+                "a form body cannot carry a member name with `[` or `]`".to_owned(),
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Appends `value` under the bracket-notation `key`; `field` is its argument path for errors.
 fn push_form(
     key: String,
@@ -113,14 +126,7 @@ fn push_form(
         serde_json::Value::Object(object) if !object.is_empty() => {
             for (name, inner) in object {
                 let inner_field = crate::nested(field, name);
-                if name.contains(['[', ']']) {
-                    return Err(ArgError::new(
-                        &inner_field,
-                        ArgErrorKind::Invalid(
-                            "a form body cannot carry a member name with `[` or `]`".to_owned(),
-                        ),
-                    ));
-                }
+                refuse_brackets(name, &inner_field)?;
                 push_form(format!("{key}[{name}]"), &inner_field, inner, pairs)?;
             }
         }
@@ -267,6 +273,9 @@ mod tests {
         let injected = serde_json::json!({"metadata": {"a][b": "x"}});
         let error = form_pairs(&injected, &[]).unwrap_err();
         assert_eq!(error.field, "metadata.a][b");
+        // What the form fuzz target found: a top-level name opening a bracket.
+        let top = serde_json::json!({"n": 1.5, "d[0,eep": {"a": {"b": [0, [2, 3]]}}});
+        assert_eq!(form_pairs(&top, &[]).unwrap_err().field, "d[0,eep");
         let nested = serde_json::json!({"items": [{"meta": {"k[0]": 1}}]});
         assert_eq!(
             form_pairs(&nested, &[]).unwrap_err().field,
