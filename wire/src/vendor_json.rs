@@ -24,10 +24,25 @@ pub struct Json<'a>(&'a str);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key<'a>(&'a str);
 
-/// The body as one JSON value, or `None` when it is not JSON.
+/// The body as one JSON value, or `None` when it is not JSON as serde reads it.
 pub fn parse(text: &str) -> Option<Json<'_>> {
     let raw: &RawValue = serde_json::from_str(text).ok()?;
+    // The raw scan does not pair UTF-16 surrogate escapes, and serde refuses an unpaired one
+    // when it reads the string; only a body that escapes a surrogate pays for a full read.
+    if has_surrogate_escape(raw.get()) && serde_json::from_str::<Value>(text).is_err() {
+        return None;
+    }
     Some(Json(raw.get()))
+}
+
+/// Whether the text holds a `\uD800`–`\uDFFF` escape.
+fn has_surrogate_escape(text: &str) -> bool {
+    text.as_bytes().windows(4).any(|w| {
+        w[0] == b'\\'
+            && w[1] == b'u'
+            && matches!(w[2], b'd' | b'D')
+            && matches!(w[3], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+    })
 }
 
 impl<'a> Json<'a> {
@@ -299,6 +314,19 @@ mod tests {
             assert!(body().pointer(missing).is_none(), "{missing}");
             assert!(value.pointer(missing).is_none(), "{missing}");
         }
+    }
+
+    #[test]
+    fn an_unpaired_surrogate_escape_is_refused_as_serde_refuses_it() {
+        // What the vendor_json fuzz target found: a lone surrogate in a member name.
+        let lone = r#"{"9\ud83ds":"\u00e9\ud83d\ude00","n":1}"#;
+        assert!(serde_json::from_str::<Value>(lone).is_err());
+        assert!(parse(lone).is_none());
+        let paired = r#"{"s":"\u00e9\ud83d\ude00"}"#;
+        assert_eq!(
+            parse(paired).unwrap().value(),
+            serde_json::from_str(paired).ok()
+        );
     }
 
     #[test]
