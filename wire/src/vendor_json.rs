@@ -24,7 +24,9 @@ pub struct Json<'a>(&'a str);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key<'a>(&'a str);
 
-/// The body as one JSON value, or `None` when it is not JSON as serde reads it.
+/// The body as one JSON value, or `None` when it is not JSON as serde reads it. A number
+/// beyond `f64` (`1e999`), which serde cannot hold in a `Value`, is kept as the vendor wrote
+/// it, as every other number is.
 pub fn parse(text: &str) -> Option<Json<'_>> {
     let raw: &RawValue = serde_json::from_str(text).ok()?;
     // The raw scan does not pair UTF-16 surrogate escapes, and serde refuses an unpaired one
