@@ -170,22 +170,19 @@ pub fn spec(data: &[u8]) {
 
 /// The vendor JSON scanner against serde_json: it accepts exactly what serde accepts, reads
 /// the same value at every pointer (the last of duplicate names included), and its compact
-/// copy is the same JSON. One difference is by design: a number beyond `f64` (`1e999`) is
-/// JSON that serde cannot hold in a `Value`, and the scanner passes its text through as the
-/// vendor wrote it.
+/// copy is the same JSON. Text with a number beyond `f64` (`1e999`) is left out: serde cannot
+/// hold it in a `Value` and stops there, while the scanner keeps numbers as the vendor wrote
+/// them.
 pub fn vendor_json(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let ours = specgate_wire::vendor_json::parse(text);
     let theirs = serde_json::from_str::<Value>(text);
+    // serde stops at the first number it cannot hold, so it says nothing of the rest.
     if let Err(error) = &theirs
         && error.to_string().starts_with("number out of range")
     {
-        assert!(
-            ours.is_some(),
-            "{text:?}: JSON with a huge number is passed through"
-        );
         return;
     }
     assert_eq!(ours.is_some(), theirs.is_ok(), "{text:?}: {theirs:?}");
