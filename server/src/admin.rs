@@ -1,70 +1,126 @@
-//! Provisioning: integrated accounts, MCP servers and API tokens. [`Provisioner`] holds the
-//! rules and is shared by the admin REST API (this module's router) and the CLI.
+//! The admin API face: provisioning over REST, behind admin API tokens. Small named handlers
+//! call the [`Provisioner`]; one [`ApiError`] maps its errors to a status and a JSON body.
+//! Routes and their OpenAPI document come from one table ([`operations`]), so no route goes
+//! undocumented.
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::AppState;
-use crate::catalog::{allowed, method_values, tag_values, tool_json};
-use crate::crypto::{new_id, new_token};
-use crate::proxy::Credentials;
-use crate::store::{
-    Account, ApiToken, McpServer, SchemaProfile, ServerConfig, TokenScope, UpstreamHost, now,
+use crate::provision::{
+    AccountView, AllowHost, CallsPage, CreateAccount, CreateServer, Field, ProvisionError,
+    Provisioner, ServerView, UpdateAccount, UpdateServer, integrations_json,
 };
+use crate::state::AppState;
+use crate::store::{SchemaProfile, TokenScope, UpstreamHost};
 
-/// A clear, specific admin API error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
+/// An admin API error: a status, a stable code and a message that says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    /// HTTP status.
-    pub status: u16,
-    /// Stable error code.
-    pub code: &'static str,
-    /// What is wrong and how to fix it.
-    pub message: String,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    /// What failed inside, for the log; never sent.
+    internal: Option<String>,
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
             message: message.into(),
+            internal: None,
         }
-    }
-    fn not_found(what: &str, id: &str) -> Self {
-        Self::new(
-            404,
-            "not_found",
-            format!("no {what} with id `{}`", printable(id)),
-        )
-    }
-    pub fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!(%error, "admin operation failed");
-        Self::new(500, "internal", "internal error; see the server log")
     }
 }
 
+impl From<ProvisionError> for ApiError {
+    fn from(error: ProvisionError) -> Self {
+        use ProvisionError as E;
+        let bad = StatusCode::BAD_REQUEST;
+        let (status, code) = match &error {
+            E::UnknownIntegration { .. } => (bad, "unknown_integration"),
+            E::NotAUrl { .. } => (bad, "invalid_base_url"),
+            E::InsecureUrl { .. } => (bad, "insecure_base_url"),
+            E::HostNotAllowed { .. } => (bad, "upstream_host_not_allowed"),
+            E::CredentialsMismatch { .. } => (bad, "invalid_credentials"),
+            E::BaseUrlRequired { .. } => (bad, "base_url_required"),
+            E::CredentialsRequired => (bad, "credentials_required"),
+            E::InvalidName(_) => (bad, "invalid_name"),
+            E::UnknownFilterValue { field, .. } => match field {
+                Field::Methods => (bad, "invalid_methods"),
+                Field::Tags => (bad, "invalid_tags"),
+                Field::Tools => (bad, "invalid_tools"),
+                _ => (bad, "invalid_exclude_tools"),
+            },
+            E::NoTools => (StatusCode::UNPROCESSABLE_ENTITY, "no_tools"),
+            E::ExpiryNotATimestamp(_) | E::ExpiryInThePast => (bad, "invalid_expires_at"),
+            E::InvalidLimit => (bad, "invalid_limit"),
+            E::InvalidCursor => (bad, "invalid_cursor"),
+            E::AdminTokenBound => (bad, "invalid_scope"),
+            E::InvalidHost(_) => (bad, "invalid_host"),
+            E::InvalidConfig(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"),
+            E::NotFound { .. } | E::HostNotListed { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            E::Store(_) | E::Internal(_) => {
+                return Self {
+                    internal: Some(error.to_string()),
+                    ..Self::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "internal error; see the server log",
+                    )
+                };
+            }
+        };
+        let message = match &error {
+            E::HostNotAllowed { integration, .. } => format!(
+                "{error}. An operator can allow it with POST /integrations/{integration}/upstream-hosts"
+            ),
+            _ => error.to_string(),
+        };
+        Self::new(status, code, message)
+    }
+}
+
+/// An internal failure behind a 500, left in the response for [`log_internal_errors`].
+#[derive(Clone)]
+struct InternalFailure(Arc<str>);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (
-            status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response()
+        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer realm=\"specgate\""),
+            );
+        }
+        if let Some(internal) = self.internal {
+            response
+                .extensions_mut()
+                .insert(InternalFailure(internal.into()));
+        }
+        response
     }
+}
+
+/// Logs the internal failure behind each 500, once, outside the error's conversion.
+async fn log_internal_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(InternalFailure(error)) = response.extensions().get::<InternalFailure>() {
+        tracing::error!(%error, "admin operation failed");
+    }
+    response
 }
 
 /// JSON body extractor whose rejections are [`ApiError`]s naming the problem.
@@ -75,21 +131,45 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::JsonDataError(e)) => {
-                Err(ApiError::new(422, "invalid_body", e.body_text()))
-            }
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                e.body_text(),
+            )),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                415,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send `Content-Type: application/json`",
             )),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
-                413,
+                StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
                 "the request body is larger than the server accepts (--max-body-bytes)",
             )),
-            Err(e) => Err(ApiError::new(400, "invalid_json", e.body_text())),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                e.body_text(),
+            )),
         }
+    }
+}
+
+/// Query extractor whose rejections are [`ApiError`]s.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e: QueryRejection| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
+            })
     }
 }
 
@@ -102,1116 +182,395 @@ pub struct ProfileQuery {
     pub profile: Option<SchemaProfile>,
 }
 
-/// `POST /integrated-account`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateAccount {
-    /// Integration slug.
-    pub integration: String,
-    /// Display name.
-    pub name: String,
-    /// Vendor credentials (write-only).
-    pub credentials: Credentials,
-    /// Base URL override (https, or loopback with `--allow-insecure-upstreams`).
-    #[serde(default)]
-    pub base_url: Option<String>,
+type Answer<T> = Result<T, ApiError>;
+type Created<T> = Answer<(StatusCode, Json<T>)>;
+
+fn created<T>(value: T) -> (StatusCode, Json<T>) {
+    (StatusCode::CREATED, Json(value))
 }
 
-/// `PATCH /integrated-account/{id}`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateAccount {
-    /// New name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Replacement credentials.
-    #[serde(default)]
-    pub credentials: Option<Credentials>,
-    /// New base URL override (`null` returns to the spec's). Changing it requires
-    /// `credentials` in the same request, so stored secrets never follow a new host.
-    #[serde(default, deserialize_with = "present")]
-    pub base_url: Option<Option<String>>,
+async fn list_integrations() -> Json<Value> {
+    Json(integrations_json())
 }
 
-/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value.
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
+async fn create_account(
+    State(p): State<Provisioner>,
+    ApiJson(body): ApiJson<CreateAccount>,
+) -> Created<AccountView> {
+    Ok(created(p.create_account(body).await?))
 }
 
-/// `POST /integrated-account/{id}/mcp`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateServer {
-    /// Display name.
-    pub name: String,
-    /// Filters and second factor.
-    #[serde(default)]
-    pub config: ServerConfig,
-    /// RFC 3339 expiry.
-    #[serde(default)]
-    pub expires_at: Option<String>,
+async fn list_accounts(State(p): State<Provisioner>) -> Answer<Json<Vec<AccountView>>> {
+    Ok(Json(p.list_accounts().await?))
 }
 
-/// `PATCH /integrated-account/{id}/mcp/{mcp_id}`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateServer {
-    /// New name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// A JSON merge patch of the config: fields not sent keep their values.
-    #[serde(default)]
-    pub config: Option<serde_json::Map<String, Value>>,
-    /// New RFC 3339 expiry; `null` removes the expiry.
-    #[serde(default, deserialize_with = "present")]
-    pub expires_at: Option<Option<String>>,
+async fn get_account(
+    State(p): State<Provisioner>,
+    Path(id): Path<String>,
+) -> Answer<Json<AccountView>> {
+    Ok(Json(p.get_account(&id).await?))
 }
 
-/// `POST /integrations/{name}/upstream-hosts`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AllowHost {
-    /// Host name, or `*.suffix` for its subdomains.
-    pub host: String,
+async fn update_account(
+    State(p): State<Provisioner>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateAccount>,
+) -> Answer<Json<AccountView>> {
+    Ok(Json(p.update_account(&id, body).await?))
 }
 
-/// An MCP server as the API shows it; `url` only right after creation or rotation.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServerView {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Filters.
-    pub config: ServerConfig,
-    /// RFC 3339 expiry.
-    pub expires_at: Option<String>,
-    /// RFC 3339 creation time.
-    pub created_at: String,
-    /// The MCP URL with its secret token; shown once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// The URL's path, with the secret token; shown once, also when the public URL is unknown.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mcp_path: Option<String>,
-    /// What the operator should know about the configuration just written.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+async fn delete_account(
+    State(p): State<Provisioner>,
+    Path(id): Path<String>,
+) -> Answer<StatusCode> {
+    p.delete_account(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// Query of `GET .../mcp/{mcp_id}/calls`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallsPage {
-    /// Rows per page (1–500, default 100).
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
+async fn create_server(
+    State(p): State<Provisioner>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CreateServer>,
+) -> Created<ServerView> {
+    Ok(created(p.create_server(&id, body).await?))
 }
 
-/// An account as the API shows it (never with credentials).
-#[derive(Debug, Clone, Serialize)]
-pub struct AccountView {
-    /// Id.
-    pub id: String,
-    /// Integration slug.
-    pub integration: String,
-    /// Name.
-    pub name: String,
-    /// Base URL override.
-    pub base_url: Option<String>,
-    /// RFC 3339.
-    pub created_at: String,
-    /// RFC 3339.
-    pub updated_at: String,
+async fn list_servers(
+    State(p): State<Provisioner>,
+    Path(id): Path<String>,
+) -> Answer<Json<Vec<ServerView>>> {
+    Ok(Json(p.list_servers(&id).await?))
 }
 
-fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+async fn get_server(
+    State(p): State<Provisioner>,
+    Path((id, mcp_id)): Path<(String, String)>,
+) -> Answer<Json<ServerView>> {
+    Ok(Json(p.get_server(&id, &mcp_id).await?))
 }
 
-fn account_view(account: Account) -> AccountView {
-    AccountView {
-        created_at: rfc3339(account.created_at),
-        updated_at: rfc3339(account.updated_at),
-        id: account.id,
-        integration: account.integration,
-        name: account.name,
-        base_url: account.base_url,
-    }
+async fn update_server(
+    State(p): State<Provisioner>,
+    Path((id, mcp_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateServer>,
+) -> Answer<Json<ServerView>> {
+    Ok(Json(p.update_server(&id, &mcp_id, body).await?))
 }
 
-fn server_view(server: McpServer, link: Option<(Option<String>, String)>) -> ServerView {
-    let (url, mcp_path) = link.map_or((None, None), |(url, path)| (url, Some(path)));
-    ServerView {
-        expires_at: server.expires_at.map(rfc3339),
-        created_at: rfc3339(server.created_at),
-        id: server.id,
-        name: server.name,
-        config: server.config,
-        url,
-        mcp_path,
-        warnings: Vec::new(),
-    }
+async fn delete_server(
+    State(p): State<Provisioner>,
+    Path((id, mcp_id)): Path<(String, String)>,
+) -> Answer<StatusCode> {
+    p.delete_server(&id, &mcp_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// Some clients accept at most this many tools from one server.
-const CLIENT_TOOL_CAP: usize = 128;
-
-fn tool_count_warnings(count: usize) -> Vec<String> {
-    if count > CLIENT_TOOL_CAP {
-        vec![format!(
-            "this server exposes {count} tools; some clients accept at most {CLIENT_TOOL_CAP} from one server, so narrow it with `methods`, `tags` or `tools`"
-        )]
-    } else {
-        Vec::new()
-    }
+async fn rotate_server(
+    State(p): State<Provisioner>,
+    Path((id, mcp_id)): Path<(String, String)>,
+) -> Answer<Json<ServerView>> {
+    Ok(Json(p.rotate_server(&id, &mcp_id).await?))
 }
 
-/// Whether the spec gives the integration a usable base URL; without one every account sets
-/// its own `base_url`.
-fn has_fixed_base_url(integration: &specgate_runtime::Integration) -> bool {
-    integration.base_url.contains("://") && !integration.base_url.contains('{')
+async fn server_tools(
+    State(p): State<Provisioner>,
+    Path((id, mcp_id)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<ProfileQuery>,
+) -> Answer<Json<Vec<Value>>> {
+    Ok(Json(p.server_tools(&id, &mcp_id, query.profile).await?))
 }
 
-/// Text safe to print on a terminal: control characters (NUL, escape sequences) are escaped.
-pub fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+async fn server_calls(
+    State(p): State<Provisioner>,
+    Path((id, mcp_id)): Path<(String, String)>,
+    ApiQuery(page): ApiQuery<CallsPage>,
+) -> Answer<Json<Value>> {
+    Ok(Json(p.list_calls(&id, &mcp_id, page).await?))
 }
 
-/// Longest accepted display name.
-const MAX_NAME_CHARS: usize = 200;
-
-fn check_name(field: &str, name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() {
-        return Err(ApiError::new(
-            400,
-            "invalid_name",
-            format!("`{field}` must not be empty"),
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::new(
-            400,
-            "invalid_name",
-            format!("`{field}` must not contain control characters (NUL, escape codes, newlines)"),
-        ));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::new(
-            400,
-            "invalid_name",
-            format!("`{field}` must be at most {MAX_NAME_CHARS} characters"),
-        ));
-    }
-    Ok(())
+async fn upstream_hosts(
+    State(p): State<Provisioner>,
+    Path(name): Path<String>,
+) -> Answer<Json<Value>> {
+    Ok(Json(p.upstream_hosts(&name).await?))
 }
 
-/// The provisioning rules, shared by the REST API and the CLI.
-#[derive(Clone)]
-pub struct Provisioner {
-    state: AppState,
+async fn allow_upstream_host(
+    State(p): State<Provisioner>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<AllowHost>,
+) -> Created<UpstreamHost> {
+    Ok(created(p.allow_upstream_host(&name, &body.host).await?))
 }
 
-impl Provisioner {
-    /// Provisioning over the app state.
-    pub fn new(state: AppState) -> Self {
-        Self { state }
-    }
-
-    fn integration(&self, name: &str) -> Result<&'static specgate_runtime::Integration, ApiError> {
-        specgate_api::find_integration(name).ok_or_else(|| {
-            let known: Vec<&str> = specgate_api::INTEGRATIONS.iter().map(|i| i.name).collect();
-            ApiError::new(
-                400,
-                "unknown_integration",
-                format!(
-                    "unknown integration `{name}`; compiled integrations: {}",
-                    known.join(", ")
-                ),
-            )
-        })
-    }
-
-    /// Checks a URL that the account's credentials will be sent to: https (or loopback http
-    /// with `--allow-insecure-upstreams`), a public address, and a host that the spec
-    /// declares or an operator allowed for this integration.
-    async fn check_upstream_url(
-        &self,
-        integration: &specgate_runtime::Integration,
-        field: &str,
-        url: &str,
-    ) -> Result<(), ApiError> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| {
-            ApiError::new(
-                400,
-                "invalid_base_url",
-                format!("`{field}` is not a URL: {e}"),
-            )
-        })?;
-        let insecure = self.state.config.allow_insecure_upstreams;
-        crate::egress::check_url(&parsed, insecure)
-            .map_err(|why| ApiError::new(400, "insecure_base_url", format!("`{field}` {why}")))?;
-        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-        let mut patterns = crate::egress::declared_hosts(integration);
-        patterns.extend(
-            self.state
-                .store
-                .upstream_hosts(Some(integration.name))
-                .await
-                .map_err(ApiError::internal)?
-                .into_iter()
-                .map(|h| h.host),
-        );
-        if patterns
-            .iter()
-            .any(|p| crate::egress::host_matches(p, &host))
-        {
-            return Ok(());
-        }
-        let declared = if patterns.is_empty() {
-            "it allows no host yet".to_owned()
-        } else {
-            format!("it allows {}", patterns.join(", "))
-        };
-        Err(ApiError::new(
-            400,
-            "upstream_host_not_allowed",
-            format!(
-                "`{field}` host `{host}` is not allowed for integration `{}`: {declared}. An operator can allow it with `specgate upstream-host allow --integration {} {host}` or POST /integrations/{}/upstream-hosts",
-                integration.name, integration.name, integration.name
-            ),
-        ))
-    }
-
-    fn seal(&self, credentials: &Credentials) -> Result<String, ApiError> {
-        let bytes = serde_json::to_vec(credentials).map_err(ApiError::internal)?;
-        self.state.keys.seal(&bytes).map_err(ApiError::internal)
-    }
-
-    async fn check_credentials(
-        &self,
-        integration: &specgate_runtime::Integration,
-        credentials: &Credentials,
-    ) -> Result<(), ApiError> {
-        credentials.validate(&integration.auth).map_err(|m| {
-            ApiError::new(
-                400,
-                "invalid_credentials",
-                format!(
-                    "credentials do not match integration `{}`: {m}",
-                    integration.name
-                ),
-            )
-        })?;
-        if let Some(url) = &credentials.token_url {
-            self.check_upstream_url(integration, "credentials.token_url", url)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Registers an account.
-    pub async fn create_account(&self, request: CreateAccount) -> Result<AccountView, ApiError> {
-        let integration = self.integration(&request.integration)?;
-        check_name("name", &request.name)?;
-        self.check_credentials(integration, &request.credentials)
-            .await?;
-        match &request.base_url {
-            Some(url) => {
-                self.check_upstream_url(integration, "base_url", url)
-                    .await?
-            }
-            None if !has_fixed_base_url(integration) => {
-                return Err(ApiError::new(
-                    400,
-                    "base_url_required",
-                    format!(
-                        "integration `{}` has no fixed base URL in its spec (`{}`); send `base_url`",
-                        integration.name, integration.base_url
-                    ),
-                ));
-            }
-            None => {}
-        }
-        let at = now();
-        let account = Account {
-            id: new_id().map_err(ApiError::internal)?,
-            integration: integration.name.to_owned(),
-            name: request.name,
-            base_url: request.base_url,
-            created_at: at,
-            updated_at: at,
-        };
-        self.state
-            .store
-            .create_account(&account, &self.seal(&request.credentials)?)
-            .await
-            .map_err(ApiError::internal)?;
-        Ok(account_view(account))
-    }
-
-    /// All accounts.
-    pub async fn list_accounts(&self) -> Result<Vec<AccountView>, ApiError> {
-        Ok(self
-            .state
-            .store
-            .list_accounts()
-            .await
-            .map_err(ApiError::internal)?
-            .into_iter()
-            .map(account_view)
-            .collect())
-    }
-
-    async fn account(&self, id: &str) -> Result<Account, ApiError> {
-        self.state
-            .store
-            .get_account(id)
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::not_found("integrated account", id))
-    }
-
-    /// One account.
-    pub async fn get_account(&self, id: &str) -> Result<AccountView, ApiError> {
-        self.account(id).await.map(account_view)
-    }
-
-    /// Renames, re-points or rotates credentials.
-    pub async fn update_account(
-        &self,
-        id: &str,
-        request: UpdateAccount,
-    ) -> Result<AccountView, ApiError> {
-        let account = self.account(id).await?;
-        let integration = self.integration(&account.integration)?;
-        if let Some(name) = &request.name {
-            check_name("name", name)?;
-        }
-        let new_base_url = request
-            .base_url
-            .clone()
-            .filter(|url| *url != account.base_url);
-        if new_base_url.is_some() && request.credentials.is_none() {
-            return Err(ApiError::new(
-                400,
-                "credentials_required",
-                "changing `base_url` requires `credentials` in the same request: stored credentials are never sent to a new host",
-            ));
-        }
-        match new_base_url.as_ref() {
-            Some(Some(url)) => {
-                self.check_upstream_url(integration, "base_url", url)
-                    .await?
-            }
-            Some(None) if !has_fixed_base_url(integration) => {
-                return Err(ApiError::new(
-                    400,
-                    "base_url_required",
-                    format!(
-                        "integration `{}` has no fixed base URL, so `base_url` cannot be removed",
-                        integration.name
-                    ),
-                ));
-            }
-            _ => {}
-        }
-        let sealed = match &request.credentials {
-            Some(credentials) => {
-                self.check_credentials(integration, credentials).await?;
-                Some(self.seal(credentials)?)
-            }
-            None => None,
-        };
-        self.state
-            .store
-            .update_account(
-                id,
-                request.name.as_deref(),
-                new_base_url.as_ref().map(Option::as_deref),
-                sealed.as_deref(),
-            )
-            .await
-            .map_err(ApiError::internal)?;
-        self.get_account(id).await
-    }
-
-    /// Deletes an account and its MCP servers.
-    pub async fn delete_account(&self, id: &str) -> Result<(), ApiError> {
-        if self
-            .state
-            .store
-            .delete_account(id)
-            .await
-            .map_err(ApiError::internal)?
-        {
-            Ok(())
-        } else {
-            Err(ApiError::not_found("integrated account", id))
-        }
-    }
-
-    fn check_config(
-        &self,
-        integration: &specgate_runtime::Integration,
-        config: &ServerConfig,
-    ) -> Result<usize, ApiError> {
-        let methods = method_values(integration);
-        if let Some(bad) = config
-            .methods
-            .values()
-            .iter()
-            .find(|m| !methods.contains(m.as_str()))
-        {
-            return Err(ApiError::new(
-                400,
-                "invalid_methods",
-                format!(
-                    "unknown method filter `{}`; valid values: all, {}",
-                    printable(bad),
-                    methods.into_iter().collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
-        let tags = tag_values(integration);
-        if let Some(bad) = config
-            .tags
-            .values()
-            .iter()
-            .find(|t| !tags.contains(t.as_str()))
-        {
-            return Err(ApiError::new(
-                400,
-                "invalid_tags",
-                format!(
-                    "unknown tag `{}`; valid tags: all, {}",
-                    printable(bad),
-                    tags.into_iter().collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
-        let names: BTreeSet<&str> = integration.tools.iter().map(|t| t.name).collect();
-        for (field, code, listed) in [
-            ("tools", "invalid_tools", config.tools.values()),
-            (
-                "exclude_tools",
-                "invalid_exclude_tools",
-                config.exclude_tools.as_slice(),
-            ),
-        ] {
-            if let Some(bad) = listed.iter().find(|t| !names.contains(t.as_str())) {
-                return Err(ApiError::new(
-                    400,
-                    code,
-                    format!(
-                        "unknown tool `{}` in `{field}`; valid tools: {}",
-                        printable(bad),
-                        names.iter().copied().collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-            }
-        }
-        let count = integration
-            .tools
-            .iter()
-            .filter(|t| allowed(t, config))
-            .count();
-        if count == 0 {
-            return Err(ApiError::new(
-                422,
-                "no_tools",
-                "this account has no tools for that filter (methods ∩ tags ∩ tools − exclude_tools is empty)",
-            ));
-        }
-        Ok(count)
-    }
-
-    fn parse_expiry(text: &str) -> Result<i64, ApiError> {
-        let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| ApiError::new(400, "invalid_expires_at", format!("`expires_at` must be an RFC 3339 timestamp such as 2027-01-31T12:00:00Z, got `{text}`")))?;
-        let unix = at.unix_timestamp();
-        if unix <= now() {
-            return Err(ApiError::new(
-                400,
-                "invalid_expires_at",
-                "`expires_at` is in the past",
-            ));
-        }
-        Ok(unix)
-    }
-
-    /// The URL (when the public URL is known) and path of a fresh token.
-    fn link(&self, token: &str) -> (Option<String>, String) {
-        let path = format!("/mcp/{token}");
-        let url = self
-            .state
-            .config
-            .public_url
-            .as_deref()
-            .map(|base| format!("{}{path}", base.trim_end_matches('/')));
-        (url, path)
-    }
-
-    /// Provisions an MCP server; the response carries the only copy of its URL.
-    pub async fn create_server(
-        &self,
-        account_id: &str,
-        request: CreateServer,
-    ) -> Result<ServerView, ApiError> {
-        let account = self.account(account_id).await?;
-        let integration = self.integration(&account.integration)?;
-        check_name("name", &request.name)?;
-        let tool_count = self.check_config(integration, &request.config)?;
-        let expires_at = request
-            .expires_at
-            .as_deref()
-            .map(Self::parse_expiry)
-            .transpose()?;
-        let token = new_token("mcp_").map_err(ApiError::internal)?;
-        let server = McpServer {
-            id: new_id().map_err(ApiError::internal)?,
-            account_id: account.id,
-            name: request.name,
-            config: request.config,
-            expires_at,
-            created_at: now(),
-        };
-        self.state
-            .store
-            .create_server(&server, &self.state.keys.hash_token(&token))
-            .await
-            .map_err(ApiError::internal)?;
-        let mut view = server_view(server, Some(self.link(&token)));
-        view.warnings = tool_count_warnings(tool_count);
-        Ok(view)
-    }
-
-    /// Servers of an account.
-    pub async fn list_servers(&self, account_id: &str) -> Result<Vec<ServerView>, ApiError> {
-        self.account(account_id).await?;
-        Ok(self
-            .state
-            .store
-            .list_servers(account_id)
-            .await
-            .map_err(ApiError::internal)?
-            .into_iter()
-            .map(|s| server_view(s, None))
-            .collect())
-    }
-
-    async fn server(&self, account_id: &str, id: &str) -> Result<McpServer, ApiError> {
-        self.state
-            .store
-            .get_server(account_id, id)
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::not_found("MCP server", id))
-    }
-
-    /// One server (without its URL).
-    pub async fn get_server(&self, account_id: &str, id: &str) -> Result<ServerView, ApiError> {
-        self.server(account_id, id)
-            .await
-            .map(|s| server_view(s, None))
-    }
-
-    /// Changes name, filters or expiry.
-    pub async fn update_server(
-        &self,
-        account_id: &str,
-        id: &str,
-        request: UpdateServer,
-    ) -> Result<ServerView, ApiError> {
-        let account = self.account(account_id).await?;
-        let integration = self.integration(&account.integration)?;
-        let mut server = self.server(account_id, id).await?;
-        if let Some(name) = request.name {
-            check_name("name", &name)?;
-            server.name = name;
-        }
-        let mut warnings = Vec::new();
-        if let Some(patch) = request.config {
-            let config = merge_config(&server.config, patch)?;
-            warnings = tool_count_warnings(self.check_config(integration, &config)?);
-            server.config = config;
-        }
-        if let Some(expiry) = request.expires_at {
-            server.expires_at = expiry.as_deref().map(Self::parse_expiry).transpose()?;
-        }
-        self.state
-            .store
-            .update_server(&server)
-            .await
-            .map_err(ApiError::internal)?;
-        let mut view = server_view(server, None);
-        view.warnings = warnings;
-        Ok(view)
-    }
-
-    /// Issues a new URL; the old one stops working with this commit.
-    pub async fn rotate_server(&self, account_id: &str, id: &str) -> Result<ServerView, ApiError> {
-        let server = self.server(account_id, id).await?;
-        let token = new_token("mcp_").map_err(ApiError::internal)?;
-        self.state
-            .store
-            .rotate_server(account_id, id, &self.state.keys.hash_token(&token))
-            .await
-            .map_err(ApiError::internal)?;
-        Ok(server_view(server, Some(self.link(&token))))
-    }
-
-    /// Deletes a server.
-    pub async fn delete_server(&self, account_id: &str, id: &str) -> Result<(), ApiError> {
-        if self
-            .state
-            .store
-            .delete_server(account_id, id)
-            .await
-            .map_err(ApiError::internal)?
-        {
-            Ok(())
-        } else {
-            Err(ApiError::not_found("MCP server", id))
-        }
-    }
-
-    /// Exactly the tools a server exposes.
-    /// The tools a server exposes, with their schemas in `profile` (default: the server's).
-    pub async fn server_tools(
-        &self,
-        account_id: &str,
-        id: &str,
-        profile: Option<SchemaProfile>,
-    ) -> Result<Vec<Value>, ApiError> {
-        let account = self.account(account_id).await?;
-        let server = self.server(account_id, id).await?;
-        let profile = profile.unwrap_or(server.config.schema_profile);
-        Ok(self
-            .state
-            .catalog
-            .visible(&account.integration, &server.config)
-            .map(|tool| tool_json(tool, profile))
-            .collect())
-    }
-
-    /// One page of a server's audit log, newest first. The rows outlive the server, so this
-    /// answers for deleted servers too.
-    pub async fn list_calls(
-        &self,
-        account_id: &str,
-        id: &str,
-        page: CallsPage,
-    ) -> Result<Value, ApiError> {
-        let limit = page.limit.unwrap_or(100);
-        if !(1..=500).contains(&limit) {
-            return Err(ApiError::new(
-                400,
-                "invalid_limit",
-                "`limit` must be between 1 and 500",
-            ));
-        }
-        let before = match page.cursor.as_deref() {
-            None => None,
-            Some(cursor) => Some(
-                cursor
-                    .split_once('.')
-                    .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)))
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            400,
-                            "invalid_cursor",
-                            "`cursor` must be a `next_cursor` from an earlier page",
-                        )
-                    })?,
-            ),
-        };
-        let calls = self
-            .state
-            .store
-            .list_calls(account_id, id, before, limit + 1)
-            .await
-            .map_err(ApiError::internal)?;
-        let more = calls.len() > limit as usize;
-        let calls: Vec<_> = calls.into_iter().take(limit as usize).collect();
-        let next_cursor = more
-            .then(|| calls.last().map(|c| format!("{}.{}", c.at_ms, c.id)))
-            .flatten();
-        Ok(json!({"calls": calls, "next_cursor": next_cursor}))
-    }
-
-    /// Creates an API token; the raw token is returned once. An `mcp` token may be bound to
-    /// one account; an `admin` token never is.
-    pub async fn create_api_token(
-        &self,
-        name: &str,
-        scope: TokenScope,
-        account_id: Option<&str>,
-    ) -> Result<(ApiToken, String), ApiError> {
-        check_name("name", name)?;
-        if let Some(account_id) = account_id {
-            if scope == TokenScope::Admin {
-                return Err(ApiError::new(
-                    400,
-                    "invalid_scope",
-                    "only `mcp` tokens can be bound to an account",
-                ));
-            }
-            self.account(account_id).await?;
-        }
-        let token = new_token("sgk_").map_err(ApiError::internal)?;
-        let record = ApiToken {
-            id: new_id().map_err(ApiError::internal)?,
-            name: name.to_owned(),
-            scope,
-            account_id: account_id.map(str::to_owned),
-            created_at: now(),
-        };
-        self.state
-            .store
-            .create_api_token(&record, &self.state.keys.hash_token(&token))
-            .await
-            .map_err(ApiError::internal)?;
-        Ok((record, token))
-    }
-
-    /// Allows an upstream host (or `*.suffix`) for an integration's accounts.
-    pub async fn allow_upstream_host(
-        &self,
-        integration: &str,
-        host: &str,
-    ) -> Result<UpstreamHost, ApiError> {
-        let integration = self.integration(integration)?;
-        let host = normalize_host_pattern(host)?;
-        self.state
-            .store
-            .allow_upstream_host(integration.name, &host)
-            .await
-            .map_err(ApiError::internal)?;
-        Ok(UpstreamHost {
-            integration: integration.name.to_owned(),
-            host,
-            created_at: now(),
-        })
-    }
-
-    /// Removes an allowed upstream host. Calls of accounts whose base URL is on it are refused
-    /// from then on (the host is checked at every call), until an operator allows it again or
-    /// moves the account.
-    pub async fn remove_upstream_host(
-        &self,
-        integration: &str,
-        host: &str,
-    ) -> Result<(), ApiError> {
-        let integration = self.integration(integration)?;
-        let host = normalize_host_pattern(host)?;
-        if self
-            .state
-            .store
-            .remove_upstream_host(integration.name, &host)
-            .await
-            .map_err(ApiError::internal)?
-        {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                404,
-                "not_found",
-                format!("host `{host}` is not allowed for `{}`", integration.name),
-            ))
-        }
-    }
-
-    /// The hosts an integration's accounts may use: declared by its spec, and allowed.
-    pub async fn upstream_hosts(&self, integration: &str) -> Result<Value, ApiError> {
-        let integration = self.integration(integration)?;
-        let allowed = self
-            .state
-            .store
-            .upstream_hosts(Some(integration.name))
-            .await
-            .map_err(ApiError::internal)?;
-        Ok(json!({
-            "integration": integration.name,
-            "declared": crate::egress::declared_hosts(integration),
-            "allowed": allowed.iter().map(|h| &h.host).collect::<Vec<_>>(),
-        }))
-    }
+async fn remove_upstream_host(
+    State(p): State<Provisioner>,
+    Path((name, host)): Path<(String, String)>,
+) -> Answer<StatusCode> {
+    p.remove_upstream_host(&name, &host).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
-/// Compiled integrations with tool counts, tags and auth kinds.
-pub fn integrations_json() -> Value {
-    Value::Array(
-        specgate_api::INTEGRATIONS
-            .iter()
-            .map(|i| {
-                json!({
-                    "name": i.name,
-                    "title": i.title,
-                    "auth": i.auth.as_str(),
-                    "tool_count": i.tools.len(),
-                    "tags": tag_values(i),
-                    "methods": method_values(i),
-                })
-            })
-            .collect(),
-    )
-}
-
-/// The live API token a request carries as `Authorization: Bearer <token>`.
-pub async fn bearer_api_token(state: &AppState, headers: &http::HeaderMap) -> Option<ApiToken> {
-    let token = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))?;
-    let hash = state.keys.hash_token(token.trim());
-    match state
-        .api_tokens
-        .get_or_load(&hash, state.store.find_api_token(&hash))
-        .await
-    {
-        Ok(found) => found,
-        Err(error) => {
-            tracing::error!(%error, "API token lookup failed");
-            None
-        }
-    }
-}
-
-/// A 401 with the `WWW-Authenticate` challenge that names the scheme.
-pub fn unauthorized(message: &str) -> Response {
-    let mut response = ApiError::new(401, "unauthorized", message).into_response();
-    response.headers_mut().insert(
-        http::header::WWW_AUTHENTICATE,
-        http::HeaderValue::from_static("Bearer realm=\"specgate\""),
-    );
-    response
-}
-
+/// Lets a request through with an admin API token: 401 without a live one, 403 for an
+/// `mcp`-scoped one.
 async fn require_admin_token(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    match bearer_api_token(&state, request.headers()).await {
-        Some(token) if token.scope == TokenScope::Admin => next.run(request).await,
-        Some(_) => ApiError::new(
-            403,
+    let bearer = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let token = match bearer {
+        Some(raw) => state.api_token(raw).await,
+        None => Ok(None),
+    };
+    match token {
+        Ok(Some(token)) if token.scope == TokenScope::Admin => next.run(request).await,
+        Ok(Some(_)) => ApiError::new(
+            StatusCode::FORBIDDEN,
             "forbidden",
             "this API token has the `mcp` scope: it is only a second factor for MCP servers; the admin API needs an `admin` token",
         )
         .into_response(),
-        None => unauthorized(
-            "send `Authorization: Bearer <api token>` (create one with `specgate api-token create`)",
+        Ok(None) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send `Authorization: Bearer <api token>` (an admin-scoped API token)",
+        )
+        .into_response(),
+        Err(error) => ApiError::from(ProvisionError::Store(error)).into_response(),
+    }
+}
+
+/// One admin operation: its route, its handler and what the OpenAPI document says of it.
+pub struct Operation {
+    /// HTTP method, lower-case as OpenAPI writes it.
+    pub method: &'static str,
+    /// Path template.
+    pub path: &'static str,
+    handler: MethodRouter<Provisioner>,
+    summary: &'static str,
+    /// Request body schema.
+    body: Option<&'static str>,
+    /// Success status and response schema (`None`: no content).
+    success: (u16, Option<&'static str>),
+    /// Every error status the operation can answer.
+    pub errors: &'static [u16],
+}
+
+/// Error statuses: the admin token check answers 401 and 403 everywhere; a JSON body adds
+/// 400 (malformed), 413, 415 and 422 (wrong shape); an id adds 404.
+const AUTH: &[u16] = &[401, 403];
+const BY_ID: &[u16] = &[401, 403, 404];
+const VALIDATED: &[u16] = &[400, 401, 403];
+const BODY: &[u16] = &[400, 401, 403, 413, 415, 422];
+const BODY_BY_ID: &[u16] = &[400, 401, 403, 404, 413, 415, 422];
+
+fn op(
+    method: &'static str,
+    path: &'static str,
+    handler: MethodRouter<Provisioner>,
+    summary: &'static str,
+    body: Option<&'static str>,
+    success: (u16, Option<&'static str>),
+    errors: &'static [u16],
+) -> Operation {
+    Operation {
+        method,
+        path,
+        handler,
+        summary,
+        body,
+        success,
+        errors,
+    }
+}
+
+/// Every admin operation behind the token check, in the document's order.
+pub fn operations() -> Vec<Operation> {
+    const ACCOUNT: &str = "/integrated-account/{id}";
+    const SERVERS: &str = "/integrated-account/{id}/mcp";
+    const SERVER: &str = "/integrated-account/{id}/mcp/{mcp_id}";
+    const HOSTS: &str = "/integrations/{name}/upstream-hosts";
+    vec![
+        op(
+            "get",
+            "/integrations",
+            get(list_integrations),
+            "List compiled integrations",
+            None,
+            (200, Some("Any")),
+            AUTH,
         ),
-    }
-}
-
-/// Applies a JSON merge patch (RFC 7396) to a server config: fields not in the patch keep
-/// their values. `null` is refused rather than taken as "remove", since a removed filter
-/// would mean "all tools".
-fn merge_config(
-    current: &ServerConfig,
-    patch: serde_json::Map<String, Value>,
-) -> Result<ServerConfig, ApiError> {
-    let invalid =
-        |message: String| ApiError::new(422, "invalid_config", format!("config: {message}"));
-    let mut merged = match serde_json::to_value(current) {
-        Ok(Value::Object(object)) => object,
-        _ => return Err(ApiError::internal("config does not serialize to an object")),
-    };
-    for (field, value) in patch {
-        if value.is_null() {
-            return Err(invalid(format!(
-                "`{field}` cannot be null; send [\"all\"] to allow every value, or the value to set"
-            )));
-        }
-        merged.insert(field, value);
-    }
-    serde_json::from_value(Value::Object(merged)).map_err(|e| invalid(e.to_string()))
-}
-
-/// A host name or `*.suffix` pattern, lower-cased, or a clear error.
-fn normalize_host_pattern(host: &str) -> Result<String, ApiError> {
-    let host = host.trim().to_ascii_lowercase();
-    let bare = host.strip_prefix("*.").unwrap_or(&host);
-    let valid = !bare.is_empty()
-        && bare.len() <= 253
-        && bare.split('.').all(|label| {
-            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        || bare.parse::<std::net::IpAddr>().is_ok();
-    if valid {
-        Ok(host)
-    } else {
-        Err(ApiError::new(
-            400,
-            "invalid_host",
-            format!(
-                "`{}` is not a host name (example: api.example.com or *.example.com)",
-                printable(&host)
-            ),
-        ))
-    }
-}
-
-/// The admin API routes, behind API-token auth (except `/openapi.json`).
-pub fn router(state: AppState) -> Router<AppState> {
-    let p = Provisioner::new(state.clone());
-    let protected = Router::new()
-        .route("/integrations", get(|| async { Json(integrations_json()) }))
-        .route(
-            "/integrated-account",
-            post({
-                let p = p.clone();
-                move |ApiJson(body): ApiJson<CreateAccount>| async move {
-                    p.create_account(body)
-                        .await
-                        .map(|a| (StatusCode::CREATED, Json(a)))
-                }
-            })
-            .get({
-                let p = p.clone();
-                move || async move { p.list_accounts().await.map(Json) }
-            }),
-        )
-        .route(
-            "/integrated-account/{id}",
-            get({
-                let p = p.clone();
-                move |Path(id): Path<String>| async move { p.get_account(&id).await.map(Json) }
-            })
-            .patch({
-                let p = p.clone();
-                move |Path(id): Path<String>, ApiJson(body): ApiJson<UpdateAccount>| async move {
-                    p.update_account(&id, body).await.map(Json)
-                }
-            })
-            .delete({
-                let p = p.clone();
-                move |Path(id): Path<String>| async move {
-                    p.delete_account(&id).await.map(|()| StatusCode::NO_CONTENT)
-                }
-            }),
-        )
-        .route(
-            "/integrated-account/{id}/mcp",
-            post({
-                let p = p.clone();
-                move |Path(id): Path<String>, ApiJson(body): ApiJson<CreateServer>| async move {
-                    p.create_server(&id, body)
-                        .await
-                        .map(|s| (StatusCode::CREATED, Json(s)))
-                }
-            })
-            .get({
-                let p = p.clone();
-                move |Path(id): Path<String>| async move { p.list_servers(&id).await.map(Json) }
-            }),
-        )
-        .route(
-            "/integrated-account/{id}/mcp/{mcp_id}",
-            get({
-                let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>| async move {
-                    p.get_server(&id, &mcp_id).await.map(Json)
-                }
-            })
-            .patch({
-                let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>,
-                      ApiJson(body): ApiJson<UpdateServer>| async move {
-                    p.update_server(&id, &mcp_id, body).await.map(Json)
-                }
-            })
-            .delete({
-                let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>| async move {
-                    p.delete_server(&id, &mcp_id)
-                        .await
-                        .map(|()| StatusCode::NO_CONTENT)
-                }
-            }),
-        )
-        .route(
-            "/integrated-account/{id}/mcp/{mcp_id}/rotate",
-            post({
-                let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>| async move {
-                    p.rotate_server(&id, &mcp_id).await.map(Json)
-                }
-            }),
-        )
-        .route(
-            "/integrated-account/{id}/mcp/{mcp_id}/tools",
-            get({
-                let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>,
-                      Query(query): Query<ProfileQuery>| async move {
-                    p.server_tools(&id, &mcp_id, query.profile).await.map(Json)
-                }
-            }),
-        )
-        .route(
-            "/integrated-account/{id}/mcp/{mcp_id}/calls",
-            get({
-                let p = p.clone();
-                move |Path((id, mcp_id)): Path<(String, String)>,
-                      Query(page): Query<CallsPage>| async move {
-                    p.list_calls(&id, &mcp_id, page).await.map(Json)
-                }
-            }),
-        )
-        .route(
-            "/integrations/{name}/upstream-hosts",
-            get({
-                let p = p.clone();
-                move |Path(name): Path<String>| async move { p.upstream_hosts(&name).await.map(Json) }
-            })
-            .post({
-                let p = p.clone();
-                move |Path(name): Path<String>, ApiJson(body): ApiJson<AllowHost>| async move {
-                    p.allow_upstream_host(&name, &body.host)
-                        .await
-                        .map(|h| (StatusCode::CREATED, Json(h)))
-                }
-            }),
-        )
-        .route(
+        op(
+            "get",
+            HOSTS,
+            get(upstream_hosts),
+            "Hosts an integration's accounts may use: declared by the spec, and allowed",
+            None,
+            (200, Some("Any")),
+            VALIDATED,
+        ),
+        op(
+            "post",
+            HOSTS,
+            post(allow_upstream_host),
+            "Allow a host (or *.suffix) for an integration",
+            Some("AllowHost"),
+            (201, Some("Any")),
+            BODY,
+        ),
+        op(
+            "delete",
             "/integrations/{name}/upstream-hosts/{host}",
-            axum::routing::delete({
-                let p = p.clone();
-                move |Path((name, host)): Path<(String, String)>| async move {
-                    p.remove_upstream_host(&name, &host)
-                        .await
-                        .map(|()| StatusCode::NO_CONTENT)
-                }
-            }),
-        )
+            delete(remove_upstream_host),
+            "Remove an allowed host",
+            None,
+            (204, None),
+            &[400, 401, 403, 404],
+        ),
+        op(
+            "post",
+            "/integrated-account",
+            post(create_account),
+            "Create an integrated account",
+            Some("CreateAccount"),
+            (201, Some("Account")),
+            BODY,
+        ),
+        op(
+            "get",
+            "/integrated-account",
+            get(list_accounts),
+            "List integrated accounts",
+            None,
+            (200, Some("Any")),
+            AUTH,
+        ),
+        op(
+            "get",
+            ACCOUNT,
+            get(get_account),
+            "Get an integrated account",
+            None,
+            (200, Some("Account")),
+            BY_ID,
+        ),
+        op(
+            "patch",
+            ACCOUNT,
+            patch(update_account),
+            "Rename an account, rotate its credentials, or move it (with new credentials)",
+            Some("UpdateAccount"),
+            (200, Some("Account")),
+            BODY_BY_ID,
+        ),
+        op(
+            "delete",
+            ACCOUNT,
+            delete(delete_account),
+            "Delete an account, its MCP servers and its bound API tokens",
+            None,
+            (204, None),
+            BY_ID,
+        ),
+        op(
+            "post",
+            SERVERS,
+            post(create_server),
+            "Create an MCP server",
+            Some("CreateServer"),
+            (201, Some("Server")),
+            BODY_BY_ID,
+        ),
+        op(
+            "get",
+            SERVERS,
+            get(list_servers),
+            "List MCP servers",
+            None,
+            (200, Some("Any")),
+            BY_ID,
+        ),
+        op(
+            "get",
+            SERVER,
+            get(get_server),
+            "Get an MCP server",
+            None,
+            (200, Some("Server")),
+            BY_ID,
+        ),
+        op(
+            "patch",
+            SERVER,
+            patch(update_server),
+            "Update an MCP server (config is a JSON merge patch)",
+            Some("UpdateServer"),
+            (200, Some("Server")),
+            BODY_BY_ID,
+        ),
+        op(
+            "delete",
+            SERVER,
+            delete(delete_server),
+            "Delete an MCP server",
+            None,
+            (204, None),
+            BY_ID,
+        ),
+        op(
+            "post",
+            "/integrated-account/{id}/mcp/{mcp_id}/rotate",
+            post(rotate_server),
+            "Issue a new URL and revoke the old one",
+            None,
+            (200, Some("Server")),
+            BY_ID,
+        ),
+        op(
+            "get",
+            "/integrated-account/{id}/mcp/{mcp_id}/tools",
+            get(server_tools),
+            "Preview the tools this server exposes; `profile` (full or portable) picks the schemas",
+            None,
+            (200, Some("Any")),
+            &[400, 401, 403, 404],
+        ),
+        op(
+            "get",
+            "/integrated-account/{id}/mcp/{mcp_id}/calls",
+            get(server_calls),
+            "The server's tool calls, newest first; `limit` (1–500, default 100) and `cursor` (the previous page's `next_cursor`) page them. Rows outlive the server.",
+            None,
+            (200, Some("Any")),
+            VALIDATED,
+        ),
+    ]
+}
+
+/// The admin API: every [`operations`] route behind the admin token, and `/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    let protected = operations()
+        .into_iter()
+        .fold(Router::new(), |router, operation| {
+            router.route(operation.path, operation.handler)
+        })
         .route_layer(axum::middleware::from_fn_with_state(
-            state,
+            state.clone(),
             require_admin_token,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(log_internal_errors))
+        .with_state(Provisioner::new(state));
     Router::new()
         .merge(protected)
         .route("/openapi.json", get(|| async { Json(openapi()) }))
 }
 
-/// The admin API's OpenAPI 3.1 document, built from the same request and response types'
-/// field lists as the handlers above.
+/// The admin API's OpenAPI 3.1 document, built from [`operations`].
 pub fn openapi() -> Value {
     let credentials = json!({"type": "object", "additionalProperties": false, "description": "Write-only vendor credentials; which fields apply depends on the integration's auth kind.", "properties": {
         "api_key": {"type": "string"}, "username": {"type": "string"}, "password": {"type": "string"},
@@ -1228,44 +587,34 @@ pub fn openapi() -> Value {
     let error = json!({"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}});
     let account = json!({"type": "object", "properties": {"id": {"type": "string"}, "integration": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}});
     let server = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string", "description": "Only in create and rotate responses, when the public URL is known."}, "mcp_path": {"type": "string", "description": "Only in create and rotate responses."}, "warnings": {"type": "array", "items": {"type": "string"}, "description": "Only when there is something to know, such as more tools than some clients accept (128)."}}});
-    // `status` is what the handler answers on success; `response` names its body schema.
-    let op = |summary: &str, body: Option<&str>, status: u16, response: Option<&str>| {
-        let success = match response {
-            Some(schema) => {
-                json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
-            }
-            None => json!({"description": "No content"}),
-        };
-        let failure = json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let mut paths = serde_json::Map::new();
+    for operation in operations() {
         let mut responses = serde_json::Map::new();
-        responses.insert(status.to_string(), success);
-        for code in ["400", "401", "403", "404", "413", "415", "422"] {
-            responses.insert(code.to_owned(), failure.clone());
+        let (status, schema) = operation.success;
+        responses.insert(
+            status.to_string(),
+            match schema {
+                Some(schema) => json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}),
+                None => json!({"description": "No content"}),
+            },
+        );
+        for code in operation.errors {
+            responses.insert(
+                code.to_string(),
+                json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            );
         }
-        let mut o = json!({"summary": summary, "responses": responses});
-        if let Some(body) = body {
-            o["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+        let mut entry = json!({"summary": operation.summary, "responses": responses});
+        if let Some(body) = operation.body {
+            entry["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
-        o
-    };
+        paths.entry(operation.path).or_insert_with(|| json!({}))[operation.method] = entry;
+    }
     json!({
         "openapi": "3.1.0",
         "info": {"title": "specgate admin API", "version": env!("CARGO_PKG_VERSION")},
         "security": [{"apiToken": []}],
-        "paths": {
-            "/integrations": {"get": op("List compiled integrations", None, 200, Some("Any"))},
-            "/integrations/{name}/upstream-hosts": {
-                "get": op("Hosts an integration's accounts may use: declared by the spec, and allowed", None, 200, Some("Any")),
-                "post": op("Allow a host (or *.suffix) for an integration", Some("AllowHost"), 201, Some("Any"))},
-            "/integrations/{name}/upstream-hosts/{host}": {"delete": op("Remove an allowed host", None, 204, None)},
-            "/integrated-account": {"post": op("Create an integrated account", Some("CreateAccount"), 201, Some("Account")), "get": op("List integrated accounts", None, 200, Some("Any"))},
-            "/integrated-account/{id}": {"get": op("Get an integrated account", None, 200, Some("Account")), "patch": op("Rename an account, rotate its credentials, or move it (with new credentials)", Some("UpdateAccount"), 200, Some("Account")), "delete": op("Delete an account, its MCP servers and its bound API tokens", None, 204, None)},
-            "/integrated-account/{id}/mcp": {"post": op("Create an MCP server", Some("CreateServer"), 201, Some("Server")), "get": op("List MCP servers", None, 200, Some("Any"))},
-            "/integrated-account/{id}/mcp/{mcp_id}": {"get": op("Get an MCP server", None, 200, Some("Server")), "patch": op("Update an MCP server (config is a JSON merge patch)", Some("UpdateServer"), 200, Some("Server")), "delete": op("Delete an MCP server", None, 204, None)},
-            "/integrated-account/{id}/mcp/{mcp_id}/rotate": {"post": op("Issue a new URL and revoke the old one", None, 200, Some("Server"))},
-            "/integrated-account/{id}/mcp/{mcp_id}/tools": {"get": op("Preview the tools this server exposes", None, 200, Some("Any"))},
-            "/integrated-account/{id}/mcp/{mcp_id}/calls": {"get": op("The server's tool calls, newest first; `limit` (1–500, default 100) and `cursor` (the previous page's `next_cursor`) page them. Rows outlive the server.", None, 200, Some("Any"))}
-        },
+        "paths": paths,
         "components": {
             "securitySchemes": {"apiToken": {"type": "http", "scheme": "bearer"}},
             "schemas": {
@@ -1287,11 +636,27 @@ pub fn openapi() -> Value {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn more_tools_than_clients_accept_is_a_warning() {
-        assert!(super::tool_count_warnings(128).is_empty());
-        let warnings = super::tool_count_warnings(129);
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("129 tools"), "{warnings:?}");
+    fn every_provisioning_error_has_a_status_and_code() {
+        let not_found = ApiError::from(ProvisionError::NotFound {
+            resource: crate::provision::Resource::Account,
+            id: "x".into(),
+        });
+        assert_eq!(
+            (not_found.status.as_u16(), not_found.code),
+            (404, "not_found")
+        );
+        let internal = ApiError::from(ProvisionError::Internal("disk on fire".into()));
+        assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !internal.message.contains("disk"),
+            "internals never reach the client"
+        );
+        assert_eq!(
+            internal.internal.as_deref(),
+            Some("internal error: disk on fire")
+        );
     }
 }

@@ -1,33 +1,30 @@
-//! The compiled tools as MCP sees them, and the method/tag filters that scope a server.
+//! The compiled tools, the method/tag filters that scope a server, and each server's listing
+//! of them in pages. Which protocol a page is written in is the face's business: a listing
+//! keeps each page's bytes once a face has written them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
-use rmcp::model::{CacheScope, JsonObject, ListToolsResult, ServerResult, Tool, ToolAnnotations};
 use specgate_runtime::{Integration, MethodClass, ToolDef};
 
 use crate::store::{SchemaProfile, ServerConfig};
 
-/// One compiled tool with its MCP form, built once at startup.
+/// One compiled tool.
 #[derive(Debug)]
 pub struct CatalogTool {
     /// The generated definition.
     pub def: &'static ToolDef,
     /// The integration it belongs to.
     pub integration: &'static Integration,
-    /// The MCP tool description, schema parsed once.
-    pub mcp: Tool,
-    /// The same in the portable schema profile.
-    pub portable: Tool,
 }
 
 impl CatalogTool {
-    /// The MCP form a client of `profile` is served.
-    pub fn form(&self, profile: SchemaProfile) -> &Tool {
+    /// The input schema a client of `profile` is served, as JSON text.
+    pub fn input_schema(&self, profile: SchemaProfile) -> &'static str {
         match profile {
-            SchemaProfile::Full => &self.mcp,
-            SchemaProfile::Portable => &self.portable,
+            SchemaProfile::Full => self.def.input_schema,
+            SchemaProfile::Portable => self.def.input_schema_portable,
         }
     }
 }
@@ -49,17 +46,79 @@ type ListingKey = (Vec<u32>, SchemaProfile);
 /// Distinct tool sets whose listings are kept; past it the cache starts over.
 const MAX_LISTINGS: usize = 1024;
 
-/// How long a client may reuse a tools/list page (`ttlMs`).
-const LIST_TTL_MS: u64 = 60_000;
-
-/// One server's `tools/list`: its tools, and each page serialized once, when first asked for.
+/// One server's tool listing: its tools, and each page's bytes once a face wrote them.
 #[derive(Debug)]
 pub struct ToolListing {
     /// Indices into the catalog, in name order.
     tools: Vec<u32>,
-    profile: SchemaProfile,
+    /// The schema profile the listing is served in.
+    pub profile: SchemaProfile,
     page_size: usize,
     pages: Box<[OnceLock<Bytes>]>,
+}
+
+/// One page of a [`ToolListing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListingPage {
+    start: usize,
+    end: usize,
+    /// Whether tools follow this page.
+    more: bool,
+}
+
+impl ListingPage {
+    /// The cursor of the page after this one, if there is one.
+    pub fn next_cursor(&self) -> Option<String> {
+        self.more.then(|| self.end.to_string())
+    }
+}
+
+impl ToolListing {
+    /// The page that `cursor` starts (the first without one); `None` for a cursor this
+    /// listing never issued.
+    pub fn page(&self, cursor: Option<&str>) -> Option<ListingPage> {
+        let start = match cursor {
+            None => 0,
+            Some(cursor) => cursor
+                .parse::<usize>()
+                .ok()
+                .filter(|start| *start < self.tools.len())?,
+        };
+        let end = (start + self.page_size).min(self.tools.len());
+        Some(ListingPage {
+            start,
+            end,
+            more: end < self.tools.len(),
+        })
+    }
+
+    /// The catalog indices of a page's tools.
+    pub fn indices(&self, page: ListingPage) -> &[u32] {
+        &self.tools[page.start..page.end]
+    }
+
+    /// A page's bytes as `write` writes them, written once per page (a page that does not
+    /// start at a page boundary is written each time).
+    pub fn written(
+        &self,
+        page: ListingPage,
+        write: impl FnOnce() -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        if !page.start.is_multiple_of(self.page_size) {
+            return write();
+        }
+        match self.pages.get(page.start / self.page_size) {
+            Some(slot) => match slot.get() {
+                Some(bytes) => Some(bytes.clone()),
+                None => {
+                    let bytes = write()?;
+                    Some(slot.get_or_init(|| bytes).clone())
+                }
+            },
+            // The one page of an empty listing.
+            None => write(),
+        }
+    }
 }
 
 impl Catalog {
@@ -68,12 +127,7 @@ impl Catalog {
         let mut tools: Vec<CatalogTool> = integrations
             .iter()
             .flat_map(|integration| integration.tools.iter().map(move |def| (*integration, def)))
-            .map(|(integration, def)| CatalogTool {
-                def,
-                integration,
-                mcp: mcp_tool(def, def.input_schema),
-                portable: mcp_tool(def, def.input_schema_portable),
-            })
+            .map(|(integration, def)| CatalogTool { def, integration })
             .collect();
         tools.sort_by(|a, b| a.def.name.cmp(b.def.name));
         let mut aliases: Vec<(&'static str, usize)> = tools
@@ -105,14 +159,20 @@ impl Catalog {
     /// The tool `name` calls: a tool of that name, or the tool it is an earlier name of
     /// (`true`: called by a deprecated alias). Aliases are never listed.
     pub fn resolve(&self, name: &str) -> Option<(&CatalogTool, bool)> {
-        if let Some(tool) = self.get(name) {
-            return Some((tool, false));
+        let (index, by_alias) = self.resolve_index(name)?;
+        Some((&self.tools[index], by_alias))
+    }
+
+    /// [`Self::resolve`] as an index into [`Self::tools`].
+    pub fn resolve_index(&self, name: &str) -> Option<(usize, bool)> {
+        if let Ok(index) = self.tools.binary_search_by(|t| t.def.name.cmp(name)) {
+            return Some((index, false));
         }
         let at = self
             .aliases
             .binary_search_by(|(alias, _)| (*alias).cmp(name))
             .ok()?;
-        Some((&self.tools[self.aliases[at].1], true))
+        Some((self.aliases[at].1, true))
     }
 
     /// Tools of one integration that pass a server's filters, in name order.
@@ -165,87 +225,6 @@ impl Catalog {
         listings.insert(key, listing.clone());
         listing
     }
-
-    /// The page of `listing` that `cursor` starts (the first without one); `None` for a
-    /// cursor this listing never issued.
-    pub fn list_page(
-        &self,
-        listing: &ToolListing,
-        cursor: Option<&str>,
-    ) -> Option<ListToolsResult> {
-        let start = page_start(listing, cursor)?;
-        let end = (start + listing.page_size).min(listing.tools.len());
-        let mut result = ListToolsResult::with_all_items(
-            listing.tools[start..end]
-                .iter()
-                .map(|&index| self.tools[index as usize].form(listing.profile).clone())
-                .collect(),
-        );
-        result.next_cursor = (end < listing.tools.len()).then(|| end.to_string());
-        result.ttl_ms = Some(LIST_TTL_MS);
-        result.cache_scope = Some(CacheScope::Private);
-        Some(result)
-    }
-
-    /// [`Self::list_page`] as JSON in the shape of protocol versions before 2026-07-28 (no
-    /// `resultType`), serialized once per page and listing.
-    pub fn legacy_list_page_json(
-        &self,
-        listing: &ToolListing,
-        cursor: Option<&str>,
-    ) -> Option<Bytes> {
-        let start = page_start(listing, cursor)?;
-        let serialize = || {
-            let mut page = ServerResult::ListToolsResult(self.list_page(listing, cursor)?);
-            legacy_shape(&mut page);
-            serde_json::to_vec(&page).ok().map(Bytes::from)
-        };
-        if start % listing.page_size != 0 {
-            return serialize();
-        }
-        let slot = listing.pages.get(start / listing.page_size);
-        match slot {
-            Some(slot) => match slot.get() {
-                Some(page) => Some(page.clone()),
-                None => {
-                    let page = serialize()?;
-                    Some(slot.get_or_init(|| page).clone())
-                }
-            },
-            // The one page of an empty listing.
-            None => serialize(),
-        }
-    }
-}
-
-/// What rmcp's handler does to a result for a peer on a version before 2026-07-28.
-pub fn legacy_shape(result: &mut ServerResult) {
-    result.strip_result_type_for_legacy_peer();
-    result.strip_non_object_output_for_legacy_peer();
-}
-
-fn page_start(listing: &ToolListing, cursor: Option<&str>) -> Option<usize> {
-    match cursor {
-        None => Some(0),
-        Some(cursor) => cursor
-            .parse::<usize>()
-            .ok()
-            .filter(|start| *start < listing.tools.len()),
-    }
-}
-
-fn mcp_tool(def: &'static ToolDef, input_schema: &str) -> Tool {
-    let schema: JsonObject = serde_json::from_str(input_schema).unwrap_or_default();
-    let mut tool = Tool::new(def.name, def.description, Arc::new(schema));
-    tool.title = Some(def.title.to_owned());
-    let mut annotations = ToolAnnotations::new();
-    annotations.title = Some(def.title.to_owned());
-    annotations.read_only_hint = Some(def.annotations.read_only);
-    annotations.destructive_hint = Some(def.annotations.destructive);
-    annotations.idempotent_hint = Some(def.annotations.idempotent);
-    annotations.open_world_hint = Some(def.annotations.open_world);
-    tool.annotations = Some(annotations);
-    tool
 }
 
 /// Whether a tool passes a server's filters: methods ∩ tags ∩ tools − exclude_tools.
@@ -287,7 +266,9 @@ pub fn tag_values(integration: &Integration) -> BTreeSet<&'static str> {
 /// with the input schema of `profile`.
 pub fn tool_json(tool: &CatalogTool, profile: SchemaProfile) -> serde_json::Value {
     let def = tool.def;
-    let schema = serde_json::Value::Object((*tool.form(profile).input_schema).clone());
+    // Generated schemas are valid JSON (`tests/codegen.rs` checks every one).
+    let schema: serde_json::Value =
+        serde_json::from_str(tool.input_schema(profile)).unwrap_or_default();
     serde_json::json!({
         "name": def.name,
         "title": def.title,
@@ -346,8 +327,12 @@ mod tests {
 
         let config = ServerConfig::default();
         let listing = catalog.listing("acme", &config, SchemaProfile::Full, 10);
-        let page = catalog.list_page(&listing, None).unwrap();
-        let names: Vec<&str> = page.tools.iter().map(|t| t.name.as_ref()).collect();
+        let page = listing.page(None).unwrap();
+        let names: Vec<&str> = listing
+            .indices(page)
+            .iter()
+            .map(|&index| catalog.tools()[index as usize].def.name)
+            .collect();
         assert_eq!(names, ["get_single_acme_order_by_id"]);
     }
 

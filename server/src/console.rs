@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::extract::{
     ConnectInfo, FromRequest, FromRequestParts, Path, Query, RawForm, RawQuery, Request, State,
 };
@@ -27,13 +28,13 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 use specgate_runtime::{AuthKind, Integration};
 
-use crate::AppState;
-use crate::admin::{
-    AccountView, ApiError, CreateAccount, CreateServer, Provisioner, ServerView, UpdateAccount,
-    UpdateServer,
-};
+use crate::call::Credentials;
 use crate::catalog::tag_values;
-use crate::proxy::Credentials;
+use crate::provision::{
+    AccountView, CreateAccount, CreateServer, Field, ProvisionError, Provisioner, ServerView,
+    UpdateAccount, UpdateServer,
+};
+use crate::state::AppState;
 use crate::store::{ConsoleSession, Filter, SchemaProfile, ServerConfig, TokenScope, now};
 
 /// The session cookie's name.
@@ -81,7 +82,27 @@ impl SignInLimiter {
 }
 
 /// The console's routes, under `/console`.
-pub fn router() -> Router<AppState> {
+/// The console's state: the core's, and the sign-in limits of this process.
+#[derive(Clone)]
+struct Console {
+    state: AppState,
+    sign_ins: std::sync::Arc<SignInLimiter>,
+}
+
+impl axum::extract::FromRef<Console> for AppState {
+    fn from_ref(console: &Console) -> Self {
+        console.state.clone()
+    }
+}
+
+impl axum::extract::FromRef<Console> for std::sync::Arc<SignInLimiter> {
+    fn from_ref(console: &Console) -> Self {
+        console.sign_ins.clone()
+    }
+}
+
+/// The console's routes, to be nested at `/console`.
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_page).post(login))
@@ -102,9 +123,18 @@ pub fn router() -> Router<AppState> {
         .route("/accounts/{id}/servers/{sid}/rotate", post(rotate_server))
         .route("/accounts/{id}/servers/{sid}/delete", post(delete_server))
         .layer(axum::middleware::map_response(security_headers))
+        .with_state(Console {
+            state,
+            sign_ins: std::sync::Arc::default(),
+        })
 }
 
+/// The security headers every console response carries; also logs the internal failure
+/// behind a 500.
 async fn security_headers(mut response: Response) -> Response {
+    if let Some(InternalFailure(error)) = response.extensions().get::<InternalFailure>() {
+        tracing::error!(%error, "console operation failed");
+    }
     let headers = response.headers_mut();
     for (name, value) in [
         (
@@ -151,13 +181,17 @@ pub fn esc(text: &str) -> String {
 /// A signed-in request; anything else is sent to the sign-in page.
 struct Signed(ConsoleSession);
 
-impl FromRequestParts<AppState> for Signed {
+impl<S: Send + Sync> FromRequestParts<S> for Signed
+where
+    AppState: axum::extract::FromRef<S>,
+{
     type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut http::request::Parts,
-        state: &AppState,
+        state: &S,
     ) -> Result<Self, Response> {
+        let state = AppState::from_ref(state);
         let Some(id) = session_cookie(&parts.headers) else {
             return Err(Redirect::to("/console/login").into_response());
         };
@@ -168,7 +202,7 @@ impl FromRequestParts<AppState> for Signed {
         {
             Ok(Some(session)) => Ok(Self(session)),
             Ok(None) => Err(Redirect::to("/console/login").into_response()),
-            Err(error) => Err(ApiError::internal(error).into_response()),
+            Err(error) => Err(ConsoleError::internal(error).into_response()),
         }
     }
 }
@@ -181,10 +215,13 @@ struct SignedPost {
     form: Form,
 }
 
-impl FromRequest<AppState> for SignedPost {
+impl<S: Send + Sync> FromRequest<S> for SignedPost
+where
+    AppState: axum::extract::FromRef<S>,
+{
     type Rejection = Response;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let Signed(session) = Signed::from_request_parts(&mut parts, state).await?;
         let headers = parts.headers.clone();
@@ -301,13 +338,102 @@ fn page(title: &str, session: Option<&ConsoleSession>, body: &str) -> Html<Strin
     ))
 }
 
+/// Why a console action failed: a provisioning rule, a form field the console reads itself,
+/// or a failure inside (logged by [`security_headers`], never shown).
+#[derive(Debug, thiserror::Error)]
+enum ConsoleError {
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error("{message}")]
+    Form {
+        field: &'static str,
+        message: String,
+    },
+    #[error("internal error; see the server log")]
+    Internal(String),
+}
+
+impl ConsoleError {
+    fn internal(error: impl std::fmt::Display) -> Self {
+        Self::Internal(error.to_string())
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Provision(
+                ProvisionError::NotFound { .. } | ProvisionError::HostNotListed { .. },
+            ) => StatusCode::NOT_FOUND,
+            Self::Provision(ProvisionError::Store(_) | ProvisionError::Internal(_))
+            | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Provision(ProvisionError::NoTools | ProvisionError::InvalidConfig(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::Provision(_) | Self::Form { .. } => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The form field the error concerns (`form` for the whole form).
+    fn field(&self) -> &'static str {
+        match self {
+            Self::Form { field, .. } => field,
+            Self::Provision(error) => match error.field() {
+                Some(Field::TokenUrl) => "token_url",
+                Some(Field::Config) | Some(Field::Limit) | Some(Field::Cursor)
+                | Some(Field::Scope) | Some(Field::Host) | None => "form",
+                Some(field) => field.as_str(),
+            },
+            Self::Internal(_) => "form",
+        }
+    }
+
+    /// What the operator reads: the error, with the way to allow a host where one is refused.
+    fn message(&self) -> String {
+        match self {
+            Self::Provision(
+                error @ ProvisionError::HostNotAllowed {
+                    integration, host, ..
+                },
+            ) => format!(
+                "{error}. An operator can allow it with `specgate upstream-host allow --integration {integration} {host}`"
+            ),
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// An internal failure behind a 500, left in the response for [`security_headers`] to log.
+#[derive(Clone)]
+struct InternalFailure(std::sync::Arc<str>);
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = format!(
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            esc(&self.message())
+        );
+        let mut response = (status, page("Something went wrong", None, &body)).into_response();
+        if let Self::Internal(error) | Self::Provision(ProvisionError::Internal(error)) = &self {
+            response
+                .extensions_mut()
+                .insert(InternalFailure(error.as_str().into()));
+        }
+        if let Self::Provision(ProvisionError::Store(error)) = &self {
+            response
+                .extensions_mut()
+                .insert(InternalFailure(error.to_string().into()));
+        }
+        response
+    }
+}
+
 /// Errors by the form field they concern (`form` for the whole form).
 #[derive(Default)]
 struct FieldErrors(Vec<(&'static str, String)>);
 
 impl FieldErrors {
-    fn of(error: &ApiError) -> Self {
-        Self(vec![(error_field(error), error.message.clone())])
+    fn of(error: &ConsoleError) -> Self {
+        Self(vec![(error.field(), error.message())])
     }
 
     fn get(&self, field: &str) -> Option<&str> {
@@ -329,33 +455,6 @@ impl FieldErrors {
             ),
             None => (String::new(), String::new()),
         }
-    }
-}
-
-/// The form field an admin API error concerns.
-fn error_field(error: &ApiError) -> &'static str {
-    match error.code {
-        "unknown_integration" => "integration",
-        "invalid_name" => "name",
-        "invalid_credentials" | "credentials_required" => "credentials",
-        "invalid_base_url"
-        | "insecure_base_url"
-        | "upstream_host_not_allowed"
-        | "base_url_required"
-            if error.message.contains("token_url") =>
-        {
-            "token_url"
-        }
-        "invalid_base_url"
-        | "insecure_base_url"
-        | "upstream_host_not_allowed"
-        | "base_url_required" => "base_url",
-        "invalid_methods" | "no_tools" => "methods",
-        "invalid_tags" => "tags",
-        "invalid_tools" => "tools",
-        "invalid_exclude_tools" => "exclude_tools",
-        "invalid_expires_at" => "expires_at",
-        _ => "form",
     }
 }
 
@@ -395,6 +494,7 @@ fn login_form(error: Option<&str>) -> Html<String> {
 
 async fn login(
     State(state): State<AppState>,
+    State(sign_ins): State<std::sync::Arc<SignInLimiter>>,
     extensions: http::Extensions,
     headers: HeaderMap,
     RawForm(raw): RawForm,
@@ -407,7 +507,7 @@ async fn login(
     let address = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    if let Some(wait) = state.sign_ins.blocked(address) {
+    if let Some(wait) = sign_ins.blocked(address) {
         let body = login_form(Some(&format!(
             "Too many failed sign-ins from this address; try again in {} s.",
             wait.as_secs().max(1)
@@ -417,10 +517,10 @@ async fn login(
     let hash = state.keys.hash_token(form.get("token").trim());
     let token = match state.store.find_api_token(&hash).await {
         Ok(token) => token,
-        Err(error) => return ApiError::internal(error).into_response(),
+        Err(error) => return ConsoleError::internal(error).into_response(),
     };
     let Some(token) = token.filter(|t| t.scope == TokenScope::Admin) else {
-        state.sign_ins.fail(address);
+        sign_ins.fail(address);
         return (
             StatusCode::UNAUTHORIZED,
             login_form(Some("That is not a live admin API token.")),
@@ -431,7 +531,7 @@ async fn login(
         crate::crypto::new_token("cs_"),
         crate::crypto::new_token(""),
     ) else {
-        return ApiError::new(500, "internal", "no randomness").into_response();
+        return ConsoleError::internal("no randomness").into_response();
     };
     let at = now();
     let session = ConsoleSession {
@@ -442,7 +542,7 @@ async fn login(
         expires_at: at + SESSION_SECS,
     };
     if let Err(error) = state.store.create_session(&session).await {
-        return ApiError::internal(error).into_response();
+        return ConsoleError::internal(error).into_response();
     }
     let secure = if state
         .config
@@ -466,7 +566,7 @@ async fn login(
 
 async fn logout(State(state): State<AppState>, SignedPost { session, .. }: SignedPost) -> Response {
     if let Err(error) = state.store.delete_session(&session.id_hash).await {
-        return ApiError::internal(error).into_response();
+        return ConsoleError::internal(error).into_response();
     }
     let mut response = Redirect::to("/console/login").into_response();
     response.headers_mut().insert(
@@ -483,7 +583,7 @@ async fn logout(State(state): State<AppState>, SignedPost { session, .. }: Signe
 async fn home(State(state): State<AppState>, Signed(session): Signed) -> Response {
     let accounts = match Provisioner::new(state.clone()).list_accounts().await {
         Ok(accounts) => accounts,
-        Err(error) => return error.into_response(),
+        Err(error) => return ConsoleError::from(error).into_response(),
     };
     let mut body = String::from(
         "<h2>Integrations</h2><table><thead><tr><th scope=\"col\">Integration</th><th scope=\"col\">Auth</th><th scope=\"col\">Tools</th></tr></thead><tbody>",
@@ -695,7 +795,7 @@ fn credential_fields(auth: &AuthKind, errors: &FieldErrors, required: bool) -> S
 }
 
 /// The credentials a form carries, if any field was filled in.
-fn credentials_of(form: &Form) -> Result<Option<Credentials>, ApiError> {
+fn credentials_of(form: &Form) -> Result<Option<Credentials>, ConsoleError> {
     let mut credentials = Credentials {
         api_key: form.some("api_key"),
         username: form.some("username"),
@@ -711,11 +811,10 @@ fn credentials_of(form: &Form) -> Result<Option<Credentials>, ApiError> {
         match serde_json::from_str::<Value>(&params) {
             Ok(Value::Object(map)) => credentials.token_params = map,
             _ => {
-                return Err(ApiError::new(
-                    400,
-                    "invalid_credentials",
-                    "extra token request fields must be a JSON object, e.g. {\"org_id\": \"...\"}",
-                ));
+                return Err(ConsoleError::Form {
+                    field: "credentials",
+                    message: "extra token request fields must be a JSON object, e.g. {\"org_id\": \"...\"}".to_owned(),
+                });
             }
         }
     }
@@ -728,22 +827,21 @@ async fn create_account(
 ) -> Response {
     let chosen = form.get("integration").to_owned();
     let created = match credentials_of(&form) {
-        Ok(credentials) => {
-            Provisioner::new(state)
-                .create_account(CreateAccount {
-                    integration: chosen.clone(),
-                    name: form.get("name").trim().to_owned(),
-                    credentials: credentials.unwrap_or_default(),
-                    base_url: form.some("base_url"),
-                })
-                .await
-        }
+        Ok(credentials) => Provisioner::new(state)
+            .create_account(CreateAccount {
+                integration: chosen.clone(),
+                name: form.get("name").trim().to_owned(),
+                credentials: credentials.unwrap_or_default(),
+                base_url: form.some("base_url"),
+            })
+            .await
+            .map_err(ConsoleError::from),
         Err(error) => Err(error),
     };
     match created {
         Ok(account) => Redirect::to(&format!("/console/accounts/{}", account.id)).into_response(),
         Err(error) => (
-            StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
+            error.status(),
             account_form(&session, Some(&chosen), &form, &FieldErrors::of(&error)),
         )
             .into_response(),
@@ -784,12 +882,12 @@ async fn account_screen(
     let provisioner = Provisioner::new(state.clone());
     let account = match provisioner.get_account(id).await {
         Ok(account) => account,
-        Err(error) if error.status == 404 => return not_found(session, "account", id),
-        Err(error) => return error.into_response(),
+        Err(ProvisionError::NotFound { .. }) => return not_found(session, "account", id),
+        Err(error) => return ConsoleError::from(error).into_response(),
     };
     let servers = match provisioner.list_servers(id).await {
         Ok(servers) => servers,
-        Err(error) => return error.into_response(),
+        Err(error) => return ConsoleError::from(error).into_response(),
     };
     let Some(integration) = integration(&account.integration) else {
         return not_found(session, "integration", &account.integration);
@@ -930,7 +1028,7 @@ async fn update_account(
             // Sent only when it changes, so saving the name alone needs no credentials.
             base_url: (base_url != current.base_url).then_some(base_url),
         };
-        provisioner.update_account(&id, request).await
+        Ok::<_, ConsoleError>(provisioner.update_account(&id, request).await?)
     }
     .await;
     match result {
@@ -956,7 +1054,7 @@ async fn delete_account(
 ) -> Response {
     match Provisioner::new(state).delete_account(&id).await {
         Ok(()) => Redirect::to("/console").into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => ConsoleError::from(error).into_response(),
     }
 }
 
@@ -964,21 +1062,27 @@ async fn delete_account(
 
 /// The config a server form describes. Unticked groups mean: every method is one choice to
 /// make explicitly (an empty list is refused by the API), every tag and tool otherwise.
-fn config_of(form: &Form) -> Result<ServerConfig, ApiError> {
-    let list = |field: &'static str, code: &'static str, all_when_empty: bool| {
+fn config_of(form: &Form) -> Result<ServerConfig, ConsoleError> {
+    let list = |field: &'static str, all_when_empty: bool| {
         let values = form.all(field);
         if values.is_empty() {
             if all_when_empty {
                 return Ok(Filter::All);
             }
-            return Err(ApiError::new(400, code, "tick at least one method class"));
+            return Err(ConsoleError::Form {
+                field,
+                message: "tick at least one method class".to_owned(),
+            });
         }
-        Filter::from_list(values).map_err(|m| ApiError::new(400, code, format!("`{field}`: {m}")))
+        Filter::from_list(values).map_err(|problem| ConsoleError::Form {
+            field,
+            message: format!("`{field}`: {problem}"),
+        })
     };
     Ok(ServerConfig {
-        methods: list("methods", "invalid_methods", false)?,
-        tags: list("tags", "invalid_tags", true)?,
-        tools: list("tools", "invalid_tools", true)?,
+        methods: list("methods", false)?,
+        tags: list("tags", true)?,
+        tools: list("tools", true)?,
         exclude_tools: form.all("exclude_tools"),
         require_api_token_auth: form.get("require_api_token_auth") == "on",
         schema_profile: match form.get("schema_profile") {
@@ -1158,7 +1262,7 @@ async fn preview(
     let form = Form::parse(query.as_deref().unwrap_or_default().as_bytes());
     let account = match Provisioner::new(state.clone()).get_account(&id).await {
         Ok(account) => account,
-        Err(error) => return error.into_response(),
+        Err(error) => return ConsoleError::from(error).into_response(),
     };
     let Some(integration) = integration(&account.integration) else {
         return StatusCode::NOT_FOUND.into_response();
@@ -1167,7 +1271,7 @@ async fn preview(
         Ok(config) => Html(preview_html(&state, integration, &config)).into_response(),
         Err(error) => Html(format!(
             "<p class=\"error\" role=\"alert\">{}</p>",
-            esc(&error.message)
+            esc(&error.message())
         ))
         .into_response(),
     }
@@ -1180,18 +1284,17 @@ async fn create_server(
 ) -> Response {
     let provisioner = Provisioner::new(state.clone());
     let created = match config_of(&form) {
-        Ok(config) => {
-            provisioner
-                .create_server(
-                    &id,
-                    CreateServer {
-                        name: form.get("name").trim().to_owned(),
-                        config,
-                        expires_at: expires_of(&form),
-                    },
-                )
-                .await
-        }
+        Ok(config) => provisioner
+            .create_server(
+                &id,
+                CreateServer {
+                    name: form.get("name").trim().to_owned(),
+                    config,
+                    expires_at: expires_of(&form),
+                },
+            )
+            .await
+            .map_err(ConsoleError::from),
         Err(error) => Err(error),
     };
     match created {
@@ -1283,10 +1386,10 @@ async fn server_screen(
         provisioner.get_server(id, sid).await,
     ) {
         (Ok(account), Ok(server)) => (account, server),
-        (Err(error), _) | (_, Err(error)) if error.status == 404 => {
+        (Err(ProvisionError::NotFound { .. }), _) | (_, Err(ProvisionError::NotFound { .. })) => {
             return not_found(session, "MCP server", sid);
         }
-        (Err(error), _) | (_, Err(error)) => return error.into_response(),
+        (Err(error), _) | (_, Err(error)) => return ConsoleError::from(error).into_response(),
     };
     let Some(integration) = integration(&account.integration) else {
         return not_found(session, "integration", &account.integration);
@@ -1328,22 +1431,21 @@ async fn update_server(
     let provisioner = Provisioner::new(state.clone());
     let result = match config_of(&form).and_then(|config| {
         serde_json::to_value(config)
-            .map_err(ApiError::internal)
+            .map_err(ConsoleError::internal)
             .map(|v| v.as_object().cloned().unwrap_or_default())
     }) {
-        Ok(config) => {
-            provisioner
-                .update_server(
-                    &id,
-                    &sid,
-                    UpdateServer {
-                        name: Some(form.get("name").trim().to_owned()),
-                        config: Some(config),
-                        expires_at: Some(expires_of(&form)),
-                    },
-                )
-                .await
-        }
+        Ok(config) => provisioner
+            .update_server(
+                &id,
+                &sid,
+                UpdateServer {
+                    name: Some(form.get("name").trim().to_owned()),
+                    config: Some(config),
+                    expires_at: Some(expires_of(&form)),
+                },
+            )
+            .await
+            .map_err(ConsoleError::from),
         Err(error) => Err(error),
     };
     match result {
@@ -1364,7 +1466,7 @@ async fn rotate_server(
         .await
     {
         Ok(server) => shown_once(&state, &session, &id, &server, "New MCP URL"),
-        Err(error) => error.into_response(),
+        Err(error) => ConsoleError::from(error).into_response(),
     }
 }
 
@@ -1375,7 +1477,7 @@ async fn delete_server(
 ) -> Response {
     match Provisioner::new(state).delete_server(&id, &sid).await {
         Ok(()) => Redirect::to(&format!("/console/accounts/{id}")).into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => ConsoleError::from(error).into_response(),
     }
 }
 
@@ -1392,19 +1494,29 @@ mod tests {
     }
 
     #[test]
-    fn admin_errors_land_on_their_fields() {
-        let at = |code, message: &str| error_field(&ApiError::new(400, code, message));
-        assert_eq!(at("invalid_name", "`name` is empty"), "name");
+    fn errors_land_on_their_fields_by_variant() {
+        let at = |error: ProvisionError| ConsoleError::from(error).field();
         assert_eq!(
-            at("upstream_host_not_allowed", "`base_url` host"),
-            "base_url"
+            at(ProvisionError::InvalidName(
+                crate::provision::NameProblem::Empty
+            )),
+            "name"
         );
-        assert_eq!(
-            at("upstream_host_not_allowed", "`credentials.token_url` host"),
-            "token_url"
-        );
-        assert_eq!(at("no_tools", "no tool"), "methods");
-        assert_eq!(at("invalid_config", "?"), "form");
+        let host = |field| ProvisionError::HostNotAllowed {
+            field,
+            host: "evil.example".into(),
+            integration: "malomo",
+            allowed: vec![],
+        };
+        assert_eq!(at(host(Field::BaseUrl)), "base_url");
+        assert_eq!(at(host(Field::TokenUrl)), "token_url");
+        assert_eq!(at(ProvisionError::NoTools), "methods");
+        assert_eq!(at(ProvisionError::InvalidConfig("?".into())), "form");
+        let form = ConsoleError::Form {
+            field: "tags",
+            message: "x".into(),
+        };
+        assert_eq!(form.field(), "tags");
     }
 
     #[test]

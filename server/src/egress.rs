@@ -118,14 +118,37 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .filter(|a| allow_private || is_public(a.ip()))
                 .collect();
             if usable.is_empty() {
-                return Err(format!(
-                    "{host} resolves only to private, loopback or link-local addresses, which vendor requests never go to"
-                )
-                .into());
+                return Err(Box::new(PrivateAddressesOnly { host }) as _);
             }
             Ok(Box::new(usable.into_iter()) as reqwest::dns::Addrs)
         })
     }
+}
+
+/// A vendor host that resolved to no address vendor requests may go to.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{host} resolves only to private, loopback or link-local addresses, which vendor requests never go to"
+)]
+pub struct PrivateAddressesOnly {
+    /// The host name.
+    pub host: String,
+}
+
+/// Why a URL may not receive vendor credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefusal {
+    /// Plain http to a loopback host, without `--allow-insecure-upstreams`.
+    #[error("must be https; loopback http needs --allow-insecure-upstreams")]
+    LoopbackHttp,
+    /// Any scheme but https.
+    #[error("must be an https URL")]
+    NotHttps,
+    /// An IP literal that is not public.
+    #[error(
+        "{0} is a private, loopback or link-local address; vendor credentials are never sent there"
+    )]
+    PrivateAddress(IpAddr),
 }
 
 /// Follows a redirect only within the origin of the first request (so never to another host
@@ -158,16 +181,14 @@ pub fn client(timeout: std::time::Duration, allow_private: bool) -> reqwest::Cli
 
 /// Checks a URL that vendor credentials will be sent to: https (or loopback http when
 /// insecure upstreams are allowed), and an IP-literal host only if public.
-pub fn check_url(url: &reqwest::Url, allow_insecure: bool) -> Result<(), String> {
+pub fn check_url(url: &reqwest::Url, allow_insecure: bool) -> Result<(), UrlRefusal> {
     let host = url.host_str().unwrap_or_default();
     let loopback = is_loopback_host(host);
     match url.scheme() {
         "https" => {}
         "http" if loopback && allow_insecure => {}
-        "http" if loopback => {
-            return Err("must be https; loopback http needs --allow-insecure-upstreams".to_owned());
-        }
-        _ => return Err("must be an https URL".to_owned()),
+        "http" if loopback => return Err(UrlRefusal::LoopbackHttp),
+        _ => return Err(UrlRefusal::NotHttps),
     }
     if let Ok(ip) = host
         .trim_start_matches('[')
@@ -176,9 +197,7 @@ pub fn check_url(url: &reqwest::Url, allow_insecure: bool) -> Result<(), String>
         && !is_public(ip)
         && !allow_insecure
     {
-        return Err(format!(
-            "{ip} is a private, loopback or link-local address; vendor credentials are never sent there"
-        ));
+        return Err(UrlRefusal::PrivateAddress(ip));
     }
     Ok(())
 }

@@ -1,11 +1,17 @@
 //! The specgate server: serves the compiled tools over MCP at `/mcp/{token}`, proxies each call
-//! to the vendor, and provisions accounts and MCP servers through an admin API and a CLI.
+//! to the vendor, and provisions accounts and MCP servers through an admin API, a web console
+//! and a CLI.
 //!
-//! `app` builds the whole router so tests drive it without a socket; `main.rs` only binds it.
+//! A core that knows no transport (`state`, `access`, `provision`, `tool_call`, `call`,
+//! `catalog`, `store`, ...) and thin faces around it (`mcp`, `admin`, `console`, and the CLI in
+//! `main.rs`). [`app`] assembles the faces' routes into one router, which tests drive with
+//! `tower::ServiceExt::oneshot` as well as over a socket; `main.rs` only binds it.
 
+pub mod access;
 pub mod admin;
 pub mod audit;
 pub mod cache;
+pub mod call;
 pub mod catalog;
 pub mod changes;
 pub mod console;
@@ -13,150 +19,18 @@ pub mod crypto;
 pub mod egress;
 pub mod mcp;
 pub mod metrics;
-pub mod proxy;
+pub mod provision;
 pub mod sandbox;
 pub mod serving;
+pub mod state;
 pub mod store;
+pub mod tool_call;
 pub use specgate_wire::{ratelimit, vendor_json};
 
-use std::sync::Arc;
-use std::time::Duration;
+pub use state::{AppState, Config, spawn_sweeper};
 
 use axum::Router;
-use axum::routing::{get, post};
-
-use crate::cache::ChangeCache;
-use crate::catalog::Catalog;
-use crate::crypto::Keys;
-use crate::metrics::Metrics;
-use crate::proxy::Proxy;
-use crate::store::Store;
-use tokio_util::sync::CancellationToken;
-
-/// Deployment settings.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Base URL that MCP server URLs are built on, e.g. `https://mcp.example.com`. `None`
-    /// where it is not known (a CLI run on a database no server has recorded it in).
-    pub public_url: Option<String>,
-    /// Host names (or `host:port`) accepted in `Host`; loopback is always accepted.
-    pub allowed_hosts: Vec<String>,
-    /// Origins accepted in `Origin` (browser clients); empty rejects any Origin but loopback.
-    pub allowed_origins: Vec<String>,
-    /// Accept `http://` loopback base URLs for accounts (tests and the demo only).
-    pub allow_insecure_upstreams: bool,
-    /// Largest accepted request body.
-    pub max_body_bytes: usize,
-    /// Tools per tools/list page.
-    pub tools_page_size: usize,
-    /// How long a vendor request may take before it becomes a timeout error.
-    pub upstream_timeout: Duration,
-    /// Most concurrent legacy SSE sessions.
-    pub sse_max_sessions: usize,
-    /// Most concurrent legacy SSE sessions of one MCP server, so one tenant cannot hold them all.
-    pub sse_max_sessions_per_server: usize,
-    /// Legacy SSE sessions close after this long without a message.
-    pub sse_idle: Duration,
-    /// How long the audit log keeps a tool call.
-    pub audit_retention: Duration,
-    /// Threads that each serve their own connections (see [`serving_thread`]); the vendor
-    /// client keeps one connection pool per thread.
-    pub serving_threads: usize,
-}
-
-/// Token resolutions (and API tokens) kept in memory at most; past it the cache starts over.
-const CACHED_TOKENS: usize = 10_000;
-
-/// Everything a request handler needs, behind one `Arc`: handlers and middleware clone it
-/// per request.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-/// What [`AppState`] shares.
-pub struct Shared {
-    /// Settings.
-    pub config: Arc<Config>,
-    /// Database.
-    pub store: Store,
-    /// Secret key material.
-    pub keys: Keys,
-    /// Compiled tools.
-    pub catalog: Catalog,
-    /// Vendor client.
-    pub proxy: Proxy,
-    /// Prometheus counters.
-    pub metrics: Metrics,
-    /// The per-call audit log.
-    pub audit: audit::AuditLog,
-    /// MCP token resolutions, kept until the database changes.
-    pub resolutions: ChangeCache<Arc<mcp::Resolved>>,
-    /// API tokens (the second factor and the admin API), kept until the database changes.
-    pub api_tokens: ChangeCache<store::ApiToken>,
-    /// Legacy SSE sessions.
-    pub sse: mcp::SseSessions,
-    /// Failed console sign-ins by address.
-    pub sign_ins: console::SignInLimiter,
-    /// Fires when the process begins to shut down: readiness turns false and SSE streams close.
-    pub shutdown: CancellationToken,
-}
-
-impl AppState {
-    /// State over the compiled registry.
-    pub fn new(config: Config, store: Store, keys: Keys) -> Self {
-        let shutdown = CancellationToken::new();
-        Self(Arc::new(Shared {
-            proxy: Proxy::new(
-                store.clone(),
-                keys.clone(),
-                (0..config.serving_threads.max(1))
-                    .map(|_| {
-                        egress::client(config.upstream_timeout, config.allow_insecure_upstreams)
-                    })
-                    .collect(),
-                config.allow_insecure_upstreams,
-            ),
-            sse: mcp::SseSessions::new(
-                config.sse_max_sessions,
-                config.sse_max_sessions_per_server,
-                config.sse_idle,
-                shutdown.clone(),
-            ),
-            shutdown,
-            sign_ins: console::SignInLimiter::default(),
-            config: Arc::new(config),
-            audit: audit::AuditLog::new(store.clone()),
-            resolutions: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
-            api_tokens: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
-            store,
-            keys,
-            catalog: Catalog::from_registry(specgate_api::INTEGRATIONS),
-            metrics: Metrics::default(),
-        }))
-    }
-}
-
-thread_local! {
-    static SERVING_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Marks the current OS thread as serving thread `index`, whose requests use that thread's
-/// own vendor connection pool. Each serving thread runs a single-threaded runtime, so a
-/// request and its vendor connection never wake another thread.
-pub fn set_serving_thread(index: usize) {
-    SERVING_THREAD.set(index);
-}
-
-/// The serving thread this code runs on (0 off the serving threads).
-pub fn serving_thread() -> usize {
-    SERVING_THREAD.get()
-}
+use axum::routing::get;
 
 fn host_of(url: &str) -> Option<String> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -166,43 +40,9 @@ fn host_of(url: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Every `interval` until the process ends, deletes expired MCP servers and audit rows older
-/// than `retention`. Expired servers are refused from their `expires_at` on regardless; the
-/// sweep only purges. Both are single idempotent `DELETE`s, so any number of instances may
-/// sweep one database at once.
-pub fn spawn_sweeper(
-    store: Store,
-    interval: Duration,
-    retention: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-        loop {
-            tick.tick().await;
-            match store.sweep_expired(store::now()).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "swept expired MCP servers"),
-                Err(error) => tracing::warn!(%error, "expiry sweep failed"),
-            }
-            match store
-                .prune_calls(store::now_ms().saturating_sub(retention_ms))
-                .await
-            {
-                Ok(0) => {}
-                Ok(removed) => tracing::debug!(removed, "pruned the audit log"),
-                Err(error) => tracing::warn!(%error, "audit log pruning failed"),
-            }
-            if let Err(error) = store.prune_sessions(store::now()).await {
-                tracing::warn!(%error, "console session pruning failed");
-            }
-        }
-    })
-}
-
 /// The MCP endpoint over the compiled catalog (see [`mcp::McpHttp`]), accepting loopback, the
 /// configured hosts and the public URL's host in `Host`.
-pub fn mcp_http(state: AppState) -> mcp::McpHttp {
+fn mcp_http(state: AppState) -> mcp::McpHttp {
     let mut hosts = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -217,35 +57,20 @@ pub fn mcp_http(state: AppState) -> mcp::McpHttp {
     mcp::McpHttp::new(state, hosts, origins)
 }
 
-/// The MCP endpoints, streamable HTTP and legacy SSE, behind token resolution.
-pub fn mcp_router(state: AppState) -> Router {
-    Router::new()
-        .route("/mcp/{token}", axum::routing::any(mcp::endpoint))
-        .route("/mcp/{token}/sse", get(mcp::sse_connect))
-        .route("/mcp/{token}/messages", post(mcp::sse_message))
-        .route(
-            "/mcp/{token}/portable",
-            axum::routing::any(mcp::endpoint_portable),
-        )
-        .route("/mcp/{token}/portable/sse", get(mcp::sse_connect_portable))
-        .route(
-            "/mcp/{token}/portable/messages",
-            post(mcp::sse_message_portable),
-        )
-        .with_state(mcp_http(state))
-}
-
-/// The whole HTTP application: MCP, legacy SSE, admin API, health and metrics.
+/// The whole HTTP application: MCP, legacy SSE, admin API, console, health and metrics. Build
+/// it once per process and clone it for each serving thread: the faces' state (legacy SSE
+/// sessions, console sign-in limits) lives in it.
 pub fn app(state: AppState) -> Router {
-    let admin_and_ops = admin::router(state.clone())
+    let ops = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics::render))
         .with_state(state.clone());
     let app = Router::new()
-        .merge(mcp_router(state.clone()))
-        .merge(admin_and_ops)
-        .nest("/console", console::router().with_state(state.clone()))
+        .merge(mcp::router(mcp_http(state.clone())))
+        .merge(admin::router(state.clone()))
+        .merge(ops)
+        .nest("/console", console::router(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
         ));

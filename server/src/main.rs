@@ -7,19 +7,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use rmcp::ServiceExt;
 use serde_json::{Value, json};
-use specgate_server::admin::{
-    ApiError, CreateAccount, CreateServer, Provisioner, UpdateAccount, UpdateServer,
-    integrations_json, printable,
-};
+use specgate_server::access::AccessError;
+use specgate_server::call::Credentials;
 use specgate_server::catalog::tool_json;
 use specgate_server::crypto::Keys;
-use specgate_server::mcp::{Handler, Resolved};
-use specgate_server::proxy::Credentials;
-use specgate_server::store::{
-    Filter, SchemaProfile, ServerConfig, Store, TokenScope, now, sqlite_file,
+use specgate_server::mcp::StdioError;
+use specgate_server::provision::{
+    CallsPage, CreateAccount, CreateServer, ProvisionError, Provisioner, UpdateAccount,
+    UpdateServer, integrations_json, printable,
 };
+use specgate_server::store::{Filter, SchemaProfile, ServerConfig, Store, TokenScope, sqlite_file};
 use specgate_server::{AppState, Config, app, sandbox, serving};
 use tokio_util::sync::CancellationToken;
 
@@ -392,11 +390,69 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(error.exit_code())
         }
     }
+}
+
+/// Why a command failed; each kind has its exit code (see [`CliError::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    /// A flag's value is unusable.
+    #[error("{0}")]
+    Usage(String),
+    /// The database or key cannot be opened, or they do not belong together.
+    #[error("{0}")]
+    Setup(String),
+    /// Provisioning refused the request, or failed.
+    #[error("{}", provision_message(.0))]
+    Provision(#[from] ProvisionError),
+    /// The MCP token opens nothing.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// MCP over stdio failed.
+    #[error(transparent)]
+    Stdio(#[from] StdioError),
+    /// Serving failed.
+    #[error("{0}")]
+    Serve(String),
+}
+
+impl CliError {
+    /// 2: a flag's value is unusable (as clap's own usage errors); 3: the database or key;
+    /// 4: what the command names does not exist; 5: provisioning refused the request;
+    /// 1: anything else.
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            Self::Setup(_) => 3,
+            Self::Provision(
+                ProvisionError::NotFound { .. } | ProvisionError::HostNotListed { .. },
+            )
+            | Self::Access(AccessError::UnknownToken) => 4,
+            Self::Provision(ProvisionError::Store(_) | ProvisionError::Internal(_)) => 1,
+            Self::Provision(_) => 5,
+            Self::Access(_) | Self::Stdio(_) | Self::Serve(_) => 1,
+        }
+    }
+}
+
+/// A provisioning error as the CLI says it: a refused host names the command that allows it.
+fn provision_message(error: &ProvisionError) -> String {
+    match error {
+        ProvisionError::HostNotAllowed {
+            integration, host, ..
+        } => format!(
+            "{error}. An operator can allow it with `specgate upstream-host allow --integration {integration} {host}`"
+        ),
+        _ => error.to_string(),
+    }
+}
+
+fn setup(message: impl std::fmt::Display) -> CliError {
+    CliError::Setup(message.to_string())
 }
 
 /// Writes a line to stdout. A closed pipe (`specgate tools | head`) ends the output
@@ -424,7 +480,7 @@ enum Open {
 /// Where the key lives: `SPECGATE_SECRET_KEY`, `--key-file`/`SPECGATE_KEY_FILE`, or
 /// `secret.key` next to the SQLite database, so every command run on one database finds the
 /// same key whatever its working directory.
-fn key_file(common: &Common) -> Result<PathBuf, String> {
+fn key_file(common: &Common) -> Result<PathBuf, CliError> {
     if let Some(path) = &common.key_file {
         return Ok(path.clone());
     }
@@ -434,13 +490,15 @@ fn key_file(common: &Common) -> Result<PathBuf, String> {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .join("secret.key")),
-        None => Err("a PostgreSQL database needs its key given explicitly: set SPECGATE_SECRET_KEY, or --key-file / SPECGATE_KEY_FILE (the same key on every instance)".to_owned()),
+        None => Err(setup(
+            "a PostgreSQL database needs its key given explicitly: set SPECGATE_SECRET_KEY, or --key-file / SPECGATE_KEY_FILE (the same key on every instance)",
+        )),
     }
 }
 
 /// Creates the default data directory with mode 0700 (only that one: a mistyped
 /// `--database` never creates directories).
-fn prepare_default_data_dir(common: &Common, open: Open) -> Result<(), String> {
+fn prepare_default_data_dir(common: &Common, open: Open) -> Result<(), CliError> {
     if common.database != DEFAULT_DATABASE {
         return Ok(());
     }
@@ -450,19 +508,19 @@ fn prepare_default_data_dir(common: &Common, open: Open) -> Result<(), String> {
             return Ok(());
         }
         specgate_server::crypto::create_private_dir(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            .map_err(|e| setup(format!("cannot create {}: {e}", dir.display())))?;
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))?;
+            .map_err(|e| setup(format!("cannot restrict {}: {e}", dir.display())))?;
     }
     Ok(())
 }
 
 /// Opens the database and key, and checks that the database was set up with this key.
-async fn open_store(common: &Common, open: Open) -> Result<(Store, Keys), String> {
+async fn open_store(common: &Common, open: Open) -> Result<(Store, Keys), CliError> {
     prepare_default_data_dir(common, open)?;
     let env_key = std::env::var("SPECGATE_SECRET_KEY").ok();
     // With the key in the environment no key file is read, so PostgreSQL needs no path.
@@ -472,7 +530,7 @@ async fn open_store(common: &Common, open: Open) -> Result<(Store, Keys), String
     };
     if open == Open::Existing && env_key.is_none() && !key_file.exists() {
         let database_exists = sqlite_file(&common.database).is_none_or(|db| db.exists());
-        return Err(if database_exists {
+        return Err(setup(if database_exists {
             format!(
                 "no key file at {}: this database's key is elsewhere; pass --key-file or SPECGATE_KEY_FILE (or SPECGATE_SECRET_KEY)",
                 key_file.display()
@@ -482,38 +540,37 @@ async fn open_store(common: &Common, open: Open) -> Result<(Store, Keys), String
                 "no database at {}; `specgate init` or `specgate serve` creates it (or fix --database)",
                 common.database
             )
-        });
+        }));
     }
     let store = Store::open(&common.database, open == Open::Create)
         .await
-        .map_err(|e| e.to_string())?;
-    let keys = Keys::load(env_key.as_deref(), &key_file, open == Open::Create)
-        .map_err(|e| e.to_string())?;
+        .map_err(setup)?;
+    let keys = Keys::load(env_key.as_deref(), &key_file, open == Open::Create).map_err(setup)?;
     let expected = store
         .setting_or_insert(KEY_FINGERPRINT, keys.fingerprint())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(setup)?;
     if expected != keys.fingerprint() {
         let source = if env_key.is_some() {
             "SPECGATE_SECRET_KEY".to_owned()
         } else {
             key_file.display().to_string()
         };
-        return Err(format!(
+        return Err(setup(format!(
             "the key from {source} (fingerprint {}) is not this database's key: it expects the key with fingerprint {expected}. Point --key-file / SPECGATE_KEY_FILE or SPECGATE_SECRET_KEY at that key",
             keys.fingerprint()
-        ));
+        )));
     }
     Ok((store, keys))
 }
 
 /// State for a CLI command: the public URL comes from SPECGATE_PUBLIC_URL or from the one the
 /// server recorded in the database, so printed URLs match the running server.
-async fn cli_state(common: &Common, allow_insecure_upstreams: bool) -> Result<AppState, String> {
+async fn cli_state(common: &Common, allow_insecure_upstreams: bool) -> Result<AppState, CliError> {
     let (store, keys) = open_store(common, Open::Existing).await?;
     let public_url = match std::env::var("SPECGATE_PUBLIC_URL") {
         Ok(url) => Some(url),
-        Err(_) => store.setting(PUBLIC_URL).await.map_err(|e| e.to_string())?,
+        Err(_) => store.setting(PUBLIC_URL).await.map_err(setup)?,
     };
     let config = Config {
         public_url,
@@ -562,441 +619,416 @@ fn serving_threads(common: &Common) -> usize {
     )
 }
 
-fn api(error: ApiError) -> String {
-    error.message
-}
-
-fn parse_credentials(text: &str) -> Result<Credentials, String> {
+fn parse_credentials(text: &str) -> Result<Credentials, CliError> {
     serde_json::from_str(text)
-        .map_err(|e| format!("--credentials is not valid credentials JSON: {e}"))
+        .map_err(|e| CliError::Usage(format!("--credentials is not valid credentials JSON: {e}")))
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+/// A view as JSON for printing; views always serialize.
+fn json_of(value: impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
     let common = cli.common;
     match cli.command {
-        Command::Init => {
-            let (_, keys) = open_store(&common, Open::Create).await?;
-            let key = match std::env::var("SPECGATE_SECRET_KEY") {
-                Ok(_) => "SPECGATE_SECRET_KEY".to_owned(),
-                Err(_) => key_file(&common)?.display().to_string(),
-            };
-            print(
-                common.json,
-                &json!({"database": common.database, "key": key, "key_fingerprint": keys.fingerprint()}),
-                || {
-                    format!(
-                        "database: {}\nkey: {key} (fingerprint {})",
-                        common.database,
-                        keys.fingerprint()
-                    )
-                },
-            );
+        Command::Init => init(&common).await,
+        Command::Serve(args) => serve_command(&common, args).await,
+        Command::Demo(args) => demo(&common, args).await,
+        Command::Stdio { mcp_token } => stdio(&common, &mcp_token).await,
+        Command::Tools { integration } => tools(&common, integration.as_deref()),
+        Command::Integrations => {
+            integrations(&common);
             Ok(())
         }
-        Command::Serve(args) => {
-            let listener = bind(args.listen).await?;
-            let (store, keys) = open_store(&common, Open::Create).await?;
-            let config = serve_config(&args, false, serving_threads(&common));
-            record_public_url(&store, &config).await?;
-            let state = AppState::new(config, store, keys);
-            watch_signals(&state.shutdown)?;
-            out(&format!(
-                "specgate {} listening on http://{}",
-                env!("CARGO_PKG_VERSION"),
-                args.listen
-            ));
-            out(&format!("  database: {}", common.database));
-            out(&format!(
-                "  console: http://{}/console (sign in with an admin API token)",
-                args.listen
-            ));
-            out(&format!(
-                "  integrations: {}",
-                specgate_api::INTEGRATIONS
-                    .iter()
-                    .map(|i| i.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            out("next:");
-            out("  specgate api-token create --name admin");
-            out(
-                "  specgate account create --integration malomo --name acme --credentials '{\"api_key\":\"sk_...\"}'",
-            );
-            out("  specgate mcp create --account <id> --name support --methods read");
-            out("  or try everything without credentials: specgate demo");
-            serve(state, listener, Shutdown::from(&args)).await
+        Command::ApiToken(command) => api_token(&common, command).await,
+        Command::Account(command) => account(&common, command).await,
+        Command::Mcp(command) => mcp(&common, command).await,
+        Command::UpstreamHost(command) => upstream_host(&common, command).await,
+    }
+}
+
+/// `specgate init`.
+async fn init(common: &Common) -> Result<(), CliError> {
+    let (_, keys) = open_store(common, Open::Create).await?;
+    let key = match std::env::var("SPECGATE_SECRET_KEY") {
+        Ok(_) => "SPECGATE_SECRET_KEY".to_owned(),
+        Err(_) => key_file(common)?.display().to_string(),
+    };
+    print(
+        common.json,
+        &json!({"database": common.database, "key": key, "key_fingerprint": keys.fingerprint()}),
+        || {
+            format!(
+                "database: {}\nkey: {key} (fingerprint {})",
+                common.database,
+                keys.fingerprint()
+            )
+        },
+    );
+    Ok(())
+}
+
+/// `specgate serve`.
+async fn serve_command(common: &Common, args: ServeArgs) -> Result<(), CliError> {
+    let listener = bind(args.listen).await?;
+    let (store, keys) = open_store(common, Open::Create).await?;
+    let config = serve_config(&args, false, serving_threads(common));
+    record_public_url(&store, &config).await?;
+    let state = AppState::new(config, store, keys);
+    watch_signals(&state.shutdown)?;
+    out(&format!(
+        "specgate {} listening on http://{}",
+        env!("CARGO_PKG_VERSION"),
+        args.listen
+    ));
+    out(&format!("  database: {}", common.database));
+    out(&format!(
+        "  console: http://{}/console (sign in with an admin API token)",
+        args.listen
+    ));
+    out(&format!(
+        "  integrations: {}",
+        specgate_api::INTEGRATIONS
+            .iter()
+            .map(|i| i.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out("next:");
+    out("  specgate api-token create --name admin");
+    out(
+        "  specgate account create --integration malomo --name acme --credentials '{\"api_key\":\"sk_...\"}'",
+    );
+    out("  specgate mcp create --account <id> --name support --methods read");
+    out("  or try everything without credentials: specgate demo");
+    serve(state, listener, Shutdown::from(&args)).await
+}
+
+/// `specgate stdio`: one MCP server over stdin and stdout. Credentials are read per call:
+/// the process outlives any one read.
+async fn stdio(common: &Common, mcp_token: &str) -> Result<(), CliError> {
+    let state = cli_state(common, false).await?;
+    let resolved = state.resolve_mcp_token_uncached(mcp_token).await?;
+    Ok(specgate_server::mcp::serve_stdio(state, resolved).await?)
+}
+
+/// `specgate tools`.
+fn tools(common: &Common, integration: Option<&str>) -> Result<(), CliError> {
+    let catalog = specgate_server::catalog::Catalog::from_registry(specgate_api::INTEGRATIONS);
+    if let Some(name) = integration
+        && specgate_api::find_integration(name).is_none()
+    {
+        return Err(CliError::Usage(format!(
+            "unknown integration `{}`",
+            printable(name)
+        )));
+    }
+    let tools: Vec<_> = catalog
+        .tools()
+        .iter()
+        .filter(|t| integration.is_none_or(|n| t.def.integration == n))
+        .collect();
+    let json = Value::Array(
+        tools
+            .iter()
+            .map(|t| tool_json(t, SchemaProfile::Full))
+            .collect(),
+    );
+    print(common.json, &json, || {
+        tools
+            .iter()
+            .map(|t| {
+                format!(
+                    "{:<55} {:<7} {}",
+                    t.def.name,
+                    t.def.class.as_str(),
+                    t.def.title
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+/// `specgate integrations`.
+fn integrations(common: &Common) {
+    let json = integrations_json();
+    print(common.json, &json, || {
+        specgate_api::INTEGRATIONS
+            .iter()
+            .map(|i| {
+                format!(
+                    "{:<12} {:>3} tools  auth: {}",
+                    i.name,
+                    i.tools.len(),
+                    i.auth.as_str()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+}
+
+/// `specgate api-token ...`.
+async fn api_token(common: &Common, command: ApiTokenCommand) -> Result<(), CliError> {
+    let p = Provisioner::new(cli_state(common, false).await?);
+    match command {
+        ApiTokenCommand::Create {
+            name,
+            scope,
+            account,
+        } => {
+            let (record, token) = p.create_api_token(&name, scope, account.as_deref()).await?;
+            let mut value = json_of(&record);
+            value["token"] = json!(token);
+            print(common.json, &value, || {
+                format!(
+                    "API token {} ({} scope) created. It is shown only now:\n{token}",
+                    record.id,
+                    value["scope"].as_str().unwrap_or_default()
+                )
+            });
         }
-        Command::Demo(args) => demo(&common, args).await,
-        Command::Stdio { mcp_token } => {
-            let state = cli_state(&common, false).await?;
-            let (server, account, _) = state
-                .store
-                .resolve_token(&state.keys.hash_token(&mcp_token), now())
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or("unknown or expired MCP token")?;
-            // Credentials are read per call here: the process outlives any one read.
-            let audit = state.audit.clone();
-            let handler = Handler::fixed(
-                state,
-                Resolved::new(server, account, specgate_server::proxy::Upstream::default()),
-            );
-            let service = handler
-                .serve(rmcp::transport::stdio())
-                .await
-                .map_err(|e| e.to_string())?;
-            let ended = service.waiting().await.map_err(|e| e.to_string());
-            audit.close().await;
-            ended.map(drop)
-        }
-        Command::Tools { integration } => {
-            let catalog =
-                specgate_server::catalog::Catalog::from_registry(specgate_api::INTEGRATIONS);
-            if let Some(name) = &integration
-                && specgate_api::find_integration(name).is_none()
-            {
-                return Err(format!("unknown integration `{name}`"));
-            }
-            let tools: Vec<_> = catalog
-                .tools()
-                .iter()
-                .filter(|t| {
-                    integration
-                        .as_deref()
-                        .is_none_or(|n| t.def.integration == n)
-                })
-                .collect();
-            let json = Value::Array(
-                tools
-                    .iter()
-                    .map(|t| tool_json(t, SchemaProfile::Full))
-                    .collect(),
-            );
-            print(common.json, &json, || {
-                tools
+        ApiTokenCommand::List => {
+            let tokens = p.list_api_tokens().await?;
+            print(common.json, &json_of(&tokens), || {
+                tokens
                     .iter()
                     .map(|t| {
                         format!(
-                            "{:<55} {:<7} {}",
-                            t.def.name,
-                            t.def.class.as_str(),
-                            t.def.title
+                            "{}  {:<6} {}{}",
+                            t.id,
+                            json_of(t.scope).as_str().unwrap_or_default(),
+                            printable(&t.name),
+                            t.account_id
+                                .as_deref()
+                                .map_or_else(String::new, |a| format!("  (account {a})"))
                         )
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
             });
-            Ok(())
         }
-        Command::Integrations => {
-            let json = integrations_json();
-            print(common.json, &json, || {
-                specgate_api::INTEGRATIONS
-                    .iter()
-                    .map(|i| {
-                        format!(
-                            "{:<12} {:>3} tools  auth: {}",
-                            i.name,
-                            i.tools.len(),
-                            i.auth.as_str()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+        ApiTokenCommand::Revoke { id } => {
+            p.revoke_api_token(&id).await?;
+            print(common.json, &json!({"revoked": id}), || {
+                format!("revoked {id}")
             });
-            Ok(())
-        }
-        Command::ApiToken(command) => {
-            let state = cli_state(&common, false).await?;
-            let p = Provisioner::new(state.clone());
-            match command {
-                ApiTokenCommand::Create {
-                    name,
-                    scope,
-                    account,
-                } => {
-                    let (record, token) = p
-                        .create_api_token(&name, scope, account.as_deref())
-                        .await
-                        .map_err(api)?;
-                    let mut value = serde_json::to_value(&record).map_err(|e| e.to_string())?;
-                    value["token"] = json!(token);
-                    print(common.json, &value, || {
-                        format!(
-                            "API token {} ({} scope) created. It is shown only now:\n{token}",
-                            record.id,
-                            value["scope"].as_str().unwrap_or_default()
-                        )
-                    });
-                }
-                ApiTokenCommand::List => {
-                    let tokens = state
-                        .store
-                        .list_api_tokens()
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let json = serde_json::to_value(&tokens).unwrap_or_default();
-                    print(common.json, &json, || {
-                        tokens
-                            .iter()
-                            .map(|t| {
-                                format!(
-                                    "{}  {:<6} {}{}",
-                                    t.id,
-                                    serde_json::to_value(t.scope)
-                                        .ok()
-                                        .and_then(|v| v.as_str().map(str::to_owned))
-                                        .unwrap_or_default(),
-                                    printable(&t.name),
-                                    t.account_id
-                                        .as_deref()
-                                        .map_or_else(String::new, |a| format!("  (account {a})"))
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    });
-                }
-                ApiTokenCommand::Revoke { id } => {
-                    if !state
-                        .store
-                        .revoke_api_token(&id)
-                        .await
-                        .map_err(|e| e.to_string())?
-                    {
-                        return Err(format!("no API token with id `{}`", printable(&id)));
-                    }
-                    print(common.json, &json!({"revoked": id}), || {
-                        format!("revoked {id}")
-                    });
-                }
-            }
-            Ok(())
-        }
-        Command::Account(command) => {
-            let allow = matches!(
-                command,
-                AccountCommand::Create {
-                    allow_insecure_upstreams: true,
-                    ..
-                }
-            );
-            let p = Provisioner::new(cli_state(&common, allow).await?);
-            let value = match command {
-                AccountCommand::Create {
-                    integration,
-                    name,
-                    credentials,
-                    base_url,
-                    ..
-                } => serde_json::to_value(
-                    p.create_account(CreateAccount {
-                        integration,
-                        name,
-                        credentials: parse_credentials(&credentials)?,
-                        base_url,
-                    })
-                    .await
-                    .map_err(api)?,
-                ),
-                AccountCommand::List => serde_json::to_value(p.list_accounts().await.map_err(api)?),
-                AccountCommand::Get { id } => {
-                    serde_json::to_value(p.get_account(&id).await.map_err(api)?)
-                }
-                AccountCommand::Update {
-                    id,
-                    name,
-                    credentials,
-                    base_url,
-                } => {
-                    let credentials = credentials.as_deref().map(parse_credentials).transpose()?;
-                    serde_json::to_value(
-                        p.update_account(
-                            &id,
-                            UpdateAccount {
-                                name,
-                                credentials,
-                                base_url: base_url.map(Some),
-                            },
-                        )
-                        .await
-                        .map_err(api)?,
-                    )
-                }
-                AccountCommand::Delete { id } => {
-                    p.delete_account(&id).await.map_err(api)?;
-                    Ok(json!({"deleted": id}))
-                }
-            }
-            .map_err(|e| e.to_string())?;
-            print(common.json, &value, || human(&value));
-            Ok(())
-        }
-        Command::Mcp(command) => {
-            let p = Provisioner::new(cli_state(&common, false).await?);
-            let value = match command {
-                McpCommand::Create {
-                    account,
-                    name,
-                    methods,
-                    tags,
-                    tools,
-                    exclude_tools,
-                    require_api_token_auth,
-                    schema_profile,
-                    expires_at,
-                } => serde_json::to_value(
-                    p.create_server(
-                        &account,
-                        CreateServer {
-                            name,
-                            config: ServerConfig {
-                                methods: Filter::from_list(methods)
-                                    .map_err(|e| format!("--methods: {e}"))?,
-                                tags: Filter::from_list(tags)
-                                    .map_err(|e| format!("--tags: {e}"))?,
-                                tools: Filter::from_list(tools)
-                                    .map_err(|e| format!("--tools: {e}"))?,
-                                exclude_tools,
-                                require_api_token_auth,
-                                schema_profile: schema_profile.into(),
-                            },
-                            expires_at,
-                        },
-                    )
-                    .await
-                    .map_err(api)?,
-                ),
-                McpCommand::List { account } => {
-                    serde_json::to_value(p.list_servers(&account).await.map_err(api)?)
-                }
-                McpCommand::Get { account, id } => {
-                    serde_json::to_value(p.get_server(&account, &id).await.map_err(api)?)
-                }
-                McpCommand::Update {
-                    account,
-                    id,
-                    name,
-                    methods,
-                    tags,
-                    tools,
-                    exclude_tools,
-                    require_api_token_auth,
-                    schema_profile,
-                    expires_at,
-                    no_expiry,
-                } => {
-                    // Only the flags given change: a merge patch of just those fields.
-                    let mut patch = serde_json::Map::new();
-                    if let Some(methods) = methods {
-                        patch.insert("methods".to_owned(), json!(methods));
-                    }
-                    if let Some(tags) = tags {
-                        patch.insert("tags".to_owned(), json!(tags));
-                    }
-                    if let Some(tools) = tools {
-                        patch.insert("tools".to_owned(), json!(tools));
-                    }
-                    if let Some(excluded) = exclude_tools {
-                        let excluded: Vec<String> =
-                            excluded.into_iter().filter(|t| !t.is_empty()).collect();
-                        patch.insert("exclude_tools".to_owned(), json!(excluded));
-                    }
-                    if let Some(require) = require_api_token_auth {
-                        patch.insert("require_api_token_auth".to_owned(), json!(require));
-                    }
-                    if let Some(profile) = schema_profile {
-                        patch.insert(
-                            "schema_profile".to_owned(),
-                            json!(SchemaProfile::from(profile)),
-                        );
-                    }
-                    let config = (!patch.is_empty()).then_some(patch);
-                    let expires_at = if no_expiry {
-                        Some(None)
-                    } else {
-                        expires_at.map(Some)
-                    };
-                    serde_json::to_value(
-                        p.update_server(
-                            &account,
-                            &id,
-                            UpdateServer {
-                                name,
-                                config,
-                                expires_at,
-                            },
-                        )
-                        .await
-                        .map_err(api)?,
-                    )
-                }
-                McpCommand::Rotate { account, id } => {
-                    serde_json::to_value(p.rotate_server(&account, &id).await.map_err(api)?)
-                }
-                McpCommand::Delete { account, id } => {
-                    p.delete_server(&account, &id).await.map_err(api)?;
-                    Ok(json!({"deleted": id}))
-                }
-                McpCommand::Tools {
-                    account,
-                    id,
-                    schema_profile,
-                } => Ok(Value::Array(
-                    p.server_tools(&account, &id, schema_profile.map(SchemaProfile::from))
-                        .await
-                        .map_err(api)?,
-                )),
-                McpCommand::Calls {
-                    account,
-                    id,
-                    limit,
-                    cursor,
-                } => Ok(p
-                    .list_calls(
-                        &account,
-                        &id,
-                        specgate_server::admin::CallsPage {
-                            limit: Some(limit),
-                            cursor,
-                        },
-                    )
-                    .await
-                    .map_err(api)?),
-            }
-            .map_err(|e| e.to_string())?;
-            print(common.json, &value, || human(&value));
-            if value.get("mcp_path").is_some() && value.get("url").is_none() {
-                eprintln!(
-                    "note: no server has recorded its public URL in this database, so only the path is shown; prefix it with the server's URL (or set SPECGATE_PUBLIC_URL)"
-                );
-            }
-            Ok(())
-        }
-        Command::UpstreamHost(command) => {
-            let p = Provisioner::new(cli_state(&common, false).await?);
-            let value = match command {
-                UpstreamHostCommand::Allow { integration, host } => serde_json::to_value(
-                    p.allow_upstream_host(&integration, &host)
-                        .await
-                        .map_err(api)?,
-                )
-                .map_err(|e| e.to_string())?,
-                UpstreamHostCommand::List { integration } => {
-                    p.upstream_hosts(&integration).await.map_err(api)?
-                }
-                UpstreamHostCommand::Remove { integration, host } => {
-                    p.remove_upstream_host(&integration, &host)
-                        .await
-                        .map_err(api)?;
-                    json!({"removed": host, "integration": integration})
-                }
-            };
-            print(common.json, &value, || human(&value));
-            Ok(())
         }
     }
+    Ok(())
+}
+
+/// `specgate account ...`.
+async fn account(common: &Common, command: AccountCommand) -> Result<(), CliError> {
+    let allow = matches!(
+        command,
+        AccountCommand::Create {
+            allow_insecure_upstreams: true,
+            ..
+        }
+    );
+    let p = Provisioner::new(cli_state(common, allow).await?);
+    let value = match command {
+        AccountCommand::Create {
+            integration,
+            name,
+            credentials,
+            base_url,
+            ..
+        } => json_of(
+            p.create_account(CreateAccount {
+                integration,
+                name,
+                credentials: parse_credentials(&credentials)?,
+                base_url,
+            })
+            .await?,
+        ),
+        AccountCommand::List => json_of(p.list_accounts().await?),
+        AccountCommand::Get { id } => json_of(p.get_account(&id).await?),
+        AccountCommand::Update {
+            id,
+            name,
+            credentials,
+            base_url,
+        } => {
+            let request = UpdateAccount {
+                name,
+                credentials: credentials.as_deref().map(parse_credentials).transpose()?,
+                base_url: base_url.map(Some),
+            };
+            json_of(p.update_account(&id, request).await?)
+        }
+        AccountCommand::Delete { id } => {
+            p.delete_account(&id).await?;
+            json!({"deleted": id})
+        }
+    };
+    print(common.json, &value, || human(&value));
+    Ok(())
+}
+
+/// A filter flag's values as a filter.
+fn filter_flag(flag: &str, values: Vec<String>) -> Result<Filter, CliError> {
+    Filter::from_list(values).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))
+}
+
+/// `specgate mcp update`'s flags as a merge patch of only the fields given.
+fn config_patch(flags: ConfigFlags) -> Option<serde_json::Map<String, Value>> {
+    let mut patch = serde_json::Map::new();
+    for (field, values) in [
+        ("methods", flags.methods),
+        ("tags", flags.tags),
+        ("tools", flags.tools),
+    ] {
+        if let Some(values) = values {
+            patch.insert(field.to_owned(), json!(values));
+        }
+    }
+    if let Some(excluded) = flags.exclude_tools {
+        let excluded: Vec<String> = excluded.into_iter().filter(|t| !t.is_empty()).collect();
+        patch.insert("exclude_tools".to_owned(), json!(excluded));
+    }
+    if let Some(require) = flags.require_api_token_auth {
+        patch.insert("require_api_token_auth".to_owned(), json!(require));
+    }
+    if let Some(profile) = flags.schema_profile {
+        patch.insert(
+            "schema_profile".to_owned(),
+            json!(SchemaProfile::from(profile)),
+        );
+    }
+    (!patch.is_empty()).then_some(patch)
+}
+
+/// The config flags of `specgate mcp update`, each absent unless given.
+struct ConfigFlags {
+    methods: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    tools: Option<Vec<String>>,
+    exclude_tools: Option<Vec<String>>,
+    require_api_token_auth: Option<bool>,
+    schema_profile: Option<ProfileArg>,
+}
+
+/// `specgate mcp ...`.
+async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
+    let p = Provisioner::new(cli_state(common, false).await?);
+    let value = match command {
+        McpCommand::Create {
+            account,
+            name,
+            methods,
+            tags,
+            tools,
+            exclude_tools,
+            require_api_token_auth,
+            schema_profile,
+            expires_at,
+        } => {
+            let config = ServerConfig {
+                methods: filter_flag("methods", methods)?,
+                tags: filter_flag("tags", tags)?,
+                tools: filter_flag("tools", tools)?,
+                exclude_tools,
+                require_api_token_auth,
+                schema_profile: schema_profile.into(),
+            };
+            let request = CreateServer {
+                name,
+                config,
+                expires_at,
+            };
+            json_of(p.create_server(&account, request).await?)
+        }
+        McpCommand::List { account } => json_of(p.list_servers(&account).await?),
+        McpCommand::Get { account, id } => json_of(p.get_server(&account, &id).await?),
+        McpCommand::Update {
+            account,
+            id,
+            name,
+            methods,
+            tags,
+            tools,
+            exclude_tools,
+            require_api_token_auth,
+            schema_profile,
+            expires_at,
+            no_expiry,
+        } => {
+            let config = config_patch(ConfigFlags {
+                methods,
+                tags,
+                tools,
+                exclude_tools,
+                require_api_token_auth,
+                schema_profile,
+            });
+            let expires_at = if no_expiry {
+                Some(None)
+            } else {
+                expires_at.map(Some)
+            };
+            let request = UpdateServer {
+                name,
+                config,
+                expires_at,
+            };
+            json_of(p.update_server(&account, &id, request).await?)
+        }
+        McpCommand::Rotate { account, id } => json_of(p.rotate_server(&account, &id).await?),
+        McpCommand::Delete { account, id } => {
+            p.delete_server(&account, &id).await?;
+            json!({"deleted": id})
+        }
+        McpCommand::Tools {
+            account,
+            id,
+            schema_profile,
+        } => Value::Array(
+            p.server_tools(&account, &id, schema_profile.map(SchemaProfile::from))
+                .await?,
+        ),
+        McpCommand::Calls {
+            account,
+            id,
+            limit,
+            cursor,
+        } => {
+            let page = CallsPage {
+                limit: Some(limit),
+                cursor,
+            };
+            p.list_calls(&account, &id, page).await?
+        }
+    };
+    print(common.json, &value, || human(&value));
+    if value.get("mcp_path").is_some() && value.get("url").is_none() {
+        eprintln!(
+            "note: no server has recorded its public URL in this database, so only the path is shown; prefix it with the server's URL (or set SPECGATE_PUBLIC_URL)"
+        );
+    }
+    Ok(())
+}
+
+/// `specgate upstream-host ...`.
+async fn upstream_host(common: &Common, command: UpstreamHostCommand) -> Result<(), CliError> {
+    let p = Provisioner::new(cli_state(common, false).await?);
+    let value = match command {
+        UpstreamHostCommand::Allow { integration, host } => {
+            json_of(p.allow_upstream_host(&integration, &host).await?)
+        }
+        UpstreamHostCommand::List { integration } => p.upstream_hosts(&integration).await?,
+        UpstreamHostCommand::Remove { integration, host } => {
+            p.remove_upstream_host(&integration, &host).await?;
+            json!({"removed": host, "integration": integration})
+        }
+    };
+    print(common.json, &value, || human(&value));
+    Ok(())
 }
 
 /// Plain `key: value` lines for humans.
@@ -1035,10 +1067,10 @@ impl From<ProfileArg> for SchemaProfile {
 }
 
 /// Binds before anything is printed, so a port in use fails with nothing claimed.
-async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, CliError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        .map_err(|e| CliError::Serve(format!("cannot listen on {listen}: {e}")))?;
     if !listen.ip().is_loopback() {
         tracing::warn!(
             %listen,
@@ -1049,26 +1081,24 @@ async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, String> {
 }
 
 /// Records the URL MCP links are built on, so CLI commands print links that match.
-async fn record_public_url(store: &Store, config: &Config) -> Result<(), String> {
+async fn record_public_url(store: &Store, config: &Config) -> Result<(), CliError> {
     match &config.public_url {
-        Some(url) => store
-            .set_setting(PUBLIC_URL, url)
-            .await
-            .map_err(|e| e.to_string()),
+        Some(url) => store.set_setting(PUBLIC_URL, url).await.map_err(setup),
         None => Ok(()),
     }
 }
 
 /// Cancels `shutdown` on the first SIGTERM or SIGINT (Ctrl-C). The handlers are installed
 /// before this returns, so a signal that arrives right after startup output is never lost.
-fn watch_signals(shutdown: &CancellationToken) -> Result<(), String> {
+fn watch_signals(shutdown: &CancellationToken) -> Result<(), CliError> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate =
-            signal(SignalKind::terminate()).map_err(|e| format!("cannot handle SIGTERM: {e}"))?;
-        let mut interrupt =
-            signal(SignalKind::interrupt()).map_err(|e| format!("cannot handle SIGINT: {e}"))?;
+        let handle = |kind, name| {
+            signal(kind).map_err(|e| CliError::Serve(format!("cannot handle {name}: {e}")))
+        };
+        let mut terminate = handle(SignalKind::terminate(), "SIGTERM")?;
+        let mut interrupt = handle(SignalKind::interrupt(), "SIGINT")?;
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -1113,7 +1143,7 @@ async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     plan: Shutdown,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let sweeper = specgate_server::spawn_sweeper(
         state.store.clone(),
         Duration::from_secs(1),
@@ -1125,14 +1155,19 @@ async fn serve(
     let shutdown = state.shutdown.clone();
     let threads = state.config.serving_threads;
     let (listeners, accept_loop) = serving::deal(listener, threads, drained(&shutdown, plan.drain))
-        .map_err(|e| format!("cannot serve: {e}"))?;
+        .map_err(|e| CliError::Serve(format!("cannot serve: {e}")))?;
     let acceptor = tokio::spawn(accept_loop);
+    // One router for every serving thread: the faces' state (SSE sessions, sign-in limits)
+    // is the process's.
+    let router = app(state);
+    let stop = shutdown.clone();
     let result = serving::run_threads(
         listeners,
-        move |listener| serve_connections(state.clone(), listener, plan),
-        &shutdown,
+        move |listener| serve_connections(router.clone(), shutdown.clone(), listener, plan),
+        &stop,
     )
-    .await;
+    .await
+    .map_err(|e| CliError::Serve(e.to_string()));
     acceptor.abort();
     sweeper.abort();
     watcher.abort();
@@ -1154,17 +1189,17 @@ fn drained(
 
 /// One serving thread's share of `serve`.
 async fn serve_connections(
-    state: AppState,
+    router: axum::Router,
+    shutdown: CancellationToken,
     listener: serving::Dealt,
     plan: Shutdown,
-) -> Result<(), String> {
-    let shutdown = state.shutdown.clone();
+) -> std::io::Result<()> {
     let server =
-        axum::serve(listener, app(state)).with_graceful_shutdown(drained(&shutdown, plan.drain));
+        axum::serve(listener, router).with_graceful_shutdown(drained(&shutdown, plan.drain));
     let grace = plan.grace;
     let deadline = drained(&shutdown, plan.drain + grace);
     tokio::select! {
-        result = server => result.map_err(|e| e.to_string()),
+        result = server => result,
         () = deadline => {
             tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; exiting with requests still in flight");
             Ok(())
@@ -1172,9 +1207,11 @@ async fn serve_connections(
     }
 }
 
-async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
+async fn demo(common: &Common, args: ServeArgs) -> Result<(), CliError> {
     let listener = bind(args.listen).await?;
-    let (sandbox_address, _sandbox) = sandbox::spawn().await.map_err(|e| e.to_string())?;
+    let (sandbox_address, _sandbox) = sandbox::spawn()
+        .await
+        .map_err(|e| CliError::Serve(format!("cannot start the vendor sandboxes: {e}")))?;
     // The sandboxes live only as long as this process, so by default the demo gets its own
     // throwaway database and key instead of writing accounts into the real one.
     let scratch = ScratchDir::new()?;
@@ -1213,10 +1250,9 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
     let mut servers = serde_json::Map::new();
     for (integration, base_url, credentials) in demos {
         p.allow_upstream_host(integration, &sandbox_address.ip().to_string())
-            .await
-            .map_err(api)?;
-        let credentials: Credentials =
-            serde_json::from_value(credentials).map_err(|e| e.to_string())?;
+            .await?;
+        let credentials: Credentials = serde_json::from_value(credentials)
+            .map_err(|e| CliError::Serve(format!("demo credentials: {e}")))?;
         let account = p
             .create_account(CreateAccount {
                 integration: integration.to_owned(),
@@ -1224,8 +1260,7 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
                 credentials,
                 base_url: Some(base_url),
             })
-            .await
-            .map_err(api)?;
+            .await?;
         let server = p
             .create_server(
                 &account.id,
@@ -1235,8 +1270,7 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
                     expires_at: None,
                 },
             )
-            .await
-            .map_err(api)?;
+            .await?;
         let url = server.url.unwrap_or_default();
         out(&format!("  {integration:<11} {url}"));
         servers.insert(format!("specgate-{integration}"), json!({"url": url}));
@@ -1251,8 +1285,7 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
     // The demo's database is thrown away, so its admin token may be printed with it.
     let (_, console_token) = p
         .create_api_token("demo console", TokenScope::Admin, None)
-        .await
-        .map_err(api)?;
+        .await?;
     out(&format!(
         "\nWeb console: http://{}/console, sign in with {console_token}",
         args.listen
@@ -1264,10 +1297,10 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), String> {
 struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    fn new() -> Result<Self, String> {
+    fn new() -> Result<Self, CliError> {
         let path = std::env::temp_dir().join(format!("specgate-demo-{}", std::process::id()));
         specgate_server::crypto::create_private_dir(&path)
-            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            .map_err(|e| setup(format!("cannot create {}: {e}", path.display())))?;
         Ok(Self(path))
     }
 }

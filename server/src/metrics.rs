@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(Default)]
 struct ToolStats {

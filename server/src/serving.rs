@@ -104,6 +104,23 @@ fn is_connection_error(error: &io::Error) -> bool {
     )
 }
 
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// No listener was dealt.
+    #[error("no serving thread")]
+    NoThread,
+    /// A serving thread or its runtime could not start.
+    #[error("cannot start a serving thread: {0}")]
+    Start(std::io::Error),
+    /// A serving thread panicked.
+    #[error("a serving thread panicked")]
+    Panicked,
+    /// Serving connections failed.
+    #[error("serving failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// Runs `serve` for each of `listeners` but the first on a thread of its own with a
 /// single-threaded runtime, and the first on the calling runtime. Returns when all have
 /// finished, with the first error.
@@ -111,13 +128,13 @@ pub async fn run_threads<F, Fut>(
     listeners: Vec<Dealt>,
     serve: F,
     stop: &CancellationToken,
-) -> Result<(), String>
+) -> Result<(), ServeError>
 where
     F: Fn(Dealt) -> Fut + Send + Clone + 'static,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<(), std::io::Error>>,
 {
     let mut listeners = listeners.into_iter();
-    let own = listeners.next().ok_or("no serving thread")?;
+    let own = listeners.next().ok_or(ServeError::NoThread)?;
     let mut threads = Vec::new();
     for (index, listener) in listeners.enumerate() {
         let serve = serve.clone();
@@ -125,12 +142,12 @@ where
         let thread = std::thread::Builder::new()
             .name(format!("specgate-serve-{}", index + 1))
             .spawn(move || {
-                crate::set_serving_thread(index + 1);
+                crate::state::set_serving_thread(index + 1);
                 let served = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| format!("cannot start a serving thread's runtime: {e}"))
-                    .and_then(|runtime| runtime.block_on(serve(listener)));
+                    .map_err(ServeError::Start)
+                    .and_then(|runtime| Ok(runtime.block_on(serve(listener))?));
                 // One thread failing takes the others down with it.
                 if served.is_err() {
                     stop_all.cancel();
@@ -141,19 +158,19 @@ where
             Ok(thread) => threads.push(thread),
             Err(error) => {
                 stop.cancel();
-                return Err(format!("cannot start a serving thread: {error}"));
+                return Err(ServeError::Start(error));
             }
         }
     }
-    let mut result = serve(own).await;
+    let mut result = serve(own).await.map_err(ServeError::from);
     if result.is_err() {
         stop.cancel();
     }
     for thread in threads {
         let finished = tokio::task::spawn_blocking(move || thread.join())
             .await
-            .map_err(|e| e.to_string())
-            .and_then(|joined| joined.map_err(|_| "a serving thread panicked".to_owned()))
+            .map_err(|_| ServeError::Panicked)
+            .and_then(|joined| joined.map_err(|_| ServeError::Panicked))
             .and_then(|served| served);
         if result.is_ok() {
             result = finished;

@@ -7,8 +7,8 @@ mod common;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
+use specgate_server::call::Credentials;
 use specgate_server::crypto::Keys;
-use specgate_server::proxy::Credentials;
 use specgate_server::sandbox;
 use specgate_server::store::Store;
 

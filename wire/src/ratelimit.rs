@@ -191,7 +191,22 @@ impl RateLimit {
 
     /// The same information for the tool result, since models never see headers.
     pub fn to_json(&self) -> Value {
-        json!({"limit": self.limit, "remaining": self.remaining, "reset_seconds": self.reset})
+        json!({"limit": self.limit, "remaining": self.remaining, "reset_seconds": self.reset, "window_seconds": self.window})
+    }
+
+    /// Reads back what [`Self::to_json`] wrote; `None` for anything else.
+    pub fn from_json(value: &Value) -> Option<Self> {
+        let object = value.as_object()?;
+        let field = |name: &str| match object.get(name) {
+            None | Some(Value::Null) => Some(None),
+            Some(number) => number.as_u64().map(Some),
+        };
+        Some(Self {
+            limit: field("limit")?,
+            remaining: field("remaining")?,
+            reset: field("reset_seconds")?,
+            window: field("window_seconds")?,
+        })
     }
 }
 
@@ -205,6 +220,24 @@ mod tests {
             map.insert(*k, v.parse().unwrap());
         }
         map
+    }
+
+    #[test]
+    fn the_json_form_reads_back() {
+        let full = RateLimit {
+            limit: Some(60),
+            remaining: Some(0),
+            reset: Some(30),
+            window: Some(60),
+        };
+        for rate_limit in [full, RateLimit::default()] {
+            assert_eq!(
+                RateLimit::from_json(&rate_limit.to_json()),
+                Some(rate_limit)
+            );
+        }
+        assert_eq!(RateLimit::from_json(&json!({"limit": "60"})), None);
+        assert_eq!(RateLimit::from_json(&json!([])), None);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use specgate_server::admin::Provisioner;
 use specgate_server::crypto::Keys;
+use specgate_server::provision::Provisioner;
 use specgate_server::sandbox::{self, Sandbox, Scripted};
 use specgate_server::store::{Store, TokenScope};
 use specgate_server::{AppState, Config, app};

@@ -1,0 +1,428 @@
+//! Vendor credentials: their sealed form, the rules for which fields an auth kind takes, and
+//! opening them for a call, refreshing OAuth tokens (single flight across the cluster) first
+//! when they are due.
+
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use specgate_runtime::{AuthKind, Integration};
+
+use super::{CallError, Caller, dispatch};
+use crate::store::{Account, now};
+
+/// What one resolution of an MCP token keeps for the vendor calls it serves, so calls served
+/// from a cached resolution do the work once: the account's sealed credentials and the
+/// operator-allowed hosts of its integration as read with the token (`None` where the
+/// resolution outlives changes, as in stdio, so each call reads them), the credentials opened
+/// on first use, the parsed base URL and whether its host is allowed. Never printed.
+#[derive(Clone, Default)]
+pub struct Upstream {
+    sealed: Option<String>,
+    pub(super) operator_hosts: Option<Arc<[String]>>,
+    opened: OnceLock<Arc<Credentials>>,
+    pub(super) base_url: OnceLock<reqwest::Url>,
+    pub(super) base_url_allowed: OnceLock<Result<(), CallError>>,
+}
+
+impl Upstream {
+    /// What a resolution read: the sealed credentials and the operator-allowed hosts.
+    pub fn new(sealed: Option<String>, operator_hosts: Option<Vec<String>>) -> Self {
+        Self {
+            sealed,
+            operator_hosts: operator_hosts.map(Arc::from),
+            ..Self::default()
+        }
+    }
+
+    /// The credentials read with the token, opened with `open` on first use; `None` when
+    /// none were read with it.
+    fn opened(
+        &self,
+        open: impl FnOnce(&str) -> Result<Credentials, CallError>,
+    ) -> Option<Result<Arc<Credentials>, CallError>> {
+        let sealed = self.sealed.as_deref()?;
+        if let Some(opened) = self.opened.get() {
+            return Some(Ok(opened.clone()));
+        }
+        Some(open(sealed).map(|opened| self.opened.get_or_init(|| Arc::new(opened)).clone()))
+    }
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Upstream(..)")
+    }
+}
+
+/// Vendor credentials, sealed at rest. Which fields apply depends on the integration's auth.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// Bearer, header or query key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Basic auth user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Basic auth password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// OAuth client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// OAuth client secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// OAuth access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// OAuth refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Unix seconds when the access token expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// Token endpoint override (e.g. a sandbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
+    /// Extra token-request fields (Rose Rocket's `org_id`, `user_id`, `audience`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub token_params: Map<String, Value>,
+}
+
+/// Why credentials do not fit an integration's auth kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsMismatch {
+    /// Fields the auth kind does not use (refused, never silently stored).
+    #[error("`{auth}` auth does not use {}; it takes {}", quoted(stray), if applicable.is_empty() { "no credentials".to_owned() } else { quoted(applicable) })]
+    Stray {
+        /// The auth kind.
+        auth: &'static str,
+        /// The fields sent that it does not use.
+        stray: Vec<&'static str>,
+        /// The fields it takes.
+        applicable: &'static [&'static str],
+    },
+    /// Fields the auth kind needs that are missing or empty.
+    #[error("`{auth}` auth needs {needs}")]
+    Missing {
+        /// The auth kind.
+        auth: &'static str,
+        /// What it needs, in words.
+        needs: &'static str,
+    },
+}
+
+fn quoted(fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Credentials {
+    /// The fields that are set, by name.
+    pub fn present_fields(&self) -> Vec<&'static str> {
+        let strings = [
+            ("api_key", &self.api_key),
+            ("username", &self.username),
+            ("password", &self.password),
+            ("client_id", &self.client_id),
+            ("client_secret", &self.client_secret),
+            ("access_token", &self.access_token),
+            ("refresh_token", &self.refresh_token),
+            ("token_url", &self.token_url),
+        ];
+        let mut present: Vec<&'static str> = strings
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|(name, _)| *name)
+            .collect();
+        if self.expires_at.is_some() {
+            present.push("expires_at");
+        }
+        if !self.token_params.is_empty() {
+            present.push("token_params");
+        }
+        present
+    }
+
+    /// Checks that the credentials fit the auth kind: what is missing, or which fields do
+    /// not apply.
+    pub fn validate(&self, auth: &AuthKind) -> Result<(), CredentialsMismatch> {
+        let applicable: &'static [&'static str] = match auth {
+            AuthKind::None => &[],
+            AuthKind::Bearer | AuthKind::Header { .. } | AuthKind::Query { .. } => &["api_key"],
+            AuthKind::Basic => &["username", "password"],
+            AuthKind::OAuth2 { .. } => &[
+                "client_id",
+                "client_secret",
+                "access_token",
+                "refresh_token",
+                "expires_at",
+                "token_url",
+                "token_params",
+            ],
+        };
+        let stray: Vec<&'static str> = self
+            .present_fields()
+            .into_iter()
+            .filter(|f| !applicable.contains(f))
+            .collect();
+        if !stray.is_empty() {
+            return Err(CredentialsMismatch::Stray {
+                auth: auth.as_str(),
+                stray,
+                applicable,
+            });
+        }
+        let has = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        let missing = |needs| {
+            Err(CredentialsMismatch::Missing {
+                auth: auth.as_str(),
+                needs,
+            })
+        };
+        match auth {
+            AuthKind::None => Ok(()),
+            AuthKind::Bearer | AuthKind::Header { .. } | AuthKind::Query { .. } => {
+                if has(&self.api_key) {
+                    Ok(())
+                } else {
+                    missing("`api_key`")
+                }
+            }
+            AuthKind::Basic if has(&self.username) && self.password.is_some() => Ok(()),
+            AuthKind::Basic => missing("`username` and `password`"),
+            AuthKind::OAuth2 { .. } => {
+                let can_refresh = has(&self.client_id) && has(&self.client_secret);
+                if has(&self.access_token) || can_refresh {
+                    Ok(())
+                } else {
+                    missing(
+                        "`access_token`, or `client_id` and `client_secret` (with `refresh_token` for the refresh grant)",
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// Refresh when there is no access token, or it expires within a minute.
+fn needs_refresh(credentials: &Credentials) -> bool {
+    let can_refresh = credentials.client_id.is_some() || credentials.refresh_token.is_some();
+    can_refresh
+        && (credentials.access_token.is_none()
+            || credentials.expires_at.is_some_and(|at| at - 60 <= now()))
+}
+
+fn unavailable(message: impl Into<String>) -> CallError {
+    CallError::CredentialsUnavailable(message.into())
+}
+
+fn refused(message: impl Into<String>) -> CallError {
+    CallError::RefreshRefused(message.into())
+}
+
+impl Caller {
+    /// Opens the account's credentials, refreshing OAuth tokens first when they are due.
+    /// `rejected` is an access token the vendor just refused; it forces a refresh unless
+    /// another call already replaced it.
+    pub(super) async fn credentials(
+        &self,
+        account: &Account,
+        integration: &Integration,
+        rejected: Option<&str>,
+        prefetched: Option<&Upstream>,
+    ) -> Result<Arc<Credentials>, CallError> {
+        let opened = prefetched.and_then(|upstream| upstream.opened(|s| self.open_credentials(s)));
+        let current = match opened {
+            Some(opened) => opened?,
+            None => Arc::new(self.load_credentials(&account.id).await?),
+        };
+        let AuthKind::OAuth2 { token_url, .. } = integration.auth else {
+            return Ok(current);
+        };
+        let due = |c: &Credentials| {
+            needs_refresh(c)
+                || rejected.is_some_and(|r| c.access_token.as_deref().unwrap_or_default() == r)
+        };
+        if !due(&current) {
+            return Ok(current);
+        }
+        // Single flight per account: one refresh at a time in this process, and through the
+        // database's lock in the whole cluster. The others wait, then re-read what the winner
+        // stored.
+        let lock = {
+            let mut locks = self
+                .refresh_locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.entry(account.id.clone()).or_default().clone()
+        };
+        let _guard = lock.lock().await;
+        let (held, sealed) = self
+            .store
+            .lock_credentials(&account.id)
+            .await
+            .map_err(|e| unavailable(format!("Could not load credentials: {e}")))?;
+        let sealed =
+            sealed.ok_or_else(|| unavailable("The integrated account no longer exists."))?;
+        let current = self.open_credentials(&sealed)?;
+        if !due(&current) {
+            return Ok(Arc::new(current));
+        }
+        if let Some(own_token_url) = &current.token_url {
+            let parsed = reqwest::Url::parse(own_token_url)
+                .map_err(|e| refused(format!("Invalid token URL: {e}")))?;
+            let operator_hosts = self.operator_hosts(integration).await?;
+            dispatch::still_allowed(integration, &operator_hosts, &parsed, account, "token URL")?;
+        }
+        let refreshed = self
+            .refresh(&current, current.token_url.as_deref().unwrap_or(token_url))
+            .await?;
+        let plain =
+            serde_json::to_vec(&refreshed).map_err(|e| CallError::Internal(e.to_string()))?;
+        let sealed = self
+            .keys
+            .seal(&plain)
+            .map_err(|e| CallError::Internal(e.to_string()))?;
+        // Durable before use: a rotated refresh token must never be lost.
+        held.replace(&sealed)
+            .await
+            .map_err(|e| refused(format!("Could not store refreshed credentials: {e}")))?;
+        Ok(Arc::new(refreshed))
+    }
+
+    async fn load_credentials(&self, account_id: &str) -> Result<Credentials, CallError> {
+        let sealed = self
+            .store
+            .sealed_credentials(account_id)
+            .await
+            .map_err(|e| unavailable(format!("Could not load credentials: {e}")))?
+            .ok_or_else(|| unavailable("The integrated account no longer exists."))?;
+        self.open_credentials(&sealed)
+    }
+
+    fn open_credentials(&self, sealed: &str) -> Result<Credentials, CallError> {
+        let bytes = self
+            .keys
+            .open(sealed)
+            .map_err(|e| unavailable(e.to_string()))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| unavailable(format!("Stored credentials are unreadable: {e}")))
+    }
+
+    /// Asks the token endpoint for a new access token: the refresh grant when there is a
+    /// refresh token, else client credentials.
+    async fn refresh(
+        &self,
+        current: &Credentials,
+        token_url: &str,
+    ) -> Result<Credentials, CallError> {
+        let mut form: Vec<(String, String)> = Vec::new();
+        match &current.refresh_token {
+            Some(refresh) => {
+                form.push(("grant_type".into(), "refresh_token".into()));
+                form.push(("refresh_token".into(), refresh.clone()));
+            }
+            None => form.push(("grant_type".into(), "client_credentials".into())),
+        }
+        for (key, value) in [
+            ("client_id", &current.client_id),
+            ("client_secret", &current.client_secret),
+        ] {
+            if let Some(value) = value {
+                form.push((key.into(), value.clone()));
+            }
+        }
+        for (key, value) in &current.token_params {
+            form.push((
+                key.clone(),
+                value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_owned),
+            ));
+        }
+        let response = self
+            .http()
+            .post(token_url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                refused(format!(
+                    "OAuth token refresh failed: {}",
+                    dispatch::transport_error(&e)
+                ))
+            })?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(|e| {
+            refused(format!(
+                "OAuth token endpoint returned an unreadable body: {e}"
+            ))
+        })?;
+        if !status.is_success() {
+            return Err(refused(format!(
+                "OAuth token refresh was refused (HTTP {}): {}",
+                status.as_u16(),
+                body.get("error_description")
+                    .or_else(|| body.get("error"))
+                    .map_or_else(String::new, Value::to_string)
+            )));
+        }
+        let access = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| refused("OAuth token endpoint returned no access_token"))?;
+        let mut next = current.clone();
+        next.access_token = Some(access.to_owned());
+        if let Some(rotated) = body.get("refresh_token").and_then(Value::as_str) {
+            next.refresh_token = Some(rotated.to_owned());
+        }
+        next.expires_at = body
+            .get("expires_in")
+            .and_then(Value::as_i64)
+            .map(|s| now() + s);
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_must_fit_auth_kind() {
+        let key = Credentials {
+            api_key: Some("k".into()),
+            ..Credentials::default()
+        };
+        assert!(key.validate(&AuthKind::Bearer).is_ok());
+        assert_eq!(
+            Credentials::default()
+                .validate(&AuthKind::Bearer)
+                .unwrap_err()
+                .to_string(),
+            "`bearer` auth needs `api_key`"
+        );
+        assert!(
+            key.validate(&AuthKind::OAuth2 {
+                token_url: "x",
+                grants: &[]
+            })
+            .is_err()
+        );
+        let stray = Credentials {
+            api_key: Some("k".into()),
+            password: Some("p".into()),
+            ..Credentials::default()
+        };
+        assert_eq!(
+            stray.validate(&AuthKind::Bearer).unwrap_err().to_string(),
+            "`bearer` auth does not use `password`; it takes `api_key`"
+        );
+    }
+}

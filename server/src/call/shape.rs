@@ -1,0 +1,298 @@
+//! A vendor response turned into a call's outcome: the vendor's JSON passed through as the
+//! text it was sent as (whitespace between tokens removed), list pages in the uniform
+//! `{result, next_cursor}` shape, and error statuses as typed errors with the vendor's message.
+
+use serde_json::Value;
+use specgate_runtime::{CursorSource, Integration, Pagination};
+
+use super::dispatch::{MAX_BODY_BYTES, VendorResponse};
+use super::paging::{self, NextHints, PageState};
+use super::{CallError, CallOutcome, CallResult, VendorRefusal};
+use crate::crypto::Keys;
+use crate::ratelimit::RateLimit;
+use crate::store::now;
+use crate::vendor_json::{self, Json, Key};
+
+/// The member names specgate writes into results.
+pub(super) const RESULT: Key<'static> = Key::quoted(r#""result""#);
+const NEXT_CURSOR: Key<'static> = Key::quoted(r#""next_cursor""#);
+const TRUNCATED: Key<'static> = Key::quoted(r#""truncated""#);
+const RATE_LIMIT: Key<'static> = Key::quoted(r#""rate_limit""#);
+
+/// What shaping a list page needs besides the response.
+pub(super) struct ListContext<'a> {
+    pub keys: &'a Keys,
+    pub tool: &'a specgate_runtime::ToolDef,
+    pub server_id: &'a str,
+    pub page: &'a PageState,
+}
+
+/// The outcome of a vendor response: a success shaped for the tool, or the vendor's refusal.
+pub(super) fn outcome(
+    integration: &Integration,
+    request: &specgate_runtime::HttpRequest,
+    response: &VendorResponse,
+    list: &ListContext<'_>,
+) -> Result<CallOutcome, CallError> {
+    let status = response.status;
+    let rate_limit = RateLimit::from_headers(&response.headers, now());
+    let is_json = response
+        .header(reqwest::header::CONTENT_TYPE)
+        .is_some_and(|ct| ct.contains("json"));
+    let text = &response.text;
+    let raw = if is_json || text.trim_start().starts_with(['{', '[']) {
+        vendor_json::parse(text)
+    } else {
+        None
+    };
+    if status.as_u16() == 429 {
+        return Err(CallError::RateLimited {
+            vendor: integration.title,
+            rate_limit,
+        });
+    }
+    if !status.is_success() {
+        let parsed: Option<Value> = raw.and_then(Json::value);
+        let message = parsed
+            .as_ref()
+            .and_then(|body| vendor_message(body, integration.error_message_pointers))
+            .unwrap_or_else(|| text.trim().chars().take(500).collect());
+        let message = if message.is_empty() {
+            format!(
+                "{} (empty response body) for {} {}",
+                status.canonical_reason().unwrap_or("no reason given"),
+                request.method.as_str(),
+                request.path
+            )
+        } else {
+            message
+        };
+        return Err(CallError::VendorStatus(Box::new(VendorRefusal {
+            vendor: integration.title,
+            status: status.as_u16(),
+            message,
+            body: parsed.unwrap_or_else(|| Value::String(text.chars().take(2000).collect())),
+            rate_limit,
+        })));
+    }
+    let result = success(response, raw, rate_limit.as_ref(), list)?;
+    Ok(CallOutcome {
+        result,
+        rate_limit,
+        upstream_status: status.as_u16(),
+    })
+}
+
+/// A successful response's result: the vendor's object with ours added, a list page, a
+/// non-object body under `result`, or text that is not JSON as it came.
+fn success(
+    response: &VendorResponse,
+    raw: Option<Json<'_>>,
+    rate_limit: Option<&RateLimit>,
+    list: &ListContext<'_>,
+) -> Result<CallResult, CallError> {
+    // Set after the vendor's members, replacing a member of the same name.
+    let mut ours = Vec::new();
+    if response.truncated {
+        ours.push((TRUNCATED, Value::Bool(true)));
+    }
+    if let Some(rate_limit) = rate_limit {
+        ours.push((RATE_LIMIT, rate_limit.to_json()));
+    }
+    let structured = match (&list.tool.pagination, raw) {
+        (Pagination::None, Some(raw)) => match raw.members() {
+            Some(members) => structured_object(
+                members
+                    .into_iter()
+                    .map(|(key, value)| (key, Member::Raw(value))),
+                ours,
+            ),
+            None => structured_object([(RESULT, Member::Raw(raw))], ours),
+        },
+        (Pagination::None, None) if response.text.is_empty() => {
+            structured_object([(RESULT, Member::Value(Value::Null))], ours)
+        }
+        (Pagination::None, None) => {
+            let note = if response.truncated {
+                format!("\n\n[truncated: the vendor response exceeded {MAX_BODY_BYTES} bytes]")
+            } else {
+                String::new()
+            };
+            return Ok(CallResult::Text(format!("{}{note}", response.text)));
+        }
+        (pagination, raw) => {
+            let body = raw.unwrap_or(Json::NULL);
+            let items = paging::list_items(body, pagination);
+            let cursor_header = match pagination {
+                Pagination::Cursor {
+                    next_from: CursorSource::Header(name),
+                    ..
+                } => response.header(*name),
+                _ => None,
+            };
+            let hints = NextHints {
+                link: response.header(reqwest::header::LINK),
+                cursor_header,
+            };
+            let vendor_next = paging::vendor_next(list.tool, list.page, body, items.len(), &hints);
+            let (items, next) = paging::page_of(
+                list.keys,
+                list.tool,
+                list.server_id,
+                list.page,
+                items,
+                vendor_next,
+            )?;
+            structured_object(
+                [
+                    (RESULT, Member::Items(&items)),
+                    (NEXT_CURSOR, Member::Value(next)),
+                ],
+                ours,
+            )
+        }
+    };
+    Ok(CallResult::Structured(structured))
+}
+
+/// A member of a structured result.
+pub(super) enum Member<'a> {
+    /// Vendor JSON, copied compactly.
+    Raw(Json<'a>),
+    /// Vendor items, as one array.
+    Items(&'a [Json<'a>]),
+    /// A value of specgate's own.
+    Value(Value),
+}
+
+/// Writes a structured result object: `members` in order, then `ours`, each of which replaces
+/// the member of its name where there is one (as `Map::insert` would) and is appended where not.
+pub(super) fn structured_object<'a>(
+    members: impl IntoIterator<Item = (Key<'a>, Member<'a>)>,
+    mut ours: Vec<(Key<'static>, Value)>,
+) -> String {
+    fn write_member(out: &mut Vec<u8>, key: &str, member: Member<'_>) {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(key.as_bytes());
+        out.push(b':');
+        match member {
+            Member::Raw(raw) => raw.write_compact(out),
+            Member::Items(items) => {
+                out.push(b'[');
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    item.write_compact(out);
+                }
+                out.push(b']');
+            }
+            Member::Value(value) => {
+                // Writing into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, &value);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(1024);
+    out.push(b'{');
+    // Names ours replaced: a later duplicate of one is dropped, since readers take the last.
+    let mut replaced_names: Vec<Key<'static>> = Vec::new();
+    for (key, member) in members {
+        let name = (!ours.is_empty() || !replaced_names.is_empty()).then(|| key.name());
+        if let Some(name) = &name
+            && replaced_names.iter().any(|ours| ours.name() == *name)
+        {
+            continue;
+        }
+        let replaced = name.and_then(|name| ours.iter().position(|(ours, _)| ours.name() == name));
+        match replaced {
+            Some(index) => {
+                let (ours_key, value) = ours.remove(index);
+                replaced_names.push(ours_key);
+                write_member(&mut out, key.text(), Member::Value(value));
+            }
+            None => write_member(&mut out, key.text(), member),
+        }
+    }
+    for (key, value) in ours {
+        write_member(&mut out, key.text(), Member::Value(value));
+    }
+    out.push(b'}');
+    // Built from valid UTF-8 pieces only.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The vendor's own error message, at the first of the integration's pointers that holds one.
+fn vendor_message(body: &Value, pointers: &[&str]) -> Option<String> {
+    pointers
+        .iter()
+        .find_map(|pointer| match body.pointer(pointer)? {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Array(items) if !items.is_empty() => Some(
+                items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            Value::Object(_) | Value::Array(_) | Value::String(_) | Value::Null => None,
+            other => Some(other.to_string()),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[test]
+    fn vendor_members_pass_through_and_ours_replace_as_insert_would() {
+        let body = "{\n  \"id\": \"ord 1\",\n  \"rate_limit\": \"vendor's\",\n  \"n\": 1.50\n}";
+        let members = vendor_json::parse(body).unwrap().members().unwrap();
+        let written = structured_object(
+            members.into_iter().map(|(k, v)| (k, Member::Raw(v))),
+            vec![(TRUNCATED, json!(true)), (RATE_LIMIT, json!({"limit": 5}))],
+        );
+        assert_eq!(
+            written,
+            r#"{"id":"ord 1","rate_limit":{"limit":5},"n":1.50,"truncated":true}"#
+        );
+        let mut expected: Value = serde_json::from_str(body).unwrap();
+        expected["truncated"] = json!(true);
+        expected["rate_limit"] = json!({"limit": 5});
+        assert_eq!(serde_json::from_str::<Value>(&written).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_duplicate_vendor_member_never_outlasts_ours() {
+        let body = r#"{"rate_limit":"first","id":1,"rate_limit":"last","truncated":false}"#;
+        let members = vendor_json::parse(body).unwrap().members().unwrap();
+        let written = structured_object(
+            members.into_iter().map(|(k, v)| (k, Member::Raw(v))),
+            vec![(TRUNCATED, json!(true)), (RATE_LIMIT, json!({"limit": 5}))],
+        );
+        let read: Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(
+            read,
+            json!({"rate_limit": {"limit": 5}, "id": 1, "truncated": true})
+        );
+        assert_eq!(written.matches("rate_limit").count(), 1, "{written}");
+    }
+
+    #[test]
+    fn vendor_messages_follow_pointers() {
+        let rose = json!({"statusCode": 400, "message": ["name must be a string", "id is required"], "error": "Bad Request"});
+        assert_eq!(
+            vendor_message(&rose, &["/message"]).as_deref(),
+            Some("name must be a string; id is required")
+        );
+        let edesk = json!({"error": {"httpCode": 404, "message": "Ticket not found"}});
+        assert_eq!(
+            vendor_message(&edesk, &["/message", "/error/message"]).as_deref(),
+            Some("Ticket not found")
+        );
+    }
+}

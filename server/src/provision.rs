@@ -1,0 +1,1120 @@
+//! Provisioning: integrated accounts, MCP servers, API tokens and allowed upstream hosts.
+//! [`Provisioner`] holds the rules every face shares (admin API, console, CLI); it answers
+//! with views or a [`ProvisionError`] that names the field and the problem, and knows no
+//! transport, status code or command line.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::call::{Credentials, CredentialsMismatch};
+use crate::catalog::{allowed, method_values, tag_values, tool_json};
+use crate::crypto::{new_id, new_token};
+use crate::egress::UrlRefusal;
+use crate::state::AppState;
+use crate::store::{
+    Account, ApiToken, McpServer, SchemaProfile, ServerConfig, StoreError, TokenScope,
+    UpstreamHost, now,
+};
+
+/// The request field a [`ProvisionError`] concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The integration slug.
+    Integration,
+    /// A display name.
+    Name,
+    /// The vendor credentials.
+    Credentials,
+    /// An account's base URL.
+    BaseUrl,
+    /// The credentials' OAuth token URL.
+    TokenUrl,
+    /// A server's config as a whole.
+    Config,
+    /// The method filter.
+    Methods,
+    /// The tag filter.
+    Tags,
+    /// The tool filter.
+    Tools,
+    /// The excluded tools.
+    ExcludeTools,
+    /// A server's expiry.
+    ExpiresAt,
+    /// A page size.
+    Limit,
+    /// A page cursor.
+    Cursor,
+    /// An API token's scope.
+    Scope,
+    /// An upstream host pattern.
+    Host,
+}
+
+impl Field {
+    /// The field's name in requests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Integration => "integration",
+            Self::Name => "name",
+            Self::Credentials => "credentials",
+            Self::BaseUrl => "base_url",
+            Self::TokenUrl => "credentials.token_url",
+            Self::Config => "config",
+            Self::Methods => "methods",
+            Self::Tags => "tags",
+            Self::Tools => "tools",
+            Self::ExcludeTools => "exclude_tools",
+            Self::ExpiresAt => "expires_at",
+            Self::Limit => "limit",
+            Self::Cursor => "cursor",
+            Self::Scope => "scope",
+            Self::Host => "host",
+        }
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a provisioning request names that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// An integrated account.
+    Account,
+    /// An MCP server.
+    Server,
+    /// An API token.
+    ApiToken,
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Account => "integrated account",
+            Self::Server => "MCP server",
+            Self::ApiToken => "API token",
+        })
+    }
+}
+
+/// Why a display name is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameProblem {
+    /// Empty or only whitespace.
+    #[error("must not be empty")]
+    Empty,
+    /// NUL, escape codes or newlines.
+    #[error("must not contain control characters (NUL, escape codes, newlines)")]
+    ControlCharacters,
+    /// Longer than [`MAX_NAME_CHARS`].
+    #[error("must be at most {MAX_NAME_CHARS} characters")]
+    TooLong,
+}
+
+/// Why a provisioning request was refused. Every variant names what is wrong and how to fix
+/// it; [`ProvisionError::field`] says which field it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// No compiled integration has this name.
+    #[error("unknown integration `{name}`; compiled integrations: {}", known.join(", "))]
+    UnknownIntegration {
+        /// The name sent.
+        name: String,
+        /// The compiled integrations.
+        known: Vec<&'static str>,
+    },
+    /// A URL field does not parse.
+    #[error("`{field}` is not a URL: {reason}")]
+    NotAUrl {
+        /// `base_url` or the token URL.
+        field: Field,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// A URL credentials would go to is not https or not public.
+    #[error("`{field}` {refusal}")]
+    InsecureUrl {
+        /// `base_url` or the token URL.
+        field: Field,
+        /// Why.
+        refusal: UrlRefusal,
+    },
+    /// A URL's host is neither declared by the spec nor allowed by an operator.
+    #[error("`{field}` host `{host}` is not allowed for integration `{integration}`: {}", if allowed.is_empty() { "it allows no host yet".to_owned() } else { format!("it allows {}", allowed.join(", ")) })]
+    HostNotAllowed {
+        /// `base_url` or the token URL.
+        field: Field,
+        /// The host.
+        host: String,
+        /// The integration.
+        integration: &'static str,
+        /// The hosts it allows now.
+        allowed: Vec<String>,
+    },
+    /// The credentials do not fit the integration's auth kind.
+    #[error("credentials do not match integration `{integration}`: {mismatch}")]
+    CredentialsMismatch {
+        /// The integration.
+        integration: &'static str,
+        /// What does not fit.
+        mismatch: CredentialsMismatch,
+    },
+    /// The integration's spec has no usable base URL, so the account needs one.
+    #[error(
+        "integration `{integration}` has no fixed base URL in its spec (`{spec_base_url}`), so an account needs `base_url`"
+    )]
+    BaseUrlRequired {
+        /// The integration.
+        integration: &'static str,
+        /// The spec's base URL.
+        spec_base_url: &'static str,
+    },
+    /// A new base URL without new credentials.
+    #[error(
+        "changing `base_url` requires `credentials` in the same request: stored credentials are never sent to a new host"
+    )]
+    CredentialsRequired,
+    /// A display name is refused.
+    #[error("`name` {0}")]
+    InvalidName(NameProblem),
+    /// A filter names a value the integration does not have.
+    #[error("{}", unknown_filter_value(*field, value, valid))]
+    UnknownFilterValue {
+        /// `methods`, `tags`, `tools` or `exclude_tools`.
+        field: Field,
+        /// The value (control characters escaped).
+        value: String,
+        /// The valid values.
+        valid: Vec<String>,
+    },
+    /// The filters admit no tool.
+    #[error(
+        "this account has no tools for that filter (methods ∩ tags ∩ tools − exclude_tools is empty)"
+    )]
+    NoTools,
+    /// `expires_at` is not an RFC 3339 timestamp.
+    #[error("`expires_at` must be an RFC 3339 timestamp such as 2027-01-31T12:00:00Z, got `{0}`")]
+    ExpiryNotATimestamp(String),
+    /// `expires_at` is not in the future.
+    #[error("`expires_at` is in the past")]
+    ExpiryInThePast,
+    /// A page size out of range.
+    #[error("`limit` must be between 1 and 500")]
+    InvalidLimit,
+    /// A page cursor this API did not issue.
+    #[error("`cursor` must be a `next_cursor` from an earlier page")]
+    InvalidCursor,
+    /// An admin token bound to an account.
+    #[error("only `mcp` tokens can be bound to an account")]
+    AdminTokenBound,
+    /// Not a host name or `*.suffix` pattern.
+    #[error("`{0}` is not a host name (example: api.example.com or *.example.com)")]
+    InvalidHost(String),
+    /// A config patch that does not make a valid config.
+    #[error("config: {0}")]
+    InvalidConfig(String),
+    /// The named resource does not exist.
+    #[error("no {resource} with id `{id}`")]
+    NotFound {
+        /// What kind.
+        resource: Resource,
+        /// The id sent (control characters escaped).
+        id: String,
+    },
+    /// The host is not on the integration's allow-list.
+    #[error("host `{host}` is not allowed for `{integration}`")]
+    HostNotListed {
+        /// The host pattern.
+        host: String,
+        /// The integration.
+        integration: &'static str,
+    },
+    /// The database failed.
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    /// specgate failed otherwise (randomness, sealing).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ProvisionError {
+    /// The request field this error concerns; `None` for the request as a whole.
+    pub fn field(&self) -> Option<Field> {
+        Some(match self {
+            Self::UnknownIntegration { .. } => Field::Integration,
+            Self::NotAUrl { field, .. }
+            | Self::InsecureUrl { field, .. }
+            | Self::HostNotAllowed { field, .. }
+            | Self::UnknownFilterValue { field, .. } => *field,
+            Self::CredentialsMismatch { .. } | Self::CredentialsRequired => Field::Credentials,
+            Self::BaseUrlRequired { .. } => Field::BaseUrl,
+            Self::InvalidName(_) => Field::Name,
+            Self::NoTools => Field::Methods,
+            Self::ExpiryNotATimestamp(_) | Self::ExpiryInThePast => Field::ExpiresAt,
+            Self::InvalidLimit => Field::Limit,
+            Self::InvalidCursor => Field::Cursor,
+            Self::AdminTokenBound => Field::Scope,
+            Self::InvalidHost(_) | Self::HostNotListed { .. } => Field::Host,
+            Self::InvalidConfig(_) => Field::Config,
+            Self::NotFound { .. } | Self::Store(_) | Self::Internal(_) => return None,
+        })
+    }
+
+    fn internal(error: impl std::fmt::Display) -> Self {
+        Self::Internal(error.to_string())
+    }
+
+    fn not_found(resource: Resource, id: &str) -> Self {
+        Self::NotFound {
+            resource,
+            id: printable(id),
+        }
+    }
+}
+
+/// `POST /integrated-account`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    /// Integration slug.
+    pub integration: String,
+    /// Display name.
+    pub name: String,
+    /// Vendor credentials (write-only).
+    pub credentials: Credentials,
+    /// Base URL override (https, or loopback with `--allow-insecure-upstreams`).
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+/// `PATCH /integrated-account/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccount {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Replacement credentials.
+    #[serde(default)]
+    pub credentials: Option<Credentials>,
+    /// New base URL override (`null` returns to the spec's). Changing it requires
+    /// `credentials` in the same request, so stored secrets never follow a new host.
+    #[serde(default, deserialize_with = "present")]
+    pub base_url: Option<Option<String>>,
+}
+
+/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `POST /integrated-account/{id}/mcp`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServer {
+    /// Display name.
+    pub name: String,
+    /// Filters and second factor.
+    #[serde(default)]
+    pub config: ServerConfig,
+    /// RFC 3339 expiry.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// `PATCH /integrated-account/{id}/mcp/{mcp_id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateServer {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A JSON merge patch of the config: fields not sent keep their values.
+    #[serde(default)]
+    pub config: Option<serde_json::Map<String, Value>>,
+    /// New RFC 3339 expiry; `null` removes the expiry.
+    #[serde(default, deserialize_with = "present")]
+    pub expires_at: Option<Option<String>>,
+}
+
+/// `POST /integrations/{name}/upstream-hosts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowHost {
+    /// Host name, or `*.suffix` for its subdomains.
+    pub host: String,
+}
+
+/// An MCP server as the API shows it; `url` only right after creation or rotation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Filters.
+    pub config: ServerConfig,
+    /// RFC 3339 expiry.
+    pub expires_at: Option<String>,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// The MCP URL with its secret token; shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The URL's path, with the secret token; shown once, also when the public URL is unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_path: Option<String>,
+    /// What the operator should know about the configuration just written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Query of `GET .../mcp/{mcp_id}/calls`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsPage {
+    /// Rows per page (1–500, default 100).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// An account as the API shows it (never with credentials).
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    /// Id.
+    pub id: String,
+    /// Integration slug.
+    pub integration: String,
+    /// Name.
+    pub name: String,
+    /// Base URL override.
+    pub base_url: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn account_view(account: Account) -> AccountView {
+    AccountView {
+        created_at: rfc3339(account.created_at),
+        updated_at: rfc3339(account.updated_at),
+        id: account.id,
+        integration: account.integration,
+        name: account.name,
+        base_url: account.base_url,
+    }
+}
+
+fn server_view(server: McpServer, link: Option<(Option<String>, String)>) -> ServerView {
+    let (url, mcp_path) = link.map_or((None, None), |(url, path)| (url, Some(path)));
+    ServerView {
+        expires_at: server.expires_at.map(rfc3339),
+        created_at: rfc3339(server.created_at),
+        id: server.id,
+        name: server.name,
+        config: server.config,
+        url,
+        mcp_path,
+        warnings: Vec::new(),
+    }
+}
+
+/// Some clients accept at most this many tools from one server.
+const CLIENT_TOOL_CAP: usize = 128;
+
+fn tool_count_warnings(count: usize) -> Vec<String> {
+    if count > CLIENT_TOOL_CAP {
+        vec![format!(
+            "this server exposes {count} tools; some clients accept at most {CLIENT_TOOL_CAP} from one server, so narrow it with `methods`, `tags` or `tools`"
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+fn unknown_filter_value(field: Field, value: &str, valid: &[String]) -> String {
+    let valid = valid.join(", ");
+    match field {
+        Field::Methods => format!("unknown method filter `{value}`; valid values: {valid}"),
+        Field::Tags => format!("unknown tag `{value}`; valid tags: {valid}"),
+        _ => format!("unknown tool `{value}` in `{field}`; valid tools: {valid}"),
+    }
+}
+
+fn base_url_required(integration: &'static specgate_runtime::Integration) -> ProvisionError {
+    ProvisionError::BaseUrlRequired {
+        integration: integration.name,
+        spec_base_url: integration.base_url,
+    }
+}
+
+/// Whether the spec gives the integration a usable base URL; without one every account sets
+/// its own `base_url`.
+fn has_fixed_base_url(integration: &specgate_runtime::Integration) -> bool {
+    integration.base_url.contains("://") && !integration.base_url.contains('{')
+}
+
+/// Text safe to print on a terminal: control characters (NUL, escape sequences) are escaped.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// Longest accepted display name.
+const MAX_NAME_CHARS: usize = 200;
+
+fn check_name(name: &str) -> Result<(), ProvisionError> {
+    let problem = if name.trim().is_empty() {
+        NameProblem::Empty
+    } else if name.chars().any(char::is_control) {
+        NameProblem::ControlCharacters
+    } else if name.chars().count() > MAX_NAME_CHARS {
+        NameProblem::TooLong
+    } else {
+        return Ok(());
+    };
+    Err(ProvisionError::InvalidName(problem))
+}
+
+/// The provisioning rules every face shares.
+#[derive(Clone)]
+pub struct Provisioner {
+    state: AppState,
+}
+
+impl Provisioner {
+    /// Provisioning over the app state.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+
+    fn integration(
+        &self,
+        name: &str,
+    ) -> Result<&'static specgate_runtime::Integration, ProvisionError> {
+        specgate_api::find_integration(name).ok_or_else(|| ProvisionError::UnknownIntegration {
+            name: printable(name),
+            known: specgate_api::INTEGRATIONS.iter().map(|i| i.name).collect(),
+        })
+    }
+
+    /// Checks a URL that the account's credentials will be sent to: https (or loopback http
+    /// with `--allow-insecure-upstreams`), a public address, and a host that the spec
+    /// declares or an operator allowed for this integration.
+    async fn check_upstream_url(
+        &self,
+        integration: &'static specgate_runtime::Integration,
+        field: Field,
+        url: &str,
+    ) -> Result<(), ProvisionError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| ProvisionError::NotAUrl {
+            field,
+            reason: e.to_string(),
+        })?;
+        let insecure = self.state.config.allow_insecure_upstreams;
+        crate::egress::check_url(&parsed, insecure)
+            .map_err(|refusal| ProvisionError::InsecureUrl { field, refusal })?;
+        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+        let mut patterns = crate::egress::declared_hosts(integration);
+        patterns.extend(
+            self.state
+                .store
+                .upstream_hosts(Some(integration.name))
+                .await?
+                .into_iter()
+                .map(|h| h.host),
+        );
+        if patterns
+            .iter()
+            .any(|p| crate::egress::host_matches(p, &host))
+        {
+            return Ok(());
+        }
+        Err(ProvisionError::HostNotAllowed {
+            field,
+            host,
+            integration: integration.name,
+            allowed: patterns,
+        })
+    }
+
+    fn seal(&self, credentials: &Credentials) -> Result<String, ProvisionError> {
+        let bytes = serde_json::to_vec(credentials).map_err(ProvisionError::internal)?;
+        self.state
+            .keys
+            .seal(&bytes)
+            .map_err(ProvisionError::internal)
+    }
+
+    async fn check_credentials(
+        &self,
+        integration: &'static specgate_runtime::Integration,
+        credentials: &Credentials,
+    ) -> Result<(), ProvisionError> {
+        credentials
+            .validate(&integration.auth)
+            .map_err(|mismatch| ProvisionError::CredentialsMismatch {
+                integration: integration.name,
+                mismatch,
+            })?;
+        if let Some(url) = &credentials.token_url {
+            self.check_upstream_url(integration, Field::TokenUrl, url)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Registers an account.
+    pub async fn create_account(
+        &self,
+        request: CreateAccount,
+    ) -> Result<AccountView, ProvisionError> {
+        let integration = self.integration(&request.integration)?;
+        check_name(&request.name)?;
+        self.check_credentials(integration, &request.credentials)
+            .await?;
+        match &request.base_url {
+            Some(url) => {
+                self.check_upstream_url(integration, Field::BaseUrl, url)
+                    .await?
+            }
+            None if !has_fixed_base_url(integration) => {
+                return Err(base_url_required(integration));
+            }
+            None => {}
+        }
+        let at = now();
+        let account = Account {
+            id: new_id().map_err(ProvisionError::internal)?,
+            integration: integration.name.to_owned(),
+            name: request.name,
+            base_url: request.base_url,
+            created_at: at,
+            updated_at: at,
+        };
+        self.state
+            .store
+            .create_account(&account, &self.seal(&request.credentials)?)
+            .await?;
+        Ok(account_view(account))
+    }
+
+    /// All accounts.
+    pub async fn list_accounts(&self) -> Result<Vec<AccountView>, ProvisionError> {
+        Ok(self
+            .state
+            .store
+            .list_accounts()
+            .await?
+            .into_iter()
+            .map(account_view)
+            .collect())
+    }
+
+    async fn account(&self, id: &str) -> Result<Account, ProvisionError> {
+        self.state
+            .store
+            .get_account(id)
+            .await?
+            .ok_or_else(|| ProvisionError::not_found(Resource::Account, id))
+    }
+
+    /// One account.
+    pub async fn get_account(&self, id: &str) -> Result<AccountView, ProvisionError> {
+        self.account(id).await.map(account_view)
+    }
+
+    /// Renames, re-points or rotates credentials.
+    pub async fn update_account(
+        &self,
+        id: &str,
+        request: UpdateAccount,
+    ) -> Result<AccountView, ProvisionError> {
+        let account = self.account(id).await?;
+        let integration = self.integration(&account.integration)?;
+        if let Some(name) = &request.name {
+            check_name(name)?;
+        }
+        let new_base_url = request
+            .base_url
+            .clone()
+            .filter(|url| *url != account.base_url);
+        if new_base_url.is_some() && request.credentials.is_none() {
+            return Err(ProvisionError::CredentialsRequired);
+        }
+        match new_base_url.as_ref() {
+            Some(Some(url)) => {
+                self.check_upstream_url(integration, Field::BaseUrl, url)
+                    .await?
+            }
+            Some(None) if !has_fixed_base_url(integration) => {
+                return Err(base_url_required(integration));
+            }
+            _ => {}
+        }
+        let sealed = match &request.credentials {
+            Some(credentials) => {
+                self.check_credentials(integration, credentials).await?;
+                Some(self.seal(credentials)?)
+            }
+            None => None,
+        };
+        self.state
+            .store
+            .update_account(
+                id,
+                request.name.as_deref(),
+                new_base_url.as_ref().map(Option::as_deref),
+                sealed.as_deref(),
+            )
+            .await?;
+        self.get_account(id).await
+    }
+
+    /// Deletes an account and its MCP servers.
+    pub async fn delete_account(&self, id: &str) -> Result<(), ProvisionError> {
+        if self.state.store.delete_account(id).await? {
+            Ok(())
+        } else {
+            Err(ProvisionError::not_found(Resource::Account, id))
+        }
+    }
+
+    fn check_config(
+        &self,
+        integration: &specgate_runtime::Integration,
+        config: &ServerConfig,
+    ) -> Result<usize, ProvisionError> {
+        let unknown = |field, value: &str, valid: Vec<String>| ProvisionError::UnknownFilterValue {
+            field,
+            value: printable(value),
+            valid,
+        };
+        let with_all = |values: BTreeSet<&'static str>| {
+            std::iter::once("all".to_owned())
+                .chain(values.into_iter().map(str::to_owned))
+                .collect::<Vec<_>>()
+        };
+        let methods = method_values(integration);
+        if let Some(bad) = config
+            .methods
+            .values()
+            .iter()
+            .find(|m| !methods.contains(m.as_str()))
+        {
+            return Err(unknown(Field::Methods, bad, with_all(methods)));
+        }
+        let tags = tag_values(integration);
+        if let Some(bad) = config
+            .tags
+            .values()
+            .iter()
+            .find(|t| !tags.contains(t.as_str()))
+        {
+            return Err(unknown(Field::Tags, bad, with_all(tags)));
+        }
+        let names: BTreeSet<&str> = integration.tools.iter().map(|t| t.name).collect();
+        for (field, listed) in [
+            (Field::Tools, config.tools.values()),
+            (Field::ExcludeTools, config.exclude_tools.as_slice()),
+        ] {
+            if let Some(bad) = listed.iter().find(|t| !names.contains(t.as_str())) {
+                let valid = names.iter().map(|n| (*n).to_owned()).collect();
+                return Err(unknown(field, bad, valid));
+            }
+        }
+        let count = integration
+            .tools
+            .iter()
+            .filter(|t| allowed(t, config))
+            .count();
+        if count == 0 {
+            return Err(ProvisionError::NoTools);
+        }
+        Ok(count)
+    }
+
+    fn parse_expiry(text: &str) -> Result<i64, ProvisionError> {
+        let at = OffsetDateTime::parse(text, &Rfc3339)
+            .map_err(|_| ProvisionError::ExpiryNotATimestamp(printable(text)))?;
+        let unix = at.unix_timestamp();
+        if unix <= now() {
+            return Err(ProvisionError::ExpiryInThePast);
+        }
+        Ok(unix)
+    }
+    /// The URL (when the public URL is known) and path of a fresh token.
+    fn link(&self, token: &str) -> (Option<String>, String) {
+        let path = format!("/mcp/{token}");
+        let url = self
+            .state
+            .config
+            .public_url
+            .as_deref()
+            .map(|base| format!("{}{path}", base.trim_end_matches('/')));
+        (url, path)
+    }
+
+    /// Provisions an MCP server; the response carries the only copy of its URL.
+    pub async fn create_server(
+        &self,
+        account_id: &str,
+        request: CreateServer,
+    ) -> Result<ServerView, ProvisionError> {
+        let account = self.account(account_id).await?;
+        let integration = self.integration(&account.integration)?;
+        check_name(&request.name)?;
+        let tool_count = self.check_config(integration, &request.config)?;
+        let expires_at = request
+            .expires_at
+            .as_deref()
+            .map(Self::parse_expiry)
+            .transpose()?;
+        let token = new_token("mcp_").map_err(ProvisionError::internal)?;
+        let server = McpServer {
+            id: new_id().map_err(ProvisionError::internal)?,
+            account_id: account.id,
+            name: request.name,
+            config: request.config,
+            expires_at,
+            created_at: now(),
+        };
+        self.state
+            .store
+            .create_server(&server, &self.state.keys.hash_token(&token))
+            .await?;
+        let mut view = server_view(server, Some(self.link(&token)));
+        view.warnings = tool_count_warnings(tool_count);
+        Ok(view)
+    }
+
+    /// Servers of an account.
+    pub async fn list_servers(&self, account_id: &str) -> Result<Vec<ServerView>, ProvisionError> {
+        self.account(account_id).await?;
+        Ok(self
+            .state
+            .store
+            .list_servers(account_id)
+            .await?
+            .into_iter()
+            .map(|s| server_view(s, None))
+            .collect())
+    }
+
+    async fn server(&self, account_id: &str, id: &str) -> Result<McpServer, ProvisionError> {
+        self.state
+            .store
+            .get_server(account_id, id)
+            .await?
+            .ok_or_else(|| ProvisionError::not_found(Resource::Server, id))
+    }
+
+    /// One server (without its URL).
+    pub async fn get_server(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<ServerView, ProvisionError> {
+        self.server(account_id, id)
+            .await
+            .map(|s| server_view(s, None))
+    }
+
+    /// Changes name, filters or expiry.
+    pub async fn update_server(
+        &self,
+        account_id: &str,
+        id: &str,
+        request: UpdateServer,
+    ) -> Result<ServerView, ProvisionError> {
+        let account = self.account(account_id).await?;
+        let integration = self.integration(&account.integration)?;
+        let mut server = self.server(account_id, id).await?;
+        if let Some(name) = request.name {
+            check_name(&name)?;
+            server.name = name;
+        }
+        let mut warnings = Vec::new();
+        if let Some(patch) = request.config {
+            let config = merge_config(&server.config, patch)?;
+            warnings = tool_count_warnings(self.check_config(integration, &config)?);
+            server.config = config;
+        }
+        if let Some(expiry) = request.expires_at {
+            server.expires_at = expiry.as_deref().map(Self::parse_expiry).transpose()?;
+        }
+        self.state.store.update_server(&server).await?;
+        let mut view = server_view(server, None);
+        view.warnings = warnings;
+        Ok(view)
+    }
+
+    /// Issues a new URL; the old one stops working with this commit.
+    pub async fn rotate_server(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<ServerView, ProvisionError> {
+        let server = self.server(account_id, id).await?;
+        let token = new_token("mcp_").map_err(ProvisionError::internal)?;
+        self.state
+            .store
+            .rotate_server(account_id, id, &self.state.keys.hash_token(&token))
+            .await?;
+        Ok(server_view(server, Some(self.link(&token))))
+    }
+
+    /// Deletes a server.
+    pub async fn delete_server(&self, account_id: &str, id: &str) -> Result<(), ProvisionError> {
+        if self.state.store.delete_server(account_id, id).await? {
+            Ok(())
+        } else {
+            Err(ProvisionError::not_found(Resource::Server, id))
+        }
+    }
+
+    /// Exactly the tools a server exposes.
+    /// The tools a server exposes, with their schemas in `profile` (default: the server's).
+    pub async fn server_tools(
+        &self,
+        account_id: &str,
+        id: &str,
+        profile: Option<SchemaProfile>,
+    ) -> Result<Vec<Value>, ProvisionError> {
+        let account = self.account(account_id).await?;
+        let server = self.server(account_id, id).await?;
+        let profile = profile.unwrap_or(server.config.schema_profile);
+        Ok(self
+            .state
+            .catalog
+            .visible(&account.integration, &server.config)
+            .map(|tool| tool_json(tool, profile))
+            .collect())
+    }
+
+    /// One page of a server's audit log, newest first. The rows outlive the server, so this
+    /// answers for deleted servers too.
+    pub async fn list_calls(
+        &self,
+        account_id: &str,
+        id: &str,
+        page: CallsPage,
+    ) -> Result<Value, ProvisionError> {
+        let limit = page.limit.unwrap_or(100);
+        if !(1..=500).contains(&limit) {
+            return Err(ProvisionError::InvalidLimit);
+        }
+        let before = match page.cursor.as_deref() {
+            None => None,
+            Some(cursor) => Some(
+                cursor
+                    .split_once('.')
+                    .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)))
+                    .ok_or(ProvisionError::InvalidCursor)?,
+            ),
+        };
+        let calls = self
+            .state
+            .store
+            .list_calls(account_id, id, before, limit + 1)
+            .await?;
+        let more = calls.len() > limit as usize;
+        let calls: Vec<_> = calls.into_iter().take(limit as usize).collect();
+        let next_cursor = more
+            .then(|| calls.last().map(|c| format!("{}.{}", c.at_ms, c.id)))
+            .flatten();
+        Ok(json!({"calls": calls, "next_cursor": next_cursor}))
+    }
+
+    /// Creates an API token; the raw token is returned once. An `mcp` token may be bound to
+    /// one account; an `admin` token never is.
+    pub async fn create_api_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+        account_id: Option<&str>,
+    ) -> Result<(ApiToken, String), ProvisionError> {
+        check_name(name)?;
+        if let Some(account_id) = account_id {
+            if scope == TokenScope::Admin {
+                return Err(ProvisionError::AdminTokenBound);
+            }
+            self.account(account_id).await?;
+        }
+        let token = new_token("sgk_").map_err(ProvisionError::internal)?;
+        let record = ApiToken {
+            id: new_id().map_err(ProvisionError::internal)?,
+            name: name.to_owned(),
+            scope,
+            account_id: account_id.map(str::to_owned),
+            created_at: now(),
+        };
+        self.state
+            .store
+            .create_api_token(&record, &self.state.keys.hash_token(&token))
+            .await?;
+        Ok((record, token))
+    }
+
+    /// Every API token (never the tokens themselves, which are only stored hashed).
+    pub async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, ProvisionError> {
+        Ok(self.state.store.list_api_tokens().await?)
+    }
+
+    /// Revokes an API token; every instance refuses it from this commit on.
+    pub async fn revoke_api_token(&self, id: &str) -> Result<(), ProvisionError> {
+        if self.state.store.revoke_api_token(id).await? {
+            Ok(())
+        } else {
+            Err(ProvisionError::not_found(Resource::ApiToken, id))
+        }
+    }
+
+    /// Allows an upstream host (or `*.suffix`) for an integration's accounts.
+    pub async fn allow_upstream_host(
+        &self,
+        integration: &str,
+        host: &str,
+    ) -> Result<UpstreamHost, ProvisionError> {
+        let integration = self.integration(integration)?;
+        let host = normalize_host_pattern(host)?;
+        self.state
+            .store
+            .allow_upstream_host(integration.name, &host)
+            .await?;
+        Ok(UpstreamHost {
+            integration: integration.name.to_owned(),
+            host,
+            created_at: now(),
+        })
+    }
+
+    /// Removes an allowed upstream host. Calls of accounts whose base URL is on it are refused
+    /// from then on (the host is checked at every call), until an operator allows it again or
+    /// moves the account.
+    pub async fn remove_upstream_host(
+        &self,
+        integration: &str,
+        host: &str,
+    ) -> Result<(), ProvisionError> {
+        let integration = self.integration(integration)?;
+        let host = normalize_host_pattern(host)?;
+        if self
+            .state
+            .store
+            .remove_upstream_host(integration.name, &host)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ProvisionError::HostNotListed {
+                host,
+                integration: integration.name,
+            })
+        }
+    }
+
+    /// The hosts an integration's accounts may use: declared by its spec, and allowed.
+    pub async fn upstream_hosts(&self, integration: &str) -> Result<Value, ProvisionError> {
+        let integration = self.integration(integration)?;
+        let allowed = self
+            .state
+            .store
+            .upstream_hosts(Some(integration.name))
+            .await?;
+        Ok(json!({
+            "integration": integration.name,
+            "declared": crate::egress::declared_hosts(integration),
+            "allowed": allowed.iter().map(|h| &h.host).collect::<Vec<_>>(),
+        }))
+    }
+}
+
+/// Compiled integrations with tool counts, tags and auth kinds.
+pub fn integrations_json() -> Value {
+    Value::Array(
+        specgate_api::INTEGRATIONS
+            .iter()
+            .map(|i| {
+                json!({
+                    "name": i.name,
+                    "title": i.title,
+                    "auth": i.auth.as_str(),
+                    "tool_count": i.tools.len(),
+                    "tags": tag_values(i),
+                    "methods": method_values(i),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Applies a JSON merge patch (RFC 7396) to a server config: fields not in the patch keep
+/// their values. `null` is refused rather than taken as "remove", since a removed filter
+/// would mean "all tools".
+fn merge_config(
+    current: &ServerConfig,
+    patch: serde_json::Map<String, Value>,
+) -> Result<ServerConfig, ProvisionError> {
+    let invalid = ProvisionError::InvalidConfig;
+    let mut merged = match serde_json::to_value(current) {
+        Ok(Value::Object(object)) => object,
+        _ => {
+            return Err(ProvisionError::internal(
+                "config does not serialize to an object",
+            ));
+        }
+    };
+    for (field, value) in patch {
+        if value.is_null() {
+            return Err(invalid(format!(
+                "`{field}` cannot be null; send [\"all\"] to allow every value, or the value to set"
+            )));
+        }
+        merged.insert(field, value);
+    }
+    serde_json::from_value(Value::Object(merged)).map_err(|e| invalid(e.to_string()))
+}
+
+/// A host name or `*.suffix` pattern, lower-cased, or a clear error.
+fn normalize_host_pattern(host: &str) -> Result<String, ProvisionError> {
+    let host = host.trim().to_ascii_lowercase();
+    let bare = host.strip_prefix("*.").unwrap_or(&host);
+    let valid = !bare.is_empty()
+        && bare.len() <= 253
+        && bare.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        || bare.parse::<std::net::IpAddr>().is_ok();
+    if valid {
+        Ok(host)
+    } else {
+        Err(ProvisionError::InvalidHost(printable(&host)))
+    }
+}

@@ -1,0 +1,164 @@
+//! The core's shared state: deployment settings, the database, keys, the compiled catalog,
+//! the vendor caller, metrics, the audit log and the token caches. Faces (MCP, admin API,
+//! console, CLI) hold an [`AppState`] and keep their own transport state beside it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::access::Resolved;
+use crate::audit::AuditLog;
+use crate::cache::ChangeCache;
+use crate::call::Caller;
+use crate::catalog::Catalog;
+use crate::crypto::Keys;
+use crate::metrics::Metrics;
+use crate::store::{self, ApiToken, Store};
+
+/// Deployment settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL that MCP server URLs are built on, e.g. `https://mcp.example.com`. `None`
+    /// where it is not known (a CLI run on a database no server has recorded it in).
+    pub public_url: Option<String>,
+    /// Host names (or `host:port`) accepted in `Host`; loopback is always accepted.
+    pub allowed_hosts: Vec<String>,
+    /// Origins accepted in `Origin` (browser clients); empty rejects any Origin but loopback.
+    pub allowed_origins: Vec<String>,
+    /// Accept `http://` loopback base URLs for accounts (tests and the demo only).
+    pub allow_insecure_upstreams: bool,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Tools per tools/list page.
+    pub tools_page_size: usize,
+    /// How long a vendor request may take before it becomes a timeout error.
+    pub upstream_timeout: Duration,
+    /// Most concurrent legacy SSE sessions.
+    pub sse_max_sessions: usize,
+    /// Most concurrent legacy SSE sessions of one MCP server, so one tenant cannot hold them all.
+    pub sse_max_sessions_per_server: usize,
+    /// Legacy SSE sessions close after this long without a message.
+    pub sse_idle: Duration,
+    /// How long the audit log keeps a tool call.
+    pub audit_retention: Duration,
+    /// Threads that each serve their own connections (see [`serving_thread`]); the vendor
+    /// client keeps one connection pool per thread.
+    pub serving_threads: usize,
+}
+
+/// Token resolutions (and API tokens) kept in memory at most; past it the cache starts over.
+const CACHED_TOKENS: usize = 10_000;
+
+/// Everything the core shares, behind one `Arc`: handlers and middleware clone it per request.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Database.
+    pub store: Store,
+    /// Secret key material.
+    pub keys: Keys,
+    /// Compiled tools.
+    pub catalog: Catalog,
+    /// Vendor client.
+    pub caller: Caller,
+    /// Prometheus counters.
+    pub metrics: Metrics,
+    /// The per-call audit log.
+    pub audit: AuditLog,
+    /// MCP token resolutions, kept until the database changes.
+    pub resolutions: ChangeCache<Arc<Resolved>>,
+    /// API tokens (the second factor and the admin API), kept until the database changes.
+    pub api_tokens: ChangeCache<ApiToken>,
+    /// Fires when the process begins to shut down: readiness turns false and streams close.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// State over the compiled registry.
+    pub fn new(config: Config, store: Store, keys: Keys) -> Self {
+        let clients = (0..config.serving_threads.max(1))
+            .map(|_| {
+                crate::egress::client(config.upstream_timeout, config.allow_insecure_upstreams)
+            })
+            .collect();
+        Self(Arc::new(Shared {
+            caller: Caller::new(
+                store.clone(),
+                keys.clone(),
+                clients,
+                config.allow_insecure_upstreams,
+            ),
+            shutdown: CancellationToken::new(),
+            config: Arc::new(config),
+            audit: AuditLog::new(store.clone()),
+            resolutions: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
+            api_tokens: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
+            store,
+            keys,
+            catalog: Catalog::from_registry(specgate_api::INTEGRATIONS),
+            metrics: Metrics::default(),
+        }))
+    }
+}
+
+thread_local! {
+    static SERVING_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current OS thread as serving thread `index`, whose requests use that thread's
+/// own vendor connection pool. Each serving thread runs a single-threaded runtime, so a
+/// request and its vendor connection never wake another thread.
+pub fn set_serving_thread(index: usize) {
+    SERVING_THREAD.set(index);
+}
+
+/// The serving thread this code runs on (0 off the serving threads).
+pub fn serving_thread() -> usize {
+    SERVING_THREAD.get()
+}
+
+/// Every `interval` until the process ends, deletes expired MCP servers and audit rows older
+/// than `retention`. Expired servers are refused from their `expires_at` on regardless; the
+/// sweep only purges. Both are single idempotent `DELETE`s, so any number of instances may
+/// sweep one database at once.
+pub fn spawn_sweeper(
+    store: Store,
+    interval: Duration,
+    retention: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            tick.tick().await;
+            match store.sweep_expired(store::now()).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "swept expired MCP servers"),
+                Err(error) => tracing::warn!(%error, "expiry sweep failed"),
+            }
+            match store
+                .prune_calls(store::now_ms().saturating_sub(retention_ms))
+                .await
+            {
+                Ok(0) => {}
+                Ok(removed) => tracing::debug!(removed, "pruned the audit log"),
+                Err(error) => tracing::warn!(%error, "audit log pruning failed"),
+            }
+            if let Err(error) = store.prune_sessions(store::now()).await {
+                tracing::warn!(%error, "console session pruning failed");
+            }
+        }
+    })
+}

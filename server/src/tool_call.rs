@@ -1,0 +1,104 @@
+//! A tool call as every face runs it: the name resolved under the server's filters, a
+//! portable call's arguments decoded, the vendor call, and the call recorded in the metrics
+//! and the audit log.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+use specgate_runtime::decode_portable_arguments;
+
+use crate::access::Resolved;
+use crate::call::{CallError, CallOutcome};
+use crate::catalog::{CatalogTool, allowed};
+use crate::state::AppState;
+use crate::store::{CallRecord, SchemaProfile, now_ms};
+
+/// A tool that does not exist, or that the server's filters leave out: one answer for both.
+#[derive(Debug, thiserror::Error)]
+#[error("Unknown tool: {0}")]
+pub struct UnknownTool(pub String);
+
+/// A tool call that reached its tool.
+pub struct ToolCall<'c> {
+    /// The tool called.
+    pub tool: &'c CatalogTool,
+    /// Whether it was called by an earlier name (a deprecated alias).
+    pub by_alias: bool,
+    /// What the call produced.
+    pub result: Result<CallOutcome, CallError>,
+}
+
+impl AppState {
+    /// Calls tool `name` with `args` for the server `resolved`, arguments in `profile`.
+    pub async fn call_tool(
+        &self,
+        resolved: &Resolved,
+        profile: SchemaProfile,
+        name: &str,
+        mut args: Map<String, Value>,
+    ) -> Result<ToolCall<'_>, UnknownTool> {
+        let (tool, by_alias) = self
+            .catalog
+            .resolve(name)
+            .filter(|(t, _)| {
+                t.def.integration == resolved.account.integration
+                    && allowed(t.def, &resolved.server.config)
+            })
+            .ok_or_else(|| UnknownTool(name.to_owned()))?;
+        let decoded = match profile {
+            SchemaProfile::Portable => {
+                decode_portable_arguments(&mut args, tool.def.portable_encoded)
+            }
+            SchemaProfile::Full => Ok(()),
+        };
+        let at_ms = now_ms();
+        let started = Instant::now();
+        let span =
+            tracing::debug_span!("tool_call", tool = tool.def.name, account = %resolved.account.id);
+        let result = match decoded {
+            Err(error) => Err(CallError::invalid_arguments(&error)),
+            Ok(()) => {
+                let call = self.caller.call(
+                    &resolved.account,
+                    &resolved.server.id,
+                    &resolved.upstream,
+                    tool.integration,
+                    tool.def,
+                    &args,
+                );
+                tracing::Instrument::instrument(call, span).await
+            }
+        };
+        let elapsed = started.elapsed();
+        let (upstream_status, class) = match &result {
+            Ok(outcome) => (outcome.upstream_status, crate::call::CallClass::Ok),
+            Err(error) => (error.upstream_status(), error.class()),
+        };
+        self.metrics.record(
+            tool.integration.name,
+            tool.def.name,
+            upstream_status,
+            class.as_str(),
+            elapsed,
+        );
+        let mut canonical = Value::Object(args);
+        canonical.sort_all_objects();
+        self.audit.record(CallRecord {
+            id: self.audit.new_id(),
+            at_ms,
+            account_id: resolved.account.id.clone(),
+            server_id: resolved.server.id.clone(),
+            integration: tool.integration.name.to_owned(),
+            tool: tool.def.name.to_owned(),
+            arguments_hmac: self.keys.mac_arguments(&canonical),
+            upstream_status,
+            latency_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+            outcome: class.as_str().to_owned(),
+        });
+        Ok(ToolCall {
+            tool,
+            by_alias,
+            result,
+        })
+    }
+}
