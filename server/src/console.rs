@@ -8,11 +8,13 @@
 //! response carries a strict Content-Security-Policy. Secrets are write-only: credential
 //! inputs are never filled back in, and an MCP URL is shown once, right after it is made.
 //!
-//! The HTML is written with `format!` and [`esc`]: the template crates this field uses are
-//! proc macros on syn 2, and the workspace keeps one syn major version (syn 3, for codegen).
+//! The HTML is written with maud's `html!`, which escapes every interpolated value and
+//! checks the markup's shape when the server compiles: no string a vendor, a spec or an
+//! operator wrote can open a tag. maud rather than askama: the templates are Rust
+//! expressions next to the handlers that fill them (no template files to keep in step), and
+//! its macro crate is small and builds on the syn 2 the server already compiles.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -25,6 +27,7 @@ use axum::extract::{
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use maud::{DOCTYPE, Markup, html};
 use serde_json::{Value, json};
 use specgate_runtime::{AuthKind, Integration};
 
@@ -162,22 +165,6 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// Escapes text for HTML content and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A signed-in request; anything else is sent to the sign-in page.
 struct Signed(ConsoleSession);
 
@@ -310,32 +297,46 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn forbidden(message: &str) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        page(
-            "Refused",
-            None,
-            &format!("<p class=\"error\" role=\"alert\">{}</p>", esc(message)),
-        ),
-    )
-        .into_response()
+    let body = html! { p.error role="alert" { (message) } };
+    (StatusCode::FORBIDDEN, page("Refused", None, body)).into_response()
 }
 
 /// A whole page. `session` adds the navigation and sign-out.
-fn page(title: &str, session: Option<&ConsoleSession>, body: &str) -> Html<String> {
-    let nav = session.map_or_else(String::new, |s| {
-        format!(
-            "<nav aria-label=\"Main\"><a href=\"/console\">Integrations and accounts</a><a href=\"/console/accounts/new\">New account</a>\
-             <form method=\"post\" action=\"/console/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></nav>",
-            esc(&s.csrf_token)
-        )
-    });
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · specgate</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\"><script src=\"/console/assets/console.js\" defer></script></head>\
-         <body><header><a class=\"brand\" href=\"/console\">specgate</a>{nav}</header><main><h1>{title}</h1>{body}</main></body></html>",
-        title = esc(title),
-    ))
+fn page(title: &str, session: Option<&ConsoleSession>, body: Markup) -> Html<String> {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · specgate" }
+                link rel="stylesheet" href="/console/assets/console.css";
+                script src="/console/assets/console.js" defer {}
+            }
+            body {
+                header {
+                    a.brand href="/console" { "specgate" }
+                    @if let Some(session) = session {
+                        nav aria-label="Main" {
+                            a href="/console" { "Integrations and accounts" }
+                            a href="/console/accounts/new" { "New account" }
+                            form method="post" action="/console/logout" {
+                                (csrf(session))
+                                button type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    };
+    Html(markup.into_string())
+}
+
+/// The hidden input that carries a session's CSRF token.
+fn csrf(session: &ConsoleSession) -> Markup {
+    html! { input type="hidden" name="csrf" value=(session.csrf_token); }
 }
 
 /// Why a console action failed: a provisioning rule, a form field the console reads itself,
@@ -408,11 +409,8 @@ struct InternalFailure(std::sync::Arc<str>);
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = format!(
-            "<p class=\"error\" role=\"alert\">{}</p>",
-            esc(&self.message())
-        );
-        let mut response = (status, page("Something went wrong", None, &body)).into_response();
+        let body = html! { p.error role="alert" { (self.message()) } };
+        let mut response = (status, page("Something went wrong", None, body)).into_response();
         if let Self::Internal(error) | Self::Provision(ProvisionError::Internal(error)) = &self {
             response
                 .extensions_mut()
@@ -443,18 +441,23 @@ impl FieldErrors {
             .map(|(_, m)| m.as_str())
     }
 
-    /// The message under a field, and the attributes that tie its input to it.
-    fn at(&self, field: &str) -> (String, String) {
-        match self.get(field) {
-            Some(message) => (
-                format!(
-                    "<p class=\"error\" id=\"{field}-error\" role=\"alert\">{}</p>",
-                    esc(message)
-                ),
-                format!(" aria-invalid=\"true\" aria-describedby=\"{field}-error\""),
-            ),
-            None => (String::new(), String::new()),
+    /// The message under a field, if it has one.
+    fn message(&self, field: &str) -> Markup {
+        html! {
+            @if let Some(message) = self.get(field) {
+                p.error id=(format!("{field}-error")) role="alert" { (message) }
+            }
         }
+    }
+
+    /// `aria-invalid` of a field's input.
+    fn invalid(&self, field: &str) -> Option<&'static str> {
+        self.get(field).map(|_| "true")
+    }
+
+    /// `aria-describedby` of a field's input: its message.
+    fn described(&self, field: &str) -> Option<String> {
+        self.get(field).map(|_| format!("{field}-error"))
     }
 }
 
@@ -469,27 +472,20 @@ async fn login_page() -> Response {
 }
 
 fn login_form(error: Option<&str>) -> Html<String> {
-    let (message, attributes) = match error {
-        Some(m) => (
-            format!(
-                "<p class=\"error\" id=\"token-error\" role=\"alert\">{}</p>",
-                esc(m)
-            ),
-            " aria-invalid=\"true\" aria-describedby=\"token-error\"",
-        ),
-        None => (String::new(), ""),
+    let body = html! {
+        form.card method="post" action="/console/login" {
+            label for="token" { "Admin API token" }
+            input #token name="token" type="password" autocomplete="off" required
+                aria-invalid=[error.map(|_| "true")]
+                aria-describedby=[error.map(|_| "token-error")];
+            @if let Some(error) = error {
+                p.error #token-error role="alert" { (error) }
+            }
+            p.hint { "Create one with " code { "specgate api-token create --name console" } "." }
+            button type="submit" { "Sign in" }
+        }
     };
-    page(
-        "Sign in",
-        None,
-        &format!(
-            "<form method=\"post\" action=\"/console/login\" class=\"card\">\
-             <label for=\"token\">Admin API token</label>\
-             <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required{attributes}>{message}\
-             <p class=\"hint\">Create one with <code>specgate api-token create --name console</code>.</p>\
-             <button type=\"submit\">Sign in</button></form>"
-        ),
-    )
+    page("Sign in", None, body)
 }
 
 async fn login(
@@ -585,62 +581,69 @@ async fn home(State(state): State<AppState>, Signed(session): Signed) -> Respons
         Ok(accounts) => accounts,
         Err(error) => return ConsoleError::from(error).into_response(),
     };
-    let mut body = String::from(
-        "<h2>Integrations</h2><table><thead><tr><th scope=\"col\">Integration</th><th scope=\"col\">Auth</th><th scope=\"col\">Tools</th></tr></thead><tbody>",
-    );
-    for integration in specgate_api::INTEGRATIONS {
-        let _ = write!(
-            body,
-            "<tr><td><a href=\"/console/integrations/{name}\">{title}</a></td><td>{auth}</td><td>{count}</td></tr>",
-            name = esc(integration.name),
-            title = esc(integration.title),
-            auth = integration.auth.as_str(),
-            count = integration.tools.len()
-        );
-    }
-    body.push_str("</tbody></table><h2>Accounts</h2>");
-    if accounts.is_empty() {
-        body.push_str("<p>No accounts yet.</p>");
-    } else {
-        body.push_str("<table><thead><tr><th scope=\"col\">Account</th><th scope=\"col\">Integration</th><th scope=\"col\">Created</th></tr></thead><tbody>");
-        for account in &accounts {
-            let _ = write!(
-                body,
-                "<tr><td><a href=\"/console/accounts/{id}\">{name}</a></td><td>{integration}</td><td>{created}</td></tr>",
-                id = esc(&account.id),
-                name = esc(&account.name),
-                integration = esc(&account.integration),
-                created = esc(&account.created_at)
-            );
+    let body = html! {
+        h2 { "Integrations" }
+        table {
+            thead { tr { th scope="col" { "Integration" } th scope="col" { "Auth" } th scope="col" { "Tools" } } }
+            tbody {
+                @for integration in specgate_api::INTEGRATIONS {
+                    tr {
+                        td { a href=(format!("/console/integrations/{}", integration.name)) { (integration.title) } }
+                        td { (integration.auth.as_str()) }
+                        td { (integration.tools.len()) }
+                    }
+                }
+            }
         }
-        body.push_str("</tbody></table>");
-    }
-    body.push_str("<p><a class=\"button\" href=\"/console/accounts/new\">New account</a></p>");
-    page("Console", Some(&session), &body).into_response()
+        h2 { "Accounts" }
+        @if accounts.is_empty() {
+            p { "No accounts yet." }
+        } @else {
+            table {
+                thead { tr { th scope="col" { "Account" } th scope="col" { "Integration" } th scope="col" { "Created" } } }
+                tbody {
+                    @for account in &accounts {
+                        tr {
+                            td { a href=(format!("/console/accounts/{}", account.id)) { (account.name) } }
+                            td { (account.integration) }
+                            td { (account.created_at) }
+                        }
+                    }
+                }
+            }
+        }
+        p { a.button href="/console/accounts/new" { "New account" } }
+    };
+    page("Console", Some(&session), body).into_response()
 }
 
 async fn integration_page(Path(name): Path<String>, Signed(session): Signed) -> Response {
     let Some(integration) = integration(&name) else {
         return not_found(&session, "integration", &name);
     };
-    let mut body = format!(
-        "<p>{count} tools · auth <code>{auth}</code></p><table><thead><tr><th scope=\"col\">Tool</th><th scope=\"col\">Title</th><th scope=\"col\">Method</th><th scope=\"col\">Tags</th><th scope=\"col\">Description</th></tr></thead><tbody>",
-        count = integration.tools.len(),
-        auth = integration.auth.as_str()
-    );
-    for tool in integration.tools {
-        let _ = write!(
-            body,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td class=\"description\">{}</td></tr>",
-            esc(tool.name),
-            esc(tool.title),
-            tool.class.as_str(),
-            esc(&tool.tags.join(", ")),
-            esc(tool.description)
-        );
-    }
-    body.push_str("</tbody></table>");
-    page(integration.title, Some(&session), &body).into_response()
+    let body = html! {
+        p { (integration.tools.len()) " tools · auth " code { (integration.auth.as_str()) } }
+        table {
+            thead {
+                tr {
+                    th scope="col" { "Tool" } th scope="col" { "Title" } th scope="col" { "Method" }
+                    th scope="col" { "Tags" } th scope="col" { "Description" }
+                }
+            }
+            tbody {
+                @for tool in integration.tools {
+                    tr {
+                        td { code { (tool.name) } }
+                        td { (tool.title) }
+                        td { (tool.class.as_str()) }
+                        td { (tool.tags.join(", ")) }
+                        td.description { (tool.description) }
+                    }
+                }
+            }
+        }
+    };
+    page(integration.title, Some(&session), body).into_response()
 }
 
 fn not_found(session: &ConsoleSession, what: &str, id: &str) -> Response {
@@ -649,7 +652,7 @@ fn not_found(session: &ConsoleSession, what: &str, id: &str) -> Response {
         page(
             "Not found",
             Some(session),
-            &format!("<p>There is no {what} <code>{}</code>.</p>", esc(id)),
+            html! { p { "There is no " (what) " " code { (id) } "." } },
         ),
     )
         .into_response()
@@ -682,58 +685,51 @@ fn account_form(
     errors: &FieldErrors,
 ) -> Html<String> {
     let chosen = chosen.and_then(integration);
-    let mut options = String::new();
-    for integration in specgate_api::INTEGRATIONS {
-        let selected = if chosen.is_some_and(|c| c.name == integration.name) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(
-            options,
-            "<option value=\"{}\"{selected}>{} ({})</option>",
-            esc(integration.name),
-            esc(integration.title),
-            integration.auth.as_str()
-        );
-    }
-    let (form_error, _) = errors.at("form");
-    let (integration_error, integration_attributes) = errors.at("integration");
     let Some(chosen) = chosen else {
-        return page(
-            "New account",
-            Some(session),
-            &format!(
-                "<form method=\"get\" action=\"/console/accounts/new\" class=\"card\">\
-                 <label for=\"integration\">Integration</label><select id=\"integration\" name=\"integration\"{integration_attributes}>{options}</select>{integration_error}\
-                 <button type=\"submit\">Continue</button></form>"
-            ),
-        );
+        let body = html! {
+            form.card method="get" action="/console/accounts/new" {
+                label for="integration" { "Integration" }
+                select #integration name="integration"
+                    aria-invalid=[errors.invalid("integration")]
+                    aria-describedby=[errors.described("integration")] {
+                    @for integration in specgate_api::INTEGRATIONS {
+                        option value=(integration.name) {
+                            (integration.title) " (" (integration.auth.as_str()) ")"
+                        }
+                    }
+                }
+                (errors.message("integration"))
+                button type="submit" { "Continue" }
+            }
+        };
+        return page("New account", Some(session), body);
     };
-    let (name_error, name_attributes) = errors.at("name");
-    let (base_error, base_attributes) = errors.at("base_url");
-    page(
-        "New account",
-        Some(session),
-        &format!(
-            "<form method=\"post\" action=\"/console/accounts\" class=\"card\">{form_error}\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"integration\" value=\"{integration}\">\
-             <p>Integration: <strong>{title}</strong> (<a href=\"/console/accounts/new\">change</a>)</p>\
-             <label for=\"name\">Name</label><input id=\"name\" name=\"name\" required value=\"{name}\"{name_attributes}>{name_error}\
-             <label for=\"base_url\">Base URL (optional; the spec's by default)</label><input id=\"base_url\" name=\"base_url\" type=\"url\" value=\"{base_url}\"{base_attributes}>{base_error}\
-             {credentials}<button type=\"submit\">Create account</button></form>",
-            csrf = esc(&session.csrf_token),
-            integration = esc(chosen.name),
-            title = esc(chosen.title),
-            name = esc(form.get("name")),
-            base_url = esc(form.get("base_url")),
-            credentials = credential_fields(&chosen.auth, errors, true),
-        ),
-    )
+    let body = html! {
+        form.card method="post" action="/console/accounts" {
+            (errors.message("form"))
+            (csrf(session))
+            input type="hidden" name="integration" value=(chosen.name);
+            p {
+                "Integration: " strong { (chosen.title) }
+                " (" a href="/console/accounts/new" { "change" } ")"
+            }
+            label for="name" { "Name" }
+            input #name name="name" required value=(form.get("name"))
+                aria-invalid=[errors.invalid("name")] aria-describedby=[errors.described("name")];
+            (errors.message("name"))
+            label for="base_url" { "Base URL (optional; the spec's by default)" }
+            input #base_url name="base_url" type="url" value=(form.get("base_url"))
+                aria-invalid=[errors.invalid("base_url")] aria-describedby=[errors.described("base_url")];
+            (errors.message("base_url"))
+            (credential_fields(&chosen.auth, errors, true))
+            button type="submit" { "Create account" }
+        }
+    };
+    page("New account", Some(session), body)
 }
 
 /// Inputs for the credentials `auth` takes. None is ever pre-filled.
-fn credential_fields(auth: &AuthKind, errors: &FieldErrors, required: bool) -> String {
+fn credential_fields(auth: &AuthKind, errors: &FieldErrors, required: bool) -> Markup {
     let fields: &[(&str, &str, bool)] = match auth {
         AuthKind::None => &[],
         AuthKind::Bearer | AuthKind::Header { .. } | AuthKind::Query { .. } => {
@@ -761,37 +757,32 @@ fn credential_fields(auth: &AuthKind, errors: &FieldErrors, required: bool) -> S
         ],
     };
     if fields.is_empty() {
-        return "<p>This integration takes no credentials.</p>".to_owned();
+        return html! { p { "This integration takes no credentials." } };
     }
-    let (error, attributes) = errors.at("credentials");
-    let mut out = format!(
-        "<fieldset{attributes}><legend>Credentials{}</legend><p class=\"hint\">Stored encrypted and never shown again.</p>",
-        if required {
-            ""
-        } else {
-            " (leave empty to keep the current ones)"
-        }
-    );
-    for (name, label, secret) in fields {
-        let (field_error, field_attributes) = errors.at(name);
-        let kind = if *secret { "password" } else { "text" };
-        let needed = if required
+    let needed = |name: &str| {
+        required
             && matches!(
-                *name,
+                name,
                 "api_key" | "username" | "password" | "client_id" | "client_secret"
-            ) {
-            " required"
-        } else {
-            ""
-        };
-        let _ = write!(
-            out,
-            "<label for=\"{name}\">{label}</label><input id=\"{name}\" name=\"{name}\" type=\"{kind}\" autocomplete=\"off\"{needed}{field_attributes}>{field_error}"
-        );
+            )
+    };
+    html! {
+        fieldset aria-invalid=[errors.invalid("credentials")] aria-describedby=[errors.described("credentials")] {
+            legend {
+                "Credentials"
+                @if !required { " (leave empty to keep the current ones)" }
+            }
+            p.hint { "Stored encrypted and never shown again." }
+            @for (name, label, secret) in fields {
+                label for=(name) { (label) }
+                input id=(name) name=(name) type=(if *secret { "password" } else { "text" })
+                    autocomplete="off" required[needed(name)]
+                    aria-invalid=[errors.invalid(name)] aria-describedby=[errors.described(name)];
+                (errors.message(name))
+            }
+            (errors.message("credentials"))
+        }
     }
-    out.push_str(&error);
-    out.push_str("</fieldset>");
-    out
 }
 
 /// The credentials a form carries, if any field was filled in.
@@ -909,65 +900,51 @@ async fn account_screen(
     } else {
         StatusCode::OK
     };
-    let mut body = format!(
-        "<p>Integration <a href=\"/console/integrations/{integration}\">{title}</a> · created {created}</p><h2>MCP servers</h2>",
-        integration = esc(integration.name),
-        title = esc(integration.title),
-        created = esc(&account.created_at),
-    );
-    if servers.is_empty() {
-        body.push_str("<p>No MCP servers yet.</p>");
-    } else {
-        body.push_str("<table><thead><tr><th scope=\"col\">Server</th><th scope=\"col\">Methods</th><th scope=\"col\">Tools</th><th scope=\"col\">Expires</th></tr></thead><tbody>");
-        let at = time::OffsetDateTime::now_utc();
-        for server in &servers {
-            let expiry = match server.expires_at.as_deref() {
-                None => "never".to_owned(),
-                Some(when) => {
-                    let expired = time::OffsetDateTime::parse(
-                        when,
-                        &time::format_description::well_known::Rfc3339,
-                    )
-                    .is_ok_and(|t| t <= at);
-                    if expired {
-                        format!("<strong class=\"expired\">expired</strong> {}", esc(when))
-                    } else {
-                        esc(when)
+    let now = time::OffsetDateTime::now_utc();
+    let expired = |when: &str| {
+        time::OffsetDateTime::parse(when, &time::format_description::well_known::Rfc3339)
+            .is_ok_and(|t| t <= now)
+    };
+    let body = html! {
+        p {
+            "Integration " a href=(format!("/console/integrations/{}", integration.name)) { (integration.title) }
+            " · created " (account.created_at)
+        }
+        h2 { "MCP servers" }
+        @if servers.is_empty() {
+            p { "No MCP servers yet." }
+        } @else {
+            table {
+                thead {
+                    tr {
+                        th scope="col" { "Server" } th scope="col" { "Methods" }
+                        th scope="col" { "Tools" } th scope="col" { "Expires" }
                     }
                 }
-            };
-            let _ = write!(
-                body,
-                "<tr><td><a href=\"/console/accounts/{account}/servers/{id}\">{name}</a></td><td>{methods}</td><td>{tools}</td><td>{expiry}</td></tr>",
-                account = esc(&account.id),
-                id = esc(&server.id),
-                name = esc(&server.name),
-                methods = esc(&filter_text(&server.config.methods)),
-                tools = state
-                    .catalog
-                    .visible(integration.name, &server.config)
-                    .count(),
-            );
+                tbody {
+                    @for server in &servers {
+                        tr {
+                            td { a href=(format!("/console/accounts/{}/servers/{}", account.id, server.id)) { (server.name) } }
+                            td { (filter_text(&server.config.methods)) }
+                            td { (state.catalog.visible(integration.name, &server.config).count()) }
+                            td {
+                                @match server.expires_at.as_deref() {
+                                    None => "never",
+                                    Some(when) => {
+                                        @if expired(when) { strong.expired { "expired" } " " }
+                                        (when)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        body.push_str("</tbody></table>");
-    }
-    body.push_str(&server_config_form(
-        session,
-        &account,
-        integration,
-        None,
-        server_form,
-        server_errors,
-        state,
-    ));
-    body.push_str(&account_edit_form(
-        session,
-        &account,
-        integration,
-        edit_form,
-        edit_errors,
-    ));
-    (status, page(&account.name, Some(session), &body)).into_response()
+        (server_config_form(session, &account, integration, None, server_form, server_errors, state))
+        (account_edit_form(session, &account, integration, edit_form, edit_errors))
+    };
+    (status, page(&account.name, Some(session), body)).into_response()
 }
 
 fn filter_text(filter: &Filter) -> String {
@@ -983,34 +960,39 @@ fn account_edit_form(
     integration: &Integration,
     form: &Form,
     errors: &FieldErrors,
-) -> String {
-    let (form_error, _) = errors.at("form");
-    let (name_error, name_attributes) = errors.at("name");
-    let (base_error, base_attributes) = errors.at("base_url");
+) -> Markup {
     let name = if form.0.is_empty() {
-        account.name.clone()
+        account.name.as_str()
     } else {
-        form.get("name").to_owned()
+        form.get("name")
     };
     let base_url = if form.0.is_empty() {
-        account.base_url.clone().unwrap_or_default()
+        account.base_url.as_deref().unwrap_or_default()
     } else {
-        form.get("base_url").to_owned()
+        form.get("base_url")
     };
-    format!(
-        "<h2>Edit account</h2><form method=\"post\" action=\"/console/accounts/{id}\" class=\"card\">{form_error}\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label for=\"account-name\">Name</label><input id=\"account-name\" name=\"name\" required value=\"{name}\"{name_attributes}>{name_error}\
-         <label for=\"base_url\">Base URL (empty: the spec's)</label><input id=\"base_url\" name=\"base_url\" type=\"url\" value=\"{base_url}\"{base_attributes}>{base_error}\
-         {credentials}<button type=\"submit\">Save account</button></form>\
-         <form method=\"post\" action=\"/console/accounts/{id}/delete\" class=\"danger\" data-confirm=\"Delete this account and all its MCP servers?\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">Delete account</button></form>",
-        id = esc(&account.id),
-        csrf = esc(&session.csrf_token),
-        name = esc(&name),
-        base_url = esc(&base_url),
-        credentials = credential_fields(&integration.auth, errors, false),
-    )
+    html! {
+        h2 { "Edit account" }
+        form.card method="post" action=(format!("/console/accounts/{}", account.id)) {
+            (errors.message("form"))
+            (csrf(session))
+            label for="account-name" { "Name" }
+            input #account-name name="name" required value=(name)
+                aria-invalid=[errors.invalid("name")] aria-describedby=[errors.described("name")];
+            (errors.message("name"))
+            label for="base_url" { "Base URL (empty: the spec's)" }
+            input #base_url name="base_url" type="url" value=(base_url)
+                aria-invalid=[errors.invalid("base_url")] aria-describedby=[errors.described("base_url")];
+            (errors.message("base_url"))
+            (credential_fields(&integration.auth, errors, false))
+            button type="submit" { "Save account" }
+        }
+        form.danger method="post" action=(format!("/console/accounts/{}/delete", account.id))
+            data-confirm="Delete this account and all its MCP servers?" {
+            (csrf(session))
+            button type="submit" { "Delete account" }
+        }
+    }
 }
 
 async fn update_account(
@@ -1111,20 +1093,13 @@ fn server_config_form(
     form: &Form,
     errors: &FieldErrors,
     state: &AppState,
-) -> String {
+) -> Markup {
     let submitted = !form.0.is_empty();
     let config = if submitted {
         config_of(form).unwrap_or_else(|_| server.map(|s| s.config.clone()).unwrap_or_default())
     } else {
         server.map(|s| s.config.clone()).unwrap_or_default()
     };
-    let (form_error, _) = errors.at("form");
-    let (name_error, name_attributes) = errors.at("name");
-    let (methods_error, methods_attributes) = errors.at("methods");
-    let (tags_error, tags_attributes) = errors.at("tags");
-    let (tools_error, tools_attributes) = errors.at("tools");
-    let (exclude_error, exclude_attributes) = errors.at("exclude_tools");
-    let (expires_error, expires_attributes) = errors.at("expires_at");
     let name = if submitted {
         form.get("name").to_owned()
     } else {
@@ -1138,119 +1113,108 @@ fn server_config_form(
             .map(|e| e.chars().take(16).collect())
             .unwrap_or_default()
     };
-    let checked = |value: &str| {
-        let on = if submitted {
+    let method_checked = |value: &str| {
+        if submitted {
             form.all("methods").iter().any(|m| m == value)
         } else {
             config.methods.admits(|m| m == value)
-        };
-        if on { " checked" } else { "" }
-    };
-    let mut methods = String::new();
-    for (value, label) in [
-        ("read", "read (get, list)"),
-        ("write", "write (create, update, delete)"),
-        ("custom", "custom"),
-    ] {
-        let _ = write!(
-            methods,
-            "<label class=\"check\"><input type=\"checkbox\" name=\"methods\" value=\"{value}\"{}> {label}</label>",
-            checked(value)
-        );
-    }
-    let options = |values: &mut dyn Iterator<Item = &str>, chosen: &dyn Fn(&str) -> bool| {
-        let mut out = String::new();
-        for value in values {
-            let selected = if chosen(value) { " selected" } else { "" };
-            let _ = write!(
-                out,
-                "<option value=\"{v}\"{selected}>{v}</option>",
-                v = esc(value)
-            );
         }
-        out
     };
-    let tags = options(
-        &mut tag_values(integration).into_iter(),
-        &|t| matches!(&config.tags, Filter::Only(values) if values.iter().any(|v| v == t)),
-    );
-    let tools = options(
-        &mut integration.tools.iter().map(|t| t.name),
-        &|t| matches!(&config.tools, Filter::Only(values) if values.iter().any(|v| v == t)),
-    );
-    let excluded = options(&mut integration.tools.iter().map(|t| t.name), &|t| {
-        config.exclude_tools.iter().any(|v| v == t)
-    });
+    let only = |filter: &Filter, value: &str| matches!(filter, Filter::Only(values) if values.iter().any(|v| v == value));
+    let tool_names = || integration.tools.iter().map(|t| t.name);
     let (action, heading, submit) = match server {
         None => (
-            format!("/console/accounts/{}/servers", esc(&account.id)),
+            format!("/console/accounts/{}/servers", account.id),
             "New MCP server",
             "Create MCP server",
         ),
         Some(s) => (
-            format!(
-                "/console/accounts/{}/servers/{}",
-                esc(&account.id),
-                esc(&s.id)
-            ),
+            format!("/console/accounts/{}/servers/{}", account.id, s.id),
             "Settings",
             "Save settings",
         ),
     };
-    format!(
-        "<h2>{heading}</h2><form method=\"post\" action=\"{action}\" class=\"card\" data-preview=\"/console/accounts/{account}/preview\">{form_error}\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label for=\"server-name\">Name</label><input id=\"server-name\" name=\"name\" required value=\"{name}\"{name_attributes}>{name_error}\
-         <fieldset{methods_attributes}><legend>Methods</legend>{methods}{methods_error}</fieldset>\
-         <label for=\"tags\">Tags (none selected: all)</label><select id=\"tags\" name=\"tags\" multiple{tags_attributes}>{tags}</select>{tags_error}\
-         <label for=\"tools\">Only these tools (none selected: all)</label><select id=\"tools\" name=\"tools\" multiple{tools_attributes}>{tools}</select>{tools_error}\
-         <label for=\"exclude_tools\">Never these tools</label><select id=\"exclude_tools\" name=\"exclude_tools\" multiple{exclude_attributes}>{excluded}</select>{exclude_error}\
-         <label class=\"check\"><input type=\"checkbox\" name=\"require_api_token_auth\"{second}> Clients must also send an API token (second factor)</label>\
-         <label for=\"schema_profile\">Tool schemas</label><select id=\"schema_profile\" name=\"schema_profile\"><option value=\"full\"{full}>full: JSON Schema 2020-12</option><option value=\"portable\"{portable}>portable: accepted by every major client (Gemini, OpenAI, Cursor)</option></select>\
-         <p class=\"hint\">Either way, <code>/portable</code> after the MCP URL serves the portable schemas.</p>\
-         <label for=\"expires_at\">Expires at, UTC (optional)</label><input id=\"expires_at\" name=\"expires_at\" type=\"datetime-local\" value=\"{expires}\"{expires_attributes}>{expires_error}\
-         <section aria-live=\"polite\" class=\"preview\" id=\"preview\">{preview}</section>\
-         <button type=\"submit\">{submit}</button></form>",
-        account = esc(&account.id),
-        csrf = esc(&session.csrf_token),
-        name = esc(&name),
-        expires = esc(&expires),
-        second = if config.require_api_token_auth {
-            " checked"
-        } else {
-            ""
-        },
-        full = if config.schema_profile == SchemaProfile::Full {
-            " selected"
-        } else {
-            ""
-        },
-        portable = if config.schema_profile == SchemaProfile::Portable {
-            " selected"
-        } else {
-            ""
-        },
-        preview = preview_html(state, integration, &config),
-    )
+    html! {
+        h2 { (heading) }
+        form.card method="post" action=(action) data-preview=(format!("/console/accounts/{}/preview", account.id)) {
+            (errors.message("form"))
+            (csrf(session))
+            label for="server-name" { "Name" }
+            input #server-name name="name" required value=(name)
+                aria-invalid=[errors.invalid("name")] aria-describedby=[errors.described("name")];
+            (errors.message("name"))
+            fieldset aria-invalid=[errors.invalid("methods")] aria-describedby=[errors.described("methods")] {
+                legend { "Methods" }
+                @for (value, label) in [("read", "read (get, list)"), ("write", "write (create, update, delete)"), ("custom", "custom")] {
+                    label.check {
+                        input type="checkbox" name="methods" value=(value) checked[method_checked(value)];
+                        " " (label)
+                    }
+                }
+                (errors.message("methods"))
+            }
+            label for="tags" { "Tags (none selected: all)" }
+            select #tags name="tags" multiple
+                aria-invalid=[errors.invalid("tags")] aria-describedby=[errors.described("tags")] {
+                @for tag in tag_values(integration) {
+                    option value=(tag) selected[only(&config.tags, tag)] { (tag) }
+                }
+            }
+            (errors.message("tags"))
+            label for="tools" { "Only these tools (none selected: all)" }
+            select #tools name="tools" multiple
+                aria-invalid=[errors.invalid("tools")] aria-describedby=[errors.described("tools")] {
+                @for tool in tool_names() {
+                    option value=(tool) selected[only(&config.tools, tool)] { (tool) }
+                }
+            }
+            (errors.message("tools"))
+            label for="exclude_tools" { "Never these tools" }
+            select #exclude_tools name="exclude_tools" multiple
+                aria-invalid=[errors.invalid("exclude_tools")] aria-describedby=[errors.described("exclude_tools")] {
+                @for tool in tool_names() {
+                    option value=(tool) selected[config.exclude_tools.iter().any(|v| v == tool)] { (tool) }
+                }
+            }
+            (errors.message("exclude_tools"))
+            label.check {
+                input type="checkbox" name="require_api_token_auth" checked[config.require_api_token_auth];
+                " Clients must also send an API token (second factor)"
+            }
+            label for="schema_profile" { "Tool schemas" }
+            select #schema_profile name="schema_profile" {
+                option value="full" selected[config.schema_profile == SchemaProfile::Full] { "full: JSON Schema 2020-12" }
+                option value="portable" selected[config.schema_profile == SchemaProfile::Portable] {
+                    "portable: accepted by every major client (Gemini, OpenAI, Cursor)"
+                }
+            }
+            p.hint { "Either way, " code { "/portable" } " after the MCP URL serves the portable schemas." }
+            label for="expires_at" { "Expires at, UTC (optional)" }
+            input #expires_at name="expires_at" type="datetime-local" value=(expires)
+                aria-invalid=[errors.invalid("expires_at")] aria-describedby=[errors.described("expires_at")];
+            (errors.message("expires_at"))
+            section.preview #preview aria-live="polite" { (preview_html(state, integration, &config)) }
+            button type="submit" { (submit) }
+        }
+    }
 }
 
 /// The tools a config yields, from the same filter the MCP endpoint applies.
-fn preview_html(state: &AppState, integration: &Integration, config: &ServerConfig) -> String {
+fn preview_html(state: &AppState, integration: &Integration, config: &ServerConfig) -> Markup {
     let tools: Vec<&str> = state
         .catalog
         .visible(integration.name, config)
         .map(|t| t.def.name)
         .collect();
-    let mut out = format!(
-        "<h3>Tools this server exposes: <span id=\"preview-count\">{}</span> of {}</h3><ul id=\"preview-tools\">",
-        tools.len(),
-        integration.tools.len()
-    );
-    for name in &tools {
-        let _ = write!(out, "<li><code>{}</code></li>", esc(name));
+    html! {
+        h3 {
+            "Tools this server exposes: " span #preview-count { (tools.len()) }
+            " of " (integration.tools.len())
+        }
+        ul #preview-tools {
+            @for name in &tools { li { code { (name) } } }
+        }
     }
-    out.push_str("</ul>");
-    out
 }
 
 async fn preview(
@@ -1268,12 +1232,12 @@ async fn preview(
         return StatusCode::NOT_FOUND.into_response();
     };
     match config_of(&form) {
-        Ok(config) => Html(preview_html(&state, integration, &config)).into_response(),
-        Err(error) => Html(format!(
-            "<p class=\"error\" role=\"alert\">{}</p>",
-            esc(&error.message())
-        ))
-        .into_response(),
+        Ok(config) => {
+            Html(preview_html(&state, integration, &config).into_string()).into_response()
+        }
+        Err(error) => {
+            Html(html! { p.error role="alert" { (error.message()) } }.into_string()).into_response()
+        }
     }
 }
 
@@ -1330,30 +1294,43 @@ fn shown_once(
     let desktop =
         serde_json::to_string_pretty(&json!({"mcpServers": {server.name.clone(): {"url": url}}}))
             .unwrap_or_default();
-    let second_factor = if server.config.require_api_token_auth {
-        "<p class=\"hint\">This server also needs <code>Authorization: Bearer &lt;API token&gt;</code> on every request; add it to the client's headers.</p>"
-    } else {
-        ""
+    let copyable = |id: &str, value: &str| {
+        html! {
+            div.copy {
+                input id=(id) readonly value=(value);
+                button type="button" data-copy=(id) { "Copy" }
+            }
+        }
     };
-    let mut warnings = String::new();
-    for warning in &server.warnings {
-        let _ = write!(warnings, "<p class=\"hint\">{}</p>", esc(warning));
-    }
-    let body = format!(
-        "<p class=\"warning\" role=\"alert\">This URL contains a secret. It is shown only now and will not be shown again; copy it before you leave this page.</p>{warnings}\
-         <label for=\"mcp-url\">MCP URL (streamable HTTP)</label><div class=\"copy\"><input id=\"mcp-url\" readonly value=\"{url}\"><button type=\"button\" data-copy=\"mcp-url\">Copy</button></div>{second_factor}\
-         <h2>Claude Desktop and Cursor (<code>mcpServers</code>)</h2><div class=\"copy\"><textarea id=\"snippet-desktop\" readonly rows=\"7\">{desktop}</textarea><button type=\"button\" data-copy=\"snippet-desktop\">Copy</button></div>\
-         <h2>ChatGPT and Claude connectors</h2><p>Paste the MCP URL as the connector's server URL.</p>\
-         <h2>Legacy SSE clients</h2><div class=\"copy\"><input id=\"snippet-sse\" readonly value=\"{url}/sse\"><button type=\"button\" data-copy=\"snippet-sse\">Copy</button></div>\
-         <h2>Clients that take only simple schemas (Gemini)</h2><div class=\"copy\"><input id=\"snippet-portable\" readonly value=\"{url}/portable\"><button type=\"button\" data-copy=\"snippet-portable\">Copy</button></div>\
-         <h2>stdio (on the specgate host)</h2><div class=\"copy\"><input id=\"snippet-stdio\" readonly value=\"specgate stdio --mcp-token {token}\"><button type=\"button\" data-copy=\"snippet-stdio\">Copy</button></div>\
-         <p><a class=\"button\" href=\"/console/accounts/{account}\">Done</a></p>",
-        url = esc(&url),
-        desktop = esc(&desktop),
-        token = esc(token),
-        account = esc(account_id),
-    );
-    page(title, Some(session), &body).into_response()
+    let body = html! {
+        p.warning role="alert" {
+            "This URL contains a secret. It is shown only now and will not be shown again; copy it before you leave this page."
+        }
+        @for warning in &server.warnings { p.hint { (warning) } }
+        label for="mcp-url" { "MCP URL (streamable HTTP)" }
+        (copyable("mcp-url", &url))
+        @if server.config.require_api_token_auth {
+            p.hint {
+                "This server also needs " code { "Authorization: Bearer <API token>" }
+                " on every request; add it to the client's headers."
+            }
+        }
+        h2 { "Claude Desktop and Cursor (" code { "mcpServers" } ")" }
+        div.copy {
+            textarea #snippet-desktop readonly rows="7" { (desktop) }
+            button type="button" data-copy="snippet-desktop" { "Copy" }
+        }
+        h2 { "ChatGPT and Claude connectors" }
+        p { "Paste the MCP URL as the connector's server URL." }
+        h2 { "Legacy SSE clients" }
+        (copyable("snippet-sse", &format!("{url}/sse")))
+        h2 { "Clients that take only simple schemas (Gemini)" }
+        (copyable("snippet-portable", &format!("{url}/portable")))
+        h2 { "stdio (on the specgate host)" }
+        (copyable("snippet-stdio", &format!("specgate stdio --mcp-token {token}")))
+        p { a.button href=(format!("/console/accounts/{account_id}")) { "Done" } }
+    };
+    page(title, Some(session), body).into_response()
 }
 
 async fn server_page(
@@ -1399,28 +1376,27 @@ async fn server_screen(
     } else {
         StatusCode::BAD_REQUEST
     };
-    let body = format!(
-        "<p>Account <a href=\"/console/accounts/{account}\">{account_name}</a> · created {created} · expires {expires}</p>{settings}\
-         <h2>Rotate or delete</h2><p class=\"hint\">Rotating makes a new URL; the old one stops working at once.</p>\
-         <form method=\"post\" action=\"/console/accounts/{account}/servers/{sid}/rotate\" data-confirm=\"Rotate? The current URL stops working.\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">Rotate URL</button></form>\
-         <form method=\"post\" action=\"/console/accounts/{account}/servers/{sid}/delete\" class=\"danger\" data-confirm=\"Delete this MCP server?\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\">Delete MCP server</button></form>",
-        account = esc(&account.id),
-        account_name = esc(&account.name),
-        created = esc(&server.created_at),
-        expires = esc(server.expires_at.as_deref().unwrap_or("never")),
-        sid = esc(&server.id),
-        csrf = esc(&session.csrf_token),
-        settings = server_config_form(
-            session,
-            &account,
-            integration,
-            Some(&server),
-            form,
-            errors,
-            state
-        ),
-    );
-    (status, page(&server.name, Some(session), &body)).into_response()
+    let body = html! {
+        p {
+            "Account " a href=(format!("/console/accounts/{}", account.id)) { (account.name) }
+            " · created " (server.created_at)
+            " · expires " (server.expires_at.as_deref().unwrap_or("never"))
+        }
+        (server_config_form(session, &account, integration, Some(&server), form, errors, state))
+        h2 { "Rotate or delete" }
+        p.hint { "Rotating makes a new URL; the old one stops working at once." }
+        form method="post" action=(format!("/console/accounts/{}/servers/{}/rotate", account.id, server.id))
+            data-confirm="Rotate? The current URL stops working." {
+            (csrf(session))
+            button type="submit" { "Rotate URL" }
+        }
+        form.danger method="post" action=(format!("/console/accounts/{}/servers/{}/delete", account.id, server.id))
+            data-confirm="Delete this MCP server?" {
+            (csrf(session))
+            button type="submit" { "Delete MCP server" }
+        }
+    };
+    (status, page(&server.name, Some(session), body)).into_response()
 }
 
 async fn update_server(
@@ -1486,11 +1462,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaping_covers_content_and_attributes() {
-        assert_eq!(
-            esc("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    fn text_an_operator_or_a_spec_wrote_never_opens_a_tag() {
+        let hostile = "<script>alert('x')</script>\"&";
+        let errors = FieldErrors(vec![("name", hostile.to_owned())]);
+        let html = page(hostile, None, errors.message("name")).0;
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert('x')&lt;/script&gt;&quot;&amp;"),
+            "{html}"
         );
+        let attribute = csrf(&ConsoleSession {
+            id_hash: String::new(),
+            api_token_id: String::new(),
+            csrf_token: hostile.to_owned(),
+            created_at: 0,
+            expires_at: 0,
+        })
+        .into_string();
+        assert!(attribute.contains("value=\"&lt;script&gt;"), "{attribute}");
     }
 
     #[test]
