@@ -1,0 +1,604 @@
+//! The whole application driven as a `tower::Service` with `oneshot`, without a socket on
+//! specgate's side: the admin API, the MCP endpoint, the admin OpenAPI document checked both
+//! ways against the router, and every call error class as the audit log and `/metrics` see it.
+
+use axum::Router;
+use axum::body::Body;
+use http::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+use specgate_server::crypto::Keys;
+use specgate_server::provision::{CallsPage, Provisioner};
+use specgate_server::sandbox::{self, Scripted};
+use specgate_server::store::{Store, TokenScope};
+use specgate_server::{AppState, Config, app};
+use tower::ServiceExt;
+
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+struct App {
+    router: Router,
+    provisioner: Provisioner,
+    admin: String,
+    sandbox_url: String,
+    sandbox: std::sync::Arc<sandbox::Sandbox>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("specgate.db").display());
+    let store = Store::open(&database, true).await.unwrap();
+    let config = Config {
+        public_url: Some("http://specgate.test".to_owned()),
+        allowed_hosts: vec![],
+        allowed_origins: vec![],
+        allow_insecure_upstreams: true,
+        max_body_bytes: MAX_BODY_BYTES,
+        tools_page_size: 100,
+        upstream_timeout: std::time::Duration::from_millis(400),
+        sse_max_sessions: 2,
+        sse_max_sessions_per_server: 1,
+        sse_idle: std::time::Duration::from_secs(5),
+        audit_retention: std::time::Duration::from_secs(86_400),
+        serving_threads: 1,
+    };
+    let state = AppState::new(config, store, Keys::from_bytes([7; 32]));
+    let provisioner = Provisioner::new(state.clone());
+    let (_, admin) = provisioner
+        .create_api_token("router tests", TokenScope::Admin, None)
+        .await
+        .unwrap();
+    for integration in specgate_api::INTEGRATIONS {
+        provisioner
+            .allow_upstream_host(integration.name, "127.0.0.1")
+            .await
+            .unwrap();
+    }
+    let (address, sandbox) = sandbox::spawn().await.unwrap();
+    App {
+        router: app(state),
+        provisioner,
+        admin,
+        sandbox_url: format!("http://{address}"),
+        sandbox,
+        _dir: dir,
+    }
+}
+
+/// What a request sends: a JSON body, raw bytes with a content type, or nothing.
+enum Payload {
+    None,
+    Json(Value),
+    Raw(&'static str, Vec<u8>),
+}
+
+impl App {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        payload: Payload,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match payload {
+            Payload::None => request.body(Body::empty()),
+            Payload::Json(body) => request
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
+            Payload::Raw(content_type, bytes) => request
+                .header("content-type", content_type)
+                .body(Body::from(bytes)),
+        }
+        .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let payload = body.map_or(Payload::None, Payload::Json);
+        self.send(method, path, Some(&self.admin), payload).await
+    }
+
+    /// An account of `integration` on the sandbox (`base_url` overrides where it points).
+    async fn account(&self, integration: &str, base_url: Option<String>) -> String {
+        let (path, credentials) = match integration {
+            "malomo" => ("/malomo", json!({"api_key": "sk_sandbox_malomo"})),
+            "e_desk" => ("/edesk/v1", json!({"api_key": "edesk_sandbox_token"})),
+            _ => (
+                "/roserocket/api/v2/platformModel",
+                json!({"client_id": "rr_client", "client_secret": "rr_secret", "refresh_token": "rr_refresh_0", "token_url": format!("{}/roserocket/oauth/token", self.sandbox_url)}),
+            ),
+        };
+        let base_url = base_url.unwrap_or_else(|| format!("{}{path}", self.sandbox_url));
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                "/integrated-account",
+                Some(json!({"integration": integration, "name": "acme", "credentials": credentials, "base_url": base_url})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A server of `account`: its id and its MCP path.
+    async fn server(&self, account: &str) -> (String, String) {
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                &format!("/integrated-account/{account}/mcp"),
+                Some(json!({"name": "agent"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["mcp_path"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn rpc(&self, mcp_path: &str, method: &str, params: Value) -> Value {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(mcp_path)
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(Body::from(
+                json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string(),
+            ))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_and_the_mcp_endpoint_answer_without_a_socket() {
+    let app = start().await;
+    let (status, body) = app
+        .send(Method::GET, "/integrated-account", None, Payload::None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let account = app.account("malomo", None).await;
+    let (status, accounts) = app.admin(Method::GET, "/integrated-account", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(accounts[0]["id"], account.as_str());
+
+    let (_, mcp) = app.server(&account).await;
+    let listed = app.rpc(&mcp, "tools/list", json!({})).await;
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"list_all_malomo_orders"), "{names:?}");
+    let called = app
+        .rpc(
+            &mcp,
+            "tools/call",
+            json!({"name": "list_all_malomo_orders", "arguments": {"limit": 1}}),
+        )
+        .await;
+    assert_eq!(called["result"]["isError"], false, "{called}");
+    assert_eq!(
+        called["result"]["structuredContent"]["result"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (status, _) = app
+        .send(Method::POST, "/mcp/mcp_not_a_token", None, Payload::None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// One request that should answer `status` on `operation`'s concrete `path`.
+fn provoke(
+    app: &App,
+    method: &str,
+    template: &str,
+    path: &str,
+    status: u16,
+    mcp_token: &str,
+) -> Option<(Method, String, Option<String>, Payload)> {
+    let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let admin = Some(app.admin.clone());
+    let has_body = matches!(method, Method::POST | Method::PATCH) && !template.ends_with("/rotate");
+    let valid_body = match template {
+        "/integrated-account" => {
+            json!({"integration": "malomo", "name": "n", "credentials": {"api_key": "k"}})
+        }
+        "/integrations/{name}/upstream-hosts" => json!({"host": "api3.example.com"}),
+        _ => json!({"name": "renamed"}),
+    };
+    let unknown = |path: &str| {
+        let segments: Vec<&str> = template.split('/').collect();
+        path.split('/')
+            .zip(&segments)
+            .map(|(segment, template)| {
+                if template.starts_with('{') && *template != "{name}" {
+                    "no-such-id"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    Some(match status {
+        401 => (method, path.to_owned(), None, Payload::None),
+        403 => (
+            method,
+            path.to_owned(),
+            Some(mcp_token.to_owned()),
+            Payload::None,
+        ),
+        404 => {
+            let body = if has_body {
+                Payload::Json(valid_body)
+            } else {
+                Payload::None
+            };
+            (method, unknown(path), admin, body)
+        }
+        413 => (
+            method,
+            path.to_owned(),
+            admin,
+            Payload::Raw("application/json", vec![b' '; MAX_BODY_BYTES + 1]),
+        ),
+        415 => (
+            method,
+            path.to_owned(),
+            admin,
+            Payload::Raw("text/plain", valid_body.to_string().into_bytes()),
+        ),
+        422 => (
+            method,
+            path.to_owned(),
+            admin,
+            Payload::Json(json!({"no_such_field": true})),
+        ),
+        400 if has_body => (
+            method,
+            path.to_owned(),
+            admin,
+            Payload::Raw("application/json", b"{".to_vec()),
+        ),
+        400 => {
+            let path = match template {
+                "/integrations/{name}/upstream-hosts" => {
+                    "/integrations/no_such_integration/upstream-hosts".to_owned()
+                }
+                "/integrations/{name}/upstream-hosts/{host}" => {
+                    "/integrations/malomo/upstream-hosts/not%20a%20host".to_owned()
+                }
+                t if t.ends_with("/tools") => format!("{path}?profile=neither"),
+                t if t.ends_with("/calls") => format!("{path}?limit=0"),
+                _ => return None,
+            };
+            (method, path, admin, Payload::None)
+        }
+        _ => return None,
+    })
+}
+
+/// Every status the document lists for an operation is one the operation answers, every
+/// operation is routed, and no route on a documented path answers a method the document
+/// does not list.
+#[tokio::test]
+async fn the_admin_openapi_document_and_the_router_agree_both_ways() {
+    let app = start().await;
+    let account = app.account("malomo", None).await;
+    let (server, _) = app.server(&account).await;
+    let (_, mcp_token) = app
+        .provisioner
+        .create_api_token("second factor", TokenScope::Mcp, None)
+        .await
+        .unwrap();
+    let document = specgate_server::admin::openapi();
+    let paths = document["paths"].as_object().unwrap();
+    assert_eq!(
+        paths
+            .values()
+            .map(|m| m.as_object().unwrap().len())
+            .sum::<usize>(),
+        specgate_server::admin::operations().len(),
+        "one document entry per operation"
+    );
+    let concrete = |template: &str| {
+        template
+            .replace("{id}", &account)
+            .replace("{mcp_id}", &server)
+            .replace("{name}", "malomo")
+            .replace("{host}", "listed.example.com")
+    };
+    let mut checked = 0;
+    for (template, methods) in paths {
+        for (method, operation) in methods.as_object().unwrap() {
+            for status in operation["responses"].as_object().unwrap().keys() {
+                let status: u16 = status.parse().unwrap();
+                if (200..300).contains(&status) {
+                    continue;
+                }
+                let Some((verb, path, token, payload)) = provoke(
+                    &app,
+                    method,
+                    template,
+                    &concrete(template),
+                    status,
+                    &mcp_token,
+                ) else {
+                    panic!(
+                        "{method} {template} documents {status}, and no request here answers it"
+                    );
+                };
+                let (answered, body) = app.send(verb, &path, token.as_deref(), payload).await;
+                assert_eq!(
+                    answered.as_u16(),
+                    status,
+                    "{method} {template} documents {status}; {path} answered {answered}: {body}"
+                );
+                assert!(body["error"]["code"].is_string(), "{method} {path}: {body}");
+                checked += 1;
+            }
+        }
+        // Methods the document does not list on this path are not routed.
+        for verb in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ] {
+            if methods.get(verb.as_str().to_lowercase()).is_some() {
+                continue;
+            }
+            let (answered, _) = app.admin(verb.clone(), &concrete(template), None).await;
+            assert_eq!(
+                answered,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{verb} {template} is routed but not documented"
+            );
+        }
+    }
+    assert!(checked > 60, "{checked} error statuses checked");
+}
+
+/// Calls that end each way land in the audit log and `/metrics` under their own class.
+#[tokio::test]
+async fn each_call_error_class_reaches_the_audit_log_and_the_metrics() {
+    let app = start().await;
+    let malomo = app.account("malomo", None).await;
+    let (malomo_server, malomo_mcp) = app.server(&malomo).await;
+    let call = |arguments: Value| json!({"name": "get_single_malomo_orders_by_tracking_code_by_id", "arguments": arguments});
+    let valid = json!({"id": "1Z999"});
+    let mut expected = Vec::new();
+
+    let answer = app
+        .rpc(&malomo_mcp, "tools/call", call(valid.clone()))
+        .await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    expected.push("ok");
+
+    let answer = app.rpc(&malomo_mcp, "tools/call", call(json!({}))).await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    expected.push("invalid_arguments");
+
+    for (status, class) in [(429, "rate_limited"), (500, "upstream_error")] {
+        app.sandbox.script(Scripted {
+            status,
+            headers: vec![],
+            body: json!({"message": "no"}),
+            delay_ms: 0,
+        });
+        let answer = app
+            .rpc(&malomo_mcp, "tools/call", call(valid.clone()))
+            .await;
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+        expected.push(class);
+    }
+
+    app.sandbox.script(Scripted {
+        status: 200,
+        headers: vec![],
+        body: json!({}),
+        delay_ms: 3_000,
+    });
+    let answer = app
+        .rpc(&malomo_mcp, "tools/call", call(valid.clone()))
+        .await;
+    assert!(
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("timeout"),
+        "{answer}"
+    );
+    expected.push("timeout");
+
+    // A port nothing listens on: the connection is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}/malomo", closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = app.account("malomo", Some(closed_url)).await;
+    let (unreachable_server, unreachable_mcp) = app.server(&unreachable).await;
+    let answer = app
+        .rpc(&unreachable_mcp, "tools/call", call(valid.clone()))
+        .await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+
+    // Rose Rocket with a refresh token its token endpoint refuses.
+    let rose = app.account("roserocket", None).await;
+    let (status, body) = app
+        .admin(
+            Method::PATCH,
+            &format!("/integrated-account/{rose}"),
+            Some(json!({"credentials": {"client_id": "rr_client", "client_secret": "wrong", "refresh_token": "rr_refresh_0", "token_url": format!("{}/roserocket/oauth/token", app.sandbox_url)}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (rose_server, rose_mcp) = app.server(&rose).await;
+    let answer = app
+        .rpc(
+            &rose_mcp,
+            "tools/call",
+            json!({"name": "list_all_roserocket_user_groups", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+
+    // The base URL's host is no longer allowed.
+    let (status, _) = app
+        .admin(
+            Method::DELETE,
+            "/integrations/malomo/upstream-hosts/127.0.0.1",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let answer = app
+        .rpc(&malomo_mcp, "tools/call", call(valid.clone()))
+        .await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    expected.push("egress_refused");
+
+    let outcomes = |server: String, account: String| {
+        let provisioner = app.provisioner.clone();
+        async move {
+            let page = provisioner
+                .list_calls(&account, &server, CallsPage::default())
+                .await
+                .unwrap();
+            let mut outcomes: Vec<String> = page["calls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["outcome"].as_str().unwrap().to_owned())
+                .collect();
+            outcomes.reverse();
+            outcomes
+        }
+    };
+    // The audit log is written off the call path; wait for it with a generous deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let recorded = outcomes(malomo_server.clone(), malomo.clone()).await;
+        if recorded.len() >= expected.len() || std::time::Instant::now() > deadline {
+            assert_eq!(recorded, expected);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for (server, account, class) in [
+        (unreachable_server, unreachable, "transport_error"),
+        (rose_server, rose, "refresh_refused"),
+    ] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let recorded = outcomes(server.clone(), account.clone()).await;
+            if !recorded.is_empty() || std::time::Instant::now() > deadline {
+                assert_eq!(recorded, [class]);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let text = String::from_utf8(
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    for class in [
+        "ok",
+        "invalid_arguments",
+        "rate_limited",
+        "upstream_error",
+        "timeout",
+        "egress_refused",
+        "transport_error",
+        "refresh_refused",
+    ] {
+        assert!(
+            text.contains(&format!("outcome=\"{class}\"")),
+            "{class} missing from /metrics:\n{text}"
+        );
+    }
+}
+
+/// rmcp's path (taken here for a request with an `Origin`) returns the vendor's rate limit
+/// with the result, in `_meta`, and the HTTP side turns it into the same headers as the
+/// direct path.
+#[tokio::test]
+async fn the_rate_limit_comes_back_with_the_result_on_both_paths() {
+    let app = start().await;
+    let account = app.account("e_desk", None).await;
+    let (_, mcp) = app.server(&account).await;
+    for origin in [None, Some("http://localhost:5173")] {
+        app.sandbox.script(Scripted {
+            status: 429,
+            headers: vec![("retry-after".to_owned(), "17".to_owned())],
+            body: json!({"message": "slow down"}),
+            delay_ms: 0,
+        });
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(&mcp)
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get_single_e_desk_ticket_by_id", "arguments": {"ticketId": 1}}});
+        let response = app
+            .router
+            .clone()
+            .oneshot(request.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("ratelimit-reset")
+                .map(|v| v.to_str().unwrap()),
+            Some("17"),
+            "origin {origin:?}"
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let reply: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            reply["result"]["_meta"]["io.specgate/rate_limit"]["reset_seconds"], 17,
+            "origin {origin:?}: {reply}"
+        );
+        assert_eq!(reply["result"]["isError"], true);
+    }
+}
