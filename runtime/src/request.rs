@@ -1,3 +1,6 @@
+//! A vendor request as generated code builds it (`HttpRequest`, its body kind and form pairs),
+//! and path segments: encoded for the URL, and checked to stay one segment.
+
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::args::{ArgError, ArgErrorKind};

@@ -391,11 +391,17 @@ fn op(
 
 /// Every admin operation behind the token check, in the document's order.
 pub fn operations() -> Vec<Operation> {
-    const ACCOUNT: &str = "/integrated-account/{id}";
-    const SERVERS: &str = "/integrated-account/{id}/mcp";
-    const SERVER: &str = "/integrated-account/{id}/mcp/{mcp_id}";
+    integration_operations()
+        .into_iter()
+        .chain(account_operations())
+        .chain(server_operations())
+        .collect()
+}
+
+/// Integrations and the upstream hosts their accounts may use.
+fn integration_operations() -> [Operation; 4] {
     const HOSTS: &str = "/integrations/{name}/upstream-hosts";
-    vec![
+    [
         op(
             "get",
             "/integrations",
@@ -432,6 +438,13 @@ pub fn operations() -> Vec<Operation> {
             (204, None),
             &[400, 401, 403, 404],
         ),
+    ]
+}
+
+/// Integrated accounts.
+fn account_operations() -> [Operation; 5] {
+    const ACCOUNT: &str = "/integrated-account/{id}";
+    [
         op(
             "post",
             "/integrated-account",
@@ -477,6 +490,14 @@ pub fn operations() -> Vec<Operation> {
             (204, None),
             BY_ID,
         ),
+    ]
+}
+
+/// MCP servers of an account.
+fn server_operations() -> [Operation; 8] {
+    const SERVERS: &str = "/integrated-account/{id}/mcp";
+    const SERVER: &str = "/integrated-account/{id}/mcp/{mcp_id}";
+    [
         op(
             "post",
             SERVERS,

@@ -64,7 +64,7 @@ pub fn app(state: AppState) -> Router {
     let ops = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readiness))
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(render_metrics))
         .with_state(state.clone());
     let app = Router::new()
         .merge(mcp::router(mcp_http(state.clone())))
@@ -103,6 +103,16 @@ async fn readiness(
                 .into_response()
         }
     }
+}
+
+/// `/metrics`: Prometheus text format.
+async fn render_metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl axum::response::IntoResponse {
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics::exposition(&state),
+    )
 }
 
 /// One span and one line per request at `debug` (`SPECGATE_LOG=debug`), with any

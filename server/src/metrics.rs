@@ -7,10 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-
 use crate::state::AppState;
 
 #[derive(Default)]
@@ -112,8 +108,9 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics`.
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+/// Every metric family in Prometheus text format: the call counters, the token caches and
+/// the audit log's drops.
+pub fn exposition(state: &AppState) -> String {
     let mut text = state.metrics.to_prometheus();
     text.push_str("# HELP specgate_token_lookups_total Token lookups, answered from memory (hit) or by the database (load).\n# TYPE specgate_token_lookups_total counter\n");
     for (token, (hits, loads)) in [
@@ -130,5 +127,5 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         "# HELP specgate_audit_dropped_total Audit records dropped because the writer fell behind.\n# TYPE specgate_audit_dropped_total counter\nspecgate_audit_dropped_total {}",
         state.audit.dropped()
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+    text
 }

@@ -86,21 +86,30 @@ impl Filter {
     }
 
     /// A filter from a list, with the same rules as its JSON form.
-    pub fn from_list(values: Vec<String>) -> Result<Self, String> {
+    pub fn from_list(values: Vec<String>) -> Result<Self, FilterError> {
         if values.is_empty() {
-            return Err(
-                "an empty filter would match nothing; use [\"all\"] for every value".to_owned(),
-            );
+            return Err(FilterError::Empty);
         }
         if values.iter().any(|v| v == Self::ALL) {
             return if values.len() == 1 {
                 Ok(Self::All)
             } else {
-                Err("`all` cannot be combined with other values".to_owned())
+                Err(FilterError::AllCombined)
             };
         }
         Ok(Self::Only(values))
     }
+}
+
+/// Why a list is not a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// No values.
+    #[error("an empty filter would match nothing; use [\"all\"] for every value")]
+    Empty,
+    /// `all` next to other values.
+    #[error("`all` cannot be combined with other values")]
+    AllCombined,
 }
 
 impl Serialize for Filter {

@@ -1,0 +1,268 @@
+//! Structural rules kept by tests, as rust-analyzer's `xtask/src/tidy.rs` keeps its own:
+//! `ARCHITECTURE.md`'s code map names every source file and nothing else, every source file
+//! opens with a `//!` header, and the server keeps the shape that map promises (only `mcp`
+//! knows rmcp, the core imports no face and no transport framework, faces never import each
+//! other, no `Result<_, String>`, no function longer than 150 lines outside tests).
+
+use std::path::{Path, PathBuf};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `.rs` file under `dir`, relative to the repository root, sorted.
+fn rust_files(dir: &str) -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&root().join(dir), &mut files);
+    let mut files: Vec<String> = files
+        .iter()
+        .map(|p| {
+            p.strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The hand-written source files the code map covers.
+fn source_files() -> Vec<String> {
+    let mut files = vec!["build.rs".to_owned(), "generated/lib.rs".to_owned()];
+    for dir in [
+        "runtime/src",
+        "wire/src",
+        "codegen/src",
+        "server/src",
+        "fuzz/src",
+        "fuzz/fuzz_targets",
+    ] {
+        files.extend(rust_files(dir));
+    }
+    files
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap()
+}
+
+/// The text before a file's `#[cfg(test)]` module.
+fn without_tests(text: &str) -> &str {
+    text.find("\n#[cfg(test)]").map_or(text, |at| &text[..at])
+}
+
+#[test]
+fn the_code_map_names_every_source_file_and_only_those() {
+    let map = read("ARCHITECTURE.md");
+    let files = source_files();
+    let missing: Vec<&String> = files
+        .iter()
+        .filter(|f| !map.contains(&format!("`{f}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's code map does not name {missing:?}"
+    );
+    let named: Vec<&str> = map
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| {
+            name.ends_with(".rs")
+                && name.contains('/')
+                && !name.contains(' ')
+                && !name.contains('*')
+                && !name.contains("::")
+                && (name.starts_with("server/src/")
+                    || name.starts_with("runtime/src/")
+                    || name.starts_with("wire/src/")
+                    || name.starts_with("codegen/src/")
+                    || name.starts_with("fuzz/"))
+        })
+        .collect();
+    let stale: Vec<&&str> = named
+        .iter()
+        .filter(|name| !files.iter().any(|f| f == *name))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "ARCHITECTURE.md names files that do not exist: {stale:?}"
+    );
+}
+
+#[test]
+fn every_source_file_opens_with_a_module_header() {
+    let headless: Vec<String> = source_files()
+        .into_iter()
+        .filter(|f| !read(f).starts_with("//!"))
+        .collect();
+    assert!(
+        headless.is_empty(),
+        "these files have no `//!` header: {headless:?}"
+    );
+}
+
+/// The server's modules by role.
+const CORE: &[&str] = &[
+    "server/src/state.rs",
+    "server/src/access.rs",
+    "server/src/provision.rs",
+    "server/src/tool_call.rs",
+    "server/src/call/",
+    "server/src/catalog.rs",
+    "server/src/store.rs",
+    "server/src/egress.rs",
+    "server/src/crypto.rs",
+    "server/src/cache.rs",
+    "server/src/changes.rs",
+    "server/src/audit.rs",
+    "server/src/metrics.rs",
+];
+const FACES: &[(&str, &str)] = &[
+    ("server/src/mcp/", "crate::mcp"),
+    ("server/src/admin.rs", "crate::admin"),
+    ("server/src/console.rs", "crate::console"),
+];
+
+fn in_role(file: &str, role: &[&str]) -> bool {
+    role.iter().any(|prefix| file.starts_with(prefix))
+}
+
+#[test]
+fn only_the_mcp_face_knows_rmcp() {
+    for file in rust_files("server/src") {
+        let text = read(&file);
+        let uses_rmcp = text.contains("rmcp::") || text.contains("use rmcp");
+        assert!(
+            !uses_rmcp || file.starts_with("server/src/mcp/"),
+            "{file} uses rmcp; only server/src/mcp/ may"
+        );
+    }
+}
+
+#[test]
+fn the_core_imports_no_face_and_no_transport_framework() {
+    for file in rust_files("server/src") {
+        if !in_role(&file, CORE) {
+            continue;
+        }
+        let text = without_tests(&read(&file)).to_owned();
+        for forbidden in [
+            "axum::",
+            "use axum",
+            "rmcp::",
+            "use rmcp",
+            "StatusCode::",
+            "crate::sandbox",
+        ]
+        .into_iter()
+        .chain(FACES.iter().map(|(_, module)| *module))
+        {
+            let used = match forbidden {
+                // The vendor's status, read from reqwest, is the core's business.
+                "StatusCode::" => text
+                    .match_indices(forbidden)
+                    .any(|(at, _)| !text[..at].ends_with("reqwest::")),
+                _ => text.contains(forbidden),
+            };
+            assert!(!used, "core module {file} uses `{forbidden}`");
+        }
+    }
+}
+
+#[test]
+fn faces_never_import_each_other() {
+    for (face, _) in FACES {
+        for file in rust_files("server/src") {
+            if !file.starts_with(face) {
+                continue;
+            }
+            let text = read(&file);
+            for (other, module) in FACES {
+                if other != face {
+                    assert!(
+                        !text.contains(&format!("{module}::"))
+                            && !text.contains(&format!("{module};")),
+                        "{file} imports the face {module}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn no_server_function_returns_a_string_error() {
+    for file in rust_files("server/src") {
+        let text = read(&file);
+        for (number, line) in text.lines().enumerate() {
+            let compact: String = line.split_whitespace().collect();
+            assert!(
+                !(compact.contains("Result<") && compact.contains(",String>")),
+                "{file}:{}: a `Result<_, String>`; return a typed error",
+                number + 1
+            );
+        }
+    }
+}
+
+/// Functions in `text` (rustfmt-formatted, tests excluded) and their length in lines.
+fn function_lengths(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = without_tests(text).lines().collect();
+    let mut found = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let signature = trimmed
+            .trim_start_matches("pub ")
+            .trim_start_matches("pub(crate) ")
+            .trim_start_matches("pub(super) ")
+            .trim_start_matches("const ")
+            .trim_start_matches("async ");
+        let Some(name) = signature.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = name
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let closing = format!("{indent}}}");
+        if let Some(end) = lines[start + 1..].iter().position(|l| *l == closing) {
+            found.push((name, end + 2));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_server_function_is_longer_than_150_lines() {
+    let mut long = Vec::new();
+    for file in rust_files("server/src") {
+        for (name, length) in function_lengths(&read(&file)) {
+            if length > 150 {
+                long.push(format!("{file}: {name} ({length} lines)"));
+            }
+        }
+    }
+    assert!(long.is_empty(), "split these: {long:?}");
+}
+
+#[test]
+fn the_length_check_measures_functions() {
+    let text = "fn short() {\n    one();\n}\n\nimpl X {\n    pub async fn long(&self) {\n        a();\n        b();\n    }\n}\n#[cfg(test)]\nmod tests {\n    fn ignored() {\n    }\n}\n";
+    assert_eq!(
+        function_lengths(text),
+        [("short".to_owned(), 3), ("long".to_owned(), 4)]
+    );
+}
