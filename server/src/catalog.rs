@@ -148,14 +148,6 @@ impl Catalog {
         &self.tools
     }
 
-    /// One tool by name, whatever its integration.
-    pub fn get(&self, name: &str) -> Option<&CatalogTool> {
-        self.tools
-            .binary_search_by(|t| t.def.name.cmp(name))
-            .ok()
-            .map(|i| &self.tools[i])
-    }
-
     /// The tool `name` calls: a tool of that name, or the tool it is an earlier name of
     /// (`true`: called by a deprecated alias). Aliases are never listed.
     pub fn resolve(&self, name: &str) -> Option<(&CatalogTool, bool)> {

@@ -20,7 +20,6 @@ use rmcp::{RoleServer, ServerHandler, ServiceExt};
 pub use http::{McpHttp, router};
 pub use listing::McpForms;
 pub use result::{RATE_LIMIT_META, ToolResult};
-pub use sse::SseSessions;
 
 use crate::access::Resolved;
 use crate::state::AppState;
