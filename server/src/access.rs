@@ -1,5 +1,6 @@
 //! Who may use what: an MCP token resolved to its server and account (cached until the
-//! database changes), the second factor those servers may require, and API tokens.
+//! database changes), the second factor those servers may require (an API token, or for
+//! `oauth` servers an access token issued for that server), and who made each call.
 
 use std::sync::{Arc, OnceLock};
 
@@ -54,22 +55,55 @@ pub enum AccessError {
     UnknownToken,
     /// The server requires an API token as a second factor, and none valid for it was sent.
     #[error(
-        "This MCP server requires an API token: send `Authorization: Bearer <api token>` (an admin token, or one created with `specgate api-token create --scope mcp`)."
+        "This MCP server requires an API token: send `Authorization: Bearer <api token>` or `X-Api-Key: <api token>` (an admin token, or one created with `specgate api-token create --scope mcp`)."
     )]
     ApiTokenRequired,
+    /// The server signs in with OAuth, and no valid credential for it was sent (`presented`:
+    /// one was sent, and it is not valid here).
+    #[error(
+        "This MCP server requires signing in: connect with OAuth (the client discovers it from this answer), or send an API token."
+    )]
+    SignInRequired {
+        /// Whether a credential was presented.
+        presented: bool,
+    },
     /// The database failed.
     #[error("token lookup failed: {0}")]
     Store(#[from] StoreError),
 }
 
+/// The credentials a request to an MCP URL presents.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Presented<'a> {
+    /// `Authorization: Bearer <token>`: an API token, or an OAuth access token.
+    pub bearer: Option<&'a str>,
+    /// `X-Api-Key: <token>`: an API token, for clients that may send only some headers.
+    pub api_key: Option<&'a str>,
+}
+
+impl Presented<'_> {
+    fn any(&self) -> bool {
+        self.bearer.is_some() || self.api_key.is_some()
+    }
+}
+
+/// Who made a call, for the audit log: the OAuth grant and the API token behind it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principal {
+    /// The grant whose access token was presented.
+    pub grant_id: Option<String>,
+    /// The API token presented, or the one that consented to the grant.
+    pub api_token_id: Option<String>,
+}
+
 impl AppState {
-    /// The server and account of an MCP token, with what its calls reuse; `api_token` is the
-    /// bearer token the request carries, checked when the server requires one.
+    /// The server and account of an MCP token, with what its calls reuse, and who presents
+    /// it. A server with a second factor needs a valid credential among `presented`.
     pub async fn resolve_mcp_token(
         &self,
         token: &str,
-        api_token: Option<&str>,
-    ) -> Result<Arc<Resolved>, AccessError> {
+        presented: Presented<'_>,
+    ) -> Result<(Arc<Resolved>, Principal), AccessError> {
         let hash = self.keys.hash_token(token);
         let at = now();
         let load = async {
@@ -99,23 +133,52 @@ impl AppState {
             }
             _ => return Err(AccessError::UnknownToken),
         };
-        if resolved.server.config.require_api_token_auth {
-            // Admin tokens, and `mcp` tokens that are unbound or bound to this account.
-            let token = match api_token {
-                Some(raw) => self.api_token(raw).await?,
-                None => None,
-            };
-            let valid = token.is_some_and(|token| {
-                token
+        let config = &resolved.server.config;
+        if !config.oauth && !config.require_api_token_auth {
+            return Ok((resolved, Principal::default()));
+        }
+        match self.second_factor(&resolved, presented).await? {
+            Some(principal) => Ok((resolved, principal)),
+            None if config.oauth => Err(AccessError::SignInRequired {
+                presented: presented.any(),
+            }),
+            None => Err(AccessError::ApiTokenRequired),
+        }
+    }
+
+    /// The principal a valid second factor among `presented` names: an access token issued
+    /// for this server (on `oauth` servers), or an admin API token, or an `mcp` one unbound or
+    /// bound to this server's account.
+    async fn second_factor(
+        &self,
+        resolved: &Resolved,
+        presented: Presented<'_>,
+    ) -> Result<Option<Principal>, StoreError> {
+        if resolved.server.config.oauth
+            && let Some(bearer) = presented.bearer
+            && let Some(grant) = self.access_grant(bearer).await?
+        {
+            return Ok(
+                (grant.server_id == resolved.server.id).then_some(Principal {
+                    grant_id: Some(grant.grant_id),
+                    api_token_id: Some(grant.api_token_id),
+                }),
+            );
+        }
+        for raw in [presented.bearer, presented.api_key].into_iter().flatten() {
+            if let Some(token) = self.api_token(raw).await?
+                && token
                     .account_id
                     .as_ref()
                     .is_none_or(|bound| *bound == resolved.account.id)
-            });
-            if !valid {
-                return Err(AccessError::ApiTokenRequired);
+            {
+                return Ok(Some(Principal {
+                    grant_id: None,
+                    api_token_id: Some(token.id),
+                }));
             }
         }
-        Ok(resolved)
+        Ok(None)
     }
 
     /// The server and account of an MCP token for a process that outlives any one read

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::provision::{
-    AccountView, AllowHost, CallsPage, CreateAccount, CreateServer, Field, ProvisionError,
-    Provisioner, ServerView, UpdateAccount, UpdateServer, integrations_json,
+    AccountView, AllowHost, CallsPage, CreateAccount, CreateServer, Field, GrantView,
+    ProvisionError, Provisioner, ServerView, UpdateAccount, UpdateServer, integrations_json,
 };
 use crate::state::AppState;
 use crate::store::{SchemaProfile, TokenScope, UpstreamHost};
@@ -288,6 +288,21 @@ async fn server_calls(
     Ok(Json(p.list_calls(&id, &mcp_id, page).await?))
 }
 
+async fn list_grants(
+    State(p): State<Provisioner>,
+    Path((id, mcp_id)): Path<(String, String)>,
+) -> Answer<Json<Vec<GrantView>>> {
+    Ok(Json(p.list_grants(&id, &mcp_id).await?))
+}
+
+async fn revoke_grant(
+    State(p): State<Provisioner>,
+    Path((id, mcp_id, grant_id)): Path<(String, String, String)>,
+) -> Answer<StatusCode> {
+    p.revoke_grant(&id, &mcp_id, &grant_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn upstream_hosts(
     State(p): State<Provisioner>,
     Path(name): Path<String>,
@@ -494,7 +509,7 @@ fn account_operations() -> [Operation; 5] {
 }
 
 /// MCP servers of an account.
-fn server_operations() -> [Operation; 8] {
+fn server_operations() -> [Operation; 10] {
     const SERVERS: &str = "/integrated-account/{id}/mcp";
     const SERVER: &str = "/integrated-account/{id}/mcp/{mcp_id}";
     [
@@ -570,6 +585,24 @@ fn server_operations() -> [Operation; 8] {
             (200, Some("Any")),
             VALIDATED,
         ),
+        op(
+            "get",
+            "/integrated-account/{id}/mcp/{mcp_id}/grants",
+            get(list_grants),
+            "The clients signed in to this server with OAuth (its grants), newest first",
+            None,
+            (200, Some("Any")),
+            BY_ID,
+        ),
+        op(
+            "delete",
+            "/integrated-account/{id}/mcp/{mcp_id}/grants/{grant_id}",
+            delete(revoke_grant),
+            "Revoke a grant: its tokens stop working at once on every instance",
+            None,
+            (204, None),
+            BY_ID,
+        ),
     ]
 }
 
@@ -604,7 +637,9 @@ pub fn openapi() -> Value {
         "tags": filter("tags"),
         "tools": filter("tool names"),
         "exclude_tools": {"type": "array", "items": {"type": "string"}, "default": [], "description": "Tool names never exposed. All filters combine: methods ∩ tags ∩ tools − exclude_tools."},
-        "require_api_token_auth": {"type": "boolean", "description": "Clients must also send an admin or `mcp`-scoped API token."}}});
+        "require_api_token_auth": {"type": "boolean", "description": "Clients must also send an admin or `mcp`-scoped API token (`Authorization: Bearer` or `X-Api-Key`)."},
+        "oauth": {"type": "boolean", "description": "Clients sign in with OAuth 2.1 (ChatGPT, Claude), or send an API token as with require_api_token_auth."},
+        "schema_profile": {"type": "string", "enum": ["full", "portable"]}}});
     let error = json!({"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}});
     let account = json!({"type": "object", "properties": {"id": {"type": "string"}, "integration": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}});
     let server = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string", "description": "Only in create and rotate responses, when the public URL is known."}, "mcp_path": {"type": "string", "description": "Only in create and rotate responses."}, "warnings": {"type": "array", "items": {"type": "string"}, "description": "Only when there is something to know, such as more tools than some clients accept (128)."}}});

@@ -14,10 +14,8 @@
 //! expressions next to the handlers that fill them (no template files to keep in step), and
 //! its macro crate is small and builds on the syn 2 the server already compiles.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRef;
@@ -33,6 +31,7 @@ use specgate_runtime::{AuthKind, Integration};
 
 use crate::call::Credentials;
 use crate::catalog::tag_values;
+use crate::limiter::AddressLimiter;
 use crate::provision::{
     AccountView, CreateAccount, CreateServer, Field, ProvisionError, Provisioner, ServerView,
     UpdateAccount, UpdateServer,
@@ -47,8 +46,6 @@ const SESSION_SECS: i64 = 12 * 3600;
 /// Failed sign-ins one address may make per [`SIGN_IN_WINDOW`].
 const SIGN_IN_FAILURES: u32 = 5;
 const SIGN_IN_WINDOW: Duration = Duration::from_secs(60);
-/// Addresses whose failures are remembered at most; past it the oldest window is forgotten.
-const SIGN_IN_ADDRESSES: usize = 10_000;
 
 /// Sent on every console response.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -56,40 +53,12 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 const CSS: &str = include_str!("../console/console.css");
 const JS: &str = include_str!("../console/console.js");
 
-/// Failed sign-ins by client address.
-#[derive(Default)]
-pub struct SignInLimiter {
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
-}
-
-impl SignInLimiter {
-    /// How long `address` must still wait, if it has used up its failures.
-    fn blocked(&self, address: IpAddr) -> Option<Duration> {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, since) = failures.get(&address)?;
-        let left = SIGN_IN_WINDOW.checked_sub(since.elapsed())?;
-        (*count >= SIGN_IN_FAILURES).then_some(left)
-    }
-
-    fn fail(&self, address: IpAddr) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() >= SIGN_IN_ADDRESSES {
-            failures.retain(|_, (_, since)| since.elapsed() < SIGN_IN_WINDOW);
-        }
-        let entry = failures.entry(address).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= SIGN_IN_WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
-    }
-}
-
 /// The console's routes, under `/console`.
 /// The console's state: the core's, and the sign-in limits of this process.
 #[derive(Clone)]
 struct Console {
     state: AppState,
-    sign_ins: std::sync::Arc<SignInLimiter>,
+    sign_ins: std::sync::Arc<AddressLimiter>,
 }
 
 impl axum::extract::FromRef<Console> for AppState {
@@ -98,7 +67,7 @@ impl axum::extract::FromRef<Console> for AppState {
     }
 }
 
-impl axum::extract::FromRef<Console> for std::sync::Arc<SignInLimiter> {
+impl axum::extract::FromRef<Console> for std::sync::Arc<AddressLimiter> {
     fn from_ref(console: &Console) -> Self {
         console.sign_ins.clone()
     }
@@ -125,10 +94,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/accounts/{id}/servers/{sid}/rotate", post(rotate_server))
         .route("/accounts/{id}/servers/{sid}/delete", post(delete_server))
+        .route(
+            "/accounts/{id}/servers/{sid}/grants/{gid}/revoke",
+            post(revoke_grant),
+        )
         .layer(axum::middleware::map_response(security_headers))
         .with_state(Console {
             state,
-            sign_ins: std::sync::Arc::default(),
+            sign_ins: std::sync::Arc::new(AddressLimiter::new(SIGN_IN_FAILURES, SIGN_IN_WINDOW)),
         })
 }
 
@@ -490,7 +463,7 @@ fn login_form(error: Option<&str>) -> Html<String> {
 
 async fn login(
     State(state): State<AppState>,
-    State(sign_ins): State<std::sync::Arc<SignInLimiter>>,
+    State(sign_ins): State<std::sync::Arc<AddressLimiter>>,
     extensions: http::Extensions,
     headers: HeaderMap,
     RawForm(raw): RawForm,
@@ -516,7 +489,7 @@ async fn login(
         Err(error) => return ConsoleError::internal(error).into_response(),
     };
     let Some(token) = token.filter(|t| t.scope == TokenScope::Admin) else {
-        sign_ins.fail(address);
+        sign_ins.record(address);
         return (
             StatusCode::UNAUTHORIZED,
             login_form(Some("That is not a live admin API token.")),
@@ -1067,6 +1040,7 @@ fn config_of(form: &Form) -> Result<ServerConfig, ConsoleError> {
         tools: list("tools", true)?,
         exclude_tools: form.all("exclude_tools"),
         require_api_token_auth: form.get("require_api_token_auth") == "on",
+        oauth: form.get("oauth") == "on",
         schema_profile: match form.get("schema_profile") {
             "portable" => SchemaProfile::Portable,
             _ => SchemaProfile::Full,
@@ -1181,6 +1155,10 @@ fn server_config_form(
                 input type="checkbox" name="require_api_token_auth" checked[config.require_api_token_auth];
                 " Clients must also send an API token (second factor)"
             }
+            label.check {
+                input type="checkbox" name="oauth" checked[config.oauth];
+                " Clients sign in with OAuth (ChatGPT, Claude); a person allows each with an API token"
+            }
             label for="schema_profile" { "Tool schemas" }
             select #schema_profile name="schema_profile" {
                 option value="full" selected[config.schema_profile == SchemaProfile::Full] { "full: JSON Schema 2020-12" }
@@ -1294,6 +1272,11 @@ fn shown_once(
     let desktop =
         serde_json::to_string_pretty(&json!({"mcpServers": {server.name.clone(): {"url": url}}}))
             .unwrap_or_default();
+    // Claude Desktop's config file takes local commands; mcp-remote bridges to the URL.
+    let claude_desktop = serde_json::to_string_pretty(
+        &json!({"mcpServers": {server.name.clone(): {"command": "npx", "args": ["mcp-remote", url]}}}),
+    )
+    .unwrap_or_default();
     let copyable = |id: &str, value: &str| {
         html! {
             div.copy {
@@ -1309,19 +1292,32 @@ fn shown_once(
         @for warning in &server.warnings { p.hint { (warning) } }
         label for="mcp-url" { "MCP URL (streamable HTTP)" }
         (copyable("mcp-url", &url))
-        @if server.config.require_api_token_auth {
+        @if server.config.oauth {
+            p.hint {
+                "ChatGPT and Claude sign in with OAuth at this URL: the person connecting allows it with an API token (admin, or "
+                code { "mcp" } " scope for this account). Headless agents may send an API token instead."
+            }
+        } @else if server.config.require_api_token_auth {
             p.hint {
                 "This server also needs " code { "Authorization: Bearer <API token>" }
                 " on every request; add it to the client's headers."
             }
         }
-        h2 { "Claude Desktop and Cursor (" code { "mcpServers" } ")" }
+        h2 { "Cursor (" code { "mcpServers" } ")" }
         div.copy {
             textarea #snippet-desktop readonly rows="7" { (desktop) }
             button type="button" data-copy="snippet-desktop" { "Copy" }
         }
+        h2 { "Claude Desktop config file (" code { "mcpServers" } ")" }
+        div.copy {
+            textarea #snippet-claude-desktop readonly rows="9" { (claude_desktop) }
+            button type="button" data-copy="snippet-claude-desktop" { "Copy" }
+        }
         h2 { "ChatGPT and Claude connectors" }
-        p { "Paste the MCP URL as the connector's server URL." }
+        p {
+            "Paste the MCP URL as the connector's server URL."
+            @if server.config.oauth { " They sign in with OAuth when they connect." }
+        }
         h2 { "Legacy SSE clients" }
         (copyable("snippet-sse", &format!("{url}/sse")))
         h2 { "Clients that take only simple schemas (Gemini)" }
@@ -1376,6 +1372,10 @@ async fn server_screen(
     } else {
         StatusCode::BAD_REQUEST
     };
+    let grants = match provisioner.list_grants(id, sid).await {
+        Ok(grants) => grants,
+        Err(error) => return ConsoleError::from(error).into_response(),
+    };
     let body = html! {
         p {
             "Account " a href=(format!("/console/accounts/{}", account.id)) { (account.name) }
@@ -1383,6 +1383,39 @@ async fn server_screen(
             " · expires " (server.expires_at.as_deref().unwrap_or("never"))
         }
         (server_config_form(session, &account, integration, Some(&server), form, errors, state))
+        @if server.config.oauth || !grants.is_empty() {
+            h2 { "Connected clients" }
+            @if grants.is_empty() {
+                p { "No client has signed in yet." }
+            } @else {
+                table {
+                    thead {
+                        tr {
+                            th scope="col" { "Client" } th scope="col" { "Client id" }
+                            th scope="col" { "Connected" } th scope="col" { "Last used" } th scope="col" { "" }
+                        }
+                    }
+                    tbody {
+                        @for grant in &grants {
+                            tr {
+                                td { (grant.client_name.as_deref().unwrap_or("(unknown client)")) }
+                                td { code { (grant.client_id) } }
+                                td { (grant.created_at) }
+                                td { (grant.last_used_at.as_deref().unwrap_or("never")) }
+                                td {
+                                    form method="post"
+                                        action=(format!("/console/accounts/{}/servers/{}/grants/{}/revoke", account.id, server.id, grant.id))
+                                        data-confirm="Revoke? This client must sign in again." {
+                                        (csrf(session))
+                                        button type="submit" { "Revoke" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Rotate or delete" }
         p.hint { "Rotating makes a new URL; the old one stops working at once." }
         form method="post" action=(format!("/console/accounts/{}/servers/{}/rotate", account.id, server.id))
@@ -1457,6 +1490,17 @@ async fn delete_server(
     }
 }
 
+async fn revoke_grant(
+    State(state): State<AppState>,
+    Path((id, sid, gid)): Path<(String, String, String)>,
+    _: SignedPost,
+) -> Response {
+    match Provisioner::new(state).revoke_grant(&id, &sid, &gid).await {
+        Ok(()) => Redirect::to(&format!("/console/accounts/{id}/servers/{sid}")).into_response(),
+        Err(error) => ConsoleError::from(error).into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1514,17 +1558,5 @@ mod tests {
         assert_eq!(form.all("methods"), ["read", "write"]);
         assert!(form.all("tags").is_empty());
         assert_eq!(form.get("name"), "a b");
-    }
-
-    #[test]
-    fn sign_ins_are_limited_per_address() {
-        let limiter = SignInLimiter::default();
-        let (a, b) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
-        for _ in 0..SIGN_IN_FAILURES {
-            assert!(limiter.blocked(a).is_none());
-            limiter.fail(a);
-        }
-        assert!(limiter.blocked(a).is_some());
-        assert!(limiter.blocked(b).is_none());
     }
 }

@@ -2,9 +2,9 @@
 //! to the vendor, and provisions accounts and MCP servers through an admin API, a web console
 //! and a CLI.
 //!
-//! A core that knows no transport (`state`, `access`, `provision`, `tool_call`, `call`,
-//! `catalog`, `store`, ...) and thin faces around it (`mcp`, `admin`, `console`, and the CLI in
-//! `main.rs`). [`app`] assembles the faces' routes into one router, which tests drive with
+//! A core that knows no transport (`state`, `access`, `grants`, `provision`, `tool_call`,
+//! `call`, `catalog`, `store`, ...) and thin faces around it (`mcp`, `oauth`, `admin`,
+//! `console`, and the CLI in `main.rs`). [`app`] assembles the faces' routes into one router, which tests drive with
 //! `tower::ServiceExt::oneshot` as well as over a socket; `main.rs` only binds it.
 
 pub mod access;
@@ -17,8 +17,11 @@ pub mod changes;
 pub mod console;
 pub mod crypto;
 pub mod egress;
+pub mod grants;
+pub mod limiter;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth;
 pub mod provision;
 pub mod sandbox;
 pub mod serving;
@@ -69,6 +72,7 @@ pub fn app(state: AppState) -> Router {
     let app = Router::new()
         .merge(mcp::router(mcp_http(state.clone())))
         .merge(admin::router(state.clone()))
+        .merge(oauth::router(state.clone()))
         .merge(ops)
         .nest("/console", console::router(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(

@@ -257,6 +257,9 @@ enum McpCommand {
         exclude_tools: Vec<String>,
         #[arg(long)]
         require_api_token_auth: bool,
+        /// Clients sign in with OAuth 2.1 (ChatGPT, Claude), or send an API token.
+        #[arg(long)]
+        oauth: bool,
         /// Tool schemas listed by default: `full` (JSON Schema 2020-12) or `portable` (the
         /// subset every major client accepts). `<url>/portable` serves portable either way.
         #[arg(long, value_enum, default_value = "full")]
@@ -297,6 +300,9 @@ enum McpCommand {
         exclude_tools: Option<Vec<String>>,
         #[arg(long)]
         require_api_token_auth: Option<bool>,
+        /// `true`: clients sign in with OAuth 2.1, or send an API token.
+        #[arg(long)]
+        oauth: Option<bool>,
         /// `full` or `portable`.
         #[arg(long, value_enum)]
         schema_profile: Option<ProfileArg>,
@@ -327,6 +333,19 @@ enum McpCommand {
         /// Show the schemas of this profile instead of the server's own.
         #[arg(long, value_enum)]
         schema_profile: Option<ProfileArg>,
+    },
+    /// The clients signed in to the server with OAuth (its grants).
+    Grants {
+        #[arg(long)]
+        account: String,
+        id: String,
+    },
+    /// Revoke a grant: its tokens stop working at once, on every instance.
+    RevokeGrant {
+        #[arg(long)]
+        account: String,
+        id: String,
+        grant: String,
     },
     /// The server's tool calls from the audit log, newest first (also after it was deleted).
     Calls {
@@ -892,8 +911,13 @@ fn config_patch(flags: ConfigFlags) -> Option<serde_json::Map<String, Value>> {
         let excluded: Vec<String> = excluded.into_iter().filter(|t| !t.is_empty()).collect();
         patch.insert("exclude_tools".to_owned(), json!(excluded));
     }
-    if let Some(require) = flags.require_api_token_auth {
-        patch.insert("require_api_token_auth".to_owned(), json!(require));
+    for (field, value) in [
+        ("require_api_token_auth", flags.require_api_token_auth),
+        ("oauth", flags.oauth),
+    ] {
+        if let Some(value) = value {
+            patch.insert(field.to_owned(), json!(value));
+        }
     }
     if let Some(profile) = flags.schema_profile {
         patch.insert(
@@ -911,6 +935,7 @@ struct ConfigFlags {
     tools: Option<Vec<String>>,
     exclude_tools: Option<Vec<String>>,
     require_api_token_auth: Option<bool>,
+    oauth: Option<bool>,
     schema_profile: Option<ProfileArg>,
 }
 
@@ -926,6 +951,7 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
             tools,
             exclude_tools,
             require_api_token_auth,
+            oauth,
             schema_profile,
             expires_at,
         } => {
@@ -935,6 +961,7 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
                 tools: filter_flag("tools", tools)?,
                 exclude_tools,
                 require_api_token_auth,
+                oauth,
                 schema_profile: schema_profile.into(),
             };
             let request = CreateServer {
@@ -955,6 +982,7 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
             tools,
             exclude_tools,
             require_api_token_auth,
+            oauth,
             schema_profile,
             expires_at,
             no_expiry,
@@ -965,6 +993,7 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
                 tools,
                 exclude_tools,
                 require_api_token_auth,
+                oauth,
                 schema_profile,
             });
             let expires_at = if no_expiry {
@@ -980,6 +1009,11 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
             json_of(p.update_server(&account, &id, request).await?)
         }
         McpCommand::Rotate { account, id } => json_of(p.rotate_server(&account, &id).await?),
+        McpCommand::Grants { account, id } => json_of(p.list_grants(&account, &id).await?),
+        McpCommand::RevokeGrant { account, id, grant } => {
+            p.revoke_grant(&account, &id, &grant).await?;
+            json!({"revoked": grant})
+        }
         McpCommand::Delete { account, id } => {
             p.delete_server(&account, &id).await?;
             json!({"deleted": id})

@@ -93,6 +93,8 @@ pub enum Resource {
     Server,
     /// An API token.
     ApiToken,
+    /// An OAuth grant.
+    Grant,
 }
 
 impl std::fmt::Display for Resource {
@@ -101,6 +103,7 @@ impl std::fmt::Display for Resource {
             Self::Account => "integrated account",
             Self::Server => "MCP server",
             Self::ApiToken => "API token",
+            Self::Grant => "grant",
         })
     }
 }
@@ -377,6 +380,23 @@ pub struct ServerView {
     /// What the operator should know about the configuration just written.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// A client signed in to an MCP server through OAuth.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantView {
+    /// Id.
+    pub id: String,
+    /// The client's id: a URL (metadata document) or `sgc_...` (registered).
+    pub client_id: String,
+    /// The client's name, while the client is known.
+    pub client_name: Option<String>,
+    /// The API token that consented; revoking it ends the grant.
+    pub api_token_id: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339 time of its last tool call, if any.
+    pub last_used_at: Option<String>,
 }
 
 /// Query of `GET .../mcp/{mcp_id}/calls`.
@@ -980,6 +1000,45 @@ impl Provisioner {
             .create_api_token(&record, &self.state.keys.hash_token(&token))
             .await?;
         Ok((record, token))
+    }
+
+    /// The clients signed in to a server through OAuth: its grants, newest first.
+    pub async fn list_grants(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<Vec<GrantView>, ProvisionError> {
+        self.server(account_id, id).await?;
+        Ok(self
+            .state
+            .store
+            .list_grants(id)
+            .await?
+            .into_iter()
+            .map(|grant| GrantView {
+                created_at: rfc3339(grant.created_at),
+                last_used_at: grant.last_used_ms.map(|ms| rfc3339(ms / 1000)),
+                id: grant.id,
+                client_id: grant.client_id,
+                client_name: grant.client_name,
+                api_token_id: grant.api_token_id,
+            })
+            .collect())
+    }
+
+    /// Ends a grant: its tokens stop working on every instance with this commit.
+    pub async fn revoke_grant(
+        &self,
+        account_id: &str,
+        id: &str,
+        grant_id: &str,
+    ) -> Result<(), ProvisionError> {
+        self.server(account_id, id).await?;
+        if self.state.store.delete_server_grant(id, grant_id).await? {
+            Ok(())
+        } else {
+            Err(ProvisionError::not_found(Resource::Grant, grant_id))
+        }
     }
 
     /// Every API token (never the tokens themselves, which are only stored hashed).

@@ -14,7 +14,7 @@ use crate::call::Caller;
 use crate::catalog::Catalog;
 use crate::crypto::Keys;
 use crate::metrics::Metrics;
-use crate::store::{self, ApiToken, Store};
+use crate::store::{self, AccessGrant, ApiToken, Store};
 
 /// Deployment settings.
 #[derive(Debug, Clone)]
@@ -81,6 +81,10 @@ pub struct Shared {
     pub resolutions: ChangeCache<Arc<Resolved>>,
     /// API tokens (the second factor and the admin API), kept until the database changes.
     pub api_tokens: ChangeCache<ApiToken>,
+    /// OAuth access tokens and what they open, kept until the database changes.
+    pub access_tokens: ChangeCache<AccessGrant>,
+    /// Fetches OAuth clients' metadata documents, through the egress guard.
+    pub oauth_documents: reqwest::Client,
     /// Fires when the process begins to shut down: readiness turns false and streams close.
     pub shutdown: CancellationToken,
 }
@@ -93,6 +97,9 @@ impl AppState {
                 crate::egress::client(config.upstream_timeout, config.allow_insecure_upstreams)
             })
             .collect();
+        // A client's document is small and public: five seconds, the vendor egress rules.
+        let oauth_documents =
+            crate::egress::client(Duration::from_secs(5), config.allow_insecure_upstreams);
         Self(Arc::new(Shared {
             caller: Caller::new(
                 store.clone(),
@@ -105,6 +112,8 @@ impl AppState {
             audit: AuditLog::new(store.clone()),
             resolutions: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
             api_tokens: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
+            access_tokens: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),
+            oauth_documents,
             store,
             keys,
             catalog: Catalog::from_registry(specgate_api::INTEGRATIONS),
@@ -158,6 +167,9 @@ pub fn spawn_sweeper(
             }
             if let Err(error) = store.prune_sessions(store::now()).await {
                 tracing::warn!(%error, "console session pruning failed");
+            }
+            if let Err(error) = store.prune_oauth(store::now()).await {
+                tracing::warn!(%error, "OAuth code and token pruning failed");
             }
         }
     })

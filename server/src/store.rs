@@ -151,6 +151,10 @@ pub struct ServerConfig {
     /// Clients must also send a valid API token.
     #[serde(default)]
     pub require_api_token_auth: bool,
+    /// Clients sign in with OAuth 2.1 (or send an API token): the second factor for hosted
+    /// clients that cannot send headers.
+    #[serde(default)]
+    pub oauth: bool,
     /// The tool schemas listed when the URL does not choose (`/mcp/<token>/portable` does).
     #[serde(default)]
     pub schema_profile: SchemaProfile,
@@ -251,7 +255,7 @@ pub struct UpstreamHost {
 
 macro_rules! server_columns {
     () => {
-        "SELECT id, account_id, name, methods, tags, tools, exclude_tools, require_api_token_auth, schema_profile, expires_at, created_at FROM mcp_servers"
+        "SELECT id, account_id, name, methods, tags, tools, exclude_tools, require_api_token_auth, oauth, schema_profile, expires_at, created_at FROM mcp_servers"
     };
 }
 
@@ -267,14 +271,21 @@ pub struct Store {
     postgres: bool,
 }
 
+mod oauth;
+
+pub use oauth::{
+    AccessGrant, GrantRecord, IssuedToken, NewCode, OAuthClient, StoredCode, StoredRefresh,
+};
+
 fn migrator(postgres: bool) -> Migrator {
     // PostgreSQL tells other instances about changes through triggers; SQLite needs none.
-    let (notifications, counter, audit_ids, host_changes) = if postgres {
+    let (notifications, counter, audit_ids, host_changes, grant_changes) = if postgres {
         (
             include_str!("../migrations/0003_change_notifications.postgres.sql"),
             include_str!("../migrations/0006_change_counter.postgres.sql"),
             include_str!("../migrations/0009_tool_calls_without_id_index.postgres.sql"),
             include_str!("../migrations/0010_upstream_host_changes.postgres.sql"),
+            include_str!("../migrations/0012_oauth_grant_changes.postgres.sql"),
         )
     } else {
         (
@@ -282,6 +293,7 @@ fn migrator(postgres: bool) -> Migrator {
             include_str!("../migrations/0006_change_counter.sqlite.sql"),
             include_str!("../migrations/0009_tool_calls_without_id_index.sqlite.sql"),
             include_str!("../migrations/0010_upstream_host_changes.sqlite.sql"),
+            include_str!("../migrations/0012_oauth_grant_changes.sqlite.sql"),
         )
     };
     Migrator {
@@ -356,6 +368,20 @@ fn migrator(postgres: bool) -> Migrator {
                 SqlStr::from_static(host_changes),
                 false,
             ),
+            Migration::new(
+                11,
+                Cow::Borrowed("oauth"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0011_oauth.sql")),
+                false,
+            ),
+            Migration::new(
+                12,
+                Cow::Borrowed("oauth grant changes"),
+                MigrationType::Simple,
+                SqlStr::from_static(grant_changes),
+                false,
+            ),
         ]),
         ..Migrator::DEFAULT
     }
@@ -366,9 +392,9 @@ fn migrator(postgres: bool) -> Migrator {
 /// makes parsing a 1,000-parameter statement quadratic.
 fn insert_calls_sql(rows: usize, postgres: bool) -> String {
     use std::fmt::Write;
-    const COLUMNS: usize = 10;
+    const COLUMNS: usize = 12;
     let mut sql = String::with_capacity(128 + rows * 64);
-    sql.push_str("INSERT INTO tool_calls (id, at_ms, account_id, server_id, integration, tool, arguments_hmac, upstream_status, latency_ms, outcome) VALUES ");
+    sql.push_str("INSERT INTO tool_calls (id, at_ms, account_id, server_id, integration, tool, arguments_hmac, upstream_status, latency_ms, outcome, grant_id, api_token_id) VALUES ");
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for column in 0..COLUMNS {
@@ -822,7 +848,7 @@ impl Store {
         server: &McpServer,
         token_hash: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at, schema_profile) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at, schema_profile, oauth) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
             .bind(&server.id)
             .bind(&server.account_id)
             .bind(&server.name)
@@ -835,6 +861,7 @@ impl Store {
             .bind(server.expires_at)
             .bind(server.created_at)
             .bind(server.config.schema_profile.as_str())
+            .bind(i64::from(server.config.oauth))
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -871,7 +898,7 @@ impl Store {
 
     /// Replaces a server's name, config and expiry.
     pub async fn update_server(&self, server: &McpServer) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7, schema_profile = $10 WHERE id = $8 AND account_id = $9")
+        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7, schema_profile = $10, oauth = $11 WHERE id = $8 AND account_id = $9")
             .bind(&server.name)
             .bind(serde_json::to_string(&server.config.methods)?)
             .bind(serde_json::to_string(&server.config.tags)?)
@@ -882,26 +909,34 @@ impl Store {
             .bind(&server.id)
             .bind(&server.account_id)
             .bind(server.config.schema_profile.as_str())
+            .bind(i64::from(server.config.oauth))
             .execute(&self.pool)
             .await?;
         self.changes.bump();
         Ok(done.rows_affected() > 0)
     }
 
-    /// Replaces a server's token hash; the old token stops working with this commit.
+    /// Replaces a server's token hash; the old token, and every OAuth grant to the old URL,
+    /// stop working with this commit.
     pub async fn rotate_server(
         &self,
         account_id: &str,
         id: &str,
         token_hash: &str,
     ) -> Result<bool, StoreError> {
+        let mut transaction = self.pool.begin().await?;
         let done =
             sqlx::query("UPDATE mcp_servers SET token_hash = $1 WHERE id = $2 AND account_id = $3")
                 .bind(token_hash)
                 .bind(id)
                 .bind(account_id)
-                .execute(&self.pool)
+                .execute(&mut *transaction)
                 .await?;
+        sqlx::query("DELETE FROM oauth_grants WHERE server_id = $1")
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
         self.changes.bump();
         Ok(done.rows_affected() > 0)
     }
@@ -927,7 +962,7 @@ impl Store {
         // One round trip on the hot path: the server, its account and the account's sealed
         // credentials together, so a tool call needs no second read.
         let row = sqlx::query(
-            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.tools, s.exclude_tools, s.require_api_token_auth, s.schema_profile, s.expires_at, s.created_at, \
+            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.tools, s.exclude_tools, s.require_api_token_auth, s.oauth, s.schema_profile, s.expires_at, s.created_at, \
                     a.integration, a.name AS account_name, a.base_url, a.created_at AS account_created_at, a.updated_at, a.credentials_sealed \
              FROM mcp_servers s JOIN accounts a ON a.id = s.account_id \
              WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
@@ -953,7 +988,7 @@ impl Store {
 
     /// Appends tool calls in one transaction, many rows per statement.
     pub async fn insert_calls(&self, calls: &[CallRecord]) -> Result<(), StoreError> {
-        // Ten parameters a row; 100 rows stay far below either engine's parameter limit.
+        // Twelve parameters a row; 100 rows stay far below either engine's parameter limit.
         const ROWS_PER_STATEMENT: usize = 100;
         // The statement for a full chunk is written once per engine, not once per batch.
         static FULL_CHUNK: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
@@ -983,7 +1018,9 @@ impl Store {
                     .bind(call.arguments_hmac.clone())
                     .bind(i32::from(call.upstream_status))
                     .bind(call.latency_ms)
-                    .bind(call.outcome.clone());
+                    .bind(call.outcome.clone())
+                    .bind(call.grant_id.clone())
+                    .bind(call.api_token_id.clone());
             }
             // Full chunks share one prepared statement per connection; a shorter last chunk
             // is not cached, or every row count would become a statement of its own.
@@ -1004,7 +1041,7 @@ impl Store {
     ) -> Result<Vec<CallRecord>, StoreError> {
         let (at, id) = before.unwrap_or((i64::MAX, ""));
         let rows = sqlx::query(
-            "SELECT id, at_ms, account_id, server_id, integration, tool, arguments_hmac, upstream_status, latency_ms, outcome FROM tool_calls \
+            "SELECT id, at_ms, account_id, server_id, integration, tool, arguments_hmac, upstream_status, latency_ms, outcome, grant_id, api_token_id FROM tool_calls \
              WHERE account_id = $1 AND server_id = $2 AND (at_ms < $3 OR (at_ms = $3 AND id < $4)) ORDER BY at_ms DESC, id DESC LIMIT $5",
         )
         .bind(account_id)
@@ -1028,6 +1065,8 @@ impl Store {
                     upstream_status: u16::try_from(status).unwrap_or(0),
                     latency_ms: row.try_get("latency_ms")?,
                     outcome: row.try_get("outcome")?,
+                    grant_id: row.try_get("grant_id")?,
+                    api_token_id: row.try_get("api_token_id")?,
                 })
             })
             .collect()
@@ -1107,8 +1146,14 @@ pub struct CallRecord {
     pub upstream_status: u16,
     /// Milliseconds the call took.
     pub latency_ms: i64,
-    /// `ok`, `invalid_arguments`, `rate_limited`, `upstream_error` or `failed`.
+    /// How the call ended: a `CallClass` label (`ok`, `invalid_arguments`, `timeout`, ...).
     pub outcome: String,
+    /// The OAuth grant whose access token made the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// The API token that made the call, or that consented to its grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_token_id: Option<String>,
 }
 
 /// A signed-in web console session.
@@ -1222,6 +1267,7 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
     let tools: String = row.try_get("tools")?;
     let exclude_tools: String = row.try_get("exclude_tools")?;
     let require: i64 = row.try_get("require_api_token_auth")?;
+    let oauth: i64 = row.try_get("oauth")?;
     let profile: String = row.try_get("schema_profile")?;
     Ok(McpServer {
         id: row.try_get("id")?,
@@ -1233,6 +1279,7 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
             tools: serde_json::from_str(&tools)?,
             exclude_tools: serde_json::from_str(&exclude_tools)?,
             require_api_token_auth: require != 0,
+            oauth: oauth != 0,
             schema_profile: serde_json::from_value(serde_json::Value::String(profile))?,
         },
         expires_at: row.try_get("expires_at")?,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 use specgate_runtime::decode_portable_arguments;
 
-use crate::access::Resolved;
+use crate::access::{Principal, Resolved};
 use crate::call::{CallError, CallOutcome};
 use crate::catalog::{CatalogTool, allowed};
 use crate::state::AppState;
@@ -29,10 +29,12 @@ pub struct ToolCall<'c> {
 }
 
 impl AppState {
-    /// Calls tool `name` with `args` for the server `resolved`, arguments in `profile`.
+    /// Calls tool `name` with `args` for the server `resolved`, arguments in `profile`, on
+    /// behalf of `principal`.
     pub async fn call_tool(
         &self,
         resolved: &Resolved,
+        principal: &Principal,
         profile: SchemaProfile,
         name: &str,
         mut args: Map<String, Value>,
@@ -94,6 +96,8 @@ impl AppState {
             upstream_status,
             latency_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
             outcome: class.as_str().to_owned(),
+            grant_id: principal.grant_id.clone(),
+            api_token_id: principal.api_token_id.clone(),
         });
         Ok(ToolCall {
             tool,

@@ -195,7 +195,10 @@ async fn batches_of_any_size_are_written_whole() {
                 arguments_hmac: format!("{i:064x}"),
                 upstream_status: 200 + u16::try_from(i % 300).unwrap(),
                 latency_ms: i * 3,
-                outcome: ["ok", "failed"][usize::try_from(i % 2).unwrap()].to_owned(),
+                outcome: ["ok", "timeout"][usize::try_from(i % 2).unwrap()].to_owned(),
+                // Grants and API tokens on some rows, to read back as written.
+                grant_id: (i % 3 == 0).then(|| format!("grant-{i}")),
+                api_token_id: (i % 5 == 0).then(|| format!("token-{i}")),
             })
             .collect();
         store.insert_calls(&records[..250]).await.unwrap();
@@ -216,7 +219,7 @@ async fn rows_logged_before_the_id_index_was_dropped_are_kept() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/audit.db", dir.path().display());
     drop(Store::open(&url, true).await.unwrap());
-    // Put the database back as migration 8 left it, with a row in the old table.
+    // Put the audit table back as migration 8 left it, with a row in the old table.
     let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
         .await
         .unwrap();
@@ -224,7 +227,14 @@ async fn rows_logged_before_the_id_index_was_dropped_are_kept() {
         "DROP TABLE tool_calls",
         include_str!("../migrations/0005_tool_calls.sql"),
         "INSERT INTO tool_calls VALUES ('old-1', 5, 'acc-old', 'srv-old', 'malomo', 'list_all_malomo_orders', 'ab', 200, 7, 'ok')",
-        "DELETE FROM _sqlx_migrations WHERE version = 9",
+        // What the OAuth migrations (11, 12) added, so they run again after 9.
+        "DROP TRIGGER oauth_grants_deleted",
+        "DROP TABLE oauth_tokens",
+        "DROP TABLE oauth_codes",
+        "DROP TABLE oauth_grants",
+        "DROP TABLE oauth_clients",
+        "ALTER TABLE mcp_servers DROP COLUMN oauth",
+        "DELETE FROM _sqlx_migrations WHERE version IN (9, 11, 12)",
     ] {
         sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
             .execute(&mut connection)

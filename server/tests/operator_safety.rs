@@ -614,6 +614,16 @@ async fn the_admin_openapi_document_matches_every_route() {
             None,
         ),
         (
+            Method::GET,
+            format!("/integrated-account/{account}/mcp/{server}/grants"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/integrated-account/{account}/mcp/{server}/grants/no-such-grant"),
+            None,
+        ),
+        (
             Method::DELETE,
             format!("/integrated-account/{victim}/mcp/{victim_server}"),
             None,

@@ -20,7 +20,7 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use super::listing::McpForms;
 use super::sse::{self, SseSessions};
 use super::{Handler, call_tool, invalid_list_cursor};
-use crate::access::{AccessError, Resolved};
+use crate::access::{AccessError, Presented, Principal, Resolved};
 use crate::ratelimit::RateLimit;
 use crate::state::AppState;
 use crate::store::SchemaProfile;
@@ -49,41 +49,79 @@ pub(super) fn profile(resolved: &Resolved, parts: &http::request::Parts) -> Sche
         .unwrap_or(resolved.server.config.schema_profile)
 }
 
+/// `X-Api-Key`: an API token from clients that may send only some headers.
+const API_KEY: http::HeaderName = http::HeaderName::from_static("x-api-key");
+
 /// Resolves the token of `/mcp/{token}/...` before anything reads the body: 404 for any
-/// unknown, expired or deleted token; 401 when the server requires an API token and none
-/// valid is sent. The client's `Authorization` header is removed so nothing can forward it,
-/// and the resolution goes into the request's extensions.
+/// unknown, expired or deleted token; 401 when the server requires a second factor and none
+/// valid is sent, pointing an `oauth` server's clients at its protected resource metadata.
+/// The client's credentials are removed so nothing can forward them, and the resolution and
+/// who presented it go into the request's extensions.
 pub(super) async fn resolve_token(
     state: &AppState,
     token: &str,
     parts: &mut http::request::Parts,
 ) -> Result<Arc<Resolved>, Response> {
-    let bearer = parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match state.resolve_mcp_token(token, bearer).await {
-        Ok(resolved) => {
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let presented = Presented {
+        bearer: header(http::header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")),
+        api_key: header(API_KEY),
+    };
+    match state.resolve_mcp_token(token, presented).await {
+        Ok((resolved, principal)) => {
             parts.headers.remove(http::header::AUTHORIZATION);
+            parts.headers.remove(API_KEY);
             parts.extensions.insert(resolved.clone());
+            parts.extensions.insert(principal);
             Ok(resolved)
         }
         Err(AccessError::UnknownToken) => Err((StatusCode::NOT_FOUND, "Not Found").into_response()),
         Err(error @ AccessError::ApiTokenRequired) => {
-            let body = serde_json::json!({"error": {"code": "unauthorized", "message": error.to_string()}});
-            let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-            response.headers_mut().insert(
-                http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"specgate\""),
+            Err(unauthorized(&error, "Bearer realm=\"specgate\"".to_owned()))
+        }
+        Err(error @ AccessError::SignInRequired { presented }) => {
+            // RFC 9728 section 5: the metadata of the resource at this very path.
+            let suffix = parts
+                .uri
+                .path()
+                .split_once(&format!("/mcp/{token}"))
+                .map_or("", |(_, rest)| rest);
+            let metadata = format!(
+                "{}/.well-known/oauth-protected-resource/mcp/{token}{suffix}",
+                state.issuer().unwrap_or_default()
             );
-            Err(response)
+            let invalid = if presented {
+                ", error=\"invalid_token\""
+            } else {
+                ""
+            };
+            Err(unauthorized(
+                &error,
+                format!("Bearer resource_metadata=\"{metadata}\"{invalid}"),
+            ))
         }
         Err(error @ AccessError::Store(_)) => {
             tracing::error!(%error, "token lookup failed");
             Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
         }
     }
+}
+
+/// A 401 with its challenge and a JSON body that says what to send.
+fn unauthorized(error: &AccessError, challenge: String) -> Response {
+    let body = serde_json::json!({"error": {"code": "unauthorized", "message": error.to_string()}});
+    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    if let Ok(challenge) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(http::header::WWW_AUTHENTICATE, challenge);
+    }
+    response
 }
 
 /// Puts the vendor's rate limit, if a call reported one, on the HTTP response.
@@ -379,7 +417,12 @@ impl McpEndpoint {
                 {
                     return None;
                 }
-                match call_tool(state, resolved, profile, params).await {
+                let principal = parts
+                    .extensions
+                    .get::<Principal>()
+                    .cloned()
+                    .unwrap_or_default();
+                match call_tool(state, resolved, &principal, profile, params).await {
                     Ok(result) => {
                         let rate_limit = result.rate_limit();
                         let reply = spliced_result(&request.id, |body| result.write_json(body));

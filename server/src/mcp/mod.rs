@@ -21,7 +21,7 @@ pub use http::{McpHttp, router};
 pub use listing::McpForms;
 pub use result::{RATE_LIMIT_META, ToolResult};
 
-use crate::access::Resolved;
+use crate::access::{Principal, Resolved};
 use crate::state::AppState;
 use crate::store::SchemaProfile;
 
@@ -47,9 +47,13 @@ impl Handler {
     fn resolved(
         &self,
         context: &RequestContext<RoleServer>,
-    ) -> Result<(Arc<Resolved>, SchemaProfile), McpError> {
+    ) -> Result<(Arc<Resolved>, Principal, SchemaProfile), McpError> {
         if let Some(fixed) = &self.fixed {
-            return Ok((fixed.clone(), fixed.server.config.schema_profile));
+            return Ok((
+                fixed.clone(),
+                Principal::default(),
+                fixed.server.config.schema_profile,
+            ));
         }
         let parts = context
             .extensions
@@ -60,8 +64,13 @@ impl Handler {
             .get::<Arc<Resolved>>()
             .cloned()
             .ok_or_else(|| McpError::internal_error("unresolved MCP token", None))?;
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .unwrap_or_default();
         let profile = http::profile(&resolved, parts);
-        Ok((resolved, profile))
+        Ok((resolved, principal, profile))
     }
 }
 
@@ -73,12 +82,13 @@ fn invalid_list_cursor() -> McpError {
 async fn call_tool(
     state: &AppState,
     resolved: &Resolved,
+    principal: &Principal,
     profile: SchemaProfile,
     request: CallToolRequestParams,
 ) -> Result<ToolResult, McpError> {
     let arguments = request.arguments.unwrap_or_default();
     let call = state
-        .call_tool(resolved, profile, &request.name, arguments)
+        .call_tool(resolved, principal, profile, &request.name, arguments)
         .await
         .map_err(|unknown| McpError::invalid_params(unknown.to_string(), None))?;
     Ok(ToolResult::of(call, &request.name))
@@ -98,7 +108,7 @@ impl ServerHandler for Handler {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let (resolved, profile) = self.resolved(&context)?;
+        let (resolved, _, profile) = self.resolved(&context)?;
         let cursor = request.and_then(|r| r.cursor);
         self.forms
             .list_page(resolved.listing(&self.state, profile), cursor.as_deref())
@@ -115,8 +125,8 @@ impl ServerHandler for Handler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let (resolved, profile) = self.resolved(&context)?;
-        let result = call_tool(&self.state, &resolved, profile, request).await?;
+        let (resolved, principal, profile) = self.resolved(&context)?;
+        let result = call_tool(&self.state, &resolved, &principal, profile, request).await?;
         Ok(result.into_call_tool_result().into())
     }
 }

@@ -1,0 +1,5 @@
+-- An access token is cached with what it opens; an ended grant must end that on every
+-- instance (see server/src/changes.rs). Expired tokens are pruned without a signal: their
+-- expiry is checked at every use.
+CREATE TRIGGER oauth_grants_changed AFTER DELETE OR TRUNCATE ON oauth_grants
+    FOR EACH STATEMENT EXECUTE FUNCTION specgate_notify_change();
