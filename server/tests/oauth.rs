@@ -1,0 +1,759 @@
+//! OAuth 2.1 sign-in for `oauth` MCP servers, over real HTTP: discovery, registration and
+//! metadata-document clients, the consent page played as a person would, PKCE codes, tokens
+//! that open one server, rotation and reuse, revocation, and what each refusal looks like.
+
+mod common;
+
+use common::{Harness, start, start_secure};
+use serde_json::{Value, json};
+use specgate_server::grants::pkce_challenge;
+use specgate_server::store::TokenScope;
+
+const REDIRECT: &str = "https://chatgpt.com/connector_platform_oauth_redirect";
+const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+
+/// A client that does not follow redirects, so each 303 can be read.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// An `oauth` server of a Malomo account: its id and MCP URL.
+async fn oauth_server(h: &Harness) -> (String, String, String) {
+    let account = h.account("malomo").await;
+    let (id, url) = h.server(&account, json!({"oauth": true})).await;
+    (account, id, url)
+}
+
+async fn register(h: &Harness, redirect: &str) -> String {
+    let response = h
+        .http
+        .post(format!("{}/oauth/register", h.base))
+        .json(&json!({"redirect_uris": [redirect], "client_name": "Test client", "token_endpoint_auth_method": "client_secret_basic"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let registered: Value = response.json().await.unwrap();
+    assert_eq!(registered["token_endpoint_auth_method"], "none");
+    registered["client_id"].as_str().unwrap().to_owned()
+}
+
+fn authorize_query(
+    client_id: &str,
+    redirect: &str,
+    resource: &str,
+    method: &str,
+) -> Vec<(String, String)> {
+    [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect),
+        ("state", "state-123"),
+        ("code_challenge", &pkce_challenge(VERIFIER)),
+        ("code_challenge_method", method),
+        ("resource", resource),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// The authorization endpoint with `query`.
+fn authorize_url(h: &Harness, query: &[(String, String)]) -> String {
+    let encoded: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query)
+        .finish();
+    format!("{}/oauth/authorize?{encoded}", h.base)
+}
+
+/// The hidden inputs of the consent form, as maud wrote them.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let (name, rest) = rest.split_once('"').unwrap();
+            let value = rest
+                .split_once("value=\"")
+                .unwrap()
+                .1
+                .split_once('"')
+                .unwrap()
+                .0;
+            (name.to_owned(), unescape(value))
+        })
+        .collect()
+}
+
+/// GETs the consent page; its status, headers and body.
+async fn consent_page(
+    h: &Harness,
+    query: &[(String, String)],
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let response = browser().get(authorize_url(h, query)).send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// Posts the consent form with `api_token` and `decision`; the status and `Location`.
+async fn decide(
+    h: &Harness,
+    page: &str,
+    api_token: &str,
+    decision: &str,
+) -> (u16, Option<String>, String) {
+    let mut form = hidden_fields(page);
+    form.push(("api_token".to_owned(), api_token.to_owned()));
+    form.push(("decision".to_owned(), decision.to_owned()));
+    let response = browser()
+        .post(format!("{}/oauth/authorize", h.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, location, response.text().await.unwrap())
+}
+
+fn query_param(location: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn token(h: &Harness, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = h
+        .http
+        .post(format!("{}/oauth/token", h.base))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// Registers a client, consents with `api_token` and exchanges the code: the token response.
+async fn sign_in(h: &Harness, url: &str, api_token: &str) -> (String, Value) {
+    let client_id = register(h, REDIRECT).await;
+    let (status, _, page) =
+        consent_page(h, &authorize_query(&client_id, REDIRECT, url, "S256")).await;
+    assert_eq!(status, 200, "{page}");
+    let (status, location, body) = decide(h, &page, api_token, "allow").await;
+    assert_eq!(status, 303, "{body}");
+    let location = location.unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some("state-123")
+    );
+    let code = query_param(&location, "code").unwrap();
+    let (status, tokens) = token(
+        h,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+            ("resource", url),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    (client_id, tokens)
+}
+
+async fn call_status(h: &Harness, url: &str, bearer: Option<&str>) -> (u16, Option<String>) {
+    let response = h
+        .rpc_raw(
+            url,
+            "tools/call",
+            json!({"name": "list_all_malomo_orders", "arguments": {"limit": 1}}),
+            bearer,
+        )
+        .await;
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn a_client_discovers_signs_in_and_calls_with_an_access_token() {
+    let h = start().await;
+    let (account, server, url) = oauth_server(&h).await;
+    let token_part = url.rsplit('/').next().unwrap();
+
+    // Without a credential: 401 naming the metadata of this very URL.
+    let (status, challenge) = call_status(&h, &url, None).await;
+    assert_eq!(status, 401);
+    let metadata_url = format!(
+        "{}/.well-known/oauth-protected-resource/mcp/{token_part}",
+        h.base
+    );
+    assert_eq!(
+        challenge.as_deref(),
+        Some(format!("Bearer resource_metadata=\"{metadata_url}\"").as_str())
+    );
+    let (status, challenge) = call_status(&h, &format!("{url}/portable"), None).await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge
+            .unwrap()
+            .contains(&format!("{metadata_url}/portable"))
+    );
+
+    let resource = h.get_json(&metadata_url.replace(&h.base, "")).await;
+    assert_eq!(resource["resource"], url.as_str());
+    assert_eq!(resource["authorization_servers"], json!([h.base]));
+    assert_eq!(resource["bearer_methods_supported"], json!(["header"]));
+    let portable = h
+        .get_json(&format!("{}/portable", metadata_url.replace(&h.base, "")))
+        .await;
+    assert_eq!(portable["resource"], url.as_str());
+
+    let server_metadata = h.get_json("/.well-known/oauth-authorization-server").await;
+    assert_eq!(server_metadata["issuer"], h.base.as_str());
+    assert_eq!(
+        server_metadata["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+    assert_eq!(
+        server_metadata["client_id_metadata_document_supported"],
+        true
+    );
+    assert!(
+        server_metadata["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("none"))
+    );
+    for endpoint in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "registration_endpoint",
+        "revocation_endpoint",
+    ] {
+        assert!(
+            server_metadata[endpoint]
+                .as_str()
+                .unwrap()
+                .starts_with(&h.base),
+            "{endpoint}"
+        );
+    }
+
+    // The consent page: who asks, for what, under the console's security headers.
+    let client_id = register(&h, REDIRECT).await;
+    let (status, headers, page) =
+        consent_page(&h, &authorize_query(&client_id, REDIRECT, &url, "S256")).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Test client") && page.contains("agent") && page.contains("chatgpt.com"),
+        "{page}"
+    );
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        policy.contains("frame-ancestors 'none'")
+            && policy.contains("form-action 'self' https://chatgpt.com"),
+        "{policy}"
+    );
+
+    let (_, tokens) = sign_in(&h, &url, &h.admin_token).await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert!(tokens["expires_in"].as_i64().unwrap() <= 3600);
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+
+    // The access token opens this server on every path, and the call is the grant's.
+    let (status, _) = call_status(&h, &url, Some(access)).await;
+    assert_eq!(status, 200);
+    let (status, _) = call_status(&h, &format!("{url}/portable"), Some(access)).await;
+    assert_eq!(status, 200);
+    let grants = h
+        .admin(
+            reqwest::Method::GET,
+            &format!("/integrated-account/{account}/mcp/{server}/grants"),
+            None,
+        )
+        .await
+        .1;
+    let grant = grants[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        grants.as_array().unwrap().len(),
+        1,
+        "one sign-in, one grant: {grants}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let calls = h
+            .admin(
+                reqwest::Method::GET,
+                &format!("/integrated-account/{account}/mcp/{server}/calls"),
+                None,
+            )
+            .await
+            .1;
+        if calls["calls"].as_array().unwrap().len() >= 2 || std::time::Instant::now() > deadline {
+            assert_eq!(calls["calls"][0]["grant_id"], grant.as_str(), "{calls}");
+            assert!(calls["calls"][0]["api_token_id"].is_string(), "{calls}");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Refresh rotates; presenting the old refresh token again ends the whole grant.
+    let (status, next) = token(
+        &h,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            (
+                "client_id",
+                &client_id_of(&h, &account, &server, &grant).await,
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{next}");
+    assert_ne!(next["refresh_token"], tokens["refresh_token"]);
+    let next_access = next["access_token"].as_str().unwrap();
+    assert_eq!(call_status(&h, &url, Some(next_access)).await.0, 200);
+    let (status, reused) = token(
+        &h,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(
+        (status, reused["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, challenge) = call_status(&h, &url, Some(next_access)).await;
+    assert_eq!(status, 401, "the grant ended with the reuse");
+    assert!(challenge.unwrap().contains("error=\"invalid_token\""));
+    let (status, _) = token(
+        &h,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", next["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "every token of the grant ended");
+}
+
+async fn client_id_of(h: &Harness, account: &str, server: &str, grant: &str) -> String {
+    let grants = h
+        .admin(
+            reqwest::Method::GET,
+            &format!("/integrated-account/{account}/mcp/{server}/grants"),
+            None,
+        )
+        .await
+        .1;
+    grants
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == grant)
+        .unwrap()["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn codes_are_single_use_and_bound_to_their_verifier_redirect_and_resource() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let client_id = register(&h, REDIRECT).await;
+    let consent = |method: &'static str| authorize_query(&client_id, REDIRECT, &url, method);
+
+    // `plain` PKCE goes back to the client as an error, with its state.
+    let response = browser()
+        .get(authorize_url(&h, &consent("plain")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some("state-123")
+    );
+
+    // An unregistered redirect URI is shown, never redirected to.
+    let mut elsewhere = consent("S256");
+    elsewhere[2].1 = "https://evil.example/callback".to_owned();
+    let (status, headers, page) = consent_page(&h, &elsewhere).await;
+    assert_eq!(status, 400);
+    assert!(headers.get("location").is_none());
+    assert!(page.contains("is not one client"), "{page}");
+
+    // A resource that is not an oauth server: invalid_target, at the redirect URI.
+    let plain_account = h.account("malomo").await;
+    let (_, plain_url) = h.server(&plain_account, json!({})).await;
+    let mut wrong_target = consent("S256");
+    wrong_target[6].1 = plain_url;
+    let response = browser()
+        .get(authorize_url(&h, &wrong_target))
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_target")
+    );
+
+    // Deny: access_denied with the state.
+    let (_, _, page) = consent_page(&h, &consent("S256")).await;
+    let (status, location, _) = decide(&h, &page, "", "deny").await;
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some("state-123")
+    );
+
+    // A wrong API token shows the page again, with the error, and no redirect.
+    let (status, location, body) = decide(&h, &page, "sgk_not_a_token", "allow").await;
+    assert_eq!((status, location), (401, None));
+    assert!(body.contains("not a live API token"), "{body}");
+
+    let (_, location, _) = decide(&h, &page, &h.admin_token, "allow").await;
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    let exchange = |verifier: &'static str, redirect: &'static str| {
+        let (code, client_id) = (code.clone(), client_id.clone());
+        let h = &h;
+        async move {
+            token(
+                h,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", redirect),
+                    ("client_id", &client_id),
+                    ("code_verifier", verifier),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, body) = exchange(
+        "a-wrong-verifier-of-at-least-forty-three-characters-xx",
+        REDIRECT,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (status, body) = exchange(VERIFIER, "https://chatgpt.com/other").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (status, tokens) = exchange(VERIFIER, REDIRECT).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(call_status(&h, &url, Some(&access)).await.0, 200);
+    // The code again: refused, and what it produced ends.
+    let (status, body) = exchange(VERIFIER, REDIRECT).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(call_status(&h, &url, Some(&access)).await.0, 401);
+
+    // An unknown client at the token endpoint: invalid_client, 401.
+    let (status, body) = token(
+        &h,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", "sgc_nobody"),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+}
+
+#[tokio::test]
+async fn a_token_opens_only_its_server_and_ends_with_its_grant_server_or_api_token() {
+    let h = start().await;
+    let (account, server, url) = oauth_server(&h).await;
+    let (_, other_server, other_url) = oauth_server(&h).await;
+    let _ = other_server;
+    let (_, tokens) = sign_in(&h, &url, &h.admin_token).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(call_status(&h, &url, Some(&access)).await.0, 200);
+    assert_eq!(
+        call_status(&h, &other_url, Some(&access)).await.0,
+        401,
+        "another server's token"
+    );
+    assert_eq!(call_status(&h, &url, Some("sga_forged")).await.0, 401);
+
+    // An API token still opens the server, by bearer or `X-Api-Key`.
+    let key = h
+        .http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("x-api-key", &h.admin_token)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(key.status(), 200);
+
+    // Revoked by the operator (admin API): the cached token ends at once.
+    let grants = h
+        .admin(
+            reqwest::Method::GET,
+            &format!("/integrated-account/{account}/mcp/{server}/grants"),
+            None,
+        )
+        .await
+        .1;
+    let grant = grants[0]["id"].as_str().unwrap();
+    let (status, _) = h
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/integrated-account/{account}/mcp/{server}/grants/{grant}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(call_status(&h, &url, Some(&access)).await.0, 401);
+
+    // Revoked by RFC 7009: the grant ends.
+    let (_, tokens) = sign_in(&h, &url, &h.admin_token).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(call_status(&h, &url, Some(&access)).await.0, 200);
+    let revoked = h
+        .http
+        .post(format!("{}/oauth/revoke", h.base))
+        .form(&[("token", tokens["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(call_status(&h, &url, Some(&access)).await.0, 401);
+
+    // Consented with an `mcp` API token: revoking that token ends the grant.
+    let (consenter, raw) = h
+        .provisioner
+        .create_api_token("person", TokenScope::Mcp, Some(&account))
+        .await
+        .unwrap();
+    let (_, tokens) = sign_in(&h, &url, &raw).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(call_status(&h, &url, Some(&access)).await.0, 200);
+    h.provisioner.revoke_api_token(&consenter.id).await.unwrap();
+    assert_eq!(call_status(&h, &url, Some(&access)).await.0, 401);
+
+    // A token bound to another account cannot consent.
+    let elsewhere = h.account("malomo").await;
+    let (_, bound) = h
+        .provisioner
+        .create_api_token("elsewhere", TokenScope::Mcp, Some(&elsewhere))
+        .await
+        .unwrap();
+    let client_id = register(&h, REDIRECT).await;
+    let (_, _, page) = consent_page(&h, &authorize_query(&client_id, REDIRECT, &url, "S256")).await;
+    let (status, location, _) = decide(&h, &page, &bound, "allow").await;
+    assert_eq!((status, location), (401, None));
+
+    // Rotating the server ends every grant to the old URL.
+    let (_, tokens) = sign_in(&h, &url, &h.admin_token).await;
+    let (status, _) = h
+        .admin(
+            reqwest::Method::POST,
+            &format!("/integrated-account/{account}/mcp/{server}/rotate"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let grants = h
+        .admin(
+            reqwest::Method::GET,
+            &format!("/integrated-account/{account}/mcp/{server}/grants"),
+            None,
+        )
+        .await
+        .1;
+    assert_eq!(grants, json!([]));
+    let (status, _) = token(
+        &h,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_refused() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let (_, tokens) = sign_in(&h, &url, &h.admin_token).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(call_status(&h, &url, Some(&access)).await.0, 200);
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        h.db_path.display()
+    ))
+    .await
+    .unwrap();
+    // Time cannot be moved here, so the token's expiry is; the counter bump makes this
+    // instance read it again (a token's real expiry never changes, and is checked on cached
+    // entries too).
+    for statement in [
+        "UPDATE oauth_tokens SET expires_at = 1 WHERE kind = 'access'",
+        "UPDATE change_counter SET n = n + 1",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    // The watcher notices the bump within its poll; wait for it with a generous deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (status, challenge) = loop {
+        let answer = call_status(&h, &url, Some(&access)).await;
+        if answer.0 == 401 || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("invalid_token"));
+}
+
+#[tokio::test]
+async fn a_header_only_server_publishes_no_oauth_metadata() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h
+        .server(&account, json!({"require_api_token_auth": true}))
+        .await;
+    let token_part = url.rsplit('/').next().unwrap();
+    let (status, challenge) = call_status(&h, &url, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(challenge.as_deref(), Some("Bearer realm=\"specgate\""));
+    let metadata = h
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp/{token_part}",
+            h.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.status(), 404);
+    // Its API token works by `X-Api-Key` too.
+    let response = h
+        .http
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("x-api-key", &h.admin_token)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// A client identified by its metadata document, served here on loopback (allowed only
+/// because this harness allows insecure upstreams, as for vendors).
+#[tokio::test]
+async fn a_client_metadata_document_identifies_a_client() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let document_url = format!("http://{}/client.json", listener.local_addr().unwrap());
+    let callback = "http://127.0.0.1/callback";
+    let document = json!({"client_id": document_url, "client_name": "Document client", "redirect_uris": [callback]});
+    let app = axum::Router::new().route(
+        "/client.json",
+        axum::routing::get(move || {
+            let document = document.clone();
+            async move { axum::Json(document) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // A loopback redirect may use any port.
+    let redirect = "http://127.0.0.1:49152/callback";
+    let (status, _, page) =
+        consent_page(&h, &authorize_query(&document_url, redirect, &url, "S256")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Document client"), "{page}");
+    let (status, location, _) = decide(&h, &page, &h.admin_token, "allow").await;
+    assert_eq!(status, 303);
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    let (status, tokens) = token(
+        &h,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", &document_url),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+}
+
+/// Without `--allow-insecure-upstreams`, a client document on a private or metadata address
+/// is never fetched.
+#[tokio::test]
+async fn a_client_document_on_a_private_address_is_refused() {
+    let h = start_secure().await;
+    for client_id in [
+        "https://169.254.169.254/latest/client.json",
+        "http://127.0.0.1:9/client.json",
+        "https://10.0.0.1/client.json",
+    ] {
+        let query = authorize_query(client_id, REDIRECT, &format!("{}/mcp/x", h.base), "S256");
+        let (status, headers, page) = consent_page(&h, &query).await;
+        assert_eq!(status, 400, "{client_id}: {page}");
+        assert!(headers.get("location").is_none());
+        assert!(page.contains("cannot be fetched"), "{client_id}: {page}");
+    }
+}
