@@ -757,3 +757,89 @@ async fn a_client_document_on_a_private_address_is_refused() {
         assert!(page.contains("cannot be fetched"), "{client_id}: {page}");
     }
 }
+
+/// Runs an official SDK client's OAuth script against a fresh `oauth` server, signing in
+/// with an API token bound to the server's account, and returns what it printed.
+async fn official_client_signs_in(interpreter: String, script: &str) -> (Harness, Value, String) {
+    let h = start().await;
+    let (account, server, url) = oauth_server(&h).await;
+    let (_, api_token) = h
+        .provisioner
+        .create_api_token("person", TokenScope::Mcp, Some(&account))
+        .await
+        .unwrap();
+    let script = common::scripts().join(script);
+    let run_url = url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(interpreter)
+            .arg(script)
+            .arg(run_url)
+            .arg(api_token)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The first page of tools/list (the harness pages by five).
+    assert_eq!(seen["tools"].as_array().unwrap().len(), 5, "{seen}");
+    assert_eq!(seen["called"], true, "{seen}");
+    assert_eq!(seen["items"], 2, "{seen}");
+    assert_eq!(
+        seen["newAccessToken"], true,
+        "the refresh issued a new access token: {seen}"
+    );
+    assert_eq!(seen["calledAfterRefresh"], true, "{seen}");
+    assert!(
+        seen["registered"].as_str().unwrap().starts_with("sgc_"),
+        "{seen}"
+    );
+    (
+        h,
+        seen,
+        format!("/integrated-account/{account}/mcp/{server}/grants"),
+    )
+}
+
+#[tokio::test]
+async fn the_typescript_sdk_client_signs_in_with_its_oauth_provider() {
+    let Some(node) = common::node() else { return };
+    let (h, seen, grants) = official_client_signs_in(node, "mcp-oauth-client.mjs").await;
+    assert_eq!(seen["refusedBeforeSignIn"], true, "{seen}");
+    assert_eq!(seen["refreshed"], "AUTHORIZED", "{seen}");
+    // No `scope`, and the resource it was sent with is the MCP URL.
+    let authorization = reqwest::Url::parse(seen["authorizationUrl"].as_str().unwrap()).unwrap();
+    let resource = authorization
+        .query_pairs()
+        .find(|(k, _)| k == "resource")
+        .unwrap()
+        .1;
+    assert!(resource.contains("/mcp/mcp_"), "{resource}");
+    let listed = h.admin(reqwest::Method::GET, &grants, None).await.1;
+    assert_eq!(
+        listed[0]["client_name"], "TypeScript SDK test client",
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn the_python_sdk_client_signs_in_with_its_oauth_provider() {
+    let path = common::scripts().join(".venv/bin/python");
+    let Some(python) = common::external(
+        "the MCP Python SDK (scripts/.venv from scripts/requirements.txt)",
+        path.exists().then(|| path.display().to_string()),
+    ) else {
+        return;
+    };
+    let (h, _, grants) = official_client_signs_in(python, "mcp_oauth_client.py").await;
+    let listed = h.admin(reqwest::Method::GET, &grants, None).await.1;
+    assert_eq!(
+        listed[0]["client_name"], "Python SDK test client",
+        "{listed}"
+    );
+}
