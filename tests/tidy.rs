@@ -117,6 +117,8 @@ fn every_source_file_opens_with_a_module_header() {
 const CORE: &[&str] = &[
     "server/src/state.rs",
     "server/src/access.rs",
+    "server/src/grants.rs",
+    "server/src/limiter.rs",
     "server/src/provision.rs",
     "server/src/tool_call.rs",
     "server/src/call/",
@@ -132,6 +134,7 @@ const CORE: &[&str] = &[
 const FACES: &[(&str, &str)] = &[
     ("server/src/mcp/", "crate::mcp"),
     ("server/src/admin.rs", "crate::admin"),
+    ("server/src/oauth.rs", "crate::oauth"),
     ("server/src/console.rs", "crate::console"),
 ];
 
