@@ -621,7 +621,7 @@ fn consent_page(
             }
             button type="submit" name="decision" value="allow" { "Allow" }
             " "
-            button type="submit" name="decision" value="deny" { "Deny" }
+            button.secondary type="submit" name="decision" value="deny" { "Deny" }
         }
     };
     with_security_headers(

@@ -439,3 +439,79 @@ async fn sessions_end_at_expiry_and_with_their_token_and_are_pruned() {
         "revoking the token ends the session"
     );
 }
+
+/// A person allows a client on the consent page in Chromium: a wrong token is refused in
+/// place, and the right one sends the browser on to the client's redirect URI, which the
+/// page's Content-Security-Policy `form-action` must allow for Chromium to follow it.
+#[tokio::test]
+async fn a_person_allows_an_oauth_client_on_the_consent_page() {
+    let Some(driver) = chromedriver() else { return };
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({"oauth": true})).await;
+
+    // The client's redirect URI: a page on loopback.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect = format!("http://{}/callback", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(|| async { axum::response::Html("<h1>Signed in</h1>") }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let registered: Value = h
+        .http
+        .post(format!("{}/oauth/register", h.base))
+        .json(&json!({"redirect_uris": [redirect], "client_name": "Browser client"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = registered["client_id"].as_str().unwrap();
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", &redirect),
+            ("state", "from-the-browser"),
+            (
+                "code_challenge",
+                &specgate_server::grants::pkce_challenge(
+                    "a-verifier-of-at-least-forty-three-characters-0123456789",
+                ),
+            ),
+            ("code_challenge_method", "S256"),
+            ("resource", &url),
+        ])
+        .finish();
+
+    let browser = Browser::start(&driver, 1280, 800).await;
+    browser
+        .goto(&format!("{}/oauth/authorize?{query}", h.base))
+        .await;
+    browser.wait_heading("Connect a client").await;
+    assert!(browser.source().await.contains("Browser client"));
+    let unlabelled = browser.execute(UNLABELLED).await;
+    assert_eq!(unlabelled, json!([]), "every control has a label");
+    browser.screenshot(&screenshot("consent")).await;
+
+    browser.fill("#api_token", "sgk_not_a_token").await;
+    browser.click("button[value=allow]").await;
+    browser.wait_text("That is not a live API token.").await;
+    assert!(browser.url().await.contains("/oauth/authorize"));
+
+    browser.fill("#api_token", &h.admin_token).await;
+    browser.click("button[value=allow]").await;
+    browser.wait_heading("Signed in").await;
+    let landed = reqwest::Url::parse(&browser.url().await).unwrap();
+    assert_eq!(landed.path(), "/callback");
+    let params: Vec<(String, String)> = landed.query_pairs().into_owned().collect();
+    assert!(
+        params
+            .iter()
+            .any(|(k, v)| k == "code" && v.starts_with("sgo_")),
+        "{params:?}"
+    );
+    assert!(params.contains(&("state".to_owned(), "from-the-browser".to_owned())));
+}
