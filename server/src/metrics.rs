@@ -116,6 +116,7 @@ pub fn exposition(state: &AppState) -> String {
     for (token, (hits, loads)) in [
         ("mcp", state.resolutions.counts()),
         ("api", state.api_tokens.counts()),
+        ("oauth_access", state.access_tokens.counts()),
     ] {
         let _ = writeln!(
             text,

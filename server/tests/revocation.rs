@@ -280,3 +280,73 @@ async fn removing_an_upstream_host_ends_the_calls_of_accounts_on_it() {
     let text = calls_until(&h, &url, true).await;
     assert!(text.contains("is no longer allowed"), "{text}");
 }
+
+const ACCESS_HITS: &str = r#"specgate_token_lookups_total{token="oauth_access",answer="hit"}"#;
+
+/// An OAuth access token this instance serves from memory stops working when its grant is
+/// revoked through another instance, and (on SQLite, the CLI's database here) when the CLI
+/// revokes the next one.
+async fn revoked_grants_end_what_this_instance_cached(
+    first: &Harness,
+    second: &Harness,
+    through_cli: bool,
+) {
+    let (account, server, url) = common::oauth::oauth_server(first).await;
+    let grants = format!("/integrated-account/{account}/mcp/{server}/grants");
+
+    let (_, tokens) = common::oauth::sign_in(first, &url, &first.admin_token).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    served_from_memory(first, &url, Some(access), ACCESS_HITS).await;
+    let grant = second.admin(reqwest::Method::GET, &grants, None).await.1[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = second
+        .admin(reqwest::Method::DELETE, &format!("{grants}/{grant}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let by_instance = answers_within(first, &url, Some(access), 401).await;
+    eprintln!("access token refused after its revocation on another instance: {by_instance:?}");
+    if !through_cli {
+        return;
+    }
+
+    let (_, tokens) = common::oauth::sign_in(first, &url, &first.admin_token).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    served_from_memory(first, &url, Some(access), ACCESS_HITS).await;
+    let grant = first.admin(reqwest::Method::GET, &grants, None).await.1[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cli(
+        first,
+        &[
+            "mcp",
+            "revoke-grant",
+            "--account",
+            &account,
+            &server,
+            &grant,
+        ],
+    )
+    .await;
+    let by_cli = answers_within(first, &url, Some(access), 401).await;
+    eprintln!("access token refused after its revocation by the CLI: {by_cli:?}");
+}
+
+#[tokio::test]
+async fn revoked_grants_end_what_this_instance_cached_on_sqlite() {
+    let first = start().await;
+    let second = start_with(Some(format!("sqlite://{}", first.db_path.display()))).await;
+    revoked_grants_end_what_this_instance_cached(&first, &second, true).await;
+}
+
+#[tokio::test]
+async fn revoked_grants_end_what_this_instance_cached_on_postgres() {
+    let Some(url) = common::postgres() else {
+        return;
+    };
+    let first = start_with(Some(url.clone())).await;
+    let second = start_with(Some(url)).await;
+    revoked_grants_end_what_this_instance_cached(&first, &second, false).await;
+}

@@ -2,6 +2,7 @@
 //! helpers for the admin API and MCP JSON-RPC.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod oauth;
 pub mod webdriver;
 
 use std::path::PathBuf;

@@ -1,0 +1,176 @@
+//! Signing in to an `oauth` MCP server as a client and a person do: registration, the
+//! consent page posted with an API token, and the code exchange.
+
+use serde_json::{Value, json};
+use specgate_server::grants::pkce_challenge;
+
+use super::Harness;
+
+pub const REDIRECT: &str = "https://chatgpt.com/connector_platform_oauth_redirect";
+pub const VERIFIER: &str = "a-verifier-of-at-least-forty-three-characters-0123456789";
+
+/// A client that does not follow redirects, so each 303 can be read.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// An `oauth` server of a Malomo account: its id and MCP URL.
+pub async fn oauth_server(h: &Harness) -> (String, String, String) {
+    let account = h.account("malomo").await;
+    let (id, url) = h.server(&account, json!({"oauth": true})).await;
+    (account, id, url)
+}
+
+pub async fn register(h: &Harness, redirect: &str) -> String {
+    let response = h
+        .http
+        .post(format!("{}/oauth/register", h.base))
+        .json(&json!({"redirect_uris": [redirect], "client_name": "Test client", "token_endpoint_auth_method": "client_secret_basic"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let registered: Value = response.json().await.unwrap();
+    assert_eq!(registered["token_endpoint_auth_method"], "none");
+    registered["client_id"].as_str().unwrap().to_owned()
+}
+
+pub fn authorize_query(
+    client_id: &str,
+    redirect: &str,
+    resource: &str,
+    method: &str,
+) -> Vec<(String, String)> {
+    [
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect),
+        ("state", "state-123"),
+        ("code_challenge", &pkce_challenge(VERIFIER)),
+        ("code_challenge_method", method),
+        ("resource", resource),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// The authorization endpoint with `query`.
+pub fn authorize_url(h: &Harness, query: &[(String, String)]) -> String {
+    let encoded: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query)
+        .finish();
+    format!("{}/oauth/authorize?{encoded}", h.base)
+}
+
+/// The hidden inputs of the consent form, as maud wrote them.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let unescape = |s: &str| {
+        s.replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let (name, rest) = rest.split_once('"').unwrap();
+            let value = rest
+                .split_once("value=\"")
+                .unwrap()
+                .1
+                .split_once('"')
+                .unwrap()
+                .0;
+            (name.to_owned(), unescape(value))
+        })
+        .collect()
+}
+
+/// GETs the consent page; its status, headers and body.
+pub async fn consent_page(
+    h: &Harness,
+    query: &[(String, String)],
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let response = browser().get(authorize_url(h, query)).send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+/// Posts the consent form with `api_token` and `decision`; the status and `Location`.
+pub async fn decide(
+    h: &Harness,
+    page: &str,
+    api_token: &str,
+    decision: &str,
+) -> (u16, Option<String>, String) {
+    let mut form = hidden_fields(page);
+    form.push(("api_token".to_owned(), api_token.to_owned()));
+    form.push(("decision".to_owned(), decision.to_owned()));
+    let response = browser()
+        .post(format!("{}/oauth/authorize", h.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, location, response.text().await.unwrap())
+}
+
+pub fn query_param(location: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub async fn token(h: &Harness, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = h
+        .http
+        .post(format!("{}/oauth/token", h.base))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// Registers a client, consents with `api_token` and exchanges the code: the token response.
+pub async fn sign_in(h: &Harness, url: &str, api_token: &str) -> (String, Value) {
+    let client_id = register(h, REDIRECT).await;
+    let (status, _, page) =
+        consent_page(h, &authorize_query(&client_id, REDIRECT, url, "S256")).await;
+    assert_eq!(status, 200, "{page}");
+    let (status, location, body) = decide(h, &page, api_token, "allow").await;
+    assert_eq!(status, 303, "{body}");
+    let location = location.unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(
+        query_param(&location, "state").as_deref(),
+        Some("state-123")
+    );
+    let code = query_param(&location, "code").unwrap();
+    let (status, tokens) = token(
+        h,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client_id),
+            ("code_verifier", VERIFIER),
+            ("resource", url),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    (client_id, tokens)
+}
