@@ -6,7 +6,6 @@ mod common;
 
 use common::{Harness, start, start_secure};
 use serde_json::{Value, json};
-use specgate_server::grants::pkce_challenge;
 use specgate_server::store::TokenScope;
 
 use common::oauth::{
