@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("rate_limit", rate_limit),
     ("link", link),
     ("portable", portable),
+    ("oauth", oauth),
 ];
 
 /// A tool's typed parser on arbitrary arguments (the first byte picks the tool, the rest is
@@ -296,5 +297,63 @@ pub fn portable(data: &[u8]) {
     };
     if runtime::decode_portable_arguments(&mut args, tool.portable_encoded).is_ok() {
         let _ = (tool.build)(&args);
+    }
+}
+
+/// What an OAuth client sends: form and query parameters (read without a panic; a refused
+/// input really repeats a name; an accepted one reads back the same after encoding it
+/// again), and two redirect URIs, one per line (a usable one has no fragment and no
+/// script scheme; every URI matches itself; two different ones match only as loopback http
+/// URIs that differ in their port).
+pub fn oauth(data: &[u8]) {
+    use specgate_wire::oauth::{RepeatedParameter, parameters, redirect_matches, usable_redirect};
+    match parameters(data) {
+        Err(RepeatedParameter(name)) => {
+            let seen = url::form_urlencoded::parse(data)
+                .filter(|(key, _)| *key == name)
+                .count();
+            assert!(
+                seen > 1,
+                "{name:?} refused as repeated but sent {seen} time(s)"
+            );
+        }
+        Ok(read) => {
+            let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(
+                    read.iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or_default())),
+                )
+                .finish();
+            assert_eq!(parameters(encoded.as_bytes()).as_ref(), Ok(&read));
+        }
+    }
+    let text = String::from_utf8_lossy(data);
+    let (registered, given) = text.split_once('\n').unwrap_or((&text, &text));
+    for uri in [registered, given] {
+        assert!(redirect_matches(uri, uri), "{uri:?} does not match itself");
+        if usable_redirect(uri) {
+            let url = url::Url::parse(uri).unwrap();
+            assert!(url.fragment().is_none(), "{uri:?}");
+            assert!(
+                !["javascript", "data", "file"].contains(&url.scheme()),
+                "{uri:?}"
+            );
+            if url.scheme() == "http" {
+                assert!(
+                    specgate_wire::oauth::is_loopback_host(url.host_str().unwrap_or_default()),
+                    "{uri:?}"
+                );
+            }
+        }
+    }
+    if registered != given && redirect_matches(registered, given) {
+        let (mut a, mut b) = (
+            url::Url::parse(registered).unwrap(),
+            url::Url::parse(given).unwrap(),
+        );
+        assert_eq!(b.scheme(), "http", "{registered:?} ~ {given:?}");
+        let _ = a.set_port(None);
+        let _ = b.set_port(None);
+        assert_eq!(a, b, "{registered:?} ~ {given:?}");
     }
 }

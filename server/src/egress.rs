@@ -46,12 +46,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
 }
 
-/// Whether a URL host is a loopback name or address.
-pub fn is_loopback_host(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.eq_ignore_ascii_case("localhost")
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
+pub use specgate_wire::oauth::is_loopback_host;
 
 /// Whether `host` matches an allow-list pattern: the same name, or `*.suffix` for any
 /// subdomain of `suffix`.

@@ -8,6 +8,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
+use specgate_wire::oauth::{redirect_matches, usable_redirect};
+
 use crate::crypto::{new_id, new_token};
 use crate::state::AppState;
 use crate::store::{
@@ -251,47 +253,6 @@ pub struct Registration {
 /// The PKCE S256 challenge of a verifier.
 pub fn pkce_challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
-}
-
-/// Whether `uri` is one a client may register or use as a redirect URI: an absolute URI
-/// without a fragment; https, http to a loopback host only, or a private-use scheme of a
-/// native app.
-fn usable_redirect(uri: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(uri) else {
-        return false;
-    };
-    if url.fragment().is_some() {
-        return false;
-    }
-    match url.scheme() {
-        "https" => url.host_str().is_some(),
-        "http" => url.host_str().is_some_and(crate::egress::is_loopback_host),
-        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" => false,
-        _ => true,
-    }
-}
-
-/// Whether a redirect URI matches a registered one: exactly, except the port of a loopback
-/// http redirect, which native apps pick when they start (RFC 8252 section 7.3).
-fn redirect_matches(registered: &str, given: &str) -> bool {
-    if registered == given {
-        return true;
-    }
-    let (Ok(mut registered), Ok(mut given)) =
-        (reqwest::Url::parse(registered), reqwest::Url::parse(given))
-    else {
-        return false;
-    };
-    let loopback = given.scheme() == "http"
-        && given
-            .host_str()
-            .is_some_and(crate::egress::is_loopback_host);
-    if !loopback {
-        return false;
-    }
-    let _ = registered.set_port(None);
-    let _ = given.set_port(None);
-    registered == given
 }
 
 impl AppState {
@@ -786,35 +747,5 @@ mod tests {
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
-    }
-
-    #[test]
-    fn redirect_uris_match_exactly_but_for_a_loopback_port() {
-        assert!(redirect_matches(
-            "https://chatgpt.com/connector_platform_oauth_redirect",
-            "https://chatgpt.com/connector_platform_oauth_redirect"
-        ));
-        assert!(!redirect_matches(
-            "https://chatgpt.com/connector_platform_oauth_redirect",
-            "https://chatgpt.com/connector_platform_oauth_redirect/"
-        ));
-        assert!(!redirect_matches(
-            "https://claude.ai/api/mcp/auth_callback",
-            "https://claude.ai:8443/api/mcp/auth_callback"
-        ));
-        assert!(redirect_matches(
-            "http://127.0.0.1/callback",
-            "http://127.0.0.1:53117/callback"
-        ));
-        assert!(!redirect_matches(
-            "http://127.0.0.1/callback",
-            "http://127.0.0.1:53117/other"
-        ));
-        assert!(usable_redirect(
-            "cursor://anysphere.cursor-retrieval/oauth/callback"
-        ));
-        assert!(!usable_redirect("http://evil.example/callback"));
-        assert!(!usable_redirect("javascript:alert(1)"));
-        assert!(!usable_redirect("https://claude.ai/cb#fragment"));
     }
 }

@@ -206,19 +206,12 @@ async fn register(
 
 /// A form or query string as a JSON object, refusing repeated parameters (RFC 6749 3.1).
 fn parameters(raw: &[u8]) -> Result<serde_json::Map<String, Value>, OAuthError> {
-    let mut object = serde_json::Map::new();
-    for (key, value) in form_urlencoded::parse(raw) {
-        if object
-            .insert(key.clone().into_owned(), Value::String(value.into_owned()))
-            .is_some()
-        {
-            return Err(OAuthError::InvalidRequest(format!(
-                "`{}` is repeated",
-                crate::provision::printable(&key)
-            )));
-        }
-    }
-    Ok(object)
+    specgate_wire::oauth::parameters(raw).map_err(|repeated| {
+        OAuthError::InvalidRequest(format!(
+            "`{}` is repeated",
+            crate::provision::printable(&repeated.0)
+        ))
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(
