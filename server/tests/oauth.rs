@@ -678,3 +678,39 @@ async fn the_python_sdk_client_signs_in_with_its_oauth_provider() {
         "{listed}"
     );
 }
+
+/// Registrations and failed consent sign-ins are limited per address (the in-process
+/// harness serves without connection info, so every request shares one address).
+#[tokio::test]
+async fn registrations_and_failed_sign_ins_are_limited_per_address() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        let response = h
+            .http
+            .post(format!("{}/oauth/register", h.base))
+            .json(&json!({"redirect_uris": [REDIRECT]}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses[..10], [201; 10]);
+    assert_eq!(statuses[10], 429);
+
+    let h = start().await;
+    let (_, _, url_b) = oauth_server(&h).await;
+    let _ = url;
+    let client_id = register(&h, REDIRECT).await;
+    let (_, _, page) =
+        consent_page(&h, &authorize_query(&client_id, REDIRECT, &url_b, "S256")).await;
+    for _ in 0..5 {
+        let (status, location, _) = decide(&h, &page, "sgk_wrong", "allow").await;
+        assert_eq!((status, location), (401, None));
+    }
+    // Even the right token waits now.
+    let (status, location, body) = decide(&h, &page, &h.admin_token, "allow").await;
+    assert_eq!((status, location), (429, None));
+    assert!(body.contains("Too many failed sign-ins"), "{body}");
+}
