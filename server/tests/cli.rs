@@ -135,6 +135,43 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
         cli.run(&["mcp", "list", "--account", account_id])[0]["id"],
         server_id
     );
+    // OAuth sign-in is one flag; its grants are listed (none yet) and a missing one is named.
+    let signed = cli.run(&[
+        "mcp",
+        "create",
+        "--account",
+        account_id,
+        "--name",
+        "chatgpt",
+        "--oauth",
+    ]);
+    assert_eq!(signed["config"]["oauth"], true, "{signed}");
+    let signed_id = signed["id"].as_str().unwrap();
+    assert_eq!(
+        cli.run(&["mcp", "grants", "--account", account_id, signed_id]),
+        serde_json::json!([])
+    );
+    let updated = cli.run(&[
+        "mcp",
+        "update",
+        "--account",
+        account_id,
+        signed_id,
+        "--oauth",
+        "false",
+    ]);
+    assert_eq!(updated["config"]["oauth"], false, "{updated}");
+    assert!(
+        cli.fails(&[
+            "mcp",
+            "revoke-grant",
+            "--account",
+            account_id,
+            signed_id,
+            "no-such-grant"
+        ])
+        .contains("no grant with id `no-such-grant`")
+    );
     assert!(
         cli.run(&["mcp", "get", "--account", account_id, server_id])
             .get("url")
