@@ -63,6 +63,7 @@ impl From<ProvisionError> for ApiError {
                 _ => (bad, "invalid_exclude_tools"),
             },
             E::NoTools => (StatusCode::UNPROCESSABLE_ENTITY, "no_tools"),
+            E::ResultBudgetOutOfRange(_) => (bad, "invalid_max_result_bytes"),
             E::ExpiryNotATimestamp(_) | E::ExpiryInThePast => (bad, "invalid_expires_at"),
             E::InvalidLimit => (bad, "invalid_limit"),
             E::InvalidCursor => (bad, "invalid_cursor"),
@@ -639,7 +640,9 @@ pub fn openapi() -> Value {
         "exclude_tools": {"type": "array", "items": {"type": "string"}, "default": [], "description": "Tool names never exposed. All filters combine: methods ∩ tags ∩ tools − exclude_tools."},
         "require_api_token_auth": {"type": "boolean", "description": "Clients must also send an admin or `mcp`-scoped API token (`Authorization: Bearer` or `X-Api-Key`)."},
         "oauth": {"type": "boolean", "description": "Clients sign in with OAuth 2.1 (ChatGPT, Claude), or send an API token as with require_api_token_auth."},
-        "schema_profile": {"type": "string", "enum": ["full", "portable"]}}});
+        "schema_profile": {"type": "string", "enum": ["full", "portable"]},
+        "max_result_bytes": {"type": "integer", "minimum": 2000, "maximum": 2000000, "default": 100000, "description": "The most bytes a tools/call result takes: list pages shrink to fit (next_cursor continues after the last item), a larger object is shortened with a note of what was cut."},
+        "tool_exposure": {"type": "string", "enum": ["all", "discovery"], "default": "all", "description": "`discovery` lists only search_tools, get_tool_schema and call_tool, over the same tools: for integrations too big to list."}}});
     let error = json!({"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}});
     let account = json!({"type": "object", "properties": {"id": {"type": "string"}, "integration": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}});
     let server = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string", "description": "Only in create and rotate responses, when the public URL is known."}, "mcp_path": {"type": "string", "description": "Only in create and rotate responses."}, "warnings": {"type": "array", "items": {"type": "string"}, "description": "Only when there is something to know, such as more tools than some clients accept (128)."}}});

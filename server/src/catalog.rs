@@ -19,7 +19,20 @@ pub struct CatalogTool {
     pub integration: &'static Integration,
 }
 
+/// What every read tool's description adds: how results are budgeted, and how to narrow them.
+const BUDGET_NOTE: &str = "\n\nResults are kept within this MCP server's result budget: a list page holds as many whole items as fit, and `next_cursor` continues right after the last one; a larger object is shortened where it is largest, and `truncated.paths` names what was shortened. Ask for less with `limit`, or fetch one item by id.";
+
 impl CatalogTool {
+    /// The description clients are served: the spec's, and for read tools how results are
+    /// budgeted.
+    pub fn description(&self) -> std::borrow::Cow<'static, str> {
+        if self.def.class == MethodClass::Read {
+            format!("{}{BUDGET_NOTE}", self.def.description).into()
+        } else {
+            self.def.description.into()
+        }
+    }
+
     /// The input schema a client of `profile` is served, as JSON text.
     pub fn input_schema(&self, profile: SchemaProfile) -> &'static str {
         match profile {
@@ -254,8 +267,8 @@ pub fn tag_values(integration: &Integration) -> BTreeSet<&'static str> {
         .collect()
 }
 
-/// The JSON shape of `specgate tools --json` (the same as `cargo codegen tools --json`),
-/// with the input schema of `profile`.
+/// The JSON shape of `specgate tools --json` (the shape of `cargo codegen tools --json`), with
+/// the input schema of `profile` and the description clients are served.
 pub fn tool_json(tool: &CatalogTool, profile: SchemaProfile) -> serde_json::Value {
     let def = tool.def;
     // Generated schemas are valid JSON (`tests/codegen.rs` checks every one).
@@ -264,7 +277,7 @@ pub fn tool_json(tool: &CatalogTool, profile: SchemaProfile) -> serde_json::Valu
     serde_json::json!({
         "name": def.name,
         "title": def.title,
-        "description": def.description,
+        "description": tool.description(),
         "integration": def.integration,
         "inputSchema": schema,
         "annotations": {

@@ -37,7 +37,10 @@ use crate::provision::{
     UpdateAccount, UpdateServer,
 };
 use crate::state::AppState;
-use crate::store::{ConsoleSession, Filter, SchemaProfile, ServerConfig, TokenScope, now};
+use crate::store::{
+    ConsoleSession, DEFAULT_MAX_RESULT_BYTES, Filter, SchemaProfile, ServerConfig, TokenScope,
+    ToolExposure, now,
+};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "specgate_console";
@@ -1041,6 +1044,17 @@ fn config_of(form: &Form) -> Result<ServerConfig, ConsoleError> {
         exclude_tools: form.all("exclude_tools"),
         require_api_token_auth: form.get("require_api_token_auth") == "on",
         oauth: form.get("oauth") == "on",
+        max_result_bytes: match form.some("max_result_bytes") {
+            None => DEFAULT_MAX_RESULT_BYTES,
+            Some(text) => text.parse().map_err(|_| ConsoleError::Form {
+                field: "max_result_bytes",
+                message: format!("`{text}` is not a number of bytes"),
+            })?,
+        },
+        tool_exposure: match form.get("tool_exposure") {
+            "discovery" => ToolExposure::Discovery,
+            _ => ToolExposure::All,
+        },
         schema_profile: match form.get("schema_profile") {
             "portable" => SchemaProfile::Portable,
             _ => SchemaProfile::Full,
@@ -1158,6 +1172,18 @@ fn server_config_form(
             label.check {
                 input type="checkbox" name="oauth" checked[config.oauth];
                 " Clients sign in with OAuth (ChatGPT, Claude); a person allows each with an API token"
+            }
+            label for="max_result_bytes" { "Result budget, bytes (2,000 to 2,000,000)" }
+            input #max_result_bytes name="max_result_bytes" type="number" min="2000" max="2000000"
+                value=(if submitted { form.get("max_result_bytes").to_owned() } else { config.max_result_bytes.to_string() })
+                aria-invalid=[errors.invalid("max_result_bytes")] aria-describedby=[errors.described("max_result_bytes")];
+            (errors.message("max_result_bytes"))
+            label for="tool_exposure" { "Tools listed" }
+            select #tool_exposure name="tool_exposure" {
+                option value="all" selected[config.tool_exposure == ToolExposure::All] { "all of them" }
+                option value="discovery" selected[config.tool_exposure == ToolExposure::Discovery] {
+                    "discovery: search_tools, get_tool_schema and call_tool (for integrations too big to list)"
+                }
             }
             label for="schema_profile" { "Tool schemas" }
             select #schema_profile name="schema_profile" {

@@ -17,7 +17,9 @@ use specgate_server::provision::{
     CallsPage, CreateAccount, CreateServer, ProvisionError, Provisioner, UpdateAccount,
     UpdateServer, integrations_json, printable,
 };
-use specgate_server::store::{Filter, SchemaProfile, ServerConfig, Store, TokenScope, sqlite_file};
+use specgate_server::store::{
+    Filter, SchemaProfile, ServerConfig, Store, TokenScope, ToolExposure, sqlite_file,
+};
 use specgate_server::{AppState, Config, app, sandbox, serving};
 use tokio_util::sync::CancellationToken;
 
@@ -260,6 +262,12 @@ enum McpCommand {
         /// Clients sign in with OAuth 2.1 (ChatGPT, Claude), or send an API token.
         #[arg(long)]
         oauth: bool,
+        /// The most bytes a tools/call result takes (2,000 to 2,000,000).
+        #[arg(long, default_value_t = specgate_server::store::DEFAULT_MAX_RESULT_BYTES)]
+        max_result_bytes: u32,
+        /// `all` tools listed, or `discovery`: search_tools, get_tool_schema and call_tool.
+        #[arg(long, value_enum, default_value = "all")]
+        tool_exposure: ExposureArg,
         /// Tool schemas listed by default: `full` (JSON Schema 2020-12) or `portable` (the
         /// subset every major client accepts). `<url>/portable` serves portable either way.
         #[arg(long, value_enum, default_value = "full")]
@@ -303,6 +311,12 @@ enum McpCommand {
         /// `true`: clients sign in with OAuth 2.1, or send an API token.
         #[arg(long)]
         oauth: Option<bool>,
+        /// The most bytes a tools/call result takes (2,000 to 2,000,000).
+        #[arg(long)]
+        max_result_bytes: Option<u32>,
+        /// `all` or `discovery`.
+        #[arg(long, value_enum)]
+        tool_exposure: Option<ExposureArg>,
         /// `full` or `portable`.
         #[arg(long, value_enum)]
         schema_profile: Option<ProfileArg>,
@@ -919,6 +933,15 @@ fn config_patch(flags: ConfigFlags) -> Option<serde_json::Map<String, Value>> {
             patch.insert(field.to_owned(), json!(value));
         }
     }
+    if let Some(bytes) = flags.max_result_bytes {
+        patch.insert("max_result_bytes".to_owned(), json!(bytes));
+    }
+    if let Some(exposure) = flags.tool_exposure {
+        patch.insert(
+            "tool_exposure".to_owned(),
+            json!(ToolExposure::from(exposure)),
+        );
+    }
     if let Some(profile) = flags.schema_profile {
         patch.insert(
             "schema_profile".to_owned(),
@@ -936,6 +959,8 @@ struct ConfigFlags {
     exclude_tools: Option<Vec<String>>,
     require_api_token_auth: Option<bool>,
     oauth: Option<bool>,
+    max_result_bytes: Option<u32>,
+    tool_exposure: Option<ExposureArg>,
     schema_profile: Option<ProfileArg>,
 }
 
@@ -952,6 +977,8 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
             exclude_tools,
             require_api_token_auth,
             oauth,
+            max_result_bytes,
+            tool_exposure,
             schema_profile,
             expires_at,
         } => {
@@ -962,6 +989,8 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
                 exclude_tools,
                 require_api_token_auth,
                 oauth,
+                max_result_bytes,
+                tool_exposure: tool_exposure.into(),
                 schema_profile: schema_profile.into(),
             };
             let request = CreateServer {
@@ -983,6 +1012,8 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
             exclude_tools,
             require_api_token_auth,
             oauth,
+            max_result_bytes,
+            tool_exposure,
             schema_profile,
             expires_at,
             no_expiry,
@@ -994,6 +1025,8 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
                 exclude_tools,
                 require_api_token_auth,
                 oauth,
+                max_result_bytes,
+                tool_exposure,
                 schema_profile,
             });
             let expires_at = if no_expiry {
@@ -1081,6 +1114,22 @@ fn human(value: &Value) -> String {
             .collect::<Vec<_>>()
             .join("\n"),
         other => printable(&other.to_string()),
+    }
+}
+
+/// `--tool-exposure`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExposureArg {
+    All,
+    Discovery,
+}
+
+impl From<ExposureArg> for ToolExposure {
+    fn from(exposure: ExposureArg) -> Self {
+        match exposure {
+            ExposureArg::All => Self::All,
+            ExposureArg::Discovery => Self::Discovery,
+        }
     }
 }
 

@@ -53,6 +53,8 @@ pub enum Field {
     Scope,
     /// An upstream host pattern.
     Host,
+    /// A server's result budget.
+    MaxResultBytes,
 }
 
 impl Field {
@@ -74,6 +76,7 @@ impl Field {
             Self::Cursor => "cursor",
             Self::Scope => "scope",
             Self::Host => "host",
+            Self::MaxResultBytes => "max_result_bytes",
         }
     }
 }
@@ -198,6 +201,11 @@ pub enum ProvisionError {
         /// The valid values.
         valid: Vec<String>,
     },
+    /// A result budget out of range.
+    #[error(
+        "`max_result_bytes` must be between {MIN_RESULT_BYTES} and {MAX_RESULT_BYTES}, got {0}"
+    )]
+    ResultBudgetOutOfRange(u32),
     /// The filters admit no tool.
     #[error(
         "this account has no tools for that filter (methods ∩ tags ∩ tools − exclude_tools is empty)"
@@ -261,6 +269,7 @@ impl ProvisionError {
             Self::BaseUrlRequired { .. } => Field::BaseUrl,
             Self::InvalidName(_) => Field::Name,
             Self::NoTools => Field::Methods,
+            Self::ResultBudgetOutOfRange(_) => Field::MaxResultBytes,
             Self::ExpiryNotATimestamp(_) | Self::ExpiryInThePast => Field::ExpiresAt,
             Self::InvalidLimit => Field::Limit,
             Self::InvalidCursor => Field::Cursor,
@@ -506,6 +515,10 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+/// The smallest and largest result budgets a server may have.
+pub const MIN_RESULT_BYTES: u32 = 2_000;
+pub const MAX_RESULT_BYTES: u32 = 2_000_000;
+
 /// Longest accepted display name.
 const MAX_NAME_CHARS: usize = 200;
 
@@ -731,6 +744,11 @@ impl Provisioner {
         integration: &specgate_runtime::Integration,
         config: &ServerConfig,
     ) -> Result<usize, ProvisionError> {
+        if !(MIN_RESULT_BYTES..=MAX_RESULT_BYTES).contains(&config.max_result_bytes) {
+            return Err(ProvisionError::ResultBudgetOutOfRange(
+                config.max_result_bytes,
+            ));
+        }
         let unknown = |field, value: &str, valid: Vec<String>| ProvisionError::UnknownFilterValue {
             field,
             value: printable(value),

@@ -132,8 +132,8 @@ impl<'de> Deserialize<'de> for Filter {
     }
 }
 
-/// The filters and second factor of an MCP server.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// The filters, second factor and result shape of an MCP server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// `read`, `write`, `custom` or method names.
@@ -155,9 +155,59 @@ pub struct ServerConfig {
     /// clients that cannot send headers.
     #[serde(default)]
     pub oauth: bool,
+    /// The most bytes a tools/call result takes (its JSON-RPC `result` object, compact).
+    #[serde(default = "default_max_result_bytes")]
+    pub max_result_bytes: u32,
+    /// Every tool listed, or three that search, describe and call them.
+    #[serde(default)]
+    pub tool_exposure: ToolExposure,
     /// The tool schemas listed when the URL does not choose (`/mcp/<token>/portable` does).
     #[serde(default)]
     pub schema_profile: SchemaProfile,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            methods: Filter::default(),
+            tags: Filter::default(),
+            tools: Filter::default(),
+            exclude_tools: Vec::new(),
+            require_api_token_auth: false,
+            oauth: false,
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
+            tool_exposure: ToolExposure::All,
+            schema_profile: SchemaProfile::default(),
+        }
+    }
+}
+
+/// The default result budget: within Claude Code's default limit of 25,000 tokens.
+pub const DEFAULT_MAX_RESULT_BYTES: u32 = 100_000;
+
+fn default_max_result_bytes() -> u32 {
+    DEFAULT_MAX_RESULT_BYTES
+}
+
+/// How an MCP server exposes its tools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolExposure {
+    /// Every tool in `tools/list`.
+    #[default]
+    All,
+    /// `search_tools`, `get_tool_schema` and `call_tool`, over the same tools.
+    Discovery,
+}
+
+impl ToolExposure {
+    /// The stored and serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::All => "all",
+            Self::Discovery => "discovery",
+        }
+    }
 }
 
 /// Which form of the tools' input schemas a client is served.
@@ -255,7 +305,7 @@ pub struct UpstreamHost {
 
 macro_rules! server_columns {
     () => {
-        "SELECT id, account_id, name, methods, tags, tools, exclude_tools, require_api_token_auth, oauth, schema_profile, expires_at, created_at FROM mcp_servers"
+        "SELECT id, account_id, name, methods, tags, tools, exclude_tools, require_api_token_auth, oauth, max_result_bytes, tool_exposure, schema_profile, expires_at, created_at FROM mcp_servers"
     };
 }
 
@@ -380,6 +430,15 @@ fn migrator(postgres: bool) -> Migrator {
                 Cow::Borrowed("oauth grant changes"),
                 MigrationType::Simple,
                 SqlStr::from_static(grant_changes),
+                false,
+            ),
+            Migration::new(
+                13,
+                Cow::Borrowed("result budget and exposure"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!(
+                    "../migrations/0013_result_budget_and_exposure.sql"
+                )),
                 false,
             ),
         ]),
@@ -848,7 +907,7 @@ impl Store {
         server: &McpServer,
         token_hash: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at, schema_profile, oauth) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
+        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at, schema_profile, oauth, max_result_bytes, tool_exposure) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
             .bind(&server.id)
             .bind(&server.account_id)
             .bind(&server.name)
@@ -862,6 +921,8 @@ impl Store {
             .bind(server.created_at)
             .bind(server.config.schema_profile.as_str())
             .bind(i64::from(server.config.oauth))
+            .bind(i64::from(server.config.max_result_bytes))
+            .bind(server.config.tool_exposure.as_str())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -898,7 +959,7 @@ impl Store {
 
     /// Replaces a server's name, config and expiry.
     pub async fn update_server(&self, server: &McpServer) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7, schema_profile = $10, oauth = $11 WHERE id = $8 AND account_id = $9")
+        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7, schema_profile = $10, oauth = $11, max_result_bytes = $12, tool_exposure = $13 WHERE id = $8 AND account_id = $9")
             .bind(&server.name)
             .bind(serde_json::to_string(&server.config.methods)?)
             .bind(serde_json::to_string(&server.config.tags)?)
@@ -910,6 +971,8 @@ impl Store {
             .bind(&server.account_id)
             .bind(server.config.schema_profile.as_str())
             .bind(i64::from(server.config.oauth))
+            .bind(i64::from(server.config.max_result_bytes))
+            .bind(server.config.tool_exposure.as_str())
             .execute(&self.pool)
             .await?;
         self.changes.bump();
@@ -962,7 +1025,7 @@ impl Store {
         // One round trip on the hot path: the server, its account and the account's sealed
         // credentials together, so a tool call needs no second read.
         let row = sqlx::query(
-            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.tools, s.exclude_tools, s.require_api_token_auth, s.oauth, s.schema_profile, s.expires_at, s.created_at, \
+            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.tools, s.exclude_tools, s.require_api_token_auth, s.oauth, s.max_result_bytes, s.tool_exposure, s.schema_profile, s.expires_at, s.created_at, \
                     a.integration, a.name AS account_name, a.base_url, a.created_at AS account_created_at, a.updated_at, a.credentials_sealed \
              FROM mcp_servers s JOIN accounts a ON a.id = s.account_id \
              WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
@@ -1268,6 +1331,8 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
     let exclude_tools: String = row.try_get("exclude_tools")?;
     let require: i64 = row.try_get("require_api_token_auth")?;
     let oauth: i64 = row.try_get("oauth")?;
+    let max_result_bytes: i64 = row.try_get("max_result_bytes")?;
+    let exposure: String = row.try_get("tool_exposure")?;
     let profile: String = row.try_get("schema_profile")?;
     Ok(McpServer {
         id: row.try_get("id")?,
@@ -1280,6 +1345,8 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
             exclude_tools: serde_json::from_str(&exclude_tools)?,
             require_api_token_auth: require != 0,
             oauth: oauth != 0,
+            max_result_bytes: u32::try_from(max_result_bytes).unwrap_or(DEFAULT_MAX_RESULT_BYTES),
+            tool_exposure: serde_json::from_value(serde_json::Value::String(exposure))?,
             schema_profile: serde_json::from_value(serde_json::Value::String(profile))?,
         },
         expires_at: row.try_get("expires_at")?,

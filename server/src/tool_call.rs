@@ -67,6 +67,7 @@ impl AppState {
                     tool.integration,
                     tool.def,
                     &args,
+                    resolved.server.config.max_result_bytes as usize,
                 );
                 tracing::Instrument::instrument(call, span).await
             }

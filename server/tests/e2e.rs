@@ -700,9 +700,16 @@ async fn text_bodies_are_capped_and_timeouts_become_tool_errors() {
     let big = h
         .call(&url, "get_single_e_desk_tag_by_id", json!({"tagId": 3}))
         .await;
+    // Past the 2 MiB vendor cap, and past the server's result budget (100,000 bytes by
+    // default), which cuts it further and says so.
     let big_text = big["result"]["content"][0]["text"].as_str().unwrap();
-    assert!(big_text.ends_with("[truncated: the vendor response exceeded 2097152 bytes]"));
-    assert!(big_text.len() < 2 * 1024 * 1024 + 100);
+    assert!(
+        big_text
+            .ends_with("result budget of 100000 bytes; ask for less, or raise max_result_bytes]"),
+        "{}",
+        &big_text[big_text.len() - 200..]
+    );
+    assert!(serde_json::to_string(&big["result"]).unwrap().len() <= 100_000);
 
     h.script_raw(200, "application/json", json!({"data": {}}), 3_000);
     let slow = h

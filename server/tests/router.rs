@@ -602,3 +602,130 @@ async fn the_rate_limit_comes_back_with_the_result_on_both_paths() {
         assert_eq!(reply["result"]["isError"], true);
     }
 }
+
+/// The size of a JSON-RPC reply's `result` object, compact, as the budget measures it.
+fn result_bytes(reply: &Value) -> usize {
+    serde_json::to_string(&reply["result"]).unwrap().len()
+}
+
+/// A large vendor page read through a small budget: every page fits, and the cursor walk
+/// returns every item exactly once, in order. One huge object is shortened where it is
+/// largest and says so.
+#[tokio::test]
+async fn results_stay_within_the_servers_budget() {
+    let app = start().await;
+    let account = app.account("malomo", None).await;
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            &format!("/integrated-account/{account}/mcp"),
+            Some(json!({"name": "small", "config": {"max_result_bytes": 20000}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mcp = body["mcp_path"].as_str().unwrap().to_owned();
+
+    let items: Vec<Value> = (0..120)
+        .map(|i| json!({"id": format!("ord_{i:04}"), "note": "n".repeat(700 + i % 50), "lines": [{"sku": "A", "qty": i}]}))
+        .collect();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        // The vendor's one page of 120 items, served again for each call of the walk.
+        app.sandbox.script(Scripted {
+            status: 200,
+            headers: vec![],
+            body: Value::Array(items.clone()),
+            delay_ms: 0,
+        });
+        let mut arguments = json!({"limit": 100});
+        if let Some(cursor) = &cursor {
+            arguments["next_cursor"] = json!(cursor);
+        }
+        let reply = app
+            .rpc(
+                &mcp,
+                "tools/call",
+                json!({"name": "list_all_malomo_orders", "arguments": arguments}),
+            )
+            .await;
+        assert!(
+            result_bytes(&reply) <= 20_000,
+            "page {pages}: {} bytes",
+            result_bytes(&reply)
+        );
+        let structured = &reply["result"]["structuredContent"];
+        let page: Vec<String> = structured["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!page.is_empty(), "never fewer than one item");
+        seen.extend(page);
+        pages += 1;
+        match structured["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(pages < 100, "the walk never ends");
+    }
+    let expected: Vec<String> = (0..120).map(|i| format!("ord_{i:04}")).collect();
+    assert_eq!(seen, expected, "every item, once, in order");
+    assert!(pages > 5, "the budget made the pages finer: {pages}");
+
+    // One object larger than the budget on its own.
+    app.sandbox.script(Scripted {
+        status: 200,
+        headers: vec![],
+        body: json!({"id": "ord_1", "note": "x".repeat(50_000), "events": (0..400).map(|i| json!({"at": i, "what": "scanned at the depot"})).collect::<Vec<_>>()}),
+        delay_ms: 0,
+    });
+    let reply = app
+        .rpc(
+            &mcp,
+            "tools/call",
+            json!({"name": "get_single_malomo_orders_by_tracking_code_by_id", "arguments": {"id": "1Z"}}),
+        )
+        .await;
+    assert!(
+        result_bytes(&reply) <= 20_000,
+        "{} bytes",
+        result_bytes(&reply)
+    );
+    let structured = &reply["result"]["structuredContent"];
+    assert_eq!(structured["id"], "ord_1");
+    let paths = structured["truncated"]["paths"].as_array().unwrap();
+    assert!(
+        paths.contains(&json!("note")) && paths.contains(&json!("events")),
+        "{structured}"
+    );
+    // The text block carries the same JSON.
+    let text: Value =
+        serde_json::from_str(reply["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(&text, structured);
+}
+
+#[tokio::test]
+async fn a_result_budget_out_of_range_is_refused_by_name() {
+    let app = start().await;
+    let account = app.account("malomo", None).await;
+    for bytes in [1999, 2_000_001] {
+        let (status, body) = app
+            .admin(
+                Method::POST,
+                &format!("/integrated-account/{account}/mcp"),
+                Some(json!({"name": "x", "config": {"max_result_bytes": bytes}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_max_result_bytes");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("max_result_bytes")
+        );
+    }
+}

@@ -4,6 +4,7 @@
 //! [`CallError`] whose [`CallClass`] the audit log and metrics record. No retries and no
 //! backoff: a 429 goes back to the caller with the time to wait.
 
+pub mod budget;
 mod credentials;
 mod dispatch;
 mod paging;
@@ -238,7 +239,9 @@ impl Caller {
         &self.http[crate::state::serving_thread() % self.http.len()]
     }
 
-    /// Calls one tool for one account through one MCP server (which its cursors are bound to).
+    /// Calls one tool for one account through one MCP server (which its cursors are bound to),
+    /// its result within `budget` bytes.
+    #[allow(clippy::too_many_arguments)]
     pub async fn call(
         &self,
         account: &Account,
@@ -247,6 +250,7 @@ impl Caller {
         integration: &Integration,
         tool: &ToolDef,
         args: &Args,
+        budget: usize,
     ) -> Result<CallOutcome, CallError> {
         let mut request = (tool.build)(args).map_err(|e| CallError::invalid_arguments(&e))?;
         let page = paging::apply(&self.keys, tool, server_id, &mut request)?;
@@ -257,6 +261,7 @@ impl Caller {
             .exchange(account, integration, upstream, &request, url)
             .await?;
         let list = shape::ListContext {
+            budget,
             keys: &self.keys,
             tool,
             server_id,

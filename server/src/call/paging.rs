@@ -185,9 +185,9 @@ pub(super) fn vendor_next(
     }
 }
 
-/// At most `limit` items of the vendor page, after those already returned, and the cursor
-/// that continues right after the last one: within this page while it has more, else at the
-/// vendor's next page.
+/// At most `limit` items (and at most `cap`) of the vendor page, after those already
+/// returned, and the cursor that continues right after the last one: within this page while
+/// it has more, else at the vendor's next page.
 pub(super) fn page_of<Item>(
     keys: &Keys,
     tool: &ToolDef,
@@ -195,6 +195,7 @@ pub(super) fn page_of<Item>(
     page: &PageState,
     items: Vec<Item>,
     vendor_next: Option<Value>,
+    cap: usize,
 ) -> Result<(Vec<Item>, Value), CallError> {
     let local = tool.pagination == Pagination::Local;
     let limit = page.size.map_or(
@@ -206,7 +207,11 @@ pub(super) fn page_of<Item>(
         |s| s as usize,
     );
     let available = items.len().saturating_sub(page.skip);
-    let taken: Vec<Item> = items.into_iter().skip(page.skip).take(limit).collect();
+    let taken: Vec<Item> = items
+        .into_iter()
+        .skip(page.skip)
+        .take(limit.min(cap))
+        .collect();
     let next = if available > taken.len() {
         Some((page.position.clone(), page.skip + taken.len()))
     } else {

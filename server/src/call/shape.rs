@@ -2,12 +2,12 @@
 //! text it was sent as (whitespace between tokens removed), list pages in the uniform
 //! `{result, next_cursor}` shape, and error statuses as typed errors with the vendor's message.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use specgate_runtime::{CursorSource, Integration, Pagination};
 
 use super::dispatch::{MAX_BODY_BYTES, VendorResponse};
 use super::paging::{self, NextHints, PageState};
-use super::{CallError, CallOutcome, CallResult, VendorRefusal};
+use super::{CallError, CallOutcome, CallResult, VendorRefusal, budget};
 use crate::crypto::Keys;
 use crate::ratelimit::RateLimit;
 use crate::store::now;
@@ -21,6 +21,8 @@ const RATE_LIMIT: Key<'static> = Key::quoted(r#""rate_limit""#);
 
 /// What shaping a list page needs besides the response.
 pub(super) struct ListContext<'a> {
+    /// The most bytes the result may take (see [`budget`]).
+    pub budget: usize,
     pub keys: &'a Keys,
     pub tool: &'a specgate_runtime::ToolDef,
     pub server_id: &'a str,
@@ -67,11 +69,12 @@ pub(super) fn outcome(
         } else {
             message
         };
+        let body = parsed.unwrap_or_else(|| Value::String(text.chars().take(2000).collect()));
         return Err(CallError::VendorStatus(Box::new(VendorRefusal {
             vendor: integration.title,
             status: status.as_u16(),
+            body: error_body_within(body, list.budget / 3),
             message,
-            body: parsed.unwrap_or_else(|| Value::String(text.chars().take(2000).collect())),
             rate_limit,
         })));
     }
@@ -84,7 +87,8 @@ pub(super) fn outcome(
 }
 
 /// A successful response's result: the vendor's object with ours added, a list page, a
-/// non-object body under `result`, or text that is not JSON as it came.
+/// non-object body under `result`, or text that is not JSON as it came; each within the
+/// server's result budget.
 fn success(
     response: &VendorResponse,
     raw: Option<Json<'_>>,
@@ -99,16 +103,24 @@ fn success(
     if let Some(rate_limit) = rate_limit {
         ours.push((RATE_LIMIT, rate_limit.to_json()));
     }
+    let fits = |json: &str| budget::structured_len(json, rate_limit) <= list.budget;
     let structured = match (&list.tool.pagination, raw) {
-        (Pagination::None, Some(raw)) => match raw.members() {
-            Some(members) => structured_object(
-                members
-                    .into_iter()
-                    .map(|(key, value)| (key, Member::Raw(value))),
-                ours,
-            ),
-            None => structured_object([(RESULT, Member::Raw(raw))], ours),
-        },
+        (Pagination::None, Some(raw)) => {
+            let written = match raw.members() {
+                Some(members) => structured_object(
+                    members
+                        .into_iter()
+                        .map(|(key, value)| (key, Member::Raw(value))),
+                    ours,
+                ),
+                None => structured_object([(RESULT, Member::Raw(raw))], ours),
+            };
+            if fits(&written) {
+                written
+            } else {
+                shaped(&written, "", list.budget, rate_limit)
+            }
+        }
         (Pagination::None, None) if response.text.is_empty() => {
             structured_object([(RESULT, Member::Value(Value::Null))], ours)
         }
@@ -118,42 +130,130 @@ fn success(
             } else {
                 String::new()
             };
-            return Ok(CallResult::Text(format!("{}{note}", response.text)));
+            let text = format!("{}{note}", response.text);
+            return Ok(CallResult::Text(budget::fit_text(
+                text,
+                list.budget,
+                rate_limit,
+            )));
         }
-        (pagination, raw) => {
-            let body = raw.unwrap_or(Json::NULL);
-            let items = paging::list_items(body, pagination);
-            let cursor_header = match pagination {
-                Pagination::Cursor {
-                    next_from: CursorSource::Header(name),
-                    ..
-                } => response.header(*name),
-                _ => None,
-            };
-            let hints = NextHints {
-                link: response.header(reqwest::header::LINK),
-                cursor_header,
-            };
-            let vendor_next = paging::vendor_next(list.tool, list.page, body, items.len(), &hints);
-            let (items, next) = paging::page_of(
-                list.keys,
-                list.tool,
-                list.server_id,
-                list.page,
-                items,
-                vendor_next,
-            )?;
-            structured_object(
-                [
-                    (RESULT, Member::Items(&items)),
-                    (NEXT_CURSOR, Member::Value(next)),
-                ],
-                ours,
-            )
-        }
+        (pagination, raw) => list_page(response, raw, pagination, ours, list, rate_limit)?,
     };
     Ok(CallResult::Structured(structured))
 }
+
+/// A list page within the budget: as many whole items as fit (at least one, shaped if it
+/// alone is too large), with a cursor that continues right after the last one returned.
+fn list_page(
+    response: &VendorResponse,
+    raw: Option<Json<'_>>,
+    pagination: &Pagination,
+    ours: Vec<(Key<'static>, Value)>,
+    list: &ListContext<'_>,
+    rate_limit: Option<&RateLimit>,
+) -> Result<String, CallError> {
+    let body = raw.unwrap_or(Json::NULL);
+    let items = paging::list_items(body, pagination);
+    let cursor_header = match pagination {
+        Pagination::Cursor {
+            next_from: CursorSource::Header(name),
+            ..
+        } => response.header(*name),
+        _ => None,
+    };
+    let hints = NextHints {
+        link: response.header(reqwest::header::LINK),
+        cursor_header,
+    };
+    let vendor_next = paging::vendor_next(list.tool, list.page, body, items.len(), &hints);
+    let page = |cap: usize| -> Result<(String, usize), CallError> {
+        let (taken, next) = paging::page_of(
+            list.keys,
+            list.tool,
+            list.server_id,
+            list.page,
+            items.clone(),
+            vendor_next.clone(),
+            cap,
+        )?;
+        let written = structured_object(
+            [
+                (RESULT, Member::Items(&taken)),
+                (NEXT_CURSOR, Member::Value(next)),
+            ],
+            ours.clone(),
+        );
+        Ok((written, taken.len()))
+    };
+    let fits = |json: &str| budget::structured_len(json, rate_limit) <= list.budget;
+    let (whole, count) = page(usize::MAX)?;
+    if fits(&whole) || count <= 1 {
+        return Ok(if fits(&whole) {
+            whole
+        } else {
+            shaped(&whole, "result.", list.budget, rate_limit)
+        });
+    }
+    // The most items that fit: `fewest` always does, or is the single item to shape.
+    let (mut fewest, mut most) = (1, count - 1);
+    while fewest < most {
+        let middle = (fewest + most).div_ceil(2);
+        if fits(&page(middle)?.0) {
+            fewest = middle;
+        } else {
+            most = middle - 1;
+        }
+    }
+    let (written, _) = page(fewest)?;
+    Ok(if fits(&written) {
+        written
+    } else {
+        shaped(&written, "result.", list.budget, rate_limit)
+    })
+}
+
+/// A structured result too large for the budget, shortened where it is largest (specgate's
+/// own members untouched) and marked with what was shortened. `prefix` is taken off the
+/// paths reported (`result.` for a list item, whose fields a caller names per item).
+fn shaped(written: &str, prefix: &str, limit: usize, rate_limit: Option<&RateLimit>) -> String {
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(written) else {
+        return written.to_owned();
+    };
+    // Room for the note that says what was shortened.
+    let reserve = 600;
+    let paths = budget::shape(&mut object, &OUR_MEMBERS, |object| {
+        let json = serde_json::to_string(object).unwrap_or_default();
+        budget::structured_len(&json, rate_limit) + reserve <= limit
+    });
+    let mut listed: Vec<String> = paths
+        .iter()
+        .map(|path| path.strip_prefix(prefix).unwrap_or(path).to_owned())
+        .take(10)
+        .collect();
+    listed.dedup();
+    object.insert(
+        "truncated".to_owned(),
+        json!({
+            "paths": listed,
+            "hint": format!("shortened to fit this MCP server's result budget of {limit} bytes; call again for less (a smaller `limit`, or one item by id)"),
+        }),
+    );
+    serde_json::to_string(&object).unwrap_or_default()
+}
+
+/// A vendor's error body, shortened where it is largest to at most `limit` bytes: it goes
+/// into the error result beside the message, so it gets a share of the budget.
+fn error_body_within(body: Value, limit: usize) -> Value {
+    let mut wrapper = serde_json::Map::new();
+    wrapper.insert("body".to_owned(), body);
+    budget::shape(&mut wrapper, &[], |wrapper| {
+        serde_json::to_string(wrapper).map_or(0, |text| text.len()) <= limit
+    });
+    wrapper.remove("body").unwrap_or(Value::Null)
+}
+
+/// The members specgate writes into results, which shaping leaves alone.
+const OUR_MEMBERS: [&str; 3] = ["next_cursor", "rate_limit", "truncated"];
 
 /// A member of a structured result.
 pub(super) enum Member<'a> {

@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rmcp::model::{CacheScope, JsonObject, ListToolsResult, ServerResult, Tool, ToolAnnotations};
-use specgate_runtime::ToolDef;
 
-use crate::catalog::{Catalog, ToolListing};
+use crate::catalog::{Catalog, CatalogTool, ToolListing};
 use crate::store::SchemaProfile;
 
 /// How long a client may reuse a tools/list page (`ttlMs`).
@@ -26,8 +25,8 @@ impl McpForms {
                 .iter()
                 .map(|tool| {
                     [
-                        mcp_tool(tool.def, tool.def.input_schema),
-                        mcp_tool(tool.def, tool.def.input_schema_portable),
+                        mcp_tool(tool, tool.def.input_schema),
+                        mcp_tool(tool, tool.def.input_schema_portable),
                     ]
                 })
                 .collect(),
@@ -81,9 +80,10 @@ pub fn legacy_shape(result: &mut ServerResult) {
     result.strip_non_object_output_for_legacy_peer();
 }
 
-fn mcp_tool(def: &'static ToolDef, input_schema: &str) -> Tool {
+fn mcp_tool(catalog_tool: &CatalogTool, input_schema: &str) -> Tool {
+    let def = catalog_tool.def;
     let schema: JsonObject = serde_json::from_str(input_schema).unwrap_or_default();
-    let mut tool = Tool::new(def.name, def.description, Arc::new(schema));
+    let mut tool = Tool::new(def.name, catalog_tool.description(), Arc::new(schema));
     tool.title = Some(def.title.to_owned());
     let mut annotations = ToolAnnotations::new();
     annotations.title = Some(def.title.to_owned());

@@ -12,8 +12,7 @@ use crate::call::{CallError, CallResult};
 use crate::ratelimit::RateLimit;
 use crate::tool_call::ToolCall;
 
-/// The `_meta` key of the vendor's normalized rate limit.
-pub const RATE_LIMIT_META: &str = "io.specgate/rate_limit";
+pub use crate::call::budget::RATE_LIMIT_META;
 
 /// A tool call's MCP result.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,6 +204,39 @@ mod tests {
         let mut shaped = ServerResult::CallToolResult(error.clone().into_call_tool_result());
         super::super::listing::legacy_shape(&mut shaped);
         assert_eq!(written(error), serde_json::to_vec(&shaped).unwrap());
+    }
+
+    /// The core budgets results by the size this face writes them at.
+    #[test]
+    fn the_budgeted_size_is_the_written_size() {
+        use crate::call::budget::{structured_len, text_len};
+        let limited = RateLimit {
+            limit: Some(60),
+            remaining: Some(3),
+            reset: Some(9),
+            window: None,
+        };
+        for json in [
+            r#"{"a":"say \"hi\"\n\u0001"}"#,
+            r#"{"result":[1,2],"next_cursor":null}"#,
+            "{}",
+        ] {
+            for rate_limit in [None, Some(limited)] {
+                let result = ToolResult::Structured {
+                    json: json.to_owned(),
+                    rate_limit,
+                };
+                assert_eq!(
+                    written(result).len(),
+                    structured_len(json, rate_limit.as_ref()),
+                    "{json}"
+                );
+            }
+        }
+        for text in ["plain", "tab\t and \"quotes\"", ""] {
+            let result = ToolResult::Other(CallToolResult::success(vec![ContentBlock::text(text)]));
+            assert_eq!(written(result).len(), text_len(text, None), "{text:?}");
+        }
     }
 
     #[test]
