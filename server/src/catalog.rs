@@ -232,6 +232,52 @@ impl Catalog {
     }
 }
 
+/// The tools of a server that best match `query`, best first: each query word scores where it
+/// appears (name 3, title and tags 2, description 1), ties broken by name. An empty query
+/// lists the server's tools by name.
+pub fn search<'a>(
+    tools: impl Iterator<Item = &'a CatalogTool>,
+    query: &str,
+    limit: usize,
+) -> Vec<&'a CatalogTool> {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let mut scored: Vec<(usize, &CatalogTool)> = tools
+        .map(|tool| {
+            let def = tool.def;
+            let (name, title, description) = (
+                def.name.to_lowercase(),
+                def.title.to_lowercase(),
+                def.description.to_lowercase(),
+            );
+            let score = words
+                .iter()
+                .map(|word| {
+                    3 * usize::from(name.contains(word.as_str()))
+                        + 2 * usize::from(title.contains(word.as_str()))
+                        + 2 * usize::from(
+                            def.tags
+                                .iter()
+                                .any(|t| t.to_lowercase().contains(word.as_str())),
+                        )
+                        + usize::from(description.contains(word.as_str()))
+                })
+                .sum();
+            (score, tool)
+        })
+        .filter(|(score, _)| words.is_empty() || *score > 0)
+        .collect();
+    scored.sort_by(|(a, x), (b, y)| b.cmp(a).then(x.def.name.cmp(y.def.name)));
+    scored
+        .into_iter()
+        .take(limit)
+        .map(|(_, tool)| tool)
+        .collect()
+}
+
 /// Whether a tool passes a server's filters: methods ∩ tags ∩ tools − exclude_tools.
 pub fn allowed(def: &ToolDef, config: &ServerConfig) -> bool {
     config

@@ -473,7 +473,7 @@ const CLIENT_TOOL_CAP: usize = 128;
 fn tool_count_warnings(count: usize) -> Vec<String> {
     if count > CLIENT_TOOL_CAP {
         vec![format!(
-            "this server exposes {count} tools; some clients accept at most {CLIENT_TOOL_CAP} from one server, so narrow it with `methods`, `tags` or `tools`"
+            "this server exposes {count} tools; some clients accept at most {CLIENT_TOOL_CAP} from one server, so narrow it with `methods`, `tags` or `tools`, or set `tool_exposure` to `discovery` (three tools that search, describe and call them)"
         )]
     } else {
         Vec::new()

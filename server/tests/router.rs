@@ -729,3 +729,132 @@ async fn a_result_budget_out_of_range_is_refused_by_name() {
         );
     }
 }
+
+/// A discovery server lists three tools that search, describe and call exactly the tools its
+/// filters admit, in both schema profiles; a call through `call_tool` is the tool's own call.
+#[tokio::test]
+async fn discovery_exposure_searches_describes_and_calls_the_servers_tools() {
+    let app = start().await;
+    let account = app.account("malomo", None).await;
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            &format!("/integrated-account/{account}/mcp"),
+            Some(json!({"name": "discovery", "config": {"methods": ["read"], "tool_exposure": "discovery"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (server, mcp) = (
+        body["id"].as_str().unwrap().to_owned(),
+        body["mcp_path"].as_str().unwrap().to_owned(),
+    );
+    for (path, portable) in [(mcp.clone(), false), (format!("{mcp}/portable"), true)] {
+        let listed = app.rpc(&path, "tools/list", json!({})).await;
+        let names: Vec<&str> = listed["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["search_tools", "get_tool_schema", "call_tool"]);
+        let arguments_type =
+            &listed["result"]["tools"][2]["inputSchema"]["properties"]["arguments"]["type"];
+        assert_eq!(arguments_type, if portable { "string" } else { "object" });
+
+        let found = app
+            .rpc(
+                &path,
+                "tools/call",
+                json!({"name": "search_tools", "arguments": {"query": "orders"}}),
+            )
+            .await;
+        let found: Vec<&str> = found["result"]["structuredContent"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert!(found.contains(&"list_all_malomo_orders"), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|n| n.starts_with("list_all_") || n.starts_with("get_single_")),
+            "a read-only server finds no write tool: {found:?}"
+        );
+        let writes = app
+            .rpc(
+                &path,
+                "tools/call",
+                json!({"name": "search_tools", "arguments": {"query": "create delete"}}),
+            )
+            .await;
+        assert_eq!(
+            writes["result"]["structuredContent"]["tools"],
+            json!([]),
+            "{writes}"
+        );
+
+        let described = app
+            .rpc(
+                &path,
+                "tools/call",
+                json!({"name": "get_tool_schema", "arguments": {"name": "list_all_malomo_orders"}}),
+            )
+            .await;
+        assert_eq!(
+            described["result"]["structuredContent"]["inputSchema"]["type"], "object",
+            "{described}"
+        );
+        let hidden = app
+            .rpc(&path, "tools/call", json!({"name": "get_tool_schema", "arguments": {"name": "delete_a_malomo_order_by_id"}}))
+            .await;
+        assert_eq!(
+            hidden["error"]["code"], -32602,
+            "a filtered-out tool is never described"
+        );
+
+        let arguments = if portable {
+            json!("{\"limit\": 2}")
+        } else {
+            json!({"limit": 2})
+        };
+        let called = app
+            .rpc(&path, "tools/call", json!({"name": "call_tool", "arguments": {"name": "list_all_malomo_orders", "arguments": arguments}}))
+            .await;
+        assert_eq!(called["result"]["isError"], false, "{called}");
+        assert_eq!(
+            called["result"]["structuredContent"]["result"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        let refused = app
+            .rpc(&path, "tools/call", json!({"name": "call_tool", "arguments": {"name": "delete_a_malomo_order_by_id", "arguments": if portable { json!("{\"id\": \"ord_0001\"}") } else { json!({"id": "ord_0001"}) }}}))
+            .await;
+        assert_eq!(
+            refused["error"]["code"], -32602,
+            "a write tool is not callable: {refused}"
+        );
+    }
+    // The audit rows are the real tool's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let calls = app
+            .provisioner
+            .list_calls(&account, &server, CallsPage::default())
+            .await
+            .unwrap();
+        let tools: Vec<&str> = calls["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["tool"].as_str().unwrap())
+            .collect();
+        if tools.len() >= 2 || std::time::Instant::now() > deadline {
+            assert_eq!(tools, ["list_all_malomo_orders", "list_all_malomo_orders"]);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

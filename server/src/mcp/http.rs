@@ -396,10 +396,15 @@ impl McpEndpoint {
                     return None;
                 }
                 let cursor = params.and_then(|p| p.cursor);
-                match self
-                    .forms
-                    .legacy_list_page_json(resolved.listing(state, profile), cursor.as_deref())
-                {
+                let page = if super::discovery::enabled(resolved) {
+                    cursor
+                        .is_none()
+                        .then(|| self.forms.discovery_page_json(profile))
+                } else {
+                    self.forms
+                        .legacy_list_page_json(resolved.listing(state, profile), cursor.as_deref())
+                };
+                match page {
                     Some(page) => spliced_result(&request.id, |body| {
                         body.extend_from_slice(&page);
                     }),

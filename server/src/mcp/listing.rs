@@ -12,13 +12,19 @@ use crate::store::SchemaProfile;
 /// How long a client may reuse a tools/list page (`ttlMs`).
 const LIST_TTL_MS: u64 = 60_000;
 
-/// Every catalog tool's MCP form in both schema profiles, by catalog index.
+/// Every catalog tool's MCP form in both schema profiles, by catalog index, and the
+/// discovery tools' listing in each profile.
 #[derive(Debug, Clone)]
-pub struct McpForms(Arc<[[Tool; 2]]>);
+pub struct McpForms(Arc<[[Tool; 2]]>, Arc<[Bytes; 2]>);
 
 impl McpForms {
     /// The forms of every tool of `catalog`.
     pub fn new(catalog: &Catalog) -> Self {
+        let discovery = [SchemaProfile::Full, SchemaProfile::Portable].map(|profile| {
+            let mut page = ServerResult::ListToolsResult(discovery_page(profile));
+            legacy_shape(&mut page);
+            Bytes::from(serde_json::to_vec(&page).unwrap_or_default())
+        });
         Self(
             catalog
                 .tools()
@@ -30,7 +36,13 @@ impl McpForms {
                     ]
                 })
                 .collect(),
+            Arc::new(discovery),
         )
+    }
+
+    /// The discovery listing in `profile`, serialized as [`Self::legacy_list_page_json`] is.
+    pub fn discovery_page_json(&self, profile: SchemaProfile) -> Bytes {
+        self.1[profile as usize].clone()
     }
 
     /// The form of the tool at catalog index `index` in `profile`.
@@ -72,6 +84,14 @@ impl McpForms {
             serde_json::to_vec(&result).ok().map(Bytes::from)
         })
     }
+}
+
+/// The one page of a discovery server's `tools/list`.
+pub fn discovery_page(profile: SchemaProfile) -> ListToolsResult {
+    let mut result = ListToolsResult::with_all_items(super::discovery::tools(profile));
+    result.ttl_ms = Some(LIST_TTL_MS);
+    result.cache_scope = Some(CacheScope::Private);
+    result
 }
 
 /// What rmcp's handler does to a result for a peer on a version before 2026-07-28.

@@ -3,6 +3,7 @@
 //! path for `tools/list` and `tools/call` ([`http`]), the legacy HTTP+SSE transport ([`sse`])
 //! and stdio ([`serve_stdio`]).
 
+mod discovery;
 pub mod http;
 mod listing;
 mod result;
@@ -87,6 +88,19 @@ async fn call_tool(
     request: CallToolRequestParams,
 ) -> Result<ToolResult, McpError> {
     let arguments = request.arguments.unwrap_or_default();
+    if discovery::enabled(resolved)
+        && let Some(answer) = discovery::call(
+            state,
+            resolved,
+            principal,
+            profile,
+            &request.name,
+            arguments.clone(),
+        )
+        .await
+    {
+        return answer;
+    }
     let call = state
         .call_tool(resolved, principal, profile, &request.name, arguments)
         .await
@@ -110,6 +124,12 @@ impl ServerHandler for Handler {
     ) -> Result<ListToolsResult, McpError> {
         let (resolved, _, profile) = self.resolved(&context)?;
         let cursor = request.and_then(|r| r.cursor);
+        if discovery::enabled(&resolved) {
+            return match cursor {
+                None => Ok(listing::discovery_page(profile)),
+                Some(_) => Err(invalid_list_cursor()),
+            };
+        }
         self.forms
             .list_page(resolved.listing(&self.state, profile), cursor.as_deref())
             .ok_or_else(invalid_list_cursor)
