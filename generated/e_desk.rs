@@ -99,8 +99,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk message by id.\",\"properties\":{\"messageId\":{\"type\":\"integer\",\"format\":\"int64\"}},\"required\":[\"messageId\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"messageId\":{\"type\":\"integer\",\"description\":\"(format: int64)\"}},\"required\":[\"messageId\"],\"description\":\"Arguments for: Get an eDesk message by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk message by id.\",\"properties\":{\"messageId\":{\"type\":\"integer\",\"format\":\"int64\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"messageId\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"messageId\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"messageId\"],\"description\":\"Arguments for: Get an eDesk message by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /messages/{messageId}",
@@ -123,8 +123,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk order note by id.\",\"properties\":{\"orderNoteId\":{\"type\":\"integer\",\"format\":\"int64\"}},\"required\":[\"orderNoteId\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"orderNoteId\":{\"type\":\"integer\",\"description\":\"(format: int64)\"}},\"required\":[\"orderNoteId\"],\"description\":\"Arguments for: Get an eDesk order note by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk order note by id.\",\"properties\":{\"orderNoteId\":{\"type\":\"integer\",\"format\":\"int64\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"orderNoteId\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"orderNoteId\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"orderNoteId\"],\"description\":\"Arguments for: Get an eDesk order note by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /order-notes/{orderNoteId}",
@@ -147,8 +147,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk sales order by id.\",\"properties\":{\"salesOrderId\":{\"type\":\"integer\",\"format\":\"int64\"}},\"required\":[\"salesOrderId\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"salesOrderId\":{\"type\":\"integer\",\"description\":\"(format: int64)\"}},\"required\":[\"salesOrderId\"],\"description\":\"Arguments for: Get an eDesk sales order by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk sales order by id.\",\"properties\":{\"salesOrderId\":{\"type\":\"integer\",\"format\":\"int64\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"salesOrderId\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"salesOrderId\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"salesOrderId\"],\"description\":\"Arguments for: Get an eDesk sales order by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /sales-orders/{salesOrderId}",
@@ -171,8 +171,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk tag by id.\",\"properties\":{\"tagId\":{\"type\":\"integer\"}},\"required\":[\"tagId\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"tagId\":{\"type\":\"integer\"}},\"required\":[\"tagId\"],\"description\":\"Arguments for: Get an eDesk tag by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk tag by id.\",\"properties\":{\"tagId\":{\"type\":\"integer\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"tagId\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"tagId\":{\"type\":\"integer\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"tagId\"],\"description\":\"Arguments for: Get an eDesk tag by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /tags/{tagId}",
@@ -195,8 +195,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk ticket by id.\",\"properties\":{\"ticketId\":{\"type\":\"integer\",\"format\":\"int64\"}},\"required\":[\"ticketId\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"ticketId\":{\"type\":\"integer\",\"description\":\"(format: int64)\"}},\"required\":[\"ticketId\"],\"description\":\"Arguments for: Get an eDesk ticket by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get an eDesk ticket by id.\",\"properties\":{\"ticketId\":{\"type\":\"integer\",\"format\":\"int64\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"ticketId\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"ticketId\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"ticketId\"],\"description\":\"Arguments for: Get an eDesk ticket by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /tickets/{ticketId}",
@@ -219,8 +219,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk channels.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all eDesk channels.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk channels.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all eDesk channels.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
@@ -248,8 +248,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk contacts.\",\"properties\":{\"fsf_query\":{\"type\":\"string\",\"description\":\"Full-text search.\"},\"consumer_id\":{\"type\":\"integer\",\"format\":\"int64\"},\"email\":{\"type\":\"string\"},\"name\":{\"type\":\"string\",\"description\":\"Full name.\"},\"phone_number\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"fsf_query\":{\"type\":\"string\",\"description\":\"Full-text search.\"},\"consumer_id\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"email\":{\"type\":\"string\"},\"name\":{\"type\":\"string\",\"description\":\"Full name.\"},\"phone_number\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all eDesk contacts.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk contacts.\",\"properties\":{\"fsf_query\":{\"type\":\"string\",\"description\":\"Full-text search.\"},\"consumer_id\":{\"type\":\"integer\",\"format\":\"int64\"},\"email\":{\"type\":\"string\"},\"name\":{\"type\":\"string\",\"description\":\"Full name.\"},\"phone_number\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"fsf_query\":{\"type\":\"string\",\"description\":\"Full-text search.\"},\"consumer_id\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"email\":{\"type\":\"string\"},\"name\":{\"type\":\"string\",\"description\":\"Full name.\"},\"phone_number\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all eDesk contacts.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
@@ -277,8 +277,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk order notes.\",\"properties\":{\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all eDesk order notes.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk order notes.\",\"properties\":{\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all eDesk order notes.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
@@ -306,8 +306,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tag groups.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all eDesk tag groups.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tag groups.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all eDesk tag groups.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
@@ -335,8 +335,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tags.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all eDesk tags.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tags.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all eDesk tags.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
@@ -364,8 +364,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk templates.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all eDesk templates.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk templates.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all eDesk templates.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
@@ -393,8 +393,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tickets.\",\"properties\":{\"order_by\":{\"type\":\"string\",\"enum\":[\"id\",\"created_at\",\"last_updated_at\"]},\"order_direction\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"filter_contact_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_channel_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_status_equals\":{\"type\":\"string\",\"enum\":[\"Scheduled\",\"Spam\",\"Unread\",\"Read\",\"Unpriority\",\"Priority\",\"Archived\",\"Open\",\"Pending\",\"Closed\"]},\"filter_type_equals\":{\"type\":\"string\",\"enum\":[\"BuyerNotes\",\"Cancellation\",\"Chat\",\"Chatbot\",\"ContactBuyer\",\"ContactForm\",\"DefectiveItemReceived\",\"FeedbackReply\",\"Incident\",\"InvoiceRequest\",\"NegativeFeedback\",\"OfferQuery\",\"OrderAdjustment\",\"OrderClaim\",\"OrderQuery\",\"OrderShippingInquiry\",\"PaymentsQuery\",\"Presales\",\"ProductQuery\",\"PublicMessage\",\"Query\",\"Refund\",\"ResolutionCase\",\"ReturnRequest\",\"ReturnsQuery\",\"SampleQuery\",\"ShippingQuery\",\"SystemMessage\",\"WrongItemReceived\"]},\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_created_at_gte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-01.\"},\"filter_created_at_lte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-31.\"},\"filter_last_updated_at_gte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_last_updated_at_lte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_owner_user_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_seller_order_id_equals\":{\"type\":\"string\",\"description\":\"Marketplace order id.\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"order_by\":{\"type\":\"string\",\"enum\":[\"id\",\"created_at\",\"last_updated_at\"]},\"order_direction\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"filter_contact_id_equals\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"filter_channel_id_equals\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"filter_status_equals\":{\"type\":\"string\",\"enum\":[\"Scheduled\",\"Spam\",\"Unread\",\"Read\",\"Unpriority\",\"Priority\",\"Archived\",\"Open\",\"Pending\",\"Closed\"]},\"filter_type_equals\":{\"type\":\"string\",\"enum\":[\"BuyerNotes\",\"Cancellation\",\"Chat\",\"Chatbot\",\"ContactBuyer\",\"ContactForm\",\"DefectiveItemReceived\",\"FeedbackReply\",\"Incident\",\"InvoiceRequest\",\"NegativeFeedback\",\"OfferQuery\",\"OrderAdjustment\",\"OrderClaim\",\"OrderQuery\",\"OrderShippingInquiry\",\"PaymentsQuery\",\"Presales\",\"ProductQuery\",\"PublicMessage\",\"Query\",\"Refund\",\"ResolutionCase\",\"ReturnRequest\",\"ReturnsQuery\",\"SampleQuery\",\"ShippingQuery\",\"SystemMessage\",\"WrongItemReceived\"]},\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"filter_created_at_gte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-01.\"},\"filter_created_at_lte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-31.\"},\"filter_last_updated_at_gte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_last_updated_at_lte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_owner_user_id_equals\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"filter_seller_order_id_equals\":{\"type\":\"string\",\"description\":\"Marketplace order id.\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all eDesk tickets.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all eDesk tickets.\",\"properties\":{\"order_by\":{\"type\":\"string\",\"enum\":[\"id\",\"created_at\",\"last_updated_at\"]},\"order_direction\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"filter_contact_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_channel_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_status_equals\":{\"type\":\"string\",\"enum\":[\"Scheduled\",\"Spam\",\"Unread\",\"Read\",\"Unpriority\",\"Priority\",\"Archived\",\"Open\",\"Pending\",\"Closed\"]},\"filter_type_equals\":{\"type\":\"string\",\"enum\":[\"BuyerNotes\",\"Cancellation\",\"Chat\",\"Chatbot\",\"ContactBuyer\",\"ContactForm\",\"DefectiveItemReceived\",\"FeedbackReply\",\"Incident\",\"InvoiceRequest\",\"NegativeFeedback\",\"OfferQuery\",\"OrderAdjustment\",\"OrderClaim\",\"OrderQuery\",\"OrderShippingInquiry\",\"PaymentsQuery\",\"Presales\",\"ProductQuery\",\"PublicMessage\",\"Query\",\"Refund\",\"ResolutionCase\",\"ReturnRequest\",\"ReturnsQuery\",\"SampleQuery\",\"ShippingQuery\",\"SystemMessage\",\"WrongItemReceived\"]},\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_created_at_gte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-01.\"},\"filter_created_at_lte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-31.\"},\"filter_last_updated_at_gte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_last_updated_at_lte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_owner_user_id_equals\":{\"type\":\"integer\",\"format\":\"int64\"},\"filter_seller_order_id_equals\":{\"type\":\"string\",\"description\":\"Marketplace order id.\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"order_by\":{\"type\":\"string\",\"enum\":[\"id\",\"created_at\",\"last_updated_at\"]},\"order_direction\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"filter_contact_id_equals\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"filter_channel_id_equals\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"filter_status_equals\":{\"type\":\"string\",\"enum\":[\"Scheduled\",\"Spam\",\"Unread\",\"Read\",\"Unpriority\",\"Priority\",\"Archived\",\"Open\",\"Pending\",\"Closed\"]},\"filter_type_equals\":{\"type\":\"string\",\"enum\":[\"BuyerNotes\",\"Cancellation\",\"Chat\",\"Chatbot\",\"ContactBuyer\",\"ContactForm\",\"DefectiveItemReceived\",\"FeedbackReply\",\"Incident\",\"InvoiceRequest\",\"NegativeFeedback\",\"OfferQuery\",\"OrderAdjustment\",\"OrderClaim\",\"OrderQuery\",\"OrderShippingInquiry\",\"PaymentsQuery\",\"Presales\",\"ProductQuery\",\"PublicMessage\",\"Query\",\"Refund\",\"ResolutionCase\",\"ReturnRequest\",\"ReturnsQuery\",\"SampleQuery\",\"ShippingQuery\",\"SystemMessage\",\"WrongItemReceived\"]},\"filter_sales_order_id_equals\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"filter_created_at_gte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-01.\"},\"filter_created_at_lte\":{\"type\":\"string\",\"description\":\"Date, e.g. 2020-01-31.\"},\"filter_last_updated_at_gte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_last_updated_at_lte\":{\"type\":\"string\",\"description\":\"YYYY-MM-DD, inclusive, in the user's timezone.\"},\"filter_owner_user_id_equals\":{\"type\":\"integer\",\"description\":\"(format: int64)\"},\"filter_seller_order_id_equals\":{\"type\":\"string\",\"description\":\"Marketplace order id.\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all eDesk tickets.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Page {
             page_param: "page",
@@ -596,6 +596,7 @@ impl CreateAEDeskMessageRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -656,6 +657,7 @@ impl CreateAEDeskOrderNoteRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -725,6 +727,7 @@ impl CreateAEDeskTemplateRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -743,15 +746,23 @@ fn build_create_a_e_desk_template(
 pub struct GetSingleEDeskMessageByIdRequest {
     ///`messageId`
     pub message_id: i64,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleEDeskMessageByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["messageId"])?;
+        ::specgate_runtime::only_known(args, &["messageId", "response_fields"])?;
         let message_id = ::specgate_runtime::required::<i64>(args, "messageId")?;
-        ::std::result::Result::Ok(Self { message_id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self {
+            message_id,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -773,6 +784,7 @@ impl GetSingleEDeskMessageByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -791,15 +803,23 @@ fn build_get_single_e_desk_message_by_id(
 pub struct GetSingleEDeskOrderNoteByIdRequest {
     ///`orderNoteId`
     pub order_note_id: i64,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleEDeskOrderNoteByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["orderNoteId"])?;
+        ::specgate_runtime::only_known(args, &["orderNoteId", "response_fields"])?;
         let order_note_id = ::specgate_runtime::required::<i64>(args, "orderNoteId")?;
-        ::std::result::Result::Ok(Self { order_note_id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self {
+            order_note_id,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -821,6 +841,7 @@ impl GetSingleEDeskOrderNoteByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -839,15 +860,23 @@ fn build_get_single_e_desk_order_note_by_id(
 pub struct GetSingleEDeskSalesOrderByIdRequest {
     ///`salesOrderId`
     pub sales_order_id: i64,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleEDeskSalesOrderByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["salesOrderId"])?;
+        ::specgate_runtime::only_known(args, &["salesOrderId", "response_fields"])?;
         let sales_order_id = ::specgate_runtime::required::<i64>(args, "salesOrderId")?;
-        ::std::result::Result::Ok(Self { sales_order_id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self {
+            sales_order_id,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -869,6 +898,7 @@ impl GetSingleEDeskSalesOrderByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -887,15 +917,20 @@ fn build_get_single_e_desk_sales_order_by_id(
 pub struct GetSingleEDeskTagByIdRequest {
     ///`tagId`
     pub tag_id: i64,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleEDeskTagByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["tagId"])?;
+        ::specgate_runtime::only_known(args, &["tagId", "response_fields"])?;
         let tag_id = ::specgate_runtime::required::<i64>(args, "tagId")?;
-        ::std::result::Result::Ok(Self { tag_id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { tag_id, response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -917,6 +952,7 @@ impl GetSingleEDeskTagByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -935,15 +971,20 @@ fn build_get_single_e_desk_tag_by_id(
 pub struct GetSingleEDeskTicketByIdRequest {
     ///`ticketId`
     pub ticket_id: i64,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleEDeskTicketByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["ticketId"])?;
+        ::specgate_runtime::only_known(args, &["ticketId", "response_fields"])?;
         let ticket_id = ::specgate_runtime::required::<i64>(args, "ticketId")?;
-        ::std::result::Result::Ok(Self { ticket_id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { ticket_id, response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -965,6 +1006,7 @@ impl GetSingleEDeskTicketByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1004,19 +1046,31 @@ pub struct ListAllEDeskChannelsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskChannelsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["limit", "next_cursor", "response_fields"],
+        )?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_CHANNELS, args)?;
-        ::std::result::Result::Ok(Self { limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1034,6 +1088,7 @@ impl ListAllEDeskChannelsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1083,6 +1138,8 @@ pub struct ListAllEDeskContactsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskContactsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -1099,6 +1156,7 @@ impl ListAllEDeskContactsRequest {
                 "phone_number",
                 "limit",
                 "next_cursor",
+                "response_fields",
             ],
         )?;
         let fsf_query = ::specgate_runtime::optional::<
@@ -1116,6 +1174,9 @@ impl ListAllEDeskContactsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_CONTACTS, args)?;
         ::std::result::Result::Ok(Self {
             fsf_query,
@@ -1125,6 +1186,7 @@ impl ListAllEDeskContactsRequest {
             phone_number,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1163,6 +1225,7 @@ impl ListAllEDeskContactsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1204,6 +1267,8 @@ pub struct ListAllEDeskOrderNotesRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskOrderNotesRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -1212,7 +1277,7 @@ impl ListAllEDeskOrderNotesRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(
             args,
-            &["filter_sales_order_id_equals", "limit", "next_cursor"],
+            &["filter_sales_order_id_equals", "limit", "next_cursor", "response_fields"],
         )?;
         let filter_sales_order_id_equals = ::specgate_runtime::optional::<
             i64,
@@ -1221,11 +1286,15 @@ impl ListAllEDeskOrderNotesRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_ORDER_NOTES, args)?;
         ::std::result::Result::Ok(Self {
             filter_sales_order_id_equals,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1251,6 +1320,7 @@ impl ListAllEDeskOrderNotesRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1290,19 +1360,31 @@ pub struct ListAllEDeskTagGroupsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskTagGroupsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["limit", "next_cursor", "response_fields"],
+        )?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TAG_GROUPS, args)?;
-        ::std::result::Result::Ok(Self { limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1320,6 +1402,7 @@ impl ListAllEDeskTagGroupsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1359,19 +1442,31 @@ pub struct ListAllEDeskTagsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskTagsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["limit", "next_cursor", "response_fields"],
+        )?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TAGS, args)?;
-        ::std::result::Result::Ok(Self { limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1389,6 +1484,7 @@ impl ListAllEDeskTagsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1427,19 +1523,31 @@ pub struct ListAllEDeskTemplatesRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskTemplatesRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["limit", "next_cursor", "response_fields"],
+        )?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TEMPLATES, args)?;
-        ::std::result::Result::Ok(Self { limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1457,6 +1565,7 @@ impl ListAllEDeskTemplatesRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1524,6 +1633,8 @@ pub struct ListAllEDeskTicketsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskTicketsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -1548,6 +1659,7 @@ impl ListAllEDeskTicketsRequest {
                 "filter_seller_order_id_equals",
                 "limit",
                 "next_cursor",
+                "response_fields",
             ],
         )?;
         let order_by = ::specgate_runtime::optional::<
@@ -1593,6 +1705,9 @@ impl ListAllEDeskTicketsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TICKETS, args)?;
         ::std::result::Result::Ok(Self {
             order_by,
@@ -1610,6 +1725,7 @@ impl ListAllEDeskTicketsRequest {
             filter_seller_order_id_equals,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1715,6 +1831,7 @@ impl ListAllEDeskTicketsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1791,6 +1908,7 @@ impl UpdateAEDeskOrderNoteByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -2043,6 +2161,7 @@ impl UpdateAEDeskSalesOrderByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -2131,6 +2250,7 @@ impl UpdateAEDeskTicketByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }

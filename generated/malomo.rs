@@ -195,8 +195,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get the current Malomo account.\",\"properties\":{},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{},\"description\":\"Arguments for: Get the current Malomo account.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get the current Malomo account.\",\"properties\":{\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: Get the current Malomo account.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /accounts/self",
@@ -219,8 +219,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo customer by id.\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Malomo customer by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo customer by id.\",\"properties\":{\"id\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Malomo customer by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /customers/{id}",
@@ -243,8 +243,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo order by id.\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Malomo order by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo order by id.\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Malomo order by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /orders/{id}",
@@ -267,8 +267,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo order by tracking code.\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"The carrier tracking code to look up; it is this tool's id.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"The carrier tracking code to look up; it is this tool's id.\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Malomo order by tracking code.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo order by tracking code.\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"The carrier tracking code to look up; it is this tool's id.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"The carrier tracking code to look up; it is this tool's id.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Malomo order by tracking code.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /orders",
@@ -291,8 +291,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo return by id.\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Malomo return by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo return by id.\",\"properties\":{\"id\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Malomo return by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /returns/{id}",
@@ -315,8 +315,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo webhook by id.\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Malomo webhook by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Malomo webhook by id.\",\"properties\":{\"id\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Malomo webhook by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /webhooks/{id}",
@@ -339,8 +339,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo customer events.\",\"properties\":{\"customer_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"customer_id\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"customer_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"customer_id\"],\"description\":\"Arguments for: List all Malomo customer events.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo customer events.\",\"properties\":{\"customer_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"customer_id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"customer_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"customer_id\"],\"description\":\"Arguments for: List all Malomo customer events.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Cursor {
             cursor_param: "next",
@@ -368,8 +368,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo customers.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all Malomo customers.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo customers.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all Malomo customers.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Cursor {
             cursor_param: "next",
@@ -397,8 +397,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo order events.\",\"properties\":{\"order_id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"order_id\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"order_id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"order_id\"],\"description\":\"Arguments for: List all Malomo order events.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo order events.\",\"properties\":{\"order_id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"order_id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"order_id\":{\"type\":\"string\",\"description\":\"Malomo order id (uuid).\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"order_id\"],\"description\":\"Arguments for: List all Malomo order events.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Cursor {
             cursor_param: "next",
@@ -426,8 +426,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo orders.\",\"properties\":{\"alternate_id\":{\"type\":\"string\",\"description\":\"Custom unique id\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"Carrier tracking code of one of the order's shipments.\"},\"number\":{\"type\":\"string\",\"description\":\"Order number shown to the customer; combine with customer_email.\"},\"customer_email\":{\"type\":\"string\",\"description\":\"Customer email; combine with number.\",\"format\":\"email\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"alternate_id\":{\"type\":\"string\",\"description\":\"Custom unique id\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"Carrier tracking code of one of the order's shipments.\"},\"number\":{\"type\":\"string\",\"description\":\"Order number shown to the customer; combine with customer_email.\"},\"customer_email\":{\"type\":\"string\",\"description\":\"Customer email; combine with number. (format: email)\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all Malomo orders.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo orders.\",\"properties\":{\"alternate_id\":{\"type\":\"string\",\"description\":\"Custom unique id\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"Carrier tracking code of one of the order's shipments.\"},\"number\":{\"type\":\"string\",\"description\":\"Order number shown to the customer; combine with customer_email.\"},\"customer_email\":{\"type\":\"string\",\"description\":\"Customer email; combine with number.\",\"format\":\"email\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"alternate_id\":{\"type\":\"string\",\"description\":\"Custom unique id\"},\"tracking_code\":{\"type\":\"string\",\"description\":\"Carrier tracking code of one of the order's shipments.\"},\"number\":{\"type\":\"string\",\"description\":\"Order number shown to the customer; combine with customer_email.\"},\"customer_email\":{\"type\":\"string\",\"description\":\"Customer email; combine with number. (format: email)\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all Malomo orders.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Cursor {
             cursor_param: "next",
@@ -455,8 +455,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo returns.\",\"properties\":{\"alternate_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"alternate_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all Malomo returns.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo returns.\",\"properties\":{\"alternate_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"alternate_id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all Malomo returns.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /returns",
@@ -479,8 +479,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo webhooks.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all Malomo webhooks.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Malomo webhooks.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all Malomo webhooks.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Cursor {
             cursor_param: "next",
@@ -650,6 +650,7 @@ impl CreateAMalomoCustomerRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -770,6 +771,7 @@ impl CreateAMalomoOrderRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -883,6 +885,7 @@ impl CreateAMalomoOrderEventRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -963,6 +966,7 @@ impl CreateAMalomoWebhookRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -1009,6 +1013,7 @@ impl DeleteAMalomoCustomerByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -1055,6 +1060,7 @@ impl DeleteAMalomoOrderByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -1101,6 +1107,7 @@ impl DeleteAMalomoWebhookByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -1116,14 +1123,20 @@ fn build_delete_a_malomo_webhook_by_id(
 
 ///Typed arguments of `get_single_malomo_account_by_id`: Get the current Malomo account
 #[derive(Debug, Clone, PartialEq)]
-pub struct GetSingleMalomoAccountByIdRequest {}
+pub struct GetSingleMalomoAccountByIdRequest {
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+}
 impl GetSingleMalomoAccountByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &[])?;
-        ::std::result::Result::Ok(Self {})
+        ::specgate_runtime::only_known(args, &["response_fields"])?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1141,6 +1154,7 @@ impl GetSingleMalomoAccountByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1159,16 +1173,21 @@ fn build_get_single_malomo_account_by_id(
 pub struct GetSingleMalomoCustomerByIdRequest {
     ///`id`
     pub id: ::std::string::String,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoCustomerByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
+        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
         ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { id, response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1187,6 +1206,7 @@ impl GetSingleMalomoCustomerByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1205,16 +1225,21 @@ fn build_get_single_malomo_customer_by_id(
 pub struct GetSingleMalomoOrderByIdRequest {
     ///`id`: Malomo order id (uuid).
     pub id: ::std::string::String,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoOrderByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
+        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
         ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { id, response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1233,6 +1258,7 @@ impl GetSingleMalomoOrderByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1251,15 +1277,20 @@ fn build_get_single_malomo_order_by_id(
 pub struct GetSingleMalomoOrdersByTrackingCodeByIdRequest {
     ///`id`: The carrier tracking code to look up; it is this tool's id.
     pub id: ::std::string::String,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoOrdersByTrackingCodeByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
+        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::std::result::Result::Ok(Self { id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { id, response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1279,6 +1310,7 @@ impl GetSingleMalomoOrdersByTrackingCodeByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1297,16 +1329,21 @@ fn build_get_single_malomo_orders_by_tracking_code_by_id(
 pub struct GetSingleMalomoReturnByIdRequest {
     ///`id`
     pub id: ::std::string::String,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoReturnByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
+        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
         ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { id, response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1325,6 +1362,7 @@ impl GetSingleMalomoReturnByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1343,16 +1381,21 @@ fn build_get_single_malomo_return_by_id(
 pub struct GetSingleMalomoWebhookByIdRequest {
     ///`id`
     pub id: ::std::string::String,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoWebhookByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
+        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
         ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { id, response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1371,6 +1414,7 @@ impl GetSingleMalomoWebhookByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1412,13 +1456,18 @@ pub struct ListAllMalomoCustomerEventsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoCustomerEventsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["customer_id", "limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["customer_id", "limit", "next_cursor", "response_fields"],
+        )?;
         let customer_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "customer_id")?;
@@ -1427,6 +1476,9 @@ impl ListAllMalomoCustomerEventsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(
             &RULES_LIST_ALL_MALOMO_CUSTOMER_EVENTS,
             args,
@@ -1435,6 +1487,7 @@ impl ListAllMalomoCustomerEventsRequest {
             customer_id,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1455,6 +1508,7 @@ impl ListAllMalomoCustomerEventsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1494,19 +1548,31 @@ pub struct ListAllMalomoCustomersRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoCustomersRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["limit", "next_cursor", "response_fields"],
+        )?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_CUSTOMERS, args)?;
-        ::std::result::Result::Ok(Self { limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1524,6 +1590,7 @@ impl ListAllMalomoCustomersRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1565,13 +1632,18 @@ pub struct ListAllMalomoOrderEventsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoOrderEventsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["order_id", "limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["order_id", "limit", "next_cursor", "response_fields"],
+        )?;
         let order_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "order_id")?;
@@ -1580,11 +1652,15 @@ impl ListAllMalomoOrderEventsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_ORDER_EVENTS, args)?;
         ::std::result::Result::Ok(Self {
             order_id,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1605,6 +1681,7 @@ impl ListAllMalomoOrderEventsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1652,6 +1729,8 @@ pub struct ListAllMalomoOrdersRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoOrdersRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -1667,6 +1746,7 @@ impl ListAllMalomoOrdersRequest {
                 "customer_email",
                 "limit",
                 "next_cursor",
+                "response_fields",
             ],
         )?;
         let alternate_id = ::specgate_runtime::optional::<
@@ -1685,6 +1765,9 @@ impl ListAllMalomoOrdersRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_ORDERS, args)?;
         ::std::result::Result::Ok(Self {
             alternate_id,
@@ -1693,6 +1776,7 @@ impl ListAllMalomoOrdersRequest {
             customer_email,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1735,6 +1819,7 @@ impl ListAllMalomoOrdersRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1776,13 +1861,18 @@ pub struct ListAllMalomoReturnsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoReturnsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["alternate_id", "limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["alternate_id", "limit", "next_cursor", "response_fields"],
+        )?;
         let alternate_id = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "alternate_id")?;
@@ -1790,11 +1880,15 @@ impl ListAllMalomoReturnsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_RETURNS, args)?;
         ::std::result::Result::Ok(Self {
             alternate_id,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1820,6 +1914,7 @@ impl ListAllMalomoReturnsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1859,19 +1954,31 @@ pub struct ListAllMalomoWebhooksRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoWebhooksRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["limit", "next_cursor", "response_fields"],
+        )?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_WEBHOOKS, args)?;
-        ::std::result::Result::Ok(Self { limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1889,6 +1996,7 @@ impl ListAllMalomoWebhooksRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1991,6 +2099,7 @@ impl UpdateAMalomoCustomerByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -2093,6 +2202,7 @@ impl UpdateAMalomoOrderByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -2160,6 +2270,7 @@ impl UpdateAMalomoWebhookByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }

@@ -150,8 +150,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Rose Rocket object by id.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"paths\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Connected objects to include\"},\"boardId\":{\"type\":\"string\"}},\"required\":[\"recordId\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"recordId\":{\"type\":\"string\",\"description\":\"(format: uuid)\"},\"paths\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Connected objects to include\"},\"boardId\":{\"type\":\"string\"}},\"required\":[\"recordId\"],\"description\":\"Arguments for: Get a Rose Rocket object by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Rose Rocket object by id.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"paths\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Connected objects to include\"},\"boardId\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"recordId\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"recordId\":{\"type\":\"string\",\"description\":\"(format: uuid)\"},\"paths\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Connected objects to include\"},\"boardId\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"recordId\"],\"description\":\"Arguments for: Get a Rose Rocket object by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /objects/{recordId}",
@@ -174,8 +174,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Rose Rocket object by external id.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"externalId\":{\"type\":\"string\",\"description\":\"Your system's id for the record (e.g. an ERP id).\"}},\"required\":[\"objectKey\",\"externalId\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"],\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\"},\"externalId\":{\"type\":\"string\",\"description\":\"Your system's id for the record (e.g. an ERP id).\"}},\"required\":[\"objectKey\",\"externalId\"],\"description\":\"Arguments for: Get a Rose Rocket object by external id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Rose Rocket object by external id.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"externalId\":{\"type\":\"string\",\"description\":\"Your system's id for the record (e.g. an ERP id).\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"objectKey\",\"externalId\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"],\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\"},\"externalId\":{\"type\":\"string\",\"description\":\"Your system's id for the record (e.g. an ERP id).\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"objectKey\",\"externalId\"],\"description\":\"Arguments for: Get a Rose Rocket object by external id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /objects/{objectKey}/{externalId}/external",
@@ -198,8 +198,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket boards.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"],\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all Rose Rocket boards.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket boards.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"],\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all Rose Rocket boards.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Offset {
             offset_param: "offset",
@@ -228,8 +228,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket events.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"boardId\":{\"type\":\"string\"},\"type\":{\"type\":\"string\",\"enum\":[\"create\",\"mutate\",\"internal\",\"widget-open\",\"widget-close\"]},\"orderBy\":{\"type\":\"string\",\"enum\":[\"createdAt\",\"id\",\"type\",\"refId\",\"ownerId\"]},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"recordId\",\"objectKey\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"recordId\":{\"type\":\"string\",\"description\":\"(format: uuid)\"},\"objectKey\":{\"type\":\"string\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"],\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\"},\"boardId\":{\"type\":\"string\"},\"type\":{\"type\":\"string\",\"enum\":[\"create\",\"mutate\",\"internal\",\"widget-open\",\"widget-close\"]},\"orderBy\":{\"type\":\"string\",\"enum\":[\"createdAt\",\"id\",\"type\",\"refId\",\"ownerId\"]},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"recordId\",\"objectKey\"],\"description\":\"Arguments for: List all Rose Rocket events.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket events.\",\"properties\":{\"recordId\":{\"type\":\"string\",\"format\":\"uuid\"},\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"boardId\":{\"type\":\"string\"},\"type\":{\"type\":\"string\",\"enum\":[\"create\",\"mutate\",\"internal\",\"widget-open\",\"widget-close\"]},\"orderBy\":{\"type\":\"string\",\"enum\":[\"createdAt\",\"id\",\"type\",\"refId\",\"ownerId\"]},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"recordId\",\"objectKey\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"recordId\":{\"type\":\"string\",\"description\":\"(format: uuid)\"},\"objectKey\":{\"type\":\"string\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"],\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\"},\"boardId\":{\"type\":\"string\"},\"type\":{\"type\":\"string\",\"enum\":[\"create\",\"mutate\",\"internal\",\"widget-open\",\"widget-close\"]},\"orderBy\":{\"type\":\"string\",\"enum\":[\"createdAt\",\"id\",\"type\",\"refId\",\"ownerId\"]},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"recordId\",\"objectKey\"],\"description\":\"Arguments for: List all Rose Rocket events.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Offset {
             offset_param: "offset",
@@ -258,8 +258,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: false,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket objects.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"boardId\":{\"type\":\"string\",\"description\":\"Board (saved view) to search; list boards with list_all_roserocket_boards.\",\"format\":\"uuid\"},\"filters\":{\"type\":\"array\",\"description\":\"Filter items, e.g. {\\\"path\\\": \\\"status\\\", \\\"operator\\\": \\\"in\\\", \\\"value\\\": [\\\"new\\\"], \\\"fieldType\\\": \\\"SelectField\\\"}.\",\"items\":{\"type\":\"object\",\"properties\":{\"filterKey\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},\"operator\":{\"type\":\"string\",\"enum\":[\"in\",\"notIn\",\"equals\",\"notEquals\",\"contains\",\"startsWith\",\"endsWith\",\"hasEvery\",\"hasSome\",\"empty\",\"notEmpty\",\"freeText\",\"between\"]},\"value\":{},\"fieldType\":{\"type\":\"string\"}}}},\"filtersOperator\":{\"type\":\"string\",\"enum\":[\"and\",\"or\"]},\"orderByPath\":{\"type\":\"string\"},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"timezone\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"objectKey\",\"boardId\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"],\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\"},\"boardId\":{\"type\":\"string\",\"description\":\"Board (saved view) to search; list boards with list_all_roserocket_boards. (format: uuid)\"},\"filters\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"filterKey\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},\"operator\":{\"type\":\"string\",\"enum\":[\"in\",\"notIn\",\"equals\",\"notEquals\",\"contains\",\"startsWith\",\"endsWith\",\"hasEvery\",\"hasSome\",\"empty\",\"notEmpty\",\"freeText\",\"between\"]},\"value\":{\"type\":\"string\",\"description\":\"(a JSON-encoded value of any type: send it as a string of JSON text)\"},\"fieldType\":{\"type\":\"string\"}}},\"description\":\"Filter items, e.g. {\\\"path\\\": \\\"status\\\", \\\"operator\\\": \\\"in\\\", \\\"value\\\": [\\\"new\\\"], \\\"fieldType\\\": \\\"SelectField\\\"}.\"},\"filtersOperator\":{\"type\":\"string\",\"enum\":[\"and\",\"or\"]},\"orderByPath\":{\"type\":\"string\"},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"timezone\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"objectKey\",\"boardId\"],\"description\":\"Arguments for: List all Rose Rocket objects.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket objects.\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"]},\"boardId\":{\"type\":\"string\",\"description\":\"Board (saved view) to search; list boards with list_all_roserocket_boards.\",\"format\":\"uuid\"},\"filters\":{\"type\":\"array\",\"description\":\"Filter items, e.g. {\\\"path\\\": \\\"status\\\", \\\"operator\\\": \\\"in\\\", \\\"value\\\": [\\\"new\\\"], \\\"fieldType\\\": \\\"SelectField\\\"}.\",\"items\":{\"type\":\"object\",\"properties\":{\"filterKey\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},\"operator\":{\"type\":\"string\",\"enum\":[\"in\",\"notIn\",\"equals\",\"notEquals\",\"contains\",\"startsWith\",\"endsWith\",\"hasEvery\",\"hasSome\",\"empty\",\"notEmpty\",\"freeText\",\"between\"]},\"value\":{},\"fieldType\":{\"type\":\"string\"}}}},\"filtersOperator\":{\"type\":\"string\",\"enum\":[\"and\",\"or\"]},\"orderByPath\":{\"type\":\"string\"},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"timezone\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"objectKey\",\"boardId\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"objectKey\":{\"type\":\"string\",\"enum\":[\"customer\",\"order\",\"task\",\"stop\",\"address\",\"commodity\",\"manifest\",\"partner\",\"contact\",\"quote\",\"financialLineItem\",\"invoice\",\"bill\",\"payStub\",\"taxRate\",\"taxRateComponent\",\"taxRule\",\"glAccount\",\"tag\",\"asset\",\"document\",\"webhookDestination\",\"webhookSubscription\"],\"description\":\"The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.\"},\"boardId\":{\"type\":\"string\",\"description\":\"Board (saved view) to search; list boards with list_all_roserocket_boards. (format: uuid)\"},\"filters\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"filterKey\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},\"operator\":{\"type\":\"string\",\"enum\":[\"in\",\"notIn\",\"equals\",\"notEquals\",\"contains\",\"startsWith\",\"endsWith\",\"hasEvery\",\"hasSome\",\"empty\",\"notEmpty\",\"freeText\",\"between\"]},\"value\":{\"type\":\"string\",\"description\":\"(a JSON-encoded value of any type: send it as a string of JSON text)\"},\"fieldType\":{\"type\":\"string\"}}},\"description\":\"Filter items, e.g. {\\\"path\\\": \\\"status\\\", \\\"operator\\\": \\\"in\\\", \\\"value\\\": [\\\"new\\\"], \\\"fieldType\\\": \\\"SelectField\\\"}.\"},\"filtersOperator\":{\"type\":\"string\",\"enum\":[\"and\",\"or\"]},\"orderByPath\":{\"type\":\"string\"},\"orderByDirection\":{\"type\":\"string\",\"enum\":[\"asc\",\"desc\"]},\"timezone\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"objectKey\",\"boardId\"],\"description\":\"Arguments for: List all Rose Rocket objects.\"}",
         portable_encoded: &["filters/*/value"],
         pagination: ::specgate_runtime::Pagination::Offset {
             offset_param: "offset",
@@ -288,8 +288,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket user group members.\",\"properties\":{\"groupId\":{\"type\":\"string\",\"format\":\"uuid\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"groupId\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"groupId\":{\"type\":\"string\",\"description\":\"(format: uuid)\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"groupId\"],\"description\":\"Arguments for: List all Rose Rocket user group members.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket user group members.\",\"properties\":{\"groupId\":{\"type\":\"string\",\"format\":\"uuid\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"groupId\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"groupId\":{\"type\":\"string\",\"description\":\"(format: uuid)\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"groupId\"],\"description\":\"Arguments for: List all Rose Rocket user group members.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /userGroups/{groupId}/members",
@@ -312,8 +312,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket user groups.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all Rose Rocket user groups.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Rose Rocket user groups.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all Rose Rocket user groups.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /userGroups",
@@ -465,6 +465,7 @@ impl CreateARoserocketEventRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -540,6 +541,7 @@ impl CreateARoserocketObjectRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -602,6 +604,7 @@ impl CreateARoserocketUserGroupRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -658,6 +661,7 @@ impl DeleteARoserocketObjectByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -721,6 +725,7 @@ impl DeleteARoserocketObjectsExternalByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -743,13 +748,18 @@ pub struct GetSingleRoserocketObjectByIdRequest {
     pub paths: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     ///`boardId`
     pub board_id: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleRoserocketObjectByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["recordId", "paths", "boardId"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["recordId", "paths", "boardId", "response_fields"],
+        )?;
         let record_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "recordId")?;
@@ -760,7 +770,15 @@ impl GetSingleRoserocketObjectByIdRequest {
         let board_id = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "boardId")?;
-        ::std::result::Result::Ok(Self { record_id, paths, board_id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self {
+            record_id,
+            paths,
+            board_id,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -793,6 +811,7 @@ impl GetSingleRoserocketObjectByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -813,13 +832,18 @@ pub struct GetSingleRoserocketObjectsExternalByIdRequest {
     pub object_key: ListAllRoserocketBoardsObjectKey,
     ///`externalId`: Your system's id for the record (e.g. an ERP id).
     pub external_id: ::std::string::String,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleRoserocketObjectsExternalByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["objectKey", "externalId"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["objectKey", "externalId", "response_fields"],
+        )?;
         let object_key = ::specgate_runtime::required::<
             ListAllRoserocketBoardsObjectKey,
         >(args, "objectKey")?;
@@ -831,7 +855,14 @@ impl GetSingleRoserocketObjectsExternalByIdRequest {
             ::std::string::String,
         >(args, "externalId")?;
         ::specgate_runtime::path_segment("externalId", &external_id)?;
-        ::std::result::Result::Ok(Self { object_key, external_id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self {
+            object_key,
+            external_id,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -856,6 +887,7 @@ impl GetSingleRoserocketObjectsExternalByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -897,13 +929,18 @@ pub struct ListAllRoserocketBoardsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllRoserocketBoardsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["objectKey", "limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["objectKey", "limit", "next_cursor", "response_fields"],
+        )?;
         let object_key = ::specgate_runtime::optional::<
             ListAllRoserocketBoardsObjectKey,
         >(args, "objectKey")?;
@@ -911,11 +948,15 @@ impl ListAllRoserocketBoardsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_ROSEROCKET_BOARDS, args)?;
         ::std::result::Result::Ok(Self {
             object_key,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -937,6 +978,7 @@ impl ListAllRoserocketBoardsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -990,6 +1032,8 @@ pub struct ListAllRoserocketEventsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllRoserocketEventsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -1007,6 +1051,7 @@ impl ListAllRoserocketEventsRequest {
                 "orderByDirection",
                 "limit",
                 "next_cursor",
+                "response_fields",
             ],
         )?;
         let record_id = ::specgate_runtime::required::<
@@ -1031,6 +1076,9 @@ impl ListAllRoserocketEventsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_ROSEROCKET_EVENTS, args)?;
         ::std::result::Result::Ok(Self {
             record_id,
@@ -1041,6 +1089,7 @@ impl ListAllRoserocketEventsRequest {
             order_by_direction,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1079,6 +1128,7 @@ impl ListAllRoserocketEventsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1136,6 +1186,8 @@ pub struct ListAllRoserocketObjectsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllRoserocketObjectsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -1154,6 +1206,7 @@ impl ListAllRoserocketObjectsRequest {
                 "timezone",
                 "limit",
                 "next_cursor",
+                "response_fields",
             ],
         )?;
         let object_key = ::specgate_runtime::required::<ObjectKey>(args, "objectKey")?;
@@ -1179,6 +1232,9 @@ impl ListAllRoserocketObjectsRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(&RULES_LIST_ALL_ROSEROCKET_OBJECTS, args)?;
         ::std::result::Result::Ok(Self {
             object_key,
@@ -1190,6 +1246,7 @@ impl ListAllRoserocketObjectsRequest {
             timezone,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1249,6 +1306,7 @@ impl ListAllRoserocketObjectsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1290,13 +1348,18 @@ pub struct ListAllRoserocketUserGroupMembersRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllRoserocketUserGroupMembersRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["groupId", "limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["groupId", "limit", "next_cursor", "response_fields"],
+        )?;
         let group_id = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "groupId")?;
@@ -1305,6 +1368,9 @@ impl ListAllRoserocketUserGroupMembersRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(
             &RULES_LIST_ALL_ROSEROCKET_USER_GROUP_MEMBERS,
             args,
@@ -1313,6 +1379,7 @@ impl ListAllRoserocketUserGroupMembersRequest {
             group_id,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1333,6 +1400,7 @@ impl ListAllRoserocketUserGroupMembersRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1372,22 +1440,34 @@ pub struct ListAllRoserocketUserGroupsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllRoserocketUserGroupsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["limit", "next_cursor", "response_fields"],
+        )?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(
             &RULES_LIST_ALL_ROSEROCKET_USER_GROUPS,
             args,
         )?;
-        ::std::result::Result::Ok(Self { limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -1405,6 +1485,7 @@ impl ListAllRoserocketUserGroupsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -1503,6 +1584,7 @@ impl UpdateARoserocketObjectByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -1597,6 +1679,7 @@ impl UpdateARoserocketObjectsExternalByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -1671,6 +1754,7 @@ impl UpdateARoserocketUserGroupMemberByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }

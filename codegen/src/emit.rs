@@ -653,6 +653,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
     let mut body_steps = Vec::new();
     let mut page_limit = quote! { ::std::option::Option::None };
     let mut page_cursor = quote! { ::std::option::Option::None };
+    let mut response_fields = quote! { ::std::option::Option::None };
     for param in &tool.params {
         let ident = field_ident(param);
         let wire = &param.wire_name;
@@ -719,6 +720,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
             }
             Location::PageLimit => page_limit = quote! { self.#ident },
             Location::PageCursor => page_cursor = quote! { self.#ident },
+            Location::ResponseFields => response_fields = quote! { self.#ident },
         }
     }
     let method = format_ident!("{}", tool.http_method.variant());
@@ -789,6 +791,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
             body_kind: #body_kind,
             page_limit: #page_limit,
             page_cursor: #page_cursor,
+            response_fields: #response_fields,
         }
     }
 }

@@ -245,6 +245,8 @@ pub enum Location {
     PageLimit,
     /// The uniform `next_cursor` of list tools.
     PageCursor,
+    /// The `response_fields` of read tools: which fields of the result to keep.
+    ResponseFields,
 }
 
 /// The Rust type an argument parses into.

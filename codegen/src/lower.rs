@@ -4,7 +4,8 @@
 //! Flattening rule: path, query, header and body parameters share one flat arguments object.
 //! Names are claimed in that order (path first, body last). A parameter whose name is already
 //! taken is renamed `<location>_<name>` (`query_id`, `header_id`, `body_id`), then `_2`, `_3`...
-//! The uniform pagination arguments `limit` and `next_cursor` are reserved on list tools.
+//! The uniform pagination arguments `limit` and `next_cursor` are reserved on list tools, and
+//! `response_fields` on read tools (get and list).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,6 +23,9 @@ use crate::ir::{BodyKindIr, HttpMethodIr};
 use crate::naming;
 use crate::schema::{self, Expansion, RootId, SchemaArena};
 use crate::types::TypeSpace;
+
+/// The argument of read tools (get and list) that keeps only some fields of the result.
+pub const RESPONSE_FIELDS: &str = "response_fields";
 
 /// Headers the server manages itself; operations cannot take them as arguments.
 const MANAGED_HEADERS: &[&str] = &[
@@ -1104,6 +1108,10 @@ impl Lowerer<'_, '_, '_> {
             taken.insert("limit".to_owned());
             taken.insert("next_cursor".to_owned());
         }
+        let reads = class == ClassIr::Read;
+        if reads {
+            taken.insert(RESPONSE_FIELDS.to_owned());
+        }
         let mut properties = Map::new();
         let mut typing_schemas = Map::new();
         let mut required_args = Vec::new();
@@ -1302,6 +1310,43 @@ impl Lowerer<'_, '_, '_> {
                 });
                 properties.insert(arg.to_owned(), schema);
             }
+        }
+        if reads
+            && let Some(renamed) = flat
+                .iter()
+                .find(|p| p.wire_name == RESPONSE_FIELDS && p.arg_name != RESPONSE_FIELDS)
+        {
+            self.sink.push(
+                doc,
+                Diagnostic::new(
+                    "naming::reserved-argument",
+                    Severity::Note,
+                    doc.file,
+                    pointer,
+                    format!(
+                        "`{RESPONSE_FIELDS}` selects the result's fields on read tools, so the operation's own parameter of that name is the argument `{}` of `{name}`",
+                        renamed.arg_name
+                    ),
+                ),
+            );
+        }
+        if reads {
+            let schema = json!({"type": "array", "items": {"type": "string"}, "description": "Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`."});
+            flat.push(ParamIr {
+                arg_name: RESPONSE_FIELDS.to_owned(),
+                wire_name: RESPONSE_FIELDS.to_owned(),
+                field_name: String::new(),
+                location: Location::ResponseFields,
+                required: false,
+                nullable: false,
+                ty: FieldType::String,
+                explode: true,
+                description: schema["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+            properties.insert(RESPONSE_FIELDS.to_owned(), schema);
         }
         for param in &mut flat {
             let schema = typing_schemas

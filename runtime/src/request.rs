@@ -56,6 +56,9 @@ pub struct HttpRequest {
     pub page_limit: Option<i64>,
     /// The uniform `next_cursor` argument of list tools, exactly as the client sent it.
     pub page_cursor: Option<String>,
+    /// The `response_fields` argument of read tools: dot-separated paths of the result's
+    /// fields to keep.
+    pub response_fields: Option<Vec<String>>,
 }
 
 /// How a request body is written.

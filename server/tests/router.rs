@@ -858,3 +858,57 @@ async fn discovery_exposure_searches_describes_and_calls_the_servers_tools() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// `response_fields` keeps only the named fields: of the object on a get, of each item on a
+/// list (with `next_cursor` kept), in both profiles; unknown paths are named.
+#[tokio::test]
+async fn response_fields_keep_only_the_named_fields() {
+    let app = start().await;
+    let account = app.account("malomo", None).await;
+    let (_, mcp) = app.server(&account).await;
+    let order = json!({"id": "ord_1", "customer": {"email": "ada@example.com", "name": "Ada"}, "shipments": [{"tracking_code": "1Z", "carrier": "UPS"}], "total": 12});
+    for path in [mcp.clone(), format!("{mcp}/portable")] {
+        app.sandbox.script(Scripted {
+            status: 200,
+            headers: vec![],
+            body: order.clone(),
+            delay_ms: 0,
+        });
+        let got = app
+            .rpc(
+                &path,
+                "tools/call",
+                json!({"name": "get_single_malomo_orders_by_tracking_code_by_id", "arguments": {"id": "1Z", "response_fields": ["customer.email", "shipments.tracking_code", "nope"]}}),
+            )
+            .await;
+        assert_eq!(
+            got["result"]["structuredContent"],
+            json!({"customer": {"email": "ada@example.com"}, "shipments": [{"tracking_code": "1Z"}], "ignored_fields": ["nope"]}),
+            "{path}: {got}"
+        );
+
+        app.sandbox.script(Scripted {
+            status: 200,
+            headers: vec![],
+            body: json!([order.clone(), {"id": "ord_2", "total": 3}, {"id": "ord_3", "total": 4}]),
+            delay_ms: 0,
+        });
+        let listed = app
+            .rpc(
+                &path,
+                "tools/call",
+                json!({"name": "list_all_malomo_orders", "arguments": {"limit": 2, "response_fields": ["id"]}}),
+            )
+            .await;
+        let structured = &listed["result"]["structuredContent"];
+        assert_eq!(
+            structured["result"],
+            json!([{"id": "ord_1"}, {"id": "ord_2"}]),
+            "{path}: {listed}"
+        );
+        assert!(
+            structured["next_cursor"].is_string(),
+            "paging is kept: {listed}"
+        );
+    }
+}

@@ -195,6 +195,7 @@ impl CreateABodyKindsChargeRequest {
             },
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -239,6 +240,7 @@ impl CreateABodyKindsFileRequest {
             body_kind: ::specgate_runtime::BodyKind::Binary,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -283,6 +285,7 @@ impl CreateABodyKindsNoteRequest {
             body_kind: ::specgate_runtime::BodyKind::Text,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -327,6 +330,7 @@ impl PutBodyKindsDocumentsRequest {
             body_kind: ::specgate_runtime::BodyKind::Text,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }

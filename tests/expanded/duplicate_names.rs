@@ -27,8 +27,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Dupes report by id.\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Dupes report by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Dupes report by id.\",\"properties\":{\"id\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Dupes report by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /reports/{id}",
@@ -51,8 +51,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Dupes user by id.\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Dupes user by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Dupes user by id.\",\"properties\":{\"id\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"description\":\"Arguments for: Get a Dupes user by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /user/{id}",
@@ -75,8 +75,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Dupes user by id.\",\"properties\":{\"username\":{\"type\":\"string\"}},\"required\":[\"username\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"username\":{\"type\":\"string\"}},\"required\":[\"username\"],\"description\":\"Arguments for: Get a Dupes user by id.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Get a Dupes user by id.\",\"properties\":{\"username\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"username\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"username\":{\"type\":\"string\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"username\"],\"description\":\"Arguments for: Get a Dupes user by id.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::None,
         endpoint: "GET /users/{username}",
@@ -99,8 +99,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Dupes orders.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all Dupes orders.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Dupes orders.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all Dupes orders.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /Orders",
@@ -123,8 +123,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Dupes orders.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all Dupes orders.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Dupes orders.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all Dupes orders.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /orders",
@@ -147,8 +147,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Dupes orders items.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all Dupes orders items.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Dupes orders items.\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all Dupes orders items.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /orders/items",
@@ -171,8 +171,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Dupes orders items.\",\"properties\":{\"id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"id\"],\"description\":\"Arguments for: List all Dupes orders items.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Dupes orders items.\",\"properties\":{\"id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"id\"],\"description\":\"Arguments for: List all Dupes orders items.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /orders/{id}/items",
@@ -235,16 +235,21 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
 pub struct GetSingleDuplicateNamesReportByIdRequest {
     ///`id`
     pub id: ::std::string::String,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleDuplicateNamesReportByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
+        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
         ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { id, response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -263,6 +268,7 @@ impl GetSingleDuplicateNamesReportByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -281,16 +287,21 @@ fn build_get_single_duplicate_names_report_by_id(
 pub struct GetSingleDuplicateNamesUserByIdRequest {
     ///`id`
     pub id: ::std::string::String,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleDuplicateNamesUserByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
+        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
         ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { id, response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -309,6 +320,7 @@ impl GetSingleDuplicateNamesUserByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -327,18 +339,23 @@ fn build_get_single_duplicate_names_user_by_id(
 pub struct GetSingleDuplicateNamesUserByUsernameRequest {
     ///`username`
     pub username: ::std::string::String,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleDuplicateNamesUserByUsernameRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["username"])?;
+        ::specgate_runtime::only_known(args, &["username", "response_fields"])?;
         let username = ::specgate_runtime::required::<
             ::std::string::String,
         >(args, "username")?;
         ::specgate_runtime::path_segment("username", &username)?;
-        ::std::result::Result::Ok(Self { username })
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
+        ::std::result::Result::Ok(Self { username, response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -357,6 +374,7 @@ impl GetSingleDuplicateNamesUserByUsernameRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -396,22 +414,34 @@ pub struct ListAllDuplicateNamesOrdersRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllDuplicateNamesOrdersRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["limit", "next_cursor", "response_fields"],
+        )?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(
             &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS,
             args,
         )?;
-        ::std::result::Result::Ok(Self { limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -429,6 +459,7 @@ impl ListAllDuplicateNamesOrdersRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -468,22 +499,34 @@ pub struct ListAllDuplicateNamesOrders60c1Request {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllDuplicateNamesOrders60c1Request {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["limit", "next_cursor", "response_fields"],
+        )?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(
             &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_60C1,
             args,
         )?;
-        ::std::result::Result::Ok(Self { limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -501,6 +544,7 @@ impl ListAllDuplicateNamesOrders60c1Request {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -540,22 +584,34 @@ pub struct ListAllDuplicateNamesOrdersItemsRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllDuplicateNamesOrdersItemsRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["limit", "next_cursor", "response_fields"],
+        )?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(
             &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_ITEMS,
             args,
         )?;
-        ::std::result::Result::Ok(Self { limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -573,6 +629,7 @@ impl ListAllDuplicateNamesOrdersItemsRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -614,24 +671,37 @@ pub struct ListAllDuplicateNamesOrdersItemsByIdRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllDuplicateNamesOrdersItemsByIdRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["id", "limit", "next_cursor", "response_fields"],
+        )?;
         let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
         ::specgate_runtime::path_segment("id", &id)?;
         let limit = ::specgate_runtime::page_limit(args, "limit")?;
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(
             &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_ITEMS_BY_ID,
             args,
         )?;
-        ::std::result::Result::Ok(Self { id, limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            id,
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -651,6 +721,7 @@ impl ListAllDuplicateNamesOrdersItemsByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -697,6 +768,7 @@ impl ReplaceADuplicateNamesOrderByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -743,6 +815,7 @@ impl UpdateADuplicateNamesOrderByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }

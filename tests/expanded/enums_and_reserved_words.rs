@@ -27,8 +27,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Words search.\",\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[\"a\",\"b\",\"c d\",\"a\"]},\"self\":{\"type\":\"string\"},\"2fa\":{\"type\":\"boolean\"},\"fooBar\":{\"type\":\"string\"},\"foo_bar\":{\"type\":\"string\"},\"ids\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[\"a\",\"b\",\"c d\",\"a\"]},\"self\":{\"type\":\"string\"},\"2fa\":{\"type\":\"boolean\"},\"fooBar\":{\"type\":\"string\"},\"foo_bar\":{\"type\":\"string\"},\"ids\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: List all Words search.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Words search.\",\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[\"a\",\"b\",\"c d\",\"a\"]},\"self\":{\"type\":\"string\"},\"2fa\":{\"type\":\"boolean\"},\"fooBar\":{\"type\":\"string\"},\"foo_bar\":{\"type\":\"string\"},\"ids\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[\"a\",\"b\",\"c d\",\"a\"]},\"self\":{\"type\":\"string\"},\"2fa\":{\"type\":\"boolean\"},\"fooBar\":{\"type\":\"string\"},\"foo_bar\":{\"type\":\"string\"},\"ids\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: List all Words search.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /search",
@@ -76,6 +76,8 @@ pub struct ListAllEnumsAndReservedWordsSearchRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEnumsAndReservedWordsSearchRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -84,7 +86,17 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(
             args,
-            &["type", "self", "2fa", "fooBar", "foo_bar", "ids", "limit", "next_cursor"],
+            &[
+                "type",
+                "self",
+                "2fa",
+                "fooBar",
+                "foo_bar",
+                "ids",
+                "limit",
+                "next_cursor",
+                "response_fields",
+            ],
         )?;
         let type_ = ::specgate_runtime::optional::<
             ListAllEnumsAndReservedWordsSearchType,
@@ -102,6 +114,9 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(
             &RULES_LIST_ALL_ENUMS_AND_RESERVED_WORDS_SEARCH,
             args,
@@ -115,6 +130,7 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
             ids,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -159,6 +175,7 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }

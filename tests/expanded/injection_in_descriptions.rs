@@ -27,8 +27,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Ends a comment */ and a string \\\" and a raw string \\\"# }; fn evil() {} //.\",\"properties\":{\"q\\\"; panic!(); //\":{\"type\":\"string\",\"description\":\"*/ #[doc = \\\"x\\\"]\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"q\\\"; panic!(); //\":{\"type\":\"string\",\"description\":\"*/ #[doc = \\\"x\\\"]\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"description\":\"Arguments for: Ends a comment */ and a string \\\" and a raw string \\\"# }; fn evil() {} //.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Ends a comment */ and a string \\\" and a raw string \\\"# }; fn evil() {} //.\",\"properties\":{\"q\\\"; panic!(); //\":{\"type\":\"string\",\"description\":\"*/ #[doc = \\\"x\\\"]\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"q\\\"; panic!(); //\":{\"type\":\"string\",\"description\":\"*/ #[doc = \\\"x\\\"]\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"description\":\"Arguments for: Ends a comment */ and a string \\\" and a raw string \\\"# }; fn evil() {} //.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /x",
@@ -66,6 +66,8 @@ pub struct ListAllInjectionInDescriptionsXRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllInjectionInDescriptionsXRequest {
     /// Parses flat tool arguments; errors name the offending argument.
@@ -74,7 +76,7 @@ impl ListAllInjectionInDescriptionsXRequest {
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
         ::specgate_runtime::only_known(
             args,
-            &["q\"; panic!(); //", "limit", "next_cursor"],
+            &["q\"; panic!(); //", "limit", "next_cursor", "response_fields"],
         )?;
         let q_panic = ::specgate_runtime::optional::<
             ::std::string::String,
@@ -83,6 +85,9 @@ impl ListAllInjectionInDescriptionsXRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(
             &RULES_LIST_ALL_INJECTION_IN_DESCRIPTIONS_X,
             args,
@@ -91,6 +96,7 @@ impl ListAllInjectionInDescriptionsXRequest {
             q_panic,
             limit,
             next_cursor,
+            response_fields,
         })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -116,6 +122,7 @@ impl ListAllInjectionInDescriptionsXRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }

@@ -98,6 +98,7 @@ impl DeleteANullableStylesThingByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -183,6 +184,7 @@ impl UpdateANullableStylesThingByIdRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }

@@ -53,8 +53,8 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
             idempotent: true,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Petstore pet find by status.\",\"properties\":{\"status\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"status\"],\"additionalProperties\":false}",
-        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"}},\"required\":[\"status\"],\"description\":\"Arguments for: List all Petstore pet find by status.\"}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: List all Petstore pet find by status.\",\"properties\":{\"status\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"status\"],\"additionalProperties\":false}",
+        input_schema_portable: "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.\"},\"next_cursor\":{\"type\":\"string\",\"description\":\"Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.\"},\"response_fields\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.\"}},\"required\":[\"status\"],\"description\":\"Arguments for: List all Petstore pet find by status.\"}",
         portable_encoded: &[],
         pagination: ::specgate_runtime::Pagination::Local,
         endpoint: "GET /pet/findByStatus",
@@ -137,6 +137,7 @@ impl CreateASwagger2PetRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }
@@ -178,13 +179,18 @@ pub struct ListAllSwagger2PetFindByStatusRequest {
     pub limit: ::std::option::Option<i64>,
     ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
     pub next_cursor: ::std::option::Option<::std::string::String>,
+    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllSwagger2PetFindByStatusRequest {
     /// Parses flat tool arguments; errors name the offending argument.
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["status", "limit", "next_cursor"])?;
+        ::specgate_runtime::only_known(
+            args,
+            &["status", "limit", "next_cursor", "response_fields"],
+        )?;
         let status = ::specgate_runtime::required::<
             ::std::vec::Vec<::std::string::String>,
         >(args, "status")?;
@@ -192,11 +198,19 @@ impl ListAllSwagger2PetFindByStatusRequest {
         let next_cursor = ::specgate_runtime::optional::<
             ::std::string::String,
         >(args, "next_cursor")?;
+        let response_fields = ::specgate_runtime::optional::<
+            ::std::vec::Vec<::std::string::String>,
+        >(args, "response_fields")?;
         ::specgate_runtime::check_arguments(
             &RULES_LIST_ALL_SWAGGER_2_PET_FIND_BY_STATUS,
             args,
         )?;
-        ::std::result::Result::Ok(Self { status, limit, next_cursor })
+        ::std::result::Result::Ok(Self {
+            status,
+            limit,
+            next_cursor,
+            response_fields,
+        })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
@@ -224,6 +238,7 @@ impl ListAllSwagger2PetFindByStatusRequest {
             body_kind: ::specgate_runtime::BodyKind::Json,
             page_limit: self.limit,
             page_cursor: self.next_cursor,
+            response_fields: self.response_fields,
         }
     }
 }
@@ -286,6 +301,7 @@ impl PostSwagger2PetRequest {
             },
             page_limit: ::std::option::Option::None,
             page_cursor: ::std::option::Option::None,
+            response_fields: ::std::option::Option::None,
         }
     }
 }

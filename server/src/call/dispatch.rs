@@ -337,6 +337,7 @@ mod tests {
             body_kind,
             page_limit: None,
             page_cursor: None,
+            response_fields: None,
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod budget;
 mod credentials;
 mod dispatch;
+mod fields;
 mod paging;
 mod shape;
 
@@ -262,6 +263,7 @@ impl Caller {
             .await?;
         let list = shape::ListContext {
             budget,
+            selection: fields::Selection::new(request.response_fields.as_deref()),
             keys: &self.keys,
             tool,
             server_id,

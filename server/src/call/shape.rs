@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use specgate_runtime::{CursorSource, Integration, Pagination};
 
 use super::dispatch::{MAX_BODY_BYTES, VendorResponse};
+use super::fields::Selection;
 use super::paging::{self, NextHints, PageState};
 use super::{CallError, CallOutcome, CallResult, VendorRefusal, budget};
 use crate::crypto::Keys;
@@ -17,12 +18,15 @@ use crate::vendor_json::{self, Json, Key};
 pub(super) const RESULT: Key<'static> = Key::quoted(r#""result""#);
 const NEXT_CURSOR: Key<'static> = Key::quoted(r#""next_cursor""#);
 const TRUNCATED: Key<'static> = Key::quoted(r#""truncated""#);
+const IGNORED_FIELDS: Key<'static> = Key::quoted(r#""ignored_fields""#);
 const RATE_LIMIT: Key<'static> = Key::quoted(r#""rate_limit""#);
 
 /// What shaping a list page needs besides the response.
 pub(super) struct ListContext<'a> {
     /// The most bytes the result may take (see [`budget`]).
     pub budget: usize,
+    /// The fields `response_fields` keeps, when it was given.
+    pub selection: Option<Selection>,
     pub keys: &'a Keys,
     pub tool: &'a specgate_runtime::ToolDef,
     pub server_id: &'a str,
@@ -105,6 +109,14 @@ fn success(
     }
     let fits = |json: &str| budget::structured_len(json, rate_limit) <= list.budget;
     let structured = match (&list.tool.pagination, raw) {
+        (Pagination::None, Some(raw)) if list.selection.is_some() => {
+            let written = selected_object(raw, list.selection.as_ref(), ours);
+            if fits(&written) {
+                written
+            } else {
+                shaped(&written, "", list.budget, rate_limit)
+            }
+        }
         (Pagination::None, Some(raw)) => {
             let written = match raw.members() {
                 Some(members) => structured_object(
@@ -176,13 +188,31 @@ fn list_page(
             vendor_next.clone(),
             cap,
         )?;
-        let written = structured_object(
-            [
-                (RESULT, Member::Items(&taken)),
-                (NEXT_CURSOR, Member::Value(next)),
-            ],
-            ours.clone(),
-        );
+        let written = match &list.selection {
+            None => structured_object(
+                [
+                    (RESULT, Member::Items(&taken)),
+                    (NEXT_CURSOR, Member::Value(next)),
+                ],
+                ours.clone(),
+            ),
+            Some(selection) => {
+                let values: Vec<Value> = taken.iter().filter_map(|item| item.value()).collect();
+                let mut ours = ours.clone();
+                let unknown = selection.unknown(values.iter());
+                if !unknown.is_empty() {
+                    ours.push((IGNORED_FIELDS, json!(unknown)));
+                }
+                let kept = values.iter().map(|item| selection.apply(item)).collect();
+                structured_object(
+                    [
+                        (RESULT, Member::Value(Value::Array(kept))),
+                        (NEXT_CURSOR, Member::Value(next)),
+                    ],
+                    ours,
+                )
+            }
+        };
         Ok((written, taken.len()))
     };
     let fits = |json: &str| budget::structured_len(json, rate_limit) <= list.budget;
@@ -252,8 +282,34 @@ fn error_body_within(body: Value, limit: usize) -> Value {
     wrapper.remove("body").unwrap_or(Value::Null)
 }
 
+/// The vendor's object (or, for any other JSON, `result`) with only the selected fields, ours
+/// added, and the paths that named nothing in `ignored_fields`.
+fn selected_object(
+    raw: Json<'_>,
+    selection: Option<&Selection>,
+    mut ours: Vec<(Key<'static>, Value)>,
+) -> String {
+    let value = raw.value().unwrap_or(Value::Null);
+    let Some(selection) = selection else {
+        return structured_object([(RESULT, Member::Value(value))], ours);
+    };
+    let unknown = selection.unknown(std::iter::once(&value));
+    if !unknown.is_empty() {
+        ours.push((IGNORED_FIELDS, json!(unknown)));
+    }
+    match selection.apply(&value) {
+        Value::Object(mut kept) if value.is_object() => {
+            for (key, value) in ours {
+                kept.insert(key.name().into_owned(), value);
+            }
+            serde_json::to_string(&kept).unwrap_or_default()
+        }
+        selected => structured_object([(RESULT, Member::Value(selected))], ours),
+    }
+}
+
 /// The members specgate writes into results, which shaping leaves alone.
-const OUR_MEMBERS: [&str; 3] = ["next_cursor", "rate_limit", "truncated"];
+const OUR_MEMBERS: [&str; 4] = ["next_cursor", "rate_limit", "truncated", "ignored_fields"];
 
 /// A member of a structured result.
 pub(super) enum Member<'a> {
