@@ -20,7 +20,7 @@ pub struct CatalogTool {
 }
 
 /// What every read tool's description adds: how results are budgeted, and how to narrow them.
-const BUDGET_NOTE: &str = "\n\nResults are kept within this MCP server's result budget: a list page holds as many whole items as fit, and `next_cursor` continues right after the last one; a larger object is shortened where it is largest, and `truncated.paths` names what was shortened. Ask for less with `limit`, or fetch one item by id.";
+const BUDGET_NOTE: &str = "\n\nResults are kept within this MCP server's result budget: a list page holds as many whole items as fit, and `next_cursor` continues right after the last one; a larger object is shortened where it is largest, and `truncated.paths` names what was shortened. Ask for less with `response_fields` (only the fields you need) or `limit`.";
 
 impl CatalogTool {
     /// The description clients are served: the spec's, and for read tools how results are

@@ -265,7 +265,7 @@ fn shaped(written: &str, prefix: &str, limit: usize, rate_limit: Option<&RateLim
         "truncated".to_owned(),
         json!({
             "paths": listed,
-            "hint": format!("shortened to fit this MCP server's result budget of {limit} bytes; call again for less (a smaller `limit`, or one item by id)"),
+            "hint": format!("shortened to fit this MCP server's result budget of {limit} bytes; call again for less: `response_fields` with only the fields you need (the shortened ones among them), or a smaller `limit`"),
         }),
     );
     serde_json::to_string(&object).unwrap_or_default()
