@@ -171,3 +171,63 @@ async fn official_conformance_suites_pass() {
     );
     assert!(!stdout.contains("Unexpected failures"), "{stdout}");
 }
+
+/// Runs an official SDK client's discovery script against a read-only discovery server.
+async fn official_client_discovers(interpreter: String, script: &str) {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h
+        .server(
+            &account,
+            json!({"methods": ["read"], "tool_exposure": "discovery"}),
+        )
+        .await;
+    let script = scripts().join(script);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(interpreter).arg(script).arg(url).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        seen["listed"],
+        json!(["search_tools", "get_tool_schema", "call_tool"]),
+        "{seen}"
+    );
+    assert!(
+        seen["found"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("list_all_malomo_orders")),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["writes"],
+        json!([]),
+        "a read-only server finds no write tool: {seen}"
+    );
+    assert_eq!(seen["describedType"], "object", "{seen}");
+    assert_eq!(seen["items"], 2, "{seen}");
+    assert_eq!(
+        seen["refused"], -32602,
+        "a write tool is not callable: {seen}"
+    );
+}
+
+#[tokio::test]
+async fn the_typescript_sdk_client_discovers_and_calls() {
+    let Some(node) = node() else { return };
+    official_client_discovers(node, "mcp-discovery-client.mjs").await;
+}
+
+#[tokio::test]
+async fn the_python_sdk_client_discovers_and_calls() {
+    let Some(python) = python() else { return };
+    official_client_discovers(python, "mcp_discovery_client.py").await;
+}
