@@ -912,3 +912,83 @@ async fn response_fields_keep_only_the_named_fields() {
         );
     }
 }
+
+/// Every paging style walked through a small budget returns exactly the items a walk through
+/// the largest budget returns, in order, across the vendor's own pages: the budget only makes
+/// the pages finer.
+#[tokio::test]
+async fn a_small_budget_makes_pages_finer_and_loses_nothing_in_any_paging_style() {
+    let app = start().await;
+    let mut finer = 0;
+    async fn walk(app: &App, mcp: &str, tool: &str, base: &Value) -> (Vec<Value>, usize, usize) {
+        let (mut items, mut pages, mut largest) = (Vec::new(), 0, 0);
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut arguments = base.clone();
+            if let Some(cursor) = &cursor {
+                arguments["next_cursor"] = json!(cursor);
+            }
+            let reply = app
+                .rpc(
+                    mcp,
+                    "tools/call",
+                    json!({"name": tool, "arguments": arguments}),
+                )
+                .await;
+            assert_eq!(reply["result"]["isError"], false, "{tool}: {reply}");
+            largest = largest.max(result_bytes(&reply));
+            let structured = &reply["result"]["structuredContent"];
+            items.extend(structured["result"].as_array().unwrap().iter().cloned());
+            pages += 1;
+            match structured["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return (items, pages, largest),
+            }
+            assert!(pages < 500, "{tool}: the walk never ends");
+        }
+    }
+    for (integration, tool, base) in [
+        ("malomo", "list_all_malomo_orders", json!({"limit": 5})),
+        ("e_desk", "list_all_e_desk_tickets", json!({"limit": 5})),
+        (
+            "roserocket",
+            "list_all_roserocket_objects",
+            json!({"limit": 2, "objectKey": "order", "boardId": "b1"}),
+        ),
+        ("malomo", "list_all_malomo_returns", json!({"limit": 5})),
+    ] {
+        let account = app.account(integration, None).await;
+        let mut servers = Vec::new();
+        for budget in [2_000_000, 2_000] {
+            let (status, body) = app
+                .admin(
+                    Method::POST,
+                    &format!("/integrated-account/{account}/mcp"),
+                    Some(json!({"name": format!("budget {budget}"), "config": {"max_result_bytes": budget}})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            servers.push(body["mcp_path"].as_str().unwrap().to_owned());
+        }
+        let (whole, whole_pages, _) = walk(&app, &servers[0], tool, &base).await;
+        let (fine, fine_pages, largest) = walk(&app, &servers[1], tool, &base).await;
+        assert!(largest <= 2_000, "{tool}: a page of {largest} bytes");
+        assert!(whole.len() > 1, "{tool}: the sandbox lists several items");
+        let ids = |items: &[Value]| -> Vec<Value> {
+            items
+                .iter()
+                .map(|item| item.get("id").cloned().unwrap_or_else(|| item.clone()))
+                .collect()
+        };
+        assert_eq!(ids(&fine), ids(&whole), "{tool}: every item once, in order");
+        assert!(
+            fine_pages >= whole_pages,
+            "{tool}: {fine_pages} pages against {whole_pages}"
+        );
+        finer += usize::from(fine_pages > whole_pages);
+    }
+    assert!(
+        finer >= 2,
+        "the small budget split the pages of {finer} styles"
+    );
+}
