@@ -60,15 +60,9 @@ impl AppState {
         let result = match decoded {
             Err(error) => Err(CallError::invalid_arguments(&error)),
             Ok(()) => {
-                let call = self.caller.call(
-                    &resolved.account,
-                    &resolved.server.id,
-                    &resolved.upstream,
-                    tool.integration,
-                    tool.def,
-                    &args,
-                    resolved.server.config.max_result_bytes as usize,
-                );
+                let call = self
+                    .caller
+                    .call(resolved, tool.integration, tool.def, &args);
                 tracing::Instrument::instrument(call, span).await
             }
         };

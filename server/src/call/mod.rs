@@ -19,9 +19,10 @@ use specgate_runtime::{Args, Integration, ToolDef};
 
 pub use credentials::{Credentials, CredentialsMismatch, Upstream};
 
+use crate::access::Resolved;
 use crate::crypto::Keys;
 use crate::ratelimit::RateLimit;
-use crate::store::{Account, Store};
+use crate::store::Store;
 
 /// What a successful call produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -240,19 +241,21 @@ impl Caller {
         &self.http[crate::state::serving_thread() % self.http.len()]
     }
 
-    /// Calls one tool for one account through one MCP server (which its cursors are bound to),
-    /// its result within `budget` bytes.
-    #[allow(clippy::too_many_arguments)]
+    /// Calls one tool for the account of the MCP server `resolved` (which its cursors are
+    /// bound to), its result within that server's budget.
     pub async fn call(
         &self,
-        account: &Account,
-        server_id: &str,
-        upstream: &Upstream,
+        resolved: &Resolved,
         integration: &Integration,
         tool: &ToolDef,
         args: &Args,
-        budget: usize,
     ) -> Result<CallOutcome, CallError> {
+        let (account, server_id, upstream) = (
+            &resolved.account,
+            resolved.server.id.as_str(),
+            &resolved.upstream,
+        );
+        let budget = resolved.server.config.max_result_bytes as usize;
         let mut request = (tool.build)(args).map_err(|e| CallError::invalid_arguments(&e))?;
         let page = paging::apply(&self.keys, tool, server_id, &mut request)?;
         let url = self
