@@ -77,7 +77,11 @@ pub(super) async fn resolve_token(
             parts.headers.remove(http::header::AUTHORIZATION);
             parts.headers.remove(API_KEY);
             parts.extensions.insert(resolved.clone());
-            parts.extensions.insert(principal);
+            // A URL alone names nobody: readers take the default, and the hot path saves
+            // the allocation.
+            if principal != Principal::default() {
+                parts.extensions.insert(principal);
+            }
             Ok(resolved)
         }
         Err(AccessError::UnknownToken) => Err((StatusCode::NOT_FOUND, "Not Found").into_response()),
