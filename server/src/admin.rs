@@ -3,8 +3,6 @@
 //! Routes and their OpenAPI document come from one table ([`operations`]), so no route goes
 //! undocumented.
 
-use std::sync::Arc;
-
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
@@ -21,6 +19,7 @@ use crate::provision::{
 };
 use crate::state::AppState;
 use crate::store::{SchemaProfile, TokenScope, UpstreamHost};
+use crate::web::{self, InternalFailure};
 
 /// An admin API error: a status, a stable code and a message that says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,10 +91,6 @@ impl From<ProvisionError> for ApiError {
     }
 }
 
-/// An internal failure behind a 500, left in the response for [`log_internal_errors`].
-#[derive(Clone)]
-struct InternalFailure(Arc<str>);
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
@@ -118,9 +113,7 @@ impl IntoResponse for ApiError {
 /// Logs the internal failure behind each 500, once, outside the error's conversion.
 async fn log_internal_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
-    if let Some(InternalFailure(error)) = response.extensions().get::<InternalFailure>() {
-        tracing::error!(%error, "admin operation failed");
-    }
+    web::log_internal_failure(&response, "admin operation");
     response
 }
 

@@ -25,7 +25,7 @@ use axum::extract::{
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use serde_json::{Value, json};
 use specgate_runtime::{AuthKind, Integration};
 
@@ -41,6 +41,7 @@ use crate::store::{
     ConsoleSession, DEFAULT_MAX_RESULT_BYTES, Filter, SchemaProfile, ServerConfig, TokenScope,
     ToolExposure, now,
 };
+use crate::web::{self, InternalFailure};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "specgate_console";
@@ -111,29 +112,11 @@ pub fn router(state: AppState) -> Router {
 /// The security headers every console response carries; also logs the internal failure
 /// behind a 500.
 async fn security_headers(mut response: Response) -> Response {
-    if let Some(InternalFailure(error)) = response.extensions().get::<InternalFailure>() {
-        tracing::error!(%error, "console operation failed");
-    }
-    let headers = response.headers_mut();
-    for (name, value) in [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ),
-        (
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ),
-        // Not `no-referrer`: under it browsers send `Origin: null` on this site's own forms.
-        (
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ),
-        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-    ] {
-        headers.insert(name, value);
-    }
+    web::log_internal_failure(&response, "console operation");
+    web::set_page_headers(
+        response.headers_mut(),
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
     response
 }
 
@@ -246,17 +229,8 @@ fn check_post(
     session: Option<&ConsoleSession>,
     form: &Form,
 ) -> Option<Response> {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        let same = origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| Some(authority) == host);
-        if !same {
-            return Some(forbidden(&format!(
-                "this form was sent from another site (`Origin: {origin}`, this host is `{}`)",
-                host.unwrap_or_default()
-            )));
-        }
+    if let Some(refusal) = web::foreign_origin(headers) {
+        return Some(forbidden(&refusal));
     }
     if let Some(session) = session
         && !constant_time_eq(form.get("csrf").as_bytes(), session.csrf_token.as_bytes())
@@ -279,35 +253,20 @@ fn forbidden(message: &str) -> Response {
 
 /// A whole page. `session` adds the navigation and sign-out.
 fn page(title: &str, session: Option<&ConsoleSession>, body: Markup) -> Html<String> {
-    let markup = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · specgate" }
-                link rel="stylesheet" href="/console/assets/console.css";
-                script src="/console/assets/console.js" defer {}
-            }
-            body {
-                header {
-                    a.brand href="/console" { "specgate" }
-                    @if let Some(session) = session {
-                        nav aria-label="Main" {
-                            a href="/console" { "Integrations and accounts" }
-                            a href="/console/accounts/new" { "New account" }
-                            form method="post" action="/console/logout" {
-                                (csrf(session))
-                                button type="submit" { "Sign out" }
-                            }
-                        }
-                    }
+    let header = html! {
+        a.brand href="/console" { "specgate" }
+        @if let Some(session) = session {
+            nav aria-label="Main" {
+                a href="/console" { "Integrations and accounts" }
+                a href="/console/accounts/new" { "New account" }
+                form method="post" action="/console/logout" {
+                    (csrf(session))
+                    button type="submit" { "Sign out" }
                 }
-                main { h1 { (title) } (body) }
             }
         }
     };
-    Html(markup.into_string())
+    web::document(title, header, body, Some("/console/assets/console.js"))
 }
 
 /// The hidden input that carries a session's CSRF token.
@@ -377,10 +336,6 @@ impl ConsoleError {
         }
     }
 }
-
-/// An internal failure behind a 500, left in the response for [`security_headers`] to log.
-#[derive(Clone)]
-struct InternalFailure(std::sync::Arc<str>);
 
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {

@@ -28,6 +28,7 @@ pub mod serving;
 pub mod state;
 pub mod store;
 pub mod tool_call;
+pub mod web;
 pub use specgate_wire::{ratelimit, vendor_json};
 
 pub use state::{AppState, Config, spawn_sweeper};

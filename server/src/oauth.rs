@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use crate::grants::{
@@ -23,6 +23,7 @@ use crate::grants::{
 use crate::limiter::AddressLimiter;
 use crate::state::AppState;
 use crate::store::now;
+use crate::web;
 
 /// Failed consent sign-ins one address may make per minute.
 const SIGN_IN_FAILURES: u32 = 5;
@@ -325,8 +326,8 @@ async fn authorize_decision(
         Err(error) => return error_page(&error),
     };
     let text = |name: &str| fields.get(name).and_then(Value::as_str).unwrap_or_default();
-    if let Some(refused) = foreign_origin(&headers) {
-        return refused;
+    if let Some(refusal) = web::foreign_origin(&headers) {
+        return error_page(&OAuthError::InvalidRequest(refusal));
     }
     if !csrf_valid(&oauth.state, &request, text("csrf")) {
         return error_page(&OAuthError::InvalidRequest(
@@ -386,21 +387,6 @@ async fn authorize_decision(
         }
         Err(ConsentError::Authorize(error)) => authorize_error(error),
     }
-}
-
-/// The refusal of a POST another site made (an `Origin` that is not this host's).
-fn foreign_origin(headers: &HeaderMap) -> Option<Response> {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())?;
-    let same = origin
-        .split_once("://")
-        .is_some_and(|(_, authority)| Some(authority) == host);
-    (!same).then(|| {
-        error_page(&OAuthError::InvalidRequest(format!(
-            "this form was sent from another site (`Origin: {}`)",
-            crate::provision::printable(origin)
-        )))
-    })
 }
 
 /// What the consent form's CSRF token is bound to: the request it answers.
@@ -484,18 +470,11 @@ fn with_security_headers(mut response: Response, form_target: Option<&str>) -> R
     let policy = format!(
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     );
-    let headers = response.headers_mut();
-    if let Ok(policy) = HeaderValue::from_str(&policy) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
-    }
-    for (name, value) in [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "same-origin"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CACHE_CONTROL, "no-store"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
+    // Origins and schemes are ASCII, so the policy is always a header value; were it not,
+    // no form could post.
+    let policy = HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; form-action 'none'"));
+    web::set_page_headers(response.headers_mut(), policy);
     response
 }
 
@@ -509,24 +488,7 @@ fn csp_source(redirect_uri: &str) -> Option<String> {
 }
 
 fn layout(title: &str, body: Markup) -> Html<String> {
-    Html(
-        html! {
-            (DOCTYPE)
-            html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (title) " · specgate" }
-                    link rel="stylesheet" href="/console/assets/console.css";
-                }
-                body {
-                    header { span.brand { "specgate" } }
-                    main { h1 { (title) } (body) }
-                }
-            }
-        }
-        .into_string(),
-    )
+    web::document(title, html! { span.brand { "specgate" } }, body, None)
 }
 
 fn error_page(error: &OAuthError) -> Response {
