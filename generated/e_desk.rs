@@ -482,7 +482,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
 ];
 
 ///Typed arguments of `create_a_e_desk_message`: Create an eDesk message
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateAEDeskMessageRequest {
     ///`ticket_id`: The ticket to add the message to (required).
     pub ticket_id: i64,
@@ -506,7 +506,7 @@ impl CreateAEDeskMessageRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "ticket_id",
@@ -517,34 +517,61 @@ impl CreateAEDeskMessageRequest {
                 "from_user_id",
                 "attachments",
             ],
-        )?;
-        let ticket_id = ::specgate_runtime::required::<i64>(args, "ticket_id")?;
-        let type_ = ::specgate_runtime::required::<MessageType>(args, "type")?;
-        let body = ::specgate_runtime::required::<::std::string::String>(args, "body")?;
-        let subject = ::specgate_runtime::optional::<
+        );
+        let ticket_id = ::specgate_runtime::ArgReader::required::<
+            i64,
+        >(&mut reader, "ticket_id");
+        let type_ = ::specgate_runtime::ArgReader::required::<
+            MessageType,
+        >(&mut reader, "type");
+        let body = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(args, "subject")?;
-        let direction = ::specgate_runtime::optional::<
+        >(&mut reader, "body");
+        let subject = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "subject");
+        let direction = ::specgate_runtime::ArgReader::optional::<
             CreateAEDeskMessageDirection,
-        >(args, "direction")?;
-        let from_user_id = ::specgate_runtime::optional::<i64>(args, "from_user_id")?;
-        let attachments = ::specgate_runtime::optional::<
+        >(&mut reader, "direction");
+        let from_user_id = ::specgate_runtime::ArgReader::optional::<
+            i64,
+        >(&mut reader, "from_user_id");
+        let attachments = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<CreateAEDeskMessageAttachmentsItem>,
-        >(args, "attachments")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "attachments");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             ticket_id,
             type_,
             body,
-            subject,
-            direction,
-            from_user_id,
-            attachments,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(ticket_id),
+                ::std::option::Option::Some(type_),
+                ::std::option::Option::Some(body),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    ticket_id,
+                    type_,
+                    body,
+                    subject,
+                    direction,
+                    from_user_id,
+                    attachments,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "ticket_id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(9usize);
-        path.push_str("/messages");
+        ::std::string::String::push_str(&mut path, "/messages");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -554,42 +581,25 @@ impl CreateAEDeskMessageRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("ticket_id"),
-                    ::specgate_runtime::ToJson::to_json(&self.ticket_id),
+                ::specgate_runtime::put(&mut body, "ticket_id", &self.ticket_id);
+                ::specgate_runtime::put(&mut body, "type", &self.type_);
+                ::specgate_runtime::put(&mut body, "body", &self.body);
+                ::specgate_runtime::put_optional(&mut body, "subject", &self.subject);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "direction",
+                    &self.direction,
                 );
-                body.insert(
-                    ::std::string::String::from("type"),
-                    ::specgate_runtime::ToJson::to_json(&self.type_),
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "from_user_id",
+                    &self.from_user_id,
                 );
-                body.insert(
-                    ::std::string::String::from("body"),
-                    ::specgate_runtime::ToJson::to_json(&self.body),
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "attachments",
+                    &self.attachments,
                 );
-                if let ::std::option::Option::Some(value) = self.subject {
-                    body.insert(
-                        ::std::string::String::from("subject"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.direction {
-                    body.insert(
-                        ::std::string::String::from("direction"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.from_user_id {
-                    body.insert(
-                        ::std::string::String::from("from_user_id"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.attachments {
-                    body.insert(
-                        ::std::string::String::from("attachments"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -611,7 +621,7 @@ fn build_create_a_e_desk_message(
 }
 
 ///Typed arguments of `create_a_e_desk_order_note`: Create an eDesk order note
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateAEDeskOrderNoteRequest {
     ///`sales_order_id`
     pub sales_order_id: i64,
@@ -623,17 +633,37 @@ impl CreateAEDeskOrderNoteRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["sales_order_id", "text"])?;
-        let sales_order_id = ::specgate_runtime::required::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["sales_order_id", "text"],
+        );
+        let sales_order_id = ::specgate_runtime::ArgReader::required::<
             i64,
-        >(args, "sales_order_id")?;
-        let text = ::specgate_runtime::required::<::std::string::String>(args, "text")?;
-        ::std::result::Result::Ok(Self { sales_order_id, text })
+        >(&mut reader, "sales_order_id");
+        let text = ::specgate_runtime::ArgReader::required::<
+            ::std::string::String,
+        >(&mut reader, "text");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            sales_order_id,
+            text,
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(sales_order_id),
+                ::std::option::Option::Some(text),
+            ) => ::std::result::Result::Ok(Self { sales_order_id, text }),
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "sales_order_id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(12usize);
-        path.push_str("/order-notes");
+        ::std::string::String::push_str(&mut path, "/order-notes");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -643,14 +673,12 @@ impl CreateAEDeskOrderNoteRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("sales_order_id"),
-                    ::specgate_runtime::ToJson::to_json(&self.sales_order_id),
+                ::specgate_runtime::put(
+                    &mut body,
+                    "sales_order_id",
+                    &self.sales_order_id,
                 );
-                body.insert(
-                    ::std::string::String::from("text"),
-                    ::specgate_runtime::ToJson::to_json(&self.text),
-                );
+                ::specgate_runtime::put(&mut body, "text", &self.text);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -672,7 +700,7 @@ fn build_create_a_e_desk_order_note(
 }
 
 ///Typed arguments of `create_a_e_desk_template`: Create an eDesk template
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateAEDeskTemplateRequest {
     ///`name`
     pub name: ::std::string::String,
@@ -686,18 +714,40 @@ impl CreateAEDeskTemplateRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["name", "subject", "body"])?;
-        let name = ::specgate_runtime::required::<::std::string::String>(args, "name")?;
-        let subject = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["name", "subject", "body"],
+        );
+        let name = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(args, "subject")?;
-        let body = ::specgate_runtime::required::<::std::string::String>(args, "body")?;
-        ::std::result::Result::Ok(Self { name, subject, body })
+        >(&mut reader, "name");
+        let subject = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "subject");
+        let body = ::specgate_runtime::ArgReader::required::<
+            ::std::string::String,
+        >(&mut reader, "body");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            name,
+            body,
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(name),
+                ::std::option::Option::Some(body),
+            ) => ::std::result::Result::Ok(Self { name, subject, body }),
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "name"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(10usize);
-        path.push_str("/templates");
+        ::std::string::String::push_str(&mut path, "/templates");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -707,20 +757,9 @@ impl CreateAEDeskTemplateRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("name"),
-                    ::specgate_runtime::ToJson::to_json(&self.name),
-                );
-                if let ::std::option::Option::Some(value) = self.subject {
-                    body.insert(
-                        ::std::string::String::from("subject"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                body.insert(
-                    ::std::string::String::from("body"),
-                    ::specgate_runtime::ToJson::to_json(&self.body),
-                );
+                ::specgate_runtime::put(&mut body, "name", &self.name);
+                ::specgate_runtime::put_optional(&mut body, "subject", &self.subject);
+                ::specgate_runtime::put(&mut body, "body", &self.body);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -742,7 +781,7 @@ fn build_create_a_e_desk_template(
 }
 
 ///Typed arguments of `get_single_e_desk_message_by_id`: Get an eDesk message by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleEDeskMessageByIdRequest {
     ///`messageId`
     pub message_id: i64,
@@ -754,20 +793,37 @@ impl GetSingleEDeskMessageByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["messageId", "response_fields"])?;
-        let message_id = ::specgate_runtime::required::<i64>(args, "messageId")?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["messageId", "response_fields"],
+        );
+        let message_id = ::specgate_runtime::ArgReader::path::<
+            i64,
+        >(&mut reader, "messageId");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             message_id,
-            response_fields,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(message_id)) => {
+                ::std::result::Result::Ok(Self {
+                    message_id,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "messageId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(26usize);
-        path.push_str("/messages/");
+        ::std::string::String::push_str(&mut path, "/messages/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.message_id),
@@ -799,7 +855,7 @@ fn build_get_single_e_desk_message_by_id(
 }
 
 ///Typed arguments of `get_single_e_desk_order_note_by_id`: Get an eDesk order note by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleEDeskOrderNoteByIdRequest {
     ///`orderNoteId`
     pub order_note_id: i64,
@@ -811,20 +867,40 @@ impl GetSingleEDeskOrderNoteByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["orderNoteId", "response_fields"])?;
-        let order_note_id = ::specgate_runtime::required::<i64>(args, "orderNoteId")?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["orderNoteId", "response_fields"],
+        );
+        let order_note_id = ::specgate_runtime::ArgReader::path::<
+            i64,
+        >(&mut reader, "orderNoteId");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             order_note_id,
-            response_fields,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(order_note_id),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    order_note_id,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "orderNoteId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(29usize);
-        path.push_str("/order-notes/");
+        ::std::string::String::push_str(&mut path, "/order-notes/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.order_note_id),
@@ -856,7 +932,7 @@ fn build_get_single_e_desk_order_note_by_id(
 }
 
 ///Typed arguments of `get_single_e_desk_sales_order_by_id`: Get an eDesk sales order by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleEDeskSalesOrderByIdRequest {
     ///`salesOrderId`
     pub sales_order_id: i64,
@@ -868,20 +944,40 @@ impl GetSingleEDeskSalesOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["salesOrderId", "response_fields"])?;
-        let sales_order_id = ::specgate_runtime::required::<i64>(args, "salesOrderId")?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["salesOrderId", "response_fields"],
+        );
+        let sales_order_id = ::specgate_runtime::ArgReader::path::<
+            i64,
+        >(&mut reader, "salesOrderId");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             sales_order_id,
-            response_fields,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(sales_order_id),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    sales_order_id,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "salesOrderId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(30usize);
-        path.push_str("/sales-orders/");
+        ::std::string::String::push_str(&mut path, "/sales-orders/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.sales_order_id),
@@ -913,7 +1009,7 @@ fn build_get_single_e_desk_sales_order_by_id(
 }
 
 ///Typed arguments of `get_single_e_desk_tag_by_id`: Get an eDesk tag by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleEDeskTagByIdRequest {
     ///`tagId`
     pub tag_id: i64,
@@ -925,17 +1021,32 @@ impl GetSingleEDeskTagByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["tagId", "response_fields"])?;
-        let tag_id = ::specgate_runtime::required::<i64>(args, "tagId")?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["tagId", "response_fields"],
+        );
+        let tag_id = ::specgate_runtime::ArgReader::path::<i64>(&mut reader, "tagId");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { tag_id, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            tag_id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(tag_id)) => {
+                ::std::result::Result::Ok(Self { tag_id, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "tagId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(22usize);
-        path.push_str("/tags/");
+        ::std::string::String::push_str(&mut path, "/tags/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.tag_id),
@@ -967,7 +1078,7 @@ fn build_get_single_e_desk_tag_by_id(
 }
 
 ///Typed arguments of `get_single_e_desk_ticket_by_id`: Get an eDesk ticket by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleEDeskTicketByIdRequest {
     ///`ticketId`
     pub ticket_id: i64,
@@ -979,17 +1090,34 @@ impl GetSingleEDeskTicketByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["ticketId", "response_fields"])?;
-        let ticket_id = ::specgate_runtime::required::<i64>(args, "ticketId")?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["ticketId", "response_fields"],
+        );
+        let ticket_id = ::specgate_runtime::ArgReader::path::<
+            i64,
+        >(&mut reader, "ticketId");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { ticket_id, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ticket_id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(ticket_id)) => {
+                ::std::result::Result::Ok(Self { ticket_id, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "ticketId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(25usize);
-        path.push_str("/tickets/");
+        ::std::string::String::push_str(&mut path, "/tickets/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.ticket_id),
@@ -1020,7 +1148,7 @@ fn build_get_single_e_desk_ticket_by_id(
         .map(GetSingleEDeskTicketByIdRequest::into_request)
 }
 
-static RULES_LIST_ALL_E_DESK_CHANNELS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -1040,7 +1168,7 @@ static RULES_LIST_ALL_E_DESK_CHANNELS: ::specgate_runtime::Rule = ::specgate_run
     ],
 };
 ///Typed arguments of `list_all_e_desk_channels`: List all eDesk channels
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllEDeskChannelsRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -1054,18 +1182,21 @@ impl ListAllEDeskChannelsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_CHANNELS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             limit,
             next_cursor,
@@ -1075,7 +1206,7 @@ impl ListAllEDeskChannelsRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(9usize);
-        path.push_str("/channels");
+        ::std::string::String::push_str(&mut path, "/channels");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1102,27 +1233,8 @@ fn build_list_all_e_desk_channels(
         .map(ListAllEDeskChannelsRequest::into_request)
 }
 
-static RULES_LIST_ALL_E_DESK_CONTACTS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_e_desk_contacts`: List all eDesk contacts
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllEDeskContactsRequest {
     ///`fsf_query`: Full-text search.
     pub fsf_query: ::std::option::Option<::std::string::String>,
@@ -1146,7 +1258,7 @@ impl ListAllEDeskContactsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "fsf_query",
@@ -1158,26 +1270,33 @@ impl ListAllEDeskContactsRequest {
                 "next_cursor",
                 "response_fields",
             ],
-        )?;
-        let fsf_query = ::specgate_runtime::optional::<
+        );
+        let fsf_query = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "fsf_query")?;
-        let consumer_id = ::specgate_runtime::optional::<i64>(args, "consumer_id")?;
-        let email = ::specgate_runtime::optional::<
+        >(&mut reader, "fsf_query");
+        let consumer_id = ::specgate_runtime::ArgReader::optional::<
+            i64,
+        >(&mut reader, "consumer_id");
+        let email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "email")?;
-        let name = ::specgate_runtime::optional::<::std::string::String>(args, "name")?;
-        let phone_number = ::specgate_runtime::optional::<
+        >(&mut reader, "email");
+        let name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "phone_number")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "name");
+        let phone_number = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "phone_number");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_CONTACTS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             fsf_query,
             consumer_id,
@@ -1192,28 +1311,33 @@ impl ListAllEDeskContactsRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(9usize);
-        path.push_str("/contacts");
+        ::std::string::String::push_str(&mut path, "/contacts");
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.fsf_query {
-            query.push(("fsf_query", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.consumer_id {
-            query
-                .push(("consumer_id", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.email {
-            query.push(("email", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.name {
-            query.push(("name", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.phone_number {
-            query
-                .push((
-                    "phone_number",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "fsf_query",
+            ::std::option::Option::as_ref(&self.fsf_query),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "consumer_id",
+            ::std::option::Option::as_ref(&self.consumer_id),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "email",
+            ::std::option::Option::as_ref(&self.email),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "name",
+            ::std::option::Option::as_ref(&self.name),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "phone_number",
+            ::std::option::Option::as_ref(&self.phone_number),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -1239,27 +1363,8 @@ fn build_list_all_e_desk_contacts(
         .map(ListAllEDeskContactsRequest::into_request)
 }
 
-static RULES_LIST_ALL_E_DESK_ORDER_NOTES: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_e_desk_order_notes`: List all eDesk order notes
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllEDeskOrderNotesRequest {
     ///`filter_sales_order_id_equals`
     pub filter_sales_order_id_equals: ::std::option::Option<i64>,
@@ -1275,21 +1380,24 @@ impl ListAllEDeskOrderNotesRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["filter_sales_order_id_equals", "limit", "next_cursor", "response_fields"],
-        )?;
-        let filter_sales_order_id_equals = ::specgate_runtime::optional::<
+        );
+        let filter_sales_order_id_equals = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(args, "filter_sales_order_id_equals")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_sales_order_id_equals");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_ORDER_NOTES, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             filter_sales_order_id_equals,
             limit,
@@ -1300,15 +1408,13 @@ impl ListAllEDeskOrderNotesRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(12usize);
-        path.push_str("/order-notes");
+        ::std::string::String::push_str(&mut path, "/order-notes");
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.filter_sales_order_id_equals {
-            query
-                .push((
-                    "filter_sales_order_id_equals",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_sales_order_id_equals",
+            ::std::option::Option::as_ref(&self.filter_sales_order_id_equals),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -1334,27 +1440,8 @@ fn build_list_all_e_desk_order_notes(
         .map(ListAllEDeskOrderNotesRequest::into_request)
 }
 
-static RULES_LIST_ALL_E_DESK_TAG_GROUPS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_e_desk_tag_groups`: List all eDesk tag groups
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllEDeskTagGroupsRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -1368,18 +1455,21 @@ impl ListAllEDeskTagGroupsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TAG_GROUPS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             limit,
             next_cursor,
@@ -1389,7 +1479,7 @@ impl ListAllEDeskTagGroupsRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(11usize);
-        path.push_str("/tag-groups");
+        ::std::string::String::push_str(&mut path, "/tag-groups");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1416,27 +1506,8 @@ fn build_list_all_e_desk_tag_groups(
         .map(ListAllEDeskTagGroupsRequest::into_request)
 }
 
-static RULES_LIST_ALL_E_DESK_TAGS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_e_desk_tags`: List all eDesk tags
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllEDeskTagsRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -1450,18 +1521,21 @@ impl ListAllEDeskTagsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TAGS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             limit,
             next_cursor,
@@ -1471,7 +1545,7 @@ impl ListAllEDeskTagsRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(5usize);
-        path.push_str("/tags");
+        ::std::string::String::push_str(&mut path, "/tags");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1497,27 +1571,8 @@ fn build_list_all_e_desk_tags(
     ListAllEDeskTagsRequest::from_args(args).map(ListAllEDeskTagsRequest::into_request)
 }
 
-static RULES_LIST_ALL_E_DESK_TEMPLATES: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_e_desk_templates`: List all eDesk templates
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllEDeskTemplatesRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -1531,18 +1586,21 @@ impl ListAllEDeskTemplatesRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TEMPLATES, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             limit,
             next_cursor,
@@ -1552,7 +1610,7 @@ impl ListAllEDeskTemplatesRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(10usize);
-        path.push_str("/templates");
+        ::std::string::String::push_str(&mut path, "/templates");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1579,27 +1637,8 @@ fn build_list_all_e_desk_templates(
         .map(ListAllEDeskTemplatesRequest::into_request)
 }
 
-static RULES_LIST_ALL_E_DESK_TICKETS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_e_desk_tickets`: List all eDesk tickets
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllEDeskTicketsRequest {
     ///`order_by`
     pub order_by: ::std::option::Option<ListAllEDeskTicketsOrderBy>,
@@ -1641,7 +1680,7 @@ impl ListAllEDeskTicketsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "order_by",
@@ -1661,54 +1700,57 @@ impl ListAllEDeskTicketsRequest {
                 "next_cursor",
                 "response_fields",
             ],
-        )?;
-        let order_by = ::specgate_runtime::optional::<
+        );
+        let order_by = ::specgate_runtime::ArgReader::optional::<
             ListAllEDeskTicketsOrderBy,
-        >(args, "order_by")?;
-        let order_direction = ::specgate_runtime::optional::<
+        >(&mut reader, "order_by");
+        let order_direction = ::specgate_runtime::ArgReader::optional::<
             ListAllEDeskTicketsOrderDirection,
-        >(args, "order_direction")?;
-        let filter_contact_id_equals = ::specgate_runtime::optional::<
+        >(&mut reader, "order_direction");
+        let filter_contact_id_equals = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(args, "filter_contact_id_equals")?;
-        let filter_channel_id_equals = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_contact_id_equals");
+        let filter_channel_id_equals = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(args, "filter_channel_id_equals")?;
-        let filter_status_equals = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_channel_id_equals");
+        let filter_status_equals = ::specgate_runtime::ArgReader::optional::<
             ListAllEDeskTicketsFilterStatusEquals,
-        >(args, "filter_status_equals")?;
-        let filter_type_equals = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_status_equals");
+        let filter_type_equals = ::specgate_runtime::ArgReader::optional::<
             ListAllEDeskTicketsFilterTypeEquals,
-        >(args, "filter_type_equals")?;
-        let filter_sales_order_id_equals = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_type_equals");
+        let filter_sales_order_id_equals = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(args, "filter_sales_order_id_equals")?;
-        let filter_created_at_gte = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_sales_order_id_equals");
+        let filter_created_at_gte = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "filter_created_at_gte")?;
-        let filter_created_at_lte = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_created_at_gte");
+        let filter_created_at_lte = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "filter_created_at_lte")?;
-        let filter_last_updated_at_gte = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_created_at_lte");
+        let filter_last_updated_at_gte = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "filter_last_updated_at_gte")?;
-        let filter_last_updated_at_lte = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_last_updated_at_gte");
+        let filter_last_updated_at_lte = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "filter_last_updated_at_lte")?;
-        let filter_owner_user_id_equals = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_last_updated_at_lte");
+        let filter_owner_user_id_equals = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(args, "filter_owner_user_id_equals")?;
-        let filter_seller_order_id_equals = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_owner_user_id_equals");
+        let filter_seller_order_id_equals = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "filter_seller_order_id_equals")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "filter_seller_order_id_equals");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_E_DESK_TICKETS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             order_by,
             order_direction,
@@ -1731,95 +1773,73 @@ impl ListAllEDeskTicketsRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(8usize);
-        path.push_str("/tickets");
+        ::std::string::String::push_str(&mut path, "/tickets");
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.order_by {
-            query.push(("order_by", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.order_direction {
-            query
-                .push((
-                    "order_direction",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_contact_id_equals {
-            query
-                .push((
-                    "filter_contact_id_equals",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_channel_id_equals {
-            query
-                .push((
-                    "filter_channel_id_equals",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_status_equals {
-            query
-                .push((
-                    "filter_status_equals",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_type_equals {
-            query
-                .push((
-                    "filter_type_equals",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_sales_order_id_equals {
-            query
-                .push((
-                    "filter_sales_order_id_equals",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_created_at_gte {
-            query
-                .push((
-                    "filter_created_at_gte",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_created_at_lte {
-            query
-                .push((
-                    "filter_created_at_lte",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_last_updated_at_gte {
-            query
-                .push((
-                    "filter_last_updated_at_gte",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_last_updated_at_lte {
-            query
-                .push((
-                    "filter_last_updated_at_lte",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_owner_user_id_equals {
-            query
-                .push((
-                    "filter_owner_user_id_equals",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.filter_seller_order_id_equals {
-            query
-                .push((
-                    "filter_seller_order_id_equals",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "order_by",
+            ::std::option::Option::as_ref(&self.order_by),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "order_direction",
+            ::std::option::Option::as_ref(&self.order_direction),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_contact_id_equals",
+            ::std::option::Option::as_ref(&self.filter_contact_id_equals),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_channel_id_equals",
+            ::std::option::Option::as_ref(&self.filter_channel_id_equals),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_status_equals",
+            ::std::option::Option::as_ref(&self.filter_status_equals),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_type_equals",
+            ::std::option::Option::as_ref(&self.filter_type_equals),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_sales_order_id_equals",
+            ::std::option::Option::as_ref(&self.filter_sales_order_id_equals),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_created_at_gte",
+            ::std::option::Option::as_ref(&self.filter_created_at_gte),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_created_at_lte",
+            ::std::option::Option::as_ref(&self.filter_created_at_lte),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_last_updated_at_gte",
+            ::std::option::Option::as_ref(&self.filter_last_updated_at_gte),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_last_updated_at_lte",
+            ::std::option::Option::as_ref(&self.filter_last_updated_at_lte),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_owner_user_id_equals",
+            ::std::option::Option::as_ref(&self.filter_owner_user_id_equals),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "filter_seller_order_id_equals",
+            ::std::option::Option::as_ref(&self.filter_seller_order_id_equals),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -1846,7 +1866,7 @@ fn build_list_all_e_desk_tickets(
 }
 
 ///Typed arguments of `update_a_e_desk_order_note_by_id`: Update an eDesk order note by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateAEDeskOrderNoteByIdRequest {
     ///`orderNoteId`
     pub order_note_id: i64,
@@ -1860,25 +1880,46 @@ impl UpdateAEDeskOrderNoteByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["orderNoteId", "sales_order_id", "text"],
-        )?;
-        let order_note_id = ::specgate_runtime::required::<i64>(args, "orderNoteId")?;
-        let sales_order_id = ::specgate_runtime::optional::<
+        );
+        let order_note_id = ::specgate_runtime::ArgReader::path::<
             i64,
-        >(args, "sales_order_id")?;
-        let text = ::specgate_runtime::required::<::std::string::String>(args, "text")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "orderNoteId");
+        let sales_order_id = ::specgate_runtime::ArgReader::optional::<
+            i64,
+        >(&mut reader, "sales_order_id");
+        let text = ::specgate_runtime::ArgReader::required::<
+            ::std::string::String,
+        >(&mut reader, "text");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             order_note_id,
-            sales_order_id,
             text,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(order_note_id),
+                ::std::option::Option::Some(text),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    order_note_id,
+                    sales_order_id,
+                    text,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "orderNoteId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(29usize);
-        path.push_str("/order-notes/");
+        ::std::string::String::push_str(&mut path, "/order-notes/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.order_note_id),
@@ -1892,16 +1933,12 @@ impl UpdateAEDeskOrderNoteByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.sales_order_id {
-                    body.insert(
-                        ::std::string::String::from("sales_order_id"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                body.insert(
-                    ::std::string::String::from("text"),
-                    ::specgate_runtime::ToJson::to_json(&self.text),
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "sales_order_id",
+                    &self.sales_order_id,
                 );
+                ::specgate_runtime::put(&mut body, "text", &self.text);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -1922,7 +1959,7 @@ fn build_update_a_e_desk_order_note_by_id(
         .map(UpdateAEDeskOrderNoteByIdRequest::into_request)
 }
 
-static RULES_UPDATE_A_E_DESK_SALES_ORDER_BY_ID: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_4F00D68B9BAD: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -1961,7 +1998,7 @@ static RULES_UPDATE_A_E_DESK_SALES_ORDER_BY_ID: ::specgate_runtime::Rule = ::spe
     ],
 };
 ///Typed arguments of `update_a_e_desk_sales_order_by_id`: Update an eDesk sales order by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateAEDeskSalesOrderByIdRequest {
     ///`salesOrderId`
     pub sales_order_id: i64,
@@ -1997,7 +2034,7 @@ impl UpdateAEDeskSalesOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "salesOrderId",
@@ -2014,62 +2051,84 @@ impl UpdateAEDeskSalesOrderByIdRequest {
                 "delivery_type",
                 "custom_fields",
             ],
-        )?;
-        let sales_order_id = ::specgate_runtime::required::<i64>(args, "salesOrderId")?;
-        let channel_id = ::specgate_runtime::optional::<i64>(args, "channel_id")?;
-        let status = ::specgate_runtime::optional::<SalesOrderStatus>(args, "status")?;
-        let currency = ::specgate_runtime::optional::<
+        );
+        let sales_order_id = ::specgate_runtime::ArgReader::path::<
+            i64,
+        >(&mut reader, "salesOrderId");
+        let channel_id = ::specgate_runtime::ArgReader::optional::<
+            i64,
+        >(&mut reader, "channel_id");
+        let status = ::specgate_runtime::ArgReader::optional::<
+            SalesOrderStatus,
+        >(&mut reader, "status");
+        let currency = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "currency")?;
-        let shipping_amount = ::specgate_runtime::optional::<
+        >(&mut reader, "currency");
+        let shipping_amount = ::specgate_runtime::ArgReader::optional::<
             f64,
-        >(args, "shipping_amount")?;
-        let contact_id = ::specgate_runtime::optional::<i64>(args, "contact_id")?;
-        let ship_to = ::specgate_runtime::optional::<
+        >(&mut reader, "shipping_amount");
+        let contact_id = ::specgate_runtime::ArgReader::optional::<
+            i64,
+        >(&mut reader, "contact_id");
+        let ship_to = ::specgate_runtime::ArgReader::optional::<
             AddressRequestType,
-        >(args, "ship_to")?;
-        let bill_to = ::specgate_runtime::optional::<
+        >(&mut reader, "ship_to");
+        let bill_to = ::specgate_runtime::ArgReader::optional::<
             AddressRequestType,
-        >(args, "bill_to")?;
-        let tracking_codes = ::specgate_runtime::optional::<
+        >(&mut reader, "bill_to");
+        let tracking_codes = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<TrackingCode>,
-        >(args, "tracking_codes")?;
-        let order_created_at = ::specgate_runtime::optional::<
+        >(&mut reader, "tracking_codes");
+        let order_created_at = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "order_created_at")?;
-        let order_shipped_at = ::specgate_runtime::optional::<
+        >(&mut reader, "order_created_at");
+        let order_shipped_at = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "order_shipped_at")?;
-        let delivery_type = ::specgate_runtime::optional::<
+        >(&mut reader, "order_shipped_at");
+        let delivery_type = ::specgate_runtime::ArgReader::optional::<
             UpdateAEDeskSalesOrderByIdDeliveryType,
-        >(args, "delivery_type")?;
-        let custom_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "delivery_type");
+        let custom_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<UpdateAEDeskSalesOrderByIdCustomFieldsItem>,
-        >(args, "custom_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_UPDATE_A_E_DESK_SALES_ORDER_BY_ID,
-            args,
-        )?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "custom_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(
+                reader,
+                ::std::option::Option::Some(&RULES_4F00D68B9BAD),
+            ),
             sales_order_id,
-            channel_id,
-            status,
-            currency,
-            shipping_amount,
-            contact_id,
-            ship_to,
-            bill_to,
-            tracking_codes,
-            order_created_at,
-            order_shipped_at,
-            delivery_type,
-            custom_fields,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(sales_order_id),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    sales_order_id,
+                    channel_id,
+                    status,
+                    currency,
+                    shipping_amount,
+                    contact_id,
+                    ship_to,
+                    bill_to,
+                    tracking_codes,
+                    order_created_at,
+                    order_shipped_at,
+                    delivery_type,
+                    custom_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "salesOrderId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(30usize);
-        path.push_str("/sales-orders/");
+        ::std::string::String::push_str(&mut path, "/sales-orders/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.sales_order_id),
@@ -2083,78 +2142,50 @@ impl UpdateAEDeskSalesOrderByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.channel_id {
-                    body.insert(
-                        ::std::string::String::from("channel_id"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.status {
-                    body.insert(
-                        ::std::string::String::from("status"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.currency {
-                    body.insert(
-                        ::std::string::String::from("currency"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.shipping_amount {
-                    body.insert(
-                        ::std::string::String::from("shipping_amount"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.contact_id {
-                    body.insert(
-                        ::std::string::String::from("contact_id"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.ship_to {
-                    body.insert(
-                        ::std::string::String::from("ship_to"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.bill_to {
-                    body.insert(
-                        ::std::string::String::from("bill_to"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.tracking_codes {
-                    body.insert(
-                        ::std::string::String::from("tracking_codes"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.order_created_at {
-                    body.insert(
-                        ::std::string::String::from("order_created_at"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.order_shipped_at {
-                    body.insert(
-                        ::std::string::String::from("order_shipped_at"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.delivery_type {
-                    body.insert(
-                        ::std::string::String::from("delivery_type"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.custom_fields {
-                    body.insert(
-                        ::std::string::String::from("custom_fields"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "channel_id",
+                    &self.channel_id,
+                );
+                ::specgate_runtime::put_optional(&mut body, "status", &self.status);
+                ::specgate_runtime::put_optional(&mut body, "currency", &self.currency);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "shipping_amount",
+                    &self.shipping_amount,
+                );
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "contact_id",
+                    &self.contact_id,
+                );
+                ::specgate_runtime::put_optional(&mut body, "ship_to", &self.ship_to);
+                ::specgate_runtime::put_optional(&mut body, "bill_to", &self.bill_to);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "tracking_codes",
+                    &self.tracking_codes,
+                );
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "order_created_at",
+                    &self.order_created_at,
+                );
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "order_shipped_at",
+                    &self.order_shipped_at,
+                );
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "delivery_type",
+                    &self.delivery_type,
+                );
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "custom_fields",
+                    &self.custom_fields,
+                );
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -2176,7 +2207,7 @@ fn build_update_a_e_desk_sales_order_by_id(
 }
 
 ///Typed arguments of `update_a_e_desk_ticket_by_id`: Update an eDesk ticket by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateAEDeskTicketByIdRequest {
     ///`ticketId`
     pub ticket_id: i64,
@@ -2192,27 +2223,45 @@ impl UpdateAEDeskTicketByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["ticketId", "status", "owner_user_id", "tags_ids"],
-        )?;
-        let ticket_id = ::specgate_runtime::required::<i64>(args, "ticketId")?;
-        let status = ::specgate_runtime::optional::<TicketStatus>(args, "status")?;
-        let owner_user_id = ::specgate_runtime::optional::<i64>(args, "owner_user_id")?;
-        let tags_ids = ::specgate_runtime::optional::<
+        );
+        let ticket_id = ::specgate_runtime::ArgReader::path::<
+            i64,
+        >(&mut reader, "ticketId");
+        let status = ::specgate_runtime::ArgReader::optional::<
+            TicketStatus,
+        >(&mut reader, "status");
+        let owner_user_id = ::specgate_runtime::ArgReader::optional::<
+            i64,
+        >(&mut reader, "owner_user_id");
+        let tags_ids = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<i64>,
-        >(args, "tags_ids")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "tags_ids");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             ticket_id,
-            status,
-            owner_user_id,
-            tags_ids,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(ticket_id)) => {
+                ::std::result::Result::Ok(Self {
+                    ticket_id,
+                    status,
+                    owner_user_id,
+                    tags_ids,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "ticketId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(25usize);
-        path.push_str("/tickets/");
+        ::std::string::String::push_str(&mut path, "/tickets/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.ticket_id),
@@ -2226,24 +2275,13 @@ impl UpdateAEDeskTicketByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.status {
-                    body.insert(
-                        ::std::string::String::from("status"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.owner_user_id {
-                    body.insert(
-                        ::std::string::String::from("owner_user_id"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.tags_ids {
-                    body.insert(
-                        ::std::string::String::from("tags_ids"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "status", &self.status);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "owner_user_id",
+                    &self.owner_user_id,
+                );
+                ::specgate_runtime::put_optional(&mut body, "tags_ids", &self.tags_ids);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",

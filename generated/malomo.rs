@@ -568,7 +568,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
 ];
 
 ///Typed arguments of `create_a_malomo_customer`: Create a Malomo customer
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateAMalomoCustomerRequest {
     ///`email`: Customer email address.
     pub email: ::std::option::Option<::std::string::String>,
@@ -584,22 +584,23 @@ impl CreateAMalomoCustomerRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["email", "first_name", "last_name", "phone_number"],
-        )?;
-        let email = ::specgate_runtime::optional::<
+        );
+        let email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "email")?;
-        let first_name = ::specgate_runtime::optional::<
+        >(&mut reader, "email");
+        let first_name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "first_name")?;
-        let last_name = ::specgate_runtime::optional::<
+        >(&mut reader, "first_name");
+        let last_name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "last_name")?;
-        let phone_number = ::specgate_runtime::optional::<
+        >(&mut reader, "last_name");
+        let phone_number = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "phone_number")?;
+        >(&mut reader, "phone_number");
+        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self {
             email,
             first_name,
@@ -610,7 +611,7 @@ impl CreateAMalomoCustomerRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(10usize);
-        path.push_str("/customers");
+        ::std::string::String::push_str(&mut path, "/customers");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -620,30 +621,22 @@ impl CreateAMalomoCustomerRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.email {
-                    body.insert(
-                        ::std::string::String::from("email"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.first_name {
-                    body.insert(
-                        ::std::string::String::from("first_name"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.last_name {
-                    body.insert(
-                        ::std::string::String::from("last_name"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.phone_number {
-                    body.insert(
-                        ::std::string::String::from("phone_number"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "email", &self.email);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "first_name",
+                    &self.first_name,
+                );
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "last_name",
+                    &self.last_name,
+                );
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "phone_number",
+                    &self.phone_number,
+                );
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -665,7 +658,7 @@ fn build_create_a_malomo_customer(
 }
 
 ///Typed arguments of `create_a_malomo_order`: Create a Malomo order
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateAMalomoOrderRequest {
     ///`alternate_id`: Custom unique lookup id
     pub alternate_id: ::std::option::Option<::std::string::String>,
@@ -687,26 +680,29 @@ impl CreateAMalomoOrderRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["alternate_id", "customer", "email", "meta", "number", "shipments"],
-        )?;
-        let alternate_id = ::specgate_runtime::optional::<
+        );
+        let alternate_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "alternate_id")?;
-        let customer = ::specgate_runtime::optional::<Customer>(args, "customer")?;
-        let email = ::specgate_runtime::optional::<
+        >(&mut reader, "alternate_id");
+        let customer = ::specgate_runtime::ArgReader::optional::<
+            Customer,
+        >(&mut reader, "customer");
+        let email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "email")?;
-        let meta = ::specgate_runtime::optional::<
+        >(&mut reader, "email");
+        let meta = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(args, "meta")?;
-        let number = ::specgate_runtime::optional::<
+        >(&mut reader, "meta");
+        let number = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "number")?;
-        let shipments = ::specgate_runtime::optional::<
+        >(&mut reader, "number");
+        let shipments = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<Shipment>,
-        >(args, "shipments")?;
+        >(&mut reader, "shipments");
+        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self {
             alternate_id,
             customer,
@@ -719,7 +715,7 @@ impl CreateAMalomoOrderRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(7usize);
-        path.push_str("/orders");
+        ::std::string::String::push_str(&mut path, "/orders");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -729,42 +725,20 @@ impl CreateAMalomoOrderRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.alternate_id {
-                    body.insert(
-                        ::std::string::String::from("alternate_id"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.customer {
-                    body.insert(
-                        ::std::string::String::from("customer"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.email {
-                    body.insert(
-                        ::std::string::String::from("email"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.meta {
-                    body.insert(
-                        ::std::string::String::from("meta"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.number {
-                    body.insert(
-                        ::std::string::String::from("number"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.shipments {
-                    body.insert(
-                        ::std::string::String::from("shipments"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "alternate_id",
+                    &self.alternate_id,
+                );
+                ::specgate_runtime::put_optional(&mut body, "customer", &self.customer);
+                ::specgate_runtime::put_optional(&mut body, "email", &self.email);
+                ::specgate_runtime::put_optional(&mut body, "meta", &self.meta);
+                ::specgate_runtime::put_optional(&mut body, "number", &self.number);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "shipments",
+                    &self.shipments,
+                );
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -786,7 +760,7 @@ fn build_create_a_malomo_order(
 }
 
 ///Typed arguments of `create_a_malomo_order_event`: Create a Malomo order event
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateAMalomoOrderEventRequest {
     ///`order_id`: Malomo order id (uuid).
     pub order_id: ::std::string::String,
@@ -808,40 +782,60 @@ impl CreateAMalomoOrderEventRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["order_id", "type", "label", "properties", "timestamp", "link_back_url"],
-        )?;
-        let order_id = ::specgate_runtime::required::<
+        );
+        let order_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "order_id")?;
-        ::specgate_runtime::path_segment("order_id", &order_id)?;
-        let type_ = ::specgate_runtime::required::<::std::string::String>(args, "type")?;
-        let label = ::specgate_runtime::optional::<
+        >(&mut reader, "order_id");
+        let type_ = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(args, "label")?;
-        let properties = ::specgate_runtime::optional::<
+        >(&mut reader, "type");
+        let label = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "label");
+        let properties = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(args, "properties")?;
-        let timestamp = ::specgate_runtime::optional::<i64>(args, "timestamp")?;
-        let link_back_url = ::specgate_runtime::optional::<
+        >(&mut reader, "properties");
+        let timestamp = ::specgate_runtime::ArgReader::optional::<
+            i64,
+        >(&mut reader, "timestamp");
+        let link_back_url = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "link_back_url")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "link_back_url");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             order_id,
             type_,
-            label,
-            properties,
-            timestamp,
-            link_back_url,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(order_id),
+                ::std::option::Option::Some(type_),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    order_id,
+                    type_,
+                    label,
+                    properties,
+                    timestamp,
+                    link_back_url,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "order_id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(31usize);
-        path.push_str("/orders/");
+        ::std::string::String::push_str(&mut path, "/orders/");
         ::specgate_runtime::push_path_segment(&mut path, &self.order_id);
-        path.push_str("/events");
+        ::std::string::String::push_str(&mut path, "/events");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -851,34 +845,23 @@ impl CreateAMalomoOrderEventRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("type"),
-                    ::specgate_runtime::ToJson::to_json(&self.type_),
+                ::specgate_runtime::put(&mut body, "type", &self.type_);
+                ::specgate_runtime::put_optional(&mut body, "label", &self.label);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "properties",
+                    &self.properties,
                 );
-                if let ::std::option::Option::Some(value) = self.label {
-                    body.insert(
-                        ::std::string::String::from("label"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.properties {
-                    body.insert(
-                        ::std::string::String::from("properties"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.timestamp {
-                    body.insert(
-                        ::std::string::String::from("timestamp"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.link_back_url {
-                    body.insert(
-                        ::std::string::String::from("link_back_url"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "timestamp",
+                    &self.timestamp,
+                );
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "link_back_url",
+                    &self.link_back_url,
+                );
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -900,7 +883,7 @@ fn build_create_a_malomo_order_event(
 }
 
 ///Typed arguments of `create_a_malomo_webhook`: Create a Malomo webhook
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateAMalomoWebhookRequest {
     ///`topic`: Topic in resource:action form. The documented topic is events:created.
     pub topic: ::std::string::String,
@@ -916,21 +899,43 @@ impl CreateAMalomoWebhookRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["topic", "url", "active", "secret"])?;
-        let topic = ::specgate_runtime::required::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["topic", "url", "active", "secret"],
+        );
+        let topic = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(args, "topic")?;
-        let url = ::specgate_runtime::required::<::std::string::String>(args, "url")?;
-        let active = ::specgate_runtime::optional::<bool>(args, "active")?;
-        let secret = ::specgate_runtime::optional::<
+        >(&mut reader, "topic");
+        let url = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(args, "secret")?;
-        ::std::result::Result::Ok(Self { topic, url, active, secret })
+        >(&mut reader, "url");
+        let active = ::specgate_runtime::ArgReader::optional::<
+            bool,
+        >(&mut reader, "active");
+        let secret = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "secret");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            topic,
+            url,
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(topic),
+                ::std::option::Option::Some(url),
+            ) => ::std::result::Result::Ok(Self { topic, url, active, secret }),
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "topic"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(9usize);
-        path.push_str("/webhooks");
+        ::std::string::String::push_str(&mut path, "/webhooks");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -940,26 +945,10 @@ impl CreateAMalomoWebhookRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("topic"),
-                    ::specgate_runtime::ToJson::to_json(&self.topic),
-                );
-                body.insert(
-                    ::std::string::String::from("url"),
-                    ::specgate_runtime::ToJson::to_json(&self.url),
-                );
-                if let ::std::option::Option::Some(value) = self.active {
-                    body.insert(
-                        ::std::string::String::from("active"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.secret {
-                    body.insert(
-                        ::std::string::String::from("secret"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put(&mut body, "topic", &self.topic);
+                ::specgate_runtime::put(&mut body, "url", &self.url);
+                ::specgate_runtime::put_optional(&mut body, "active", &self.active);
+                ::specgate_runtime::put_optional(&mut body, "secret", &self.secret);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -981,7 +970,7 @@ fn build_create_a_malomo_webhook(
 }
 
 ///Typed arguments of `delete_a_malomo_customer_by_id`: Delete a Malomo customer by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct DeleteAMalomoCustomerByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -991,15 +980,28 @@ impl DeleteAMalomoCustomerByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(27usize);
-        path.push_str("/customers/");
+        ::std::string::String::push_str(&mut path, "/customers/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -1028,7 +1030,7 @@ fn build_delete_a_malomo_customer_by_id(
 }
 
 ///Typed arguments of `delete_a_malomo_order_by_id`: Delete a Malomo order by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct DeleteAMalomoOrderByIdRequest {
     ///`id`: Malomo order id (uuid).
     pub id: ::std::string::String,
@@ -1038,15 +1040,28 @@ impl DeleteAMalomoOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(24usize);
-        path.push_str("/orders/");
+        ::std::string::String::push_str(&mut path, "/orders/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -1075,7 +1090,7 @@ fn build_delete_a_malomo_order_by_id(
 }
 
 ///Typed arguments of `delete_a_malomo_webhook_by_id`: Delete a Malomo webhook by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct DeleteAMalomoWebhookByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -1085,15 +1100,28 @@ impl DeleteAMalomoWebhookByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(26usize);
-        path.push_str("/webhooks/");
+        ::std::string::String::push_str(&mut path, "/webhooks/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -1122,7 +1150,7 @@ fn build_delete_a_malomo_webhook_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_account_by_id`: Get the current Malomo account
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleMalomoAccountByIdRequest {
     ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -1132,16 +1160,17 @@ impl GetSingleMalomoAccountByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["response_fields"])?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["response_fields"]);
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self { response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(14usize);
-        path.push_str("/accounts/self");
+        ::std::string::String::push_str(&mut path, "/accounts/self");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1169,7 +1198,7 @@ fn build_get_single_malomo_account_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_customer_by_id`: Get a Malomo customer by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleMalomoCustomerByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -1181,18 +1210,34 @@ impl GetSingleMalomoCustomerByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["id", "response_fields"],
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { id, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(27usize);
-        path.push_str("/customers/");
+        ::std::string::String::push_str(&mut path, "/customers/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -1221,7 +1266,7 @@ fn build_get_single_malomo_customer_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_order_by_id`: Get a Malomo order by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleMalomoOrderByIdRequest {
     ///`id`: Malomo order id (uuid).
     pub id: ::std::string::String,
@@ -1233,18 +1278,34 @@ impl GetSingleMalomoOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["id", "response_fields"],
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { id, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(24usize);
-        path.push_str("/orders/");
+        ::std::string::String::push_str(&mut path, "/orders/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -1273,7 +1334,7 @@ fn build_get_single_malomo_order_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_orders_by_tracking_code_by_id`: Get a Malomo order by tracking code
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleMalomoOrdersByTrackingCodeByIdRequest {
     ///`id`: The carrier tracking code to look up; it is this tool's id.
     pub id: ::std::string::String,
@@ -1285,20 +1346,40 @@ impl GetSingleMalomoOrdersByTrackingCodeByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["id", "response_fields"],
+        );
+        let id = ::specgate_runtime::ArgReader::required::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { id, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(7usize);
-        path.push_str("/orders");
+        ::std::string::String::push_str(&mut path, "/orders");
         let mut query = ::std::vec::Vec::new();
-        let value = self.id;
-        query.push(("tracking_code", ::specgate_runtime::QueryValue::to_query(&value)));
+        ::specgate_runtime::push_value(
+            &mut query,
+            "tracking_code",
+            ::std::option::Option::Some(&self.id),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -1325,7 +1406,7 @@ fn build_get_single_malomo_orders_by_tracking_code_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_return_by_id`: Get a Malomo return by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleMalomoReturnByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -1337,18 +1418,34 @@ impl GetSingleMalomoReturnByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["id", "response_fields"],
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { id, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(25usize);
-        path.push_str("/returns/");
+        ::std::string::String::push_str(&mut path, "/returns/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -1377,7 +1474,7 @@ fn build_get_single_malomo_return_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_webhook_by_id`: Get a Malomo webhook by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleMalomoWebhookByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -1389,18 +1486,34 @@ impl GetSingleMalomoWebhookByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["id", "response_fields"],
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { id, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(26usize);
-        path.push_str("/webhooks/");
+        ::std::string::String::push_str(&mut path, "/webhooks/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -1428,7 +1541,7 @@ fn build_get_single_malomo_webhook_by_id(
         .map(GetSingleMalomoWebhookByIdRequest::into_request)
 }
 
-static RULES_LIST_ALL_MALOMO_CUSTOMER_EVENTS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -1448,7 +1561,7 @@ static RULES_LIST_ALL_MALOMO_CUSTOMER_EVENTS: ::specgate_runtime::Rule = ::specg
     ],
 };
 ///Typed arguments of `list_all_malomo_customer_events`: List all Malomo customer events
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllMalomoCustomerEventsRequest {
     ///`customer_id`
     pub customer_id: ::std::string::String,
@@ -1464,38 +1577,48 @@ impl ListAllMalomoCustomerEventsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["customer_id", "limit", "next_cursor", "response_fields"],
-        )?;
-        let customer_id = ::specgate_runtime::required::<
+        );
+        let customer_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "customer_id")?;
-        ::specgate_runtime::path_segment("customer_id", &customer_id)?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "customer_id");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_MALOMO_CUSTOMER_EVENTS,
-            args,
-        )?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(
+                reader,
+                ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+            ),
             customer_id,
-            limit,
-            next_cursor,
-            response_fields,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(customer_id)) => {
+                ::std::result::Result::Ok(Self {
+                    customer_id,
+                    limit,
+                    next_cursor,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "customer_id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(34usize);
-        path.push_str("/customers/");
+        ::std::string::String::push_str(&mut path, "/customers/");
         ::specgate_runtime::push_path_segment(&mut path, &self.customer_id);
-        path.push_str("/events");
+        ::std::string::String::push_str(&mut path, "/events");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1522,27 +1645,8 @@ fn build_list_all_malomo_customer_events(
         .map(ListAllMalomoCustomerEventsRequest::into_request)
 }
 
-static RULES_LIST_ALL_MALOMO_CUSTOMERS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_malomo_customers`: List all Malomo customers
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllMalomoCustomersRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -1556,18 +1660,21 @@ impl ListAllMalomoCustomersRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_CUSTOMERS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             limit,
             next_cursor,
@@ -1577,7 +1684,7 @@ impl ListAllMalomoCustomersRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(10usize);
-        path.push_str("/customers");
+        ::std::string::String::push_str(&mut path, "/customers");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1604,27 +1711,8 @@ fn build_list_all_malomo_customers(
         .map(ListAllMalomoCustomersRequest::into_request)
 }
 
-static RULES_LIST_ALL_MALOMO_ORDER_EVENTS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_malomo_order_events`: List all Malomo order events
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllMalomoOrderEventsRequest {
     ///`order_id`: Malomo order id (uuid).
     pub order_id: ::std::string::String,
@@ -1640,35 +1728,48 @@ impl ListAllMalomoOrderEventsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["order_id", "limit", "next_cursor", "response_fields"],
-        )?;
-        let order_id = ::specgate_runtime::required::<
+        );
+        let order_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "order_id")?;
-        ::specgate_runtime::path_segment("order_id", &order_id)?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "order_id");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_ORDER_EVENTS, args)?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(
+                reader,
+                ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+            ),
             order_id,
-            limit,
-            next_cursor,
-            response_fields,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(order_id)) => {
+                ::std::result::Result::Ok(Self {
+                    order_id,
+                    limit,
+                    next_cursor,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "order_id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(31usize);
-        path.push_str("/orders/");
+        ::std::string::String::push_str(&mut path, "/orders/");
         ::specgate_runtime::push_path_segment(&mut path, &self.order_id);
-        path.push_str("/events");
+        ::std::string::String::push_str(&mut path, "/events");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1695,27 +1796,8 @@ fn build_list_all_malomo_order_events(
         .map(ListAllMalomoOrderEventsRequest::into_request)
 }
 
-static RULES_LIST_ALL_MALOMO_ORDERS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_malomo_orders`: List all Malomo orders
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllMalomoOrdersRequest {
     ///`alternate_id`: Custom unique id
     pub alternate_id: ::std::option::Option<::std::string::String>,
@@ -1737,7 +1819,7 @@ impl ListAllMalomoOrdersRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "alternate_id",
@@ -1748,27 +1830,30 @@ impl ListAllMalomoOrdersRequest {
                 "next_cursor",
                 "response_fields",
             ],
-        )?;
-        let alternate_id = ::specgate_runtime::optional::<
+        );
+        let alternate_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "alternate_id")?;
-        let tracking_code = ::specgate_runtime::optional::<
+        >(&mut reader, "alternate_id");
+        let tracking_code = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "tracking_code")?;
-        let number = ::specgate_runtime::optional::<
+        >(&mut reader, "tracking_code");
+        let number = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "number")?;
-        let customer_email = ::specgate_runtime::optional::<
+        >(&mut reader, "number");
+        let customer_email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "customer_email")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "customer_email");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_ORDERS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             alternate_id,
             tracking_code,
@@ -1782,32 +1867,28 @@ impl ListAllMalomoOrdersRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(7usize);
-        path.push_str("/orders");
+        ::std::string::String::push_str(&mut path, "/orders");
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.alternate_id {
-            query
-                .push((
-                    "alternate_id",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.tracking_code {
-            query
-                .push((
-                    "tracking_code",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.number {
-            query.push(("number", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.customer_email {
-            query
-                .push((
-                    "customer_email",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "alternate_id",
+            ::std::option::Option::as_ref(&self.alternate_id),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "tracking_code",
+            ::std::option::Option::as_ref(&self.tracking_code),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "number",
+            ::std::option::Option::as_ref(&self.number),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "customer_email",
+            ::std::option::Option::as_ref(&self.customer_email),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -1833,27 +1914,8 @@ fn build_list_all_malomo_orders(
         .map(ListAllMalomoOrdersRequest::into_request)
 }
 
-static RULES_LIST_ALL_MALOMO_RETURNS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_malomo_returns`: List all Malomo returns
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllMalomoReturnsRequest {
     ///`alternate_id`
     pub alternate_id: ::std::option::Option<::std::string::String>,
@@ -1869,21 +1931,24 @@ impl ListAllMalomoReturnsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["alternate_id", "limit", "next_cursor", "response_fields"],
-        )?;
-        let alternate_id = ::specgate_runtime::optional::<
+        );
+        let alternate_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "alternate_id")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "alternate_id");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_RETURNS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             alternate_id,
             limit,
@@ -1894,15 +1959,13 @@ impl ListAllMalomoReturnsRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(8usize);
-        path.push_str("/returns");
+        ::std::string::String::push_str(&mut path, "/returns");
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.alternate_id {
-            query
-                .push((
-                    "alternate_id",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "alternate_id",
+            ::std::option::Option::as_ref(&self.alternate_id),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -1928,27 +1991,8 @@ fn build_list_all_malomo_returns(
         .map(ListAllMalomoReturnsRequest::into_request)
 }
 
-static RULES_LIST_ALL_MALOMO_WEBHOOKS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_malomo_webhooks`: List all Malomo webhooks
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllMalomoWebhooksRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -1962,18 +2006,21 @@ impl ListAllMalomoWebhooksRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_MALOMO_WEBHOOKS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             limit,
             next_cursor,
@@ -1983,7 +2030,7 @@ impl ListAllMalomoWebhooksRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(9usize);
-        path.push_str("/webhooks");
+        ::std::string::String::push_str(&mut path, "/webhooks");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -2011,7 +2058,7 @@ fn build_list_all_malomo_webhooks(
 }
 
 ///Typed arguments of `update_a_malomo_customer_by_id`: Update a Malomo customer by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateAMalomoCustomerByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -2029,36 +2076,49 @@ impl UpdateAMalomoCustomerByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "email", "first_name", "last_name", "phone_number"],
-        )?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let email = ::specgate_runtime::optional::<
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "email")?;
-        let first_name = ::specgate_runtime::optional::<
+        >(&mut reader, "id");
+        let email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "first_name")?;
-        let last_name = ::specgate_runtime::optional::<
+        >(&mut reader, "email");
+        let first_name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "last_name")?;
-        let phone_number = ::specgate_runtime::optional::<
+        >(&mut reader, "first_name");
+        let last_name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "phone_number")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "last_name");
+        let phone_number = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "phone_number");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             id,
-            email,
-            first_name,
-            last_name,
-            phone_number,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self {
+                    id,
+                    email,
+                    first_name,
+                    last_name,
+                    phone_number,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(27usize);
-        path.push_str("/customers/");
+        ::std::string::String::push_str(&mut path, "/customers/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -2069,30 +2129,22 @@ impl UpdateAMalomoCustomerByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.email {
-                    body.insert(
-                        ::std::string::String::from("email"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.first_name {
-                    body.insert(
-                        ::std::string::String::from("first_name"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.last_name {
-                    body.insert(
-                        ::std::string::String::from("last_name"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.phone_number {
-                    body.insert(
-                        ::std::string::String::from("phone_number"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "email", &self.email);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "first_name",
+                    &self.first_name,
+                );
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "last_name",
+                    &self.last_name,
+                );
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "phone_number",
+                    &self.phone_number,
+                );
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -2114,7 +2166,7 @@ fn build_update_a_malomo_customer_by_id(
 }
 
 ///Typed arguments of `update_a_malomo_order_by_id`: Update a Malomo order by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateAMalomoOrderByIdRequest {
     ///`id`: Malomo order id (uuid).
     pub id: ::std::string::String,
@@ -2134,34 +2186,49 @@ impl UpdateAMalomoOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "customer", "email", "meta", "shipments"],
-        )?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let customer = ::specgate_runtime::nullable::<Customer>(args, "customer")?;
-        let email = ::specgate_runtime::optional::<
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "email")?;
-        let meta = ::specgate_runtime::optional::<
+        >(&mut reader, "id");
+        let customer = ::specgate_runtime::ArgReader::nullable::<
+            Customer,
+        >(&mut reader, "customer");
+        let email = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "email");
+        let meta = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(args, "meta")?;
-        let shipments = ::specgate_runtime::optional::<
+        >(&mut reader, "meta");
+        let shipments = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<Shipment>,
-        >(args, "shipments")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "shipments");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             id,
-            customer,
-            email,
-            meta,
-            shipments,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self {
+                    id,
+                    customer,
+                    email,
+                    meta,
+                    shipments,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(24usize);
-        path.push_str("/orders/");
+        ::std::string::String::push_str(&mut path, "/orders/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -2172,30 +2239,14 @@ impl UpdateAMalomoOrderByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.customer {
-                    body.insert(
-                        ::std::string::String::from("customer"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.email {
-                    body.insert(
-                        ::std::string::String::from("email"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.meta {
-                    body.insert(
-                        ::std::string::String::from("meta"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.shipments {
-                    body.insert(
-                        ::std::string::String::from("shipments"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "customer", &self.customer);
+                ::specgate_runtime::put_optional(&mut body, "email", &self.email);
+                ::specgate_runtime::put_optional(&mut body, "meta", &self.meta);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "shipments",
+                    &self.shipments,
+                );
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -2217,7 +2268,7 @@ fn build_update_a_malomo_order_by_id(
 }
 
 ///Typed arguments of `update_a_malomo_webhook_by_id`: Update a Malomo webhook by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateAMalomoWebhookByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -2231,17 +2282,37 @@ impl UpdateAMalomoWebhookByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "active", "url"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let active = ::specgate_runtime::optional::<bool>(args, "active")?;
-        let url = ::specgate_runtime::optional::<::std::string::String>(args, "url")?;
-        ::std::result::Result::Ok(Self { id, active, url })
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["id", "active", "url"],
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        let active = ::specgate_runtime::ArgReader::optional::<
+            bool,
+        >(&mut reader, "active");
+        let url = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "url");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id, active, url })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(26usize);
-        path.push_str("/webhooks/");
+        ::std::string::String::push_str(&mut path, "/webhooks/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -2252,18 +2323,8 @@ impl UpdateAMalomoWebhookByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.active {
-                    body.insert(
-                        ::std::string::String::from("active"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.url {
-                    body.insert(
-                        ::std::string::String::from("url"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "active", &self.active);
+                ::specgate_runtime::put_optional(&mut body, "url", &self.url);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",

@@ -396,7 +396,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
 ];
 
 ///Typed arguments of `create_a_roserocket_event`: Create a Rose Rocket event
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateARoserocketEventRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
@@ -412,28 +412,54 @@ impl CreateARoserocketEventRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["recordId", "boardId", "type", "json"])?;
-        let record_id = ::specgate_runtime::required::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["recordId", "boardId", "type", "json"],
+        );
+        let record_id = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(args, "recordId")?;
-        let board_id = ::specgate_runtime::required::<
+        >(&mut reader, "recordId");
+        let board_id = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(args, "boardId")?;
-        let type_ = ::specgate_runtime::required::<::std::string::String>(args, "type")?;
-        let json = ::specgate_runtime::required::<
+        >(&mut reader, "boardId");
+        let type_ = ::specgate_runtime::ArgReader::required::<
+            ::std::string::String,
+        >(&mut reader, "type");
+        let json = ::specgate_runtime::ArgReader::required::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(args, "json")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "json");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             record_id,
             board_id,
             type_,
             json,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(record_id),
+                ::std::option::Option::Some(board_id),
+                ::std::option::Option::Some(type_),
+                ::std::option::Option::Some(json),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    record_id,
+                    board_id,
+                    type_,
+                    json,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "recordId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(7usize);
-        path.push_str("/events");
+        ::std::string::String::push_str(&mut path, "/events");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -443,22 +469,10 @@ impl CreateARoserocketEventRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("recordId"),
-                    ::specgate_runtime::ToJson::to_json(&self.record_id),
-                );
-                body.insert(
-                    ::std::string::String::from("boardId"),
-                    ::specgate_runtime::ToJson::to_json(&self.board_id),
-                );
-                body.insert(
-                    ::std::string::String::from("type"),
-                    ::specgate_runtime::ToJson::to_json(&self.type_),
-                );
-                body.insert(
-                    ::std::string::String::from("json"),
-                    ::specgate_runtime::ToJson::to_json(&self.json),
-                );
+                ::specgate_runtime::put(&mut body, "recordId", &self.record_id);
+                ::specgate_runtime::put(&mut body, "boardId", &self.board_id);
+                ::specgate_runtime::put(&mut body, "type", &self.type_);
+                ::specgate_runtime::put(&mut body, "json", &self.json);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -480,7 +494,7 @@ fn build_create_a_roserocket_event(
 }
 
 ///Typed arguments of `create_a_roserocket_object`: Create a Rose Rocket object
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateARoserocketObjectRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ObjectKey,
@@ -496,20 +510,37 @@ impl CreateARoserocketObjectRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["objectKey", "json", "paths"])?;
-        let object_key = ::specgate_runtime::required::<ObjectKey>(args, "objectKey")?;
-        let json = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["objectKey", "json", "paths"],
+        );
+        let object_key = ::specgate_runtime::ArgReader::required::<
+            ObjectKey,
+        >(&mut reader, "objectKey");
+        let json = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(args, "json")?;
-        let paths = ::specgate_runtime::optional::<
+        >(&mut reader, "json");
+        let paths = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "paths")?;
-        ::std::result::Result::Ok(Self { object_key, json, paths })
+        >(&mut reader, "paths");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            object_key,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(object_key)) => {
+                ::std::result::Result::Ok(Self { object_key, json, paths })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "objectKey"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(8usize);
-        path.push_str("/objects");
+        ::std::string::String::push_str(&mut path, "/objects");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -519,22 +550,9 @@ impl CreateARoserocketObjectRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("objectKey"),
-                    ::specgate_runtime::ToJson::to_json(&self.object_key),
-                );
-                if let ::std::option::Option::Some(value) = self.json {
-                    body.insert(
-                        ::std::string::String::from("json"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.paths {
-                    body.insert(
-                        ::std::string::String::from("paths"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put(&mut body, "objectKey", &self.object_key);
+                ::specgate_runtime::put_optional(&mut body, "json", &self.json);
+                ::specgate_runtime::put_optional(&mut body, "paths", &self.paths);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -556,7 +574,7 @@ fn build_create_a_roserocket_object(
 }
 
 ///Typed arguments of `create_a_roserocket_user_group`: Create a Rose Rocket user group
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateARoserocketUserGroupRequest {
     ///`name`
     pub name: ::std::string::String,
@@ -568,17 +586,34 @@ impl CreateARoserocketUserGroupRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["name", "description"])?;
-        let name = ::specgate_runtime::required::<::std::string::String>(args, "name")?;
-        let description = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["name", "description"],
+        );
+        let name = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(args, "description")?;
-        ::std::result::Result::Ok(Self { name, description })
+        >(&mut reader, "name");
+        let description = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "description");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            name,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(name)) => {
+                ::std::result::Result::Ok(Self { name, description })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "name"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(11usize);
-        path.push_str("/userGroups");
+        ::std::string::String::push_str(&mut path, "/userGroups");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -588,16 +623,12 @@ impl CreateARoserocketUserGroupRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("name"),
-                    ::specgate_runtime::ToJson::to_json(&self.name),
+                ::specgate_runtime::put(&mut body, "name", &self.name);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "description",
+                    &self.description,
                 );
-                if let ::std::option::Option::Some(value) = self.description {
-                    body.insert(
-                        ::std::string::String::from("description"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -619,7 +650,7 @@ fn build_create_a_roserocket_user_group(
 }
 
 ///Typed arguments of `delete_a_roserocket_object_by_id`: Delete a Rose Rocket object by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct DeleteARoserocketObjectByIdRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
@@ -631,25 +662,41 @@ impl DeleteARoserocketObjectByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["recordId", "boardId"])?;
-        let record_id = ::specgate_runtime::required::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["recordId", "boardId"],
+        );
+        let record_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "recordId")?;
-        ::specgate_runtime::path_segment("recordId", &record_id)?;
-        let board_id = ::specgate_runtime::optional::<
+        >(&mut reader, "recordId");
+        let board_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "boardId")?;
-        ::std::result::Result::Ok(Self { record_id, board_id })
+        >(&mut reader, "boardId");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            record_id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(record_id)) => {
+                ::std::result::Result::Ok(Self { record_id, board_id })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "recordId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(25usize);
-        path.push_str("/objects/");
+        ::std::string::String::push_str(&mut path, "/objects/");
         ::specgate_runtime::push_path_segment(&mut path, &self.record_id);
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.board_id {
-            query.push(("boardId", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "boardId",
+            ::std::option::Option::as_ref(&self.board_id),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Delete,
@@ -676,7 +723,7 @@ fn build_delete_a_roserocket_object_by_id(
 }
 
 ///Typed arguments of `delete_a_roserocket_objects_external_by_id`: Delete a Rose Rocket object by external id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct DeleteARoserocketObjectsExternalByIdRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ListAllRoserocketBoardsObjectKey,
@@ -688,31 +735,44 @@ impl DeleteARoserocketObjectsExternalByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["objectKey", "externalId"])?;
-        let object_key = ::specgate_runtime::required::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["objectKey", "externalId"],
+        );
+        let object_key = ::specgate_runtime::ArgReader::path::<
             ListAllRoserocketBoardsObjectKey,
-        >(args, "objectKey")?;
-        ::specgate_runtime::path_segment(
-            "objectKey",
-            &::specgate_runtime::QueryValue::to_query(&object_key),
-        )?;
-        let external_id = ::specgate_runtime::required::<
+        >(&mut reader, "objectKey");
+        let external_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "externalId")?;
-        ::specgate_runtime::path_segment("externalId", &external_id)?;
-        ::std::result::Result::Ok(Self { object_key, external_id })
+        >(&mut reader, "externalId");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            object_key,
+            external_id,
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(object_key),
+                ::std::option::Option::Some(external_id),
+            ) => ::std::result::Result::Ok(Self { object_key, external_id }),
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "objectKey"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(51usize);
-        path.push_str("/objects/");
+        ::std::string::String::push_str(&mut path, "/objects/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.object_key),
         );
-        path.push('/');
+        ::std::string::String::push(&mut path, '/');
         ::specgate_runtime::push_path_segment(&mut path, &self.external_id);
-        path.push_str("/external");
+        ::std::string::String::push_str(&mut path, "/external");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -740,7 +800,7 @@ fn build_delete_a_roserocket_objects_external_by_id(
 }
 
 ///Typed arguments of `get_single_roserocket_object_by_id`: Get a Rose Rocket object by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleRoserocketObjectByIdRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
@@ -756,50 +816,57 @@ impl GetSingleRoserocketObjectByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["recordId", "paths", "boardId", "response_fields"],
-        )?;
-        let record_id = ::specgate_runtime::required::<
+        );
+        let record_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "recordId")?;
-        ::specgate_runtime::path_segment("recordId", &record_id)?;
-        let paths = ::specgate_runtime::optional::<
+        >(&mut reader, "recordId");
+        let paths = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "paths")?;
-        let board_id = ::specgate_runtime::optional::<
+        >(&mut reader, "paths");
+        let board_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "boardId")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "boardId");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             record_id,
-            paths,
-            board_id,
-            response_fields,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(record_id)) => {
+                ::std::result::Result::Ok(Self {
+                    record_id,
+                    paths,
+                    board_id,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "recordId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(25usize);
-        path.push_str("/objects/");
+        ::std::string::String::push_str(&mut path, "/objects/");
         ::specgate_runtime::push_path_segment(&mut path, &self.record_id);
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.paths {
-            query
-                .push((
-                    "paths",
-                    value
-                        .iter()
-                        .map(::specgate_runtime::QueryValue::to_query)
-                        .collect::<::std::vec::Vec<_>>()
-                        .join(","),
-                ));
-        }
-        if let ::std::option::Option::Some(value) = self.board_id {
-            query.push(("boardId", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
+        ::specgate_runtime::push_joined(
+            &mut query,
+            "paths",
+            ::std::option::Option::as_deref(&self.paths),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "boardId",
+            ::std::option::Option::as_ref(&self.board_id),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -826,7 +893,7 @@ fn build_get_single_roserocket_object_by_id(
 }
 
 ///Typed arguments of `get_single_roserocket_objects_external_by_id`: Get a Rose Rocket object by external id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleRoserocketObjectsExternalByIdRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ListAllRoserocketBoardsObjectKey,
@@ -840,41 +907,53 @@ impl GetSingleRoserocketObjectsExternalByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["objectKey", "externalId", "response_fields"],
-        )?;
-        let object_key = ::specgate_runtime::required::<
+        );
+        let object_key = ::specgate_runtime::ArgReader::path::<
             ListAllRoserocketBoardsObjectKey,
-        >(args, "objectKey")?;
-        ::specgate_runtime::path_segment(
-            "objectKey",
-            &::specgate_runtime::QueryValue::to_query(&object_key),
-        )?;
-        let external_id = ::specgate_runtime::required::<
+        >(&mut reader, "objectKey");
+        let external_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "externalId")?;
-        ::specgate_runtime::path_segment("externalId", &external_id)?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "externalId");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             object_key,
             external_id,
-            response_fields,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(object_key),
+                ::std::option::Option::Some(external_id),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    object_key,
+                    external_id,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "objectKey"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(51usize);
-        path.push_str("/objects/");
+        ::std::string::String::push_str(&mut path, "/objects/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.object_key),
         );
-        path.push('/');
+        ::std::string::String::push(&mut path, '/');
         ::specgate_runtime::push_path_segment(&mut path, &self.external_id);
-        path.push_str("/external");
+        ::std::string::String::push_str(&mut path, "/external");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -901,7 +980,7 @@ fn build_get_single_roserocket_objects_external_by_id(
         .map(GetSingleRoserocketObjectsExternalByIdRequest::into_request)
 }
 
-static RULES_LIST_ALL_ROSEROCKET_BOARDS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -921,7 +1000,7 @@ static RULES_LIST_ALL_ROSEROCKET_BOARDS: ::specgate_runtime::Rule = ::specgate_r
     ],
 };
 ///Typed arguments of `list_all_roserocket_boards`: List all Rose Rocket boards
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllRoserocketBoardsRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ::std::option::Option<ListAllRoserocketBoardsObjectKey>,
@@ -937,21 +1016,24 @@ impl ListAllRoserocketBoardsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["objectKey", "limit", "next_cursor", "response_fields"],
-        )?;
-        let object_key = ::specgate_runtime::optional::<
+        );
+        let object_key = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketBoardsObjectKey,
-        >(args, "objectKey")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "objectKey");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_ROSEROCKET_BOARDS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             object_key,
             limit,
@@ -962,11 +1044,13 @@ impl ListAllRoserocketBoardsRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(11usize);
-        path.push_str("/boards/nav");
+        ::std::string::String::push_str(&mut path, "/boards/nav");
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.object_key {
-            query.push(("objectKey", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "objectKey",
+            ::std::option::Option::as_ref(&self.object_key),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -992,27 +1076,8 @@ fn build_list_all_roserocket_boards(
         .map(ListAllRoserocketBoardsRequest::into_request)
 }
 
-static RULES_LIST_ALL_ROSEROCKET_EVENTS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_roserocket_events`: List all Rose Rocket events
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllRoserocketEventsRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
@@ -1040,7 +1105,7 @@ impl ListAllRoserocketEventsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "recordId",
@@ -1053,70 +1118,99 @@ impl ListAllRoserocketEventsRequest {
                 "next_cursor",
                 "response_fields",
             ],
-        )?;
-        let record_id = ::specgate_runtime::required::<
+        );
+        let record_id = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(args, "recordId")?;
-        let object_key = ::specgate_runtime::required::<
+        >(&mut reader, "recordId");
+        let object_key = ::specgate_runtime::ArgReader::required::<
             ListAllRoserocketBoardsObjectKey,
-        >(args, "objectKey")?;
-        let board_id = ::specgate_runtime::optional::<
+        >(&mut reader, "objectKey");
+        let board_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "boardId")?;
-        let type_ = ::specgate_runtime::optional::<
+        >(&mut reader, "boardId");
+        let type_ = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketEventsType,
-        >(args, "type")?;
-        let order_by = ::specgate_runtime::optional::<
+        >(&mut reader, "type");
+        let order_by = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketEventsOrderBy,
-        >(args, "orderBy")?;
-        let order_by_direction = ::specgate_runtime::optional::<
+        >(&mut reader, "orderBy");
+        let order_by_direction = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketEventsOrderByDirection,
-        >(args, "orderByDirection")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "orderByDirection");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_ROSEROCKET_EVENTS, args)?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(
+                reader,
+                ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+            ),
             record_id,
             object_key,
-            board_id,
-            type_,
-            order_by,
-            order_by_direction,
-            limit,
-            next_cursor,
-            response_fields,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(record_id),
+                ::std::option::Option::Some(object_key),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    record_id,
+                    object_key,
+                    board_id,
+                    type_,
+                    order_by,
+                    order_by_direction,
+                    limit,
+                    next_cursor,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "recordId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(7usize);
-        path.push_str("/events");
+        ::std::string::String::push_str(&mut path, "/events");
         let mut query = ::std::vec::Vec::new();
-        let value = self.record_id;
-        query.push(("recordId", ::specgate_runtime::QueryValue::to_query(&value)));
-        let value = self.object_key;
-        query.push(("objectKey", ::specgate_runtime::QueryValue::to_query(&value)));
-        if let ::std::option::Option::Some(value) = self.board_id {
-            query.push(("boardId", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.type_ {
-            query.push(("type", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.order_by {
-            query.push(("orderBy", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.order_by_direction {
-            query
-                .push((
-                    "orderByDirection",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "recordId",
+            ::std::option::Option::Some(&self.record_id),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "objectKey",
+            ::std::option::Option::Some(&self.object_key),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "boardId",
+            ::std::option::Option::as_ref(&self.board_id),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "type",
+            ::std::option::Option::as_ref(&self.type_),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "orderBy",
+            ::std::option::Option::as_ref(&self.order_by),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "orderByDirection",
+            ::std::option::Option::as_ref(&self.order_by_direction),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -1142,27 +1236,8 @@ fn build_list_all_roserocket_events(
         .map(ListAllRoserocketEventsRequest::into_request)
 }
 
-static RULES_LIST_ALL_ROSEROCKET_OBJECTS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_roserocket_objects`: List all Rose Rocket objects
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllRoserocketObjectsRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ObjectKey,
@@ -1194,7 +1269,7 @@ impl ListAllRoserocketObjectsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "objectKey",
@@ -1208,51 +1283,72 @@ impl ListAllRoserocketObjectsRequest {
                 "next_cursor",
                 "response_fields",
             ],
-        )?;
-        let object_key = ::specgate_runtime::required::<ObjectKey>(args, "objectKey")?;
-        let board_id = ::specgate_runtime::required::<
+        );
+        let object_key = ::specgate_runtime::ArgReader::required::<
+            ObjectKey,
+        >(&mut reader, "objectKey");
+        let board_id = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(args, "boardId")?;
-        let filters = ::specgate_runtime::optional::<
+        >(&mut reader, "boardId");
+        let filters = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<ListAllRoserocketObjectsFiltersItem>,
-        >(args, "filters")?;
-        let filters_operator = ::specgate_runtime::optional::<
+        >(&mut reader, "filters");
+        let filters_operator = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketObjectsFiltersOperator,
-        >(args, "filtersOperator")?;
-        let order_by_path = ::specgate_runtime::optional::<
+        >(&mut reader, "filtersOperator");
+        let order_by_path = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "orderByPath")?;
-        let order_by_direction = ::specgate_runtime::optional::<
+        >(&mut reader, "orderByPath");
+        let order_by_direction = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketEventsOrderByDirection,
-        >(args, "orderByDirection")?;
-        let timezone = ::specgate_runtime::optional::<
+        >(&mut reader, "orderByDirection");
+        let timezone = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "timezone")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "timezone");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_ROSEROCKET_OBJECTS, args)?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(
+                reader,
+                ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+            ),
             object_key,
             board_id,
-            filters,
-            filters_operator,
-            order_by_path,
-            order_by_direction,
-            timezone,
-            limit,
-            next_cursor,
-            response_fields,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(object_key),
+                ::std::option::Option::Some(board_id),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    object_key,
+                    board_id,
+                    filters,
+                    filters_operator,
+                    order_by_path,
+                    order_by_direction,
+                    timezone,
+                    limit,
+                    next_cursor,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "objectKey"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(15usize);
-        path.push_str("/objects/search");
+        ::std::string::String::push_str(&mut path, "/objects/search");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1262,44 +1358,25 @@ impl ListAllRoserocketObjectsRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("objectKey"),
-                    ::specgate_runtime::ToJson::to_json(&self.object_key),
+                ::specgate_runtime::put(&mut body, "objectKey", &self.object_key);
+                ::specgate_runtime::put(&mut body, "boardId", &self.board_id);
+                ::specgate_runtime::put_optional(&mut body, "filters", &self.filters);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "filtersOperator",
+                    &self.filters_operator,
                 );
-                body.insert(
-                    ::std::string::String::from("boardId"),
-                    ::specgate_runtime::ToJson::to_json(&self.board_id),
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "orderByPath",
+                    &self.order_by_path,
                 );
-                if let ::std::option::Option::Some(value) = self.filters {
-                    body.insert(
-                        ::std::string::String::from("filters"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.filters_operator {
-                    body.insert(
-                        ::std::string::String::from("filtersOperator"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.order_by_path {
-                    body.insert(
-                        ::std::string::String::from("orderByPath"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.order_by_direction {
-                    body.insert(
-                        ::std::string::String::from("orderByDirection"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.timezone {
-                    body.insert(
-                        ::std::string::String::from("timezone"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "orderByDirection",
+                    &self.order_by_direction,
+                );
+                ::specgate_runtime::put_optional(&mut body, "timezone", &self.timezone);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -1320,27 +1397,8 @@ fn build_list_all_roserocket_objects(
         .map(ListAllRoserocketObjectsRequest::into_request)
 }
 
-static RULES_LIST_ALL_ROSEROCKET_USER_GROUP_MEMBERS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_roserocket_user_group_members`: List all Rose Rocket user group members
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllRoserocketUserGroupMembersRequest {
     ///`groupId`
     pub group_id: ::std::string::String,
@@ -1356,38 +1414,48 @@ impl ListAllRoserocketUserGroupMembersRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["groupId", "limit", "next_cursor", "response_fields"],
-        )?;
-        let group_id = ::specgate_runtime::required::<
+        );
+        let group_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "groupId")?;
-        ::specgate_runtime::path_segment("groupId", &group_id)?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "groupId");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_ROSEROCKET_USER_GROUP_MEMBERS,
-            args,
-        )?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(
+                reader,
+                ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+            ),
             group_id,
-            limit,
-            next_cursor,
-            response_fields,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(group_id)) => {
+                ::std::result::Result::Ok(Self {
+                    group_id,
+                    limit,
+                    next_cursor,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "groupId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(36usize);
-        path.push_str("/userGroups/");
+        ::std::string::String::push_str(&mut path, "/userGroups/");
         ::specgate_runtime::push_path_segment(&mut path, &self.group_id);
-        path.push_str("/members");
+        ::std::string::String::push_str(&mut path, "/members");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1414,27 +1482,8 @@ fn build_list_all_roserocket_user_group_members(
         .map(ListAllRoserocketUserGroupMembersRequest::into_request)
 }
 
-static RULES_LIST_ALL_ROSEROCKET_USER_GROUPS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_roserocket_user_groups`: List all Rose Rocket user groups
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllRoserocketUserGroupsRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -1448,20 +1497,20 @@ impl ListAllRoserocketUserGroupsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_ROSEROCKET_USER_GROUPS,
-            args,
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
             limit,
@@ -1472,7 +1521,7 @@ impl ListAllRoserocketUserGroupsRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(11usize);
-        path.push_str("/userGroups");
+        ::std::string::String::push_str(&mut path, "/userGroups");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1500,7 +1549,7 @@ fn build_list_all_roserocket_user_groups(
 }
 
 ///Typed arguments of `update_a_roserocket_object_by_id`: Update a Rose Rocket object by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateARoserocketObjectByIdRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
@@ -1518,36 +1567,56 @@ impl UpdateARoserocketObjectByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["recordId", "objectKey", "json", "boardId", "paths"],
-        )?;
-        let record_id = ::specgate_runtime::required::<
+        );
+        let record_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "recordId")?;
-        ::specgate_runtime::path_segment("recordId", &record_id)?;
-        let object_key = ::specgate_runtime::required::<ObjectKey>(args, "objectKey")?;
-        let json = ::specgate_runtime::required::<
+        >(&mut reader, "recordId");
+        let object_key = ::specgate_runtime::ArgReader::required::<
+            ObjectKey,
+        >(&mut reader, "objectKey");
+        let json = ::specgate_runtime::ArgReader::required::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(args, "json")?;
-        let board_id = ::specgate_runtime::optional::<
+        >(&mut reader, "json");
+        let board_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "boardId")?;
-        let paths = ::specgate_runtime::optional::<
+        >(&mut reader, "boardId");
+        let paths = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "paths")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "paths");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             record_id,
             object_key,
             json,
-            board_id,
-            paths,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(record_id),
+                ::std::option::Option::Some(object_key),
+                ::std::option::Option::Some(json),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    record_id,
+                    object_key,
+                    json,
+                    board_id,
+                    paths,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "recordId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(25usize);
-        path.push_str("/objects/");
+        ::std::string::String::push_str(&mut path, "/objects/");
         ::specgate_runtime::push_path_segment(&mut path, &self.record_id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -1558,26 +1627,10 @@ impl UpdateARoserocketObjectByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("objectKey"),
-                    ::specgate_runtime::ToJson::to_json(&self.object_key),
-                );
-                body.insert(
-                    ::std::string::String::from("json"),
-                    ::specgate_runtime::ToJson::to_json(&self.json),
-                );
-                if let ::std::option::Option::Some(value) = self.board_id {
-                    body.insert(
-                        ::std::string::String::from("boardId"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.paths {
-                    body.insert(
-                        ::std::string::String::from("paths"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put(&mut body, "objectKey", &self.object_key);
+                ::specgate_runtime::put(&mut body, "json", &self.json);
+                ::specgate_runtime::put_optional(&mut body, "boardId", &self.board_id);
+                ::specgate_runtime::put_optional(&mut body, "paths", &self.paths);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -1599,7 +1652,7 @@ fn build_update_a_roserocket_object_by_id(
 }
 
 ///Typed arguments of `update_a_roserocket_objects_external_by_id`: Upsert a Rose Rocket object by external id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateARoserocketObjectsExternalByIdRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ListAllRoserocketBoardsObjectKey,
@@ -1615,45 +1668,59 @@ impl UpdateARoserocketObjectsExternalByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["objectKey", "externalId", "json", "paths"],
-        )?;
-        let object_key = ::specgate_runtime::required::<
+        );
+        let object_key = ::specgate_runtime::ArgReader::path::<
             ListAllRoserocketBoardsObjectKey,
-        >(args, "objectKey")?;
-        ::specgate_runtime::path_segment(
-            "objectKey",
-            &::specgate_runtime::QueryValue::to_query(&object_key),
-        )?;
-        let external_id = ::specgate_runtime::required::<
+        >(&mut reader, "objectKey");
+        let external_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "externalId")?;
-        ::specgate_runtime::path_segment("externalId", &external_id)?;
-        let json = ::specgate_runtime::required::<
+        >(&mut reader, "externalId");
+        let json = ::specgate_runtime::ArgReader::required::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(args, "json")?;
-        let paths = ::specgate_runtime::optional::<
+        >(&mut reader, "json");
+        let paths = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "paths")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "paths");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             object_key,
             external_id,
             json,
-            paths,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(object_key),
+                ::std::option::Option::Some(external_id),
+                ::std::option::Option::Some(json),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    object_key,
+                    external_id,
+                    json,
+                    paths,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "objectKey"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(51usize);
-        path.push_str("/objects/");
+        ::std::string::String::push_str(&mut path, "/objects/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.object_key),
         );
-        path.push('/');
+        ::std::string::String::push(&mut path, '/');
         ::specgate_runtime::push_path_segment(&mut path, &self.external_id);
-        path.push_str("/external");
+        ::std::string::String::push_str(&mut path, "/external");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1663,16 +1730,8 @@ impl UpdateARoserocketObjectsExternalByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("json"),
-                    ::specgate_runtime::ToJson::to_json(&self.json),
-                );
-                if let ::std::option::Option::Some(value) = self.paths {
-                    body.insert(
-                        ::std::string::String::from("paths"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put(&mut body, "json", &self.json);
+                ::specgate_runtime::put_optional(&mut body, "paths", &self.paths);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -1694,7 +1753,7 @@ fn build_update_a_roserocket_objects_external_by_id(
 }
 
 ///Typed arguments of `update_a_roserocket_user_group_member_by_id`: Update a Rose Rocket user group's members by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateARoserocketUserGroupMemberByIdRequest {
     ///`groupId`
     pub group_id: ::std::string::String,
@@ -1708,25 +1767,39 @@ impl UpdateARoserocketUserGroupMemberByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["groupId", "add", "remove"])?;
-        let group_id = ::specgate_runtime::required::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["groupId", "add", "remove"],
+        );
+        let group_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "groupId")?;
-        ::specgate_runtime::path_segment("groupId", &group_id)?;
-        let add = ::specgate_runtime::optional::<
+        >(&mut reader, "groupId");
+        let add = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "add")?;
-        let remove = ::specgate_runtime::optional::<
+        >(&mut reader, "add");
+        let remove = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "remove")?;
-        ::std::result::Result::Ok(Self { group_id, add, remove })
+        >(&mut reader, "remove");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            group_id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(group_id)) => {
+                ::std::result::Result::Ok(Self { group_id, add, remove })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "groupId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(36usize);
-        path.push_str("/userGroups/");
+        ::std::string::String::push_str(&mut path, "/userGroups/");
         ::specgate_runtime::push_path_segment(&mut path, &self.group_id);
-        path.push_str("/members");
+        ::std::string::String::push_str(&mut path, "/members");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -1736,18 +1809,8 @@ impl UpdateARoserocketUserGroupMemberByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.add {
-                    body.insert(
-                        ::std::string::String::from("add"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.remove {
-                    body.insert(
-                        ::std::string::String::from("remove"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "add", &self.add);
+                ::specgate_runtime::put_optional(&mut body, "remove", &self.remove);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",

@@ -175,7 +175,7 @@ fn compiled_registry_matches_the_preview() {
     let generated = generate(&read_specs_dir(Path::new("specs")).unwrap());
     let preview = generated.tools_json();
     let preview = preview.as_array().unwrap();
-    let compiled: Vec<_> = specgate_api::INTEGRATIONS
+    let compiled: Vec<_> = specgate_api::integrations()
         .iter()
         .flat_map(|i| i.tools.iter())
         .collect();
@@ -227,7 +227,7 @@ fn keyword_vendor_names_become_valid_modules() {
     }]);
     assert!(!generated.has_errors(), "{}", generated.report());
     let registry = generated
-        .rust_files(false)
+        .rust_files()
         .into_iter()
         .find(|(name, _)| name == "registry.rs")
         .unwrap()

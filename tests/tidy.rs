@@ -39,7 +39,12 @@ fn rust_files(dir: &str) -> Vec<String> {
 
 /// The hand-written source files the code map covers.
 fn source_files() -> Vec<String> {
-    let mut files = vec!["build.rs".to_owned(), "generated/lib.rs".to_owned()];
+    let mut files = vec![
+        "build.rs".to_owned(),
+        "generated/lib.rs".to_owned(),
+        "shards/build.rs".to_owned(),
+        "shards/lib.rs".to_owned(),
+    ];
     for dir in [
         "runtime/src",
         "wire/src",

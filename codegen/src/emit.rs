@@ -41,12 +41,10 @@ pub fn integration_chunks(integration: &IntegrationIr) -> impl Iterator<Item = T
     };
     let query_typed = query_typed(integration);
     std::iter::once(head)
-        .chain(
-            integration
-                .tools
-                .iter()
-                .map(move |tool| tool_items(tool, types)),
-        )
+        .chain(integration.tools.iter().scan(
+            std::collections::BTreeSet::new(),
+            move |emitted_rules, tool| Some(tool_items(tool, types, emitted_rules)),
+        ))
         .chain(
             types
                 .iter()
@@ -538,7 +536,11 @@ fn field_type_tokens(param: &ParamIr, types: &[TypeIr]) -> TokenStream {
     }
 }
 
-fn tool_items(tool: &ToolIr, types: &[TypeIr]) -> TokenStream {
+fn tool_items(
+    tool: &ToolIr,
+    types: &[TypeIr],
+    emitted_rules: &mut std::collections::BTreeSet<String>,
+) -> TokenStream {
     let struct_ident = format_ident!("{}", tool.struct_name);
     let struct_doc = format!("Typed arguments of `{}`: {}", tool.name, tool.title);
     let fields = tool.params.iter().map(|param| {
@@ -552,23 +554,47 @@ fn tool_items(tool: &ToolIr, types: &[TypeIr]) -> TokenStream {
         quote! { #[doc = #doc] pub #ident: #ty }
     });
     let known = tool.params.iter().map(|p| &p.arg_name);
-    let parses = tool.params.iter().map(|param| parse_field(param, types));
+    let reads = tool.params.iter().map(|param| read_field(param, types));
     let field_idents: Vec<Ident> = tool.params.iter().map(field_ident).collect();
+    // Required arguments are read as `Option`s that are all `Some` unless an error was kept.
+    let required: Vec<&ParamIr> = tool
+        .params
+        .iter()
+        .filter(|param| is_read_as_required(param))
+        .collect();
+    let required_idents: Vec<Ident> = required.iter().map(|param| field_ident(param)).collect();
+    let (rule_statics, rules) = match shared_rules(tool, emitted_rules) {
+        Some((statics, root)) => (statics, quote! { ::std::option::Option::Some(&#root) }),
+        None => (quote! {}, quote! { ::std::option::Option::None }),
+    };
+    let construct = quote! { ::std::result::Result::Ok(Self { #(#field_idents),* }) };
+    let finish = match required.first() {
+        None => quote! {
+            ::specgate_runtime::ArgReader::finish(reader, #rules)?;
+            #construct
+        },
+        Some(first) => {
+            let first = &first.arg_name;
+            quote! {
+                match (::specgate_runtime::ArgReader::finish(reader, #rules), #(#required_idents),*) {
+                    (::std::result::Result::Ok(()), #(::std::option::Option::Some(#required_idents)),*) => #construct,
+                    (finished, ..) => ::std::result::Result::Err(::specgate_runtime::ArgReader::failure(finished, #first)),
+                }
+            }
+        }
+    };
+    let reader = if tool.params.is_empty() {
+        quote! { reader }
+    } else {
+        quote! { mut reader }
+    };
     let split = split_tokens(tool);
     let build = build_fn_ident(tool);
-    let (rule_statics, rule_check) = match crate::rules::tool_rules(&tool.name, &tool.input_schema)
-    {
-        Some((statics, root)) => (
-            statics,
-            quote! { ::specgate_runtime::check_arguments(&#root, args)?; },
-        ),
-        None => (quote! {}, quote! {}),
-    };
     quote! {
         #rule_statics
 
         #[doc = #struct_doc]
-        #[derive(Debug, Clone, PartialEq)]
+        #[derive(Debug)]
         pub struct #struct_ident {
             #(#fields,)*
         }
@@ -576,10 +602,9 @@ fn tool_items(tool: &ToolIr, types: &[TypeIr]) -> TokenStream {
         impl #struct_ident {
             /// Parses flat tool arguments; errors name the offending argument.
             pub fn from_args(args: &::specgate_runtime::Args) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-                ::specgate_runtime::only_known(args, &[#(#known),*])?;
-                #(#parses)*
-                #rule_check
-                ::std::result::Result::Ok(Self { #(#field_idents),* })
+                let #reader = ::specgate_runtime::ArgReader::new(args, &[#(#known),*]);
+                #(#reads)*
+                #finish
             }
 
             /// Splits the arguments into the vendor HTTP request.
@@ -594,33 +619,52 @@ fn tool_items(tool: &ToolIr, types: &[TypeIr]) -> TokenStream {
     }
 }
 
-fn parse_field(param: &ParamIr, types: &[TypeIr]) -> TokenStream {
+/// A tool's rule statics, named by a hash of their content so that tools with the same
+/// constraints (most of a Graph-sized spec) share one tree: the statics are empty when an
+/// earlier tool of the integration already emitted them.
+fn shared_rules(
+    tool: &ToolIr,
+    emitted: &mut std::collections::BTreeSet<String>,
+) -> Option<(TokenStream, Ident)> {
+    use sha2::{Digest, Sha256};
+    let (content, _) = crate::rules::tool_rules("SHARED", &tool.input_schema)?;
+    let digest = Sha256::digest(content.to_string().as_bytes());
+    let name: String = digest[..6]
+        .iter()
+        .map(|byte| format!("{byte:02X}"))
+        .collect();
+    let (statics, root) = crate::rules::tool_rules(&name, &tool.input_schema)?;
+    if emitted.insert(name) {
+        Some((statics, root))
+    } else {
+        Some((quote! {}, root))
+    }
+}
+
+/// Whether a field is read as an `Option` that must be `Some` (a required or path argument).
+fn is_read_as_required(param: &ParamIr) -> bool {
+    param.location == Location::Path || (param.required && param.location != Location::PageLimit)
+}
+
+/// The reader call that reads one field. Calls are written as paths, not methods, which spares
+/// the compiler a method lookup per argument.
+fn read_field(param: &ParamIr, types: &[TypeIr]) -> TokenStream {
     let ident = field_ident(param);
     let arg = &param.arg_name;
     let ty = rust_type(&param.ty, types);
-    if param.location == Location::PageLimit {
-        quote! { let #ident = ::specgate_runtime::page_limit(args, #arg)?; }
+    let read = if param.location == Location::PageLimit {
+        return quote! { let #ident = ::specgate_runtime::ArgReader::page_limit(&mut reader, #arg); };
     } else if param.location == Location::Path {
-        // Path parameters are always required; a value that can hold text must stay in its
-        // segment (numbers and booleans always do).
-        let text = match param.ty {
-            FieldType::Integer | FieldType::Number | FieldType::Boolean => {
-                return quote! { let #ident = ::specgate_runtime::required::<#ty>(args, #arg)?; };
-            }
-            FieldType::String => quote! { &#ident },
-            _ => quote! { &::specgate_runtime::QueryValue::to_query(&#ident) },
-        };
-        quote! {
-            let #ident = ::specgate_runtime::required::<#ty>(args, #arg)?;
-            ::specgate_runtime::path_segment(#arg, #text)?;
-        }
+        // Path parameters are always required, and their text must stay in its segment.
+        quote! { path }
     } else if param.required {
-        quote! { let #ident = ::specgate_runtime::required::<#ty>(args, #arg)?; }
+        quote! { required }
     } else if param.nullable {
-        quote! { let #ident = ::specgate_runtime::nullable::<#ty>(args, #arg)?; }
+        quote! { nullable }
     } else {
-        quote! { let #ident = ::specgate_runtime::optional::<#ty>(args, #arg)?; }
-    }
+        quote! { optional }
+    };
+    quote! { let #ident = ::specgate_runtime::ArgReader::#read::<#ty>(&mut reader, #arg); }
 }
 
 fn split_tokens(tool: &ToolIr) -> TokenStream {
@@ -635,9 +679,9 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
     let path_steps = tool.path.iter().map(|part| match part {
         PathPart::Literal(text) if text.chars().count() == 1 => {
             let ch = text.chars().next().unwrap_or('/');
-            quote! { path.push(#ch); }
+            quote! { ::std::string::String::push(&mut path, #ch); }
         }
-        PathPart::Literal(text) => quote! { path.push_str(#text); },
+        PathPart::Literal(text) => quote! { ::std::string::String::push_str(&mut path, #text); },
         PathPart::Param(index) => {
             let param = &tool.params[*index];
             let ident = field_ident(param);
@@ -660,62 +704,43 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
         match param.location {
             Location::Path => {}
             Location::Query | Location::Header => {
+                // One call into a shared runtime helper per argument keeps a Graph-sized crate
+                // small: `Some(&value)` for a required one, `as_ref`/`as_deref` for an optional.
+                let value = match (&param.ty, param.required) {
+                    (FieldType::Array(_), true) => {
+                        quote! { ::std::option::Option::Some(::std::vec::Vec::as_slice(&self.#ident)) }
+                    }
+                    (FieldType::Array(_), false) => {
+                        quote! { ::std::option::Option::as_deref(&self.#ident) }
+                    }
+                    (_, true) => quote! { ::std::option::Option::Some(&self.#ident) },
+                    (_, false) => quote! { ::std::option::Option::as_ref(&self.#ident) },
+                };
+                let helper = match (&param.ty, param.explode) {
+                    (FieldType::Array(_), true) => quote! { push_each },
+                    (FieldType::Array(_), false) => quote! { push_joined },
+                    _ => quote! { push_value },
+                };
                 let target = if param.location == Location::Query {
                     quote! { query }
                 } else {
                     quote! { headers }
                 };
-                let push = match (&param.ty, param.explode) {
-                    (FieldType::Array(_), true) => quote! {
-                        for item in &value { #target.push((#wire, ::specgate_runtime::QueryValue::to_query(item))); }
-                    },
-                    (FieldType::Array(_), false) => quote! {
-                        #target.push((#wire, value.iter().map(::specgate_runtime::QueryValue::to_query).collect::<::std::vec::Vec<_>>().join(",")));
-                    },
-                    _ => {
-                        quote! { #target.push((#wire, ::specgate_runtime::QueryValue::to_query(&value))); }
-                    }
-                };
-                if param.required {
-                    query_or_header(
-                        &mut query_steps,
-                        &mut header_steps,
-                        param.location,
-                        quote! { let value = self.#ident; #push },
-                    );
-                } else {
-                    query_or_header(
-                        &mut query_steps,
-                        &mut header_steps,
-                        param.location,
-                        quote! {
-                            if let ::std::option::Option::Some(value) = self.#ident { #push }
-                        },
-                    );
-                }
+                query_or_header(
+                    &mut query_steps,
+                    &mut header_steps,
+                    param.location,
+                    quote! { ::specgate_runtime::#helper(&mut #target, #wire, #value); },
+                );
             }
             Location::Body => {
                 if matches!(tool.body, BodyIr::Whole(_)) {
                     continue;
                 }
-                // A `Value` field is inserted as is; everything else is written by `ToJson`.
-                let convert = |value: TokenStream| {
-                    if param.ty == FieldType::Any && !param.nullable {
-                        value
-                    } else {
-                        quote! { ::specgate_runtime::ToJson::to_json(&#value) }
-                    }
-                };
                 body_steps.push(if param.required {
-                    let value = convert(quote! { self.#ident });
-                    quote! { body.insert(::std::string::String::from(#wire), #value); }
+                    quote! { ::specgate_runtime::put(&mut body, #wire, &self.#ident); }
                 } else {
-                    let value = convert(quote! { value });
-                    quote! {
-                        if let ::std::option::Option::Some(value) = self.#ident {
-                            body.insert(::std::string::String::from(#wire), #value);
-                        }
-                    }
+                    quote! { ::specgate_runtime::put_optional(&mut body, #wire, &self.#ident); }
                 });
             }
             Location::PageLimit => page_limit = quote! { self.#ident },
@@ -809,23 +834,16 @@ fn query_or_header(
     }
 }
 
-/// The registry file: one module per integration and the list of all of them.
-pub fn registry_tokens(integrations: &[IntegrationIr], include_from_out_dir: bool) -> TokenStream {
+/// The registry file of one build script's `OUT_DIR`: one module per integration, included from
+/// `OUT_DIR`, and the list of them.
+pub fn registry_tokens(integrations: &[IntegrationIr]) -> TokenStream {
     let modules = integrations.iter().map(|integration| {
         let ident = format_ident!("{}", crate::naming::module_name(&integration.name));
         let file = format!("/{}.rs", integration.name);
         let doc = format!("Tools generated for {}.", integration.title);
-        if include_from_out_dir {
-            quote! {
-                #[doc = #doc]
-                pub mod #ident { include!(concat!(env!("OUT_DIR"), #file)); }
-            }
-        } else {
-            let file = format!("{}.rs", integration.name);
-            quote! {
-                #[doc = #doc]
-                pub mod #ident { include!(#file); }
-            }
+        quote! {
+            #[doc = #doc]
+            pub mod #ident { include!(concat!(env!("OUT_DIR"), #file)); }
         }
     });
     let refs = integrations.iter().map(|integration| {
@@ -835,7 +853,7 @@ pub fn registry_tokens(integrations: &[IntegrationIr], include_from_out_dir: boo
     quote! {
         #(#modules)*
 
-        /// Every compiled integration, sorted by name.
+        /// The integrations compiled here, sorted by name.
         pub static INTEGRATIONS: &[&::specgate_runtime::Integration] = &[#(#refs),*];
     }
 }

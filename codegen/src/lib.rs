@@ -6,6 +6,7 @@
 //! operation costs that operation only.
 #![deny(missing_docs)]
 
+pub mod build_script;
 mod diag;
 mod docspec;
 pub mod drift;
@@ -16,6 +17,7 @@ mod naming;
 pub mod portable;
 mod rules;
 mod schema;
+pub mod shards;
 pub mod surface;
 mod swagger;
 mod types;
@@ -27,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 pub use diag::{Diagnostic, Severity};
 pub use ir::{ClassIr, IntegrationIr, ToolIr};
+pub use shards::{SHARD_COUNT, SHARD_MAP, SHARD_MAP_NAME, ShardMap, shard_of};
 pub use surface::{LOCK_FILE, LOCK_FILE_NAME, Surface};
 
 /// Reads a lock file; a missing one is an empty surface (a first generation).
@@ -73,19 +76,10 @@ impl Generated {
             .any(|d| d.severity == Severity::Error)
     }
 
-    /// Formatted Rust files: `(file name, contents)`, one per integration plus `registry.rs`,
-    /// which includes the others from `OUT_DIR` (`for_out_dir`) or from its own directory.
-    pub fn rust_files(&self, for_out_dir: bool) -> Vec<(String, String)> {
-        let mut files: Vec<(String, String)> = self
-            .integrations
-            .iter()
-            .map(|integration| {
-                (
-                    format!("{}.rs", integration.name),
-                    integration_file(integration),
-                )
-            })
-            .collect();
+    /// Formatted Rust files for a build script's `OUT_DIR`: `(file name, contents)`, one per
+    /// integration plus `registry.rs`, which includes the others and lists the integrations.
+    pub fn rust_files(&self) -> Vec<(String, String)> {
+        let mut files = self.integration_files();
         let sources: Vec<String> = self
             .integrations
             .iter()
@@ -103,9 +97,22 @@ impl Generated {
                 .map(|s| format!("//   {s}\n"))
                 .collect::<String>()
         );
-        let body = format_tokens(emit::registry_tokens(&self.integrations, for_out_dir));
+        let body = format_tokens(emit::registry_tokens(&self.integrations));
         files.push(("registry.rs".to_owned(), format!("{header}\n{body}")));
         files
+    }
+
+    /// One formatted Rust file per integration: `(file name, contents)`.
+    fn integration_files(&self) -> Vec<(String, String)> {
+        self.integrations
+            .iter()
+            .map(|integration| {
+                (
+                    format!("{}.rs", integration.name),
+                    integration_file(integration),
+                )
+            })
+            .collect()
     }
 
     /// The tool surface, as the lock file records it.
@@ -113,9 +120,14 @@ impl Generated {
         Surface::of(&self.integrations)
     }
 
-    /// The reviewed mirror's files (`generated/`): the Rust files and the lock file.
+    /// The reviewed mirror's files (`generated/`): one Rust file per integration, the shard map and
+    /// the lock file. (Each build script writes its own `registry.rs`; the mirror has none.)
     pub fn mirror_files(&self) -> Vec<(String, String)> {
-        let mut files = self.rust_files(false);
+        let mut files = self.integration_files();
+        files.push((
+            SHARD_MAP_NAME.to_owned(),
+            ShardMap::of(&self.integrations).to_text(),
+        ));
         files.push((LOCK_FILE_NAME.to_owned(), self.surface().to_lock_text()));
         files
     }
@@ -553,38 +565,51 @@ fn docspec_from_value(file: &SpecFile, value: &Value) -> Result<docspec::DocSpec
 }
 
 /// Reads every vendor directory under `specs_dir` (each `specs/<vendor>/` with its `.yaml`,
-/// `.yml` and `.json` files), sorted for byte-stable output. The only file I/O in this crate;
-/// callers decide where specs come from.
+/// `.yml` and `.json` files), sorted for byte-stable output. With [`read_vendor_dir`], the only
+/// file I/O in this crate besides the build script's; callers decide where specs come from.
 pub fn read_specs_dir(specs_dir: &std::path::Path) -> std::io::Result<Vec<VendorInput>> {
-    let mut vendors = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(specs_dir)?
+    vendor_dirs(specs_dir)?
+        .iter()
+        .map(|dir| read_vendor_dir(specs_dir, dir))
+        .collect()
+}
+
+/// The names of the vendor directories under `specs_dir`, sorted.
+pub fn vendor_dirs(specs_dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+    let mut dirs: Vec<String> = std::fs::read_dir(specs_dir)?
         .filter_map(Result::ok)
         .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect();
-    dirs.sort_by_key(std::fs::DirEntry::file_name);
-    for dir in dirs {
-        let dir_name = dir.file_name().to_string_lossy().into_owned();
-        let mut files = Vec::new();
-        let mut entries: Vec<_> = std::fs::read_dir(dir.path())?
-            .filter_map(Result::ok)
-            .collect();
-        entries.sort_by_key(std::fs::DirEntry::file_name);
-        for entry in entries {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if [".yaml", ".yml", ".json"]
-                .iter()
-                .any(|ext| name.ends_with(ext))
-            {
-                files.push(SpecFile {
-                    path: format!("{dir_name}/{name}"),
-                    text: std::fs::read_to_string(entry.path())?,
-                });
-            }
+    dirs.sort();
+    Ok(dirs)
+}
+
+/// Reads one vendor directory, `specs_dir/dir_name`: its `.yaml`, `.yml` and `.json` files,
+/// sorted by name.
+pub fn read_vendor_dir(
+    specs_dir: &std::path::Path,
+    dir_name: &str,
+) -> std::io::Result<VendorInput> {
+    let mut files = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(specs_dir.join(dir_name))?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        {
+            files.push(SpecFile {
+                path: format!("{dir_name}/{name}"),
+                text: std::fs::read_to_string(entry.path())?,
+            });
         }
-        vendors.push(VendorInput {
-            dir: dir_name,
-            files,
-        });
     }
-    Ok(vendors)
+    Ok(VendorInput {
+        dir: dir_name.to_owned(),
+        files,
+    })
 }

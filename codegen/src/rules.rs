@@ -182,11 +182,12 @@ fn is_general_category(name: &str) -> bool {
     regress::Regex::with_flags(&format!("\\p{{{name}}}"), "u").is_ok()
 }
 
-/// The static rule tree of a tool's input schema, and the ident of its root; `None` when the
-/// schema declares no constraint, so the parser has nothing more to check.
-pub fn tool_rules(tool_name: &str, schema: &Value) -> Option<(TokenStream, proc_macro2::Ident)> {
+/// The static rule tree of a tool's input schema, its statics named after `name`, and the ident
+/// of its root; `None` when the schema declares no constraint, so the parser has nothing more
+/// to check.
+pub fn tool_rules(name: &str, schema: &Value) -> Option<(TokenStream, proc_macro2::Ident)> {
     let defs = schema.get("$defs").and_then(Value::as_object);
-    let prefix = tool_name.replace(['-', '.'], "_").to_uppercase();
+    let prefix = name.replace(['-', '.'], "_").to_uppercase();
     let mut builder = RuleBuilder {
         defs,
         constrained_defs: constrained_defs(defs),

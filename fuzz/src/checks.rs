@@ -31,7 +31,7 @@ pub const TARGETS: &[(&str, Check)] = &[
 /// parser or a vendor's router would read as `.` or `..`, or an empty one its template does
 /// not have.
 pub fn arguments(data: &[u8]) {
-    let tools: Vec<&runtime::ToolDef> = specgate_api::INTEGRATIONS
+    let tools: Vec<&runtime::ToolDef> = specgate_api::integrations()
         .iter()
         .flat_map(|integration| integration.tools)
         .collect();
@@ -281,7 +281,7 @@ pub fn link(data: &[u8]) {
 /// decoding the JSON-encoded arguments and the typed parse after it never panic, and a
 /// decoded argument is never text that fails to parse.
 pub fn portable(data: &[u8]) {
-    let tools: Vec<&runtime::ToolDef> = specgate_api::INTEGRATIONS
+    let tools: Vec<&runtime::ToolDef> = specgate_api::integrations()
         .iter()
         .flat_map(|integration| integration.tools)
         .filter(|tool| !tool.portable_encoded.is_empty())

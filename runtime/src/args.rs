@@ -351,11 +351,13 @@ impl<T: ToJson> ToJson for Option<T> {
 }
 
 /// Writes a present field into a JSON object being built.
+#[inline(never)] // one shared copy per type keeps generated crates small
 pub fn put<T: ToJson>(object: &mut Args, name: &str, value: &T) {
     object.insert(name.to_owned(), value.to_json());
 }
 
 /// Writes an optional field when it is present.
+#[inline(never)]
 pub fn put_optional<T: ToJson>(object: &mut Args, name: &str, value: &Option<T>) {
     if let Some(value) = value {
         object.insert(name.to_owned(), value.to_json());

@@ -9,6 +9,7 @@
 
 mod args;
 mod portable;
+mod reader;
 mod request;
 mod rules;
 
@@ -18,8 +19,10 @@ pub use args::{
     optional_at, page_limit, put, put_optional, required, required_at,
 };
 pub use portable::decode_portable_arguments;
+pub use reader::ArgReader;
 pub use request::{
-    BodyKind, HttpMethod, HttpRequest, QueryValue, form_pairs, path_segment, push_path_segment,
+    BodyKind, HttpMethod, HttpRequest, Pairs, QueryValue, form_pairs, path_segment, push_each,
+    push_joined, push_path_segment, push_value,
 };
 pub use rules::{Check, Literal, Pattern, Rule, check_arguments, types as rule_types};
 

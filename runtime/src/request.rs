@@ -183,6 +183,38 @@ pub fn path_segment(field: &str, value: &str) -> Result<(), ArgError> {
     }
 }
 
+/// Query or header pairs of a request being built.
+pub type Pairs = Vec<(&'static str, String)>;
+
+/// Adds `name: value` when the value is present.
+#[inline(never)] // one shared copy per type keeps generated crates small
+pub fn push_value<T: QueryValue + ?Sized>(
+    pairs: &mut Pairs,
+    name: &'static str,
+    value: Option<&T>,
+) {
+    if let Some(value) = value {
+        pairs.push((name, value.to_query()));
+    }
+}
+
+/// Adds one `name: item` pair per item (an exploded array).
+#[inline(never)]
+pub fn push_each<T: QueryValue>(pairs: &mut Pairs, name: &'static str, values: Option<&[T]>) {
+    for item in values.unwrap_or_default() {
+        pairs.push((name, item.to_query()));
+    }
+}
+
+/// Adds one `name: a,b,c` pair when the array is present (a form-style array, not exploded).
+#[inline(never)]
+pub fn push_joined<T: QueryValue>(pairs: &mut Pairs, name: &'static str, values: Option<&[T]>) {
+    if let Some(values) = values {
+        let joined: Vec<String> = values.iter().map(QueryValue::to_query).collect();
+        pairs.push((name, joined.join(",")));
+    }
+}
+
 /// Formats a typed argument for a query string or header value.
 pub trait QueryValue {
     /// The unencoded text sent on the wire.

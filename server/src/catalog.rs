@@ -349,7 +349,7 @@ mod tests {
     /// A fixture vendor whose one tool was renamed: it keeps its earlier name as an alias.
     /// Seed vendors never rename a tool to show this, since their names are the product.
     fn fixture_catalog() -> Catalog {
-        let template = &specgate_api::INTEGRATIONS[0].tools[0];
+        let template = &specgate_api::integrations()[0].tools[0];
         let tools: &'static [ToolDef] = Box::leak(Box::new([ToolDef {
             name: "get_single_acme_order_by_id",
             integration: "acme",
@@ -360,7 +360,7 @@ mod tests {
             name: "acme",
             title: "Acme",
             tools,
-            ..*specgate_api::INTEGRATIONS[0]
+            ..*specgate_api::integrations()[0]
         }));
         Catalog::from_registry(Box::leak(Box::new([integration])))
     }

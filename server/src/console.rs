@@ -517,7 +517,7 @@ async fn home(State(state): State<AppState>, Signed(session): Signed) -> Respons
         table {
             thead { tr { th scope="col" { "Integration" } th scope="col" { "Auth" } th scope="col" { "Tools" } } }
             tbody {
-                @for integration in specgate_api::INTEGRATIONS {
+                @for integration in specgate_api::integrations() {
                     tr {
                         td { a href=(format!("/console/integrations/{}", integration.name)) { (integration.title) } }
                         td { (integration.auth.as_str()) }
@@ -623,7 +623,7 @@ fn account_form(
                 select #integration name="integration"
                     aria-invalid=[errors.invalid("integration")]
                     aria-describedby=[errors.described("integration")] {
-                    @for integration in specgate_api::INTEGRATIONS {
+                    @for integration in specgate_api::integrations() {
                         option value=(integration.name) {
                             (integration.title) " (" (integration.auth.as_str()) ")"
                         }

@@ -722,7 +722,7 @@ async fn serve_command(common: &Common, args: ServeArgs) -> Result<(), CliError>
     ));
     out(&format!(
         "  integrations: {}",
-        specgate_api::INTEGRATIONS
+        specgate_api::integrations()
             .iter()
             .map(|i| i.name)
             .collect::<Vec<_>>()
@@ -748,7 +748,7 @@ async fn stdio(common: &Common, mcp_token: &str) -> Result<(), CliError> {
 
 /// `specgate tools`.
 fn tools(common: &Common, integration: Option<&str>) -> Result<(), CliError> {
-    let catalog = specgate_server::catalog::Catalog::from_registry(specgate_api::INTEGRATIONS);
+    let catalog = specgate_server::catalog::Catalog::from_registry(specgate_api::integrations());
     if let Some(name) = integration
         && specgate_api::find_integration(name).is_none()
     {
@@ -789,7 +789,7 @@ fn tools(common: &Common, integration: Option<&str>) -> Result<(), CliError> {
 fn integrations(common: &Common) {
     let json = integrations_json();
     print(common.json, &json, || {
-        specgate_api::INTEGRATIONS
+        specgate_api::integrations()
             .iter()
             .map(|i| {
                 format!(

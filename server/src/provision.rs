@@ -553,7 +553,10 @@ impl Provisioner {
     ) -> Result<&'static specgate_runtime::Integration, ProvisionError> {
         specgate_api::find_integration(name).ok_or_else(|| ProvisionError::UnknownIntegration {
             name: printable(name),
-            known: specgate_api::INTEGRATIONS.iter().map(|i| i.name).collect(),
+            known: specgate_api::integrations()
+                .iter()
+                .map(|i| i.name)
+                .collect(),
         })
     }
 
@@ -1136,7 +1139,7 @@ impl Provisioner {
 /// Compiled integrations with tool counts, tags and auth kinds.
 pub fn integrations_json() -> Value {
     Value::Array(
-        specgate_api::INTEGRATIONS
+        specgate_api::integrations()
             .iter()
             .map(|i| {
                 json!({

@@ -116,7 +116,7 @@ impl AppState {
             oauth_documents,
             store,
             keys,
-            catalog: Catalog::from_registry(specgate_api::INTEGRATIONS),
+            catalog: Catalog::from_registry(specgate_api::integrations()),
             metrics: Metrics::default(),
         }))
     }

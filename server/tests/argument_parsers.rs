@@ -220,7 +220,7 @@ fn mutate(value: &mut Value, random: &mut Random) {
 #[tokio::test]
 async fn generated_parsers_accept_exactly_what_ajv_accepts() {
     let Some(node) = node() else { return };
-    let tools: Vec<&specgate_runtime::ToolDef> = specgate_api::INTEGRATIONS
+    let tools: Vec<&specgate_runtime::ToolDef> = specgate_api::integrations()
         .iter()
         .flat_map(|i| i.tools)
         .chain(constraints::INTEGRATION.tools)

@@ -48,7 +48,7 @@ async fn start() -> App {
         .create_api_token("router tests", TokenScope::Admin, None)
         .await
         .unwrap();
-    for integration in specgate_api::INTEGRATIONS {
+    for integration in specgate_api::integrations() {
         provisioner
             .allow_upstream_host(integration.name, "127.0.0.1")
             .await

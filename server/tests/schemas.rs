@@ -36,7 +36,7 @@ fn fixture_schemas() -> Vec<Value> {
 async fn every_schema_is_valid_2020_12_with_ecma_patterns() {
     let Some(node) = node() else { return };
     let mut entries = Vec::new();
-    for integration in specgate_api::INTEGRATIONS {
+    for integration in specgate_api::integrations() {
         for tool in integration.tools {
             for (profile, text) in [
                 ("full", tool.input_schema),

@@ -54,7 +54,7 @@ fn last_path(h: &Harness) -> String {
 /// argument is sent as a marker, and it is a path parameter when the marker lands in the
 /// request path.
 async fn path_arguments(h: &Harness, url: &str, integration: &str) -> Vec<PathArgument> {
-    let integration = specgate_api::INTEGRATIONS
+    let integration = specgate_api::integrations()
         .iter()
         .find(|i| i.name == integration)
         .unwrap();

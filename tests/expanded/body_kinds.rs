@@ -111,7 +111,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 4usize] = [
 ];
 
 ///Typed arguments of `create_a_body_kinds_charge`: Create a Bodies charge
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateABodyKindsChargeRequest {
     ///`amount`
     pub amount: ::std::option::Option<i64>,
@@ -129,20 +129,23 @@ impl CreateABodyKindsChargeRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["amount", "metadata", "items", "expand"],
-        )?;
-        let amount = ::specgate_runtime::optional::<i64>(args, "amount")?;
-        let metadata = ::specgate_runtime::optional::<
+        );
+        let amount = ::specgate_runtime::ArgReader::optional::<
+            i64,
+        >(&mut reader, "amount");
+        let metadata = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(args, "metadata")?;
-        let items = ::specgate_runtime::optional::<
+        >(&mut reader, "metadata");
+        let items = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<CreateABodyKindsChargeItemsItem>,
-        >(args, "items")?;
-        let expand = ::specgate_runtime::optional::<
+        >(&mut reader, "items");
+        let expand = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "expand")?;
+        >(&mut reader, "expand");
+        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self {
             amount,
             metadata,
@@ -153,7 +156,7 @@ impl CreateABodyKindsChargeRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(8usize);
-        path.push_str("/charges");
+        ::std::string::String::push_str(&mut path, "/charges");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -163,30 +166,10 @@ impl CreateABodyKindsChargeRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.amount {
-                    body.insert(
-                        ::std::string::String::from("amount"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.metadata {
-                    body.insert(
-                        ::std::string::String::from("metadata"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.items {
-                    body.insert(
-                        ::std::string::String::from("items"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.expand {
-                    body.insert(
-                        ::std::string::String::from("expand"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "amount", &self.amount);
+                ::specgate_runtime::put_optional(&mut body, "metadata", &self.metadata);
+                ::specgate_runtime::put_optional(&mut body, "items", &self.items);
+                ::specgate_runtime::put_optional(&mut body, "expand", &self.expand);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/x-www-form-urlencoded",
@@ -210,7 +193,7 @@ fn build_create_a_body_kinds_charge(
 }
 
 ///Typed arguments of `create_a_body_kinds_file`: Create a Bodies file
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateABodyKindsFileRequest {
     ///`body`: The request body, base64-encoded; it is sent decoded, as `application/octet-stream`.
     pub body: ::std::option::Option<::std::string::String>,
@@ -220,14 +203,17 @@ impl CreateABodyKindsFileRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["body"])?;
-        let body = ::specgate_runtime::optional::<::std::string::String>(args, "body")?;
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["body"]);
+        let body = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "body");
+        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self { body })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(6usize);
-        path.push_str("/files");
+        ::std::string::String::push_str(&mut path, "/files");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -255,7 +241,7 @@ fn build_create_a_body_kinds_file(
 }
 
 ///Typed arguments of `create_a_body_kinds_note`: Create a Bodies note
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateABodyKindsNoteRequest {
     ///`body`: The request body, sent as `text/plain`.
     pub body: ::std::option::Option<::std::string::String>,
@@ -265,14 +251,17 @@ impl CreateABodyKindsNoteRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["body"])?;
-        let body = ::specgate_runtime::optional::<::std::string::String>(args, "body")?;
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["body"]);
+        let body = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "body");
+        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self { body })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(6usize);
-        path.push_str("/notes");
+        ::std::string::String::push_str(&mut path, "/notes");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -300,7 +289,7 @@ fn build_create_a_body_kinds_note(
 }
 
 ///Typed arguments of `put_body_kinds_documents`: Put Bodies documents
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct PutBodyKindsDocumentsRequest {
     ///`body`: The request body, sent as `application/xml`.
     pub body: ::std::option::Option<::std::string::String>,
@@ -310,14 +299,17 @@ impl PutBodyKindsDocumentsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["body"])?;
-        let body = ::specgate_runtime::optional::<::std::string::String>(args, "body")?;
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["body"]);
+        let body = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "body");
+        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self { body })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(10usize);
-        path.push_str("/documents");
+        ::std::string::String::push_str(&mut path, "/documents");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {

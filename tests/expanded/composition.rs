@@ -39,7 +39,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
 ];
 
 ///Typed arguments of `create_a_composition_pet`: Create a Compose pet
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateACompositionPetRequest {
     ///`name`
     pub name: ::std::option::Option<::std::string::String>,
@@ -53,18 +53,26 @@ impl CreateACompositionPetRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["name", "kind", "tag"])?;
-        let name = ::specgate_runtime::optional::<::std::string::String>(args, "name")?;
-        let kind = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["name", "kind", "tag"],
+        );
+        let name = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "name");
+        let kind = ::specgate_runtime::ArgReader::optional::<
             CreateACompositionPetKind,
-        >(args, "kind")?;
-        let tag = ::specgate_runtime::nullable::<::std::string::String>(args, "tag")?;
+        >(&mut reader, "kind");
+        let tag = ::specgate_runtime::ArgReader::nullable::<
+            ::std::string::String,
+        >(&mut reader, "tag");
+        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self { name, kind, tag })
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(5usize);
-        path.push_str("/pets");
+        ::std::string::String::push_str(&mut path, "/pets");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -74,24 +82,9 @@ impl CreateACompositionPetRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.name {
-                    body.insert(
-                        ::std::string::String::from("name"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.kind {
-                    body.insert(
-                        ::std::string::String::from("kind"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.tag {
-                    body.insert(
-                        ::std::string::String::from("tag"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "name", &self.name);
+                ::specgate_runtime::put_optional(&mut body, "kind", &self.kind);
+                ::specgate_runtime::put_optional(&mut body, "tag", &self.tag);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",

@@ -43,16 +43,16 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     },
 ];
 
-static PATTERN_CREATE_A_CONSTRAINTS_ORDER_0: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
+static PATTERN_751542D84EE1_0: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
     "^[\\p{Script=Han}a-z]+$",
 );
-static PATTERN_CREATE_A_CONSTRAINTS_ORDER_1: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
+static PATTERN_751542D84EE1_1: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
     "^[^/:|\\x00-\\x1f]+$",
 );
-static PATTERN_CREATE_A_CONSTRAINTS_ORDER_2: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
+static PATTERN_751542D84EE1_2: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
     "^[A-Z0-9\\-]+$",
 );
-static RULES_CREATE_A_CONSTRAINTS_ORDER_DEF_0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_751542D84EE1_DEF_0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: 64u8,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -70,9 +70,7 @@ static RULES_CREATE_A_CONSTRAINTS_ORDER_DEF_0: ::specgate_runtime::Rule = ::spec
                         types: 32u8,
                         checks: &[
                             ::specgate_runtime::Check::MaxItems(3u64),
-                            ::specgate_runtime::Check::Items(
-                                &RULES_CREATE_A_CONSTRAINTS_ORDER_DEF_0,
-                            ),
+                            ::specgate_runtime::Check::Items(&RULES_751542D84EE1_DEF_0),
                         ],
                     },
                 ),
@@ -80,7 +78,7 @@ static RULES_CREATE_A_CONSTRAINTS_ORDER_DEF_0: ::specgate_runtime::Rule = ::spec
         ),
     ],
 };
-static RULES_CREATE_A_CONSTRAINTS_ORDER: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_751542D84EE1: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -90,9 +88,7 @@ static RULES_CREATE_A_CONSTRAINTS_ORDER: ::specgate_runtime::Rule = ::specgate_r
                     &::specgate_runtime::Rule {
                         types: 16u8,
                         checks: &[
-                            ::specgate_runtime::Check::Pattern(
-                                &PATTERN_CREATE_A_CONSTRAINTS_ORDER_0,
-                            ),
+                            ::specgate_runtime::Check::Pattern(&PATTERN_751542D84EE1_0),
                         ],
                     },
                 ),
@@ -101,9 +97,7 @@ static RULES_CREATE_A_CONSTRAINTS_ORDER: ::specgate_runtime::Rule = ::specgate_r
                     &::specgate_runtime::Rule {
                         types: 16u8,
                         checks: &[
-                            ::specgate_runtime::Check::Pattern(
-                                &PATTERN_CREATE_A_CONSTRAINTS_ORDER_1,
-                            ),
+                            ::specgate_runtime::Check::Pattern(&PATTERN_751542D84EE1_1),
                         ],
                     },
                 ),
@@ -128,9 +122,7 @@ static RULES_CREATE_A_CONSTRAINTS_ORDER: ::specgate_runtime::Rule = ::specgate_r
                                                         checks: &[
                                                             ::specgate_runtime::Check::MinLength(3u64),
                                                             ::specgate_runtime::Check::MaxLength(8u64),
-                                                            ::specgate_runtime::Check::Pattern(
-                                                                &PATTERN_CREATE_A_CONSTRAINTS_ORDER_2,
-                                                            ),
+                                                            ::specgate_runtime::Check::Pattern(&PATTERN_751542D84EE1_2),
                                                         ],
                                                     },
                                                 ),
@@ -218,9 +210,7 @@ static RULES_CREATE_A_CONSTRAINTS_ORDER: ::specgate_runtime::Rule = ::specgate_r
                                             types: 32u8,
                                             checks: &[
                                                 ::specgate_runtime::Check::MaxItems(3u64),
-                                                ::specgate_runtime::Check::Items(
-                                                    &RULES_CREATE_A_CONSTRAINTS_ORDER_DEF_0,
-                                                ),
+                                                ::specgate_runtime::Check::Items(&RULES_751542D84EE1_DEF_0),
                                             ],
                                         },
                                     ),
@@ -286,7 +276,7 @@ static RULES_CREATE_A_CONSTRAINTS_ORDER: ::specgate_runtime::Rule = ::specgate_r
     ],
 };
 ///Typed arguments of `create_a_constraints_order`: Create a Constraints order
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateAConstraintsOrderRequest {
     ///`channel`
     pub channel: ::std::option::Option<::std::string::String>,
@@ -314,7 +304,7 @@ impl CreateAConstraintsOrderRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "channel",
@@ -327,59 +317,81 @@ impl CreateAConstraintsOrderRequest {
                 "code",
                 "reference",
             ],
-        )?;
-        let channel = ::specgate_runtime::optional::<
+        );
+        let channel = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "channel")?;
-        let batch = ::specgate_runtime::optional::<
+        >(&mut reader, "channel");
+        let batch = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "batch")?;
-        let legacy = ::specgate_runtime::optional::<
+        >(&mut reader, "batch");
+        let legacy = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "legacy")?;
-        let lines = ::specgate_runtime::required::<
+        >(&mut reader, "legacy");
+        let lines = ::specgate_runtime::ArgReader::required::<
             ::std::vec::Vec<Line>,
-        >(args, "lines")?;
-        let tags = ::specgate_runtime::optional::<
+        >(&mut reader, "lines");
+        let tags = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "tags")?;
-        let metadata = ::specgate_runtime::optional::<
+        >(&mut reader, "tags");
+        let metadata = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(args, "metadata")?;
-        let category = ::specgate_runtime::optional::<Category>(args, "category")?;
-        let code = ::specgate_runtime::optional::<
+        >(&mut reader, "metadata");
+        let category = ::specgate_runtime::ArgReader::optional::<
+            Category,
+        >(&mut reader, "category");
+        let code = ::specgate_runtime::ArgReader::optional::<
             CreateAConstraintsOrderCode,
-        >(args, "code")?;
-        let reference = ::specgate_runtime::optional::<
+        >(&mut reader, "code");
+        let reference = ::specgate_runtime::ArgReader::optional::<
             CreateAConstraintsOrderReference,
-        >(args, "reference")?;
-        ::specgate_runtime::check_arguments(&RULES_CREATE_A_CONSTRAINTS_ORDER, args)?;
-        ::std::result::Result::Ok(Self {
-            channel,
-            batch,
-            legacy,
+        >(&mut reader, "reference");
+        match (
+            ::specgate_runtime::ArgReader::finish(
+                reader,
+                ::std::option::Option::Some(&RULES_751542D84EE1),
+            ),
             lines,
-            tags,
-            metadata,
-            category,
-            code,
-            reference,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(lines)) => {
+                ::std::result::Result::Ok(Self {
+                    channel,
+                    batch,
+                    legacy,
+                    lines,
+                    tags,
+                    metadata,
+                    category,
+                    code,
+                    reference,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "lines"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(7usize);
-        path.push_str("/orders");
+        ::std::string::String::push_str(&mut path, "/orders");
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.channel {
-            query.push(("channel", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.batch {
-            query.push(("batch", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.legacy {
-            query.push(("legacy", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "channel",
+            ::std::option::Option::as_ref(&self.channel),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "batch",
+            ::std::option::Option::as_ref(&self.batch),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "legacy",
+            ::std::option::Option::as_ref(&self.legacy),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Post,
@@ -388,40 +400,16 @@ impl CreateAConstraintsOrderRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("lines"),
-                    ::specgate_runtime::ToJson::to_json(&self.lines),
+                ::specgate_runtime::put(&mut body, "lines", &self.lines);
+                ::specgate_runtime::put_optional(&mut body, "tags", &self.tags);
+                ::specgate_runtime::put_optional(&mut body, "metadata", &self.metadata);
+                ::specgate_runtime::put_optional(&mut body, "category", &self.category);
+                ::specgate_runtime::put_optional(&mut body, "code", &self.code);
+                ::specgate_runtime::put_optional(
+                    &mut body,
+                    "reference",
+                    &self.reference,
                 );
-                if let ::std::option::Option::Some(value) = self.tags {
-                    body.insert(
-                        ::std::string::String::from("tags"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.metadata {
-                    body.insert(
-                        ::std::string::String::from("metadata"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.category {
-                    body.insert(
-                        ::std::string::String::from("category"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.code {
-                    body.insert(
-                        ::std::string::String::from("code"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.reference {
-                    body.insert(
-                        ::std::string::String::from("reference"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",

@@ -65,7 +65,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 2usize] = [
 ];
 
 ///Typed arguments of `get_single_broken_vendor_widget_by_id`: Get a Broken Vendor widget by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleBrokenVendorWidgetByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -77,18 +77,34 @@ impl GetSingleBrokenVendorWidgetByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["id", "response_fields"],
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { id, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(24usize);
-        path.push_str("/widget/");
+        ::std::string::String::push_str(&mut path, "/widget/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -116,7 +132,7 @@ fn build_get_single_broken_vendor_widget_by_id(
         .map(GetSingleBrokenVendorWidgetByIdRequest::into_request)
 }
 
-static RULES_LIST_ALL_BROKEN_VENDOR_THINGS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -136,7 +152,7 @@ static RULES_LIST_ALL_BROKEN_VENDOR_THINGS: ::specgate_runtime::Rule = ::specgat
     ],
 };
 ///Typed arguments of `list_all_broken_vendor_things`: List all Broken Vendor things
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllBrokenVendorThingsRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -150,18 +166,21 @@ impl ListAllBrokenVendorThingsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(&RULES_LIST_ALL_BROKEN_VENDOR_THINGS, args)?;
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+        )?;
         ::std::result::Result::Ok(Self {
             limit,
             next_cursor,
@@ -171,7 +190,7 @@ impl ListAllBrokenVendorThingsRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(7usize);
-        path.push_str("/things");
+        ::std::string::String::push_str(&mut path, "/things");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {

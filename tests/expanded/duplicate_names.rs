@@ -231,7 +231,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
 ];
 
 ///Typed arguments of `get_single_duplicate_names_report_by_id`: Get a Dupes report by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleDuplicateNamesReportByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -243,18 +243,34 @@ impl GetSingleDuplicateNamesReportByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["id", "response_fields"],
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { id, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(25usize);
-        path.push_str("/reports/");
+        ::std::string::String::push_str(&mut path, "/reports/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -283,7 +299,7 @@ fn build_get_single_duplicate_names_report_by_id(
 }
 
 ///Typed arguments of `get_single_duplicate_names_user_by_id`: Get a Dupes user by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleDuplicateNamesUserByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -295,18 +311,34 @@ impl GetSingleDuplicateNamesUserByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "response_fields"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let response_fields = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["id", "response_fields"],
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { id, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(22usize);
-        path.push_str("/user/");
+        ::std::string::String::push_str(&mut path, "/user/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -335,7 +367,7 @@ fn build_get_single_duplicate_names_user_by_id(
 }
 
 ///Typed arguments of `get_single_duplicate_names_user_by_username`: Get a Dupes user by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleDuplicateNamesUserByUsernameRequest {
     ///`username`
     pub username: ::std::string::String,
@@ -347,20 +379,34 @@ impl GetSingleDuplicateNamesUserByUsernameRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["username", "response_fields"])?;
-        let username = ::specgate_runtime::required::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["username", "response_fields"],
+        );
+        let username = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "username")?;
-        ::specgate_runtime::path_segment("username", &username)?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "username");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self { username, response_fields })
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            username,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(username)) => {
+                ::std::result::Result::Ok(Self { username, response_fields })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "username"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(23usize);
-        path.push_str("/users/");
+        ::std::string::String::push_str(&mut path, "/users/");
         ::specgate_runtime::push_path_segment(&mut path, &self.username);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -388,7 +434,7 @@ fn build_get_single_duplicate_names_user_by_username(
         .map(GetSingleDuplicateNamesUserByUsernameRequest::into_request)
 }
 
-static RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -408,7 +454,7 @@ static RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS: ::specgate_runtime::Rule = ::specg
     ],
 };
 ///Typed arguments of `list_all_duplicate_names_orders`: List all Dupes orders
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllDuplicateNamesOrdersRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -422,20 +468,20 @@ impl ListAllDuplicateNamesOrdersRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS,
-            args,
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
             limit,
@@ -446,7 +492,7 @@ impl ListAllDuplicateNamesOrdersRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(7usize);
-        path.push_str("/Orders");
+        ::std::string::String::push_str(&mut path, "/Orders");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -473,27 +519,8 @@ fn build_list_all_duplicate_names_orders(
         .map(ListAllDuplicateNamesOrdersRequest::into_request)
 }
 
-static RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_60C1: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_duplicate_names_orders_60c1`: List all Dupes orders
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllDuplicateNamesOrders60c1Request {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -507,20 +534,20 @@ impl ListAllDuplicateNamesOrders60c1Request {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_60C1,
-            args,
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
             limit,
@@ -531,7 +558,7 @@ impl ListAllDuplicateNamesOrders60c1Request {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(7usize);
-        path.push_str("/orders");
+        ::std::string::String::push_str(&mut path, "/orders");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -558,27 +585,8 @@ fn build_list_all_duplicate_names_orders_60c1(
         .map(ListAllDuplicateNamesOrders60c1Request::into_request)
 }
 
-static RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_ITEMS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_duplicate_names_orders_items`: List all Dupes orders items
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllDuplicateNamesOrdersItemsRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -592,20 +600,20 @@ impl ListAllDuplicateNamesOrdersItemsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_ITEMS,
-            args,
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
             limit,
@@ -616,7 +624,7 @@ impl ListAllDuplicateNamesOrdersItemsRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(13usize);
-        path.push_str("/orders/items");
+        ::std::string::String::push_str(&mut path, "/orders/items");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -643,27 +651,8 @@ fn build_list_all_duplicate_names_orders_items(
         .map(ListAllDuplicateNamesOrdersItemsRequest::into_request)
 }
 
-static RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_ITEMS_BY_ID: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
-    types: ::specgate_runtime::rule_types::OBJECT,
-    checks: &[
-        ::specgate_runtime::Check::Properties(
-            &[
-                (
-                    "limit",
-                    &::specgate_runtime::Rule {
-                        types: 4u8,
-                        checks: &[
-                            ::specgate_runtime::Check::Minimum(1f64),
-                            ::specgate_runtime::Check::Maximum(100f64),
-                        ],
-                    },
-                ),
-            ],
-        ),
-    ],
-};
 ///Typed arguments of `list_all_duplicate_names_orders_items_by_id`: List all Dupes orders items
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllDuplicateNamesOrdersItemsByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -679,36 +668,48 @@ impl ListAllDuplicateNamesOrdersItemsByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "limit", "next_cursor", "response_fields"],
-        )?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "id");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_DUPLICATE_NAMES_ORDERS_ITEMS_BY_ID,
-            args,
-        )?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(
+                reader,
+                ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+            ),
             id,
-            limit,
-            next_cursor,
-            response_fields,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self {
+                    id,
+                    limit,
+                    next_cursor,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(30usize);
-        path.push_str("/orders/");
+        ::std::string::String::push_str(&mut path, "/orders/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
-        path.push_str("/items");
+        ::std::string::String::push_str(&mut path, "/items");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -736,7 +737,7 @@ fn build_list_all_duplicate_names_orders_items_by_id(
 }
 
 ///Typed arguments of `replace_a_duplicate_names_order_by_id`: Update a Dupes order by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ReplaceADuplicateNamesOrderByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -746,15 +747,28 @@ impl ReplaceADuplicateNamesOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(24usize);
-        path.push_str("/orders/");
+        ::std::string::String::push_str(&mut path, "/orders/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -783,7 +797,7 @@ fn build_replace_a_duplicate_names_order_by_id(
 }
 
 ///Typed arguments of `update_a_duplicate_names_order_by_id`: Update a Dupes order by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateADuplicateNamesOrderByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -793,15 +807,28 @@ impl UpdateADuplicateNamesOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        ::std::result::Result::Ok(Self { id })
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(24usize);
-        path.push_str("/orders/");
+        ::std::string::String::push_str(&mut path, "/orders/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();

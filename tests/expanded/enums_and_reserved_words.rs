@@ -38,7 +38,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     },
 ];
 
-static RULES_LIST_ALL_ENUMS_AND_RESERVED_WORDS_SEARCH: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -58,7 +58,7 @@ static RULES_LIST_ALL_ENUMS_AND_RESERVED_WORDS_SEARCH: ::specgate_runtime::Rule 
     ],
 };
 ///Typed arguments of `list_all_enums_and_reserved_words_search`: List all Words search
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllEnumsAndReservedWordsSearchRequest {
     ///`type`
     pub type_: ::std::option::Option<ListAllEnumsAndReservedWordsSearchType>,
@@ -84,7 +84,7 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "type",
@@ -97,29 +97,33 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
                 "next_cursor",
                 "response_fields",
             ],
-        )?;
-        let type_ = ::specgate_runtime::optional::<
+        );
+        let type_ = ::specgate_runtime::ArgReader::optional::<
             ListAllEnumsAndReservedWordsSearchType,
-        >(args, "type")?;
-        let self_ = ::specgate_runtime::optional::<::std::string::String>(args, "self")?;
-        let n2fa = ::specgate_runtime::optional::<bool>(args, "2fa")?;
-        let foo_bar = ::specgate_runtime::optional::<
+        >(&mut reader, "type");
+        let self_ = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "fooBar")?;
-        let foo_bar_2 = ::specgate_runtime::optional::<
+        >(&mut reader, "self");
+        let n2fa = ::specgate_runtime::ArgReader::optional::<bool>(&mut reader, "2fa");
+        let foo_bar = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "foo_bar")?;
-        let ids = ::specgate_runtime::optional::<::std::vec::Vec<i64>>(args, "ids")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "fooBar");
+        let foo_bar_2 = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "foo_bar");
+        let ids = ::specgate_runtime::ArgReader::optional::<
+            ::std::vec::Vec<i64>,
+        >(&mut reader, "ids");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_ENUMS_AND_RESERVED_WORDS_SEARCH,
-            args,
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
             type_,
@@ -136,34 +140,38 @@ impl ListAllEnumsAndReservedWordsSearchRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(7usize);
-        path.push_str("/search");
+        ::std::string::String::push_str(&mut path, "/search");
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.type_ {
-            query.push(("type", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.self_ {
-            query.push(("self", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.n2fa {
-            query.push(("2fa", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.foo_bar {
-            query.push(("fooBar", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.foo_bar_2 {
-            query.push(("foo_bar", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
-        if let ::std::option::Option::Some(value) = self.ids {
-            query
-                .push((
-                    "ids",
-                    value
-                        .iter()
-                        .map(::specgate_runtime::QueryValue::to_query)
-                        .collect::<::std::vec::Vec<_>>()
-                        .join(","),
-                ));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "type",
+            ::std::option::Option::as_ref(&self.type_),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "self",
+            ::std::option::Option::as_ref(&self.self_),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "2fa",
+            ::std::option::Option::as_ref(&self.n2fa),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "fooBar",
+            ::std::option::Option::as_ref(&self.foo_bar),
+        );
+        ::specgate_runtime::push_value(
+            &mut query,
+            "foo_bar",
+            ::std::option::Option::as_ref(&self.foo_bar_2),
+        );
+        ::specgate_runtime::push_joined(
+            &mut query,
+            "ids",
+            ::std::option::Option::as_deref(&self.ids),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,

@@ -38,7 +38,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     },
 ];
 
-static RULES_LIST_ALL_INJECTION_IN_DESCRIPTIONS_X: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -58,7 +58,7 @@ static RULES_LIST_ALL_INJECTION_IN_DESCRIPTIONS_X: ::specgate_runtime::Rule = ::
     ],
 };
 ///Typed arguments of `list_all_injection_in_descriptions_x`: Ends a comment */ and a string " and a raw string "# }; fn evil() {} //
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllInjectionInDescriptionsXRequest {
     ///`q"; panic!(); //`: */ #[doc = "x"]
     pub q_panic: ::std::option::Option<::std::string::String>,
@@ -74,23 +74,23 @@ impl ListAllInjectionInDescriptionsXRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["q\"; panic!(); //", "limit", "next_cursor", "response_fields"],
-        )?;
-        let q_panic = ::specgate_runtime::optional::<
+        );
+        let q_panic = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "q\"; panic!(); //")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "q\"; panic!(); //");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_INJECTION_IN_DESCRIPTIONS_X,
-            args,
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
             q_panic,
@@ -102,15 +102,13 @@ impl ListAllInjectionInDescriptionsXRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(2usize);
-        path.push_str("/x");
+        ::std::string::String::push_str(&mut path, "/x");
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.q_panic {
-            query
-                .push((
-                    "q\"; panic!(); //",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "q\"; panic!(); //",
+            ::std::option::Option::as_ref(&self.q_panic),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,

@@ -38,7 +38,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     },
 ];
 
-static RULES_LIST_ALL_MISSING_OPERATION_IDS_AND_DOCS_DOCUMENTED: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -58,7 +58,7 @@ static RULES_LIST_ALL_MISSING_OPERATION_IDS_AND_DOCS_DOCUMENTED: ::specgate_runt
     ],
 };
 ///Typed arguments of `list_all_missing_operation_ids_and_docs_documented`: List all Undocumented documented
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllMissingOperationIdsAndDocsDocumentedRequest {
     ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
     pub limit: ::std::option::Option<i64>,
@@ -72,20 +72,20 @@ impl ListAllMissingOperationIdsAndDocsDocumentedRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
-        )?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        );
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_MISSING_OPERATION_IDS_AND_DOCS_DOCUMENTED,
-            args,
+        >(&mut reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(
+            reader,
+            ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
             limit,
@@ -96,7 +96,7 @@ impl ListAllMissingOperationIdsAndDocsDocumentedRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(11usize);
-        path.push_str("/documented");
+        ::std::string::String::push_str(&mut path, "/documented");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {

@@ -63,7 +63,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 2usize] = [
 ];
 
 ///Typed arguments of `delete_a_nullable_styles_thing_by_id`: Delete a Nullable thing by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct DeleteANullableStylesThingByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -75,16 +75,31 @@ impl DeleteANullableStylesThingByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "body"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let body = ::specgate_runtime::nullable::<::serde_json::Value>(args, "body")?;
-        ::std::result::Result::Ok(Self { id, body })
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id", "body"]);
+        let id = ::specgate_runtime::ArgReader::path::<
+            ::std::string::String,
+        >(&mut reader, "id");
+        let body = ::specgate_runtime::ArgReader::nullable::<
+            ::serde_json::Value,
+        >(&mut reader, "body");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self { id, body })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(24usize);
-        path.push_str("/things/");
+        ::std::string::String::push_str(&mut path, "/things/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -113,7 +128,7 @@ fn build_delete_a_nullable_styles_thing_by_id(
 }
 
 ///Typed arguments of `update_a_nullable_styles_thing_by_id`: Update a Nullable thing by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateANullableStylesThingByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -129,27 +144,43 @@ impl UpdateANullableStylesThingByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["id", "note_30", "note_31", "count"])?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let note_30 = ::specgate_runtime::nullable::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["id", "note_30", "note_31", "count"],
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "note_30")?;
-        let note_31 = ::specgate_runtime::nullable::<
+        >(&mut reader, "id");
+        let note_30 = ::specgate_runtime::ArgReader::nullable::<
             ::std::string::String,
-        >(args, "note_31")?;
-        let count = ::specgate_runtime::nullable::<i64>(args, "count")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "note_30");
+        let note_31 = ::specgate_runtime::ArgReader::nullable::<
+            ::std::string::String,
+        >(&mut reader, "note_31");
+        let count = ::specgate_runtime::ArgReader::nullable::<i64>(&mut reader, "count");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             id,
-            note_30,
-            note_31,
-            count,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self {
+                    id,
+                    note_30,
+                    note_31,
+                    count,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(24usize);
-        path.push_str("/things/");
+        ::std::string::String::push_str(&mut path, "/things/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
@@ -160,24 +191,9 @@ impl UpdateANullableStylesThingByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.note_30 {
-                    body.insert(
-                        ::std::string::String::from("note_30"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.note_31 {
-                    body.insert(
-                        ::std::string::String::from("note_31"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.count {
-                    body.insert(
-                        ::std::string::String::from("count"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "note_30", &self.note_30);
+                ::specgate_runtime::put_optional(&mut body, "note_31", &self.note_31);
+                ::specgate_runtime::put_optional(&mut body, "count", &self.count);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",

@@ -63,7 +63,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 2usize] = [
 ];
 
 ///Typed arguments of `get_single_param_collision_item_by_id`: Get a Collide item by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct GetSingleParamCollisionItemByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -77,37 +77,48 @@ impl GetSingleParamCollisionItemByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "query_response_fields", "response_fields"],
-        )?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let query_response_fields = ::specgate_runtime::optional::<
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "query_response_fields")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "id");
+        let query_response_fields = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "query_response_fields");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             id,
-            query_response_fields,
-            response_fields,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
+                ::std::result::Result::Ok(Self {
+                    id,
+                    query_response_fields,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(23usize);
-        path.push_str("/items/");
+        ::std::string::String::push_str(&mut path, "/items/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.query_response_fields {
-            query
-                .push((
-                    "response_fields",
-                    ::specgate_runtime::QueryValue::to_query(&value),
-                ));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "response_fields",
+            ::std::option::Option::as_ref(&self.query_response_fields),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -134,7 +145,7 @@ fn build_get_single_param_collision_item_by_id(
 }
 
 ///Typed arguments of `update_a_param_collision_item_by_id`: Update a Collide item by id
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct UpdateAParamCollisionItemByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -152,39 +163,67 @@ impl UpdateAParamCollisionItemByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "query_id", "header_id", "body_id", "name"],
-        )?;
-        let id = ::specgate_runtime::required::<::std::string::String>(args, "id")?;
-        ::specgate_runtime::path_segment("id", &id)?;
-        let query_id = ::specgate_runtime::optional::<i64>(args, "query_id")?;
-        let header_id = ::specgate_runtime::optional::<
+        );
+        let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(args, "header_id")?;
-        let body_id = ::specgate_runtime::required::<bool>(args, "body_id")?;
-        let name = ::specgate_runtime::optional::<::std::string::String>(args, "name")?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "id");
+        let query_id = ::specgate_runtime::ArgReader::optional::<
+            i64,
+        >(&mut reader, "query_id");
+        let header_id = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "header_id");
+        let body_id = ::specgate_runtime::ArgReader::required::<
+            bool,
+        >(&mut reader, "body_id");
+        let name = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "name");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
             id,
-            query_id,
-            header_id,
             body_id,
-            name,
-        })
+        ) {
+            (
+                ::std::result::Result::Ok(()),
+                ::std::option::Option::Some(id),
+                ::std::option::Option::Some(body_id),
+            ) => {
+                ::std::result::Result::Ok(Self {
+                    id,
+                    query_id,
+                    header_id,
+                    body_id,
+                    name,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "id"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(23usize);
-        path.push_str("/items/");
+        ::std::string::String::push_str(&mut path, "/items/");
         ::specgate_runtime::push_path_segment(&mut path, &self.id);
         let mut query = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.query_id {
-            query.push(("id", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
+        ::specgate_runtime::push_value(
+            &mut query,
+            "id",
+            ::std::option::Option::as_ref(&self.query_id),
+        );
         let mut headers = ::std::vec::Vec::new();
-        if let ::std::option::Option::Some(value) = self.header_id {
-            headers.push(("id", ::specgate_runtime::QueryValue::to_query(&value)));
-        }
+        ::specgate_runtime::push_value(
+            &mut headers,
+            "id",
+            ::std::option::Option::as_ref(&self.header_id),
+        );
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Put,
             path,
@@ -192,16 +231,8 @@ impl UpdateAParamCollisionItemByIdRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("id"),
-                    ::specgate_runtime::ToJson::to_json(&self.body_id),
-                );
-                if let ::std::option::Option::Some(value) = self.name {
-                    body.insert(
-                        ::std::string::String::from("name"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put(&mut body, "id", &self.body_id);
+                ::specgate_runtime::put_optional(&mut body, "name", &self.name);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",

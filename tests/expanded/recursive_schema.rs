@@ -51,7 +51,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
 ];
 
 ///Typed arguments of `create_a_recursive_schema_node`: Create a Tree node
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateARecursiveSchemaNodeRequest {
     ///`name`
     pub name: ::std::option::Option<::std::string::String>,
@@ -67,13 +67,23 @@ impl CreateARecursiveSchemaNodeRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["name", "children", "parent", "shape"])?;
-        let name = ::specgate_runtime::optional::<::std::string::String>(args, "name")?;
-        let children = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["name", "children", "parent", "shape"],
+        );
+        let name = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "name");
+        let children = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<Node>,
-        >(args, "children")?;
-        let parent = ::specgate_runtime::optional::<Node>(args, "parent")?;
-        let shape = ::specgate_runtime::optional::<NodeShape>(args, "shape")?;
+        >(&mut reader, "children");
+        let parent = ::specgate_runtime::ArgReader::optional::<
+            Node,
+        >(&mut reader, "parent");
+        let shape = ::specgate_runtime::ArgReader::optional::<
+            NodeShape,
+        >(&mut reader, "shape");
+        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self {
             name,
             children,
@@ -84,7 +94,7 @@ impl CreateARecursiveSchemaNodeRequest {
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(6usize);
-        path.push_str("/nodes");
+        ::std::string::String::push_str(&mut path, "/nodes");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -94,30 +104,10 @@ impl CreateARecursiveSchemaNodeRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.name {
-                    body.insert(
-                        ::std::string::String::from("name"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.children {
-                    body.insert(
-                        ::std::string::String::from("children"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.parent {
-                    body.insert(
-                        ::std::string::String::from("parent"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
-                if let ::std::option::Option::Some(value) = self.shape {
-                    body.insert(
-                        ::std::string::String::from("shape"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "name", &self.name);
+                ::specgate_runtime::put_optional(&mut body, "children", &self.children);
+                ::specgate_runtime::put_optional(&mut body, "parent", &self.parent);
+                ::specgate_runtime::put_optional(&mut body, "shape", &self.shape);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",

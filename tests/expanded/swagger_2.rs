@@ -89,7 +89,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
 ];
 
 ///Typed arguments of `create_a_swagger_2_pet`: Create a Petstore pet
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct CreateASwagger2PetRequest {
     ///`name`
     pub name: ::std::string::String,
@@ -101,17 +101,31 @@ impl CreateASwagger2PetRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["name", "status"])?;
-        let name = ::specgate_runtime::required::<::std::string::String>(args, "name")?;
-        let status = ::specgate_runtime::optional::<
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["name", "status"]);
+        let name = ::specgate_runtime::ArgReader::required::<
+            ::std::string::String,
+        >(&mut reader, "name");
+        let status = ::specgate_runtime::ArgReader::optional::<
             CreateASwagger2PetStatus,
-        >(args, "status")?;
-        ::std::result::Result::Ok(Self { name, status })
+        >(&mut reader, "status");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            name,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(name)) => {
+                ::std::result::Result::Ok(Self { name, status })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "name"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(4usize);
-        path.push_str("/pet");
+        ::std::string::String::push_str(&mut path, "/pet");
         let query = ::std::vec::Vec::new();
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
@@ -121,16 +135,8 @@ impl CreateASwagger2PetRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                body.insert(
-                    ::std::string::String::from("name"),
-                    ::specgate_runtime::ToJson::to_json(&self.name),
-                );
-                if let ::std::option::Option::Some(value) = self.status {
-                    body.insert(
-                        ::std::string::String::from("status"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put(&mut body, "name", &self.name);
+                ::specgate_runtime::put_optional(&mut body, "status", &self.status);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/json",
@@ -151,7 +157,7 @@ fn build_create_a_swagger_2_pet(
         .map(CreateASwagger2PetRequest::into_request)
 }
 
-static RULES_LIST_ALL_SWAGGER_2_PET_FIND_BY_STATUS: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -171,7 +177,7 @@ static RULES_LIST_ALL_SWAGGER_2_PET_FIND_BY_STATUS: ::specgate_runtime::Rule = :
     ],
 };
 ///Typed arguments of `list_all_swagger_2_pet_find_by_status`: List all Petstore pet find by status
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct ListAllSwagger2PetFindByStatusRequest {
     ///`status`
     pub status: ::std::vec::Vec<::std::string::String>,
@@ -187,46 +193,52 @@ impl ListAllSwagger2PetFindByStatusRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(
+        let mut reader = ::specgate_runtime::ArgReader::new(
             args,
             &["status", "limit", "next_cursor", "response_fields"],
-        )?;
-        let status = ::specgate_runtime::required::<
+        );
+        let status = ::specgate_runtime::ArgReader::required::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "status")?;
-        let limit = ::specgate_runtime::page_limit(args, "limit")?;
-        let next_cursor = ::specgate_runtime::optional::<
+        >(&mut reader, "status");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(args, "next_cursor")?;
-        let response_fields = ::specgate_runtime::optional::<
+        >(&mut reader, "next_cursor");
+        let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(args, "response_fields")?;
-        ::specgate_runtime::check_arguments(
-            &RULES_LIST_ALL_SWAGGER_2_PET_FIND_BY_STATUS,
-            args,
-        )?;
-        ::std::result::Result::Ok(Self {
+        >(&mut reader, "response_fields");
+        match (
+            ::specgate_runtime::ArgReader::finish(
+                reader,
+                ::std::option::Option::Some(&RULES_0BF5CE723FC0),
+            ),
             status,
-            limit,
-            next_cursor,
-            response_fields,
-        })
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(status)) => {
+                ::std::result::Result::Ok(Self {
+                    status,
+                    limit,
+                    next_cursor,
+                    response_fields,
+                })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "status"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(17usize);
-        path.push_str("/pet/findByStatus");
+        ::std::string::String::push_str(&mut path, "/pet/findByStatus");
         let mut query = ::std::vec::Vec::new();
-        let value = self.status;
-        query
-            .push((
-                "status",
-                value
-                    .iter()
-                    .map(::specgate_runtime::QueryValue::to_query)
-                    .collect::<::std::vec::Vec<_>>()
-                    .join(","),
-            ));
+        ::specgate_runtime::push_joined(
+            &mut query,
+            "status",
+            ::std::option::Option::Some(::std::vec::Vec::as_slice(&self.status)),
+        );
         let headers = ::std::vec::Vec::new();
         ::specgate_runtime::HttpRequest {
             method: ::specgate_runtime::HttpMethod::Get,
@@ -253,7 +265,7 @@ fn build_list_all_swagger_2_pet_find_by_status(
 }
 
 ///Typed arguments of `post_swagger_2_pet`: Post Petstore pet
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct PostSwagger2PetRequest {
     ///`petId`
     pub pet_id: i64,
@@ -265,15 +277,29 @@ impl PostSwagger2PetRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        ::specgate_runtime::only_known(args, &["petId", "name"])?;
-        let pet_id = ::specgate_runtime::required::<i64>(args, "petId")?;
-        let name = ::specgate_runtime::optional::<::std::string::String>(args, "name")?;
-        ::std::result::Result::Ok(Self { pet_id, name })
+        let mut reader = ::specgate_runtime::ArgReader::new(args, &["petId", "name"]);
+        let pet_id = ::specgate_runtime::ArgReader::path::<i64>(&mut reader, "petId");
+        let name = ::specgate_runtime::ArgReader::optional::<
+            ::std::string::String,
+        >(&mut reader, "name");
+        match (
+            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            pet_id,
+        ) {
+            (::std::result::Result::Ok(()), ::std::option::Option::Some(pet_id)) => {
+                ::std::result::Result::Ok(Self { pet_id, name })
+            }
+            (finished, ..) => {
+                ::std::result::Result::Err(
+                    ::specgate_runtime::ArgReader::failure(finished, "petId"),
+                )
+            }
+        }
     }
     /// Splits the arguments into the vendor HTTP request.
     pub fn into_request(self) -> ::specgate_runtime::HttpRequest {
         let mut path = ::std::string::String::with_capacity(21usize);
-        path.push_str("/pet/");
+        ::std::string::String::push_str(&mut path, "/pet/");
         ::specgate_runtime::push_path_segment(
             &mut path,
             &::specgate_runtime::QueryValue::to_query(&self.pet_id),
@@ -287,12 +313,7 @@ impl PostSwagger2PetRequest {
             headers,
             body: {
                 let mut body = ::serde_json::Map::new();
-                if let ::std::option::Option::Some(value) = self.name {
-                    body.insert(
-                        ::std::string::String::from("name"),
-                        ::specgate_runtime::ToJson::to_json(&value),
-                    );
-                }
+                ::specgate_runtime::put_optional(&mut body, "name", &self.name);
                 ::std::option::Option::Some(::serde_json::Value::Object(body))
             },
             content_type: "application/x-www-form-urlencoded",

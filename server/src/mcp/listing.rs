@@ -122,9 +122,9 @@ mod tests {
 
     #[test]
     fn pages_are_written_once_and_follow_their_cursors() {
-        let catalog = Catalog::from_registry(specgate_api::INTEGRATIONS);
+        let catalog = Catalog::from_registry(specgate_api::integrations());
         let forms = McpForms::new(&catalog);
-        let integration = specgate_api::INTEGRATIONS[0].name;
+        let integration = specgate_api::integrations()[0].name;
         let listing = catalog.listing(
             integration,
             &ServerConfig::default(),

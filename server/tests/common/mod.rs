@@ -69,7 +69,7 @@ async fn launch(database: Option<String>, allow_insecure_upstreams: bool) -> Har
         .await
         .unwrap();
     // The sandboxes listen on loopback, which no vendor spec declares.
-    for integration in specgate_api::INTEGRATIONS {
+    for integration in specgate_api::integrations() {
         provisioner
             .allow_upstream_host(integration.name, "127.0.0.1")
             .await
