@@ -123,6 +123,7 @@ const CORE: &[&str] = &[
     "server/src/state.rs",
     "server/src/access.rs",
     "server/src/grants.rs",
+    "server/src/connect.rs",
     "server/src/limiter.rs",
     "server/src/provision.rs",
     "server/src/tool_call.rs",
@@ -140,6 +141,7 @@ const FACES: &[(&str, &str)] = &[
     ("server/src/mcp/", "crate::mcp"),
     ("server/src/admin.rs", "crate::admin"),
     ("server/src/oauth.rs", "crate::oauth"),
+    ("server/src/callback.rs", "crate::callback"),
     ("server/src/console.rs", "crate::console"),
 ];
 

@@ -117,7 +117,24 @@ pub enum AuthDoc {
         /// Supported grants.
         #[serde(default)]
         grants: Vec<String>,
+        /// Consent page of the authorization-code grant.
+        #[serde(default)]
+        authorize_url: Option<String>,
+        /// How the client authenticates at the token endpoint.
+        #[serde(default)]
+        token_endpoint_auth: TokenEndpointAuth,
     },
+}
+
+/// RFC 7591's `token_endpoint_auth_method` values specgate speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuth {
+    /// HTTP Basic (the RFC's default).
+    #[default]
+    ClientSecretBasic,
+    /// Client id and secret in the form body.
+    ClientSecretPost,
 }
 
 /// Pagination styles.

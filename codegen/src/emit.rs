@@ -359,9 +359,26 @@ fn auth_tokens(auth: &AuthIr) -> TokenStream {
         AuthIr::Basic => quote! { ::specgate_runtime::AuthKind::Basic },
         AuthIr::Header(name) => quote! { ::specgate_runtime::AuthKind::Header { name: #name } },
         AuthIr::Query(name) => quote! { ::specgate_runtime::AuthKind::Query { name: #name } },
-        AuthIr::OAuth2 { token_url, grants } => quote! {
-            ::specgate_runtime::AuthKind::OAuth2 { token_url: #token_url, grants: &[#(#grants),*] }
-        },
+        AuthIr::OAuth2 {
+            token_url,
+            grants,
+            authorize_url,
+            secret_in_body,
+        } => {
+            let token_auth = if *secret_in_body {
+                quote! { ::specgate_runtime::TokenAuth::ClientSecretPost }
+            } else {
+                quote! { ::specgate_runtime::TokenAuth::ClientSecretBasic }
+            };
+            quote! {
+                ::specgate_runtime::AuthKind::OAuth2 {
+                    token_url: #token_url,
+                    grants: &[#(#grants),*],
+                    authorize_url: #authorize_url,
+                    token_auth: #token_auth,
+                }
+            }
+        }
     }
 }
 

@@ -56,6 +56,10 @@ pub enum AuthIr {
         token_url: String,
         /// Supported grants.
         grants: Vec<String>,
+        /// Consent page of the authorization-code grant; empty when unknown.
+        authorize_url: String,
+        /// Token endpoint client authentication: `true` for `client_secret_post`.
+        secret_in_body: bool,
     },
 }
 

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::diag::{Diagnostic, Severity, pointer_segment};
 use crate::docspec::{
     AuthDoc, DocSpec, LocationDoc, MethodDoc, NamingDoc, NextFromDoc, PaginationDoc,
+    TokenEndpointAuth,
 };
 use crate::ir::{
     AuthIr, BodyIr, ClassIr, CursorSourceIr, FieldType, IntegrationIr, Location, PaginationIr,
@@ -1700,7 +1701,21 @@ fn openapi_auth(doc: &Document<'_>, sink: &mut Sink<'_>) -> AuthIr {
             grants.push("refresh_token".to_owned());
             grants.sort();
             grants.dedup();
-            AuthIr::OAuth2 { token_url, grants }
+            let authorize_url = flows
+                .and_then(|f| {
+                    f.get("authorizationCode")?
+                        .get("authorizationUrl")?
+                        .as_str()
+                })
+                .unwrap_or_default()
+                .to_owned();
+            // OpenAPI has no word for it; RFC 7591 makes HTTP Basic the default.
+            AuthIr::OAuth2 {
+                token_url,
+                grants,
+                authorize_url,
+                secret_in_body: false,
+            }
         }
         ("openIdConnect", _) => AuthIr::Bearer,
         (kind, scheme) => {
@@ -1732,7 +1747,17 @@ fn auth_from_doc(auth: AuthDoc) -> AuthIr {
         AuthDoc::Header { name } => AuthIr::Header(name),
         AuthDoc::Basic => AuthIr::Basic,
         AuthDoc::Query { name } => AuthIr::Query(name),
-        AuthDoc::Oauth2 { token_url, grants } => AuthIr::OAuth2 { token_url, grants },
+        AuthDoc::Oauth2 {
+            token_url,
+            grants,
+            authorize_url,
+            token_endpoint_auth,
+        } => AuthIr::OAuth2 {
+            token_url,
+            grants,
+            authorize_url: authorize_url.unwrap_or_default(),
+            secret_in_body: token_endpoint_auth == TokenEndpointAuth::ClientSecretPost,
+        },
     }
 }
 

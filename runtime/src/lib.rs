@@ -66,11 +66,26 @@ pub enum AuthKind {
     },
     /// OAuth 2.0 bearer tokens that the server refreshes itself.
     OAuth2 {
-        /// Token endpoint used for refresh and client-credentials grants.
+        /// Token endpoint used for refresh, client-credentials and authorization-code grants.
         token_url: &'static str,
         /// Grants the vendor supports (`refresh_token`, `client_credentials`, ...).
         grants: &'static [&'static str],
+        /// Where an account's owner consents (the authorization-code grant); empty when the
+        /// spec names none.
+        authorize_url: &'static str,
+        /// How the client authenticates at the token endpoint.
+        token_auth: TokenAuth,
     },
+}
+
+/// How an OAuth client authenticates at a vendor's token endpoint (RFC 7591's
+/// `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAuth {
+    /// HTTP Basic with the client id and secret (RFC 6749 section 2.3.1, the default).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
 }
 
 impl AuthKind {

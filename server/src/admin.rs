@@ -8,11 +8,12 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::connect::{Connect, ConnectStarted, OAuthAppView, Reconnect, SetOAuthApp};
 use crate::provision::{
     AccountView, AllowHost, CallsPage, CreateAccount, CreateServer, Field, GrantView,
     ProvisionError, Provisioner, ServerView, UpdateAccount, UpdateServer, integrations_json,
@@ -69,6 +70,18 @@ impl From<ProvisionError> for ApiError {
             E::AdminTokenBound => (bad, "invalid_scope"),
             E::InvalidHost(_) => (bad, "invalid_host"),
             E::InvalidConfig(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"),
+            E::OAuthAppMissing { .. } => (StatusCode::CONFLICT, "oauth_app_missing"),
+            E::AuthorizeUrlMissing { .. } => (StatusCode::CONFLICT, "authorize_url_missing"),
+            E::PublicUrlUnknown => (StatusCode::CONFLICT, "public_url_unknown"),
+            E::NotOAuth2 { .. } => (bad, "not_oauth2"),
+            E::ReturnToNotAllowed { .. } => (bad, "return_to_not_allowed"),
+            E::InvalidOAuthValue { field, .. } => match field {
+                Field::ClientId => (bad, "invalid_client_id"),
+                Field::ClientSecret => (bad, "invalid_client_secret"),
+                Field::Scopes => (bad, "invalid_scopes"),
+                Field::ReturnTo => (bad, "invalid_return_to"),
+                _ => (bad, "invalid_origin"),
+            },
             E::NotFound { .. } | E::HostNotListed { .. } => (StatusCode::NOT_FOUND, "not_found"),
             E::Store(_) | E::Internal(_) => {
                 return Self {
@@ -312,6 +325,72 @@ async fn allow_upstream_host(
     Ok(created(p.allow_upstream_host(&name, &body.host).await?))
 }
 
+async fn put_oauth_app(
+    State(p): State<Provisioner>,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<SetOAuthApp>,
+) -> Answer<Json<OAuthAppView>> {
+    Ok(Json(p.set_oauth_app(&name, body).await?))
+}
+
+async fn get_oauth_app(
+    State(p): State<Provisioner>,
+    Path(name): Path<String>,
+) -> Answer<Json<OAuthAppView>> {
+    Ok(Json(p.oauth_app(&name).await?))
+}
+
+async fn delete_oauth_app(
+    State(p): State<Provisioner>,
+    Path(name): Path<String>,
+) -> Answer<StatusCode> {
+    p.remove_oauth_app(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn connect_account(
+    State(p): State<Provisioner>,
+    ApiJson(body): ApiJson<Connect>,
+) -> Created<ConnectStarted> {
+    Ok(created(p.connect(body).await?))
+}
+
+async fn reconnect_account(
+    State(p): State<Provisioner>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Reconnect>,
+) -> Created<ConnectStarted> {
+    Ok(created(p.reconnect(&id, body).await?))
+}
+
+/// `POST /return-origins`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowOrigin {
+    /// `https://app.example.com`: scheme, host and port.
+    pub origin: String,
+}
+
+async fn return_origins(State(p): State<Provisioner>) -> Answer<Json<Vec<String>>> {
+    Ok(Json(p.return_origins().await?))
+}
+
+async fn allow_return_origin(
+    State(p): State<Provisioner>,
+    ApiJson(body): ApiJson<AllowOrigin>,
+) -> Created<Value> {
+    let origin = p.allow_return_origin(&body.origin).await?;
+    Ok(created(json!({"origin": origin})))
+}
+
+async fn remove_return_origin(
+    State(p): State<Provisioner>,
+    Path(origin): Path<String>,
+) -> Answer<StatusCode> {
+    p.remove_return_origin(&origin).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn remove_upstream_host(
     State(p): State<Provisioner>,
     Path((name, host)): Path<(String, String)>,
@@ -403,8 +482,89 @@ pub fn operations() -> Vec<Operation> {
     integration_operations()
         .into_iter()
         .chain(account_operations())
+        .chain(connect_operations())
         .chain(server_operations())
         .collect()
+}
+
+/// Connecting accounts through the vendor's consent: OAuth apps, connections, return origins.
+fn connect_operations() -> [Operation; 8] {
+    const APP: &str = "/integrations/{name}/oauth-app";
+    const ORIGINS: &str = "/return-origins";
+    [
+        op(
+            "put",
+            APP,
+            put(put_oauth_app),
+            "Register (or replace) the OAuth app an integration's accounts connect and refresh with; the secret is sealed and never shown again",
+            Some("SetOAuthApp"),
+            (200, Some("OAuthApp")),
+            BODY,
+        ),
+        op(
+            "get",
+            APP,
+            get(get_oauth_app),
+            "An integration's OAuth app, without its secret, and the redirect URI to register at the vendor",
+            None,
+            (200, Some("OAuthApp")),
+            &[400, 401, 403, 404],
+        ),
+        op(
+            "delete",
+            APP,
+            delete(delete_oauth_app),
+            "Remove an integration's OAuth app",
+            None,
+            (204, None),
+            &[400, 401, 403, 404],
+        ),
+        op(
+            "post",
+            "/integrated-account/connect",
+            post(connect_account),
+            "Start connecting an account through the vendor's consent: send its owner to `authorize_url` (valid for 10 minutes, once)",
+            Some("Connect"),
+            (201, Some("ConnectStarted")),
+            &[400, 401, 403, 409, 413, 415, 422],
+        ),
+        op(
+            "post",
+            "/integrated-account/{id}/reconnect",
+            post(reconnect_account),
+            "Connect an account again through the vendor's consent, keeping its id and MCP servers",
+            Some("Reconnect"),
+            (201, Some("ConnectStarted")),
+            &[400, 401, 403, 404, 409, 413, 415, 422],
+        ),
+        op(
+            "get",
+            ORIGINS,
+            get(return_origins),
+            "Origins a connection's `return_to` may name",
+            None,
+            (200, Some("Any")),
+            AUTH,
+        ),
+        op(
+            "post",
+            ORIGINS,
+            post(allow_return_origin),
+            "Allow an origin for `return_to`",
+            Some("AllowOrigin"),
+            (201, Some("Any")),
+            BODY,
+        ),
+        op(
+            "delete",
+            "/return-origins/{origin}",
+            delete(remove_return_origin),
+            "Remove an allowed origin (percent-encoded in the path)",
+            None,
+            (204, None),
+            BY_ID,
+        ),
+    ]
 }
 
 /// Integrations and the upstream hosts their accounts may use.
@@ -637,7 +797,7 @@ pub fn openapi() -> Value {
         "max_result_bytes": {"type": "integer", "minimum": 2000, "maximum": 2000000, "default": 100000, "description": "The most bytes a tools/call result takes: list pages shrink to fit (next_cursor continues after the last item), a larger object is shortened with a note of what was cut."},
         "tool_exposure": {"type": "string", "enum": ["all", "discovery"], "default": "all", "description": "`discovery` lists only search_tools, get_tool_schema and call_tool, over the same tools: for integrations too big to list."}}});
     let error = json!({"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}});
-    let account = json!({"type": "object", "properties": {"id": {"type": "string"}, "integration": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}});
+    let account = json!({"type": "object", "properties": {"id": {"type": "string"}, "integration": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}, "needs_reconnect": {"type": "boolean", "description": "The vendor refused its refresh token: connect it again (POST /integrated-account/{id}/reconnect)."}}});
     let server = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string", "description": "Only in create and rotate responses, when the public URL is known."}, "mcp_path": {"type": "string", "description": "Only in create and rotate responses."}, "warnings": {"type": "array", "items": {"type": "string"}, "description": "Only when there is something to know, such as more tools than some clients accept (128)."}}});
     let mut paths = serde_json::Map::new();
     for operation in operations() {
@@ -678,6 +838,12 @@ pub fn openapi() -> Value {
                 "Server": server,
                 "CreateAccount": {"type": "object", "additionalProperties": false, "required": ["integration", "name", "credentials"], "properties": {"integration": {"type": "string"}, "name": {"type": "string"}, "credentials": {"$ref": "#/components/schemas/Credentials"}, "base_url": {"type": "string"}}},
                 "UpdateAccount": {"type": "object", "additionalProperties": false, "properties": {"name": {"type": "string"}, "credentials": {"$ref": "#/components/schemas/Credentials"}, "base_url": {"type": ["string", "null"], "description": "Changing it requires `credentials` in the same request."}}},
+                "SetOAuthApp": {"type": "object", "additionalProperties": false, "required": ["client_id", "client_secret"], "properties": {"client_id": {"type": "string"}, "client_secret": {"type": "string", "writeOnly": true}, "authorize_url": {"type": "string", "description": "The spec's by default; for vendors with per-tenant hosts."}, "token_url": {"type": "string", "description": "The spec's by default."}, "scopes": {"type": "array", "items": {"type": "string"}}}},
+                "OAuthApp": {"type": "object", "properties": {"integration": {"type": "string"}, "client_id": {"type": "string"}, "authorize_url": {"type": "string"}, "token_url": {"type": "string"}, "token_endpoint_auth": {"type": "string", "enum": ["client_secret_basic", "client_secret_post"]}, "scopes": {"type": "array", "items": {"type": "string"}}, "redirect_uri": {"type": ["string", "null"], "description": "Register this callback URL at the vendor."}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}}},
+                "Connect": {"type": "object", "additionalProperties": false, "required": ["integration", "name"], "properties": {"integration": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}}, "return_to": {"type": "string", "description": "Where the browser goes afterwards, with `account_id` or `error` added; its origin must be allowed (POST /return-origins)."}}},
+                "Reconnect": {"type": "object", "additionalProperties": false, "properties": {"scopes": {"type": "array", "items": {"type": "string"}}, "return_to": {"type": "string"}}},
+                "ConnectStarted": {"type": "object", "properties": {"authorize_url": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}},
+                "AllowOrigin": {"type": "object", "additionalProperties": false, "required": ["origin"], "properties": {"origin": {"type": "string", "description": "https://app.example.com"}}},
                 "AllowHost": {"type": "object", "additionalProperties": false, "required": ["host"], "properties": {"host": {"type": "string", "description": "api.example.com, or *.example.com for its subdomains"}}},
                 "CreateServer": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": {"name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": "string", "format": "date-time"}}},
                 "UpdateServer": {"type": "object", "additionalProperties": false, "properties": {"name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig", "description": "A JSON merge patch: fields not sent keep their values."}, "expires_at": {"type": ["string", "null"], "format": "date-time", "description": "null removes the expiry."}}}

@@ -86,6 +86,13 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/console.css", get(|| asset("text/css", CSS)))
         .route("/assets/console.js", get(|| asset("text/javascript", JS)))
         .route("/integrations/{name}", get(integration_page))
+        .route("/integrations/{name}/oauth-app", post(set_oauth_app))
+        .route(
+            "/integrations/{name}/oauth-app/delete",
+            post(remove_oauth_app),
+        )
+        .route("/accounts/connect", post(connect_account))
+        .route("/accounts/{id}/reconnect", post(reconnect_account))
         .route("/accounts/new", get(new_account_page))
         .route("/accounts", post(create_account))
         .route("/accounts/{id}", get(account_page).post(update_account))
@@ -304,6 +311,11 @@ impl ConsoleError {
             Self::Provision(ProvisionError::NoTools | ProvisionError::InvalidConfig(_)) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            Self::Provision(
+                ProvisionError::OAuthAppMissing { .. }
+                | ProvisionError::AuthorizeUrlMissing { .. }
+                | ProvisionError::PublicUrlUnknown,
+            ) => StatusCode::CONFLICT,
             Self::Provision(_) | Self::Form { .. } => StatusCode::BAD_REQUEST,
         }
     }
@@ -548,12 +560,71 @@ async fn home(State(state): State<AppState>, Signed(session): Signed) -> Respons
     page("Console", Some(&session), body).into_response()
 }
 
-async fn integration_page(Path(name): Path<String>, Signed(session): Signed) -> Response {
-    let Some(integration) = integration(&name) else {
-        return not_found(&session, "integration", &name);
+async fn integration_page(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Signed(session): Signed,
+) -> Response {
+    integration_screen(&state, &session, &name, &FieldErrors::default()).await
+}
+
+async fn integration_screen(
+    state: &AppState,
+    session: &ConsoleSession,
+    name: &str,
+    errors: &FieldErrors,
+) -> Response {
+    let Some(integration) = integration(name) else {
+        return not_found(session, "integration", name);
     };
+    let oauth_app = match integration.auth {
+        AuthKind::OAuth2 { .. } => {
+            match Provisioner::new(state.clone())
+                .oauth_app(integration.name)
+                .await
+            {
+                Ok(app) => Some(Some(app)),
+                Err(ProvisionError::NotFound { .. }) => Some(None),
+                Err(error) => return ConsoleError::from(error).into_response(),
+            }
+        }
+        _ => None,
+    };
+    let redirect_uri = state
+        .config
+        .public_url
+        .as_deref()
+        .map(crate::connect::redirect_uri);
     let body = html! {
         p { (integration.tools.len()) " tools · auth " code { (integration.auth.as_str()) } }
+        @if let Some(app) = &oauth_app {
+            section.card #oauth-app {
+                h2 { "OAuth app" }
+                p.hint {
+                    "Accounts connect through " (integration.title) "'s consent page with this app, and refresh with it. Register this callback URL at the vendor: "
+                    code { (redirect_uri.as_deref().unwrap_or("(the public URL is not known yet)")) }
+                }
+                @if let Some(app) = app {
+                    p { "Client id " code { (app.client_id) } " · consent page " code { (app.authorize_url) } " · token endpoint " code { (app.token_url) } " (" (app.token_endpoint_auth) ")" }
+                    form method="post" action=(format!("/console/integrations/{}/oauth-app/delete", integration.name)) {
+                        (csrf(session))
+                        button.danger type="submit" { "Remove OAuth app" }
+                    }
+                }
+                form method="post" action=(format!("/console/integrations/{}/oauth-app", integration.name)) {
+                    (errors.message("form"))
+                    (csrf(session))
+                    @for (field, label, secret) in [("client_id", "Client id", false), ("client_secret", "Client secret (stored encrypted, never shown again)", true), ("authorize_url", "Consent page URL (optional; the spec's by default)", false), ("token_url", "Token URL (optional; the spec's by default)", false), ("scopes", "Scopes (optional, space-separated)", false)] {
+                        label for=(field) { (label) }
+                        input id=(field) name=(field) type=(if secret { "password" } else { "text" }) autocomplete="off"
+                            required[matches!(field, "client_id" | "client_secret")]
+                            aria-invalid=[errors.invalid(field)] aria-describedby=[errors.described(field)];
+                        (errors.message(field))
+                    }
+                    button type="submit" { @if app.is_some() { "Replace OAuth app" } @else { "Save OAuth app" } }
+                }
+            }
+        }
         table {
             thead {
                 tr {
@@ -574,7 +645,109 @@ async fn integration_page(Path(name): Path<String>, Signed(session): Signed) -> 
             }
         }
     };
-    page(integration.title, Some(&session), body).into_response()
+    page(integration.title, Some(session), body).into_response()
+}
+
+async fn set_oauth_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    SignedPost { session, form }: SignedPost,
+) -> Response {
+    let request = crate::connect::SetOAuthApp {
+        client_id: form.get("client_id").trim().to_owned(),
+        client_secret: form.get("client_secret").to_owned(),
+        authorize_url: form.some("authorize_url"),
+        token_url: form.some("token_url"),
+        scopes: form
+            .get("scopes")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+    };
+    match Provisioner::new(state.clone())
+        .set_oauth_app(&name, request)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/console/integrations/{name}")).into_response(),
+        Err(error) => {
+            let error = ConsoleError::from(error);
+            let mut response =
+                integration_screen(&state, &session, &name, &FieldErrors::of(&error)).await;
+            *response.status_mut() = error.status();
+            response
+        }
+    }
+}
+
+async fn remove_oauth_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    SignedPost { .. }: SignedPost,
+) -> Response {
+    match Provisioner::new(state).remove_oauth_app(&name).await {
+        Ok(()) => Redirect::to(&format!("/console/integrations/{name}")).into_response(),
+        Err(error) => ConsoleError::from(error).into_response(),
+    }
+}
+
+/// The page between the console and the vendor: the console's forms may only post to the
+/// console itself, so the owner follows a link to the vendor's consent page.
+fn continue_to_vendor(
+    session: &ConsoleSession,
+    vendor: &str,
+    started: &crate::connect::ConnectStarted,
+) -> Response {
+    let body = html! {
+        p { "Continue to " (vendor) " to sign in and allow access. You come back to specgate afterwards." }
+        p { a.button #continue href=(started.authorize_url) { "Continue to " (vendor) } }
+        p.hint { "The link works once, until " (started.expires_at) "." }
+    };
+    page(&format!("Connect with {vendor}"), Some(session), body).into_response()
+}
+
+async fn connect_account(
+    State(state): State<AppState>,
+    SignedPost { session, form }: SignedPost,
+) -> Response {
+    let chosen = form.get("integration").to_owned();
+    let request = crate::connect::Connect {
+        integration: chosen.clone(),
+        name: form.get("name").trim().to_owned(),
+        base_url: form.some("base_url"),
+        scopes: None,
+        return_to: None,
+    };
+    match Provisioner::new(state).connect(request).await {
+        Ok(started) => continue_to_vendor(
+            &session,
+            integration(&chosen).map_or("the vendor", |i| i.title),
+            &started,
+        ),
+        Err(error) => {
+            let error = ConsoleError::from(error);
+            (
+                error.status(),
+                account_form(&session, Some(&chosen), &form, &FieldErrors::of(&error)),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn reconnect_account(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    SignedPost { session, .. }: SignedPost,
+) -> Response {
+    let p = Provisioner::new(state);
+    let vendor = match p.get_account(&id).await {
+        Ok(account) => integration(&account.integration).map_or("the vendor", |i| i.title),
+        Err(error) => return ConsoleError::from(error).into_response(),
+    };
+    match p.reconnect(&id, crate::connect::Reconnect::default()).await {
+        Ok(started) => continue_to_vendor(&session, vendor, &started),
+        Err(error) => ConsoleError::from(error).into_response(),
+    }
 }
 
 fn not_found(session: &ConsoleSession, what: &str, id: &str) -> Response {
@@ -636,6 +809,20 @@ fn account_form(
         return page("New account", Some(session), body);
     };
     let body = html! {
+        @if let AuthKind::OAuth2 { .. } = chosen.auth {
+            form.card #connect method="post" action="/console/accounts/connect" {
+                p { "Connect through " (chosen.title) "'s own consent page: its owner signs in there, and no secret passes through you." }
+                (errors.message("integration"))
+                (csrf(session))
+                input type="hidden" name="integration" value=(chosen.name);
+                label for="connect_name" { "Name" }
+                input #connect_name name="name" required value=(form.get("name"));
+                label for="connect_base_url" { "Base URL (optional; the spec's by default)" }
+                input #connect_base_url name="base_url" type="url" value=(form.get("base_url"));
+                button type="submit" { "Connect with " (chosen.title) }
+            }
+            p { "Or enter credentials obtained elsewhere:" }
+        }
         form.card method="post" action="/console/accounts" {
             (errors.message("form"))
             (csrf(session))
@@ -840,6 +1027,15 @@ async fn account_screen(
         p {
             "Integration " a href=(format!("/console/integrations/{}", integration.name)) { (integration.title) }
             " · created " (account.created_at)
+        }
+        @if account.needs_reconnect {
+            div.card #needs-reconnect role="alert" {
+                p.error { (integration.title) " refused this account's refresh token: its owner must connect it again. Its MCP servers keep their URLs." }
+                form method="post" action=(format!("/console/accounts/{}/reconnect", account.id)) {
+                    (csrf(session))
+                    button type="submit" { "Reconnect with " (integration.title) }
+                }
+            }
         }
         h2 { "MCP servers" }
         @if servers.is_empty() {

@@ -12,8 +12,10 @@ pub mod admin;
 pub mod audit;
 pub mod cache;
 pub mod call;
+pub mod callback;
 pub mod catalog;
 pub mod changes;
+pub mod connect;
 pub mod console;
 pub mod crypto;
 pub mod egress;
@@ -74,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         .merge(mcp::router(mcp_http(state.clone())))
         .merge(admin::router(state.clone()))
         .merge(oauth::router(state.clone()))
+        .merge(callback::router(state.clone()))
         .merge(ops)
         .nest("/console", console::router(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(

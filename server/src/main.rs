@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use specgate_server::access::AccessError;
 use specgate_server::call::Credentials;
 use specgate_server::catalog::tool_json;
+use specgate_server::connect::{Connect, ConnectStarted, Reconnect, SetOAuthApp};
 use specgate_server::crypto::Keys;
 use specgate_server::mcp::StdioError;
 use specgate_server::provision::{
@@ -18,7 +19,8 @@ use specgate_server::provision::{
     UpdateServer, integrations_json, printable,
 };
 use specgate_server::store::{
-    Filter, SchemaProfile, ServerConfig, Store, TokenScope, ToolExposure, sqlite_file,
+    ConnectionOutcome, Filter, SchemaProfile, ServerConfig, Store, TokenScope, ToolExposure,
+    sqlite_file,
 };
 use specgate_server::{AppState, Config, app, sandbox, serving};
 use tokio_util::sync::CancellationToken;
@@ -159,6 +161,58 @@ enum Command {
     /// Upstream hosts allowed for an integration beyond those its spec declares.
     #[command(subcommand)]
     UpstreamHost(UpstreamHostCommand),
+    /// The OAuth app an integration's accounts connect through (`account connect`).
+    #[command(subcommand)]
+    OauthApp(OAuthAppCommand),
+    /// Origins a connection's `--return-to` may name.
+    #[command(subcommand)]
+    ReturnOrigin(ReturnOriginCommand),
+}
+
+#[derive(Subcommand)]
+enum OAuthAppCommand {
+    /// Register (or replace) the OAuth app; register specgate's callback URL at the vendor.
+    Set {
+        #[arg(long)]
+        integration: String,
+        #[arg(long)]
+        client_id: String,
+        /// Read from the environment so it stays out of the process list and shell history.
+        #[arg(long, env = "SPECGATE_OAUTH_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: String,
+        /// The consent page, when the vendor's host is per tenant.
+        #[arg(long)]
+        authorize_url: Option<String>,
+        /// The token endpoint, when the vendor's host is per tenant.
+        #[arg(long)]
+        token_url: Option<String>,
+        /// Scopes connections ask for (repeat the flag).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Allow http:// loopback URLs (tests and the demo).
+        #[arg(long)]
+        allow_insecure_upstreams: bool,
+    },
+    /// Show the OAuth app (never its secret) and the callback URL to register.
+    Show {
+        #[arg(long)]
+        integration: String,
+    },
+    /// Remove the OAuth app.
+    Remove {
+        #[arg(long)]
+        integration: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReturnOriginCommand {
+    /// Allow an origin, e.g. https://app.example.com.
+    Allow { origin: String },
+    /// List the allowed origins.
+    List,
+    /// Remove an allowed origin.
+    Remove { origin: String },
 }
 
 #[derive(Subcommand)]
@@ -235,6 +289,38 @@ enum AccountCommand {
     },
     /// Delete an account and its MCP servers.
     Delete { id: String },
+    /// Connect an account through the vendor's consent: prints the URL to open, then waits
+    /// for the vendor's callback and prints the account.
+    Connect {
+        #[arg(long)]
+        integration: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Scopes to ask for instead of the OAuth app's (repeat the flag).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Where the browser goes afterwards (an allowed origin).
+        #[arg(long)]
+        return_to: Option<String>,
+        /// Seconds to wait for the callback; 0 prints the URL and returns.
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+        /// Allow an http:// loopback base URL.
+        #[arg(long)]
+        allow_insecure_upstreams: bool,
+    },
+    /// Connect an account again (after `needs_reconnect`), keeping its id and MCP servers.
+    Reconnect {
+        id: String,
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long)]
+        return_to: Option<String>,
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -678,6 +764,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Account(command) => account(&common, command).await,
         Command::Mcp(command) => mcp(&common, command).await,
         Command::UpstreamHost(command) => upstream_host(&common, command).await,
+        Command::OauthApp(command) => oauth_app(&common, command).await,
+        Command::ReturnOrigin(command) => return_origin(&common, command).await,
     }
 }
 
@@ -861,6 +949,9 @@ async fn account(common: &Common, command: AccountCommand) -> Result<(), CliErro
         AccountCommand::Create {
             allow_insecure_upstreams: true,
             ..
+        } | AccountCommand::Connect {
+            allow_insecure_upstreams: true,
+            ..
         }
     );
     let p = Provisioner::new(cli_state(common, allow).await?);
@@ -898,6 +989,141 @@ async fn account(common: &Common, command: AccountCommand) -> Result<(), CliErro
         AccountCommand::Delete { id } => {
             p.delete_account(&id).await?;
             json!({"deleted": id})
+        }
+        AccountCommand::Connect {
+            integration,
+            name,
+            base_url,
+            scopes,
+            return_to,
+            wait,
+            ..
+        } => {
+            let request = Connect {
+                integration,
+                name,
+                base_url,
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                return_to,
+            };
+            let started = p.connect(request).await?;
+            wait_for_connection(common, &p, started, wait).await?
+        }
+        AccountCommand::Reconnect {
+            id,
+            scopes,
+            return_to,
+            wait,
+        } => {
+            let request = Reconnect {
+                scopes: (!scopes.is_empty()).then_some(scopes),
+                return_to,
+            };
+            let started = p.reconnect(&id, request).await?;
+            wait_for_connection(common, &p, started, wait).await?
+        }
+    };
+    print(common.json, &value, || human(&value));
+    Ok(())
+}
+
+/// Prints where to send the account's owner, then waits up to `wait` seconds for the vendor's
+/// callback (which any instance on this database may receive) and answers the account.
+async fn wait_for_connection(
+    common: &Common,
+    p: &Provisioner,
+    started: ConnectStarted,
+    wait: u64,
+) -> Result<Value, CliError> {
+    if wait == 0 {
+        return Ok(json_of(started));
+    }
+    if !common.json {
+        eprintln!(
+            "Open this URL to connect the account (valid until {}):\n\n  {}\n\nWaiting for the vendor's callback...",
+            started.expires_at, started.authorize_url
+        );
+    } else {
+        eprintln!(
+            "{}",
+            json!({"authorize_url": started.authorize_url, "expires_at": started.expires_at})
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(wait);
+    loop {
+        match p.connection_outcome(&started.handle).await? {
+            ConnectionOutcome::Connected(id) => return Ok(json_of(p.get_account(&id).await?)),
+            ConnectionOutcome::Failed(error) => {
+                return Err(CliError::Serve(format!(
+                    "the account was not connected: {error}"
+                )));
+            }
+            ConnectionOutcome::Unknown => {
+                return Err(CliError::Serve(
+                    "the connection is gone (expired and swept)".to_owned(),
+                ));
+            }
+            ConnectionOutcome::Waiting if std::time::Instant::now() >= deadline => {
+                return Err(CliError::Serve(format!(
+                    "no callback within {wait} seconds; the URL stays valid until {}",
+                    started.expires_at
+                )));
+            }
+            ConnectionOutcome::Waiting => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// `specgate oauth-app`.
+async fn oauth_app(common: &Common, command: OAuthAppCommand) -> Result<(), CliError> {
+    let allow = matches!(
+        command,
+        OAuthAppCommand::Set {
+            allow_insecure_upstreams: true,
+            ..
+        }
+    );
+    let p = Provisioner::new(cli_state(common, allow).await?);
+    let value = match command {
+        OAuthAppCommand::Set {
+            integration,
+            client_id,
+            client_secret,
+            authorize_url,
+            token_url,
+            scopes,
+            ..
+        } => {
+            let request = SetOAuthApp {
+                client_id,
+                client_secret,
+                authorize_url,
+                token_url,
+                scopes,
+            };
+            json_of(p.set_oauth_app(&integration, request).await?)
+        }
+        OAuthAppCommand::Show { integration } => json_of(p.oauth_app(&integration).await?),
+        OAuthAppCommand::Remove { integration } => {
+            p.remove_oauth_app(&integration).await?;
+            json!({"removed": integration})
+        }
+    };
+    print(common.json, &value, || human(&value));
+    Ok(())
+}
+
+/// `specgate return-origin`.
+async fn return_origin(common: &Common, command: ReturnOriginCommand) -> Result<(), CliError> {
+    let p = Provisioner::new(cli_state(common, false).await?);
+    let value = match command {
+        ReturnOriginCommand::Allow { origin } => {
+            json!({"origin": p.allow_return_origin(&origin).await?})
+        }
+        ReturnOriginCommand::List => json!(p.return_origins().await?),
+        ReturnOriginCommand::Remove { origin } => {
+            p.remove_return_origin(&origin).await?;
+            json!({"removed": origin})
         }
     };
     print(common.json, &value, || human(&value));
@@ -1358,6 +1584,31 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), CliError> {
         out(&format!("  {integration:<11} {url}"));
         servers.insert(format!("specgate-{integration}"), json!({"url": url}));
     }
+    // Connecting through the vendor's consent, against the Rose Rocket sandbox's OAuth app.
+    p.set_oauth_app(
+        "roserocket",
+        SetOAuthApp {
+            client_id: "rr_client".to_owned(),
+            client_secret: "rr_secret".to_owned(),
+            authorize_url: Some(format!("{sandbox_url}/roserocket/authorize")),
+            token_url: Some(format!("{sandbox_url}/roserocket/oauth/token")),
+            scopes: vec!["offline_access".to_owned()],
+        },
+    )
+    .await?;
+    let connection = p
+        .connect(Connect {
+            integration: "roserocket".to_owned(),
+            name: "connected rose rocket".to_owned(),
+            base_url: Some(format!("{sandbox_url}/roserocket/api/v2/platformModel")),
+            scopes: None,
+            return_to: None,
+        })
+        .await?;
+    out(&format!(
+        "\nConnect a Rose Rocket account through its (sandbox) consent page, once, within 10 minutes:\n  {}",
+        connection.authorize_url
+    ));
     out(&format!(
         "\nClaude Desktop / Cursor config (mcpServers):\n{}",
         serde_json::to_string_pretty(&json!({"mcpServers": servers})).unwrap_or_default()

@@ -55,6 +55,20 @@ pub enum Field {
     Host,
     /// A server's result budget.
     MaxResultBytes,
+    /// An OAuth app's client id.
+    ClientId,
+    /// An OAuth app's client secret.
+    ClientSecret,
+    /// An OAuth app's consent page.
+    AuthorizeUrl,
+    /// An OAuth app's token endpoint.
+    AppTokenUrl,
+    /// OAuth scopes.
+    Scopes,
+    /// Where the browser goes after connecting.
+    ReturnTo,
+    /// An origin `return_to` may name.
+    Origin,
 }
 
 impl Field {
@@ -77,6 +91,13 @@ impl Field {
             Self::Scope => "scope",
             Self::Host => "host",
             Self::MaxResultBytes => "max_result_bytes",
+            Self::ClientId => "client_id",
+            Self::ClientSecret => "client_secret",
+            Self::AuthorizeUrl => "authorize_url",
+            Self::AppTokenUrl => "token_url",
+            Self::Scopes => "scopes",
+            Self::ReturnTo => "return_to",
+            Self::Origin => "origin",
         }
     }
 }
@@ -98,6 +119,10 @@ pub enum Resource {
     ApiToken,
     /// An OAuth grant.
     Grant,
+    /// An integration's OAuth app.
+    OAuthApp,
+    /// An allowed `return_to` origin.
+    ReturnOrigin,
 }
 
 impl std::fmt::Display for Resource {
@@ -107,6 +132,8 @@ impl std::fmt::Display for Resource {
             Self::Server => "MCP server",
             Self::ApiToken => "API token",
             Self::Grant => "grant",
+            Self::OAuthApp => "OAuth app for integration",
+            Self::ReturnOrigin => "allowed return origin",
         })
     }
 }
@@ -248,6 +275,55 @@ pub enum ProvisionError {
         /// The integration.
         integration: &'static str,
     },
+    /// Connecting needs the integration's OAuth app, and it has none.
+    #[error(
+        "integration `{integration}` has no OAuth app: register one at the vendor with the redirect URI {redirect_uri}, then PUT /integrations/{integration}/oauth-app"
+    )]
+    OAuthAppMissing {
+        /// The integration.
+        integration: &'static str,
+        /// The callback URL to register.
+        redirect_uri: String,
+    },
+    /// Connecting through consent needs OAuth 2 auth.
+    #[error(
+        "integration `{integration}` authenticates with `{auth}`, not OAuth 2: create its accounts with credentials"
+    )]
+    NotOAuth2 {
+        /// The integration.
+        integration: &'static str,
+        /// Its auth kind.
+        auth: &'static str,
+    },
+    /// Neither the spec nor the OAuth app names a consent page.
+    #[error(
+        "integration `{integration}`'s spec names no authorization URL: set `authorize_url` in its OAuth app"
+    )]
+    AuthorizeUrlMissing {
+        /// The integration.
+        integration: &'static str,
+    },
+    /// A value of an OAuth app or a connection is refused.
+    #[error("`{field}` {problem}")]
+    InvalidOAuthValue {
+        /// Which value.
+        field: Field,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// `return_to` is on an origin no operator allowed.
+    #[error("`return_to` origin `{origin}` is not allowed: {}", if allowed.is_empty() { "no origin is allowed yet (POST /return-origins)".to_owned() } else { format!("allowed: {}", allowed.join(", ")) })]
+    ReturnToNotAllowed {
+        /// The origin sent.
+        origin: String,
+        /// The origins allowed now.
+        allowed: Vec<String>,
+    },
+    /// The callback URL cannot be built: no public URL is known.
+    #[error(
+        "the server's public URL is unknown, so the vendor's callback URL is too: start `specgate serve` on this database once, or set SPECGATE_PUBLIC_URL"
+    )]
+    PublicUrlUnknown,
     /// The database failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
@@ -276,15 +352,21 @@ impl ProvisionError {
             Self::AdminTokenBound => Field::Scope,
             Self::InvalidHost(_) | Self::HostNotListed { .. } => Field::Host,
             Self::InvalidConfig(_) => Field::Config,
-            Self::NotFound { .. } | Self::Store(_) | Self::Internal(_) => return None,
+            Self::OAuthAppMissing { .. } | Self::NotOAuth2 { .. } => Field::Integration,
+            Self::AuthorizeUrlMissing { .. } => Field::AuthorizeUrl,
+            Self::InvalidOAuthValue { field, .. } => *field,
+            Self::ReturnToNotAllowed { .. } => Field::ReturnTo,
+            Self::NotFound { .. } | Self::PublicUrlUnknown | Self::Store(_) | Self::Internal(_) => {
+                return None;
+            }
         })
     }
 
-    fn internal(error: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
         Self::Internal(error.to_string())
     }
 
-    fn not_found(resource: Resource, id: &str) -> Self {
+    pub(crate) fn not_found(resource: Resource, id: &str) -> Self {
         Self::NotFound {
             resource,
             id: printable(id),
@@ -433,16 +515,18 @@ pub struct AccountView {
     pub created_at: String,
     /// RFC 3339.
     pub updated_at: String,
+    /// The vendor refused its refresh token: connect it again (`POST .../reconnect`).
+    pub needs_reconnect: bool,
 }
 
-fn rfc3339(unix: i64) -> String {
+pub(crate) fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default()
 }
 
-fn account_view(account: Account) -> AccountView {
+pub(crate) fn account_view(account: Account) -> AccountView {
     AccountView {
         created_at: rfc3339(account.created_at),
         updated_at: rfc3339(account.updated_at),
@@ -450,6 +534,7 @@ fn account_view(account: Account) -> AccountView {
         integration: account.integration,
         name: account.name,
         base_url: account.base_url,
+        needs_reconnect: account.needs_reconnect,
     }
 }
 
@@ -489,7 +574,9 @@ fn unknown_filter_value(field: Field, value: &str, valid: &[String]) -> String {
     }
 }
 
-fn base_url_required(integration: &'static specgate_runtime::Integration) -> ProvisionError {
+pub(crate) fn base_url_required(
+    integration: &'static specgate_runtime::Integration,
+) -> ProvisionError {
     ProvisionError::BaseUrlRequired {
         integration: integration.name,
         spec_base_url: integration.base_url,
@@ -498,7 +585,7 @@ fn base_url_required(integration: &'static specgate_runtime::Integration) -> Pro
 
 /// Whether the spec gives the integration a usable base URL; without one every account sets
 /// its own `base_url`.
-fn has_fixed_base_url(integration: &specgate_runtime::Integration) -> bool {
+pub(crate) fn has_fixed_base_url(integration: &specgate_runtime::Integration) -> bool {
     integration.base_url.contains("://") && !integration.base_url.contains('{')
 }
 
@@ -522,7 +609,7 @@ pub const MAX_RESULT_BYTES: u32 = 2_000_000;
 /// Longest accepted display name.
 const MAX_NAME_CHARS: usize = 200;
 
-fn check_name(name: &str) -> Result<(), ProvisionError> {
+pub(crate) fn check_name(name: &str) -> Result<(), ProvisionError> {
     let problem = if name.trim().is_empty() {
         NameProblem::Empty
     } else if name.chars().any(char::is_control) {
@@ -538,7 +625,7 @@ fn check_name(name: &str) -> Result<(), ProvisionError> {
 /// The provisioning rules every face shares.
 #[derive(Clone)]
 pub struct Provisioner {
-    state: AppState,
+    pub(crate) state: AppState,
 }
 
 impl Provisioner {
@@ -547,7 +634,7 @@ impl Provisioner {
         Self { state }
     }
 
-    fn integration(
+    pub(crate) fn integration(
         &self,
         name: &str,
     ) -> Result<&'static specgate_runtime::Integration, ProvisionError> {
@@ -563,7 +650,7 @@ impl Provisioner {
     /// Checks a URL that the account's credentials will be sent to: https (or loopback http
     /// with `--allow-insecure-upstreams`), a public address, and a host that the spec
     /// declares or an operator allowed for this integration.
-    async fn check_upstream_url(
+    pub(crate) async fn check_upstream_url(
         &self,
         integration: &'static specgate_runtime::Integration,
         field: Field,
@@ -600,7 +687,7 @@ impl Provisioner {
         })
     }
 
-    fn seal(&self, credentials: &Credentials) -> Result<String, ProvisionError> {
+    pub(crate) fn seal(&self, credentials: &Credentials) -> Result<String, ProvisionError> {
         let bytes = serde_json::to_vec(credentials).map_err(ProvisionError::internal)?;
         self.state
             .keys
@@ -653,6 +740,7 @@ impl Provisioner {
             base_url: request.base_url,
             created_at: at,
             updated_at: at,
+            needs_reconnect: false,
         };
         self.state
             .store
@@ -673,7 +761,7 @@ impl Provisioner {
             .collect())
     }
 
-    async fn account(&self, id: &str) -> Result<Account, ProvisionError> {
+    pub(crate) async fn account(&self, id: &str) -> Result<Account, ProvisionError> {
         self.state
             .store
             .get_account(id)

@@ -3,7 +3,9 @@
 //! to answer the next request with any status and headers (e.g. a 429 with rate-limit headers).
 //!
 //! Mounted on one listener: `/malomo`, `/edesk/v1`, `/roserocket/api/v2/platformModel`, and
-//! the Rose Rocket token endpoint at `/roserocket/oauth/token`.
+//! Rose Rocket's OAuth endpoints: its consent page at `/roserocket/authorize` (the
+//! authorization-code grant with PKCE, for connecting an account) and its token endpoint at
+//! `/roserocket/oauth/token`. The sandbox's OAuth client is `rr_client` / `rr_secret`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -65,6 +67,10 @@ struct RoseTokens {
     access: Option<String>,
     refresh: String,
     generation: u64,
+    /// Codes the consent page issued: code to (redirect URI, S256 challenge).
+    codes: HashMap<String, (String, String)>,
+    /// The forms of every token request received, for assertions.
+    forms: Vec<HashMap<String, String>>,
 }
 
 impl Sandbox {
@@ -81,6 +87,15 @@ impl Sandbox {
         self.log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The forms of the requests the Rose Rocket token endpoint received, oldest first.
+    pub fn rose_token_forms(&self) -> Vec<HashMap<String, String>> {
+        self.rose_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .forms
             .clone()
     }
 
@@ -181,6 +196,7 @@ pub fn router(sandbox: Arc<Sandbox>) -> Router {
         .nest("/edesk/v1", edesk)
         .nest("/roserocket/api/v2/platformModel", rose)
         .route("/roserocket/oauth/token", post(rose_token))
+        .route("/roserocket/authorize", get(rose_authorize))
         .route("/__sandbox/script", put(script_next))
         .route("/__sandbox/form-echo", post(form_echo))
         .layer(axum::middleware::from_fn_with_state(
@@ -679,21 +695,91 @@ async fn rose_token(
         .rose_tokens
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    tokens.forms.push(form.clone());
     let ok = form.get("client_id").map(String::as_str) == Some("rr_client")
         && form.get("client_secret").map(String::as_str) == Some("rr_secret");
     let grant_ok = match form.get("grant_type").map(String::as_str) {
         Some("refresh_token") => form.get("refresh_token") == Some(&tokens.refresh),
         Some("client_credentials") => true,
+        Some("authorization_code") => {
+            // Single use, the same redirect URI, and the verifier of the challenge.
+            let issued = form.get("code").and_then(|code| tokens.codes.remove(code));
+            issued.is_some_and(|(redirect_uri, challenge)| {
+                form.get("redirect_uri") == Some(&redirect_uri)
+                    && form.get("code_verifier").is_some_and(|verifier| {
+                        crate::grants::pkce_challenge(verifier) == challenge
+                    })
+            })
+        }
         _ => false,
     };
-    if !ok || !grant_ok {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant", "error_description": "refresh token or client is invalid"}))).into_response();
+    // RFC 6749 section 5.2: a client that does not authenticate is `invalid_client` (401); a
+    // grant that is unknown, used, or not this client's is `invalid_grant`.
+    if !ok {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client", "error_description": "client authentication failed"}))).into_response();
+    }
+    if !grant_ok {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant", "error_description": "the code or refresh token is invalid"}))).into_response();
     }
     tokens.generation += 1;
     let access = format!("rr_access_{}", tokens.generation);
     tokens.access = Some(access.clone());
     tokens.refresh = format!("rr_refresh_{}", tokens.generation);
     Json(json!({"access_token": access, "refresh_token": tokens.refresh, "token_type": "Bearer", "expires_in": 86400})).into_response()
+}
+
+/// Rose Rocket's consent page: it checks the client and the PKCE parameters, issues a code
+/// bound to the redirect URI and the challenge, and offers "Allow" (back with the code) and
+/// "Deny" (back with `access_denied`).
+async fn rose_authorize(
+    State(sandbox): State<Arc<Sandbox>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let get = |key: &str| query.get(key).cloned().unwrap_or_default();
+    let redirect_uri = get("redirect_uri");
+    let Ok(mut back) = reqwest::Url::parse(&redirect_uri) else {
+        return (StatusCode::BAD_REQUEST, "redirect_uri is not a URL").into_response();
+    };
+    if get("client_id") != "rr_client"
+        || get("response_type") != "code"
+        || get("code_challenge_method") != "S256"
+        || get("code_challenge").is_empty()
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            "unknown client, or no PKCE S256 challenge",
+        )
+            .into_response();
+    }
+    let code = format!("rr_code_{}", crate::crypto::new_id().unwrap_or_default());
+    sandbox
+        .rose_tokens
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .codes
+        .insert(code.clone(), (redirect_uri, get("code_challenge")));
+    let mut deny = back.clone();
+    back.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &get("state"));
+    deny.query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "The user declined.")
+        .append_pair("state", &get("state"));
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "Rose Rocket sandbox: authorize" } }
+            body {
+                h1 { "Allow specgate to use your Rose Rocket account?" }
+                p { "Scopes: " (get("scope")) }
+                a #allow href=(back.as_str()) { "Allow" }
+                " "
+                a #deny href=(deny.as_str()) { "Deny" }
+            }
+        }
+    };
+    axum::response::Html(page.into_string()).into_response()
 }
 
 fn rose_record(key: &str, n: usize) -> Value {

@@ -171,6 +171,9 @@ pub fn spawn_sweeper(
             if let Err(error) = store.prune_oauth(store::now()).await {
                 tracing::warn!(%error, "OAuth code and token pruning failed");
             }
+            if let Err(error) = store.sweep_connections(store::now()).await {
+                tracing::warn!(%error, "vendor OAuth connection pruning failed");
+            }
         }
     })
 }

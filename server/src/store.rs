@@ -52,6 +52,8 @@ pub struct Account {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// The vendor refused its refresh token: its owner must connect it again.
+    pub needs_reconnect: bool,
 }
 
 /// One filter of an MCP server: every value, or only the listed ones. On the wire it is
@@ -321,8 +323,10 @@ pub struct Store {
     postgres: bool,
 }
 
+mod connect;
 mod oauth;
 
+pub use connect::{Connection, ConnectionOutcome, OAuthApp};
 pub use oauth::{
     AccessGrant, GrantRecord, IssuedToken, NewCode, OAuthClient, StoredCode, StoredRefresh,
 };
@@ -439,6 +443,13 @@ fn migrator(postgres: bool) -> Migrator {
                 SqlStr::from_static(include_str!(
                     "../migrations/0013_result_budget_and_exposure.sql"
                 )),
+                false,
+            ),
+            Migration::new(
+                14,
+                Cow::Borrowed("vendor oauth"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0014_vendor_oauth.sql")),
                 false,
             ),
         ]),
@@ -803,7 +814,7 @@ impl Store {
 
     /// All accounts, oldest first.
     pub async fn list_accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let rows = sqlx::query("SELECT id, integration, name, base_url, created_at, updated_at FROM accounts ORDER BY created_at, id")
+        let rows = sqlx::query("SELECT id, integration, name, base_url, created_at, updated_at, needs_reconnect FROM accounts ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(account_from_row).collect()
@@ -811,7 +822,7 @@ impl Store {
 
     /// One account.
     pub async fn get_account(&self, id: &str) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query("SELECT id, integration, name, base_url, created_at, updated_at FROM accounts WHERE id = $1")
+        let row = sqlx::query("SELECT id, integration, name, base_url, created_at, updated_at, needs_reconnect FROM accounts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -1026,7 +1037,7 @@ impl Store {
         // credentials together, so a tool call needs no second read.
         let row = sqlx::query(
             "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.tools, s.exclude_tools, s.require_api_token_auth, s.oauth, s.max_result_bytes, s.tool_exposure, s.schema_profile, s.expires_at, s.created_at, \
-                    a.integration, a.name AS account_name, a.base_url, a.created_at AS account_created_at, a.updated_at, a.credentials_sealed \
+                    a.integration, a.name AS account_name, a.base_url, a.created_at AS account_created_at, a.updated_at, a.needs_reconnect, a.credentials_sealed \
              FROM mcp_servers s JOIN accounts a ON a.id = s.account_id \
              WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
         )
@@ -1043,6 +1054,7 @@ impl Store {
             base_url: row.try_get("base_url")?,
             created_at: row.try_get("account_created_at")?,
             updated_at: row.try_get("updated_at")?,
+            needs_reconnect: row.try_get::<i64, _>("needs_reconnect")? != 0,
         };
         Ok(Some((server, account, row.try_get("credentials_sealed")?)))
     }
@@ -1264,6 +1276,7 @@ fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
         base_url: row.try_get("base_url")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        needs_reconnect: row.try_get::<i64, _>("needs_reconnect")? != 0,
     })
 }
 

@@ -515,3 +515,95 @@ async fn a_person_allows_an_oauth_client_on_the_consent_page() {
     );
     assert!(params.contains(&("state".to_owned(), "from-the-browser".to_owned())));
 }
+
+/// An operator registers the OAuth app, then connects a Rose Rocket account: the button, the
+/// vendor's consent page, the result page, and the account in the console.
+#[tokio::test]
+async fn an_operator_connects_an_account_through_the_vendors_consent() {
+    let Some(driver) = chromedriver() else { return };
+    let h = start().await;
+    let browser = Browser::start(&driver, 1280, 800).await;
+    browser.goto(&format!("{}/console/login", h.base)).await;
+    browser.fill("#token", &h.admin_token).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_heading("Console").await;
+
+    // Without an app, connecting says what to do.
+    browser
+        .goto(&format!(
+            "{}/console/accounts/new?integration=roserocket",
+            h.base
+        ))
+        .await;
+    browser.fill("#connect_name", "too early").await;
+    browser.click("#connect button[type=submit]").await;
+    browser.wait_text("has no OAuth app").await;
+
+    // The OAuth app, on the integration's page, with the callback URL to register.
+    browser
+        .goto(&format!("{}/console/integrations/roserocket", h.base))
+        .await;
+    let page = browser.source().await;
+    assert!(
+        page.contains(&format!("{}/oauth/callback", h.base)),
+        "{page}"
+    );
+    browser.fill("#client_id", "rr_client").await;
+    browser.fill("#client_secret", "rr_secret").await;
+    browser
+        .fill(
+            "#authorize_url",
+            &format!("{}/roserocket/authorize", h.sandbox_url),
+        )
+        .await;
+    browser
+        .fill(
+            "#token_url",
+            &format!("{}/roserocket/oauth/token", h.sandbox_url),
+        )
+        .await;
+    browser
+        .click("#oauth-app form:last-of-type button[type=submit]")
+        .await;
+    browser.wait_text("Client id").await;
+    let page = browser.source().await;
+    assert!(
+        page.contains("rr_client") && !page.contains("rr_secret"),
+        "{page}"
+    );
+    assert_eq!(
+        browser.execute(UNLABELLED).await,
+        json!([]),
+        "every control has a label"
+    );
+
+    // Connect: the button, the vendor's consent, and back.
+    browser
+        .goto(&format!(
+            "{}/console/accounts/new?integration=roserocket",
+            h.base
+        ))
+        .await;
+    browser.fill("#connect_name", "Rose Rocket ops").await;
+    browser
+        .fill(
+            "#connect_base_url",
+            &format!("{}/roserocket/api/v2/platformModel", h.sandbox_url),
+        )
+        .await;
+    browser.click("#connect button[type=submit]").await;
+    browser.wait_heading("Connect with Rose Rocket").await;
+    browser.screenshot(&screenshot("connect")).await;
+    browser.click("#continue").await;
+    browser
+        .wait_heading("Allow specgate to use your Rose Rocket account?")
+        .await;
+    browser.click("#allow").await;
+    browser.wait_heading("Rose Rocket account connected").await;
+    browser.screenshot(&screenshot("connected")).await;
+    browser.click("main a").await;
+    browser.wait_heading("Rose Rocket ops").await;
+    browser.goto(&format!("{}/console", h.base)).await;
+    browser.wait_heading("Console").await;
+    assert!(browser.source().await.contains("Rose Rocket ops"));
+}

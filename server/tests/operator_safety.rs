@@ -543,6 +543,8 @@ async fn the_admin_openapi_document_matches_every_route() {
     let (server, _) = h.server(&account, json!({})).await;
     let victim = h.account("malomo").await;
     let (victim_server, _) = h.server(&victim, json!({})).await;
+    let rose = h.account("roserocket").await;
+    let rose_base = format!("{}/roserocket/api/v2/platformModel", h.sandbox_url);
     h.admin(
         Method::POST,
         "/integrations/malomo/upstream-hosts",
@@ -633,6 +635,46 @@ async fn the_admin_openapi_document_matches_every_route() {
             format!("/integrated-account/{victim}"),
             None,
         ),
+        (
+            Method::PUT,
+            "/integrations/roserocket/oauth-app".into(),
+            Some(
+                json!({"client_id": "rr_client", "client_secret": "rr_secret", "authorize_url": format!("{}/roserocket/authorize", h.sandbox_url), "token_url": format!("{}/roserocket/oauth/token", h.sandbox_url)}),
+            ),
+        ),
+        (
+            Method::GET,
+            "/integrations/roserocket/oauth-app".into(),
+            None,
+        ),
+        (Method::GET, "/return-origins".into(), None),
+        (
+            Method::POST,
+            "/return-origins".into(),
+            Some(json!({"origin": "https://app.example.com"})),
+        ),
+        (
+            Method::POST,
+            "/integrated-account/connect".into(),
+            Some(
+                json!({"integration": "roserocket", "name": "c", "base_url": rose_base, "return_to": "https://app.example.com/done"}),
+            ),
+        ),
+        (
+            Method::POST,
+            format!("/integrated-account/{rose}/reconnect"),
+            Some(json!({})),
+        ),
+        (
+            Method::DELETE,
+            "/return-origins/https%3A%2F%2Fapp.example.com".into(),
+            None,
+        ),
+        (
+            Method::DELETE,
+            "/integrations/roserocket/oauth-app".into(),
+            None,
+        ),
     ];
     let mut documented = Vec::new();
     for (path, operations) in document["paths"].as_object().unwrap() {
@@ -659,14 +701,15 @@ async fn the_admin_openapi_document_matches_every_route() {
     );
 }
 
-/// The document's path template that a concrete path matches.
+/// The document's path template that a concrete path matches: the one with the fewest
+/// parameters, as the router prefers `/integrated-account/connect` to `/integrated-account/{id}`.
 fn openapi_template(document: &Value, path: &str) -> String {
     let segments: Vec<&str> = path.split('/').collect();
     document["paths"]
         .as_object()
         .unwrap()
         .keys()
-        .find(|template| {
+        .filter(|template| {
             let parts: Vec<&str> = template.split('/').collect();
             parts.len() == segments.len()
                 && parts
@@ -674,6 +717,7 @@ fn openapi_template(document: &Value, path: &str) -> String {
                     .zip(&segments)
                     .all(|(t, s)| t.starts_with('{') || t == s)
         })
+        .min_by_key(|template| template.matches('{').count())
         .unwrap_or_else(|| panic!("{path} is not in the document"))
         .clone()
 }

@@ -218,15 +218,22 @@ fn provoke(
     path: &str,
     status: u16,
     mcp_token: &str,
+    rose_account: &str,
 ) -> Option<(Method, String, Option<String>, Payload)> {
     let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
     let admin = Some(app.admin.clone());
-    let has_body = matches!(method, Method::POST | Method::PATCH) && !template.ends_with("/rotate");
+    let has_body = matches!(method, Method::POST | Method::PATCH | Method::PUT)
+        && !template.ends_with("/rotate");
     let valid_body = match template {
         "/integrated-account" => {
             json!({"integration": "malomo", "name": "n", "credentials": {"api_key": "k"}})
         }
         "/integrations/{name}/upstream-hosts" => json!({"host": "api3.example.com"}),
+        // Rose Rocket has no OAuth app here, so a connection is refused with 409.
+        "/integrated-account/connect" => json!({"integration": "roserocket", "name": "n"}),
+        "/integrated-account/{id}/reconnect" => json!({}),
+        "/integrations/{name}/oauth-app" => json!({"client_id": "c", "client_secret": "s"}),
+        "/return-origins" => json!({"origin": "https://app.example.com"}),
         _ => json!({"name": "renamed"}),
     };
     let unknown = |path: &str| {
@@ -283,10 +290,22 @@ fn provoke(
             admin,
             Payload::Raw("application/json", b"{".to_vec()),
         ),
+        409 => {
+            let path = match template {
+                "/integrated-account/{id}/reconnect" => {
+                    format!("/integrated-account/{rose_account}/reconnect")
+                }
+                _ => path.to_owned(),
+            };
+            (method, path, admin, Payload::Json(valid_body))
+        }
         400 => {
             let path = match template {
                 "/integrations/{name}/upstream-hosts" => {
                     "/integrations/no_such_integration/upstream-hosts".to_owned()
+                }
+                "/integrations/{name}/oauth-app" => {
+                    "/integrations/no_such_integration/oauth-app".to_owned()
                 }
                 "/integrations/{name}/upstream-hosts/{host}" => {
                     "/integrations/malomo/upstream-hosts/not%20a%20host".to_owned()
@@ -308,6 +327,7 @@ fn provoke(
 async fn the_admin_openapi_document_and_the_router_agree_both_ways() {
     let app = start().await;
     let account = app.account("malomo", None).await;
+    let rose_account = app.account("roserocket", None).await;
     let (server, _) = app.server(&account).await;
     let (_, mcp_token) = app
         .provisioner
@@ -330,6 +350,7 @@ async fn the_admin_openapi_document_and_the_router_agree_both_ways() {
             .replace("{mcp_id}", &server)
             .replace("{name}", "malomo")
             .replace("{host}", "listed.example.com")
+            .replace("{origin}", "https%3A%2F%2Fapp.example.com")
     };
     let mut checked = 0;
     for (template, methods) in paths {
@@ -346,6 +367,7 @@ async fn the_admin_openapi_document_and_the_router_agree_both_ways() {
                     &concrete(template),
                     status,
                     &mcp_token,
+                    &rose_account,
                 ) else {
                     panic!(
                         "{method} {template} documents {status}, and no request here answers it"

@@ -226,6 +226,21 @@ fn refused(message: impl Into<String>) -> CallError {
     CallError::RefreshRefused(message.into())
 }
 
+/// The OAuth app's client, as a refresh authenticates with it.
+struct AppClient {
+    id: String,
+    secret: String,
+    auth: specgate_runtime::TokenAuth,
+}
+
+/// Why a refresh gave no token.
+enum Refusal {
+    /// The token endpoint refused the grant itself (`invalid_grant`).
+    GrantRefused(String),
+    /// Anything else: transport, another error, an unusable answer.
+    Failed(String),
+}
+
 impl Caller {
     /// Opens the account's credentials, refreshing OAuth tokens first when they are due.
     /// `rejected` is an access token the vendor just refused; it forces a refresh unless
@@ -242,7 +257,12 @@ impl Caller {
             Some(opened) => opened?,
             None => Arc::new(self.load_credentials(&account.id).await?),
         };
-        let AuthKind::OAuth2 { token_url, .. } = integration.auth else {
+        let AuthKind::OAuth2 {
+            token_url,
+            token_auth,
+            ..
+        } = integration.auth
+        else {
             return Ok(current);
         };
         let due = |c: &Credentials| {
@@ -274,15 +294,60 @@ impl Caller {
         if !due(&current) {
             return Ok(Arc::new(current));
         }
-        if let Some(own_token_url) = &current.token_url {
+        // An account connected through consent has no client of its own: it refreshes with its
+        // integration's OAuth app, so rotating the app's secret reaches every such account.
+        let app = match current.client_id {
+            Some(_) => None,
+            None => self
+                .store
+                .oauth_app(integration.name)
+                .await
+                .map_err(|e| unavailable(format!("Could not load the OAuth app: {e}")))?,
+        };
+        let client = match &app {
+            Some(app) => Some(AppClient {
+                id: app.client_id.clone(),
+                secret: String::from_utf8(
+                    self.keys
+                        .open(&app.client_secret_sealed)
+                        .map_err(|e| unavailable(e.to_string()))?,
+                )
+                .map_err(|e| unavailable(e.to_string()))?,
+                auth: token_auth,
+            }),
+            None => None,
+        };
+        let refresh_url = current
+            .token_url
+            .as_deref()
+            .or_else(|| app.as_ref().and_then(|a| a.token_url.as_deref()));
+        if let Some(own_token_url) = refresh_url {
             let parsed = reqwest::Url::parse(own_token_url)
                 .map_err(|e| refused(format!("Invalid token URL: {e}")))?;
             let operator_hosts = self.operator_hosts(integration).await?;
             dispatch::still_allowed(integration, &operator_hosts, &parsed, account, "token URL")?;
         }
-        let refreshed = self
-            .refresh(&current, current.token_url.as_deref().unwrap_or(token_url))
-            .await?;
+        let refreshed = match self
+            .refresh(&current, refresh_url.unwrap_or(token_url), client.as_ref())
+            .await
+        {
+            Err(Refusal::GrantRefused(message)) if current.refresh_token.is_some() => {
+                // The lock is a write transaction: on SQLite the mark would wait for it.
+                drop(held);
+                self.store
+                    .set_needs_reconnect(&account.id, true)
+                    .await
+                    .map_err(|e| unavailable(format!("Could not mark the account: {e}")))?;
+                return Err(CallError::NeedsReconnect(format!(
+                    "{message}. The account must be connected again (POST /integrated-account/{}/reconnect).",
+                    account.id
+                )));
+            }
+            Err(Refusal::GrantRefused(message) | Refusal::Failed(message)) => {
+                return Err(refused(message));
+            }
+            Ok(refreshed) => refreshed,
+        };
         let plain =
             serde_json::to_vec(&refreshed).map_err(|e| CallError::Internal(e.to_string()))?;
         let sealed = self
@@ -316,12 +381,14 @@ impl Caller {
     }
 
     /// Asks the token endpoint for a new access token: the refresh grant when there is a
-    /// refresh token, else client credentials.
+    /// refresh token, else client credentials. `app` is the integration's OAuth app, for
+    /// accounts without a client of their own; it authenticates as the vendor expects.
     async fn refresh(
         &self,
         current: &Credentials,
         token_url: &str,
-    ) -> Result<Credentials, CallError> {
+        app: Option<&AppClient>,
+    ) -> Result<Credentials, Refusal> {
         let mut form: Vec<(String, String)> = Vec::new();
         match &current.refresh_token {
             Some(refresh) => {
@@ -346,37 +413,53 @@ impl Caller {
                     .map_or_else(|| value.to_string(), str::to_owned),
             ));
         }
-        let response = self
-            .http()
-            .post(token_url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| {
-                refused(format!(
-                    "OAuth token refresh failed: {}",
-                    dispatch::transport_error(&e)
-                ))
-            })?;
+        let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let request = match app {
+            Some(app) => crate::connect::client_authenticated(
+                self.http().post(token_url),
+                app.auth,
+                &app.id,
+                &app.secret,
+                &pairs,
+            ),
+            None => self.http().post(token_url).form(&pairs),
+        };
+        let response = request.send().await.map_err(|e| {
+            Refusal::Failed(format!(
+                "OAuth token refresh failed: {}",
+                dispatch::transport_error(&e)
+            ))
+        })?;
         let status = response.status();
         let body: Value = response.json().await.map_err(|e| {
-            refused(format!(
+            Refusal::Failed(format!(
                 "OAuth token endpoint returned an unreadable body: {e}"
             ))
         })?;
         if !status.is_success() {
-            return Err(refused(format!(
+            let message = format!(
                 "OAuth token refresh was refused (HTTP {}): {}",
                 status.as_u16(),
                 body.get("error_description")
                     .or_else(|| body.get("error"))
                     .map_or_else(String::new, Value::to_string)
-            )));
+            );
+            // RFC 6749 section 5.2: the grant (the refresh token) is invalid, expired or
+            // revoked; only its owner's consent makes a new one.
+            return Err(
+                if body.get("error").and_then(Value::as_str) == Some("invalid_grant") {
+                    Refusal::GrantRefused(message)
+                } else {
+                    Refusal::Failed(message)
+                },
+            );
         }
         let access = body
             .get("access_token")
             .and_then(Value::as_str)
-            .ok_or_else(|| refused("OAuth token endpoint returned no access_token"))?;
+            .ok_or_else(|| {
+                Refusal::Failed("OAuth token endpoint returned no access_token".to_owned())
+            })?;
         let mut next = current.clone();
         next.access_token = Some(access.to_owned());
         if let Some(rotated) = body.get("refresh_token").and_then(Value::as_str) {
@@ -411,7 +494,9 @@ mod tests {
         assert!(
             key.validate(&AuthKind::OAuth2 {
                 token_url: "x",
-                grants: &[]
+                grants: &[],
+                authorize_url: "",
+                token_auth: specgate_runtime::TokenAuth::ClientSecretBasic,
             })
             .is_err()
         );

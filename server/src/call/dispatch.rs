@@ -296,7 +296,7 @@ async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool),
 
 /// Classifies a failed vendor exchange: a timeout, an address the egress resolver refused,
 /// or another transport failure. The message never includes the URL, which may carry a key.
-pub(super) fn transport_error(error: &reqwest::Error) -> CallError {
+pub(crate) fn transport_error(error: &reqwest::Error) -> CallError {
     if error.is_timeout() {
         return CallError::Timeout;
     }

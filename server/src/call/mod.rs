@@ -18,6 +18,7 @@ use serde_json::Value;
 use specgate_runtime::{Args, Integration, ToolDef};
 
 pub use credentials::{Credentials, CredentialsMismatch, Upstream};
+pub(crate) use dispatch::transport_error;
 
 use crate::access::Resolved;
 use crate::crypto::Keys;
@@ -65,6 +66,9 @@ pub enum CallError {
     /// The OAuth token endpoint refused, failed, or its answer could not be stored.
     #[error("{0}")]
     RefreshRefused(String),
+    /// The vendor refused the account's refresh token: its owner must connect it again.
+    #[error("{0}")]
+    NeedsReconnect(String),
     /// The vendor did not answer within the upstream timeout.
     #[error("The vendor did not answer in time (timeout). Try again later.")]
     Timeout,
@@ -123,6 +127,8 @@ pub enum CallClass {
     CredentialsUnavailable,
     /// An OAuth refresh failed or was refused; nothing was sent.
     RefreshRefused,
+    /// The vendor refused the refresh token; the account must be connected again.
+    NeedsReconnect,
     /// The vendor did not answer in time.
     Timeout,
     /// The vendor answered 429.
@@ -137,12 +143,13 @@ pub enum CallClass {
 
 impl CallClass {
     /// Every class, in the order documented.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Ok,
         Self::InvalidArguments,
         Self::EgressRefused,
         Self::CredentialsUnavailable,
         Self::RefreshRefused,
+        Self::NeedsReconnect,
         Self::Timeout,
         Self::RateLimited,
         Self::UpstreamError,
@@ -158,6 +165,7 @@ impl CallClass {
             Self::EgressRefused => "egress_refused",
             Self::CredentialsUnavailable => "credentials_unavailable",
             Self::RefreshRefused => "refresh_refused",
+            Self::NeedsReconnect => "needs_reconnect",
             Self::Timeout => "timeout",
             Self::RateLimited => "rate_limited",
             Self::UpstreamError => "upstream_error",
@@ -175,6 +183,7 @@ impl CallError {
             Self::EgressRefused(_) => CallClass::EgressRefused,
             Self::CredentialsUnavailable(_) => CallClass::CredentialsUnavailable,
             Self::RefreshRefused(_) => CallClass::RefreshRefused,
+            Self::NeedsReconnect(_) => CallClass::NeedsReconnect,
             Self::Timeout => CallClass::Timeout,
             Self::RateLimited { .. } => CallClass::RateLimited,
             Self::VendorStatus(_) => CallClass::UpstreamError,

@@ -1,0 +1,830 @@
+//! Connecting an account through the vendor's own OAuth consent (the authorization-code grant
+//! with PKCE, RFC 6749 section 4.1 and RFC 7636), knowing no transport. An operator registers
+//! one OAuth app per integration; a connection sends the account's owner to the vendor's
+//! consent page with a single-use `state` and an S256 challenge, and the callback exchanges
+//! the code with the verifier, authenticating as the vendor's token endpoint expects, then
+//! creates the account (or reconnects one) with its tokens sealed. Connected accounts refresh
+//! with the app's client credentials, never copies of them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use specgate_runtime::{AuthKind, Integration, TokenAuth};
+
+use crate::call::Credentials;
+use crate::crypto::{new_id, new_token};
+use crate::provision::{
+    AccountView, Field, ProvisionError, Provisioner, Resource, account_view, check_name, printable,
+    rfc3339,
+};
+use crate::state::AppState;
+use crate::store::{Account, Connection, ConnectionOutcome, OAuthApp, StoreError, now};
+
+/// How long a connection waits for its callback.
+pub const CONNECTION_SECS: i64 = 600;
+
+/// specgate's callback path; the vendor's OAuth app must list `<public URL>/oauth/callback`.
+pub const CALLBACK_PATH: &str = "/oauth/callback";
+
+/// `PUT /integrations/{name}/oauth-app`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetOAuthApp {
+    /// The client id the vendor issued.
+    pub client_id: String,
+    /// The client secret (write-only: sealed, never shown again).
+    pub client_secret: String,
+    /// Consent page, for vendors with per-tenant hosts; the spec's by default.
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    /// Token endpoint; the spec's by default.
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// Scopes a connection asks for when it names none.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// An OAuth app as the API shows it: never its secret.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OAuthAppView {
+    /// The integration.
+    pub integration: String,
+    /// The client id.
+    pub client_id: String,
+    /// The consent page connections use (the override, or the spec's).
+    pub authorize_url: String,
+    /// The token endpoint codes and refreshes go to (the override, or the spec's).
+    pub token_url: String,
+    /// How specgate authenticates there: `client_secret_basic` or `client_secret_post`.
+    pub token_endpoint_auth: &'static str,
+    /// Default scopes.
+    pub scopes: Vec<String>,
+    /// The callback URL to register at the vendor, when the public URL is known.
+    pub redirect_uri: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// `POST /integrated-account/connect`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connect {
+    /// Integration slug.
+    pub integration: String,
+    /// The new account's name.
+    pub name: String,
+    /// Base URL override, as for accounts created with credentials.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Scopes to ask for; the app's by default.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Where the browser goes after the callback, on an allowed origin.
+    #[serde(default)]
+    pub return_to: Option<String>,
+}
+
+/// `POST /integrated-account/{id}/reconnect`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reconnect {
+    /// Scopes to ask for; the app's by default.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Where the browser goes after the callback.
+    #[serde(default)]
+    pub return_to: Option<String>,
+}
+
+/// A connection sent on its way.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConnectStarted {
+    /// Where to send the account's owner.
+    pub authorize_url: String,
+    /// RFC 3339: the callback is refused after this.
+    pub expires_at: String,
+    /// Identifies the connection to [`Provisioner::connection_outcome`] (the peppered hash of
+    /// its `state`, which is not itself a secret).
+    #[serde(skip)]
+    pub handle: String,
+}
+
+/// What the vendor's redirect to the callback carries.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackParams {
+    /// The `state` specgate sent.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The authorization code.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// An RFC 6749 error code (`access_denied`, ...).
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The vendor's words for it.
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+/// A callback that created or reconnected an account.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    /// The account.
+    pub account: AccountView,
+    /// The integration's title.
+    pub vendor: &'static str,
+    /// An existing account connected again, keeping its id and MCP servers.
+    pub reconnected: bool,
+    /// Where the browser goes now, if the connection named an allowed place.
+    pub return_to: Option<String>,
+}
+
+/// Why a callback created nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    /// No `state`, or one specgate never issued or already used (forged or replayed).
+    #[error(
+        "this sign-in link is not valid: it was used already, or it was not issued by this server. Start the connection again."
+    )]
+    UnknownState,
+    /// The connection waited more than ten minutes.
+    #[error("this sign-in link expired (connections wait {} minutes). Start the connection again.", CONNECTION_SECS / 60)]
+    Expired,
+    /// The vendor said no (`access_denied` when its user declined).
+    #[error("{vendor} did not authorize the connection: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    VendorDenied {
+        /// The integration's title, or `the vendor` when the state is unknown.
+        vendor: String,
+        /// The RFC 6749 error code (sanitized).
+        error: String,
+        /// The vendor's description (sanitized).
+        description: Option<String>,
+    },
+    /// The redirect carried neither a code nor an error.
+    #[error("the vendor's redirect carried no authorization code")]
+    MissingCode,
+    /// The token endpoint refused the code, failed, or answered something unusable.
+    #[error("{vendor}'s token endpoint did not issue tokens: {reason}")]
+    Exchange {
+        /// The integration's title.
+        vendor: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The app, the account or a host rule changed since the connection started.
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+}
+
+impl From<StoreError> for CallbackError {
+    fn from(error: StoreError) -> Self {
+        Self::Provision(ProvisionError::Store(error))
+    }
+}
+
+/// The callback URL for a public URL.
+pub fn redirect_uri(public_url: &str) -> String {
+    format!("{}{CALLBACK_PATH}", public_url.trim_end_matches('/'))
+}
+
+fn token_auth_name(auth: TokenAuth) -> &'static str {
+    match auth {
+        TokenAuth::ClientSecretBasic => "client_secret_basic",
+        TokenAuth::ClientSecretPost => "client_secret_post",
+    }
+}
+
+/// The OAuth 2 description of an integration that connects through consent.
+fn oauth2(
+    integration: &'static Integration,
+) -> Result<(&'static str, &'static str, TokenAuth), ProvisionError> {
+    match &integration.auth {
+        AuthKind::OAuth2 {
+            token_url,
+            authorize_url,
+            token_auth,
+            ..
+        } => Ok((authorize_url, token_url, *token_auth)),
+        other => Err(ProvisionError::NotOAuth2 {
+            integration: integration.name,
+            auth: other.as_str(),
+        }),
+    }
+}
+
+/// Scope tokens are RFC 6749's: printable ASCII without spaces, quotes or backslashes.
+fn check_scopes(scopes: &[String]) -> Result<(), ProvisionError> {
+    for scope in scopes {
+        let fine = !scope.is_empty()
+            && scope
+                .bytes()
+                .all(|b| b == b'!' || (b'#'..=b'[').contains(&b) || (b']'..=b'~').contains(&b));
+        if !fine {
+            return Err(ProvisionError::InvalidOAuthValue {
+                field: Field::Scopes,
+                problem: format!(
+                    "holds `{}`, which is not an OAuth scope (printable ASCII, no spaces, quotes or backslashes)",
+                    printable(scope)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_client_value(field: Field, value: &str) -> Result<(), ProvisionError> {
+    if value.is_empty() || value.len() > 2048 || value.chars().any(char::is_control) {
+        return Err(ProvisionError::InvalidOAuthValue {
+            field,
+            problem: "must be 1 to 2048 characters without control characters".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The origin of an absolute http(s) URL, as `scheme://host[:port]`.
+fn origin_of(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    matches!(parsed.scheme(), "https" | "http").then(|| parsed.origin().ascii_serialization())
+}
+
+impl Provisioner {
+    fn public_redirect_uri(&self) -> Option<String> {
+        self.state.config.public_url.as_deref().map(redirect_uri)
+    }
+
+    fn app_view(&self, integration: &'static Integration, app: OAuthApp) -> OAuthAppView {
+        let (spec_authorize, spec_token, token_auth) =
+            oauth2(integration).unwrap_or(("", "", TokenAuth::ClientSecretBasic));
+        OAuthAppView {
+            integration: app.integration,
+            client_id: app.client_id,
+            authorize_url: app
+                .authorize_url
+                .unwrap_or_else(|| spec_authorize.to_owned()),
+            token_url: app.token_url.unwrap_or_else(|| spec_token.to_owned()),
+            token_endpoint_auth: token_auth_name(token_auth),
+            scopes: app.scopes,
+            redirect_uri: self.public_redirect_uri(),
+            created_at: rfc3339(app.created_at),
+            updated_at: rfc3339(app.updated_at),
+        }
+    }
+
+    /// Registers (or replaces) an integration's OAuth app. The secret is sealed and never
+    /// shown again; URL overrides pass the same host rules as account base URLs.
+    pub async fn set_oauth_app(
+        &self,
+        name: &str,
+        request: SetOAuthApp,
+    ) -> Result<OAuthAppView, ProvisionError> {
+        let integration = self.integration(name)?;
+        oauth2(integration)?;
+        check_client_value(Field::ClientId, &request.client_id)?;
+        check_client_value(Field::ClientSecret, &request.client_secret)?;
+        check_scopes(&request.scopes)?;
+        if let Some(url) = &request.authorize_url {
+            self.check_upstream_url(integration, Field::AuthorizeUrl, url)
+                .await?;
+        }
+        if let Some(url) = &request.token_url {
+            self.check_upstream_url(integration, Field::AppTokenUrl, url)
+                .await?;
+        }
+        let sealed = self
+            .state
+            .keys
+            .seal(request.client_secret.as_bytes())
+            .map_err(ProvisionError::internal)?;
+        let at = now();
+        let created_at = self
+            .state
+            .store
+            .oauth_app(integration.name)
+            .await?
+            .map_or(at, |existing| existing.created_at);
+        let app = OAuthApp {
+            integration: integration.name.to_owned(),
+            client_id: request.client_id,
+            client_secret_sealed: sealed,
+            authorize_url: request.authorize_url,
+            token_url: request.token_url,
+            scopes: request.scopes,
+            created_at,
+            updated_at: at,
+        };
+        self.state.store.put_oauth_app(&app).await?;
+        Ok(self.app_view(integration, app))
+    }
+
+    /// An integration's OAuth app.
+    pub async fn oauth_app(&self, name: &str) -> Result<OAuthAppView, ProvisionError> {
+        let integration = self.integration(name)?;
+        let app = self
+            .state
+            .store
+            .oauth_app(integration.name)
+            .await?
+            .ok_or_else(|| ProvisionError::not_found(Resource::OAuthApp, name))?;
+        Ok(self.app_view(integration, app))
+    }
+
+    /// Removes an integration's OAuth app. Accounts connected with it keep their tokens but
+    /// cannot refresh them until an app is registered again.
+    pub async fn remove_oauth_app(&self, name: &str) -> Result<(), ProvisionError> {
+        let integration = self.integration(name)?;
+        if self.state.store.remove_oauth_app(integration.name).await? {
+            Ok(())
+        } else {
+            Err(ProvisionError::not_found(Resource::OAuthApp, name))
+        }
+    }
+
+    /// Allows an origin for `return_to`.
+    pub async fn allow_return_origin(&self, origin: &str) -> Result<String, ProvisionError> {
+        let normalized = origin_of(origin)
+            .filter(|o| o == origin.trim_end_matches('/'))
+            .ok_or_else(|| ProvisionError::InvalidOAuthValue {
+                field: Field::Origin,
+                problem: format!(
+                    "`{}` is not an origin (scheme, host and port only, e.g. https://app.example.com)",
+                    printable(origin)
+                ),
+            })?;
+        self.state.store.allow_return_origin(&normalized).await?;
+        Ok(normalized)
+    }
+
+    /// Removes an allowed origin.
+    pub async fn remove_return_origin(&self, origin: &str) -> Result<(), ProvisionError> {
+        if self
+            .state
+            .store
+            .remove_return_origin(origin.trim_end_matches('/'))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ProvisionError::not_found(Resource::ReturnOrigin, origin))
+        }
+    }
+
+    /// The allowed origins.
+    pub async fn return_origins(&self) -> Result<Vec<String>, ProvisionError> {
+        Ok(self.state.store.return_origins().await?)
+    }
+
+    async fn check_return_to(&self, return_to: Option<&str>) -> Result<(), ProvisionError> {
+        let Some(return_to) = return_to else {
+            return Ok(());
+        };
+        let origin = origin_of(return_to).ok_or_else(|| ProvisionError::InvalidOAuthValue {
+            field: Field::ReturnTo,
+            problem: "must be an absolute http(s) URL".to_owned(),
+        })?;
+        let allowed = self.state.store.return_origins().await?;
+        if allowed.contains(&origin) {
+            Ok(())
+        } else {
+            Err(ProvisionError::ReturnToNotAllowed { origin, allowed })
+        }
+    }
+
+    /// Starts connecting a new account: the URL of the vendor's consent page.
+    pub async fn connect(&self, request: Connect) -> Result<ConnectStarted, ProvisionError> {
+        let integration = self.integration(&request.integration)?;
+        check_name(&request.name)?;
+        match &request.base_url {
+            Some(url) => {
+                self.check_upstream_url(integration, Field::BaseUrl, url)
+                    .await?;
+            }
+            None if !crate::provision::has_fixed_base_url(integration) => {
+                return Err(crate::provision::base_url_required(integration));
+            }
+            None => {}
+        }
+        self.start(
+            integration,
+            request.name,
+            request.base_url,
+            None,
+            request.scopes,
+            request.return_to,
+        )
+        .await
+    }
+
+    /// Starts connecting an existing account again; the callback keeps its id and servers.
+    pub async fn reconnect(
+        &self,
+        account_id: &str,
+        request: Reconnect,
+    ) -> Result<ConnectStarted, ProvisionError> {
+        let account = self.account(account_id).await?;
+        let integration = self.integration(&account.integration)?;
+        self.start(
+            integration,
+            account.name,
+            account.base_url,
+            Some(account.id),
+            request.scopes,
+            request.return_to,
+        )
+        .await
+    }
+
+    async fn start(
+        &self,
+        integration: &'static Integration,
+        name: String,
+        base_url: Option<String>,
+        reconnect_account_id: Option<String>,
+        scopes: Option<Vec<String>>,
+        return_to: Option<String>,
+    ) -> Result<ConnectStarted, ProvisionError> {
+        let (spec_authorize, _, _) = oauth2(integration)?;
+        let redirect_uri = self
+            .public_redirect_uri()
+            .ok_or(ProvisionError::PublicUrlUnknown)?;
+        let app = self
+            .state
+            .store
+            .oauth_app(integration.name)
+            .await?
+            .ok_or_else(|| ProvisionError::OAuthAppMissing {
+                integration: integration.name,
+                redirect_uri: redirect_uri.clone(),
+            })?;
+        let authorize = match &app.authorize_url {
+            // Checked again: an operator may have removed the host since.
+            Some(url) => {
+                self.check_upstream_url(integration, Field::AuthorizeUrl, url)
+                    .await?;
+                url.clone()
+            }
+            None if spec_authorize.is_empty() => {
+                return Err(ProvisionError::AuthorizeUrlMissing {
+                    integration: integration.name,
+                });
+            }
+            None => spec_authorize.to_owned(),
+        };
+        let scopes = scopes.unwrap_or_else(|| app.scopes.clone());
+        check_scopes(&scopes)?;
+        self.check_return_to(return_to.as_deref()).await?;
+        let state = new_token("").map_err(ProvisionError::internal)?;
+        let verifier = new_token("").map_err(ProvisionError::internal)?;
+        let at = now();
+        let connection = Connection {
+            state_hash: self.state.keys.hash_token(&state),
+            integration: integration.name.to_owned(),
+            name,
+            base_url,
+            reconnect_account_id,
+            return_to,
+            redirect_uri: redirect_uri.clone(),
+            verifier_sealed: self
+                .state
+                .keys
+                .seal(verifier.as_bytes())
+                .map_err(ProvisionError::internal)?,
+            created_at: at,
+            expires_at: at + CONNECTION_SECS,
+        };
+        self.state.store.insert_connection(&connection).await?;
+        let mut url = reqwest::Url::parse(&authorize).map_err(|e| ProvisionError::NotAUrl {
+            field: Field::AuthorizeUrl,
+            reason: e.to_string(),
+        })?;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &app.client_id)
+                .append_pair("redirect_uri", &redirect_uri)
+                .append_pair("state", &state)
+                .append_pair("code_challenge", &crate::grants::pkce_challenge(&verifier))
+                .append_pair("code_challenge_method", "S256");
+            if !scopes.is_empty() {
+                query.append_pair("scope", &scopes.join(" "));
+            }
+        }
+        Ok(ConnectStarted {
+            authorize_url: url.into(),
+            expires_at: rfc3339(connection.expires_at),
+            handle: connection.state_hash,
+        })
+    }
+
+    /// What became of a connection started here (`handle` from [`ConnectStarted`]).
+    pub async fn connection_outcome(
+        &self,
+        handle: &str,
+    ) -> Result<ConnectionOutcome, ProvisionError> {
+        Ok(self.state.store.connection_outcome(handle).await?)
+    }
+}
+
+/// Sanitizes text a vendor put in a redirect before it is shown: printable, at most 200
+/// characters.
+fn shown(text: &str) -> String {
+    printable(&text.chars().take(200).collect::<String>())
+}
+
+/// A callback that created nothing, and where its connection wanted the browser to go.
+#[derive(Debug)]
+pub struct CallbackFailure {
+    /// Why.
+    pub error: CallbackError,
+    /// The connection's `return_to`, when the `state` named a connection that had one.
+    pub return_to: Option<String>,
+}
+
+/// Handles the vendor's redirect: checks `state`, exchanges the code with the verifier, and
+/// creates or reconnects the account. A forged, replayed or expired `state`, or a vendor
+/// error, creates nothing; the outcome is kept for whoever started the connection.
+pub async fn complete(
+    state: &AppState,
+    params: CallbackParams,
+) -> Result<Connected, CallbackFailure> {
+    let failure = |error: CallbackError| CallbackFailure {
+        error,
+        return_to: None,
+    };
+    let taken = match params.state.as_deref() {
+        Some(raw) if !raw.is_empty() => state
+            .store
+            .take_connection(&state.keys.hash_token(raw))
+            .await
+            .map_err(|e| failure(e.into()))?,
+        _ => None,
+    };
+    let Some(connection) = taken else {
+        return Err(failure(match params.error {
+            Some(error) => CallbackError::VendorDenied {
+                vendor: "the vendor".to_owned(),
+                error: shown(&error),
+                description: params.error_description.as_deref().map(shown),
+            },
+            None => CallbackError::UnknownState,
+        }));
+    };
+    let outcome = finish(state, &connection, params).await;
+    let recorded = match &outcome {
+        Ok(connected) => ConnectionOutcome::Connected(connected.account.id.clone()),
+        Err(error) => ConnectionOutcome::Failed(error.to_string()),
+    };
+    state
+        .store
+        .finish_connection(&connection.state_hash, &recorded)
+        .await
+        .map_err(|e| failure(e.into()))?;
+    outcome.map_err(|error| CallbackFailure {
+        error,
+        return_to: connection.return_to.clone(),
+    })
+}
+
+async fn finish(
+    state: &AppState,
+    connection: &Connection,
+    params: CallbackParams,
+) -> Result<Connected, CallbackError> {
+    let provisioner = Provisioner::new(state.clone());
+    let integration = provisioner.integration(&connection.integration)?;
+    if let Some(error) = params.error {
+        return Err(CallbackError::VendorDenied {
+            vendor: integration.title.to_owned(),
+            error: shown(&error),
+            description: params.error_description.as_deref().map(shown),
+        });
+    }
+    if connection.expires_at <= now() {
+        return Err(CallbackError::Expired);
+    }
+    let code = params
+        .code
+        .filter(|c| !c.is_empty())
+        .ok_or(CallbackError::MissingCode)?;
+    let verifier = state
+        .keys
+        .open(&connection.verifier_sealed)
+        .map_err(ProvisionError::internal)?;
+    let verifier = String::from_utf8(verifier).map_err(ProvisionError::internal)?;
+    let app = state
+        .store
+        .oauth_app(integration.name)
+        .await?
+        .ok_or_else(|| ProvisionError::OAuthAppMissing {
+            integration: integration.name,
+            redirect_uri: connection.redirect_uri.clone(),
+        })?;
+    let token_url = app_token_url(&provisioner, integration, &app).await?;
+    let secret = state
+        .keys
+        .open(&app.client_secret_sealed)
+        .map_err(ProvisionError::internal)?;
+    let secret = String::from_utf8(secret).map_err(ProvisionError::internal)?;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", connection.redirect_uri.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (_, _, token_auth) = oauth2(integration)?;
+    let request = client_authenticated(
+        state.oauth_documents.post(&token_url),
+        token_auth,
+        &app.client_id,
+        &secret,
+        &form,
+    );
+    let tokens = exchange(request, integration.title).await?;
+    let sealed = provisioner.seal(&tokens)?;
+    let account = match &connection.reconnect_account_id {
+        Some(id) => {
+            // The account may have been deleted while its owner was at the vendor.
+            if !state
+                .store
+                .update_account(id, None, None, Some(&sealed))
+                .await?
+            {
+                return Err(ProvisionError::not_found(Resource::Account, id).into());
+            }
+            state.store.set_needs_reconnect(id, false).await?;
+            provisioner.account(id).await?
+        }
+        None => {
+            let at = now();
+            let account = Account {
+                id: new_id().map_err(ProvisionError::internal)?,
+                integration: integration.name.to_owned(),
+                name: connection.name.clone(),
+                base_url: connection.base_url.clone(),
+                created_at: at,
+                updated_at: at,
+                needs_reconnect: false,
+            };
+            state.store.create_account(&account, &sealed).await?;
+            account
+        }
+    };
+    Ok(Connected {
+        account: account_view(account),
+        vendor: integration.title,
+        reconnected: connection.reconnect_account_id.is_some(),
+        return_to: connection.return_to.clone(),
+    })
+}
+
+/// The token endpoint an app's codes and refreshes go to: its override (checked against the
+/// host rules again), or the spec's.
+pub(crate) async fn app_token_url(
+    provisioner: &Provisioner,
+    integration: &'static Integration,
+    app: &OAuthApp,
+) -> Result<String, ProvisionError> {
+    let (_, spec_token, _) = oauth2(integration)?;
+    match &app.token_url {
+        Some(url) => {
+            provisioner
+                .check_upstream_url(integration, Field::AppTokenUrl, url)
+                .await?;
+            Ok(url.clone())
+        }
+        None => Ok(spec_token.to_owned()),
+    }
+}
+
+/// A token request authenticated as the vendor expects: HTTP Basic with the form-encoded id
+/// and secret (RFC 6749 section 2.3.1), or both in the form.
+pub(crate) fn client_authenticated(
+    request: reqwest::RequestBuilder,
+    token_auth: TokenAuth,
+    client_id: &str,
+    client_secret: &str,
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let mut pairs: Vec<(&str, &str)> = form.to_vec();
+    let request = match token_auth {
+        TokenAuth::ClientSecretBasic => {
+            let encode =
+                |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+            request.basic_auth(encode(client_id), Some(encode(client_secret)))
+        }
+        TokenAuth::ClientSecretPost => {
+            pairs.push(("client_id", client_id));
+            pairs.push(("client_secret", client_secret));
+            request
+        }
+    };
+    request.form(&pairs)
+}
+
+/// Sends a token request and reads the tokens (RFC 6749 section 5.1), or the vendor's reason.
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    vendor: &'static str,
+) -> Result<Credentials, CallbackError> {
+    let failed = |reason: String| CallbackError::Exchange { vendor, reason };
+    let response = request
+        .send()
+        .await
+        .map_err(|e| failed(crate::call::transport_error(&e).to_string()))?;
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .map_err(|e| failed(format!("its answer is not JSON ({e})")))?;
+    if !status.is_success() {
+        let said = body
+            .get("error_description")
+            .or_else(|| body.get("error"))
+            .and_then(Value::as_str)
+            .map_or_else(String::new, |s| format!(": {}", shown(s)));
+        return Err(failed(format!("HTTP {}{said}", status.as_u16())));
+    }
+    let access_token = body
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| failed("its answer has no access_token".to_owned()))?;
+    Ok(Credentials {
+        access_token: Some(access_token.to_owned()),
+        refresh_token: body
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        expires_at: body
+            .get("expires_in")
+            .and_then(Value::as_i64)
+            .map(|seconds| now() + seconds),
+        ..Credentials::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_authenticates_as_the_token_endpoint_expects() {
+        use base64::Engine as _;
+        let form = [("grant_type", "authorization_code"), ("code", "c")];
+        let body = |request: reqwest::Request| {
+            String::from_utf8(request.body().unwrap().as_bytes().unwrap().to_vec()).unwrap()
+        };
+        let client = reqwest::Client::new();
+        // RFC 6749 section 2.3.1: id and secret form-encoded, then HTTP Basic.
+        let basic = client_authenticated(
+            client.post("https://vendor.example/token"),
+            TokenAuth::ClientSecretBasic,
+            "my client",
+            "s:e/c",
+            &form,
+        )
+        .build()
+        .unwrap();
+        let expected = base64::engine::general_purpose::STANDARD.encode("my+client:s%3Ae%2Fc");
+        assert_eq!(
+            basic.headers()["authorization"],
+            format!("Basic {expected}").as_str()
+        );
+        assert_eq!(body(basic), "grant_type=authorization_code&code=c");
+        let post = client_authenticated(
+            client.post("https://vendor.example/token"),
+            TokenAuth::ClientSecretPost,
+            "my client",
+            "s:e/c",
+            &form,
+        )
+        .build()
+        .unwrap();
+        assert!(post.headers().get("authorization").is_none());
+        assert_eq!(
+            body(post),
+            "grant_type=authorization_code&code=c&client_id=my+client&client_secret=s%3Ae%2Fc"
+        );
+    }
+
+    #[test]
+    fn scopes_and_origins_are_checked() {
+        assert!(check_scopes(&["offline_access".into(), "read:orders".into()]).is_ok());
+        for bad in ["", "two words", "quo\"te", "back\\slash"] {
+            assert!(check_scopes(&[bad.to_owned()]).is_err(), "{bad}");
+        }
+        assert_eq!(
+            origin_of("https://app.example.com/done?x=1").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080/x").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(origin_of("javascript:alert(1)"), None);
+        assert_eq!(origin_of("/relative"), None);
+    }
+}

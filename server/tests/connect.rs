@@ -1,0 +1,508 @@
+//! Connecting an account through the vendor's own OAuth consent, against the Rose Rocket
+//! sandbox's consent page and token endpoint: the whole flow over real HTTP, every refusal
+//! (forged, replayed and expired `state`, `access_denied`, a `return_to` on an origin nobody
+//! allowed), reconnecting after the vendor refused the refresh token, the CLI, and the
+//! tokens' absence in plaintext from the database.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::{Harness, free_port, start, until_ready};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A client that shows redirects instead of following them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// The `href` of the link with this id on the sandbox's consent page.
+fn link(page: &str, id: &str) -> String {
+    let at = page.find(&format!("id=\"{id}\"")).unwrap();
+    let href = &page[at..];
+    let start = href.find("href=\"").unwrap() + 6;
+    let end = href[start..].find('"').unwrap();
+    href[start..start + end].replace("&amp;", "&")
+}
+
+async fn set_rose_app(app: &Harness) {
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            "/integrations/roserocket/oauth-app",
+            Some(json!({
+                "client_id": "rr_client",
+                "client_secret": "rr_secret",
+                "authorize_url": format!("{}/roserocket/authorize", app.sandbox_url),
+                "token_url": format!("{}/roserocket/oauth/token", app.sandbox_url),
+                "scopes": ["offline_access"],
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("client_secret").is_none(), "{body}");
+}
+
+async fn start_connection(app: &Harness, name: &str, extra: Value) -> String {
+    let mut request = json!({
+        "integration": "roserocket",
+        "name": name,
+        "base_url": format!("{}/roserocket/api/v2/platformModel", app.sandbox_url),
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        request[key] = value.clone();
+    }
+    let (status, body) = app
+        .admin(Method::POST, "/integrated-account/connect", Some(request))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["authorize_url"].as_str().unwrap().to_owned()
+}
+
+/// The sandbox's consent page for `authorize_url`, and its Allow and Deny links.
+async fn consent(authorize_url: &str) -> (String, String) {
+    let page = browser()
+        .get(authorize_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (link(&page, "allow"), link(&page, "deny"))
+}
+
+async fn visit(url: &str) -> (u16, String, Option<String>) {
+    let response = browser().get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, response.text().await.unwrap(), location)
+}
+
+async fn accounts(app: &Harness) -> Vec<Value> {
+    let (_, body) = app.admin(Method::GET, "/integrated-account", None).await;
+    body.as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn an_account_connects_through_consent_and_its_tools_reach_the_vendor() {
+    let app = start().await;
+    set_rose_app(&app).await;
+    let (_, shown) = app
+        .admin(Method::GET, "/integrations/roserocket/oauth-app", None)
+        .await;
+    assert_eq!(
+        shown["redirect_uri"],
+        format!("{}/oauth/callback", app.base)
+    );
+    assert_eq!(shown["token_endpoint_auth"], "client_secret_post");
+    assert!(!shown.to_string().contains("rr_secret"), "{shown}");
+
+    let authorize_url = start_connection(&app, "connected", json!({})).await;
+    let sent = query_of(&authorize_url);
+    assert!(authorize_url.starts_with(&format!("{}/roserocket/authorize?", app.sandbox_url)));
+    assert_eq!(sent["response_type"], "code");
+    assert_eq!(sent["client_id"], "rr_client");
+    assert_eq!(sent["redirect_uri"], format!("{}/oauth/callback", app.base));
+    assert_eq!(sent["code_challenge_method"], "S256");
+    assert_eq!(sent["scope"], "offline_access");
+    assert!(sent["state"].len() >= 43, "a 256-bit state");
+
+    let (allow, _) = consent(&authorize_url).await;
+    let (status, page, _) = visit(&allow).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Rose Rocket account connected"), "{page}");
+
+    // The code went back with the verifier of the challenge, the client in the form body as
+    // Rose Rocket's token endpoint expects, and the same redirect URI.
+    let exchanges: Vec<_> = app
+        .sandbox
+        .rose_token_forms()
+        .into_iter()
+        .filter(|form| form["grant_type"] == "authorization_code")
+        .collect();
+    assert_eq!(exchanges.len(), 1);
+    let exchange = &exchanges[0];
+    let verifier = &exchange["code_verifier"];
+    assert_eq!(
+        specgate_server::grants::pkce_challenge(verifier),
+        sent["code_challenge"]
+    );
+    assert_eq!(exchange["redirect_uri"], sent["redirect_uri"]);
+    assert_eq!(exchange["client_secret"], "rr_secret");
+
+    let listed = accounts(&app).await;
+    let account = listed.iter().find(|a| a["name"] == "connected").unwrap();
+    assert_eq!(account["integration"], "roserocket");
+    assert_eq!(account["needs_reconnect"], false);
+    let id = account["id"].as_str().unwrap();
+
+    // Its tools call the vendor with the access token the exchange issued.
+    let (_, url) = app.server(id, json!({})).await;
+    let answer = app
+        .call(&url, "list_all_roserocket_user_groups", json!({}))
+        .await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    let last = app.sandbox.requests().pop().unwrap();
+    assert_eq!(last.authorization.as_deref(), Some("Bearer rr_access_1"));
+
+    // No token and no client secret is stored in plaintext.
+    let database = std::fs::read(&app.db_path).unwrap();
+    let wal = std::fs::read(app.db_path.with_extension("db-wal")).unwrap_or_default();
+    for secret in [
+        "rr_access_1",
+        "rr_refresh_1",
+        "rr_secret",
+        verifier.as_str(),
+        sent["state"].as_str(),
+    ] {
+        let found = |bytes: &[u8]| bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(
+            !found(&database) && !found(&wal),
+            "`{secret}` is in the database"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_forged_replayed_or_expired_state_and_a_refusal_create_nothing() {
+    let app = start().await;
+    set_rose_app(&app).await;
+    let before = accounts(&app).await.len();
+
+    // Forged: a state this server never issued.
+    let (status, page, _) =
+        visit(&format!("{}/oauth/callback?state=forged&code=x", app.base)).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("not valid"), "{page}");
+
+    // Replayed: the same redirect twice.
+    let (allow, _) = consent(&start_connection(&app, "once", json!({})).await).await;
+    assert_eq!(visit(&allow).await.0, 200);
+    let (status, page, _) = visit(&allow).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("used already"), "{page}");
+    assert_eq!(accounts(&app).await.len(), before + 1);
+
+    // The vendor's user said no.
+    let (_, deny) = consent(&start_connection(&app, "declined", json!({})).await).await;
+    let (status, page, _) = visit(&deny).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("access_denied"), "{page}");
+    assert!(page.contains("The user declined."), "{page}");
+
+    // Expired: the connection waited past its ten minutes.
+    let (allow, _) = consent(&start_connection(&app, "late", json!({})).await).await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", app.db_path.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE oauth_connections SET expires_at = 1 WHERE finished_at IS NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (status, page, _) = visit(&allow).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("expired"), "{page}");
+
+    let names: Vec<Value> = accounts(&app)
+        .await
+        .iter()
+        .map(|a| a["name"].clone())
+        .collect();
+    assert_eq!(names.len(), before + 1, "{names:?}");
+    assert!(!names.contains(&json!("declined")) && !names.contains(&json!("late")));
+}
+
+#[tokio::test]
+async fn connections_are_refused_before_anyone_is_sent_to_the_vendor() {
+    let app = start().await;
+    let connect = |body: Value| app.admin(Method::POST, "/integrated-account/connect", Some(body));
+    let (status, body) = connect(json!({"integration": "roserocket", "name": "n"})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("oauth_app_missing")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/oauth/callback"),
+        "{body}"
+    );
+    let (status, body) = connect(json!({"integration": "malomo", "name": "n"})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("not_oauth2")),
+        "{body}"
+    );
+
+    set_rose_app(&app).await;
+    // A return_to on an origin nobody allowed.
+    let (status, body) = connect(json!({"integration": "roserocket", "name": "n", "base_url": format!("{}/roserocket/api/v2/platformModel", app.sandbox_url), "return_to": "https://evil.example/steal"})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("return_to_not_allowed")),
+        "{body}"
+    );
+    // An app's URL override on a host nobody allowed.
+    let (status, body) = app
+        .admin(Method::PUT, "/integrations/roserocket/oauth-app", Some(json!({"client_id": "c", "client_secret": "s", "token_url": "https://tokens.evil.example/token"})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("upstream_host_not_allowed")),
+        "{body}"
+    );
+
+    // An allowed origin gets the browser back, with the new account's id.
+    let (status, _) = app
+        .admin(
+            Method::POST,
+            "/return-origins",
+            Some(json!({"origin": "https://app.example.com"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let authorize_url = start_connection(
+        &app,
+        "returned",
+        json!({"return_to": "https://app.example.com/done?tab=vendors"}),
+    )
+    .await;
+    let (allow, _) = consent(&authorize_url).await;
+    let (status, _, location) = visit(&allow).await;
+    assert_eq!(status, 303);
+    let location = location.unwrap();
+    assert!(
+        location.starts_with("https://app.example.com/done?tab=vendors&account_id="),
+        "{location}"
+    );
+    let id = query_of(&location)["account_id"].clone();
+    assert_eq!(
+        app.admin(Method::GET, &format!("/integrated-account/{id}"), None)
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_refused_refresh_marks_the_account_and_reconnecting_keeps_its_id_and_servers() {
+    let app = start().await;
+    set_rose_app(&app).await;
+    let (allow, _) = consent(&start_connection(&app, "first", json!({})).await).await;
+    visit(&allow).await;
+    let id = accounts(&app).await[0]["id"].as_str().unwrap().to_owned();
+    let (_, url) = app.server(&id, json!({})).await;
+
+    // Another connection rotates the sandbox's refresh token, so this account's is stale;
+    // then the vendor refuses its access token, and the refresh is refused too.
+    let (allow, _) = consent(&start_connection(&app, "second", json!({})).await).await;
+    visit(&allow).await;
+    app.script(401, &[]).await;
+    let answer = app
+        .call(&url, "list_all_roserocket_user_groups", json!({}))
+        .await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("connected again"), "{text}");
+    let (_, account) = app
+        .admin(Method::GET, &format!("/integrated-account/{id}"), None)
+        .await;
+    assert_eq!(account["needs_reconnect"], true, "{account}");
+    assert_eq!(
+        app.metric("specgate_tool_call_outcomes_total{integration=\"roserocket\",tool=\"list_all_roserocket_user_groups\",outcome=\"needs_reconnect\"}")
+            .await,
+        1
+    );
+
+    // Reconnecting goes through consent again and keeps the id and the MCP server's URL.
+    let (status, started) = app
+        .admin(
+            Method::POST,
+            &format!("/integrated-account/{id}/reconnect"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let (allow, _) = consent(started["authorize_url"].as_str().unwrap()).await;
+    let (status, page, _) = visit(&allow).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("connected again"), "{page}");
+    let (_, account) = app
+        .admin(Method::GET, &format!("/integrated-account/{id}"), None)
+        .await;
+    assert_eq!(account["needs_reconnect"], false, "{account}");
+    assert_eq!(accounts(&app).await.len(), 2);
+    let answer = app
+        .call(&url, "list_all_roserocket_user_groups", json!({}))
+        .await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+
+    // Rotating the app's secret reaches the connected accounts: their refresh now fails.
+    let (status, _) = app
+        .admin(Method::PUT, "/integrations/roserocket/oauth-app", Some(json!({"client_id": "rr_client", "client_secret": "rotated", "authorize_url": format!("{}/roserocket/authorize", app.sandbox_url), "token_url": format!("{}/roserocket/oauth/token", app.sandbox_url)})))
+        .await;
+    assert_eq!(status, 200);
+    let before = app
+        .sandbox
+        .token_requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    app.script(401, &[]).await;
+    let answer = app
+        .call(&url, "list_all_roserocket_user_groups", json!({}))
+        .await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert_eq!(
+        app.sandbox
+            .token_requests
+            .load(std::sync::atomic::Ordering::SeqCst),
+        before + 1
+    );
+    let refresh = app.sandbox.rose_token_forms().pop().unwrap();
+    assert_eq!(refresh["grant_type"], "refresh_token");
+    assert_eq!(
+        refresh["client_secret"], "rotated",
+        "the app's current secret, not a copy"
+    );
+}
+
+/// `specgate account connect` prints the URL, waits for the callback that a `serve` on the
+/// same database receives, and prints the account.
+#[tokio::test]
+async fn the_cli_connects_and_waits_for_the_callback() {
+    let (sandbox_address, _sandbox) = specgate_server::sandbox::spawn().await.unwrap();
+    let sandbox_url = format!("http://{sandbox_address}");
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let key_file = dir.path().join("key").display().to_string();
+    let cli = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_specgate"));
+        command
+            .args(["--database", &database, "--key-file", &key_file, "--json"])
+            .args(args)
+            .env_remove("SPECGATE_SECRET_KEY")
+            .env_remove("SPECGATE_PUBLIC_URL");
+        command
+    };
+    let run = |args: &[&str]| {
+        let output = cli(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    run(&["init"]);
+    run(&[
+        "upstream-host",
+        "allow",
+        "--integration",
+        "roserocket",
+        "127.0.0.1",
+    ]);
+    let authorize = format!("{sandbox_url}/roserocket/authorize");
+    let token = format!("{sandbox_url}/roserocket/oauth/token");
+    let mut set = cli(&[
+        "oauth-app",
+        "set",
+        "--integration",
+        "roserocket",
+        "--client-id",
+        "rr_client",
+        "--authorize-url",
+        &authorize,
+        "--token-url",
+        &token,
+        "--allow-insecure-upstreams",
+    ]);
+    let set = set
+        .env("SPECGATE_OAUTH_CLIENT_SECRET", "rr_secret")
+        .output()
+        .unwrap();
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&set.stdout).contains("rr_secret"));
+
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let server = cli(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--public-url",
+        &public,
+        "--allow-insecure-upstreams",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut server = until_ready(server, port, "healthz").await;
+
+    let base_url = format!("{sandbox_url}/roserocket/api/v2/platformModel");
+    let mut connect = cli(&[
+        "account",
+        "connect",
+        "--integration",
+        "roserocket",
+        "--name",
+        "from the cli",
+        "--base-url",
+        &base_url,
+        "--allow-insecure-upstreams",
+        "--wait",
+        "60",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut first = String::new();
+    BufReader::new(connect.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let started: Value = serde_json::from_str(&first).unwrap();
+    let authorize_url = started["authorize_url"].as_str().unwrap();
+    assert_eq!(
+        query_of(authorize_url)["redirect_uri"],
+        format!("{public}/oauth/callback")
+    );
+    let (allow, _) = consent(authorize_url).await;
+    assert_eq!(visit(&allow).await.0, 200);
+    let output = tokio::task::spawn_blocking(move || connect.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success());
+    let account: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(account["name"], "from the cli");
+    assert_eq!(account["integration"], "roserocket");
+    let listed = run(&["account", "list"]);
+    assert_eq!(listed[0]["id"], account["id"]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
