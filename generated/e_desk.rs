@@ -482,7 +482,6 @@ static TOOLS: [::specgate_runtime::ToolDef; 18usize] = [
 ];
 
 ///Typed arguments of `create_a_e_desk_message`: Create an eDesk message
-#[derive(Debug)]
 pub struct CreateAEDeskMessageRequest {
     ///`ticket_id`: The ticket to add the message to (required).
     pub ticket_id: i64,
@@ -621,7 +620,6 @@ fn build_create_a_e_desk_message(
 }
 
 ///Typed arguments of `create_a_e_desk_order_note`: Create an eDesk order note
-#[derive(Debug)]
 pub struct CreateAEDeskOrderNoteRequest {
     ///`sales_order_id`
     pub sales_order_id: i64,
@@ -700,7 +698,6 @@ fn build_create_a_e_desk_order_note(
 }
 
 ///Typed arguments of `create_a_e_desk_template`: Create an eDesk template
-#[derive(Debug)]
 pub struct CreateAEDeskTemplateRequest {
     ///`name`
     pub name: ::std::string::String,
@@ -781,11 +778,10 @@ fn build_create_a_e_desk_template(
 }
 
 ///Typed arguments of `get_single_e_desk_message_by_id`: Get an eDesk message by id
-#[derive(Debug)]
 pub struct GetSingleEDeskMessageByIdRequest {
     ///`messageId`
     pub message_id: i64,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleEDeskMessageByIdRequest {
@@ -855,11 +851,10 @@ fn build_get_single_e_desk_message_by_id(
 }
 
 ///Typed arguments of `get_single_e_desk_order_note_by_id`: Get an eDesk order note by id
-#[derive(Debug)]
 pub struct GetSingleEDeskOrderNoteByIdRequest {
     ///`orderNoteId`
     pub order_note_id: i64,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleEDeskOrderNoteByIdRequest {
@@ -932,11 +927,10 @@ fn build_get_single_e_desk_order_note_by_id(
 }
 
 ///Typed arguments of `get_single_e_desk_sales_order_by_id`: Get an eDesk sales order by id
-#[derive(Debug)]
 pub struct GetSingleEDeskSalesOrderByIdRequest {
     ///`salesOrderId`
     pub sales_order_id: i64,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleEDeskSalesOrderByIdRequest {
@@ -1009,11 +1003,10 @@ fn build_get_single_e_desk_sales_order_by_id(
 }
 
 ///Typed arguments of `get_single_e_desk_tag_by_id`: Get an eDesk tag by id
-#[derive(Debug)]
 pub struct GetSingleEDeskTagByIdRequest {
     ///`tagId`
     pub tag_id: i64,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleEDeskTagByIdRequest {
@@ -1078,11 +1071,10 @@ fn build_get_single_e_desk_tag_by_id(
 }
 
 ///Typed arguments of `get_single_e_desk_ticket_by_id`: Get an eDesk ticket by id
-#[derive(Debug)]
 pub struct GetSingleEDeskTicketByIdRequest {
     ///`ticketId`
     pub ticket_id: i64,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleEDeskTicketByIdRequest {
@@ -1168,13 +1160,12 @@ static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     ],
 };
 ///Typed arguments of `list_all_e_desk_channels`: List all eDesk channels
-#[derive(Debug)]
 pub struct ListAllEDeskChannelsRequest {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskChannelsRequest {
@@ -1234,7 +1225,6 @@ fn build_list_all_e_desk_channels(
 }
 
 ///Typed arguments of `list_all_e_desk_contacts`: List all eDesk contacts
-#[derive(Debug)]
 pub struct ListAllEDeskContactsRequest {
     ///`fsf_query`: Full-text search.
     pub fsf_query: ::std::option::Option<::std::string::String>,
@@ -1246,11 +1236,11 @@ pub struct ListAllEDeskContactsRequest {
     pub name: ::std::option::Option<::std::string::String>,
     ///`phone_number`
     pub phone_number: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskContactsRequest {
@@ -1364,15 +1354,14 @@ fn build_list_all_e_desk_contacts(
 }
 
 ///Typed arguments of `list_all_e_desk_order_notes`: List all eDesk order notes
-#[derive(Debug)]
 pub struct ListAllEDeskOrderNotesRequest {
     ///`filter_sales_order_id_equals`
     pub filter_sales_order_id_equals: ::std::option::Option<i64>,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskOrderNotesRequest {
@@ -1441,13 +1430,12 @@ fn build_list_all_e_desk_order_notes(
 }
 
 ///Typed arguments of `list_all_e_desk_tag_groups`: List all eDesk tag groups
-#[derive(Debug)]
 pub struct ListAllEDeskTagGroupsRequest {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskTagGroupsRequest {
@@ -1507,13 +1495,12 @@ fn build_list_all_e_desk_tag_groups(
 }
 
 ///Typed arguments of `list_all_e_desk_tags`: List all eDesk tags
-#[derive(Debug)]
 pub struct ListAllEDeskTagsRequest {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskTagsRequest {
@@ -1572,13 +1559,12 @@ fn build_list_all_e_desk_tags(
 }
 
 ///Typed arguments of `list_all_e_desk_templates`: List all eDesk templates
-#[derive(Debug)]
 pub struct ListAllEDeskTemplatesRequest {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskTemplatesRequest {
@@ -1638,7 +1624,6 @@ fn build_list_all_e_desk_templates(
 }
 
 ///Typed arguments of `list_all_e_desk_tickets`: List all eDesk tickets
-#[derive(Debug)]
 pub struct ListAllEDeskTicketsRequest {
     ///`order_by`
     pub order_by: ::std::option::Option<ListAllEDeskTicketsOrderBy>,
@@ -1668,11 +1653,11 @@ pub struct ListAllEDeskTicketsRequest {
     pub filter_owner_user_id_equals: ::std::option::Option<i64>,
     ///`filter_seller_order_id_equals`: Marketplace order id.
     pub filter_seller_order_id_equals: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllEDeskTicketsRequest {
@@ -1866,7 +1851,6 @@ fn build_list_all_e_desk_tickets(
 }
 
 ///Typed arguments of `update_a_e_desk_order_note_by_id`: Update an eDesk order note by id
-#[derive(Debug)]
 pub struct UpdateAEDeskOrderNoteByIdRequest {
     ///`orderNoteId`
     pub order_note_id: i64,
@@ -1998,7 +1982,6 @@ static RULES_4F00D68B9BAD: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     ],
 };
 ///Typed arguments of `update_a_e_desk_sales_order_by_id`: Update an eDesk sales order by id
-#[derive(Debug)]
 pub struct UpdateAEDeskSalesOrderByIdRequest {
     ///`salesOrderId`
     pub sales_order_id: i64,
@@ -2207,7 +2190,6 @@ fn build_update_a_e_desk_sales_order_by_id(
 }
 
 ///Typed arguments of `update_a_e_desk_ticket_by_id`: Update an eDesk ticket by id
-#[derive(Debug)]
 pub struct UpdateAEDeskTicketByIdRequest {
     ///`ticketId`
     pub ticket_id: i64,

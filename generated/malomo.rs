@@ -568,7 +568,6 @@ static TOOLS: [::specgate_runtime::ToolDef; 22usize] = [
 ];
 
 ///Typed arguments of `create_a_malomo_customer`: Create a Malomo customer
-#[derive(Debug)]
 pub struct CreateAMalomoCustomerRequest {
     ///`email`: Customer email address.
     pub email: ::std::option::Option<::std::string::String>,
@@ -658,7 +657,6 @@ fn build_create_a_malomo_customer(
 }
 
 ///Typed arguments of `create_a_malomo_order`: Create a Malomo order
-#[derive(Debug)]
 pub struct CreateAMalomoOrderRequest {
     ///`alternate_id`: Custom unique lookup id
     pub alternate_id: ::std::option::Option<::std::string::String>,
@@ -760,7 +758,6 @@ fn build_create_a_malomo_order(
 }
 
 ///Typed arguments of `create_a_malomo_order_event`: Create a Malomo order event
-#[derive(Debug)]
 pub struct CreateAMalomoOrderEventRequest {
     ///`order_id`: Malomo order id (uuid).
     pub order_id: ::std::string::String,
@@ -883,7 +880,6 @@ fn build_create_a_malomo_order_event(
 }
 
 ///Typed arguments of `create_a_malomo_webhook`: Create a Malomo webhook
-#[derive(Debug)]
 pub struct CreateAMalomoWebhookRequest {
     ///`topic`: Topic in resource:action form. The documented topic is events:created.
     pub topic: ::std::string::String,
@@ -970,7 +966,6 @@ fn build_create_a_malomo_webhook(
 }
 
 ///Typed arguments of `delete_a_malomo_customer_by_id`: Delete a Malomo customer by id
-#[derive(Debug)]
 pub struct DeleteAMalomoCustomerByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -1030,7 +1025,6 @@ fn build_delete_a_malomo_customer_by_id(
 }
 
 ///Typed arguments of `delete_a_malomo_order_by_id`: Delete a Malomo order by id
-#[derive(Debug)]
 pub struct DeleteAMalomoOrderByIdRequest {
     ///`id`: Malomo order id (uuid).
     pub id: ::std::string::String,
@@ -1090,7 +1084,6 @@ fn build_delete_a_malomo_order_by_id(
 }
 
 ///Typed arguments of `delete_a_malomo_webhook_by_id`: Delete a Malomo webhook by id
-#[derive(Debug)]
 pub struct DeleteAMalomoWebhookByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -1150,9 +1143,8 @@ fn build_delete_a_malomo_webhook_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_account_by_id`: Get the current Malomo account
-#[derive(Debug)]
 pub struct GetSingleMalomoAccountByIdRequest {
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoAccountByIdRequest {
@@ -1198,11 +1190,10 @@ fn build_get_single_malomo_account_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_customer_by_id`: Get a Malomo customer by id
-#[derive(Debug)]
 pub struct GetSingleMalomoCustomerByIdRequest {
     ///`id`
     pub id: ::std::string::String,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoCustomerByIdRequest {
@@ -1266,11 +1257,10 @@ fn build_get_single_malomo_customer_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_order_by_id`: Get a Malomo order by id
-#[derive(Debug)]
 pub struct GetSingleMalomoOrderByIdRequest {
     ///`id`: Malomo order id (uuid).
     pub id: ::std::string::String,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoOrderByIdRequest {
@@ -1334,11 +1324,10 @@ fn build_get_single_malomo_order_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_orders_by_tracking_code_by_id`: Get a Malomo order by tracking code
-#[derive(Debug)]
 pub struct GetSingleMalomoOrdersByTrackingCodeByIdRequest {
     ///`id`: The carrier tracking code to look up; it is this tool's id.
     pub id: ::std::string::String,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoOrdersByTrackingCodeByIdRequest {
@@ -1406,11 +1395,10 @@ fn build_get_single_malomo_orders_by_tracking_code_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_return_by_id`: Get a Malomo return by id
-#[derive(Debug)]
 pub struct GetSingleMalomoReturnByIdRequest {
     ///`id`
     pub id: ::std::string::String,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoReturnByIdRequest {
@@ -1474,11 +1462,10 @@ fn build_get_single_malomo_return_by_id(
 }
 
 ///Typed arguments of `get_single_malomo_webhook_by_id`: Get a Malomo webhook by id
-#[derive(Debug)]
 pub struct GetSingleMalomoWebhookByIdRequest {
     ///`id`
     pub id: ::std::string::String,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleMalomoWebhookByIdRequest {
@@ -1561,15 +1548,14 @@ static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     ],
 };
 ///Typed arguments of `list_all_malomo_customer_events`: List all Malomo customer events
-#[derive(Debug)]
 pub struct ListAllMalomoCustomerEventsRequest {
     ///`customer_id`
     pub customer_id: ::std::string::String,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoCustomerEventsRequest {
@@ -1646,13 +1632,12 @@ fn build_list_all_malomo_customer_events(
 }
 
 ///Typed arguments of `list_all_malomo_customers`: List all Malomo customers
-#[derive(Debug)]
 pub struct ListAllMalomoCustomersRequest {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoCustomersRequest {
@@ -1712,15 +1697,14 @@ fn build_list_all_malomo_customers(
 }
 
 ///Typed arguments of `list_all_malomo_order_events`: List all Malomo order events
-#[derive(Debug)]
 pub struct ListAllMalomoOrderEventsRequest {
     ///`order_id`: Malomo order id (uuid).
     pub order_id: ::std::string::String,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoOrderEventsRequest {
@@ -1797,7 +1781,6 @@ fn build_list_all_malomo_order_events(
 }
 
 ///Typed arguments of `list_all_malomo_orders`: List all Malomo orders
-#[derive(Debug)]
 pub struct ListAllMalomoOrdersRequest {
     ///`alternate_id`: Custom unique id
     pub alternate_id: ::std::option::Option<::std::string::String>,
@@ -1807,11 +1790,11 @@ pub struct ListAllMalomoOrdersRequest {
     pub number: ::std::option::Option<::std::string::String>,
     ///`customer_email`: Customer email; combine with number.
     pub customer_email: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoOrdersRequest {
@@ -1915,15 +1898,14 @@ fn build_list_all_malomo_orders(
 }
 
 ///Typed arguments of `list_all_malomo_returns`: List all Malomo returns
-#[derive(Debug)]
 pub struct ListAllMalomoReturnsRequest {
     ///`alternate_id`
     pub alternate_id: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoReturnsRequest {
@@ -1992,13 +1974,12 @@ fn build_list_all_malomo_returns(
 }
 
 ///Typed arguments of `list_all_malomo_webhooks`: List all Malomo webhooks
-#[derive(Debug)]
 pub struct ListAllMalomoWebhooksRequest {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMalomoWebhooksRequest {
@@ -2058,7 +2039,6 @@ fn build_list_all_malomo_webhooks(
 }
 
 ///Typed arguments of `update_a_malomo_customer_by_id`: Update a Malomo customer by id
-#[derive(Debug)]
 pub struct UpdateAMalomoCustomerByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -2166,7 +2146,6 @@ fn build_update_a_malomo_customer_by_id(
 }
 
 ///Typed arguments of `update_a_malomo_order_by_id`: Update a Malomo order by id
-#[derive(Debug)]
 pub struct UpdateAMalomoOrderByIdRequest {
     ///`id`: Malomo order id (uuid).
     pub id: ::std::string::String,
@@ -2268,7 +2247,6 @@ fn build_update_a_malomo_order_by_id(
 }
 
 ///Typed arguments of `update_a_malomo_webhook_by_id`: Update a Malomo webhook by id
-#[derive(Debug)]
 pub struct UpdateAMalomoWebhookByIdRequest {
     ///`id`
     pub id: ::std::string::String,

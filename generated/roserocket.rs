@@ -398,7 +398,6 @@ static TOOLS: [::specgate_runtime::ToolDef; 15usize] = [
 ];
 
 ///Typed arguments of `create_a_roserocket_event`: Create a Rose Rocket event
-#[derive(Debug)]
 pub struct CreateARoserocketEventRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
@@ -496,7 +495,6 @@ fn build_create_a_roserocket_event(
 }
 
 ///Typed arguments of `create_a_roserocket_object`: Create a Rose Rocket object
-#[derive(Debug)]
 pub struct CreateARoserocketObjectRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ObjectKey,
@@ -576,7 +574,6 @@ fn build_create_a_roserocket_object(
 }
 
 ///Typed arguments of `create_a_roserocket_user_group`: Create a Rose Rocket user group
-#[derive(Debug)]
 pub struct CreateARoserocketUserGroupRequest {
     ///`name`
     pub name: ::std::string::String,
@@ -652,7 +649,6 @@ fn build_create_a_roserocket_user_group(
 }
 
 ///Typed arguments of `delete_a_roserocket_object_by_id`: Delete a Rose Rocket object by id
-#[derive(Debug)]
 pub struct DeleteARoserocketObjectByIdRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
@@ -725,7 +721,6 @@ fn build_delete_a_roserocket_object_by_id(
 }
 
 ///Typed arguments of `delete_a_roserocket_objects_external_by_id`: Delete a Rose Rocket object by external id
-#[derive(Debug)]
 pub struct DeleteARoserocketObjectsExternalByIdRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ListAllRoserocketBoardsObjectKey,
@@ -802,7 +797,6 @@ fn build_delete_a_roserocket_objects_external_by_id(
 }
 
 ///Typed arguments of `get_single_roserocket_object_by_id`: Get a Rose Rocket object by id
-#[derive(Debug)]
 pub struct GetSingleRoserocketObjectByIdRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
@@ -810,7 +804,7 @@ pub struct GetSingleRoserocketObjectByIdRequest {
     pub paths: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     ///`boardId`
     pub board_id: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleRoserocketObjectByIdRequest {
@@ -895,13 +889,12 @@ fn build_get_single_roserocket_object_by_id(
 }
 
 ///Typed arguments of `get_single_roserocket_objects_external_by_id`: Get a Rose Rocket object by external id
-#[derive(Debug)]
 pub struct GetSingleRoserocketObjectsExternalByIdRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ListAllRoserocketBoardsObjectKey,
     ///`externalId`: Your system's id for the record (e.g. an ERP id).
     pub external_id: ::std::string::String,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleRoserocketObjectsExternalByIdRequest {
@@ -1002,15 +995,14 @@ static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     ],
 };
 ///Typed arguments of `list_all_roserocket_boards`: List all Rose Rocket boards
-#[derive(Debug)]
 pub struct ListAllRoserocketBoardsRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ::std::option::Option<ListAllRoserocketBoardsObjectKey>,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllRoserocketBoardsRequest {
@@ -1079,7 +1071,6 @@ fn build_list_all_roserocket_boards(
 }
 
 ///Typed arguments of `list_all_roserocket_events`: List all Rose Rocket events
-#[derive(Debug)]
 pub struct ListAllRoserocketEventsRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
@@ -1095,11 +1086,11 @@ pub struct ListAllRoserocketEventsRequest {
     pub order_by_direction: ::std::option::Option<
         ListAllRoserocketEventsOrderByDirection,
     >,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllRoserocketEventsRequest {
@@ -1239,7 +1230,6 @@ fn build_list_all_roserocket_events(
 }
 
 ///Typed arguments of `list_all_roserocket_objects`: List all Rose Rocket objects
-#[derive(Debug)]
 pub struct ListAllRoserocketObjectsRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ObjectKey,
@@ -1259,11 +1249,11 @@ pub struct ListAllRoserocketObjectsRequest {
     >,
     ///`timezone`
     pub timezone: ::std::option::Option<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllRoserocketObjectsRequest {
@@ -1400,15 +1390,14 @@ fn build_list_all_roserocket_objects(
 }
 
 ///Typed arguments of `list_all_roserocket_user_group_members`: List all Rose Rocket user group members
-#[derive(Debug)]
 pub struct ListAllRoserocketUserGroupMembersRequest {
     ///`groupId`
     pub group_id: ::std::string::String,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllRoserocketUserGroupMembersRequest {
@@ -1485,13 +1474,12 @@ fn build_list_all_roserocket_user_group_members(
 }
 
 ///Typed arguments of `list_all_roserocket_user_groups`: List all Rose Rocket user groups
-#[derive(Debug)]
 pub struct ListAllRoserocketUserGroupsRequest {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllRoserocketUserGroupsRequest {
@@ -1551,7 +1539,6 @@ fn build_list_all_roserocket_user_groups(
 }
 
 ///Typed arguments of `update_a_roserocket_object_by_id`: Update a Rose Rocket object by id
-#[derive(Debug)]
 pub struct UpdateARoserocketObjectByIdRequest {
     ///`recordId`
     pub record_id: ::std::string::String,
@@ -1654,7 +1641,6 @@ fn build_update_a_roserocket_object_by_id(
 }
 
 ///Typed arguments of `update_a_roserocket_objects_external_by_id`: Upsert a Rose Rocket object by external id
-#[derive(Debug)]
 pub struct UpdateARoserocketObjectsExternalByIdRequest {
     ///`objectKey`: The object type. Use customer for customers, order for orders, task for tasks (legs of an order), address for addresses/locations, invoice for invoices; custom objects end in __c.
     pub object_key: ListAllRoserocketBoardsObjectKey,
@@ -1755,7 +1741,6 @@ fn build_update_a_roserocket_objects_external_by_id(
 }
 
 ///Typed arguments of `update_a_roserocket_user_group_member_by_id`: Update a Rose Rocket user group's members by id
-#[derive(Debug)]
 pub struct UpdateARoserocketUserGroupMemberByIdRequest {
     ///`groupId`
     pub group_id: ::std::string::String,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the README's first command (the run command) verbatim from this checkout, waits until it
-# prints an MCP URL, lists that URL's tools over MCP, then stops it with SIGTERM as an operator
-# would and checks that it exits cleanly. CI runs this on a fresh clone.
+# prints an MCP URL, lists that URL's tools over MCP, follows the demo's vendor consent link to
+# a connected account, then stops it with SIGTERM as an operator would and checks that it exits
+# cleanly. CI runs this on a fresh clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,24 @@ if [ "$tools" -eq 0 ]; then
   exit 1
 fi
 echo "tools/list on the first demo URL: $tools tools"
+
+# The demo's vendor OAuth connection, end to end: its consent link, the sandbox's consent page,
+# and specgate's callback creating the account.
+consent=""
+for _ in $(seq 1 30); do
+  consent="$(grep -o 'http://[^ ]*/roserocket/authorize?[^ ]*' "$log" | head -n 1 || true)"
+  [ -n "$consent" ] && break
+  sleep 1
+done
+[ -n "$consent" ] || { cat "$log" >&2; echo "the demo printed no consent link" >&2; exit 1; }
+allow="$(curl -fsS "$consent" | grep -o 'id="allow" href="[^"]*"' | sed 's/.*href="//; s/"$//; s/&amp;/\&/g')"
+[ -n "$allow" ] || { echo "the sandbox's consent page has no Allow link" >&2; exit 1; }
+connected="$(curl -fsS "$allow")"
+if ! printf '%s' "$connected" | grep -q 'Rose Rocket account connected'; then
+  echo "the callback did not connect the account: $connected" >&2
+  exit 1
+fi
+echo "the demo's consent link connected a Rose Rocket account"
 
 trap - EXIT
 kill -TERM "$pid"

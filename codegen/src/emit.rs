@@ -563,7 +563,15 @@ fn tool_items(
     let fields = tool.params.iter().map(|param| {
         let ident = field_ident(param);
         let ty = field_type_tokens(param, types);
-        let doc = if param.description.is_empty() {
+        // The uniform arguments every list or read tool has are documented once, in the
+        // runtime, not on each of a Graph-sized spec's eleven thousand structs.
+        let uniform = matches!(
+            param.location,
+            Location::PageLimit | Location::PageCursor | Location::ResponseFields
+        );
+        let doc = if uniform {
+            format!("`{}`: see `specgate_runtime::HttpRequest`", param.arg_name)
+        } else if param.description.is_empty() {
             format!("`{}`", param.arg_name)
         } else {
             format!("`{}`: {}", param.arg_name, param.description)
@@ -611,7 +619,6 @@ fn tool_items(
         #rule_statics
 
         #[doc = #struct_doc]
-        #[derive(Debug)]
         pub struct #struct_ident {
             #(#fields,)*
         }

@@ -42,15 +42,40 @@ impl CatalogTool {
     }
 }
 
-/// Every compiled tool, sorted by name.
+/// Every compiled tool, sorted by name. The index is built on first use, so an idle server
+/// touches none of a Graph-sized registry's tool data.
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    tools: Arc<Vec<CatalogTool>>,
-    /// Earlier tool names, sorted, with the index of the tool they now call.
-    aliases: Arc<Vec<(&'static str, usize)>>,
+    integrations: &'static [&'static Integration],
+    index: Arc<OnceLock<CatalogIndex>>,
     /// Listings by the exact set of tools they hold and their schema profile, shared by every
     /// server exposing that set.
     listings: Arc<Mutex<HashMap<ListingKey, Arc<ToolListing>>>>,
+}
+
+#[derive(Debug)]
+struct CatalogIndex {
+    tools: Vec<CatalogTool>,
+    /// Earlier tool names, sorted, with the index of the tool they now call.
+    aliases: Vec<(&'static str, usize)>,
+}
+
+impl CatalogIndex {
+    fn of(integrations: &'static [&'static Integration]) -> Self {
+        let mut tools: Vec<CatalogTool> = integrations
+            .iter()
+            .flat_map(|integration| integration.tools.iter().map(move |def| (*integration, def)))
+            .map(|(integration, def)| CatalogTool { def, integration })
+            .collect();
+        tools.sort_by(|a, b| a.def.name.cmp(b.def.name));
+        let mut aliases: Vec<(&'static str, usize)> = tools
+            .iter()
+            .enumerate()
+            .flat_map(|(index, t)| t.def.aliases.iter().map(move |alias| (*alias, index)))
+            .collect();
+        aliases.sort_unstable();
+        Self { tools, aliases }
+    }
 }
 
 /// A listing's tools (catalog indices) and the profile of their schemas.
@@ -137,47 +162,41 @@ impl ToolListing {
 impl Catalog {
     /// Builds the catalog from the generated registry.
     pub fn from_registry(integrations: &'static [&'static Integration]) -> Self {
-        let mut tools: Vec<CatalogTool> = integrations
-            .iter()
-            .flat_map(|integration| integration.tools.iter().map(move |def| (*integration, def)))
-            .map(|(integration, def)| CatalogTool { def, integration })
-            .collect();
-        tools.sort_by(|a, b| a.def.name.cmp(b.def.name));
-        let mut aliases: Vec<(&'static str, usize)> = tools
-            .iter()
-            .enumerate()
-            .flat_map(|(index, t)| t.def.aliases.iter().map(move |alias| (*alias, index)))
-            .collect();
-        aliases.sort_unstable();
         Self {
-            aliases: Arc::new(aliases),
-            tools: Arc::new(tools),
+            integrations,
+            index: Arc::default(),
             listings: Arc::default(),
         }
     }
 
+    fn index(&self) -> &CatalogIndex {
+        self.index
+            .get_or_init(|| CatalogIndex::of(self.integrations))
+    }
+
     /// All tools.
     pub fn tools(&self) -> &[CatalogTool] {
-        &self.tools
+        &self.index().tools
     }
 
     /// The tool `name` calls: a tool of that name, or the tool it is an earlier name of
     /// (`true`: called by a deprecated alias). Aliases are never listed.
     pub fn resolve(&self, name: &str) -> Option<(&CatalogTool, bool)> {
         let (index, by_alias) = self.resolve_index(name)?;
-        Some((&self.tools[index], by_alias))
+        Some((&self.index().tools[index], by_alias))
     }
 
     /// [`Self::resolve`] as an index into [`Self::tools`].
     pub fn resolve_index(&self, name: &str) -> Option<(usize, bool)> {
-        if let Ok(index) = self.tools.binary_search_by(|t| t.def.name.cmp(name)) {
-            return Some((index, false));
+        let index = self.index();
+        if let Ok(at) = index.tools.binary_search_by(|t| t.def.name.cmp(name)) {
+            return Some((at, false));
         }
-        let at = self
+        let at = index
             .aliases
             .binary_search_by(|(alias, _)| (*alias).cmp(name))
             .ok()?;
-        Some((self.aliases[at].1, true))
+        Some((index.aliases[at].1, true))
     }
 
     /// Tools of one integration that pass a server's filters, in name order.
@@ -186,7 +205,8 @@ impl Catalog {
         integration: &'a str,
         config: &'a ServerConfig,
     ) -> impl Iterator<Item = &'a CatalogTool> + 'a {
-        self.tools
+        self.index()
+            .tools
             .iter()
             .filter(move |t| t.def.integration == integration && allowed(t.def, config))
     }
@@ -203,7 +223,7 @@ impl Catalog {
         page_size: usize,
     ) -> Arc<ToolListing> {
         let tools: Vec<u32> = (0u32..)
-            .zip(self.tools.iter())
+            .zip(self.index().tools.iter())
             .filter(|(_, t)| t.def.integration == integration && allowed(t.def, config))
             .map(|(index, _)| index)
             .collect();

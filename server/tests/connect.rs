@@ -449,6 +449,8 @@ async fn the_cli_connects_and_waits_for_the_callback() {
 
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}");
+    // Everything the server logs, at its most verbose, must hold no token or secret.
+    let log_path = dir.path().join("serve.log");
     let server = cli(&[
         "serve",
         "--listen",
@@ -457,8 +459,9 @@ async fn the_cli_connects_and_waits_for_the_callback() {
         &public,
         "--allow-insecure-upstreams",
     ])
+    .env("SPECGATE_LOG", "debug")
     .stdout(Stdio::null())
-    .stderr(Stdio::null())
+    .stderr(std::fs::File::create(&log_path).unwrap())
     .spawn()
     .unwrap();
     let mut server = until_ready(server, port, "healthz").await;
@@ -505,4 +508,16 @@ async fn the_cli_connects_and_waits_for_the_callback() {
     assert_eq!(listed[0]["id"], account["id"]);
     server.kill().unwrap();
     server.wait().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("/oauth/callback"), "the log is verbose: {log}");
+    let state = query_of(authorize_url)["state"].clone();
+    for secret in [
+        "rr_secret",
+        "rr_access_",
+        "rr_refresh_",
+        "rr_code_",
+        state.as_str(),
+    ] {
+        assert!(!log.contains(secret), "`{secret}` is in the server's log");
+    }
 }

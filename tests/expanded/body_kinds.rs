@@ -111,7 +111,6 @@ static TOOLS: [::specgate_runtime::ToolDef; 4usize] = [
 ];
 
 ///Typed arguments of `create_a_body_kinds_charge`: Create a Bodies charge
-#[derive(Debug)]
 pub struct CreateABodyKindsChargeRequest {
     ///`amount`
     pub amount: ::std::option::Option<i64>,
@@ -193,7 +192,6 @@ fn build_create_a_body_kinds_charge(
 }
 
 ///Typed arguments of `create_a_body_kinds_file`: Create a Bodies file
-#[derive(Debug)]
 pub struct CreateABodyKindsFileRequest {
     ///`body`: The request body, base64-encoded; it is sent decoded, as `application/octet-stream`.
     pub body: ::std::option::Option<::std::string::String>,
@@ -241,7 +239,6 @@ fn build_create_a_body_kinds_file(
 }
 
 ///Typed arguments of `create_a_body_kinds_note`: Create a Bodies note
-#[derive(Debug)]
 pub struct CreateABodyKindsNoteRequest {
     ///`body`: The request body, sent as `text/plain`.
     pub body: ::std::option::Option<::std::string::String>,
@@ -289,7 +286,6 @@ fn build_create_a_body_kinds_note(
 }
 
 ///Typed arguments of `put_body_kinds_documents`: Put Bodies documents
-#[derive(Debug)]
 pub struct PutBodyKindsDocumentsRequest {
     ///`body`: The request body, sent as `application/xml`.
     pub body: ::std::option::Option<::std::string::String>,

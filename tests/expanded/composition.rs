@@ -39,7 +39,6 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
 ];
 
 ///Typed arguments of `create_a_composition_pet`: Create a Compose pet
-#[derive(Debug)]
 pub struct CreateACompositionPetRequest {
     ///`name`
     pub name: ::std::option::Option<::std::string::String>,

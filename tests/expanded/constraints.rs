@@ -276,7 +276,6 @@ static RULES_751542D84EE1: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     ],
 };
 ///Typed arguments of `create_a_constraints_order`: Create a Constraints order
-#[derive(Debug)]
 pub struct CreateAConstraintsOrderRequest {
     ///`channel`
     pub channel: ::std::option::Option<::std::string::String>,

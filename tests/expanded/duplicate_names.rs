@@ -231,11 +231,10 @@ static TOOLS: [::specgate_runtime::ToolDef; 9usize] = [
 ];
 
 ///Typed arguments of `get_single_duplicate_names_report_by_id`: Get a Dupes report by id
-#[derive(Debug)]
 pub struct GetSingleDuplicateNamesReportByIdRequest {
     ///`id`
     pub id: ::std::string::String,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleDuplicateNamesReportByIdRequest {
@@ -299,11 +298,10 @@ fn build_get_single_duplicate_names_report_by_id(
 }
 
 ///Typed arguments of `get_single_duplicate_names_user_by_id`: Get a Dupes user by id
-#[derive(Debug)]
 pub struct GetSingleDuplicateNamesUserByIdRequest {
     ///`id`
     pub id: ::std::string::String,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleDuplicateNamesUserByIdRequest {
@@ -367,11 +365,10 @@ fn build_get_single_duplicate_names_user_by_id(
 }
 
 ///Typed arguments of `get_single_duplicate_names_user_by_username`: Get a Dupes user by id
-#[derive(Debug)]
 pub struct GetSingleDuplicateNamesUserByUsernameRequest {
     ///`username`
     pub username: ::std::string::String,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleDuplicateNamesUserByUsernameRequest {
@@ -454,13 +451,12 @@ static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     ],
 };
 ///Typed arguments of `list_all_duplicate_names_orders`: List all Dupes orders
-#[derive(Debug)]
 pub struct ListAllDuplicateNamesOrdersRequest {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllDuplicateNamesOrdersRequest {
@@ -520,13 +516,12 @@ fn build_list_all_duplicate_names_orders(
 }
 
 ///Typed arguments of `list_all_duplicate_names_orders_60c1`: List all Dupes orders
-#[derive(Debug)]
 pub struct ListAllDuplicateNamesOrders60c1Request {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllDuplicateNamesOrders60c1Request {
@@ -586,13 +581,12 @@ fn build_list_all_duplicate_names_orders_60c1(
 }
 
 ///Typed arguments of `list_all_duplicate_names_orders_items`: List all Dupes orders items
-#[derive(Debug)]
 pub struct ListAllDuplicateNamesOrdersItemsRequest {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllDuplicateNamesOrdersItemsRequest {
@@ -652,15 +646,14 @@ fn build_list_all_duplicate_names_orders_items(
 }
 
 ///Typed arguments of `list_all_duplicate_names_orders_items_by_id`: List all Dupes orders items
-#[derive(Debug)]
 pub struct ListAllDuplicateNamesOrdersItemsByIdRequest {
     ///`id`
     pub id: ::std::string::String,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllDuplicateNamesOrdersItemsByIdRequest {
@@ -737,7 +730,6 @@ fn build_list_all_duplicate_names_orders_items_by_id(
 }
 
 ///Typed arguments of `replace_a_duplicate_names_order_by_id`: Update a Dupes order by id
-#[derive(Debug)]
 pub struct ReplaceADuplicateNamesOrderByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -797,7 +789,6 @@ fn build_replace_a_duplicate_names_order_by_id(
 }
 
 ///Typed arguments of `update_a_duplicate_names_order_by_id`: Update a Dupes order by id
-#[derive(Debug)]
 pub struct UpdateADuplicateNamesOrderByIdRequest {
     ///`id`
     pub id: ::std::string::String,

@@ -58,13 +58,12 @@ static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     ],
 };
 ///Typed arguments of `list_all_missing_operation_ids_and_docs_documented`: List all Undocumented documented
-#[derive(Debug)]
 pub struct ListAllMissingOperationIdsAndDocsDocumentedRequest {
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllMissingOperationIdsAndDocsDocumentedRequest {

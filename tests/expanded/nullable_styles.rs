@@ -63,7 +63,6 @@ static TOOLS: [::specgate_runtime::ToolDef; 2usize] = [
 ];
 
 ///Typed arguments of `delete_a_nullable_styles_thing_by_id`: Delete a Nullable thing by id
-#[derive(Debug)]
 pub struct DeleteANullableStylesThingByIdRequest {
     ///`id`
     pub id: ::std::string::String,
@@ -128,7 +127,6 @@ fn build_delete_a_nullable_styles_thing_by_id(
 }
 
 ///Typed arguments of `update_a_nullable_styles_thing_by_id`: Update a Nullable thing by id
-#[derive(Debug)]
 pub struct UpdateANullableStylesThingByIdRequest {
     ///`id`
     pub id: ::std::string::String,

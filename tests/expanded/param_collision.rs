@@ -63,13 +63,12 @@ static TOOLS: [::specgate_runtime::ToolDef; 2usize] = [
 ];
 
 ///Typed arguments of `get_single_param_collision_item_by_id`: Get a Collide item by id
-#[derive(Debug)]
 pub struct GetSingleParamCollisionItemByIdRequest {
     ///`id`
     pub id: ::std::string::String,
     ///`query_response_fields`
     pub query_response_fields: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl GetSingleParamCollisionItemByIdRequest {
@@ -145,7 +144,6 @@ fn build_get_single_param_collision_item_by_id(
 }
 
 ///Typed arguments of `update_a_param_collision_item_by_id`: Update a Collide item by id
-#[derive(Debug)]
 pub struct UpdateAParamCollisionItemByIdRequest {
     ///`id`
     pub id: ::std::string::String,

@@ -51,7 +51,6 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
 ];
 
 ///Typed arguments of `create_a_recursive_schema_node`: Create a Tree node
-#[derive(Debug)]
 pub struct CreateARecursiveSchemaNodeRequest {
     ///`name`
     pub name: ::std::option::Option<::std::string::String>,

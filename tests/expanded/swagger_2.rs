@@ -89,7 +89,6 @@ static TOOLS: [::specgate_runtime::ToolDef; 3usize] = [
 ];
 
 ///Typed arguments of `create_a_swagger_2_pet`: Create a Petstore pet
-#[derive(Debug)]
 pub struct CreateASwagger2PetRequest {
     ///`name`
     pub name: ::std::string::String,
@@ -177,15 +176,14 @@ static RULES_0BF5CE723FC0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     ],
 };
 ///Typed arguments of `list_all_swagger_2_pet_find_by_status`: List all Petstore pet find by status
-#[derive(Debug)]
 pub struct ListAllSwagger2PetFindByStatusRequest {
     ///`status`
     pub status: ::std::vec::Vec<::std::string::String>,
-    ///`limit`: Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size.
+    ///`limit`: see `specgate_runtime::HttpRequest`
     pub limit: ::std::option::Option<i64>,
-    ///`next_cursor`: Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page.
+    ///`next_cursor`: see `specgate_runtime::HttpRequest`
     pub next_cursor: ::std::option::Option<::std::string::String>,
-    ///`response_fields`: Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`.
+    ///`response_fields`: see `specgate_runtime::HttpRequest`
     pub response_fields: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 impl ListAllSwagger2PetFindByStatusRequest {
@@ -265,7 +263,6 @@ fn build_list_all_swagger_2_pet_find_by_status(
 }
 
 ///Typed arguments of `post_swagger_2_pet`: Post Petstore pet
-#[derive(Debug)]
 pub struct PostSwagger2PetRequest {
     ///`petId`
     pub pet_id: i64,

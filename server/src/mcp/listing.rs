@@ -1,7 +1,7 @@
-//! The catalog's tools as MCP `Tool`s (each schema parsed once at startup) and a server's
+//! The catalog's tools as MCP `Tool`s (each schema parsed once, when first needed) and a server's
 //! `tools/list` pages, each serialized once per listing.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use rmcp::model::{CacheScope, JsonObject, ListToolsResult, ServerResult, Tool, ToolAnnotations};
@@ -12,10 +12,18 @@ use crate::store::SchemaProfile;
 /// How long a client may reuse a tools/list page (`ttlMs`).
 const LIST_TTL_MS: u64 = 60_000;
 
-/// Every catalog tool's MCP form in both schema profiles, by catalog index, and the
+/// Every catalog tool's MCP form in both schema profiles, by catalog index, each built the
+/// first time a listing or a call needs it (an idle server has parsed no schema), and the
 /// discovery tools' listing in each profile.
 #[derive(Debug, Clone)]
-pub struct McpForms(Arc<[[Tool; 2]]>, Arc<[Bytes; 2]>);
+pub struct McpForms(Arc<Forms>);
+
+#[derive(Debug)]
+struct Forms {
+    catalog: Catalog,
+    tools: OnceLock<Box<[[OnceLock<Tool>; 2]]>>,
+    discovery: [Bytes; 2],
+}
 
 impl McpForms {
     /// The forms of every tool of `catalog`.
@@ -25,29 +33,30 @@ impl McpForms {
             legacy_shape(&mut page);
             Bytes::from(serde_json::to_vec(&page).unwrap_or_default())
         });
-        Self(
-            catalog
-                .tools()
-                .iter()
-                .map(|tool| {
-                    [
-                        mcp_tool(tool, tool.def.input_schema),
-                        mcp_tool(tool, tool.def.input_schema_portable),
-                    ]
-                })
-                .collect(),
-            Arc::new(discovery),
-        )
+        Self(Arc::new(Forms {
+            catalog: catalog.clone(),
+            tools: OnceLock::new(),
+            discovery,
+        }))
     }
 
     /// The discovery listing in `profile`, serialized as [`Self::legacy_list_page_json`] is.
     pub fn discovery_page_json(&self, profile: SchemaProfile) -> Bytes {
-        self.1[profile as usize].clone()
+        self.0.discovery[profile as usize].clone()
     }
 
     /// The form of the tool at catalog index `index` in `profile`.
     pub fn form(&self, index: usize, profile: SchemaProfile) -> &Tool {
-        &self.0[index][profile as usize]
+        let forms = &self.0;
+        let tools = forms.tools.get_or_init(|| {
+            (0..forms.catalog.tools().len())
+                .map(|_| [OnceLock::new(), OnceLock::new()])
+                .collect()
+        });
+        tools[index][profile as usize].get_or_init(|| {
+            let tool = &forms.catalog.tools()[index];
+            mcp_tool(tool, tool.input_schema(profile))
+        })
     }
 
     /// The page of `listing` that `cursor` starts; `None` for a cursor it never issued.
