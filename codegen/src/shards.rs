@@ -151,10 +151,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn assignment_depends_on_the_name_only_and_stays_in_range() {
+    fn assignments_stay_in_range_and_never_move() {
         for name in ["malomo", "edesk", "roserocket", "graph", "a", ""] {
             assert!(shard_of(name) < SHARD_COUNT);
-            assert_eq!(shard_of(name), shard_of(&name.to_owned()));
         }
         // Pinned: a change of hash would move every vendor and rebuild everything.
         assert_eq!(shard_of("malomo"), 2);
