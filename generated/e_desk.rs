@@ -505,7 +505,7 @@ impl CreateAEDeskMessageRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "ticket_id",
@@ -519,27 +519,27 @@ impl CreateAEDeskMessageRequest {
         );
         let ticket_id = ::specgate_runtime::ArgReader::required::<
             i64,
-        >(&mut reader, "ticket_id");
+        >(&mut __reader, "ticket_id");
         let type_ = ::specgate_runtime::ArgReader::required::<
             MessageType,
-        >(&mut reader, "type");
+        >(&mut __reader, "type");
         let body = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "body");
+        >(&mut __reader, "body");
         let subject = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "subject");
+        >(&mut __reader, "subject");
         let direction = ::specgate_runtime::ArgReader::optional::<
             CreateAEDeskMessageDirection,
-        >(&mut reader, "direction");
+        >(&mut __reader, "direction");
         let from_user_id = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "from_user_id");
+        >(&mut __reader, "from_user_id");
         let attachments = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<CreateAEDeskMessageAttachmentsItem>,
-        >(&mut reader, "attachments");
+        >(&mut __reader, "attachments");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             ticket_id,
             type_,
             body,
@@ -631,18 +631,18 @@ impl CreateAEDeskOrderNoteRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["sales_order_id", "text"],
         );
         let sales_order_id = ::specgate_runtime::ArgReader::required::<
             i64,
-        >(&mut reader, "sales_order_id");
+        >(&mut __reader, "sales_order_id");
         let text = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "text");
+        >(&mut __reader, "text");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             sales_order_id,
             text,
         ) {
@@ -711,21 +711,21 @@ impl CreateAEDeskTemplateRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["name", "subject", "body"],
         );
         let name = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "name");
+        >(&mut __reader, "name");
         let subject = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "subject");
+        >(&mut __reader, "subject");
         let body = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "body");
+        >(&mut __reader, "body");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             name,
             body,
         ) {
@@ -789,18 +789,18 @@ impl GetSingleEDeskMessageByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["messageId", "response_fields"],
         );
         let message_id = ::specgate_runtime::ArgReader::path::<
             i64,
-        >(&mut reader, "messageId");
+        >(&mut __reader, "messageId");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             message_id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(message_id)) => {
@@ -862,18 +862,18 @@ impl GetSingleEDeskOrderNoteByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["orderNoteId", "response_fields"],
         );
         let order_note_id = ::specgate_runtime::ArgReader::path::<
             i64,
-        >(&mut reader, "orderNoteId");
+        >(&mut __reader, "orderNoteId");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             order_note_id,
         ) {
             (
@@ -938,18 +938,18 @@ impl GetSingleEDeskSalesOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["salesOrderId", "response_fields"],
         );
         let sales_order_id = ::specgate_runtime::ArgReader::path::<
             i64,
-        >(&mut reader, "salesOrderId");
+        >(&mut __reader, "salesOrderId");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             sales_order_id,
         ) {
             (
@@ -1014,16 +1014,16 @@ impl GetSingleEDeskTagByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["tagId", "response_fields"],
         );
-        let tag_id = ::specgate_runtime::ArgReader::path::<i64>(&mut reader, "tagId");
+        let tag_id = ::specgate_runtime::ArgReader::path::<i64>(&mut __reader, "tagId");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             tag_id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(tag_id)) => {
@@ -1082,18 +1082,18 @@ impl GetSingleEDeskTicketByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["ticketId", "response_fields"],
         );
         let ticket_id = ::specgate_runtime::ArgReader::path::<
             i64,
-        >(&mut reader, "ticketId");
+        >(&mut __reader, "ticketId");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             ticket_id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(ticket_id)) => {
@@ -1173,19 +1173,19 @@ impl ListAllEDeskChannelsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1248,7 +1248,7 @@ impl ListAllEDeskContactsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "fsf_query",
@@ -1263,28 +1263,28 @@ impl ListAllEDeskContactsRequest {
         );
         let fsf_query = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "fsf_query");
+        >(&mut __reader, "fsf_query");
         let consumer_id = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "consumer_id");
+        >(&mut __reader, "consumer_id");
         let email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "email");
+        >(&mut __reader, "email");
         let name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "name");
+        >(&mut __reader, "name");
         let phone_number = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "phone_number");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "phone_number");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1369,22 +1369,22 @@ impl ListAllEDeskOrderNotesRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["filter_sales_order_id_equals", "limit", "next_cursor", "response_fields"],
         );
         let filter_sales_order_id_equals = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "filter_sales_order_id_equals");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "filter_sales_order_id_equals");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1443,19 +1443,19 @@ impl ListAllEDeskTagGroupsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1508,19 +1508,19 @@ impl ListAllEDeskTagsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1572,19 +1572,19 @@ impl ListAllEDeskTemplatesRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1665,7 +1665,7 @@ impl ListAllEDeskTicketsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "order_by",
@@ -1688,52 +1688,52 @@ impl ListAllEDeskTicketsRequest {
         );
         let order_by = ::specgate_runtime::ArgReader::optional::<
             ListAllEDeskTicketsOrderBy,
-        >(&mut reader, "order_by");
+        >(&mut __reader, "order_by");
         let order_direction = ::specgate_runtime::ArgReader::optional::<
             ListAllEDeskTicketsOrderDirection,
-        >(&mut reader, "order_direction");
+        >(&mut __reader, "order_direction");
         let filter_contact_id_equals = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "filter_contact_id_equals");
+        >(&mut __reader, "filter_contact_id_equals");
         let filter_channel_id_equals = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "filter_channel_id_equals");
+        >(&mut __reader, "filter_channel_id_equals");
         let filter_status_equals = ::specgate_runtime::ArgReader::optional::<
             ListAllEDeskTicketsFilterStatusEquals,
-        >(&mut reader, "filter_status_equals");
+        >(&mut __reader, "filter_status_equals");
         let filter_type_equals = ::specgate_runtime::ArgReader::optional::<
             ListAllEDeskTicketsFilterTypeEquals,
-        >(&mut reader, "filter_type_equals");
+        >(&mut __reader, "filter_type_equals");
         let filter_sales_order_id_equals = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "filter_sales_order_id_equals");
+        >(&mut __reader, "filter_sales_order_id_equals");
         let filter_created_at_gte = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "filter_created_at_gte");
+        >(&mut __reader, "filter_created_at_gte");
         let filter_created_at_lte = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "filter_created_at_lte");
+        >(&mut __reader, "filter_created_at_lte");
         let filter_last_updated_at_gte = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "filter_last_updated_at_gte");
+        >(&mut __reader, "filter_last_updated_at_gte");
         let filter_last_updated_at_lte = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "filter_last_updated_at_lte");
+        >(&mut __reader, "filter_last_updated_at_lte");
         let filter_owner_user_id_equals = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "filter_owner_user_id_equals");
+        >(&mut __reader, "filter_owner_user_id_equals");
         let filter_seller_order_id_equals = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "filter_seller_order_id_equals");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "filter_seller_order_id_equals");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1864,21 +1864,21 @@ impl UpdateAEDeskOrderNoteByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["orderNoteId", "sales_order_id", "text"],
         );
         let order_note_id = ::specgate_runtime::ArgReader::path::<
             i64,
-        >(&mut reader, "orderNoteId");
+        >(&mut __reader, "orderNoteId");
         let sales_order_id = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "sales_order_id");
+        >(&mut __reader, "sales_order_id");
         let text = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "text");
+        >(&mut __reader, "text");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             order_note_id,
             text,
         ) {
@@ -2017,7 +2017,7 @@ impl UpdateAEDeskSalesOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "salesOrderId",
@@ -2037,46 +2037,46 @@ impl UpdateAEDeskSalesOrderByIdRequest {
         );
         let sales_order_id = ::specgate_runtime::ArgReader::path::<
             i64,
-        >(&mut reader, "salesOrderId");
+        >(&mut __reader, "salesOrderId");
         let channel_id = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "channel_id");
+        >(&mut __reader, "channel_id");
         let status = ::specgate_runtime::ArgReader::optional::<
             SalesOrderStatus,
-        >(&mut reader, "status");
+        >(&mut __reader, "status");
         let currency = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "currency");
+        >(&mut __reader, "currency");
         let shipping_amount = ::specgate_runtime::ArgReader::optional::<
             f64,
-        >(&mut reader, "shipping_amount");
+        >(&mut __reader, "shipping_amount");
         let contact_id = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "contact_id");
+        >(&mut __reader, "contact_id");
         let ship_to = ::specgate_runtime::ArgReader::optional::<
             AddressRequestType,
-        >(&mut reader, "ship_to");
+        >(&mut __reader, "ship_to");
         let bill_to = ::specgate_runtime::ArgReader::optional::<
             AddressRequestType,
-        >(&mut reader, "bill_to");
+        >(&mut __reader, "bill_to");
         let tracking_codes = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<TrackingCode>,
-        >(&mut reader, "tracking_codes");
+        >(&mut __reader, "tracking_codes");
         let order_created_at = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "order_created_at");
+        >(&mut __reader, "order_created_at");
         let order_shipped_at = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "order_shipped_at");
+        >(&mut __reader, "order_shipped_at");
         let delivery_type = ::specgate_runtime::ArgReader::optional::<
             UpdateAEDeskSalesOrderByIdDeliveryType,
-        >(&mut reader, "delivery_type");
+        >(&mut __reader, "delivery_type");
         let custom_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<UpdateAEDeskSalesOrderByIdCustomFieldsItem>,
-        >(&mut reader, "custom_fields");
+        >(&mut __reader, "custom_fields");
         match (
             ::specgate_runtime::ArgReader::finish(
-                reader,
+                __reader,
                 ::std::option::Option::Some(&RULES_4F00D68B9BAD),
             ),
             sales_order_id,
@@ -2205,24 +2205,24 @@ impl UpdateAEDeskTicketByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["ticketId", "status", "owner_user_id", "tags_ids"],
         );
         let ticket_id = ::specgate_runtime::ArgReader::path::<
             i64,
-        >(&mut reader, "ticketId");
+        >(&mut __reader, "ticketId");
         let status = ::specgate_runtime::ArgReader::optional::<
             TicketStatus,
-        >(&mut reader, "status");
+        >(&mut __reader, "status");
         let owner_user_id = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "owner_user_id");
+        >(&mut __reader, "owner_user_id");
         let tags_ids = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<i64>,
-        >(&mut reader, "tags_ids");
+        >(&mut __reader, "tags_ids");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             ticket_id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(ticket_id)) => {

@@ -583,23 +583,23 @@ impl CreateAMalomoCustomerRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["email", "first_name", "last_name", "phone_number"],
         );
         let email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "email");
+        >(&mut __reader, "email");
         let first_name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "first_name");
+        >(&mut __reader, "first_name");
         let last_name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "last_name");
+        >(&mut __reader, "last_name");
         let phone_number = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "phone_number");
-        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
+        >(&mut __reader, "phone_number");
+        ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self {
             email,
             first_name,
@@ -678,29 +678,29 @@ impl CreateAMalomoOrderRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["alternate_id", "customer", "email", "meta", "number", "shipments"],
         );
         let alternate_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "alternate_id");
+        >(&mut __reader, "alternate_id");
         let customer = ::specgate_runtime::ArgReader::optional::<
             Customer,
-        >(&mut reader, "customer");
+        >(&mut __reader, "customer");
         let email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "email");
+        >(&mut __reader, "email");
         let meta = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(&mut reader, "meta");
+        >(&mut __reader, "meta");
         let number = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "number");
+        >(&mut __reader, "number");
         let shipments = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<Shipment>,
-        >(&mut reader, "shipments");
-        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
+        >(&mut __reader, "shipments");
+        ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self {
             alternate_id,
             customer,
@@ -779,30 +779,30 @@ impl CreateAMalomoOrderEventRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["order_id", "type", "label", "properties", "timestamp", "link_back_url"],
         );
         let order_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "order_id");
+        >(&mut __reader, "order_id");
         let type_ = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "type");
+        >(&mut __reader, "type");
         let label = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "label");
+        >(&mut __reader, "label");
         let properties = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(&mut reader, "properties");
+        >(&mut __reader, "properties");
         let timestamp = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "timestamp");
+        >(&mut __reader, "timestamp");
         let link_back_url = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "link_back_url");
+        >(&mut __reader, "link_back_url");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             order_id,
             type_,
         ) {
@@ -895,24 +895,24 @@ impl CreateAMalomoWebhookRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["topic", "url", "active", "secret"],
         );
         let topic = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "topic");
+        >(&mut __reader, "topic");
         let url = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "url");
+        >(&mut __reader, "url");
         let active = ::specgate_runtime::ArgReader::optional::<
             bool,
-        >(&mut reader, "active");
+        >(&mut __reader, "active");
         let secret = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "secret");
+        >(&mut __reader, "secret");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             topic,
             url,
         ) {
@@ -975,12 +975,12 @@ impl DeleteAMalomoCustomerByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -1034,12 +1034,12 @@ impl DeleteAMalomoOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -1093,12 +1093,12 @@ impl DeleteAMalomoWebhookByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -1152,11 +1152,14 @@ impl GetSingleMalomoAccountByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["response_fields"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(
+            args,
+            &["response_fields"],
+        );
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
-        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
+        >(&mut __reader, "response_fields");
+        ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self { response_fields })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -1201,18 +1204,18 @@ impl GetSingleMalomoCustomerByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "response_fields"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -1268,18 +1271,18 @@ impl GetSingleMalomoOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "response_fields"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -1335,18 +1338,18 @@ impl GetSingleMalomoOrdersByTrackingCodeByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "response_fields"],
         );
         let id = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -1406,18 +1409,18 @@ impl GetSingleMalomoReturnByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "response_fields"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -1473,18 +1476,18 @@ impl GetSingleMalomoWebhookByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "response_fields"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -1563,23 +1566,23 @@ impl ListAllMalomoCustomerEventsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["customer_id", "limit", "next_cursor", "response_fields"],
         );
         let customer_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "customer_id");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "customer_id");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
             ::specgate_runtime::ArgReader::finish(
-                reader,
+                __reader,
                 ::std::option::Option::Some(&RULES_0BF5CE723FC0),
             ),
             customer_id,
@@ -1645,19 +1648,19 @@ impl ListAllMalomoCustomersRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1712,23 +1715,23 @@ impl ListAllMalomoOrderEventsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["order_id", "limit", "next_cursor", "response_fields"],
         );
         let order_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "order_id");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "order_id");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
             ::specgate_runtime::ArgReader::finish(
-                reader,
+                __reader,
                 ::std::option::Option::Some(&RULES_0BF5CE723FC0),
             ),
             order_id,
@@ -1802,7 +1805,7 @@ impl ListAllMalomoOrdersRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "alternate_id",
@@ -1816,25 +1819,25 @@ impl ListAllMalomoOrdersRequest {
         );
         let alternate_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "alternate_id");
+        >(&mut __reader, "alternate_id");
         let tracking_code = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "tracking_code");
+        >(&mut __reader, "tracking_code");
         let number = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "number");
+        >(&mut __reader, "number");
         let customer_email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "customer_email");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "customer_email");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1913,22 +1916,22 @@ impl ListAllMalomoReturnsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["alternate_id", "limit", "next_cursor", "response_fields"],
         );
         let alternate_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "alternate_id");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "alternate_id");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1987,19 +1990,19 @@ impl ListAllMalomoWebhooksRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -2056,27 +2059,27 @@ impl UpdateAMalomoCustomerByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "email", "first_name", "last_name", "phone_number"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "email");
+        >(&mut __reader, "email");
         let first_name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "first_name");
+        >(&mut __reader, "first_name");
         let last_name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "last_name");
+        >(&mut __reader, "last_name");
         let phone_number = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "phone_number");
+        >(&mut __reader, "phone_number");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -2165,27 +2168,27 @@ impl UpdateAMalomoOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "customer", "email", "meta", "shipments"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let customer = ::specgate_runtime::ArgReader::nullable::<
             Customer,
-        >(&mut reader, "customer");
+        >(&mut __reader, "customer");
         let email = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "email");
+        >(&mut __reader, "email");
         let meta = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(&mut reader, "meta");
+        >(&mut __reader, "meta");
         let shipments = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<Shipment>,
-        >(&mut reader, "shipments");
+        >(&mut __reader, "shipments");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -2260,21 +2263,21 @@ impl UpdateAMalomoWebhookByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "active", "url"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let active = ::specgate_runtime::ArgReader::optional::<
             bool,
-        >(&mut reader, "active");
+        >(&mut __reader, "active");
         let url = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "url");
+        >(&mut __reader, "url");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {

@@ -413,24 +413,24 @@ impl CreateARoserocketEventRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["recordId", "boardId", "type", "json"],
         );
         let record_id = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "recordId");
+        >(&mut __reader, "recordId");
         let board_id = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "boardId");
+        >(&mut __reader, "boardId");
         let type_ = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "type");
+        >(&mut __reader, "type");
         let json = ::specgate_runtime::ArgReader::required::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(&mut reader, "json");
+        >(&mut __reader, "json");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             record_id,
             board_id,
             type_,
@@ -510,21 +510,21 @@ impl CreateARoserocketObjectRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["objectKey", "json", "paths"],
         );
         let object_key = ::specgate_runtime::ArgReader::required::<
             ObjectKey,
-        >(&mut reader, "objectKey");
+        >(&mut __reader, "objectKey");
         let json = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(&mut reader, "json");
+        >(&mut __reader, "json");
         let paths = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "paths");
+        >(&mut __reader, "paths");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             object_key,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(object_key)) => {
@@ -585,18 +585,18 @@ impl CreateARoserocketUserGroupRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["name", "description"],
         );
         let name = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "name");
+        >(&mut __reader, "name");
         let description = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "description");
+        >(&mut __reader, "description");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             name,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(name)) => {
@@ -660,18 +660,18 @@ impl DeleteARoserocketObjectByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["recordId", "boardId"],
         );
         let record_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "recordId");
+        >(&mut __reader, "recordId");
         let board_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "boardId");
+        >(&mut __reader, "boardId");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             record_id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(record_id)) => {
@@ -732,18 +732,18 @@ impl DeleteARoserocketObjectsExternalByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["objectKey", "externalId"],
         );
         let object_key = ::specgate_runtime::ArgReader::path::<
             ListAllRoserocketBoardsObjectKey,
-        >(&mut reader, "objectKey");
+        >(&mut __reader, "objectKey");
         let external_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "externalId");
+        >(&mut __reader, "externalId");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             object_key,
             external_id,
         ) {
@@ -812,24 +812,24 @@ impl GetSingleRoserocketObjectByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["recordId", "paths", "boardId", "response_fields"],
         );
         let record_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "recordId");
+        >(&mut __reader, "recordId");
         let paths = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "paths");
+        >(&mut __reader, "paths");
         let board_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "boardId");
+        >(&mut __reader, "boardId");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             record_id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(record_id)) => {
@@ -902,21 +902,21 @@ impl GetSingleRoserocketObjectsExternalByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["objectKey", "externalId", "response_fields"],
         );
         let object_key = ::specgate_runtime::ArgReader::path::<
             ListAllRoserocketBoardsObjectKey,
-        >(&mut reader, "objectKey");
+        >(&mut __reader, "objectKey");
         let external_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "externalId");
+        >(&mut __reader, "externalId");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             object_key,
             external_id,
         ) {
@@ -1010,22 +1010,22 @@ impl ListAllRoserocketBoardsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["objectKey", "limit", "next_cursor", "response_fields"],
         );
         let object_key = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketBoardsObjectKey,
-        >(&mut reader, "objectKey");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "objectKey");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1098,7 +1098,7 @@ impl ListAllRoserocketEventsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "recordId",
@@ -1114,32 +1114,32 @@ impl ListAllRoserocketEventsRequest {
         );
         let record_id = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "recordId");
+        >(&mut __reader, "recordId");
         let object_key = ::specgate_runtime::ArgReader::required::<
             ListAllRoserocketBoardsObjectKey,
-        >(&mut reader, "objectKey");
+        >(&mut __reader, "objectKey");
         let board_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "boardId");
+        >(&mut __reader, "boardId");
         let type_ = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketEventsType,
-        >(&mut reader, "type");
+        >(&mut __reader, "type");
         let order_by = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketEventsOrderBy,
-        >(&mut reader, "orderBy");
+        >(&mut __reader, "orderBy");
         let order_by_direction = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketEventsOrderByDirection,
-        >(&mut reader, "orderByDirection");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "orderByDirection");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
             ::specgate_runtime::ArgReader::finish(
-                reader,
+                __reader,
                 ::std::option::Option::Some(&RULES_0BF5CE723FC0),
             ),
             record_id,
@@ -1261,7 +1261,7 @@ impl ListAllRoserocketObjectsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "objectKey",
@@ -1278,35 +1278,35 @@ impl ListAllRoserocketObjectsRequest {
         );
         let object_key = ::specgate_runtime::ArgReader::required::<
             ObjectKey,
-        >(&mut reader, "objectKey");
+        >(&mut __reader, "objectKey");
         let board_id = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "boardId");
+        >(&mut __reader, "boardId");
         let filters = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<ListAllRoserocketObjectsFiltersItem>,
-        >(&mut reader, "filters");
+        >(&mut __reader, "filters");
         let filters_operator = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketObjectsFiltersOperator,
-        >(&mut reader, "filtersOperator");
+        >(&mut __reader, "filtersOperator");
         let order_by_path = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "orderByPath");
+        >(&mut __reader, "orderByPath");
         let order_by_direction = ::specgate_runtime::ArgReader::optional::<
             ListAllRoserocketEventsOrderByDirection,
-        >(&mut reader, "orderByDirection");
+        >(&mut __reader, "orderByDirection");
         let timezone = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "timezone");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "timezone");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
             ::specgate_runtime::ArgReader::finish(
-                reader,
+                __reader,
                 ::std::option::Option::Some(&RULES_0BF5CE723FC0),
             ),
             object_key,
@@ -1405,23 +1405,23 @@ impl ListAllRoserocketUserGroupMembersRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["groupId", "limit", "next_cursor", "response_fields"],
         );
         let group_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "groupId");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "groupId");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
             ::specgate_runtime::ArgReader::finish(
-                reader,
+                __reader,
                 ::std::option::Option::Some(&RULES_0BF5CE723FC0),
             ),
             group_id,
@@ -1487,19 +1487,19 @@ impl ListAllRoserocketUserGroupsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -1556,27 +1556,27 @@ impl UpdateARoserocketObjectByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["recordId", "objectKey", "json", "boardId", "paths"],
         );
         let record_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "recordId");
+        >(&mut __reader, "recordId");
         let object_key = ::specgate_runtime::ArgReader::required::<
             ObjectKey,
-        >(&mut reader, "objectKey");
+        >(&mut __reader, "objectKey");
         let json = ::specgate_runtime::ArgReader::required::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(&mut reader, "json");
+        >(&mut __reader, "json");
         let board_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "boardId");
+        >(&mut __reader, "boardId");
         let paths = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "paths");
+        >(&mut __reader, "paths");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             record_id,
             object_key,
             json,
@@ -1656,24 +1656,24 @@ impl UpdateARoserocketObjectsExternalByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["objectKey", "externalId", "json", "paths"],
         );
         let object_key = ::specgate_runtime::ArgReader::path::<
             ListAllRoserocketBoardsObjectKey,
-        >(&mut reader, "objectKey");
+        >(&mut __reader, "objectKey");
         let external_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "externalId");
+        >(&mut __reader, "externalId");
         let json = ::specgate_runtime::ArgReader::required::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(&mut reader, "json");
+        >(&mut __reader, "json");
         let paths = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "paths");
+        >(&mut __reader, "paths");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             object_key,
             external_id,
             json,
@@ -1754,21 +1754,21 @@ impl UpdateARoserocketUserGroupMemberByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["groupId", "add", "remove"],
         );
         let group_id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "groupId");
+        >(&mut __reader, "groupId");
         let add = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "add");
+        >(&mut __reader, "add");
         let remove = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "remove");
+        >(&mut __reader, "remove");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             group_id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(group_id)) => {

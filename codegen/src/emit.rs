@@ -595,23 +595,25 @@ fn tool_items(
     let construct = quote! { ::std::result::Result::Ok(Self { #(#field_idents),* }) };
     let finish = match required.first() {
         None => quote! {
-            ::specgate_runtime::ArgReader::finish(reader, #rules)?;
+            ::specgate_runtime::ArgReader::finish(__reader, #rules)?;
             #construct
         },
         Some(first) => {
             let first = &first.arg_name;
             quote! {
-                match (::specgate_runtime::ArgReader::finish(reader, #rules), #(#required_idents),*) {
+                match (::specgate_runtime::ArgReader::finish(__reader, #rules), #(#required_idents),*) {
                     (::std::result::Result::Ok(()), #(::std::option::Option::Some(#required_idents)),*) => #construct,
                     (finished, ..) => ::std::result::Result::Err(::specgate_runtime::ArgReader::failure(finished, #first)),
                 }
             }
         }
     };
+    // `__reader`: field names never start with `_` (`naming::sanitize_snake`), so no argument
+    // (Stripe has one named `reader`) can shadow it.
     let reader = if tool.params.is_empty() {
-        quote! { reader }
+        quote! { __reader }
     } else {
-        quote! { mut reader }
+        quote! { mut __reader }
     };
     let split = split_tokens(tool);
     let build = build_fn_ident(tool);
@@ -677,7 +679,7 @@ fn read_field(param: &ParamIr, types: &[TypeIr]) -> TokenStream {
     let arg = &param.arg_name;
     let ty = rust_type(&param.ty, types);
     let read = if param.location == Location::PageLimit {
-        return quote! { let #ident = ::specgate_runtime::ArgReader::page_limit(&mut reader, #arg); };
+        return quote! { let #ident = ::specgate_runtime::ArgReader::page_limit(&mut __reader, #arg); };
     } else if param.location == Location::Path {
         // Path parameters are always required, and their text must stay in its segment.
         quote! { path }
@@ -688,7 +690,7 @@ fn read_field(param: &ParamIr, types: &[TypeIr]) -> TokenStream {
     } else {
         quote! { optional }
     };
-    quote! { let #ident = ::specgate_runtime::ArgReader::#read::<#ty>(&mut reader, #arg); }
+    quote! { let #ident = ::specgate_runtime::ArgReader::#read::<#ty>(&mut __reader, #arg); }
 }
 
 fn split_tokens(tool: &ToolIr) -> TokenStream {

@@ -128,23 +128,23 @@ impl CreateABodyKindsChargeRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["amount", "metadata", "items", "expand"],
         );
         let amount = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "amount");
+        >(&mut __reader, "amount");
         let metadata = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(&mut reader, "metadata");
+        >(&mut __reader, "metadata");
         let items = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<CreateABodyKindsChargeItemsItem>,
-        >(&mut reader, "items");
+        >(&mut __reader, "items");
         let expand = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "expand");
-        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
+        >(&mut __reader, "expand");
+        ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self {
             amount,
             metadata,
@@ -201,11 +201,11 @@ impl CreateABodyKindsFileRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["body"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["body"]);
         let body = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "body");
-        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
+        >(&mut __reader, "body");
+        ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self { body })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -248,11 +248,11 @@ impl CreateABodyKindsNoteRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["body"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["body"]);
         let body = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "body");
-        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
+        >(&mut __reader, "body");
+        ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self { body })
     }
     /// Splits the arguments into the vendor HTTP request.
@@ -295,11 +295,11 @@ impl PutBodyKindsDocumentsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["body"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["body"]);
         let body = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "body");
-        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
+        >(&mut __reader, "body");
+        ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self { body })
     }
     /// Splits the arguments into the vendor HTTP request.

@@ -52,20 +52,20 @@ impl CreateACompositionPetRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["name", "kind", "tag"],
         );
         let name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "name");
+        >(&mut __reader, "name");
         let kind = ::specgate_runtime::ArgReader::optional::<
             CreateACompositionPetKind,
-        >(&mut reader, "kind");
+        >(&mut __reader, "kind");
         let tag = ::specgate_runtime::ArgReader::nullable::<
             ::std::string::String,
-        >(&mut reader, "tag");
-        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
+        >(&mut __reader, "tag");
+        ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self { name, kind, tag })
     }
     /// Splits the arguments into the vendor HTTP request.

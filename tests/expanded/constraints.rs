@@ -303,7 +303,7 @@ impl CreateAConstraintsOrderRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &[
                 "channel",
@@ -319,34 +319,34 @@ impl CreateAConstraintsOrderRequest {
         );
         let channel = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "channel");
+        >(&mut __reader, "channel");
         let batch = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "batch");
+        >(&mut __reader, "batch");
         let legacy = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "legacy");
+        >(&mut __reader, "legacy");
         let lines = ::specgate_runtime::ArgReader::required::<
             ::std::vec::Vec<Line>,
-        >(&mut reader, "lines");
+        >(&mut __reader, "lines");
         let tags = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "tags");
+        >(&mut __reader, "tags");
         let metadata = ::specgate_runtime::ArgReader::optional::<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-        >(&mut reader, "metadata");
+        >(&mut __reader, "metadata");
         let category = ::specgate_runtime::ArgReader::optional::<
             Category,
-        >(&mut reader, "category");
+        >(&mut __reader, "category");
         let code = ::specgate_runtime::ArgReader::optional::<
             CreateAConstraintsOrderCode,
-        >(&mut reader, "code");
+        >(&mut __reader, "code");
         let reference = ::specgate_runtime::ArgReader::optional::<
             CreateAConstraintsOrderReference,
-        >(&mut reader, "reference");
+        >(&mut __reader, "reference");
         match (
             ::specgate_runtime::ArgReader::finish(
-                reader,
+                __reader,
                 ::std::option::Option::Some(&RULES_751542D84EE1),
             ),
             lines,

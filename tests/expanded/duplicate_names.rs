@@ -242,18 +242,18 @@ impl GetSingleDuplicateNamesReportByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "response_fields"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -309,18 +309,18 @@ impl GetSingleDuplicateNamesUserByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "response_fields"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -376,18 +376,18 @@ impl GetSingleDuplicateNamesUserByUsernameRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["username", "response_fields"],
         );
         let username = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "username");
+        >(&mut __reader, "username");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             username,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(username)) => {
@@ -464,19 +464,19 @@ impl ListAllDuplicateNamesOrdersRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -529,19 +529,19 @@ impl ListAllDuplicateNamesOrders60c1Request {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -594,19 +594,19 @@ impl ListAllDuplicateNamesOrdersItemsRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {
@@ -661,23 +661,23 @@ impl ListAllDuplicateNamesOrdersItemsByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "limit", "next_cursor", "response_fields"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "id");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
             ::specgate_runtime::ArgReader::finish(
-                reader,
+                __reader,
                 ::std::option::Option::Some(&RULES_0BF5CE723FC0),
             ),
             id,
@@ -739,12 +739,12 @@ impl ReplaceADuplicateNamesOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -798,12 +798,12 @@ impl UpdateADuplicateNamesOrderByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["id"]);
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {

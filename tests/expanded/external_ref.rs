@@ -71,19 +71,19 @@ impl ListAllExternalRefBRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["limit", "next_cursor", "response_fields"],
         );
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         ::specgate_runtime::ArgReader::finish(
-            reader,
+            __reader,
             ::std::option::Option::Some(&RULES_0BF5CE723FC0),
         )?;
         ::std::result::Result::Ok(Self {

@@ -74,15 +74,15 @@ impl DeleteANullableStylesThingByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["id", "body"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["id", "body"]);
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let body = ::specgate_runtime::ArgReader::nullable::<
             ::serde_json::Value,
-        >(&mut reader, "body");
+        >(&mut __reader, "body");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -142,22 +142,24 @@ impl UpdateANullableStylesThingByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "note_30", "note_31", "count"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let note_30 = ::specgate_runtime::ArgReader::nullable::<
             ::std::string::String,
-        >(&mut reader, "note_30");
+        >(&mut __reader, "note_30");
         let note_31 = ::specgate_runtime::ArgReader::nullable::<
             ::std::string::String,
-        >(&mut reader, "note_31");
-        let count = ::specgate_runtime::ArgReader::nullable::<i64>(&mut reader, "count");
+        >(&mut __reader, "note_31");
+        let count = ::specgate_runtime::ArgReader::nullable::<
+            i64,
+        >(&mut __reader, "count");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {

@@ -76,21 +76,21 @@ impl GetSingleParamCollisionItemByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "query_response_fields", "response_fields"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let query_response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "query_response_fields");
+        >(&mut __reader, "query_response_fields");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(id)) => {
@@ -161,27 +161,27 @@ impl UpdateAParamCollisionItemByIdRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["id", "query_id", "header_id", "body_id", "name"],
         );
         let id = ::specgate_runtime::ArgReader::path::<
             ::std::string::String,
-        >(&mut reader, "id");
+        >(&mut __reader, "id");
         let query_id = ::specgate_runtime::ArgReader::optional::<
             i64,
-        >(&mut reader, "query_id");
+        >(&mut __reader, "query_id");
         let header_id = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "header_id");
+        >(&mut __reader, "header_id");
         let body_id = ::specgate_runtime::ArgReader::required::<
             bool,
-        >(&mut reader, "body_id");
+        >(&mut __reader, "body_id");
         let name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "name");
+        >(&mut __reader, "name");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             id,
             body_id,
         ) {

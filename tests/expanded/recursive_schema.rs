@@ -66,23 +66,23 @@ impl CreateARecursiveSchemaNodeRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["name", "children", "parent", "shape"],
         );
         let name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "name");
+        >(&mut __reader, "name");
         let children = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<Node>,
-        >(&mut reader, "children");
+        >(&mut __reader, "children");
         let parent = ::specgate_runtime::ArgReader::optional::<
             Node,
-        >(&mut reader, "parent");
+        >(&mut __reader, "parent");
         let shape = ::specgate_runtime::ArgReader::optional::<
             NodeShape,
-        >(&mut reader, "shape");
-        ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None)?;
+        >(&mut __reader, "shape");
+        ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None)?;
         ::std::result::Result::Ok(Self {
             name,
             children,

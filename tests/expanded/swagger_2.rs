@@ -100,15 +100,15 @@ impl CreateASwagger2PetRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["name", "status"]);
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["name", "status"]);
         let name = ::specgate_runtime::ArgReader::required::<
             ::std::string::String,
-        >(&mut reader, "name");
+        >(&mut __reader, "name");
         let status = ::specgate_runtime::ArgReader::optional::<
             CreateASwagger2PetStatus,
-        >(&mut reader, "status");
+        >(&mut __reader, "status");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             name,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(name)) => {
@@ -191,23 +191,23 @@ impl ListAllSwagger2PetFindByStatusRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(
+        let mut __reader = ::specgate_runtime::ArgReader::new(
             args,
             &["status", "limit", "next_cursor", "response_fields"],
         );
         let status = ::specgate_runtime::ArgReader::required::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "status");
-        let limit = ::specgate_runtime::ArgReader::page_limit(&mut reader, "limit");
+        >(&mut __reader, "status");
+        let limit = ::specgate_runtime::ArgReader::page_limit(&mut __reader, "limit");
         let next_cursor = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "next_cursor");
+        >(&mut __reader, "next_cursor");
         let response_fields = ::specgate_runtime::ArgReader::optional::<
             ::std::vec::Vec<::std::string::String>,
-        >(&mut reader, "response_fields");
+        >(&mut __reader, "response_fields");
         match (
             ::specgate_runtime::ArgReader::finish(
-                reader,
+                __reader,
                 ::std::option::Option::Some(&RULES_0BF5CE723FC0),
             ),
             status,
@@ -274,13 +274,13 @@ impl PostSwagger2PetRequest {
     pub fn from_args(
         args: &::specgate_runtime::Args,
     ) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-        let mut reader = ::specgate_runtime::ArgReader::new(args, &["petId", "name"]);
-        let pet_id = ::specgate_runtime::ArgReader::path::<i64>(&mut reader, "petId");
+        let mut __reader = ::specgate_runtime::ArgReader::new(args, &["petId", "name"]);
+        let pet_id = ::specgate_runtime::ArgReader::path::<i64>(&mut __reader, "petId");
         let name = ::specgate_runtime::ArgReader::optional::<
             ::std::string::String,
-        >(&mut reader, "name");
+        >(&mut __reader, "name");
         match (
-            ::specgate_runtime::ArgReader::finish(reader, ::std::option::Option::None),
+            ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None),
             pet_id,
         ) {
             (::std::result::Result::Ok(()), ::std::option::Option::Some(pet_id)) => {
