@@ -10,13 +10,12 @@ fn main() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let out_dir = Path::new(&out_dir);
-    if let Err(report) = build_script::run(workspace, Selection::Unsharded, out_dir) {
-        eprint!("{report}");
-        std::process::exit(1);
-    }
-    let map = match specgate_codegen::ShardMap::read(&workspace.join(specgate_codegen::SHARD_MAP)) {
+    let map = match build_script::run(workspace, Selection::Unsharded, out_dir) {
         Ok(map) => map,
-        Err(e) => panic!("cannot read the shard map {e}"),
+        Err(report) => {
+            eprint!("{report}");
+            std::process::exit(1);
+        }
     };
     let mut exports = String::new();
     for entry in &map.entries {

@@ -16,8 +16,9 @@ pub enum Selection {
 
 /// Generates the selected vendors of `workspace/specs/` into `out_dir` (`registry.rs` and one
 /// file per integration), printing cargo's `rerun-if-changed` lines and the warnings. Files are
-/// written only when their contents change. Returns the report of errors, if any.
-pub fn run(workspace: &Path, selection: Selection, out_dir: &Path) -> Result<(), String> {
+/// written only when their contents change. Returns the shard map it read, or the report of
+/// errors.
+pub fn run(workspace: &Path, selection: Selection, out_dir: &Path) -> Result<ShardMap, String> {
     let specs = workspace.join("specs");
     let map_path = workspace.join(crate::shards::SHARD_MAP);
     let lock_path = workspace.join(crate::LOCK_FILE);
@@ -85,5 +86,5 @@ pub fn run(workspace: &Path, selection: Selection, out_dir: &Path) -> Result<(),
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
     }
-    Ok(())
+    Ok(map)
 }

@@ -396,16 +396,8 @@ impl Provisioner {
     pub async fn connect(&self, request: Connect) -> Result<ConnectStarted, ProvisionError> {
         let integration = self.integration(&request.integration)?;
         check_name(&request.name)?;
-        match &request.base_url {
-            Some(url) => {
-                self.check_upstream_url(integration, Field::BaseUrl, url)
-                    .await?;
-            }
-            None if !crate::provision::has_fixed_base_url(integration) => {
-                return Err(crate::provision::base_url_required(integration));
-            }
-            None => {}
-        }
+        self.check_base_url(integration, request.base_url.as_deref())
+            .await?;
         self.start(
             integration,
             request.name,

@@ -585,7 +585,7 @@ pub(crate) fn base_url_required(
 
 /// Whether the spec gives the integration a usable base URL; without one every account sets
 /// its own `base_url`.
-pub(crate) fn has_fixed_base_url(integration: &specgate_runtime::Integration) -> bool {
+fn has_fixed_base_url(integration: &specgate_runtime::Integration) -> bool {
     integration.base_url.contains("://") && !integration.base_url.contains('{')
 }
 
@@ -687,6 +687,23 @@ impl Provisioner {
         })
     }
 
+    /// A new account's base URL: allowed for the integration, or absent when its spec has a
+    /// fixed one.
+    pub(crate) async fn check_base_url(
+        &self,
+        integration: &'static specgate_runtime::Integration,
+        base_url: Option<&str>,
+    ) -> Result<(), ProvisionError> {
+        match base_url {
+            Some(url) => {
+                self.check_upstream_url(integration, Field::BaseUrl, url)
+                    .await
+            }
+            None if !has_fixed_base_url(integration) => Err(base_url_required(integration)),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn seal(&self, credentials: &Credentials) -> Result<String, ProvisionError> {
         let bytes = serde_json::to_vec(credentials).map_err(ProvisionError::internal)?;
         self.state
@@ -722,16 +739,8 @@ impl Provisioner {
         check_name(&request.name)?;
         self.check_credentials(integration, &request.credentials)
             .await?;
-        match &request.base_url {
-            Some(url) => {
-                self.check_upstream_url(integration, Field::BaseUrl, url)
-                    .await?
-            }
-            None if !has_fixed_base_url(integration) => {
-                return Err(base_url_required(integration));
-            }
-            None => {}
-        }
+        self.check_base_url(integration, request.base_url.as_deref())
+            .await?;
         let at = now();
         let account = Account {
             id: new_id().map_err(ProvisionError::internal)?,
