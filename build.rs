@@ -7,7 +7,10 @@ use std::path::Path;
 use specgate_codegen::build_script::{self, Selection};
 
 fn main() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not compiled in: cargo reuses a compiled build script for a
+    // checkout at another path, and the paths must be this checkout's.
+    let workspace = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let workspace = Path::new(&workspace);
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let out_dir = Path::new(&out_dir);
     let map = match build_script::run(workspace, Selection::Unsharded, out_dir) {

@@ -276,3 +276,20 @@ fn the_length_check_measures_functions() {
         [("short".to_owned(), 3), ("long".to_owned(), 4)]
     );
 }
+
+#[test]
+fn build_scripts_read_cargo_paths_when_they_run() {
+    // Cargo reuses a compiled build script for the same checkout at another path (a copy
+    // sharing a target directory), so a path compiled in with `env!` names the old checkout.
+    for script in ["build.rs", "shards/build.rs"] {
+        let text = read(script);
+        assert!(
+            text.contains("CARGO_MANIFEST_DIR"),
+            "{script} finds the workspace"
+        );
+        assert!(
+            !text.contains("env!(\"CARGO_"),
+            "{script} compiles in a cargo variable; read it with std::env::var"
+        );
+    }
+}
