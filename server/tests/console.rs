@@ -565,7 +565,9 @@ async fn an_operator_connects_an_account_through_the_vendors_consent() {
     browser
         .click("#oauth-app form:last-of-type button[type=submit]")
         .await;
-    browser.wait_text("Client id").await;
+    // The saved client id is page text only after the save; the form's labels
+    // are there before it.
+    browser.wait_text("Client id rr_client").await;
     let page = browser.source().await;
     assert!(
         page.contains("rr_client") && !page.contains("rr_secret"),
