@@ -14,13 +14,12 @@
 //! expressions next to the handlers that fill them (no template files to keep in step), and
 //! its macro crate is small and builds on the syn 2 the server already compiles.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRef;
 use axum::extract::{
-    ConnectInfo, FromRequest, FromRequestParts, Path, Query, RawForm, RawQuery, Request, State,
+    FromRequest, FromRequestParts, Path, Query, RawForm, RawQuery, Request, State,
 };
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -31,7 +30,8 @@ use specgate_runtime::{AuthKind, Integration};
 
 use crate::call::Credentials;
 use crate::catalog::tag_values;
-use crate::limiter::AddressLimiter;
+use crate::limiter::SignInLimits;
+use crate::peer::ClientAddress;
 use crate::provision::{
     AccountView, CreateAccount, CreateServer, Field, ProvisionError, Provisioner, ServerView,
     UpdateAccount, UpdateServer,
@@ -49,6 +49,11 @@ pub const SESSION_COOKIE: &str = "specgate_console";
 const SESSION_SECS: i64 = 12 * 3600;
 /// Failed sign-ins one address may make per [`SIGN_IN_WINDOW`].
 const SIGN_IN_FAILURES: u32 = 5;
+/// Failed sign-ins from all addresses together per [`SIGN_IN_WINDOW`] before every sign-in
+/// waits its turn (see [`SignInLimits`]).
+const SIGN_IN_TARGET_FAILURES: u32 = 20;
+/// What the console's sign-in limits count failures at: the console is one target.
+const CONSOLE_TARGET: &str = "console";
 const SIGN_IN_WINDOW: Duration = Duration::from_secs(60);
 
 /// Sent on every console response.
@@ -57,12 +62,11 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 const CSS: &str = include_str!("../console/console.css");
 const JS: &str = include_str!("../console/console.js");
 
-/// The console's routes, under `/console`.
 /// The console's state: the core's, and the sign-in limits of this process.
 #[derive(Clone)]
 struct Console {
     state: AppState,
-    sign_ins: std::sync::Arc<AddressLimiter>,
+    sign_ins: std::sync::Arc<SignInLimits>,
 }
 
 impl axum::extract::FromRef<Console> for AppState {
@@ -71,7 +75,7 @@ impl axum::extract::FromRef<Console> for AppState {
     }
 }
 
-impl axum::extract::FromRef<Console> for std::sync::Arc<AddressLimiter> {
+impl axum::extract::FromRef<Console> for std::sync::Arc<SignInLimits> {
     fn from_ref(console: &Console) -> Self {
         console.sign_ins.clone()
     }
@@ -112,7 +116,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(security_headers))
         .with_state(Console {
             state,
-            sign_ins: std::sync::Arc::new(AddressLimiter::new(SIGN_IN_FAILURES, SIGN_IN_WINDOW)),
+            sign_ins: std::sync::Arc::new(SignInLimits::new(
+                SIGN_IN_FAILURES,
+                SIGN_IN_TARGET_FAILURES,
+                SIGN_IN_WINDOW,
+            )),
         })
 }
 
@@ -433,8 +441,8 @@ fn login_form(error: Option<&str>) -> Html<String> {
 
 async fn login(
     State(state): State<AppState>,
-    State(sign_ins): State<std::sync::Arc<AddressLimiter>>,
-    extensions: http::Extensions,
+    State(sign_ins): State<std::sync::Arc<SignInLimits>>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     RawForm(raw): RawForm,
 ) -> Response {
@@ -442,15 +450,8 @@ async fn login(
     if let Some(refused) = check_post(&headers, None, &form) {
         return refused;
     }
-    // Served without connection info (in-process tests), every client shares one window.
-    let address = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    if let Some(wait) = sign_ins.blocked(address) {
-        let body = login_form(Some(&format!(
-            "Too many failed sign-ins from this address; try again in {} s.",
-            wait.as_secs().max(1)
-        )));
+    if let Err(refusal) = sign_ins.admit(address, CONSOLE_TARGET).await {
+        let body = login_form(Some(&refusal.to_string()));
         return (StatusCode::TOO_MANY_REQUESTS, body).into_response();
     }
     let hash = state.keys.hash_token(form.get("token").trim());
@@ -459,7 +460,7 @@ async fn login(
         Err(error) => return ConsoleError::internal(error).into_response(),
     };
     let Some(token) = token.filter(|t| t.scope == TokenScope::Admin) else {
-        sign_ins.record(address);
+        sign_ins.failed(address, CONSOLE_TARGET);
         return (
             StatusCode::UNAUTHORIZED,
             login_form(Some("That is not a live admin API token.")),

@@ -24,6 +24,7 @@ pub mod limiter;
 pub mod mcp;
 pub mod metrics;
 pub mod oauth;
+pub mod peer;
 pub mod provision;
 pub mod sandbox;
 pub mod serving;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use specgate_server::access::AccessError;
@@ -125,6 +126,15 @@ struct ServeArgs {
     /// Days the audit log keeps a tool call.
     #[arg(long, env = "SPECGATE_AUDIT_RETENTION_DAYS", default_value_t = 30)]
     audit_retention_days: u64,
+    /// A reverse proxy (address or CIDR network, repeatable) whose `X-Forwarded-For` names the
+    /// client that sign-in and registration limits count. Without one the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "SPECGATE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = specgate_server::peer::parse_trusted_proxy
+    )]
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Subcommand)]
@@ -705,6 +715,7 @@ async fn cli_state(common: &Common, allow_insecure_upstreams: bool) -> Result<Ap
         // Only `serve` prunes the audit log.
         audit_retention: Duration::MAX,
         serving_threads: 1,
+        trusted_proxies: Vec::new(),
     };
     Ok(AppState::new(config, store, keys))
 }
@@ -727,6 +738,7 @@ fn serve_config(args: &ServeArgs, allow_insecure: bool, serving_threads: usize) 
         sse_idle: Duration::from_secs(args.sse_idle_secs),
         audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
         serving_threads,
+        trusted_proxies: args.trusted_proxies.clone(),
     }
 }
 
@@ -1503,8 +1515,14 @@ async fn serve_connections(
     listener: serving::Dealt,
     plan: Shutdown,
 ) -> std::io::Result<()> {
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(drained(&shutdown, plan.drain));
+    // Connection info on every serving thread: the sign-in and registration limits are keyed
+    // by the client's address (see `specgate_server::peer`). axum hands a custom listener's
+    // peer address to `ConnectInfo` through `tap_io`; the accept loop already set each socket up.
+    let server = axum::serve(
+        listener.tap_io(|_| ()),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(drained(&shutdown, plan.drain));
     let grace = plan.grace;
     let deadline = drained(&shutdown, plan.drain + grace);
     tokio::select! {

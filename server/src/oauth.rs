@@ -3,12 +3,11 @@
 //! URL's inserted path), registration (RFC 7591), the consent page, the token endpoint and
 //! revocation (RFC 7009). Error answers follow RFC 6749.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRef, Path, RawForm, RawQuery, State};
+use axum::extract::{FromRef, Path, RawForm, RawQuery, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -20,13 +19,17 @@ use crate::grants::{
     AuthorizationRequest, AuthorizeError, Consent, ConsentError, OAuthError, RegistrationRequest,
     TokenRequest,
 };
-use crate::limiter::AddressLimiter;
+use crate::limiter::{AddressLimiter, SignInLimits};
+use crate::peer::ClientAddress;
 use crate::state::AppState;
 use crate::store::now;
 use crate::web;
 
 /// Failed consent sign-ins one address may make per minute.
 const SIGN_IN_FAILURES: u32 = 5;
+/// Failed sign-ins at one MCP server's consent from all addresses together per minute before
+/// every sign-in there waits its turn (see [`SignInLimits`]).
+const SIGN_IN_TARGET_FAILURES: u32 = 20;
 /// Registrations one address may make per minute.
 const REGISTRATIONS: u32 = 10;
 /// How long a consent page may be answered.
@@ -36,7 +39,7 @@ const CONSENT_SECS: i64 = 600;
 #[derive(Clone)]
 struct OAuth {
     state: AppState,
-    sign_ins: Arc<AddressLimiter>,
+    sign_ins: Arc<SignInLimits>,
     registrations: Arc<AddressLimiter>,
 }
 
@@ -80,8 +83,9 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/revoke", post(revoke));
     router.with_state(OAuth {
         state,
-        sign_ins: Arc::new(AddressLimiter::new(
+        sign_ins: Arc::new(SignInLimits::new(
             SIGN_IN_FAILURES,
+            SIGN_IN_TARGET_FAILURES,
             Duration::from_secs(60),
         )),
         registrations: Arc::new(AddressLimiter::new(REGISTRATIONS, Duration::from_secs(60))),
@@ -170,20 +174,12 @@ fn error_response(error: &OAuthError) -> Response {
     response
 }
 
-fn client_address(extensions: &http::Extensions) -> IpAddr {
-    // Served without connection info (in-process tests), every client shares one window.
-    extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
-}
-
 /// `POST /oauth/register`: a public client (RFC 7591).
 async fn register(
     State(oauth): State<OAuth>,
-    extensions: http::Extensions,
+    ClientAddress(address): ClientAddress,
     body: axum::body::Bytes,
 ) -> Response {
-    let address = client_address(&extensions);
     if oauth.registrations.blocked(address).is_some() {
         return json_response(
             StatusCode::TOO_MANY_REQUESTS,
@@ -317,7 +313,7 @@ async fn authorize_page(State(state): State<AppState>, RawQuery(query): RawQuery
 /// `POST /oauth/authorize`: the person's decision.
 async fn authorize_decision(
     State(oauth): State<OAuth>,
-    extensions: http::Extensions,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     RawForm(raw): RawForm,
 ) -> Response {
@@ -345,21 +341,16 @@ async fn authorize_decision(
             Err(error) => authorize_error(error),
         };
     }
-    let address = client_address(&extensions);
-    if let Some(wait) = oauth.sign_ins.blocked(address) {
+    // Failed sign-ins are counted at the MCP server being consented to.
+    let target = request.resource.clone().unwrap_or_default();
+    if let Err(refusal) = oauth.sign_ins.admit(address, &target).await {
         return match oauth.state.check_authorization(request).await {
-            Ok(consent) => {
-                let message = format!(
-                    "Too many failed sign-ins from this address; try again in {} s.",
-                    wait.as_secs().max(1)
-                );
-                consent_page(
-                    &oauth.state,
-                    &consent,
-                    Some(&message),
-                    StatusCode::TOO_MANY_REQUESTS,
-                )
-            }
+            Ok(consent) => consent_page(
+                &oauth.state,
+                &consent,
+                Some(&refusal.to_string()),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
             Err(error) => authorize_error(error),
         };
     }
@@ -374,7 +365,7 @@ async fn authorize_decision(
             consent.request.state.as_deref(),
         ),
         Err(ConsentError::SignIn(message)) => {
-            oauth.sign_ins.record(address);
+            oauth.sign_ins.failed(address, &target);
             match oauth.state.check_authorization(request).await {
                 Ok(consent) => consent_page(
                     &oauth.state,

@@ -45,6 +45,9 @@ pub struct Config {
     /// Threads that each serve their own connections (see [`serving_thread`]); the vendor
     /// client keeps one connection pool per thread.
     pub serving_threads: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see [`crate::peer`]); empty
+    /// trusts none, and every limit is keyed by the connection's peer.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Token resolutions (and API tokens) kept in memory at most; past it the cache starts over.

@@ -41,6 +41,7 @@ async fn start() -> App {
         sse_idle: std::time::Duration::from_secs(5),
         audit_retention: std::time::Duration::from_secs(86_400),
         serving_threads: 1,
+        trusted_proxies: vec![],
     };
     let state = AppState::new(config, store, Keys::from_bytes([7; 32]));
     let provisioner = Provisioner::new(state.clone());

@@ -61,6 +61,7 @@ async fn launch(database: Option<String>, allow_insecure_upstreams: bool) -> Har
         sse_idle: std::time::Duration::from_millis(1500),
         audit_retention: std::time::Duration::from_secs(86_400),
         serving_threads: 1,
+        trusted_proxies: vec![],
     };
     let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
     let provisioner = Provisioner::new(state.clone());
@@ -77,7 +78,8 @@ async fn launch(database: Option<String>, allow_insecure_upstreams: bool) -> Har
     }
     // As `specgate serve` does: token lookups are cached while the watcher sees every commit.
     state.store.watch_changes(state.shutdown.clone());
-    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    let app = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let (address, sandbox) = sandbox::spawn().await.unwrap();
     Harness {
         base,
