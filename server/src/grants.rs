@@ -598,6 +598,12 @@ impl AppState {
             .redeem_code(issued, &grant_id, now(), &access, &refresh)
             .await?
         {
+            // Another exchange of this code won the race: a replay like any other, so what
+            // the winner got ends too.
+            let taken = self.store.find_code(&issued.code_hash).await?;
+            if let Some(winner) = taken.and_then(|stored| stored.grant_id) {
+                self.store.delete_grant(&winner).await?;
+            }
             return Err(invalid());
         }
         Ok(response)

@@ -521,3 +521,58 @@ async fn the_cli_connects_and_waits_for_the_callback() {
         assert!(!log.contains(secret), "`{secret}` is in the server's log");
     }
 }
+
+/// The vendor's redirect delivered to two instances at once, in several rounds: one takes the
+/// `state`, so the code is exchanged at the vendor once and one account is made; the other
+/// says the connection was used already.
+async fn one_callback_wins(a: &Harness, b: &Harness) {
+    set_rose_app(a).await;
+    let exchanges = || {
+        a.sandbox
+            .rose_token_forms()
+            .into_iter()
+            .filter(|form| form["grant_type"] == "authorization_code")
+            .count()
+    };
+    for round in 0..4 {
+        let name = format!("raced-{round}");
+        let (allow, _) = consent(&start_connection(a, &name, json!({})).await).await;
+        let at_b = allow.replacen(&a.base, &b.base, 1);
+        assert_ne!(allow, at_b);
+        let before = exchanges();
+        let (first, second) = tokio::join!(visit(&allow), visit(&at_b));
+        let mut statuses = [first.0, second.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 400], "round {round}: {first:?} {second:?}");
+        let refused = if first.0 == 400 { &first.1 } else { &second.1 };
+        assert!(refused.contains("used already"), "{refused}");
+        assert_eq!(
+            exchanges(),
+            before + 1,
+            "round {round}: one exchange at the vendor"
+        );
+        let made = accounts(a)
+            .await
+            .iter()
+            .filter(|x| x["name"] == name.as_str())
+            .count();
+        assert_eq!(made, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn a_state_delivered_twice_at_once_connects_once_on_sqlite() {
+    let a = start().await;
+    let b = common::start_with(Some(format!("sqlite://{}", a.db_path.display()))).await;
+    one_callback_wins(&a, &b).await;
+}
+
+#[tokio::test]
+async fn a_state_delivered_twice_at_once_connects_once_on_postgres() {
+    let Some(url) = common::postgres() else {
+        return;
+    };
+    let a = common::start_with(Some(url.clone())).await;
+    let b = common::start_with(Some(url)).await;
+    one_callback_wins(&a, &b).await;
+}

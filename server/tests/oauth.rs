@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use specgate_server::store::TokenScope;
 
 use common::oauth::{
-    REDIRECT, VERIFIER, authorize_query, authorize_url, browser, consent_page, decide,
-    oauth_server, query_param, register, sign_in, token,
+    REDIRECT, VERIFIER, authorize, authorize_query, authorize_url, browser, consent_page, decide,
+    exchange, oauth_server, query_param, refresh, register, sign_in, token,
 };
 
 async fn call_status(h: &Harness, url: &str, bearer: Option<&str>) -> (u16, Option<String>) {
@@ -713,4 +713,204 @@ async fn registrations_and_failed_sign_ins_are_limited_per_address() {
     let (status, location, body) = decide(&h, &page, &h.admin_token, "allow").await;
     assert_eq!((status, location), (429, None));
     assert!(body.contains("Too many failed sign-ins"), "{body}");
+}
+
+/// Two instances on `database` (the first one's own SQLite file when `None`).
+async fn two_instances(database: Option<String>) -> (Harness, Harness) {
+    let first = common::start_with(database.clone()).await;
+    let shared = database.unwrap_or_else(|| format!("sqlite://{}", first.db_path.display()));
+    let second = common::start_with(Some(shared)).await;
+    (first, second)
+}
+
+/// The refusal a replayed code or refresh token gets.
+fn refused_grant(answer: &(u16, Value)) -> bool {
+    answer.0 == 400 && answer.1["error"] == "invalid_grant"
+}
+
+/// One code exchanged at two instances at once, in several rounds: exactly one exchange gets
+/// tokens, and since the code was presented twice, the grant it made ends.
+async fn concurrent_exchanges_issue_one_token_and_end_the_grant(a: &Harness, b: &Harness) {
+    let (_, _, url) = oauth_server(a).await;
+    for round in 0..5 {
+        let (client_id, code) = authorize(a, &url, &a.admin_token).await;
+        let (first, second) = tokio::join!(
+            exchange(a, &client_id, &code, &url),
+            exchange(b, &client_id, &code, &url)
+        );
+        let (won, lost) = match (first.0, second.0) {
+            (200, _) => (first, second),
+            (_, 200) => (second, first),
+            _ => panic!("round {round}: no exchange won: {first:?} {second:?}"),
+        };
+        assert!(refused_grant(&lost), "round {round}: both won: {lost:?}");
+        let access = won.1["access_token"].as_str().unwrap();
+        assert_eq!(
+            call_status(a, &url, Some(access)).await.0,
+            401,
+            "round {round}: the grant of a code presented twice ends"
+        );
+        let refresh_token = won.1["refresh_token"].as_str().unwrap();
+        assert!(refused_grant(&refresh(a, &client_id, refresh_token).await));
+    }
+}
+
+#[tokio::test]
+async fn concurrent_exchanges_of_one_code_on_sqlite() {
+    let (a, b) = two_instances(None).await;
+    concurrent_exchanges_issue_one_token_and_end_the_grant(&a, &b).await;
+}
+
+#[tokio::test]
+async fn concurrent_exchanges_of_one_code_on_postgres() {
+    let Some(url) = common::postgres() else {
+        return;
+    };
+    let (a, b) = two_instances(Some(url)).await;
+    concurrent_exchanges_issue_one_token_and_end_the_grant(&a, &b).await;
+}
+
+/// One refresh token presented at two instances at once, in several rounds: exactly one
+/// rotation, and the grant ends, so the new pair is dead too.
+async fn concurrent_refreshes_rotate_once_and_end_the_grant(a: &Harness, b: &Harness) {
+    let (_, _, url) = oauth_server(a).await;
+    for round in 0..5 {
+        let (client_id, tokens) = sign_in(a, &url, &a.admin_token).await;
+        let refresh_token = tokens["refresh_token"].as_str().unwrap();
+        let (first, second) = tokio::join!(
+            refresh(a, &client_id, refresh_token),
+            refresh(b, &client_id, refresh_token)
+        );
+        let (won, lost) = match (first.0, second.0) {
+            (200, _) => (first, second),
+            (_, 200) => (second, first),
+            _ => panic!("round {round}: no refresh won: {first:?} {second:?}"),
+        };
+        assert!(
+            refused_grant(&lost),
+            "round {round}: both rotated: {lost:?}"
+        );
+        let access = won.1["access_token"].as_str().unwrap();
+        assert_eq!(
+            call_status(a, &url, Some(access)).await.0,
+            401,
+            "round {round}"
+        );
+        let next = won.1["refresh_token"].as_str().unwrap();
+        assert!(refused_grant(&refresh(b, &client_id, next).await));
+    }
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_on_sqlite() {
+    let (a, b) = two_instances(None).await;
+    concurrent_refreshes_rotate_once_and_end_the_grant(&a, &b).await;
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_on_postgres() {
+    let Some(url) = common::postgres() else {
+        return;
+    };
+    let (a, b) = two_instances(Some(url)).await;
+    concurrent_refreshes_rotate_once_and_end_the_grant(&a, &b).await;
+}
+
+/// Runs `statement` on the harness's SQLite database.
+async fn execute(h: &Harness, statement: &'static str) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", h.db_path.display());
+    let mut connection = sqlx::sqlite::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(statement)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_token_endpoint_refuses_expired_foreign_and_misdirected_grants() {
+    let h = start().await;
+    let (account, _, url) = oauth_server(&h).await;
+    // A second `oauth` server of the same account, and one of another account.
+    let (_, sibling) = h.server(&account, json!({"oauth": true})).await;
+    let (_, _, stranger) = oauth_server(&h).await;
+
+    // An expired code: refused, and nothing else is wrong with the request.
+    let (client_id, code) = authorize(&h, &url, &h.admin_token).await;
+    execute(
+        &h,
+        "UPDATE oauth_codes SET expires_at = 0 WHERE grant_id IS NULL",
+    )
+    .await;
+    assert!(refused_grant(&exchange(&h, &client_id, &code, &url).await));
+
+    // Another client's code.
+    let (_, code) = authorize(&h, &url, &h.admin_token).await;
+    let other_client = register(&h, REDIRECT).await;
+    let answer = exchange(&h, &other_client, &code, &url).await;
+    assert!(refused_grant(&answer), "{answer:?}");
+    assert!(
+        answer.1["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("another client")
+    );
+
+    // A resource naming another server, of the same account or another: invalid_target.
+    for other in [&sibling, &stranger] {
+        let (client_id, code) = authorize(&h, &url, &h.admin_token).await;
+        let (status, body) = exchange(&h, &client_id, &code, other).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_target")),
+            "{other}"
+        );
+        // The code was not spent on the misdirected request.
+        let (status, tokens) = exchange(&h, &client_id, &code, &url).await;
+        assert_eq!(status, 200, "{tokens}");
+        let refresh_token = tokens["refresh_token"].as_str().unwrap();
+        let (status, body) = token(
+            &h,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", &client_id),
+                ("resource", other),
+            ],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_target"))
+        );
+    }
+
+    // Another client's refresh token, then RFC 7009 revocation in another client's name:
+    // both leave the grant alone.
+    let (client_id, tokens) = sign_in(&h, &url, &h.admin_token).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let access = tokens["access_token"].as_str().unwrap();
+    let answer = refresh(&h, &other_client, refresh_token).await;
+    assert!(refused_grant(&answer), "{answer:?}");
+    let revoked = h
+        .http
+        .post(format!("{}/oauth/revoke", h.base))
+        .form(&[("token", access), ("client_id", other_client.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked.status(),
+        200,
+        "RFC 7009: no hint whether the token was known"
+    );
+    assert_eq!(call_status(&h, &url, Some(access)).await.0, 200);
+
+    // An expired refresh token.
+    execute(
+        &h,
+        "UPDATE oauth_tokens SET expires_at = 0 WHERE kind = 'refresh'",
+    )
+    .await;
+    assert!(refused_grant(&refresh(&h, &client_id, refresh_token).await));
 }

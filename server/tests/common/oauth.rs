@@ -144,8 +144,8 @@ pub async fn token(h: &Harness, form: &[(&str, &str)]) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-/// Registers a client, consents with `api_token` and exchanges the code: the token response.
-pub async fn sign_in(h: &Harness, url: &str, api_token: &str) -> (String, Value) {
+/// Registers a client and consents with `api_token`: the client id and the code.
+pub async fn authorize(h: &Harness, url: &str, api_token: &str) -> (String, String) {
     let client_id = register(h, REDIRECT).await;
     let (status, _, page) =
         consent_page(h, &authorize_query(&client_id, REDIRECT, url, "S256")).await;
@@ -158,19 +158,42 @@ pub async fn sign_in(h: &Harness, url: &str, api_token: &str) -> (String, Value)
         query_param(&location, "state").as_deref(),
         Some("state-123")
     );
-    let code = query_param(&location, "code").unwrap();
-    let (status, tokens) = token(
+    (client_id, query_param(&location, "code").unwrap())
+}
+
+/// The token request that exchanges `code` as `client_id` did, for `resource`.
+pub async fn exchange(h: &Harness, client_id: &str, code: &str, resource: &str) -> (u16, Value) {
+    token(
         h,
         &[
             ("grant_type", "authorization_code"),
-            ("code", &code),
+            ("code", code),
             ("redirect_uri", REDIRECT),
-            ("client_id", &client_id),
+            ("client_id", client_id),
             ("code_verifier", VERIFIER),
-            ("resource", url),
+            ("resource", resource),
         ],
     )
-    .await;
+    .await
+}
+
+/// The token request that refreshes with `refresh_token` as `client_id`.
+pub async fn refresh(h: &Harness, client_id: &str, refresh_token: &str) -> (u16, Value) {
+    token(
+        h,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+        ],
+    )
+    .await
+}
+
+/// Registers a client, consents with `api_token` and exchanges the code: the token response.
+pub async fn sign_in(h: &Harness, url: &str, api_token: &str) -> (String, Value) {
+    let (client_id, code) = authorize(h, url, api_token).await;
+    let (status, tokens) = exchange(h, &client_id, &code, url).await;
     assert_eq!(status, 200, "{tokens}");
     (client_id, tokens)
 }
