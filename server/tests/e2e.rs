@@ -305,6 +305,92 @@ async fn pagination_is_uniform_across_cursor_page_and_offset_vendors() {
     );
 }
 
+/// A successful answer passes the vendor's rate limit through too, in every header style: in
+/// the result's `_meta` and as `RateLimit-*` response headers.
+#[tokio::test]
+async fn rate_limits_pass_through_on_success() {
+    let h = start().await;
+    let account = h.account("e_desk").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let styles: [(Vec<(&str, &str)>, Value); 3] = [
+        (
+            vec![
+                ("x-ratelimit-limit", "60"),
+                ("x-ratelimit-remaining", "41"),
+                ("x-ratelimit-reset", "30"),
+            ],
+            json!({"limit": 60, "remaining": 41, "reset_seconds": 30, "window_seconds": null}),
+        ),
+        (
+            vec![
+                ("ratelimit-limit", "100"),
+                ("ratelimit-remaining", "7"),
+                ("ratelimit-reset", "12"),
+            ],
+            json!({"limit": 100, "remaining": 7, "reset_seconds": 12, "window_seconds": null}),
+        ),
+        (
+            vec![
+                (
+                    "ratelimit-policy",
+                    "\"burst\";q=60;w=30, \"daily\";q=1000;w=86400",
+                ),
+                ("ratelimit", "\"burst\";r=5;t=9, \"daily\";r=900;t=3600"),
+            ],
+            json!({"limit": 60, "remaining": 5, "reset_seconds": 9, "window_seconds": 30}),
+        ),
+    ];
+    for (sent, normalized) in styles {
+        let mut headers: Vec<(String, String)> = sent
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        h.sandbox.script(specgate_server::sandbox::Scripted {
+            status: 200,
+            headers,
+            body: json!({"id": 1, "subject": "Where is my order?"}),
+            delay_ms: 0,
+        });
+        let response = h
+            .rpc_raw(
+                &url,
+                "tools/call",
+                json!({"name": "get_single_e_desk_ticket_by_id", "arguments": {"ticketId": 1}}),
+                None,
+            )
+            .await;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let expected = |key: &str| normalized[key].as_u64().map(|n| n.to_string());
+        assert_eq!(header("ratelimit-limit"), expected("limit"), "{sent:?}");
+        assert_eq!(
+            header("ratelimit-remaining"),
+            expected("remaining"),
+            "{sent:?}"
+        );
+        assert_eq!(
+            header("ratelimit-reset"),
+            expected("reset_seconds"),
+            "{sent:?}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["result"]["isError"], false, "{body}");
+        assert_eq!(
+            body["result"]["structuredContent"]["subject"],
+            "Where is my order?"
+        );
+        assert_eq!(
+            body["result"]["_meta"]["io.specgate/rate_limit"], normalized,
+            "{sent:?}: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn rate_limits_are_normalized_and_never_retried() {
     let h = start().await;
@@ -860,3 +946,88 @@ async fn the_direct_path_answers_exactly_as_rmcp_does() {
 
 const DIRECT: &str = r#"specgate_mcp_posts_total{path="direct"}"#;
 const RMCP: &str = r#"specgate_mcp_posts_total{path="rmcp"}"#;
+
+/// A vendor refusal with a 50 KB message on a server whose budget is 2,000 bytes: the result
+/// stays within it on the direct path, through rmcp, through discovery's `call_tool`, and on
+/// legacy SSE, and still says what the vendor said.
+#[tokio::test]
+async fn a_vendor_error_message_stays_in_the_result_budget_on_every_path() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({"max_result_bytes": 2000})).await;
+    let (_, discovery) = h
+        .server(
+            &account,
+            json!({"max_result_bytes": 2000, "tool_exposure": "discovery"}),
+        )
+        .await;
+    let message = format!("Order not found. {}", "details ".repeat(6_250));
+    let refuse = || {
+        h.script_raw(
+            400,
+            "application/json",
+            json!({"message": message, "errors": [{"detail": message}]}),
+            0,
+        );
+    };
+    let call = json!({"name": "list_all_malomo_orders", "arguments": {}});
+    let within_budget = |result: &Value, path: &str| {
+        let size = serde_json::to_string(result).unwrap().len();
+        assert!(size <= 2000, "{path}: {size} bytes: {result}");
+        assert_eq!(result["isError"], true, "{path}: {result}");
+        let text = result["content"][0]["text"].as_str().unwrap();
+        assert!(
+            text.contains("returned HTTP 400: Order not found. details") && text.ends_with('…'),
+            "{path}: {text}"
+        );
+    };
+
+    refuse();
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call});
+    within_budget(
+        &rpc_answer(&h, &url, &request, None).await["result"],
+        "direct",
+    );
+    refuse();
+    let through_rmcp = rpc_answer(&h, &url, &request, Some("http://localhost:3000")).await;
+    within_budget(&through_rmcp["result"], "rmcp");
+
+    refuse();
+    let through_discovery = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "call_tool", "arguments": call}});
+    within_budget(
+        &rpc_answer(&h, &discovery, &through_discovery, None).await["result"],
+        "discovery",
+    );
+
+    refuse();
+    let (mut stream, endpoint) = h.open_sse(&url, None).await;
+    let sse_request = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": call});
+    let posted = h
+        .http
+        .post(&endpoint)
+        .json(&sse_request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    let event = read_sse_until(&mut stream, "\"id\":3").await;
+    let event = read_event_data(&mut stream, event).await;
+    within_budget(&event["result"], "legacy SSE");
+}
+
+/// The JSON of the first complete `message` event in an SSE stream, given what was read so far.
+async fn read_event_data(stream: &mut reqwest::Response, mut text: String) -> Value {
+    loop {
+        if let Some(data) = text
+            .split("\n\n")
+            .filter(|event| text.contains("\n\n") && event.contains("event: message"))
+            .find_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
+            .and_then(|data| serde_json::from_str(data).ok())
+        {
+            return data;
+        }
+        text.push_str(&String::from_utf8_lossy(
+            &stream.chunk().await.unwrap().unwrap(),
+        ));
+    }
+}

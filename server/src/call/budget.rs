@@ -77,6 +77,25 @@ pub fn fit_text(text: String, budget: usize, rate_limit: Option<&RateLimit>) -> 
     format!("{}{note}", &text[..end])
 }
 
+/// `text` cut (at a character boundary, with `…`) so that it takes at most `limit` bytes as a
+/// JSON string; unchanged when it fits.
+pub fn shorten(text: &str, limit: usize) -> String {
+    if escaped_len(text) <= limit {
+        return text.to_owned();
+    }
+    let room = limit.saturating_sub(escaped_len("…"));
+    let mut end = 0;
+    let mut used = 0;
+    for (at, c) in text.char_indices() {
+        used += escaped_len(c.encode_utf8(&mut [0; 4])) - 2;
+        if used > room {
+            break;
+        }
+        end = at + c.len_utf8();
+    }
+    format!("{}…", &text[..end])
+}
+
 /// A step of a path into a value.
 #[derive(Debug, Clone)]
 enum Step {
@@ -249,6 +268,20 @@ mod tests {
             "{paths:?}"
         );
         assert!(object["note"].as_str().unwrap().ends_with('…'));
+    }
+
+    #[test]
+    fn shortened_text_fits_as_a_json_string() {
+        for text in [
+            "\u{1}".repeat(1000),
+            "é".repeat(1000),
+            "quote\"".repeat(300),
+        ] {
+            let short = shorten(&text, 200);
+            assert!(escaped_len(&short) <= 200, "{short:?}");
+            assert!(short.ends_with('…') && short.len() > 20, "{short:?}");
+        }
+        assert_eq!(shorten("fits", 200), "fits");
     }
 
     #[test]

@@ -106,6 +106,27 @@ pub struct VendorRefusal {
     pub rate_limit: Option<RateLimit>,
 }
 
+impl CallError {
+    /// The error with every text that can carry the vendor's words (its message, a token
+    /// endpoint's or a connection's error) cut to a share of a result `budget`. A refusal's
+    /// message goes out twice (the text block and `message`) beside its body, which was
+    /// shaped to a third of the budget already.
+    pub fn within(self, budget: usize) -> Self {
+        let cut = |text: String, share: usize| budget::shorten(&text, budget / share);
+        match self {
+            Self::VendorStatus(mut refusal) => {
+                refusal.message = cut(std::mem::take(&mut refusal.message), 5);
+                Self::VendorStatus(refusal)
+            }
+            Self::RefreshRefused(text) => Self::RefreshRefused(cut(text, 2)),
+            Self::NeedsReconnect(text) => Self::NeedsReconnect(cut(text, 2)),
+            Self::Transport(text) => Self::Transport(cut(text, 2)),
+            Self::InvalidArguments(text) => Self::InvalidArguments(cut(text, 2)),
+            other => other,
+        }
+    }
+}
+
 fn retry_hint(rate_limit: Option<&RateLimit>) -> String {
     rate_limit.and_then(|r| r.reset).map_or_else(
         || "The vendor did not say when to retry; wait before calling again.".to_owned(),
@@ -265,23 +286,26 @@ impl Caller {
             &resolved.upstream,
         );
         let budget = resolved.server.config.max_result_bytes as usize;
-        let mut request = (tool.build)(args).map_err(|e| CallError::invalid_arguments(&e))?;
-        let page = paging::apply(&self.keys, tool, server_id, &mut request)?;
-        let url = self
-            .vendor_url(account, integration, upstream, &request)
-            .await?;
-        let response = self
-            .exchange(account, integration, upstream, &request, url)
-            .await?;
-        let list = shape::ListContext {
-            budget,
-            selection: fields::Selection::new(request.response_fields.as_deref()),
-            keys: &self.keys,
-            tool,
-            server_id,
-            page: &page,
+        let called = async {
+            let mut request = (tool.build)(args).map_err(|e| CallError::invalid_arguments(&e))?;
+            let page = paging::apply(&self.keys, tool, server_id, &mut request)?;
+            let url = self
+                .vendor_url(account, integration, upstream, &request)
+                .await?;
+            let response = self
+                .exchange(account, integration, upstream, &request, url)
+                .await?;
+            let list = shape::ListContext {
+                budget,
+                selection: fields::Selection::new(request.response_fields.as_deref()),
+                keys: &self.keys,
+                tool,
+                server_id,
+                page: &page,
+            };
+            shape::outcome(integration, &request, &response, &list)
         };
-        shape::outcome(integration, &request, &response, &list)
+        called.await.map_err(|error| error.within(budget))
     }
 
     /// The hosts an operator allows for `integration`, read now.
