@@ -36,6 +36,9 @@ mod nullable_styles {
 mod param_collision {
     include!("expanded/param_collision.rs");
 }
+mod path_segments {
+    include!("expanded/path_segments.rs");
+}
 mod recursive_schema {
     include!("expanded/recursive_schema.rs");
 }
@@ -57,6 +60,7 @@ fn every_fixture_tool_builds_or_names_the_missing_argument() {
         &missing_operation_ids_and_docs::INTEGRATION,
         &nullable_styles::INTEGRATION,
         &param_collision::INTEGRATION,
+        &path_segments::INTEGRATION,
         &recursive_schema::INTEGRATION,
         &swagger_2::INTEGRATION,
     ];

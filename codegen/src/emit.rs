@@ -579,7 +579,19 @@ fn tool_items(
         quote! { #[doc = #doc] pub #ident: #ty }
     });
     let known = tool.params.iter().map(|p| &p.arg_name);
-    let reads = tool.params.iter().map(|param| read_field(param, types));
+    let multi_segment: Vec<usize> = tool
+        .path
+        .iter()
+        .filter_map(|part| match part {
+            PathPart::Segments(index) => Some(*index),
+            _ => None,
+        })
+        .collect();
+    let reads = tool
+        .params
+        .iter()
+        .enumerate()
+        .map(|(index, param)| read_field(param, types, multi_segment.contains(&index)));
     let field_idents: Vec<Ident> = tool.params.iter().map(field_ident).collect();
     // Required arguments are read as `Option`s that are all `Some` unless an error was kept.
     let required: Vec<&ParamIr> = tool
@@ -674,11 +686,14 @@ fn is_read_as_required(param: &ParamIr) -> bool {
 
 /// The reader call that reads one field. Calls are written as paths, not methods, which spares
 /// the compiler a method lookup per argument.
-fn read_field(param: &ParamIr, types: &[TypeIr]) -> TokenStream {
+fn read_field(param: &ParamIr, types: &[TypeIr], multi_segment: bool) -> TokenStream {
     let ident = field_ident(param);
     let arg = &param.arg_name;
     let ty = rust_type(&param.ty, types);
-    let read = if param.location == Location::PageLimit {
+    let read = if multi_segment {
+        // A multi-segment path is text; its segments must stay where the template puts them.
+        return quote! { let #ident = ::specgate_runtime::ArgReader::path_segments(&mut __reader, #arg); };
+    } else if param.location == Location::PageLimit {
         return quote! { let #ident = ::specgate_runtime::ArgReader::page_limit(&mut __reader, #arg); };
     } else if param.location == Location::Path {
         // Path parameters are always required, and their text must stay in its segment.
@@ -699,7 +714,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
         .iter()
         .map(|p| match p {
             PathPart::Literal(text) => text.len(),
-            PathPart::Param(_) => 16,
+            PathPart::Param(_) | PathPart::Segments(_) => 16,
         })
         .sum();
     let path_steps = tool.path.iter().map(|part| match part {
@@ -716,6 +731,10 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
                 _ => quote! { &::specgate_runtime::QueryValue::to_query(&self.#ident) },
             };
             quote! { ::specgate_runtime::push_path_segment(&mut path, #value); }
+        }
+        PathPart::Segments(index) => {
+            let ident = field_ident(&tool.params[*index]);
+            quote! { ::specgate_runtime::push_path_segments(&mut path, &self.#ident); }
         }
     });
     let mut query_steps = Vec::new();

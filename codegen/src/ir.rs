@@ -209,6 +209,7 @@ impl ToolIr {
             .map(|part| match part {
                 PathPart::Literal(text) => text.clone(),
                 PathPart::Param(index) => format!("{{{}}}", self.params[*index].wire_name),
+                PathPart::Segments(index) => format!("{{+{}}}", self.params[*index].wire_name),
             })
             .collect()
     }
@@ -219,8 +220,21 @@ impl ToolIr {
 pub enum PathPart {
     /// Literal text.
     Literal(String),
-    /// A path parameter, by index into `ToolIr::params`.
+    /// A path parameter, by index into `ToolIr::params`: one segment.
     Param(usize),
+    /// A path parameter whose value is several segments (`{+name}`, RFC 6570's reserved
+    /// expansion, or `{name+}`): its `/`s are kept, each segment is encoded.
+    Segments(usize),
+}
+
+impl PathPart {
+    /// The parameter this part stands for, if it is one.
+    pub fn param(&self) -> Option<usize> {
+        match self {
+            Self::Literal(_) => None,
+            Self::Param(index) | Self::Segments(index) => Some(*index),
+        }
+    }
 }
 
 /// The request body.

@@ -400,14 +400,7 @@ fn deep_object_properties(media_object: Option<&Value>) -> Vec<String> {
 }
 
 fn previous_endpoint(tool: &ToolIr) -> String {
-    let path: String = tool
-        .path
-        .iter()
-        .map(|part| match part {
-            PathPart::Literal(text) => text.clone(),
-            PathPart::Param(index) => format!("{{{}}}", tool.params[*index].wire_name),
-        })
-        .collect();
+    let path = tool.path_template();
     format!("`{} {path}`", tool.http_method)
 }
 
@@ -1373,6 +1366,12 @@ impl Lowerer<'_, '_, '_> {
             param.field_name = candidate;
         }
         let path = split_path(&parts.path_template, &flat);
+        // A multi-segment path is read and sent as text, whatever its schema's type.
+        for part in &path {
+            if let PathPart::Segments(index) = part {
+                flat[*index].ty = FieldType::String;
+            }
+        }
 
         let http_method = parts.http_method;
         let read_only = class == ClassIr::Read;
@@ -1521,10 +1520,22 @@ fn path_param_names(path: &str) -> Vec<String> {
     while let Some(start) = rest.find('{') {
         let after = &rest[start + 1..];
         let Some(end) = after.find('}') else { break };
-        names.push(after[..end].to_owned());
+        names.push(template_variable(&after[..end]).0.to_owned());
         rest = &after[end + 1..];
     }
     names
+}
+
+/// A template variable's name, and whether it spans several segments: RFC 6570's reserved
+/// expansion `{+name}`, or `{name+}` as API gateways write a greedy path variable.
+fn template_variable(variable: &str) -> (&str, bool) {
+    match variable
+        .strip_prefix('+')
+        .or_else(|| variable.strip_suffix('+'))
+    {
+        Some(name) => (name, true),
+        None => (variable, false),
+    }
 }
 
 fn split_path(template: &str, params: &[ParamIr]) -> Vec<PathPart> {
@@ -1536,12 +1547,16 @@ fn split_path(template: &str, params: &[ParamIr]) -> Vec<PathPart> {
         if start > 0 {
             parts.push(PathPart::Literal(rest[..start].to_owned()));
         }
-        let name = &after[..end];
+        let (name, multi_segment) = template_variable(&after[..end]);
         if let Some(index) = params
             .iter()
             .position(|p| p.location == Location::Path && p.wire_name == name)
         {
-            parts.push(PathPart::Param(index));
+            parts.push(if multi_segment {
+                PathPart::Segments(index)
+            } else {
+                PathPart::Param(index)
+            });
         }
         rest = &after[end + 1..];
     }

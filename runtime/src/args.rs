@@ -72,6 +72,17 @@ pub enum ArgErrorKind {
         "is a path segment and must not be empty, `.` or `..`, nor hold `.` or `..` between slashes once percent-decoded"
     )]
     NotASegment,
+    /// A one-segment path parameter holding `/`: many vendor servers decode even `%2F` into a
+    /// segment separator, so the value would name another resource.
+    #[error(
+        "is one segment of the vendor's path and must not hold `/` (nor `%2F`): pass the identifier itself"
+    )]
+    SlashInSegment,
+    /// A multi-segment path parameter with an empty segment (`a//b`, or a `/` at either end).
+    #[error(
+        "is a path of segments and must not be empty or hold an empty segment (`//`, or `/` at either end)"
+    )]
+    EmptySegment,
 }
 
 impl ArgError {

@@ -21,8 +21,8 @@ pub use args::{
 pub use portable::decode_portable_arguments;
 pub use reader::ArgReader;
 pub use request::{
-    BodyKind, HttpMethod, HttpRequest, Pairs, QueryValue, form_pairs, path_segment, push_each,
-    push_joined, push_path_segment, push_value,
+    BodyKind, HttpMethod, HttpRequest, Pairs, QueryValue, form_pairs, path_segment, path_segments,
+    push_each, push_joined, push_path_segment, push_path_segments, push_value,
 };
 pub use rules::{Check, Literal, Pattern, Rule, check_arguments, types as rule_types};
 

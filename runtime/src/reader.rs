@@ -67,6 +67,17 @@ impl<'a> ArgReader<'a> {
         })
     }
 
+    /// A multi-segment path parameter (`{+name}` in the spec's template): required, and its
+    /// segments must stay where the template puts them.
+    #[inline(never)]
+    pub fn path_segments(&mut self, field: &str) -> Option<String> {
+        self.keep(|args| {
+            let value: String = crate::args::required(args, field)?;
+            crate::request::path_segments(field, &value)?;
+            Ok(Some(value))
+        })
+    }
+
     /// The first error, after checking the schema's constraints (`rules`) if there was none.
     pub fn finish(self, rules: Option<&Rule>) -> Result<(), ArgError> {
         match (self.error, rules) {

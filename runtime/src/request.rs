@@ -166,18 +166,50 @@ pub fn push_path_segment(path: &mut String, value: &str) {
     path.extend(utf8_percent_encode(value, PATH_SEGMENT));
 }
 
+/// Appends a multi-segment path parameter (`{+name}` or `{name+}` in the spec's template):
+/// each `/`-separated part percent-encoded, the `/` between them kept. Callers check the value
+/// with [`path_segments`] first.
+pub fn push_path_segments(path: &mut String, value: &str) {
+    for (index, segment) in value.split('/').enumerate() {
+        if index > 0 {
+            path.push('/');
+        }
+        push_path_segment(path, segment);
+    }
+}
+
+/// Whether `value`, percent-decoded once, holds a `.` or `..` segment between `/` or `\`
+/// separators (`..`, `../x`, `x/./y`, `%2e%2e`).
+fn holds_dot_segment(decoded: &str) -> bool {
+    decoded
+        .split(['/', '\\'])
+        .any(|segment| segment == "." || segment == "..")
+}
+
 /// Refuses a path parameter that could leave its segment of the vendor's path: an empty value
-/// (it would reach the collection route), or one that, percent-decoded once, holds a `.` or
-/// `..` segment between `/` or `\` separators (`..`, `../x`, `x/./y`, `%2e%2e`).
+/// (it would reach the collection route), one that holds `/` (even as `%2F`), or one that,
+/// percent-decoded once, holds a `.` or `..` segment between `/` or `\` separators.
 #[inline(never)] // one shared copy keeps generated crates fast to optimize
 pub fn path_segment(field: &str, value: &str) -> Result<(), ArgError> {
     let decoded = percent_decode_str(value).decode_utf8_lossy();
-    let escapes = value.is_empty()
-        || decoded
-            .split(['/', '\\'])
-            .any(|segment| segment == "." || segment == "..");
-    if escapes {
+    if value.is_empty() || holds_dot_segment(&decoded) {
         Err(ArgError::new(field, ArgErrorKind::NotASegment))
+    } else if decoded.contains('/') {
+        Err(ArgError::new(field, ArgErrorKind::SlashInSegment))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses a multi-segment path parameter that could leave its place in the vendor's path: an
+/// empty value or segment, or a `.` or `..` segment once percent-decoded.
+#[inline(never)]
+pub fn path_segments(field: &str, value: &str) -> Result<(), ArgError> {
+    let decoded = percent_decode_str(value).decode_utf8_lossy();
+    if holds_dot_segment(&decoded) {
+        Err(ArgError::new(field, ArgErrorKind::NotASegment))
+    } else if value.split('/').any(str::is_empty) {
+        Err(ArgError::new(field, ArgErrorKind::EmptySegment))
     } else {
         Ok(())
     }
@@ -356,11 +388,39 @@ mod tests {
             ".x",
             "x.",
             "ord_0001",
-            "a/b",
+            "a\\b",
             "%252e%252e",
+            "%252F",
             "café",
         ] {
             assert_eq!(path_segment("id", good), Ok(()), "{good:?}");
+        }
+        for slashed in ["a/b", "a%2Fb", "a%2fb", "/"] {
+            let error = path_segment("id", slashed).unwrap_err();
+            assert_eq!(error.kind, ArgErrorKind::SlashInSegment, "{slashed:?}");
+        }
+    }
+
+    #[test]
+    fn multi_segment_values_keep_their_slashes_and_stay_in_place() {
+        let mut path = String::from("/files/");
+        push_path_segments(&mut path, "docs/a b/r\u{e9}sum\u{e9}?.pdf");
+        assert_eq!(path, "/files/docs/a%20b/r%C3%A9sum%C3%A9%3F.pdf");
+        assert_eq!(path_segments("path", "docs/2024/report.pdf"), Ok(()));
+        for (bad, kind) in [
+            ("", ArgErrorKind::EmptySegment),
+            ("a//b", ArgErrorKind::EmptySegment),
+            ("/a", ArgErrorKind::EmptySegment),
+            ("a/", ArgErrorKind::EmptySegment),
+            ("a/../b", ArgErrorKind::NotASegment),
+            ("a/%2e%2e/b", ArgErrorKind::NotASegment),
+            ("./a", ArgErrorKind::NotASegment),
+        ] {
+            assert_eq!(
+                path_segments("path", bad).unwrap_err().kind,
+                kind,
+                "{bad:?}"
+            );
         }
     }
 }

@@ -8,8 +8,12 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
 /// Values that would leave their path segment once a URL parser or the vendor's router
-/// removes dot segments or decodes `%2F`.
+/// removes dot segments or decodes `%2F` (which many vendor servers do, so a one-segment
+/// parameter refuses `/` in any form).
 const ESCAPING: &[&str] = &[
+    "a/b",
+    "a%2Fb",
+    "../../admin%2f",
     "",
     ".",
     "..",
@@ -22,8 +26,16 @@ const ESCAPING: &[&str] = &[
     "x\\..",
 ];
 
-/// Values that look odd but stay one segment: the vendor must receive them intact.
-const INTACT: &[&str] = &["a..b", "...", "x y/z?q=1#f", "%2e%2e-not-a-dot", "café"];
+/// Values that look odd but stay one segment: the vendor must receive them intact. A URL
+/// parser turns a bare `\` into `/`, so it arrives intact only encoded.
+const INTACT: &[&str] = &[
+    "a..b",
+    "...",
+    "x y\\z?q=1#f",
+    "a\\b",
+    "%2e%2e-not-a-dot",
+    "café",
+];
 
 /// One path parameter of one tool, found where the sandbox saw it.
 struct PathArgument {
@@ -106,7 +118,7 @@ async fn path_values_stay_in_their_segment(h: &Harness, url: &str, integration: 
             assert_eq!(answer["result"]["isError"], true, "{context}");
             let text = answer["result"]["content"][0]["text"].as_str().unwrap();
             let why = if argument.text {
-                "path segment"
+                "segment"
             } else {
                 "expected integer"
             };
