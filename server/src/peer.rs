@@ -90,14 +90,17 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
         })
 }
 
+/// A `--trusted-proxy` value that names no network.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not an address or a network in CIDR notation (10.0.0.0/8)")]
+pub struct NotANetwork(String);
+
 /// `--trusted-proxy`: a network in CIDR notation, or one address.
-pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, String> {
+pub fn parse_trusted_proxy(text: &str) -> Result<IpNet, NotANetwork> {
     let text = text.trim();
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| {
-            format!("`{text}` is not an address or a network in CIDR notation (10.0.0.0/8)")
-        })
+        .map_err(|_| NotANetwork(text.to_owned()))
 }
 
 #[cfg(test)]
@@ -178,6 +181,6 @@ mod tests {
         assert_eq!(parse_trusted_proxy("::1").unwrap().to_string(), "::1/128");
         assert!(parse_trusted_proxy("10.0.0.0/8").is_ok());
         let error = parse_trusted_proxy("10.0.0.0/33").unwrap_err();
-        assert!(error.contains("CIDR"), "{error}");
+        assert!(error.to_string().contains("CIDR"), "{error}");
     }
 }
