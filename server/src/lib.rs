@@ -144,15 +144,21 @@ async fn trace_request(
     response
 }
 
-/// `/mcp/<token>/...` with the token replaced, for logs.
+/// The paths whose next segment is an MCP token: the MCP transports and their protected
+/// resource metadata (RFC 9728 inserts the resource's path after the well-known name).
+const TOKEN_PREFIXES: [&str; 2] = ["/mcp/", "/.well-known/oauth-protected-resource/mcp/"];
+
+/// A path with the MCP token in it replaced, for logs.
 pub fn redact_path(path: &str) -> String {
-    match path.strip_prefix("/mcp/") {
-        Some(rest) => match rest.split_once('/') {
-            Some((_, tail)) => format!("/mcp/[redacted]/{tail}"),
-            None => "/mcp/[redacted]".to_owned(),
-        },
-        None => path.to_owned(),
+    for prefix in TOKEN_PREFIXES {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            return match rest.split_once('/') {
+                Some((_, tail)) => format!("{prefix}[redacted]/{tail}"),
+                None => format!("{prefix}[redacted]"),
+            };
+        }
     }
+    path.to_owned()
 }
 
 #[cfg(test)]
@@ -163,6 +169,10 @@ mod tests {
         assert_eq!(
             super::redact_path("/mcp/mcp_secret/sse"),
             "/mcp/[redacted]/sse"
+        );
+        assert_eq!(
+            super::redact_path("/.well-known/oauth-protected-resource/mcp/mcp_secret/portable"),
+            "/.well-known/oauth-protected-resource/mcp/[redacted]/portable"
         );
         assert_eq!(
             super::redact_path("/integrated-account"),

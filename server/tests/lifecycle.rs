@@ -455,3 +455,273 @@ async fn serving_on_every_interface_warns_and_the_demo_cleans_up() {
     );
     assert!(!scratch.exists(), "the demo removed its scratch directory");
 }
+
+/// At `SPECGATE_LOG=debug`, every path and exchange that carries a secret is logged without
+/// it: MCP URLs on every transport and on their protected resource metadata, the console's
+/// sign-in, the admin API's bearer token, an OAuth sign-in's code, verifier and tokens, and
+/// the vendor credentials sent on a tool call.
+#[tokio::test]
+async fn no_secret_reaches_the_debug_log() {
+    use specgate_server::grants::pkce_challenge;
+    let cwd = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log_path = cwd.path().join("demo.log");
+    let mut child = specgate(
+        cwd.path(),
+        &["demo", "--listen", &format!("127.0.0.1:{port}")],
+    )
+    .env("SPECGATE_LOG", "debug")
+    .stdout(Stdio::piped())
+    .stderr(std::fs::File::create(&log_path).unwrap())
+    .spawn()
+    .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    while !printed.contains("sign in with ") {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "demo ended: {printed}"
+        );
+        printed.push_str(&line);
+    }
+    let urls: Vec<String> = printed
+        .split_whitespace()
+        .filter(|word| word.starts_with("http://") && word.contains("/mcp/mcp_"))
+        .map(|word| word.trim_matches(|c| c == '"' || c == ',').to_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(urls.len(), 3, "{printed}");
+    let admin_token = printed
+        .split("sign in with ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let rpc = |url: String, body: Value| {
+        let http = http.clone();
+        async move {
+            http.post(url)
+                .header("accept", "application/json, text/event-stream")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mut secrets: Vec<String> = vec![
+        admin_token.clone(),
+        "sk_sandbox_malomo".into(),
+        "edesk_sandbox_token".into(),
+        "rr_secret".into(),
+        "rr_refresh_".into(),
+        "rr_access_".into(),
+    ];
+    for url in &urls {
+        let token = url.rsplit('/').next().unwrap().to_owned();
+        let path = url.strip_prefix(&base).unwrap();
+        for variant in [path.to_owned(), format!("{path}/portable")] {
+            let listed = rpc(
+                format!("{base}{variant}"),
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+            )
+            .await;
+            assert_eq!(listed.status(), 200);
+            let listed: Value = listed.json().await.unwrap();
+            let tool = listed["result"]["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["name"].as_str().unwrap().starts_with("list_all_"))
+                .unwrap()["name"]
+                .clone();
+            let called = rpc(
+                format!("{base}{variant}"),
+                json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": {}}}),
+            )
+            .await;
+            assert_eq!(called.status(), 200);
+            let metadata = http
+                .get(format!(
+                    "{base}/.well-known/oauth-protected-resource{variant}"
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(metadata.status(), 404, "not an oauth server");
+            let stream = http
+                .get(format!("{base}{variant}/sse"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(stream.status(), 200);
+        }
+        secrets.push(token);
+    }
+
+    // The console's sign-in and the admin API.
+    let signed_in = http
+        .post(format!("{base}/console/login"))
+        .form(&[("token", admin_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let accounts: Value = http
+        .get(format!("{base}/integrated-account"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account = accounts[0]["id"].as_str().unwrap();
+
+    // An OAuth sign-in to a new `oauth` server: registration, consent, code, refresh.
+    let created = post_admin(
+        &http,
+        &format!("{base}/integrated-account/{account}/mcp"),
+        &admin_token,
+        json!({"name": "signed in", "config": {"oauth": true}}),
+    )
+    .await;
+    let oauth_url = created["url"].as_str().unwrap().to_owned();
+    secrets.push(oauth_url.rsplit('/').next().unwrap().to_owned());
+    let oauth_path = oauth_url.strip_prefix(&base).unwrap();
+    let metadata = http
+        .get(format!(
+            "{base}/.well-known/oauth-protected-resource{oauth_path}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.status(), 200);
+    let redirect = "https://chatgpt.com/connector_platform_oauth_redirect";
+    let registered: Value = http
+        .post(format!("{base}/oauth/register"))
+        .json(&json!({"redirect_uris": [redirect]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = registered["client_id"].as_str().unwrap();
+    let verifier = "a-verifier-that-is-secret-and-forty-three-characters-long";
+    let challenge = pkce_challenge(verifier);
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("resource", oauth_url.as_str()),
+        ])
+        .finish();
+    let page = http
+        .get(format!("{base}/oauth/authorize?{query}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form: Vec<(String, String)> = page
+        .split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let (name, rest) = rest.split_once('"').unwrap();
+            let value = rest
+                .split_once("value=\"")
+                .unwrap()
+                .1
+                .split_once('"')
+                .unwrap()
+                .0;
+            (
+                name.to_owned(),
+                value.replace("&quot;", "\"").replace("&amp;", "&"),
+            )
+        })
+        .collect();
+    form.push(("api_token".into(), admin_token.clone()));
+    form.push(("decision".into(), "allow".into()));
+    let consented = http
+        .post(format!("{base}/oauth/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(consented.status(), 303);
+    let location = reqwest::Url::parse(consented.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens: Value = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let called = http
+        .post(&oauth_url)
+        .bearer_auth(&access)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(called.status(), 200);
+    let refreshed = http
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    secrets.extend([code, verifier.to_owned(), access, refresh]);
+
+    terminate(&child);
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(20))
+            .await
+            .success()
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("/.well-known/oauth-protected-resource/mcp/[redacted]"),
+        "the log is verbose: {log}"
+    );
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "`{secret}` is in the debug log"
+        );
+    }
+}
