@@ -150,6 +150,9 @@ enum Command {
         /// The MCP token (the last part of the MCP URL).
         #[arg(long, env = "SPECGATE_MCP_TOKEN")]
         mcp_token: String,
+        /// Allow http:// loopback base URLs for accounts (tests and demos only).
+        #[arg(long, env = "SPECGATE_ALLOW_INSECURE_UPSTREAMS")]
+        allow_insecure_upstreams: bool,
     },
     /// Print the compiled tools.
     Tools {
@@ -766,7 +769,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init => init(&common).await,
         Command::Serve(args) => serve_command(&common, args).await,
         Command::Demo(args) => demo(&common, args).await,
-        Command::Stdio { mcp_token } => stdio(&common, &mcp_token).await,
+        Command::Stdio {
+            mcp_token,
+            allow_insecure_upstreams,
+        } => stdio(&common, &mcp_token, allow_insecure_upstreams).await,
         Command::Tools { integration } => tools(&common, integration.as_deref()),
         Command::Integrations => {
             integrations(&common);
@@ -840,8 +846,12 @@ async fn serve_command(common: &Common, args: ServeArgs) -> Result<(), CliError>
 
 /// `specgate stdio`: one MCP server over stdin and stdout. Credentials are read per call:
 /// the process outlives any one read.
-async fn stdio(common: &Common, mcp_token: &str) -> Result<(), CliError> {
-    let state = cli_state(common, false).await?;
+async fn stdio(
+    common: &Common,
+    mcp_token: &str,
+    allow_insecure_upstreams: bool,
+) -> Result<(), CliError> {
+    let state = cli_state(common, allow_insecure_upstreams).await?;
     let resolved = state.resolve_mcp_token_uncached(mcp_token).await?;
     Ok(specgate_server::mcp::serve_stdio(state, resolved).await?)
 }

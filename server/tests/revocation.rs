@@ -350,3 +350,146 @@ async fn revoked_grants_end_what_this_instance_cached_on_postgres() {
     let second = start_with(Some(url)).await;
     revoked_grants_end_what_this_instance_cached(&first, &second, false).await;
 }
+
+/// An account's token URL on a removed host: the refresh its call needs sends nothing there,
+/// neither the client secret nor the refresh token, and the call says what to do.
+#[tokio::test]
+async fn a_removed_token_url_host_gets_no_refresh() {
+    let h = start().await;
+    h.provisioner
+        .allow_upstream_host("roserocket", "localhost")
+        .await
+        .unwrap();
+    let token_url = h.sandbox_url.replace("127.0.0.1", "localhost") + "/roserocket/oauth/token";
+    let (status, body) = h
+        .admin(
+            reqwest::Method::POST,
+            "/integrated-account",
+            Some(json!({
+                "integration": "roserocket",
+                "name": "tokens elsewhere",
+                "base_url": format!("{}/roserocket/api/v2/platformModel", h.sandbox_url),
+                "credentials": {"client_id": "rr_client", "client_secret": "rr_secret", "refresh_token": "rr_refresh_0", "token_url": token_url},
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, url) = h.server(body["id"].as_str().unwrap(), json!({})).await;
+    let (status, _) = h
+        .admin(
+            reqwest::Method::DELETE,
+            "/integrations/roserocket/upstream-hosts/localhost",
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    let answer = h
+        .call(&url, "list_all_roserocket_user_groups", json!({}))
+        .await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("token URL host `localhost` is no longer allowed"),
+        "{text}"
+    );
+    assert!(
+        h.sandbox.rose_token_forms().is_empty(),
+        "nothing was sent to the token endpoint"
+    );
+    assert!(h.sandbox.requests().is_empty(), "nor to the vendor");
+
+    // Allowed again, the same call refreshes and reaches the vendor.
+    let (status, _) = h
+        .admin(
+            reqwest::Method::POST,
+            "/integrations/roserocket/upstream-hosts",
+            Some(json!({"host": "localhost"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let answer = h
+        .call(&url, "list_all_roserocket_user_groups", json!({}))
+        .await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    assert_eq!(h.sandbox.rose_token_forms().len(), 1);
+}
+
+/// One tool call through `specgate stdio` on the harness's database: the call's answer.
+async fn stdio_call(h: &Harness, mcp_token: &str, tool: &'static str) -> Value {
+    use std::io::{BufRead, BufReader, Write};
+    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let database = format!("sqlite://{}", h.db_path.display());
+    let token = mcp_token.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_specgate"))
+            .args(["--database", &database, "stdio", "--allow-insecure-upstreams"])
+            .args(["--mcp-token", &token])
+            .env("SPECGATE_SECRET_KEY", key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for message in [
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": {}}}),
+        ] {
+            writeln!(stdin, "{message}").unwrap();
+        }
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let answer = loop {
+            let mut line = String::new();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "stdio closed early");
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == 2 {
+                break message;
+            }
+        };
+        drop(stdin);
+        child.wait().unwrap();
+        answer
+    })
+    .await
+    .unwrap()
+}
+
+/// `specgate stdio` follows the same rule: a call on a removed host is refused before
+/// anything is sent.
+#[tokio::test]
+async fn stdio_refuses_an_account_on_a_removed_host() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    let token = url.rsplit('/').next().unwrap();
+    let answer = stdio_call(&h, token, "list_all_malomo_orders").await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    let sent = h.sandbox.requests().len();
+    assert_eq!(sent, 1);
+
+    cli(
+        &h,
+        &[
+            "upstream-host",
+            "remove",
+            "--integration",
+            "malomo",
+            "127.0.0.1",
+        ],
+    )
+    .await;
+    let answer = stdio_call(&h, token, "list_all_malomo_orders").await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("host `127.0.0.1` is no longer allowed"),
+        "{text}"
+    );
+    assert_eq!(
+        h.sandbox.requests().len(),
+        sent,
+        "nothing reached the vendor"
+    );
+}
