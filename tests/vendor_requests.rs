@@ -34,11 +34,13 @@ fn malomo_requests() {
             ("customer_email", "a@b.c")
         ]
     );
-    let r = build("get_single_malomo_order_by_id", json!({"id": "ord/1"}));
-    assert_eq!(r.path, "/orders/ord%2F1");
+    let r = build("get_single_malomo_order_by_id", json!({"id": "ord 1\\?#"}));
+    assert_eq!(r.path, "/orders/ord%201%5C%3F%23");
     let def = find_tool("get_single_malomo_order_by_id").unwrap();
-    let escaping: Args = json!({"id": "ord/../1"}).as_object().cloned().unwrap();
-    assert_eq!((def.build)(&escaping).unwrap_err().field, "id");
+    for escaping in ["ord/../1", "ord/1", "ord%2F1"] {
+        let args: Args = json!({"id": escaping}).as_object().cloned().unwrap();
+        assert_eq!((def.build)(&args).unwrap_err().field, "id", "{escaping}");
+    }
     let r = build(
         "get_single_malomo_orders_by_tracking_code_by_id",
         json!({"id": "9400111"}),
@@ -191,11 +193,11 @@ fn roserocket_requests() {
     );
     let r = build(
         "get_single_roserocket_objects_external_by_id",
-        json!({"objectKey": "customer", "externalId": "ERP 1/2"}),
+        json!({"objectKey": "customer", "externalId": "ERP 1\\2"}),
     );
     assert_eq!(
         (r.method, r.path.as_str()),
-        (HttpMethod::Get, "/objects/customer/ERP%201%2F2/external")
+        (HttpMethod::Get, "/objects/customer/ERP%201%5C2/external")
     );
     let r = build(
         "update_a_roserocket_objects_external_by_id",

@@ -29,6 +29,8 @@ pub struct AuditLog {
     /// instances without a random draw per call, and without an index to enforce it.
     id_prefix: Arc<str>,
     next_id: Arc<AtomicU64>,
+    /// Records committed, counted once their transaction returned.
+    written: Arc<AtomicU64>,
     dropped: Arc<AtomicU64>,
     stop: CancellationToken,
     writer: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
@@ -39,11 +41,15 @@ impl AuditLog {
     /// as in a CLI command that makes no call).
     pub fn new(store: Store) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
+        let (written, dropped) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let stop = CancellationToken::new();
+        let counts = Counts {
+            written: written.clone(),
+            dropped: dropped.clone(),
+        };
         let writer = tokio::runtime::Handle::try_current()
             .ok()
-            .map(|runtime| runtime.spawn(write(store, receiver, stop.clone(), dropped.clone())));
+            .map(|runtime| runtime.spawn(write(store, receiver, stop.clone(), counts)));
         Self {
             sender,
             // The prefix is all that keeps ids unique across processes (the table has no
@@ -52,6 +58,7 @@ impl AuditLog {
                 .expect("the operating system's random source works")
                 .into(),
             next_id: Arc::default(),
+            written,
             dropped,
             stop,
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
@@ -74,6 +81,11 @@ impl AuditLog {
         }
     }
 
+    /// Records committed to the database.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
     /// Records dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -88,11 +100,17 @@ impl AuditLog {
     }
 }
 
+/// The writer's counters, shared with the [`AuditLog`] that reports them.
+struct Counts {
+    written: Arc<AtomicU64>,
+    dropped: Arc<AtomicU64>,
+}
+
 async fn write(
     store: Store,
     mut receiver: mpsc::Receiver<CallRecord>,
     stop: CancellationToken,
-    dropped: Arc<AtomicU64>,
+    counts: Counts,
 ) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -107,13 +125,18 @@ async fn write(
         }
         if !batch.is_empty() {
             match store.insert_calls(&batch).await {
-                Ok(()) => batch.clear(),
+                Ok(()) => {
+                    counts
+                        .written
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    batch.clear();
+                }
                 // Kept for the next flush, up to one queue's worth; older records go first.
                 Err(error) => {
                     tracing::warn!(%error, pending = batch.len(), "audit log write failed; retrying");
                     if let Some(excess) = batch.len().checked_sub(QUEUE).filter(|n| *n > 0) {
                         batch.drain(..excess);
-                        dropped.fetch_add(excess as u64, Ordering::Relaxed);
+                        counts.dropped.fetch_add(excess as u64, Ordering::Relaxed);
                     }
                 }
             }

@@ -109,7 +109,7 @@ impl Metrics {
 }
 
 /// Every metric family in Prometheus text format: the call counters, the token caches and
-/// the audit log's drops.
+/// the audit log's committed and dropped records.
 pub fn exposition(state: &AppState) -> String {
     let mut text = state.metrics.to_prometheus();
     text.push_str("# HELP specgate_token_lookups_total Token lookups, answered from memory (hit) or by the database (load).\n# TYPE specgate_token_lookups_total counter\n");
@@ -123,6 +123,11 @@ pub fn exposition(state: &AppState) -> String {
             "specgate_token_lookups_total{{token=\"{token}\",answer=\"hit\"}} {hits}\nspecgate_token_lookups_total{{token=\"{token}\",answer=\"load\"}} {loads}"
         );
     }
+    let _ = writeln!(
+        text,
+        "# HELP specgate_audit_written_total Audit records committed to the database.\n# TYPE specgate_audit_written_total counter\nspecgate_audit_written_total {}",
+        state.audit.written()
+    );
     let _ = writeln!(
         text,
         "# HELP specgate_audit_dropped_total Audit records dropped because the writer fell behind.\n# TYPE specgate_audit_dropped_total counter\nspecgate_audit_dropped_total {}",

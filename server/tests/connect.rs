@@ -535,7 +535,8 @@ async fn one_callback_wins(a: &Harness, b: &Harness) {
             .count()
     };
     for round in 0..4 {
-        let name = format!("raced-{round}");
+        // Unique on a PostgreSQL that other runs share.
+        let name = format!("raced-{round}-{}", a.base);
         let (allow, _) = consent(&start_connection(a, &name, json!({})).await).await;
         let at_b = allow.replacen(&a.base, &b.base, 1);
         assert_ne!(allow, at_b);

@@ -797,7 +797,15 @@ async fn text_bodies_are_capped_and_timeouts_become_tool_errors() {
     );
     assert!(serde_json::to_string(&big["result"]).unwrap().len() <= 100_000);
 
-    h.script_raw(200, "application/json", json!({"data": {}}), 3_000);
+    // A vendor that does not answer within the upstream timeout (a second here, and the
+    // vendor takes a minute, however loaded the machine).
+    let h = common::start_configured(|config| {
+        config.upstream_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let account = h.account("e_desk").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    h.script_raw(200, "application/json", json!({"data": {}}), 60_000);
     let slow = h
         .call(&url, "get_single_e_desk_tag_by_id", json!({"tagId": 3}))
         .await;
@@ -818,9 +826,7 @@ async fn legacy_sse_sessions_are_bounded_and_idle_ones_close() {
     let h = start().await;
     let account = h.account("malomo").await;
     let (_, url) = h.server(&account, json!({})).await;
-    // Before the request, so the idle period the server measures lies inside what this does.
-    let started = std::time::Instant::now();
-    let mut first = h.http.get(format!("{url}/sse")).send().await.unwrap();
+    let first = h.http.get(format!("{url}/sse")).send().await.unwrap();
     let second = h.http.get(format!("{url}/sse")).send().await.unwrap();
     assert_eq!(
         (first.status().as_u16(), second.status().as_u16()),
@@ -844,31 +850,44 @@ async fn legacy_sse_sessions_are_bounded_and_idle_ones_close() {
         503,
         "the harness allows three sessions in all"
     );
-    drop(other);
-    drop(second);
-    // The idle limit (1.5 s in the harness) ends the first stream by itself.
-    while let Some(chunk) = tokio::time::timeout(std::time::Duration::from_secs(10), first.chunk())
-        .await
-        .unwrap()
-        .unwrap()
-    {
-        assert!(!chunk.is_empty());
+    drop((first, second, other));
+
+    // With a short idle window, both of a server's sessions end by themselves, and their
+    // slots are free again.
+    let idle = std::time::Duration::from_millis(1500);
+    let h = common::start_configured(|config| config.sse_idle = idle).await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({})).await;
+    // Before the requests, so the idle period the server measures lies inside what this does.
+    let started = std::time::Instant::now();
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let mut stream = h.http.get(format!("{url}/sse")).send().await.unwrap();
+        assert_eq!(stream.status(), 200);
+        readers.push(async move {
+            while let Ok(Some(chunk)) = stream.chunk().await {
+                assert!(!chunk.is_empty());
+            }
+        });
     }
+    futures::future::join_all(readers).await;
     assert!(
-        started.elapsed() >= std::time::Duration::from_millis(1500),
+        started.elapsed() >= idle,
         "closed for idleness, not at once"
     );
-    // Closed sessions free their slot: a new one is admitted once the server has let go.
+    // Both slots come back once the server has let go.
     let freed = std::time::Instant::now();
-    loop {
+    let mut admitted = Vec::new();
+    while admitted.len() < 2 {
         let again = h.http.get(format!("{url}/sse")).send().await.unwrap();
         if again.status() == 200 {
-            break;
+            admitted.push(again);
+            continue;
         }
         assert_eq!(again.status(), 503);
         assert!(
             freed.elapsed() < std::time::Duration::from_secs(10),
-            "closed sessions never freed their slot"
+            "closed sessions never freed their slots"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

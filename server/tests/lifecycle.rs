@@ -270,7 +270,7 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
             &listen,
             "--allow-insecure-upstreams",
             "--shutdown-drain-secs",
-            "1",
+            "3",
         ],
     )
     .stdout(Stdio::null())
@@ -304,7 +304,8 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
         status: 200,
         headers: vec![("content-type".to_owned(), "application/json".to_owned())],
         body: json!([{"id": "wh_slow"}]),
-        delay_ms: 1500,
+        // Past the drain window: the call is still in flight when the listener closes.
+        delay_ms: 4000,
     });
     let in_flight = tokio::spawn({
         let (http, url) = (http.clone(), url.clone());
@@ -377,6 +378,26 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
         http.get(format!("{base}/healthz")).send().await.is_err(),
         "nothing listens any more"
     );
+    // The call that finished during the shutdown was logged before the process exited.
+    let database = format!(
+        "sqlite://{}",
+        cwd.path().join(".specgate/specgate.db").display()
+    );
+    let store = specgate_server::store::Store::open(&database, false)
+        .await
+        .unwrap();
+    let calls = store
+        .list_calls(
+            account["id"].as_str().unwrap(),
+            created["id"].as_str().unwrap(),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(calls.len(), 1, "the in-flight call's audit row was written");
+    assert_eq!(calls[0].tool, "list_all_malomo_webhooks");
+    assert_eq!(calls[0].outcome, "ok");
 }
 
 #[test]

@@ -32,37 +32,48 @@ pub async fn start() -> Harness {
 
 /// A harness on the given database URL (default: a fresh SQLite file).
 pub async fn start_with(database: Option<String>) -> Harness {
-    launch(database, true).await
+    launch(database, true, |_| {}).await
 }
 
 /// A harness without `--allow-insecure-upstreams`: only public https upstreams are reachable,
 /// so it tests what the server refuses rather than vendor calls.
 pub async fn start_secure() -> Harness {
-    launch(None, false).await
+    launch(None, false, |_| {}).await
 }
 
-async fn launch(database: Option<String>, allow_insecure_upstreams: bool) -> Harness {
+/// A harness whose settings `tweak` changes: a short upstream timeout or SSE idle window for
+/// the one test that waits for it, so no other test depends on a loaded machine beating it.
+pub async fn start_configured(tweak: impl FnOnce(&mut Config)) -> Harness {
+    launch(None, true, tweak).await
+}
+
+async fn launch(
+    database: Option<String>,
+    allow_insecure_upstreams: bool,
+    tweak: impl FnOnce(&mut Config),
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("specgate.db");
     let database = database.unwrap_or_else(|| format!("sqlite://{}", db_path.display()));
     let store = Store::open(&database, true).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config {
+    let mut config = Config {
         public_url: Some(base.clone()),
         allowed_hosts: vec![],
         allowed_origins: vec![],
         allow_insecure_upstreams,
         max_body_bytes: 64 * 1024,
         tools_page_size: 5,
-        upstream_timeout: std::time::Duration::from_millis(1500),
+        upstream_timeout: std::time::Duration::from_secs(30),
         sse_max_sessions: 3,
         sse_max_sessions_per_server: 2,
-        sse_idle: std::time::Duration::from_millis(1500),
+        sse_idle: std::time::Duration::from_secs(300),
         audit_retention: std::time::Duration::from_secs(86_400),
         serving_threads: 1,
         trusted_proxies: vec![],
     };
+    tweak(&mut config);
     let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
     let provisioner = Provisioner::new(state.clone());
     let (_, admin_token) = provisioner
