@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use diag::{Diagnostic, Severity};
-pub use ir::{ClassIr, IntegrationIr, ToolIr};
+pub use ir::{ClassIr, IntegrationIr, PaginationIr, ToolIr};
 pub use shards::{SHARD_COUNT, SHARD_MAP, SHARD_MAP_NAME, ShardMap, shard_of};
 pub use surface::{LOCK_FILE, LOCK_FILE_NAME, Surface};
 
