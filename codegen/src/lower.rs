@@ -1416,6 +1416,7 @@ impl Lowerer<'_, '_, '_> {
             self.schema_stats.0 += 1;
             input_schema["$defs"] = Value::Object(expansion.defs);
         }
+        schema::close_declared_objects(&mut input_schema);
         for fate in crate::rules::settle_patterns(&mut input_schema) {
             self.pattern_diagnostic(doc, pointer, &name, fate);
         }

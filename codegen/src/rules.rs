@@ -246,10 +246,41 @@ fn reaches_constraint(node: &Value, constrained_defs: &BTreeSet<String>) -> bool
     if let Some(name) = def_name(node) {
         return constrained_defs.contains(name);
     }
-    if CONSTRAINTS.iter().any(|k| members.contains_key(*k)) {
+    if CONSTRAINTS.iter().any(|k| members.contains_key(*k)) || needs_exclusivity(members) {
         return true;
     }
     children(members).any(|child| reaches_constraint(child, constrained_defs))
+}
+
+/// Whether a `oneOf` of scalar branches has two that one value can match (`number` and
+/// `integer`, or a branch of any type): the typed parser takes the first branch that fits,
+/// so only the rule's exclusivity check refuses a value that fits both, as JSON Schema does.
+/// Branches of objects and arrays are told apart by their members, which the typed parser
+/// reads whole.
+fn needs_exclusivity(members: &Map<String, Value>) -> bool {
+    const SCALARS: u8 = 1 | 2 | 4 | 8 | 16;
+    let Some(branches) = members.get("oneOf").and_then(Value::as_array) else {
+        return false;
+    };
+    let mut bits = Vec::new();
+    for branch in branches {
+        if branch.get("$ref").is_some() {
+            return false;
+        }
+        let mut types = match type_bits(branch.get("type")) {
+            0 => return false,
+            types if types & !SCALARS != 0 => return false,
+            types => types,
+        };
+        // Every number that is an integer.
+        if types & 8 != 0 {
+            types |= 4;
+        }
+        bits.push(types);
+    }
+    bits.iter()
+        .enumerate()
+        .any(|(i, a)| bits[i + 1..].iter().any(|b| a & b != 0))
 }
 
 /// The subschemas of a node that rules follow.
@@ -390,7 +421,8 @@ impl RuleBuilder<'_> {
             let Some(branches) = members.get(key).and_then(Value::as_array) else {
                 continue;
             };
-            if !branches.iter().any(|b| self.constrained(b)) {
+            let exclusive = key == "oneOf" && needs_exclusivity(members);
+            if !exclusive && !branches.iter().any(|b| self.constrained(b)) {
                 continue;
             }
             let rules: Vec<TokenStream> = branches.iter().map(|b| self.rule(b)).collect();
@@ -554,5 +586,26 @@ mod tests {
             !text.contains("\"id\""),
             "unconstrained members are left out: {text}"
         );
+    }
+
+    #[test]
+    fn a_oneof_of_overlapping_scalars_is_checked_for_exclusivity() {
+        let union = |branches: Value| json!({"oneOf": branches}).as_object().unwrap().clone();
+        assert!(needs_exclusivity(&union(
+            json!([{"type": "number"}, {"type": "integer"}])
+        )));
+        assert!(needs_exclusivity(&union(
+            json!([{"type": ["string", "null"]}, {"type": "null"}])
+        )));
+        assert!(!needs_exclusivity(&union(
+            json!([{"type": "string"}, {"type": "integer"}])
+        )));
+        // Objects and arrays are told apart by the typed parser, which reads them whole.
+        assert!(!needs_exclusivity(&union(
+            json!([{"type": "object"}, {"type": "object"}])
+        )));
+        assert!(!needs_exclusivity(&union(
+            json!([{"$ref": "#/$defs/A"}, {"type": "integer"}])
+        )));
     }
 }

@@ -7,7 +7,7 @@
 //! Schema are dropped. External `$ref`s are never fetched: they are reported and the operation
 //! is skipped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 
@@ -744,6 +744,80 @@ pub fn is_nullable(schema: &Value) -> bool {
     }
 }
 
+/// Closes, in a tool's input schema, every object that declares properties and says nothing
+/// of others: the typed parser refuses members such an object does not declare, so
+/// the schema says `additionalProperties: false` and a client validating against it refuses
+/// what the parser would. An `allOf` part stays open (closing one part would refuse the other
+/// parts' members), and so does a shared shape used as one.
+pub fn close_declared_objects(input_schema: &mut Value) {
+    let mut parts = BTreeSet::new();
+    collect_all_of_refs(input_schema, &mut parts);
+    close(input_schema, true, &parts);
+}
+
+fn collect_all_of_refs(node: &Value, found: &mut BTreeSet<String>) {
+    match node {
+        Value::Object(members) => {
+            for part in members
+                .get("allOf")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(name) = part
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix(DEFS_PREFIX))
+                {
+                    found.insert(name.to_owned());
+                }
+            }
+            members.values().for_each(|v| collect_all_of_refs(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_all_of_refs(v, found)),
+        _ => {}
+    }
+}
+
+fn close(node: &mut Value, close_self: bool, open_defs: &BTreeSet<String>) {
+    let Value::Object(members) = node else {
+        return;
+    };
+    // What the typed parser reads as a struct: declared properties, and no other type.
+    let declares = members
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| !p.is_empty());
+    let object_only = members
+        .get("type")
+        .is_none_or(|t| t.as_str() == Some("object"));
+    if close_self && declares && object_only && !members.contains_key("additionalProperties") {
+        members.insert("additionalProperties".to_owned(), Value::Bool(false));
+    }
+    for (key, value) in members.iter_mut() {
+        match (key.as_str(), value) {
+            ("properties", Value::Object(children)) => {
+                children
+                    .values_mut()
+                    .for_each(|c| close(c, true, open_defs));
+            }
+            ("$defs", Value::Object(defs)) => {
+                for (name, def) in defs.iter_mut() {
+                    close(def, !open_defs.contains(name), open_defs);
+                }
+            }
+            ("allOf", Value::Array(parts)) => {
+                parts.iter_mut().for_each(|p| close(p, false, open_defs));
+            }
+            ("oneOf" | "anyOf", Value::Array(branches)) => {
+                branches.iter_mut().for_each(|b| close(b, true, open_defs));
+            }
+            ("items" | "additionalProperties", child) => close(child, true, open_defs),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -896,5 +970,57 @@ mod tests {
         let expanded = arena.expand(&schema, &mut Expansion::default());
         assert_eq!(expanded["properties"]["meta"]["properties"], json!({}));
         assert_eq!(expanded["properties"]["tags"]["items"], json!({}));
+    }
+
+    #[test]
+    fn declared_objects_are_closed_but_allof_parts_and_free_forms_stay_open() {
+        let mut schema = json!({
+            "type": "object",
+            "properties": {
+                "customer": {"type": "object", "properties": {"email": {"type": "string"}}},
+                "meta": {"type": "object", "properties": {}},
+                "extra": {"type": "object", "properties": {"a": {}}, "additionalProperties": true},
+                "lines": {"type": "array", "items": {"properties": {"sku": {"type": "string"}}}},
+                "either": {"oneOf": [{"type": "object", "properties": {"a": {}}}, {"type": "string"}]},
+                "both": {"allOf": [{"$ref": "#/$defs/Part"}, {"type": "object", "properties": {"b": {}}}]},
+            },
+            "$defs": {
+                "Part": {"type": "object", "properties": {"a": {}}},
+                "Alone": {"type": "object", "properties": {"c": {}}},
+            },
+        });
+        close_declared_objects(&mut schema);
+        let closed = |pointer: &str| {
+            schema
+                .pointer(pointer)
+                .unwrap()
+                .get("additionalProperties")
+                .cloned()
+        };
+        assert_eq!(closed(""), Some(json!(false)));
+        assert_eq!(closed("/properties/customer"), Some(json!(false)));
+        assert_eq!(
+            closed("/properties/meta"),
+            None,
+            "no declared property: free-form"
+        );
+        assert_eq!(
+            closed("/properties/extra"),
+            Some(json!(true)),
+            "said explicitly"
+        );
+        assert_eq!(closed("/properties/lines/items"), Some(json!(false)));
+        assert_eq!(closed("/properties/either/oneOf/0"), Some(json!(false)));
+        assert_eq!(
+            closed("/properties/both/allOf/1"),
+            None,
+            "an allOf part stays open"
+        );
+        assert_eq!(
+            closed("/$defs/Part"),
+            None,
+            "a shape used as an allOf part stays open"
+        );
+        assert_eq!(closed("/$defs/Alone"), Some(json!(false)));
     }
 }

@@ -27,7 +27,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
             idempotent: false,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Constraints order.\",\"properties\":{\"channel\":{\"type\":\"string\",\"pattern\":\"^[\\\\p{Script=Han}a-z]+$\"},\"batch\":{\"type\":\"string\",\"pattern\":\"^[^/:|\\\\x00-\\\\x1f]+$\"},\"legacy\":{\"type\":\"string\"},\"lines\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":4,\"items\":{\"type\":\"object\",\"required\":[\"sku\"],\"properties\":{\"sku\":{\"type\":\"string\",\"minLength\":3,\"maxLength\":8,\"pattern\":\"^[A-Z0-9\\\\-]+$\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":99},\"price\":{\"type\":\"number\",\"exclusiveMinimum\":0,\"multipleOf\":0.01},\"discount\":{\"type\":\"number\",\"minimum\":-50,\"maximum\":0},\"tax_rate\":{\"type\":\"number\",\"minimum\":0,\"exclusiveMaximum\":100}}}},\"tags\":{\"type\":\"array\",\"uniqueItems\":true,\"items\":{\"type\":\"string\"}},\"metadata\":{\"type\":\"object\",\"minProperties\":1,\"maxProperties\":2,\"additionalProperties\":{\"type\":\"string\",\"maxLength\":10},\"properties\":{}},\"category\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20},\"children\":{\"type\":\"array\",\"maxItems\":3,\"items\":{\"$ref\":\"#/$defs/Category\"}}}},\"code\":{\"oneOf\":[{\"type\":\"string\",\"maxLength\":4},{\"type\":\"integer\",\"maximum\":9999}]},\"reference\":{\"anyOf\":[{\"type\":\"string\",\"format\":\"uuid\"},{\"type\":\"object\",\"properties\":{\"external\":{\"type\":\"string\",\"minLength\":2}}}]}},\"required\":[\"lines\"],\"additionalProperties\":false,\"$defs\":{\"Category\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20},\"children\":{\"type\":\"array\",\"maxItems\":3,\"items\":{\"$ref\":\"#/$defs/Category\"}}}}}}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Constraints order.\",\"properties\":{\"channel\":{\"type\":\"string\",\"pattern\":\"^[\\\\p{Script=Han}a-z]+$\"},\"batch\":{\"type\":\"string\",\"pattern\":\"^[^/:|\\\\x00-\\\\x1f]+$\"},\"legacy\":{\"type\":\"string\"},\"lines\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":4,\"items\":{\"type\":\"object\",\"required\":[\"sku\"],\"properties\":{\"sku\":{\"type\":\"string\",\"minLength\":3,\"maxLength\":8,\"pattern\":\"^[A-Z0-9\\\\-]+$\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":99},\"price\":{\"type\":\"number\",\"exclusiveMinimum\":0,\"multipleOf\":0.01},\"discount\":{\"type\":\"number\",\"minimum\":-50,\"maximum\":0},\"tax_rate\":{\"type\":\"number\",\"minimum\":0,\"exclusiveMaximum\":100}},\"additionalProperties\":false}},\"tags\":{\"type\":\"array\",\"uniqueItems\":true,\"items\":{\"type\":\"string\"}},\"metadata\":{\"type\":\"object\",\"minProperties\":1,\"maxProperties\":2,\"additionalProperties\":{\"type\":\"string\",\"maxLength\":10},\"properties\":{}},\"category\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20},\"children\":{\"type\":\"array\",\"maxItems\":3,\"items\":{\"$ref\":\"#/$defs/Category\"}}},\"additionalProperties\":false},\"code\":{\"oneOf\":[{\"type\":\"string\",\"maxLength\":4},{\"type\":\"integer\",\"maximum\":9999}]},\"reference\":{\"anyOf\":[{\"type\":\"string\",\"format\":\"uuid\"},{\"type\":\"object\",\"properties\":{\"external\":{\"type\":\"string\",\"minLength\":2}},\"additionalProperties\":false}]}},\"required\":[\"lines\"],\"additionalProperties\":false,\"$defs\":{\"Category\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20},\"children\":{\"type\":\"array\",\"maxItems\":3,\"items\":{\"$ref\":\"#/$defs/Category\"}}},\"additionalProperties\":false}}}",
         input_schema_portable: "{\"type\":\"object\",\"properties\":{\"channel\":{\"type\":\"string\",\"pattern\":\"^[\\\\p{Script=Han}a-z]+$\"},\"batch\":{\"type\":\"string\",\"pattern\":\"^[^/:|\\\\x00-\\\\x1f]+$\"},\"legacy\":{\"type\":\"string\"},\"lines\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"sku\":{\"type\":\"string\",\"minLength\":3,\"maxLength\":8,\"pattern\":\"^[A-Z0-9\\\\-]+$\"},\"quantity\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":99},\"price\":{\"type\":\"number\",\"description\":\"(greater than 0; a multiple of 0.01)\"},\"discount\":{\"type\":\"number\",\"minimum\":-50,\"maximum\":0},\"tax_rate\":{\"type\":\"number\",\"minimum\":0,\"description\":\"(less than 100)\"}},\"required\":[\"sku\"]},\"minItems\":1,\"maxItems\":4},\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"(items unique)\"},\"metadata\":{\"type\":\"string\",\"description\":\"(a JSON-encoded object: send it as a string of JSON text)\"},\"category\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20},\"children\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":20},\"children\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"description\":\"(a JSON-encoded `Category` (it contains itself): send it as a string of JSON text)\"},\"maxItems\":3}}},\"maxItems\":3}}},\"code\":{\"type\":\"string\",\"description\":\"(a JSON-encoded value, one of: string, integer: send it as a string of JSON text)\"},\"reference\":{\"type\":\"string\",\"description\":\"(a JSON-encoded value, one of: string, object: send it as a string of JSON text)\"}},\"required\":[\"lines\"],\"description\":\"Arguments for: Create a Constraints order.\"}",
         portable_encoded: &[
             "category/children/*/children/*",
@@ -43,16 +43,16 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     },
 ];
 
-static PATTERN_0AE3B957FAF2_0: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
+static PATTERN_BC31BC309246_0: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
     "^[\\p{Script=Han}a-z]+$",
 );
-static PATTERN_0AE3B957FAF2_1: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
+static PATTERN_BC31BC309246_1: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
     "^[^/:|\\x00-\\x1f]+$",
 );
-static PATTERN_0AE3B957FAF2_2: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
+static PATTERN_BC31BC309246_2: ::specgate_runtime::Pattern = ::specgate_runtime::Pattern::new(
     "^[A-Z0-9\\-]+$",
 );
-static RULES_0AE3B957FAF2_DEF_0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_BC31BC309246_DEF_0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: 64u8,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -70,15 +70,19 @@ static RULES_0AE3B957FAF2_DEF_0: ::specgate_runtime::Rule = ::specgate_runtime::
                         types: 32u8,
                         checks: &[
                             ::specgate_runtime::Check::MaxItems(3u64),
-                            ::specgate_runtime::Check::Items(&RULES_0AE3B957FAF2_DEF_0),
+                            ::specgate_runtime::Check::Items(&RULES_BC31BC309246_DEF_0),
                         ],
                     },
                 ),
             ],
         ),
+        ::specgate_runtime::Check::AdditionalProperties(
+            &["name", "children"],
+            ::std::option::Option::None,
+        ),
     ],
 };
-static RULES_0AE3B957FAF2: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+static RULES_BC31BC309246: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
     types: ::specgate_runtime::rule_types::OBJECT,
     checks: &[
         ::specgate_runtime::Check::Properties(
@@ -88,7 +92,7 @@ static RULES_0AE3B957FAF2: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
                     &::specgate_runtime::Rule {
                         types: 16u8,
                         checks: &[
-                            ::specgate_runtime::Check::Pattern(&PATTERN_0AE3B957FAF2_0),
+                            ::specgate_runtime::Check::Pattern(&PATTERN_BC31BC309246_0),
                         ],
                     },
                 ),
@@ -97,7 +101,7 @@ static RULES_0AE3B957FAF2: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
                     &::specgate_runtime::Rule {
                         types: 16u8,
                         checks: &[
-                            ::specgate_runtime::Check::Pattern(&PATTERN_0AE3B957FAF2_1),
+                            ::specgate_runtime::Check::Pattern(&PATTERN_BC31BC309246_1),
                         ],
                     },
                 ),
@@ -122,7 +126,7 @@ static RULES_0AE3B957FAF2: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
                                                         checks: &[
                                                             ::specgate_runtime::Check::MinLength(3u64),
                                                             ::specgate_runtime::Check::MaxLength(8u64),
-                                                            ::specgate_runtime::Check::Pattern(&PATTERN_0AE3B957FAF2_2),
+                                                            ::specgate_runtime::Check::Pattern(&PATTERN_BC31BC309246_2),
                                                         ],
                                                     },
                                                 ),
@@ -167,6 +171,10 @@ static RULES_0AE3B957FAF2: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
                                                     },
                                                 ),
                                             ],
+                                        ),
+                                        ::specgate_runtime::Check::AdditionalProperties(
+                                            &["sku", "quantity", "price", "discount", "tax_rate"],
+                                            ::std::option::Option::None,
                                         ),
                                     ],
                                 },
@@ -220,11 +228,15 @@ static RULES_0AE3B957FAF2: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
                                             types: 32u8,
                                             checks: &[
                                                 ::specgate_runtime::Check::MaxItems(3u64),
-                                                ::specgate_runtime::Check::Items(&RULES_0AE3B957FAF2_DEF_0),
+                                                ::specgate_runtime::Check::Items(&RULES_BC31BC309246_DEF_0),
                                             ],
                                         },
                                     ),
                                 ],
+                            ),
+                            ::specgate_runtime::Check::AdditionalProperties(
+                                &["name", "children"],
+                                ::std::option::Option::None,
                             ),
                         ],
                     },
@@ -273,6 +285,10 @@ static RULES_0AE3B957FAF2: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
                                                         },
                                                     ),
                                                 ],
+                                            ),
+                                            ::specgate_runtime::Check::AdditionalProperties(
+                                                &["external"],
+                                                ::std::option::Option::None,
                                             ),
                                         ],
                                     },
@@ -357,7 +373,7 @@ impl CreateAConstraintsOrderRequest {
         match (
             ::specgate_runtime::ArgReader::finish(
                 __reader,
-                ::std::option::Option::Some(&RULES_0AE3B957FAF2),
+                ::std::option::Option::Some(&RULES_BC31BC309246),
             ),
             lines,
         ) {

@@ -27,7 +27,7 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
             idempotent: false,
             open_world: true,
         },
-        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Tree node.\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/Node\"}},\"parent\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/Node\"}},\"parent\":{\"$ref\":\"#/$defs/Node\",\"description\":\"The node above; a direct self-reference.\"},\"shape\":{\"description\":\"A union told apart by JSON type.\",\"oneOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\",\"enum\":[\"circle\",\"square\"]},\"size\":{\"type\":\"number\"},\"amount\":{\"description\":\"A number or a whole number; whole numbers are integers.\",\"oneOf\":[{\"type\":\"number\"},{\"type\":\"integer\"}]}}}]}},\"description\":\"The node above; a direct self-reference.\"},\"shape\":{\"description\":\"A union told apart by JSON type.\",\"oneOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\",\"enum\":[\"circle\",\"square\"]},\"size\":{\"type\":\"number\"},\"amount\":{\"description\":\"A number or a whole number; whole numbers are integers.\",\"oneOf\":[{\"type\":\"number\"},{\"type\":\"integer\"}]}}}]}},\"required\":[],\"additionalProperties\":false,\"$defs\":{\"Node\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/Node\"}},\"parent\":{\"$ref\":\"#/$defs/Node\",\"description\":\"The node above; a direct self-reference.\"},\"shape\":{\"description\":\"A union told apart by JSON type.\",\"oneOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\",\"enum\":[\"circle\",\"square\"]},\"size\":{\"type\":\"number\"},\"amount\":{\"description\":\"A number or a whole number; whole numbers are integers.\",\"oneOf\":[{\"type\":\"number\"},{\"type\":\"integer\"}]}}}]}}}}}",
+        input_schema: "{\"type\":\"object\",\"description\":\"Arguments for: Create a Tree node.\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/Node\"}},\"parent\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/Node\"}},\"parent\":{\"$ref\":\"#/$defs/Node\",\"description\":\"The node above; a direct self-reference.\"},\"shape\":{\"description\":\"A union told apart by JSON type.\",\"oneOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\",\"enum\":[\"circle\",\"square\"]},\"size\":{\"type\":\"number\"},\"amount\":{\"description\":\"A number or a whole number; whole numbers are integers.\",\"oneOf\":[{\"type\":\"number\"},{\"type\":\"integer\"}]}},\"additionalProperties\":false}]}},\"description\":\"The node above; a direct self-reference.\",\"additionalProperties\":false},\"shape\":{\"description\":\"A union told apart by JSON type.\",\"oneOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\",\"enum\":[\"circle\",\"square\"]},\"size\":{\"type\":\"number\"},\"amount\":{\"description\":\"A number or a whole number; whole numbers are integers.\",\"oneOf\":[{\"type\":\"number\"},{\"type\":\"integer\"}]}},\"additionalProperties\":false}]}},\"required\":[],\"additionalProperties\":false,\"$defs\":{\"Node\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/Node\"}},\"parent\":{\"$ref\":\"#/$defs/Node\",\"description\":\"The node above; a direct self-reference.\"},\"shape\":{\"description\":\"A union told apart by JSON type.\",\"oneOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{\"type\":\"integer\"}},{\"type\":\"object\",\"required\":[\"kind\"],\"properties\":{\"kind\":{\"type\":\"string\",\"enum\":[\"circle\",\"square\"]},\"size\":{\"type\":\"number\"},\"amount\":{\"description\":\"A number or a whole number; whole numbers are integers.\",\"oneOf\":[{\"type\":\"number\"},{\"type\":\"integer\"}]}},\"additionalProperties\":false}]}},\"additionalProperties\":false}}}",
         input_schema_portable: "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"description\":\"(a JSON-encoded `Node` (it contains itself): send it as a string of JSON text)\"}},\"parent\":{\"type\":\"string\",\"description\":\"The node above; a direct self-reference. (a JSON-encoded `Node` (it contains itself): send it as a string of JSON text)\"},\"shape\":{\"type\":\"string\",\"description\":\"A union told apart by JSON type. (a JSON-encoded value, one of: string, array, object: send it as a string of JSON text)\"}}}},\"parent\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"description\":\"(a JSON-encoded `Node` (it contains itself): send it as a string of JSON text)\"}},\"parent\":{\"type\":\"string\",\"description\":\"The node above; a direct self-reference. (a JSON-encoded `Node` (it contains itself): send it as a string of JSON text)\"},\"shape\":{\"type\":\"string\",\"description\":\"A union told apart by JSON type. (a JSON-encoded value, one of: string, array, object: send it as a string of JSON text)\"}}}},\"parent\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"children\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"description\":\"(a JSON-encoded `Node` (it contains itself): send it as a string of JSON text)\"}},\"parent\":{\"type\":\"string\",\"description\":\"The node above; a direct self-reference. (a JSON-encoded `Node` (it contains itself): send it as a string of JSON text)\"},\"shape\":{\"type\":\"string\",\"description\":\"A union told apart by JSON type. (a JSON-encoded value, one of: string, array, object: send it as a string of JSON text)\"}},\"description\":\"The node above; a direct self-reference.\"},\"shape\":{\"type\":\"string\",\"description\":\"A union told apart by JSON type. (a JSON-encoded value, one of: string, array, object: send it as a string of JSON text)\"}},\"description\":\"The node above; a direct self-reference.\"},\"shape\":{\"type\":\"string\",\"description\":\"A union told apart by JSON type. (a JSON-encoded value, one of: string, array, object: send it as a string of JSON text)\"}},\"description\":\"Arguments for: Create a Tree node.\"}",
         portable_encoded: &[
             "children/*/children/*",
@@ -50,6 +50,235 @@ static TOOLS: [::specgate_runtime::ToolDef; 1usize] = [
     },
 ];
 
+static RULES_8EE6DC44A809_DEF_0: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: 64u8,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "children",
+                    &::specgate_runtime::Rule {
+                        types: 32u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Items(&RULES_8EE6DC44A809_DEF_0),
+                        ],
+                    },
+                ),
+                ("parent", &RULES_8EE6DC44A809_DEF_0),
+                (
+                    "shape",
+                    &::specgate_runtime::Rule {
+                        types: 0u8,
+                        checks: &[
+                            ::specgate_runtime::Check::OneOf(
+                                &[
+                                    &::specgate_runtime::Rule {
+                                        types: 16u8,
+                                        checks: &[],
+                                    },
+                                    &::specgate_runtime::Rule {
+                                        types: 32u8,
+                                        checks: &[],
+                                    },
+                                    &::specgate_runtime::Rule {
+                                        types: 64u8,
+                                        checks: &[
+                                            ::specgate_runtime::Check::Required(&["kind"]),
+                                            ::specgate_runtime::Check::Properties(
+                                                &[
+                                                    (
+                                                        "amount",
+                                                        &::specgate_runtime::Rule {
+                                                            types: 0u8,
+                                                            checks: &[
+                                                                ::specgate_runtime::Check::OneOf(
+                                                                    &[
+                                                                        &::specgate_runtime::Rule {
+                                                                            types: 8u8,
+                                                                            checks: &[],
+                                                                        },
+                                                                        &::specgate_runtime::Rule {
+                                                                            types: 4u8,
+                                                                            checks: &[],
+                                                                        },
+                                                                    ],
+                                                                ),
+                                                            ],
+                                                        },
+                                                    ),
+                                                ],
+                                            ),
+                                            ::specgate_runtime::Check::AdditionalProperties(
+                                                &["kind", "size", "amount"],
+                                                ::std::option::Option::None,
+                                            ),
+                                        ],
+                                    },
+                                ],
+                            ),
+                        ],
+                    },
+                ),
+            ],
+        ),
+        ::specgate_runtime::Check::AdditionalProperties(
+            &["name", "children", "parent", "shape"],
+            ::std::option::Option::None,
+        ),
+    ],
+};
+static RULES_8EE6DC44A809: ::specgate_runtime::Rule = ::specgate_runtime::Rule {
+    types: ::specgate_runtime::rule_types::OBJECT,
+    checks: &[
+        ::specgate_runtime::Check::Properties(
+            &[
+                (
+                    "children",
+                    &::specgate_runtime::Rule {
+                        types: 32u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Items(&RULES_8EE6DC44A809_DEF_0),
+                        ],
+                    },
+                ),
+                (
+                    "parent",
+                    &::specgate_runtime::Rule {
+                        types: 64u8,
+                        checks: &[
+                            ::specgate_runtime::Check::Properties(
+                                &[
+                                    (
+                                        "children",
+                                        &::specgate_runtime::Rule {
+                                            types: 32u8,
+                                            checks: &[
+                                                ::specgate_runtime::Check::Items(&RULES_8EE6DC44A809_DEF_0),
+                                            ],
+                                        },
+                                    ),
+                                    ("parent", &RULES_8EE6DC44A809_DEF_0),
+                                    (
+                                        "shape",
+                                        &::specgate_runtime::Rule {
+                                            types: 0u8,
+                                            checks: &[
+                                                ::specgate_runtime::Check::OneOf(
+                                                    &[
+                                                        &::specgate_runtime::Rule {
+                                                            types: 16u8,
+                                                            checks: &[],
+                                                        },
+                                                        &::specgate_runtime::Rule {
+                                                            types: 32u8,
+                                                            checks: &[],
+                                                        },
+                                                        &::specgate_runtime::Rule {
+                                                            types: 64u8,
+                                                            checks: &[
+                                                                ::specgate_runtime::Check::Required(&["kind"]),
+                                                                ::specgate_runtime::Check::Properties(
+                                                                    &[
+                                                                        (
+                                                                            "amount",
+                                                                            &::specgate_runtime::Rule {
+                                                                                types: 0u8,
+                                                                                checks: &[
+                                                                                    ::specgate_runtime::Check::OneOf(
+                                                                                        &[
+                                                                                            &::specgate_runtime::Rule {
+                                                                                                types: 8u8,
+                                                                                                checks: &[],
+                                                                                            },
+                                                                                            &::specgate_runtime::Rule {
+                                                                                                types: 4u8,
+                                                                                                checks: &[],
+                                                                                            },
+                                                                                        ],
+                                                                                    ),
+                                                                                ],
+                                                                            },
+                                                                        ),
+                                                                    ],
+                                                                ),
+                                                                ::specgate_runtime::Check::AdditionalProperties(
+                                                                    &["kind", "size", "amount"],
+                                                                    ::std::option::Option::None,
+                                                                ),
+                                                            ],
+                                                        },
+                                                    ],
+                                                ),
+                                            ],
+                                        },
+                                    ),
+                                ],
+                            ),
+                            ::specgate_runtime::Check::AdditionalProperties(
+                                &["name", "children", "parent", "shape"],
+                                ::std::option::Option::None,
+                            ),
+                        ],
+                    },
+                ),
+                (
+                    "shape",
+                    &::specgate_runtime::Rule {
+                        types: 0u8,
+                        checks: &[
+                            ::specgate_runtime::Check::OneOf(
+                                &[
+                                    &::specgate_runtime::Rule {
+                                        types: 16u8,
+                                        checks: &[],
+                                    },
+                                    &::specgate_runtime::Rule {
+                                        types: 32u8,
+                                        checks: &[],
+                                    },
+                                    &::specgate_runtime::Rule {
+                                        types: 64u8,
+                                        checks: &[
+                                            ::specgate_runtime::Check::Required(&["kind"]),
+                                            ::specgate_runtime::Check::Properties(
+                                                &[
+                                                    (
+                                                        "amount",
+                                                        &::specgate_runtime::Rule {
+                                                            types: 0u8,
+                                                            checks: &[
+                                                                ::specgate_runtime::Check::OneOf(
+                                                                    &[
+                                                                        &::specgate_runtime::Rule {
+                                                                            types: 8u8,
+                                                                            checks: &[],
+                                                                        },
+                                                                        &::specgate_runtime::Rule {
+                                                                            types: 4u8,
+                                                                            checks: &[],
+                                                                        },
+                                                                    ],
+                                                                ),
+                                                            ],
+                                                        },
+                                                    ),
+                                                ],
+                                            ),
+                                            ::specgate_runtime::Check::AdditionalProperties(
+                                                &["kind", "size", "amount"],
+                                                ::std::option::Option::None,
+                                            ),
+                                        ],
+                                    },
+                                ],
+                            ),
+                        ],
+                    },
+                ),
+            ],
+        ),
+    ],
+};
 ///Typed arguments of `create_a_recursive_schema_node`: Create a Tree node
 pub struct CreateARecursiveSchemaNodeRequest {
     ///`name`
@@ -82,7 +311,10 @@ impl CreateARecursiveSchemaNodeRequest {
         let shape = ::specgate_runtime::ArgReader::optional::<
             NodeShape,
         >(&mut __reader, "shape");
-        ::specgate_runtime::ArgReader::finish(__reader, ::std::option::Option::None)?;
+        ::specgate_runtime::ArgReader::finish(
+            __reader,
+            ::std::option::Option::Some(&RULES_8EE6DC44A809),
+        )?;
         ::std::result::Result::Ok(Self {
             name,
             children,
