@@ -99,8 +99,10 @@ pub fn path_segment(data: &[u8]) {
     );
 }
 
-/// A form body the encoder accepts decodes back to the arguments: each pair's bracketed key
-/// names one leaf of the JSON, and its value is that leaf's text.
+/// A form body the encoder accepts decodes back to the arguments: the pairs, read back by an
+/// independent bracket-notation decoder, are exactly the body's leaves, each as its text (a
+/// null, empty object or empty array as empty text; a top-level array of scalars as its key
+/// repeated; array positions as the steps `0`, `1`, ...), nothing more and nothing less.
 pub fn form(data: &[u8]) {
     let Ok(body @ Value::Object(_)) = serde_json::from_slice::<Value>(data) else {
         return;
@@ -108,36 +110,89 @@ pub fn form(data: &[u8]) {
     let Ok(pairs) = runtime::form_pairs(&body, &[]) else {
         return;
     };
+    let mut decoded = serde_json::Map::new();
     for (key, text) in &pairs {
-        let (top, rest) = key
-            .split_once('[')
-            .map_or((key.as_str(), ""), |(t, r)| (t, r));
-        let mut node = &body[top];
-        if !rest.is_empty() {
-            let inner = rest.strip_suffix(']').expect("brackets close");
-            for step in inner.split("][") {
-                assert!(!step.contains(['[', ']']), "{key}: a bracket inside a step");
-                node = match node {
-                    Value::Array(items) => &items[step.parse::<usize>().expect("an index")],
-                    other => &other[step],
-                };
-            }
+        let (top, rest) = key.split_once('[').unwrap_or((key.as_str(), ""));
+        if rest.is_empty() {
+            let texts = decoded
+                .entry(top.to_owned())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            texts
+                .as_array_mut()
+                .expect("a bare key is only ever repeated")
+                .push(Value::String(text.clone()));
+            continue;
         }
-        // A top-level array of scalars repeats its key once per item.
-        let leaves: Vec<&Value> = match node {
-            Value::Array(items) if rest.is_empty() && !items.is_empty() => items.iter().collect(),
-            other => vec![other],
-        };
-        let expected: Vec<String> = leaves
-            .into_iter()
-            .map(|leaf| match leaf {
-                Value::String(s) => s.clone(),
-                Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
-                other => other.to_string(),
-            })
-            .collect();
-        assert!(expected.contains(text), "{key}={text:?} is not in {body}");
+        let inner = rest.strip_suffix(']').expect("brackets close");
+        let mut node = decoded
+            .entry(top.to_owned())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        let steps: Vec<&str> = inner.split("][").collect();
+        for (index, step) in steps.iter().enumerate() {
+            assert!(!step.contains(['[', ']']), "{key}: a bracket inside a step");
+            let object = node.as_object_mut().expect("a step into an object");
+            let last = index + 1 == steps.len();
+            node = object.entry((*step).to_owned()).or_insert_with(|| {
+                if last {
+                    Value::Null
+                } else {
+                    Value::Object(serde_json::Map::new())
+                }
+            });
+        }
+        assert!(node.is_null(), "{key} is sent twice");
+        *node = Value::String(text.clone());
     }
+    let expected: serde_json::Map<String, Value> = body
+        .as_object()
+        .expect("an object")
+        .iter()
+        .map(|(key, value)| {
+            let top = match value {
+                Value::Array(items)
+                    if !items.is_empty()
+                        && items.iter().all(|i| !i.is_object() && !i.is_array()) =>
+                {
+                    Value::Array(items.iter().map(leaf_text).collect())
+                }
+                Value::Object(o) if !o.is_empty() => form_tree(value),
+                Value::Array(items) if !items.is_empty() => form_tree(value),
+                leaf => Value::Array(vec![leaf_text(leaf)]),
+            };
+            (key.clone(), top)
+        })
+        .collect();
+    assert_eq!(Value::Object(decoded), Value::Object(expected), "{body}");
+}
+
+/// A nested value as its form pairs name it: objects and arrays as objects keyed by member
+/// name or position, everything else as its text.
+fn form_tree(value: &Value) -> Value {
+    match value {
+        Value::Object(members) if !members.is_empty() => Value::Object(
+            members
+                .iter()
+                .map(|(name, inner)| (name.clone(), form_tree(inner)))
+                .collect(),
+        ),
+        Value::Array(items) if !items.is_empty() => Value::Object(
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, inner)| (index.to_string(), form_tree(inner)))
+                .collect(),
+        ),
+        leaf => leaf_text(leaf),
+    }
+}
+
+/// A leaf's text in a form body.
+fn leaf_text(leaf: &Value) -> Value {
+    Value::String(match leaf {
+        Value::String(s) => s.clone(),
+        Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
+        other => other.to_string(),
+    })
 }
 
 /// The spec front end on arbitrary text, as YAML or JSON (the first byte picks): no input
@@ -234,8 +289,9 @@ fn collect_pointers(value: &Value, at: String, out: &mut Vec<String>) {
     }
 }
 
-/// Rate-limit headers (`name: value` lines): read without a panic, and every number read is
-/// one JSON carries exactly.
+/// Rate-limit headers (`name: value` lines): read without a panic, every number read is one
+/// JSON carries exactly, and what specgate sends on (`RateLimit-*` and the structured
+/// `RateLimit`/`RateLimit-Policy` fields) reads back as the same limit: a round trip.
 pub fn rate_limit(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -252,8 +308,8 @@ pub fn rate_limit(data: &[u8]) {
             headers.append(name, value);
         }
     }
-    let Some(read) = specgate_wire::ratelimit::RateLimit::from_headers(&headers, 1_700_000_000)
-    else {
+    let now = 1_700_000_000;
+    let Some(read) = specgate_wire::ratelimit::RateLimit::from_headers(&headers, now) else {
         return;
     };
     for number in [read.limit, read.remaining, read.reset, read.window]
@@ -262,11 +318,29 @@ pub fn rate_limit(data: &[u8]) {
     {
         assert!(number <= 1 << 53, "{number} from {text:?}");
     }
-    read.response_headers();
+    let mut sent = http::HeaderMap::new();
+    for (name, value) in read.response_headers() {
+        sent.append(
+            name,
+            http::HeaderValue::try_from(value).expect("a header value"),
+        );
+    }
+    let again = specgate_wire::ratelimit::RateLimit::from_headers(&sent, now);
+    // A window alone is sent only with its limit (the policy carries both).
+    let expected =
+        (read.limit.is_some() || read.remaining.is_some() || read.reset.is_some()).then(|| {
+            specgate_wire::ratelimit::RateLimit {
+                window: read.window.filter(|_| read.limit.is_some()),
+                ..read
+            }
+        });
+    assert_eq!(again, expected, "{text:?} was sent on as {sent:?}");
 }
 
-/// A `Link` header: read without a panic, and a cursor comes only from a link whose target
-/// carries the parameter.
+/// A `Link` header: read without a panic; a cursor comes only from a link whose target
+/// carries the parameter; and a header written from the input's parts (a cursor, other links
+/// before and after it, relations listed together, a fragment) reads back that cursor exactly:
+/// a round trip through the writer RFC 8288 describes.
 pub fn link(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -275,11 +349,39 @@ pub fn link(data: &[u8]) {
         assert!(text.contains("cursor="), "{text:?}");
         assert!(text.to_ascii_lowercase().contains("next"), "{text:?}");
     }
+    // The input's first line is the cursor; its first byte picks how the header is written.
+    let cursor = text.lines().next().unwrap_or_default();
+    let style = data.first().copied().unwrap_or_default();
+    let encoded: String = url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
+    let rel = match style % 4 {
+        0 => "rel=\"next\"".to_owned(),
+        1 => "rel=next".to_owned(),
+        2 => "rel=\"last next\"".to_owned(),
+        _ => "title=\"a, b; c\"; REL=\"Next\"".to_owned(),
+    };
+    let fragment = if style & 4 != 0 { "#page" } else { "" };
+    let mut links = Vec::new();
+    if style & 8 != 0 {
+        links.push("<https://vendor.test/items?cursor=first&ids=1,2>; rel=\"prev\"".to_owned());
+    }
+    links.push(format!(
+        "<https://vendor.test/items?limit=5&cursor={encoded}&x=y{fragment}>; {rel}"
+    ));
+    if style & 16 != 0 {
+        links.push("<https://vendor.test/items?cursor=last>; rel=\"last\"".to_owned());
+    }
+    let header = links.join(", ");
+    assert_eq!(
+        specgate_wire::link::next_param(&header, "cursor").as_deref(),
+        Some(cursor),
+        "{header}"
+    );
 }
 
-/// A portable-profile call (the first byte picks the tool, the rest is its JSON arguments):
-/// decoding the JSON-encoded arguments and the typed parse after it never panic, and a
-/// decoded argument is never text that fails to parse.
+/// A portable-profile call (the first byte picks the tool, the rest is its arguments): the
+/// arguments a full-profile client would send, JSON-encoded at the tool's encoded paths as a
+/// portable client sends them, decode back to exactly those arguments (a round trip), and
+/// decoding arbitrary arguments, and the typed parse after it, never panic.
 pub fn portable(data: &[u8]) {
     let tools: Vec<&runtime::ToolDef> = specgate_api::integrations()
         .iter()
@@ -292,11 +394,52 @@ pub fn portable(data: &[u8]) {
     let Some(tool) = tools.get(usize::from(pick) % tools.len().max(1)) else {
         return;
     };
-    let Ok(Value::Object(mut args)) = serde_json::from_slice::<Value>(rest) else {
+    let Ok(Value::Object(args)) = serde_json::from_slice::<Value>(rest) else {
         return;
     };
-    if runtime::decode_portable_arguments(&mut args, tool.portable_encoded).is_ok() {
-        let _ = (tool.build)(&args);
+    let mut sent = Value::Object(args.clone());
+    // Inner paths first, so an encoded argument inside another is text inside its text.
+    for path in tool.portable_encoded.iter().rev() {
+        let steps: Vec<String> = path.split('/').map(unescape_step).collect();
+        encode_at(&mut sent, &steps);
+    }
+    let Value::Object(mut decoded) = sent else {
+        unreachable!("the arguments stay an object")
+    };
+    runtime::decode_portable_arguments(&mut decoded, tool.portable_encoded)
+        .expect("what a portable client encodes decodes");
+    assert_eq!(decoded, args, "{}", tool.name);
+
+    let mut arbitrary = args;
+    if runtime::decode_portable_arguments(&mut arbitrary, tool.portable_encoded).is_ok() {
+        let _ = (tool.build)(&arbitrary);
+    }
+}
+
+/// A step of an encoded path: `*`, or a name with `~0`, `~1`, `~2` for `~`, `/`, `*`.
+fn unescape_step(step: &str) -> String {
+    if step == "*" {
+        return step.to_owned();
+    }
+    step.replace("~2", "*")
+        .replace("~1", "/")
+        .replace("~0", "~")
+}
+
+/// Replaces the values at `steps` (a name, or `*` for every item) with their JSON text.
+fn encode_at(value: &mut Value, steps: &[String]) {
+    match steps.split_first() {
+        None => *value = Value::String(value.to_string()),
+        Some((step, rest)) if step == "*" => {
+            if let Value::Array(items) = value {
+                items.iter_mut().for_each(|item| encode_at(item, rest));
+            }
+        }
+        Some((name, rest)) => {
+            if let Some(inner) = value.as_object_mut().and_then(|o| o.get_mut(name)) {
+                encode_at(inner, rest);
+            }
+        }
     }
 }
 
@@ -344,6 +487,21 @@ pub fn oauth(data: &[u8]) {
                     "{uri:?}"
                 );
             }
+        }
+    }
+    // The converse, RFC 8252 section 7.3: loopback http URIs that differ only in their port
+    // match, whichever port the app picked.
+    if let (Ok(mut a), Ok(mut b)) = (url::Url::parse(registered), url::Url::parse(given))
+        && b.scheme() == "http"
+        && specgate_wire::oauth::is_loopback_host(b.host_str().unwrap_or_default())
+    {
+        let _ = a.set_port(None);
+        let _ = b.set_port(None);
+        if a == b {
+            assert!(
+                redirect_matches(registered, given),
+                "{registered:?} ~ {given:?}"
+            );
         }
     }
     if registered != given && redirect_matches(registered, given) {

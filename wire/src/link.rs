@@ -31,14 +31,10 @@ pub fn next_param(link: &str, cursor_param: &str) -> Option<String> {
         }
         let url = target.split_once('#').map_or(target, |(url, _)| url);
         let query = url.split_once('?').map_or("", |(_, q)| q);
-        return query.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key == cursor_param).then(|| {
-                percent_encoding::percent_decode_str(value)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-        });
+        // Read as a URL's query is (`+` is a space), which is how the cursor goes back out.
+        return url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == cursor_param)
+            .map(|(_, value)| value.into_owned());
     }
 }
 
@@ -62,6 +58,10 @@ mod tests {
                 Some("n3"),
             ),
             (r#"<https://v.test/a?cursor=n4#frag>; rel=next"#, Some("n4")),
+            (
+                r#"<https://v.test/a?cursor=a+b%2Bc%20d>; rel="next""#,
+                Some("a b+c d"),
+            ),
             (r#"<https://v.test/a?cursor=l>; rel="last""#, None),
             (
                 r#"<https://v.test/a?cursor=p>; rel="prev"; title="next""#,
