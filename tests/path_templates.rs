@@ -42,6 +42,25 @@ fn a_multi_segment_parameter_keeps_its_slashes_and_stays_in_place() {
     let get = "get_single_path_segments_file_by_id";
     let request = build(get, json!({"path": "docs/2024/q1 report?.pdf"})).unwrap();
     assert_eq!(request.path, "/files/docs/2024/q1%20report%3F.pdf");
+    // Where the vendor receives it: the URL the HTTP client parses has the value's segments,
+    // each decoding back to its text.
+    let mut url = url::Url::parse("https://api.paths.test/v1").unwrap();
+    url.set_path(&format!("{}{}", url.path(), request.path));
+    let segments: Vec<String> = url
+        .path_segments()
+        .unwrap()
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .unwrap()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(
+        segments,
+        ["v1", "files", "docs", "2024", "q1 report?.pdf"],
+        "{url}"
+    );
     for bad in ["docs/../secrets", "docs/%2e%2e/x", "/etc", "docs//x", ""] {
         assert!(build(get, json!({"path": bad})).is_err(), "{bad:?}");
     }

@@ -345,12 +345,16 @@ pub fn link(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if specgate_wire::link::next_param(text, "cursor").is_some() {
-        assert!(text.contains("cursor="), "{text:?}");
+    if let Some(cursor) = specgate_wire::link::next_param(text, "cursor") {
+        assert!(!cursor.is_empty(), "{text:?}");
+        assert!(text.contains(['?', '=']), "{text:?}");
         assert!(text.to_ascii_lowercase().contains("next"), "{text:?}");
     }
     // The input's first line is the cursor; its first byte picks how the header is written.
     let cursor = text.lines().next().unwrap_or_default();
+    if cursor.is_empty() {
+        return;
+    }
     let style = data.first().copied().unwrap_or_default();
     let encoded: String = url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
     let rel = match style % 4 {

@@ -270,7 +270,7 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
             &listen,
             "--allow-insecure-upstreams",
             "--shutdown-drain-secs",
-            "3",
+            "5",
         ],
     )
     .stdout(Stdio::null())
@@ -305,7 +305,7 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
         headers: vec![("content-type".to_owned(), "application/json".to_owned())],
         body: json!([{"id": "wh_slow"}]),
         // Past the drain window: the call is still in flight when the listener closes.
-        delay_ms: 4000,
+        delay_ms: 6000,
     });
     let in_flight = tokio::spawn({
         let (http, url) = (http.clone(), url.clone());

@@ -31,10 +31,12 @@ pub fn next_param(link: &str, cursor_param: &str) -> Option<String> {
         }
         let url = target.split_once('#').map_or(target, |(url, _)| url);
         let query = url.split_once('?').map_or("", |(_, q)| q);
-        // Read as a URL's query is (`+` is a space), which is how the cursor goes back out.
+        // Read as a URL's query is (`+` is a space), which is how the cursor goes back out;
+        // an empty cursor names no page.
         return url::form_urlencoded::parse(query.as_bytes())
             .find(|(key, _)| key == cursor_param)
-            .map(|(_, value)| value.into_owned());
+            .map(|(_, value)| value.into_owned())
+            .filter(|value| !value.is_empty());
     }
 }
 
@@ -63,6 +65,8 @@ mod tests {
                 Some("a b+c d"),
             ),
             (r#"<https://v.test/a?cursor=l>; rel="last""#, None),
+            (r#"<https://v.test/a?cursor>; rel="next""#, None),
+            (r#"<https://v.test/a?cursor=&x=1>; rel="next""#, None),
             (
                 r#"<https://v.test/a?cursor=p>; rel="prev"; title="next""#,
                 None,
