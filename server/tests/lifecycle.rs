@@ -655,24 +655,7 @@ async fn no_secret_reaches_the_debug_log() {
         .text()
         .await
         .unwrap();
-    let mut form: Vec<(String, String)> = page
-        .split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .map(|rest| {
-            let (name, rest) = rest.split_once('"').unwrap();
-            let value = rest
-                .split_once("value=\"")
-                .unwrap()
-                .1
-                .split_once('"')
-                .unwrap()
-                .0;
-            (
-                name.to_owned(),
-                value.replace("&quot;", "\"").replace("&amp;", "&"),
-            )
-        })
-        .collect();
+    let mut form = common::oauth::hidden_fields(&page);
     form.push(("api_token".into(), admin_token.clone()));
     form.push(("decision".into(), "allow".into()));
     let consented = http

@@ -168,23 +168,7 @@ async fn consent_form(s: &Served, client: &reqwest::Client) -> Vec<(String, Stri
         .unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    html.split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .map(|rest| {
-            let (name, rest) = rest.split_once('"').unwrap();
-            let value = rest
-                .split_once("value=\"")
-                .unwrap()
-                .1
-                .split_once('"')
-                .unwrap()
-                .0;
-            (
-                name.to_owned(),
-                value.replace("&quot;", "\"").replace("&amp;", "&"),
-            )
-        })
-        .collect()
+    common::oauth::hidden_fields(&html)
 }
 
 /// Posts the consent form with `api_token`: the status and the page (a 303 on success).
