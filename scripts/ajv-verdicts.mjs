@@ -1,5 +1,5 @@
 // Ajv's verdicts on instances of JSON Schemas, for the differential test of the generated
-// argument parsers (server/tests/argument_parsers.rs). JSON Schema 2020-12, patterns as
+// argument parsers (cli/tests/argument_parsers.rs). JSON Schema 2020-12, patterns as
 // ECMA-262 in Unicode mode, `format` not asserted (specgate does not enforce it either).
 // Usage: node ajv-verdicts.mjs <file of [{"schema": ..., "instances": [...]}]>
 // Prints one array of booleans per entry, in order.

@@ -1,7 +1,7 @@
 //! Every constraint an OpenAPI operation's arguments carry in the source spec (after `$ref`
 //! resolution) is in the tool's published input schema, or the generator said why not: a
 //! constraint lost in lowering would be lost on both sides of the Ajv differential
-//! (`server/tests/argument_parsers.rs`), which judges instances by the published schema.
+//! (`cli/tests/argument_parsers.rs`), which judges instances by the published schema.
 //! Checked over every fixture and every seed vendor's OpenAPI document.
 
 use std::collections::BTreeSet;

@@ -50,6 +50,7 @@ fn source_files() -> Vec<String> {
         "wire/src",
         "codegen/src",
         "server/src",
+        "cli/src",
         "fuzz/src",
         "fuzz/fuzz_targets",
     ] {

@@ -45,11 +45,17 @@ pub fn run(workspace: &Path, selection: Selection, out_dir: &Path) -> Result<Sha
             println!("cargo:rerun-if-changed={}", specs.display());
             // Tools the lock file knows under another name keep that name as an alias.
             println!("cargo:rerun-if-changed={}", lock_path.display());
-            crate::vendor_dirs(&specs)
+            let unsharded: Vec<String> = crate::vendor_dirs(&specs)
                 .map_err(|e| format!("cannot read {}: {e}", specs.display()))?
                 .into_iter()
                 .filter(|dir| !map.contains(dir))
-                .collect()
+                .collect();
+            for dir in &unsharded {
+                println!(
+                    "cargo:warning=specs/{dir} is not in the shard map yet, so it compiles in the registry crate and recompiles on every change to any spec; run `cargo codegen generate` once and it compiles in a shard of its own"
+                );
+            }
+            unsharded
         }
     };
     let mut inputs = Vec::with_capacity(dirs.len());

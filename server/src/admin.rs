@@ -196,8 +196,8 @@ fn created<T>(value: T) -> (StatusCode, Json<T>) {
     (StatusCode::CREATED, Json(value))
 }
 
-async fn list_integrations() -> Json<Value> {
-    Json(integrations_json())
+async fn list_integrations(State(p): State<Provisioner>) -> Json<Value> {
+    Json(integrations_json(&p.state.catalog))
 }
 
 async fn create_account(

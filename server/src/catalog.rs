@@ -169,6 +169,16 @@ impl Catalog {
         }
     }
 
+    /// The compiled integrations, sorted by name.
+    pub fn integrations(&self) -> &'static [&'static Integration] {
+        self.integrations
+    }
+
+    /// The compiled integration `name`.
+    pub fn integration(&self, name: &str) -> Option<&'static Integration> {
+        self.integrations.iter().copied().find(|i| i.name == name)
+    }
+
     fn index(&self) -> &CatalogIndex {
         self.index
             .get_or_init(|| CatalogIndex::of(self.integrations))

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use specgate_runtime::{AuthKind, Integration};
 
 use crate::call::Credentials;
-use crate::catalog::tag_values;
+use crate::catalog::{Catalog, tag_values};
 use crate::limiter::SignInLimits;
 use crate::peer::ClientAddress;
 use crate::provision::{
@@ -412,10 +412,6 @@ impl FieldErrors {
     }
 }
 
-fn integration(name: &str) -> Option<&'static Integration> {
-    specgate_api::find_integration(name)
-}
-
 // ---- sign-in ----
 
 async fn login_page() -> Response {
@@ -530,7 +526,7 @@ async fn home(State(state): State<AppState>, Signed(session): Signed) -> Respons
         table {
             thead { tr { th scope="col" { "Integration" } th scope="col" { "Auth" } th scope="col" { "Tools" } } }
             tbody {
-                @for integration in specgate_api::integrations() {
+                @for integration in state.catalog.integrations() {
                     tr {
                         td { a href=(format!("/console/integrations/{}", integration.name)) { (integration.title) } }
                         td { (integration.auth.as_str()) }
@@ -575,7 +571,7 @@ async fn integration_screen(
     name: &str,
     errors: &FieldErrors,
 ) -> Response {
-    let Some(integration) = integration(name) else {
+    let Some(integration) = state.catalog.integration(name) else {
         return not_found(session, "integration", name);
     };
     let oauth_app = match integration.auth {
@@ -718,17 +714,26 @@ async fn connect_account(
         scopes: None,
         return_to: None,
     };
-    match Provisioner::new(state).connect(request).await {
+    match Provisioner::new(state.clone()).connect(request).await {
         Ok(started) => continue_to_vendor(
             &session,
-            integration(&chosen).map_or("the vendor", |i| i.title),
+            state
+                .catalog
+                .integration(&chosen)
+                .map_or("the vendor", |i| i.title),
             &started,
         ),
         Err(error) => {
             let error = ConsoleError::from(error);
             (
                 error.status(),
-                account_form(&session, Some(&chosen), &form, &FieldErrors::of(&error)),
+                account_form(
+                    &state.catalog,
+                    &session,
+                    Some(&chosen),
+                    &form,
+                    &FieldErrors::of(&error),
+                ),
             )
                 .into_response()
         }
@@ -740,9 +745,12 @@ async fn reconnect_account(
     Path(id): Path<String>,
     SignedPost { session, .. }: SignedPost,
 ) -> Response {
-    let p = Provisioner::new(state);
+    let p = Provisioner::new(state.clone());
     let vendor = match p.get_account(&id).await {
-        Ok(account) => integration(&account.integration).map_or("the vendor", |i| i.title),
+        Ok(account) => state
+            .catalog
+            .integration(&account.integration)
+            .map_or("the vendor", |i| i.title),
         Err(error) => return ConsoleError::from(error).into_response(),
     };
     match p.reconnect(&id, crate::connect::Reconnect::default()).await {
@@ -769,10 +777,12 @@ struct IntegrationChoice {
 }
 
 async fn new_account_page(
+    State(state): State<AppState>,
     Signed(session): Signed,
     Query(choice): Query<IntegrationChoice>,
 ) -> Response {
     account_form(
+        &state.catalog,
         &session,
         choice.integration.as_deref(),
         &Form(Vec::new()),
@@ -784,12 +794,13 @@ async fn new_account_page(
 /// The new-account form. Credential inputs follow the integration's auth kind and are never
 /// filled back in.
 fn account_form(
+    catalog: &Catalog,
     session: &ConsoleSession,
     chosen: Option<&str>,
     form: &Form,
     errors: &FieldErrors,
 ) -> Html<String> {
-    let chosen = chosen.and_then(integration);
+    let chosen = chosen.and_then(|name| catalog.integration(name));
     let Some(chosen) = chosen else {
         let body = html! {
             form.card method="get" action="/console/accounts/new" {
@@ -797,7 +808,7 @@ fn account_form(
                 select #integration name="integration"
                     aria-invalid=[errors.invalid("integration")]
                     aria-describedby=[errors.described("integration")] {
-                    @for integration in specgate_api::integrations() {
+                    @for integration in catalog.integrations() {
                         option value=(integration.name) {
                             (integration.title) " (" (integration.auth.as_str()) ")"
                         }
@@ -937,7 +948,7 @@ async fn create_account(
 ) -> Response {
     let chosen = form.get("integration").to_owned();
     let created = match credentials_of(&form) {
-        Ok(credentials) => Provisioner::new(state)
+        Ok(credentials) => Provisioner::new(state.clone())
             .create_account(CreateAccount {
                 integration: chosen.clone(),
                 name: form.get("name").trim().to_owned(),
@@ -952,7 +963,13 @@ async fn create_account(
         Ok(account) => Redirect::to(&format!("/console/accounts/{}", account.id)).into_response(),
         Err(error) => (
             error.status(),
-            account_form(&session, Some(&chosen), &form, &FieldErrors::of(&error)),
+            account_form(
+                &state.catalog,
+                &session,
+                Some(&chosen),
+                &form,
+                &FieldErrors::of(&error),
+            ),
         )
             .into_response(),
     }
@@ -999,7 +1016,7 @@ async fn account_screen(
         Ok(servers) => servers,
         Err(error) => return ConsoleError::from(error).into_response(),
     };
-    let Some(integration) = integration(&account.integration) else {
+    let Some(integration) = state.catalog.integration(&account.integration) else {
         return not_found(session, "integration", &account.integration);
     };
     let none = FieldErrors::default();
@@ -1384,7 +1401,7 @@ async fn preview(
         Ok(account) => account,
         Err(error) => return ConsoleError::from(error).into_response(),
     };
-    let Some(integration) = integration(&account.integration) else {
+    let Some(integration) = state.catalog.integration(&account.integration) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     match config_of(&form) {
@@ -1542,7 +1559,7 @@ async fn server_screen(
         }
         (Err(error), _) | (_, Err(error)) => return ConsoleError::from(error).into_response(),
     };
-    let Some(integration) = integration(&account.integration) else {
+    let Some(integration) = state.catalog.integration(&account.integration) else {
         return not_found(session, "integration", &account.integration);
     };
     let status = if errors.0.is_empty() {

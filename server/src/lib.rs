@@ -4,8 +4,10 @@
 //!
 //! A core that knows no transport (`state`, `access`, `grants`, `provision`, `tool_call`,
 //! `call`, `catalog`, `store`, ...) and thin faces around it (`mcp`, `oauth`, `admin`,
-//! `console`, and the CLI in `main.rs`). [`app`] assembles the faces' routes into one router, which tests drive with
-//! `tower::ServiceExt::oneshot` as well as over a socket; `main.rs` only binds it.
+//! `console`, and the command line in `cli`). [`app`] assembles the faces' routes into one
+//! router, which tests drive with `tower::ServiceExt::oneshot` as well as over a socket; `cli`
+//! only binds it. The server knows no generated code: the `specgate` binary (`cli/`) hands
+//! it the compiled registry, so a vendor's change never recompiles this crate.
 
 pub mod access;
 pub mod admin;
@@ -15,6 +17,7 @@ pub mod call;
 pub mod callback;
 pub mod catalog;
 pub mod changes;
+pub mod cli;
 pub mod connect;
 pub mod console;
 pub mod crypto;

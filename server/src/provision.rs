@@ -638,13 +638,13 @@ impl Provisioner {
         &self,
         name: &str,
     ) -> Result<&'static specgate_runtime::Integration, ProvisionError> {
-        specgate_api::find_integration(name).ok_or_else(|| ProvisionError::UnknownIntegration {
-            name: printable(name),
-            known: specgate_api::integrations()
-                .iter()
-                .map(|i| i.name)
-                .collect(),
-        })
+        let catalog = &self.state.catalog;
+        catalog
+            .integration(name)
+            .ok_or_else(|| ProvisionError::UnknownIntegration {
+                name: printable(name),
+                known: catalog.integrations().iter().map(|i| i.name).collect(),
+            })
     }
 
     /// Checks a URL that the account's credentials will be sent to: https (or loopback http
@@ -1234,9 +1234,10 @@ impl Provisioner {
 }
 
 /// Compiled integrations with tool counts, tags and auth kinds.
-pub fn integrations_json() -> Value {
+pub fn integrations_json(catalog: &crate::catalog::Catalog) -> Value {
     Value::Array(
-        specgate_api::integrations()
+        catalog
+            .integrations()
             .iter()
             .map(|i| {
                 json!({

@@ -93,8 +93,14 @@ pub struct Shared {
 }
 
 impl AppState {
-    /// State over the compiled registry.
-    pub fn new(config: Config, store: Store, keys: Keys) -> Self {
+    /// State over `registry`, the compiled integrations sorted by name (`specgate_api`'s,
+    /// which the `specgate` binary hands over: the server itself knows no generated code).
+    pub fn new(
+        config: Config,
+        store: Store,
+        keys: Keys,
+        registry: &'static [&'static specgate_runtime::Integration],
+    ) -> Self {
         let clients = (0..config.serving_threads.max(1))
             .map(|_| {
                 crate::egress::client(config.upstream_timeout, config.allow_insecure_upstreams)
@@ -119,7 +125,7 @@ impl AppState {
             oauth_documents,
             store,
             keys,
-            catalog: Catalog::from_registry(specgate_api::integrations()),
+            catalog: Catalog::from_registry(registry),
             metrics: Metrics::default(),
         }))
     }

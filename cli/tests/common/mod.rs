@@ -74,7 +74,12 @@ async fn launch(
         trusted_proxies: vec![],
     };
     tweak(&mut config);
-    let state = AppState::new(config, store, Keys::from_bytes([9; 32]));
+    let state = AppState::new(
+        config,
+        store,
+        Keys::from_bytes([9; 32]),
+        specgate_api::integrations(),
+    );
     let provisioner = Provisioner::new(state.clone());
     let (_, admin_token) = provisioner
         .create_api_token("tests", TokenScope::Admin, None)

@@ -1,4 +1,5 @@
-//! `specgate`: serve compiled vendor tools over MCP, and provision who may use them.
+//! The `specgate` command line: serve compiled vendor tools over MCP, and provision who may
+//! use them. The `specgate` binary (`cli/`) calls [`main`] with the compiled registry.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,22 +10,24 @@ use std::time::Duration;
 use axum::serve::ListenerExt as _;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
-use specgate_server::access::AccessError;
-use specgate_server::call::Credentials;
-use specgate_server::catalog::tool_json;
-use specgate_server::connect::{Connect, ConnectStarted, Reconnect, SetOAuthApp};
-use specgate_server::crypto::Keys;
-use specgate_server::mcp::StdioError;
-use specgate_server::provision::{
+use specgate_runtime::Integration;
+use tokio_util::sync::CancellationToken;
+
+use crate::access::AccessError;
+use crate::call::Credentials;
+use crate::catalog::tool_json;
+use crate::connect::{Connect, ConnectStarted, Reconnect, SetOAuthApp};
+use crate::crypto::Keys;
+use crate::mcp::StdioError;
+use crate::provision::{
     CallsPage, CreateAccount, CreateServer, ProvisionError, Provisioner, UpdateAccount,
     UpdateServer, integrations_json, printable,
 };
-use specgate_server::store::{
+use crate::store::{
     ConnectionOutcome, Filter, SchemaProfile, ServerConfig, Store, TokenScope, ToolExposure,
     sqlite_file,
 };
-use specgate_server::{AppState, Config, app, sandbox, serving};
-use tokio_util::sync::CancellationToken;
+use crate::{AppState, Config, app, sandbox, serving};
 
 const DEFAULT_DATABASE: &str = "sqlite://.specgate/specgate.db";
 /// Created (mode 0700) for the default database; any other database's directory must exist.
@@ -67,6 +70,9 @@ struct Common {
     /// to it on a single-threaded runtime; other commands use this many runtime workers.
     #[arg(long, global = true, env = "SPECGATE_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
     worker_threads: Option<u16>,
+    /// The compiled integrations, which the binary hands to [`main`].
+    #[arg(skip)]
+    registry: &'static [&'static Integration],
 }
 
 #[derive(Args, Clone)]
@@ -132,7 +138,7 @@ struct ServeArgs {
         long = "trusted-proxy",
         env = "SPECGATE_TRUSTED_PROXIES",
         value_delimiter = ',',
-        value_parser = specgate_server::peer::parse_trusted_proxy
+        value_parser = crate::peer::parse_trusted_proxy
     )]
     trusted_proxies: Vec<ipnet::IpNet>,
 }
@@ -362,7 +368,7 @@ enum McpCommand {
         #[arg(long)]
         oauth: bool,
         /// The most bytes a tools/call result takes (2,000 to 2,000,000).
-        #[arg(long, default_value_t = specgate_server::store::DEFAULT_MAX_RESULT_BYTES)]
+        #[arg(long, default_value_t = crate::store::DEFAULT_MAX_RESULT_BYTES)]
         max_result_bytes: u32,
         /// `all` tools listed, or `discovery`: search_tools, get_tool_schema and call_tool.
         #[arg(long, value_enum, default_value = "all")]
@@ -489,7 +495,8 @@ fn disable_transparent_huge_pages() {
     let _ = rustix::thread::disable_transparent_huge_pages(true);
 }
 
-fn main() -> ExitCode {
+/// Runs the command line over `registry`, the compiled integrations sorted by name.
+pub fn main(registry: &'static [&'static Integration]) -> ExitCode {
     #[cfg(target_os = "linux")]
     disable_transparent_huge_pages();
     tracing_subscriber::fmt()
@@ -501,8 +508,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    // Serving runs its own threads (see `specgate_server::serving`); this runtime is the
+    let mut cli = Cli::parse();
+    cli.common.registry = registry;
+    // Serving runs its own threads (see `crate::serving`); this runtime is the
     // first of them.
     let mut runtime = if matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
         tokio::runtime::Builder::new_current_thread()
@@ -639,7 +647,7 @@ fn prepare_default_data_dir(common: &Common, open: Open) -> Result<(), CliError>
         if open == Open::Existing {
             return Ok(());
         }
-        specgate_server::crypto::create_private_dir(dir)
+        crate::crypto::create_private_dir(dir)
             .map_err(|e| setup(format!("cannot create {}: {e}", dir.display())))?;
     }
     #[cfg(unix)]
@@ -720,7 +728,7 @@ async fn cli_state(common: &Common, allow_insecure_upstreams: bool) -> Result<Ap
         serving_threads: 1,
         trusted_proxies: Vec::new(),
     };
-    Ok(AppState::new(config, store, keys))
+    Ok(AppState::new(config, store, keys, common.registry))
 }
 
 fn serve_config(args: &ServeArgs, allow_insecure: bool, serving_threads: usize) -> Config {
@@ -814,7 +822,7 @@ async fn serve_command(common: &Common, args: ServeArgs) -> Result<(), CliError>
     let (store, keys) = open_store(common, Open::Create).await?;
     let config = serve_config(&args, false, serving_threads(common));
     record_public_url(&store, &config).await?;
-    let state = AppState::new(config, store, keys);
+    let state = AppState::new(config, store, keys, common.registry);
     watch_signals(&state.shutdown)?;
     out(&format!(
         "specgate {} listening on http://{}",
@@ -828,7 +836,8 @@ async fn serve_command(common: &Common, args: ServeArgs) -> Result<(), CliError>
     ));
     out(&format!(
         "  integrations: {}",
-        specgate_api::integrations()
+        common
+            .registry
             .iter()
             .map(|i| i.name)
             .collect::<Vec<_>>()
@@ -853,14 +862,14 @@ async fn stdio(
 ) -> Result<(), CliError> {
     let state = cli_state(common, allow_insecure_upstreams).await?;
     let resolved = state.resolve_mcp_token_uncached(mcp_token).await?;
-    Ok(specgate_server::mcp::serve_stdio(state, resolved).await?)
+    Ok(crate::mcp::serve_stdio(state, resolved).await?)
 }
 
 /// `specgate tools`.
 fn tools(common: &Common, integration: Option<&str>) -> Result<(), CliError> {
-    let catalog = specgate_server::catalog::Catalog::from_registry(specgate_api::integrations());
+    let catalog = crate::catalog::Catalog::from_registry(common.registry);
     if let Some(name) = integration
-        && specgate_api::find_integration(name).is_none()
+        && catalog.integration(name).is_none()
     {
         return Err(CliError::Usage(format!(
             "unknown integration `{}`",
@@ -897,9 +906,11 @@ fn tools(common: &Common, integration: Option<&str>) -> Result<(), CliError> {
 
 /// `specgate integrations`.
 fn integrations(common: &Common) {
-    let json = integrations_json();
+    let catalog = crate::catalog::Catalog::from_registry(common.registry);
+    let json = integrations_json(&catalog);
     print(common.json, &json, || {
-        specgate_api::integrations()
+        common
+            .registry
             .iter()
             .map(|i| {
                 format!(
@@ -1475,7 +1486,7 @@ async fn serve(
     listener: tokio::net::TcpListener,
     plan: Shutdown,
 ) -> Result<(), CliError> {
-    let sweeper = specgate_server::spawn_sweeper(
+    let sweeper = crate::spawn_sweeper(
         state.store.clone(),
         Duration::from_secs(1),
         state.config.audit_retention,
@@ -1526,7 +1537,7 @@ async fn serve_connections(
     plan: Shutdown,
 ) -> std::io::Result<()> {
     // Connection info on every serving thread: the sign-in and registration limits are keyed
-    // by the client's address (see `specgate_server::peer`). axum hands a custom listener's
+    // by the client's address (see `crate::peer`). axum hands a custom listener's
     // peer address to `ConnectInfo` through `tap_io`; the accept loop already set each socket up.
     let server = axum::serve(
         listener.tap_io(|_| ()),
@@ -1560,7 +1571,7 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), CliError> {
     let (store, keys) = open_store(&common, Open::Create).await?;
     let config = serve_config(&args, true, serving_threads(&common));
     record_public_url(&store, &config).await?;
-    let state = AppState::new(config, store, keys);
+    let state = AppState::new(config, store, keys, common.registry);
     watch_signals(&state.shutdown)?;
     let p = Provisioner::new(state.clone());
     let sandbox_url = format!("http://{sandbox_address}");
@@ -1661,7 +1672,7 @@ struct ScratchDir(PathBuf);
 impl ScratchDir {
     fn new() -> Result<Self, CliError> {
         let path = std::env::temp_dir().join(format!("specgate-demo-{}", std::process::id()));
-        specgate_server::crypto::create_private_dir(&path)
+        crate::crypto::create_private_dir(&path)
             .map_err(|e| setup(format!("cannot create {}: {e}", path.display())))?;
         Ok(Self(path))
     }

@@ -225,7 +225,7 @@ async fn rows_logged_before_the_id_index_was_dropped_are_kept() {
         .unwrap();
     for statement in [
         "DROP TABLE tool_calls",
-        include_str!("../migrations/0005_tool_calls.sql"),
+        include_str!("../../server/migrations/0005_tool_calls.sql"),
         "INSERT INTO tool_calls VALUES ('old-1', 5, 'acc-old', 'srv-old', 'malomo', 'list_all_malomo_orders', 'ab', 200, 7, 'ok')",
         // What the OAuth migrations (11, 12) added, so they run again after 9.
         "DROP TRIGGER oauth_grants_deleted",

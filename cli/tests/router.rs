@@ -45,7 +45,12 @@ async fn start() -> App {
         serving_threads: 1,
         trusted_proxies: vec![],
     };
-    let state = AppState::new(config, store, Keys::from_bytes([7; 32]));
+    let state = AppState::new(
+        config,
+        store,
+        Keys::from_bytes([7; 32]),
+        specgate_api::integrations(),
+    );
     let provisioner = Provisioner::new(state.clone());
     let (_, admin) = provisioner
         .create_api_token("router tests", TokenScope::Admin, None)
