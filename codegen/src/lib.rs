@@ -29,7 +29,9 @@ use sha2::{Digest, Sha256};
 
 pub use diag::{Diagnostic, Severity};
 pub use ir::{ClassIr, IntegrationIr, PaginationIr, ToolIr};
-pub use shards::{SHARD_COUNT, SHARD_MAP, SHARD_MAP_NAME, ShardMap, shard_of};
+pub use shards::{
+    LARGE_VENDOR_TOOLS, SHARD_COUNT, SHARD_MAP, SHARD_MAP_NAME, ShardMap, shard_of,
+};
 pub use surface::{LOCK_FILE, LOCK_FILE_NAME, Surface};
 
 /// Reads a lock file; a missing one is an empty surface (a first generation).
@@ -120,13 +122,14 @@ impl Generated {
         Surface::of(&self.integrations)
     }
 
-    /// The reviewed mirror's files (`generated/`): one Rust file per integration, the shard map and
-    /// the lock file. (Each build script writes its own `registry.rs`; the mirror has none.)
-    pub fn mirror_files(&self) -> Vec<(String, String)> {
+    /// The reviewed mirror's files (`generated/`): one Rust file per integration, the shard map
+    /// (keeping `previous_map`'s assignments) and the lock file. (Each build script writes its
+    /// own `registry.rs`; the mirror has none.)
+    pub fn mirror_files(&self, previous_map: &ShardMap) -> Vec<(String, String)> {
         let mut files = self.integration_files();
         files.push((
             SHARD_MAP_NAME.to_owned(),
-            ShardMap::of(&self.integrations).to_text(),
+            ShardMap::assign(&self.integrations, previous_map).to_text(),
         ));
         files.push((LOCK_FILE_NAME.to_owned(), self.surface().to_lock_text()));
         files

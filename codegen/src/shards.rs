@@ -4,16 +4,21 @@
 //! Cargo reads the workspace before any build script runs, so the set of crates is fixed:
 //! [`SHARD_COUNT`] shards, each with a build script that generates and compiles only the vendor
 //! directories the map assigns to it, and watches only their files. A change to one vendor then
-//! rebuilds one shard; the others keep their fingerprints. A vendor is assigned by a hash of its
-//! directory name, so an assignment never moves when other vendors come or go.
+//! rebuilds one shard; the others keep their fingerprints.
+//!
+//! [`ShardMap::assign`] keeps every assignment the previous map made, so a vendor never moves
+//! when others come or go. A new vendor goes to the shard a hash of its directory name picks,
+//! unless a large vendor ([`LARGE_VENDOR_TOOLS`]) is there: a small vendor that shared a shard
+//! with Microsoft Graph would recompile Graph on every edit. A new large vendor takes the least
+//! loaded shard, an empty one while any is left.
 //!
 //! The map is part of the reviewed mirror (`generated/shards.txt`) because a build script can
 //! only learn about a vendor from files it watches: a shard that watched all of `specs/` would
 //! rebuild on every vendor's change. For the same reason a shard does not watch the lock file,
 //! which `cargo codegen generate` rewrites for any vendor's change: the lock only adds aliases,
-//! which show in the vendor's own mirror file, and the shard watches that. A vendor directory the map does not list yet is compiled by
-//! the `specgate-api` crate itself, whose build script watches all of `specs/`, until
-//! `cargo codegen generate` assigns it.
+//! which show in the vendor's own mirror file, and the shard watches that. A vendor directory
+//! the map does not list yet is compiled by the `specgate-api` crate itself, whose build script
+//! watches all of `specs/`, until `cargo codegen generate` assigns it.
 
 use std::path::Path;
 
@@ -28,7 +33,11 @@ pub const SHARD_MAP_NAME: &str = "shards.txt";
 /// The map's path from the workspace root.
 pub const SHARD_MAP: &str = "generated/shards.txt";
 
-/// The shard a vendor directory belongs to: FNV-1a of its name, so it depends on that name only.
+/// A vendor with at least this many tools is large: it gets a shard no small vendor joins. At
+/// about 500 tools a shard's rebuild passes ten seconds on two cores.
+pub const LARGE_VENDOR_TOOLS: usize = 500;
+
+/// The shard a hash of a vendor directory's name picks: FNV-1a of its name, so it depends on that name only.
 pub fn shard_of(vendor_dir: &str) -> usize {
     let hash = vendor_dir
         .bytes()
@@ -57,6 +66,13 @@ impl ShardEntry {
     }
 }
 
+/// What the map needs to know of an integration to place it.
+struct Vendor {
+    dir: String,
+    integration: String,
+    tools: usize,
+}
+
 /// Every assigned vendor directory, sorted by directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShardMap {
@@ -67,20 +83,68 @@ pub struct ShardMap {
 const HEADER: &str = "# Which shard crate (shards/<n>/) compiles each vendor directory of specs/, and the\n# integration it defines. Written by `cargo codegen generate`; do not edit.\n";
 
 impl ShardMap {
-    /// The map of the generated integrations (each one's directory is that of its first source).
-    pub fn of(integrations: &[IntegrationIr]) -> Self {
-        let mut entries: Vec<ShardEntry> = integrations
-            .iter()
-            .filter_map(|integration| {
-                let source = integration.sources.first()?;
-                let dir = source.path.split('/').next()?.to_owned();
-                Some(ShardEntry {
-                    shard: shard_of(&dir),
-                    integration: integration.name.clone(),
-                    dir,
-                })
+    /// The map of the generated integrations (each one's directory is that of its first
+    /// source): `previous`'s assignments stay, new vendors are placed as the module says.
+    pub fn assign(integrations: &[IntegrationIr], previous: &ShardMap) -> Self {
+        let vendors = integrations.iter().filter_map(|integration| {
+            let source = integration.sources.first()?;
+            Some(Vendor {
+                dir: source.path.split('/').next()?.to_owned(),
+                integration: integration.name.clone(),
+                tools: integration.tools.len(),
             })
-            .collect();
+        });
+        Self::place(vendors, previous)
+    }
+
+    fn place(vendors: impl Iterator<Item = Vendor>, previous: &ShardMap) -> Self {
+        let mut load = [0_usize; SHARD_COUNT];
+        let mut holds_large = [false; SHARD_COUNT];
+        let mut entries = Vec::new();
+        let mut new = Vec::new();
+        for vendor in vendors {
+            match previous.entries.iter().find(|entry| entry.dir == vendor.dir) {
+                Some(kept) => {
+                    load[kept.shard] += vendor.tools;
+                    holds_large[kept.shard] |= vendor.tools >= LARGE_VENDOR_TOOLS;
+                    entries.push(ShardEntry {
+                        dir: vendor.dir,
+                        shard: kept.shard,
+                        integration: vendor.integration,
+                    });
+                }
+                None => new.push(vendor),
+            }
+        }
+        // Large vendors first, so a small one placed in the same run steers clear of them.
+        new.sort_by(|a, b| {
+            (b.tools >= LARGE_VENDOR_TOOLS)
+                .cmp(&(a.tools >= LARGE_VENDOR_TOOLS))
+                .then_with(|| a.dir.cmp(&b.dir))
+        });
+        let least_loaded = |load: &[usize; SHARD_COUNT], allowed: &dyn Fn(usize) -> bool| {
+            (0..SHARD_COUNT)
+                .filter(|&shard| allowed(shard))
+                .min_by_key(|&shard| (load[shard], shard))
+        };
+        for vendor in new {
+            let large = vendor.tools >= LARGE_VENDOR_TOOLS;
+            let hashed = shard_of(&vendor.dir);
+            let shard = if large {
+                least_loaded(&load, &|_| true).unwrap_or(hashed)
+            } else if holds_large[hashed] {
+                least_loaded(&load, &|shard| !holds_large[shard]).unwrap_or(hashed)
+            } else {
+                hashed
+            };
+            load[shard] += vendor.tools;
+            holds_large[shard] |= large;
+            entries.push(ShardEntry {
+                dir: vendor.dir,
+                shard,
+                integration: vendor.integration,
+            });
+        }
         entries.sort_by(|a, b| a.dir.cmp(&b.dir));
         Self { entries }
     }
@@ -158,6 +222,66 @@ mod tests {
         // Pinned: a change of hash would move every vendor and rebuild everything.
         assert_eq!(shard_of("malomo"), 2);
         assert_eq!(shard_of("graph"), 7);
+    }
+
+    fn vendor(dir: &str, tools: usize) -> Vendor {
+        Vendor {
+            dir: dir.to_owned(),
+            integration: dir.to_owned(),
+            tools,
+        }
+    }
+
+    fn shards(map: &ShardMap) -> Vec<(&str, usize)> {
+        map.entries
+            .iter()
+            .map(|entry| (entry.dir.as_str(), entry.shard))
+            .collect()
+    }
+
+    #[test]
+    fn a_large_vendor_gets_a_shard_no_small_vendor_shares() {
+        let seeds = [vendor("edesk", 40), vendor("malomo", 30), vendor("roserocket", 60)];
+        let seeded = ShardMap::place(seeds.into_iter(), &ShardMap::default());
+        assert_eq!(
+            shards(&seeded),
+            [("edesk", 1), ("malomo", 2), ("roserocket", 6)]
+        );
+        // `vendor2` hashes where `msgraph` does; Graph takes the first empty shard instead.
+        assert_eq!(shard_of("msgraph"), shard_of("vendor2"));
+        let with_graph = ShardMap::place(
+            [
+                vendor("edesk", 40),
+                vendor("malomo", 30),
+                vendor("msgraph", 11_422),
+                vendor("roserocket", 60),
+            ]
+            .into_iter(),
+            &seeded,
+        );
+        assert_eq!(
+            shards(&with_graph),
+            [("edesk", 1), ("malomo", 2), ("msgraph", 0), ("roserocket", 6)]
+        );
+        // A small vendor whose hash picks Graph's shard goes to the least loaded other one (the
+        // seed vendors are gone from this run, so shard 1 is empty).
+        let zero = (0..)
+            .map(|n| format!("v{n}"))
+            .find(|dir| shard_of(dir) == 0)
+            .unwrap();
+        let with_small = ShardMap::place(
+            [vendor("msgraph", 11_422), vendor(&zero, 5), vendor("vendor2", 5)].into_iter(),
+            &with_graph,
+        );
+        assert_eq!(
+            shards(&with_small),
+            [("msgraph", 0), (zero.as_str(), 1), ("vendor2", shard_of("vendor2"))]
+        );
+        // Assignments never move, also when the vendors that shaped them are gone.
+        assert_eq!(
+            ShardMap::place([vendor(&zero, 5)].into_iter(), &with_small).entries[0].shard,
+            1
+        );
     }
 
     #[test]

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use specgate_codegen::{
-    Generated, LOCK_FILE, LOCK_FILE_NAME, SpecFile, Surface, VendorInput, drift, generate,
+    Generated, LOCK_FILE, LOCK_FILE_NAME, SHARD_MAP_NAME, ShardMap, SpecFile, Surface, VendorInput,
+    drift, generate,
     generate_against, read_lock, read_specs_dir,
 };
 
@@ -122,8 +123,15 @@ fn mirror(specs: &Path, out_dir: &Path, check_only: bool) -> ExitCode {
         Ok(g) => g,
         Err(code) => return code,
     };
+    let previous_map = match ShardMap::read(&out_dir.join(SHARD_MAP_NAME)) {
+        Ok(map) => map,
+        Err(e) => {
+            eprintln!("cannot read the shard map {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut stale = Vec::new();
-    for (name, contents) in generated.mirror_files() {
+    for (name, contents) in generated.mirror_files(&previous_map) {
         let path = out_dir.join(&name);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
             stale.push(name.clone());
