@@ -29,9 +29,7 @@ use sha2::{Digest, Sha256};
 
 pub use diag::{Diagnostic, Severity};
 pub use ir::{ClassIr, IntegrationIr, PaginationIr, ToolIr};
-pub use shards::{
-    LARGE_VENDOR_TOOLS, SHARD_COUNT, SHARD_MAP, SHARD_MAP_NAME, ShardMap, shard_of,
-};
+pub use shards::{LARGE_VENDOR_TOOLS, SHARD_COUNT, SHARD_MAP, SHARD_MAP_NAME, ShardMap, shard_of};
 pub use surface::{LOCK_FILE, LOCK_FILE_NAME, Surface};
 
 /// Reads a lock file; a missing one is an empty surface (a first generation).

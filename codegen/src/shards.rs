@@ -103,7 +103,11 @@ impl ShardMap {
         let mut entries = Vec::new();
         let mut new = Vec::new();
         for vendor in vendors {
-            match previous.entries.iter().find(|entry| entry.dir == vendor.dir) {
+            match previous
+                .entries
+                .iter()
+                .find(|entry| entry.dir == vendor.dir)
+            {
                 Some(kept) => {
                     load[kept.shard] += vendor.tools;
                     holds_large[kept.shard] |= vendor.tools >= LARGE_VENDOR_TOOLS;
@@ -241,7 +245,11 @@ mod tests {
 
     #[test]
     fn a_large_vendor_gets_a_shard_no_small_vendor_shares() {
-        let seeds = [vendor("edesk", 40), vendor("malomo", 30), vendor("roserocket", 60)];
+        let seeds = [
+            vendor("edesk", 40),
+            vendor("malomo", 30),
+            vendor("roserocket", 60),
+        ];
         let seeded = ShardMap::place(seeds.into_iter(), &ShardMap::default());
         assert_eq!(
             shards(&seeded),
@@ -261,7 +269,12 @@ mod tests {
         );
         assert_eq!(
             shards(&with_graph),
-            [("edesk", 1), ("malomo", 2), ("msgraph", 0), ("roserocket", 6)]
+            [
+                ("edesk", 1),
+                ("malomo", 2),
+                ("msgraph", 0),
+                ("roserocket", 6)
+            ]
         );
         // A small vendor whose hash picks Graph's shard goes to the least loaded other one (the
         // seed vendors are gone from this run, so shard 1 is empty).
@@ -270,12 +283,21 @@ mod tests {
             .find(|dir| shard_of(dir) == 0)
             .unwrap();
         let with_small = ShardMap::place(
-            [vendor("msgraph", 11_422), vendor(&zero, 5), vendor("vendor2", 5)].into_iter(),
+            [
+                vendor("msgraph", 11_422),
+                vendor(&zero, 5),
+                vendor("vendor2", 5),
+            ]
+            .into_iter(),
             &with_graph,
         );
         assert_eq!(
             shards(&with_small),
-            [("msgraph", 0), (zero.as_str(), 1), ("vendor2", shard_of("vendor2"))]
+            [
+                ("msgraph", 0),
+                (zero.as_str(), 1),
+                ("vendor2", shard_of("vendor2"))
+            ]
         );
         // Assignments never move, also when the vendors that shaped them are gone.
         assert_eq!(

@@ -141,6 +141,13 @@ struct ServeArgs {
         value_parser = crate::peer::parse_trusted_proxy
     )]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where `serve` writes its process id, for `specgate reload` (a process that takes over
+    /// writes its own).
+    #[arg(long, env = "SPECGATE_PID_FILE")]
+    pid_file: Option<PathBuf>,
+    /// Seconds a new binary may take to start serving on a reload before it is given up.
+    #[arg(long, default_value_t = 60, env = "SPECGATE_RELOAD_TIMEOUT_SECS")]
+    reload_timeout_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -151,6 +158,26 @@ enum Command {
     Serve(ServeArgs),
     /// Serve together with in-process vendor sandboxes and ready-made demo MCP servers.
     Demo(ServeArgs),
+    /// Swap a running `serve` (the one its `--pid-file` names) for the binary at its path
+    /// now, without refusing a connection or dropping a call; SIGHUP does the same.
+    Reload {
+        /// The pid file `serve` was started with.
+        #[arg(long, env = "SPECGATE_PID_FILE")]
+        pid_file: PathBuf,
+        /// Seconds to wait for the new process.
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+    },
+    /// Serve from a checkout, and on every change under `specs/` print the drift report,
+    /// regenerate, rebuild and swap the new binary in. Arguments after `--` go to `serve`.
+    Dev {
+        /// The checkout (its `specs/`, `generated/` and Cargo workspace).
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        /// Arguments for `specgate serve`.
+        #[arg(last = true)]
+        serve_args: Vec<std::ffi::OsString>,
+    },
     /// Serve one MCP server's tools over stdio.
     Stdio {
         /// The MCP token (the last part of the MCP URL).
@@ -777,6 +804,38 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Init => init(&common).await,
         Command::Serve(args) => serve_command(&common, args).await,
         Command::Demo(args) => demo(&common, args).await,
+        #[cfg(unix)]
+        Command::Reload {
+            pid_file,
+            timeout_secs,
+        } => {
+            let (old, new) = tokio::task::spawn_blocking(move || {
+                crate::handover::request_reload(&pid_file, Duration::from_secs(timeout_secs))
+            })
+            .await
+            .map_err(|e| CliError::Serve(e.to_string()))?
+            .map_err(CliError::Serve)?;
+            out(&format!("reloaded: process {old} handed over to {new}"));
+            Ok(())
+        }
+        #[cfg(unix)]
+        Command::Dev {
+            workspace,
+            serve_args,
+        } => {
+            let database = common.database.clone();
+            let key_file = common.key_file.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::dev::run(&workspace, &database, key_file.as_deref(), &serve_args)
+            })
+            .await
+            .map_err(|e| CliError::Serve(e.to_string()))?
+            .map_err(CliError::Serve)
+        }
+        #[cfg(not(unix))]
+        Command::Reload { .. } | Command::Dev { .. } => Err(CliError::Usage(
+            "reload and dev need a Unix system".to_owned(),
+        )),
         Command::Stdio {
             mcp_token,
             allow_insecure_upstreams,
@@ -818,7 +877,28 @@ async fn init(common: &Common) -> Result<(), CliError> {
 
 /// `specgate serve`.
 async fn serve_command(common: &Common, args: ServeArgs) -> Result<(), CliError> {
-    let listener = bind(args.listen).await?;
+    #[cfg(unix)]
+    let (listener, swap) = {
+        let (listener, ready) = match crate::handover::take_over() {
+            Some(taken) => {
+                let (listener, ready) = taken.map_err(|e| CliError::Serve(e.to_string()))?;
+                let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| {
+                    CliError::Serve(format!("cannot serve the handed-over socket: {e}"))
+                })?;
+                (listener, Some(ready))
+            }
+            None => (bind(args.listen).await?, None),
+        };
+        let swap = crate::handover::Swap::new(
+            args.pid_file.clone(),
+            Duration::from_secs(args.reload_timeout_secs),
+            ready,
+        )
+        .map_err(|e| CliError::Serve(format!("cannot handle SIGHUP: {e}")))?;
+        (listener, Some(swap))
+    };
+    #[cfg(not(unix))]
+    let (listener, swap) = (bind(args.listen).await?, None);
     let (store, keys) = open_store(common, Open::Create).await?;
     let config = serve_config(&args, false, serving_threads(common));
     record_public_url(&store, &config).await?;
@@ -850,7 +930,7 @@ async fn serve_command(common: &Common, args: ServeArgs) -> Result<(), CliError>
     );
     out("  specgate mcp create --account <id> --name support --methods read");
     out("  or try everything without credentials: specgate demo");
-    serve(state, listener, Shutdown::from(&args)).await
+    serve(state, listener, Shutdown::from(&args), swap).await
 }
 
 /// `specgate stdio`: one MCP server over stdin and stdout. Credentials are read per call:
@@ -1478,13 +1558,21 @@ impl From<&ServeArgs> for Shutdown {
     }
 }
 
+/// How `serve` swaps itself for a new binary; none where that is not supported.
+#[cfg(unix)]
+type Swap = crate::handover::Swap;
+#[cfg(not(unix))]
+enum Swap {}
+
 /// Serves until SIGTERM or SIGINT. Then: `/readyz` turns 503 and SSE streams close at once;
 /// after `drain` no new connections are accepted, and in-flight calls get up to `grace` to
-/// finish.
+/// finish. With `swap`, a SIGHUP hands the listening socket to a new process, and once it
+/// serves, this one stops accepting at once and winds down the same way.
 async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     plan: Shutdown,
+    swap: Option<Swap>,
 ) -> Result<(), CliError> {
     let sweeper = crate::spawn_sweeper(
         state.store.clone(),
@@ -1496,21 +1584,51 @@ async fn serve(
     let watcher = state.store.watch_changes(state.shutdown.clone());
     let shutdown = state.shutdown.clone();
     let threads = state.config.serving_threads;
-    let (listeners, accept_loop) = serving::deal(listener, threads, drained(&shutdown, plan.drain))
-        .map_err(|e| CliError::Serve(format!("cannot serve: {e}")))?;
+    let handed_over = CancellationToken::new();
+    #[cfg(unix)]
+    let socket = {
+        use std::os::fd::AsFd;
+        listener
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| CliError::Serve(format!("cannot keep the listening socket: {e}")))?
+    };
+    // Cancelled when the listener closes (see `closing`).
+    let closed = CancellationToken::new();
+    let closer = tokio::spawn({
+        let closing = closing(&shutdown, &handed_over, plan.drain);
+        let closed = closed.clone();
+        async move {
+            closing.await;
+            closed.cancel();
+        }
+    });
+    let (listeners, accept_loop) =
+        serving::deal(listener, threads, closed.clone().cancelled_owned())
+            .map_err(|e| CliError::Serve(format!("cannot serve: {e}")))?;
     let acceptor = tokio::spawn(accept_loop);
+    #[cfg(unix)]
+    let swapper =
+        swap.map(|swap| tokio::spawn(swap.run(socket, handed_over.clone(), shutdown.clone())));
+    #[cfg(not(unix))]
+    let swapper: Option<tokio::task::JoinHandle<()>> = swap.map(|never| match never {});
     // One router for every serving thread: the faces' state (SSE sessions, sign-in limits)
     // is the process's.
     let router = app(state);
     let stop = shutdown.clone();
     let result = serving::run_threads(
         listeners,
-        move |listener| serve_connections(router.clone(), shutdown.clone(), listener, plan),
+        move |listener| serve_connections(router.clone(), closed.clone(), listener, plan.grace),
         &stop,
     )
     .await
     .map_err(|e| CliError::Serve(e.to_string()));
+    if let Some(swapper) = swapper {
+        // Returns at once: shutdown has been signalled. It removes the pid file if it is ours.
+        let _ = swapper.await;
+    }
     acceptor.abort();
+    closer.abort();
     sweeper.abort();
     watcher.abort();
     audit.close().await;
@@ -1529,12 +1647,30 @@ fn drained(
     }
 }
 
-/// One serving thread's share of `serve`.
+/// Resolves when the listener should close: `drain` after the shutdown signal, or at once
+/// when this process has handed its socket over.
+fn closing(
+    shutdown: &CancellationToken,
+    handed_over: &CancellationToken,
+    drain: Duration,
+) -> impl Future<Output = ()> + Send + 'static {
+    let drained = drained(shutdown, drain);
+    let handed_over = handed_over.clone();
+    async move {
+        tokio::select! {
+            () = drained => {}
+            () = handed_over.cancelled() => {}
+        }
+    }
+}
+
+/// One serving thread's share of `serve`: serves until `closed`, then gives in-flight
+/// requests up to `grace`.
 async fn serve_connections(
     router: axum::Router,
-    shutdown: CancellationToken,
+    closed: CancellationToken,
     listener: serving::Dealt,
-    plan: Shutdown,
+    grace: Duration,
 ) -> std::io::Result<()> {
     // Connection info on every serving thread: the sign-in and registration limits are keyed
     // by the client's address (see `crate::peer`). axum hands a custom listener's
@@ -1543,9 +1679,11 @@ async fn serve_connections(
         listener.tap_io(|_| ()),
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(drained(&shutdown, plan.drain));
-    let grace = plan.grace;
-    let deadline = drained(&shutdown, plan.drain + grace);
+    .with_graceful_shutdown(closed.clone().cancelled_owned());
+    let deadline = async move {
+        closed.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
     tokio::select! {
         result = server => result,
         () = deadline => {
@@ -1663,7 +1801,7 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), CliError> {
         "\nWeb console: http://{}/console, sign in with {console_token}",
         args.listen
     ));
-    serve(state, listener, Shutdown::from(&args)).await
+    serve(state, listener, Shutdown::from(&args), None).await
 }
 
 /// The demo's throwaway directory (mode 0700), removed when the demo ends.

@@ -21,8 +21,12 @@ pub mod cli;
 pub mod connect;
 pub mod console;
 pub mod crypto;
+#[cfg(unix)]
+pub mod dev;
 pub mod egress;
 pub mod grants;
+#[cfg(unix)]
+pub mod handover;
 pub mod limiter;
 pub mod mcp;
 pub mod metrics;

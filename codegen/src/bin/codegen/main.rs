@@ -16,8 +16,7 @@ use std::process::ExitCode;
 
 use specgate_codegen::{
     Generated, LOCK_FILE, LOCK_FILE_NAME, SHARD_MAP_NAME, ShardMap, SpecFile, Surface, VendorInput,
-    drift, generate,
-    generate_against, read_lock, read_specs_dir,
+    drift, generate, generate_against, read_lock, read_specs_dir,
 };
 
 mod fetch;
