@@ -1,5 +1,5 @@
 //! The build script of every shard crate: generates, into `OUT_DIR`, the vendors that
-//! `generated/shards.txt` assigns to this shard, watching only their files.
+//! `generated/shard-<n>.txt` lists for this shard, watching only their files and that list.
 use std::path::Path;
 
 use specgate_codegen::build_script::{self, Selection};

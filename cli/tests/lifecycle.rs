@@ -729,3 +729,302 @@ async fn no_secret_reaches_the_debug_log() {
         );
     }
 }
+
+/// Calls a tool until `stop`, counting answers and failures of any kind (a refused or reset
+/// connection, a status other than 200, a JSON-RPC or tool error).
+async fn call_until(
+    http: reqwest::Client,
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (usize, Vec<String>) {
+    let (mut answered, mut failures) = (0, Vec::new());
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let sent = http
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_all_malomo_webhooks", "arguments": {}}}))
+            .send()
+            .await;
+        match sent {
+            Err(error) => failures.push(format!("{error:?}")),
+            Ok(response) if response.status() != 200 => {
+                failures.push(format!("status {}", response.status()));
+            }
+            Ok(response) => match response.json::<Value>().await {
+                Ok(answer) if answer["result"]["isError"] == false => answered += 1,
+                Ok(answer) => failures.push(answer.to_string()),
+                Err(error) => failures.push(format!("{error:?}")),
+            },
+        }
+    }
+    (answered, failures)
+}
+
+#[tokio::test]
+async fn a_reload_swaps_in_the_binary_without_refusing_a_connection_or_dropping_a_call() {
+    let cwd = tempfile::tempdir().unwrap();
+    // Served from a path of its own, which the "rebuild" below replaces with a new file.
+    let binary = cwd.path().join("specgate");
+    std::fs::copy(env!("CARGO_BIN_EXE_specgate"), &binary).unwrap();
+    let (sandbox_address, sandbox) = sandbox::spawn().await.unwrap();
+    ok_json(cwd.path(), &["--json", "init"]);
+    ok_json(
+        cwd.path(),
+        &[
+            "--json",
+            "upstream-host",
+            "allow",
+            "--integration",
+            "malomo",
+            "127.0.0.1",
+        ],
+    );
+    let token = ok_json(
+        cwd.path(),
+        &["--json", "api-token", "create", "--name", "ops"],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let pid_file = cwd.path().join("specgate.pid");
+    let server = Command::new(&binary)
+        .current_dir(cwd.path())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--allow-insecure-upstreams",
+        ])
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .env_remove("SPECGATE_DATABASE")
+        .env_remove("SPECGATE_KEY_FILE")
+        .env_remove("SPECGATE_SECRET_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut old = common::until_ready(server, port, "readyz").await;
+    let old_pid = old.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&pid_file)
+        .map(|t| t.trim().to_owned())
+        .ok()
+        != Some(old_pid.to_string())
+    {
+        assert!(Instant::now() < deadline, "serve never wrote its pid file");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let http = reqwest::Client::new();
+    let account = post_admin(
+        &http,
+        &format!("{base}/integrated-account"),
+        &token,
+        json!({"integration": "malomo", "name": "acme", "credentials": {"api_key": "sk_sandbox_malomo"}, "base_url": format!("http://{sandbox_address}/malomo")}),
+    )
+    .await;
+    let url = post_admin(
+        &http,
+        &format!(
+            "{base}/integrated-account/{}/mcp",
+            account["id"].as_str().unwrap()
+        ),
+        &token,
+        json!({"name": "agent"}),
+    )
+    .await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A slow call that is in flight at the vendor when the swap happens. (Scripted before
+    // the loops start: the sandbox answers the next request with it.)
+    sandbox.script(sandbox::Scripted {
+        status: 200,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: json!([{"id": "wh_slow"}]),
+        delay_ms: 3000,
+    });
+    let slow = tokio::spawn({
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.post(&url)
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_all_malomo_webhooks", "arguments": {}}}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    });
+    while !sandbox
+        .requests()
+        .iter()
+        .any(|r| r.uri.contains("webhooks"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the slow call never reached the vendor"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Clients calling in a loop: two that keep their connections alive, and one that opens
+    // a new connection for every call.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let loops: Vec<_> = [http.clone(), reqwest::Client::new(), fresh]
+        .into_iter()
+        .map(|client| tokio::spawn(call_until(client, url.clone(), stop.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The rebuild: a new file at the served path (the old one is unlinked, as cargo does).
+    let rebuilt = cwd.path().join("specgate.new");
+    std::fs::copy(env!("CARGO_BIN_EXE_specgate"), &rebuilt).unwrap();
+    std::fs::rename(&rebuilt, &binary).unwrap();
+    let reload = tokio::task::spawn_blocking({
+        let cwd = cwd.path().to_owned();
+        let pid_file = pid_file.clone();
+        move || {
+            specgate(&cwd, &["reload", "--pid-file"])
+                .arg(&pid_file)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&reload.stdout).into_owned();
+    assert!(
+        reload.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&reload.stderr)
+    );
+    let new_pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(new_pid, old_pid);
+    assert_eq!(
+        said.trim(),
+        format!("reloaded: process {old_pid} handed over to {new_pid}")
+    );
+    // The old process finishes its in-flight call, then exits on its own.
+    let answer = slow.await.unwrap();
+    assert_eq!(
+        answer["result"]["structuredContent"]["result"][0]["id"], "wh_slow",
+        "{answer}"
+    );
+    assert!(wait_exit(&mut old, Duration::from_secs(20)).await.success());
+    // The loops go on against the new process alone.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for handle in loops {
+        let (count, failures) = handle.await.unwrap();
+        assert!(
+            failures.is_empty(),
+            "calls failed across the swap: {failures:?}"
+        );
+        answered += count;
+    }
+    assert!(answered > 0);
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(metrics.status(), 200, "the new process serves");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &new_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::metadata(&pid_file).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the new process did not stop and remove its pid file"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_reload_whose_binary_cannot_start_keeps_the_old_process_serving() {
+    let cwd = tempfile::tempdir().unwrap();
+    let binary = cwd.path().join("specgate");
+    std::fs::copy(env!("CARGO_BIN_EXE_specgate"), &binary).unwrap();
+    ok_json(cwd.path(), &["--json", "init"]);
+    let port = common::free_port();
+    let pid_file = cwd.path().join("specgate.pid");
+    let server = Command::new(&binary)
+        .current_dir(cwd.path())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--reload-timeout-secs",
+            "5",
+        ])
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .env_remove("SPECGATE_DATABASE")
+        .env_remove("SPECGATE_KEY_FILE")
+        .env_remove("SPECGATE_SECRET_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = common::until_ready(server, port, "readyz").await;
+    // A build that left something that is not a server at the path.
+    std::fs::remove_file(&binary).unwrap();
+    std::fs::write(&binary, "#!/bin/sh\nexit 3\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&pid_file).is_err() {
+        assert!(Instant::now() < deadline, "serve never wrote its pid file");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reload = tokio::task::spawn_blocking({
+        let cwd = cwd.path().to_owned();
+        let pid_file = pid_file.clone();
+        move || {
+            specgate(&cwd, &["reload", "--timeout-secs", "3", "--pid-file"])
+                .arg(&pid_file)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!reload.status.success());
+    assert!(
+        String::from_utf8_lossy(&reload.stderr).contains("keeps serving"),
+        "{}",
+        String::from_utf8_lossy(&reload.stderr)
+    );
+    let healthz = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), 200, "the old process still serves");
+    assert!(server.try_wait().unwrap().is_none());
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        server.id().to_string()
+    );
+    terminate(&server);
+    assert!(
+        wait_exit(&mut server, Duration::from_secs(20))
+            .await
+            .success()
+    );
+}

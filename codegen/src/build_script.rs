@@ -20,10 +20,21 @@ pub enum Selection {
 /// errors.
 pub fn run(workspace: &Path, selection: Selection, out_dir: &Path) -> Result<ShardMap, String> {
     let specs = workspace.join("specs");
-    let map_path = workspace.join(crate::shards::SHARD_MAP);
+    let generated = workspace.join("generated");
     let lock_path = workspace.join(crate::LOCK_FILE);
-    println!("cargo:rerun-if-changed={}", map_path.display());
-    let map = ShardMap::read(&map_path)?;
+    // A shard watches only its own file of the map: adding a vendor elsewhere changes nothing
+    // it reads. The registry crate, which compiles what no shard lists, watches all of them.
+    let watched: Vec<usize> = match selection {
+        Selection::Shard(shard) => vec![shard],
+        Selection::Unsharded => (0..crate::SHARD_COUNT).collect(),
+    };
+    for shard in watched {
+        println!(
+            "cargo:rerun-if-changed={}",
+            generated.join(crate::shards::shard_file(shard)).display()
+        );
+    }
+    let map = ShardMap::read(&generated)?;
     let dirs: Vec<String> = match selection {
         Selection::Shard(shard) => map
             .entries

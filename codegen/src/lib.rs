@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 pub use diag::{Diagnostic, Severity};
 pub use ir::{ClassIr, IntegrationIr, PaginationIr, ToolIr};
-pub use shards::{LARGE_VENDOR_TOOLS, SHARD_COUNT, SHARD_MAP, SHARD_MAP_NAME, ShardMap, shard_of};
+pub use shards::{LARGE_VENDOR_TOOLS, SHARD_COUNT, ShardMap, shard_file, shard_of};
 pub use surface::{LOCK_FILE, LOCK_FILE_NAME, Surface};
 
 /// Reads a lock file; a missing one is an empty surface (a first generation).
@@ -125,10 +125,7 @@ impl Generated {
     /// own `registry.rs`; the mirror has none.)
     pub fn mirror_files(&self, previous_map: &ShardMap) -> Vec<(String, String)> {
         let mut files = self.integration_files();
-        files.push((
-            SHARD_MAP_NAME.to_owned(),
-            ShardMap::assign(&self.integrations, previous_map).to_text(),
-        ));
+        files.extend(ShardMap::assign(&self.integrations, previous_map).files());
         files.push((LOCK_FILE_NAME.to_owned(), self.surface().to_lock_text()));
         files
     }

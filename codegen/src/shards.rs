@@ -12,9 +12,10 @@
 //! with Microsoft Graph would recompile Graph on every edit. A new large vendor takes the least
 //! loaded shard, an empty one while any is left.
 //!
-//! The map is part of the reviewed mirror (`generated/shards.txt`) because a build script can
-//! only learn about a vendor from files it watches: a shard that watched all of `specs/` would
-//! rebuild on every vendor's change. For the same reason a shard does not watch the lock file,
+//! The map is part of the reviewed mirror, one file per shard (`generated/shard-<n>.txt`),
+//! because a build script can only learn about a vendor from files it watches: a shard that
+//! watched all of `specs/` would rebuild on every vendor's change, and one that watched the
+//! whole map would rebuild when any vendor is added. For the same reason a shard does not watch the lock file,
 //! which `cargo codegen generate` rewrites for any vendor's change: the lock only adds aliases,
 //! which show in the vendor's own mirror file, and the shard watches that. A vendor directory
 //! the map does not list yet is compiled by the `specgate-api` crate itself, whose build script
@@ -27,11 +28,10 @@ use crate::IntegrationIr;
 /// How many shard crates the workspace has (`shards/0` to `shards/7`).
 pub const SHARD_COUNT: usize = 8;
 
-/// The map's file name inside the mirror directory.
-pub const SHARD_MAP_NAME: &str = "shards.txt";
-
-/// The map's path from the workspace root.
-pub const SHARD_MAP: &str = "generated/shards.txt";
+/// The file inside the mirror directory (`generated/`) that lists shard `shard`'s vendors.
+pub fn shard_file(shard: usize) -> String {
+    format!("shard-{shard}.txt")
+}
 
 /// A vendor with at least this many tools is large: it gets a shard no small vendor joins. At
 /// about 500 tools a shard's rebuild passes ten seconds on two cores.
@@ -79,8 +79,6 @@ pub struct ShardMap {
     /// One entry per vendor directory.
     pub entries: Vec<ShardEntry>,
 }
-
-const HEADER: &str = "# Which shard crate (shards/<n>/) compiles each vendor directory of specs/, and the\n# integration it defines. Written by `cargo codegen generate`; do not edit.\n";
 
 impl ShardMap {
     /// The map of the generated integrations (each one's directory is that of its first
@@ -153,59 +151,60 @@ impl ShardMap {
         Self { entries }
     }
 
-    /// Parses the map file's text.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let mut entries = Vec::new();
+    /// Parses shard `shard`'s file.
+    fn parse_shard(shard: usize, text: &str, into: &mut Vec<ShardEntry>) -> Result<(), String> {
         for (index, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let [dir, shard, integration] = fields[..] else {
+            let [dir, integration] = fields[..] else {
                 return Err(format!(
-                    "line {}: expected `<vendor directory> <shard> <integration>`, found `{line}`",
+                    "line {}: expected `<vendor directory> <integration>`, found `{line}`",
                     index + 1
                 ));
             };
-            let shard = shard
-                .parse::<usize>()
-                .ok()
-                .filter(|shard| *shard < SHARD_COUNT)
-                .ok_or_else(|| {
-                    format!(
-                        "line {}: shard `{shard}` is not a number below {SHARD_COUNT}",
-                        index + 1
-                    )
-                })?;
-            entries.push(ShardEntry {
+            into.push(ShardEntry {
                 dir: dir.to_owned(),
                 shard,
                 integration: integration.to_owned(),
             });
         }
+        Ok(())
+    }
+
+    /// Reads the shard files of the mirror directory `generated`; a missing file assigns
+    /// nothing to its shard.
+    pub fn read(generated: &Path) -> Result<Self, String> {
+        let mut entries = Vec::new();
+        for shard in 0..SHARD_COUNT {
+            let path = generated.join(shard_file(shard));
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Self::parse_shard(shard, &text, &mut entries)
+                    .map_err(|e| format!("{}: {e}", path.display()))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+        entries.sort_by(|a, b| a.dir.cmp(&b.dir));
         Ok(Self { entries })
     }
 
-    /// Reads the map file; a missing one assigns nothing (every vendor is unsharded).
-    pub fn read(path: &Path) -> Result<Self, String> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
-        }
-    }
-
-    /// The map file's text.
-    pub fn to_text(&self) -> String {
-        let mut text = HEADER.to_owned();
-        for entry in &self.entries {
-            text.push_str(&format!(
-                "{} {} {}\n",
-                entry.dir, entry.shard, entry.integration
-            ));
-        }
-        text
+    /// Every shard's file, `(file name, text)`, empty shards included: a build script watching
+    /// a file that does not exist would rerun on every build.
+    pub fn files(&self) -> Vec<(String, String)> {
+        (0..SHARD_COUNT)
+            .map(|shard| {
+                let mut text = format!(
+                    "# The vendor directories of specs/ that shards/{shard}/ compiles, and the integration\n# each defines. Written by `cargo codegen generate`; do not edit.\n"
+                );
+                for entry in self.entries.iter().filter(|entry| entry.shard == shard) {
+                    text.push_str(&format!("{} {}\n", entry.dir, entry.integration));
+                }
+                (shard_file(shard), text)
+            })
+            .collect()
     }
 
     /// Whether the map assigns `dir` to a shard.
@@ -315,14 +314,20 @@ mod tests {
                 integration: "e_desk".to_owned(),
             }],
         };
-        assert_eq!(ShardMap::parse(&map.to_text()).unwrap(), map);
+        let dir = tempfile::tempdir().unwrap();
+        let files = map.files();
+        assert_eq!(files.len(), SHARD_COUNT);
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        assert_eq!(ShardMap::read(dir.path()).unwrap(), map);
+        std::fs::write(dir.path().join(shard_file(2)), "# c\nedesk 1 e_desk\n").unwrap();
         assert_eq!(
-            ShardMap::parse("edesk 1\n").unwrap_err(),
-            "line 1: expected `<vendor directory> <shard> <integration>`, found `edesk 1`"
-        );
-        assert_eq!(
-            ShardMap::parse("# c\nedesk 9 e_desk\n").unwrap_err(),
-            "line 2: shard `9` is not a number below 8"
+            ShardMap::read(dir.path()).unwrap_err(),
+            format!(
+                "{}: line 2: expected `<vendor directory> <integration>`, found `edesk 1 e_desk`",
+                dir.path().join("shard-2.txt").display()
+            )
         );
     }
 }

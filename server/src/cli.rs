@@ -814,7 +814,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             })
             .await
             .map_err(|e| CliError::Serve(e.to_string()))?
-            .map_err(CliError::Serve)?;
+            .map_err(|e| CliError::Serve(e.to_string()))?;
             out(&format!("reloaded: process {old} handed over to {new}"));
             Ok(())
         }
@@ -830,7 +830,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             })
             .await
             .map_err(|e| CliError::Serve(e.to_string()))?
-            .map_err(CliError::Serve)
+            .map_err(|e| CliError::Serve(e.to_string()))
         }
         #[cfg(not(unix))]
         Command::Reload { .. } | Command::Dev { .. } => Err(CliError::Usage(
@@ -1593,19 +1593,24 @@ async fn serve(
             .try_clone_to_owned()
             .map_err(|e| CliError::Serve(format!("cannot keep the listening socket: {e}")))?
     };
-    // Cancelled when the listener closes (see `closing`).
-    let closed = CancellationToken::new();
-    let closer = tokio::spawn({
-        let closing = closing(&shutdown, &handed_over, plan.drain);
-        let closed = closed.clone();
+    let drain_marker = tokio::spawn({
+        let (state, shutdown, handed_over) = (state.clone(), shutdown.clone(), handed_over.clone());
         async move {
-            closing.await;
-            closed.cancel();
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = handed_over.cancelled() => {}
+            }
+            state
+                .draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     });
-    let (listeners, accept_loop) =
-        serving::deal(listener, threads, closed.clone().cancelled_owned())
-            .map_err(|e| CliError::Serve(format!("cannot serve: {e}")))?;
+    let (listeners, accept_loop) = serving::deal(
+        listener,
+        threads,
+        stop_accepting(&shutdown, &handed_over, plan.drain),
+    )
+    .map_err(|e| CliError::Serve(format!("cannot serve: {e}")))?;
     let acceptor = tokio::spawn(accept_loop);
     #[cfg(unix)]
     let swapper =
@@ -1618,7 +1623,7 @@ async fn serve(
     let stop = shutdown.clone();
     let result = serving::run_threads(
         listeners,
-        move |listener| serve_connections(router.clone(), closed.clone(), listener, plan.grace),
+        move |listener| serve_connections(router.clone(), shutdown.clone(), listener, plan),
         &stop,
     )
     .await
@@ -1628,7 +1633,7 @@ async fn serve(
         let _ = swapper.await;
     }
     acceptor.abort();
-    closer.abort();
+    drain_marker.abort();
     sweeper.abort();
     watcher.abort();
     audit.close().await;
@@ -1648,8 +1653,8 @@ fn drained(
 }
 
 /// Resolves when the listener should close: `drain` after the shutdown signal, or at once
-/// when this process has handed its socket over.
-fn closing(
+/// when this process has handed its socket over (the new process accepts from then on).
+fn stop_accepting(
     shutdown: &CancellationToken,
     handed_over: &CancellationToken,
     drain: Duration,
@@ -1664,13 +1669,13 @@ fn closing(
     }
 }
 
-/// One serving thread's share of `serve`: serves until `closed`, then gives in-flight
-/// requests up to `grace`.
+/// One serving thread's share of `serve`: from `plan.drain` after the shutdown signal, idle
+/// connections close and in-flight requests get up to `plan.grace`.
 async fn serve_connections(
     router: axum::Router,
-    closed: CancellationToken,
+    shutdown: CancellationToken,
     listener: serving::Dealt,
-    grace: Duration,
+    plan: Shutdown,
 ) -> std::io::Result<()> {
     // Connection info on every serving thread: the sign-in and registration limits are keyed
     // by the client's address (see `crate::peer`). axum hands a custom listener's
@@ -1679,11 +1684,9 @@ async fn serve_connections(
         listener.tap_io(|_| ()),
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(closed.clone().cancelled_owned());
-    let deadline = async move {
-        closed.cancelled().await;
-        tokio::time::sleep(grace).await;
-    };
+    .with_graceful_shutdown(drained(&shutdown, plan.drain));
+    let grace = plan.grace;
+    let deadline = drained(&shutdown, plan.drain + grace);
     tokio::select! {
         result = server => result,
         () = deadline => {

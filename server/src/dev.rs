@@ -21,22 +21,57 @@ const POLL: Duration = Duration::from_millis(500);
 /// How long a new binary may take to start serving.
 const SWAP_WITHIN: Duration = Duration::from_secs(60);
 
+/// Why `specgate dev` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    /// The directory is not a checkout.
+    #[error("{0} is not a specgate checkout (no specs/ or Cargo.toml); pass --workspace")]
+    NotACheckout(String),
+    /// The first build failed; there is nothing to serve.
+    #[error("the first build failed: {0}")]
+    FirstBuild(StepError),
+    /// The built server could not be started.
+    #[error("cannot start {binary}: {source}")]
+    Start {
+        /// The binary.
+        binary: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server exited before it served.
+    #[error("the server exited before it served ({0})")]
+    Exited(std::process::ExitStatus),
+    /// The server did not write its pid file in time.
+    #[error("the server did not start serving within {} s", SWAP_WITHIN.as_secs())]
+    NotServing,
+    /// The server stopped while `dev` watched.
+    #[error("the server has stopped")]
+    Stopped,
+}
+
+/// Why one step (a cargo command) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Cargo could not be run.
+    #[error("cannot run cargo: {0}")]
+    Spawn(std::io::Error),
+    /// Cargo ran and failed; its diagnostics are above.
+    #[error("cargo exited with {0}")]
+    Failed(std::process::ExitStatus),
+}
+
 /// Serves `workspace`'s build until interrupted, rebuilding and swapping on each spec change.
 pub fn run(
     workspace: &Path,
     database: &str,
     key_file: Option<&Path>,
     serve_args: &[OsString],
-) -> Result<(), String> {
-    let workspace = workspace
-        .canonicalize()
-        .map_err(|e| format!("cannot open the checkout {}: {e}", workspace.display()))?;
+) -> Result<(), DevError> {
+    let not_a_checkout = || DevError::NotACheckout(workspace.display().to_string());
+    let workspace = workspace.canonicalize().map_err(|_| not_a_checkout())?;
     let specs = workspace.join("specs");
     if !specs.is_dir() || !workspace.join("Cargo.toml").is_file() {
-        return Err(format!(
-            "{} is not a specgate checkout (no specs/ or Cargo.toml); pass --workspace",
-            workspace.display()
-        ));
+        return Err(not_a_checkout());
     }
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => workspace.join(dir),
@@ -47,9 +82,7 @@ pub fn run(
     let _ = std::fs::remove_file(&pid_file);
 
     let build = timed(|| cargo(&workspace, &["build", "--release"]));
-    if let Err(error) = build.0 {
-        return Err(format!("the first build failed: {error}"));
-    }
+    build.0.map_err(DevError::FirstBuild)?;
     println!("dev: built in {:.1} s", build.1.as_secs_f64());
     let mut server = Command::new(&binary);
     server
@@ -62,16 +95,17 @@ pub fn run(
     if let Some(key_file) = key_file {
         server.env("SPECGATE_KEY_FILE", key_file);
     }
-    let mut first = server
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let mut first = server.spawn().map_err(|source| DevError::Start {
+        binary: binary.display().to_string(),
+        source,
+    })?;
     let started = Instant::now();
     while read_pid_file(&pid_file).is_err() {
         if let Ok(Some(status)) = first.try_wait() {
-            return Err(format!("the server exited before it served ({status})"));
+            return Err(DevError::Exited(status));
         }
         if started.elapsed() > SWAP_WITHIN {
-            return Err("the server did not start serving within 60 s".to_owned());
+            return Err(DevError::NotServing);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -85,10 +119,9 @@ pub fn run(
         std::thread::sleep(POLL);
         // The first server hands over to later ones; reap it once it has exited.
         let _ = first.try_wait();
-        let serving = read_pid_file(&pid_file)
-            .map_err(|e| format!("the server's pid file is gone ({e}); it has stopped"))?;
+        let serving = read_pid_file(&pid_file).map_err(|_| DevError::Stopped)?;
         if !alive(serving) {
-            return Err(format!("the server (process {serving}) has stopped"));
+            return Err(DevError::Stopped);
         }
         let now = fingerprint(&specs);
         if now == seen {
@@ -141,6 +174,7 @@ fn cycle(workspace: &Path, pid_file: &Path) {
                 steps.push(("swap", swap.1));
                 swap.0
                     .map(|(old, new)| format!("process {old} handed over to {new}"))
+                    .map_err(|error| error.to_string())
             }
         }
     };
@@ -164,17 +198,17 @@ fn timed<T>(step: impl FnOnce() -> T) -> (T, Duration) {
 }
 
 /// Runs cargo in the checkout, its output going where ours goes.
-fn cargo<S: AsRef<std::ffi::OsStr>>(workspace: &Path, args: &[S]) -> Result<(), String> {
+fn cargo<S: AsRef<std::ffi::OsStr>>(workspace: &Path, args: &[S]) -> Result<(), StepError> {
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(args)
         .current_dir(workspace)
         .stdin(Stdio::null())
         .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+        .map_err(StepError::Spawn)?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("cargo exited with {status}"))
+        Err(StepError::Failed(status))
     }
 }
 

@@ -32,6 +32,11 @@ use rustix::net::{
 /// Names the Unix socket a new process takes the listening socket from.
 pub const HANDOVER_ENV: &str = "SPECGATE_HANDOVER_SOCKET";
 
+/// How long the old process keeps answering on connections it already has, once the new one
+/// accepts the new ones: long enough for a client in a call loop to be told to reconnect,
+/// where closing at once would meet requests already on their way.
+pub const HANDOVER_LINGER: Duration = Duration::from_secs(3);
+
 /// The line a new process sends once it accepts connections.
 const READY: &[u8] = b"ready\n";
 
@@ -302,6 +307,9 @@ impl Swap {
                         "reloaded: the new process serves; this one finishes its in-flight calls and exits"
                     );
                     handed_over.cancel();
+                    // Kept-alive clients send their next request here during the linger and
+                    // are answered with `Connection: close`; then the rest winds down.
+                    tokio::time::sleep(HANDOVER_LINGER).await;
                     shutdown.cancel();
                     return;
                 }
@@ -343,15 +351,58 @@ pub fn read_pid_file(path: &Path) -> std::io::Result<u32> {
     })
 }
 
+/// Why `specgate reload` did not see a new process take over.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The pid file is missing or holds no process id.
+    #[error("cannot read the pid file {path}: {source}")]
+    PidFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The process could not be signalled (gone, or another user's).
+    #[error("cannot signal process {pid}: {source}")]
+    Signal {
+        /// The process.
+        pid: u32,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No new process wrote the pid file in time.
+    #[error("no new process took over from {pid} within {} s; the old one keeps serving, and its log says why", .within.as_secs())]
+    NotTakenOver {
+        /// The old process.
+        pid: u32,
+        /// How long was waited.
+        within: Duration,
+    },
+}
+
 /// `specgate reload`: asks the process a pid file names to swap itself for its binary, and
 /// waits until a new process has taken over. Returns the old and the new process id.
-pub fn request_reload(pid_file: &Path, within: Duration) -> Result<(u32, u32), String> {
-    let old = read_pid_file(pid_file)
-        .map_err(|e| format!("cannot read the pid file {}: {e}", pid_file.display()))?;
-    let pid = rustix::process::Pid::from_raw(i32::try_from(old).unwrap_or(0))
-        .ok_or_else(|| format!("{} names no process", pid_file.display()))?;
-    rustix::process::kill_process(pid, rustix::process::Signal::HUP)
-        .map_err(|e| format!("cannot signal process {old}: {e}"))?;
+pub fn request_reload(pid_file: &Path, within: Duration) -> Result<(u32, u32), ReloadError> {
+    let unreadable = |source| ReloadError::PidFile {
+        path: pid_file.display().to_string(),
+        source,
+    };
+    let old = read_pid_file(pid_file).map_err(unreadable)?;
+    let pid = i32::try_from(old)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| {
+            unreadable(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not a process id",
+            ))
+        })?;
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).map_err(|e| {
+        ReloadError::Signal {
+            pid: old,
+            source: e.into(),
+        }
+    })?;
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         match read_pid_file(pid_file) {
@@ -359,8 +410,5 @@ pub fn request_reload(pid_file: &Path, within: Duration) -> Result<(u32, u32), S
             _ => std::thread::sleep(Duration::from_millis(50)),
         }
     }
-    Err(format!(
-        "no new process took over from {old} within {} s; the old one keeps serving, and its log says why",
-        within.as_secs()
-    ))
+    Err(ReloadError::NotTakenOver { pid: old, within })
 }

@@ -89,7 +89,20 @@ pub fn app(state: AppState) -> Router {
         .nest("/console", console::router(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
-        ));
+        ))
+        // One relaxed load per response; no clone of the stack, unlike a `from_fn` middleware.
+        .layer(tower::util::MapResponseLayer::new({
+            let state = state.clone();
+            move |mut response: axum::response::Response| {
+                if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                response
+            }
+        }));
     // The log level is fixed at start; below `debug` the per-request layer is left out, since
     // a middleware costs a clone of the service stack on every request.
     if tracing::enabled!(tracing::Level::DEBUG) {

@@ -90,6 +90,10 @@ pub struct Shared {
     pub oauth_documents: reqwest::Client,
     /// Fires when the process begins to shut down: readiness turns false and streams close.
     pub shutdown: CancellationToken,
+    /// Set from the shutdown signal or a handover on: every response then carries
+    /// `Connection: close`, so a kept-alive client moves to another instance or process on
+    /// its next request instead of meeting a closed connection.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -117,6 +121,7 @@ impl AppState {
                 config.allow_insecure_upstreams,
             ),
             shutdown: CancellationToken::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
             config: Arc::new(config),
             audit: AuditLog::new(store.clone()),
             resolutions: ChangeCache::new(store.changes().clone(), CACHED_TOKENS),

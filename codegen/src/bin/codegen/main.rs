@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use specgate_codegen::{
-    Generated, LOCK_FILE, LOCK_FILE_NAME, SHARD_MAP_NAME, ShardMap, SpecFile, Surface, VendorInput,
-    drift, generate, generate_against, read_lock, read_specs_dir,
+    Generated, LOCK_FILE, LOCK_FILE_NAME, ShardMap, SpecFile, Surface, VendorInput, drift,
+    generate, generate_against, read_lock, read_specs_dir,
 };
 
 mod fetch;
@@ -122,7 +122,7 @@ fn mirror(specs: &Path, out_dir: &Path, check_only: bool) -> ExitCode {
         Ok(g) => g,
         Err(code) => return code,
     };
-    let previous_map = match ShardMap::read(&out_dir.join(SHARD_MAP_NAME)) {
+    let previous_map = match ShardMap::read(out_dir) {
         Ok(map) => map,
         Err(e) => {
             eprintln!("cannot read the shard map {e}");
