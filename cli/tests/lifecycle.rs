@@ -730,6 +730,18 @@ async fn no_secret_reaches_the_debug_log() {
     }
 }
 
+/// Stops whichever process a pid file names when dropped, so a failed test leaves no server
+/// behind (the process a reload started is no child of the test's).
+struct StopsServing(std::path::PathBuf);
+
+impl Drop for StopsServing {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+        }
+    }
+}
+
 /// Calls a tool until `stop`, counting answers and failures of any kind (a refused or reset
 /// connection, a status other than 200, a JSON-RPC or tool error).
 async fn call_until(
@@ -789,6 +801,7 @@ async fn a_reload_swaps_in_the_binary_without_refusing_a_connection_or_dropping_
     let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let pid_file = cwd.path().join("specgate.pid");
+    let _stops = StopsServing(pid_file.clone());
     let server = Command::new(&binary)
         .current_dir(cwd.path())
         .args([
@@ -963,6 +976,7 @@ async fn a_reload_whose_binary_cannot_start_keeps_the_old_process_serving() {
     ok_json(cwd.path(), &["--json", "init"]);
     let port = common::free_port();
     let pid_file = cwd.path().join("specgate.pid");
+    let _stops = StopsServing(pid_file.clone());
     let server = Command::new(&binary)
         .current_dir(cwd.path())
         .args([
