@@ -294,3 +294,44 @@ fn build_scripts_read_cargo_paths_when_they_run() {
         );
     }
 }
+
+/// A test that returns early without an outside component would pass in the fast loop without
+/// testing anything: each one is `#[ignore]`d, so `cargo test --workspace` lists it as ignored,
+/// and `scripts/test.sh` runs it with `--include-ignored`.
+#[test]
+fn every_test_that_needs_an_outside_component_is_ignored_by_default() {
+    const NEEDS: [&str; 6] = [
+        "= common::postgres() else",
+        "= common::external(",
+        "= common::node() else",
+        "= node() else",
+        "= python() else",
+        "= chromedriver() else",
+    ];
+    let mut found = 0;
+    for file in rust_files("cli/tests") {
+        let text = read(&file);
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            if !line.starts_with("async fn ") && !line.starts_with("fn ") {
+                continue;
+            }
+            let body = lines[index..lines.len().min(index + 6)].join("\n");
+            if !NEEDS.iter().any(|needs| body.contains(needs)) {
+                continue;
+            }
+            found += 1;
+            let attributes = lines[..index]
+                .iter()
+                .rev()
+                .take_while(|line| line.starts_with("#["))
+                .collect::<Vec<_>>();
+            assert!(
+                attributes.iter().any(|line| line.starts_with("#[ignore = \"needs ")),
+                "{file}:{}: `{line}` needs an outside component; mark it #[ignore = \"needs ...\"]",
+                index + 1
+            );
+        }
+    }
+    assert!(found >= 28, "found only {found} tests that need an outside component");
+}

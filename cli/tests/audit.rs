@@ -166,6 +166,7 @@ async fn every_call_is_logged_without_its_arguments() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
 async fn every_call_is_logged_on_postgres() {
     let Some(url) = common::postgres() else {
         return;

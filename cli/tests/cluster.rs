@@ -56,6 +56,7 @@ async fn one_oauth_refresh_for_three_instances_on_sqlite() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
 async fn one_oauth_refresh_for_three_instances_on_postgres() {
     let Some(url) = common::postgres() else {
         return;
@@ -111,6 +112,7 @@ async fn concurrent_sweeps_on_sqlite() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
 async fn concurrent_sweeps_on_postgres() {
     let Some(url) = common::postgres() else {
         return;
@@ -168,6 +170,7 @@ fn specgate(database: &str) -> std::process::Command {
 /// refused by every one, one OAuth refresh for concurrent calls, and one instance killed
 /// without failing calls to the others.
 #[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
 async fn three_processes_behind_a_load_balancer() {
     use sqlx::Connection;
     let Some(server_url) = common::postgres() else {

@@ -569,6 +569,7 @@ async fn a_state_delivered_twice_at_once_connects_once_on_sqlite() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
 async fn a_state_delivered_twice_at_once_connects_once_on_postgres() {
     let Some(url) = common::postgres() else {
         return;

@@ -32,6 +32,7 @@ fn screenshot(name: &str) -> PathBuf {
 const UNLABELLED: &str = "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')].filter(e => e.labels.length === 0).map(e => e.name || e.id)";
 
 #[tokio::test]
+#[ignore = "needs Chromium, chromedriver and Node 22; scripts/test.sh installs them"]
 async fn an_operator_provisions_a_filtered_server_in_the_browser() {
     let Some(driver) = chromedriver() else { return };
     let Some(node) = node() else { return };
@@ -444,6 +445,7 @@ async fn sessions_end_at_expiry_and_with_their_token_and_are_pruned() {
 /// place, and the right one sends the browser on to the client's redirect URI, which the
 /// page's Content-Security-Policy `form-action` must allow for Chromium to follow it.
 #[tokio::test]
+#[ignore = "needs Chromium and chromedriver; scripts/test.sh installs them"]
 async fn a_person_allows_an_oauth_client_on_the_consent_page() {
     let Some(driver) = chromedriver() else { return };
     let h = start().await;
@@ -519,6 +521,7 @@ async fn a_person_allows_an_oauth_client_on_the_consent_page() {
 /// An operator registers the OAuth app, then connects a Rose Rocket account: the button, the
 /// vendor's consent page, the result page, and the account in the console.
 #[tokio::test]
+#[ignore = "needs Chromium and chromedriver; scripts/test.sh installs them"]
 async fn an_operator_connects_an_account_through_the_vendors_consent() {
     let Some(driver) = chromedriver() else { return };
     let h = start().await;

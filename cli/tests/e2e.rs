@@ -14,6 +14,7 @@ async fn provisioning_on_sqlite() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
 async fn provisioning_on_postgres() {
     let Some(url) = common::postgres() else {
         return;

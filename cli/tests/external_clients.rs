@@ -85,6 +85,7 @@ async fn official_client_lists_calls_pages_and_is_refused(
 }
 
 #[tokio::test]
+#[ignore = "needs Node 22 and the MCP SDKs; scripts/test.sh installs them"]
 async fn official_typescript_client_over_streamable_http() {
     let Some(node) = node() else { return };
     official_client_lists_calls_pages_and_is_refused(node, "mcp-client.mjs", "streamable", "")
@@ -92,12 +93,14 @@ async fn official_typescript_client_over_streamable_http() {
 }
 
 #[tokio::test]
+#[ignore = "needs Node 22 and the MCP SDKs; scripts/test.sh installs them"]
 async fn official_typescript_client_over_legacy_sse() {
     let Some(node) = node() else { return };
     official_client_lists_calls_pages_and_is_refused(node, "mcp-client.mjs", "sse", "").await;
 }
 
 #[tokio::test]
+#[ignore = "needs the MCP Python SDK; scripts/test.sh installs it"]
 async fn official_python_client_over_streamable_http() {
     let Some(python) = python() else { return };
     official_client_lists_calls_pages_and_is_refused(python, "mcp_client.py", "streamable", "")
@@ -105,12 +108,14 @@ async fn official_python_client_over_streamable_http() {
 }
 
 #[tokio::test]
+#[ignore = "needs the MCP Python SDK; scripts/test.sh installs it"]
 async fn official_python_client_over_legacy_sse() {
     let Some(python) = python() else { return };
     official_client_lists_calls_pages_and_is_refused(python, "mcp_client.py", "sse", "").await;
 }
 
 #[tokio::test]
+#[ignore = "needs Node 22 and the MCP SDKs; scripts/test.sh installs them"]
 async fn official_typescript_client_over_portable_streamable_http() {
     let Some(node) = node() else { return };
     official_client_lists_calls_pages_and_is_refused(
@@ -123,6 +128,7 @@ async fn official_typescript_client_over_portable_streamable_http() {
 }
 
 #[tokio::test]
+#[ignore = "needs Node 22 and the MCP SDKs; scripts/test.sh installs them"]
 async fn official_typescript_client_over_portable_legacy_sse() {
     let Some(node) = node() else { return };
     official_client_lists_calls_pages_and_is_refused(node, "mcp-client.mjs", "sse", "/portable")
@@ -130,6 +136,7 @@ async fn official_typescript_client_over_portable_legacy_sse() {
 }
 
 #[tokio::test]
+#[ignore = "needs the MCP Python SDK; scripts/test.sh installs it"]
 async fn official_python_client_over_portable_streamable_http() {
     let Some(python) = python() else { return };
     official_client_lists_calls_pages_and_is_refused(
@@ -142,6 +149,7 @@ async fn official_python_client_over_portable_streamable_http() {
 }
 
 #[tokio::test]
+#[ignore = "needs the MCP Python SDK; scripts/test.sh installs it"]
 async fn official_python_client_over_portable_legacy_sse() {
     let Some(python) = python() else { return };
     official_client_lists_calls_pages_and_is_refused(python, "mcp_client.py", "sse", "/portable")
@@ -149,6 +157,7 @@ async fn official_python_client_over_portable_legacy_sse() {
 }
 
 #[tokio::test]
+#[ignore = "needs Node 22 and the MCP SDKs; scripts/test.sh installs them"]
 async fn official_conformance_suites_pass() {
     let Some(_) = node() else { return };
     let h = start().await;
@@ -221,12 +230,14 @@ async fn official_client_discovers(interpreter: String, script: &str) {
 }
 
 #[tokio::test]
+#[ignore = "needs Node 22 and the MCP SDKs; scripts/test.sh installs them"]
 async fn the_typescript_sdk_client_discovers_and_calls() {
     let Some(node) = node() else { return };
     official_client_discovers(node, "mcp-discovery-client.mjs").await;
 }
 
 #[tokio::test]
+#[ignore = "needs the MCP Python SDK; scripts/test.sh installs it"]
 async fn the_python_sdk_client_discovers_and_calls() {
     let Some(python) = python() else { return };
     official_client_discovers(python, "mcp_discovery_client.py").await;

@@ -642,6 +642,7 @@ async fn official_client_signs_in(interpreter: String, script: &str) -> (Harness
 }
 
 #[tokio::test]
+#[ignore = "needs Node 22 and the MCP SDKs; scripts/test.sh installs them"]
 async fn the_typescript_sdk_client_signs_in_with_its_oauth_provider() {
     let Some(node) = common::node() else { return };
     let (h, seen, grants) = official_client_signs_in(node, "mcp-oauth-client.mjs").await;
@@ -663,6 +664,7 @@ async fn the_typescript_sdk_client_signs_in_with_its_oauth_provider() {
 }
 
 #[tokio::test]
+#[ignore = "needs the MCP Python SDK; scripts/test.sh installs it"]
 async fn the_python_sdk_client_signs_in_with_its_oauth_provider() {
     let path = common::scripts().join(".venv/bin/python");
     let Some(python) = common::external(
@@ -762,6 +764,7 @@ async fn concurrent_exchanges_of_one_code_on_sqlite() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
 async fn concurrent_exchanges_of_one_code_on_postgres() {
     let Some(url) = common::postgres() else {
         return;
@@ -808,6 +811,7 @@ async fn concurrent_refreshes_with_one_token_on_sqlite() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
 async fn concurrent_refreshes_with_one_token_on_postgres() {
     let Some(url) = common::postgres() else {
         return;

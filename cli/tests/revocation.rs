@@ -125,6 +125,7 @@ async fn another_instance_on_sqlite_ends_what_this_one_cached() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
 async fn another_instance_on_postgres_ends_what_this_one_cached() {
     let Some(url) = common::postgres() else {
         return;
@@ -342,6 +343,7 @@ async fn revoked_grants_end_what_this_instance_cached_on_sqlite() {
 }
 
 #[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
 async fn revoked_grants_end_what_this_instance_cached_on_postgres() {
     let Some(url) = common::postgres() else {
         return;

@@ -33,6 +33,7 @@ fn fixture_schemas() -> Vec<Value> {
 }
 
 #[tokio::test]
+#[ignore = "needs Node 22 and the MCP SDKs; scripts/test.sh installs them"]
 async fn every_schema_is_valid_2020_12_with_ecma_patterns() {
     let Some(node) = node() else { return };
     let mut entries = Vec::new();
