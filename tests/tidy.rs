@@ -327,11 +327,16 @@ fn every_test_that_needs_an_outside_component_is_ignored_by_default() {
                 .take_while(|line| line.starts_with("#["))
                 .collect::<Vec<_>>();
             assert!(
-                attributes.iter().any(|line| line.starts_with("#[ignore = \"needs ")),
+                attributes
+                    .iter()
+                    .any(|line| line.starts_with("#[ignore = \"needs ")),
                 "{file}:{}: `{line}` needs an outside component; mark it #[ignore = \"needs ...\"]",
                 index + 1
             );
         }
     }
-    assert!(found >= 28, "found only {found} tests that need an outside component");
+    assert!(
+        found >= 28,
+        "found only {found} tests that need an outside component"
+    );
 }
