@@ -240,25 +240,7 @@ fn the_default_data_directory_is_private() {
 async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
     let cwd = tempfile::tempdir().unwrap();
     let (sandbox_address, sandbox) = sandbox::spawn().await.unwrap();
-    ok_json(cwd.path(), &["--json", "init"]);
-    ok_json(
-        cwd.path(),
-        &[
-            "--json",
-            "upstream-host",
-            "allow",
-            "--integration",
-            "malomo",
-            "127.0.0.1",
-        ],
-    );
-    let token = ok_json(
-        cwd.path(),
-        &["--json", "api-token", "create", "--name", "ops"],
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = init_for_the_sandbox(cwd.path());
     let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let listen = format!("127.0.0.1:{port}");
@@ -279,23 +261,7 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
     .unwrap();
     let mut server = common::until_ready(server, port, "readyz").await;
     let http = reqwest::Client::new();
-    let account = post_admin(
-        &http,
-        &format!("{base}/integrated-account"),
-        &token,
-        json!({"integration": "malomo", "name": "acme", "credentials": {"api_key": "sk_sandbox_malomo"}, "base_url": format!("http://{sandbox_address}/malomo")}),
-    )
-    .await;
-    let created = post_admin(
-        &http,
-        &format!(
-            "{base}/integrated-account/{}/mcp",
-            account["id"].as_str().unwrap()
-        ),
-        &token,
-        json!({"name": "agent"}),
-    )
-    .await;
+    let (account, created) = malomo_server(&http, &base, &token, sandbox_address).await;
     let url = created["url"].as_str().unwrap().to_owned();
 
     let mut stream = http.get(format!("{url}/sse")).send().await.unwrap();
@@ -310,10 +276,7 @@ async fn sigterm_finishes_in_flight_calls_turns_unready_and_closes_sse() {
     let in_flight = tokio::spawn({
         let (http, url) = (http.clone(), url.clone());
         async move {
-            http.post(&url)
-                .header("accept", "application/json, text/event-stream")
-                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_all_malomo_webhooks", "arguments": {}}}))
-                .send()
+            call_webhooks(&http, &url)
                 .await
                 .unwrap()
                 .json::<Value>()
@@ -730,6 +693,88 @@ async fn no_secret_reaches_the_debug_log() {
     }
 }
 
+/// `init`, Malomo's sandbox allowed as its upstream host, and an admin API token.
+fn init_for_the_sandbox(cwd: &Path) -> String {
+    ok_json(cwd, &["--json", "init"]);
+    ok_json(
+        cwd,
+        &[
+            "--json",
+            "upstream-host",
+            "allow",
+            "--integration",
+            "malomo",
+            "127.0.0.1",
+        ],
+    );
+    ok_json(cwd, &["--json", "api-token", "create", "--name", "ops"])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A Malomo account on the sandbox and an MCP server of it, through the admin API.
+async fn malomo_server(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    sandbox_address: std::net::SocketAddr,
+) -> (Value, Value) {
+    let account = post_admin(
+        http,
+        &format!("{base}/integrated-account"),
+        token,
+        json!({"integration": "malomo", "name": "acme", "credentials": {"api_key": "sk_sandbox_malomo"}, "base_url": format!("http://{sandbox_address}/malomo")}),
+    )
+    .await;
+    let created = post_admin(
+        http,
+        &format!(
+            "{base}/integrated-account/{}/mcp",
+            account["id"].as_str().unwrap()
+        ),
+        token,
+        json!({"name": "agent"}),
+    )
+    .await;
+    (account, created)
+}
+
+/// `tools/call` of Malomo's webhook list at an MCP URL.
+async fn call_webhooks(http: &reqwest::Client, url: &str) -> reqwest::Result<reqwest::Response> {
+    http.post(url)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_all_malomo_webhooks", "arguments": {}}}))
+        .send()
+        .await
+}
+
+/// Starts `serve --pid-file` from a copy of the binary in `cwd`, so a test can replace the
+/// file a reload starts. Returns the copy's path, the pid file and the process.
+fn serve_a_copy(
+    cwd: &Path,
+    port: u16,
+    extra: &[&str],
+) -> (std::path::PathBuf, std::path::PathBuf, Child) {
+    let binary = cwd.join("specgate");
+    std::fs::copy(env!("CARGO_BIN_EXE_specgate"), &binary).unwrap();
+    let pid_file = cwd.join("specgate.pid");
+    let server = Command::new(&binary)
+        .current_dir(cwd)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .env_remove("SPECGATE_DATABASE")
+        .env_remove("SPECGATE_KEY_FILE")
+        .env_remove("SPECGATE_SECRET_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (binary, pid_file, server)
+}
+
 /// Stops whichever process a pid file names when dropped, so a failed test leaves no server
 /// behind (the process a reload started is no child of the test's).
 struct StopsServing(std::path::PathBuf);
@@ -751,12 +796,7 @@ async fn call_until(
 ) -> (usize, Vec<String>) {
     let (mut answered, mut failures) = (0, Vec::new());
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let sent = http
-            .post(&url)
-            .header("accept", "application/json, text/event-stream")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_all_malomo_webhooks", "arguments": {}}}))
-            .send()
-            .await;
+        let sent = call_webhooks(&http, &url).await;
         match sent {
             Err(error) => failures.push(format!("{error:?}")),
             Ok(response) if response.status() != 200 => {
@@ -775,50 +815,14 @@ async fn call_until(
 #[tokio::test]
 async fn a_reload_swaps_in_the_binary_without_refusing_a_connection_or_dropping_a_call() {
     let cwd = tempfile::tempdir().unwrap();
-    // Served from a path of its own, which the "rebuild" below replaces with a new file.
-    let binary = cwd.path().join("specgate");
-    std::fs::copy(env!("CARGO_BIN_EXE_specgate"), &binary).unwrap();
     let (sandbox_address, sandbox) = sandbox::spawn().await.unwrap();
-    ok_json(cwd.path(), &["--json", "init"]);
-    ok_json(
-        cwd.path(),
-        &[
-            "--json",
-            "upstream-host",
-            "allow",
-            "--integration",
-            "malomo",
-            "127.0.0.1",
-        ],
-    );
-    let token = ok_json(
-        cwd.path(),
-        &["--json", "api-token", "create", "--name", "ops"],
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = init_for_the_sandbox(cwd.path());
     let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let pid_file = cwd.path().join("specgate.pid");
+    // Served from a path of its own, which the "rebuild" below replaces with a new file.
+    let (binary, pid_file, server) =
+        serve_a_copy(cwd.path(), port, &["--allow-insecure-upstreams"]);
     let _stops = StopsServing(pid_file.clone());
-    let server = Command::new(&binary)
-        .current_dir(cwd.path())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--allow-insecure-upstreams",
-        ])
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .env_remove("SPECGATE_DATABASE")
-        .env_remove("SPECGATE_KEY_FILE")
-        .env_remove("SPECGATE_SECRET_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let mut old = common::until_ready(server, port, "readyz").await;
     let old_pid = old.id();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -831,26 +835,8 @@ async fn a_reload_swaps_in_the_binary_without_refusing_a_connection_or_dropping_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let http = reqwest::Client::new();
-    let account = post_admin(
-        &http,
-        &format!("{base}/integrated-account"),
-        &token,
-        json!({"integration": "malomo", "name": "acme", "credentials": {"api_key": "sk_sandbox_malomo"}, "base_url": format!("http://{sandbox_address}/malomo")}),
-    )
-    .await;
-    let url = post_admin(
-        &http,
-        &format!(
-            "{base}/integrated-account/{}/mcp",
-            account["id"].as_str().unwrap()
-        ),
-        &token,
-        json!({"name": "agent"}),
-    )
-    .await["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_, created) = malomo_server(&http, &base, &token, sandbox_address).await;
+    let url = created["url"].as_str().unwrap().to_owned();
 
     // A slow call that is in flight at the vendor when the swap happens. (Scripted before
     // the loops start: the sandbox answers the next request with it.)
@@ -863,10 +849,7 @@ async fn a_reload_swaps_in_the_binary_without_refusing_a_connection_or_dropping_
     let slow = tokio::spawn({
         let (http, url) = (http.clone(), url.clone());
         async move {
-            http.post(&url)
-                .header("accept", "application/json, text/event-stream")
-                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_all_malomo_webhooks", "arguments": {}}}))
-                .send()
+            call_webhooks(&http, &url)
                 .await
                 .unwrap()
                 .json::<Value>()
@@ -971,30 +954,11 @@ async fn a_reload_swaps_in_the_binary_without_refusing_a_connection_or_dropping_
 #[tokio::test]
 async fn a_reload_whose_binary_cannot_start_keeps_the_old_process_serving() {
     let cwd = tempfile::tempdir().unwrap();
-    let binary = cwd.path().join("specgate");
-    std::fs::copy(env!("CARGO_BIN_EXE_specgate"), &binary).unwrap();
     ok_json(cwd.path(), &["--json", "init"]);
     let port = common::free_port();
-    let pid_file = cwd.path().join("specgate.pid");
+    let (binary, pid_file, server) =
+        serve_a_copy(cwd.path(), port, &["--reload-timeout-secs", "5"]);
     let _stops = StopsServing(pid_file.clone());
-    let server = Command::new(&binary)
-        .current_dir(cwd.path())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--reload-timeout-secs",
-            "5",
-        ])
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .env_remove("SPECGATE_DATABASE")
-        .env_remove("SPECGATE_KEY_FILE")
-        .env_remove("SPECGATE_SECRET_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let mut server = common::until_ready(server, port, "readyz").await;
     // A build that left something that is not a server at the path.
     std::fs::remove_file(&binary).unwrap();
