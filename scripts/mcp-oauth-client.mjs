@@ -40,20 +40,27 @@ class MemoryProvider {
 const unescape = (text) =>
   text.replaceAll('&quot;', '"').replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
 
-/** The person: opens the consent page, signs in with the API token, allows. */
-async function consent(authorizationUrl) {
-  const page = await (await fetch(authorizationUrl)).text();
+/** The hidden fields of a consent page's form. */
+function hidden(page) {
   const form = new URLSearchParams();
   for (const [, name, value] of page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
     form.append(name, unescape(value));
   }
-  form.append('api_token', apiToken);
-  form.append('decision', 'allow');
-  const answer = await fetch(new URL('/oauth/authorize', authorizationUrl), {
-    method: 'POST',
-    body: form,
-    redirect: 'manual',
-  });
+  return form;
+}
+
+/** The person: opens the consent page, signs in with the API token, then allows on the page
+ * that names the server. */
+async function consent(authorizationUrl) {
+  const endpoint = new URL('/oauth/authorize', authorizationUrl);
+  const page = await (await fetch(authorizationUrl)).text();
+  const signIn = hidden(page);
+  signIn.append('api_token', apiToken);
+  signIn.append('decision', 'sign_in');
+  const review = await (await fetch(endpoint, { method: 'POST', body: signIn })).text();
+  const allow = hidden(review);
+  allow.append('decision', 'allow');
+  const answer = await fetch(endpoint, { method: 'POST', body: allow, redirect: 'manual' });
   const location = answer.headers.get('location');
   if (!location) throw new Error(`consent answered ${answer.status}: ${await answer.text()}`);
   return new URL(location).searchParams.get('code');

@@ -46,12 +46,16 @@ def provider(url: str, storage: MemoryStorage, api_token: str) -> OAuthClientPro
     redirected: dict[str, str | None] = {}
 
     async def redirect_handler(authorization_url: str) -> None:
-        # The person: opens the consent page, signs in with the API token, allows.
+        # The person: opens the consent page, signs in with the API token, then allows on
+        # the page that names the server.
+        def hidden(page: str) -> list[tuple[str, str]]:
+            return [(name, html.unescape(value)) for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)]
+
         async with httpx2.AsyncClient() as http:
+            endpoint = str(httpx2.URL(authorization_url).join("/oauth/authorize"))
             page = (await http.get(authorization_url)).text
-            form = [(name, html.unescape(value)) for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)]
-            form += [("api_token", api_token), ("decision", "allow")]
-            answer = await http.post(str(httpx2.URL(authorization_url).join("/oauth/authorize")), data=dict(form))
+            review = await http.post(endpoint, data=dict(hidden(page) + [("api_token", api_token), ("decision", "sign_in")]))
+            answer = await http.post(endpoint, data=dict(hidden(review.text) + [("decision", "allow")]))
             location = httpx2.URL(answer.headers["location"])
             redirected["code"] = location.params.get("code")
             redirected["state"] = location.params.get("state")

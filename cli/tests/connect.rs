@@ -73,21 +73,78 @@ async fn start_connection(app: &Harness, name: &str, extra: Value) -> String {
     body["authorize_url"].as_str().unwrap().to_owned()
 }
 
-/// The sandbox's consent page for `authorize_url`, and its Allow and Deny links.
-async fn consent(authorize_url: &str) -> (String, String) {
+/// A connection's start URL opened in a browser: where it sent the browser, and the cookie
+/// it set there.
+struct Opened {
+    vendor_url: String,
+    cookie: String,
+}
+
+async fn open(start_url: &str) -> Opened {
+    let response = browser().get(start_url).send().await.unwrap();
+    assert_eq!(response.status(), 303, "{start_url}");
+    let header = |name| response.headers()[name].to_str().unwrap().to_owned();
+    let cookie = header("set-cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    Opened {
+        vendor_url: header("location"),
+        cookie: cookie.split(';').next().unwrap().to_owned(),
+    }
+}
+
+/// A link on the vendor's page, followed in the browser that opened the start URL.
+#[derive(Clone)]
+struct Link {
+    url: String,
+    cookie: String,
+}
+
+/// Opens a connection's start URL and the sandbox's consent page it leads to: its Allow and
+/// Deny links.
+async fn consent(start_url: &str) -> (Link, Link) {
+    let (allow, deny, _) = consent_as(start_url).await;
+    (allow, deny)
+}
+
+/// Like [`consent`], with the link that allows as another tenant (Globex).
+async fn consent_as(start_url: &str) -> (Link, Link, Link) {
+    links(&open(start_url).await).await
+}
+
+/// The Allow, Deny and Allow-as-Globex links of the consent page a start URL led to.
+async fn links(opened: &Opened) -> (Link, Link, Link) {
     let page = browser()
-        .get(authorize_url)
+        .get(&opened.vendor_url)
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    (link(&page, "allow"), link(&page, "deny"))
+    let at = |id| Link {
+        url: link(&page, id),
+        cookie: opened.cookie.clone(),
+    };
+    (at("allow"), at("deny"), at("allow_other"))
+}
+
+async fn follow(link: &Link) -> (u16, String, Option<String>) {
+    visit_with(&link.url, Some(&link.cookie)).await
 }
 
 async fn visit(url: &str) -> (u16, String, Option<String>) {
-    let response = browser().get(url).send().await.unwrap();
+    visit_with(url, None).await
+}
+
+async fn visit_with(url: &str, cookie: Option<&str>) -> (u16, String, Option<String>) {
+    let mut request = browser().get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let location = response
         .headers()
@@ -115,9 +172,18 @@ async fn an_account_connects_through_consent_and_its_tools_reach_the_vendor() {
     assert_eq!(shown["token_endpoint_auth"], "client_secret_post");
     assert!(!shown.to_string().contains("rr_secret"), "{shown}");
 
-    let authorize_url = start_connection(&app, "connected", json!({})).await;
-    let sent = query_of(&authorize_url);
-    assert!(authorize_url.starts_with(&format!("{}/roserocket/authorize?", app.sandbox_url)));
+    let start_url = start_connection(&app, "connected", json!({})).await;
+    assert!(
+        start_url.starts_with(&format!("{}/oauth/connect/", app.base)),
+        "{start_url}"
+    );
+    let opened = open(&start_url).await;
+    let sent = query_of(&opened.vendor_url);
+    assert!(
+        opened
+            .vendor_url
+            .starts_with(&format!("{}/roserocket/authorize?", app.sandbox_url))
+    );
     assert_eq!(sent["response_type"], "code");
     assert_eq!(sent["client_id"], "rr_client");
     assert_eq!(sent["redirect_uri"], format!("{}/oauth/callback", app.base));
@@ -125,8 +191,11 @@ async fn an_account_connects_through_consent_and_its_tools_reach_the_vendor() {
     assert_eq!(sent["scope"], "offline_access");
     assert!(sent["state"].len() >= 43, "a 256-bit state");
 
-    let (allow, _) = consent(&authorize_url).await;
-    let (status, page, _) = visit(&allow).await;
+    // The same browser may open the start URL again; it goes to the same consent.
+    let again = visit_with(&start_url, Some(&opened.cookie)).await;
+    assert_eq!(again.2.as_deref(), Some(opened.vendor_url.as_str()));
+    let (allow, _, _) = links(&opened).await;
+    let (status, page, _) = follow(&allow).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Rose Rocket account connected"), "{page}");
 
@@ -195,15 +264,15 @@ async fn a_forged_replayed_or_expired_state_and_a_refusal_create_nothing() {
 
     // Replayed: the same redirect twice.
     let (allow, _) = consent(&start_connection(&app, "once", json!({})).await).await;
-    assert_eq!(visit(&allow).await.0, 200);
-    let (status, page, _) = visit(&allow).await;
+    assert_eq!(follow(&allow).await.0, 200);
+    let (status, page, _) = follow(&allow).await;
     assert_eq!(status, 400);
     assert!(page.contains("used already"), "{page}");
     assert_eq!(accounts(&app).await.len(), before + 1);
 
     // The vendor's user said no.
     let (_, deny) = consent(&start_connection(&app, "declined", json!({})).await).await;
-    let (status, page, _) = visit(&deny).await;
+    let (status, page, _) = follow(&deny).await;
     assert_eq!(status, 400);
     assert!(page.contains("access_denied"), "{page}");
     assert!(page.contains("The user declined."), "{page}");
@@ -218,7 +287,7 @@ async fn a_forged_replayed_or_expired_state_and_a_refusal_create_nothing() {
         .execute(&pool)
         .await
         .unwrap();
-    let (status, page, _) = visit(&allow).await;
+    let (status, page, _) = follow(&allow).await;
     assert_eq!(status, 400);
     assert!(page.contains("expired"), "{page}");
 
@@ -282,14 +351,14 @@ async fn connections_are_refused_before_anyone_is_sent_to_the_vendor() {
         )
         .await;
     assert_eq!(status, 201);
-    let authorize_url = start_connection(
+    let start_url = start_connection(
         &app,
         "returned",
         json!({"return_to": "https://app.example.com/done?tab=vendors"}),
     )
     .await;
-    let (allow, _) = consent(&authorize_url).await;
-    let (status, _, location) = visit(&allow).await;
+    let (allow, _) = consent(&start_url).await;
+    let (status, _, location) = follow(&allow).await;
     assert_eq!(status, 303);
     let location = location.unwrap();
     assert!(
@@ -310,14 +379,14 @@ async fn a_refused_refresh_marks_the_account_and_reconnecting_keeps_its_id_and_s
     let app = start().await;
     set_rose_app(&app).await;
     let (allow, _) = consent(&start_connection(&app, "first", json!({})).await).await;
-    visit(&allow).await;
+    follow(&allow).await;
     let id = accounts(&app).await[0]["id"].as_str().unwrap().to_owned();
     let (_, url) = app.server(&id, json!({})).await;
 
     // Another connection rotates the sandbox's refresh token, so this account's is stale;
     // then the vendor refuses its access token, and the refresh is refused too.
     let (allow, _) = consent(&start_connection(&app, "second", json!({})).await).await;
-    visit(&allow).await;
+    follow(&allow).await;
     app.script(401, &[]).await;
     let answer = app
         .call(&url, "list_all_roserocket_user_groups", json!({}))
@@ -345,7 +414,7 @@ async fn a_refused_refresh_marks_the_account_and_reconnecting_keeps_its_id_and_s
         .await;
     assert_eq!(status, 201, "{started}");
     let (allow, _) = consent(started["authorize_url"].as_str().unwrap()).await;
-    let (status, page, _) = visit(&allow).await;
+    let (status, page, _) = follow(&allow).await;
     assert_eq!(status, 200);
     assert!(page.contains("connected again"), "{page}");
     let (_, account) = app
@@ -489,13 +558,18 @@ async fn the_cli_connects_and_waits_for_the_callback() {
         .read_line(&mut first)
         .unwrap();
     let started: Value = serde_json::from_str(&first).unwrap();
-    let authorize_url = started["authorize_url"].as_str().unwrap();
+    let start_url = started["authorize_url"].as_str().unwrap();
+    let opened = open(start_url).await;
+    let vendor_url = opened.vendor_url.clone();
     assert_eq!(
-        query_of(authorize_url)["redirect_uri"],
+        query_of(&vendor_url)["redirect_uri"],
         format!("{public}/oauth/callback")
     );
-    let (allow, _) = consent(authorize_url).await;
-    assert_eq!(visit(&allow).await.0, 200);
+    // A browser without the cookie is another browser: refused.
+    let (status, page, _) = visit(start_url).await;
+    assert_eq!(status, 409, "{page}");
+    let (allow, _, _) = links(&opened).await;
+    assert_eq!(follow(&allow).await.0, 200);
     let output = tokio::task::spawn_blocking(move || connect.wait_with_output())
         .await
         .unwrap()
@@ -510,8 +584,10 @@ async fn the_cli_connects_and_waits_for_the_callback() {
     server.wait().unwrap();
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("/oauth/callback"), "the log is verbose: {log}");
-    let state = query_of(authorize_url)["state"].clone();
+    let state = query_of(&vendor_url)["state"].clone();
+    let start_token = start_url.rsplit('/').next().unwrap();
     for secret in [
+        start_token,
         "rr_secret",
         "rr_access_",
         "rr_refresh_",
@@ -538,10 +614,13 @@ async fn one_callback_wins(a: &Harness, b: &Harness) {
         // Unique on a PostgreSQL that other runs share.
         let name = format!("raced-{round}-{}", a.base);
         let (allow, _) = consent(&start_connection(a, &name, json!({})).await).await;
-        let at_b = allow.replacen(&a.base, &b.base, 1);
-        assert_ne!(allow, at_b);
+        let at_b = Link {
+            url: allow.url.replacen(&a.base, &b.base, 1),
+            cookie: allow.cookie.clone(),
+        };
+        assert_ne!(allow.url, at_b.url);
         let before = exchanges();
-        let (first, second) = tokio::join!(visit(&allow), visit(&at_b));
+        let (first, second) = tokio::join!(follow(&allow), follow(&at_b));
         let mut statuses = [first.0, second.0];
         statuses.sort_unstable();
         assert_eq!(statuses, [200, 400], "round {round}: {first:?} {second:?}");

@@ -499,11 +499,14 @@ async fn a_person_allows_an_oauth_client_on_the_consent_page() {
     browser.screenshot(&screenshot("consent")).await;
 
     browser.fill("#api_token", "sgk_not_a_token").await;
-    browser.click("button[value=allow]").await;
+    browser.click("button[value=sign_in]").await;
     browser.wait_text("That is not a live API token.").await;
     assert!(browser.url().await.contains("/oauth/authorize"));
 
     browser.fill("#api_token", &h.admin_token).await;
+    browser.click("button[value=sign_in]").await;
+    browser.wait_heading("Allow this client?").await;
+    browser.screenshot(&screenshot("consent-review")).await;
     browser.click("button[value=allow]").await;
     browser.wait_heading("Signed in").await;
     let landed = reqwest::Url::parse(&browser.url().await).unwrap();

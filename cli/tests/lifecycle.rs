@@ -620,6 +620,17 @@ async fn no_secret_reaches_the_debug_log() {
         .unwrap();
     let mut form = common::oauth::hidden_fields(&page);
     form.push(("api_token".into(), admin_token.clone()));
+    form.push(("decision".into(), "sign_in".into()));
+    let review = http
+        .post(format!("{base}/oauth/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form = common::oauth::hidden_fields(&review);
     form.push(("decision".into(), "allow".into()));
     let consented = http
         .post(format!("{base}/oauth/authorize"))

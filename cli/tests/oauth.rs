@@ -10,7 +10,7 @@ use specgate_server::store::TokenScope;
 
 use common::oauth::{
     REDIRECT, VERIFIER, authorize, authorize_query, authorize_url, browser, consent_page, decide,
-    exchange, oauth_server, query_param, refresh, register, sign_in, token,
+    exchange, oauth_server, post_consent, query_param, refresh, register, sign_in, token,
 };
 
 async fn call_status(h: &Harness, url: &str, bearer: Option<&str>) -> (u16, Option<String>) {
@@ -58,10 +58,13 @@ async fn a_client_discovers_signs_in_and_calls_with_an_access_token() {
     assert_eq!(resource["resource"], url.as_str());
     assert_eq!(resource["authorization_servers"], json!([h.base]));
     assert_eq!(resource["bearer_methods_supported"], json!(["header"]));
-    let portable = h
-        .get_json(&format!("{}/portable", metadata_url.replace(&h.base, "")))
-        .await;
-    assert_eq!(portable["resource"], url.as_str());
+    // RFC 9728 section 3.3: each transport's metadata names the URL it was derived from.
+    for suffix in ["/portable", "/sse", "/portable/messages"] {
+        let metadata = h
+            .get_json(&format!("{}{suffix}", metadata_url.replace(&h.base, "")))
+            .await;
+        assert_eq!(metadata["resource"], format!("{url}{suffix}"));
+    }
 
     let server_metadata = h.get_json("/.well-known/oauth-authorization-server").await;
     assert_eq!(server_metadata["issuer"], h.base.as_str());
@@ -100,15 +103,36 @@ async fn a_client_discovers_signs_in_and_calls_with_an_access_token() {
         consent_page(&h, &authorize_query(&client_id, REDIRECT, &url, "S256")).await;
     assert_eq!(status, 200);
     assert!(
-        page.contains("Test client") && page.contains("agent") && page.contains("chatgpt.com"),
+        page.contains("Test client") && page.contains("https://chatgpt.com"),
         "{page}"
     );
     let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    // The sign-in posts here; only the review page's answer goes to the client.
+    let review = browser()
+        .post(format!("{}/oauth/authorize", h.base))
+        .form(
+            &[
+                common::oauth::hidden_fields(&page),
+                vec![
+                    ("api_token".to_owned(), h.admin_token.clone()),
+                    ("decision".to_owned(), "sign_in".to_owned()),
+                ],
+            ]
+            .concat(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let policy = review.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
-        policy.contains("frame-ancestors 'none'")
-            && policy.contains("form-action 'self' https://chatgpt.com"),
+        policy.contains("form-action 'self' https://chatgpt.com"),
         "{policy}"
     );
+    assert!(review.text().await.unwrap().contains("agent"));
 
     let (_, tokens) = sign_in(&h, &url, &h.admin_token).await;
     assert_eq!(tokens["token_type"], "Bearer");
@@ -170,11 +194,31 @@ async fn a_client_discovers_signs_in_and_calls_with_an_access_token() {
     assert_ne!(next["refresh_token"], tokens["refresh_token"]);
     let next_access = next["access_token"].as_str().unwrap();
     assert_eq!(call_status(&h, &url, Some(next_access)).await.0, 200);
-    let (status, reused) = token(
+    let client_id = client_id_of(&h, &account, &server, &grant).await;
+    // A refresh must name its client (OAuth 2.1 section 4.3.1 for public clients).
+    let (status, unnamed) = token(
         &h,
         &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
     )
     .await;
+    assert_eq!(
+        (status, unnamed["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{unnamed}"
+    );
+    // Within the grace, the rotated token presented again gets the same pair: a client that
+    // lost the answer keeps its grant.
+    let (status, retried) = common::oauth::refresh(&h, &client_id, refresh).await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["refresh_token"], next["refresh_token"]);
+    assert_eq!(retried["access_token"], next["access_token"]);
+    // After it, the rotated token is a copy someone kept: the grant ends.
+    execute(
+        &h,
+        "UPDATE oauth_tokens SET used_at = used_at - 3600 WHERE used_at IS NOT NULL",
+    )
+    .await;
+    let (status, reused) = common::oauth::refresh(&h, &client_id, refresh).await;
     assert_eq!(
         (status, reused["error"].as_str()),
         (400, Some("invalid_grant"))
@@ -182,14 +226,8 @@ async fn a_client_discovers_signs_in_and_calls_with_an_access_token() {
     let (status, challenge) = call_status(&h, &url, Some(next_access)).await;
     assert_eq!(status, 401, "the grant ended with the reuse");
     assert!(challenge.unwrap().contains("error=\"invalid_token\""));
-    let (status, _) = token(
-        &h,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", next["refresh_token"].as_str().unwrap()),
-        ],
-    )
-    .await;
+    let (status, _) =
+        common::oauth::refresh(&h, &client_id, next["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 400, "every token of the grant ended");
 }
 
@@ -220,22 +258,12 @@ async fn codes_are_single_use_and_bound_to_their_verifier_redirect_and_resource(
     let client_id = register(&h, REDIRECT).await;
     let consent = |method: &'static str| authorize_query(&client_id, REDIRECT, &url, method);
 
-    // `plain` PKCE goes back to the client as an error, with its state.
-    let response = browser()
-        .get(authorize_url(&h, &consent("plain")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303);
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(
-        query_param(&location, "error").as_deref(),
-        Some("invalid_request")
-    );
-    assert_eq!(
-        query_param(&location, "state").as_deref(),
-        Some("state-123")
-    );
+    // `plain` PKCE is refused on specgate's page: the client is anyone's registration, so
+    // no error goes to its redirect URI before a person signed in (RFC 9700 4.11.2).
+    let (status, headers, page) = consent_page(&h, &consent("plain")).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(headers.get("location").is_none());
+    assert!(page.contains("PKCE is required"), "{page}");
 
     // An unregistered redirect URI is shown, never redirected to.
     let mut elsewhere = consent("S256");
@@ -245,25 +273,57 @@ async fn codes_are_single_use_and_bound_to_their_verifier_redirect_and_resource(
     assert!(headers.get("location").is_none());
     assert!(page.contains("is not one client"), "{page}");
 
-    // A resource that is not an oauth server: invalid_target, at the redirect URI.
+    // A resource that is not an oauth server, and a wrong response_type: on the page too.
     let plain_account = h.account("malomo").await;
     let (_, plain_url) = h.server(&plain_account, json!({})).await;
     let mut wrong_target = consent("S256");
     wrong_target[6].1 = plain_url;
-    let response = browser()
-        .get(authorize_url(&h, &wrong_target))
-        .send()
-        .await
-        .unwrap();
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(
-        query_param(&location, "error").as_deref(),
-        Some("invalid_target")
+    let mut implicit = consent("S256");
+    implicit[0].1 = "token".to_owned();
+    for (query, said) in [
+        (wrong_target, "is not the URL"),
+        (implicit, "response_type"),
+    ] {
+        let (status, headers, page) = consent_page(&h, &query).await;
+        assert_eq!(status, 400, "{page}");
+        assert!(headers.get("location").is_none(), "{said}");
+        assert!(page.contains(said), "{page}");
+    }
+
+    // The sign-in page names neither the server nor its account; the page after does.
+    let (_, _, page) = consent_page(&h, &consent("S256")).await;
+    assert!(
+        page.contains("Test client") && page.contains("unverified"),
+        "{page}"
+    );
+    assert!(
+        page.contains("https://chatgpt.com"),
+        "the full origin: {page}"
+    );
+    for name in ["<strong>agent</strong>", "<strong>acme</strong>"] {
+        assert!(!page.contains(name), "{name} before sign-in: {page}");
+    }
+    let (status, _, review) = post_consent(
+        &h,
+        &page,
+        &[("api_token", &h.admin_token), ("decision", "sign_in")],
+    )
+    .await;
+    assert_eq!(status, 200, "{review}");
+    for name in ["<strong>agent</strong>", "<strong>acme</strong>"] {
+        assert!(review.contains(name), "{name} after sign-in: {review}");
+    }
+    assert!(
+        review.contains("revoke") || review.contains("Revoke"),
+        "{review}"
     );
 
-    // Deny: access_denied with the state.
-    let (_, _, page) = consent_page(&h, &consent("S256")).await;
-    let (status, location, _) = decide(&h, &page, "", "deny").await;
+    // A decision without a sign-in goes nowhere.
+    let (status, location, _) = post_consent(&h, &page, &[("decision", "deny")]).await;
+    assert_eq!((status, location), (400, None));
+
+    // Deny, signed in: access_denied with the state.
+    let (status, location, _) = decide(&h, &page, &h.admin_token, "deny").await;
     assert_eq!(status, 303);
     let location = location.unwrap();
     assert_eq!(
@@ -589,7 +649,10 @@ async fn a_client_document_on_a_private_address_is_refused() {
         let (status, headers, page) = consent_page(&h, &query).await;
         assert_eq!(status, 400, "{client_id}: {page}");
         assert!(headers.get("location").is_none());
-        assert!(page.contains("cannot be fetched"), "{client_id}: {page}");
+        assert!(
+            page.contains("is not a usable client metadata document URL"),
+            "{client_id}: {page}"
+        );
     }
 }
 
@@ -717,12 +780,30 @@ async fn registrations_and_failed_sign_ins_are_limited_per_address() {
     assert!(body.contains("Too many failed sign-ins"), "{body}");
 }
 
-/// Two instances on `database` (the first one's own SQLite file when `None`).
+/// Two instances of one deployment on `database` (the first one's own SQLite file when
+/// `None`): one public URL, as behind a load balancer.
 async fn two_instances(database: Option<String>) -> (Harness, Harness) {
     let first = common::start_with(database.clone()).await;
     let shared = database.unwrap_or_else(|| format!("sqlite://{}", first.db_path.display()));
-    let second = common::start_with(Some(shared)).await;
+    let public = first.base.clone();
+    let second = common::start_on(Some(shared), move |config| {
+        config.public_url = Some(public);
+    })
+    .await;
     (first, second)
+}
+
+/// Waits, with a generous deadline, until `access` no longer opens `url` at `h` (another
+/// instance's revocation reaches this one through the change signal).
+async fn until_refused(h: &Harness, url: &str, access: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while call_status(h, url, Some(access)).await.0 != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the grant did not end at this instance"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// The refusal a replayed code or refresh token gets.
@@ -773,34 +854,46 @@ async fn concurrent_exchanges_of_one_code_on_postgres() {
     concurrent_exchanges_issue_one_token_and_end_the_grant(&a, &b).await;
 }
 
-/// One refresh token presented at two instances at once, in several rounds: exactly one
-/// rotation, and the grant ends, so the new pair is dead too.
+/// One refresh token presented eight times at once, across two instances, in several rounds:
+/// one rotation, and every answer is that rotation's pair (a retry within the grace), which
+/// works; the grant lives on. Presented again after the grace, the old token ends the grant.
 async fn concurrent_refreshes_rotate_once_and_end_the_grant(a: &Harness, b: &Harness) {
     let (_, _, url) = oauth_server(a).await;
-    for round in 0..5 {
+    for round in 0..3 {
         let (client_id, tokens) = sign_in(a, &url, &a.admin_token).await;
         let refresh_token = tokens["refresh_token"].as_str().unwrap();
-        let (first, second) = tokio::join!(
-            refresh(a, &client_id, refresh_token),
-            refresh(b, &client_id, refresh_token)
-        );
-        let (won, lost) = match (first.0, second.0) {
-            (200, _) => (first, second),
-            (_, 200) => (second, first),
-            _ => panic!("round {round}: no refresh won: {first:?} {second:?}"),
-        };
-        assert!(
-            refused_grant(&lost),
-            "round {round}: both rotated: {lost:?}"
-        );
-        let access = won.1["access_token"].as_str().unwrap();
+        let answers = futures::future::join_all((0..8).map(|i| {
+            let instance = if i % 2 == 0 { a } else { b };
+            refresh(instance, &client_id, refresh_token)
+        }))
+        .await;
+        for answer in &answers {
+            assert_eq!(answer.0, 200, "round {round}: {answer:?}");
+            assert_eq!(
+                (&answer.1["access_token"], &answer.1["refresh_token"]),
+                (
+                    &answers[0].1["access_token"],
+                    &answers[0].1["refresh_token"]
+                ),
+                "round {round}: one rotation, one pair"
+            );
+        }
+        let access = answers[0].1["access_token"].as_str().unwrap();
         assert_eq!(
             call_status(a, &url, Some(access)).await.0,
-            401,
+            200,
             "round {round}"
         );
-        let next = won.1["refresh_token"].as_str().unwrap();
-        assert!(refused_grant(&refresh(b, &client_id, next).await));
+        let next = answers[0].1["refresh_token"].as_str().unwrap().to_owned();
+        // Past the grace, the rotated token is a copy someone kept: the grant ends.
+        execute_on(
+            a,
+            "UPDATE oauth_tokens SET used_at = used_at - 3600 WHERE used_at IS NOT NULL",
+        )
+        .await;
+        assert!(refused_grant(&refresh(b, &client_id, refresh_token).await));
+        until_refused(a, &url, access).await;
+        assert!(refused_grant(&refresh(a, &client_id, &next).await));
     }
 }
 
@@ -818,6 +911,13 @@ async fn concurrent_refreshes_with_one_token_on_postgres() {
     };
     let (a, b) = two_instances(Some(url)).await;
     concurrent_refreshes_rotate_once_and_end_the_grant(&a, &b).await;
+}
+
+/// Runs `statement` on the harness's database, SQLite or PostgreSQL.
+async fn execute_on(h: &Harness, statement: &'static str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&h.database).await.unwrap();
+    sqlx::query(statement).execute(&pool).await.unwrap();
 }
 
 /// Runs `statement` on the harness's SQLite database.

@@ -171,26 +171,36 @@ async fn consent_form(s: &Served, client: &reqwest::Client) -> Vec<(String, Stri
     common::oauth::hidden_fields(&html)
 }
 
-/// Posts the consent form with `api_token`: the status and the page (a 303 on success).
+/// Signs in on the consent form with `api_token` and allows on the review page that follows:
+/// the status and the page (a 303 on success).
 async fn consent(
     s: &Served,
     client: &reqwest::Client,
     form: &[(String, String)],
     api_token: &str,
 ) -> (u16, String) {
-    let mut form = form.to_vec();
-    form.push(("api_token".to_owned(), api_token.to_owned()));
-    form.push(("decision".to_owned(), "allow".to_owned()));
-    let response = client
-        .post(format!("{}/oauth/authorize", s.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    (
-        response.status().as_u16(),
-        response.text().await.unwrap_or_default(),
-    )
+    let post = |form: Vec<(String, String)>| async move {
+        let response = client
+            .post(format!("{}/oauth/authorize", s.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
+    };
+    let mut signing_in = form.to_vec();
+    signing_in.push(("api_token".to_owned(), api_token.to_owned()));
+    signing_in.push(("decision".to_owned(), "sign_in".to_owned()));
+    let (status, review) = post(signing_in).await;
+    if status != 200 {
+        return (status, review);
+    }
+    let mut allowing = common::oauth::hidden_fields(&review);
+    allowing.push(("decision".to_owned(), "allow".to_owned()));
+    post(allowing).await
 }
 
 #[tokio::test]

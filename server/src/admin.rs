@@ -410,7 +410,7 @@ async fn require_admin_token(
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| crate::web::credentials_of(v, "Bearer"));
     let token = match bearer {
         Some(raw) => state.api_token(raw).await,
         None => Ok(None),

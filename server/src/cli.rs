@@ -366,6 +366,10 @@ enum AccountCommand {
         return_to: Option<String>,
         #[arg(long, default_value_t = 600)]
         wait: u64,
+        /// Accept a vendor user or tenant other than the one the account was first connected
+        /// as (without it, such a reconnect is refused and nothing changes).
+        #[arg(long)]
+        accept_other_identity: bool,
     },
 }
 
@@ -1127,10 +1131,12 @@ async fn account(common: &Common, command: AccountCommand) -> Result<(), CliErro
             scopes,
             return_to,
             wait,
+            accept_other_identity,
         } => {
             let request = Reconnect {
                 scopes: (!scopes.is_empty()).then_some(scopes),
                 return_to,
+                accept_other_identity,
             };
             let started = p.reconnect(&id, request).await?;
             wait_for_connection(common, &p, started, wait).await?
@@ -1497,6 +1503,13 @@ async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, CliError> {
         tracing::warn!(
             %listen,
             "serving plain HTTP on a non-loopback address: put a TLS-terminating proxy in front, and set --public-url https://..."
+        );
+    }
+    let proxies = crate::egress::proxy_variables();
+    if !proxies.is_empty() {
+        tracing::warn!(
+            variables = proxies.join(", "),
+            "proxy variables are ignored: vendor requests and client documents connect directly, so every name is resolved and checked here"
         );
     }
     Ok(listener)

@@ -5,6 +5,12 @@
 //! the code with the verifier, authenticating as the vendor's token endpoint expects, then
 //! creates the account (or reconnects one) with its tokens sealed. Connected accounts refresh
 //! with the app's client credentials, never copies of them.
+//!
+//! A connection is bound to one browser: the URL handed out is specgate's start URL, which
+//! sets a cookie with a nonce in the first browser that opens it and sends that browser on to
+//! the vendor; the callback is taken only with that cookie. A reconnect must come back as the
+//! vendor identity (subject or tenant) the account was first connected as, unless an operator
+//! allowed another one when starting it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,13 +23,16 @@ use crate::provision::{
     rfc3339,
 };
 use crate::state::AppState;
-use crate::store::{Account, Connection, ConnectionOutcome, OAuthApp, StoreError, now};
+use crate::store::{Account, Connection, ConnectionOutcome, OAuthApp, StoreError, Taken, now};
 
 /// How long a connection waits for its callback.
 pub const CONNECTION_SECS: i64 = 600;
 
 /// specgate's callback path; the vendor's OAuth app must list `<public URL>/oauth/callback`.
 pub const CALLBACK_PATH: &str = "/oauth/callback";
+
+/// The start URL's path before its token: what a connection hands out.
+pub const START_PATH: &str = "/oauth/connect/";
 
 /// `PUT /integrations/{name}/oauth-app`.
 #[derive(Debug, Deserialize)]
@@ -96,12 +105,17 @@ pub struct Reconnect {
     /// Where the browser goes after the callback.
     #[serde(default)]
     pub return_to: Option<String>,
+    /// Accept a vendor identity other than the one the account was first connected as (the
+    /// account is to be moved to another vendor user or tenant).
+    #[serde(default)]
+    pub accept_other_identity: bool,
 }
 
 /// A connection sent on its way.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ConnectStarted {
-    /// Where to send the account's owner.
+    /// Where to send the account's owner: specgate's start URL, which binds the connection
+    /// to the browser that opens it first and sends it on to the vendor.
     pub authorize_url: String,
     /// RFC 3339: the callback is refused after this.
     pub expires_at: String,
@@ -149,14 +163,31 @@ pub enum CallbackError {
         "this sign-in link is not valid: it was used already, or it was not issued by this server. Start the connection again."
     )]
     UnknownState,
+    /// The callback came to another browser than the one that opened the start URL.
+    #[error(
+        "this sign-in finished in another browser than the one that started it, so nothing was connected. Open the connection link and sign in at the vendor in the same browser."
+    )]
+    OtherBrowser,
+    /// A reconnect came back as another vendor user or tenant than the account's.
+    #[error(
+        "{vendor} signed in as {came_back}, but this account was connected as {expected}; nothing changed, and the account's MCP servers still reach {expected}. Sign in at {vendor} as that account, or have an operator start a reconnect that accepts another identity (`accept_other_identity`)."
+    )]
+    OtherIdentity {
+        /// The integration's title.
+        vendor: &'static str,
+        /// The identity stored at first connect.
+        expected: String,
+        /// The identity the vendor returned, or words saying it returned none.
+        came_back: String,
+    },
     /// The connection waited more than ten minutes.
     #[error("this sign-in link expired (connections wait {} minutes). Start the connection again.", CONNECTION_SECS / 60)]
     Expired,
     /// The vendor said no (`access_denied` when its user declined).
     #[error("{vendor} did not authorize the connection: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     VendorDenied {
-        /// The integration's title, or `the vendor` when the state is unknown.
-        vendor: String,
+        /// The integration's title.
+        vendor: &'static str,
         /// The RFC 6749 error code (sanitized).
         error: String,
         /// The vendor's description (sanitized).
@@ -421,7 +452,7 @@ impl Provisioner {
             integration,
             account.name,
             account.base_url,
-            Some(account.id),
+            Some((account.id, request.accept_other_identity)),
             request.scopes,
             request.return_to,
         )
@@ -433,7 +464,7 @@ impl Provisioner {
         integration: &'static Integration,
         name: String,
         base_url: Option<String>,
-        reconnect_account_id: Option<String>,
+        reconnect: Option<(String, bool)>,
         scopes: Option<Vec<String>>,
         return_to: Option<String>,
     ) -> Result<ConnectStarted, ProvisionError> {
@@ -469,24 +500,7 @@ impl Provisioner {
         self.check_return_to(return_to.as_deref()).await?;
         let state = new_token("").map_err(ProvisionError::internal)?;
         let verifier = new_token("").map_err(ProvisionError::internal)?;
-        let at = now();
-        let connection = Connection {
-            state_hash: self.state.keys.hash_token(&state),
-            integration: integration.name.to_owned(),
-            name,
-            base_url,
-            reconnect_account_id,
-            return_to,
-            redirect_uri: redirect_uri.clone(),
-            verifier_sealed: self
-                .state
-                .keys
-                .seal(verifier.as_bytes())
-                .map_err(ProvisionError::internal)?,
-            created_at: at,
-            expires_at: at + CONNECTION_SECS,
-        };
-        self.state.store.insert_connection(&connection).await?;
+        let start_token = new_token("").map_err(ProvisionError::internal)?;
         let mut url = reqwest::Url::parse(&authorize).map_err(|e| ProvisionError::NotAUrl {
             field: Field::AuthorizeUrl,
             reason: e.to_string(),
@@ -504,8 +518,35 @@ impl Provisioner {
                 query.append_pair("scope", &scopes.join(" "));
             }
         }
+        let keys = &self.state.keys;
+        let seal = |text: &str| keys.seal(text.as_bytes()).map_err(ProvisionError::internal);
+        let at = now();
+        let (reconnect_account_id, accept_other_identity) = reconnect.unzip();
+        let connection = Connection {
+            state_hash: keys.hash_token(&state),
+            integration: integration.name.to_owned(),
+            name,
+            base_url,
+            reconnect_account_id,
+            return_to,
+            redirect_uri: redirect_uri.clone(),
+            verifier_sealed: seal(&verifier)?,
+            start_hash: Some(keys.hash_token(&start_token)),
+            authorize_sealed: Some(seal(url.as_str())?),
+            browser_hash: None,
+            accept_other_identity: accept_other_identity.unwrap_or(false),
+            created_at: at,
+            expires_at: at + CONNECTION_SECS,
+        };
+        self.state.store.insert_connection(&connection).await?;
+        let public = self
+            .state
+            .config
+            .public_url
+            .as_deref()
+            .ok_or(ProvisionError::PublicUrlUnknown)?;
         Ok(ConnectStarted {
-            authorize_url: url.into(),
+            authorize_url: format!("{}{START_PATH}{start_token}", public.trim_end_matches('/')),
             expires_at: rfc3339(connection.expires_at),
             handle: connection.state_hash,
         })
@@ -535,34 +576,153 @@ pub struct CallbackFailure {
     pub return_to: Option<String>,
 }
 
-/// Handles the vendor's redirect: checks `state`, exchanges the code with the verifier, and
-/// creates or reconnects the account. A forged, replayed or expired `state`, or a vendor
-/// error, creates nothing; the outcome is kept for whoever started the connection.
+/// The cookie that binds a connection to a browser. Named per connection (by the start of
+/// its `state` hash, which is no secret), so two connections in one browser never overwrite
+/// each other's; `__Host-` and `Secure` when the public URL is https.
+pub fn browser_cookie_name(state: &AppState, state_hash: &str) -> String {
+    let id = state_hash.get(..16).unwrap_or(state_hash);
+    if browser_cookie_secure(state) {
+        format!("__Host-specgate-connect-{id}")
+    } else {
+        format!("specgate-connect-{id}")
+    }
+}
+
+/// Whether the binding cookie is `Secure`: browsers keep such cookies only from https.
+pub fn browser_cookie_secure(state: &AppState) -> bool {
+    state
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"))
+}
+
+/// A start URL opened: where the browser goes, and the cookie to set when it is the first
+/// browser to open it.
+#[derive(Debug)]
+pub struct StartOpened {
+    /// The vendor's consent page.
+    pub vendor_url: String,
+    /// The binding cookie's name and nonce, for the first browser only.
+    pub cookie: Option<(String, String)>,
+    /// Seconds the connection waits still: the cookie's lifetime.
+    pub max_age: i64,
+}
+
+/// Why a start URL sends nobody on.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Never issued, or the connection finished.
+    #[error(
+        "this connection link is not valid: it was used already, or it was not issued by this server. Ask for a new link."
+    )]
+    Unknown,
+    /// The connection waited too long.
+    #[error("this connection link expired (connections wait {} minutes). Ask for a new link.", CONNECTION_SECS / 60)]
+    Expired,
+    /// Another browser opened it first.
+    #[error(
+        "this connection link was opened in another browser first, and only that browser can finish it. Ask for a new link."
+    )]
+    OtherBrowser,
+    /// The store or the key failed.
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+}
+
+impl From<StoreError> for StartError {
+    fn from(error: StoreError) -> Self {
+        Self::Provision(ProvisionError::Store(error))
+    }
+}
+
+/// Opens a connection's start URL: binds the connection to this browser if none opened it
+/// yet, and sends it to the vendor's consent; the bound browser may open it again.
+/// `cookie` reads the request's cookies by name.
+pub async fn open_start(
+    state: &AppState,
+    start_token: &str,
+    cookie: impl Fn(&str) -> Option<String>,
+) -> Result<StartOpened, StartError> {
+    let start_hash = state.keys.hash_token(start_token);
+    let connection = state
+        .store
+        .waiting_connection(&start_hash)
+        .await?
+        .ok_or(StartError::Unknown)?;
+    let max_age = connection.expires_at - now();
+    if max_age <= 0 {
+        return Err(StartError::Expired);
+    }
+    let sealed = connection
+        .authorize_sealed
+        .as_deref()
+        .ok_or(StartError::Unknown)?;
+    let vendor_url = state
+        .keys
+        .open(sealed)
+        .map_err(ProvisionError::internal)
+        .and_then(|bytes| String::from_utf8(bytes).map_err(ProvisionError::internal))?;
+    let name = browser_cookie_name(state, &connection.state_hash);
+    if let Some(bound) = &connection.browser_hash {
+        let same = cookie(&name).is_some_and(|nonce| state.keys.hash_token(&nonce) == *bound);
+        return if same {
+            Ok(StartOpened {
+                vendor_url,
+                cookie: None,
+                max_age,
+            })
+        } else {
+            Err(StartError::OtherBrowser)
+        };
+    }
+    let nonce = new_token("").map_err(ProvisionError::internal)?;
+    if !state
+        .store
+        .bind_browser(&start_hash, &state.keys.hash_token(&nonce))
+        .await?
+    {
+        return Err(StartError::OtherBrowser);
+    }
+    Ok(StartOpened {
+        vendor_url,
+        cookie: Some((name, nonce)),
+        max_age,
+    })
+}
+
+/// Handles the vendor's redirect: checks `state` and the browser's binding cookie (read by
+/// `cookie`), exchanges the code with the verifier, and creates or reconnects the account. A
+/// forged, replayed or expired `state`, another browser, a vendor error or another vendor
+/// identity creates nothing; the outcome is kept for whoever started the connection.
 pub async fn complete(
     state: &AppState,
     params: CallbackParams,
+    cookie: impl Fn(&str) -> Option<String>,
 ) -> Result<Connected, CallbackFailure> {
     let failure = |error: CallbackError| CallbackFailure {
         error,
         return_to: None,
     };
     let taken = match params.state.as_deref() {
-        Some(raw) if !raw.is_empty() => state
-            .store
-            .take_connection(&state.keys.hash_token(raw))
-            .await
-            .map_err(|e| failure(e.into()))?,
-        _ => None,
+        Some(raw) if !raw.is_empty() => {
+            let state_hash = state.keys.hash_token(raw);
+            let browser = cookie(&browser_cookie_name(state, &state_hash))
+                .map(|nonce| state.keys.hash_token(&nonce));
+            state
+                .store
+                .take_connection(&state_hash, browser.as_deref())
+                .await
+                .map_err(|e| failure(e.into()))?
+        }
+        _ => Taken::Nothing,
     };
-    let Some(connection) = taken else {
-        return Err(failure(match params.error {
-            Some(error) => CallbackError::VendorDenied {
-                vendor: "the vendor".to_owned(),
-                error: shown(&error),
-                description: params.error_description.as_deref().map(shown),
-            },
-            None => CallbackError::UnknownState,
-        }));
+    // Without a connection of ours, nothing in the redirect is shown: its `error` and
+    // `error_description` would be anyone's words on specgate's page.
+    let connection = match taken {
+        Taken::Connection(connection) => *connection,
+        Taken::OtherBrowser => return Err(failure(CallbackError::OtherBrowser)),
+        Taken::Nothing => return Err(failure(CallbackError::UnknownState)),
     };
     let outcome = finish(state, &connection, params).await;
     let recorded = match &outcome {
@@ -589,7 +749,7 @@ async fn finish(
     let integration = provisioner.integration(&connection.integration)?;
     if let Some(error) = params.error {
         return Err(CallbackError::VendorDenied {
-            vendor: integration.title.to_owned(),
+            vendor: integration.title,
             error: shown(&error),
             description: params.error_description.as_deref().map(shown),
         });
@@ -634,19 +794,29 @@ async fn finish(
         &secret,
         &form,
     );
-    let tokens = exchange(request, integration.title).await?;
+    let (tokens, identity) = exchange(request, integration.title).await?;
     let sealed = provisioner.seal(&tokens)?;
     let account = match &connection.reconnect_account_id {
         Some(id) => {
+            let expected = state.store.vendor_identity(id).await?;
+            if let Some(expected) = expected
+                && !connection.accept_other_identity
+                && identity.as_deref() != Some(expected.as_str())
+            {
+                return Err(CallbackError::OtherIdentity {
+                    vendor: integration.title,
+                    expected,
+                    came_back: identity.unwrap_or_else(|| "an identity it did not name".to_owned()),
+                });
+            }
             // The account may have been deleted while its owner was at the vendor.
             if !state
                 .store
-                .update_account(id, None, None, Some(&sealed))
+                .reconnect_account(id, &sealed, identity.as_deref())
                 .await?
             {
                 return Err(ProvisionError::not_found(Resource::Account, id).into());
             }
-            state.store.set_needs_reconnect(id, false).await?;
             provisioner.account(id).await?
         }
         None => {
@@ -661,6 +831,12 @@ async fn finish(
                 needs_reconnect: false,
             };
             state.store.create_account(&account, &sealed).await?;
+            if let Some(identity) = &identity {
+                state
+                    .store
+                    .set_vendor_identity(&account.id, identity)
+                    .await?;
+            }
             account
         }
     };
@@ -716,11 +892,59 @@ pub(crate) fn client_authenticated(
     request.form(&pairs)
 }
 
-/// Sends a token request and reads the tokens (RFC 6749 section 5.1), or the vendor's reason.
+/// Token-response members that name the vendor tenant or user a token acts for, tenants
+/// first (Slack's `team.id`, QuickBooks' `realmId`, Xero-style `tenant_id`, ...).
+const IDENTITY_MEMBERS: [&str; 10] = [
+    "/tenant_id",
+    "/tenantId",
+    "/organization_id",
+    "/org_id",
+    "/workspace_id",
+    "/team/id",
+    "/realmId",
+    "/company_id",
+    "/account_id",
+    "/user_id",
+];
+
+/// The vendor identity a token response names: an OpenID `id_token`'s subject and issuer
+/// (read without checking its signature, which RFC 6749's direct TLS answer from the token
+/// endpoint makes unnecessary, OpenID Connect Core section 3.1.3.7), else the first of
+/// [`IDENTITY_MEMBERS`] present, as `member value`.
+fn vendor_identity(body: &Value) -> Option<String> {
+    use base64::Engine as _;
+    let claims = body
+        .get("id_token")
+        .and_then(Value::as_str)
+        .and_then(|jwt| jwt.split('.').nth(1))
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload.trim_end_matches('='))
+                .ok()
+        })
+        .and_then(|json| serde_json::from_slice::<Value>(&json).ok());
+    if let Some(claims) = claims
+        && let Some(subject) = claims.get("sub").and_then(Value::as_str)
+    {
+        let issuer = claims.get("iss").and_then(Value::as_str).unwrap_or("?");
+        return Some(format!("subject {} of {}", shown(subject), shown(issuer)));
+    }
+    IDENTITY_MEMBERS.iter().find_map(|pointer| {
+        let value = match body.pointer(pointer)? {
+            Value::String(text) if !text.is_empty() => shown(text),
+            Value::Number(number) => number.to_string(),
+            _ => return None,
+        };
+        Some(format!("{} {value}", pointer[1..].replace('/', ".")))
+    })
+}
+
+/// Sends a token request and reads the tokens (RFC 6749 section 5.1) and the vendor identity
+/// they act for, or the vendor's reason.
 async fn exchange(
     request: reqwest::RequestBuilder,
     vendor: &'static str,
-) -> Result<Credentials, CallbackError> {
+) -> Result<(Credentials, Option<String>), CallbackError> {
     let failed = |reason: String| CallbackError::Exchange { vendor, reason };
     let response = request
         .send()
@@ -744,7 +968,7 @@ async fn exchange(
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| failed("its answer has no access_token".to_owned()))?;
-    Ok(Credentials {
+    let credentials = Credentials {
         access_token: Some(access_token.to_owned()),
         refresh_token: body
             .get("refresh_token")
@@ -755,7 +979,8 @@ async fn exchange(
             .and_then(Value::as_i64)
             .map(|seconds| now() + seconds),
         ..Credentials::default()
-    })
+    };
+    Ok((credentials, vendor_identity(&body)))
 }
 
 #[cfg(test)]
@@ -799,6 +1024,27 @@ mod tests {
         assert_eq!(
             body(post),
             "grant_type=authorization_code&code=c&client_id=my+client&client_secret=s%3Ae%2Fc"
+        );
+    }
+
+    #[test]
+    fn a_token_response_names_its_vendor_identity() {
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(r#"{"iss":"https://login.vendor.example","sub":"u-42"}"#);
+        let oidc = serde_json::json!({"access_token": "a", "id_token": format!("e30.{payload}.sig"), "org_id": "ignored"});
+        assert_eq!(
+            vendor_identity(&oidc).as_deref(),
+            Some("subject u-42 of https://login.vendor.example")
+        );
+        let slack =
+            serde_json::json!({"access_token": "a", "team": {"id": "T123"}, "user_id": "U1"});
+        assert_eq!(vendor_identity(&slack).as_deref(), Some("team.id T123"));
+        let numeric = serde_json::json!({"access_token": "a", "company_id": 7});
+        assert_eq!(vendor_identity(&numeric).as_deref(), Some("company_id 7"));
+        assert_eq!(
+            vendor_identity(&serde_json::json!({"access_token": "a"})),
+            None
         );
     }
 

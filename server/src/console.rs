@@ -198,14 +198,7 @@ where
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value)
+    web::cookie(headers, SESSION_COOKIE)
 }
 
 /// A submitted form, with repeated keys kept (checkbox groups and multi-selects).

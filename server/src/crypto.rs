@@ -197,6 +197,27 @@ impl Keys {
         Ok(URL_SAFE_NO_PAD.encode(out))
     }
 
+    /// Encrypts under a key derived from this key and `secret` together, so that the
+    /// database and the key alone cannot open it: only someone who also presents `secret`
+    /// (a token kept only as a hash) can. Opens with [`Keys::open_for`].
+    pub fn seal_for(&self, secret: &str, plaintext: &[u8]) -> Result<String, CryptoError> {
+        Keys::from_bytes(self.derived(secret)).seal(plaintext)
+    }
+
+    /// Decrypts what [`Keys::seal_for`] produced with the same `secret`.
+    pub fn open_for(&self, secret: &str, sealed: &str) -> Result<Vec<u8>, CryptoError> {
+        Keys::from_bytes(self.derived(secret)).open(sealed)
+    }
+
+    fn derived(&self, secret: &str) -> [u8; 32] {
+        Sha256::new()
+            .chain_update(b"specgate sealed for a secret v1")
+            .chain_update(self.pepper)
+            .chain_update(secret.as_bytes())
+            .finalize()
+            .into()
+    }
+
     /// Decrypts what [`Keys::seal`] produced.
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, CryptoError> {
         self.open_bound(sealed, b"")
@@ -292,6 +313,20 @@ mod tests {
         assert_eq!(keys.open_bound(&bound, b"server-a").unwrap(), b"cursor");
         assert!(keys.open_bound(&bound, b"server-b").is_err());
         assert!(keys.open(&bound).is_err());
+    }
+
+    #[test]
+    fn sealed_for_a_secret_opens_only_with_it() {
+        let keys = Keys::from_bytes([3; 32]);
+        let sealed = keys.seal_for("sgr_old", b"next pair").unwrap();
+        assert_eq!(keys.open_for("sgr_old", &sealed).unwrap(), b"next pair");
+        assert!(keys.open_for("sgr_other", &sealed).is_err());
+        assert!(keys.open(&sealed).is_err());
+        assert!(
+            Keys::from_bytes([4; 32])
+                .open_for("sgr_old", &sealed)
+                .is_err()
+        );
     }
 
     #[test]

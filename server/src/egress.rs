@@ -11,14 +11,13 @@ use specgate_runtime::{AuthKind, Integration};
 
 /// Whether an address is on the public internet: not loopback, private (RFC 1918, unique
 /// local), shared (CGNAT), link-local (which holds cloud metadata services), unspecified,
-/// broadcast, multicast or documentation space.
+/// broadcast, multicast or documentation space. An IPv6 address that carries an IPv4 one
+/// (mapped, compatible, NAT64, 6to4, Teredo) is judged by the IPv4 address too, since a
+/// translator on the path delivers it there.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(v6),
-        },
+        IpAddr::V6(v6) => is_public_v6(v6) && embedded_v4(v6).into_iter().all(is_public_v4),
     }
 }
 
@@ -37,13 +36,32 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let [first, second, ..] = ip.segments();
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local, including fd00:ec2::254
         || (first & 0xffc0) == 0xfe80 // link-local
-        || first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+        || (first == 0x2001 && second == 0x0db8) // documentation
+        || (first == 0x0064 && second == 0xff9b && ip.segments()[2] == 0x0001)) // local-use NAT64, RFC 8215
+}
+
+/// The IPv4 addresses an IPv6 address carries: IPv4-mapped (`::ffff:0:0/96`), IPv4-translated
+/// (`::ffff:0:0:0/96`), IPv4-compatible (`::/96`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`),
+/// 6to4 (`2002::/16`) and Teredo (`2001::/32`: its server and its obfuscated client).
+fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = ip.segments();
+    let from = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    let last = from(s[6], s[7]);
+    let prefix96 = [s[0], s[1], s[2], s[3], s[4], s[5]];
+    match prefix96 {
+        [0, 0, 0, 0, 0, 0xffff] | [0, 0, 0, 0, 0xffff, 0] | [0, 0, 0, 0, 0, 0] => vec![last],
+        [0x0064, 0xff9b, 0, 0, 0, 0] => vec![last],
+        [0x0064, 0xff9b, 0x0001, ..] => vec![last],
+        [0x2002, ..] => vec![from(s[1], s[2])],
+        [0x2001, 0, ..] => vec![from(s[2], s[3]), from(!s[6], !s[7])],
+        _ => vec![],
+    }
 }
 
 pub use specgate_wire::oauth::is_loopback_host;
@@ -162,9 +180,22 @@ pub fn redirect_policy() -> reqwest::redirect::Policy {
     })
 }
 
-/// The shared HTTP client for vendor requests.
+/// The proxy variables set in this process's environment. Egress never uses them: through a
+/// proxy, specgate would not resolve a name itself, and the address rules above would see
+/// only IP literals. `serve` warns when one is set.
+pub fn proxy_variables() -> Vec<String> {
+    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .into_iter()
+        .flat_map(|name| [name.to_owned(), name.to_ascii_lowercase()])
+        .filter(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+        .collect()
+}
+
+/// The shared HTTP client for vendor requests and client documents: direct connections only
+/// (proxy variables are ignored, see [`proxy_variables`]), every name resolved here.
 pub fn client(timeout: std::time::Duration, allow_private: bool) -> reqwest::Client {
     reqwest::Client::builder()
+        .no_proxy()
         .timeout(timeout)
         .connect_timeout(std::time::Duration::from_secs(5))
         .user_agent(concat!("specgate/", env!("CARGO_PKG_VERSION")))
@@ -215,10 +246,28 @@ mod tests {
             "fe80::1",
             "fd00:ec2::254",
             "::ffff:169.254.169.254",
+            // IPv4 inside IPv6: compatible, translated, NAT64, 6to4, Teredo.
+            "::169.254.169.254",
+            "::a9fe:a9fe",
+            "::ffff:0:a9fe:a9fe",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::8.8.8.8",
+            "2002:a9fe:a9fe::1",
+            "2002:0a00:0001::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2", // Teredo, client 192.0.2.45
+            "2001:0:a9fe:a9fe::1",                  // Teredo, server 169.254.169.254
+            "2001:0:4136:e378:8000:63bf:f5fe:fffe", // Teredo, client 10.1.0.1
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["93.184.216.34", "2606:2800:220:1::1", "8.8.8.8"] {
+        for public in [
+            "93.184.216.34",
+            "2606:2800:220:1::1",
+            "8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

@@ -6,14 +6,16 @@
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::Digest as _;
 
-use specgate_wire::oauth::{redirect_matches, usable_redirect};
+use specgate_wire::oauth::{has_invisible_characters, redirect_matches, usable_redirect};
 
 use crate::crypto::{new_id, new_token};
 use crate::state::AppState;
 use crate::store::{
-    AccessGrant, Account, IssuedToken, McpServer, NewCode, OAuthClient, StoreError, TokenScope, now,
+    AccessGrant, Account, ApiToken, IssuedToken, McpServer, NewCode, OAuthClient, StoreError,
+    StoredRefresh, TokenScope, now,
 };
 
 /// Lifetimes, in seconds.
@@ -21,14 +23,24 @@ const CODE_SECS: i64 = 60;
 const ACCESS_SECS: i64 = 3600;
 const REFRESH_SECS: i64 = 30 * 86_400;
 /// A registered client with no grant is removed after this.
-const UNUSED_REGISTRATION_SECS: i64 = 7 * 86_400;
+const UNUSED_REGISTRATION_SECS: i64 = 86_400;
+/// Registered clients without a grant the server keeps at most; registration waits beyond.
+const MAX_UNUSED_REGISTRATIONS: i64 = 10_000;
+/// Redirect URIs one client may name, and the length of each.
+const MAX_REDIRECT_URIS: usize = 10;
+const MAX_REDIRECT_URI_CHARS: usize = 2000;
+/// Characters of a client's name.
+const MAX_CLIENT_NAME_CHARS: usize = 200;
+/// How long a rotated refresh token presented again gets the same next pair rather than
+/// ending its grant: a client that lost the answer to its refresh, or sent it twice at once.
+const REFRESH_GRACE_SECS: i64 = 30;
 /// A client document is fetched again after this.
 const DOCUMENT_SECS: i64 = 600;
 /// The largest client document read.
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
 /// The MCP transport paths below `/mcp/<token>` a resource may name.
-const RESOURCE_SUFFIXES: [&str; 6] = [
+pub const RESOURCE_SUFFIXES: [&str; 6] = [
     "",
     "/portable",
     "/sse",
@@ -67,6 +79,9 @@ pub enum OAuthError {
     /// The person denied the request.
     #[error("the request was denied")]
     AccessDenied,
+    /// The server cannot take the request now (RFC 6749's `temporarily_unavailable`).
+    #[error("{0}")]
+    TemporarilyUnavailable(String),
     /// The database failed.
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
@@ -88,6 +103,7 @@ impl OAuthError {
             Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
             Self::InvalidClientMetadata(_) => "invalid_client_metadata",
             Self::AccessDenied => "access_denied",
+            Self::TemporarilyUnavailable(_) => "temporarily_unavailable",
             Self::Store(_) | Self::Internal(_) => "server_error",
         }
     }
@@ -137,39 +153,21 @@ pub struct Consent {
     pub server: McpServer,
     /// Its account.
     pub account: Account,
-    /// The resource, as bound into the code.
-    pub resource: String,
+    /// The transport below the MCP URL the resource names, as bound into the code.
+    pub resource_suffix: &'static str,
     /// Tools the server exposes.
     pub tool_count: usize,
     /// Whether every tool it exposes only reads.
     pub read_only: bool,
 }
 
-/// An authorization request that fails: on a page (the redirect URI is not trusted yet) or
-/// back at the client's redirect URI.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthorizeError {
-    /// Shown on a page; never redirected.
-    #[error("{0}")]
-    Page(OAuthError),
-    /// Sent to the redirect URI with `error` and `state`.
-    #[error("{error}")]
-    Redirect {
-        /// The client's redirect URI.
-        redirect_uri: String,
-        /// The request's `state`.
-        state: Option<String>,
-        /// What failed.
-        error: OAuthError,
-    },
-}
-
-/// Why a consent did not produce a code.
+/// Why a sign-in on the consent page, or the consent after it, produced no code.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsentError {
-    /// The request itself fails.
+    /// The request itself fails: shown on a specgate page, never redirected, since the
+    /// redirect URI belongs to a client anyone may register (RFC 9700 section 4.11.2).
     #[error(transparent)]
-    Authorize(#[from] AuthorizeError),
+    Request(#[from] OAuthError),
     /// The API token given does not sign in for this server; the page is shown again.
     #[error("{0}")]
     SignIn(&'static str),
@@ -264,16 +262,16 @@ impl AppState {
             .map(|url| url.trim_end_matches('/').to_owned())
     }
 
-    /// The MCP URL (the resource) of an MCP token.
-    pub fn resource_of(&self, mcp_token: &str) -> Option<String> {
-        Some(format!("{}/mcp/{mcp_token}", self.issuer()?))
+    /// The MCP URL (the resource) of an MCP token and a transport suffix.
+    pub fn resource_of(&self, mcp_token: &str, suffix: &str) -> Option<String> {
+        Some(format!("{}/mcp/{mcp_token}{suffix}", self.issuer()?))
     }
 
-    /// The `oauth` MCP server a resource URL names.
+    /// The `oauth` MCP server a resource URL names, and the transport suffix it names.
     pub async fn resource_server(
         &self,
         resource: &str,
-    ) -> Result<(McpServer, Account), OAuthError> {
+    ) -> Result<(McpServer, Account, &'static str), OAuthError> {
         let not_ours = || {
             OAuthError::InvalidTarget(format!(
                 "`{resource}` is not the URL of an MCP server that signs in with OAuth here"
@@ -282,9 +280,11 @@ impl AppState {
         let prefix = format!("{}/mcp/", self.issuer().ok_or_else(not_ours)?);
         let rest = resource.strip_prefix(&prefix).ok_or_else(not_ours)?;
         let (token, suffix) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
-        if token.is_empty() || !RESOURCE_SUFFIXES.contains(&suffix) {
-            return Err(not_ours());
-        }
+        let suffix = RESOURCE_SUFFIXES
+            .into_iter()
+            .find(|known| *known == suffix)
+            .filter(|_| !token.is_empty())
+            .ok_or_else(not_ours)?;
         let (server, account, _) = self
             .store
             .resolve_token(&self.keys.hash_token(token), now())
@@ -293,7 +293,7 @@ impl AppState {
         if !server.config.oauth {
             return Err(not_ours());
         }
-        Ok((server, account))
+        Ok((server, account, suffix))
     }
 
     /// A client by id: a registered one, or the metadata document its URL names (fetched
@@ -306,35 +306,66 @@ impl AppState {
             return Ok(client);
         }
         if !client_id.starts_with("https://") && !client_id.starts_with("http://") {
-            return Err(OAuthError::InvalidClient(format!(
-                "unknown client `{}`",
-                crate::provision::printable(client_id)
-            )));
+            return Err(unknown_client(client_id));
         }
         let client = self.fetch_client_document(client_id).await?;
         self.store.put_client(&client).await?;
         Ok(client)
     }
 
-    async fn fetch_client_document(&self, client_id: &str) -> Result<OAuthClient, OAuthError> {
-        let unusable = |why: String| {
-            OAuthError::InvalidClient(format!("the client metadata document at {client_id} {why}"))
-        };
-        let url =
-            reqwest::Url::parse(client_id).map_err(|e| unusable(format!("is not a URL: {e}")))?;
-        crate::egress::check_url(&url, self.config.allow_insecure_upstreams)
-            .map_err(|refusal| unusable(format!("cannot be fetched: its URL {refusal}")))?;
-        if url.path() == "/" || url.fragment().is_some() {
-            return Err(unusable("must have a path and no fragment".to_owned()));
+    /// The client a token request names, which must be known: registered, or a document
+    /// client seen at consent. A document client with a live grant stays known after its
+    /// document goes stale; its document is fetched again then, and kept as it was if the
+    /// fetch fails, so a refresh never depends on the client's web host.
+    pub async fn token_client(&self, client_id: &str) -> Result<OAuthClient, OAuthError> {
+        let known = self
+            .store
+            .find_client(client_id)
+            .await?
+            .ok_or_else(|| unknown_client(client_id))?;
+        if known.registered || known.expires_at > now() {
+            return Ok(known);
         }
+        match self.fetch_client_document(client_id).await {
+            Ok(fresh) => {
+                self.store.put_client(&fresh).await?;
+                Ok(fresh)
+            }
+            Err(error) => {
+                tracing::info!(%error, "a client document could not be fetched again; its grants keep working");
+                Ok(known)
+            }
+        }
+    }
+
+    /// Fetches and checks a Client ID Metadata Document. The URL's own faults are named; what
+    /// the fetch or the document is wrong with only goes to the log, so the consent page
+    /// tells nobody what answers at a URL they chose.
+    async fn fetch_client_document(&self, client_id: &str) -> Result<OAuthClient, OAuthError> {
+        let url = document_url(client_id, self.config.allow_insecure_upstreams)?;
+        match self.read_client_document(&url).await {
+            Ok(client) => Ok(client),
+            Err(reason) => {
+                tracing::info!(client_id = %url, %reason, "client metadata document refused");
+                Err(OAuthError::InvalidClient(format!(
+                    "the client metadata document at {url} could not be fetched, or is not a usable document for this client"
+                )))
+            }
+        }
+    }
+
+    async fn read_client_document(
+        &self,
+        url: &reqwest::Url,
+    ) -> Result<OAuthClient, DocumentRefused> {
         let mut response = self
             .oauth_documents
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| unusable(format!("could not be fetched ({})", describe(&e))))?;
+            .map_err(|e| DocumentRefused(format!("fetch failed ({})", describe(&e))))?;
         if !response.status().is_success() {
-            return Err(unusable(format!(
+            return Err(DocumentRefused(format!(
                 "answered HTTP {}",
                 response.status().as_u16()
             )));
@@ -343,12 +374,12 @@ impl AppState {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| unusable(format!("could not be read ({})", describe(&e))))?
+            .map_err(|e| DocumentRefused(format!("read failed ({})", describe(&e))))?
         {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_DOCUMENT_BYTES {
-                return Err(unusable(format!(
-                    "is larger than {MAX_DOCUMENT_BYTES} bytes"
+                return Err(DocumentRefused(format!(
+                    "larger than {MAX_DOCUMENT_BYTES} bytes"
                 )));
             }
         }
@@ -359,59 +390,72 @@ impl AppState {
             client_name: Option<String>,
             #[serde(default)]
             redirect_uris: Vec<String>,
+            #[serde(default)]
+            client_secret: Option<Value>,
+            #[serde(default)]
+            token_endpoint_auth_method: Option<String>,
         }
         let document: Document = serde_json::from_slice(&body)
-            .map_err(|e| unusable(format!("is not client metadata JSON: {e}")))?;
-        if document.client_id != client_id {
-            return Err(unusable(format!(
-                "names another client_id (`{}`)",
-                crate::provision::printable(&document.client_id)
-            )));
+            .map_err(|e| DocumentRefused(format!("not client metadata JSON: {e}")))?;
+        if document.client_id != url.as_str() {
+            return Err(DocumentRefused("names another client_id".to_owned()));
         }
-        if document.redirect_uris.is_empty()
-            || !document.redirect_uris.iter().all(|u| usable_redirect(u))
+        if document.client_secret.is_some()
+            || document
+                .token_endpoint_auth_method
+                .as_deref()
+                .is_some_and(|method| method != "none")
         {
-            return Err(unusable(
-                "needs redirect_uris, each an https URI, a loopback http URI or an app's own scheme".to_owned(),
+            return Err(DocumentRefused(
+                "declares a client secret or a secret-based authentication method".to_owned(),
+            ));
+        }
+        check_redirect_uris(&document.redirect_uris).map_err(|e| DocumentRefused(e.to_string()))?;
+        if document
+            .client_name
+            .as_deref()
+            .is_some_and(|name| has_invisible_characters(name))
+        {
+            return Err(DocumentRefused(
+                "client_name holds invisible or control characters".to_owned(),
             ));
         }
         let at = now();
         Ok(OAuthClient {
-            client_id: client_id.to_owned(),
+            client_id: url.as_str().to_owned(),
             registered: false,
-            name: client_name(document.client_name, &url),
+            name: client_name(document.client_name, url),
             redirect_uris: document.redirect_uris,
             created_at: at,
             expires_at: at + DOCUMENT_SECS,
         })
     }
 
-    /// Registers a public client (RFC 7591).
+    /// Registers a public client (RFC 7591), within the caps on what one registration may
+    /// hold and on how many unused ones the server keeps.
     pub async fn register_client(
         &self,
         request: RegistrationRequest,
     ) -> Result<Registration, OAuthError> {
-        if request.redirect_uris.is_empty() {
-            return Err(OAuthError::InvalidRedirectUri(
-                "redirect_uris must name at least one redirect URI".to_owned(),
-            ));
-        }
-        if let Some(bad) = request.redirect_uris.iter().find(|u| !usable_redirect(u)) {
-            return Err(OAuthError::InvalidRedirectUri(format!(
-                "`{}` is not a usable redirect URI: use https, http to a loopback host, or an app's own scheme, without a fragment",
-                crate::provision::printable(bad)
-            )));
-        }
+        check_redirect_uris(&request.redirect_uris)?;
         let name = match request.client_name {
-            Some(name) if name.chars().any(char::is_control) || name.chars().count() > 200 => {
-                return Err(OAuthError::InvalidClientMetadata(
-                    "client_name must be at most 200 characters, without control characters"
-                        .to_owned(),
-                ));
+            Some(name)
+                if has_invisible_characters(&name)
+                    || name.chars().count() > MAX_CLIENT_NAME_CHARS =>
+            {
+                return Err(OAuthError::InvalidClientMetadata(format!(
+                    "client_name must be at most {MAX_CLIENT_NAME_CHARS} characters, without control, bidirectional or zero-width characters"
+                )));
             }
             Some(name) if !name.trim().is_empty() => name,
             _ => "an unnamed client".to_owned(),
         };
+        if self.store.unused_registrations().await? >= MAX_UNUSED_REGISTRATIONS {
+            return Err(OAuthError::TemporarilyUnavailable(
+                "too many clients are registered without having signed in; try again later"
+                    .to_owned(),
+            ));
+        }
         let at = now();
         let client = OAuthClient {
             client_id: new_token("sgc_").map_err(OAuthError::internal)?,
@@ -433,53 +477,46 @@ impl AppState {
         })
     }
 
-    /// Checks an authorization request: the client and its redirect URI first (failures are
-    /// shown, never redirected), then the rest (failures go back to the redirect URI).
+    /// Checks an authorization request. Every failure is shown on a specgate page: none is
+    /// redirected before a person has signed in, so a link to this server cannot send anyone
+    /// on to a registered client's page unseen (RFC 9700 section 4.11.2).
     pub async fn check_authorization(
         &self,
         request: AuthorizationRequest,
-    ) -> Result<Consent, AuthorizeError> {
+    ) -> Result<Consent, OAuthError> {
         if request.client_id.is_empty() {
-            return Err(AuthorizeError::Page(OAuthError::InvalidRequest(
+            return Err(OAuthError::InvalidRequest(
                 "client_id is required".to_owned(),
-            )));
+            ));
         }
-        let client = self
-            .oauth_client(&request.client_id)
-            .await
-            .map_err(AuthorizeError::Page)?;
+        let client = self.oauth_client(&request.client_id).await?;
         let registered = client
             .redirect_uris
             .iter()
             .any(|registered| redirect_matches(registered, &request.redirect_uri));
         if !registered {
-            return Err(AuthorizeError::Page(OAuthError::InvalidRequest(format!(
+            return Err(OAuthError::InvalidRequest(format!(
                 "redirect_uri `{}` is not one client `{}` registered",
                 crate::provision::printable(&request.redirect_uri),
                 crate::provision::printable(&client.client_id)
-            ))));
+            )));
         }
-        let back = |error| AuthorizeError::Redirect {
-            redirect_uri: request.redirect_uri.clone(),
-            state: request.state.clone(),
-            error,
-        };
         if request.response_type != "code" {
-            return Err(back(OAuthError::UnsupportedResponseType));
+            return Err(OAuthError::UnsupportedResponseType);
         }
         if request.code_challenge.is_empty()
             || request.code_challenge_method.as_deref() != Some("S256")
         {
-            return Err(back(OAuthError::InvalidRequest(
+            return Err(OAuthError::InvalidRequest(
                 "PKCE is required: send code_challenge with code_challenge_method=S256 (plain is refused)".to_owned(),
-            )));
+            ));
         }
-        let Some(resource) = request.resource.clone() else {
-            return Err(back(OAuthError::InvalidTarget(
+        let Some(resource) = request.resource.as_deref() else {
+            return Err(OAuthError::InvalidTarget(
                 "resource is required: send the MCP server's URL (RFC 8707)".to_owned(),
-            )));
+            ));
         };
-        let (server, account) = self.resource_server(&resource).await.map_err(back)?;
+        let (server, account, resource_suffix) = self.resource_server(resource).await?;
         let tools: Vec<_> = self
             .catalog
             .visible(&account.integration, &server.config)
@@ -491,52 +528,67 @@ impl AppState {
             client,
             server,
             account,
-            resource,
+            resource_suffix,
         })
     }
 
-    /// The person's decision on a checked request: with an API token that may open the
-    /// server, a code for the redirect URI.
-    pub async fn consent(
+    /// The person's sign-in on the consent page: the checked request, and the API token,
+    /// which must be live and may open the server. Only now does the page name the server
+    /// and its account.
+    pub async fn sign_in_to_consent(
         &self,
         request: AuthorizationRequest,
         api_token: &str,
-    ) -> Result<(Consent, String), ConsentError> {
+    ) -> Result<(Consent, ApiToken), ConsentError> {
         let consent = self.check_authorization(request).await?;
         let token = self
             .api_token(api_token)
             .await
-            .map_err(|e| AuthorizeError::Page(e.into()))?
+            .map_err(OAuthError::from)?
             .ok_or(ConsentError::SignIn("That is not a live API token."))?;
-        let may_open = token.scope == TokenScope::Admin
-            || token
-                .account_id
-                .as_ref()
-                .is_none_or(|bound| *bound == consent.account.id);
-        if !may_open {
-            return Err(ConsentError::SignIn(
-                "That API token is bound to another account's MCP servers.",
-            ));
-        }
-        let code = new_token("sgo_").map_err(|e| AuthorizeError::Page(OAuthError::internal(e)))?;
+        check_may_open(&token, &consent)?;
+        Ok((consent, token))
+    }
+
+    /// The signed-in person allows the request: a code for the redirect URI. The API token
+    /// that signed in is read again, so one revoked in between grants nothing.
+    pub async fn consent(
+        &self,
+        request: AuthorizationRequest,
+        api_token_id: &str,
+    ) -> Result<(Consent, String), ConsentError> {
+        let consent = self.check_authorization(request).await?;
+        let token = self
+            .store
+            .api_token_by_id(api_token_id)
+            .await
+            .map_err(OAuthError::from)?
+            .ok_or(ConsentError::SignIn(
+                "The API token you signed in with was revoked; sign in again.",
+            ))?;
+        check_may_open(&token, &consent)?;
+        let code = new_token("sgo_").map_err(OAuthError::internal)?;
         self.store
             .create_code(&NewCode {
                 code_hash: self.keys.hash_token(&code),
                 server_id: consent.server.id.clone(),
                 client_id: consent.client.client_id.clone(),
                 api_token_id: token.id,
-                resource: consent.resource.clone(),
+                resource_suffix: consent.resource_suffix.to_owned(),
                 redirect_uri: consent.request.redirect_uri.clone(),
                 code_challenge: consent.request.code_challenge.clone(),
                 expires_at: now() + CODE_SECS,
             })
             .await
-            .map_err(|e| AuthorizeError::Page(e.into()))?;
+            .map_err(OAuthError::from)?;
         Ok((consent, code))
     }
 
-    /// Answers a token request.
+    /// Answers a token request from a known client.
     pub async fn token(&self, request: TokenRequest) -> Result<TokenResponse, OAuthError> {
+        if let Some(client_id) = request.client_id.as_deref().filter(|id| !id.is_empty()) {
+            self.token_client(client_id).await?;
+        }
         match request.grant_type.as_str() {
             "authorization_code" => self.exchange_code(request).await,
             "refresh_token" => self.refresh_grant(request).await,
@@ -589,7 +641,7 @@ impl AppState {
                 "code_verifier does not match the code_challenge".to_owned(),
             ));
         }
-        self.check_resource(request.resource.as_deref(), &issued.resource)
+        self.check_resource(request.resource.as_deref(), &issued.server_id)
             .await?;
         let grant_id = new_id().map_err(OAuthError::internal)?;
         let (response, access, refresh) = self.new_tokens()?;
@@ -614,6 +666,10 @@ impl AppState {
             .refresh_token
             .filter(|t| !t.is_empty())
             .ok_or_else(|| OAuthError::InvalidRequest("refresh_token is required".to_owned()))?;
+        let client_id = request
+            .client_id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| OAuthError::InvalidRequest("client_id is required".to_owned()))?;
         let invalid = || {
             OAuthError::InvalidGrant(
                 "the refresh token is unknown, expired or already used".to_owned(),
@@ -621,45 +677,92 @@ impl AppState {
         };
         let hash = self.keys.hash_token(&raw);
         let stored = self.store.find_refresh(&hash).await?.ok_or_else(invalid)?;
-        if stored.used {
-            // A rotated refresh token presented again: someone holds a copy. End the grant.
-            self.store.delete_grant(&stored.grant_id).await?;
-            return Err(invalid());
-        }
-        if stored.expires_at <= now() {
-            return Err(invalid());
-        }
-        if request
-            .client_id
-            .as_deref()
-            .is_some_and(|id| id != stored.client_id)
-        {
+        if client_id != stored.client_id {
             return Err(OAuthError::InvalidGrant(
                 "the refresh token was issued to another client".to_owned(),
             ));
         }
-        self.check_resource(request.resource.as_deref(), &stored.resource)
-            .await?;
-        let (response, access, refresh) = self.new_tokens()?;
-        if !self
-            .store
-            .rotate_refresh(&hash, &stored.grant_id, &access, &refresh)
-            .await?
-        {
-            self.store.delete_grant(&stored.grant_id).await?;
+        if stored.used_at.is_some() {
+            return self.refresh_again(&raw, &stored).await;
+        }
+        if stored.expires_at <= now() {
             return Err(invalid());
         }
-        Ok(response)
+        self.check_resource(request.resource.as_deref(), &stored.server_id)
+            .await?;
+        let (response, access, refresh) = self.new_tokens()?;
+        let pair = serde_json::to_vec(&(&response.access_token, &response.refresh_token))
+            .map_err(OAuthError::internal)?;
+        let successor = self
+            .keys
+            .seal_for(&raw, &pair)
+            .map_err(OAuthError::internal)?;
+        if self
+            .store
+            .rotate_refresh(
+                &hash,
+                &stored.grant_id,
+                (&access, &refresh),
+                &successor,
+                now(),
+            )
+            .await?
+        {
+            return Ok(response);
+        }
+        // Another refresh with this token won the race: this one is its retry.
+        let stored = self.store.find_refresh(&hash).await?.ok_or_else(invalid)?;
+        self.refresh_again(&raw, &stored).await
+    }
+
+    /// A rotated refresh token presented again. Within the grace, while the pair its rotation
+    /// issued is still unused, the answer is that same pair: a client that lost the answer,
+    /// or refreshed twice at once, keeps its grant. Otherwise someone holds a copy, and the
+    /// grant ends.
+    async fn refresh_again(
+        &self,
+        raw: &str,
+        stored: &StoredRefresh,
+    ) -> Result<TokenResponse, OAuthError> {
+        let at = now();
+        let within_grace = stored
+            .used_at
+            .is_some_and(|used_at| at - used_at <= REFRESH_GRACE_SECS);
+        let successor = stored
+            .successor_sealed
+            .as_deref()
+            .filter(|_| within_grace)
+            .and_then(|sealed| self.keys.open_for(raw, sealed).ok())
+            .and_then(|bytes| serde_json::from_slice::<(String, String)>(&bytes).ok());
+        if let Some((access_token, refresh_token)) = successor {
+            let next = self
+                .store
+                .find_refresh(&self.keys.hash_token(&refresh_token))
+                .await?;
+            if let Some(next) = next.filter(|next| next.used_at.is_none()) {
+                // Both were issued at once: the access token expires its lifetime after that.
+                let issued_at = next.expires_at - REFRESH_SECS;
+                return Ok(TokenResponse {
+                    access_token,
+                    token_type: "Bearer",
+                    expires_in: (issued_at + ACCESS_SECS - at).max(0),
+                    refresh_token,
+                });
+            }
+        }
+        self.store.delete_grant(&stored.grant_id).await?;
+        Err(OAuthError::InvalidGrant(
+            "the refresh token is unknown, expired or already used".to_owned(),
+        ))
     }
 
     /// A `resource` sent with a token request must name the server the grant is for.
-    async fn check_resource(&self, sent: Option<&str>, bound: &str) -> Result<(), OAuthError> {
-        let Some(sent) = sent.filter(|s| *s != bound) else {
+    async fn check_resource(&self, sent: Option<&str>, server_id: &str) -> Result<(), OAuthError> {
+        let Some(sent) = sent else {
             return Ok(());
         };
-        let (sent_server, _) = self.resource_server(sent).await?;
-        let (bound_server, _) = self.resource_server(bound).await?;
-        if sent_server.id == bound_server.id {
+        let (sent_server, _, _) = self.resource_server(sent).await?;
+        if sent_server.id == server_id {
             Ok(())
         } else {
             Err(OAuthError::InvalidTarget(
@@ -720,6 +823,82 @@ impl AppState {
             .get_or_load(&hash, self.store.access_grant(&hash))
             .await?;
         Ok(grant.filter(|grant| grant.expires_at > now()))
+    }
+}
+
+/// A client document's fault, for the log only (see `AppState::fetch_client_document`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct DocumentRefused(String);
+
+fn unknown_client(client_id: &str) -> OAuthError {
+    OAuthError::InvalidClient(format!(
+        "unknown client `{}`",
+        crate::provision::printable(client_id)
+    ))
+}
+
+/// A Client ID Metadata Document's URL, checked before anything is fetched: https (or
+/// loopback http with insecure upstreams allowed), a path, no user info, fragment or dot
+/// segments, written as the URL standard writes it, and an address the egress rules allow.
+fn document_url(client_id: &str, allow_insecure: bool) -> Result<reqwest::Url, OAuthError> {
+    let refused = |why: &str| {
+        OAuthError::InvalidClient(format!(
+            "client_id `{}` is not a usable client metadata document URL: {why}",
+            crate::provision::printable(client_id)
+        ))
+    };
+    let url = reqwest::Url::parse(client_id).map_err(|_| refused("it is not a URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refused("it must not carry user info"));
+    }
+    if url.path() == "/" || url.fragment().is_some() {
+        return Err(refused("it must have a path and no fragment"));
+    }
+    if url.as_str() != client_id {
+        return Err(refused(
+            "it must be in normal form, without dot segments (`.` or `..`)",
+        ));
+    }
+    crate::egress::check_url(&url, allow_insecure)
+        .map_err(|refusal| refused(&format!("its URL {refusal}")))?;
+    Ok(url)
+}
+
+/// A client's redirect URIs: one to ten, each a usable redirect URI of at most 2,000
+/// characters.
+fn check_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
+    if uris.is_empty() || uris.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthError::InvalidRedirectUri(format!(
+            "redirect_uris must name 1 to {MAX_REDIRECT_URIS} redirect URIs"
+        )));
+    }
+    let unusable = uris
+        .iter()
+        .find(|u| u.chars().count() > MAX_REDIRECT_URI_CHARS || !usable_redirect(u));
+    match unusable {
+        Some(bad) => Err(OAuthError::InvalidRedirectUri(format!(
+            "`{}` is not a usable redirect URI: use https, http to a loopback host, or an app's own reverse-DNS scheme (com.example.app:/callback), without a fragment, in at most {MAX_REDIRECT_URI_CHARS} characters",
+            crate::provision::printable(&bad.chars().take(100).collect::<String>())
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether an API token may open the server a consent is for: an admin token, or an `mcp`
+/// token not bound to another account.
+fn check_may_open(token: &ApiToken, consent: &Consent) -> Result<(), ConsentError> {
+    let may_open = token.scope == TokenScope::Admin
+        || token
+            .account_id
+            .as_ref()
+            .is_none_or(|bound| *bound == consent.account.id);
+    if may_open {
+        Ok(())
+    } else {
+        Err(ConsentError::SignIn(
+            "That API token is bound to another account's MCP servers.",
+        ))
     }
 }
 

@@ -164,9 +164,14 @@ async fn trace_request(
     response
 }
 
-/// The paths whose next segment is an MCP token: the MCP transports and their protected
-/// resource metadata (RFC 9728 inserts the resource's path after the well-known name).
-const TOKEN_PREFIXES: [&str; 2] = ["/mcp/", "/.well-known/oauth-protected-resource/mcp/"];
+/// The paths whose next segment is a token: the MCP transports and their protected resource
+/// metadata (RFC 9728 inserts the resource's path after the well-known name), and a vendor
+/// connection's start URL.
+const TOKEN_PREFIXES: [&str; 3] = [
+    "/mcp/",
+    "/.well-known/oauth-protected-resource/mcp/",
+    crate::connect::START_PATH,
+];
 
 /// A path with the MCP token in it replaced, for logs.
 pub fn redact_path(path: &str) -> String {
@@ -193,6 +198,10 @@ mod tests {
         assert_eq!(
             super::redact_path("/.well-known/oauth-protected-resource/mcp/mcp_secret/portable"),
             "/.well-known/oauth-protected-resource/mcp/[redacted]/portable"
+        );
+        assert_eq!(
+            super::redact_path("/oauth/connect/start_secret"),
+            "/oauth/connect/[redacted]"
         );
         assert_eq!(
             super::redact_path("/integrated-account"),

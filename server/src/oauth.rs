@@ -15,9 +15,11 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
+use specgate_wire::oauth::{RedirectTarget, redirect_target};
+
 use crate::grants::{
-    AuthorizationRequest, AuthorizeError, Consent, ConsentError, OAuthError, RegistrationRequest,
-    TokenRequest,
+    AuthorizationRequest, Consent, ConsentError, OAuthError, RESOURCE_SUFFIXES,
+    RegistrationRequest, TokenRequest,
 };
 use crate::limiter::{AddressLimiter, SignInLimits};
 use crate::peer::ClientAddress;
@@ -32,8 +34,10 @@ const SIGN_IN_FAILURES: u32 = 5;
 const SIGN_IN_TARGET_FAILURES: u32 = 20;
 /// Registrations one address may make per minute.
 const REGISTRATIONS: u32 = 10;
-/// How long a consent page may be answered.
+/// How long a consent page may be answered, and a sign-in on it lasts.
 const CONSENT_SECS: i64 = 600;
+/// The largest registration body read.
+const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
 
 /// The OAuth endpoints' state: the core's, and this process's per-address limits.
 #[derive(Clone)]
@@ -49,22 +53,26 @@ impl FromRef<OAuth> for AppState {
     }
 }
 
-/// The MCP transport paths whose protected resource metadata is served.
-const RESOURCE_PATHS: [&str; 6] = [
-    "/.well-known/oauth-protected-resource/mcp/{token}",
-    "/.well-known/oauth-protected-resource/mcp/{token}/portable",
-    "/.well-known/oauth-protected-resource/mcp/{token}/sse",
-    "/.well-known/oauth-protected-resource/mcp/{token}/portable/sse",
-    "/.well-known/oauth-protected-resource/mcp/{token}/messages",
-    "/.well-known/oauth-protected-resource/mcp/{token}/portable/messages",
-];
-
-/// The discovery documents and the authorization server's endpoints.
+/// The discovery documents and the authorization server's endpoints. The documents, the
+/// registration, token and revocation endpoints answer browser-based clients too (CORS, any
+/// origin, no cookies); the consent page is a page, and same-origin.
 pub fn router(state: AppState) -> Router {
-    let router = RESOURCE_PATHS
+    let oauth = OAuth {
+        state,
+        sign_ins: Arc::new(SignInLimits::new(
+            SIGN_IN_FAILURES,
+            SIGN_IN_TARGET_FAILURES,
+            Duration::from_secs(60),
+        )),
+        registrations: Arc::new(AddressLimiter::new(REGISTRATIONS, Duration::from_secs(60))),
+    };
+    let cross_origin = RESOURCE_SUFFIXES
         .iter()
-        .fold(Router::new(), |router, path| {
-            router.route(path, get(protected_resource))
+        .fold(Router::new(), |router, suffix| {
+            router.route(
+                &format!("/.well-known/oauth-protected-resource/mcp/{{token}}{suffix}"),
+                get(protected_resource),
+            )
         })
         .route(
             "/.well-known/oauth-authorization-server",
@@ -75,27 +83,40 @@ pub fn router(state: AppState) -> Router {
             get(authorization_server),
         )
         .route("/oauth/register", post(register))
+        .route("/oauth/token", post(token))
+        .route("/oauth/revoke", post(revoke))
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([http::Method::GET, http::Method::POST])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    http::HeaderName::from_static("mcp-protocol-version"),
+                ])
+                .max_age(Duration::from_secs(86_400)),
+        );
+    cross_origin
         .route(
             "/oauth/authorize",
             get(authorize_page).post(authorize_decision),
         )
-        .route("/oauth/token", post(token))
-        .route("/oauth/revoke", post(revoke));
-    router.with_state(OAuth {
-        state,
-        sign_ins: Arc::new(SignInLimits::new(
-            SIGN_IN_FAILURES,
-            SIGN_IN_TARGET_FAILURES,
-            Duration::from_secs(60),
-        )),
-        registrations: Arc::new(AddressLimiter::new(REGISTRATIONS, Duration::from_secs(60))),
-    })
+        .with_state(oauth)
 }
 
-/// RFC 9728 metadata of an `oauth` MCP server; 404 for any other URL, so a header-only or
-/// unknown server publishes nothing.
-async fn protected_resource(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let Some(resource) = state.resource_of(&token) else {
+/// RFC 9728 metadata of an `oauth` MCP server, whose `resource` is the URL it was asked for
+/// (with its transport suffix); 404 for any other URL, so a header-only or unknown server
+/// publishes nothing.
+async fn protected_resource(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    uri: http::Uri,
+) -> Response {
+    let suffix = uri
+        .path()
+        .split_once(&format!("/mcp/{token}"))
+        .map_or("", |(_, suffix)| suffix);
+    let Some(resource) = state.resource_of(&token, suffix) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     match state.resource_server(&resource).await {
@@ -149,6 +170,7 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 fn error_response(error: &OAuthError) -> Response {
     let status = match error {
         OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+        OAuthError::TemporarilyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         OAuthError::Store(_) | OAuthError::Internal(_) => {
             tracing::error!(%error, "OAuth request failed");
             StatusCode::INTERNAL_SERVER_ERROR
@@ -187,6 +209,11 @@ async fn register(
         );
     }
     oauth.registrations.record(address);
+    if body.len() > MAX_REGISTRATION_BYTES {
+        return error_response(&OAuthError::InvalidClientMetadata(format!(
+            "the registration is larger than {MAX_REGISTRATION_BYTES} bytes"
+        )));
+    }
     let request: RegistrationRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {
@@ -236,24 +263,9 @@ async fn token(
     {
         request.client_id = Some(id);
     }
-    if let Some(client_id) = request.client_id.as_deref()
-        && let Err(error) = known_client(&state, client_id).await
-    {
-        return error_response(&error);
-    }
     match state.token(request).await {
         Ok(tokens) => json_response(StatusCode::OK, json!(tokens)),
         Err(error) => error_response(&error),
-    }
-}
-
-async fn known_client(state: &AppState, client_id: &str) -> Result<(), OAuthError> {
-    match state.store.find_client(client_id).await? {
-        Some(_) => Ok(()),
-        None => Err(OAuthError::InvalidClient(format!(
-            "unknown client `{}`",
-            crate::provision::printable(client_id)
-        ))),
     }
 }
 
@@ -261,8 +273,8 @@ fn basic_client_id(headers: &HeaderMap) -> Option<String> {
     let encoded = headers
         .get(header::AUTHORIZATION)?
         .to_str()
-        .ok()?
-        .strip_prefix("Basic ")?;
+        .ok()
+        .and_then(|value| web::credentials_of(value, "Basic"))?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;
@@ -297,20 +309,22 @@ async fn revoke(
     }
 }
 
-/// `GET /oauth/authorize`: the consent page, an error page, or (for a request whose client
-/// and redirect URI check out but whose rest does not) the error at the redirect URI.
+/// `GET /oauth/authorize`: the sign-in page of a checked request, or an error page. Nothing
+/// here redirects: the request's client may be anyone's registration.
 async fn authorize_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let request = match parse::<AuthorizationRequest>(query.unwrap_or_default().as_bytes()) {
         Ok((request, _)) => request,
         Err(error) => return error_page(&error),
     };
     match state.check_authorization(request).await {
-        Ok(consent) => consent_page(&state, &consent, None, StatusCode::OK),
-        Err(error) => authorize_error(error),
+        Ok(consent) => sign_in_page(&state, &consent, None, StatusCode::OK),
+        Err(error) => error_page(&error),
     }
 }
 
-/// `POST /oauth/authorize`: the person's decision.
+/// `POST /oauth/authorize`: the person's sign-in (`decision=sign_in`, with an API token),
+/// then their decision (`allow` or `deny`, with the sealed sign-in the review page holds).
+/// Only a signed-in decision goes back to the client's redirect URI.
 async fn authorize_decision(
     State(oauth): State<OAuth>,
     ClientAddress(address): ClientAddress,
@@ -325,64 +339,93 @@ async fn authorize_decision(
     if let Some(refusal) = web::foreign_origin(&headers) {
         return error_page(&OAuthError::InvalidRequest(refusal));
     }
-    if !csrf_valid(&oauth.state, &request, text("csrf")) {
-        return error_page(&OAuthError::InvalidRequest(
+    let expired = || {
+        error_page(&OAuthError::InvalidRequest(
             "this consent page expired or was changed; start connecting again from the client"
                 .to_owned(),
-        ));
+        ))
+    };
+    let state = &oauth.state;
+    if text("decision") == "sign_in" {
+        if sealed_valid(state, &request, CSRF, text("csrf")).is_none() {
+            return expired();
+        }
+        return sign_in(&oauth, address, request, text("api_token").trim()).await;
     }
+    let Some(api_token_id) = sealed_valid(state, &request, SIGNED_IN, text("signed_in")) else {
+        return expired();
+    };
     if text("decision") != "allow" {
-        return match oauth.state.check_authorization(request).await {
+        return match state.check_authorization(request).await {
             Ok(consent) => redirect_with(
                 &consent.request.redirect_uri,
                 &[("error", "access_denied")],
                 consent.request.state.as_deref(),
             ),
-            Err(error) => authorize_error(error),
+            Err(error) => error_page(&error),
         };
     }
-    // Failed sign-ins are counted at the MCP server being consented to.
-    let target = request.resource.clone().unwrap_or_default();
-    if let Err(refusal) = oauth.sign_ins.admit(address, &target).await {
-        return match oauth.state.check_authorization(request).await {
-            Ok(consent) => consent_page(
-                &oauth.state,
-                &consent,
-                Some(&refusal.to_string()),
-                StatusCode::TOO_MANY_REQUESTS,
-            ),
-            Err(error) => authorize_error(error),
-        };
-    }
-    match oauth
-        .state
-        .consent(request.clone(), text("api_token").trim())
-        .await
-    {
+    match state.consent(request.clone(), &api_token_id).await {
         Ok((consent, code)) => redirect_with(
             &consent.request.redirect_uri,
             &[("code", code.as_str())],
             consent.request.state.as_deref(),
         ),
-        Err(ConsentError::SignIn(message)) => {
-            oauth.sign_ins.failed(address, &target);
-            match oauth.state.check_authorization(request).await {
-                Ok(consent) => consent_page(
-                    &oauth.state,
-                    &consent,
-                    Some(message),
-                    StatusCode::UNAUTHORIZED,
-                ),
-                Err(error) => authorize_error(error),
-            }
-        }
-        Err(ConsentError::Authorize(error)) => authorize_error(error),
+        Err(ConsentError::SignIn(message)) => match state.check_authorization(request).await {
+            Ok(consent) => sign_in_page(state, &consent, Some(message), StatusCode::UNAUTHORIZED),
+            Err(error) => error_page(&error),
+        },
+        Err(ConsentError::Request(error)) => error_page(&error),
     }
 }
 
-/// What the consent form's CSRF token is bound to: the request it answers.
-fn csrf_binding(request: &AuthorizationRequest) -> Vec<u8> {
+/// A sign-in on the consent page: limited per address and per server; on success, the page
+/// that names the server and asks for the decision.
+async fn sign_in(
+    oauth: &OAuth,
+    address: std::net::IpAddr,
+    request: AuthorizationRequest,
+    api_token: &str,
+) -> Response {
+    let state = &oauth.state;
+    // Failed sign-ins are counted at the MCP server being consented to.
+    let target = request.resource.clone().unwrap_or_default();
+    if let Err(refusal) = oauth.sign_ins.admit(address, &target).await {
+        return match state.check_authorization(request).await {
+            Ok(consent) => sign_in_page(
+                state,
+                &consent,
+                Some(&refusal.to_string()),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            Err(error) => error_page(&error),
+        };
+    }
+    match state.sign_in_to_consent(request.clone(), api_token).await {
+        Ok((consent, token)) => review_page(state, &consent, &token.id),
+        Err(ConsentError::SignIn(message)) => {
+            oauth.sign_ins.failed(address, &target);
+            match state.check_authorization(request).await {
+                Ok(consent) => {
+                    sign_in_page(state, &consent, Some(message), StatusCode::UNAUTHORIZED)
+                }
+                Err(error) => error_page(&error),
+            }
+        }
+        Err(ConsentError::Request(error)) => error_page(&error),
+    }
+}
+
+/// What a sealed form value proves: the sign-in form was served here (`CSRF`), or a person
+/// signed in with an API token (`SIGNED_IN`, holding its id).
+const CSRF: &str = "csrf";
+const SIGNED_IN: &str = "signed-in";
+
+/// What a consent form's sealed values are bound to: their purpose and the request they
+/// answer.
+fn binding(request: &AuthorizationRequest, purpose: &str) -> Vec<u8> {
     serde_json::to_vec(&json!([
+        purpose,
         request.client_id,
         request.redirect_uri,
         request.resource,
@@ -392,40 +435,31 @@ fn csrf_binding(request: &AuthorizationRequest) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-fn csrf_token(state: &AppState, request: &AuthorizationRequest) -> String {
-    let expires = (now() + CONSENT_SECS).to_string();
+/// `value` sealed for ten minutes, for `purpose`, bound to `request`.
+fn sealed(state: &AppState, request: &AuthorizationRequest, purpose: &str, value: &str) -> String {
+    let expires = now() + CONSENT_SECS;
     state
         .keys
-        .seal_bound(expires.as_bytes(), &csrf_binding(request))
+        .seal_bound(
+            json!([expires, value]).to_string().as_bytes(),
+            &binding(request, purpose),
+        )
         .unwrap_or_default()
 }
 
-fn csrf_valid(state: &AppState, request: &AuthorizationRequest, token: &str) -> bool {
-    state
+/// The value a live [`sealed`] token for `purpose` and `request` holds.
+fn sealed_valid(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    purpose: &str,
+    token: &str,
+) -> Option<String> {
+    let bytes = state
         .keys
-        .open_bound(token, &csrf_binding(request))
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.parse::<i64>().ok())
-        .is_some_and(|expires| expires > now())
-}
-
-fn authorize_error(error: AuthorizeError) -> Response {
-    match error {
-        AuthorizeError::Page(error) => error_page(&error),
-        AuthorizeError::Redirect {
-            redirect_uri,
-            state,
-            error,
-        } => {
-            let description = error.to_string();
-            redirect_with(
-                &redirect_uri,
-                &[("error", error.code()), ("error_description", &description)],
-                state.as_deref(),
-            )
-        }
-    }
+        .open_bound(token, &binding(request, purpose))
+        .ok()?;
+    let (expires, value): (i64, String) = serde_json::from_slice(&bytes).ok()?;
+    (expires > now()).then_some(value)
 }
 
 /// A 303 to `redirect_uri` with `pairs` and `state` added to its query.
@@ -471,10 +505,9 @@ fn with_security_headers(mut response: Response, form_target: Option<&str>) -> R
 
 /// Where a redirect URI's answer goes, as a CSP source: its origin, or its scheme.
 fn csp_source(redirect_uri: &str) -> Option<String> {
-    let url = reqwest::Url::parse(redirect_uri).ok()?;
-    match url.scheme() {
-        "https" | "http" => Some(url.origin().ascii_serialization()),
-        scheme => Some(format!("{scheme}:")),
+    match redirect_target(redirect_uri)? {
+        RedirectTarget::Web(origin) | RedirectTarget::Loopback(origin) => Some(origin),
+        RedirectTarget::App(scheme) => Some(scheme),
     }
 }
 
@@ -506,27 +539,41 @@ fn error_page(error: &OAuthError) -> Response {
     )
 }
 
-/// The consent page: who asks, for what, and the sign-in that allows it. The sign-in is one
-/// fieldset, so another method (an outside identity provider) can sit beside it.
-fn consent_page(
-    state: &AppState,
-    consent: &Consent,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let request = &consent.request;
-    let redirect_host = reqwest::Url::parse(&request.redirect_uri)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| request.redirect_uri.clone());
-    let client_host = reqwest::Url::parse(&consent.client.client_id)
-        .ok()
+/// Who asks: a registered client's name is its own claim, so it is marked unverified; a
+/// metadata-document client is known by the host that serves its document. Then where an
+/// answer goes: a web origin in full, a program on this computer, or the app that opens a
+/// scheme's links.
+fn who_asks(consent: &Consent) -> Markup {
+    let client = &consent.client;
+    let document_host = (!client.registered)
+        .then(|| reqwest::Url::parse(&client.client_id).ok())
+        .flatten()
         .and_then(|u| u.host_str().map(str::to_owned));
-    let access = if consent.read_only {
-        "read-only"
-    } else {
-        "read and write"
-    };
+    let target = redirect_target(&consent.request.redirect_uri);
+    html! {
+        p {
+            strong { (client.name) }
+            @match &document_host {
+                Some(host) => { " (verified: " strong { (host) } " serves its description)" }
+                None => { " " span.badge { "unverified" } " (a name the client gave itself)" }
+            }
+            " asks to use an MCP server of this specgate."
+        }
+        p.hint {
+            "If you allow it, you are sent to "
+            @match target {
+                Some(RedirectTarget::Web(origin)) => { strong { (origin) } }
+                Some(RedirectTarget::Loopback(origin)) => { "a program on this computer (" strong { (origin) } ")" }
+                Some(RedirectTarget::App(scheme)) => { "the app that opens " strong { (scheme) } " links" }
+                None => { strong { (consent.request.redirect_uri) } }
+            }
+            "."
+        }
+    }
+}
+
+/// The form's hidden copy of the request.
+fn hidden_request(request: &AuthorizationRequest) -> Markup {
     let hidden = [
         ("response_type", Some(request.response_type.as_str())),
         ("client_id", Some(request.client_id.as_str())),
@@ -540,21 +587,30 @@ fn consent_page(
         ("resource", request.resource.as_deref()),
         ("scope", request.scope.as_deref()),
     ];
-    let body = html! {
-        p {
-            strong { (consent.client.name) }
-            @if let Some(host) = &client_host { " (" (host) ")" }
-            " asks to use the MCP server " strong { (consent.server.name) }
-            " of " (consent.account.name) ": " (consent.tool_count) " tools, " (access) "."
-        }
-        p.hint { "If you allow it, you are sent back to " strong { (redirect_host) } "." }
-        form.card method="post" action="/oauth/authorize" {
-            @for (name, value) in hidden {
-                @if let Some(value) = value {
-                    input type="hidden" name=(name) value=(value);
-                }
+    html! {
+        @for (name, value) in hidden {
+            @if let Some(value) = value {
+                input type="hidden" name=(name) value=(value);
             }
-            input type="hidden" name="csrf" value=(csrf_token(state, request));
+        }
+    }
+}
+
+/// The first page: who asks, and the sign-in. The server and its account are named only
+/// after sign-in, so a leaked authorization link tells nothing about them. The sign-in is
+/// one fieldset, so another method (an outside identity provider) can sit beside it.
+fn sign_in_page(
+    state: &AppState,
+    consent: &Consent,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let request = &consent.request;
+    let body = html! {
+        (who_asks(consent))
+        form.card method="post" action="/oauth/authorize" {
+            (hidden_request(request))
+            input type="hidden" name="csrf" value=(sealed(state, request, CSRF, ""));
             fieldset {
                 legend { "Sign in with an API token" }
                 label for="api_token" { "API token (admin, or mcp scope for this account)" }
@@ -565,13 +621,45 @@ fn consent_page(
                     p.error #api_token-error role="alert" { (error) }
                 }
             }
+            button type="submit" name="decision" value="sign_in" { "Sign in" }
+        }
+        p.hint { "To refuse, close this page: nothing is shared until you sign in and allow it." }
+    };
+    with_security_headers(
+        (status, layout("Connect a client", body)).into_response(),
+        None,
+    )
+}
+
+/// The second page, after sign-in: which server of which account, what it can do, how long
+/// access lasts and where to end it; then Allow or Deny.
+fn review_page(state: &AppState, consent: &Consent, api_token_id: &str) -> Response {
+    let request = &consent.request;
+    let access = if consent.read_only {
+        "read-only"
+    } else {
+        "read and write"
+    };
+    let body = html! {
+        (who_asks(consent))
+        p {
+            "It asks for the MCP server " strong { (consent.server.name) }
+            " of " strong { (consent.account.name) } ": " (consent.tool_count) " tools, " (access) "."
+        }
+        p.hint {
+            "Access lasts until it is revoked: each access token lasts an hour, and the client renews it for as long as it keeps using the server (30 days unused ends it). "
+            "Revoke it on this server's page in the specgate console (Signed-in clients), or by revoking the API token you signed in with."
+        }
+        form.card method="post" action="/oauth/authorize" {
+            (hidden_request(request))
+            input type="hidden" name="signed_in" value=(sealed(state, request, SIGNED_IN, api_token_id));
             button type="submit" name="decision" value="allow" { "Allow" }
             " "
             button.secondary type="submit" name="decision" value="deny" { "Deny" }
         }
     };
     with_security_headers(
-        (status, layout("Connect a client", body)).into_response(),
+        (StatusCode::OK, layout("Allow this client?", body)).into_response(),
         csp_source(&request.redirect_uri).as_deref(),
     )
 }

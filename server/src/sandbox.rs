@@ -67,8 +67,10 @@ struct RoseTokens {
     access: Option<String>,
     refresh: String,
     generation: u64,
-    /// Codes the consent page issued: code to (redirect URI, S256 challenge).
-    codes: HashMap<String, (String, String)>,
+    /// Codes the consent page issued: code to (redirect URI, S256 challenge, organization).
+    codes: HashMap<String, (String, String, &'static str)>,
+    /// The organization the last tokens act for.
+    org: &'static str,
     /// The forms of every token request received, for assertions.
     forms: Vec<HashMap<String, String>>,
 }
@@ -704,7 +706,8 @@ async fn rose_token(
         Some("authorization_code") => {
             // Single use, the same redirect URI, and the verifier of the challenge.
             let issued = form.get("code").and_then(|code| tokens.codes.remove(code));
-            issued.is_some_and(|(redirect_uri, challenge)| {
+            issued.is_some_and(|(redirect_uri, challenge, org)| {
+                tokens.org = org;
                 form.get("redirect_uri") == Some(&redirect_uri)
                     && form.get("code_verifier").is_some_and(|verifier| {
                         crate::grants::pkce_challenge(verifier) == challenge
@@ -725,12 +728,13 @@ async fn rose_token(
     let access = format!("rr_access_{}", tokens.generation);
     tokens.access = Some(access.clone());
     tokens.refresh = format!("rr_refresh_{}", tokens.generation);
-    Json(json!({"access_token": access, "refresh_token": tokens.refresh, "token_type": "Bearer", "expires_in": 86400})).into_response()
+    Json(json!({"access_token": access, "refresh_token": tokens.refresh, "token_type": "Bearer", "expires_in": 86400, "org_id": tokens.org})).into_response()
 }
 
-/// Rose Rocket's consent page: it checks the client and the PKCE parameters, issues a code
-/// bound to the redirect URI and the challenge, and offers "Allow" (back with the code) and
-/// "Deny" (back with `access_denied`).
+/// Rose Rocket's consent page: it checks the client and the PKCE parameters, issues codes
+/// bound to the redirect URI and the challenge, and offers "Allow" (back with a code for the
+/// organization `acme`), "Allow as Globex" (a code for `globex`, another tenant) and "Deny"
+/// (back with `access_denied`).
 async fn rose_authorize(
     State(sandbox): State<Arc<Sandbox>>,
     Query(query): Query<HashMap<String, String>>,
@@ -751,17 +755,26 @@ async fn rose_authorize(
         )
             .into_response();
     }
-    let code = format!("rr_code_{}", crate::crypto::new_id().unwrap_or_default());
-    sandbox
-        .rose_tokens
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .codes
-        .insert(code.clone(), (redirect_uri, get("code_challenge")));
+    let back_as = |org: &'static str| {
+        let code = format!("rr_code_{}", crate::crypto::new_id().unwrap_or_default());
+        sandbox
+            .rose_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .codes
+            .insert(
+                code.clone(),
+                (redirect_uri.clone(), get("code_challenge"), org),
+            );
+        let mut url = back.clone();
+        url.query_pairs_mut()
+            .append_pair("code", &code)
+            .append_pair("state", &get("state"));
+        url
+    };
+    let other = back_as("globex");
     let mut deny = back.clone();
-    back.query_pairs_mut()
-        .append_pair("code", &code)
-        .append_pair("state", &get("state"));
+    back = back_as("acme");
     deny.query_pairs_mut()
         .append_pair("error", "access_denied")
         .append_pair("error_description", "The user declined.")
@@ -774,6 +787,8 @@ async fn rose_authorize(
                 h1 { "Allow specgate to use your Rose Rocket account?" }
                 p { "Scopes: " (get("scope")) }
                 a #allow href=(back.as_str()) { "Allow" }
+                " "
+                a #allow_other href=(other.as_str()) { "Allow as Globex" }
                 " "
                 a #deny href=(deny.as_str()) { "Deny" }
             }

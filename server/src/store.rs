@@ -326,7 +326,7 @@ pub struct Store {
 mod connect;
 mod oauth;
 
-pub use connect::{Connection, ConnectionOutcome, OAuthApp};
+pub use connect::{Connection, ConnectionOutcome, OAuthApp, Taken};
 pub use oauth::{
     AccessGrant, GrantRecord, IssuedToken, NewCode, OAuthClient, StoredCode, StoredRefresh,
 };
@@ -450,6 +450,13 @@ fn migrator(postgres: bool) -> Migrator {
                 Cow::Borrowed("vendor oauth"),
                 MigrationType::Simple,
                 SqlStr::from_static(include_str!("../migrations/0014_vendor_oauth.sql")),
+                false,
+            ),
+            Migration::new(
+                15,
+                Cow::Borrowed("oauth hardening"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0015_oauth_hardening.sql")),
                 false,
             ),
         ]),
@@ -613,6 +620,17 @@ impl Store {
             "SELECT id, name, scope, account_id, created_at FROM api_tokens WHERE token_hash = $1",
         )
         .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(api_token_from_row).transpose()
+    }
+
+    /// A live API token by id.
+    pub async fn api_token_by_id(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name, scope, account_id, created_at FROM api_tokens WHERE id = $1",
+        )
+        .bind(id)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(api_token_from_row).transpose()
@@ -968,8 +986,10 @@ impl Store {
         row.as_ref().map(server_from_row).transpose()
     }
 
-    /// Replaces a server's name, config and expiry.
+    /// Replaces a server's name, config and expiry; with `oauth` off, its grants and codes end in
+    /// the same transaction.
     pub async fn update_server(&self, server: &McpServer) -> Result<bool, StoreError> {
+        let mut transaction = self.pool.begin().await?;
         let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7, schema_profile = $10, oauth = $11, max_result_bytes = $12, tool_exposure = $13 WHERE id = $8 AND account_id = $9")
             .bind(&server.name)
             .bind(serde_json::to_string(&server.config.methods)?)
@@ -984,8 +1004,22 @@ impl Store {
             .bind(i64::from(server.config.oauth))
             .bind(i64::from(server.config.max_result_bytes))
             .bind(server.config.tool_exposure.as_str())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await?;
+        if !server.config.oauth {
+            // Signing in with OAuth turned off ends what it granted, so turning it on again
+            // revives nothing.
+            for statement in [
+                "DELETE FROM oauth_grants WHERE server_id = $1",
+                "DELETE FROM oauth_codes WHERE server_id = $1",
+            ] {
+                sqlx::query(statement)
+                    .bind(&server.id)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+        }
+        transaction.commit().await?;
         self.changes.bump();
         Ok(done.rows_affected() > 0)
     }

@@ -44,6 +44,28 @@ pub fn document(title: &str, header: Markup, body: Markup, script: Option<&str>)
     Html(markup.into_string())
 }
 
+/// The credentials of an `Authorization` header value in `scheme` (`Bearer`, `Basic`), whose
+/// name is matched without regard to case (RFC 9110 section 11.1).
+pub fn credentials_of<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (given, credentials) = value.split_once(' ')?;
+    given
+        .eq_ignore_ascii_case(scheme)
+        .then(|| credentials.trim_start())
+        .filter(|c| !c.is_empty())
+}
+
+/// The value of the request cookie `name`.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(given, _)| *given == name)
+        .map(|(_, value)| value)
+}
+
 /// The headers every HTML page carries, with its Content-Security-Policy.
 pub fn set_page_headers(headers: &mut HeaderMap, content_security_policy: HeaderValue) {
     headers.insert(header::CONTENT_SECURITY_POLICY, content_security_policy);
@@ -73,4 +95,19 @@ pub fn foreign_origin(headers: &HeaderMap) -> Option<String> {
             host.unwrap_or_default()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_authorization_scheme_matches_in_any_case() {
+        assert_eq!(credentials_of("Bearer sgk_x", "Bearer"), Some("sgk_x"));
+        assert_eq!(credentials_of("bearer sgk_x", "Bearer"), Some("sgk_x"));
+        assert_eq!(credentials_of("BEARER  sgk_x", "Bearer"), Some("sgk_x"));
+        assert_eq!(credentials_of("Basic abc", "Bearer"), None);
+        assert_eq!(credentials_of("Bearer ", "Bearer"), None);
+        assert_eq!(credentials_of("Bearersgk_x", "Bearer"), None);
+    }
 }

@@ -33,9 +33,44 @@ pub fn is_loopback_host(host: &str) -> bool {
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Schemes that open something of the operating system or the browser rather than an app
+/// that waits for a code: a redirect there could run a search, a settings page or a
+/// download. Refused even with a dot, and `ms-*` as a family.
+const DENIED_SCHEMES: [&str; 24] = [
+    "javascript",
+    "data",
+    "file",
+    "filesystem",
+    "vbscript",
+    "blob",
+    "about",
+    "ftp",
+    "ws",
+    "wss",
+    "search",
+    "search-ms",
+    "chrome",
+    "chrome-extension",
+    "edge",
+    "view-source",
+    "jar",
+    "mailto",
+    "tel",
+    "sms",
+    "intent",
+    "shell",
+    "mk",
+    "res",
+];
+
+/// Editors whose MCP clients use a private-use scheme without a dot, against RFC 8252
+/// section 7.1; accepted by name, so no other dotless scheme is.
+const KNOWN_APP_SCHEMES: [&str; 4] = ["cursor", "vscode", "vscode-insiders", "windsurf"];
+
 /// Whether `uri` is one a client may register or use as a redirect URI: an absolute URI
-/// without a fragment; https, http to a loopback host only, or a private-use scheme of a
-/// native app (never `javascript:`, `data:` and the like).
+/// without a fragment; https, http to a loopback host only, or a native app's private-use
+/// scheme, which RFC 8252 section 7.1 writes as a reversed domain name (`com.example.app:`),
+/// never one of the system's handlers (`javascript:`, `search-ms:`, `ms-settings:`, ...).
 pub fn usable_redirect(uri: &str) -> bool {
     let Ok(url) = url::Url::parse(uri) else {
         return false;
@@ -46,11 +81,56 @@ pub fn usable_redirect(uri: &str) -> bool {
     match url.scheme() {
         "https" => url.host_str().is_some(),
         "http" => url.host_str().is_some_and(is_loopback_host),
-        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
-            false
-        }
-        _ => true,
+        scheme => usable_app_scheme(scheme),
     }
+}
+
+fn usable_app_scheme(scheme: &str) -> bool {
+    let denied = DENIED_SCHEMES.contains(&scheme)
+        || scheme.starts_with("ms-")
+        || scheme.starts_with("itms")
+        || scheme.starts_with("x-");
+    !denied && (scheme.contains('.') || KNOWN_APP_SCHEMES.contains(&scheme))
+}
+
+/// Where a usable redirect URI sends the person, as the consent page names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedirectTarget {
+    /// A web origin (`https://claude.ai`), shown in full.
+    Web(String),
+    /// A program on the person's own machine, listening on a loopback port.
+    Loopback(String),
+    /// The app that opens links of this scheme.
+    App(String),
+}
+
+/// Where `uri` sends the person; `None` when it is not a URL.
+pub fn redirect_target(uri: &str) -> Option<RedirectTarget> {
+    let url = url::Url::parse(uri).ok()?;
+    Some(match url.scheme() {
+        "https" => RedirectTarget::Web(url.origin().ascii_serialization()),
+        "http" => RedirectTarget::Loopback(url.origin().ascii_serialization()),
+        scheme => RedirectTarget::App(format!("{scheme}:")),
+    })
+}
+
+/// Whether `text` holds a character that changes how text around it is shown without being
+/// seen itself: bidirectional controls, zero-width characters and the other Unicode format
+/// characters (category Cf), or a control character.
+pub fn has_invisible_characters(text: &str) -> bool {
+    text.chars().any(|c| {
+        c.is_control()
+            || matches!(c,
+                '\u{00ad}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e007f}')
+    })
 }
 
 /// Whether a redirect URI matches a registered one: exactly, except the port of a loopback
@@ -101,9 +181,51 @@ mod tests {
         assert!(usable_redirect(
             "cursor://anysphere.cursor-retrieval/oauth/callback"
         ));
+        assert!(usable_redirect("com.example.app:/oauth2redirect"));
         assert!(!usable_redirect("http://evil.example/callback"));
         assert!(!usable_redirect("javascript:alert(1)"));
         assert!(!usable_redirect("https://claude.ai/cb#fragment"));
+    }
+
+    #[test]
+    fn system_handler_schemes_and_dotless_schemes_are_refused() {
+        for refused in [
+            "search-ms:query=invoice&crumb=location:\\\\evil.example\\share",
+            "ms-settings:privacy",
+            "ms-msdt:/id",
+            "chrome://settings",
+            "view-source:https://example.com",
+            "jar:https://example.com/a.jar!/",
+            "filesystem:https://example.com/temporary/x",
+            "mailto:a@example.com",
+            "evilapp://chatgpt.com/callback",
+            "x-apple.systempreferences:com.apple.preference",
+        ] {
+            assert!(!usable_redirect(refused), "{refused}");
+        }
+        assert_eq!(
+            redirect_target("evilapp.example://chatgpt.com/cb"),
+            Some(RedirectTarget::App("evilapp.example:".to_owned()))
+        );
+        assert_eq!(
+            redirect_target("https://chatgpt.com/connector_platform_oauth_redirect"),
+            Some(RedirectTarget::Web("https://chatgpt.com".to_owned()))
+        );
+    }
+
+    #[test]
+    fn invisible_characters_are_found() {
+        assert!(!has_invisible_characters("Claude Desktop"));
+        assert!(!has_invisible_characters("Café 東京"));
+        for spoof in [
+            "Chat\u{200b}GPT",
+            "\u{202e}TPGtahC",
+            "a\u{2066}b",
+            "\u{feff}x",
+            "tab\t",
+        ] {
+            assert!(has_invisible_characters(spoof), "{spoof:?}");
+        }
     }
 
     #[test]

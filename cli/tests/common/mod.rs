@@ -22,6 +22,8 @@ pub struct Harness {
     pub sandbox: Arc<Sandbox>,
     pub http: reqwest::Client,
     pub db_path: std::path::PathBuf,
+    /// The database URL: the SQLite file at `db_path`, or the PostgreSQL given.
+    pub database: String,
     pub provisioner: Provisioner,
     _dir: tempfile::TempDir,
 }
@@ -47,6 +49,11 @@ pub async fn start_configured(tweak: impl FnOnce(&mut Config)) -> Harness {
     launch(None, true, tweak).await
 }
 
+/// A harness on `database` whose settings `tweak` changes.
+pub async fn start_on(database: Option<String>, tweak: impl FnOnce(&mut Config)) -> Harness {
+    launch(database, true, tweak).await
+}
+
 async fn launch(
     database: Option<String>,
     allow_insecure_upstreams: bool,
@@ -56,6 +63,7 @@ async fn launch(
     let db_path = dir.path().join("specgate.db");
     let database = database.unwrap_or_else(|| format!("sqlite://{}", db_path.display()));
     let store = Store::open(&database, true).await.unwrap();
+    let database_url = database.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut config = Config {
@@ -104,6 +112,7 @@ async fn launch(
         sandbox,
         http: reqwest::Client::new(),
         db_path,
+        database: database_url,
         provisioner,
         _dir: dir,
     }

@@ -101,16 +101,19 @@ pub async fn consent_page(
     (status, headers, response.text().await.unwrap())
 }
 
-/// Posts the consent form with `api_token` and `decision`; the status and `Location`.
-pub async fn decide(
+/// Posts a consent form with `extra` fields added to its hidden ones: the status, `Location`
+/// and body.
+pub async fn post_consent(
     h: &Harness,
     page: &str,
-    api_token: &str,
-    decision: &str,
+    extra: &[(&str, &str)],
 ) -> (u16, Option<String>, String) {
     let mut form = hidden_fields(page);
-    form.push(("api_token".to_owned(), api_token.to_owned()));
-    form.push(("decision".to_owned(), decision.to_owned()));
+    form.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     let response = browser()
         .post(format!("{}/oauth/authorize", h.base))
         .form(&form)
@@ -123,6 +126,27 @@ pub async fn decide(
         .get("location")
         .map(|l| l.to_str().unwrap().to_owned());
     (status, location, response.text().await.unwrap())
+}
+
+/// Signs in on the consent page with `api_token`, then answers the review page with
+/// `decision`: the status, `Location` and body of the last answer (the sign-in's, when it
+/// fails).
+pub async fn decide(
+    h: &Harness,
+    page: &str,
+    api_token: &str,
+    decision: &str,
+) -> (u16, Option<String>, String) {
+    let (status, location, review) = post_consent(
+        h,
+        page,
+        &[("api_token", api_token), ("decision", "sign_in")],
+    )
+    .await;
+    if status != 200 {
+        return (status, location, review);
+    }
+    post_consent(h, &review, &[("decision", decision)]).await
 }
 
 pub fn query_param(location: &str, name: &str) -> Option<String> {

@@ -69,7 +69,8 @@ pub(super) async fn resolve_token(
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
     let presented = Presented {
-        bearer: header(http::header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")),
+        bearer: header(http::header::AUTHORIZATION)
+            .and_then(|v| crate::web::credentials_of(v, "Bearer")),
         api_key: header(API_KEY),
     };
     match state.resolve_mcp_token(token, presented).await {

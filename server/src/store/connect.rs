@@ -47,10 +47,59 @@ pub struct Connection {
     pub redirect_uri: String,
     /// The PKCE verifier, sealed.
     pub verifier_sealed: String,
+    /// Peppered hash of the specgate start URL's token.
+    pub start_hash: Option<String>,
+    /// The vendor's consent URL (it carries `state`), sealed, where the start URL sends the
+    /// browser.
+    pub authorize_sealed: Option<String>,
+    /// Peppered hash of the cookie nonce of the browser that opened the start URL first.
+    pub browser_hash: Option<String>,
+    /// A reconnect an operator allowed to come back as another vendor identity.
+    pub accept_other_identity: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
     pub expires_at: i64,
+}
+
+/// What taking a connection for its callback found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// The connection, now used.
+    Connection(Box<Connection>),
+    /// A waiting connection, but the callback came to another browser than the one that
+    /// opened its start URL (or none opened it); it stays usable.
+    OtherBrowser,
+    /// No such connection, or it was used already.
+    Nothing,
+}
+
+macro_rules! select_connections {
+    ($rest:literal) => {
+        concat!(
+            "SELECT state_hash, integration, name, base_url, reconnect_account_id, return_to, redirect_uri, verifier_sealed, start_hash, authorize_sealed, browser_hash, accept_other_identity, created_at, expires_at, finished_at FROM oauth_connections ",
+            $rest
+        )
+    };
+}
+
+fn connection_from_row(row: &AnyRow) -> Result<Connection, StoreError> {
+    Ok(Connection {
+        state_hash: row.try_get("state_hash")?,
+        integration: row.try_get("integration")?,
+        name: row.try_get("name")?,
+        base_url: row.try_get("base_url")?,
+        reconnect_account_id: row.try_get("reconnect_account_id")?,
+        return_to: row.try_get("return_to")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        verifier_sealed: row.try_get("verifier_sealed")?,
+        start_hash: row.try_get("start_hash")?,
+        authorize_sealed: row.try_get("authorize_sealed")?,
+        browser_hash: row.try_get("browser_hash")?,
+        accept_other_identity: row.try_get::<i64, _>("accept_other_identity")? != 0,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
 }
 
 /// What became of a connection, for whoever started it.
@@ -123,8 +172,8 @@ impl Store {
     /// Records a connection sent to the consent page.
     pub async fn insert_connection(&self, connection: &Connection) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO oauth_connections (state_hash, integration, name, base_url, reconnect_account_id, return_to, redirect_uri, verifier_sealed, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO oauth_connections (state_hash, integration, name, base_url, reconnect_account_id, return_to, redirect_uri, verifier_sealed, start_hash, authorize_sealed, accept_other_identity, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&connection.state_hash)
         .bind(&connection.integration)
@@ -134,6 +183,9 @@ impl Store {
         .bind(&connection.return_to)
         .bind(&connection.redirect_uri)
         .bind(&connection.verifier_sealed)
+        .bind(&connection.start_hash)
+        .bind(&connection.authorize_sealed)
+        .bind(i64::from(connection.accept_other_identity))
         .bind(connection.created_at)
         .bind(connection.expires_at)
         .execute(&self.pool)
@@ -141,41 +193,118 @@ impl Store {
         Ok(())
     }
 
-    /// Takes a connection for its callback: at most once, so a replayed `state` finds
-    /// nothing. `Ok(None)`: no such connection, or it was used already. An expired one is
-    /// returned, and the caller refuses it.
+    /// A connection not used yet, by the hash of its start token.
+    pub async fn waiting_connection(
+        &self,
+        start_hash: &str,
+    ) -> Result<Option<Connection>, StoreError> {
+        let row = sqlx::query(select_connections!(
+            "WHERE start_hash = $1 AND finished_at IS NULL"
+        ))
+        .bind(start_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(connection_from_row).transpose()
+    }
+
+    /// Binds a connection to the first browser that opens its start URL; `false` when another
+    /// browser did first.
+    pub async fn bind_browser(
+        &self,
+        start_hash: &str,
+        browser_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE oauth_connections SET browser_hash = $1 WHERE start_hash = $2 AND browser_hash IS NULL AND finished_at IS NULL",
+        )
+        .bind(browser_hash)
+        .bind(start_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Takes a connection for its callback, in the browser that opened its start URL
+    /// (`browser_hash` of the cookie it sent, if any): at most once, so a replayed `state`
+    /// finds nothing. An expired one is returned, and the caller refuses it.
     pub async fn take_connection(
         &self,
         state_hash: &str,
-    ) -> Result<Option<Connection>, StoreError> {
+        browser_hash: Option<&str>,
+    ) -> Result<Taken, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let taken = sqlx::query("UPDATE oauth_connections SET finished_at = $1 WHERE state_hash = $2 AND finished_at IS NULL")
+        let taken = sqlx::query("UPDATE oauth_connections SET finished_at = $1 WHERE state_hash = $2 AND finished_at IS NULL AND browser_hash = $3")
             .bind(now())
             .bind(state_hash)
+            .bind(browser_hash.unwrap_or_default())
             .execute(&mut *tx)
             .await?
             .rows_affected()
             > 0;
-        if !taken {
-            return Ok(None);
-        }
-        let row = sqlx::query("SELECT state_hash, integration, name, base_url, reconnect_account_id, return_to, redirect_uri, verifier_sealed, created_at, expires_at FROM oauth_connections WHERE state_hash = $1")
+        let row = sqlx::query(select_connections!("WHERE state_hash = $1"))
             .bind(state_hash)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some(Connection {
-            state_hash: row.try_get("state_hash")?,
-            integration: row.try_get("integration")?,
-            name: row.try_get("name")?,
-            base_url: row.try_get("base_url")?,
-            reconnect_account_id: row.try_get("reconnect_account_id")?,
-            return_to: row.try_get("return_to")?,
-            redirect_uri: row.try_get("redirect_uri")?,
-            verifier_sealed: row.try_get("verifier_sealed")?,
-            created_at: row.try_get("created_at")?,
-            expires_at: row.try_get("expires_at")?,
-        }))
+        let Some(row) = row else {
+            return Ok(Taken::Nothing);
+        };
+        if taken {
+            return Ok(Taken::Connection(Box::new(connection_from_row(&row)?)));
+        }
+        let finished: Option<i64> = row.try_get("finished_at")?;
+        Ok(if finished.is_none() {
+            Taken::OtherBrowser
+        } else {
+            Taken::Nothing
+        })
+    }
+
+    /// The vendor identity an account was connected as, if known.
+    pub async fn vendor_identity(&self, account_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT vendor_identity FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|row| row.try_get("vendor_identity"))
+            .transpose()?
+            .flatten())
+    }
+
+    /// Connects an account again: its new sealed credentials and vendor identity, and no
+    /// longer `needs_reconnect`, in one transaction. `false` when the account is gone.
+    pub async fn reconnect_account(
+        &self,
+        account_id: &str,
+        sealed: &str,
+        identity: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE accounts SET credentials_sealed = $1, vendor_identity = $2, needs_reconnect = 0, updated_at = $3 WHERE id = $4",
+        )
+        .bind(sealed)
+        .bind(identity)
+        .bind(now())
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        self.changes.bump();
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records the vendor identity a new account was connected as.
+    pub async fn set_vendor_identity(
+        &self,
+        account_id: &str,
+        identity: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET vendor_identity = $1 WHERE id = $2")
+            .bind(identity)
+            .bind(account_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records what a taken connection came to (`Connected` or `Failed`).

@@ -35,8 +35,9 @@ pub struct NewCode {
     pub client_id: String,
     /// The API token that consented.
     pub api_token_id: String,
-    /// The resource (MCP URL) it is bound to.
-    pub resource: String,
+    /// The transport below the MCP URL it is bound to (`""`, `/portable`, `/sse`, ...); the
+    /// URL itself is never stored, since it holds the server's token.
+    pub resource_suffix: String,
     /// The redirect URI it was sent to.
     pub redirect_uri: String,
     /// The PKCE S256 challenge.
@@ -100,12 +101,15 @@ pub struct StoredRefresh {
     pub grant_id: String,
     /// The grant's client.
     pub client_id: String,
-    /// The grant's resource.
-    pub resource: String,
+    /// The grant's MCP server.
+    pub server_id: String,
     /// Unix seconds.
     pub expires_at: i64,
-    /// Exchanged already.
-    pub used: bool,
+    /// Unix seconds when it was exchanged, if it was.
+    pub used_at: Option<i64>,
+    /// The pair its exchange issued, sealed for the token itself (see
+    /// `Keys::seal_for`), kept for a retry within the grace.
+    pub successor_sealed: Option<String>,
 }
 
 fn client_from_row(row: &AnyRow) -> Result<OAuthClient, StoreError> {
@@ -153,12 +157,12 @@ impl Store {
 
     /// Stores an authorization code.
     pub async fn create_code(&self, code: &NewCode) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO oauth_codes (code_hash, server_id, client_id, api_token_id, resource, redirect_uri, code_challenge, expires_at, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)")
+        sqlx::query("INSERT INTO oauth_codes (code_hash, server_id, client_id, api_token_id, resource_suffix, redirect_uri, code_challenge, expires_at, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)")
             .bind(&code.code_hash)
             .bind(&code.server_id)
             .bind(&code.client_id)
             .bind(&code.api_token_id)
-            .bind(&code.resource)
+            .bind(&code.resource_suffix)
             .bind(&code.redirect_uri)
             .bind(&code.code_challenge)
             .bind(code.expires_at)
@@ -169,7 +173,7 @@ impl Store {
 
     /// A code by hash, exchanged or not.
     pub async fn find_code(&self, code_hash: &str) -> Result<Option<StoredCode>, StoreError> {
-        let row = sqlx::query("SELECT code_hash, server_id, client_id, api_token_id, resource, redirect_uri, code_challenge, expires_at, grant_id FROM oauth_codes WHERE code_hash = $1")
+        let row = sqlx::query("SELECT code_hash, server_id, client_id, api_token_id, resource_suffix, redirect_uri, code_challenge, expires_at, grant_id FROM oauth_codes WHERE code_hash = $1")
             .bind(code_hash)
             .fetch_optional(&self.pool)
             .await?;
@@ -180,7 +184,7 @@ impl Store {
                 server_id: row.try_get("server_id")?,
                 client_id: row.try_get("client_id")?,
                 api_token_id: row.try_get("api_token_id")?,
-                resource: row.try_get("resource")?,
+                resource_suffix: row.try_get("resource_suffix")?,
                 redirect_uri: row.try_get("redirect_uri")?,
                 code_challenge: row.try_get("code_challenge")?,
                 expires_at: row.try_get("expires_at")?,
@@ -201,12 +205,12 @@ impl Store {
         refresh: &IssuedToken,
     ) -> Result<bool, StoreError> {
         let mut transaction = self.pool.begin().await?;
-        sqlx::query("INSERT INTO oauth_grants (id, server_id, client_id, api_token_id, resource, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO oauth_grants (id, server_id, client_id, api_token_id, resource_suffix, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(grant_id)
             .bind(&code.server_id)
             .bind(&code.client_id)
             .bind(&code.api_token_id)
-            .bind(&code.resource)
+            .bind(&code.resource_suffix)
             .bind(created_at)
             .execute(&mut *transaction)
             .await?;
@@ -250,38 +254,43 @@ impl Store {
         token_hash: &str,
     ) -> Result<Option<StoredRefresh>, StoreError> {
         let row = sqlx::query(
-            "SELECT t.grant_id, t.expires_at, t.used, g.client_id, g.resource FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id \
+            "SELECT t.grant_id, t.expires_at, t.used_at, t.successor_sealed, g.client_id, g.server_id FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id \
              WHERE t.token_hash = $1 AND t.kind = 'refresh'",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let used: i64 = row.try_get("used")?;
         Ok(Some(StoredRefresh {
             grant_id: row.try_get("grant_id")?,
             client_id: row.try_get("client_id")?,
-            resource: row.try_get("resource")?,
+            server_id: row.try_get("server_id")?,
             expires_at: row.try_get("expires_at")?,
-            used: used != 0,
+            used_at: row.try_get("used_at")?,
+            successor_sealed: row.try_get("successor_sealed")?,
         }))
     }
 
-    /// Rotates a refresh token: marks it used and issues the next pair for its grant, in one
-    /// transaction. `false` when it was used already (nothing is written then).
+    /// Rotates a refresh token: marks it used at `at`, keeping `successor_sealed`, and issues
+    /// the next pair for its grant, in one transaction. `false` when it was used already
+    /// (nothing is written then).
     pub async fn rotate_refresh(
         &self,
         token_hash: &str,
         grant_id: &str,
-        access: &IssuedToken,
-        refresh: &IssuedToken,
+        (access, refresh): (&IssuedToken, &IssuedToken),
+        successor_sealed: &str,
+        at: i64,
     ) -> Result<bool, StoreError> {
         let mut transaction = self.pool.begin().await?;
-        let taken =
-            sqlx::query("UPDATE oauth_tokens SET used = 1 WHERE token_hash = $1 AND used = 0")
-                .bind(token_hash)
-                .execute(&mut *transaction)
-                .await?;
+        let taken = sqlx::query(
+            "UPDATE oauth_tokens SET used = 1, used_at = $2, successor_sealed = $3 WHERE token_hash = $1 AND used = 0",
+        )
+        .bind(token_hash)
+        .bind(at)
+        .bind(successor_sealed)
+        .execute(&mut *transaction)
+        .await?;
         if taken.rows_affected() == 0 {
             transaction.rollback().await?;
             return Ok(false);
@@ -356,14 +365,26 @@ impl Store {
             .collect()
     }
 
-    /// Removes expired codes and tokens, registered clients that expired with no grant, and
-    /// expired client documents. Expiry is checked at every use, so this only purges: no
-    /// change signal.
+    /// Registered clients that have no grant: what registration's global cap counts.
+    pub async fn unused_registrations(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM oauth_clients WHERE registered = 1 AND client_id NOT IN (SELECT client_id FROM oauth_grants)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Removes expired codes and tokens, grants whose tokens are all gone (a client that
+    /// never refreshed again), and clients past their expiry that hold no grant: a
+    /// metadata-document client with a live grant stays known, so its refreshes keep
+    /// working. Expiry is checked at every use, so this only purges: no change signal.
     pub async fn prune_oauth(&self, at: i64) -> Result<(), StoreError> {
         for statement in [
             "DELETE FROM oauth_codes WHERE expires_at <= $1",
             "DELETE FROM oauth_tokens WHERE expires_at <= $1",
-            "DELETE FROM oauth_clients WHERE expires_at <= $1 AND (registered = 0 OR client_id NOT IN (SELECT client_id FROM oauth_grants))",
+            "DELETE FROM oauth_grants WHERE created_at <= $1 AND id NOT IN (SELECT grant_id FROM oauth_tokens)",
+            "DELETE FROM oauth_clients WHERE expires_at <= $1 AND client_id NOT IN (SELECT client_id FROM oauth_grants)",
         ] {
             sqlx::query(statement).bind(at).execute(&self.pool).await?;
         }
