@@ -657,3 +657,94 @@ async fn a_state_delivered_twice_at_once_connects_once_on_postgres() {
     let b = common::start_with(Some(url)).await;
     one_callback_wins(&a, &b).await;
 }
+
+/// A connection link binds to the first browser that opens it: another browser is refused at
+/// the link, and the vendor's redirect is taken only with that browser's cookie; a redirect
+/// that comes to another browser leaves the connection usable for the right one.
+#[tokio::test]
+async fn a_connection_finishes_only_in_the_browser_that_opened_its_link() {
+    let app = start().await;
+    set_rose_app(&app).await;
+    let start_url = start_connection(&app, "bound", json!({})).await;
+    let (allow, _) = consent(&start_url).await;
+    let (status, page, _) = visit(&start_url).await;
+    assert_eq!(status, 409, "{page}");
+    assert!(page.contains("opened in another browser first"), "{page}");
+
+    let name = allow.cookie.split('=').next().unwrap().to_owned();
+    for cookie in [None, Some(format!("{name}=guessed"))] {
+        let (status, page, _) = visit_with(&allow.url, cookie.as_deref()).await;
+        assert_eq!(status, 400, "{page}");
+        assert!(page.contains("another browser"), "{page}");
+    }
+    assert!(accounts(&app).await.is_empty(), "nothing was connected");
+    let (status, page, _) = follow(&allow).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(accounts(&app).await.len(), 1);
+}
+
+/// A reconnect that comes back as another tenant (Globex instead of Acme) changes nothing;
+/// one an operator started with `accept_other_identity` may.
+#[tokio::test]
+async fn a_reconnect_that_comes_back_as_another_tenant_changes_nothing() {
+    let app = start().await;
+    set_rose_app(&app).await;
+    let (allow, _) = consent(&start_connection(&app, "acme ops", json!({})).await).await;
+    assert_eq!(follow(&allow).await.0, 200);
+    let id = accounts(&app).await[0]["id"].as_str().unwrap().to_owned();
+    let (_, url) = app.server(&id, json!({})).await;
+    let reconnect = |body: Value| {
+        let path = format!("/integrated-account/{id}/reconnect");
+        let app = &app;
+        async move {
+            let (status, started) = app.admin(Method::POST, &path, Some(body)).await;
+            assert_eq!(status, 201, "{started}");
+            started["authorize_url"].as_str().unwrap().to_owned()
+        }
+    };
+
+    let (_, _, as_globex) = consent_as(&reconnect(json!({})).await).await;
+    let (status, page, _) = follow(&as_globex).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("signed in as org_id globex") && page.contains("connected as org_id acme"),
+        "{page}"
+    );
+    // The account still holds the tokens it was first connected with.
+    app.call(&url, "list_all_roserocket_user_groups", json!({}))
+        .await;
+    let first_call = app
+        .sandbox
+        .requests()
+        .into_iter()
+        .find(|r| r.uri.contains("/userGroups"))
+        .unwrap();
+    assert_eq!(
+        first_call.authorization.as_deref(),
+        Some("Bearer rr_access_1")
+    );
+
+    let (_, _, as_globex) =
+        consent_as(&reconnect(json!({"accept_other_identity": true})).await).await;
+    let (status, page, _) = follow(&as_globex).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("connected again"), "{page}");
+}
+
+/// A redirect to the callback with a `state` nobody issued shows a fixed message: whatever
+/// its `error_description` says never appears on specgate's page.
+#[tokio::test]
+async fn an_unknown_state_shows_none_of_the_redirects_words() {
+    let app = start().await;
+    let (status, page, _) = visit(&format!(
+        "{}/oauth/callback?state=forged&error=access_denied&error_description=Your+session+expired.+Sign+in+at+evil.example",
+        app.base
+    ))
+    .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("not valid"), "{page}");
+    assert!(
+        !page.contains("evil.example") && !page.contains("access_denied"),
+        "{page}"
+    );
+}

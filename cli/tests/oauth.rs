@@ -1018,3 +1018,510 @@ async fn the_token_endpoint_refuses_expired_foreign_and_misdirected_grants() {
     .await;
     assert!(refused_grant(&refresh(&h, &client_id, refresh_token).await));
 }
+
+/// A client's registration: system handler schemes, dotless private schemes, too many or too
+/// long redirect URIs, a too-large body and names with invisible characters are refused;
+/// reverse-DNS app schemes and the known editors' schemes are taken.
+#[tokio::test]
+async fn registration_refuses_system_schemes_spoofing_names_and_oversized_metadata() {
+    // Registrations are limited to ten a minute per address: two servers take the sixteen.
+    let (first, second) = (start().await, start().await);
+    let register_raw = |h: &'static str, body: Value| {
+        let h = if h == "first" { &first } else { &second };
+        async move {
+            let response = h
+                .http
+                .post(format!("{}/oauth/register", h.base))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    for refused in [
+        "search-ms:query=invoice&crumb=location:\\\\evil.example\\share",
+        "ms-settings:privacy",
+        "chrome://settings",
+        "view-source:https://chatgpt.com",
+        "jar:https://evil.example/a.jar!/",
+        "filesystem:https://evil.example/temporary/x",
+        "mailto:person@example.com",
+        "evilapp://chatgpt.com/callback",
+    ] {
+        let (status, body) = register_raw("first", json!({"redirect_uris": [refused]})).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_redirect_uri")),
+            "{refused}: {body}"
+        );
+    }
+    for taken in [
+        "com.example.app:/oauth2redirect",
+        "cursor://anysphere.cursor-mcp/oauth/callback",
+    ] {
+        let (status, body) = register_raw("first", json!({"redirect_uris": [taken]})).await;
+        assert_eq!(status, 201, "{taken}: {body}");
+    }
+    let many: Vec<String> = (0..11)
+        .map(|i| format!("https://app.example.com/cb/{i}"))
+        .collect();
+    let long = format!("https://app.example.com/{}", "a".repeat(2100));
+    for uris in [json!(many), json!([long]), json!([])] {
+        let (status, body) = register_raw("second", json!({"redirect_uris": uris})).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_redirect_uri"))
+        );
+    }
+    let padded = json!({"redirect_uris": [REDIRECT], "software_statement": "x".repeat(20_000)});
+    let (status, body) = register_raw("second", padded).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{body}"
+    );
+    for spoof in ["Chat\u{200b}GPT", "\u{202e}TPGtahC", "Claude\u{2066}"] {
+        let (status, body) = register_raw(
+            "second",
+            json!({"redirect_uris": [REDIRECT], "client_name": spoof}),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_client_metadata")),
+            "{spoof:?}"
+        );
+    }
+}
+
+/// A client named "ChatGPT" on a custom scheme is shown as what it is: an unverified name, and
+/// the app that opens that scheme's links, never a host.
+#[tokio::test]
+async fn the_consent_page_names_an_app_schemes_redirect_by_its_scheme() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let redirect = "com.evil.app://chatgpt.com/callback";
+    let response = h
+        .http
+        .post(format!("{}/oauth/register", h.base))
+        .json(&json!({"redirect_uris": [redirect], "client_name": "ChatGPT"}))
+        .send()
+        .await
+        .unwrap();
+    let client: Value = response.json().await.unwrap();
+    let client_id = client["client_id"].as_str().unwrap();
+    let (status, _, page) =
+        consent_page(&h, &authorize_query(client_id, redirect, &url, "S256")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("unverified"), "{page}");
+    assert!(
+        page.contains("the app that opens <strong>com.evil.app:</strong> links"),
+        "{page}"
+    );
+    assert!(!page.contains("<strong>chatgpt.com</strong>"), "{page}");
+}
+
+/// A metadata document that declares a secret, names another client or is missing is refused
+/// with one message that says nothing of what answered; a client_id with user info or dot
+/// segments is refused before anything is fetched.
+#[tokio::test]
+async fn client_documents_are_checked_and_their_failures_tell_nothing_of_the_answer() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let fetched = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = fetched.clone();
+    let base = origin.clone();
+    let app = axum::Router::new().route(
+        "/{name}",
+        axum::routing::get(move |axum::extract::Path(name): axum::extract::Path<String>| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let id = format!("{base}/{name}");
+            async move {
+                let callback = "http://127.0.0.1/callback";
+                let document = match name.as_str() {
+                    "secret.json" => json!({"client_id": id, "redirect_uris": [callback], "client_secret": "zzz-echo-secret"}),
+                    "basic.json" => json!({"client_id": id, "redirect_uris": [callback], "token_endpoint_auth_method": "client_secret_basic"}),
+                    "other.json" => json!({"client_id": "https://zzz-echo-marker.example/c.json", "redirect_uris": [callback]}),
+                    _ => return axum::http::StatusCode::NOT_FOUND.into_response(),
+                };
+                axum::Json(document).into_response()
+            }
+        }),
+    );
+    use axum::response::IntoResponse;
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let redirect = "http://127.0.0.1:5000/callback";
+    for name in ["secret.json", "basic.json", "other.json", "missing.json"] {
+        let client_id = format!("{origin}/{name}");
+        let (status, headers, page) =
+            consent_page(&h, &authorize_query(&client_id, redirect, &url, "S256")).await;
+        assert_eq!(status, 400, "{name}: {page}");
+        assert!(headers.get("location").is_none());
+        assert!(
+            page.contains("could not be fetched, or is not a usable document for this client"),
+            "{name}: {page}"
+        );
+        for leak in ["404", "zzz-echo", "client_secret"] {
+            assert!(!page.contains(leak), "{name} leaks `{leak}`: {page}");
+        }
+    }
+    let before = fetched.load(std::sync::atomic::Ordering::SeqCst);
+    let host = origin.trim_start_matches("http://");
+    for client_id in [
+        format!("http://user:pass@{host}/secret.json"),
+        format!("{origin}/a/../basic.json"),
+        format!("{origin}/./basic.json"),
+    ] {
+        let (status, _, page) =
+            consent_page(&h, &authorize_query(&client_id, redirect, &url, "S256")).await;
+        assert_eq!(status, 400, "{client_id}: {page}");
+        assert!(
+            page.contains("is not a usable client metadata document URL"),
+            "{page}"
+        );
+    }
+    assert_eq!(
+        fetched.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "refused before any fetch"
+    );
+}
+
+/// A metadata-document client keeps refreshing after its document goes stale, is swept, and
+/// its host stops answering: a client with a live grant stays known.
+#[tokio::test]
+async fn a_document_client_refreshes_after_its_document_goes_stale_and_its_host_goes_away() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let document_url = format!("http://{}/client.json", listener.local_addr().unwrap());
+    let redirect = "http://127.0.0.1/callback";
+    let document = json!({"client_id": document_url, "client_name": "Desktop client", "redirect_uris": [redirect]});
+    let app = axum::Router::new().route(
+        "/client.json",
+        axum::routing::get(move || {
+            let document = document.clone();
+            async move { axum::Json(document) }
+        }),
+    );
+    let host = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (_, _, page) =
+        consent_page(&h, &authorize_query(&document_url, redirect, &url, "S256")).await;
+    assert!(
+        page.contains("verified: <strong>127.0.0.1</strong>"),
+        "{page}"
+    );
+    let (status, location, _) = decide(&h, &page, &h.admin_token, "allow").await;
+    assert_eq!(status, 303);
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    let (status, tokens) = token(
+        &h,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", &document_url),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+
+    // Ten minutes on: the document is stale, the sweeper runs, and its host is gone.
+    host.abort();
+    execute(&h, "UPDATE oauth_clients SET expires_at = 1").await;
+    let store = specgate_server::store::Store::open(&h.database, false)
+        .await
+        .unwrap();
+    store
+        .prune_oauth(specgate_server::store::now())
+        .await
+        .unwrap();
+    let mut refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        let (status, next) = refresh(&h, &document_url, &refresh_token).await;
+        assert_eq!(status, 200, "{next}");
+        refresh_token = next["refresh_token"].as_str().unwrap().to_owned();
+    }
+}
+
+/// Turning `oauth` off ends the server's grants at once, and turning it on again revives
+/// none of them.
+#[tokio::test]
+async fn turning_oauth_off_ends_grants_for_good() {
+    let h = start().await;
+    let (account, server, url) = oauth_server(&h).await;
+    let (client_id, tokens) = sign_in(&h, &url, &h.admin_token).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(call_status(&h, &url, Some(access)).await.0, 200);
+    let path = format!("/integrated-account/{account}/mcp/{server}");
+    for oauth in [false, true] {
+        let (status, body) = h
+            .admin(
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({"config": {"oauth": oauth}})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(call_status(&h, &url, Some(access)).await.0, 401);
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    assert!(refused_grant(&refresh(&h, &client_id, refresh_token).await));
+}
+
+/// RFC 9110: the authentication scheme is case-insensitive.
+#[tokio::test]
+async fn a_bearer_token_is_accepted_whatever_the_schemes_case() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let (_, tokens) = sign_in(&h, &url, &h.admin_token).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response = h
+            .http
+            .post(&url)
+            .header("authorization", format!("{scheme} {access}"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    let admin = h
+        .http
+        .get(format!("{}/integrated-account", h.base))
+        .header("authorization", format!("bearer {}", h.admin_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+}
+
+/// Browser-based clients reach the discovery documents, registration, token and revocation
+/// endpoints across origins; the consent page stays same-origin.
+#[tokio::test]
+async fn the_oauth_endpoints_answer_browser_clients_across_origins() {
+    let h = start().await;
+    for path in ["/oauth/token", "/oauth/register", "/oauth/revoke"] {
+        let preflight = h
+            .http
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", h.base))
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 200, "{path}");
+        assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    }
+    let metadata = h
+        .http
+        .get(format!("{}/.well-known/oauth-authorization-server", h.base))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.headers()["access-control-allow-origin"], "*");
+    let consent = h
+        .http
+        .get(authorize_url(&h, &[]))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        consent
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+/// What a database backup holds after sign-ins, refreshes and a vendor connection: no MCP
+/// URL token, no access, refresh or authorization code, no API token, in any table.
+#[tokio::test]
+async fn the_database_holds_none_of_specgates_own_tokens() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let (client_id, code) = authorize(&h, &url, &h.admin_token).await;
+    let (_, tokens) = exchange(&h, &client_id, &code, &url).await;
+    let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (_, next) = refresh(&h, &client_id, &first_refresh).await;
+    let mcp_token = url.rsplit('/').next().unwrap().to_owned();
+    let mut secrets = vec![
+        mcp_token,
+        code,
+        h.admin_token.clone(),
+        first_refresh,
+        tokens["access_token"].as_str().unwrap().to_owned(),
+        next["access_token"].as_str().unwrap().to_owned(),
+        next["refresh_token"].as_str().unwrap().to_owned(),
+    ];
+    secrets.retain(|s| s.len() > 20);
+    assert_eq!(secrets.len(), 7);
+    let database = std::fs::read(&h.db_path).unwrap();
+    let wal = std::fs::read(h.db_path.with_extension("db-wal")).unwrap_or_default();
+    for secret in &secrets {
+        let found = |bytes: &[u8]| bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(
+            !found(&database) && !found(&wal),
+            "`{secret}` is in the database"
+        );
+    }
+}
+
+/// With `HTTPS_PROXY` and friends set, a client document on an internal name is still
+/// resolved and checked here: nothing reaches the proxy, which would resolve any name it is
+/// asked for. A real process, since proxy variables are read from its environment.
+#[tokio::test]
+async fn proxy_variables_never_carry_a_fetch_past_the_address_rules() {
+    use std::process::{Command, Stdio};
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    proxy.set_nonblocking(true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let key_file = dir.path().join("key").display().to_string();
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log_path = dir.path().join("serve.log");
+    let specgate = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_specgate"));
+        command
+            .args(["--database", &database, "--key-file", &key_file])
+            .args(args)
+            .env_remove("SPECGATE_SECRET_KEY")
+            .env_remove("SPECGATE_PUBLIC_URL");
+        for name in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy"] {
+            command.env(name, &proxy_url);
+        }
+        command.env("NO_PROXY", "").env("no_proxy", "");
+        command
+    };
+    assert!(specgate(&["init"]).output().unwrap().status.success());
+    let server = specgate(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--public-url",
+        &base,
+    ])
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(&log_path).unwrap())
+    .spawn()
+    .unwrap();
+    let mut server = common::until_ready(server, port, "healthz").await;
+
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            (
+                "client_id",
+                "https://metadata.google.internal/computeMetadata/v1/client.json",
+            ),
+            ("redirect_uri", "http://127.0.0.1/callback"),
+            ("code_challenge", "x"),
+            ("code_challenge_method", "S256"),
+            ("resource", &format!("{base}/mcp/x")),
+        ])
+        .finish();
+    let response = reqwest::get(format!("{base}/oauth/authorize?{query}"))
+        .await
+        .unwrap();
+    let status = response.status();
+    let page = response.text().await.unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("could not be fetched, or is not a usable document"),
+        "{page}"
+    );
+    assert!(
+        matches!(proxy.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the fetch went to the proxy"
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("proxy variables are ignored"), "{log}");
+}
+
+/// Grants and codes stored before migration 15 kept the MCP URL, token included; the
+/// migration keeps only the transport suffix (the server id was always there).
+#[tokio::test]
+async fn migrating_keeps_a_grants_transport_and_drops_its_url() {
+    use specgate_server::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/grants.db", dir.path().display());
+    drop(Store::open(&url, true).await.unwrap());
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    // Back to what migration 14 left, with rows written then.
+    for statement in [
+        "PRAGMA foreign_keys = OFF",
+        "ALTER TABLE oauth_grants ADD COLUMN resource TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE oauth_grants DROP COLUMN resource_suffix",
+        "ALTER TABLE oauth_codes ADD COLUMN resource TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE oauth_codes DROP COLUMN resource_suffix",
+        "ALTER TABLE oauth_tokens DROP COLUMN used_at",
+        "ALTER TABLE oauth_tokens DROP COLUMN successor_sealed",
+        "DROP INDEX oauth_connections_by_start",
+        "ALTER TABLE oauth_connections DROP COLUMN start_hash",
+        "ALTER TABLE oauth_connections DROP COLUMN browser_hash",
+        "ALTER TABLE oauth_connections DROP COLUMN authorize_sealed",
+        "ALTER TABLE oauth_connections DROP COLUMN accept_other_identity",
+        "ALTER TABLE accounts DROP COLUMN vendor_identity",
+        "DELETE FROM _sqlx_migrations WHERE version = 15",
+        "INSERT INTO oauth_grants (id, server_id, client_id, api_token_id, resource, created_at) VALUES \
+         ('g-sse', 's', 'c', 't', 'https://mcp.example.com/mcp/mcp_secret_one/portable/sse', 1), \
+         ('g-plain', 's', 'c', 't', 'https://mcp.example.com/mcp/mcp_secret_two', 1)",
+        "INSERT INTO oauth_codes (code_hash, server_id, client_id, api_token_id, resource, redirect_uri, code_challenge, expires_at) VALUES \
+         ('h', 's', 'c', 't', 'https://mcp.example.com/mcp/mcp_secret_three/portable', 'https://x', 'c', 1)",
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    drop(connection);
+    drop(Store::open(&url, false).await.unwrap());
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let grants: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, resource_suffix FROM oauth_grants ORDER BY id")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!(
+        grants,
+        [
+            ("g-plain".to_owned(), String::new()),
+            ("g-sse".to_owned(), "/portable/sse".to_owned())
+        ]
+    );
+    let codes: Vec<(String,)> = sqlx::query_as("SELECT resource_suffix FROM oauth_codes")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(codes, [("/portable".to_owned(),)]);
+    let columns: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM pragma_table_info('oauth_grants') UNION ALL SELECT name FROM pragma_table_info('oauth_codes')",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert!(
+        !columns.iter().any(|(name,)| name == "resource"),
+        "{columns:?}"
+    );
+}

@@ -414,7 +414,7 @@ impl AppState {
         if document
             .client_name
             .as_deref()
-            .is_some_and(|name| has_invisible_characters(name))
+            .is_some_and(has_invisible_characters)
         {
             return Err(DocumentRefused(
                 "client_name holds invisible or control characters".to_owned(),
