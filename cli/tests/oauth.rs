@@ -1346,19 +1346,16 @@ async fn the_oauth_endpoints_answer_browser_clients_across_origins() {
     );
 }
 
-/// What a database backup holds after sign-ins, refreshes and a vendor connection: no MCP
-/// URL token, no access, refresh or authorization code, no API token, in any table.
-#[tokio::test]
-async fn the_database_holds_none_of_specgates_own_tokens() {
-    let h = start().await;
-    let (_, _, url) = oauth_server(&h).await;
-    let (client_id, code) = authorize(&h, &url, &h.admin_token).await;
-    let (_, tokens) = exchange(&h, &client_id, &code, &url).await;
+/// What a database backup holds after a sign-in and a refresh: no MCP URL token, no access,
+/// refresh or authorization code, no API token, in any table.
+async fn no_own_token_in_the_database(h: &Harness) {
+    let (_, _, url) = oauth_server(h).await;
+    let (client_id, code) = authorize(h, &url, &h.admin_token).await;
+    let (_, tokens) = exchange(h, &client_id, &code, &url).await;
     let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
-    let (_, next) = refresh(&h, &client_id, &first_refresh).await;
-    let mcp_token = url.rsplit('/').next().unwrap().to_owned();
-    let mut secrets = vec![
-        mcp_token,
+    let (_, next) = refresh(h, &client_id, &first_refresh).await;
+    let secrets = [
+        url.rsplit('/').next().unwrap().to_owned(),
         code,
         h.admin_token.clone(),
         first_refresh,
@@ -1366,17 +1363,57 @@ async fn the_database_holds_none_of_specgates_own_tokens() {
         next["access_token"].as_str().unwrap().to_owned(),
         next["refresh_token"].as_str().unwrap().to_owned(),
     ];
-    secrets.retain(|s| s.len() > 20);
-    assert_eq!(secrets.len(), 7);
-    let database = std::fs::read(&h.db_path).unwrap();
-    let wal = std::fs::read(h.db_path.with_extension("db-wal")).unwrap_or_default();
+    let held = database_bytes(h).await;
     for secret in &secrets {
-        let found = |bytes: &[u8]| bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
-        assert!(
-            !found(&database) && !found(&wal),
-            "`{secret}` is in the database"
-        );
+        assert!(secret.len() > 20, "{secret}");
+        let found = held.windows(secret.len()).any(|w| w == secret.as_bytes());
+        assert!(!found, "`{secret}` is in the database");
     }
+}
+
+/// Everything the database holds: the SQLite file and its WAL, or every row of every table of
+/// the PostgreSQL schema as text.
+async fn database_bytes(h: &Harness) -> Vec<u8> {
+    if h.database.starts_with("sqlite:") {
+        let mut bytes = std::fs::read(&h.db_path).unwrap();
+        bytes.extend(std::fs::read(h.db_path.with_extension("db-wal")).unwrap_or_default());
+        return bytes;
+    }
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(&h.database).await.unwrap();
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let mut bytes = Vec::new();
+    for (table,) in tables {
+        let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(t AS TEXT) FROM \"{table}\" t"
+        )))
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+        for (row,) in rows {
+            bytes.extend(row.into_bytes());
+        }
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn the_sqlite_database_holds_none_of_specgates_own_tokens() {
+    no_own_token_in_the_database(&start().await).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
+async fn the_postgres_database_holds_none_of_specgates_own_tokens() {
+    let Some(url) = common::postgres() else {
+        return;
+    };
+    no_own_token_in_the_database(&common::start_with(Some(url)).await).await;
 }
 
 /// With `HTTPS_PROXY` and friends set, a client document on an internal name is still
