@@ -46,18 +46,21 @@ if [ "$tools" -eq 0 ]; then
 fi
 echo "tools/list on the first demo URL: $tools tools"
 
-# The demo's vendor OAuth connection, end to end: its consent link, the sandbox's consent page,
-# and specgate's callback creating the account.
+# The demo's vendor OAuth connection, end to end, in one browser (a cookie jar): its start link,
+# which binds the connection to that browser and leads to the sandbox's consent page, and
+# specgate's callback creating the account.
 consent=""
 for _ in $(seq 1 30); do
-  consent="$(grep -o 'http://[^ ]*/roserocket/authorize?[^ ]*' "$log" | head -n 1 || true)"
+  consent="$(grep -o 'http://[^ ]*/oauth/connect/[^ ]*' "$log" | head -n 1 || true)"
   [ -n "$consent" ] && break
   sleep 1
 done
 [ -n "$consent" ] || { cat "$log" >&2; echo "the demo printed no consent link" >&2; exit 1; }
-allow="$(curl -fsS "$consent" | grep -o 'id="allow" href="[^"]*"' | sed 's/.*href="//; s/"$//; s/&amp;/\&/g')"
+jar="$(mktemp)"
+allow="$(curl -fsS -L -c "$jar" -b "$jar" "$consent" | grep -o 'id="allow" href="[^"]*"' | sed 's/.*href="//; s/"$//; s/&amp;/\&/g')"
 [ -n "$allow" ] || { echo "the sandbox's consent page has no Allow link" >&2; exit 1; }
-connected="$(curl -fsS "$allow")"
+connected="$(curl -fsS -b "$jar" "$allow")"
+rm -f "$jar"
 if ! printf '%s' "$connected" | grep -q 'Rose Rocket account connected'; then
   echo "the callback did not connect the account: $connected" >&2
   exit 1
