@@ -683,6 +683,28 @@ async fn a_connection_finishes_only_in_the_browser_that_opened_its_link() {
     assert_eq!(accounts(&app).await.len(), 1);
 }
 
+/// Eight browsers open one connection link at the same moment: exactly one is bound and sent
+/// to the vendor; the others are refused.
+#[tokio::test]
+async fn a_link_opened_by_several_browsers_at_once_binds_one() {
+    let app = start().await;
+    set_rose_app(&app).await;
+    for round in 0..3 {
+        let start_url = start_connection(&app, &format!("raced-{round}"), json!({})).await;
+        let opened = futures::future::join_all((0..8).map(|_| async {
+            let response = browser().get(&start_url).send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.headers().contains_key("set-cookie"),
+            )
+        }))
+        .await;
+        let bound = opened.iter().filter(|o| **o == (303, true)).count();
+        let refused = opened.iter().filter(|o| **o == (409, false)).count();
+        assert_eq!((bound, refused), (1, 7), "round {round}: {opened:?}");
+    }
+}
+
 /// A reconnect that comes back as another tenant (Globex instead of Acme) changes nothing;
 /// one an operator started with `accept_other_identity` may.
 #[tokio::test]

@@ -618,28 +618,16 @@ async fn no_secret_reaches_the_debug_log() {
         .text()
         .await
         .unwrap();
-    let mut form = common::oauth::hidden_fields(&page);
-    form.push(("api_token".into(), admin_token.clone()));
-    form.push(("decision".into(), "sign_in".into()));
-    let review = http
-        .post(format!("{base}/oauth/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut form = common::oauth::hidden_fields(&review);
-    form.push(("decision".into(), "allow".into()));
-    let consented = http
-        .post(format!("{base}/oauth/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(consented.status(), 303);
-    let location = reqwest::Url::parse(consented.headers()["location"].to_str().unwrap()).unwrap();
+    let (status, location, _) = common::oauth::decide_at(
+        &http,
+        &base,
+        common::oauth::hidden_fields(&page),
+        &admin_token,
+        "allow",
+    )
+    .await;
+    assert_eq!(status, 303);
+    let location = reqwest::Url::parse(&location.unwrap()).unwrap();
     let code = location
         .query_pairs()
         .find(|(k, _)| k == "code")

@@ -593,16 +593,12 @@ async fn a_header_only_server_publishes_no_oauth_metadata() {
     assert_eq!(response.status(), 200);
 }
 
-/// A client identified by its metadata document, served here on loopback (allowed only
-/// because this harness allows insecure upstreams, as for vendors).
-#[tokio::test]
-async fn a_client_metadata_document_identifies_a_client() {
-    let h = start().await;
-    let (_, _, url) = oauth_server(&h).await;
+/// Serves a Client ID Metadata Document for a client called `name`, whose one redirect URI is
+/// `http://127.0.0.1/callback`: its URL (the `client_id`) and the task serving it.
+async fn serve_document(name: &str) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let document_url = format!("http://{}/client.json", listener.local_addr().unwrap());
-    let callback = "http://127.0.0.1/callback";
-    let document = json!({"client_id": document_url, "client_name": "Document client", "redirect_uris": [callback]});
+    let document = json!({"client_id": document_url, "client_name": name, "redirect_uris": ["http://127.0.0.1/callback"]});
     let app = axum::Router::new().route(
         "/client.json",
         axum::routing::get(move || {
@@ -610,7 +606,17 @@ async fn a_client_metadata_document_identifies_a_client() {
             async move { axum::Json(document) }
         }),
     );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let host = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (document_url, host)
+}
+
+/// A client identified by its metadata document, served here on loopback (allowed only
+/// because this harness allows insecure upstreams, as for vendors).
+#[tokio::test]
+async fn a_client_metadata_document_identifies_a_client() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let (document_url, _host) = serve_document("Document client").await;
 
     // A loopback redirect may use any port.
     let redirect = "http://127.0.0.1:49152/callback";
@@ -1199,18 +1205,8 @@ async fn client_documents_are_checked_and_their_failures_tell_nothing_of_the_ans
 async fn a_document_client_refreshes_after_its_document_goes_stale_and_its_host_goes_away() {
     let h = start().await;
     let (_, _, url) = oauth_server(&h).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let document_url = format!("http://{}/client.json", listener.local_addr().unwrap());
+    let (document_url, host) = serve_document("Desktop client").await;
     let redirect = "http://127.0.0.1/callback";
-    let document = json!({"client_id": document_url, "client_name": "Desktop client", "redirect_uris": [redirect]});
-    let app = axum::Router::new().route(
-        "/client.json",
-        axum::routing::get(move || {
-            let document = document.clone();
-            async move { axum::Json(document) }
-        }),
-    );
-    let host = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let (_, _, page) =
         consent_page(&h, &authorize_query(&document_url, redirect, &url, "S256")).await;
     assert!(

@@ -179,28 +179,9 @@ async fn consent(
     form: &[(String, String)],
     api_token: &str,
 ) -> (u16, String) {
-    let post = |form: Vec<(String, String)>| async move {
-        let response = client
-            .post(format!("{}/oauth/authorize", s.base))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status().as_u16(),
-            response.text().await.unwrap_or_default(),
-        )
-    };
-    let mut signing_in = form.to_vec();
-    signing_in.push(("api_token".to_owned(), api_token.to_owned()));
-    signing_in.push(("decision".to_owned(), "sign_in".to_owned()));
-    let (status, review) = post(signing_in).await;
-    if status != 200 {
-        return (status, review);
-    }
-    let mut allowing = common::oauth::hidden_fields(&review);
-    allowing.push(("decision".to_owned(), "allow".to_owned()));
-    post(allowing).await
+    let (status, _, page) =
+        common::oauth::decide_at(client, &s.base, form.to_vec(), api_token, "allow").await;
+    (status, page)
 }
 
 #[tokio::test]

@@ -108,14 +108,23 @@ pub async fn post_consent(
     page: &str,
     extra: &[(&str, &str)],
 ) -> (u16, Option<String>, String) {
-    let mut form = hidden_fields(page);
+    post_consent_at(&browser(), &h.base, hidden_fields(page), extra).await
+}
+
+/// Posts `form` plus `extra` to the consent endpoint at `base` with `client`.
+pub async fn post_consent_at(
+    client: &reqwest::Client,
+    base: &str,
+    mut form: Vec<(String, String)>,
+    extra: &[(&str, &str)],
+) -> (u16, Option<String>, String) {
     form.extend(
         extra
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
-    let response = browser()
-        .post(format!("{}/oauth/authorize", h.base))
+    let response = client
+        .post(format!("{base}/oauth/authorize"))
         .form(&form)
         .send()
         .await
@@ -137,16 +146,36 @@ pub async fn decide(
     api_token: &str,
     decision: &str,
 ) -> (u16, Option<String>, String) {
-    let (status, location, review) = post_consent(
-        h,
-        page,
-        &[("api_token", api_token), ("decision", "sign_in")],
+    decide_at(
+        &browser(),
+        &h.base,
+        hidden_fields(page),
+        api_token,
+        decision,
     )
-    .await;
+    .await
+}
+
+/// [`decide`] with `client`, on the server at `base`, from the sign-in form's hidden fields.
+pub async fn decide_at(
+    client: &reqwest::Client,
+    base: &str,
+    form: Vec<(String, String)>,
+    api_token: &str,
+    decision: &str,
+) -> (u16, Option<String>, String) {
+    let signing_in = [("api_token", api_token), ("decision", "sign_in")];
+    let (status, location, review) = post_consent_at(client, base, form, &signing_in).await;
     if status != 200 {
         return (status, location, review);
     }
-    post_consent(h, &review, &[("decision", decision)]).await
+    post_consent_at(
+        client,
+        base,
+        hidden_fields(&review),
+        &[("decision", decision)],
+    )
+    .await
 }
 
 pub fn query_param(location: &str, name: &str) -> Option<String> {

@@ -335,7 +335,7 @@ impl Caller {
                 // The lock is a write transaction: on SQLite the mark would wait for it.
                 drop(held);
                 self.store
-                    .set_needs_reconnect(&account.id, true)
+                    .mark_needs_reconnect(&account.id)
                     .await
                     .map_err(|e| unavailable(format!("Could not mark the account: {e}")))?;
                 return Err(CallError::NeedsReconnect(format!(

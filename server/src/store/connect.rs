@@ -392,14 +392,10 @@ impl Store {
             .collect()
     }
 
-    /// Marks whether an account must be connected again (its refresh token was refused).
-    pub async fn set_needs_reconnect(
-        &self,
-        account_id: &str,
-        needs: bool,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE accounts SET needs_reconnect = $1 WHERE id = $2")
-            .bind(i64::from(needs))
+    /// Marks an account as needing to be connected again (its refresh token was refused);
+    /// connecting it again clears the mark ([`Store::reconnect_account`]).
+    pub async fn mark_needs_reconnect(&self, account_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET needs_reconnect = 1 WHERE id = $1")
             .bind(account_id)
             .execute(&self.pool)
             .await?;
