@@ -491,8 +491,29 @@ pub fn oauth(data: &[u8]) {
                     "{uri:?}"
                 );
             }
+            // A native app's scheme: reverse-DNS, or one of the editors named, never a
+            // system handler.
+            let scheme = url.scheme();
+            if !["https", "http"].contains(&scheme) {
+                assert!(
+                    scheme.contains('.')
+                        || ["cursor", "vscode", "vscode-insiders", "windsurf"].contains(&scheme),
+                    "{uri:?}"
+                );
+                assert!(
+                    !scheme.starts_with("ms-") && scheme != "search-ms",
+                    "{uri:?}"
+                );
+            }
+            assert!(
+                specgate_wire::oauth::redirect_target(uri).is_some(),
+                "{uri:?}"
+            );
         }
     }
+    // Invisible characters are found wherever they sit.
+    let hidden = format!("{registered}\u{200b}{given}");
+    assert!(specgate_wire::oauth::has_invisible_characters(&hidden));
     // The converse, RFC 8252 section 7.3: loopback http URIs that differ only in their port
     // match, whichever port the app picked.
     if let (Ok(mut a), Ok(mut b)) = (url::Url::parse(registered), url::Url::parse(given))
