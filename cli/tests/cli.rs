@@ -345,3 +345,94 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
     cli.run(&["account", "delete", account_id]);
     assert_eq!(cli.run(&["account", "list"]), json!([]));
 }
+
+mod common;
+
+/// `--public-url` must be a URL clients can reach, and only a `serve` given one records it:
+/// a short run on another port leaves the links `mcp create` prints alone, and says so.
+#[tokio::test]
+async fn a_public_url_is_checked_and_recorded_only_when_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        key_file: dir.path().join("key").display().to_string(),
+    };
+    cli.run(&["init"]);
+    let serve = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_specgate"));
+        command
+            .args([
+                "--database",
+                &cli.database,
+                "--key-file",
+                &cli.key_file,
+                "serve",
+            ])
+            .args(args)
+            .env_remove("SPECGATE_PUBLIC_URL")
+            .env_remove("SPECGATE_SECRET_KEY");
+        command
+    };
+    for (given, said) in [
+        ("mcp.example.com", "is not a URL"),
+        ("ftp://x y", "is not a URL"),
+        ("ftp://files.example.com", "must start with https://"),
+        ("http://mcp.example.com", "is plain http"),
+        ("https://mcp.example.com/base", "no path"),
+        ("https://user:pw@mcp.example.com", "user info"),
+    ] {
+        let output = serve(&["--listen", "127.0.0.1:0", "--public-url", given])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{given}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(said), "{given}: {stderr}");
+    }
+
+    let recorded = format!("http://127.0.0.1:{}", common::free_port());
+    let (first, second) = (common::free_port(), common::free_port());
+    let log = dir.path().join("second.log");
+    for (port, public, stderr) in [
+        (first, Some(recorded.as_str()), None),
+        (second, None, Some(&log)),
+    ] {
+        let listen = format!("127.0.0.1:{port}");
+        let mut command = serve(&["--listen", &listen]);
+        if let Some(public) = public {
+            command.args(["--public-url", public]);
+        }
+        command.stdout(Stdio::null());
+        match stderr {
+            Some(path) => command.stderr(std::fs::File::create(path).unwrap()),
+            None => command.stderr(Stdio::null()),
+        };
+        let mut server = common::until_ready(command.spawn().unwrap(), port, "healthz").await;
+        server.kill().unwrap();
+        server.wait().unwrap();
+    }
+    let warned = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        warned.contains("another URL than the recorded public URL"),
+        "{warned}"
+    );
+    let account = cli.run(&[
+        "account",
+        "create",
+        "--integration",
+        "malomo",
+        "--name",
+        "acme",
+        "--credentials",
+        r#"{"api_key":"k"}"#,
+    ]);
+    let created = cli.run(&[
+        "mcp",
+        "create",
+        "--account",
+        account["id"].as_str().unwrap(),
+        "--name",
+        "agent",
+    ]);
+    let url = created["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{recorded}/mcp/")), "{url}");
+}

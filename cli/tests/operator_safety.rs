@@ -792,3 +792,56 @@ async fn tool_allow_lists_combine_with_the_other_filters() {
     assert_eq!(body["error"]["code"], "no_tools");
     assert_eq!(h.tool_names(&url).await, vec![ticket]);
 }
+
+/// Every admin API body is a JSON object: an array, which serde would read into a struct field
+/// by field, renames nothing and creates nothing.
+#[tokio::test]
+async fn admin_bodies_that_are_not_objects_change_nothing() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            format!("/integrated-account/{account}"),
+            json!(["renamed"]),
+        ),
+        (
+            Method::POST,
+            format!("/integrated-account/{account}/mcp"),
+            json!(["support"]),
+        ),
+        (
+            Method::POST,
+            "/integrated-account".to_owned(),
+            json!("malomo"),
+        ),
+        (
+            Method::PUT,
+            "/integrations/roserocket/oauth-app".to_owned(),
+            json!(7),
+        ),
+    ] {
+        let (status, answer) = h.admin(method, &path, Some(body)).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_json", "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("must be a JSON object"),
+            "{answer}"
+        );
+    }
+    let (_, shown) = h
+        .admin(Method::GET, &format!("/integrated-account/{account}"), None)
+        .await;
+    assert_eq!(shown["name"], "acme");
+    let (_, servers) = h
+        .admin(
+            Method::GET,
+            &format!("/integrated-account/{account}/mcp"),
+            None,
+        )
+        .await;
+    assert_eq!(servers.as_array().map(Vec::len), Some(0), "{servers}");
+}

@@ -136,7 +136,21 @@ pub struct ApiJson<T>(pub T);
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
+        // Every body is an object: serde reads a struct from an array too, field by field in
+        // order, so `["x"]` would rename an account.
+        let parsed =
+            match Json::<Box<serde_json::value::RawValue>>::from_request(request, state).await {
+                Ok(Json(raw)) if !raw.get().trim_start().starts_with('{') => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_json",
+                        "the body must be a JSON object",
+                    ));
+                }
+                Ok(Json(raw)) => Json::<T>::from_bytes(raw.get().as_bytes()),
+                Err(rejection) => Err(rejection),
+            };
+        match parsed {
             Ok(Json(value)) => Ok(Self(value)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -80,9 +80,15 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "SPECGATE_LISTEN")]
     listen: SocketAddr,
-    /// Public base URL that MCP URLs are built on (default: http://<listen>).
+    /// Public base URL that MCP URLs are built on: an absolute http(s) URL without a path,
+    /// https unless its host is loopback (default: http://<listen>). Recorded in the database
+    /// only when given, for the links CLI commands print.
     #[arg(long, env = "SPECGATE_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Accept an http:// --public-url on a host that is not loopback (OAuth and connect
+    /// cookies then travel unencrypted).
+    #[arg(long, env = "SPECGATE_ALLOW_HTTP_PUBLIC_URL")]
+    allow_http_public_url: bool,
     /// Extra accepted Host names (repeatable); loopback is always accepted.
     #[arg(
         long = "allowed-host",
@@ -762,13 +768,17 @@ async fn cli_state(common: &Common, allow_insecure_upstreams: bool) -> Result<Ap
     Ok(AppState::new(config, store, keys, common.registry))
 }
 
-fn serve_config(args: &ServeArgs, allow_insecure: bool, serving_threads: usize) -> Config {
-    Config {
-        public_url: Some(
-            args.public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", args.listen)),
-        ),
+fn serve_config(
+    args: &ServeArgs,
+    allow_insecure: bool,
+    serving_threads: usize,
+) -> Result<Config, CliError> {
+    let public_url = match &args.public_url {
+        Some(given) => check_public_url(given, args.allow_http_public_url)?,
+        None => format!("http://{}", args.listen),
+    };
+    Ok(Config {
+        public_url: Some(public_url),
         allowed_hosts: args.allowed_hosts.clone(),
         allowed_origins: args.allowed_origins.clone(),
         allow_insecure_upstreams: args.allow_insecure_upstreams || allow_insecure,
@@ -781,7 +791,7 @@ fn serve_config(args: &ServeArgs, allow_insecure: bool, serving_threads: usize) 
         audit_retention: Duration::from_secs(args.audit_retention_days.saturating_mul(86_400)),
         serving_threads,
         trusted_proxies: args.trusted_proxies.clone(),
-    }
+    })
 }
 
 /// `--worker-threads`, or one per core.
@@ -881,6 +891,8 @@ async fn init(common: &Common) -> Result<(), CliError> {
 
 /// `specgate serve`.
 async fn serve_command(common: &Common, args: ServeArgs) -> Result<(), CliError> {
+    // Settings are checked before anything is bound, opened or created.
+    let config = serve_config(&args, false, serving_threads(common))?;
     #[cfg(unix)]
     let (listener, swap) = {
         let (listener, ready) = match crate::handover::take_over() {
@@ -904,14 +916,14 @@ async fn serve_command(common: &Common, args: ServeArgs) -> Result<(), CliError>
     #[cfg(not(unix))]
     let (listener, swap) = (bind(args.listen).await?, None);
     let (store, keys) = open_store(common, Open::Create).await?;
-    let config = serve_config(&args, false, serving_threads(common));
-    record_public_url(&store, &config).await?;
+    record_public_url(&store, &args, &config).await?;
     let state = AppState::new(config, store, keys, common.registry);
     watch_signals(&state.shutdown)?;
     out(&format!(
-        "specgate {} listening on http://{}",
+        "specgate {} listening on http://{}, public URL {}",
         env!("CARGO_PKG_VERSION"),
-        args.listen
+        args.listen,
+        state.issuer().unwrap_or_default()
     ));
     out(&format!("  database: {}", common.database));
     out(&format!(
@@ -1515,12 +1527,70 @@ async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, CliError> {
     Ok(listener)
 }
 
-/// Records the URL MCP links are built on, so CLI commands print links that match.
-async fn record_public_url(store: &Store, config: &Config) -> Result<(), CliError> {
-    match &config.public_url {
-        Some(url) => store.set_setting(PUBLIC_URL, url).await.map_err(setup),
-        None => Ok(()),
+/// A `--public-url` as MCP URLs, OAuth metadata and vendor callbacks are built on it: an
+/// absolute http(s) URL with a host and nothing after it (no user info, path, query or
+/// fragment), and https unless the host is loopback or `allow_http` says otherwise.
+fn check_public_url(given: &str, allow_http: bool) -> Result<String, CliError> {
+    let refused = |why: &str| {
+        CliError::Usage(format!(
+            "--public-url `{given}` {why}; give the URL clients reach, e.g. https://mcp.example.com"
+        ))
+    };
+    let url = reqwest::Url::parse(given).map_err(|e| refused(&format!("is not a URL ({e})")))?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| refused("has no host"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http || crate::egress::is_loopback_host(host) => {}
+        "http" => {
+            return Err(refused(
+                "is plain http on a host that is not loopback; put TLS in front and use https, or pass --allow-http-public-url",
+            ));
+        }
+        _ => {
+            return Err(refused(
+                "must start with https:// (or http:// for loopback)",
+            ));
+        }
     }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refused("must not carry user info"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(refused(
+            "must have no path, query or fragment (MCP URLs are built at its root)",
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Records the URL MCP links are built on when one was given, so CLI commands print links
+/// that match; a server started without one leaves the record alone, and says when it
+/// answers elsewhere.
+async fn record_public_url(
+    store: &Store,
+    args: &ServeArgs,
+    config: &Config,
+) -> Result<(), CliError> {
+    let effective = config.public_url.as_deref().unwrap_or_default();
+    if args.public_url.is_some() {
+        return store
+            .set_setting(PUBLIC_URL, effective)
+            .await
+            .map_err(setup);
+    }
+    if let Some(recorded) = store.setting(PUBLIC_URL).await.map_err(setup)?
+        && recorded != effective
+    {
+        tracing::warn!(
+            recorded = %recorded,
+            serving = %effective,
+            "this server answers at another URL than the recorded public URL, which `mcp create` and `oauth-app show` print; pass --public-url to change the record"
+        );
+    }
+    Ok(())
 }
 
 /// Cancels `shutdown` on the first SIGTERM or SIGINT (Ctrl-C). The handlers are installed
@@ -1710,6 +1780,7 @@ async fn serve_connections(
 }
 
 async fn demo(common: &Common, args: ServeArgs) -> Result<(), CliError> {
+    let config = serve_config(&args, true, serving_threads(common))?;
     let listener = bind(args.listen).await?;
     let (sandbox_address, _sandbox) = sandbox::spawn()
         .await
@@ -1723,8 +1794,7 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), CliError> {
         common.key_file = Some(scratch.0.join("secret.key"));
     }
     let (store, keys) = open_store(&common, Open::Create).await?;
-    let config = serve_config(&args, true, serving_threads(&common));
-    record_public_url(&store, &config).await?;
+    record_public_url(&store, &args, &config).await?;
     let state = AppState::new(config, store, keys, common.registry);
     watch_signals(&state.shutdown)?;
     let p = Provisioner::new(state.clone());
