@@ -49,11 +49,12 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// Starts `serve` and waits until `/healthz` answers.
+/// Starts `serve` with its public URL and waits until `/healthz` answers.
 async fn serve(cwd: &Path, args: &[&str], port: u16) -> Child {
     let listen = format!("127.0.0.1:{port}");
+    let public = format!("http://{listen}");
     let mut all = args.to_vec();
-    all.extend(["serve", "--listen", &listen]);
+    all.extend(["serve", "--listen", &listen, "--public-url", &public]);
     let child = specgate(cwd, &all)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -143,7 +144,7 @@ async fn one_database_one_key_from_any_directory() {
         .unwrap();
     assert_eq!(listed.status(), 200, "the server accepts the CLI's token");
 
-    // The server recorded its URL, so a URL the CLI prints points at it.
+    // The server recorded the URL it was given, so a URL the CLI prints points at it.
     let account = ok_json(
         elsewhere.path(),
         &[
