@@ -75,6 +75,7 @@ async fn serve(extra: &[&str]) -> Served {
     let database = format!("sqlite://{}", dir.path().join("specgate.db").display());
     let child = Command::new(env!("CARGO_BIN_EXE_specgate"))
         .args(["--database", &database, "serve", "--listen", &listen])
+        .args(["--public-url", &format!("http://{listen}")])
         .args(extra)
         .env_remove("SPECGATE_SECRET_KEY")
         .env_remove("SPECGATE_KEY_FILE")
