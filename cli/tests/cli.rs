@@ -436,3 +436,117 @@ async fn a_public_url_is_checked_and_recorded_only_when_given() {
     let url = created["url"].as_str().unwrap();
     assert!(url.starts_with(&format!("{recorded}/mcp/")), "{url}");
 }
+
+/// Credentials come from a file, standard input or the environment, never only the command
+/// line; a new server says how many of its tools write; deleting an account says what went.
+#[test]
+fn secrets_stay_off_the_command_line_and_wide_servers_and_deletions_say_what_they_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        key_file: dir.path().join("key").display().to_string(),
+    };
+    cli.run(&["init"]);
+    let credentials = dir.path().join("malomo.json");
+    std::fs::write(&credentials, "{\"api_key\": \"from-a-file\"}\n").unwrap();
+    let from_file = cli.run(&[
+        "account",
+        "create",
+        "--integration",
+        "malomo",
+        "--name",
+        "from a file",
+        "--credentials",
+        &format!("@{}", credentials.display()),
+    ]);
+    let base = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_specgate"));
+        command
+            .args([
+                "--database",
+                &cli.database,
+                "--key-file",
+                &cli.key_file,
+                "--json",
+            ])
+            .args(["account", "create", "--integration", "malomo"]);
+        command
+    };
+    let mut piped = base()
+        .args(["--name", "from stdin", "--credentials", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    piped
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"api_key\": \"from-stdin\"}")
+        .unwrap();
+    assert!(piped.wait_with_output().unwrap().status.success());
+    let from_env = base()
+        .args(["--name", "from the environment"])
+        .env("SPECGATE_CREDENTIALS", "{\"api_key\": \"from-env\"}")
+        .output()
+        .unwrap();
+    assert!(
+        from_env.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_env.stderr)
+    );
+    let missing = cli.fails(&[
+        "account",
+        "create",
+        "--integration",
+        "malomo",
+        "--name",
+        "n",
+        "--credentials",
+        "@/nonexistent/creds.json",
+    ]);
+    assert!(missing.contains("cannot read the file"), "{missing}");
+    let listed = cli.run(&["account", "list"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+
+    // A server with every method says what it exposes, and how to narrow it.
+    let id = from_file["id"].as_str().unwrap();
+    let wide = cli.run(&["mcp", "create", "--account", id, "--name", "wide"]);
+    let exposes = &wide["exposes"];
+    assert!(exposes["writes"].as_u64().unwrap() > 0, "{wide}");
+    assert!(exposes["destructive"].as_u64().unwrap() > 0, "{wide}");
+    assert_eq!(
+        exposes["tools"].as_u64(),
+        Some(exposes["read_only"].as_u64().unwrap() + exposes["writes"].as_u64().unwrap())
+    );
+    assert!(
+        wide["warnings"].to_string().contains("--methods read"),
+        "{wide}"
+    );
+    let narrow = cli.run(&[
+        "mcp",
+        "create",
+        "--account",
+        id,
+        "--name",
+        "narrow",
+        "--methods",
+        "read",
+    ]);
+    assert_eq!(narrow["exposes"]["writes"], 0, "{narrow}");
+    assert!(narrow.get("warnings").is_none(), "{narrow}");
+
+    // Deleting the account (not on a terminal, so without a question) says what went with it.
+    let deleted = cli.run(&["account", "delete", id]);
+    let names: Vec<&str> = deleted["mcp_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{deleted}");
+    assert!(
+        names.contains(&"wide") && names.contains(&"narrow"),
+        "{deleted}"
+    );
+}

@@ -845,3 +845,32 @@ async fn admin_bodies_that_are_not_objects_change_nothing() {
         .await;
     assert_eq!(servers.as_array().map(Vec::len), Some(0), "{servers}");
 }
+
+/// The admin API says what a new or changed server exposes, and warns when every method is
+/// open.
+#[tokio::test]
+async fn a_server_says_how_many_of_its_tools_write() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let path = format!("/integrated-account/{account}/mcp");
+    let (status, wide) = h
+        .admin(Method::POST, &path, Some(json!({"name": "wide"})))
+        .await;
+    assert_eq!(status, 201, "{wide}");
+    assert!(wide["exposes"]["writes"].as_u64().unwrap() > 0, "{wide}");
+    assert!(
+        wide["warnings"].to_string().contains("every method"),
+        "{wide}"
+    );
+    let id = wide["id"].as_str().unwrap();
+    let (status, narrowed) = h
+        .admin(
+            Method::PATCH,
+            &format!("{path}/{id}"),
+            Some(json!({"config": {"methods": ["read"]}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{narrowed}");
+    assert_eq!(narrowed["exposes"]["writes"], 0, "{narrowed}");
+    assert!(narrowed.get("warnings").is_none(), "{narrowed}");
+}

@@ -1,7 +1,7 @@
 //! The `specgate` command line: serve compiled vendor tools over MCP, and provision who may
 //! use them. The `specgate` binary (`cli/`) calls [`main`] with the compiled registry.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -229,7 +229,8 @@ enum OAuthAppCommand {
         integration: String,
         #[arg(long)]
         client_id: String,
-        /// Read from the environment so it stays out of the process list and shell history.
+        /// The secret, `@FILE` or `-` (standard input); best from the environment, so it stays
+        /// out of the process list and shell history.
         #[arg(long, env = "SPECGATE_OAUTH_CLIENT_SECRET", hide_env_values = true)]
         client_secret: String,
         /// The consent page, when the vendor's host is per tenant.
@@ -316,8 +317,10 @@ enum AccountCommand {
         integration: String,
         #[arg(long)]
         name: String,
-        /// Credentials as JSON, e.g. '{"api_key": "sk_..."}'.
-        #[arg(long)]
+        /// Credentials as JSON (e.g. '{"api_key": "sk_..."}'), `@FILE` or `-` (standard input);
+        /// best from a file, standard input or the environment, since an inline value lands in
+        /// shell history and the process list.
+        #[arg(long, env = "SPECGATE_CREDENTIALS", hide_env_values = true)]
         credentials: String,
         #[arg(long)]
         base_url: Option<String>,
@@ -334,13 +337,20 @@ enum AccountCommand {
         id: String,
         #[arg(long)]
         name: Option<String>,
+        /// New credentials as JSON, `@FILE` or `-` (standard input).
         #[arg(long)]
         credentials: Option<String>,
         #[arg(long)]
         base_url: Option<String>,
     },
-    /// Delete an account and its MCP servers.
-    Delete { id: String },
+    /// Delete an account with its MCP servers (their URLs and OAuth grants end) and the API
+    /// tokens bound to it; on a terminal it says what goes and asks first.
+    Delete {
+        id: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Connect an account through the vendor's consent: prints the URL to open, then waits
     /// for the vendor's callback and prints the account.
     Connect {
@@ -595,6 +605,9 @@ enum CliError {
     /// Serving failed.
     #[error("{0}")]
     Serve(String),
+    /// The person answered no; nothing changed.
+    #[error("cancelled; nothing changed")]
+    Cancelled,
 }
 
 impl CliError {
@@ -611,7 +624,7 @@ impl CliError {
             | Self::Access(AccessError::UnknownToken) => 4,
             Self::Provision(ProvisionError::Store(_) | ProvisionError::Internal(_)) => 1,
             Self::Provision(_) => 5,
-            Self::Access(_) | Self::Stdio(_) | Self::Serve(_) => 1,
+            Self::Access(_) | Self::Stdio(_) | Self::Serve(_) | Self::Cancelled => 1,
         }
     }
 }
@@ -802,9 +815,39 @@ fn serving_threads(common: &Common) -> usize {
     )
 }
 
-fn parse_credentials(text: &str) -> Result<Credentials, CliError> {
-    serde_json::from_str(text)
+/// A secret flag's value: `-` reads standard input, `@FILE` the file, anything else is the
+/// value itself. A trailing newline, as editors and `echo` leave, is dropped.
+fn secret_value(flag: &str, given: &str) -> Result<String, CliError> {
+    let read = if given == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| CliError::Usage(format!("--{flag} -: cannot read standard input: {e}")))?
+    } else if let Some(path) = given.strip_prefix('@') {
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::Usage(format!("--{flag} @{path}: cannot read the file: {e}")))?
+    } else {
+        return Ok(given.to_owned());
+    };
+    Ok(read.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+fn parse_credentials(given: &str) -> Result<Credentials, CliError> {
+    serde_json::from_str(&secret_value("credentials", given)?)
         .map_err(|e| CliError::Usage(format!("--credentials is not valid credentials JSON: {e}")))
+}
+
+/// Asks `question` on the terminal; anything but `y` or `yes` cancels (exit 1).
+fn confirm(question: &str) -> Result<(), CliError> {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::Usage(format!("cannot read the answer: {e}")))?;
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(CliError::Cancelled)
+    }
 }
 
 /// A view as JSON for printing; views always serialize.
@@ -1115,9 +1158,30 @@ async fn account(common: &Common, command: AccountCommand) -> Result<(), CliErro
             };
             json_of(p.update_account(&id, request).await?)
         }
-        AccountCommand::Delete { id } => {
+        AccountCommand::Delete { id, yes } => {
+            let account = p.account(&id).await?;
+            let servers: Vec<Value> = p
+                .list_servers(&id)
+                .await?
+                .into_iter()
+                .map(|s| json!({"id": s.id, "name": s.name}))
+                .collect();
+            let api_tokens = p
+                .list_api_tokens()
+                .await?
+                .into_iter()
+                .filter(|t| t.account_id.as_deref() == Some(id.as_str()))
+                .count();
+            if !yes && std::io::stdin().is_terminal() {
+                confirm(&format!(
+                    "Delete account {} ({}) with its {} MCP server(s) (their URLs and OAuth grants stop working) and the {api_tokens} API token(s) bound to it?",
+                    printable(&account.name),
+                    account.integration,
+                    servers.len()
+                ))?;
+            }
             p.delete_account(&id).await?;
-            json!({"deleted": id})
+            json!({"deleted": id, "mcp_servers": servers, "api_tokens": api_tokens})
         }
         AccountCommand::Connect {
             integration,
@@ -1227,7 +1291,7 @@ async fn oauth_app(common: &Common, command: OAuthAppCommand) -> Result<(), CliE
         } => {
             let request = SetOAuthApp {
                 client_id,
-                client_secret,
+                client_secret: secret_value("client-secret", &client_secret)?,
                 authorize_url,
                 token_url,
                 scopes,

@@ -1477,6 +1477,12 @@ fn shown_once(
         p.warning role="alert" {
             "This URL contains a secret. It is shown only now and will not be shown again; copy it before you leave this page."
         }
+        @if let Some(exposes) = &server.exposes {
+            p #exposes {
+                "Clients can call " (exposes.tools) " tools: " (exposes.read_only) " that only read, "
+                (exposes.writes) " that write, " (exposes.destructive) " of those destructive (deletes and overwrites)."
+            }
+        }
         @for warning in &server.warnings { p.hint { (warning) } }
         label for="mcp-url" { "MCP URL (streamable HTTP)" }
         (copyable("mcp-url", &url))

@@ -16,7 +16,7 @@ use crate::crypto::{new_id, new_token};
 use crate::egress::UrlRefusal;
 use crate::state::AppState;
 use crate::store::{
-    Account, ApiToken, McpServer, SchemaProfile, ServerConfig, StoreError, TokenScope,
+    Account, ApiToken, Filter, McpServer, SchemaProfile, ServerConfig, StoreError, TokenScope,
     UpstreamHost, now,
 };
 
@@ -468,9 +468,59 @@ pub struct ServerView {
     /// The URL's path, with the secret token; shown once, also when the public URL is unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_path: Option<String>,
+    /// What its filters let clients call: after a create or an update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposes: Option<Exposure>,
     /// What the operator should know about the configuration just written.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// The tools a server's filters let clients call, by what they may do.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Exposure {
+    /// Every tool.
+    pub tools: usize,
+    /// Tools that only read.
+    pub read_only: usize,
+    /// Tools that write (everything else).
+    pub writes: usize,
+    /// Of the writing tools, those that may destroy or replace data (deletes, overwrites).
+    pub destructive: usize,
+}
+
+impl Exposure {
+    fn of<'a>(tools: impl Iterator<Item = &'a specgate_runtime::ToolDef>) -> Self {
+        tools.fold(Self::default(), |mut exposure, tool| {
+            exposure.tools += 1;
+            if tool.annotations.read_only {
+                exposure.read_only += 1;
+            } else {
+                exposure.writes += 1;
+                exposure.destructive += usize::from(tool.annotations.destructive);
+            }
+            exposure
+        })
+    }
+
+    /// What the operator should hear about it: too many tools for some clients, and writes
+    /// exposed without `methods` having asked for them.
+    fn warnings(self, config: &ServerConfig) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.tools > CLIENT_TOOL_CAP {
+            warnings.push(format!(
+                "this server exposes {} tools; some clients accept at most {CLIENT_TOOL_CAP} from one server, so narrow it with `methods`, `tags` or `tools`, or set `tool_exposure` to `discovery` (three tools that search, describe and call them)",
+                self.tools
+            ));
+        }
+        if self.writes > 0 && config.methods == Filter::All {
+            warnings.push(format!(
+                "this server exposes every method: {} of its {} tools write, {} of them destructive (deletes and overwrites); set `methods` to `read` (CLI `--methods read`) to expose only reads",
+                self.writes, self.tools, self.destructive
+            ));
+        }
+        warnings
+    }
 }
 
 /// A client signed in to an MCP server through OAuth.
@@ -548,22 +598,13 @@ fn server_view(server: McpServer, link: Option<(Option<String>, String)>) -> Ser
         config: server.config,
         url,
         mcp_path,
+        exposes: None,
         warnings: Vec::new(),
     }
 }
 
 /// Some clients accept at most this many tools from one server.
 const CLIENT_TOOL_CAP: usize = 128;
-
-fn tool_count_warnings(count: usize) -> Vec<String> {
-    if count > CLIENT_TOOL_CAP {
-        vec![format!(
-            "this server exposes {count} tools; some clients accept at most {CLIENT_TOOL_CAP} from one server, so narrow it with `methods`, `tags` or `tools`, or set `tool_exposure` to `discovery` (three tools that search, describe and call them)"
-        )]
-    } else {
-        Vec::new()
-    }
-}
 
 fn unknown_filter_value(field: Field, value: &str, valid: &[String]) -> String {
     let valid = valid.join(", ");
@@ -843,7 +884,7 @@ impl Provisioner {
         &self,
         integration: &specgate_runtime::Integration,
         config: &ServerConfig,
-    ) -> Result<usize, ProvisionError> {
+    ) -> Result<Exposure, ProvisionError> {
         if !(MIN_RESULT_BYTES..=MAX_RESULT_BYTES).contains(&config.max_result_bytes) {
             return Err(ProvisionError::ResultBudgetOutOfRange(
                 config.max_result_bytes,
@@ -887,15 +928,11 @@ impl Provisioner {
                 return Err(unknown(field, bad, valid));
             }
         }
-        let count = integration
-            .tools
-            .iter()
-            .filter(|t| allowed(t, config))
-            .count();
-        if count == 0 {
+        let exposure = Exposure::of(integration.tools.iter().filter(|t| allowed(t, config)));
+        if exposure.tools == 0 {
             return Err(ProvisionError::NoTools);
         }
-        Ok(count)
+        Ok(exposure)
     }
 
     fn parse_expiry(text: &str) -> Result<i64, ProvisionError> {
@@ -928,7 +965,7 @@ impl Provisioner {
         let account = self.account(account_id).await?;
         let integration = self.integration(&account.integration)?;
         check_name(&request.name)?;
-        let tool_count = self.check_config(integration, &request.config)?;
+        let exposure = self.check_config(integration, &request.config)?;
         let expires_at = request
             .expires_at
             .as_deref()
@@ -947,8 +984,10 @@ impl Provisioner {
             .store
             .create_server(&server, &self.state.keys.hash_token(&token))
             .await?;
+        let warnings = exposure.warnings(&server.config);
         let mut view = server_view(server, Some(self.link(&token)));
-        view.warnings = tool_count_warnings(tool_count);
+        view.exposes = Some(exposure);
+        view.warnings = warnings;
         Ok(view)
     }
 
@@ -998,17 +1037,19 @@ impl Provisioner {
             check_name(&name)?;
             server.name = name;
         }
-        let mut warnings = Vec::new();
+        let mut exposure = None;
         if let Some(patch) = request.config {
             let config = merge_config(&server.config, patch)?;
-            warnings = tool_count_warnings(self.check_config(integration, &config)?);
+            exposure = Some(self.check_config(integration, &config)?);
             server.config = config;
         }
         if let Some(expiry) = request.expires_at {
             server.expires_at = expiry.as_deref().map(Self::parse_expiry).transpose()?;
         }
         self.state.store.update_server(&server).await?;
+        let warnings = exposure.map_or_else(Vec::new, |e| e.warnings(&server.config));
         let mut view = server_view(server, None);
+        view.exposes = exposure;
         view.warnings = warnings;
         Ok(view)
     }
