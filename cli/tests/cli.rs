@@ -550,3 +550,75 @@ fn secrets_stay_off_the_command_line_and_wide_servers_and_deletions_say_what_the
         "{deleted}"
     );
 }
+
+/// The key is never replaced by accident, a backup restores, and a database from a newer
+/// specgate says so in words.
+#[tokio::test]
+async fn the_key_is_kept_backed_up_and_a_newer_database_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("db.sqlite");
+    let cli = Cli {
+        database: format!("sqlite://{}", db_path.display()),
+        key_file: dir.path().join("key").display().to_string(),
+    };
+    let init = cli.run(&["init"]);
+    cli.run(&[
+        "account",
+        "create",
+        "--integration",
+        "malomo",
+        "--name",
+        "kept",
+        "--credentials",
+        r#"{"api_key":"k"}"#,
+    ]);
+
+    // A backup while the database is in use, and a restore from it.
+    let backup_dir = dir.path().join("backup");
+    let backup_arg = backup_dir.display().to_string();
+    let backup = cli.run(&["backup", "--to", &backup_arg]);
+    assert_eq!(backup["key_fingerprint"], init["key_fingerprint"]);
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&backup_dir), 0o700);
+    for file in ["specgate.db", "secret.key"] {
+        assert_eq!(mode(&backup_dir.join(file)), 0o600, "{file}");
+    }
+    let restored = Cli {
+        database: format!("sqlite://{}", backup_dir.join("specgate.db").display()),
+        key_file: backup_dir.join("secret.key").display().to_string(),
+    };
+    let accounts = restored.run(&["account", "list"]);
+    assert_eq!(accounts[0]["name"], "kept", "{accounts}");
+    let again = cli.fails(&["backup", "--to", &backup_arg]);
+    assert!(again.contains("exists already"), "{again}");
+
+    // The key file gone: neither `init` nor `serve` writes a new one next to this database.
+    std::fs::rename(&cli.key_file, dir.path().join("key.moved")).unwrap();
+    for command in [vec!["init"], vec!["serve", "--listen", "127.0.0.1:0"]] {
+        let said = cli.fails(&command);
+        assert!(said.contains("no new key was made"), "{command:?}: {said}");
+        assert!(
+            said.contains(init["key_fingerprint"].as_str().unwrap()),
+            "{said}"
+        );
+        assert!(!std::path::Path::new(&cli.key_file).exists(), "{command:?}");
+    }
+    std::fs::rename(dir.path().join("key.moved"), &cli.key_file).unwrap();
+
+    // A migration this build does not know.
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&cli.database)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (999, 'from the future', 1, x'00', 0)")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    drop(connection);
+    let said = cli.fails(&["account", "list"]);
+    assert!(
+        said.contains("written by a newer specgate (it has migration 999"),
+        "{said}"
+    );
+}

@@ -160,6 +160,13 @@ struct ServeArgs {
 enum Command {
     /// Create the database and key (`serve` also does) and print where they are.
     Init,
+    /// Copy the database and its key into a new directory, while servers keep running
+    /// (SQLite: an online `VACUUM INTO`; PostgreSQL: the key, and how to dump the database).
+    Backup {
+        /// The directory to create; it must not exist yet.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Serve MCP and the admin API.
     Serve(ServeArgs),
     /// Serve together with in-process vendor sandboxes and ready-made demo MCP servers.
@@ -735,7 +742,24 @@ async fn open_store(common: &Common, open: Open) -> Result<(Store, Keys), CliErr
     let store = Store::open(&common.database, open == Open::Create)
         .await
         .map_err(setup)?;
-    let keys = Keys::load(env_key.as_deref(), &key_file, open == Open::Create).map_err(setup)?;
+    // A key is created only for a database that records none: next to one that records
+    // another key's fingerprint, a new key would only be a wrong one left on disk.
+    let recorded = store.setting(KEY_FINGERPRINT).await.map_err(setup)?;
+    if let Some(expected) = &recorded
+        && env_key.is_none()
+        && !key_file.exists()
+    {
+        return Err(setup(format!(
+            "no key file at {}, and this database was written with the key of fingerprint {expected}; no new key was made. Point --key-file / SPECGATE_KEY_FILE or SPECGATE_SECRET_KEY at that key (a `specgate backup` holds it)",
+            key_file.display()
+        )));
+    }
+    let keys = Keys::load(
+        env_key.as_deref(),
+        &key_file,
+        open == Open::Create && recorded.is_none(),
+    )
+    .map_err(setup)?;
     let expected = store
         .setting_or_insert(KEY_FINGERPRINT, keys.fingerprint())
         .await
@@ -859,6 +883,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let common = cli.common;
     match cli.command {
         Command::Init => init(&common).await,
+        Command::Backup { to } => backup(&common, &to).await,
         Command::Serve(args) => serve_command(&common, args).await,
         Command::Demo(args) => demo(&common, args).await,
         #[cfg(unix)]
@@ -927,6 +952,77 @@ async fn init(common: &Common) -> Result<(), CliError> {
                 common.database,
                 keys.fingerprint()
             )
+        },
+    );
+    Ok(())
+}
+
+/// `specgate backup`: the database (SQLite) and the key, into a new private directory, each
+/// file 0600; a restore is `--database sqlite://<dir>/specgate.db --key-file <dir>/secret.key`.
+async fn backup(common: &Common, to: &Path) -> Result<(), CliError> {
+    let (store, keys) = open_store(common, Open::Existing).await?;
+    if to.exists() {
+        return Err(CliError::Usage(format!(
+            "{} exists already; back up into a new directory",
+            to.display()
+        )));
+    }
+    crate::crypto::create_private_dir(to)
+        .map_err(|e| setup(format!("cannot create {}: {e}", to.display())))?;
+    let key_path = to.join("secret.key");
+    let key = match std::env::var("SPECGATE_SECRET_KEY") {
+        Ok(encoded) => encoded.trim().to_owned(),
+        Err(_) => std::fs::read_to_string(key_file(common)?)
+            .map_err(|e| setup(format!("cannot read the key: {e}")))?
+            .trim()
+            .to_owned(),
+    };
+    let mut file = crate::crypto::create_private_file(&key_path)
+        .map_err(|e| setup(format!("cannot write {}: {e}", key_path.display())))?;
+    file.write_all(key.as_bytes())
+        .map_err(|e| setup(format!("cannot write {}: {e}", key_path.display())))?;
+    let database = if sqlite_file(&common.database).is_some() {
+        let path = to.join("specgate.db");
+        store.backup_into(&path).await.map_err(setup)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| setup(format!("cannot restrict {}: {e}", path.display())))?;
+        }
+        Some(path)
+    } else {
+        None
+    };
+    let restore = database.as_ref().map(|path| {
+        format!(
+            "specgate --database sqlite://{} --key-file {} ...",
+            path.display(),
+            key_path.display()
+        )
+    });
+    let note = "PostgreSQL: dump the database with pg_dump (e.g. `pg_dump --format=custom`); the key is in the backup, and the dump is useless without it";
+    print(
+        common.json,
+        &json!({
+            "database": database.as_ref().map(|p| p.display().to_string()),
+            "key": key_path.display().to_string(),
+            "key_fingerprint": keys.fingerprint(),
+            "restore": restore,
+            "note": database.is_none().then_some(note),
+        }),
+        || match (&database, &restore) {
+            (Some(path), Some(restore)) => format!(
+                "database: {}\nkey: {} (fingerprint {})\nrestore with: {restore}",
+                path.display(),
+                key_path.display(),
+                keys.fingerprint()
+            ),
+            _ => format!(
+                "key: {} (fingerprint {})\n{note}",
+                key_path.display(),
+                keys.fingerprint()
+            ),
         },
     );
     Ok(())

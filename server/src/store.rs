@@ -24,6 +24,16 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A newer specgate migrated the database past what this build knows.
+    #[error(
+        "this database was written by a newer specgate (it has migration {applied}; this build knows migrations up to {known}): run that newer specgate, or restore a backup taken before the upgrade"
+    )]
+    Newer {
+        /// The unknown migration the database has.
+        applied: i64,
+        /// The newest migration this build has.
+        known: i64,
+    },
     /// The database lacks migrations this build needs.
     #[error("the database schema is at migration {applied}; this build needs {expected}")]
     Schema {
@@ -549,7 +559,19 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        migrator(!sqlite).run(&pool).await?;
+        let migrator = migrator(!sqlite);
+        migrator.run(&pool).await.map_err(|error| match error {
+            sqlx::migrate::MigrateError::VersionMissing(applied) => StoreError::Newer {
+                applied,
+                known: migrator
+                    .migrations
+                    .iter()
+                    .map(|m| m.version)
+                    .max()
+                    .unwrap_or(0),
+            },
+            other => other.into(),
+        })?;
         if let Some(path) = &sqlite_path {
             // SQLite gives the WAL and shared-memory files the database file's mode, but an
             // older database may have been created more open.
@@ -695,6 +717,19 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Writes a consistent copy of this SQLite database to `path` while others keep using
+    /// it (`VACUUM INTO`, which also leaves no free pages behind).
+    pub async fn backup_into(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::File(format!("{} is not UTF-8", path.display())))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     // ---- settings ----
