@@ -622,3 +622,95 @@ async fn the_key_is_kept_backed_up_and_a_newer_database_is_named() {
         "{said}"
     );
 }
+
+/// `key rotate` then `key rotate --finish`: every sealed secret moves to the new key in one
+/// transaction, MCP URLs and API tokens keep working, and the old key alone opens nothing.
+#[tokio::test]
+async fn a_key_rotation_reseals_every_secret_and_keeps_every_token() {
+    use specgate_server::crypto::Keys;
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        key_file: dir.path().join("key").display().to_string(),
+    };
+    let init = cli.run(&["init"]);
+    let account = cli.run(&[
+        "account",
+        "create",
+        "--integration",
+        "malomo",
+        "--name",
+        "rotated",
+        "--credentials",
+        r#"{"api_key":"sk_rotated"}"#,
+    ]);
+    let token = cli.run(&["api-token", "create", "--name", "admin"]);
+    let old_key = Keys::load(None, std::path::Path::new(&cli.key_file), false).unwrap();
+    let sealed = || async {
+        let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&cli.database)
+            .await
+            .unwrap();
+        let (value,): (String,) = sqlx::query_as("SELECT credentials_sealed FROM accounts")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+        value
+    };
+    let before = sealed().await;
+
+    let started = cli.run(&["key", "rotate"]);
+    assert_eq!(started["previous_fingerprint"], init["key_fingerprint"]);
+    assert!(cli.fails(&["key", "rotate"]).contains("under way"));
+    // Between the steps, commands (and servers reloaded with the new file) still work.
+    assert_eq!(cli.run(&["account", "list"])[0]["name"], "rotated");
+
+    let finished = cli.run(&["key", "rotate", "--finish"]);
+    assert_eq!(finished["secrets_sealed_again"], 1, "{finished}");
+    assert_eq!(finished["key_fingerprint"], started["key_fingerprint"]);
+    let after = sealed().await;
+    assert_ne!(after, before);
+    let new_key = Keys::load(None, std::path::Path::new(&cli.key_file), false).unwrap();
+    assert_eq!(new_key.previous_fingerprint(), None);
+    assert_eq!(
+        String::from_utf8(new_key.open(&after).unwrap()).unwrap(),
+        r#"{"api_key":"sk_rotated"}"#
+    );
+    assert!(
+        old_key.open(&after).is_err(),
+        "the old key alone opens nothing"
+    );
+    assert!(
+        cli.fails(&["key", "rotate", "--finish"])
+            .contains("no rotation")
+    );
+
+    // The API token still opens the admin API of a server on the rotated key.
+    let port = common::free_port();
+    let server = Command::new(env!("CARGO_BIN_EXE_specgate"))
+        .args([
+            "--database",
+            &cli.database,
+            "--key-file",
+            &cli.key_file,
+            "serve",
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("SPECGATE_SECRET_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = common::until_ready(server, port, "healthz").await;
+    let listed = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{port}/integrated-account/{}",
+            account["id"].as_str().unwrap()
+        ))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(listed.status(), 200);
+}

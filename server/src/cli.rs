@@ -226,6 +226,23 @@ enum Command {
     /// Origins a connection's `--return-to` may name.
     #[command(subcommand)]
     ReturnOrigin(ReturnOriginCommand),
+    /// The secret key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Rotate the key that seals credentials and secrets, in two steps: this writes a new key
+    /// file that still opens what the old key sealed; reload every server (`specgate reload`
+    /// or a restart), then `key rotate --finish` seals every stored secret again with the new
+    /// key in one transaction. Token hashes keep their pepper (they cannot be rewritten
+    /// without the tokens), so every URL and token keeps working.
+    Rotate {
+        /// Seal every stored secret again with the new key and drop the old one.
+        #[arg(long)]
+        finish: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -764,7 +781,7 @@ async fn open_store(common: &Common, open: Open) -> Result<(Store, Keys), CliErr
         .setting_or_insert(KEY_FINGERPRINT, keys.fingerprint())
         .await
         .map_err(setup)?;
-    if expected != keys.fingerprint() {
+    if expected != keys.fingerprint() && Some(expected.as_str()) != keys.previous_fingerprint() {
         let source = if env_key.is_some() {
             "SPECGATE_SECRET_KEY".to_owned()
         } else {
@@ -884,6 +901,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Init => init(&common).await,
         Command::Backup { to } => backup(&common, &to).await,
+        Command::Key(KeyCommand::Rotate { finish }) => rotate_key(&common, finish).await,
         Command::Serve(args) => serve_command(&common, args).await,
         Command::Demo(args) => demo(&common, args).await,
         #[cfg(unix)]
@@ -1025,6 +1043,64 @@ async fn backup(common: &Common, to: &Path) -> Result<(), CliError> {
             ),
         },
     );
+    Ok(())
+}
+
+/// `specgate key rotate [--finish]`.
+async fn rotate_key(common: &Common, finish: bool) -> Result<(), CliError> {
+    if std::env::var_os("SPECGATE_SECRET_KEY").is_some() {
+        return Err(CliError::Usage(
+            "the key comes from SPECGATE_SECRET_KEY; `key rotate` rewrites a key file, so point --key-file at one holding the key instead".to_owned(),
+        ));
+    }
+    let (store, keys) = open_store(common, Open::Existing).await?;
+    let path = key_file(common)?;
+    let under_way = keys.previous_fingerprint().map(str::to_owned);
+    let value = match (finish, under_way) {
+        (false, Some(_)) => {
+            return Err(CliError::Usage(
+                "a rotation is under way: reload every server, then run `specgate key rotate --finish`".to_owned(),
+            ));
+        }
+        (true, None) => {
+            return Err(CliError::Usage(
+                "no rotation is under way: `specgate key rotate` starts one".to_owned(),
+            ));
+        }
+        (false, None) => {
+            let rotated = keys.rotated().map_err(setup)?;
+            rotated.write(&path).map_err(setup)?;
+            json!({
+                "key": path.display().to_string(),
+                "key_fingerprint": rotated.fingerprint(),
+                "previous_fingerprint": keys.fingerprint(),
+                "next": "reload every server (specgate reload, or restart it), then run `specgate key rotate --finish`",
+            })
+        }
+        (true, Some(previous)) => {
+            let resealed = store
+                .reseal_all(
+                    |sealed| {
+                        let plain = keys
+                            .open(sealed)
+                            .map_err(|_| crate::store::StoreError::Unsealable)?;
+                        keys.seal(&plain)
+                            .map_err(|_| crate::store::StoreError::Unsealable)
+                    },
+                    (KEY_FINGERPRINT, keys.fingerprint()),
+                )
+                .await
+                .map_err(setup)?;
+            keys.without_previous().write(&path).map_err(setup)?;
+            json!({
+                "key": path.display().to_string(),
+                "key_fingerprint": keys.fingerprint(),
+                "retired_fingerprint": previous,
+                "secrets_sealed_again": resealed,
+            })
+        }
+    };
+    print(common.json, &value, || human(&value));
     Ok(())
 }
 

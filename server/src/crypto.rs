@@ -53,10 +53,19 @@ pub fn new_id() -> Result<String, CryptoError> {
         .collect())
 }
 
-/// The server's secret material: the AEAD key and the token-hash pepper derived from it.
+/// The server's secret material: the AEAD key that seals secrets, and the key the token-hash
+/// pepper and the audit log's digests derive from (the first key of the installation: token
+/// hashes cannot be rewritten without the tokens, so a rotation keeps it). During a rotation
+/// the AEAD key before it still opens what it sealed.
+///
+/// Written as base64 segments joined by `.`: the AEAD key, then (when it differs) the pepper
+/// key, then (during a rotation) the previous AEAD key. A single segment is both keys.
 #[derive(Clone)]
 pub struct Keys {
     cipher: XChaCha20Poly1305,
+    /// The AEAD key before a rotation and its fingerprint, until the rotation finishes.
+    previous: Option<(XChaCha20Poly1305, String)>,
+    material: Material,
     pepper: [u8; 32],
     /// The HMAC of the audit log's argument digests, keyed once (its key blocks absorbed) and
     /// cloned for each digest.
@@ -70,30 +79,102 @@ impl std::fmt::Debug for Keys {
     }
 }
 
+/// The raw keys behind [`Keys`], kept to write a rotated key file.
+#[derive(Clone, Copy)]
+struct Material {
+    cipher: [u8; 32],
+    pepper: [u8; 32],
+    previous: Option<[u8; 32]>,
+}
+
+fn fingerprint_of(key: &[u8; 32]) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"specgate key fingerprint v1")
+        .chain_update(key)
+        .finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Keys {
-    /// Keys from 32 raw bytes.
+    /// Keys from 32 raw bytes, which both seal and pepper.
     pub fn from_bytes(key: [u8; 32]) -> Self {
+        Self::from_material(Material {
+            cipher: key,
+            pepper: key,
+            previous: None,
+        })
+    }
+
+    fn from_material(material: Material) -> Self {
         let pepper: [u8; 32] = Sha256::new()
             .chain_update(b"specgate token pepper v1")
-            .chain_update(key)
+            .chain_update(material.pepper)
             .finalize()
             .into();
-        let digest = Sha256::new()
-            .chain_update(b"specgate key fingerprint v1")
-            .chain_update(key)
-            .finalize();
         let audit_key: [u8; 32] = Sha256::new()
             .chain_update(b"specgate audit arguments v1")
-            .chain_update(key)
+            .chain_update(material.pepper)
             .finalize()
             .into();
         Self {
-            cipher: XChaCha20Poly1305::new(&key.into()),
+            cipher: XChaCha20Poly1305::new(&material.cipher.into()),
+            previous: material
+                .previous
+                .map(|key| (XChaCha20Poly1305::new(&key.into()), fingerprint_of(&key))),
+            material,
             pepper,
             audit_mac: <hmac::Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&audit_key)
                 .expect("HMAC takes a key of any length"),
-            fingerprint: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
+            fingerprint: fingerprint_of(&material.cipher),
         }
+    }
+
+    /// A rotation's keys: a fresh AEAD key, the same pepper, and this AEAD key as the
+    /// previous one, which still opens what it sealed until the rotation finishes.
+    pub fn rotated(&self) -> Result<Self, CryptoError> {
+        Ok(Self::from_material(Material {
+            cipher: random_bytes::<32>()?,
+            pepper: self.material.pepper,
+            previous: Some(self.material.cipher),
+        }))
+    }
+
+    /// These keys without the previous AEAD key: what a finished rotation keeps.
+    pub fn without_previous(&self) -> Self {
+        Self::from_material(Material {
+            previous: None,
+            ..self.material
+        })
+    }
+
+    /// The previous AEAD key's fingerprint, during a rotation.
+    pub fn previous_fingerprint(&self) -> Option<&str> {
+        self.previous
+            .as_ref()
+            .map(|(_, fingerprint)| fingerprint.as_str())
+    }
+
+    /// The text form a key file holds (see [`Keys`]).
+    pub fn encoded(&self) -> String {
+        let m = &self.material;
+        let mut segments = vec![STANDARD.encode(m.cipher)];
+        if m.pepper != m.cipher || m.previous.is_some() {
+            segments.push(STANDARD.encode(m.pepper));
+        }
+        segments.extend(m.previous.map(|key| STANDARD.encode(key)));
+        segments.join(".")
+    }
+
+    /// Writes [`Keys::encoded`] to `path`, mode 0600, replacing it in one rename.
+    pub fn write(&self, path: &Path) -> Result<(), CryptoError> {
+        let fail = |source| CryptoError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        let staged = path.with_extension("rotating");
+        let _ = std::fs::remove_file(&staged);
+        write_private(&staged, self.encoded().as_bytes()).map_err(fail)?;
+        std::fs::rename(&staged, path).map_err(fail)
     }
 
     /// A short public identifier of the key (not usable to recover it), which the database
@@ -134,11 +215,24 @@ impl Keys {
     }
 
     fn decode(encoded: &str, from: &'static str) -> Result<Self, CryptoError> {
-        let bytes = STANDARD
-            .decode(encoded)
-            .map_err(|_| CryptoError::BadKey(from))?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadKey(from))?;
-        Ok(Self::from_bytes(key))
+        let key = |segment: &str| -> Result<[u8; 32], CryptoError> {
+            let bytes = STANDARD
+                .decode(segment)
+                .map_err(|_| CryptoError::BadKey(from))?;
+            bytes.try_into().map_err(|_| CryptoError::BadKey(from))
+        };
+        let segments: Vec<&str> = encoded.split('.').collect();
+        let (cipher, pepper, previous) = match segments.as_slice() {
+            [cipher] => (key(cipher)?, key(cipher)?, None),
+            [cipher, pepper] => (key(cipher)?, key(pepper)?, None),
+            [cipher, pepper, previous] => (key(cipher)?, key(pepper)?, Some(key(previous)?)),
+            _ => return Err(CryptoError::BadKey(from)),
+        };
+        Ok(Self::from_material(Material {
+            cipher,
+            pepper,
+            previous,
+        }))
     }
 
     /// Peppered SHA-256 of a token, hex-encoded: what the store keeps and looks up by.
@@ -223,26 +317,39 @@ impl Keys {
         self.open_bound(sealed, b"")
     }
 
-    /// Decrypts what [`Keys::seal_bound`] produced under the same context.
+    /// Decrypts what [`Keys::seal_bound`] produced under the same context, with this AEAD
+    /// key or, during a rotation, the previous one.
     pub fn open_bound(&self, sealed: &str, context: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(sealed)
-            .map_err(|_| CryptoError::Open)?;
-        if bytes.len() < 24 {
-            return Err(CryptoError::Open);
+        let opened = open_with(&self.cipher, sealed, context);
+        match &self.previous {
+            Some((previous, _)) if opened.is_err() => open_with(previous, sealed, context),
+            _ => opened,
         }
-        let (nonce, ciphertext) = bytes.split_at(24);
-        let nonce: [u8; 24] = nonce.try_into().map_err(|_| CryptoError::Open)?;
-        self.cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                chacha20poly1305::aead::Payload {
-                    msg: ciphertext,
-                    aad: context,
-                },
-            )
-            .map_err(|_| CryptoError::Open)
     }
+}
+
+fn open_with(
+    cipher: &XChaCha20Poly1305,
+    sealed: &str,
+    context: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(sealed)
+        .map_err(|_| CryptoError::Open)?;
+    if bytes.len() < 24 {
+        return Err(CryptoError::Open);
+    }
+    let (nonce, ciphertext) = bytes.split_at(24);
+    let nonce: [u8; 24] = nonce.try_into().map_err(|_| CryptoError::Open)?;
+    cipher
+        .decrypt(
+            &XNonce::from(nonce),
+            chacha20poly1305::aead::Payload {
+                msg: ciphertext,
+                aad: context,
+            },
+        )
+        .map_err(|_| CryptoError::Open)
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -313,6 +420,42 @@ mod tests {
         assert_eq!(keys.open_bound(&bound, b"server-a").unwrap(), b"cursor");
         assert!(keys.open_bound(&bound, b"server-b").is_err());
         assert!(keys.open(&bound).is_err());
+    }
+
+    #[test]
+    fn a_rotation_keeps_token_hashes_and_opens_old_seals_until_it_finishes() {
+        let old = Keys::from_bytes([5; 32]);
+        let sealed_before = old.seal(b"credentials").unwrap();
+        let rotated = old.rotated().unwrap();
+        assert_ne!(rotated.fingerprint(), old.fingerprint());
+        assert_eq!(rotated.previous_fingerprint(), Some(old.fingerprint()));
+        assert_eq!(rotated.hash_token("mcp_x"), old.hash_token("mcp_x"));
+        assert_eq!(
+            rotated
+                .seal_for("sgr_a", b"p")
+                .ok()
+                .map(|s| old.open_for("sgr_a", &s).is_ok()),
+            Some(true),
+            "secret-derived keys come from the pepper, which a rotation keeps"
+        );
+        assert_eq!(rotated.open(&sealed_before).unwrap(), b"credentials");
+        let sealed_after = rotated.seal(b"credentials").unwrap();
+        assert!(old.open(&sealed_after).is_err());
+        // Through the key file's text, and after the rotation finishes.
+        let read = Keys::decode(&rotated.encoded(), "test").unwrap();
+        assert_eq!(read.fingerprint(), rotated.fingerprint());
+        assert_eq!(read.open(&sealed_before).unwrap(), b"credentials");
+        let finished = Keys::decode(&rotated.without_previous().encoded(), "test").unwrap();
+        assert!(finished.open(&sealed_before).is_err());
+        assert_eq!(finished.open(&sealed_after).unwrap(), b"credentials");
+        assert_eq!(finished.hash_token("mcp_x"), old.hash_token("mcp_x"));
+        // A key file from before rotations existed reads as it did.
+        let single = STANDARD.encode([5; 32]);
+        assert_eq!(
+            Keys::decode(&single, "test").unwrap().fingerprint(),
+            old.fingerprint()
+        );
+        assert_eq!(old.encoded(), single);
     }
 
     #[test]

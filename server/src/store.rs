@@ -24,6 +24,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored secret opens with neither the key nor the previous one.
+    #[error("a stored secret opens with neither this key nor the previous one")]
+    Unsealable,
     /// A newer specgate migrated the database past what this build knows.
     #[error(
         "this database was written by a newer specgate (it has migration {applied}; this build knows migrations up to {known}): run that newer specgate, or restore a backup taken before the upgrade"
@@ -717,6 +720,52 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Seals every stored secret again (`reseal`: opened with the key that sealed it, sealed
+    /// with the current one) and sets the setting `fingerprint.0` to `fingerprint.1`, in one
+    /// transaction: a key rotation's end. Returns how many secrets were sealed again.
+    pub async fn reseal_all(
+        &self,
+        reseal: impl Fn(&str) -> Result<String, StoreError>,
+        fingerprint: (&str, &str),
+    ) -> Result<usize, StoreError> {
+        /// Every sealed column, with its table's key column.
+        const SEALED: [(&str, &str, &str); 4] = [
+            ("accounts", "id", "credentials_sealed"),
+            ("oauth_apps", "integration", "client_secret_sealed"),
+            ("oauth_connections", "state_hash", "verifier_sealed"),
+            ("oauth_connections", "state_hash", "authorize_sealed"),
+        ];
+        let mut transaction = self.pool.begin().await?;
+        let mut count = 0;
+        for (table, key, column) in SEALED {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {key} AS k, {column} AS v FROM {table} WHERE {column} IS NOT NULL"
+            )))
+            .fetch_all(&mut *transaction)
+            .await?;
+            for row in rows {
+                let id: String = row.try_get("k")?;
+                let sealed: String = row.try_get("v")?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE {table} SET {column} = $1 WHERE {key} = $2"
+                )))
+                .bind(reseal(&sealed)?)
+                .bind(id)
+                .execute(&mut *transaction)
+                .await?;
+                count += 1;
+            }
+        }
+        sqlx::query("UPDATE settings SET value = $2 WHERE name = $1")
+            .bind(fingerprint.0)
+            .bind(fingerprint.1)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        self.changes.bump();
+        Ok(count)
     }
 
     /// Writes a consistent copy of this SQLite database to `path` while others keep using
