@@ -874,3 +874,101 @@ async fn a_server_says_how_many_of_its_tools_write() {
     assert_eq!(narrowed["exposes"]["writes"], 0, "{narrowed}");
     assert!(narrowed.get("warnings").is_none(), "{narrowed}");
 }
+
+/// Every admin API error names the field at fault in JSON's words, never Rust's or serde's,
+/// and unknown routes and wrong methods answer the same envelope.
+#[tokio::test]
+async fn api_errors_name_the_field_and_speak_json() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let servers = format!("/integrated-account/{account}/mcp");
+    for (method, path, body, field) in [
+        (
+            Method::POST,
+            servers.clone(),
+            json!({"name": "n", "config": {"max_result_bytes": "big"}}),
+            "config.max_result_bytes",
+        ),
+        (
+            Method::POST,
+            servers.clone(),
+            json!({"name": "n", "config": {"max_result_bytes": 10}}),
+            "config.max_result_bytes",
+        ),
+        (
+            Method::POST,
+            servers.clone(),
+            json!({"name": "n", "config": {"tool_exposure": "some"}}),
+            "config.tool_exposure",
+        ),
+        (
+            Method::PATCH,
+            format!("/integrated-account/{account}"),
+            json!({"nme": "typo"}),
+            "nme",
+        ),
+        (
+            Method::POST,
+            "/integrated-account".to_owned(),
+            json!({"integration": "malomo"}),
+            "name",
+        ),
+        (
+            Method::POST,
+            servers.clone(),
+            json!({"name": "n", "config": {"methods": ["sideways"]}}),
+            "config.methods",
+        ),
+    ] {
+        let (status, answer) = h.admin(method, &path, Some(body)).await;
+        assert!(matches!(status, 400 | 422), "{path}: {status} {answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        for rust in [
+            "u32",
+            "usize",
+            "struct ",
+            "variant",
+            "Failed to deserialize",
+            "line 1",
+        ] {
+            assert!(!message.contains(rust), "`{rust}` in {message}");
+        }
+    }
+    for (method, path, status, code) in [
+        (Method::GET, "/no/such/route", 404, "not_found"),
+        (Method::DELETE, "/openapi.json", 405, "method_not_allowed"),
+        (
+            Method::PUT,
+            "/integrated-account",
+            405,
+            "method_not_allowed",
+        ),
+    ] {
+        let response = h
+            .http
+            .request(method.clone(), format!("{}{path}", h.base))
+            .bearer_auth(&h.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        if status == 405 {
+            assert!(response.headers().contains_key("allow"), "{path}");
+        }
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+    let index = h
+        .http
+        .get(&h.base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for link in ["/console", "/openapi.json", "/healthz", "/readyz"] {
+        assert!(index.contains(&format!("href=\"{link}\"")), "{index}");
+    }
+}

@@ -22,11 +22,13 @@ use crate::state::AppState;
 use crate::store::{SchemaProfile, TokenScope, UpstreamHost};
 use crate::web::{self, InternalFailure};
 
-/// An admin API error: a status, a stable code and a message that says what to fix.
+/// An admin API error: a status, a stable code, the request field at fault (as a JSON path,
+/// `config.max_result_bytes`) and a message that says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
+    field: Option<String>,
     message: String,
     /// What failed inside, for the log; never sent.
     internal: Option<String>,
@@ -37,9 +39,130 @@ impl ApiError {
         Self {
             status,
             code,
+            field: None,
             message: message.into(),
             internal: None,
         }
+    }
+
+    fn with_field(self, field: Option<String>) -> Self {
+        Self { field, ..self }
+    }
+}
+
+/// A provisioning field as a request names it: a server's filters and budget sit in `config`.
+fn field_path(field: Field) -> String {
+    match field {
+        Field::Methods
+        | Field::Tags
+        | Field::Tools
+        | Field::ExcludeTools
+        | Field::MaxResultBytes => format!("config.{field}"),
+        other => other.as_str().to_owned(),
+    }
+}
+
+/// What serde said of a body that does not fit, as the API says it: the field's JSON path and
+/// words without Rust's types. `path` is serde_path_to_error's (`.` for the body itself).
+fn body_error(path: &str, said: &str) -> (Option<String>, String) {
+    let said = said.split(" at line ").next().unwrap_or(said);
+    // serde_path_to_error's path ends at an unknown field already, and at a missing field's
+    // parent.
+    let within = |name: &str| match path {
+        "." | "" => name.to_owned(),
+        full if full == name || full.ends_with(&format!(".{name}")) => full.to_owned(),
+        parent => format!("{parent}.{name}"),
+    };
+    let ticked = |text: &str| text.split('`').nth(1).map(str::to_owned);
+    if let Some(rest) = said.strip_prefix("missing field ") {
+        let name = ticked(rest).unwrap_or_default();
+        return (Some(within(&name)), "is required".to_owned());
+    }
+    if let Some(rest) = said.strip_prefix("unknown field ") {
+        let name = ticked(rest).unwrap_or_default();
+        let valid = rest.split_once("expected ").map_or_else(
+            || "this object takes no fields".to_owned(),
+            |(_, list)| {
+                format!(
+                    "valid fields: {}",
+                    list.replace("one of ", "").replace('`', "")
+                )
+            },
+        );
+        return (Some(within(&name)), format!("is not a field here; {valid}"));
+    }
+    let field = (!matches!(path, "." | "")).then(|| path.to_owned());
+    if let Some(rest) = said.strip_prefix("unknown variant ") {
+        let value = ticked(rest).unwrap_or_default();
+        let valid = rest
+            .split_once("expected ")
+            .map_or("", |(_, list)| list)
+            .replace("one of ", "")
+            .replace('`', "");
+        return (field, format!("`{value}` is not one of: {valid}"));
+    }
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some(rest) = said.strip_prefix(prefix)
+            && let Some((got, want)) = rest.split_once(", expected ")
+        {
+            return (
+                field,
+                format!("must be {}, not {}", expected(want), found(got)),
+            );
+        }
+    }
+    (field, said.to_owned())
+}
+
+/// A JSON data rejection's field path (serde_path_to_error's, `.` for the body itself) and
+/// serde's message, from axum's text (`Failed to ...: <path>: <message>`).
+fn data_error_parts(error: &axum::extract::rejection::JsonDataError) -> (String, String) {
+    let text = error.body_text();
+    let text = text
+        .split_once("target type: ")
+        .map_or(text.as_str(), |(_, rest)| rest);
+    const MESSAGES: [&str; 8] = [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "missing field",
+        "unknown field",
+        "unknown variant",
+        "duplicate field",
+        "expected",
+    ];
+    match text.split_once(": ") {
+        Some((path, message)) if !MESSAGES.iter().any(|m| text.starts_with(m)) => {
+            (path.to_owned(), message.to_owned())
+        }
+        _ => (".".to_owned(), text.to_owned()),
+    }
+}
+
+/// serde's `expected` in words: no Rust type names.
+fn expected(want: &str) -> String {
+    match want {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".to_owned(),
+        "f32" | "f64" => "a number".to_owned(),
+        "a sequence" => "an array".to_owned(),
+        "a map" => "an object".to_owned(),
+        other if other.starts_with("struct ") => "an object".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// serde's account of a value it found, in JSON's words.
+fn found(got: &str) -> String {
+    match got {
+        "sequence" => "an array".to_owned(),
+        "map" => "an object".to_owned(),
+        "null" | "unit value" => "null".to_owned(),
+        other => other
+            .replace("floating point", "the number")
+            .replace("integer", "the number")
+            .replace("boolean", "the boolean")
+            .replace('`', ""),
     }
 }
 
@@ -100,13 +223,17 @@ impl From<ProvisionError> for ApiError {
             ),
             _ => error.to_string(),
         };
-        Self::new(status, code, message)
+        Self::new(status, code, message).with_field(error.field().map(field_path))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        let body = Json(json!({ "error": error }));
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -121,6 +248,32 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Any request no route serves answers the admin API's error envelope (404).
+pub async fn no_route(method: http::Method, uri: http::Uri) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "nothing answers {method} {}; the admin API's routes are in /openapi.json",
+            crate::provision::printable(&crate::redact_path(uri.path()))
+        ),
+    )
+    .into_response()
+}
+
+/// An admin API path with a method it does not take (405, with the `Allow` axum adds).
+pub async fn method_not_allowed(method: http::Method, uri: http::Uri) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not take {method}; its methods are in the Allow header and /openapi.json",
+            crate::provision::printable(&crate::redact_path(uri.path()))
+        ),
+    )
+    .into_response()
 }
 
 /// Logs the internal failure behind each 500, once, outside the error's conversion.
@@ -152,11 +305,14 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
             };
         match parsed {
             Ok(Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_body",
-                e.body_text(),
-            )),
+            Err(JsonRejection::JsonDataError(e)) => {
+                let (path, said) = data_error_parts(&e);
+                let (field, message) = body_error(&path, &said);
+                Err(
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+                        .with_field(field),
+                )
+            }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -455,6 +611,8 @@ pub struct Operation {
     pub path: &'static str,
     handler: MethodRouter<Provisioner>,
     summary: &'static str,
+    /// The OpenAPI tag: the group it is listed under.
+    tag: &'static str,
     /// Request body schema.
     body: Option<&'static str>,
     /// Success status and response schema (`None`: no content).
@@ -485,6 +643,7 @@ fn op(
         path,
         handler,
         summary,
+        tag: "",
         body,
         success,
         errors,
@@ -493,12 +652,40 @@ fn op(
 
 /// Every admin operation behind the token check, in the document's order.
 pub fn operations() -> Vec<Operation> {
-    integration_operations()
-        .into_iter()
-        .chain(account_operations())
-        .chain(connect_operations())
-        .chain(server_operations())
+    let tagged = |tag: &'static str, group: Vec<Operation>| {
+        group
+            .into_iter()
+            .map(move |operation| Operation { tag, ..operation })
+    };
+    tagged("integrations", integration_operations().into())
+        .chain(tagged("accounts", account_operations().into()))
+        .chain(tagged("connect", connect_operations().into()))
+        .chain(tagged("mcp servers", server_operations().into()))
         .collect()
+}
+
+/// An operation's `operationId`: its method and path in camel case, each `{param}` as
+/// `ByParam` (`get /integrated-account/{id}` is `getIntegratedAccountById`).
+fn operation_id(method: &str, path: &str) -> String {
+    let capitalized = |word: &str| {
+        let mut chars = word.chars();
+        chars
+            .next()
+            .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+            .unwrap_or_default()
+    };
+    let mut id = method.to_owned();
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        let (prefix, name) = match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => ("By", param),
+            None => ("", segment),
+        };
+        id.push_str(prefix);
+        for word in name.split(['-', '_']) {
+            id.push_str(&capitalized(word));
+        }
+    }
+    id
 }
 
 /// Connecting accounts through the vendor's consent: OAuth apps, connections, return origins.
@@ -790,6 +977,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(protected)
         .route("/openapi.json", get(|| async { Json(openapi()) }))
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 /// The admin API's OpenAPI 3.1 document, built from [`operations`].
@@ -810,9 +998,9 @@ pub fn openapi() -> Value {
         "schema_profile": {"type": "string", "enum": ["full", "portable"]},
         "max_result_bytes": {"type": "integer", "minimum": 2000, "maximum": 2000000, "default": 100000, "description": "The most bytes a tools/call result takes: list pages shrink to fit (next_cursor continues after the last item), a larger object is shortened with a note of what was cut."},
         "tool_exposure": {"type": "string", "enum": ["all", "discovery"], "default": "all", "description": "`discovery` lists only search_tools, get_tool_schema and call_tool, over the same tools: for integrations too big to list."}}});
-    let error = json!({"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}});
+    let error = json!({"type": "object", "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string", "description": "The request field at fault, as a JSON path (`config.max_result_bytes`), when one is."}}}}});
     let account = json!({"type": "object", "properties": {"id": {"type": "string"}, "integration": {"type": "string"}, "name": {"type": "string"}, "base_url": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}, "needs_reconnect": {"type": "boolean", "description": "The vendor refused its refresh token: connect it again (POST /integrated-account/{id}/reconnect)."}}});
-    let server = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string", "description": "Only in create and rotate responses, when the public URL is known."}, "mcp_path": {"type": "string", "description": "Only in create and rotate responses."}, "warnings": {"type": "array", "items": {"type": "string"}, "description": "Only when there is something to know, such as more tools than some clients accept (128)."}}});
+    let server = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "config": {"$ref": "#/components/schemas/ServerConfig"}, "expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}, "url": {"type": "string", "description": "Only in create and rotate responses, when the public URL is known."}, "mcp_path": {"type": "string", "description": "Only in create and rotate responses."}, "exposes": {"type": "object", "description": "Only in create and update responses: the tools its filters let clients call.", "properties": {"tools": {"type": "integer"}, "read_only": {"type": "integer"}, "writes": {"type": "integer"}, "destructive": {"type": "integer"}}}, "warnings": {"type": "array", "items": {"type": "string"}, "description": "Only when there is something to know, such as more tools than some clients accept (128)."}}});
     let mut paths = serde_json::Map::new();
     for operation in operations() {
         let mut responses = serde_json::Map::new();
@@ -830,7 +1018,12 @@ pub fn openapi() -> Value {
                 json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
             );
         }
-        let mut entry = json!({"summary": operation.summary, "responses": responses});
+        let mut entry = json!({
+            "operationId": operation_id(operation.method, operation.path),
+            "tags": [operation.tag],
+            "summary": operation.summary,
+            "responses": responses,
+        });
         if let Some(body) = operation.body {
             entry["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
         }
@@ -869,6 +1062,62 @@ pub fn openapi() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operation_ids_are_unique_camel_case() {
+        assert_eq!(
+            operation_id("get", "/integrated-account/{id}/mcp/{mcp_id}/grants"),
+            "getIntegratedAccountByIdMcpByMcpIdGrants"
+        );
+        let ids: std::collections::BTreeSet<String> = operations()
+            .iter()
+            .map(|o| operation_id(o.method, o.path))
+            .collect();
+        assert_eq!(ids.len(), operations().len());
+        assert!(operations().iter().all(|o| !o.tag.is_empty()));
+    }
+
+    #[test]
+    fn body_errors_name_the_field_in_json_words() {
+        assert_eq!(
+            body_error(
+                "config.max_result_bytes",
+                "invalid type: string \"big\", expected u32 at line 1 column 40"
+            ),
+            (
+                Some("config.max_result_bytes".to_owned()),
+                "must be a whole number, 0 or more, not string \"big\"".to_owned()
+            )
+        );
+        assert_eq!(
+            body_error(".", "invalid type: sequence, expected struct UpdateAccount"),
+            (None, "must be an object, not an array".to_owned())
+        );
+        assert_eq!(
+            body_error("config", "missing field `name`"),
+            (Some("config.name".to_owned()), "is required".to_owned())
+        );
+        assert_eq!(
+            body_error(
+                "nme",
+                "unknown field `nme`, expected one of `name`, `base_url`"
+            ),
+            (
+                Some("nme".to_owned()),
+                "is not a field here; valid fields: name, base_url".to_owned()
+            )
+        );
+        assert_eq!(
+            body_error(
+                "config.tool_exposure",
+                "unknown variant `some`, expected `all` or `discovery`"
+            ),
+            (
+                Some("config.tool_exposure".to_owned()),
+                "`some` is not one of: all or discovery".to_owned()
+            )
+        );
+    }
 
     #[test]
     fn every_provisioning_error_has_a_status_and_code() {

@@ -86,6 +86,8 @@ pub fn app(state: AppState) -> Router {
         .merge(oauth::router(state.clone()))
         .merge(callback::router(state.clone()))
         .merge(ops)
+        .route("/", get(index))
+        .fallback(admin::no_route)
         .nest("/console", console::router(state.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(
             state.config.max_body_bytes,
@@ -110,6 +112,25 @@ pub fn app(state: AppState) -> Router {
     } else {
         app
     }
+}
+
+/// `/`: where to go from here.
+async fn index() -> axum::response::Html<String> {
+    let links = [
+        ("/console", "The web console"),
+        ("/openapi.json", "The admin API's OpenAPI document"),
+        ("/healthz", "Health"),
+        ("/readyz", "Readiness"),
+        ("/metrics", "Prometheus metrics"),
+    ];
+    web::document(
+        "specgate",
+        maud::html! { span.brand { "specgate" } },
+        maud::html! {
+            ul { @for (href, label) in links { li { a href=(href) { (label) } } } }
+        },
+        None,
+    )
 }
 
 /// `/readyz`: 200 while the database answers with a current schema and the process is not
