@@ -157,8 +157,7 @@ fn cli_provisions_and_stdio_serves_the_filtered_tools() {
         "--account",
         account_id,
         signed_id,
-        "--oauth",
-        "false",
+        "--no-oauth",
     ]);
     assert_eq!(updated["config"]["oauth"], false, "{updated}");
     assert!(
@@ -713,4 +712,136 @@ async fn a_key_rotation_reseals_every_secret_and_keeps_every_token() {
     server.kill().unwrap();
     server.wait().unwrap();
     assert_eq!(listed.status(), 200);
+}
+
+/// The CLI's output holds up: errors as JSON under `--json`, the closest name suggested, an
+/// empty update refused, `--x`/`--no-x` switches, RFC 3339 times, and an unreachable
+/// PostgreSQL named at once.
+#[test]
+fn cli_errors_and_output_are_ones_a_person_or_script_can_act_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        key_file: dir.path().join("key").display().to_string(),
+    };
+    cli.run(&["init"]);
+    let json_failure = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_specgate"))
+            .args([
+                "--database",
+                &cli.database,
+                "--key-file",
+                &cli.key_file,
+                "--json",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        let error: Value = serde_json::from_slice(&output.stderr)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+        (output.status.code(), error)
+    };
+    let (code, error) = json_failure(&[
+        "account",
+        "create",
+        "--integration",
+        "edesk",
+        "--name",
+        "n",
+        "--credentials",
+        "{}",
+    ]);
+    assert_eq!(code, Some(5), "{error}");
+    assert_eq!(error["error"]["code"], "unknown_integration", "{error}");
+    assert_eq!(error["error"]["field"], "integration", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `e_desk`?"),
+        "{error}"
+    );
+
+    let account = cli.run(&[
+        "account",
+        "create",
+        "--integration",
+        "malomo",
+        "--name",
+        "acme",
+        "--credentials",
+        r#"{"api_key":"k"}"#,
+    ]);
+    let id = account["id"].as_str().unwrap();
+    let server = cli.run(&["mcp", "create", "--account", id, "--name", "s", "--oauth"]);
+    let sid = server["id"].as_str().unwrap();
+    assert_eq!(server["config"]["oauth"], true);
+    for args in [
+        vec!["account", "update", id],
+        vec!["mcp", "update", "--account", id, sid],
+    ] {
+        let (code, error) = json_failure(&args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("nothing to change"),
+            "{error}"
+        );
+    }
+    let off = cli.run(&["mcp", "update", "--account", id, sid, "--no-oauth"]);
+    assert_eq!(off["config"]["oauth"], false);
+    let last_wins = cli.run(&[
+        "mcp",
+        "update",
+        "--account",
+        id,
+        sid,
+        "--no-oauth",
+        "--oauth",
+    ]);
+    assert_eq!(last_wins["config"]["oauth"], true);
+
+    let rfc3339 = |value: &Value| {
+        let text = value.as_str().unwrap_or_default();
+        assert!(
+            text.len() >= 20 && text.as_bytes()[4] == b'-' && text.contains('T'),
+            "not RFC 3339: {value}"
+        );
+    };
+    cli.run(&["api-token", "create", "--name", "admin"]);
+    rfc3339(&cli.run(&["api-token", "list"])[0]["created_at"]);
+    let allowed = cli.run(&[
+        "upstream-host",
+        "allow",
+        "--integration",
+        "malomo",
+        "eu.gomalomo.com",
+    ]);
+    rfc3339(&allowed["created_at"]);
+
+    // Nothing listens on this port: the error names it, right away.
+    let port = common::free_port();
+    let output = Command::new(env!("CARGO_BIN_EXE_specgate"))
+        .args([
+            "--database",
+            &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            "account",
+            "list",
+        ])
+        .env(
+            "SPECGATE_SECRET_KEY",
+            "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to the database at 127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
 }

@@ -48,6 +48,16 @@ impl ApiError {
     fn with_field(self, field: Option<String>) -> Self {
         Self { field, ..self }
     }
+
+    /// The error as the API answers it, and the CLI prints it under `--json`:
+    /// `{"error": {"code", "message", "field"?}}`.
+    pub fn body(&self) -> Value {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = &self.field {
+            error["field"] = json!(field);
+        }
+        json!({ "error": error })
+    }
 }
 
 /// A provisioning field as a request names it: a server's filters and budget sit in `config`.
@@ -229,11 +239,7 @@ impl From<ProvisionError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        let body = Json(json!({ "error": error }));
+        let body = Json(self.body());
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -249,8 +249,10 @@ enum KeyCommand {
 enum OAuthAppCommand {
     /// Register (or replace) the OAuth app; register specgate's callback URL at the vendor.
     Set {
+        /// The integration (`specgate integrations` lists them).
         #[arg(long)]
         integration: String,
+        /// The client id the vendor issued.
         #[arg(long)]
         client_id: String,
         /// The secret, `@FILE` or `-` (standard input); best from the environment, so it stays
@@ -272,11 +274,13 @@ enum OAuthAppCommand {
     },
     /// Show the OAuth app (never its secret) and the callback URL to register.
     Show {
+        /// The integration (`specgate integrations` lists them).
         #[arg(long)]
         integration: String,
     },
     /// Remove the OAuth app.
     Remove {
+        /// The integration (`specgate integrations` lists them).
         #[arg(long)]
         integration: String,
     },
@@ -285,30 +289,41 @@ enum OAuthAppCommand {
 #[derive(Subcommand)]
 enum ReturnOriginCommand {
     /// Allow an origin, e.g. https://app.example.com.
-    Allow { origin: String },
+    Allow {
+        /// An origin: scheme, host and port, e.g. https://app.example.com.
+        origin: String,
+    },
     /// List the allowed origins.
     List,
     /// Remove an allowed origin.
-    Remove { origin: String },
+    Remove {
+        /// An origin: scheme, host and port, e.g. https://app.example.com.
+        origin: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum UpstreamHostCommand {
     /// Allow a host (or `*.example.com`) for an integration's base URLs and token URLs.
     Allow {
+        /// The integration (`specgate integrations` lists them).
         #[arg(long)]
         integration: String,
+        /// A host name, or `*.suffix` for its subdomains.
         host: String,
     },
     /// Show the declared and allowed hosts of an integration.
     List {
+        /// The integration (`specgate integrations` lists them).
         #[arg(long)]
         integration: String,
     },
     /// Remove an allowed host.
     Remove {
+        /// The integration (`specgate integrations` lists them).
         #[arg(long)]
         integration: String,
+        /// A host name, or `*.suffix` for its subdomains.
         host: String,
     },
 }
@@ -317,6 +332,7 @@ enum UpstreamHostCommand {
 enum ApiTokenCommand {
     /// Create a token; it is printed once.
     Create {
+        /// What the token is for, as lists show it.
         #[arg(long)]
         name: String,
         /// `admin`: the admin API and every MCP server's second factor. `mcp`: only the second
@@ -330,15 +346,20 @@ enum ApiTokenCommand {
     /// List tokens (never the secrets).
     List,
     /// Revoke a token by id.
-    Revoke { id: String },
+    Revoke {
+        /// The API token's id (`api-token list` shows them).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum AccountCommand {
     /// Register a vendor account.
     Create {
+        /// The integration (`specgate integrations` lists them).
         #[arg(long)]
         integration: String,
+        /// The account's display name.
         #[arg(long)]
         name: String,
         /// Credentials as JSON (e.g. '{"api_key": "sk_..."}'), `@FILE` or `-` (standard input);
@@ -346,6 +367,7 @@ enum AccountCommand {
         /// shell history and the process list.
         #[arg(long, env = "SPECGATE_CREDENTIALS", hide_env_values = true)]
         credentials: String,
+        /// The vendor API's base URL, for a per-tenant host (the spec's by default).
         #[arg(long)]
         base_url: Option<String>,
         /// Allow an http:// loopback base URL.
@@ -355,21 +377,28 @@ enum AccountCommand {
     /// List accounts.
     List,
     /// Show one account.
-    Get { id: String },
+    Get {
+        /// The account's id (`account list` shows them).
+        id: String,
+    },
     /// Rename, rotate credentials, or move to another base URL (which needs new credentials).
     Update {
+        /// The account's id (`account list` shows them).
         id: String,
+        /// The account's display name.
         #[arg(long)]
         name: Option<String>,
         /// New credentials as JSON, `@FILE` or `-` (standard input).
         #[arg(long)]
         credentials: Option<String>,
+        /// The vendor API's base URL, for a per-tenant host (the spec's by default).
         #[arg(long)]
         base_url: Option<String>,
     },
     /// Delete an account with its MCP servers (their URLs and OAuth grants end) and the API
     /// tokens bound to it; on a terminal it says what goes and asks first.
     Delete {
+        /// The account's id (`account list` shows them).
         id: String,
         /// Do not ask.
         #[arg(long)]
@@ -378,10 +407,13 @@ enum AccountCommand {
     /// Connect an account through the vendor's consent: prints the URL to open, then waits
     /// for the vendor's callback and prints the account.
     Connect {
+        /// The integration (`specgate integrations` lists them).
         #[arg(long)]
         integration: String,
+        /// The account's display name.
         #[arg(long)]
         name: String,
+        /// The vendor API's base URL, for a per-tenant host (the spec's by default).
         #[arg(long)]
         base_url: Option<String>,
         /// Scopes to ask for instead of the OAuth app's (repeat the flag).
@@ -399,11 +431,15 @@ enum AccountCommand {
     },
     /// Connect an account again (after `needs_reconnect`), keeping its id and MCP servers.
     Reconnect {
+        /// The account's id (`account list` shows them).
         id: String,
+        /// OAuth scopes to ask for (repeat the flag); the app's by default.
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// Where the browser goes after the callback; its origin must be allowed (`return-origin allow`).
         #[arg(long)]
         return_to: Option<String>,
+        /// Seconds to wait for the vendor's callback.
         #[arg(long, default_value_t = 600)]
         wait: u64,
         /// Accept a vendor user or tenant other than the one the account was first connected
@@ -417,8 +453,10 @@ enum AccountCommand {
 enum McpCommand {
     /// Provision an MCP server; its URL is printed once.
     Create {
+        /// The account's id.
         #[arg(long)]
         account: String,
+        /// The server's display name.
         #[arg(long)]
         name: String,
         /// Comma-separated: read, write, custom, or method names (default: all).
@@ -433,11 +471,8 @@ enum McpCommand {
         /// Comma-separated tool names never to expose.
         #[arg(long, value_delimiter = ',')]
         exclude_tools: Vec<String>,
-        #[arg(long)]
-        require_api_token_auth: bool,
-        /// Clients sign in with OAuth 2.1 (ChatGPT, Claude), or send an API token.
-        #[arg(long)]
-        oauth: bool,
+        #[command(flatten)]
+        switches: Switches,
         /// The most bytes a tools/call result takes (2,000 to 2,000,000).
         #[arg(long, default_value_t = crate::store::DEFAULT_MAX_RESULT_BYTES)]
         max_result_bytes: u32,
@@ -454,20 +489,26 @@ enum McpCommand {
     },
     /// List an account's MCP servers.
     List {
+        /// The account's id.
         #[arg(long)]
         account: String,
     },
     /// Show one MCP server.
     Get {
+        /// The account's id.
         #[arg(long)]
         account: String,
+        /// The MCP server's id (`mcp list` shows them).
         id: String,
     },
     /// Change a server's name, filters or expiry; only the flags given change.
     Update {
+        /// The account's id.
         #[arg(long)]
         account: String,
+        /// The MCP server's id (`mcp list` shows them).
         id: String,
+        /// The server's display name.
         #[arg(long)]
         name: Option<String>,
         /// Comma-separated; `all` for every method.
@@ -482,11 +523,8 @@ enum McpCommand {
         /// Comma-separated tool names never to expose; an empty value clears the list.
         #[arg(long, value_delimiter = ',')]
         exclude_tools: Option<Vec<String>>,
-        #[arg(long)]
-        require_api_token_auth: Option<bool>,
-        /// `true`: clients sign in with OAuth 2.1, or send an API token.
-        #[arg(long)]
-        oauth: Option<bool>,
+        #[command(flatten)]
+        switches: Switches,
         /// The most bytes a tools/call result takes (2,000 to 2,000,000).
         #[arg(long)]
         max_result_bytes: Option<u32>,
@@ -505,20 +543,26 @@ enum McpCommand {
     },
     /// Issue a new URL and revoke the old one.
     Rotate {
+        /// The account's id.
         #[arg(long)]
         account: String,
+        /// The MCP server's id (`mcp list` shows them).
         id: String,
     },
     /// Delete an MCP server.
     Delete {
+        /// The account's id.
         #[arg(long)]
         account: String,
+        /// The MCP server's id (`mcp list` shows them).
         id: String,
     },
     /// Preview exactly the tools a server exposes, with their schemas.
     Tools {
+        /// The account's id.
         #[arg(long)]
         account: String,
+        /// The MCP server's id (`mcp list` shows them).
         id: String,
         /// Show the schemas of this profile instead of the server's own.
         #[arg(long, value_enum)]
@@ -526,21 +570,28 @@ enum McpCommand {
     },
     /// The clients signed in to the server with OAuth (its grants).
     Grants {
+        /// The account's id.
         #[arg(long)]
         account: String,
+        /// The MCP server's id (`mcp list` shows them).
         id: String,
     },
     /// Revoke a grant: its tokens stop working at once, on every instance.
     RevokeGrant {
+        /// The account's id.
         #[arg(long)]
         account: String,
+        /// The MCP server's id (`mcp list` shows them).
         id: String,
+        /// The grant's id (`mcp grants` lists them).
         grant: String,
     },
     /// The server's tool calls from the audit log, newest first (also after it was deleted).
     Calls {
+        /// The account's id.
         #[arg(long)]
         account: String,
+        /// The MCP server's id (`mcp list` shows them).
         id: String,
         /// Rows per page (1–500).
         #[arg(long, default_value_t = 100)]
@@ -581,6 +632,7 @@ pub fn main(registry: &'static [&'static Integration]) -> ExitCode {
         .init();
     let mut cli = Cli::parse();
     cli.common.registry = registry;
+    let json_errors = cli.common.json;
     // Serving runs its own threads (see `crate::serving`); this runtime is the
     // first of them.
     let mut runtime = if matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
@@ -602,8 +654,13 @@ pub fn main(registry: &'static [&'static Integration]) -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(error.exit_code())
+            let code = error.exit_code();
+            if json_errors {
+                eprintln!("{}", error.into_json());
+            } else {
+                eprintln!("error: {error}");
+            }
+            ExitCode::from(code)
         }
     }
 }
@@ -635,6 +692,27 @@ enum CliError {
 }
 
 impl CliError {
+    /// The error as `--json` prints it on stderr: the admin API's envelope, so scripts read
+    /// one shape from both.
+    fn into_json(self) -> Value {
+        let message = self.to_string();
+        let code = match self {
+            Self::Provision(error) => {
+                // The API's code and field, with the CLI's words (`upstream-host allow`).
+                let mut body = crate::admin::ApiError::from(error).body();
+                body["error"]["message"] = json!(message);
+                return body;
+            }
+            Self::Usage(_) => "usage",
+            Self::Setup(_) => "setup",
+            Self::Access(_) => "access",
+            Self::Stdio(_) => "stdio",
+            Self::Serve(_) => "serve",
+            Self::Cancelled => "cancelled",
+        };
+        json!({"error": {"code": code, "message": message}})
+    }
+
     /// 2: a flag's value is unusable (as clap's own usage errors); 3: the database or key;
     /// 4: what the command names does not exist; 5: provisioning refused the request;
     /// 1: anything else.
@@ -681,6 +759,40 @@ fn print(json_mode: bool, value: &Value, text: impl FnOnce() -> String) {
         out(&serde_json::to_string_pretty(value).unwrap_or_default());
     } else {
         out(&text());
+    }
+}
+
+/// A view with every time as RFC 3339, as the CLI prints it: the admin API's Unix seconds
+/// (`created_at`, `updated_at`, `expires_at`) and milliseconds (`at_ms`, `last_used_ms`, which
+/// lose their suffix) become timestamps.
+fn with_rfc3339_times(value: Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().map(with_rfc3339_times).collect()),
+        Value::Object(object) => Value::Object(
+            object
+                .into_iter()
+                .map(|(key, value)| {
+                    let millis = key
+                        .strip_suffix("_ms")
+                        .filter(|k| matches!(*k, "at" | "last_used"));
+                    match (value.as_i64(), millis) {
+                        (Some(ms), Some(name)) => {
+                            (name.to_owned(), json!(crate::provision::rfc3339_ms(ms)))
+                        }
+                        (Some(secs), None)
+                            if matches!(
+                                key.as_str(),
+                                "created_at" | "updated_at" | "expires_at"
+                            ) =>
+                        {
+                            (key, json!(crate::provision::rfc3339(secs)))
+                        }
+                        _ => (key, with_rfc3339_times(value)),
+                    }
+                })
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -876,6 +988,12 @@ fn parse_credentials(given: &str) -> Result<Credentials, CliError> {
         .map_err(|e| CliError::Usage(format!("--credentials is not valid credentials JSON: {e}")))
 }
 
+/// An update that names nothing to change: a usage error (exit 2), so a script that lost a
+/// flag hears of it.
+fn nothing_to_change() -> CliError {
+    CliError::Usage("nothing to change: give at least one of the flags `--help` lists".to_owned())
+}
+
 /// Asks `question` on the terminal; anything but `y` or `yes` cancels (exit 1).
 fn confirm(question: &str) -> Result<(), CliError> {
     eprint!("{question} [y/N] ");
@@ -891,9 +1009,9 @@ fn confirm(question: &str) -> Result<(), CliError> {
     }
 }
 
-/// A view as JSON for printing; views always serialize.
+/// A view as JSON for printing (views always serialize), its times as RFC 3339.
 fn json_of(value: impl serde::Serialize) -> Value {
-    serde_json::to_value(value).unwrap_or_default()
+    with_rfc3339_times(serde_json::to_value(value).unwrap_or_default())
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
@@ -1323,6 +1441,9 @@ async fn account(common: &Common, command: AccountCommand) -> Result<(), CliErro
             credentials,
             base_url,
         } => {
+            if name.is_none() && credentials.is_none() && base_url.is_none() {
+                return Err(nothing_to_change());
+            }
             let request = UpdateAccount {
                 name,
                 credentials: credentials.as_deref().map(parse_credentials).transpose()?,
@@ -1545,6 +1666,42 @@ fn config_patch(flags: ConfigFlags) -> Option<serde_json::Map<String, Value>> {
 }
 
 /// The config flags of `specgate mcp update`, each absent unless given.
+/// A server's on/off settings, each with its `--no-` form; the last one given wins.
+#[derive(Args)]
+struct Switches {
+    /// Clients must also send an API token (admin, or `mcp` scope for this account).
+    #[arg(long, overrides_with = "no_require_api_token_auth")]
+    require_api_token_auth: bool,
+    /// Clients need no API token.
+    #[arg(long, overrides_with = "require_api_token_auth")]
+    no_require_api_token_auth: bool,
+    /// Clients sign in with OAuth 2.1 (ChatGPT, Claude), or send an API token.
+    #[arg(long, overrides_with = "no_oauth")]
+    oauth: bool,
+    /// No OAuth sign-in; turning it off ends the server's grants.
+    #[arg(long, overrides_with = "oauth")]
+    no_oauth: bool,
+}
+
+impl Switches {
+    fn require_api_token_auth(&self) -> Option<bool> {
+        toggle(self.require_api_token_auth, self.no_require_api_token_auth)
+    }
+
+    fn oauth(&self) -> Option<bool> {
+        toggle(self.oauth, self.no_oauth)
+    }
+}
+
+/// `--x` is `Some(true)`, `--no-x` `Some(false)`, neither `None`.
+fn toggle(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
 struct ConfigFlags {
     methods: Option<Vec<String>>,
     tags: Option<Vec<String>>,
@@ -1568,8 +1725,7 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
             tags,
             tools,
             exclude_tools,
-            require_api_token_auth,
-            oauth,
+            switches,
             max_result_bytes,
             tool_exposure,
             schema_profile,
@@ -1580,8 +1736,8 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
                 tags: filter_flag("tags", tags)?,
                 tools: filter_flag("tools", tools)?,
                 exclude_tools,
-                require_api_token_auth,
-                oauth,
+                require_api_token_auth: switches.require_api_token_auth().unwrap_or(false),
+                oauth: switches.oauth().unwrap_or(false),
                 max_result_bytes,
                 tool_exposure: tool_exposure.into(),
                 schema_profile: schema_profile.into(),
@@ -1603,8 +1759,7 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
             tags,
             tools,
             exclude_tools,
-            require_api_token_auth,
-            oauth,
+            switches,
             max_result_bytes,
             tool_exposure,
             schema_profile,
@@ -1616,8 +1771,8 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
                 tags,
                 tools,
                 exclude_tools,
-                require_api_token_auth,
-                oauth,
+                require_api_token_auth: switches.require_api_token_auth(),
+                oauth: switches.oauth(),
                 max_result_bytes,
                 tool_exposure,
                 schema_profile,
@@ -1627,6 +1782,9 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
             } else {
                 expires_at.map(Some)
             };
+            if name.is_none() && config.is_none() && expires_at.is_none() {
+                return Err(nothing_to_change());
+            }
             let request = UpdateServer {
                 name,
                 config,
@@ -1662,7 +1820,7 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
                 limit: Some(limit),
                 cursor,
             };
-            p.list_calls(&account, &id, page).await?
+            json_of(p.list_calls(&account, &id, page).await?)
         }
     };
     print(common.json, &value, || human(&value));
@@ -1681,7 +1839,7 @@ async fn upstream_host(common: &Common, command: UpstreamHostCommand) -> Result<
         UpstreamHostCommand::Allow { integration, host } => {
             json_of(p.allow_upstream_host(&integration, &host).await?)
         }
-        UpstreamHostCommand::List { integration } => p.upstream_hosts(&integration).await?,
+        UpstreamHostCommand::List { integration } => json_of(p.upstream_hosts(&integration).await?),
         UpstreamHostCommand::Remove { integration, host } => {
             p.remove_upstream_host(&integration, &host).await?;
             json!({"removed": host, "integration": integration})
@@ -2141,5 +2299,37 @@ impl ScratchDir {
 impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every flag and argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for argument in command.get_arguments() {
+                let id = argument.get_id().as_str();
+                if !matches!(id, "help" | "version") && argument.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(
+            &<Cli as clap::CommandFactory>::command(),
+            "specgate",
+            &mut missing,
+        );
+        assert!(
+            missing.is_empty(),
+            "arguments without help:\n{}",
+            missing.join("\n")
+        );
     }
 }

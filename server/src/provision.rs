@@ -157,7 +157,7 @@ pub enum NameProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
     /// No compiled integration has this name.
-    #[error("unknown integration `{name}`; compiled integrations: {}", known.join(", "))]
+    #[error("unknown integration `{name}`{}; compiled integrations: {}", closest(name, known).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default(), known.join(", "))]
     UnknownIntegration {
         /// The name sent.
         name: String,
@@ -374,6 +374,26 @@ impl ProvisionError {
     }
 }
 
+/// The known name `given` most likely means: the same letters but for case, `_`, `-` and
+/// spaces (`edesk` for `e_desk`), or one that starts with it.
+fn closest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    let letters = |text: &str| -> String {
+        text.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let given = letters(given);
+    if given.is_empty() {
+        return None;
+    }
+    known
+        .iter()
+        .find(|name| letters(name) == given)
+        .or_else(|| known.iter().find(|name| letters(name).starts_with(&given)))
+        .copied()
+}
+
 /// `POST /integrated-account`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -571,6 +591,14 @@ pub struct AccountView {
 
 pub(crate) fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Unix milliseconds as RFC 3339, to the millisecond.
+pub(crate) fn rfc3339_ms(unix_ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default()

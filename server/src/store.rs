@@ -27,6 +27,14 @@ pub enum StoreError {
     /// A stored secret opens with neither the key nor the previous one.
     #[error("a stored secret opens with neither this key nor the previous one")]
     Unsealable,
+    /// PostgreSQL does not answer, or refuses the connection.
+    #[error("cannot connect to the database at {at}: {reason}")]
+    Unreachable {
+        /// Host and port (never the password).
+        at: String,
+        /// The connect error, or how long nothing answered.
+        reason: String,
+    },
     /// A newer specgate migrated the database past what this build knows.
     #[error(
         "this database was written by a newer specgate (it has migration {applied}; this build knows migrations up to {known}): run that newer specgate, or restore a backup taken before the upgrade"
@@ -344,6 +352,42 @@ pub use oauth::{
     AccessGrant, GrantRecord, IssuedToken, NewCode, OAuthClient, StoredCode, StoredRefresh,
 };
 
+/// How long a database server may take to accept a connection before a command gives up.
+const CONNECT_SECS: u64 = 5;
+
+/// Connects to a database server once, so an unreachable or refusing one fails within
+/// seconds with its host and the reason, instead of a pool's timeout half a minute later.
+async fn reachable(url: &str) -> Result<(), StoreError> {
+    use sqlx::Connection as _;
+    let at = reqwest::Url::parse(url)
+        .ok()
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or("localhost"),
+                u.port().unwrap_or(5432)
+            )
+        })
+        .unwrap_or_else(|| "the configured address".to_owned());
+    let unreachable = |reason: String| StoreError::Unreachable {
+        at: at.clone(),
+        reason,
+    };
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(CONNECT_SECS),
+        sqlx::AnyConnection::connect(url),
+    )
+    .await
+    {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(error)) => Err(unreachable(error.to_string())),
+        Err(_) => Err(unreachable(format!("no answer within {CONNECT_SECS} s"))),
+    }
+}
+
 fn migrator(postgres: bool) -> Migrator {
     // PostgreSQL tells other instances about changes through triggers; SQLite needs none.
     let (notifications, counter, audit_ids, host_changes, grant_changes) = if postgres {
@@ -533,6 +577,9 @@ impl Store {
         } else {
             url.to_owned()
         };
+        if !sqlite {
+            reachable(&url).await?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 16 })
             .after_connect(move |conn, _| {
