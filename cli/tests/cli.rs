@@ -845,3 +845,59 @@ fn cli_errors_and_output_are_ones_a_person_or_script_can_act_on() {
         "{stderr}"
     );
 }
+
+/// Logs for a collector: one JSON object a line, no colour codes off a terminal, and a
+/// `SPECGATE_LOG` that does not parse named rather than ignored.
+#[tokio::test]
+async fn logs_are_json_lines_without_colour_and_a_bad_filter_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        key_file: dir.path().join("key").display().to_string(),
+    };
+    cli.run(&["init"]);
+    let port = common::free_port();
+    let log = dir.path().join("serve.log");
+    let server = Command::new(env!("CARGO_BIN_EXE_specgate"))
+        .args(["--database", &cli.database, "--key-file", &cli.key_file])
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+        ])
+        .env("SPECGATE_LOG", "info,[=nonsense")
+        .env_remove("SPECGATE_PUBLIC_URL")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = common::until_ready(server, port, "healthz").await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains('\u{1b}'),
+        "colour codes off a terminal: {text}"
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("SPECGATE_LOG is not a usable filter"))),
+        "{text}"
+    );
+    // Serving on every interface warns, as a JSON line too.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "WARN"
+                && l["fields"]["message"].to_string().contains("plain HTTP")),
+        "{text}"
+    );
+}

@@ -66,6 +66,16 @@ struct Common {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// How log lines are written to stderr: `text`, or `json` (one object a line) for log
+    /// collectors. `SPECGATE_LOG` sets the level (`info`, `debug`, `specgate_server=debug`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "SPECGATE_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
     /// Threads that serve requests (default: one per core). Each serves the connections dealt
     /// to it on a single-threaded runtime; other commands use this many runtime workers.
     #[arg(long, global = true, env = "SPECGATE_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
@@ -621,16 +631,8 @@ fn disable_transparent_huge_pages() {
 pub fn main(registry: &'static [&'static Integration]) -> ExitCode {
     #[cfg(target_os = "linux")]
     disable_transparent_huge_pages();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // rmcp logs every stateless request's service start and end at `info`; that is
-            // per-request formatting and a write on the hot path, so it starts at `warn`.
-            tracing_subscriber::EnvFilter::try_from_env("SPECGATE_LOG")
-                .unwrap_or_else(|_| "info,rmcp=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let mut cli = Cli::parse();
+    init_logging(cli.common.log_format);
     cli.common.registry = registry;
     let json_errors = cli.common.json;
     // Serving runs its own threads (see `crate::serving`); this runtime is the
@@ -662,6 +664,46 @@ pub fn main(registry: &'static [&'static Integration]) -> ExitCode {
             }
             ExitCode::from(code)
         }
+    }
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr at `SPECGATE_LOG`'s level (a filter that does not parse is named in a
+/// warning, and the default used), in colour only on a terminal.
+fn init_logging(format: LogFormat) {
+    // rmcp logs every stateless request's service start and end at `info`; that is
+    // per-request formatting and a write on the hot path, so it starts at `warn`.
+    const DEFAULT: &str = "info,rmcp=warn";
+    let given = std::env::var("SPECGATE_LOG").ok();
+    let parsed = given.as_deref().map(tracing_subscriber::EnvFilter::try_new);
+    let unusable = match &parsed {
+        Some(Err(error)) => Some(error.to_string()),
+        _ => None,
+    };
+    let filter = match parsed {
+        Some(Ok(filter)) => filter,
+        _ => tracing_subscriber::EnvFilter::new(DEFAULT),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    if let (Some(error), Some(given)) = (unusable, given) {
+        tracing::warn!(
+            given = %crate::provision::printable(&given),
+            %error,
+            "SPECGATE_LOG is not a usable filter, so the default ({DEFAULT}) applies"
+        );
     }
 }
 

@@ -167,8 +167,16 @@ pub fn spawn_sweeper(
         loop {
             tick.tick().await;
             match store.sweep_expired(store::now()).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "swept expired MCP servers"),
+                Ok(swept) => {
+                    for server in swept {
+                        tracing::info!(
+                            server_id = %server.id,
+                            name = %server.name,
+                            account_id = %server.account_id,
+                            "removed an expired MCP server"
+                        );
+                    }
+                }
                 Err(error) => tracing::warn!(%error, "expiry sweep failed"),
             }
             match store

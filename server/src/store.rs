@@ -1322,18 +1322,26 @@ impl Store {
     }
 
     /// Deletes every server expired at `at`; returns how many.
-    pub async fn sweep_expired(&self, at: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM mcp_servers WHERE expires_at IS NOT NULL AND expires_at <= $1",
+    pub async fn sweep_expired(&self, at: i64) -> Result<Vec<SweptServer>, StoreError> {
+        let rows = sqlx::query(
+            "DELETE FROM mcp_servers WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING id, name, account_id",
         )
         .bind(at)
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
         // Nothing removed, nothing changed: cached token lookups stay valid.
-        if done.rows_affected() > 0 {
+        if !rows.is_empty() {
             self.changes.bump();
         }
-        Ok(done.rows_affected())
+        rows.iter()
+            .map(|row| {
+                Ok(SweptServer {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    account_id: row.try_get("account_id")?,
+                })
+            })
+            .collect()
     }
 
     /// Takes an account's credentials for replacement, with what they are now (`None`: the
@@ -1363,6 +1371,17 @@ impl Store {
         };
         Ok((lock, sealed))
     }
+}
+
+/// An expired MCP server the sweeper removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweptServer {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its account.
+    pub account_id: String,
 }
 
 /// One tool call in the audit log.
