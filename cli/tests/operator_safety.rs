@@ -972,3 +972,47 @@ async fn api_errors_name_the_field_and_speak_json() {
         assert!(index.contains(&format!("href=\"{link}\"")), "{index}");
     }
 }
+
+/// A wildcard over a public suffix is refused, and a host vendor requests can never reach is
+/// allowed with a warning that says so.
+#[tokio::test]
+async fn upstream_hosts_refuse_public_suffix_wildcards_and_warn_on_unreachable_hosts() {
+    let h = start_secure().await;
+    let allow = |host: &'static str| {
+        h.admin(
+            Method::POST,
+            "/integrations/malomo/upstream-hosts",
+            Some(json!({"host": host})),
+        )
+    };
+    for public in ["*.com", "*.io", "*.co.uk", "*.com.au"] {
+        let (status, body) = allow(public).await;
+        assert_eq!(status, 400, "{public}: {body}");
+        assert_eq!(body["error"]["field"], "host", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("public suffix"),
+            "{body}"
+        );
+    }
+    for fine in ["*.gomalomo.com", "*.vendor.co.uk", "api.example.io"] {
+        let (status, body) = allow(fine).await;
+        assert_eq!(status, 201, "{fine}: {body}");
+        assert!(body.get("warnings").is_none(), "{body}");
+    }
+    for unreachable in [
+        "169.254.169.254",
+        "localhost",
+        "metadata.google.internal",
+        "10.0.0.7",
+    ] {
+        let (status, body) = allow(unreachable).await;
+        assert_eq!(status, 201, "{unreachable}: {body}");
+        assert!(
+            body["warnings"].to_string().contains("never reach"),
+            "{unreachable}: {body}"
+        );
+    }
+}

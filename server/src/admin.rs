@@ -15,11 +15,11 @@ use serde_json::{Value, json};
 
 use crate::connect::{Connect, ConnectStarted, OAuthAppView, Reconnect, SetOAuthApp};
 use crate::provision::{
-    AccountView, AllowHost, CallsPage, CreateAccount, CreateServer, Field, GrantView,
+    AccountView, AllowHost, AllowedHost, CallsPage, CreateAccount, CreateServer, Field, GrantView,
     ProvisionError, Provisioner, ServerView, UpdateAccount, UpdateServer, integrations_json,
 };
 use crate::state::AppState;
-use crate::store::{SchemaProfile, TokenScope, UpstreamHost};
+use crate::store::{SchemaProfile, TokenScope};
 use crate::web::{self, InternalFailure};
 
 /// An admin API error: a status, a stable code, the request field at fault (as a JSON path,
@@ -201,7 +201,7 @@ impl From<ProvisionError> for ApiError {
             E::InvalidLimit => (bad, "invalid_limit"),
             E::InvalidCursor => (bad, "invalid_cursor"),
             E::AdminTokenBound => (bad, "invalid_scope"),
-            E::InvalidHost(_) => (bad, "invalid_host"),
+            E::InvalidHost(_) | E::PublicSuffixWildcard(_) => (bad, "invalid_host"),
             E::InvalidConfig(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"),
             E::OAuthAppMissing { .. } => (StatusCode::CONFLICT, "oauth_app_missing"),
             E::AuthorizeUrlMissing { .. } => (StatusCode::CONFLICT, "authorize_url_missing"),
@@ -497,7 +497,7 @@ async fn allow_upstream_host(
     State(p): State<Provisioner>,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<AllowHost>,
-) -> Created<UpstreamHost> {
+) -> Created<AllowedHost> {
     Ok(created(p.allow_upstream_host(&name, &body.host).await?))
 }
 

@@ -256,6 +256,11 @@ pub enum ProvisionError {
     /// Not a host name or `*.suffix` pattern.
     #[error("`{0}` is not a host name (example: api.example.com or *.example.com)")]
     InvalidHost(String),
+    /// A wildcard over a public suffix (`*.com`, `*.co.uk`): every site under it.
+    #[error(
+        "`{0}` would allow every site under a public suffix; name the vendor's domain, such as *.vendor.com"
+    )]
+    PublicSuffixWildcard(String),
     /// A config patch that does not make a valid config.
     #[error("config: {0}")]
     InvalidConfig(String),
@@ -350,7 +355,9 @@ impl ProvisionError {
             Self::InvalidLimit => Field::Limit,
             Self::InvalidCursor => Field::Cursor,
             Self::AdminTokenBound => Field::Scope,
-            Self::InvalidHost(_) | Self::HostNotListed { .. } => Field::Host,
+            Self::InvalidHost(_) | Self::PublicSuffixWildcard(_) | Self::HostNotListed { .. } => {
+                Field::Host
+            }
             Self::InvalidConfig(_) => Field::Config,
             Self::OAuthAppMissing { .. } | Self::NotOAuth2 { .. } => Field::Integration,
             Self::AuthorizeUrlMissing { .. } => Field::AuthorizeUrl,
@@ -1247,17 +1254,28 @@ impl Provisioner {
         &self,
         integration: &str,
         host: &str,
-    ) -> Result<UpstreamHost, ProvisionError> {
+    ) -> Result<AllowedHost, ProvisionError> {
         let integration = self.integration(integration)?;
         let host = normalize_host_pattern(host)?;
+        if let Some(suffix) = host.strip_prefix("*.")
+            && is_public_suffix(suffix)
+        {
+            return Err(ProvisionError::PublicSuffixWildcard(host));
+        }
         self.state
             .store
             .allow_upstream_host(integration.name, &host)
             .await?;
-        Ok(UpstreamHost {
-            integration: integration.name.to_owned(),
-            host,
-            created_at: now(),
+        let warnings = never_reached(&host, self.state.config.allow_insecure_upstreams)
+            .into_iter()
+            .collect();
+        Ok(AllowedHost {
+            host: UpstreamHost {
+                integration: integration.name.to_owned(),
+                host,
+                created_at: now(),
+            },
+            warnings,
         })
     }
 
@@ -1350,6 +1368,56 @@ fn merge_config(
 }
 
 /// A host name or `*.suffix` pattern, lower-cased, or a clear error.
+/// An allowed upstream host, as allowing it answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct AllowedHost {
+    /// The host.
+    #[serde(flatten)]
+    pub host: UpstreamHost,
+    /// What the operator should know: a host vendor requests can never reach.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Second-level labels under which country registries sell names (`co.uk`, `com.au`).
+const REGISTRY_LABELS: [&str; 12] = [
+    "co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "mil",
+];
+
+/// Whether `suffix` is a public suffix, under which anyone may register a name: one label
+/// (`com`, `io`), or a registry label under a country code (`co.uk`). This covers the cases
+/// the public suffix list exists for without compiling its ten thousand rules in (the `psl`
+/// crates generate a match of every rule); a vendor's own domain always has a name below these.
+fn is_public_suffix(suffix: &str) -> bool {
+    let labels: Vec<&str> = suffix.split('.').collect();
+    match labels.as_slice() {
+        [_] => true,
+        [second, country] => country.len() == 2 && REGISTRY_LABELS.contains(second),
+        _ => false,
+    }
+}
+
+/// Why vendor requests can never reach `host`, if they cannot: a loopback, private or
+/// link-local literal, `localhost`, or a name of the cloud metadata services or local
+/// networks, all of which the egress guard refuses (unless insecure upstreams are allowed).
+fn never_reached(host: &str, allow_insecure: bool) -> Option<String> {
+    if allow_insecure {
+        return None;
+    }
+    let private_literal = host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| !crate::egress::is_public(ip));
+    let local_name = host == "localhost"
+        || [".localhost", ".internal", ".local", ".localdomain"]
+            .iter()
+            .any(|suffix| host.ends_with(suffix));
+    (private_literal || local_name).then(|| {
+        format!(
+            "`{host}` is a loopback, private, link-local or metadata address, which vendor requests never reach (only a server run with --allow-insecure-upstreams, for tests, may)"
+        )
+    })
+}
+
 fn normalize_host_pattern(host: &str) -> Result<String, ProvisionError> {
     let host = host.trim().to_ascii_lowercase();
     let bare = host.strip_prefix("*.").unwrap_or(&host);
