@@ -1006,3 +1006,79 @@ async fn a_reload_whose_binary_cannot_start_keeps_the_old_process_serving() {
             .success()
     );
 }
+
+/// The demo says how to use it: a curl line with the right `Accept`, Cursor's and Claude
+/// Desktop's configs (the latter through mcp-remote), the CLI on its database, how to stop;
+/// under `--json` the same as one document.
+#[tokio::test]
+async fn the_demo_says_how_to_try_it_stop_it_and_reach_its_data() {
+    let read_until = |child: &mut Child, done: &dyn Fn(&str) -> bool| {
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut printed = String::new();
+        while !done(&printed) {
+            let mut line = String::new();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "demo ended: {printed}"
+            );
+            printed.push_str(&line);
+        }
+        printed
+    };
+    let cwd = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut child = specgate(
+        cwd.path(),
+        &["demo", "--listen", &format!("127.0.0.1:{port}")],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let text = read_until(&mut child, &|printed| printed.contains("Ctrl-C"));
+    terminate(&child);
+    wait_exit(&mut child, Duration::from_secs(20)).await;
+    for expected in [
+        "accept: application/json, text/event-stream",
+        "\"command\": \"npx\"",
+        "mcp-remote",
+        "specgate --database sqlite://",
+        "--key-file",
+        "Ctrl-C stops the demo",
+        "/oauth/connect/",
+    ] {
+        assert!(text.contains(expected), "`{expected}` missing: {text}");
+    }
+
+    let port = common::free_port();
+    let mut child = specgate(
+        cwd.path(),
+        &["--json", "demo", "--listen", &format!("127.0.0.1:{port}")],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let printed = read_until(&mut child, &|printed| {
+        serde_json::from_str::<Value>(printed).is_ok()
+    });
+    terminate(&child);
+    wait_exit(&mut child, Duration::from_secs(20)).await;
+    let document: Value = serde_json::from_str(&printed).unwrap();
+    assert!(
+        document["mcp_urls"]["malomo"]
+            .as_str()
+            .unwrap()
+            .contains("/mcp/mcp_"),
+        "{document}"
+    );
+    for key in [
+        "connect_url",
+        "console",
+        "console_token",
+        "database",
+        "key_file",
+    ] {
+        assert!(document[key].is_string(), "{key}: {document}");
+    }
+}

@@ -2252,9 +2252,6 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), CliError> {
             json!({"client_id": "rr_client", "client_secret": "rr_secret", "refresh_token": "rr_refresh_0", "token_url": format!("{sandbox_url}/roserocket/oauth/token")}),
         ),
     ];
-    out(&format!(
-        "specgate demo: vendor sandboxes on {sandbox_url}\n"
-    ));
     let mut servers = serde_json::Map::new();
     for (integration, base_url, credentials) in demos {
         p.allow_upstream_host(integration, &sandbox_address.ip().to_string())
@@ -2279,9 +2276,10 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), CliError> {
                 },
             )
             .await?;
-        let url = server.url.unwrap_or_default();
-        out(&format!("  {integration:<11} {url}"));
-        servers.insert(format!("specgate-{integration}"), json!({"url": url}));
+        servers.insert(
+            integration.to_owned(),
+            json!(server.url.unwrap_or_default()),
+        );
     }
     // Connecting through the vendor's consent, against the Rose Rocket sandbox's OAuth app.
     p.set_oauth_app(
@@ -2304,26 +2302,92 @@ async fn demo(common: &Common, args: ServeArgs) -> Result<(), CliError> {
             return_to: None,
         })
         .await?;
-    out(&format!(
-        "\nConnect a Rose Rocket account through its (sandbox) consent page, once, within 10 minutes:\n  {}",
-        connection.authorize_url
-    ));
-    out(&format!(
-        "\nClaude Desktop / Cursor config (mcpServers):\n{}",
-        serde_json::to_string_pretty(&json!({"mcpServers": servers})).unwrap_or_default()
-    ));
-    out(
-        "\nTry: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", paste a URL above.",
-    );
     // The demo's database is thrown away, so its admin token may be printed with it.
     let (_, console_token) = p
         .create_api_token("demo console", TokenScope::Admin, None)
         .await?;
-    out(&format!(
-        "\nWeb console: http://{}/console, sign in with {console_token}",
-        args.listen
-    ));
+    let key_file = key_file(&common)?;
+    let value = json!({
+        "sandbox_url": sandbox_url,
+        "mcp_urls": servers,
+        "connect_url": connection.authorize_url,
+        "console": format!("http://{}/console", args.listen),
+        "console_token": console_token,
+        "database": common.database,
+        "key_file": key_file.display().to_string(),
+    });
+    print(common.json, &value, || demo_text(&value));
     serve(state, listener, Shutdown::from(&args), None).await
+}
+
+/// What `demo` prints for a person: the URLs, how to try them (curl, Cursor, Claude Desktop
+/// through `mcp-remote`), the console, the CLI on the same database, and how to stop.
+fn demo_text(value: &Value) -> String {
+    let text = |key: &str| value[key].as_str().unwrap_or_default().to_owned();
+    let urls: Vec<(String, String)> = value["mcp_urls"]
+        .as_object()
+        .map(|urls| {
+            urls.iter()
+                .map(|(name, url)| (name.clone(), url.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut lines = vec![
+        format!("specgate demo: vendor sandboxes on {}", text("sandbox_url")),
+        String::new(),
+    ];
+    lines.extend(urls.iter().map(|(name, url)| format!("  {name:<11} {url}")));
+    let first = urls.first().map(|(_, url)| url.clone()).unwrap_or_default();
+    let cursor: serde_json::Map<String, Value> = urls
+        .iter()
+        .map(|(name, url)| (format!("specgate-{name}"), json!({"url": url})))
+        .collect();
+    let claude: serde_json::Map<String, Value> = urls
+        .iter()
+        .map(|(name, url)| {
+            (
+                format!("specgate-{name}"),
+                json!({"command": "npx", "args": ["mcp-remote", url]}),
+            )
+        })
+        .collect();
+    lines.extend([
+        String::new(),
+        "List the first server's tools:".to_owned(),
+        format!(
+            "  curl -s -X POST {first} -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}}'"
+        ),
+        String::new(),
+        format!(
+            "Connect a Rose Rocket account through its (sandbox) consent page, in one browser, within 10 minutes:\n  {}",
+            text("connect_url")
+        ),
+        String::new(),
+        format!(
+            "Cursor (~/.cursor/mcp.json):\n{}",
+            serde_json::to_string_pretty(&json!({"mcpServers": cursor})).unwrap_or_default()
+        ),
+        String::new(),
+        format!(
+            "Claude Desktop (claude_desktop_config.json, through mcp-remote):\n{}",
+            serde_json::to_string_pretty(&json!({"mcpServers": claude})).unwrap_or_default()
+        ),
+        String::new(),
+        "Or: npx @modelcontextprotocol/inspector, transport \"Streamable HTTP\", paste a URL above.".to_owned(),
+        String::new(),
+        format!(
+            "Web console: {}, sign in with {}",
+            text("console"),
+            text("console_token")
+        ),
+        format!(
+            "The CLI on this demo's data, from another terminal: specgate --database {} --key-file {} account list",
+            text("database"),
+            text("key_file")
+        ),
+        "Ctrl-C stops the demo; its sandboxes and scratch database go with it.".to_owned(),
+    ]);
+    lines.join("\n")
 }
 
 /// The demo's throwaway directory (mode 0700), removed when the demo ends.
