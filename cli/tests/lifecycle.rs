@@ -1082,3 +1082,42 @@ async fn the_demo_says_how_to_try_it_stop_it_and_reach_its_data() {
         assert!(document[key].is_string(), "{key}: {document}");
     }
 }
+
+/// The shipped systemd unit runs commands and sets variables this binary has: every
+/// `Environment=` name is one `serve` reads, and `ExecStart`/`ExecReload` name real commands.
+#[test]
+fn the_shipped_systemd_unit_matches_the_binary() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/specgate.service"),
+    )
+    .unwrap();
+    let help = |command: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_specgate"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{command} --help");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let serve = help("serve");
+    let mut checked = 0;
+    for line in unit.lines() {
+        if let Some(assignment) = line.strip_prefix("Environment=") {
+            let name = assignment.split('=').next().unwrap();
+            assert!(
+                serve.contains(&format!("[env: {name}=")),
+                "{name} is not a variable `serve` reads"
+            );
+            checked += 1;
+        }
+        for key in ["ExecStart=", "ExecReload="] {
+            if let Some(command) = line.strip_prefix(key) {
+                let subcommand = command.split_whitespace().nth(1).unwrap();
+                help(subcommand);
+            }
+        }
+    }
+    assert!(checked >= 5, "{unit}");
+    assert!(unit.contains("PIDFile=/run/specgate/specgate.pid"));
+    assert!(unit.contains("SPECGATE_PID_FILE=/run/specgate/specgate.pid"));
+}
