@@ -901,3 +901,44 @@ async fn logs_are_json_lines_without_colour_and_a_bad_filter_is_named() {
         "{text}"
     );
 }
+
+/// Lists print as tables in text mode: a header, then one aligned row per record.
+#[test]
+fn lists_print_as_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli {
+        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        key_file: dir.path().join("key").display().to_string(),
+    };
+    cli.run(&["init"]);
+    for name in ["first", "second account"] {
+        cli.run(&[
+            "account",
+            "create",
+            "--integration",
+            "malomo",
+            "--name",
+            name,
+            "--credentials",
+            r#"{"api_key":"k"}"#,
+        ]);
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_specgate"))
+        .args(["--database", &cli.database, "--key-file", &cli.key_file])
+        .args(["account", "list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("INTEGRATION") && lines[0].contains("NAME"),
+        "{text}"
+    );
+    let name_at = lines[0].find("NAME").unwrap();
+    for name in ["first", "second account"] {
+        let row = lines[1..].iter().find(|l| l.contains(name)).unwrap();
+        assert_eq!(&row[name_at..name_at + name.len()], name, "aligned: {text}");
+        assert!(row.contains("malomo"), "{text}");
+    }
+}

@@ -1891,21 +1891,86 @@ async fn upstream_host(common: &Common, command: UpstreamHostCommand) -> Result<
     Ok(())
 }
 
-/// Plain `key: value` lines for humans.
+/// Text for humans: a list of records as a table, a record as `key: value` lines (a list
+/// inside it as an indented table), anything else as itself.
 fn human(value: &Value) -> String {
+    let records = |items: &[Value]| items.iter().all(Value::is_object);
     match value {
-        Value::Array(items) => items.iter().map(human).collect::<Vec<_>>().join("\n\n"),
+        Value::Array(items) if records(items) => table(items),
+        Value::Array(items) => items.iter().map(human).collect::<Vec<_>>().join("\n"),
         Value::Object(object) => object
             .iter()
             .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| {
-                format!(
-                    "{k}: {}",
-                    printable(&v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                )
+            .map(|(k, v)| match v {
+                Value::Array(items) if !items.is_empty() && records(items) => {
+                    let rows = table(items).replace('\n', "\n  ");
+                    format!("{k}:\n  {rows}")
+                }
+                _ => format!("{k}: {}", cell(v)),
             })
             .collect::<Vec<_>>()
             .join("\n"),
+        other => cell(other),
+    }
+}
+
+/// Records as aligned columns under an upper-case header: every scalar field, in the order
+/// first seen; nested values are left to `--json`.
+fn table(rows: &[Value]) -> String {
+    /// The widest a cell prints; longer ones end in `…`.
+    const WIDEST: usize = 48;
+    if rows.is_empty() {
+        return "(none)".to_owned();
+    }
+    let mut columns: Vec<&str> = Vec::new();
+    for (key, value) in rows.iter().filter_map(Value::as_object).flatten() {
+        if !value.is_object() && !value.is_array() && !columns.contains(&key.as_str()) {
+            columns.push(key);
+        }
+    }
+    let shorten = |text: String| {
+        if text.chars().count() > WIDEST {
+            text.chars().take(WIDEST - 1).chain(['…']).collect()
+        } else {
+            text
+        }
+    };
+    let mut lines: Vec<Vec<String>> = vec![columns.iter().map(|c| c.to_uppercase()).collect()];
+    lines.extend(rows.iter().map(|row| {
+        columns
+            .iter()
+            .map(|column| shorten(row.get(*column).map_or_else(String::new, cell)))
+            .collect()
+    }));
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    lines
+        .iter()
+        .map(|line| {
+            line.iter()
+                .zip(&widths)
+                .map(|(text, width)| format!("{text:<width$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One value as text: strings bare, `null` empty, the rest as JSON; never a control character.
+fn cell(value: &Value) -> String {
+    match value {
+        Value::String(text) => printable(text),
+        Value::Null => String::new(),
         other => printable(&other.to_string()),
     }
 }
