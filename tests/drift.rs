@@ -190,3 +190,44 @@ fn the_cli_exits_1_on_breaking_changes_unless_allowed() {
     let bad = run(&["--format", "yaml"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// The `codegen` binary is a tool a person can use: `--help` on each command, unknown flags
+/// refused, and paths from the current directory, with a clear word when it holds no specs.
+#[test]
+fn the_codegen_binary_refuses_unknown_flags_and_looks_where_it_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let codegen = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO"))
+            .args(["run", "-q", "--manifest-path"])
+            .arg(root.join("Cargo.toml"))
+            .args(["-p", "specgate-codegen", "--bin", "codegen", "--"])
+            .args(args)
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap()
+    };
+    let typo = codegen(&["check", "--jsn"]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&typo.stderr).contains("unexpected argument '--jsn'"),
+        "{}",
+        String::from_utf8_lossy(&typo.stderr)
+    );
+    let help = codegen(&["diff", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in ["--base", "--base-lock", "--format", "--allow-breaking"] {
+        assert!(help.contains(flag), "{help}");
+    }
+    assert!(help.contains("The drift report"), "{help}");
+    // Run where there are no specs, it says so instead of reading the build machine's tree.
+    for command in ["check", "diff"] {
+        let lost = codegen(&[command]);
+        assert_eq!(lost.status.code(), Some(2), "{command}");
+        let said = String::from_utf8_lossy(&lost.stderr);
+        assert!(
+            said.contains("no specs directory at specs"),
+            "{command}: {said}"
+        );
+    }
+}

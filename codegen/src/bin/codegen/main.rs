@@ -1,12 +1,11 @@
-//! `cargo codegen`: regenerate or check the reviewed mirror in `generated/`, and preview the
-//! tools any spec would produce.
+//! `cargo codegen`: regenerate or check the reviewed mirror in `generated/`, preview the tools
+//! any spec would produce, report drift, fetch an overlay's OpenAPI file. Paths default to
+//! `specs/` and `generated/` under the current directory; `--help` on each command says more.
 //!
 //! ```text
 //! cargo codegen generate [--specs DIR] [--out DIR]   # write generated/*.rs from specs/
 //! cargo codegen check [--specs DIR] [--out DIR]      # fail if generated/ is stale
-//! cargo codegen tools --spec FILE [--json] [--profile full|portable] [--lint]
-//!                                             # preview one spec file (or directory); --lint
-//!                                             # lists what breaks the portable profile
+//! cargo codegen tools --spec FILE [--vendor NAME] [--json] [--profile full|portable] [--lint]
 //! cargo codegen diff [--base REF | --base-lock FILE] [--format text|markdown|json] [--allow-breaking]
 //! cargo codegen fetch VENDOR [--specs DIR]     # download an overlay's OpenAPI file from its source
 //! ```
@@ -14,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand, ValueEnum};
 use specgate_codegen::{
     Generated, LOCK_FILE, LOCK_FILE_NAME, ShardMap, SpecFile, Surface, VendorInput, drift,
     generate, generate_against, read_lock, read_specs_dir,
@@ -21,82 +21,148 @@ use specgate_codegen::{
 
 mod fetch;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+/// Vendor specs in, typed request structs and MCP tools out. Paths are relative to the
+/// current directory: run it from the checkout's root (`cargo codegen ...` does), or name them.
+#[derive(Parser)]
+#[command(name = "codegen", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage: codegen generate|check [--specs DIR] [--out DIR]\n       codegen tools --spec FILE_OR_DIR [--json] [--profile full|portable] [--lint]\n       codegen diff [--base REF | --base-lock FILE] [--specs DIR] [--format text|markdown|json] [--allow-breaking]\n       codegen fetch VENDOR [--specs DIR]"
-    );
-    ExitCode::from(2)
+#[derive(Subcommand)]
+enum Command {
+    /// Write the reviewed mirror (`generated/*.rs`, the shard map, the tool lock) from the specs.
+    Generate(Mirror),
+    /// Fail when the mirror differs from what the specs generate.
+    Check(Mirror),
+    /// Preview the tools one spec file (or vendor directory) produces, with its diagnostics.
+    Tools {
+        /// The spec file or vendor directory.
+        #[arg(long)]
+        spec: PathBuf,
+        /// The vendor's name (its tools' prefix); the parent directory's name by default.
+        #[arg(long)]
+        vendor: Option<String>,
+        /// Print the tools, their schemas and the diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The schema profile the JSON shows.
+        #[arg(long, value_enum, default_value = "full")]
+        profile: Profile,
+        /// List what breaks the portable profile; fail if anything does.
+        #[arg(long)]
+        lint: bool,
+    },
+    /// The drift report: how the tool surface changed against a lock file.
+    Diff {
+        /// The git commit whose committed lock file is the base (in the current directory's
+        /// repository).
+        #[arg(long, default_value = "HEAD", conflicts_with = "base_lock")]
+        base: String,
+        /// A lock file on disk as the base instead.
+        #[arg(long)]
+        base_lock: Option<PathBuf>,
+        /// The specs directory.
+        #[arg(long, default_value = "specs")]
+        specs: PathBuf,
+        /// How the report is written.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Exit 0 even with breaking changes.
+        #[arg(long)]
+        allow_breaking: bool,
+    },
+    /// Download an overlay's OpenAPI file from the source its `source:` names.
+    Fetch {
+        /// The vendor directory under the specs directory.
+        vendor: String,
+        /// The specs directory.
+        #[arg(long, default_value = "specs")]
+        specs: PathBuf,
+    },
+}
+
+/// Where `generate` and `check` read and write.
+#[derive(clap::Args)]
+struct Mirror {
+    /// The specs directory.
+    #[arg(long, default_value = "specs")]
+    specs: PathBuf,
+    /// The mirror directory.
+    #[arg(long, default_value = "generated")]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Profile {
+    Full,
+    Portable,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+impl Format {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Markdown => "markdown",
+            Self::Json => "json",
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .map(PathBuf::from)
-    };
-    let specs = flag("--specs").unwrap_or_else(|| workspace_root().join("specs"));
-    match args.first().map(String::as_str) {
-        Some(command @ ("generate" | "check")) => {
-            let out = flag("--out").unwrap_or_else(|| workspace_root().join("generated"));
-            mirror(&specs, &out, command == "check")
+    match Cli::parse().command {
+        Command::Generate(Mirror { specs, out }) => {
+            with_specs(&specs, || mirror(&specs, &out, false))
         }
-        Some("diff") => {
-            let format = args
-                .iter()
-                .position(|a| a == "--format")
-                .and_then(|i| args.get(i + 1))
-                .map_or("text", String::as_str);
-            if !["text", "markdown", "json"].contains(&format) {
-                return usage();
-            }
-            let base = match (flag("--base-lock"), flag("--base")) {
-                (Some(file), None) => Base::File(file),
-                (None, reference) => Base::GitRef(
-                    reference.map_or_else(|| "HEAD".to_owned(), |r| r.display().to_string()),
-                ),
-                (Some(_), Some(_)) => return usage(),
-            };
-            drift_report(
-                &specs,
-                &base,
-                format,
-                args.iter().any(|a| a == "--allow-breaking"),
-            )
+        Command::Check(Mirror { specs, out }) => with_specs(&specs, || mirror(&specs, &out, true)),
+        Command::Tools {
+            spec,
+            vendor,
+            json,
+            profile,
+            lint,
+        } => preview(
+            &spec,
+            vendor.as_deref(),
+            json,
+            matches!(profile, Profile::Portable),
+            lint,
+        ),
+        Command::Diff {
+            base,
+            base_lock,
+            specs,
+            format,
+            allow_breaking,
+        } => {
+            let base = base_lock.map_or(Base::GitRef(base), Base::File);
+            with_specs(&specs, || {
+                drift_report(&specs, &base, format.as_str(), allow_breaking)
+            })
         }
-        Some("fetch") => match args.get(1).filter(|v| !v.starts_with("--")) {
-            Some(vendor) => fetch::run(&specs, vendor),
-            None => usage(),
-        },
-        Some("tools") => {
-            let json = args.iter().any(|a| a == "--json");
-            let portable = match args
-                .iter()
-                .position(|a| a == "--profile")
-                .and_then(|i| args.get(i + 1))
-                .map(String::as_str)
-            {
-                None | Some("full") => false,
-                Some("portable") => true,
-                Some(_) => return usage(),
-            };
-            let lint = args.iter().any(|a| a == "--lint");
-            let Some(spec) = args
-                .iter()
-                .position(|a| a == "--spec")
-                .and_then(|i| args.get(i + 1))
-            else {
-                return usage();
-            };
-            preview(Path::new(spec), json, portable, lint)
-        }
-        _ => usage(),
+        Command::Fetch { vendor, specs } => with_specs(&specs, || fetch::run(&specs, &vendor)),
     }
+}
+
+/// Runs `command` when `specs` is a directory; otherwise says what was expected (exit 2).
+fn with_specs(specs: &Path, command: impl FnOnce() -> ExitCode) -> ExitCode {
+    if specs.is_dir() {
+        return command();
+    }
+    let here = std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
+    eprintln!(
+        "error: no specs directory at {} (from {here}): run this from the checkout's root, where specs/<vendor>/ holds each vendor's OpenAPI or doc spec, or pass --specs DIR",
+        specs.display()
+    );
+    ExitCode::from(2)
 }
 
 fn load_specs(specs: &Path, out_dir: &Path) -> Result<Generated, ExitCode> {
@@ -176,7 +242,7 @@ fn base_surface(base: &Base) -> Result<(String, Surface), String> {
             ))
         }
         Base::GitRef(reference) => {
-            let root = workspace_root();
+            let root = std::env::current_dir().map_err(|e| format!("no current directory: {e}"))?;
             let verify = std::process::Command::new("git")
                 .args(["rev-parse", "--verify", "--quiet"])
                 .arg(format!("{reference}^{{commit}}"))
@@ -237,8 +303,8 @@ fn drift_report(specs: &Path, base: &Base, format: &str, allow_breaking: bool) -
     ExitCode::SUCCESS
 }
 
-fn preview(spec: &Path, json: bool, portable: bool, lint: bool) -> ExitCode {
-    let inputs = match preview_inputs(spec) {
+fn preview(spec: &Path, vendor: Option<&str>, json: bool, portable: bool, lint: bool) -> ExitCode {
+    let inputs = match preview_inputs(spec, vendor) {
         Ok(inputs) => inputs,
         Err(e) => {
             eprintln!("cannot read {}: {e}", spec.display());
@@ -289,9 +355,9 @@ fn preview(spec: &Path, json: bool, portable: bool, lint: bool) -> ExitCode {
     }
 }
 
-/// A single file previews as its own vendor (named after its parent directory, so an overlay
-/// finds its OpenAPI neighbour); a directory previews all its files.
-fn preview_inputs(spec: &Path) -> std::io::Result<Vec<VendorInput>> {
+/// A single file previews as its own vendor (named `vendor`, else after its parent directory,
+/// so an overlay finds its OpenAPI neighbour); a directory previews all its files.
+fn preview_inputs(spec: &Path, vendor: Option<&str>) -> std::io::Result<Vec<VendorInput>> {
     if spec.is_dir() {
         let parent = spec.parent().unwrap_or(Path::new("."));
         let dir_name = spec
@@ -301,6 +367,12 @@ fn preview_inputs(spec: &Path) -> std::io::Result<Vec<VendorInput>> {
         return Ok(read_specs_dir(parent)?
             .into_iter()
             .filter(|v| v.dir == dir_name)
+            .map(|mut input| {
+                if let Some(vendor) = vendor {
+                    vendor.clone_into(&mut input.dir);
+                }
+                input
+            })
             .collect());
     }
     let dir = spec
@@ -332,7 +404,7 @@ fn preview_inputs(spec: &Path) -> std::io::Result<Vec<VendorInput>> {
         }
     }
     Ok(vec![VendorInput {
-        dir: dir_name,
+        dir: vendor.map_or(dir_name, str::to_owned),
         files,
     }])
 }
