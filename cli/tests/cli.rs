@@ -11,6 +11,14 @@ struct Cli {
 }
 
 impl Cli {
+    /// A CLI on `db.sqlite` and `key` in `dir`.
+    fn in_dir(dir: &std::path::Path) -> Self {
+        Self {
+            database: format!("sqlite://{}", dir.join("db.sqlite").display()),
+            key_file: dir.join("key").display().to_string(),
+        }
+    }
+
     fn run(&self, args: &[&str]) -> Value {
         let output = Command::new(env!("CARGO_BIN_EXE_specgate"))
             .args([
@@ -46,10 +54,7 @@ impl Cli {
 #[test]
 fn cli_provisions_and_stdio_serves_the_filtered_tools() {
     let dir = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
-        key_file: dir.path().join("key").display().to_string(),
-    };
+    let cli = Cli::in_dir(dir.path());
 
     cli.run(&["init"]);
     let token = cli.run(&["api-token", "create", "--name", "ops"]);
@@ -352,10 +357,7 @@ mod common;
 #[tokio::test]
 async fn a_public_url_is_checked_and_recorded_only_when_given() {
     let dir = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
-        key_file: dir.path().join("key").display().to_string(),
-    };
+    let cli = Cli::in_dir(dir.path());
     cli.run(&["init"]);
     let serve = |args: &[&str]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_specgate"));
@@ -441,10 +443,7 @@ async fn a_public_url_is_checked_and_recorded_only_when_given() {
 #[test]
 fn secrets_stay_off_the_command_line_and_wide_servers_and_deletions_say_what_they_hold() {
     let dir = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
-        key_file: dir.path().join("key").display().to_string(),
-    };
+    let cli = Cli::in_dir(dir.path());
     cli.run(&["init"]);
     let credentials = dir.path().join("malomo.json");
     std::fs::write(&credentials, "{\"api_key\": \"from-a-file\"}\n").unwrap();
@@ -628,10 +627,7 @@ async fn the_key_is_kept_backed_up_and_a_newer_database_is_named() {
 async fn a_key_rotation_reseals_every_secret_and_keeps_every_token() {
     use specgate_server::crypto::Keys;
     let dir = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
-        key_file: dir.path().join("key").display().to_string(),
-    };
+    let cli = Cli::in_dir(dir.path());
     let init = cli.run(&["init"]);
     let account = cli.run(&[
         "account",
@@ -720,10 +716,7 @@ async fn a_key_rotation_reseals_every_secret_and_keeps_every_token() {
 #[test]
 fn cli_errors_and_output_are_ones_a_person_or_script_can_act_on() {
     let dir = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
-        key_file: dir.path().join("key").display().to_string(),
-    };
+    let cli = Cli::in_dir(dir.path());
     cli.run(&["init"]);
     let json_failure = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_specgate"))
@@ -851,10 +844,7 @@ fn cli_errors_and_output_are_ones_a_person_or_script_can_act_on() {
 #[tokio::test]
 async fn logs_are_json_lines_without_colour_and_a_bad_filter_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
-        key_file: dir.path().join("key").display().to_string(),
-    };
+    let cli = Cli::in_dir(dir.path());
     cli.run(&["init"]);
     let port = common::free_port();
     let log = dir.path().join("serve.log");
@@ -906,10 +896,7 @@ async fn logs_are_json_lines_without_colour_and_a_bad_filter_is_named() {
 #[test]
 fn lists_print_as_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let cli = Cli {
-        database: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
-        key_file: dir.path().join("key").display().to_string(),
-    };
+    let cli = Cli::in_dir(dir.path());
     cli.run(&["init"]);
     for name in ["first", "second account"] {
         cli.run(&[

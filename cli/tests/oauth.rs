@@ -610,6 +610,27 @@ async fn serve_document(name: &str) -> (String, tokio::task::JoinHandle<()>) {
     (document_url, host)
 }
 
+/// Signs in on a consent `page` and allows it, then exchanges the code as `client_id` with
+/// `redirect`: the tokens.
+async fn allow_and_exchange(h: &Harness, page: &str, client_id: &str, redirect: &str) -> Value {
+    let (status, location, _) = decide(h, page, &h.admin_token, "allow").await;
+    assert_eq!(status, 303);
+    let code = query_param(&location.unwrap(), "code").unwrap();
+    let (status, tokens) = token(
+        h,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", client_id),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
 /// A client identified by its metadata document, served here on loopback (allowed only
 /// because this harness allows insecure upstreams, as for vendors).
 #[tokio::test]
@@ -624,21 +645,7 @@ async fn a_client_metadata_document_identifies_a_client() {
         consent_page(&h, &authorize_query(&document_url, redirect, &url, "S256")).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Document client"), "{page}");
-    let (status, location, _) = decide(&h, &page, &h.admin_token, "allow").await;
-    assert_eq!(status, 303);
-    let code = query_param(&location.unwrap(), "code").unwrap();
-    let (status, tokens) = token(
-        &h,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", redirect),
-            ("client_id", &document_url),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{tokens}");
+    allow_and_exchange(&h, &page, &document_url, redirect).await;
 }
 
 /// Without `--allow-insecure-upstreams`, a client document on a private or metadata address
@@ -1213,21 +1220,7 @@ async fn a_document_client_refreshes_after_its_document_goes_stale_and_its_host_
         page.contains("verified: <strong>127.0.0.1</strong>"),
         "{page}"
     );
-    let (status, location, _) = decide(&h, &page, &h.admin_token, "allow").await;
-    assert_eq!(status, 303);
-    let code = query_param(&location.unwrap(), "code").unwrap();
-    let (status, tokens) = token(
-        &h,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", redirect),
-            ("client_id", &document_url),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = allow_and_exchange(&h, &page, &document_url, redirect).await;
 
     // Ten minutes on: the document is stale, the sweeper runs, and its host is gone.
     host.abort();
