@@ -419,6 +419,7 @@ async fn sessions_end_at_expiry_and_with_their_token_and_are_pruned() {
         scope: TokenScope::Admin,
         account_id: None,
         created_at: 0,
+        expires_at: None,
     };
     store.create_api_token(&token, "hash").await.unwrap();
     for (id, expires_at) in [("live", 2000), ("old", 1000)] {

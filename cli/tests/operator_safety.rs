@@ -1016,3 +1016,96 @@ async fn upstream_hosts_refuse_public_suffix_wildcards_and_warn_on_unreachable_h
         );
     }
 }
+
+/// An API token may expire, and then opens nothing (the cached lookup included); lists show
+/// each token's expiry and its last tool call.
+#[tokio::test]
+async fn api_tokens_expire_and_show_their_last_use() {
+    use specgate_server::store::TokenScope;
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, guarded) = h
+        .server(&account, json!({"require_api_token_auth": true}))
+        .await;
+    assert!(
+        h.provisioner
+            .create_api_token_until(
+                "past",
+                TokenScope::Admin,
+                None,
+                Some("2001-01-01T00:00:00Z")
+            )
+            .await
+            .is_err(),
+        "an expiry in the past is refused"
+    );
+    let (record, token) = h
+        .provisioner
+        .create_api_token_until(
+            "temporary",
+            TokenScope::Admin,
+            None,
+            Some("2099-01-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let admin = |bearer: String| {
+        let h = &h;
+        async move {
+            h.http
+                .get(format!("{}/integrated-account", h.base))
+                .bearer_auth(bearer)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(admin(token.clone()).await, 200);
+    let called = h
+        .rpc_raw(
+            &guarded,
+            "tools/call",
+            json!({"name": "list_all_malomo_webhooks", "arguments": {}}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(called.status(), 200);
+    let listed = h.provisioner.list_api_tokens().await.unwrap();
+    let shown =
+        serde_json::to_value(listed.iter().find(|t| t.token.id == record.id).unwrap()).unwrap();
+    assert!(shown["expires_at"].as_i64().unwrap() > 0, "{shown}");
+    // The audit log is written in batches: wait for the call's row, with a generous deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let listed = h.provisioner.list_api_tokens().await.unwrap();
+        let mine = listed.iter().find(|t| t.token.id == record.id).unwrap();
+        if mine.last_used_ms.is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no last use recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Expired: the admin API and the second factor refuse it.
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&h.database)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE api_tokens SET expires_at = 1 WHERE name = 'temporary'")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    drop(connection);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while admin(token.clone()).await != 401 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired token still opens"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let refused = h
+        .rpc_raw(&guarded, "tools/list", json!({}), Some(&token))
+        .await;
+    assert_eq!(refused.status(), 401);
+}

@@ -195,8 +195,11 @@ impl AppState {
     /// The live API token `raw` is, if any.
     pub async fn api_token(&self, raw: &str) -> Result<Option<ApiToken>, StoreError> {
         let hash = self.keys.hash_token(raw.trim());
-        self.api_tokens
+        let token = self
+            .api_tokens
             .get_or_load(&hash, self.store.find_api_token(&hash))
-            .await
+            .await?;
+        // Cached until the database changes, so expiry is checked at every use.
+        Ok(token.filter(ApiToken::live))
     }
 }

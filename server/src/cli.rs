@@ -352,8 +352,11 @@ enum ApiTokenCommand {
         /// Bind an `mcp` token to one account's MCP servers.
         #[arg(long)]
         account: Option<String>,
+        /// When it stops opening anything (RFC 3339); it lasts until revoked without.
+        #[arg(long)]
+        expires_at: Option<String>,
     },
-    /// List tokens (never the secrets).
+    /// List tokens (never the secrets), with each one's expiry and last tool call.
     List,
     /// Revoke a token by id.
     Revoke {
@@ -1404,8 +1407,11 @@ async fn api_token(common: &Common, command: ApiTokenCommand) -> Result<(), CliE
             name,
             scope,
             account,
+            expires_at,
         } => {
-            let (record, token) = p.create_api_token(&name, scope, account.as_deref()).await?;
+            let (record, token) = p
+                .create_api_token_until(&name, scope, account.as_deref(), expires_at.as_deref())
+                .await?;
             let mut value = json_of(&record);
             value["token"] = json!(token);
             print(common.json, &value, || {
@@ -1417,24 +1423,8 @@ async fn api_token(common: &Common, command: ApiTokenCommand) -> Result<(), CliE
             });
         }
         ApiTokenCommand::List => {
-            let tokens = p.list_api_tokens().await?;
-            print(common.json, &json_of(&tokens), || {
-                tokens
-                    .iter()
-                    .map(|t| {
-                        format!(
-                            "{}  {:<6} {}{}",
-                            t.id,
-                            json_of(t.scope).as_str().unwrap_or_default(),
-                            printable(&t.name),
-                            t.account_id
-                                .as_deref()
-                                .map_or_else(String::new, |a| format!("  (account {a})"))
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            let value = json_of(p.list_api_tokens().await?);
+            print(common.json, &value, || human(&value));
         }
         ApiTokenCommand::Revoke { id } => {
             p.revoke_api_token(&id).await?;
@@ -1505,7 +1495,7 @@ async fn account(common: &Common, command: AccountCommand) -> Result<(), CliErro
                 .list_api_tokens()
                 .await?
                 .into_iter()
-                .filter(|t| t.account_id.as_deref() == Some(id.as_str()))
+                .filter(|t| t.token.account_id.as_deref() == Some(id.as_str()))
                 .count();
             if !yes && std::io::stdin().is_terminal() {
                 confirm(&format!(

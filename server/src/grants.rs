@@ -563,8 +563,9 @@ impl AppState {
             .api_token_by_id(api_token_id)
             .await
             .map_err(OAuthError::from)?
+            .filter(ApiToken::live)
             .ok_or(ConsentError::SignIn(
-                "The API token you signed in with was revoked; sign in again.",
+                "The API token you signed in with was revoked or expired; sign in again.",
             ))?;
         check_may_open(&token, &consent)?;
         let code = new_token("sgo_").map_err(OAuthError::internal)?;

@@ -1174,7 +1174,20 @@ impl Provisioner {
         scope: TokenScope,
         account_id: Option<&str>,
     ) -> Result<(ApiToken, String), ProvisionError> {
+        self.create_api_token_until(name, scope, account_id, None)
+            .await
+    }
+
+    /// Creates an API token that opens nothing after `expires_at` (RFC 3339), if given.
+    pub async fn create_api_token_until(
+        &self,
+        name: &str,
+        scope: TokenScope,
+        account_id: Option<&str>,
+        expires_at: Option<&str>,
+    ) -> Result<(ApiToken, String), ProvisionError> {
         check_name(name)?;
+        let expires_at = expires_at.map(Self::parse_expiry).transpose()?;
         if let Some(account_id) = account_id {
             if scope == TokenScope::Admin {
                 return Err(ProvisionError::AdminTokenBound);
@@ -1188,6 +1201,7 @@ impl Provisioner {
             scope,
             account_id: account_id.map(str::to_owned),
             created_at: now(),
+            expires_at,
         };
         self.state
             .store
@@ -1236,8 +1250,18 @@ impl Provisioner {
     }
 
     /// Every API token (never the tokens themselves, which are only stored hashed).
-    pub async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, ProvisionError> {
-        Ok(self.state.store.list_api_tokens().await?)
+    pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenView>, ProvisionError> {
+        Ok(self
+            .state
+            .store
+            .list_api_tokens()
+            .await?
+            .into_iter()
+            .map(|(token, last_used_ms)| ApiTokenView {
+                token,
+                last_used_ms,
+            })
+            .collect())
     }
 
     /// Revokes an API token; every instance refuses it from this commit on.
@@ -1368,6 +1392,16 @@ fn merge_config(
 }
 
 /// A host name or `*.suffix` pattern, lower-cased, or a clear error.
+/// An API token as lists show it: never its secret, with its last use.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiTokenView {
+    /// The token.
+    #[serde(flatten)]
+    pub token: ApiToken,
+    /// Unix milliseconds of its last tool call (from the audit log), if any.
+    pub last_used_ms: Option<i64>,
+}
+
 /// An allowed upstream host, as allowing it answers.
 #[derive(Debug, Clone, Serialize)]
 pub struct AllowedHost {

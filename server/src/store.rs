@@ -313,6 +313,15 @@ pub struct ApiToken {
     pub account_id: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// Unix seconds after which it opens nothing; `None`: until revoked.
+    pub expires_at: Option<i64>,
+}
+
+impl ApiToken {
+    /// Whether it has not expired.
+    pub fn live(&self) -> bool {
+        self.expires_at.is_none_or(|at| at > now())
+    }
 }
 
 /// An upstream host an operator allowed for an integration.
@@ -516,6 +525,13 @@ fn migrator(postgres: bool) -> Migrator {
                 SqlStr::from_static(include_str!("../migrations/0015_oauth_hardening.sql")),
                 false,
             ),
+            Migration::new(
+                16,
+                Cow::Borrowed("api token expiry"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0016_api_token_expiry.sql")),
+                false,
+            ),
         ]),
         ..Migrator::DEFAULT
     }
@@ -653,7 +669,7 @@ impl Store {
     /// Stores a new API token hash.
     pub async fn create_api_token(&self, token: &ApiToken, hash: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_tokens (id, name, token_hash, scope, account_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_tokens (id, name, token_hash, scope, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&token.id)
         .bind(&token.name)
@@ -661,19 +677,25 @@ impl Store {
         .bind(token.scope.as_str())
         .bind(&token.account_id)
         .bind(token.created_at)
+        .bind(token.expires_at)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// All API tokens, oldest first.
-    pub async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+    /// All API tokens, oldest first, each with the time of its last tool call (Unix
+    /// milliseconds, from the audit log).
+    pub async fn list_api_tokens(&self) -> Result<Vec<(ApiToken, Option<i64>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, scope, account_id, created_at FROM api_tokens ORDER BY created_at, id",
+            "SELECT t.id, t.name, t.scope, t.account_id, t.created_at, t.expires_at, \
+                    (SELECT MAX(at_ms) FROM tool_calls k WHERE k.api_token_id = t.id) AS last_used_ms \
+             FROM api_tokens t ORDER BY t.created_at, t.id",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(api_token_from_row).collect()
+        rows.iter()
+            .map(|row| Ok((api_token_from_row(row)?, row.try_get("last_used_ms")?)))
+            .collect()
     }
 
     /// Deletes an API token; returns whether it existed.
@@ -689,7 +711,7 @@ impl Store {
     /// The live API token a hash belongs to.
     pub async fn find_api_token(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, scope, account_id, created_at FROM api_tokens WHERE token_hash = $1",
+            "SELECT id, name, scope, account_id, created_at, expires_at FROM api_tokens WHERE token_hash = $1",
         )
         .bind(hash)
         .fetch_optional(&self.pool)
@@ -700,7 +722,7 @@ impl Store {
     /// A live API token by id.
     pub async fn api_token_by_id(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, scope, account_id, created_at FROM api_tokens WHERE id = $1",
+            "SELECT id, name, scope, account_id, created_at, expires_at FROM api_tokens WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -1518,6 +1540,7 @@ fn api_token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
         scope: TokenScope::parse(&scope),
         account_id: row.try_get("account_id")?,
         created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
     })
 }
 
