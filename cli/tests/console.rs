@@ -616,3 +616,568 @@ async fn an_operator_connects_an_account_through_the_vendors_consent() {
     browser.wait_heading("Console").await;
     assert!(browser.source().await.contains("Rose Rocket ops"));
 }
+
+/// A signed-in console client over plain HTTP, for the pages' rules without a browser.
+struct Console<'a> {
+    h: &'a common::Harness,
+    http: reqwest::Client,
+    cookie: String,
+    csrf: String,
+}
+
+impl<'a> Console<'a> {
+    async fn sign_in(h: &'a common::Harness) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let (cookie, csrf) = sign_in(h, &http).await;
+        Self {
+            h,
+            http,
+            cookie,
+            csrf,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}/console{path}", self.h.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let body = response.text().await.unwrap();
+        (status, location.unwrap_or(body))
+    }
+
+    /// Posts a form with the session's CSRF token; the page, or the redirect's target.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let mut form = vec![("csrf", self.csrf.as_str())];
+        form.extend_from_slice(fields);
+        let response = self
+            .http
+            .post(format!("{}/console{path}", self.h.base))
+            .header("cookie", &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let body = response.text().await.unwrap();
+        (status, location.unwrap_or(body))
+    }
+}
+
+/// The error under a field, as the page renders it.
+fn field_error<'p>(page: &'p str, field: &str) -> Option<&'p str> {
+    let start = page.find(&format!("id=\"{field}-error\""))?;
+    let text = &page[start..];
+    let open = text.find('>')? + 1;
+    let close = text.find("</p>")?;
+    Some(&text[open..close])
+}
+
+#[tokio::test]
+async fn api_tokens_are_made_listed_and_revoked_in_the_console_and_forms_keep_what_was_typed() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let console = Console::sign_in(&h).await;
+
+    let (status, listed) = console.get("/api-tokens").await;
+    assert_eq!(status, 200);
+    assert!(listed.contains("this session"), "{listed}");
+
+    // Every error at once, each under its field, with what was typed kept.
+    let (status, refused) = console
+        .post(
+            "/api-tokens",
+            &[
+                ("name", ""),
+                ("scope", "admin"),
+                ("account_id", &account),
+                ("expires_at", "2001-01-01T00:00"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(field_error(&refused, "name").is_some(), "{refused}");
+    assert!(
+        field_error(&refused, "account_id")
+            .unwrap()
+            .contains("only mcp tokens")
+    );
+    assert!(
+        field_error(&refused, "expires_at")
+            .unwrap()
+            .contains("past")
+    );
+    assert!(refused.contains("value=\"2001-01-01T00:00\""));
+    assert!(refused.contains("<option value=\"admin\" selected>"));
+
+    // An mcp token for one account, shown once.
+    let (status, created) = console
+        .post(
+            "/api-tokens",
+            &[
+                ("name", "consent"),
+                ("scope", "mcp"),
+                ("account_id", &account),
+                ("expires_at", "2099-01-01T00:00"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let token = created
+        .split("id=\"api-token\" readonly value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("sgk_"), "{token}");
+    let (_, listed) = console.get("/api-tokens").await;
+    assert!(!listed.contains(&token), "a token is shown only once");
+    assert!(listed.contains("consent") && listed.contains("2099-01-01T00:00:00Z"));
+    assert!(listed.contains(&format!("/console/accounts/{account}\">acme<")));
+
+    // An admin token's use of the admin API is its last use.
+    let (_, created) = console
+        .post("/api-tokens", &[("name", "script"), ("scope", "admin")])
+        .await;
+    let script = created
+        .split("id=\"api-token\" readonly value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let row = |page: &str, name: &str| -> String {
+        let start = page.find(&format!(">{name}")).unwrap();
+        page[start..page[start..].find("</tr>").unwrap() + start].to_owned()
+    };
+    let (_, listed) = console.get("/api-tokens").await;
+    let never_used = "data-label=\"Last used\">never<";
+    assert!(row(&listed, "script").contains(never_used), "{listed}");
+    let used = h
+        .http
+        .get(format!("{}/integrated-account", h.base))
+        .bearer_auth(&script)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used.status(), 200);
+    let (_, listed) = console.get("/api-tokens").await;
+    assert!(!row(&listed, "script").contains(never_used), "{listed}");
+
+    // Revoked: gone from the list, and refused.
+    let id = row(&listed, "script")
+        .split("/console/api-tokens/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let (status, to) = console.post(&format!("/api-tokens/{id}/revoke"), &[]).await;
+    assert_eq!((status, to.as_str()), (303, "/console/api-tokens"));
+    let (_, listed) = console.get("/api-tokens").await;
+    assert!(!listed.contains(">script"));
+    let refused = h
+        .http
+        .get(format!("{}/integrated-account", h.base))
+        .bearer_auth(&script)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    // A server form shows every error at once and keeps its values.
+    let (status, refused) = console
+        .post(
+            &format!("/accounts/{account}/servers"),
+            &[
+                ("name", " "),
+                ("max_result_bytes", "5"),
+                ("expires_at", "2001-01-01T00:00"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    for field in ["name", "methods", "max_result_bytes", "expires_at"] {
+        assert!(field_error(&refused, field).is_some(), "{field}: {refused}");
+    }
+    assert!(refused.contains(
+        "name=\"max_result_bytes\" type=\"number\" min=\"2000\" max=\"2000000\" value=\"5\""
+    ));
+
+    // The OAuth app form keeps what was typed, the secret aside.
+    let (status, refused) = console
+        .post(
+            "/integrations/roserocket/oauth-app",
+            &[
+                ("client_id", "typed-client"),
+                ("client_secret", "typed-secret"),
+                ("token_url", "ftp://token.example"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("value=\"typed-client\""));
+    assert!(refused.contains("value=\"ftp://token.example\""));
+    assert!(!refused.contains("typed-secret"));
+
+    // Tool names wrap at their underscores.
+    let (_, tools) = console.get("/integrations/malomo").await;
+    assert!(
+        tools.contains("<code class=\"tool\">list_<wbr>all_<wbr>malomo_<wbr>orders</code>"),
+        "{tools}"
+    );
+}
+
+#[tokio::test]
+async fn hosts_and_return_origins_are_allowed_and_removed_in_the_console() {
+    let h = start().await;
+    let console = Console::sign_in(&h).await;
+    let (status, page) = console.get("/hosts").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<code>api.edesk.com</code>"),
+        "declared: {page}"
+    );
+    assert!(!page.contains("api.example.org"));
+
+    let (status, refused) = console
+        .post("/hosts", &[("integration", "e_desk"), ("host", "*.com")])
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        field_error(&refused, "host")
+            .unwrap()
+            .contains("public suffix"),
+        "{refused}"
+    );
+    assert!(refused.contains("value=\"*.com\""));
+    assert!(refused.contains("<option value=\"e_desk\" selected>"));
+
+    let (status, allowed) = console
+        .post(
+            "/hosts",
+            &[("integration", "e_desk"), ("host", "API.Example.org")],
+        )
+        .await;
+    assert_eq!(status, 200, "{allowed}");
+    assert!(allowed.contains("api.example.org may now be used by eDesk accounts."));
+    assert!(allowed.contains("<code>api.example.org</code>"));
+    let (_, listed) = h
+        .admin(
+            reqwest::Method::GET,
+            "/integrations/e_desk/upstream-hosts",
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed["allowed"],
+        json!(["127.0.0.1", "api.example.org"]),
+        "{listed}"
+    );
+    let (status, to) = console
+        .post(
+            "/hosts/remove",
+            &[("integration", "e_desk"), ("host", "api.example.org")],
+        )
+        .await;
+    assert_eq!((status, to.as_str()), (303, "/console/hosts"));
+    let (_, page) = console.get("/hosts").await;
+    assert!(!page.contains("api.example.org"));
+
+    let (status, refused) = console
+        .post(
+            "/return-origins",
+            &[("origin", "https://app.example.com/path")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        field_error(&refused, "origin")
+            .unwrap()
+            .contains("not an origin")
+    );
+    assert!(refused.contains("value=\"https://app.example.com/path\""));
+    let (status, _) = console
+        .post("/return-origins", &[("origin", "https://app.example.com")])
+        .await;
+    assert_eq!(status, 303);
+    let (_, page) = console.get("/hosts").await;
+    assert!(page.contains("<code>https://app.example.com</code>"));
+    let (status, _) = console
+        .post(
+            "/return-origins/remove",
+            &[("origin", "https://app.example.com")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, page) = console.get("/hosts").await;
+    assert!(page.contains("No return origin allowed."));
+}
+
+#[tokio::test]
+async fn a_servers_activity_shows_its_calls_outcomes_and_last_use() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (server, url) = h.server(&account, json!({})).await;
+    let console = Console::sign_in(&h).await;
+    let activity = format!("/accounts/{account}/servers/{server}/activity");
+    let (status, page) = console.get(&activity).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("No calls recorded.") && page.contains("id=\"last-used\">never<"));
+
+    let ok = h
+        .call(&url, "list_all_malomo_orders", json!({"limit": 1}))
+        .await;
+    assert_eq!(ok["result"]["isError"], false, "{ok}");
+    let refused = h
+        .call(&url, "get_single_malomo_order_by_id", json!({}))
+        .await;
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    // The audit log is written in batches: wait for both rows, with a generous deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let page = loop {
+        let (_, page) = console.get(&activity).await;
+        if page.matches("data-label=\"Tool\"").count() == 2 {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(!page.contains("id=\"last-used\">never<"), "{page}");
+    assert!(page.contains("list_<wbr>all_<wbr>malomo_<wbr>orders"));
+    for outcome in ["ok", "invalid_arguments"] {
+        assert!(page.contains(&format!("<code>{outcome}</code>")), "{page}");
+    }
+    assert!(page.contains("the MCP URL"));
+    let (_, server_page) = console
+        .get(&format!("/accounts/{account}/servers/{server}"))
+        .await;
+    assert!(server_page.contains(&format!("href=\"/console{activity}\"")));
+    // Another account's path does not show this server.
+    let (status, _) = console
+        .get(&format!("/accounts/nobody/servers/{server}/activity"))
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_session_whose_token_was_revoked_says_so() {
+    let h = start().await;
+    let (record, token) = h
+        .provisioner
+        .create_api_token("console", specgate_server::store::TokenScope::Admin, None)
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = http
+        .post(format!("{}/console/login", h.base))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    h.provisioner.revoke_api_token(&record.id).await.unwrap();
+    let ended = http
+        .get(format!("{}/console", h.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 303);
+    assert_eq!(ended.headers()["location"], "/console/login?ended=revoked");
+    assert!(
+        ended.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let login = http
+        .get(format!("{}/console/login?ended=revoked", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(login.contains("has been revoked"), "{login}");
+    // A made-up reason says nothing.
+    let login = http
+        .get(format!("{}/console/login?ended=%3Cscript%3E", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!login.contains("session-ended") && !login.contains("&lt;script"));
+}
+
+/// The pages an operator needs besides accounts and servers, in Chromium: an API token made
+/// in the browser and shown once, hosts and origins, a server's activity, and every page at
+/// phone width without sideways scrolling and with every control labelled.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver; scripts/test.sh installs them"]
+async fn the_operator_pages_work_in_the_browser_at_desktop_and_phone_width() {
+    let Some(driver) = chromedriver() else { return };
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (server, url) = h.server(&account, json!({"methods": ["read"]})).await;
+    let called = h
+        .call(&url, "list_all_malomo_orders", json!({"limit": 1}))
+        .await;
+    assert_eq!(called["result"]["isError"], false, "{called}");
+    let browser = Browser::start(&driver, 1280, 800).await;
+    browser.goto(&format!("{}/console/login", h.base)).await;
+    browser.fill("#token", &h.admin_token).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_heading("Console").await;
+
+    // An API token for the consent page, made in the browser: two errors shown together,
+    // then the token, once.
+    browser.click("nav a[href='/console/api-tokens']").await;
+    browser.wait_heading("API tokens").await;
+    browser
+        .execute("document.querySelector('#scope').value = 'admin'; document.querySelector('#account_id').selectedIndex = 1; document.querySelector('#token-name').removeAttribute('required');")
+        .await;
+    browser
+        .click("form[action='/console/api-tokens'] button")
+        .await;
+    browser.wait_text("only mcp tokens can be bound").await;
+    assert!(!browser.text("#name-error").await.is_empty());
+    assert_eq!(browser.property("#scope", "value").await, "admin");
+    browser.screenshot(&screenshot("api-tokens-errors")).await;
+    browser.fill("#token-name", "chatgpt consent").await;
+    browser
+        .execute("document.querySelector('#scope').value = 'mcp';")
+        .await;
+    browser
+        .click("form[action='/console/api-tokens'] button")
+        .await;
+    browser.wait_heading("API token created").await;
+    let token = browser.property("#api-token", "value").await;
+    assert!(token.as_str().unwrap().starts_with("sgk_"), "{token}");
+    browser.screenshot(&screenshot("api-token-created")).await;
+    browser.click("a.button").await;
+    browser.wait_heading("API tokens").await;
+    assert!(browser.source().await.contains("chatgpt consent"));
+    assert!(!browser.source().await.contains(token.as_str().unwrap()));
+    browser.screenshot(&screenshot("api-tokens")).await;
+
+    // Hosts and origins.
+    browser.click("nav a[href='/console/hosts']").await;
+    browser.wait_heading("Hosts and origins").await;
+    browser.fill("#host", "*.co.uk").await;
+    browser.click("form[action='/console/hosts'] button").await;
+    browser.wait_text("public suffix").await;
+    assert_eq!(browser.property("#host", "value").await, "*.co.uk");
+    browser.fill("#host", "eu.api.gomalomo.com").await;
+    browser.click("form[action='/console/hosts'] button").await;
+    browser
+        .wait_text("eu.api.gomalomo.com may now be used")
+        .await;
+    browser.fill("#origin", "https://app.example.com").await;
+    browser
+        .click("form[action='/console/return-origins'] button")
+        .await;
+    browser
+        .wait_until(
+            "return document.querySelector('#return-origins') !== null",
+            "the allowed origin",
+        )
+        .await;
+    assert_eq!(
+        browser.text("#return-origins td code").await,
+        "https://app.example.com"
+    );
+    browser.screenshot(&screenshot("hosts")).await;
+
+    // The server's activity, reached from its page.
+    browser
+        .goto(&format!(
+            "{}/console/accounts/{account}/servers/{server}",
+            h.base
+        ))
+        .await;
+    browser.click("#activity").await;
+    browser.wait_heading("Activity of agent").await;
+    browser
+        .wait_until(
+            "return document.querySelectorAll('#calls tbody tr').length === 1",
+            "the call's audit row",
+        )
+        .await;
+    assert_eq!(browser.text("#outcomes tbody td code").await, "ok");
+    browser.screenshot(&screenshot("activity")).await;
+
+    // Every page at phone width: nothing scrolls sideways, every control has a label, and
+    // tool names wrap at their underscores.
+    browser.resize(390, 844).await;
+    let pages = [
+        ("/console", "home"),
+        ("/console/integrations/malomo", "integration-phone"),
+        ("/console/api-tokens", "api-tokens-phone"),
+        ("/console/hosts", "hosts-phone"),
+        (
+            &*format!("/console/accounts/{account}/servers/{server}/activity"),
+            "activity-phone",
+        ),
+        (&*format!("/console/accounts/{account}"), "account-phone"),
+    ];
+    for (path, name) in pages {
+        browser.goto(&format!("{}{path}", h.base)).await;
+        assert_eq!(
+            browser
+                .execute("return document.documentElement.scrollWidth <= window.innerWidth")
+                .await,
+            true,
+            "{path} scrolls sideways"
+        );
+        assert_eq!(browser.execute(UNLABELLED).await, json!([]), "{path}");
+        browser.screenshot(&screenshot(name)).await;
+    }
+    // A tool name's lines each end at an underscore or the name's end.
+    browser
+        .goto(&format!("{}/console/integrations/malomo", h.base))
+        .await;
+    let broken_mid_word = browser
+        .execute(
+            "return [...document.querySelectorAll('code.tool')].filter(code => {
+                const range = document.createRange();
+                const text = [...code.childNodes].filter(n => n.nodeType === 3);
+                let last = null, broken = false;
+                for (const node of text) {
+                    for (let i = 0; i < node.length; i++) {
+                        range.setStart(node, i); range.setEnd(node, i + 1);
+                        const top = range.getBoundingClientRect().top;
+                        if (last !== null && top > last.top + 2 && last.char !== '_') broken = true;
+                        last = { top, char: node.data[i] };
+                    }
+                }
+                return broken;
+            }).map(code => code.textContent)",
+        )
+        .await;
+    assert_eq!(broken_mid_word, json!([]));
+}

@@ -1018,7 +1018,7 @@ async fn upstream_hosts_refuse_public_suffix_wildcards_and_warn_on_unreachable_h
 }
 
 /// An API token may expire, and then opens nothing (the cached lookup included); lists show
-/// each token's expiry and its last tool call.
+/// each token's expiry and its last use, by the admin API or by a tool call.
 #[tokio::test]
 async fn api_tokens_expire_and_show_their_last_use() {
     use specgate_server::store::TokenScope;
@@ -1062,13 +1062,35 @@ async fn api_tokens_expire_and_show_their_last_use() {
                 .as_u16()
         }
     };
+    let last_use = |id: String| {
+        let h = &h;
+        async move {
+            let listed = h.provisioner.list_api_tokens().await.unwrap();
+            listed
+                .iter()
+                .find(|t| t.token.id == id)
+                .unwrap()
+                .last_used_ms
+        }
+    };
+    assert_eq!(last_use(record.id.clone()).await, None, "never used yet");
     assert_eq!(admin(token.clone()).await, 200);
+    assert!(
+        last_use(record.id.clone()).await.is_some(),
+        "admin API use is recorded at once"
+    );
+    // A token used only as a second factor: its last use is its last tool call.
+    let (caller, caller_token) = h
+        .provisioner
+        .create_api_token("caller", TokenScope::Mcp, None)
+        .await
+        .unwrap();
     let called = h
         .rpc_raw(
             &guarded,
             "tools/call",
             json!({"name": "list_all_malomo_webhooks", "arguments": {}}),
-            Some(&token),
+            Some(&caller_token),
         )
         .await;
     assert_eq!(called.status(), 200);
@@ -1078,12 +1100,7 @@ async fn api_tokens_expire_and_show_their_last_use() {
     assert!(shown["expires_at"].as_i64().unwrap() > 0, "{shown}");
     // The audit log is written in batches: wait for the call's row, with a generous deadline.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let listed = h.provisioner.list_api_tokens().await.unwrap();
-        let mine = listed.iter().find(|t| t.token.id == record.id).unwrap();
-        if mine.last_used_ms.is_some() {
-            break;
-        }
+    while last_use(caller.id.clone()).await.is_none() {
         assert!(std::time::Instant::now() < deadline, "no last use recorded");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -518,12 +518,7 @@ async fn each_call_error_class_reaches_the_audit_log_and_the_metrics() {
                 .list_calls(&account, &server, CallsPage::default())
                 .await
                 .unwrap();
-            let mut outcomes: Vec<String> = page["calls"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["outcome"].as_str().unwrap().to_owned())
-                .collect();
+            let mut outcomes: Vec<String> = page.calls.into_iter().map(|c| c.outcome).collect();
             outcomes.reverse();
             outcomes
         }
@@ -875,12 +870,7 @@ async fn discovery_exposure_searches_describes_and_calls_the_servers_tools() {
             .list_calls(&account, &server, CallsPage::default())
             .await
             .unwrap();
-        let tools: Vec<&str> = calls["calls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["tool"].as_str().unwrap())
-            .collect();
+        let tools: Vec<&str> = calls.calls.iter().map(|c| c.tool.as_str()).collect();
         if tools.len() >= 2 || std::time::Instant::now() > deadline {
             assert_eq!(tools, ["list_all_malomo_orders", "list_all_malomo_orders"]);
             break;

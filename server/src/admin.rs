@@ -15,11 +15,12 @@ use serde_json::{Value, json};
 
 use crate::connect::{Connect, ConnectStarted, OAuthAppView, Reconnect, SetOAuthApp};
 use crate::provision::{
-    AccountView, AllowHost, AllowedHost, CallsPage, CreateAccount, CreateServer, Field, GrantView,
-    ProvisionError, Provisioner, ServerView, UpdateAccount, UpdateServer, integrations_json,
+    AccountView, AllowHost, AllowedHost, CallLog, CallsPage, CreateAccount, CreateServer, Field,
+    GrantView, ProvisionError, Provisioner, ServerView, UpdateAccount, UpdateServer,
+    integrations_json,
 };
 use crate::state::AppState;
-use crate::store::{SchemaProfile, TokenScope};
+use crate::store::{SchemaProfile, TokenScope, now};
 use crate::web::{self, InternalFailure};
 
 /// An admin API error: a status, a stable code, the request field at fault (as a JSON path,
@@ -467,7 +468,7 @@ async fn server_calls(
     State(p): State<Provisioner>,
     Path((id, mcp_id)): Path<(String, String)>,
     ApiQuery(page): ApiQuery<CallsPage>,
-) -> Answer<Json<Value>> {
+) -> Answer<Json<CallLog>> {
     Ok(Json(p.list_calls(&id, &mcp_id, page).await?))
 }
 
@@ -592,7 +593,12 @@ async fn require_admin_token(
         None => Ok(None),
     };
     match token {
-        Ok(Some(token)) if token.scope == TokenScope::Admin => next.run(request).await,
+        Ok(Some(token)) if token.scope == TokenScope::Admin => {
+            if let Err(error) = state.store.touch_api_token(&token.id, now()).await {
+                return ApiError::from(ProvisionError::Store(error)).into_response();
+            }
+            next.run(request).await
+        }
         Ok(Some(_)) => ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",

@@ -14,6 +14,10 @@
 //! expressions next to the handlers that fill them (no template files to keep in step), and
 //! its macro crate is small and builds on the syn 2 the server already compiles.
 
+mod activity;
+mod hosts;
+mod tokens;
+
 use std::time::Duration;
 
 use axum::Router;
@@ -38,8 +42,8 @@ use crate::provision::{
 };
 use crate::state::AppState;
 use crate::store::{
-    ConsoleSession, DEFAULT_MAX_RESULT_BYTES, Filter, SchemaProfile, ServerConfig, TokenScope,
-    ToolExposure, now,
+    ConsoleSession, DEFAULT_MAX_RESULT_BYTES, Filter, SchemaProfile, ServerConfig, SessionEnd,
+    TokenScope, ToolExposure, now,
 };
 use crate::web::{self, InternalFailure};
 
@@ -113,6 +117,19 @@ pub fn router(state: AppState) -> Router {
             "/accounts/{id}/servers/{sid}/grants/{gid}/revoke",
             post(revoke_grant),
         )
+        .route(
+            "/accounts/{id}/servers/{sid}/activity",
+            get(activity::activity_page),
+        )
+        .route(
+            "/api-tokens",
+            get(tokens::tokens_page).post(tokens::create_token),
+        )
+        .route("/api-tokens/{id}/revoke", post(tokens::revoke_token))
+        .route("/hosts", get(hosts::hosts_page).post(hosts::allow_host))
+        .route("/hosts/remove", post(hosts::remove_host))
+        .route("/return-origins", post(hosts::allow_origin))
+        .route("/return-origins/remove", post(hosts::remove_origin))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(Console {
             state,
@@ -156,13 +173,13 @@ where
         let Some(id) = session_cookie(&parts.headers) else {
             return Err(Redirect::to("/console/login").into_response());
         };
-        match state
-            .store
-            .find_session(&state.keys.hash_token(id), now())
-            .await
-        {
+        let hash = state.keys.hash_token(id);
+        match state.store.find_session(&hash, now()).await {
             Ok(Some(session)) => Ok(Self(session)),
-            Ok(None) => Err(Redirect::to("/console/login").into_response()),
+            Ok(None) => match state.store.session_end(&hash, now()).await {
+                Ok(ended) => Err(session_ended(ended)),
+                Err(error) => Err(ConsoleError::internal(error).into_response()),
+            },
             Err(error) => Err(ConsoleError::internal(error).into_response()),
         }
     }
@@ -200,6 +217,24 @@ where
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     web::cookie(headers, SESSION_COOKIE)
 }
+
+/// The way to the sign-in page from a session that is no longer live: it clears the cookie,
+/// and says why the session ended where the database knows.
+fn session_ended(ended: Option<SessionEnd>) -> Response {
+    let to = match ended {
+        Some(end) => format!("/console/login?ended={}", end.as_str()),
+        None => "/console/login".to_owned(),
+    };
+    let mut response = Redirect::to(&to).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_static(CLEARED_COOKIE));
+    response
+}
+
+/// The `Set-Cookie` that removes the session cookie.
+const CLEARED_COOKIE: &str =
+    "specgate_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0";
 
 /// A submitted form, with repeated keys kept (checkbox groups and multi-selects).
 struct Form(Vec<(String, String)>);
@@ -267,6 +302,8 @@ fn page(title: &str, session: Option<&ConsoleSession>, body: Markup) -> Html<Str
             nav aria-label="Main" {
                 a href="/console" { "Integrations and accounts" }
                 a href="/console/accounts/new" { "New account" }
+                a href="/console/api-tokens" { "API tokens" }
+                a href="/console/hosts" { "Hosts and origins" }
                 form method="post" action="/console/logout" {
                     (csrf(session))
                     button type="submit" { "Sign out" }
@@ -327,8 +364,7 @@ impl ConsoleError {
             Self::Form { field, .. } => field,
             Self::Provision(error) => match error.field() {
                 Some(Field::TokenUrl) => "token_url",
-                Some(Field::Config) | Some(Field::Limit) | Some(Field::Cursor)
-                | Some(Field::Scope) | Some(Field::Host) | None => "form",
+                Some(Field::Config) | Some(Field::Limit) | Some(Field::Cursor) | None => "form",
                 Some(field) => field.as_str(),
             },
             Self::Internal(_) => "form",
@@ -369,20 +405,49 @@ impl IntoResponse for ConsoleError {
     }
 }
 
-/// Errors by the form field they concern (`form` for the whole form).
+/// Every error of one submitted form, by the field it concerns (`form` for the whole form):
+/// a form shows them all at once, each under its field.
 #[derive(Default)]
-struct FieldErrors(Vec<(&'static str, String)>);
+struct FieldErrors {
+    errors: Vec<(&'static str, String)>,
+    status: Option<StatusCode>,
+}
 
 impl FieldErrors {
     fn of(error: &ConsoleError) -> Self {
-        Self(vec![(error.field(), error.message())])
+        let mut errors = Self::default();
+        errors.push(error);
+        errors
     }
 
-    fn get(&self, field: &str) -> Option<&str> {
-        self.0
+    /// Adds an error; the first one added sets the response's status.
+    fn push(&mut self, error: &ConsoleError) {
+        self.status.get_or_insert(error.status());
+        self.errors.push((error.field(), error.message()));
+    }
+
+    /// The value of a check, or `None` with its error added.
+    fn check<T, E: Into<ConsoleError>>(&mut self, result: Result<T, E>) -> Option<T> {
+        result.map_err(|error| self.push(&error.into())).ok()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The status of a page that shows these errors.
+    fn status(&self) -> StatusCode {
+        self.status.unwrap_or(StatusCode::OK)
+    }
+
+    fn get(&self, field: &str) -> Option<String> {
+        let messages: Vec<&str> = self
+            .errors
             .iter()
-            .find(|(f, _)| *f == field)
+            .filter(|(f, _)| *f == field)
             .map(|(_, m)| m.as_str())
+            .collect();
+        (!messages.is_empty()).then(|| messages.join(" "))
     }
 
     /// The message under a field, if it has one.
@@ -405,14 +470,48 @@ impl FieldErrors {
     }
 }
 
+/// A tool name that wraps only after its underscores, never inside a word.
+fn tool_name(name: &str) -> Markup {
+    html! {
+        code.tool {
+            @for (i, part) in name.split('_').enumerate() {
+                @if i > 0 { "_" wbr; }
+                (part)
+            }
+        }
+    }
+}
+
 // ---- sign-in ----
 
-async fn login_page() -> Response {
-    login_form(None).into_response()
+#[derive(serde::Deserialize)]
+struct LoginQuery {
+    ended: Option<String>,
+}
+
+async fn login_page(Query(query): Query<LoginQuery>) -> Response {
+    let ended = query.ended.as_deref().and_then(SessionEnd::parse);
+    let body = login_form(None);
+    match ended {
+        None => body.into_response(),
+        Some(end) => page(
+            "Sign in",
+            None,
+            html! {
+                p.warning #session-ended role="alert" { (end.message()) }
+                (login_card(None))
+            },
+        )
+        .into_response(),
+    }
 }
 
 fn login_form(error: Option<&str>) -> Html<String> {
-    let body = html! {
+    page("Sign in", None, login_card(error))
+}
+
+fn login_card(error: Option<&str>) -> Markup {
+    html! {
         form.card method="post" action="/console/login" {
             label for="token" { "Admin API token" }
             input #token name="token" type="password" autocomplete="off" required
@@ -424,8 +523,7 @@ fn login_form(error: Option<&str>) -> Html<String> {
             p.hint { "Create one with " code { "specgate api-token create --name console" } "." }
             button type="submit" { "Sign in" }
         }
-    };
-    page("Sign in", None, body)
+    }
 }
 
 async fn login(
@@ -456,6 +554,9 @@ async fn login(
         )
             .into_response();
     };
+    if let Err(error) = state.store.touch_api_token(&token.id, now()).await {
+        return ConsoleError::internal(error).into_response();
+    }
     let (Ok(id), Ok(csrf)) = (
         crate::crypto::new_token("cs_"),
         crate::crypto::new_token(""),
@@ -497,14 +598,7 @@ async fn logout(State(state): State<AppState>, SignedPost { session, .. }: Signe
     if let Err(error) = state.store.delete_session(&session.id_hash).await {
         return ConsoleError::internal(error).into_response();
     }
-    let mut response = Redirect::to("/console/login").into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static(
-            "specgate_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
-    );
-    response
+    session_ended(None)
 }
 
 // ---- integrations and accounts ----
@@ -521,9 +615,9 @@ async fn home(State(state): State<AppState>, Signed(session): Signed) -> Respons
             tbody {
                 @for integration in state.catalog.integrations() {
                     tr {
-                        td { a href=(format!("/console/integrations/{}", integration.name)) { (integration.title) } }
-                        td { (integration.auth.as_str()) }
-                        td { (integration.tools.len()) }
+                        td data-label="Integration" { a href=(format!("/console/integrations/{}", integration.name)) { (integration.title) } }
+                        td data-label="Auth" { (integration.auth.as_str()) }
+                        td data-label="Tools" { (integration.tools.len()) }
                     }
                 }
             }
@@ -537,9 +631,9 @@ async fn home(State(state): State<AppState>, Signed(session): Signed) -> Respons
                 tbody {
                     @for account in &accounts {
                         tr {
-                            td { a href=(format!("/console/accounts/{}", account.id)) { (account.name) } }
-                            td { (account.integration) }
-                            td { (account.created_at) }
+                            td data-label="Account" { a href=(format!("/console/accounts/{}", account.id)) { (account.name) } }
+                            td data-label="Integration" { (account.integration) }
+                            td data-label="Created" { (account.created_at) }
                         }
                     }
                 }
@@ -555,13 +649,23 @@ async fn integration_page(
     Path(name): Path<String>,
     Signed(session): Signed,
 ) -> Response {
-    integration_screen(&state, &session, &name, &FieldErrors::default()).await
+    integration_screen(
+        &state,
+        &session,
+        &name,
+        &Form(Vec::new()),
+        &FieldErrors::default(),
+    )
+    .await
 }
 
+/// An integration's page: its OAuth app (where it has one) and its tools. A refused OAuth app
+/// form comes back with what was typed, the secret aside.
 async fn integration_screen(
     state: &AppState,
     session: &ConsoleSession,
     name: &str,
+    form: &Form,
     errors: &FieldErrors,
 ) -> Response {
     let Some(integration) = state.catalog.integration(name) else {
@@ -607,6 +711,7 @@ async fn integration_screen(
                     @for (field, label, secret) in [("client_id", "Client id", false), ("client_secret", "Client secret (stored encrypted, never shown again)", true), ("authorize_url", "Consent page URL (optional; the spec's by default)", false), ("token_url", "Token URL (optional; the spec's by default)", false), ("scopes", "Scopes (optional, space-separated)", false)] {
                         label for=(field) { (label) }
                         input id=(field) name=(field) type=(if secret { "password" } else { "text" }) autocomplete="off"
+                            value=[(!secret).then(|| form.get(field))]
                             required[matches!(field, "client_id" | "client_secret")]
                             aria-invalid=[errors.invalid(field)] aria-describedby=[errors.described(field)];
                         (errors.message(field))
@@ -625,11 +730,11 @@ async fn integration_screen(
             tbody {
                 @for tool in integration.tools {
                     tr {
-                        td { code { (tool.name) } }
-                        td { (tool.title) }
-                        td { (tool.class.as_str()) }
-                        td { (tool.tags.join(", ")) }
-                        td.description { (tool.description) }
+                        td data-label="Tool" { (tool_name(tool.name)) }
+                        td data-label="Title" { (tool.title) }
+                        td data-label="Method" { (tool.class.as_str()) }
+                        td data-label="Tags" { (tool.tags.join(", ")) }
+                        td.description data-label="Description" { (tool.description) }
                     }
                 }
             }
@@ -660,10 +765,9 @@ async fn set_oauth_app(
     {
         Ok(_) => Redirect::to(&format!("/console/integrations/{name}")).into_response(),
         Err(error) => {
-            let error = ConsoleError::from(error);
-            let mut response =
-                integration_screen(&state, &session, &name, &FieldErrors::of(&error)).await;
-            *response.status_mut() = error.status();
+            let errors = FieldErrors::of(&error.into());
+            let mut response = integration_screen(&state, &session, &name, &form, &errors).await;
+            *response.status_mut() = errors.status();
             response
         }
     }
@@ -717,15 +821,16 @@ async fn connect_account(
             &started,
         ),
         Err(error) => {
-            let error = ConsoleError::from(error);
+            let errors = FieldErrors::of(&error.into());
             (
-                error.status(),
+                errors.status(),
                 account_form(
                     &state.catalog,
                     &session,
                     Some(&chosen),
                     &form,
-                    &FieldErrors::of(&error),
+                    &errors,
+                    NewAccountForm::Connect,
                 ),
             )
                 .into_response()
@@ -780,19 +885,35 @@ async fn new_account_page(
         choice.integration.as_deref(),
         &Form(Vec::new()),
         &FieldErrors::default(),
+        NewAccountForm::Credentials,
     )
     .into_response()
 }
 
+/// Which of the new-account page's two forms was sent: connecting through the vendor's
+/// consent page, or credentials.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NewAccountForm {
+    Connect,
+    Credentials,
+}
+
 /// The new-account form. Credential inputs follow the integration's auth kind and are never
-/// filled back in.
+/// filled back in; the other inputs keep what was typed.
 fn account_form(
     catalog: &Catalog,
     session: &ConsoleSession,
     chosen: Option<&str>,
     form: &Form,
     errors: &FieldErrors,
+    sent: NewAccountForm,
 ) -> Html<String> {
+    let none = FieldErrors::default();
+    let empty = Form(Vec::new());
+    let (connect_errors, connect_form, errors, form) = match sent {
+        NewAccountForm::Connect => (errors, form, &none, &empty),
+        NewAccountForm::Credentials => (&none, &empty, errors, form),
+    };
     let chosen = chosen.and_then(|name| catalog.integration(name));
     let Some(chosen) = chosen else {
         let body = html! {
@@ -817,13 +938,18 @@ fn account_form(
         @if let AuthKind::OAuth2 { .. } = chosen.auth {
             form.card #connect method="post" action="/console/accounts/connect" {
                 p { "Connect through " (chosen.title) "'s own consent page: its owner signs in there, and no secret passes through you." }
-                (errors.message("integration"))
+                (connect_errors.message("integration"))
+                (connect_errors.message("form"))
                 (csrf(session))
                 input type="hidden" name="integration" value=(chosen.name);
                 label for="connect_name" { "Name" }
-                input #connect_name name="name" required value=(form.get("name"));
+                input #connect_name name="name" required value=(connect_form.get("name"))
+                    aria-invalid=[connect_errors.invalid("name")] aria-describedby=[connect_errors.described("name")];
+                (connect_errors.message("name"))
                 label for="connect_base_url" { "Base URL (optional; the spec's by default)" }
-                input #connect_base_url name="base_url" type="url" value=(form.get("base_url"));
+                input #connect_base_url name="base_url" type="url" value=(connect_form.get("base_url"))
+                    aria-invalid=[connect_errors.invalid("base_url")] aria-describedby=[connect_errors.described("base_url")];
+                (connect_errors.message("base_url"))
                 button type="submit" { "Connect with " (chosen.title) }
             }
             p { "Or enter credentials obtained elsewhere:" }
@@ -940,28 +1066,33 @@ async fn create_account(
     SignedPost { session, form }: SignedPost,
 ) -> Response {
     let chosen = form.get("integration").to_owned();
-    let created = match credentials_of(&form) {
-        Ok(credentials) => Provisioner::new(state.clone())
+    let name = form.get("name").trim().to_owned();
+    let mut errors = FieldErrors::default();
+    errors.check(crate::provision::check_name(&name));
+    let credentials = errors.check(credentials_of(&form));
+    let created = match credentials {
+        Some(credentials) if errors.is_empty() => Provisioner::new(state.clone())
             .create_account(CreateAccount {
                 integration: chosen.clone(),
-                name: form.get("name").trim().to_owned(),
+                name,
                 credentials: credentials.unwrap_or_default(),
                 base_url: form.some("base_url"),
             })
             .await
-            .map_err(ConsoleError::from),
-        Err(error) => Err(error),
+            .map_err(|error| FieldErrors::of(&error.into())),
+        _ => Err(errors),
     };
     match created {
         Ok(account) => Redirect::to(&format!("/console/accounts/{}", account.id)).into_response(),
-        Err(error) => (
-            error.status(),
+        Err(errors) => (
+            errors.status(),
             account_form(
                 &state.catalog,
                 &session,
                 Some(&chosen),
                 &form,
-                &FieldErrors::of(&error),
+                &errors,
+                NewAccountForm::Credentials,
             ),
         )
             .into_response(),
@@ -1024,11 +1155,7 @@ async fn account_screen(
         Some(AccountForm::NewServer) => (&empty, form),
         None => (&empty, &empty),
     };
-    let status = if failed.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let status = errors.status();
     let now = time::OffsetDateTime::now_utc();
     let expired = |when: &str| {
         time::OffsetDateTime::parse(when, &time::format_description::well_known::Rfc3339)
@@ -1062,10 +1189,10 @@ async fn account_screen(
                 tbody {
                     @for server in &servers {
                         tr {
-                            td { a href=(format!("/console/accounts/{}/servers/{}", account.id, server.id)) { (server.name) } }
-                            td { (filter_text(&server.config.methods)) }
-                            td { (state.catalog.visible(integration.name, &server.config).count()) }
-                            td {
+                            td data-label="Server" { a href=(format!("/console/accounts/{}/servers/{}", account.id, server.id)) { (server.name) } }
+                            td data-label="Methods" { (filter_text(&server.config.methods)) }
+                            td data-label="Tools" { (state.catalog.visible(integration.name, &server.config).count()) }
+                            td data-label="Expires" {
                                 @match server.expires_at.as_deref() {
                                     None => "never",
                                     Some(when) => {
@@ -1139,27 +1266,35 @@ async fn update_account(
     SignedPost { session, form }: SignedPost,
 ) -> Response {
     let provisioner = Provisioner::new(state.clone());
-    let result = async {
-        let current = provisioner.get_account(&id).await?;
-        let base_url = form.some("base_url");
-        let request = UpdateAccount {
-            name: Some(form.get("name").trim().to_owned()),
-            credentials: credentials_of(&form)?,
-            // Sent only when it changes, so saving the name alone needs no credentials.
-            base_url: (base_url != current.base_url).then_some(base_url),
-        };
-        Ok::<_, ConsoleError>(provisioner.update_account(&id, request).await?)
-    }
-    .await;
+    let name = form.get("name").trim().to_owned();
+    let mut errors = FieldErrors::default();
+    errors.check(crate::provision::check_name(&name));
+    let credentials = errors.check(credentials_of(&form));
+    let result = match credentials {
+        Some(credentials) if errors.is_empty() => async {
+            let current = provisioner.get_account(&id).await?;
+            let base_url = form.some("base_url");
+            let request = UpdateAccount {
+                name: Some(name),
+                credentials,
+                // Sent only when it changes, so saving the name alone needs no credentials.
+                base_url: (base_url != current.base_url).then_some(base_url),
+            };
+            provisioner.update_account(&id, request).await
+        }
+        .await
+        .map_err(|error| FieldErrors::of(&error.into())),
+        _ => Err(errors),
+    };
     match result {
         Ok(_) => Redirect::to(&format!("/console/accounts/{id}")).into_response(),
-        Err(error) => {
+        Err(errors) => {
             account_screen(
                 &state,
                 &session,
                 &id,
                 &form,
-                &FieldErrors::of(&error),
+                &errors,
                 Some(AccountForm::Edit),
             )
             .await
@@ -1180,39 +1315,63 @@ async fn delete_account(
 
 // ---- MCP servers ----
 
-/// The config a server form describes. Unticked groups mean: every method is one choice to
-/// make explicitly (an empty list is refused by the API), every tag and tool otherwise.
-fn config_of(form: &Form) -> Result<ServerConfig, ConsoleError> {
-    let list = |field: &'static str, all_when_empty: bool| {
+/// The config a server form describes, or every error in it. Unticked groups mean: every
+/// method is one choice to make explicitly (an empty list is refused by the API), every tag
+/// and tool otherwise.
+fn config_of(form: &Form) -> Result<ServerConfig, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let mut list = |field: &'static str, all_when_empty: bool| {
         let values = form.all(field);
         if values.is_empty() {
             if all_when_empty {
-                return Ok(Filter::All);
+                return Some(Filter::All);
             }
-            return Err(ConsoleError::Form {
+            errors.push(&ConsoleError::Form {
                 field,
                 message: "tick at least one method class".to_owned(),
             });
+            return None;
         }
-        Filter::from_list(values).map_err(|problem| ConsoleError::Form {
-            field,
-            message: format!("`{field}`: {problem}"),
-        })
+        errors.check(
+            Filter::from_list(values).map_err(|problem| ConsoleError::Form {
+                field,
+                message: format!("`{field}`: {problem}"),
+            }),
+        )
+    };
+    let (methods, tags, tools) = (
+        list("methods", false),
+        list("tags", true),
+        list("tools", true),
+    );
+    let max_result_bytes = match form.some("max_result_bytes") {
+        None => Some(DEFAULT_MAX_RESULT_BYTES),
+        Some(text) => errors.check(
+            text.parse()
+                .map_err(|_| ConsoleError::Form {
+                    field: "max_result_bytes",
+                    message: format!("`{text}` is not a number of bytes"),
+                })
+                .and_then(|bytes| {
+                    crate::provision::check_result_budget(bytes)
+                        .map(|()| bytes)
+                        .map_err(ConsoleError::from)
+                }),
+        ),
+    };
+    let (Some(methods), Some(tags), Some(tools), Some(max_result_bytes)) =
+        (methods, tags, tools, max_result_bytes)
+    else {
+        return Err(errors);
     };
     Ok(ServerConfig {
-        methods: list("methods", false)?,
-        tags: list("tags", true)?,
-        tools: list("tools", true)?,
+        methods,
+        tags,
+        tools,
         exclude_tools: form.all("exclude_tools"),
         require_api_token_auth: form.get("require_api_token_auth") == "on",
         oauth: form.get("oauth") == "on",
-        max_result_bytes: match form.some("max_result_bytes") {
-            None => DEFAULT_MAX_RESULT_BYTES,
-            Some(text) => text.parse().map_err(|_| ConsoleError::Form {
-                field: "max_result_bytes",
-                message: format!("`{text}` is not a number of bytes"),
-            })?,
-        },
+        max_result_bytes,
         tool_exposure: match form.get("tool_exposure") {
             "discovery" => ToolExposure::Discovery,
             _ => ToolExposure::All,
@@ -1222,6 +1381,24 @@ fn config_of(form: &Form) -> Result<ServerConfig, ConsoleError> {
             _ => SchemaProfile::Full,
         },
     })
+}
+
+/// A server form's name, config and expiry, or every error in them at once.
+fn server_form_of(form: &Form) -> Result<(String, ServerConfig, Option<String>), FieldErrors> {
+    let name = form.get("name").trim().to_owned();
+    let expires_at = expires_of(form);
+    let (config, mut errors) = match config_of(form) {
+        Ok(config) => (Some(config), FieldErrors::default()),
+        Err(errors) => (None, errors),
+    };
+    errors.check(crate::provision::check_name(&name));
+    if let Some(at) = &expires_at {
+        errors.check(Provisioner::parse_expiry(at));
+    }
+    match config {
+        Some(config) if errors.is_empty() => Ok((name, config, expires_at)),
+        _ => Err(errors),
+    }
 }
 
 /// `2026-12-31T18:00` (a `datetime-local` input, read as UTC) as RFC 3339.
@@ -1378,7 +1555,7 @@ fn preview_html(state: &AppState, integration: &Integration, config: &ServerConf
             " of " (integration.tools.len())
         }
         ul #preview-tools {
-            @for name in &tools { li { code { (name) } } }
+            @for name in &tools { li { (tool_name(name)) } }
         }
     }
 }
@@ -1401,9 +1578,13 @@ async fn preview(
         Ok(config) => {
             Html(preview_html(&state, integration, &config).into_string()).into_response()
         }
-        Err(error) => {
-            Html(html! { p.error role="alert" { (error.message()) } }.into_string()).into_response()
-        }
+        Err(errors) => Html(
+            html! {
+                @for (_, message) in &errors.errors { p.error role="alert" { (message) } }
+            }
+            .into_string(),
+        )
+        .into_response(),
     }
 }
 
@@ -1412,33 +1593,41 @@ async fn create_server(
     Path(id): Path<String>,
     SignedPost { session, form }: SignedPost,
 ) -> Response {
-    let provisioner = Provisioner::new(state.clone());
-    let created = match config_of(&form) {
-        Ok(config) => provisioner
+    let created = match server_form_of(&form) {
+        Ok((name, config, expires_at)) => Provisioner::new(state.clone())
             .create_server(
                 &id,
                 CreateServer {
-                    name: form.get("name").trim().to_owned(),
+                    name,
                     config,
-                    expires_at: expires_of(&form),
+                    expires_at,
                 },
             )
             .await
-            .map_err(ConsoleError::from),
-        Err(error) => Err(error),
+            .map_err(|error| FieldErrors::of(&error.into())),
+        Err(errors) => Err(errors),
     };
     match created {
         Ok(server) => shown_once(&state, &session, &id, &server, "MCP server created"),
-        Err(error) => {
+        Err(errors) => {
             account_screen(
                 &state,
                 &session,
                 &id,
                 &form,
-                &FieldErrors::of(&error),
+                &errors,
                 Some(AccountForm::NewServer),
             )
             .await
+        }
+    }
+}
+
+/// The notice above a secret shown once: `what` is the sentence's subject.
+fn shown_once_warning(what: &str) -> Markup {
+    html! {
+        p.warning role="alert" {
+            (what) " is shown only now and will not be shown again; copy it before you leave this page."
         }
     }
 }
@@ -1474,9 +1663,7 @@ fn shown_once(
         }
     };
     let body = html! {
-        p.warning role="alert" {
-            "This URL contains a secret. It is shown only now and will not be shown again; copy it before you leave this page."
-        }
+        (shown_once_warning("This URL contains a secret. It"))
         @if let Some(exposes) = &server.exposes {
             p #exposes {
                 "Clients can call " (exposes.tools) " tools: " (exposes.read_only) " that only read, "
@@ -1561,11 +1748,7 @@ async fn server_screen(
     let Some(integration) = state.catalog.integration(&account.integration) else {
         return not_found(session, "integration", &account.integration);
     };
-    let status = if errors.0.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
+    let status = errors.status();
     let grants = match provisioner.list_grants(id, sid).await {
         Ok(grants) => grants,
         Err(error) => return ConsoleError::from(error).into_response(),
@@ -1575,6 +1758,7 @@ async fn server_screen(
             "Account " a href=(format!("/console/accounts/{}", account.id)) { (account.name) }
             " · created " (server.created_at)
             " · expires " (server.expires_at.as_deref().unwrap_or("never"))
+            " · " a #activity href=(format!("/console/accounts/{}/servers/{}/activity", account.id, server.id)) { "Activity" }
         }
         (server_config_form(session, &account, integration, Some(&server), form, errors, state))
         @if server.config.oauth || !grants.is_empty() {
@@ -1592,10 +1776,10 @@ async fn server_screen(
                     tbody {
                         @for grant in &grants {
                             tr {
-                                td { (grant.client_name.as_deref().unwrap_or("(unknown client)")) }
-                                td { code { (grant.client_id) } }
-                                td { (grant.created_at) }
-                                td { (grant.last_used_at.as_deref().unwrap_or("never")) }
+                                td data-label="Client" { (grant.client_name.as_deref().unwrap_or("(unknown client)")) }
+                                td data-label="Client id" { code { (grant.client_id) } }
+                                td data-label="Connected" { (grant.created_at) }
+                                td data-label="Last used" { (grant.last_used_at.as_deref().unwrap_or("never")) }
                                 td {
                                     form method="post"
                                         action=(format!("/console/accounts/{}/servers/{}/grants/{}/revoke", account.id, server.id, grant.id))
@@ -1631,31 +1815,29 @@ async fn update_server(
     Path((id, sid)): Path<(String, String)>,
     SignedPost { session, form }: SignedPost,
 ) -> Response {
-    let provisioner = Provisioner::new(state.clone());
-    let result = match config_of(&form).and_then(|config| {
-        serde_json::to_value(config)
-            .map_err(ConsoleError::internal)
-            .map(|v| v.as_object().cloned().unwrap_or_default())
-    }) {
-        Ok(config) => provisioner
-            .update_server(
-                &id,
-                &sid,
-                UpdateServer {
-                    name: Some(form.get("name").trim().to_owned()),
-                    config: Some(config),
-                    expires_at: Some(expires_of(&form)),
-                },
-            )
-            .await
-            .map_err(ConsoleError::from),
-        Err(error) => Err(error),
+    let result = match server_form_of(&form) {
+        Ok((name, config, expires_at)) => match serde_json::to_value(config) {
+            Ok(Value::Object(config)) => Provisioner::new(state.clone())
+                .update_server(
+                    &id,
+                    &sid,
+                    UpdateServer {
+                        name: Some(name),
+                        config: Some(config),
+                        expires_at: Some(expires_at),
+                    },
+                )
+                .await
+                .map_err(|error| FieldErrors::of(&error.into())),
+            _ => Err(FieldErrors::of(&ConsoleError::internal(
+                "a server config is a JSON object",
+            ))),
+        },
+        Err(errors) => Err(errors),
     };
     match result {
         Ok(_) => Redirect::to(&format!("/console/accounts/{id}/servers/{sid}")).into_response(),
-        Err(error) => {
-            server_screen(&state, &session, &id, &sid, &form, &FieldErrors::of(&error)).await
-        }
+        Err(errors) => server_screen(&state, &session, &id, &sid, &form, &errors).await,
     }
 }
 
@@ -1702,7 +1884,10 @@ mod tests {
     #[test]
     fn text_an_operator_or_a_spec_wrote_never_opens_a_tag() {
         let hostile = "<script>alert('x')</script>\"&";
-        let errors = FieldErrors(vec![("name", hostile.to_owned())]);
+        let errors = FieldErrors {
+            errors: vec![("name", hostile.to_owned())],
+            status: None,
+        };
         let html = page(hostile, None, errors.message("name")).0;
         assert!(!html.contains("<script>alert"), "{html}");
         assert!(

@@ -547,6 +547,10 @@ impl AppState {
             .map_err(OAuthError::from)?
             .ok_or(ConsentError::SignIn("That is not a live API token."))?;
         check_may_open(&token, &consent)?;
+        self.store
+            .touch_api_token(&token.id, now())
+            .await
+            .map_err(OAuthError::from)?;
         Ok((consent, token))
     }
 

@@ -577,6 +577,15 @@ pub struct CallsPage {
     pub cursor: Option<String>,
 }
 
+/// One page of a server's audit log, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallLog {
+    /// The calls.
+    pub calls: Vec<crate::store::CallRecord>,
+    /// The cursor of the next (older) page, if there is one.
+    pub next_cursor: Option<String>,
+}
+
 /// An account as the API shows it (never with credentials).
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountView {
@@ -684,6 +693,15 @@ pub const MAX_RESULT_BYTES: u32 = 2_000_000;
 
 /// Longest accepted display name.
 const MAX_NAME_CHARS: usize = 200;
+
+/// A result budget within the bounds a server may have.
+pub(crate) fn check_result_budget(bytes: u32) -> Result<(), ProvisionError> {
+    if (MIN_RESULT_BYTES..=MAX_RESULT_BYTES).contains(&bytes) {
+        Ok(())
+    } else {
+        Err(ProvisionError::ResultBudgetOutOfRange(bytes))
+    }
+}
 
 pub(crate) fn check_name(name: &str) -> Result<(), ProvisionError> {
     let problem = if name.trim().is_empty() {
@@ -920,11 +938,7 @@ impl Provisioner {
         integration: &specgate_runtime::Integration,
         config: &ServerConfig,
     ) -> Result<Exposure, ProvisionError> {
-        if !(MIN_RESULT_BYTES..=MAX_RESULT_BYTES).contains(&config.max_result_bytes) {
-            return Err(ProvisionError::ResultBudgetOutOfRange(
-                config.max_result_bytes,
-            ));
-        }
+        check_result_budget(config.max_result_bytes)?;
         let unknown = |field, value: &str, valid: Vec<String>| ProvisionError::UnknownFilterValue {
             field,
             value: printable(value),
@@ -970,7 +984,8 @@ impl Provisioner {
         Ok(exposure)
     }
 
-    fn parse_expiry(text: &str) -> Result<i64, ProvisionError> {
+    /// An RFC 3339 time in the future, as Unix seconds.
+    pub(crate) fn parse_expiry(text: &str) -> Result<i64, ProvisionError> {
         let at = OffsetDateTime::parse(text, &Rfc3339)
             .map_err(|_| ProvisionError::ExpiryNotATimestamp(printable(text)))?;
         let unix = at.unix_timestamp();
@@ -1139,7 +1154,7 @@ impl Provisioner {
         account_id: &str,
         id: &str,
         page: CallsPage,
-    ) -> Result<Value, ProvisionError> {
+    ) -> Result<CallLog, ProvisionError> {
         let limit = page.limit.unwrap_or(100);
         if !(1..=500).contains(&limit) {
             return Err(ProvisionError::InvalidLimit);
@@ -1163,7 +1178,22 @@ impl Provisioner {
         let next_cursor = more
             .then(|| calls.last().map(|c| format!("{}.{}", c.at_ms, c.id)))
             .flatten();
-        Ok(json!({"calls": calls, "next_cursor": next_cursor}))
+        Ok(CallLog { calls, next_cursor })
+    }
+
+    /// How a server's calls since `since_ms` (Unix milliseconds) ended: each outcome class
+    /// with its count, commonest first.
+    pub async fn call_outcomes(
+        &self,
+        account_id: &str,
+        id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64)>, ProvisionError> {
+        Ok(self
+            .state
+            .store
+            .call_outcomes(account_id, id, since_ms)
+            .await?)
     }
 
     /// Creates an API token; the raw token is returned once. An `mcp` token may be bound to
@@ -1328,6 +1358,11 @@ impl Provisioner {
         }
     }
 
+    /// Every host an operator has allowed, of every integration.
+    pub async fn allowed_upstream_hosts(&self) -> Result<Vec<UpstreamHost>, ProvisionError> {
+        Ok(self.state.store.upstream_hosts(None).await?)
+    }
+
     /// The hosts an integration's accounts may use: declared by its spec, and allowed.
     pub async fn upstream_hosts(&self, integration: &str) -> Result<Value, ProvisionError> {
         let integration = self.integration(integration)?;
@@ -1391,14 +1426,14 @@ fn merge_config(
     serde_json::from_value(Value::Object(merged)).map_err(|e| invalid(e.to_string()))
 }
 
-/// A host name or `*.suffix` pattern, lower-cased, or a clear error.
 /// An API token as lists show it: never its secret, with its last use.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiTokenView {
     /// The token.
     #[serde(flatten)]
     pub token: ApiToken,
-    /// Unix milliseconds of its last tool call (from the audit log), if any.
+    /// Unix milliseconds of its last use, if any: a tool call (from the audit log), or the
+    /// admin API, the console or a consent page.
     pub last_used_ms: Option<i64>,
 }
 

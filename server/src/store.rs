@@ -283,7 +283,8 @@ pub enum TokenScope {
 }
 
 impl TokenScope {
-    fn as_str(self) -> &'static str {
+    /// Its name, as the API and the CLI write it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Admin => "admin",
             Self::Mcp => "mcp",
@@ -532,6 +533,13 @@ fn migrator(postgres: bool) -> Migrator {
                 SqlStr::from_static(include_str!("../migrations/0016_api_token_expiry.sql")),
                 false,
             ),
+            Migration::new(
+                17,
+                Cow::Borrowed("api token last used"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0017_api_token_last_used.sql")),
+                false,
+            ),
         ]),
         ..Migrator::DEFAULT
     }
@@ -683,19 +691,42 @@ impl Store {
         Ok(())
     }
 
-    /// All API tokens, oldest first, each with the time of its last tool call (Unix
-    /// milliseconds, from the audit log).
+    /// All API tokens, oldest first, each with the time of its last use (Unix milliseconds):
+    /// its last tool call (from the audit log) or its last admin, console or consent sign-in,
+    /// whichever is later.
     pub async fn list_api_tokens(&self) -> Result<Vec<(ApiToken, Option<i64>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.id, t.name, t.scope, t.account_id, t.created_at, t.expires_at, \
-                    (SELECT MAX(at_ms) FROM tool_calls k WHERE k.api_token_id = t.id) AS last_used_ms \
+            "SELECT t.id, t.name, t.scope, t.account_id, t.created_at, t.expires_at, t.last_used_at, \
+                    (SELECT MAX(at_ms) FROM tool_calls k WHERE k.api_token_id = t.id) AS last_call_ms \
              FROM api_tokens t ORDER BY t.created_at, t.id",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok((api_token_from_row(row)?, row.try_get("last_used_ms")?)))
+            .map(|row| {
+                let opened: Option<i64> = row.try_get("last_used_at")?;
+                let called: Option<i64> = row.try_get("last_call_ms")?;
+                Ok((
+                    api_token_from_row(row)?,
+                    opened.map(|s| s * 1000).max(called),
+                ))
+            })
             .collect()
+    }
+
+    /// Records that a token opened the admin API, the console or a consent page at `at`; a
+    /// use within a minute of the recorded one writes nothing, so a busy script costs one
+    /// write a minute.
+    pub async fn touch_api_token(&self, id: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(at - 60)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Deletes an API token; returns whether it existed.
@@ -755,7 +786,8 @@ impl Store {
     ) -> Result<Option<ConsoleSession>, StoreError> {
         let row = sqlx::query(
             "SELECT s.id_hash, s.api_token_id, s.csrf_token, s.created_at, s.expires_at FROM console_sessions s \
-             JOIN api_tokens t ON t.id = s.api_token_id WHERE s.id_hash = $1 AND s.expires_at > $2 AND t.scope = 'admin'",
+             JOIN api_tokens t ON t.id = s.api_token_id \
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND t.scope = 'admin' AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
         .bind(id_hash)
         .bind(now)
@@ -771,6 +803,35 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// Why a session that [`Store::find_session`] no longer finds has ended; `None` for a
+    /// session this database never had or that was signed out.
+    pub async fn session_end(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> Result<Option<SessionEnd>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.expires_at, t.id AS token_id, t.expires_at AS token_expires_at FROM console_sessions s \
+             LEFT JOIN api_tokens t ON t.id = s.api_token_id WHERE s.id_hash = $1",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let token: Option<String> = row.try_get("token_id")?;
+        let token_expires: Option<i64> = row.try_get("token_expires_at")?;
+        let expires: i64 = row.try_get("expires_at")?;
+        Ok(Some(if token.is_none() {
+            SessionEnd::TokenRevoked
+        } else if token_expires.is_some_and(|at| at <= now) {
+            SessionEnd::TokenExpired
+        } else if expires <= now {
+            SessionEnd::Expired
+        } else {
+            return Ok(None);
+        }))
     }
 
     /// Ends a session.
@@ -1292,6 +1353,28 @@ impl Store {
         Ok(())
     }
 
+    /// Each outcome class of a server's calls since `since_ms`, with its count, commonest
+    /// first.
+    pub async fn call_outcomes(
+        &self,
+        account_id: &str,
+        server_id: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT outcome, COUNT(*) AS calls FROM tool_calls \
+             WHERE account_id = $1 AND server_id = $2 AND at_ms >= $3 GROUP BY outcome ORDER BY calls DESC, outcome",
+        )
+        .bind(account_id)
+        .bind(server_id)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("outcome")?, row.try_get("calls")?)))
+            .collect()
+    }
+
     /// A server's calls, newest first, strictly older than `before` (`(at_ms, id)`; without
     /// it, from the newest).
     pub async fn list_calls(
@@ -1435,6 +1518,48 @@ pub struct CallRecord {
     /// The API token that made the call, or that consented to its grant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_token_id: Option<String>,
+}
+
+/// Why a console session ended without its operator signing out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// It outlived its twelve hours.
+    Expired,
+    /// The admin API token it was signed in with was revoked.
+    TokenRevoked,
+    /// The admin API token it was signed in with expired.
+    TokenExpired,
+}
+
+impl SessionEnd {
+    /// Its name in the sign-in page's `ended` query parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::TokenRevoked => "revoked",
+            Self::TokenExpired => "token-expired",
+        }
+    }
+
+    /// Parses [`SessionEnd::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Expired, Self::TokenRevoked, Self::TokenExpired]
+            .into_iter()
+            .find(|end| end.as_str() == text)
+    }
+
+    /// What the sign-in page says.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Expired => "Your session expired after twelve hours. Sign in again.",
+            Self::TokenRevoked => {
+                "Your session ended: the admin API token it was signed in with has been revoked. Sign in with a live one."
+            }
+            Self::TokenExpired => {
+                "Your session ended: the admin API token it was signed in with has expired. Sign in with a live one."
+            }
+        }
+    }
 }
 
 /// A signed-in web console session.
