@@ -236,3 +236,74 @@ fn keyword_vendor_names_become_valid_modules() {
     assert!(registry.contains("pub mod type_ {"), "{registry}");
     assert!(registry.contains("&type_::INTEGRATION"), "{registry}");
 }
+
+fn vendor(dir: &str, files: &[(&str, &str)]) -> Vec<VendorInput> {
+    vec![VendorInput {
+        dir: dir.to_owned(),
+        files: files
+            .iter()
+            .map(|(name, text)| SpecFile {
+                path: format!("{dir}/{name}"),
+                text: (*text).to_owned(),
+            })
+            .collect(),
+    }]
+}
+
+/// A file that is no kind of spec is an error that says what was expected; an integration
+/// without tools is a warning; an `operationId` used twice is a warning at the second one;
+/// every located diagnostic shows its source line with carets.
+#[test]
+fn inputs_that_are_not_specs_make_no_tools_or_repeat_operation_ids_are_reported() {
+    let settings = "# deploy settings\nreplicas: 3\n";
+    let generated = generate(&vendor("acme", &[("settings.yaml", settings)]));
+    assert!(generated.has_errors());
+    let report = generated.report();
+    assert!(
+        report.contains("error[spec::not-a-spec]")
+            && report.contains("no top-level `openapi`, `swagger` or `specgate` key")
+            && report.contains("acme/settings.yaml:1:1"),
+        "{report}"
+    );
+    let list = generate(&vendor("acme", &[("list.json", "[1, 2]")]));
+    assert!(
+        list.report().contains("spec::not-a-spec"),
+        "{}",
+        list.report()
+    );
+
+    let undocumented = "openapi: 3.0.3\ninfo: {title: Acme, version: '1'}\nservers: [{url: 'https://api.acme.test'}]\npaths:\n  /things:\n    get:\n      operationId: listThings\n";
+    let generated = generate(&vendor("acme", &[("openapi.yaml", undocumented)]));
+    assert!(!generated.has_errors(), "{}", generated.report());
+    assert!(
+        generated
+            .report()
+            .contains("warning[spec::no-tools]: integration `acme` has no tools"),
+        "{}",
+        generated.report()
+    );
+
+    let twice = "openapi: 3.0.3\ninfo: {title: Acme, version: '1'}\nservers: [{url: 'https://api.acme.test'}]\npaths:\n  /things:\n    get:\n      operationId: things\n      summary: List things\n  /others:\n    get:\n      operationId: things\n      summary: List others\n";
+    let generated = generate(&vendor("acme", &[("openapi.yaml", twice)]));
+    let report = generated.report();
+    assert!(!generated.has_errors(), "{report}");
+    assert_eq!(generated.integrations[0].tools.len(), 2, "{report}");
+    assert!(
+        report.contains("warning[openapi::duplicate-operation-id]: operationId `things` of GET /others is already the operationId of GET /things\n  --> acme/openapi.yaml:11:7 at /paths/~1others/get/operationId\n   |\n11 |       operationId: things\n   |       ^^^^^^^^^^^"),
+        "{report}"
+    );
+
+    let broken = "openapi: 3.0.3\npaths: {\n";
+    let report = generate(&vendor("acme", &[("openapi.yaml", broken)])).report();
+    assert!(
+        report.contains("error[spec::parse]") && report.contains("acme/openapi.yaml:3:1"),
+        "a parse error shows where the parser stopped: {report}"
+    );
+    let broken = "{\"openapi\": \"3.0.3\", \"paths\": {\"/a\" {}}}";
+    let report = generate(&vendor("acme", &[("openapi.json", broken)])).report();
+    assert!(
+        report.contains("acme/openapi.json:1:37")
+            && report.contains("1 | {\"openapi\": \"3.0.3\", \"paths\": {\"/a\" {}}}\n  |                                     ^"),
+        "{report}"
+    );
+}

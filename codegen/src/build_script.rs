@@ -83,10 +83,7 @@ pub fn run(workspace: &Path, selection: Selection, out_dir: &Path) -> Result<Sha
     let generated = crate::generate_against(&inputs, &previous);
     for diagnostic in &generated.diagnostics {
         if diagnostic.severity == crate::Severity::Warning {
-            println!(
-                "cargo:warning={}",
-                diagnostic.to_string().replace('\n', " ")
-            );
+            println!("cargo:warning={}", diagnostic.one_line());
         }
     }
     for problem in generated.portable_lint() {

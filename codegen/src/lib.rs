@@ -251,17 +251,20 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn parse_document(file: &SpecFile, diagnostics: &mut Vec<Diagnostic>) -> Option<Value> {
     let parsed = if file.path.ends_with(".json") {
-        serde_json::from_str::<Value>(&file.text).map_err(|e| (e.to_string(), Some(e.line())))
+        serde_json::from_str::<Value>(&file.text)
+            .map_err(|e| (e.to_string(), Some((e.line(), e.column()))))
     } else {
         yaml_serde::from_str::<Value>(&file.text)
-            .map_err(|e| (e.to_string(), e.location().map(|l| l.line())))
+            .map_err(|e| (e.to_string(), e.location().map(|l| (l.line(), l.column()))))
     };
     match parsed {
         Ok(value) => Some(value),
-        Err((message, line)) => {
+        Err((message, position)) => {
             let mut d = Diagnostic::new("spec::parse", Severity::Error, &file.path, "", message)
                 .with_help("the file must be valid YAML or JSON");
-            d.line = line;
+            if let Some((line, column)) = position {
+                d.at_position(&file.text, line, column);
+            }
             diagnostics.push(d);
             None
         }
@@ -299,7 +302,7 @@ pub fn generate_against(inputs: &[VendorInput], previous: &Surface) -> Generated
         .filter(|d| d.line.is_none() && !d.pointer.is_empty())
     {
         if let Some(text) = texts.get(diagnostic.file.as_str()) {
-            diagnostic.line = diag::locate(text, &diagnostic.pointer);
+            diagnostic.locate_in(text);
         }
     }
     Generated {
@@ -408,6 +411,17 @@ fn generate_vendor(
                 "/swagger",
                 "only Swagger 2.0 and OpenAPI 3.0/3.1 are supported",
             ));
+        } else {
+            let mut d = Diagnostic::new(
+                "spec::not-a-spec",
+                Severity::Error,
+                &file.path,
+                "",
+                "this file is not an OpenAPI 3.0/3.1 document, a Swagger 2.0 document or a specgate doc spec: it has no top-level `openapi`, `swagger` or `specgate` key",
+            )
+            .with_help("every .yaml, .yml and .json file in a vendor directory is read as a spec; move other files elsewhere");
+            d.at_position(&file.text, 1, 1);
+            diagnostics.push(d);
         }
     }
     if doc_specs.len() > 1 {
@@ -534,8 +548,9 @@ fn generate_vendor(
         return None;
     }
     sources.sort_by(|a, b| a.path.cmp(&b.path));
+    let first_file = sources.first().map(|s| s.path.clone()).unwrap_or_default();
     let mut sink = lower::Sink { diagnostics };
-    lower::lower_vendor(
+    let integration = lower::lower_vendor(
         lower::VendorDocs {
             dir: &vendor.dir,
             doc,
@@ -543,7 +558,23 @@ fn generate_vendor(
             sources,
         },
         &mut sink,
-    )
+    )?;
+    if integration.tools.is_empty() {
+        sink.diagnostics.push(
+            Diagnostic::new(
+                "spec::no-tools",
+                Severity::Warning,
+                &first_file,
+                "",
+                format!(
+                    "integration `{}` has no tools: no operation in its spec became one",
+                    integration.name
+                ),
+            )
+            .with_help("the notes above say why each operation was skipped; an operation needs a summary or description and a supported method"),
+        );
+    }
+    Some(integration)
 }
 
 fn docspec_from_value(file: &SpecFile, value: &Value) -> Result<docspec::DocSpec, Box<Diagnostic>> {
@@ -552,12 +583,14 @@ fn docspec_from_value(file: &SpecFile, value: &Value) -> Result<docspec::DocSpec
         serde_json::from_value::<docspec::DocSpec>(value.clone()).map_err(|e| (e.to_string(), None))
     } else {
         yaml_serde::from_str::<docspec::DocSpec>(&file.text)
-            .map_err(|e| (e.to_string(), e.location().map(|l| l.line())))
+            .map_err(|e| (e.to_string(), e.location().map(|l| (l.line(), l.column()))))
     };
-    parsed.map_err(|(message, line)| {
+    parsed.map_err(|(message, position)| {
         let mut d = Diagnostic::new("docspec::invalid", Severity::Error, &file.path, "", message)
             .with_help("see specs/README.md for the doc-spec format");
-        d.line = line;
+        if let Some((line, column)) = position {
+            d.at_position(&file.text, line, column);
+        }
         Box::new(d)
     })
 }

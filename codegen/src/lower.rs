@@ -76,7 +76,7 @@ pub struct Sink<'d> {
 
 impl Sink<'_> {
     fn push(&mut self, doc: &Document<'_>, mut diagnostic: Diagnostic) {
-        diagnostic.line = crate::diag::locate(doc.text, &diagnostic.pointer);
+        diagnostic.locate_in(doc.text);
         self.diagnostics.push(diagnostic);
     }
 }
@@ -1611,6 +1611,45 @@ fn find_operation(ops: &[OpenApiOp<'_>], reference: &str) -> Option<usize> {
 const UNSUPPORTED_METHODS: &[&str] = &["head", "options", "trace"];
 
 fn openapi_operations<'v>(doc: &'v Document<'_>, sink: &mut Sink<'_>) -> Vec<OpenApiOp<'v>> {
+    let ops = operations_of(doc, sink);
+    check_operation_ids(doc, &ops, sink);
+    ops
+}
+
+/// Warns of every `operationId` that an earlier operation already has: OpenAPI requires them
+/// unique, and an overlay's `operation:` reference finds only the first.
+fn check_operation_ids(doc: &Document<'_>, ops: &[OpenApiOp<'_>], sink: &mut Sink<'_>) {
+    let mut first: BTreeMap<&str, &OpenApiOp<'_>> = BTreeMap::new();
+    for op in ops {
+        let Some(id) = op.op.get("operationId").and_then(Value::as_str) else {
+            continue;
+        };
+        match first.get(id) {
+            None => {
+                first.insert(id, op);
+            }
+            Some(earlier) => sink.push(
+                doc,
+                Diagnostic::new(
+                    "openapi::duplicate-operation-id",
+                    Severity::Warning,
+                    doc.file,
+                    &format!("{}/operationId", op.pointer),
+                    format!(
+                        "operationId `{id}` of {} {} is already the operationId of {} {}",
+                        op.method.as_str(),
+                        op.path,
+                        earlier.method.as_str(),
+                        earlier.path
+                    ),
+                )
+                .with_help("OpenAPI requires operationIds to be unique: rename one (a doc spec's `operation:` finds only the first, so refer to this one as `METHOD /path`)"),
+            ),
+        }
+    }
+}
+
+fn operations_of<'v>(doc: &'v Document<'_>, sink: &mut Sink<'_>) -> Vec<OpenApiOp<'v>> {
     let mut ops = Vec::new();
     let Some(paths) = doc.value.get("paths").and_then(Value::as_object) else {
         return ops;
