@@ -817,6 +817,21 @@ async fn api_tokens_are_made_listed_and_revoked_in_the_console_and_forms_keep_wh
         "name=\"max_result_bytes\" type=\"number\" min=\"2000\" max=\"2000000\" value=\"5\""
     ));
 
+    // The live preview says how many of the tools write, and how many destroy.
+    let (_, all) = console
+        .get(&format!(
+            "/accounts/{account}/preview?methods=read&methods=write&methods=custom"
+        ))
+        .await;
+    assert!(
+        all.contains("only read, ") && all.contains(" of them destructive</strong>"),
+        "{all}"
+    );
+    let (_, read) = console
+        .get(&format!("/accounts/{account}/preview?methods=read"))
+        .await;
+    assert!(read.contains(" only read, 0 write."), "{read}");
+
     // The OAuth app form keeps what was typed, the secret aside.
     let (status, refused) = console
         .post(

@@ -1549,10 +1549,23 @@ fn preview_html(state: &AppState, integration: &Integration, config: &ServerConf
         .visible(integration.name, config)
         .map(|t| t.def.name)
         .collect();
+    let exposure = crate::provision::Exposure::of(
+        state
+            .catalog
+            .visible(integration.name, config)
+            .map(|t| t.def),
+    );
     html! {
         h3 {
             "Tools this server exposes: " span #preview-count { (tools.len()) }
             " of " (integration.tools.len())
+        }
+        p #preview-exposure {
+            (exposure.read_only) " only read, " (exposure.writes) " write"
+            @if exposure.destructive > 0 {
+                ", " strong { (exposure.destructive) " of them destructive" } " (deletes and overwrites)"
+            }
+            "."
         }
         ul #preview-tools {
             @for name in &tools { li { (tool_name(name)) } }

@@ -517,7 +517,7 @@ pub struct Exposure {
 }
 
 impl Exposure {
-    fn of<'a>(tools: impl Iterator<Item = &'a specgate_runtime::ToolDef>) -> Self {
+    pub(crate) fn of<'a>(tools: impl Iterator<Item = &'a specgate_runtime::ToolDef>) -> Self {
         tools.fold(Self::default(), |mut exposure, tool| {
             exposure.tools += 1;
             if tool.annotations.read_only {
