@@ -63,7 +63,7 @@ async fn an_operator_provisions_a_filtered_server_in_the_browser() {
         .await;
     let tools_page = browser.source().await;
     assert!(
-        tools_page.contains("list_all_malomo_orders"),
+        tools_page.contains("list_<wbr>all_<wbr>malomo_<wbr>orders"),
         "{tools_page}"
     );
     assert!(tools_page.contains("22 tools"), "{tools_page}");

@@ -1074,10 +1074,28 @@ async fn api_tokens_expire_and_show_their_last_use() {
         }
     };
     assert_eq!(last_use(record.id.clone()).await, None, "never used yet");
+    let changes = || {
+        let database = h.database.clone();
+        async move {
+            let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&database)
+                .await
+                .unwrap();
+            sqlx::query_scalar::<_, i64>("SELECT n FROM change_counter")
+                .fetch_one(&mut connection)
+                .await
+                .unwrap()
+        }
+    };
+    let before = changes().await;
     assert_eq!(admin(token.clone()).await, 200);
     assert!(
         last_use(record.id.clone()).await.is_some(),
         "admin API use is recorded at once"
+    );
+    assert_eq!(
+        changes().await,
+        before,
+        "recording a use empties no instance's caches"
     );
     // A token used only as a second factor: its last use is its last tool call.
     let (caller, caller_token) = h

@@ -696,9 +696,9 @@ impl Store {
     /// whichever is later.
     pub async fn list_api_tokens(&self) -> Result<Vec<(ApiToken, Option<i64>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT t.id, t.name, t.scope, t.account_id, t.created_at, t.expires_at, t.last_used_at, \
+            "SELECT t.id, t.name, t.scope, t.account_id, t.created_at, t.expires_at, u.last_used_at, \
                     (SELECT MAX(at_ms) FROM tool_calls k WHERE k.api_token_id = t.id) AS last_call_ms \
-             FROM api_tokens t ORDER BY t.created_at, t.id",
+             FROM api_tokens t LEFT JOIN api_token_uses u ON u.api_token_id = t.id ORDER BY t.created_at, t.id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -716,13 +716,15 @@ impl Store {
 
     /// Records that a token opened the admin API, the console or a consent page at `at`; a
     /// use within a minute of the recorded one writes nothing, so a busy script costs one
-    /// write a minute.
+    /// write a minute. It moves no change counter: caches stay.
     pub async fn touch_api_token(&self, id: &str, at: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+            "INSERT INTO api_token_uses (api_token_id, last_used_at) VALUES ($1, $2) \
+             ON CONFLICT (api_token_id) DO UPDATE SET last_used_at = excluded.last_used_at \
+             WHERE api_token_uses.last_used_at < $3",
         )
-        .bind(at)
         .bind(id)
+        .bind(at)
         .bind(at - 60)
         .execute(&self.pool)
         .await?;
