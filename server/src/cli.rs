@@ -24,8 +24,8 @@ use crate::provision::{
     UpdateServer, integrations_json, printable,
 };
 use crate::store::{
-    ConnectionOutcome, Filter, SchemaProfile, ServerConfig, Store, TokenScope, ToolExposure,
-    sqlite_file,
+    Confirm, ConfirmFallback, ConnectionOutcome, Filter, SchemaProfile, ServerConfig, Store,
+    TokenScope, ToolExposure, sqlite_file,
 };
 use crate::{AppState, Config, app, sandbox, serving};
 
@@ -496,6 +496,14 @@ enum McpCommand {
         /// subset every major client accepts). `<url>/portable` serves portable either way.
         #[arg(long, value_enum, default_value = "full")]
         schema_profile: ProfileArg,
+        /// Calls that wait for a person's confirmation: `never`, `destructive` (deletes and
+        /// overwrites), `writes` (every tool that is not read-only), or comma-separated tool
+        /// names.
+        #[arg(long, value_parser = confirm_flag, default_value = "never")]
+        confirm: Confirm,
+        /// Where the client cannot ask the person: `refuse` the call, or `allow` it unconfirmed.
+        #[arg(long, value_enum, default_value = "refuse")]
+        confirm_fallback: FallbackArg,
         /// RFC 3339 expiry.
         #[arg(long)]
         expires_at: Option<String>,
@@ -547,6 +555,12 @@ enum McpCommand {
         /// `full` or `portable`.
         #[arg(long, value_enum)]
         schema_profile: Option<ProfileArg>,
+        /// `never`, `destructive`, `writes`, or comma-separated tool names.
+        #[arg(long, value_parser = confirm_flag)]
+        confirm: Option<Confirm>,
+        /// `refuse` or `allow`.
+        #[arg(long, value_enum)]
+        confirm_fallback: Option<FallbackArg>,
         /// RFC 3339 expiry.
         #[arg(long, conflicts_with = "no_expiry")]
         expires_at: Option<String>,
@@ -1694,10 +1708,36 @@ fn config_patch(flags: ConfigFlags) -> Option<serde_json::Map<String, Value>> {
             json!(SchemaProfile::from(profile)),
         );
     }
+    if let Some(confirm) = flags.confirm {
+        patch.insert("confirm".to_owned(), json!(confirm));
+    }
+    if let Some(fallback) = flags.confirm_fallback {
+        patch.insert(
+            "confirm_fallback".to_owned(),
+            json!(ConfirmFallback::from(fallback)),
+        );
+    }
     (!patch.is_empty()).then_some(patch)
 }
 
-/// The config flags of `specgate mcp update`, each absent unless given.
+/// `--confirm`: a policy word, or comma-separated tool names.
+fn confirm_flag(text: &str) -> Result<Confirm, String> {
+    match text.trim() {
+        "never" => Ok(Confirm::Never),
+        "destructive" => Ok(Confirm::Destructive),
+        "writes" => Ok(Confirm::Writes),
+        "" => Err("give `never`, `destructive`, `writes` or tool names".to_owned()),
+        names => Ok(Confirm::Tools(
+            names
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )),
+    }
+}
+
 /// A server's on/off settings, each with its `--no-` form; the last one given wins.
 #[derive(Args)]
 struct Switches {
@@ -1734,6 +1774,7 @@ fn toggle(on: bool, off: bool) -> Option<bool> {
     }
 }
 
+/// The config flags of `specgate mcp update`, each absent unless given.
 struct ConfigFlags {
     methods: Option<Vec<String>>,
     tags: Option<Vec<String>>,
@@ -1744,6 +1785,8 @@ struct ConfigFlags {
     max_result_bytes: Option<u32>,
     tool_exposure: Option<ExposureArg>,
     schema_profile: Option<ProfileArg>,
+    confirm: Option<Confirm>,
+    confirm_fallback: Option<FallbackArg>,
 }
 
 /// `specgate mcp ...`.
@@ -1761,6 +1804,8 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
             max_result_bytes,
             tool_exposure,
             schema_profile,
+            confirm,
+            confirm_fallback,
             expires_at,
         } => {
             let config = ServerConfig {
@@ -1773,6 +1818,8 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
                 max_result_bytes,
                 tool_exposure: tool_exposure.into(),
                 schema_profile: schema_profile.into(),
+                confirm,
+                confirm_fallback: confirm_fallback.into(),
             };
             let request = CreateServer {
                 name,
@@ -1795,6 +1842,8 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
             max_result_bytes,
             tool_exposure,
             schema_profile,
+            confirm,
+            confirm_fallback,
             expires_at,
             no_expiry,
         } => {
@@ -1808,6 +1857,8 @@ async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
                 max_result_bytes,
                 tool_exposure,
                 schema_profile,
+                confirm,
+                confirm_fallback,
             });
             let expires_at = if no_expiry {
                 Some(None)
@@ -1962,6 +2013,22 @@ fn cell(value: &Value) -> String {
         Value::String(text) => printable(text),
         Value::Null => String::new(),
         other => printable(&other.to_string()),
+    }
+}
+
+/// `--confirm-fallback`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FallbackArg {
+    Refuse,
+    Allow,
+}
+
+impl From<FallbackArg> for ConfirmFallback {
+    fn from(fallback: FallbackArg) -> Self {
+        match fallback {
+            FallbackArg::Refuse => Self::Refuse,
+            FallbackArg::Allow => Self::Allow,
+        }
     }
 }
 

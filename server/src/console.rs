@@ -42,8 +42,8 @@ use crate::provision::{
 };
 use crate::state::AppState;
 use crate::store::{
-    ConsoleSession, DEFAULT_MAX_RESULT_BYTES, Filter, SchemaProfile, ServerConfig, SessionEnd,
-    TokenScope, ToolExposure, now,
+    Confirm, ConfirmFallback, ConsoleSession, DEFAULT_MAX_RESULT_BYTES, Filter, SchemaProfile,
+    ServerConfig, SessionEnd, TokenScope, ToolExposure, now,
 };
 use crate::web::{self, InternalFailure};
 
@@ -365,6 +365,7 @@ impl ConsoleError {
             Self::Provision(error) => match error.field() {
                 Some(Field::TokenUrl) => "token_url",
                 Some(Field::Config) | Some(Field::Limit) | Some(Field::Cursor) | None => "form",
+                Some(Field::Confirm) => "confirm_tools",
                 Some(field) => field.as_str(),
             },
             Self::Internal(_) => "form",
@@ -1359,8 +1360,25 @@ fn config_of(form: &Form) -> Result<ServerConfig, FieldErrors> {
                 }),
         ),
     };
-    let (Some(methods), Some(tags), Some(tools), Some(max_result_bytes)) =
-        (methods, tags, tools, max_result_bytes)
+    let confirm = match form.get("confirm") {
+        "destructive" => Some(Confirm::Destructive),
+        "writes" => Some(Confirm::Writes),
+        "tools" => {
+            let names = form.all("confirm_tools");
+            if names.is_empty() {
+                errors.push(&ConsoleError::Form {
+                    field: "confirm_tools",
+                    message: "pick the tools whose calls wait for a person".to_owned(),
+                });
+                None
+            } else {
+                Some(Confirm::Tools(names))
+            }
+        }
+        _ => Some(Confirm::Never),
+    };
+    let (Some(methods), Some(tags), Some(tools), Some(max_result_bytes), Some(confirm)) =
+        (methods, tags, tools, max_result_bytes, confirm)
     else {
         return Err(errors);
     };
@@ -1379,6 +1397,11 @@ fn config_of(form: &Form) -> Result<ServerConfig, FieldErrors> {
         schema_profile: match form.get("schema_profile") {
             "portable" => SchemaProfile::Portable,
             _ => SchemaProfile::Full,
+        },
+        confirm,
+        confirm_fallback: match form.get("confirm_fallback") {
+            "allow" => ConfirmFallback::Allow,
+            _ => ConfirmFallback::Refuse,
         },
     })
 }
@@ -1532,6 +1555,27 @@ fn server_config_form(
                 }
             }
             p.hint { "Either way, " code { "/portable" } " after the MCP URL serves the portable schemas." }
+            label for="confirm" { "Calls that wait for a person's confirmation" }
+            select #confirm name="confirm" {
+                option value="never" selected[config.confirm == Confirm::Never] { "none" }
+                option value="destructive" selected[config.confirm == Confirm::Destructive] { "destructive: deletes and overwrites" }
+                option value="writes" selected[config.confirm == Confirm::Writes] { "writes: every tool that is not read-only" }
+                option value="tools" selected[matches!(config.confirm, Confirm::Tools(_))] { "the tools chosen below" }
+            }
+            label for="confirm_tools" { "Tools whose calls wait for confirmation (with “the tools chosen below”)" }
+            select #confirm_tools name="confirm_tools" multiple
+                aria-invalid=[errors.invalid("confirm_tools")] aria-describedby=[errors.described("confirm_tools")] {
+                @for tool in tool_names() {
+                    option value=(tool) selected[matches!(&config.confirm, Confirm::Tools(names) if names.iter().any(|n| n == tool))] { (tool) }
+                }
+            }
+            (errors.message("confirm_tools"))
+            label for="confirm_fallback" { "Where the client cannot ask the person" }
+            select #confirm_fallback name="confirm_fallback" {
+                option value="refuse" selected[config.confirm_fallback == ConfirmFallback::Refuse] { "refuse the call, and say which clients can confirm it" }
+                option value="allow" selected[config.confirm_fallback == ConfirmFallback::Allow] { "run it unconfirmed" }
+            }
+            p.hint { "MCP 2026-07-28 clients that declare elicitation, and stdio clients that do, show the person what the call will do and run it only once they accept." }
             label for="expires_at" { "Expires at, UTC (optional)" }
             input #expires_at name="expires_at" type="datetime-local" value=(expires)
                 aria-invalid=[errors.invalid("expires_at")] aria-describedby=[errors.described("expires_at")];

@@ -18,6 +18,7 @@ pub mod callback;
 pub mod catalog;
 pub mod changes;
 pub mod cli;
+pub mod confirm;
 pub mod connect;
 pub mod console;
 pub mod crypto;

@@ -16,8 +16,8 @@ use crate::crypto::{new_id, new_token};
 use crate::egress::UrlRefusal;
 use crate::state::AppState;
 use crate::store::{
-    Account, ApiToken, Filter, McpServer, SchemaProfile, ServerConfig, StoreError, TokenScope,
-    UpstreamHost, now,
+    Account, ApiToken, Confirm, Filter, McpServer, SchemaProfile, ServerConfig, StoreError,
+    TokenScope, UpstreamHost, now,
 };
 
 /// The request field a [`ProvisionError`] concerns.
@@ -69,6 +69,8 @@ pub enum Field {
     ReturnTo,
     /// An origin `return_to` may name.
     Origin,
+    /// A server's confirmation policy.
+    Confirm,
 }
 
 impl Field {
@@ -98,6 +100,7 @@ impl Field {
             Self::Scopes => "scopes",
             Self::ReturnTo => "return_to",
             Self::Origin => "origin",
+            Self::Confirm => "confirm",
         }
     }
 }
@@ -968,9 +971,14 @@ impl Provisioner {
             return Err(unknown(Field::Tags, bad, with_all(tags)));
         }
         let names: BTreeSet<&str> = integration.tools.iter().map(|t| t.name).collect();
+        let confirmed: &[String] = match &config.confirm {
+            Confirm::Tools(names) => names,
+            _ => &[],
+        };
         for (field, listed) in [
             (Field::Tools, config.tools.values()),
             (Field::ExcludeTools, config.exclude_tools.as_slice()),
+            (Field::Confirm, confirmed),
         ] {
             if let Some(bad) = listed.iter().find(|t| !names.contains(t.as_str())) {
                 let valid = names.iter().map(|n| (*n).to_owned()).collect();

@@ -196,6 +196,9 @@ pub fn spawn_sweeper(
             if let Err(error) = store.sweep_connections(store::now()).await {
                 tracing::warn!(%error, "vendor OAuth connection pruning failed");
             }
+            if let Err(error) = store.prune_confirmations(store::now()).await {
+                tracing::warn!(%error, "used confirmation pruning failed");
+            }
         }
     })
 }

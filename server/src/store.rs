@@ -187,6 +187,115 @@ pub struct ServerConfig {
     /// The tool schemas listed when the URL does not choose (`/mcp/<token>/portable` does).
     #[serde(default)]
     pub schema_profile: SchemaProfile,
+    /// Which calls wait for a person's confirmation before anything is sent to the vendor.
+    #[serde(default)]
+    pub confirm: Confirm,
+    /// What a call that needs confirmation does where the client cannot ask the person.
+    #[serde(default)]
+    pub confirm_fallback: ConfirmFallback,
+}
+
+/// Which calls of a server wait for a person's confirmation (see `server/src/confirm.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Confirm {
+    /// None.
+    #[default]
+    Never,
+    /// Those of tools marked `destructiveHint`: deletes and overwrites.
+    Destructive,
+    /// Those of every tool that is not read-only.
+    Writes,
+    /// Those of the tools named.
+    Tools(Vec<String>),
+}
+
+impl Confirm {
+    /// Whether a call of `tool` waits for confirmation.
+    pub fn applies(&self, tool: &specgate_runtime::ToolDef) -> bool {
+        match self {
+            Self::Never => false,
+            Self::Destructive => tool.annotations.destructive,
+            Self::Writes => !tool.annotations.read_only,
+            Self::Tools(names) => names.iter().any(|name| name == tool.name),
+        }
+    }
+
+    /// Its stored form: a word, or a JSON array of tool names.
+    pub fn stored(&self) -> String {
+        match self {
+            Self::Never => "never".to_owned(),
+            Self::Destructive => "destructive".to_owned(),
+            Self::Writes => "writes".to_owned(),
+            Self::Tools(names) => serde_json::to_string(names).unwrap_or_default(),
+        }
+    }
+
+    /// Reads [`Confirm::stored`].
+    pub fn from_stored(text: &str) -> Result<Self, serde_json::Error> {
+        match text {
+            "never" => Ok(Self::Never),
+            "destructive" => Ok(Self::Destructive),
+            "writes" => Ok(Self::Writes),
+            list => serde_json::from_str(list).map(Self::Tools),
+        }
+    }
+}
+
+impl Serialize for Confirm {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Tools(names) => names.serialize(serializer),
+            word => serializer.serialize_str(&word.stored()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Confirm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const EXPECTED: &str = "`never`, `destructive`, `writes` or a list of tool names";
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(word) => match word.as_str() {
+                "never" => Ok(Self::Never),
+                "destructive" => Ok(Self::Destructive),
+                "writes" => Ok(Self::Writes),
+                other => Err(serde::de::Error::custom(format!(
+                    "must be {EXPECTED}, not `{other}`"
+                ))),
+            },
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    serde_json::Value::String(name) => Ok(name),
+                    _ => Err(serde::de::Error::custom(format!(
+                        "must be {EXPECTED}: a list holds tool names only"
+                    ))),
+                })
+                .collect::<Result<_, _>>()
+                .map(Self::Tools),
+            _ => Err(serde::de::Error::custom(format!("must be {EXPECTED}"))),
+        }
+    }
+}
+
+/// What a call that needs confirmation does where the client cannot ask the person.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfirmFallback {
+    /// It is refused, and its result says which clients can confirm it.
+    #[default]
+    Refuse,
+    /// It runs unconfirmed.
+    Allow,
+}
+
+impl ConfirmFallback {
+    /// Its stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refuse => "refuse",
+            Self::Allow => "allow",
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -201,6 +310,8 @@ impl Default for ServerConfig {
             max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
             tool_exposure: ToolExposure::All,
             schema_profile: SchemaProfile::default(),
+            confirm: Confirm::Never,
+            confirm_fallback: ConfirmFallback::Refuse,
         }
     }
 }
@@ -338,7 +449,7 @@ pub struct UpstreamHost {
 
 macro_rules! server_columns {
     () => {
-        "SELECT id, account_id, name, methods, tags, tools, exclude_tools, require_api_token_auth, oauth, max_result_bytes, tool_exposure, schema_profile, expires_at, created_at FROM mcp_servers"
+        "SELECT id, account_id, name, methods, tags, tools, exclude_tools, require_api_token_auth, oauth, max_result_bytes, tool_exposure, schema_profile, confirm, confirm_fallback, expires_at, created_at FROM mcp_servers"
     };
 }
 
@@ -538,6 +649,13 @@ fn migrator(postgres: bool) -> Migrator {
                 Cow::Borrowed("api token last used"),
                 MigrationType::Simple,
                 SqlStr::from_static(include_str!("../migrations/0017_api_token_last_used.sql")),
+                false,
+            ),
+            Migration::new(
+                18,
+                Cow::Borrowed("confirmations"),
+                MigrationType::Simple,
+                SqlStr::from_static(include_str!("../migrations/0018_confirmations.sql")),
                 false,
             ),
         ]),
@@ -805,6 +923,33 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// Records a confirmation's nonce as used; `false` if it was used before (on any
+    /// instance).
+    pub async fn use_confirmation(
+        &self,
+        nonce_hash: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO used_confirmations (nonce_hash, expires_at) VALUES ($1, $2) ON CONFLICT (nonce_hash) DO NOTHING",
+        )
+        .bind(nonce_hash)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forgets the used confirmations that expired by `at`: past their expiry they are
+    /// refused anyway.
+    pub async fn prune_confirmations(&self, at: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM used_confirmations WHERE expires_at <= $1")
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Why a session that [`Store::find_session`] no longer finds has ended; `None` for a
@@ -1152,7 +1297,7 @@ impl Store {
         server: &McpServer,
         token_hash: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at, schema_profile, oauth, max_result_bytes, tool_exposure) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
+        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at, schema_profile, oauth, max_result_bytes, tool_exposure, confirm, confirm_fallback) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
             .bind(&server.id)
             .bind(&server.account_id)
             .bind(&server.name)
@@ -1168,6 +1313,8 @@ impl Store {
             .bind(i64::from(server.config.oauth))
             .bind(i64::from(server.config.max_result_bytes))
             .bind(server.config.tool_exposure.as_str())
+            .bind(server.config.confirm.stored())
+            .bind(server.config.confirm_fallback.as_str())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -1206,7 +1353,7 @@ impl Store {
     /// the same transaction.
     pub async fn update_server(&self, server: &McpServer) -> Result<bool, StoreError> {
         let mut transaction = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7, schema_profile = $10, oauth = $11, max_result_bytes = $12, tool_exposure = $13 WHERE id = $8 AND account_id = $9")
+        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7, schema_profile = $10, oauth = $11, max_result_bytes = $12, tool_exposure = $13, confirm = $14, confirm_fallback = $15 WHERE id = $8 AND account_id = $9")
             .bind(&server.name)
             .bind(serde_json::to_string(&server.config.methods)?)
             .bind(serde_json::to_string(&server.config.tags)?)
@@ -1220,6 +1367,8 @@ impl Store {
             .bind(i64::from(server.config.oauth))
             .bind(i64::from(server.config.max_result_bytes))
             .bind(server.config.tool_exposure.as_str())
+            .bind(server.config.confirm.stored())
+            .bind(server.config.confirm_fallback.as_str())
             .execute(&mut *transaction)
             .await?;
         if !server.config.oauth {
@@ -1286,7 +1435,7 @@ impl Store {
         // One round trip on the hot path: the server, its account and the account's sealed
         // credentials together, so a tool call needs no second read.
         let row = sqlx::query(
-            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.tools, s.exclude_tools, s.require_api_token_auth, s.oauth, s.max_result_bytes, s.tool_exposure, s.schema_profile, s.expires_at, s.created_at, \
+            "SELECT s.id, s.account_id, s.name, s.methods, s.tags, s.tools, s.exclude_tools, s.require_api_token_auth, s.oauth, s.max_result_bytes, s.tool_exposure, s.schema_profile, s.confirm, s.confirm_fallback, s.expires_at, s.created_at, \
                     a.integration, a.name AS account_name, a.base_url, a.created_at AS account_created_at, a.updated_at, a.needs_reconnect, a.credentials_sealed \
              FROM mcp_servers s JOIN accounts a ON a.id = s.account_id \
              WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
@@ -1681,6 +1830,8 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
     let max_result_bytes: i64 = row.try_get("max_result_bytes")?;
     let exposure: String = row.try_get("tool_exposure")?;
     let profile: String = row.try_get("schema_profile")?;
+    let confirm: String = row.try_get("confirm")?;
+    let confirm_fallback: String = row.try_get("confirm_fallback")?;
     Ok(McpServer {
         id: row.try_get("id")?,
         account_id: row.try_get("account_id")?,
@@ -1695,6 +1846,8 @@ fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
             max_result_bytes: u32::try_from(max_result_bytes).unwrap_or(DEFAULT_MAX_RESULT_BYTES),
             tool_exposure: serde_json::from_value(serde_json::Value::String(exposure))?,
             schema_profile: serde_json::from_value(serde_json::Value::String(profile))?,
+            confirm: Confirm::from_stored(&confirm)?,
+            confirm_fallback: serde_json::from_value(serde_json::Value::String(confirm_fallback))?,
         },
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use specgate_runtime::decode_portable_arguments;
 
 use crate::access::{Principal, Resolved};
-use crate::call::{CallError, CallOutcome};
+use crate::call::{CallClass, CallError, CallOutcome};
 use crate::catalog::{CatalogTool, allowed};
 use crate::state::AppState;
 use crate::store::{CallRecord, SchemaProfile, now_ms};
@@ -29,6 +29,15 @@ pub struct ToolCall<'c> {
 }
 
 impl AppState {
+    /// The server's tool called `name` (or by an earlier name: then `true`), if its filters
+    /// admit it: the one rule for calling, describing and confirming a tool.
+    pub fn visible_tool(&self, resolved: &Resolved, name: &str) -> Option<(&CatalogTool, bool)> {
+        self.catalog.resolve(name).filter(|(tool, _)| {
+            tool.def.integration == resolved.account.integration
+                && allowed(tool.def, &resolved.server.config)
+        })
+    }
+
     /// Calls tool `name` with `args` for the server `resolved`, arguments in `profile`, on
     /// behalf of `principal`.
     pub async fn call_tool(
@@ -40,12 +49,7 @@ impl AppState {
         mut args: Map<String, Value>,
     ) -> Result<ToolCall<'_>, UnknownTool> {
         let (tool, by_alias) = self
-            .catalog
-            .resolve(name)
-            .filter(|(t, _)| {
-                t.def.integration == resolved.account.integration
-                    && allowed(t.def, &resolved.server.config)
-            })
+            .visible_tool(resolved, name)
             .ok_or_else(|| UnknownTool(name.to_owned()))?;
         let decoded = match profile {
             SchemaProfile::Portable => {
@@ -68,7 +72,7 @@ impl AppState {
         };
         let elapsed = started.elapsed();
         let (upstream_status, class) = match &result {
-            Ok(outcome) => (outcome.upstream_status, crate::call::CallClass::Ok),
+            Ok(outcome) => (outcome.upstream_status, CallClass::Ok),
             Err(error) => (error.upstream_status(), error.class()),
         };
         self.metrics.record(
@@ -78,21 +82,15 @@ impl AppState {
             class.as_str(),
             elapsed,
         );
-        let mut canonical = Value::Object(args);
-        canonical.sort_all_objects();
-        self.audit.record(CallRecord {
-            id: self.audit.new_id(),
+        self.record_call(Recorded {
+            resolved,
+            principal,
+            tool,
+            args,
             at_ms,
-            account_id: resolved.account.id.clone(),
-            server_id: resolved.server.id.clone(),
-            integration: tool.integration.name.to_owned(),
-            tool: tool.def.name.to_owned(),
-            arguments_hmac: self.keys.mac_arguments(&canonical),
             upstream_status,
-            latency_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
-            outcome: class.as_str().to_owned(),
-            grant_id: principal.grant_id.clone(),
-            api_token_id: principal.api_token_id.clone(),
+            elapsed,
+            class,
         });
         Ok(ToolCall {
             tool,
@@ -100,4 +98,64 @@ impl AppState {
             result,
         })
     }
+
+    /// Records a call that ended before anything was sent (a confirmation asked, declined or
+    /// refused) in the audit log and the metrics.
+    pub(crate) fn record_unsent(
+        &self,
+        resolved: &Resolved,
+        principal: &Principal,
+        tool: &CatalogTool,
+        args: &Map<String, Value>,
+        class: CallClass,
+    ) {
+        self.metrics.record(
+            tool.integration.name,
+            tool.def.name,
+            0,
+            class.as_str(),
+            std::time::Duration::ZERO,
+        );
+        self.record_call(Recorded {
+            resolved,
+            principal,
+            tool,
+            args: args.clone(),
+            at_ms: now_ms(),
+            upstream_status: 0,
+            elapsed: std::time::Duration::ZERO,
+            class,
+        });
+    }
+
+    fn record_call(&self, call: Recorded<'_>) {
+        let mut canonical = Value::Object(call.args);
+        canonical.sort_all_objects();
+        self.audit.record(CallRecord {
+            id: self.audit.new_id(),
+            at_ms: call.at_ms,
+            account_id: call.resolved.account.id.clone(),
+            server_id: call.resolved.server.id.clone(),
+            integration: call.tool.integration.name.to_owned(),
+            tool: call.tool.def.name.to_owned(),
+            arguments_hmac: self.keys.mac_arguments(&canonical),
+            upstream_status: call.upstream_status,
+            latency_ms: i64::try_from(call.elapsed.as_millis()).unwrap_or(i64::MAX),
+            outcome: call.class.as_str().to_owned(),
+            grant_id: call.principal.grant_id.clone(),
+            api_token_id: call.principal.api_token_id.clone(),
+        });
+    }
+}
+
+/// One audit row's facts.
+struct Recorded<'a> {
+    resolved: &'a Resolved,
+    principal: &'a Principal,
+    tool: &'a CatalogTool,
+    args: Map<String, Value>,
+    at_ms: i64,
+    upstream_status: u16,
+    elapsed: std::time::Duration,
+    class: CallClass,
 }

@@ -160,11 +160,22 @@ pub enum CallClass {
     TransportError,
     /// specgate failed.
     Internal,
+    /// The server's policy holds the call for a person, who was asked; nothing was sent.
+    ConfirmationAsked,
+    /// The person confirmed the call; the call's own row follows.
+    Confirmed,
+    /// The person declined or cancelled; nothing was sent.
+    ConfirmationDeclined,
+    /// The confirmation came back after its five minutes; nothing was sent.
+    ConfirmationExpired,
+    /// The confirmation was not valid, was for another call or was used already, or the
+    /// client could not ask and the policy refuses; nothing was sent.
+    ConfirmationRefused,
 }
 
 impl CallClass {
     /// Every class, in the order documented.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 16] = [
         Self::Ok,
         Self::InvalidArguments,
         Self::EgressRefused,
@@ -176,6 +187,11 @@ impl CallClass {
         Self::UpstreamError,
         Self::TransportError,
         Self::Internal,
+        Self::ConfirmationAsked,
+        Self::Confirmed,
+        Self::ConfirmationDeclined,
+        Self::ConfirmationExpired,
+        Self::ConfirmationRefused,
     ];
 
     /// The label used in the audit log and `/metrics`.
@@ -192,6 +208,11 @@ impl CallClass {
             Self::UpstreamError => "upstream_error",
             Self::TransportError => "transport_error",
             Self::Internal => "internal",
+            Self::ConfirmationAsked => "confirmation_asked",
+            Self::Confirmed => "confirmed",
+            Self::ConfirmationDeclined => "confirmation_declined",
+            Self::ConfirmationExpired => "confirmation_expired",
+            Self::ConfirmationRefused => "confirmation_refused",
         }
     }
 }

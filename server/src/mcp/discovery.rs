@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::ToolResult;
 use crate::access::{Principal, Resolved};
 use crate::call::budget;
-use crate::catalog::{CatalogTool, search};
+use crate::catalog::search;
 use crate::state::AppState;
 use crate::store::{SchemaProfile, ToolExposure};
 
@@ -83,14 +83,6 @@ fn text_argument<'a>(arguments: &'a Map<String, Value>, name: &str) -> Result<&'
         .ok_or_else(|| invalid(format!("`{name}` must be a string")))
 }
 
-/// The server's tool of that name, if its filters admit it (the same rule as calling it).
-fn visible<'s>(state: &'s AppState, resolved: &Resolved, name: &str) -> Option<&'s CatalogTool> {
-    let (tool, _) = state.catalog.resolve(name)?;
-    (tool.def.integration == resolved.account.integration
-        && crate::catalog::allowed(tool.def, &resolved.server.config))
-    .then_some(tool)
-}
-
 /// A structured result of specgate's own, within the server's budget.
 fn structured(value: Value, resolved: &Resolved) -> ToolResult {
     let limit = resolved.server.config.max_result_bytes as usize;
@@ -127,6 +119,33 @@ pub async fn call(
         _ => return None,
     };
     Some(answer)
+}
+
+/// The tool a call of discovery's `call_tool` runs, with its own arguments as the client sent
+/// them; `None` for any other call, or one whose `name` or `arguments` do not parse (the call
+/// itself then says what is wrong).
+pub fn target(
+    resolved: &Resolved,
+    profile: SchemaProfile,
+    name: &str,
+    arguments: &Map<String, Value>,
+) -> Option<(String, Map<String, Value>)> {
+    if !enabled(resolved) || name != CALL {
+        return None;
+    }
+    let target = arguments.get("name")?.as_str()?.to_owned();
+    let inner = match (arguments.get("arguments"), profile) {
+        (None, _) => Map::new(),
+        (Some(Value::Object(object)), SchemaProfile::Full) => object.clone(),
+        (Some(Value::String(text)), SchemaProfile::Portable) => {
+            match serde_json::from_str(text).ok()? {
+                Value::Object(object) => object,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some((target, inner))
 }
 
 fn search_tools(
@@ -171,8 +190,9 @@ fn describe(
     arguments: &Map<String, Value>,
 ) -> Result<ToolResult, McpError> {
     let name = text_argument(arguments, "name")?;
-    let tool =
-        visible(state, resolved, name).ok_or_else(|| invalid(format!("Unknown tool: {name}")))?;
+    let (tool, _) = state
+        .visible_tool(resolved, name)
+        .ok_or_else(|| invalid(format!("Unknown tool: {name}")))?;
     let schema: Value = serde_json::from_str(tool.input_schema(profile)).unwrap_or_default();
     let def = tool.def;
     Ok(structured(

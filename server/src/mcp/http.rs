@@ -432,8 +432,26 @@ impl McpEndpoint {
                     .get::<Principal>()
                     .cloned()
                     .unwrap_or_default();
-                match call_tool(state, resolved, &principal, profile, params).await {
-                    Ok(result) => {
+                let answer = call_tool(
+                    state,
+                    resolved,
+                    &principal,
+                    profile,
+                    params,
+                    super::Reach::Unreachable,
+                )
+                .await;
+                match answer {
+                    Ok(super::CallAnswer::InputRequired(_)) => {
+                        return Some(json_rpc_reply(ServerJsonRpcMessage::error(
+                            rmcp::model::ErrorData::internal_error(
+                                "a question for a client that cannot ask",
+                                None,
+                            ),
+                            Some(request.id),
+                        )));
+                    }
+                    Ok(super::CallAnswer::Done(result)) => {
                         let rate_limit = result.rate_limit();
                         let reply = spliced_result(&request.id, |body| result.write_json(body));
                         with_rate_limit(reply, rate_limit)

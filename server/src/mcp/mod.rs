@@ -12,8 +12,10 @@ mod sse;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ErrorData as McpError, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ElicitRequest,
+    ElicitRequestParams, ElicitResult, ElicitationAction, ElicitationSchema, ErrorData as McpError,
+    Implementation, InputRequest, InputRequiredResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{RoleServer, ServerHandler, ServiceExt};
@@ -23,7 +25,9 @@ pub use listing::McpForms;
 pub use result::{RATE_LIMIT_META, ToolResult};
 
 use crate::access::{Principal, Resolved};
+use crate::confirm::{Answer, Consent, Gate, Question};
 use crate::state::AppState;
+use crate::store::Confirm;
 use crate::store::SchemaProfile;
 
 /// The rmcp handler. Over HTTP it reads the resolved server from the request; over stdio it is
@@ -75,37 +79,248 @@ impl Handler {
     }
 }
 
+impl Handler {
+    /// How this request's client can ask its person: by round trip on 2026-07-28 (the
+    /// capabilities come with each request), by `elicitation/create` on a stdio session whose
+    /// `initialize` declared elicitation, or not at all over stateless HTTP before 2026-07-28.
+    fn reach(
+        &self,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Reach {
+        // rmcp moves a request's `_meta` into the context.
+        let meta = request.meta.as_ref().unwrap_or(&context.meta);
+        let per_request = meta
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        if per_request {
+            let form = meta
+                .client_capabilities()
+                .and_then(|c| c.elicitation)
+                .is_some_and(|e| takes_forms(&e));
+            return if form {
+                Reach::RoundTrip
+            } else {
+                Reach::Unreachable
+            };
+        }
+        let session_form = self.fixed.is_some()
+            && context
+                .peer
+                .peer_info()
+                .and_then(|info| info.capabilities.elicitation.clone())
+                .is_some_and(|e| takes_forms(&e));
+        if session_form {
+            Reach::Session(context.peer.clone())
+        } else {
+            Reach::Unreachable
+        }
+    }
+}
+
+/// Whether declared elicitation takes forms: `form`, or an empty object (2025-06-18, when
+/// forms were the only mode).
+fn takes_forms(elicitation: &rmcp::model::ElicitationCapability) -> bool {
+    elicitation.form.is_some() || elicitation.url.is_none()
+}
+
 fn invalid_list_cursor() -> McpError {
     McpError::invalid_params("Invalid tools/list cursor", None)
 }
 
+/// How a client can put a question to its person, for a call the server's policy holds.
+pub(crate) enum Reach {
+    /// The request is on MCP 2026-07-28 or later and the client declared form elicitation:
+    /// the call may answer `input_required`, and the retry carries the answer.
+    RoundTrip,
+    /// A session with a stream (stdio) whose client declared form elicitation: the server asks
+    /// with `elicitation/create` and waits.
+    Session(rmcp::Peer<RoleServer>),
+    /// Neither: the server's `confirm_fallback` decides.
+    Unreachable,
+}
+
+/// What a `tools/call` answers.
+pub(crate) enum CallAnswer {
+    /// The call's result.
+    Done(ToolResult),
+    /// A question for the person first (MCP 2026-07-28 and later).
+    InputRequired(InputRequiredResult),
+}
+
+/// The key of the confirmation question among `inputRequests`.
+const CONFIRM_REQUEST: &str = "confirm";
+
 /// Runs one `tools/call` for a resolved server: the same code behind rmcp and the direct path.
+/// A call the server's policy holds for a person goes ahead only once they allow it.
 async fn call_tool(
     state: &AppState,
     resolved: &Resolved,
     principal: &Principal,
     profile: SchemaProfile,
     request: CallToolRequestParams,
-) -> Result<ToolResult, McpError> {
-    let arguments = request.arguments.unwrap_or_default();
-    if discovery::enabled(resolved)
-        && let Some(answer) = discovery::call(
-            state,
-            resolved,
-            principal,
-            profile,
-            &request.name,
-            arguments.clone(),
-        )
+    reach: Reach,
+) -> Result<CallAnswer, McpError> {
+    let CallToolRequestParams {
+        name,
+        arguments,
+        input_responses,
+        request_state,
+        ..
+    } = request;
+    let arguments = arguments.unwrap_or_default();
+    if resolved.server.config.confirm == Confirm::Never {
+        return run_tool(state, resolved, principal, profile, &name, arguments)
+            .await
+            .map(CallAnswer::Done);
+    }
+    // Discovery's `call_tool` runs another tool: that one is confirmed, with its arguments.
+    let inner = discovery::target(resolved, profile, &name, &arguments);
+    let (target, shown) = match &inner {
+        Some((target, shown)) => (target.as_str(), shown),
+        None => (name.as_ref(), &arguments),
+    };
+    let consent = match (&reach, request_state.as_deref()) {
+        (Reach::RoundTrip, Some(sealed)) => Consent::Answered {
+            state: sealed,
+            answer: answer_of(input_responses.as_ref()),
+        },
+        (Reach::RoundTrip | Reach::Session(_), _) => Consent::Askable,
+        (Reach::Unreachable, _) => Consent::Unreachable,
+    };
+    let gate = state
+        .gate(resolved, principal, target, shown, &arguments, consent)
+        .await;
+    let gate = match (gate, &reach) {
+        (Gate::Ask(question), Reach::RoundTrip) => {
+            return Ok(CallAnswer::InputRequired(input_required(question)?));
+        }
+        (Gate::Ask(question), Reach::Session(peer)) => {
+            let answer = ask_in_session(peer, &question).await;
+            let consent = Consent::Answered {
+                state: &question.state,
+                answer,
+            };
+            state
+                .gate(resolved, principal, target, shown, &arguments, consent)
+                .await
+        }
+        (gate, _) => gate,
+    };
+    match gate {
+        Gate::Proceed => {}
+        Gate::Stop(message) => {
+            return Ok(CallAnswer::Done(ToolResult::Other(CallToolResult::error(
+                vec![ContentBlock::text(message)],
+            ))));
+        }
+        Gate::Ask(_) => {
+            return Err(McpError::internal_error(
+                "a confirmation was asked for twice",
+                None,
+            ));
+        }
+    }
+    run_tool(state, resolved, principal, profile, &name, arguments)
         .await
+        .map(CallAnswer::Done)
+}
+
+/// The person's answer among a retry's `inputResponses`.
+fn answer_of(responses: Option<&rmcp::model::InputResponses>) -> Answer {
+    let Some(response) = responses.and_then(|r| r.get(CONFIRM_REQUEST)) else {
+        return Answer::Missing;
+    };
+    match serde_json::from_value::<ElicitResult>(response.clone()) {
+        Ok(result) => answer_in(&result),
+        Err(_) => Answer::Missing,
+    }
+}
+
+/// An elicitation's result as an answer: `accept` allows the call unless its form says
+/// `confirm: false`.
+fn answer_in(result: &ElicitResult) -> Answer {
+    match result.action {
+        ElicitationAction::Accept
+            if result
+                .content
+                .as_ref()
+                .and_then(|c| c.get("confirm"))
+                .and_then(serde_json::Value::as_bool)
+                == Some(false) =>
+        {
+            Answer::Decline
+        }
+        ElicitationAction::Accept => Answer::Accept,
+        ElicitationAction::Decline => Answer::Decline,
+        // `cancel`, and any action a later protocol adds: not an allowance.
+        _ => Answer::Cancel,
+    }
+}
+
+/// The confirmation form: the question, and one box the person may untick.
+fn confirm_form(question: &Question) -> Result<ElicitRequestParams, McpError> {
+    let schema = ElicitationSchema::builder()
+        .optional_bool(CONFIRM_REQUEST, true)
+        .description("Untick to refuse; a form's Accept then runs nothing.")
+        .build()
+        .map_err(|error| McpError::internal_error(error.to_string(), None))?;
+    Ok(ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: question.message.clone(),
+        requested_schema: schema,
+    })
+}
+
+fn input_required(question: Question) -> Result<InputRequiredResult, McpError> {
+    let request = InputRequest::Elicitation(ElicitRequest::new(confirm_form(&question)?));
+    Ok(InputRequiredResult::new(
+        Some(std::collections::BTreeMap::from([(
+            CONFIRM_REQUEST.to_owned(),
+            request,
+        )])),
+        Some(question.state),
+    ))
+}
+
+/// Asks over the session and waits for the person; a failure to ask counts as no answer.
+async fn ask_in_session(peer: &rmcp::Peer<RoleServer>, question: &Question) -> Answer {
+    let Ok(params) = confirm_form(question) else {
+        return Answer::Missing;
+    };
+    let timeout = std::time::Duration::from_secs(crate::confirm::CONFIRM_SECS as u64);
+    match peer
+        .create_elicitation_with_timeout(params, Some(timeout))
+        .await
+    {
+        Ok(result) => answer_in(&result),
+        Err(error) => {
+            tracing::info!(%error, "the confirmation question could not be asked");
+            Answer::Missing
+        }
+    }
+}
+
+/// A tool call with nothing left to ask: discovery's three tools, or the server's own.
+async fn run_tool(
+    state: &AppState,
+    resolved: &Resolved,
+    principal: &Principal,
+    profile: SchemaProfile,
+    name: &str,
+    arguments: rmcp::model::JsonObject,
+) -> Result<ToolResult, McpError> {
+    if discovery::enabled(resolved)
+        && let Some(answer) =
+            discovery::call(state, resolved, principal, profile, name, arguments.clone()).await
     {
         return answer;
     }
     let call = state
-        .call_tool(resolved, principal, profile, &request.name, arguments)
+        .call_tool(resolved, principal, profile, name, arguments)
         .await
         .map_err(|unknown| McpError::invalid_params(unknown.to_string(), None))?;
-    Ok(ToolResult::of(call, &request.name))
+    Ok(ToolResult::of(call, name))
 }
 
 impl ServerHandler for Handler {
@@ -146,8 +361,11 @@ impl ServerHandler for Handler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let (resolved, principal, profile) = self.resolved(&context)?;
-        let result = call_tool(&self.state, &resolved, &principal, profile, request).await?;
-        Ok(result.into_call_tool_result().into())
+        let reach = self.reach(&request, &context);
+        match call_tool(&self.state, &resolved, &principal, profile, request, reach).await? {
+            CallAnswer::Done(result) => Ok(result.into_call_tool_result().into()),
+            CallAnswer::InputRequired(question) => Ok(question.into()),
+        }
     }
 }
 

@@ -1,0 +1,557 @@
+//! Confirmation of destructive calls (`config.confirm`): a 2026-07-28 client is asked with
+//! `input_required`, and the retry runs the call only with an `accept` and a state that binds
+//! exactly this call; earlier clients without a way to ask get the server's fallback. Counted
+//! at the vendor's side of the wire: nothing arrives before `accept`, exactly one request after.
+
+mod common;
+
+use common::start;
+use serde_json::{Value, json};
+
+const DELETE: &str = "delete_a_malomo_order_by_id";
+
+/// A 2026-07-28 `tools/call`: the protocol version and the client's capabilities ride in
+/// `_meta`, as that version has it.
+fn call_2026(
+    tool: &str,
+    arguments: Value,
+    elicitation: Option<Value>,
+    retry: Option<Value>,
+) -> Value {
+    let mut capabilities = json!({});
+    if let Some(elicitation) = elicitation {
+        capabilities["elicitation"] = elicitation;
+    }
+    let mut params = json!({
+        "name": tool,
+        "arguments": arguments,
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": capabilities,
+            "io.modelcontextprotocol/clientInfo": {"name": "confirm-test", "version": "1"},
+        },
+    });
+    if let Some(Value::Object(retry)) = retry {
+        params.as_object_mut().unwrap().extend(retry);
+    }
+    json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
+}
+
+async fn post(h: &common::Harness, url: &str, body: &Value, bearer: Option<&str>) -> Value {
+    let mut request = h
+        .http
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header(
+            "mcp-name",
+            body["params"]["name"].as_str().unwrap_or_default(),
+        )
+        .json(body);
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"))
+}
+
+/// The vendor requests that deleted an order.
+fn deletes(h: &common::Harness) -> usize {
+    h.sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .count()
+}
+
+fn form() -> Option<Value> {
+    Some(json!({"form": {}}))
+}
+
+fn answered(state: &Value, action: &str) -> Option<Value> {
+    Some(json!({
+        "requestState": state,
+        "inputResponses": {"confirm": {"action": action, "content": {"confirm": true}}},
+    }))
+}
+
+#[tokio::test]
+async fn a_destructive_call_runs_only_after_the_person_accepts_exactly_it() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({"confirm": "destructive"})).await;
+    let (_, other_url) = h.server(&account, json!({"confirm": "destructive"})).await;
+    let target = json!({"id": "ord_123"});
+
+    // The first call asks: a form whose message says what will happen, and a sealed state.
+    let asked = post(
+        &h,
+        &url,
+        &call_2026(DELETE, target.clone(), form(), None),
+        None,
+    )
+    .await;
+    let result = &asked["result"];
+    assert_eq!(result["resultType"], "input_required", "{asked}");
+    let question = &result["inputRequests"]["confirm"];
+    assert_eq!(question["method"], "elicitation/create", "{question}");
+    assert_eq!(question["params"]["mode"], "form");
+    let message = question["params"]["message"].as_str().unwrap();
+    for part in [
+        "Delete a Malomo order by id",
+        DELETE,
+        "Malomo account “acme”",
+        "id = ord_123",
+        "deletes or overwrites",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    let state = result["requestState"].clone();
+    assert!(
+        state.as_str().is_some_and(|s| !s.contains("ord_123")),
+        "sealed: {state}"
+    );
+    assert_eq!(
+        deletes(&h),
+        0,
+        "nothing reaches the vendor before the person answers"
+    );
+
+    // Changed arguments, another tool, another server: refused, nothing sent.
+    let changed = post(
+        &h,
+        &url,
+        &call_2026(
+            DELETE,
+            json!({"id": "ord_999"}),
+            form(),
+            answered(&state, "accept"),
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(changed["result"]["isError"], true, "{changed}");
+    assert!(
+        changed["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("different call")
+    );
+    let elsewhere = post(
+        &h,
+        &other_url,
+        &call_2026(DELETE, target.clone(), form(), answered(&state, "accept")),
+        None,
+    )
+    .await;
+    assert!(
+        elsewhere["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("different call"),
+        "{elsewhere}"
+    );
+    let tampered = state.as_str().unwrap().replacen('A', "B", 1);
+    let forged = post(
+        &h,
+        &url,
+        &call_2026(
+            DELETE,
+            target.clone(),
+            form(),
+            answered(&json!(tampered), "accept"),
+        ),
+        None,
+    )
+    .await;
+    assert!(
+        forged["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("not valid"),
+        "{forged}"
+    );
+    assert_eq!(deletes(&h), 0);
+
+    // Accepted: exactly one request reaches the vendor.
+    let done = post(
+        &h,
+        &url,
+        &call_2026(DELETE, target.clone(), form(), answered(&state, "accept")),
+        None,
+    )
+    .await;
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    assert_eq!(deletes(&h), 1);
+
+    // The same state again: replayed, refused.
+    let replayed = post(
+        &h,
+        &url,
+        &call_2026(DELETE, target.clone(), form(), answered(&state, "accept")),
+        None,
+    )
+    .await;
+    assert!(
+        replayed["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("used already"),
+        "{replayed}"
+    );
+    assert_eq!(deletes(&h), 1);
+
+    // Declined and cancelled: the result says so, nothing sent.
+    for (action, words) in [("decline", "declined"), ("cancel", "dismissed")] {
+        let asked = post(
+            &h,
+            &url,
+            &call_2026(DELETE, target.clone(), form(), None),
+            None,
+        )
+        .await;
+        let state = asked["result"]["requestState"].clone();
+        let ended = post(
+            &h,
+            &url,
+            &call_2026(DELETE, target.clone(), form(), answered(&state, action)),
+            None,
+        )
+        .await;
+        assert_eq!(ended["result"]["isError"], true, "{ended}");
+        assert!(
+            ended["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains(words),
+            "{ended}"
+        );
+    }
+    // An accept whose form was unticked runs nothing either.
+    let asked = post(
+        &h,
+        &url,
+        &call_2026(DELETE, target.clone(), form(), None),
+        None,
+    )
+    .await;
+    let unticked = Some(json!({
+        "requestState": asked["result"]["requestState"],
+        "inputResponses": {"confirm": {"action": "accept", "content": {"confirm": false}}},
+    }));
+    let ended = post(
+        &h,
+        &url,
+        &call_2026(DELETE, target.clone(), form(), unticked),
+        None,
+    )
+    .await;
+    assert!(
+        ended["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("declined"),
+        "{ended}"
+    );
+    assert_eq!(deletes(&h), 1);
+
+    // Reads are not held.
+    let read = post(
+        &h,
+        &url,
+        &call_2026("list_all_malomo_orders", json!({}), form(), None),
+        None,
+    )
+    .await;
+    assert_eq!(read["result"]["isError"], false, "{read}");
+
+    // The audit log and the metrics count every step.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let expected = [
+        ("confirmation_asked", 4),
+        ("confirmation_refused", 4),
+        ("confirmed", 1),
+        ("confirmation_declined", 3),
+    ];
+    loop {
+        let metrics = h
+            .http
+            .get(format!("{}/metrics", h.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let count = |outcome: &str| -> u64 {
+            metrics
+                .lines()
+                .filter(|l| {
+                    l.starts_with("specgate_tool_call_outcomes_total")
+                        && l.contains(&format!("outcome=\"{outcome}\""))
+                        && l.contains(DELETE)
+                })
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum()
+        };
+        if expected.iter().all(|(outcome, n)| count(outcome) == *n) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_confirmation_is_bound_to_the_credential() {
+    use specgate_server::store::TokenScope;
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h
+        .server(
+            &account,
+            json!({"confirm": "writes", "require_api_token_auth": true}),
+        )
+        .await;
+    let (_, alice) = h
+        .provisioner
+        .create_api_token("alice", TokenScope::Mcp, None)
+        .await
+        .unwrap();
+    let (_, bob) = h
+        .provisioner
+        .create_api_token("bob", TokenScope::Mcp, None)
+        .await
+        .unwrap();
+    let target = json!({"id": "ord_1"});
+    let asked = post(
+        &h,
+        &url,
+        &call_2026(DELETE, target.clone(), form(), None),
+        Some(&alice),
+    )
+    .await;
+    let state = asked["result"]["requestState"].clone();
+    let as_bob = post(
+        &h,
+        &url,
+        &call_2026(DELETE, target.clone(), form(), answered(&state, "accept")),
+        Some(&bob),
+    )
+    .await;
+    assert!(
+        as_bob["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("different call"),
+        "{as_bob}"
+    );
+    assert_eq!(deletes(&h), 0);
+    // Still usable by the credential it was asked for.
+    let as_alice = post(
+        &h,
+        &url,
+        &call_2026(DELETE, target.clone(), form(), answered(&state, "accept")),
+        Some(&alice),
+    )
+    .await;
+    assert_eq!(as_alice["result"]["isError"], false, "{as_alice}");
+    assert_eq!(deletes(&h), 1);
+}
+
+#[tokio::test]
+async fn clients_that_cannot_ask_get_the_servers_fallback() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, refusing) = h.server(&account, json!({"confirm": [DELETE]})).await;
+    let (_, allowing) = h
+        .server(
+            &account,
+            json!({"confirm": [DELETE], "confirm_fallback": "allow"}),
+        )
+        .await;
+    // A 2025 client over stateless HTTP (the direct path), and a 2026 client that declared
+    // no elicitation: refused in words, nothing sent.
+    let old = h.call(&refusing, DELETE, json!({"id": "ord_1"})).await;
+    assert_eq!(old["result"]["isError"], true, "{old}");
+    let text = old["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("needs a person's confirmation") && text.contains("2026-07-28"),
+        "{text}"
+    );
+    let undeclared = post(
+        &h,
+        &refusing,
+        &call_2026(DELETE, json!({"id": "ord_1"}), None, None),
+        None,
+    )
+    .await;
+    assert_eq!(undeclared["result"]["isError"], true, "{undeclared}");
+    assert_eq!(deletes(&h), 0);
+    // A URL-only client cannot show a form either.
+    let url_only = post(
+        &h,
+        &refusing,
+        &call_2026(
+            DELETE,
+            json!({"id": "ord_1"}),
+            Some(json!({"url": {}})),
+            None,
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(url_only["result"]["isError"], true, "{url_only}");
+    assert_eq!(deletes(&h), 0);
+    // `allow` runs it unconfirmed; other tools are not held.
+    let allowed = h.call(&allowing, DELETE, json!({"id": "ord_1"})).await;
+    assert_eq!(allowed["result"]["isError"], false, "{allowed}");
+    assert_eq!(deletes(&h), 1);
+    let other = h
+        .call(
+            &refusing,
+            "delete_a_malomo_webhook_by_id",
+            json!({"id": "wh_1"}),
+        )
+        .await;
+    assert_eq!(other["result"]["isError"], false, "{other}");
+}
+
+#[tokio::test]
+async fn discovery_confirms_the_tool_it_runs() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h
+        .server(
+            &account,
+            json!({"confirm": "destructive", "tool_exposure": "discovery"}),
+        )
+        .await;
+    let through = json!({"name": DELETE, "arguments": {"id": "ord_5"}});
+    let asked = post(
+        &h,
+        &url,
+        &call_2026("call_tool", through.clone(), form(), None),
+        None,
+    )
+    .await;
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let message = asked["result"]["inputRequests"]["confirm"]["params"]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("id = ord_5"), "{message}");
+    let state = asked["result"]["requestState"].clone();
+    assert_eq!(deletes(&h), 0);
+    let done = post(
+        &h,
+        &url,
+        &call_2026("call_tool", through, form(), answered(&state, "accept")),
+        None,
+    )
+    .await;
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    assert_eq!(deletes(&h), 1);
+    // Without a way to ask, discovery's call is refused like a direct one.
+    let old = h
+        .call(
+            &url,
+            "call_tool",
+            json!({"name": DELETE, "arguments": {"id": "ord_6"}}),
+        )
+        .await;
+    assert_eq!(old["result"]["isError"], true, "{old}");
+    assert_eq!(deletes(&h), 1);
+}
+
+/// An answer that comes back after its five minutes is refused, though everything else in it
+/// verifies. The test seals such a state with the harness's key, as the server would have.
+#[tokio::test]
+async fn an_expired_confirmation_runs_nothing() {
+    use specgate_server::crypto::Keys;
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (server, url) = h.server(&account, json!({"confirm": "destructive"})).await;
+    let target = json!({"id": "ord_1"});
+    let keys = Keys::from_bytes([9; 32]);
+    let binding = json!({
+        "server": server,
+        "principal": "url",
+        "tool": DELETE,
+        "arguments": keys.mac_arguments(&target),
+        "expires_at": 1,
+        "nonce": "n",
+    });
+    let sealed = keys
+        .seal_for("specgate confirmation v1", binding.to_string().as_bytes())
+        .unwrap();
+    let late = post(
+        &h,
+        &url,
+        &call_2026(DELETE, target, form(), answered(&json!(sealed), "accept")),
+        None,
+    )
+    .await;
+    let text = late["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("expired"), "{late}");
+    assert_eq!(deletes(&h), 0);
+}
+
+/// Two instances on one database get the same answer at the same moment: one runs the call,
+/// the other says it was used, and the vendor sees one request.
+async fn a_confirmation_works_once_across_instances(database: Option<String>) {
+    let first = common::start_with(database.clone()).await;
+    let shared = database.unwrap_or_else(|| format!("sqlite://{}", first.db_path.display()));
+    let second = common::start_with(Some(shared)).await;
+    let account = first.account("malomo").await;
+    let (_, url) = first
+        .server(&account, json!({"confirm": "destructive"}))
+        .await;
+    let path = &url[url.find("/mcp/").unwrap()..];
+    let target = json!({"id": "ord_7"});
+    let asked = post(
+        &first,
+        &url,
+        &call_2026(DELETE, target.clone(), form(), None),
+        None,
+    )
+    .await;
+    let state = asked["result"]["requestState"].clone();
+    let retry = call_2026(DELETE, target, form(), answered(&state, "accept"));
+    let urls = [
+        format!("{}{path}", first.base),
+        format!("{}{path}", second.base),
+    ];
+    let (a, b) = tokio::join!(
+        post(&first, &urls[0], &retry, None),
+        post(&second, &urls[1], &retry, None)
+    );
+    let ran = [&a, &b]
+        .iter()
+        .filter(|answer| answer["result"]["isError"] == false)
+        .count();
+    assert_eq!(ran, 1, "{a}\n{b}");
+    assert!([&a, &b].iter().any(|answer| {
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("used already"))
+    }));
+    assert_eq!(deletes(&first), 1);
+}
+
+#[tokio::test]
+async fn a_confirmation_works_once_across_instances_on_sqlite() {
+    a_confirmation_works_once_across_instances(None).await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (SPECGATE_TEST_POSTGRES_URL); scripts/test.sh starts one"]
+async fn a_confirmation_works_once_across_instances_on_postgres() {
+    let Some(url) = common::postgres() else {
+        return;
+    };
+    a_confirmation_works_once_across_instances(Some(url)).await;
+}
