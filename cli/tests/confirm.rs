@@ -555,3 +555,41 @@ async fn a_confirmation_works_once_across_instances_on_postgres() {
     };
     a_confirmation_works_once_across_instances(Some(url)).await;
 }
+
+/// The consent page tells the person which calls will wait for them.
+#[tokio::test]
+async fn the_consent_page_says_which_calls_wait_for_the_person() {
+    use common::oauth::{authorize_query, consent_page, post_consent, register};
+    let h = start().await;
+    let account = h.account("malomo").await;
+    for (config, expected) in [
+        (json!({"oauth": true}), "without asking you again"),
+        (
+            json!({"oauth": true, "confirm": "destructive"}),
+            "of them (those that delete or overwrite) wait for your confirmation in the client each time, where the client can ask; where it cannot, they are refused.",
+        ),
+    ] {
+        let (_, url) = h.server(&account, config).await;
+        let redirect = "http://127.0.0.1:9/callback";
+        let client_id = register(&h, redirect).await;
+        let (status, _, page) =
+            consent_page(&h, &authorize_query(&client_id, redirect, &url, "S256")).await;
+        assert_eq!(status, 200, "{page}");
+        let (status, _, review) = post_consent(
+            &h,
+            &page,
+            &[
+                ("api_token", h.admin_token.as_str()),
+                ("decision", "sign_in"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{review}");
+        let said = review
+            .split("id=\"confirmations\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</p>").next())
+            .unwrap();
+        assert!(said.contains(expected), "{said}");
+    }
+}

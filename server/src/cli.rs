@@ -1720,13 +1720,18 @@ fn config_patch(flags: ConfigFlags) -> Option<serde_json::Map<String, Value>> {
     (!patch.is_empty()).then_some(patch)
 }
 
+/// An empty `--confirm`.
+#[derive(Debug, thiserror::Error)]
+#[error("give `never`, `destructive`, `writes` or comma-separated tool names")]
+struct EmptyConfirm;
+
 /// `--confirm`: a policy word, or comma-separated tool names.
-fn confirm_flag(text: &str) -> Result<Confirm, String> {
+fn confirm_flag(text: &str) -> Result<Confirm, EmptyConfirm> {
     match text.trim() {
         "never" => Ok(Confirm::Never),
         "destructive" => Ok(Confirm::Destructive),
         "writes" => Ok(Confirm::Writes),
-        "" => Err("give `never`, `destructive`, `writes` or tool names".to_owned()),
+        "" => Err(EmptyConfirm),
         names => Ok(Confirm::Tools(
             names
                 .split(',')

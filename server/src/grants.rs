@@ -159,6 +159,8 @@ pub struct Consent {
     pub tool_count: usize,
     /// Whether every tool it exposes only reads.
     pub read_only: bool,
+    /// How many of its tools wait for the person's confirmation at each call.
+    pub confirmed_tools: usize,
 }
 
 /// Why a sign-in on the consent page, or the consent after it, produced no code.
@@ -524,6 +526,10 @@ impl AppState {
         Ok(Consent {
             tool_count: tools.len(),
             read_only: tools.iter().all(|t| t.def.annotations.read_only),
+            confirmed_tools: tools
+                .iter()
+                .filter(|t| server.config.confirm.applies(t.def))
+                .count(),
             request,
             client,
             server,

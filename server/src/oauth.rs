@@ -24,7 +24,7 @@ use crate::grants::{
 use crate::limiter::{AddressLimiter, SignInLimits};
 use crate::peer::ClientAddress;
 use crate::state::AppState;
-use crate::store::now;
+use crate::store::{Confirm, ConfirmFallback, now};
 use crate::web;
 
 /// Failed consent sign-ins one address may make per minute.
@@ -633,6 +633,16 @@ fn sign_in_page(
 
 /// The second page, after sign-in: which server of which account, what it can do, how long
 /// access lasts and where to end it; then Allow or Deny.
+/// A confirmation policy in words.
+fn confirm_policy(confirm: &Confirm) -> &'static str {
+    match confirm {
+        Confirm::Never => "none",
+        Confirm::Destructive => "those that delete or overwrite",
+        Confirm::Writes => "those that change data",
+        Confirm::Tools(_) => "chosen by the operator",
+    }
+}
+
 fn review_page(state: &AppState, consent: &Consent, api_token_id: &str) -> Response {
     let request = &consent.request;
     let access = if consent.read_only {
@@ -645,6 +655,17 @@ fn review_page(state: &AppState, consent: &Consent, api_token_id: &str) -> Respo
         p {
             "It asks for the MCP server " strong { (consent.server.name) }
             " of " strong { (consent.account.name) } ": " (consent.tool_count) " tools, " (access) "."
+        }
+        p #confirmations {
+            @if consent.confirmed_tools == 0 {
+                "The client may call them without asking you again."
+            } @else {
+                "Calls of " strong { (consent.confirmed_tools) } " of them (" (confirm_policy(&consent.server.config.confirm)) ") wait for your confirmation in the client each time, where the client can ask; "
+                @match consent.server.config.confirm_fallback {
+                    ConfirmFallback::Refuse => "where it cannot, they are refused.",
+                    ConfirmFallback::Allow => "where it cannot, they run unconfirmed.",
+                }
+            }
         }
         p.hint {
             "Access lasts until it is revoked: each access token lasts an hour, and the client renews it for as long as it keeps using the server (30 days unused ends it). "

@@ -270,8 +270,16 @@ impl<'de> Deserialize<'de> for Confirm {
                         "must be {EXPECTED}: a list holds tool names only"
                     ))),
                 })
-                .collect::<Result<_, _>>()
-                .map(Self::Tools),
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|names| {
+                    if names.is_empty() {
+                        Err(serde::de::Error::custom(format!(
+                            "must be {EXPECTED}: a list names at least one tool"
+                        )))
+                    } else {
+                        Ok(Self::Tools(names))
+                    }
+                }),
             _ => Err(serde::de::Error::custom(format!("must be {EXPECTED}"))),
         }
     }
@@ -528,137 +536,87 @@ fn migrator(postgres: bool) -> Migrator {
             include_str!("../migrations/0012_oauth_grant_changes.sqlite.sql"),
         )
     };
+    // (version, description, SQL): the description and SQL are what sqlx checksums, so
+    // neither changes once released.
+    let steps: [(i64, &'static str, &'static str); 18] = [
+        (1, "init", include_str!("../migrations/0001_init.sql")),
+        (
+            2,
+            "scopes hosts settings",
+            include_str!("../migrations/0002_scopes_hosts_settings.sql"),
+        ),
+        (3, "change notifications", notifications),
+        (
+            4,
+            "tool allow-lists",
+            include_str!("../migrations/0004_tool_allow_lists.sql"),
+        ),
+        (
+            5,
+            "tool calls",
+            include_str!("../migrations/0005_tool_calls.sql"),
+        ),
+        (6, "change counter", counter),
+        (
+            7,
+            "console sessions",
+            include_str!("../migrations/0007_console_sessions.sql"),
+        ),
+        (
+            8,
+            "schema profile",
+            include_str!("../migrations/0008_schema_profile.sql"),
+        ),
+        (9, "tool calls without an id index", audit_ids),
+        (10, "upstream host changes", host_changes),
+        (11, "oauth", include_str!("../migrations/0011_oauth.sql")),
+        (12, "oauth grant changes", grant_changes),
+        (
+            13,
+            "result budget and exposure",
+            include_str!("../migrations/0013_result_budget_and_exposure.sql"),
+        ),
+        (
+            14,
+            "vendor oauth",
+            include_str!("../migrations/0014_vendor_oauth.sql"),
+        ),
+        (
+            15,
+            "oauth hardening",
+            include_str!("../migrations/0015_oauth_hardening.sql"),
+        ),
+        (
+            16,
+            "api token expiry",
+            include_str!("../migrations/0016_api_token_expiry.sql"),
+        ),
+        (
+            17,
+            "api token last used",
+            include_str!("../migrations/0017_api_token_last_used.sql"),
+        ),
+        (
+            18,
+            "confirmations",
+            include_str!("../migrations/0018_confirmations.sql"),
+        ),
+    ];
     Migrator {
-        migrations: Cow::Owned(vec![
-            Migration::new(
-                1,
-                Cow::Borrowed("init"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0001_init.sql")),
-                false,
-            ),
-            Migration::new(
-                2,
-                Cow::Borrowed("scopes hosts settings"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0002_scopes_hosts_settings.sql")),
-                false,
-            ),
-            Migration::new(
-                3,
-                Cow::Borrowed("change notifications"),
-                MigrationType::Simple,
-                SqlStr::from_static(notifications),
-                false,
-            ),
-            Migration::new(
-                4,
-                Cow::Borrowed("tool allow-lists"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0004_tool_allow_lists.sql")),
-                false,
-            ),
-            Migration::new(
-                5,
-                Cow::Borrowed("tool calls"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0005_tool_calls.sql")),
-                false,
-            ),
-            Migration::new(
-                6,
-                Cow::Borrowed("change counter"),
-                MigrationType::Simple,
-                SqlStr::from_static(counter),
-                false,
-            ),
-            Migration::new(
-                7,
-                Cow::Borrowed("console sessions"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0007_console_sessions.sql")),
-                false,
-            ),
-            Migration::new(
-                8,
-                Cow::Borrowed("schema profile"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0008_schema_profile.sql")),
-                false,
-            ),
-            Migration::new(
-                9,
-                Cow::Borrowed("tool calls without an id index"),
-                MigrationType::Simple,
-                SqlStr::from_static(audit_ids),
-                false,
-            ),
-            Migration::new(
-                10,
-                Cow::Borrowed("upstream host changes"),
-                MigrationType::Simple,
-                SqlStr::from_static(host_changes),
-                false,
-            ),
-            Migration::new(
-                11,
-                Cow::Borrowed("oauth"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0011_oauth.sql")),
-                false,
-            ),
-            Migration::new(
-                12,
-                Cow::Borrowed("oauth grant changes"),
-                MigrationType::Simple,
-                SqlStr::from_static(grant_changes),
-                false,
-            ),
-            Migration::new(
-                13,
-                Cow::Borrowed("result budget and exposure"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!(
-                    "../migrations/0013_result_budget_and_exposure.sql"
-                )),
-                false,
-            ),
-            Migration::new(
-                14,
-                Cow::Borrowed("vendor oauth"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0014_vendor_oauth.sql")),
-                false,
-            ),
-            Migration::new(
-                15,
-                Cow::Borrowed("oauth hardening"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0015_oauth_hardening.sql")),
-                false,
-            ),
-            Migration::new(
-                16,
-                Cow::Borrowed("api token expiry"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0016_api_token_expiry.sql")),
-                false,
-            ),
-            Migration::new(
-                17,
-                Cow::Borrowed("api token last used"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0017_api_token_last_used.sql")),
-                false,
-            ),
-            Migration::new(
-                18,
-                Cow::Borrowed("confirmations"),
-                MigrationType::Simple,
-                SqlStr::from_static(include_str!("../migrations/0018_confirmations.sql")),
-                false,
-            ),
-        ]),
+        migrations: Cow::Owned(
+            steps
+                .into_iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        SqlStr::from_static(sql),
+                        false,
+                    )
+                })
+                .collect(),
+        ),
         ..Migrator::DEFAULT
     }
 }
