@@ -593,3 +593,107 @@ async fn the_consent_page_says_which_calls_wait_for_the_person() {
         assert!(said.contains(expected), "{said}");
     }
 }
+
+/// The official Python SDK client, as a person's client would use it: on 2026-07-28 it is
+/// asked and its answer decides; on the 2025 handshake over stateless HTTP it cannot be asked,
+/// so the server's fallback refuses; over stdio, a session with a stream, it is asked with
+/// `elicitation/create` when it declared elicitation.
+#[tokio::test]
+#[ignore = "needs the MCP Python SDK; scripts/test.sh installs it"]
+async fn the_official_python_client_confirms_declines_and_is_refused_where_it_cannot_ask() {
+    use base64::Engine as _;
+    let python = common::scripts().join(".venv/bin/python");
+    let Some(python) = common::external(
+        "the MCP Python SDK (scripts/.venv from scripts/requirements.txt)",
+        python.exists().then(|| python.display().to_string()),
+    ) else {
+        return;
+    };
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({"confirm": "destructive"})).await;
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let database = format!("sqlite://{}", h.db_path.display());
+    let stdio = [
+        format!("stdio:{}", env!("CARGO_BIN_EXE_specgate")),
+        "--database".to_owned(),
+        database,
+        "stdio".to_owned(),
+        "--allow-insecure-upstreams".to_owned(),
+        "--mcp-token".to_owned(),
+        token,
+    ];
+    let run = |target: Vec<String>, mode: &'static str, action: &'static str| {
+        let python = python.clone();
+        async move {
+            let output = tokio::task::spawn_blocking(move || {
+                std::process::Command::new(&python)
+                    .arg(common::scripts().join("mcp_confirm_client.py"))
+                    .args(&target)
+                    .args([mode, action])
+                    .env(
+                        "SPECGATE_SECRET_KEY",
+                        base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
+                    )
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            assert!(
+                output.status.success(),
+                "{mode} {action}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        }
+    };
+    let http = || vec![url.clone()];
+
+    let accepted = run(http(), "2026-07-28", "accept").await;
+    assert_eq!(accepted["protocol"], "2026-07-28");
+    assert_eq!(accepted["isError"], false, "{accepted}");
+    assert!(
+        accepted["asked"][0]
+            .as_str()
+            .unwrap()
+            .contains("Delete a Malomo order by id"),
+        "{accepted}"
+    );
+    assert_eq!(deletes(&h), 1);
+    for (action, words) in [("decline", "declined"), ("cancel", "dismissed")] {
+        let ended = run(http(), "2026-07-28", action).await;
+        assert_eq!(ended["isError"], true, "{ended}");
+        assert!(ended["text"].as_str().unwrap().contains(words), "{ended}");
+    }
+    assert_eq!(deletes(&h), 1);
+
+    // The 2025 handshake over stateless HTTP: no stream to ask on, with or without elicitation.
+    for action in ["accept", "none"] {
+        let refused = run(http(), "legacy", action).await;
+        assert_eq!(refused["isError"], true, "{refused}");
+        assert_eq!(refused["asked"], json!([]), "{refused}");
+        assert!(
+            refused["text"]
+                .as_str()
+                .unwrap()
+                .contains("needs a person's confirmation")
+        );
+    }
+    assert_eq!(deletes(&h), 1);
+
+    // stdio: asked in the session when the client declared elicitation, refused otherwise.
+    let in_session = run(stdio.to_vec(), "legacy", "accept").await;
+    assert_eq!(in_session["isError"], false, "{in_session}");
+    assert!(
+        in_session["asked"][0]
+            .as_str()
+            .unwrap()
+            .contains("id = ord_0001"),
+        "{in_session}"
+    );
+    assert_eq!(deletes(&h), 2);
+    let undeclared = run(stdio.to_vec(), "legacy", "none").await;
+    assert_eq!(undeclared["isError"], true, "{undeclared}");
+    assert_eq!(deletes(&h), 2);
+}
