@@ -697,3 +697,53 @@ async fn the_official_python_client_confirms_declines_and_is_refused_where_it_ca
     assert_eq!(undeclared["isError"], true, "{undeclared}");
     assert_eq!(deletes(&h), 2);
 }
+
+/// The official TypeScript SDK client (2.x, pinned to 2026-07-28) fulfils `input_required`
+/// through its `elicitation/create` handler: accepted, the call runs once; declined or
+/// cancelled, it does not.
+#[tokio::test]
+#[ignore = "needs Node 22 and the MCP TypeScript SDK; scripts/test.sh installs them"]
+async fn the_official_typescript_client_confirms_and_declines() {
+    let Some(node) = common::node() else {
+        return;
+    };
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({"confirm": "destructive"})).await;
+    let run = |action: &'static str| {
+        let (node, url) = (node.clone(), url.clone());
+        async move {
+            let output = tokio::task::spawn_blocking(move || {
+                std::process::Command::new(&node)
+                    .arg(common::scripts().join("mcp-confirm-client.mjs"))
+                    .args([url.as_str(), action])
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            assert!(
+                output.status.success(),
+                "{action}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        }
+    };
+    let accepted = run("accept").await;
+    assert_eq!(accepted["isError"], false, "{accepted}");
+    assert!(
+        accepted["asked"][0]
+            .as_str()
+            .unwrap()
+            .contains("id = ord_0001"),
+        "{accepted}"
+    );
+    assert_eq!(deletes(&h), 1);
+    for (action, words) in [("decline", "declined"), ("cancel", "dismissed")] {
+        let ended = run(action).await;
+        assert_eq!(ended["isError"], true, "{ended}");
+        assert!(ended["text"].as_str().unwrap().contains(words), "{ended}");
+    }
+    assert_eq!(deletes(&h), 1);
+}
