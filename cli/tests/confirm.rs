@@ -5,59 +5,10 @@
 
 mod common;
 
-use common::start;
+use common::{call_2026, post_2026 as post, start};
 use serde_json::{Value, json};
 
 const DELETE: &str = "delete_a_malomo_order_by_id";
-
-/// A 2026-07-28 `tools/call`: the protocol version and the client's capabilities ride in
-/// `_meta`, as that version has it.
-fn call_2026(
-    tool: &str,
-    arguments: Value,
-    elicitation: Option<Value>,
-    retry: Option<Value>,
-) -> Value {
-    let mut capabilities = json!({});
-    if let Some(elicitation) = elicitation {
-        capabilities["elicitation"] = elicitation;
-    }
-    let mut params = json!({
-        "name": tool,
-        "arguments": arguments,
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientCapabilities": capabilities,
-            "io.modelcontextprotocol/clientInfo": {"name": "confirm-test", "version": "1"},
-        },
-    });
-    if let Some(Value::Object(retry)) = retry {
-        params.as_object_mut().unwrap().extend(retry);
-    }
-    json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
-}
-
-async fn post(h: &common::Harness, url: &str, body: &Value, bearer: Option<&str>) -> Value {
-    let mut request = h
-        .http
-        .post(url)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header(
-            "mcp-name",
-            body["params"]["name"].as_str().unwrap_or_default(),
-        )
-        .json(body);
-    if let Some(bearer) = bearer {
-        request = request.bearer_auth(bearer);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    assert_eq!(status, 200, "{text}");
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"))
-}
 
 /// The vendor requests that deleted an order.
 fn deletes(h: &common::Harness) -> usize {

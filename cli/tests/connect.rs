@@ -770,3 +770,183 @@ async fn an_unknown_state_shows_none_of_the_redirects_words() {
         "{page}"
     );
 }
+
+/// A Rose Rocket account whose refresh token the vendor refused, with an MCP server: the
+/// account's id and the server's URL.
+async fn account_to_reconnect(app: &Harness) -> (String, String) {
+    set_rose_app(app).await;
+    let (allow, _) = consent(&start_connection(app, "first", json!({})).await).await;
+    follow(&allow).await;
+    let id = accounts(app).await[0]["id"].as_str().unwrap().to_owned();
+    let (_, url) = app.server(&id, json!({})).await;
+    // Another connection rotates the refresh token; the vendor then refuses this account.
+    let (allow, _) = consent(&start_connection(app, "second", json!({})).await).await;
+    follow(&allow).await;
+    app.script(401, &[]).await;
+    let refused = app
+        .call(&url, "list_all_roserocket_user_groups", json!({}))
+        .await;
+    assert_eq!(refused["result"]["isError"], true, "{refused}");
+    (id, url)
+}
+
+/// A 2026-07-28 call with URL elicitation on an account to reconnect: where it sends the
+/// person, and the state its retry carries.
+async fn sent_to_connect(app: &Harness, url: &str) -> (String, Value) {
+    let call = common::call_2026(
+        "list_all_roserocket_user_groups",
+        json!({}),
+        Some(json!({"url": {}})),
+        None,
+    );
+    let asked = common::post_2026(app, url, &call, None).await;
+    let result = &asked["result"];
+    assert_eq!(result["resultType"], "input_required", "{asked}");
+    let connect = &result["inputRequests"]["connect"]["params"];
+    assert_eq!(connect["mode"], "url", "{connect}");
+    (
+        connect["url"].as_str().unwrap().to_owned(),
+        result["requestState"].clone(),
+    )
+}
+
+/// A call on an account the vendor stopped accepting: a 2026-07-28 client that declared URL
+/// elicitation is sent to the vendor's consent (specgate's start URL) and its retry runs once
+/// the person has connected the account; a client that cannot be sent gets the error, naming
+/// where an operator reconnects it. Nothing reaches the vendor's API before the account is
+/// connected again.
+#[tokio::test]
+async fn a_call_sends_the_person_to_reconnect_the_account_and_its_retry_runs() {
+    use common::{call_2026, post_2026};
+    let app = start().await;
+    let (id, url) = account_to_reconnect(&app).await;
+    let refused = app
+        .call(&url, "list_all_roserocket_user_groups", json!({}))
+        .await;
+    let text = refused["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("{}/console/accounts/{id}", app.base)),
+        "the operator's way to reconnect: {text}"
+    );
+    let vendor_calls = || {
+        app.sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.uri.contains("/userGroups"))
+            .count()
+    };
+    let before = vendor_calls();
+
+    let (start_url, state) = sent_to_connect(&app, &url).await;
+    assert!(
+        start_url.starts_with(&format!("{}/oauth/connect/", app.base)),
+        "{start_url}"
+    );
+    let tool = "list_all_roserocket_user_groups";
+    let urls = Some(json!({"url": {}}));
+    let retry = |action: &str| {
+        Some(json!({"requestState": state, "inputResponses": {"connect": {"action": action}}}))
+    };
+
+    // Back before the person finished: asked again, to the same place.
+    let early = post_2026(
+        &app,
+        &url,
+        &call_2026(tool, json!({}), urls.clone(), retry("accept")),
+        None,
+    )
+    .await;
+    let again = &early["result"]["inputRequests"]["connect"]["params"];
+    assert_eq!(again["url"], start_url.as_str(), "{early}");
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("connect it again at Rose Rocket")
+    );
+    let declined = post_2026(
+        &app,
+        &url,
+        &call_2026(tool, json!({}), urls.clone(), retry("decline")),
+        None,
+    )
+    .await;
+    assert!(
+        declined["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("was not connected"),
+        "{declined}"
+    );
+    // A client that cannot open URLs gets the error, not a question.
+    let forms_only = post_2026(
+        &app,
+        &url,
+        &call_2026(tool, json!({}), Some(json!({"form": {}})), None),
+        None,
+    )
+    .await;
+    assert_eq!(forms_only["result"]["isError"], true, "{forms_only}");
+    let before = before + 1;
+    assert_eq!(
+        vendor_calls(),
+        before,
+        "only the call that could not ask tried the vendor"
+    );
+
+    // The person connects the account at the vendor; the retry runs the call.
+    let (allow, _) = consent(&start_url).await;
+    let (status, page, _) = follow(&allow).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("connected again"), "{page}");
+    let done = post_2026(
+        &app,
+        &url,
+        &call_2026(tool, json!({}), urls, retry("accept")),
+        None,
+    )
+    .await;
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    assert_eq!(vendor_calls(), before + 1);
+    let (_, account) = app
+        .admin(Method::GET, &format!("/integrated-account/{id}"), None)
+        .await;
+    assert_eq!(account["needs_reconnect"], false, "{account}");
+}
+
+/// The same in Chromium: the person opens the URL the call sent, allows access on the
+/// vendor's page, lands on specgate's page, and the client's retry runs.
+#[tokio::test]
+#[ignore = "needs Chromium and chromedriver; scripts/test.sh installs them"]
+async fn a_call_sends_the_person_to_reconnect_in_the_browser() {
+    let Some(driver) = common::external(
+        "chromium and chromium-driver (Debian packages)",
+        std::path::Path::new("/usr/bin/chromedriver")
+            .exists()
+            .then(|| "/usr/bin/chromedriver".to_owned()),
+    ) else {
+        return;
+    };
+    let app = start().await;
+    let (id, url) = account_to_reconnect(&app).await;
+    let (start_url, state) = sent_to_connect(&app, &url).await;
+    let browser = common::webdriver::Browser::start(&driver, 1280, 800).await;
+    browser.goto(&start_url).await;
+    browser
+        .wait_heading("Allow specgate to use your Rose Rocket account?")
+        .await;
+    browser.click("#allow").await;
+    browser.wait_text("connected again").await;
+    let retry = common::call_2026(
+        "list_all_roserocket_user_groups",
+        json!({}),
+        Some(json!({"url": {}})),
+        Some(json!({"requestState": state, "inputResponses": {"connect": {"action": "accept"}}})),
+    );
+    let done = common::post_2026(&app, &url, &retry, None).await;
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    let (_, account) = app
+        .admin(Method::GET, &format!("/integrated-account/{id}"), None)
+        .await;
+    assert_eq!(account["needs_reconnect"], false, "{account}");
+}

@@ -18,6 +18,7 @@ use crate::store::{StoreError, now};
 
 /// How long a person has to answer.
 pub const CONFIRM_SECS: i64 = 300;
+
 /// The key-derivation label of sealed confirmations.
 const PURPOSE: &str = "specgate confirmation v1";
 /// Arguments named in the question besides the path's, and the characters each may show.
@@ -33,6 +34,38 @@ struct Binding {
     arguments: String,
     expires_at: i64,
     nonce: String,
+}
+
+/// What a sealed connect question binds: the call it holds, and where the person connects.
+#[derive(Serialize, Deserialize)]
+struct ConnectBinding {
+    server: String,
+    principal: String,
+    tool: String,
+    arguments: String,
+    expires_at: i64,
+    url: String,
+}
+
+/// The key-derivation label of sealed connect questions.
+const CONNECT_PURPOSE: &str = "specgate connect question v1";
+
+/// A call on an account that must be connected (again) first.
+pub enum ConnectGate {
+    /// The account is connected, or this client cannot be sent to connect it (the call then
+    /// fails as it always has, naming where an operator reconnects it).
+    Proceed,
+    /// Send the person to `url` to connect the account, then retry with `state`.
+    Connect {
+        /// What the person reads.
+        message: String,
+        /// specgate's start URL of the vendor's consent.
+        url: String,
+        /// The sealed binding.
+        state: String,
+    },
+    /// The call ends here, with this message for the model; nothing was sent.
+    Stop(String),
 }
 
 /// A question for the person, and the sealed state its answer must come back with.
@@ -120,6 +153,122 @@ pub enum Gate {
 const CANNOT_ASK: &str = "needs a person's confirmation before it runs (this MCP server's policy), and this client cannot ask for it: it did not declare elicitation, or its connection cannot carry the question. Clients that can: those on MCP 2026-07-28 that declare elicitation, and stdio clients that declare it. Nothing was sent to the vendor.";
 
 impl AppState {
+    /// A call on an account marked `needs_reconnect`, from a client that can send its person
+    /// to a URL (`can_send` with `consent`'s answer if it brings one): where to connect it, or
+    /// whether it is connected now. Every other call proceeds.
+    pub async fn connect_gate(
+        &self,
+        resolved: &Resolved,
+        principal: &Principal,
+        name: &str,
+        exact: &Map<String, Value>,
+        consent: Consent<'_>,
+    ) -> ConnectGate {
+        if !resolved.account.needs_reconnect {
+            return ConnectGate::Proceed;
+        }
+        let Some((tool, _)) = self.visible_tool(resolved, name) else {
+            return ConnectGate::Proceed;
+        };
+        let binding = match consent {
+            Consent::Unreachable => return ConnectGate::Proceed,
+            Consent::Askable => None,
+            Consent::Answered { state, answer } => {
+                match self.open_connect(resolved, principal, tool, exact, state) {
+                    Ok(binding) => Some((binding, answer)),
+                    Err(refusal) => return ConnectGate::Stop(format!("Not run: {refusal}.")),
+                }
+            }
+        };
+        let url = match binding {
+            None => None,
+            Some((binding, answer)) => {
+                // The resolution this call came with may predate the callback.
+                match self.store.get_account(&resolved.account.id).await {
+                    Ok(Some(account)) if !account.needs_reconnect => return ConnectGate::Proceed,
+                    Ok(_) => {}
+                    Err(error) => {
+                        return ConnectGate::Stop(format!(
+                            "Not run: the account could not be read: {error}."
+                        ));
+                    }
+                }
+                if matches!(answer, Answer::Decline | Answer::Cancel) {
+                    return ConnectGate::Stop(format!(
+                        "Not run: the {} account “{}” was not connected. Nothing was sent to the vendor.",
+                        tool.integration.title, resolved.account.name
+                    ));
+                }
+                Some(binding.url)
+            }
+        };
+        let url = match url {
+            Some(url) => url,
+            None => {
+                let started = crate::provision::Provisioner::new(self.clone())
+                    .reconnect(&resolved.account.id, crate::connect::Reconnect::default())
+                    .await;
+                match started {
+                    Ok(started) => started.authorize_url,
+                    // No OAuth app or public URL: the call fails as before, naming the fix.
+                    Err(_) => return ConnectGate::Proceed,
+                }
+            }
+        };
+        let binding = ConnectBinding {
+            server: resolved.server.id.clone(),
+            principal: credential(principal),
+            tool: tool.def.name.to_owned(),
+            arguments: self.arguments_mac(exact),
+            expires_at: now() + crate::connect::CONNECTION_SECS,
+            url: url.clone(),
+        };
+        let plain = serde_json::to_vec(&binding).unwrap_or_default();
+        match self.keys.seal_for(CONNECT_PURPOSE, &plain) {
+            Ok(state) => ConnectGate::Connect {
+                message: format!(
+                    "{} refused the “{}” account's sign-in: connect it again at {} (you sign in there, not here), then continue, and {} runs.",
+                    tool.integration.title,
+                    resolved.account.name,
+                    tool.integration.title,
+                    tool.def.title
+                ),
+                url,
+                state,
+            },
+            Err(error) => ConnectGate::Stop(format!(
+                "Not run: the question could not be prepared: {error}."
+            )),
+        }
+    }
+
+    fn open_connect(
+        &self,
+        resolved: &Resolved,
+        principal: &Principal,
+        tool: &CatalogTool,
+        exact: &Map<String, Value>,
+        state: &str,
+    ) -> Result<ConnectBinding, Refusal> {
+        let plain = self
+            .keys
+            .open_for(CONNECT_PURPOSE, state)
+            .map_err(|_| Refusal::Invalid)?;
+        let binding: ConnectBinding =
+            serde_json::from_slice(&plain).map_err(|_| Refusal::Invalid)?;
+        if binding.server != resolved.server.id
+            || binding.principal != credential(principal)
+            || binding.tool != tool.def.name
+            || binding.arguments != self.arguments_mac(exact)
+        {
+            return Err(Refusal::OtherCall);
+        }
+        if binding.expires_at <= now() {
+            return Err(Refusal::Expired);
+        }
+        Ok(binding)
+    }
+
     /// Whether a call of tool `name` goes ahead under the server's confirmation policy, given
     /// what the client can do (`consent`). `shown` are the arguments the question names (the
     /// tool's own); `exact` are the call's arguments as sent, which the confirmation binds.

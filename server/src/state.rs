@@ -119,6 +119,7 @@ impl AppState {
                 keys.clone(),
                 clients,
                 config.allow_insecure_upstreams,
+                config.public_url.clone(),
             ),
             shutdown: CancellationToken::new(),
             draining: std::sync::atomic::AtomicBool::new(false),

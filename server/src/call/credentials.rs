@@ -338,8 +338,19 @@ impl Caller {
                     .mark_needs_reconnect(&account.id)
                     .await
                     .map_err(|e| unavailable(format!("Could not mark the account: {e}")))?;
+                let console = self
+                    .public_url
+                    .as_deref()
+                    .map(|base| {
+                        format!(
+                            " in the console ({}/console/accounts/{})",
+                            base.trim_end_matches('/'),
+                            account.id
+                        )
+                    })
+                    .unwrap_or_default();
                 return Err(CallError::NeedsReconnect(format!(
-                    "{message}. The account must be connected again (POST /integrated-account/{}/reconnect).",
+                    "{message}. The account must be connected again: an operator reconnects it{console} or with POST /integrated-account/{}/reconnect; MCP 2026-07-28 clients that declare URL elicitation are sent to connect it themselves.",
                     account.id
                 )));
             }

@@ -267,6 +267,8 @@ pub struct Caller {
     keys: Keys,
     /// Loopback and private upstreams allowed (tests and demos).
     allow_insecure: bool,
+    /// Where operators find the console, for the message of an account to reconnect.
+    public_url: Option<String>,
     refresh_locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
@@ -277,9 +279,11 @@ impl Caller {
         keys: Keys,
         http: Arc<[reqwest::Client]>,
         allow_insecure: bool,
+        public_url: Option<String>,
     ) -> Self {
         Self {
             http,
+            public_url,
             store,
             keys,
             allow_insecure,

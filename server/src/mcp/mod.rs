@@ -25,7 +25,7 @@ pub use listing::McpForms;
 pub use result::{RATE_LIMIT_META, ToolResult};
 
 use crate::access::{Principal, Resolved};
-use crate::confirm::{Answer, Consent, Gate, Question};
+use crate::confirm::{Answer, ConnectGate, Consent, Gate, Question};
 use crate::state::AppState;
 use crate::store::Confirm;
 use crate::store::SchemaProfile;
@@ -94,14 +94,12 @@ impl Handler {
             .protocol_version()
             .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
         if per_request {
-            let form = meta
-                .client_capabilities()
-                .and_then(|c| c.elicitation)
-                .is_some_and(|e| takes_forms(&e));
-            return if form {
-                Reach::RoundTrip
-            } else {
-                Reach::Unreachable
+            return match meta.client_capabilities().and_then(|c| c.elicitation) {
+                Some(elicitation) => Reach::RoundTrip(Modes {
+                    form: takes_forms(&elicitation),
+                    url: elicitation.url.is_some(),
+                }),
+                None => Reach::Unreachable,
             };
         }
         let session_form = self.fixed.is_some()
@@ -130,14 +128,23 @@ fn invalid_list_cursor() -> McpError {
 
 /// How a client can put a question to its person, for a call the server's policy holds.
 pub(crate) enum Reach {
-    /// The request is on MCP 2026-07-28 or later and the client declared form elicitation:
-    /// the call may answer `input_required`, and the retry carries the answer.
-    RoundTrip,
+    /// The request is on MCP 2026-07-28 or later and the client declared elicitation: the
+    /// call may answer `input_required`, and the retry carries the answer.
+    RoundTrip(Modes),
     /// A session with a stream (stdio) whose client declared form elicitation: the server asks
     /// with `elicitation/create` and waits.
     Session(rmcp::Peer<RoleServer>),
     /// Neither: the server's `confirm_fallback` decides.
     Unreachable,
+}
+
+/// The elicitation modes a 2026-07-28 client declared.
+#[derive(Clone, Copy)]
+pub(crate) struct Modes {
+    /// Forms: a confirmation can be asked.
+    form: bool,
+    /// URLs: the person can be sent to connect the account.
+    url: bool,
 }
 
 /// What a `tools/call` answers.
@@ -150,6 +157,8 @@ pub(crate) enum CallAnswer {
 
 /// The key of the confirmation question among `inputRequests`.
 const CONFIRM_REQUEST: &str = "confirm";
+/// The key of the request to connect the account.
+const CONNECT_REQUEST: &str = "connect";
 
 /// Runs one `tools/call` for a resolved server: the same code behind rmcp and the direct path.
 /// A call the server's policy holds for a person goes ahead only once they allow it.
@@ -165,10 +174,52 @@ async fn call_tool(
         name,
         arguments,
         input_responses,
-        request_state,
+        mut request_state,
         ..
     } = request;
     let arguments = arguments.unwrap_or_default();
+    if resolved.account.needs_reconnect {
+        let consent = match (&reach, request_state.as_deref()) {
+            (Reach::RoundTrip(modes), Some(sealed)) if modes.url => Consent::Answered {
+                state: sealed,
+                answer: answer_of(CONNECT_REQUEST, input_responses.as_ref()),
+            },
+            (Reach::RoundTrip(modes), None) if modes.url => Consent::Askable,
+            _ => Consent::Unreachable,
+        };
+        let answered = matches!(consent, Consent::Answered { .. });
+        match state
+            .connect_gate(resolved, principal, &name, &arguments, consent)
+            .await
+        {
+            // Connected now: the state was the connect question's, and a confirmation, if
+            // the policy asks one, is asked afresh.
+            ConnectGate::Proceed if answered => request_state = None,
+            ConnectGate::Proceed => {}
+            ConnectGate::Stop(message) => return Ok(CallAnswer::Done(stopped(message))),
+            ConnectGate::Connect {
+                message,
+                url,
+                state,
+            } => {
+                let request = InputRequest::Elicitation(ElicitRequest::new(
+                    ElicitRequestParams::UrlElicitationParams {
+                        meta: None,
+                        message,
+                        url,
+                        elicitation_id: String::new(),
+                    },
+                ));
+                return Ok(CallAnswer::InputRequired(InputRequiredResult::new(
+                    Some(std::collections::BTreeMap::from([(
+                        CONNECT_REQUEST.to_owned(),
+                        request,
+                    )])),
+                    Some(state),
+                )));
+            }
+        }
+    }
     if resolved.server.config.confirm == Confirm::Never {
         return run_tool(state, resolved, principal, profile, &name, arguments)
             .await
@@ -181,18 +232,19 @@ async fn call_tool(
         None => (name.as_ref(), &arguments),
     };
     let consent = match (&reach, request_state.as_deref()) {
-        (Reach::RoundTrip, Some(sealed)) => Consent::Answered {
+        (Reach::RoundTrip(modes), Some(sealed)) if modes.form => Consent::Answered {
             state: sealed,
-            answer: answer_of(input_responses.as_ref()),
+            answer: answer_of(CONFIRM_REQUEST, input_responses.as_ref()),
         },
-        (Reach::RoundTrip | Reach::Session(_), _) => Consent::Askable,
-        (Reach::Unreachable, _) => Consent::Unreachable,
+        (Reach::RoundTrip(modes), _) if modes.form => Consent::Askable,
+        (Reach::Session(_), _) => Consent::Askable,
+        _ => Consent::Unreachable,
     };
     let gate = state
         .gate(resolved, principal, target, shown, &arguments, consent)
         .await;
     let gate = match (gate, &reach) {
-        (Gate::Ask(question), Reach::RoundTrip) => {
+        (Gate::Ask(question), Reach::RoundTrip(_)) => {
             return Ok(CallAnswer::InputRequired(input_required(question)?));
         }
         (Gate::Ask(question), Reach::Session(peer)) => {
@@ -209,11 +261,7 @@ async fn call_tool(
     };
     match gate {
         Gate::Proceed => {}
-        Gate::Stop(message) => {
-            return Ok(CallAnswer::Done(ToolResult::Other(CallToolResult::error(
-                vec![ContentBlock::text(message)],
-            ))));
-        }
+        Gate::Stop(message) => return Ok(CallAnswer::Done(stopped(message))),
         Gate::Ask(_) => {
             return Err(McpError::internal_error(
                 "a confirmation was asked for twice",
@@ -226,9 +274,14 @@ async fn call_tool(
         .map(CallAnswer::Done)
 }
 
-/// The person's answer among a retry's `inputResponses`.
-fn answer_of(responses: Option<&rmcp::model::InputResponses>) -> Answer {
-    let Some(response) = responses.and_then(|r| r.get(CONFIRM_REQUEST)) else {
+/// A call that ended before anything was sent: its message, as an error result.
+fn stopped(message: String) -> ToolResult {
+    ToolResult::Other(CallToolResult::error(vec![ContentBlock::text(message)]))
+}
+
+/// The person's answer to the question under `key` among a retry's `inputResponses`.
+fn answer_of(key: &str, responses: Option<&rmcp::model::InputResponses>) -> Answer {
+    let Some(response) = responses.and_then(|r| r.get(key)) else {
         return Answer::Missing;
     };
     match serde_json::from_value::<ElicitResult>(response.clone()) {

@@ -399,6 +399,8 @@ impl Store {
             .bind(account_id)
             .execute(&self.pool)
             .await?;
+        // This instance's next call sees the mark at once; others when their watcher does.
+        self.changes.bump();
         Ok(())
     }
 }
