@@ -1551,3 +1551,94 @@ async fn migrating_keeps_a_grants_transport_and_drops_its_url() {
         "{columns:?}"
     );
 }
+
+/// RFC 9207: every answer that reaches the redirect URI names the issuer, and the metadata
+/// says so; MCP 2025-03-26's default endpoints answer as the metadata's do, so a client that
+/// refreshes at `<issuer>/token` after a restart keeps its grant; `application_type` keeps web
+/// clients on https and native clients on loopback or their own scheme.
+#[tokio::test]
+async fn answers_name_the_issuer_default_endpoints_answer_and_application_types_hold() {
+    let h = start().await;
+    let (_, _, url) = oauth_server(&h).await;
+    let metadata = h.get_json("/.well-known/oauth-authorization-server").await;
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+
+    // Allowed and denied: both carry `iss`.
+    let client_id = register(&h, REDIRECT).await;
+    let query = authorize_query(&client_id, REDIRECT, &url, "S256");
+    for decision in ["allow", "deny"] {
+        let (_, _, page) = consent_page(&h, &query).await;
+        let (status, location, body) = decide(&h, &page, &h.admin_token, decision).await;
+        assert_eq!(status, 303, "{body}");
+        let location = location.unwrap();
+        assert_eq!(
+            query_param(&location, "iss").as_deref(),
+            Some(h.base.as_str()),
+            "{location}"
+        );
+    }
+
+    // Signed in, then refreshed at `<issuer>/token`.
+    let (client_id, tokens) = sign_in(&h, &url, &h.admin_token).await;
+    let refreshed = h
+        .http
+        .post(format!("{}/token", h.base))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let refreshed: Value = refreshed.json().await.unwrap();
+    assert!(refreshed["access_token"].is_string(), "{refreshed}");
+    let default_endpoint = authorize_url(&h, &query).replace("/oauth/authorize", "/authorize");
+    let consent = browser().get(default_endpoint).send().await.unwrap();
+    assert_eq!(consent.status(), 200, "the default authorization endpoint");
+
+    // application_type.
+    let registered = |body: Value| {
+        let h = &h;
+        async move {
+            let response = h
+                .http
+                .post(format!("{}/register", h.base))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, web_on_loopback) = registered(
+        json!({"redirect_uris": ["http://127.0.0.1:8080/cb"], "application_type": "web"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{web_on_loopback}");
+    assert_eq!(web_on_loopback["error"], "invalid_redirect_uri");
+    let (status, native_on_web) = registered(
+        json!({"redirect_uris": ["https://app.example.com/cb"], "application_type": "native"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{native_on_web}");
+    let (status, unknown) = registered(
+        json!({"redirect_uris": ["https://app.example.com/cb"], "application_type": "desktop"}),
+    )
+    .await;
+    assert_eq!(
+        (status, unknown["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
+    let (status, native) = registered(json!({"redirect_uris": ["http://127.0.0.1:8080/cb", "com.example.app:/cb"], "application_type": "native"})).await;
+    assert_eq!(status, 201, "{native}");
+    assert_eq!(native["application_type"], "native");
+}

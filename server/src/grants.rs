@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Digest as _;
 
-use specgate_wire::oauth::{has_invisible_characters, redirect_matches, usable_redirect};
+use specgate_wire::oauth::{
+    ApplicationType, has_invisible_characters, redirect_matches, usable_redirect,
+};
 
 use crate::crypto::{new_id, new_token};
 use crate::state::AppState;
@@ -229,6 +231,10 @@ pub struct RegistrationRequest {
     /// Whatever is asked, the client is registered as public (`none`).
     #[serde(default)]
     pub token_endpoint_auth_method: Option<String>,
+    /// `web` (https redirect URIs only) or `native` (loopback or its own scheme only);
+    /// without it, any usable redirect URI.
+    #[serde(default)]
+    pub application_type: Option<String>,
 }
 
 /// A registered client as RFC 7591 answers it.
@@ -248,6 +254,9 @@ pub struct Registration {
     pub grant_types: [&'static str; 2],
     /// `code`.
     pub response_types: [&'static str; 1],
+    /// As registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application_type: Option<&'static str>,
 }
 
 /// The PKCE S256 challenge of a verifier.
@@ -396,6 +405,8 @@ impl AppState {
             client_secret: Option<Value>,
             #[serde(default)]
             token_endpoint_auth_method: Option<String>,
+            #[serde(default)]
+            application_type: Option<String>,
         }
         let document: Document = serde_json::from_slice(&body)
             .map_err(|e| DocumentRefused(format!("not client metadata JSON: {e}")))?;
@@ -412,7 +423,11 @@ impl AppState {
                 "declares a client secret or a secret-based authentication method".to_owned(),
             ));
         }
-        check_redirect_uris(&document.redirect_uris).map_err(|e| DocumentRefused(e.to_string()))?;
+        check_redirect_uris(
+            &document.redirect_uris,
+            document.application_type.as_deref(),
+        )
+        .map_err(|e| DocumentRefused(e.to_string()))?;
         if document
             .client_name
             .as_deref()
@@ -439,7 +454,8 @@ impl AppState {
         &self,
         request: RegistrationRequest,
     ) -> Result<Registration, OAuthError> {
-        check_redirect_uris(&request.redirect_uris)?;
+        let application_type =
+            check_redirect_uris(&request.redirect_uris, request.application_type.as_deref())?;
         let name = match request.client_name {
             Some(name)
                 if has_invisible_characters(&name)
@@ -476,6 +492,7 @@ impl AppState {
             token_endpoint_auth_method: "none",
             grant_types: ["authorization_code", "refresh_token"],
             response_types: ["code"],
+            application_type: application_type.map(ApplicationType::as_str),
         })
     }
 
@@ -877,8 +894,38 @@ fn document_url(client_id: &str, allow_insecure: bool) -> Result<reqwest::Url, O
 }
 
 /// A client's redirect URIs: one to ten, each a usable redirect URI of at most 2,000
-/// characters.
-fn check_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
+/// characters that suits its `application_type` if it declares one (returned, checked).
+fn check_redirect_uris(
+    uris: &[String],
+    application_type: Option<&str>,
+) -> Result<Option<ApplicationType>, OAuthError> {
+    let kind = match application_type {
+        None => None,
+        Some(text) => Some(ApplicationType::parse(text).ok_or_else(|| {
+            OAuthError::InvalidClientMetadata(
+                "application_type must be `web` or `native`".to_owned(),
+            )
+        })?),
+    };
+    if let Some(kind) = kind
+        && let Some(bad) = uris.iter().find(|uri| !kind.allows(uri))
+    {
+        return Err(OAuthError::InvalidRedirectUri(format!(
+            "`{}` does not suit a {} client: {}",
+            crate::provision::printable(&bad.chars().take(100).collect::<String>()),
+            kind.as_str(),
+            match kind {
+                ApplicationType::Web => "web clients use https on a host other than a loopback one",
+                ApplicationType::Native =>
+                    "native clients use http to a loopback host, or their own scheme",
+            }
+        )));
+    }
+    check_usable_redirect_uris(uris).map(|()| kind)
+}
+
+/// One to ten redirect URIs, each usable and of at most 2,000 characters.
+fn check_usable_redirect_uris(uris: &[String]) -> Result<(), OAuthError> {
     if uris.is_empty() || uris.len() > MAX_REDIRECT_URIS {
         return Err(OAuthError::InvalidRedirectUri(format!(
             "redirect_uris must name 1 to {MAX_REDIRECT_URIS} redirect URIs"

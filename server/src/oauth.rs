@@ -85,6 +85,11 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/register", post(register))
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
+        // MCP 2025-03-26's default endpoints, relative to the issuer: clients that lose the
+        // metadata (fastmcp after a restart) refresh at `<issuer>/token` rather than send the
+        // person through consent again and leave the old grant behind.
+        .route("/register", post(register))
+        .route("/token", post(token))
         .layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(tower_http::cors::Any)
@@ -101,6 +106,7 @@ pub fn router(state: AppState) -> Router {
             "/oauth/authorize",
             get(authorize_page).post(authorize_decision),
         )
+        .route("/authorize", get(authorize_page).post(authorize_decision))
         .with_state(oauth)
 }
 
@@ -154,6 +160,7 @@ async fn authorization_server(State(state): State<AppState>) -> Response {
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
             "client_id_metadata_document_supported": true,
+            "authorization_response_iss_parameter_supported": true,
         }),
     )
 }
@@ -361,6 +368,7 @@ async fn authorize_decision(
                 &consent.request.redirect_uri,
                 &[("error", "access_denied")],
                 consent.request.state.as_deref(),
+                state.issuer().as_deref(),
             ),
             Err(error) => error_page(&error),
         };
@@ -370,6 +378,7 @@ async fn authorize_decision(
             &consent.request.redirect_uri,
             &[("code", code.as_str())],
             consent.request.state.as_deref(),
+            state.issuer().as_deref(),
         ),
         Err(ConsentError::SignIn(message)) => match state.check_authorization(request).await {
             Ok(consent) => sign_in_page(state, &consent, Some(message), StatusCode::UNAUTHORIZED),
@@ -463,7 +472,14 @@ fn sealed_valid(
 }
 
 /// A 303 to `redirect_uri` with `pairs` and `state` added to its query.
-fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)], state: Option<&str>) -> Response {
+/// The redirect back to the client with `pairs`, its `state` and, per RFC 9207, the `iss`
+/// that lets it tell this authorization server's answer from a mix-up.
+fn redirect_with(
+    redirect_uri: &str,
+    pairs: &[(&str, &str)],
+    state: Option<&str>,
+    issuer: Option<&str>,
+) -> Response {
     let Ok(mut url) = reqwest::Url::parse(redirect_uri) else {
         return error_page(&OAuthError::InvalidRequest(
             "the redirect URI is not a URL".to_owned(),
@@ -476,6 +492,9 @@ fn redirect_with(redirect_uri: &str, pairs: &[(&str, &str)], state: Option<&str>
         }
         if let Some(state) = state {
             query.append_pair("state", state);
+        }
+        if let Some(issuer) = issuer {
+            query.append_pair("iss", issuer);
         }
     }
     let mut response = StatusCode::SEE_OTHER.into_response();

@@ -114,6 +114,48 @@ pub fn redirect_target(uri: &str) -> Option<RedirectTarget> {
     })
 }
 
+/// What kind of client registers its redirect URIs (OpenID Connect Dynamic Client
+/// Registration, `application_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplicationType {
+    /// A web application: https redirect URIs on a host other than a loopback one.
+    Web,
+    /// An app on the person's device: loopback http, or its own private-use scheme.
+    Native,
+}
+
+impl ApplicationType {
+    /// Reads `web` or `native`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "web" => Some(Self::Web),
+            "native" => Some(Self::Native),
+            _ => None,
+        }
+    }
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::Native => "native",
+        }
+    }
+
+    /// Whether a usable redirect URI suits this kind of client.
+    pub fn allows(self, uri: &str) -> bool {
+        let loopback = url::Url::parse(uri)
+            .ok()
+            .and_then(|url| url.host_str().map(is_loopback_host))
+            .unwrap_or(false);
+        match (self, redirect_target(uri)) {
+            (Self::Web, Some(RedirectTarget::Web(_))) => !loopback,
+            (Self::Native, Some(RedirectTarget::Loopback(_) | RedirectTarget::App(_))) => true,
+            _ => false,
+        }
+    }
+}
+
 /// Whether `text` holds a character that changes how text around it is shown without being
 /// seen itself: bidirectional controls, zero-width characters and the other Unicode format
 /// characters (category Cf), or a control character.
@@ -155,6 +197,21 @@ pub fn redirect_matches(registered: &str, given: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn web_clients_get_https_and_native_clients_loopback_or_their_own_scheme() {
+        let web = ApplicationType::Web;
+        assert!(web.allows("https://chatgpt.com/connector/oauth/cb"));
+        assert!(!web.allows("https://localhost/cb"));
+        assert!(!web.allows("http://127.0.0.1:3000/cb"));
+        assert!(!web.allows("com.example.app:/cb"));
+        let native = ApplicationType::Native;
+        assert!(native.allows("http://127.0.0.1:53682/callback"));
+        assert!(native.allows("cursor://anysphere.cursor-mcp/oauth/callback"));
+        assert!(!native.allows("https://claude.ai/api/mcp/auth_callback"));
+        assert_eq!(ApplicationType::parse("native"), Some(native));
+        assert_eq!(ApplicationType::parse("desktop"), None);
+    }
 
     #[test]
     fn redirect_uris_match_exactly_but_for_a_loopback_port() {
