@@ -929,3 +929,66 @@ fn lists_print_as_tables() {
         assert!(row.contains("malomo"), "{text}");
     }
 }
+
+/// `--confirm` and `--confirm-fallback` set a server's confirmation policy on create and
+/// update; a tool the integration lacks is named in the error.
+#[test]
+fn the_cli_sets_which_calls_wait_for_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli::in_dir(dir.path());
+    cli.run(&["init"]);
+    let account = cli.run(&[
+        "account",
+        "create",
+        "--integration",
+        "malomo",
+        "--name",
+        "acme",
+        "--credentials",
+        "{\"api_key\": \"k\"}",
+    ]);
+    let id = account["id"].as_str().unwrap();
+    let created = cli.run(&[
+        "mcp",
+        "create",
+        "--account",
+        id,
+        "--name",
+        "s",
+        "--confirm",
+        "destructive",
+    ]);
+    assert_eq!(created["config"]["confirm"], "destructive", "{created}");
+    assert_eq!(created["config"]["confirm_fallback"], "refuse");
+    let server = created["id"].as_str().unwrap();
+    let updated = cli.run(&[
+        "mcp",
+        "update",
+        "--account",
+        id,
+        server,
+        "--confirm",
+        "delete_a_malomo_order_by_id,update_a_malomo_order_by_id",
+        "--confirm-fallback",
+        "allow",
+    ]);
+    assert_eq!(
+        updated["config"]["confirm"],
+        json!(["delete_a_malomo_order_by_id", "update_a_malomo_order_by_id"]),
+        "{updated}"
+    );
+    assert_eq!(updated["config"]["confirm_fallback"], "allow");
+    let unknown = cli.fails(&[
+        "mcp",
+        "update",
+        "--account",
+        id,
+        server,
+        "--confirm",
+        "delete_everything",
+    ]);
+    assert!(
+        unknown.contains("unknown tool `delete_everything` in `confirm`"),
+        "{unknown}"
+    );
+}

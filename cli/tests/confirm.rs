@@ -698,3 +698,117 @@ async fn the_official_typescript_client_confirms_and_declines() {
     }
     assert_eq!(deletes(&h), 1);
 }
+
+/// The admin API takes the policy as a word or a list of tool names, and says what is wrong
+/// with anything else.
+#[tokio::test]
+async fn the_admin_api_refuses_a_policy_it_cannot_read() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let create = |config: Value| {
+        let h = &h;
+        let path = format!("/integrated-account/{account}/mcp");
+        async move {
+            h.admin(
+                reqwest::Method::POST,
+                &path,
+                Some(json!({"name": "s", "config": config})),
+            )
+            .await
+        }
+    };
+    let (status, body) = create(json!({"confirm": "sometimes"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "config.confirm", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`never`, `destructive`, `writes`")
+    );
+    let (status, body) = create(json!({"confirm": []})).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = create(json!({"confirm": ["no_such_tool"]})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no_such_tool"),
+        "{body}"
+    );
+    let (status, body) = create(json!({"confirm": "writes", "confirm_fallback": "allow"})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["config"]["confirm"], "writes");
+}
+
+/// A person behind rmcp's own client, answering every confirmation with one action.
+#[derive(Clone)]
+struct Person {
+    action: rmcp::model::ElicitationAction,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl rmcp::ClientHandler for Person {
+    fn get_info(&self) -> rmcp::model::ClientConfig {
+        let mut capabilities = rmcp::model::ClientCapabilities::default();
+        let mut elicitation = rmcp::model::ElicitationCapability::default();
+        elicitation.form = Some(rmcp::model::FormElicitationCapability::default());
+        capabilities.elicitation = Some(elicitation);
+        rmcp::model::ClientConfig::new(
+            capabilities,
+            rmcp::model::Implementation::new("confirm-test-rmcp", "1"),
+        )
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: rmcp::model::ElicitRequestParams,
+        _: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, rmcp::ErrorData> {
+        if let rmcp::model::ElicitRequestParams::FormElicitationParams { message, .. } = request {
+            self.asked.lock().unwrap().push(message);
+        }
+        Ok(rmcp::model::ElicitResult::new(self.action.clone()))
+    }
+}
+
+/// rmcp's own client on 2026-07-28 (`server/discover`, then per-request metadata) drives the
+/// round trip itself: accepted, the call runs once; declined, it does not.
+#[tokio::test]
+async fn rmcps_own_client_confirms_and_declines() {
+    use rmcp::model::{CallToolRequestParams, ElicitationAction, ProtocolVersion};
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({"confirm": "destructive"})).await;
+    for (action, refused, ran) in [
+        (ElicitationAction::Accept, false, 1),
+        (ElicitationAction::Decline, true, 1),
+    ] {
+        let person = Person {
+            action,
+            asked: std::sync::Arc::default(),
+        };
+        let asked = person.asked.clone();
+        let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.as_str());
+        let client = person
+            .serve_with_lifecycle(
+                transport,
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
+            )
+            .await
+            .unwrap();
+        let arguments = json!({"id": "ord_3"}).as_object().unwrap().clone();
+        let result = client
+            .call_tool(CallToolRequestParams::new(DELETE).with_arguments(arguments))
+            .await
+            .unwrap();
+        assert_eq!(asked.lock().unwrap().len(), 1, "asked once");
+        assert_eq!(deletes(&h), ran, "{result:?}");
+        assert_eq!(result.is_error, Some(refused), "{result:?}");
+        client.cancel().await.unwrap();
+    }
+}
