@@ -128,6 +128,7 @@ const CORE: &[&str] = &[
     "server/src/limiter.rs",
     "server/src/provision.rs",
     "server/src/tool_call.rs",
+    "server/src/confirm.rs",
     "server/src/call/",
     "server/src/catalog.rs",
     "server/src/store.rs",
@@ -144,6 +145,7 @@ const FACES: &[(&str, &str)] = &[
     ("server/src/oauth.rs", "crate::oauth"),
     ("server/src/callback.rs", "crate::callback"),
     ("server/src/console.rs", "crate::console"),
+    ("server/src/console/", "crate::console"),
 ];
 
 fn in_role(file: &str, role: &[&str]) -> bool {
