@@ -59,9 +59,11 @@ def provider(url: str, storage: MemoryStorage, api_token: str) -> OAuthClientPro
             location = httpx2.URL(answer.headers["location"])
             redirected["code"] = location.params.get("code")
             redirected["state"] = location.params.get("state")
+            # RFC 9207: the issuer the answer came from, which the SDK checks against metadata.
+            redirected["iss"] = location.params.get("iss")
 
     async def callback_handler() -> AuthorizationCodeResult:
-        return AuthorizationCodeResult(code=redirected["code"], state=redirected["state"])
+        return AuthorizationCodeResult(code=redirected["code"], state=redirected["state"], iss=redirected["iss"])
 
     metadata = OAuthClientMetadata(
         client_name="Python SDK test client",

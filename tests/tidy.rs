@@ -342,3 +342,29 @@ fn every_test_that_needs_an_outside_component_is_ignored_by_default() {
         "found only {found} tests that need an outside component"
     );
 }
+
+/// The generated-code example in `ARCHITECTURE.md` is what the generator writes: each of its
+/// lines but the elided body (a `//` comment line) appears in `generated/malomo.rs`, in order.
+#[test]
+fn the_architecture_example_is_the_generated_code() {
+    let architecture = read("ARCHITECTURE.md");
+    let section = architecture
+        .split("## What a generated tool looks like")
+        .nth(1)
+        .expect("ARCHITECTURE.md shows a generated tool");
+    let example = section
+        .split("```rust\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the example is a rust code block");
+    let generated = read("generated/malomo.rs");
+    let lines: Vec<&str> = generated.lines().map(str::trim).collect();
+    let mut at = 0;
+    for wanted in example.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("// ")) {
+        let found = lines[at..].iter().position(|line| *line == wanted);
+        match found {
+            Some(offset) => at += offset + 1,
+            None => panic!("ARCHITECTURE.md's example has `{wanted}`, which generated/malomo.rs lacks after line {at}"),
+        }
+    }
+}
