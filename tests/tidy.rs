@@ -360,11 +360,17 @@ fn the_architecture_example_is_the_generated_code() {
     let generated = read("generated/malomo.rs");
     let lines: Vec<&str> = generated.lines().map(str::trim).collect();
     let mut at = 0;
-    for wanted in example.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("// ")) {
+    for wanted in example
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("// "))
+    {
         let found = lines[at..].iter().position(|line| *line == wanted);
         match found {
             Some(offset) => at += offset + 1,
-            None => panic!("ARCHITECTURE.md's example has `{wanted}`, which generated/malomo.rs lacks after line {at}"),
+            None => panic!(
+                "ARCHITECTURE.md's example has `{wanted}`, which generated/malomo.rs lacks after line {at}"
+            ),
         }
     }
 }
