@@ -812,3 +812,33 @@ async fn rmcps_own_client_confirms_and_declines() {
         client.cancel().await.unwrap();
     }
 }
+
+/// The portable profile's URL holds the same calls: its question and its retry bind the call
+/// as the portable client sent it.
+#[tokio::test]
+async fn the_portable_profile_confirms_the_same_calls() {
+    let h = start().await;
+    let account = h.account("malomo").await;
+    let (_, url) = h.server(&account, json!({"confirm": "destructive"})).await;
+    let portable = format!("{url}/portable");
+    let target = json!({"id": "ord_9"});
+    let asked = post(
+        &h,
+        &portable,
+        &call_2026(DELETE, target.clone(), form(), None),
+        None,
+    )
+    .await;
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let state = asked["result"]["requestState"].clone();
+    assert_eq!(deletes(&h), 0);
+    let done = post(
+        &h,
+        &portable,
+        &call_2026(DELETE, target, form(), answered(&state, "accept")),
+        None,
+    )
+    .await;
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    assert_eq!(deletes(&h), 1);
+}
