@@ -201,12 +201,13 @@ fn faces_never_import_each_other() {
             if !file.starts_with(face) {
                 continue;
             }
-            let text = read(&file);
+            let paths = crate_paths(&read(&file));
             for (other, module) in FACES {
                 if other != face {
                     assert!(
-                        !text.contains(&format!("{module}::"))
-                            && !text.contains(&format!("{module};")),
+                        !paths
+                            .iter()
+                            .any(|p| p == module || p.starts_with(&format!("{module}::"))),
                         "{file} imports the face {module}"
                     );
                 }
@@ -373,4 +374,157 @@ fn the_architecture_example_is_the_generated_code() {
             ),
         }
     }
+}
+
+/// The server core's layers, lowest first, as `ARCHITECTURE.md` lists them: a module imports
+/// only modules of its own layer or lower ones. The services share a layer, because
+/// `AppState`'s methods span their files.
+const LAYERS: &[&[&str]] = &[
+    &["crypto", "changes", "cache", "egress", "limiter", "metrics"],
+    &["store"],
+    &["audit", "catalog"],
+    &["call"],
+    &[
+        "state",
+        "access",
+        "provision",
+        "grants",
+        "connect",
+        "tool_call",
+        "confirm",
+    ],
+];
+
+/// Every `crate::` path a file names, outside comments and tests: each `use` tree expanded
+/// (`use crate::{mcp::X, store}` names `crate::mcp::X` and `crate::store`), and every path
+/// written inline.
+fn crate_paths(text: &str) -> Vec<String> {
+    let code: String = without_tests(text)
+        .lines()
+        .map(|line| match line.find("//") {
+            Some(at) => &line[..at],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut paths = Vec::new();
+    for statement in code.split(';') {
+        let statement = statement.trim();
+        let tree = statement
+            .strip_prefix("pub use ")
+            .or_else(|| statement.strip_prefix("pub(crate) use "))
+            .or_else(|| statement.strip_prefix("use "))
+            .or_else(|| statement.rsplit_once("\nuse ").map(|(_, tree)| tree));
+        if let Some(tree) = tree.filter(|tree| tree.trim_start().starts_with("crate::")) {
+            expand_use_tree("", tree, &mut paths);
+        }
+    }
+    let mut rest = code.as_str();
+    while let Some(at) = rest.find("crate::") {
+        let path: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        paths.push(path);
+        rest = &rest[at + "crate::".len()..];
+    }
+    paths
+}
+
+/// Expands one `use` tree under `prefix` into full paths.
+fn expand_use_tree(prefix: &str, tree: &str, out: &mut Vec<String>) {
+    let tree: String = tree.split_whitespace().collect();
+    let Some(open) = tree.find('{') else {
+        let path = tree.split("as").next().unwrap_or_default();
+        out.push(format!("{prefix}{path}"));
+        return;
+    };
+    let head = &tree[..open];
+    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+    let mut depth = 0;
+    let mut start = 0;
+    for (at, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                expand_use_tree(&format!("{prefix}{head}"), &inner[start..at], out);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    if start < inner.len() {
+        expand_use_tree(&format!("{prefix}{head}"), &inner[start..], out);
+    }
+}
+
+/// The server module a `crate::` path names (`crate::store::Store` is `store`).
+fn module_of_path(path: &str) -> Option<&str> {
+    path.strip_prefix("crate::")?.split("::").next()
+}
+
+/// The server module a file belongs to (`server/src/call/mod.rs` is `call`).
+fn module_of_file(file: &str) -> &str {
+    let rest = file.trim_start_matches("server/src/");
+    rest.split('/')
+        .next()
+        .unwrap_or(rest)
+        .trim_end_matches(".rs")
+}
+
+#[test]
+fn use_trees_are_expanded_before_the_rules_read_them() {
+    let text = "use crate::{mcp::Handler, store::{Store, now}};\nuse crate::call::Caller as C;\nfn f() { crate::egress::check(); }\n// crate::admin::x\n";
+    let paths = crate_paths(text);
+    for expected in [
+        "crate::mcp::Handler",
+        "crate::store::Store",
+        "crate::store::now",
+        "crate::call::Caller",
+        "crate::egress::check",
+    ] {
+        assert!(paths.iter().any(|p| p == expected), "{expected}: {paths:?}");
+    }
+    assert!(
+        !paths.iter().any(|p| p.contains("admin")),
+        "comments name nothing"
+    );
+}
+
+#[test]
+fn no_core_module_imports_a_layer_above_its_own() {
+    let architecture = read("ARCHITECTURE.md");
+    let layer_of = |module: &str| LAYERS.iter().position(|layer| layer.contains(&module));
+    for (index, layer) in LAYERS.iter().enumerate() {
+        let listed = layer
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        assert!(
+            architecture.contains(&format!("{}. {listed}", index + 1)),
+            "ARCHITECTURE.md lists layer {} as `{}. {listed}`",
+            index + 1,
+            index + 1
+        );
+    }
+    let mut upward = Vec::new();
+    for file in rust_files("server/src") {
+        let module = module_of_file(&file);
+        let Some(own) = layer_of(module) else {
+            continue;
+        };
+        for path in crate_paths(&read(&file)) {
+            if let Some(target) = module_of_path(&path)
+                && let Some(theirs) = layer_of(target)
+                && theirs > own
+            {
+                upward.push(format!("{file} ({module}) imports {path}"));
+            }
+        }
+    }
+    upward.sort();
+    upward.dedup();
+    assert!(upward.is_empty(), "{upward:#?}");
 }

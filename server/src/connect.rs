@@ -787,7 +787,7 @@ async fn finish(
         ("code_verifier", verifier.as_str()),
     ];
     let (_, _, token_auth) = oauth2(integration)?;
-    let request = client_authenticated(
+    let request = crate::call::client_authenticated(
         state.oauth_documents.post(&token_url),
         token_auth,
         &app.client_id,
@@ -865,31 +865,6 @@ pub(crate) async fn app_token_url(
         }
         None => Ok(spec_token.to_owned()),
     }
-}
-
-/// A token request authenticated as the vendor expects: HTTP Basic with the form-encoded id
-/// and secret (RFC 6749 section 2.3.1), or both in the form.
-pub(crate) fn client_authenticated(
-    request: reqwest::RequestBuilder,
-    token_auth: TokenAuth,
-    client_id: &str,
-    client_secret: &str,
-    form: &[(&str, &str)],
-) -> reqwest::RequestBuilder {
-    let mut pairs: Vec<(&str, &str)> = form.to_vec();
-    let request = match token_auth {
-        TokenAuth::ClientSecretBasic => {
-            let encode =
-                |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
-            request.basic_auth(encode(client_id), Some(encode(client_secret)))
-        }
-        TokenAuth::ClientSecretPost => {
-            pairs.push(("client_id", client_id));
-            pairs.push(("client_secret", client_secret));
-            request
-        }
-    };
-    request.form(&pairs)
 }
 
 /// Token-response members that name the vendor tenant or user a token acts for, tenants
@@ -986,46 +961,6 @@ async fn exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_client_authenticates_as_the_token_endpoint_expects() {
-        use base64::Engine as _;
-        let form = [("grant_type", "authorization_code"), ("code", "c")];
-        let body = |request: reqwest::Request| {
-            String::from_utf8(request.body().unwrap().as_bytes().unwrap().to_vec()).unwrap()
-        };
-        let client = reqwest::Client::new();
-        // RFC 6749 section 2.3.1: id and secret form-encoded, then HTTP Basic.
-        let basic = client_authenticated(
-            client.post("https://vendor.example/token"),
-            TokenAuth::ClientSecretBasic,
-            "my client",
-            "s:e/c",
-            &form,
-        )
-        .build()
-        .unwrap();
-        let expected = base64::engine::general_purpose::STANDARD.encode("my+client:s%3Ae%2Fc");
-        assert_eq!(
-            basic.headers()["authorization"],
-            format!("Basic {expected}").as_str()
-        );
-        assert_eq!(body(basic), "grant_type=authorization_code&code=c");
-        let post = client_authenticated(
-            client.post("https://vendor.example/token"),
-            TokenAuth::ClientSecretPost,
-            "my client",
-            "s:e/c",
-            &form,
-        )
-        .build()
-        .unwrap();
-        assert!(post.headers().get("authorization").is_none());
-        assert_eq!(
-            body(post),
-            "grant_type=authorization_code&code=c&client_id=my+client&client_secret=s%3Ae%2Fc"
-        );
-    }
 
     #[test]
     fn a_token_response_names_its_vendor_identity() {

@@ -162,7 +162,7 @@ async fn render_metrics(
 ) -> impl axum::response::IntoResponse {
     (
         [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        metrics::exposition(&state),
+        state.metrics_text(),
     )
 }
 

@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::state::AppState;
-
 #[derive(Default)]
 struct ToolStats {
     integration: &'static str,
@@ -106,32 +104,4 @@ impl Metrics {
         }
         out
     }
-}
-
-/// Every metric family in Prometheus text format: the call counters, the token caches and
-/// the audit log's committed and dropped records.
-pub fn exposition(state: &AppState) -> String {
-    let mut text = state.metrics.to_prometheus();
-    text.push_str("# HELP specgate_token_lookups_total Token lookups, answered from memory (hit) or by the database (load).\n# TYPE specgate_token_lookups_total counter\n");
-    for (token, (hits, loads)) in [
-        ("mcp", state.resolutions.counts()),
-        ("api", state.api_tokens.counts()),
-        ("oauth_access", state.access_tokens.counts()),
-    ] {
-        let _ = writeln!(
-            text,
-            "specgate_token_lookups_total{{token=\"{token}\",answer=\"hit\"}} {hits}\nspecgate_token_lookups_total{{token=\"{token}\",answer=\"load\"}} {loads}"
-        );
-    }
-    let _ = writeln!(
-        text,
-        "# HELP specgate_audit_written_total Audit records committed to the database.\n# TYPE specgate_audit_written_total counter\nspecgate_audit_written_total {}",
-        state.audit.written()
-    );
-    let _ = writeln!(
-        text,
-        "# HELP specgate_audit_dropped_total Audit records dropped because the writer fell behind.\n# TYPE specgate_audit_dropped_total counter\nspecgate_audit_dropped_total {}",
-        state.audit.dropped()
-    );
-    text
 }

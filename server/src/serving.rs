@@ -1,6 +1,6 @@
 //! Serving threads. One accept loop deals connections round-robin to a fixed set of threads,
 //! each running a single-threaded tokio runtime. A connection, its requests and their vendor
-//! calls (each thread has its own vendor connection pool, see [`crate::serving_thread`])
+//! calls (each thread has its own vendor connection pool, see [`crate::call::serving_thread`])
 //! then stay on one thread: no work stealing and no cross-thread wake-up per request.
 //! `scripts/bench-serve` measured that hand-off as most of the difference between one and
 //! several worker threads of tokio's multi-threaded runtime on a busy machine.
@@ -142,7 +142,7 @@ where
         let thread = std::thread::Builder::new()
             .name(format!("specgate-serve-{}", index + 1))
             .spawn(move || {
-                crate::state::set_serving_thread(index + 1);
+                crate::call::set_serving_thread(index + 1);
                 let served = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

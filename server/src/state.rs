@@ -42,7 +42,7 @@ pub struct Config {
     pub sse_idle: Duration,
     /// How long the audit log keeps a tool call.
     pub audit_retention: Duration,
-    /// Threads that each serve their own connections (see [`serving_thread`]); the vendor
+    /// Threads that each serve their own connections (see [`crate::call::serving_thread`]); the vendor
     /// client keeps one connection pool per thread.
     pub serving_threads: usize,
     /// Reverse proxies whose `X-Forwarded-For` names the client (see [`crate::peer`]); empty
@@ -97,6 +97,36 @@ pub struct Shared {
 }
 
 impl AppState {
+    /// Every metric family in Prometheus text format: the call counters, the token caches and
+    /// the audit log's committed and dropped records.
+    pub fn metrics_text(&self) -> String {
+        use std::fmt::Write as _;
+        let state = self;
+        let mut text = state.metrics.to_prometheus();
+        text.push_str("# HELP specgate_token_lookups_total Token lookups, answered from memory (hit) or by the database (load).\n# TYPE specgate_token_lookups_total counter\n");
+        for (token, (hits, loads)) in [
+            ("mcp", state.resolutions.counts()),
+            ("api", state.api_tokens.counts()),
+            ("oauth_access", state.access_tokens.counts()),
+        ] {
+            let _ = writeln!(
+                text,
+                "specgate_token_lookups_total{{token=\"{token}\",answer=\"hit\"}} {hits}\nspecgate_token_lookups_total{{token=\"{token}\",answer=\"load\"}} {loads}"
+            );
+        }
+        let _ = writeln!(
+            text,
+            "# HELP specgate_audit_written_total Audit records committed to the database.\n# TYPE specgate_audit_written_total counter\nspecgate_audit_written_total {}",
+            state.audit.written()
+        );
+        let _ = writeln!(
+            text,
+            "# HELP specgate_audit_dropped_total Audit records dropped because the writer fell behind.\n# TYPE specgate_audit_dropped_total counter\nspecgate_audit_dropped_total {}",
+            state.audit.dropped()
+        );
+        text
+    }
+
     /// State over `registry`, the compiled integrations sorted by name (`specgate_api`'s,
     /// which the `specgate` binary hands over: the server itself knows no generated code).
     pub fn new(
@@ -135,22 +165,6 @@ impl AppState {
             metrics: Metrics::default(),
         }))
     }
-}
-
-thread_local! {
-    static SERVING_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Marks the current OS thread as serving thread `index`, whose requests use that thread's
-/// own vendor connection pool. Each serving thread runs a single-threaded runtime, so a
-/// request and its vendor connection never wake another thread.
-pub fn set_serving_thread(index: usize) {
-    SERVING_THREAD.set(index);
-}
-
-/// The serving thread this code runs on (0 off the serving threads).
-pub fn serving_thread() -> usize {
-    SERVING_THREAD.get()
 }
 
 /// Every `interval` until the process ends, deletes expired MCP servers and audit rows older

@@ -64,9 +64,8 @@ impl AppState {
         let result = match decoded {
             Err(error) => Err(CallError::invalid_arguments(&error)),
             Ok(()) => {
-                let call = self
-                    .caller
-                    .call(resolved, tool.integration, tool.def, &args);
+                let target = (&resolved.account, &resolved.server, &resolved.upstream);
+                let call = self.caller.call(target, tool.integration, tool.def, &args);
                 tracing::Instrument::instrument(call, span).await
             }
         };

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use specgate_runtime::{AuthKind, Integration};
+use specgate_runtime::{AuthKind, Integration, TokenAuth};
 
 use super::{CallError, Caller, dispatch};
 use crate::store::{Account, now};
@@ -426,7 +426,7 @@ impl Caller {
         }
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let request = match app {
-            Some(app) => crate::connect::client_authenticated(
+            Some(app) => client_authenticated(
                 self.http().post(token_url),
                 app.auth,
                 &app.id,
@@ -484,9 +484,74 @@ impl Caller {
     }
 }
 
+/// A token request authenticated as the vendor expects: HTTP Basic with the form-encoded id
+/// and secret (RFC 6749 section 2.3.1), or both in the form.
+pub fn client_authenticated(
+    request: reqwest::RequestBuilder,
+    token_auth: TokenAuth,
+    client_id: &str,
+    client_secret: &str,
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let mut pairs: Vec<(&str, &str)> = form.to_vec();
+    let request = match token_auth {
+        TokenAuth::ClientSecretBasic => {
+            let encode =
+                |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+            request.basic_auth(encode(client_id), Some(encode(client_secret)))
+        }
+        TokenAuth::ClientSecretPost => {
+            pairs.push(("client_id", client_id));
+            pairs.push(("client_secret", client_secret));
+            request
+        }
+    };
+    request.form(&pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_authenticates_as_the_token_endpoint_expects() {
+        use base64::Engine as _;
+        let form = [("grant_type", "authorization_code"), ("code", "c")];
+        let body = |request: reqwest::Request| {
+            String::from_utf8(request.body().unwrap().as_bytes().unwrap().to_vec()).unwrap()
+        };
+        let client = reqwest::Client::new();
+        // RFC 6749 section 2.3.1: id and secret form-encoded, then HTTP Basic.
+        let basic = client_authenticated(
+            client.post("https://vendor.example/token"),
+            TokenAuth::ClientSecretBasic,
+            "my client",
+            "s:e/c",
+            &form,
+        )
+        .build()
+        .unwrap();
+        let expected = base64::engine::general_purpose::STANDARD.encode("my+client:s%3Ae%2Fc");
+        assert_eq!(
+            basic.headers()["authorization"],
+            format!("Basic {expected}").as_str()
+        );
+        assert_eq!(body(basic), "grant_type=authorization_code&code=c");
+        let post = client_authenticated(
+            client.post("https://vendor.example/token"),
+            TokenAuth::ClientSecretPost,
+            "my client",
+            "s:e/c",
+            &form,
+        )
+        .build()
+        .unwrap();
+        assert!(post.headers().get("authorization").is_none());
+        assert_eq!(
+            body(post),
+            "grant_type=authorization_code&code=c&client_id=my+client&client_secret=s%3Ae%2Fc"
+        );
+    }
 
     #[test]
     fn credentials_must_fit_auth_kind() {

@@ -17,13 +17,12 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use specgate_runtime::{Args, Integration, ToolDef};
 
-pub use credentials::{Credentials, CredentialsMismatch, Upstream};
+pub use credentials::{Credentials, CredentialsMismatch, Upstream, client_authenticated};
 pub(crate) use dispatch::transport_error;
 
-use crate::access::Resolved;
 use crate::crypto::Keys;
 use crate::ratelimit::RateLimit;
-use crate::store::Store;
+use crate::store::{Account, McpServer, Store};
 
 /// What a successful call produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,24 +292,20 @@ impl Caller {
 
     /// This serving thread's client.
     fn http(&self) -> &reqwest::Client {
-        &self.http[crate::state::serving_thread() % self.http.len()]
+        &self.http[serving_thread() % self.http.len()]
     }
 
-    /// Calls one tool for the account of the MCP server `resolved` (which its cursors are
-    /// bound to), its result within that server's budget.
+    /// Calls one tool for `account` through the MCP `server` (which its cursors are bound to),
+    /// with what its resolution parsed (`upstream`), the result within the server's budget.
     pub async fn call(
         &self,
-        resolved: &Resolved,
+        (account, server, upstream): (&Account, &McpServer, &Upstream),
         integration: &Integration,
         tool: &ToolDef,
         args: &Args,
     ) -> Result<CallOutcome, CallError> {
-        let (account, server_id, upstream) = (
-            &resolved.account,
-            resolved.server.id.as_str(),
-            &resolved.upstream,
-        );
-        let budget = resolved.server.config.max_result_bytes as usize;
+        let server_id = server.id.as_str();
+        let budget = server.config.max_result_bytes as usize;
         let called = async {
             let mut request = (tool.build)(args).map_err(|e| CallError::invalid_arguments(&e))?;
             let page = paging::apply(&self.keys, tool, server_id, &mut request)?;
@@ -344,4 +339,21 @@ impl Caller {
             })?;
         Ok(hosts.into_iter().map(|h| h.host).collect())
     }
+}
+
+thread_local! {
+    static SERVING_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current OS thread as serving thread `index`, whose requests use that thread's
+/// own vendor connection pool. Each serving thread runs a single-threaded runtime, so a
+/// request and its vendor connection never wake another thread.
+pub fn set_serving_thread(index: usize) {
+    SERVING_THREAD.set(index);
+}
+
+/// The serving thread this code runs on (0 off the serving threads): which of the caller's
+/// per-thread clients it uses.
+pub fn serving_thread() -> usize {
+    SERVING_THREAD.get()
 }
