@@ -2,49 +2,12 @@
 //! database changes), the second factor those servers may require (an API token, or for
 //! `oauth` servers an access token issued for that server), and who made each call.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::call::Upstream;
-use crate::catalog::ToolListing;
+use crate::resolution::{Principal, Resolved};
 use crate::state::AppState;
-use crate::store::{Account, ApiToken, McpServer, SchemaProfile, StoreError, now};
-
-/// The server and account a request's token resolved to.
-#[derive(Debug)]
-pub struct Resolved {
-    /// The MCP server.
-    pub server: McpServer,
-    /// Its account.
-    pub account: Account,
-    /// What its vendor calls reuse: credentials read with the token, the parsed base URL.
-    pub upstream: Upstream,
-    /// The server's tool listing in each schema profile, built on first use.
-    listings: [OnceLock<Arc<ToolListing>>; 2],
-}
-
-impl Resolved {
-    /// A resolution of `server` of `account`.
-    pub fn new(server: McpServer, account: Account, upstream: Upstream) -> Self {
-        Self {
-            server,
-            account,
-            upstream,
-            listings: [OnceLock::new(), OnceLock::new()],
-        }
-    }
-
-    /// The server's tool listing in `profile`.
-    pub fn listing(&self, state: &AppState, profile: SchemaProfile) -> &ToolListing {
-        self.listings[profile as usize].get_or_init(|| {
-            state.catalog.listing(
-                &self.account.integration,
-                &self.server.config,
-                profile,
-                state.config.tools_page_size,
-            )
-        })
-    }
-}
+use crate::store::{ApiToken, StoreError, now};
 
 /// Why an MCP token does not open its server.
 #[derive(Debug, thiserror::Error)]
@@ -85,15 +48,6 @@ impl Presented<'_> {
     fn any(&self) -> bool {
         self.bearer.is_some() || self.api_key.is_some()
     }
-}
-
-/// Who made a call, for the audit log: the OAuth grant and the API token behind it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Principal {
-    /// The grant whose access token was presented.
-    pub grant_id: Option<String>,
-    /// The API token presented, or the one that consented to the grant.
-    pub api_token_id: Option<String>,
 }
 
 impl AppState {

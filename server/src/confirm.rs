@@ -11,8 +11,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::access::{Principal, Resolved};
 use crate::catalog::CatalogTool;
+use crate::resolution::{Principal, Resolved};
 use crate::state::AppState;
 use crate::store::{StoreError, now};
 

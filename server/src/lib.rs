@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod peer;
 pub mod provision;
+pub mod resolution;
 pub mod sandbox;
 pub mod serving;
 pub mod state;

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::access::Resolved;
 use crate::audit::AuditLog;
 use crate::cache::ChangeCache;
 use crate::call::Caller;
 use crate::catalog::Catalog;
 use crate::crypto::Keys;
 use crate::metrics::Metrics;
+use crate::resolution::Resolved;
 use crate::store::{self, AccessGrant, ApiToken, Store};
 
 /// Deployment settings.

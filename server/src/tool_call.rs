@@ -7,9 +7,9 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 use specgate_runtime::decode_portable_arguments;
 
-use crate::access::{Principal, Resolved};
 use crate::call::{CallClass, CallError, CallOutcome};
 use crate::catalog::{CatalogTool, allowed};
+use crate::resolution::{Principal, Resolved};
 use crate::state::AppState;
 use crate::store::{CallRecord, SchemaProfile, now_ms};
 

@@ -10,9 +10,9 @@ use rmcp::model::{
 use serde_json::{Map, Value, json};
 
 use super::ToolResult;
-use crate::access::{Principal, Resolved};
 use crate::call::budget;
 use crate::catalog::search;
+use crate::resolution::{Principal, Resolved};
 use crate::state::AppState;
 use crate::store::{SchemaProfile, ToolExposure};
 

@@ -20,8 +20,9 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use super::listing::McpForms;
 use super::sse::{self, SseSessions};
 use super::{Handler, call_tool, invalid_list_cursor};
-use crate::access::{AccessError, Presented, Principal, Resolved};
+use crate::access::{AccessError, Presented};
 use crate::ratelimit::RateLimit;
+use crate::resolution::{Principal, Resolved};
 use crate::state::AppState;
 use crate::store::SchemaProfile;
 
@@ -406,8 +407,10 @@ impl McpEndpoint {
                         .is_none()
                         .then(|| self.forms.discovery_page_json(profile))
                 } else {
-                    self.forms
-                        .legacy_list_page_json(resolved.listing(state, profile), cursor.as_deref())
+                    self.forms.legacy_list_page_json(
+                        resolved.listing(&state.catalog, state.config.tools_page_size, profile),
+                        cursor.as_deref(),
+                    )
                 };
                 match page {
                     Some(page) => spliced_result(&request.id, |body| {

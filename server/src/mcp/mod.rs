@@ -24,8 +24,8 @@ pub use http::{McpHttp, router};
 pub use listing::McpForms;
 pub use result::{RATE_LIMIT_META, ToolResult};
 
-use crate::access::{Principal, Resolved};
 use crate::confirm::{Answer, ConnectGate, Consent, Gate, Question};
+use crate::resolution::{Principal, Resolved};
 use crate::state::AppState;
 use crate::store::Confirm;
 use crate::store::SchemaProfile;
@@ -399,7 +399,14 @@ impl ServerHandler for Handler {
             };
         }
         self.forms
-            .list_page(resolved.listing(&self.state, profile), cursor.as_deref())
+            .list_page(
+                resolved.listing(
+                    &self.state.catalog,
+                    self.state.config.tools_page_size,
+                    profile,
+                ),
+                cursor.as_deref(),
+            )
             .ok_or_else(invalid_list_cursor)
     }
 

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{McpHttp, json_rpc_problem, resolve_token};
-use crate::access::Resolved;
+use crate::resolution::Resolved;
 use crate::store::SchemaProfile;
 
 /// One open legacy SSE session.
