@@ -730,6 +730,7 @@ async fn the_admin_api_refuses_a_policy_it_cannot_read() {
     assert_eq!(status, 422, "{body}");
     let (status, body) = create(json!({"confirm": ["no_such_tool"]})).await;
     assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_confirm", "{body}");
     assert!(
         body["error"]["message"]
             .as_str()

@@ -1143,4 +1143,13 @@ async fn api_tokens_expire_and_show_their_last_use() {
         .rpc_raw(&guarded, "tools/list", json!({}), Some(&token))
         .await;
     assert_eq!(refused.status(), 401);
+    // Nor does the console, whose sign-in is the admin API's rule.
+    let console = h
+        .http
+        .post(format!("{}/console/login", h.base))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(console.status(), 401, "an expired admin token signs in to nothing");
 }

@@ -30,20 +30,15 @@ async fn start() -> App {
     let store = Store::open(&database, true).await.unwrap();
     let config = Config {
         public_url: Some("http://specgate.test".to_owned()),
-        allowed_hosts: vec![],
-        allowed_origins: vec![],
         allow_insecure_upstreams: true,
         max_body_bytes: MAX_BODY_BYTES,
-        tools_page_size: 100,
         // Generous: every vendor call but the stalled one answers well within it, however
         // loaded the machine, and the stalled one takes a minute.
         upstream_timeout: std::time::Duration::from_secs(5),
         sse_max_sessions: 2,
         sse_max_sessions_per_server: 1,
         sse_idle: std::time::Duration::from_secs(5),
-        audit_retention: std::time::Duration::from_secs(86_400),
-        serving_threads: 1,
-        trusted_proxies: vec![],
+        ..Config::default()
     };
     let state = AppState::new(
         config,

@@ -20,7 +20,7 @@ use crate::provision::{
     integrations_json,
 };
 use crate::state::AppState;
-use crate::store::{SchemaProfile, TokenScope, now};
+use crate::store::{SchemaProfile, now};
 use crate::web::{self, InternalFailure};
 
 /// An admin API error: a status, a stable code, the request field at fault (as a JSON path,
@@ -180,43 +180,44 @@ fn found(got: &str) -> String {
 impl From<ProvisionError> for ApiError {
     fn from(error: ProvisionError) -> Self {
         use ProvisionError as E;
-        let bad = StatusCode::BAD_REQUEST;
-        let (status, code) = match &error {
-            E::UnknownIntegration { .. } => (bad, "unknown_integration"),
-            E::NotAUrl { .. } => (bad, "invalid_base_url"),
-            E::InsecureUrl { .. } => (bad, "insecure_base_url"),
-            E::HostNotAllowed { .. } => (bad, "upstream_host_not_allowed"),
-            E::CredentialsMismatch { .. } => (bad, "invalid_credentials"),
-            E::BaseUrlRequired { .. } => (bad, "base_url_required"),
-            E::CredentialsRequired => (bad, "credentials_required"),
-            E::InvalidName(_) => (bad, "invalid_name"),
+        let status = crate::web::provision_status(&error);
+        let code = match &error {
+            E::UnknownIntegration { .. } => "unknown_integration",
+            E::NotAUrl { .. } => "invalid_base_url",
+            E::InsecureUrl { .. } => "insecure_base_url",
+            E::HostNotAllowed { .. } => "upstream_host_not_allowed",
+            E::CredentialsMismatch { .. } => "invalid_credentials",
+            E::BaseUrlRequired { .. } => "base_url_required",
+            E::CredentialsRequired => "credentials_required",
+            E::InvalidName(_) => "invalid_name",
             E::UnknownFilterValue { field, .. } => match field {
-                Field::Methods => (bad, "invalid_methods"),
-                Field::Tags => (bad, "invalid_tags"),
-                Field::Tools => (bad, "invalid_tools"),
-                _ => (bad, "invalid_exclude_tools"),
+                Field::Methods => "invalid_methods",
+                Field::Tags => "invalid_tags",
+                Field::Tools => "invalid_tools",
+                Field::Confirm => "invalid_confirm",
+                _ => "invalid_exclude_tools",
             },
-            E::NoTools => (StatusCode::UNPROCESSABLE_ENTITY, "no_tools"),
-            E::ResultBudgetOutOfRange(_) => (bad, "invalid_max_result_bytes"),
-            E::ExpiryNotATimestamp(_) | E::ExpiryInThePast => (bad, "invalid_expires_at"),
-            E::InvalidLimit => (bad, "invalid_limit"),
-            E::InvalidCursor => (bad, "invalid_cursor"),
-            E::AdminTokenBound => (bad, "invalid_scope"),
-            E::InvalidHost(_) | E::PublicSuffixWildcard(_) => (bad, "invalid_host"),
-            E::InvalidConfig(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"),
-            E::OAuthAppMissing { .. } => (StatusCode::CONFLICT, "oauth_app_missing"),
-            E::AuthorizeUrlMissing { .. } => (StatusCode::CONFLICT, "authorize_url_missing"),
-            E::PublicUrlUnknown => (StatusCode::CONFLICT, "public_url_unknown"),
-            E::NotOAuth2 { .. } => (bad, "not_oauth2"),
-            E::ReturnToNotAllowed { .. } => (bad, "return_to_not_allowed"),
+            E::NoTools => "no_tools",
+            E::ResultBudgetOutOfRange(_) => "invalid_max_result_bytes",
+            E::ExpiryNotATimestamp(_) | E::ExpiryInThePast => "invalid_expires_at",
+            E::InvalidLimit => "invalid_limit",
+            E::InvalidCursor => "invalid_cursor",
+            E::AdminTokenBound => "invalid_scope",
+            E::InvalidHost(_) | E::PublicSuffixWildcard(_) => "invalid_host",
+            E::InvalidConfig(_) => "invalid_config",
+            E::OAuthAppMissing { .. } => "oauth_app_missing",
+            E::AuthorizeUrlMissing { .. } => "authorize_url_missing",
+            E::PublicUrlUnknown => "public_url_unknown",
+            E::NotOAuth2 { .. } => "not_oauth2",
+            E::ReturnToNotAllowed { .. } => "return_to_not_allowed",
             E::InvalidOAuthValue { field, .. } => match field {
-                Field::ClientId => (bad, "invalid_client_id"),
-                Field::ClientSecret => (bad, "invalid_client_secret"),
-                Field::Scopes => (bad, "invalid_scopes"),
-                Field::ReturnTo => (bad, "invalid_return_to"),
-                _ => (bad, "invalid_origin"),
+                Field::ClientId => "invalid_client_id",
+                Field::ClientSecret => "invalid_client_secret",
+                Field::Scopes => "invalid_scopes",
+                Field::ReturnTo => "invalid_return_to",
+                _ => "invalid_origin",
             },
-            E::NotFound { .. } | E::HostNotListed { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            E::NotFound { .. } | E::HostNotListed { .. } => "not_found",
             E::Store(_) | E::Internal(_) => {
                 return Self {
                     internal: Some(error.to_string()),
@@ -228,12 +229,7 @@ impl From<ProvisionError> for ApiError {
                 };
             }
         };
-        let message = match &error {
-            E::HostNotAllowed { integration, .. } => format!(
-                "{error}. An operator can allow it with POST /integrations/{integration}/upstream-hosts"
-            ),
-            _ => error.to_string(),
-        };
+        let message = error.explained(crate::provision::AllowVia::Api);
         Self::new(status, code, message).with_field(error.field().map(field_path))
     }
 }
@@ -593,7 +589,7 @@ async fn require_admin_token(
         None => Ok(None),
     };
     match token {
-        Ok(Some(token)) if token.scope == TokenScope::Admin => {
+        Ok(Some(token)) if token.opens_admin() => {
             if let Err(error) = state.store.touch_api_token(&token.id, now()).await {
                 return ApiError::from(ProvisionError::Store(error)).into_response();
             }

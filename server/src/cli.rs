@@ -792,14 +792,7 @@ impl CliError {
 
 /// A provisioning error as the CLI says it: a refused host names the command that allows it.
 fn provision_message(error: &ProvisionError) -> String {
-    match error {
-        ProvisionError::HostNotAllowed {
-            integration, host, ..
-        } => format!(
-            "{error}. An operator can allow it with `specgate upstream-host allow --integration {integration} {host}`"
-        ),
-        _ => error.to_string(),
-    }
+    error.explained(crate::provision::AllowVia::Command)
 }
 
 fn setup(message: impl std::fmt::Display) -> CliError {
@@ -976,19 +969,12 @@ async fn cli_state(common: &Common, allow_insecure_upstreams: bool) -> Result<Ap
     };
     let config = Config {
         public_url,
-        allowed_hosts: Vec::new(),
-        allowed_origins: Vec::new(),
         allow_insecure_upstreams,
-        max_body_bytes: 1024 * 1024,
-        tools_page_size: 100,
-        upstream_timeout: Duration::from_secs(30),
         sse_max_sessions: 0,
         sse_max_sessions_per_server: 0,
-        sse_idle: Duration::from_secs(300),
         // Only `serve` prunes the audit log.
         audit_retention: Duration::MAX,
-        serving_threads: 1,
-        trusted_proxies: Vec::new(),
+        ..Config::default()
     };
     Ok(AppState::new(config, store, keys, common.registry))
 }

@@ -42,8 +42,8 @@ use crate::provision::{
 };
 use crate::state::AppState;
 use crate::store::{
-    Confirm, ConfirmFallback, ConsoleSession, DEFAULT_MAX_RESULT_BYTES, Filter, SchemaProfile,
-    ServerConfig, SessionEnd, TokenScope, ToolExposure, now,
+    ApiToken, Confirm, ConfirmFallback, ConsoleSession, DEFAULT_MAX_RESULT_BYTES, Filter,
+    SchemaProfile, ServerConfig, SessionEnd, ToolExposure, now,
 };
 use crate::web::{self, InternalFailure};
 
@@ -341,20 +341,9 @@ impl ConsoleError {
 
     fn status(&self) -> StatusCode {
         match self {
-            Self::Provision(
-                ProvisionError::NotFound { .. } | ProvisionError::HostNotListed { .. },
-            ) => StatusCode::NOT_FOUND,
-            Self::Provision(ProvisionError::Store(_) | ProvisionError::Internal(_))
-            | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Provision(ProvisionError::NoTools | ProvisionError::InvalidConfig(_)) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            Self::Provision(
-                ProvisionError::OAuthAppMissing { .. }
-                | ProvisionError::AuthorizeUrlMissing { .. }
-                | ProvisionError::PublicUrlUnknown,
-            ) => StatusCode::CONFLICT,
-            Self::Provision(_) | Self::Form { .. } => StatusCode::BAD_REQUEST,
+            Self::Provision(error) => web::provision_status(error),
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Form { .. } => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -375,13 +364,7 @@ impl ConsoleError {
     /// What the operator reads: the error, with the way to allow a host where one is refused.
     fn message(&self) -> String {
         match self {
-            Self::Provision(
-                error @ ProvisionError::HostNotAllowed {
-                    integration, host, ..
-                },
-            ) => format!(
-                "{error}. An operator can allow it with `specgate upstream-host allow --integration {integration} {host}`"
-            ),
+            Self::Provision(error) => error.explained(crate::provision::AllowVia::Command),
             _ => self.to_string(),
         }
     }
@@ -542,12 +525,12 @@ async fn login(
         let body = login_form(Some(&refusal.to_string()));
         return (StatusCode::TOO_MANY_REQUESTS, body).into_response();
     }
-    let hash = state.keys.hash_token(form.get("token").trim());
-    let token = match state.store.find_api_token(&hash).await {
+    // The admin API's rule: a live `admin` token.
+    let token = match state.api_token(form.get("token")).await {
         Ok(token) => token,
         Err(error) => return ConsoleError::internal(error).into_response(),
     };
-    let Some(token) = token.filter(|t| t.scope == TokenScope::Admin) else {
+    let Some(token) = token.filter(ApiToken::opens_admin) else {
         sign_ins.failed(address, CONSOLE_TARGET);
         return (
             StatusCode::UNAUTHORIZED,

@@ -111,6 +111,16 @@ impl std::fmt::Display for Field {
     }
 }
 
+/// Where an operator reading an error allows a refused host: the CLI (which the console names
+/// too) or the admin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowVia {
+    /// `specgate upstream-host allow`.
+    Command,
+    /// `POST /integrations/{name}/upstream-hosts`.
+    Api,
+}
+
 /// What a provisioning request names that does not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
@@ -374,6 +384,23 @@ impl ProvisionError {
 
     pub(crate) fn internal(error: impl std::fmt::Display) -> Self {
         Self::Internal(error.to_string())
+    }
+
+    /// The error in words, with the way to allow a refused host as `via` names it.
+    pub fn explained(&self, via: AllowVia) -> String {
+        let Self::HostNotAllowed {
+            integration, host, ..
+        } = self
+        else {
+            return self.to_string();
+        };
+        let how = match via {
+            AllowVia::Command => {
+                format!("`specgate upstream-host allow --integration {integration} {host}`")
+            }
+            AllowVia::Api => format!("POST /integrations/{integration}/upstream-hosts"),
+        };
+        format!("{self}. An operator can allow it with {how}")
     }
 
     pub(crate) fn not_found(resource: Resource, id: &str) -> Self {

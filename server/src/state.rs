@@ -50,6 +50,28 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
+impl Default for Config {
+    /// `serve`'s defaults, with no public URL, on one serving thread: what a command, a test
+    /// or an embedding changes only where it differs (`Config { public_url, ..Config::default() }`).
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            allow_insecure_upstreams: false,
+            max_body_bytes: 1024 * 1024,
+            tools_page_size: 100,
+            upstream_timeout: Duration::from_secs(30),
+            sse_max_sessions: 1024,
+            sse_max_sessions_per_server: 16,
+            sse_idle: Duration::from_secs(300),
+            audit_retention: Duration::from_secs(30 * 86_400),
+            serving_threads: 1,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
 /// Token resolutions (and API tokens) kept in memory at most; past it the cache starts over.
 const CACHED_TOKENS: usize = 10_000;
 

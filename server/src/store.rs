@@ -442,6 +442,12 @@ impl ApiToken {
     pub fn live(&self) -> bool {
         self.expires_at.is_none_or(|at| at > now())
     }
+
+    /// Whether it opens the admin API and the console: an `admin` token (its liveness is
+    /// checked where it is looked up, `AppState::api_token`).
+    pub fn opens_admin(&self) -> bool {
+        self.scope == TokenScope::Admin
+    }
 }
 
 /// An upstream host an operator allowed for an integration.

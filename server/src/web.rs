@@ -6,12 +6,28 @@
 use std::sync::Arc;
 
 use axum::response::{Html, Response};
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use maud::{DOCTYPE, Markup, html};
 
 /// An internal failure behind a 500, left in the response's extensions.
 #[derive(Clone)]
 pub struct InternalFailure(pub Arc<str>);
+
+/// The HTTP status of a refused provisioning request, the same in the admin API and the
+/// console: 404 for what names nothing, 409 for state the server lacks, 422 for values that
+/// together leave nothing, 500 for failures inside, 400 for the rest.
+pub fn provision_status(error: &crate::provision::ProvisionError) -> StatusCode {
+    use crate::provision::ProvisionError as E;
+    match error {
+        E::NotFound { .. } | E::HostNotListed { .. } => StatusCode::NOT_FOUND,
+        E::OAuthAppMissing { .. } | E::AuthorizeUrlMissing { .. } | E::PublicUrlUnknown => {
+            StatusCode::CONFLICT
+        }
+        E::NoTools | E::InvalidConfig(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        E::Store(_) | E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
 
 /// Logs the internal failure a response carries, if any, as `what` failing.
 pub fn log_internal_failure(response: &Response, what: &str) {

@@ -68,18 +68,12 @@ async fn launch(
     let base = format!("http://{}", listener.local_addr().unwrap());
     let mut config = Config {
         public_url: Some(base.clone()),
-        allowed_hosts: vec![],
-        allowed_origins: vec![],
         allow_insecure_upstreams,
         max_body_bytes: 64 * 1024,
         tools_page_size: 5,
-        upstream_timeout: std::time::Duration::from_secs(30),
         sse_max_sessions: 3,
         sse_max_sessions_per_server: 2,
-        sse_idle: std::time::Duration::from_secs(300),
-        audit_retention: std::time::Duration::from_secs(86_400),
-        serving_threads: 1,
-        trusted_proxies: vec![],
+        ..Config::default()
     };
     tweak(&mut config);
     let state = AppState::new(

@@ -26,18 +26,26 @@ use crate::resolution::{Principal, Resolved};
 use crate::state::AppState;
 use crate::store::SchemaProfile;
 
-/// The MCP endpoints, streamable HTTP and legacy SSE, each also in the portable profile.
+/// The MCP endpoints, streamable HTTP and legacy SSE, each also in the portable profile, in
+/// the order of `grants::RESOURCE_SUFFIXES`, the transport paths an OAuth resource may name.
+fn endpoints() -> [(&'static str, axum::routing::MethodRouter<McpHttp>); 6] {
+    [
+        ("", any(endpoint)),
+        ("/portable", any(endpoint_portable)),
+        ("/sse", get(sse::connect)),
+        ("/portable/sse", get(sse::connect_portable)),
+        ("/messages", post(sse::message)),
+        ("/portable/messages", post(sse::message_portable)),
+    ]
+}
+
+/// The MCP endpoints below `/mcp/{token}`.
 pub fn router(mcp: McpHttp) -> Router {
-    Router::new()
-        .route("/mcp/{token}", any(endpoint))
-        .route("/mcp/{token}/sse", get(sse::connect))
-        .route("/mcp/{token}/messages", post(sse::message))
-        .route("/mcp/{token}/portable", any(endpoint_portable))
-        .route("/mcp/{token}/portable/sse", get(sse::connect_portable))
-        .route(
-            "/mcp/{token}/portable/messages",
-            post(sse::message_portable),
-        )
+    endpoints()
+        .into_iter()
+        .fold(Router::new(), |router, (suffix, handler)| {
+            router.route(&format!("/mcp/{{token}}{suffix}"), handler)
+        })
         .with_state(mcp)
 }
 
@@ -614,4 +622,15 @@ async fn serve_endpoint(
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large").into_response();
     };
     mcp.answer(parts, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_transport_path_is_a_resource_an_oauth_client_may_name() {
+        let served: Vec<&str> = endpoints().iter().map(|(suffix, _)| *suffix).collect();
+        assert_eq!(served, crate::grants::RESOURCE_SUFFIXES);
+    }
 }
