@@ -133,6 +133,7 @@ const CORE: &[&str] = &[
     "server/src/call/",
     "server/src/catalog.rs",
     "server/src/store.rs",
+    "server/src/store/",
     "server/src/egress.rs",
     "server/src/crypto.rs",
     "server/src/cache.rs",

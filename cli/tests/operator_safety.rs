@@ -1151,5 +1151,9 @@ async fn api_tokens_expire_and_show_their_last_use() {
         .send()
         .await
         .unwrap();
-    assert_eq!(console.status(), 401, "an expired admin token signs in to nothing");
+    assert_eq!(
+        console.status(),
+        401,
+        "an expired admin token signs in to nothing"
+    );
 }
