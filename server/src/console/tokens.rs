@@ -5,9 +5,8 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
-use super::{
-    ConsoleError, FieldErrors, Form, Signed, SignedPost, csrf, expires_of, page, shown_once_warning,
-};
+use super::servers::{expires_of, shown_once_warning};
+use super::{ConsoleError, FieldErrors, Form, Signed, SignedPost, csrf, page};
 use crate::provision::{AccountView, Provisioner, rfc3339};
 use crate::state::AppState;
 use crate::store::{ConsoleSession, TokenScope};
