@@ -1,0 +1,480 @@
+//! `mcp`: MCP servers, their filters and settings as flags, and their calls.
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::provision::{CallsPage, CreateServer, Provisioner, UpdateServer};
+use crate::store::{Confirm, ConfirmFallback, Filter, SchemaProfile, ServerConfig, ToolExposure};
+
+use super::{CliError, Common, cli_state, human, json_of, nothing_to_change, print};
+
+#[derive(Subcommand)]
+pub(super) enum McpCommand {
+    /// Provision an MCP server; its URL is printed once.
+    Create {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+        /// The server's display name.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: read, write, custom, or method names (default: all).
+        #[arg(long, value_delimiter = ',', default_value = "all")]
+        methods: Vec<String>,
+        /// Comma-separated tags (default: all).
+        #[arg(long, value_delimiter = ',', default_value = "all")]
+        tags: Vec<String>,
+        /// Comma-separated tool names to allow (default: all).
+        #[arg(long, value_delimiter = ',', default_value = "all")]
+        tools: Vec<String>,
+        /// Comma-separated tool names never to expose.
+        #[arg(long, value_delimiter = ',')]
+        exclude_tools: Vec<String>,
+        #[command(flatten)]
+        switches: Switches,
+        /// The most bytes a tools/call result takes (2,000 to 2,000,000).
+        #[arg(long, default_value_t = crate::store::DEFAULT_MAX_RESULT_BYTES)]
+        max_result_bytes: u32,
+        /// `all` tools listed, or `discovery`: search_tools, get_tool_schema and call_tool.
+        #[arg(long, value_enum, default_value = "all")]
+        tool_exposure: ExposureArg,
+        /// Tool schemas listed by default: `full` (JSON Schema 2020-12) or `portable` (the
+        /// subset every major client accepts). `<url>/portable` serves portable either way.
+        #[arg(long, value_enum, default_value = "full")]
+        schema_profile: ProfileArg,
+        /// Calls that wait for a person's confirmation: `never`, `destructive` (deletes and
+        /// overwrites), `writes` (every tool that is not read-only), or comma-separated tool
+        /// names.
+        #[arg(long, value_parser = confirm_flag, default_value = "never")]
+        confirm: Confirm,
+        /// Where the client cannot ask the person: `refuse` the call, or `allow` it unconfirmed.
+        #[arg(long, value_enum, default_value = "refuse")]
+        confirm_fallback: FallbackArg,
+        /// RFC 3339 expiry.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List an account's MCP servers.
+    List {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+    },
+    /// Show one MCP server.
+    Get {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+        /// The MCP server's id (`mcp list` shows them).
+        id: String,
+    },
+    /// Change a server's name, filters or expiry; only the flags given change.
+    Update {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+        /// The MCP server's id (`mcp list` shows them).
+        id: String,
+        /// The server's display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated; `all` for every method.
+        #[arg(long, value_delimiter = ',')]
+        methods: Option<Vec<String>>,
+        /// Comma-separated; `all` for every tag.
+        #[arg(long, value_delimiter = ',')]
+        tags: Option<Vec<String>>,
+        /// Comma-separated tool names; `all` for every tool.
+        #[arg(long, value_delimiter = ',')]
+        tools: Option<Vec<String>>,
+        /// Comma-separated tool names never to expose; an empty value clears the list.
+        #[arg(long, value_delimiter = ',')]
+        exclude_tools: Option<Vec<String>>,
+        #[command(flatten)]
+        switches: Switches,
+        /// The most bytes a tools/call result takes (2,000 to 2,000,000).
+        #[arg(long)]
+        max_result_bytes: Option<u32>,
+        /// `all` or `discovery`.
+        #[arg(long, value_enum)]
+        tool_exposure: Option<ExposureArg>,
+        /// `full` or `portable`.
+        #[arg(long, value_enum)]
+        schema_profile: Option<ProfileArg>,
+        /// `never`, `destructive`, `writes`, or comma-separated tool names.
+        #[arg(long, value_parser = confirm_flag)]
+        confirm: Option<Confirm>,
+        /// `refuse` or `allow`.
+        #[arg(long, value_enum)]
+        confirm_fallback: Option<FallbackArg>,
+        /// RFC 3339 expiry.
+        #[arg(long, conflicts_with = "no_expiry")]
+        expires_at: Option<String>,
+        /// Remove the expiry.
+        #[arg(long)]
+        no_expiry: bool,
+    },
+    /// Issue a new URL and revoke the old one.
+    Rotate {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+        /// The MCP server's id (`mcp list` shows them).
+        id: String,
+    },
+    /// Delete an MCP server.
+    Delete {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+        /// The MCP server's id (`mcp list` shows them).
+        id: String,
+    },
+    /// Preview exactly the tools a server exposes, with their schemas.
+    Tools {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+        /// The MCP server's id (`mcp list` shows them).
+        id: String,
+        /// Show the schemas of this profile instead of the server's own.
+        #[arg(long, value_enum)]
+        schema_profile: Option<ProfileArg>,
+    },
+    /// The clients signed in to the server with OAuth (its grants).
+    Grants {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+        /// The MCP server's id (`mcp list` shows them).
+        id: String,
+    },
+    /// Revoke a grant: its tokens stop working at once, on every instance.
+    RevokeGrant {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+        /// The MCP server's id (`mcp list` shows them).
+        id: String,
+        /// The grant's id (`mcp grants` lists them).
+        grant: String,
+    },
+    /// The server's tool calls from the audit log, newest first (also after it was deleted).
+    Calls {
+        /// The account's id.
+        #[arg(long)]
+        account: String,
+        /// The MCP server's id (`mcp list` shows them).
+        id: String,
+        /// Rows per page (1–500).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// `next_cursor` of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+}
+
+/// `specgate mcp ...`.
+pub(super) async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliError> {
+    let p = Provisioner::new(cli_state(common, false).await?);
+    let value = match command {
+        McpCommand::Create {
+            account,
+            name,
+            methods,
+            tags,
+            tools,
+            exclude_tools,
+            switches,
+            max_result_bytes,
+            tool_exposure,
+            schema_profile,
+            confirm,
+            confirm_fallback,
+            expires_at,
+        } => {
+            let config = ServerConfig {
+                methods: filter_flag("methods", methods)?,
+                tags: filter_flag("tags", tags)?,
+                tools: filter_flag("tools", tools)?,
+                exclude_tools,
+                require_api_token_auth: switches.require_api_token_auth().unwrap_or(false),
+                oauth: switches.oauth().unwrap_or(false),
+                max_result_bytes,
+                tool_exposure: tool_exposure.into(),
+                schema_profile: schema_profile.into(),
+                confirm,
+                confirm_fallback: confirm_fallback.into(),
+            };
+            let request = CreateServer {
+                name,
+                config,
+                expires_at,
+            };
+            json_of(p.create_server(&account, request).await?)
+        }
+        McpCommand::List { account } => json_of(p.list_servers(&account).await?),
+        McpCommand::Get { account, id } => json_of(p.get_server(&account, &id).await?),
+        McpCommand::Update {
+            account,
+            id,
+            name,
+            methods,
+            tags,
+            tools,
+            exclude_tools,
+            switches,
+            max_result_bytes,
+            tool_exposure,
+            schema_profile,
+            confirm,
+            confirm_fallback,
+            expires_at,
+            no_expiry,
+        } => {
+            let config = config_patch(ConfigFlags {
+                methods,
+                tags,
+                tools,
+                exclude_tools,
+                require_api_token_auth: switches.require_api_token_auth(),
+                oauth: switches.oauth(),
+                max_result_bytes,
+                tool_exposure,
+                schema_profile,
+                confirm,
+                confirm_fallback,
+            });
+            let expires_at = if no_expiry {
+                Some(None)
+            } else {
+                expires_at.map(Some)
+            };
+            if name.is_none() && config.is_none() && expires_at.is_none() {
+                return Err(nothing_to_change());
+            }
+            let request = UpdateServer {
+                name,
+                config,
+                expires_at,
+            };
+            json_of(p.update_server(&account, &id, request).await?)
+        }
+        McpCommand::Rotate { account, id } => json_of(p.rotate_server(&account, &id).await?),
+        McpCommand::Grants { account, id } => json_of(p.list_grants(&account, &id).await?),
+        McpCommand::RevokeGrant { account, id, grant } => {
+            p.revoke_grant(&account, &id, &grant).await?;
+            json!({"revoked": grant})
+        }
+        McpCommand::Delete { account, id } => {
+            p.delete_server(&account, &id).await?;
+            json!({"deleted": id})
+        }
+        McpCommand::Tools {
+            account,
+            id,
+            schema_profile,
+        } => Value::Array(
+            p.server_tools(&account, &id, schema_profile.map(SchemaProfile::from))
+                .await?,
+        ),
+        McpCommand::Calls {
+            account,
+            id,
+            limit,
+            cursor,
+        } => {
+            let page = CallsPage {
+                limit: Some(limit),
+                cursor,
+            };
+            json_of(p.list_calls(&account, &id, page).await?)
+        }
+    };
+    print(common.json, &value, || human(&value));
+    if value.get("mcp_path").is_some() && value.get("url").is_none() {
+        eprintln!(
+            "note: no server has recorded its public URL in this database, so only the path is shown; prefix it with the server's URL (or set SPECGATE_PUBLIC_URL)"
+        );
+    }
+    Ok(())
+}
+
+/// A filter flag's values as a filter.
+pub(super) fn filter_flag(flag: &str, values: Vec<String>) -> Result<Filter, CliError> {
+    Filter::from_list(values).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))
+}
+
+/// `specgate mcp update`'s flags as a merge patch of only the fields given.
+pub(super) fn config_patch(flags: ConfigFlags) -> Option<serde_json::Map<String, Value>> {
+    let mut patch = serde_json::Map::new();
+    for (field, values) in [
+        ("methods", flags.methods),
+        ("tags", flags.tags),
+        ("tools", flags.tools),
+    ] {
+        if let Some(values) = values {
+            patch.insert(field.to_owned(), json!(values));
+        }
+    }
+    if let Some(excluded) = flags.exclude_tools {
+        let excluded: Vec<String> = excluded.into_iter().filter(|t| !t.is_empty()).collect();
+        patch.insert("exclude_tools".to_owned(), json!(excluded));
+    }
+    for (field, value) in [
+        ("require_api_token_auth", flags.require_api_token_auth),
+        ("oauth", flags.oauth),
+    ] {
+        if let Some(value) = value {
+            patch.insert(field.to_owned(), json!(value));
+        }
+    }
+    if let Some(bytes) = flags.max_result_bytes {
+        patch.insert("max_result_bytes".to_owned(), json!(bytes));
+    }
+    if let Some(exposure) = flags.tool_exposure {
+        patch.insert(
+            "tool_exposure".to_owned(),
+            json!(ToolExposure::from(exposure)),
+        );
+    }
+    if let Some(profile) = flags.schema_profile {
+        patch.insert(
+            "schema_profile".to_owned(),
+            json!(SchemaProfile::from(profile)),
+        );
+    }
+    if let Some(confirm) = flags.confirm {
+        patch.insert("confirm".to_owned(), json!(confirm));
+    }
+    if let Some(fallback) = flags.confirm_fallback {
+        patch.insert(
+            "confirm_fallback".to_owned(),
+            json!(ConfirmFallback::from(fallback)),
+        );
+    }
+    (!patch.is_empty()).then_some(patch)
+}
+
+/// An empty `--confirm`.
+#[derive(Debug, thiserror::Error)]
+#[error("give `never`, `destructive`, `writes` or comma-separated tool names")]
+pub(super) struct EmptyConfirm;
+
+/// `--confirm`: a policy word, or comma-separated tool names.
+pub(super) fn confirm_flag(text: &str) -> Result<Confirm, EmptyConfirm> {
+    match text.trim() {
+        "never" => Ok(Confirm::Never),
+        "destructive" => Ok(Confirm::Destructive),
+        "writes" => Ok(Confirm::Writes),
+        "" => Err(EmptyConfirm),
+        names => Ok(Confirm::Tools(
+            names
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )),
+    }
+}
+
+/// A server's on/off settings, each with its `--no-` form; the last one given wins.
+#[derive(Args)]
+pub(super) struct Switches {
+    /// Clients must also send an API token (admin, or `mcp` scope for this account).
+    #[arg(long, overrides_with = "no_require_api_token_auth")]
+    require_api_token_auth: bool,
+    /// Clients need no API token.
+    #[arg(long, overrides_with = "require_api_token_auth")]
+    no_require_api_token_auth: bool,
+    /// Clients sign in with OAuth 2.1 (ChatGPT, Claude), or send an API token.
+    #[arg(long, overrides_with = "no_oauth")]
+    oauth: bool,
+    /// No OAuth sign-in; turning it off ends the server's grants.
+    #[arg(long, overrides_with = "oauth")]
+    no_oauth: bool,
+}
+
+impl Switches {
+    fn require_api_token_auth(&self) -> Option<bool> {
+        toggle(self.require_api_token_auth, self.no_require_api_token_auth)
+    }
+
+    fn oauth(&self) -> Option<bool> {
+        toggle(self.oauth, self.no_oauth)
+    }
+}
+
+/// `--x` is `Some(true)`, `--no-x` `Some(false)`, neither `None`.
+pub(super) fn toggle(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+/// The config flags of `specgate mcp update`, each absent unless given.
+pub(super) struct ConfigFlags {
+    methods: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    tools: Option<Vec<String>>,
+    exclude_tools: Option<Vec<String>>,
+    require_api_token_auth: Option<bool>,
+    oauth: Option<bool>,
+    max_result_bytes: Option<u32>,
+    tool_exposure: Option<ExposureArg>,
+    schema_profile: Option<ProfileArg>,
+    confirm: Option<Confirm>,
+    confirm_fallback: Option<FallbackArg>,
+}
+
+/// `--confirm-fallback`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(super) enum FallbackArg {
+    Refuse,
+    Allow,
+}
+
+impl From<FallbackArg> for ConfirmFallback {
+    fn from(fallback: FallbackArg) -> Self {
+        match fallback {
+            FallbackArg::Refuse => Self::Refuse,
+            FallbackArg::Allow => Self::Allow,
+        }
+    }
+}
+
+/// `--tool-exposure`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(super) enum ExposureArg {
+    All,
+    Discovery,
+}
+
+impl From<ExposureArg> for ToolExposure {
+    fn from(exposure: ExposureArg) -> Self {
+        match exposure {
+            ExposureArg::All => Self::All,
+            ExposureArg::Discovery => Self::Discovery,
+        }
+    }
+}
+
+/// `--schema-profile`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(super) enum ProfileArg {
+    Full,
+    Portable,
+}
+
+impl From<ProfileArg> for SchemaProfile {
+    fn from(profile: ProfileArg) -> Self {
+        match profile {
+            ProfileArg::Full => Self::Full,
+            ProfileArg::Portable => Self::Portable,
+        }
+    }
+}
