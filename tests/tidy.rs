@@ -127,6 +127,7 @@ const CORE: &[&str] = &[
     "server/src/connect.rs",
     "server/src/limiter.rs",
     "server/src/provision.rs",
+    "server/src/provision/",
     "server/src/tool_call.rs",
     "server/src/confirm.rs",
     "server/src/resolution.rs",
