@@ -35,7 +35,7 @@ pub const CALLBACK_PATH: &str = "/oauth/callback";
 pub const START_PATH: &str = "/oauth/connect/";
 
 /// `PUT /integrations/{name}/oauth-app`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetOAuthApp {
     /// The client id the vendor issued.

@@ -178,7 +178,7 @@ pub enum ConsentError {
 }
 
 /// A token request (RFC 6749 section 4.1.3 and 6), form-encoded.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct TokenRequest {
     /// `authorization_code` or `refresh_token`.
     #[serde(default)]
@@ -207,7 +207,7 @@ pub struct TokenRequest {
 }
 
 /// A successful token response.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct TokenResponse {
     /// Opens the grant's MCP server.
     pub access_token: String,

@@ -56,7 +56,7 @@ impl std::fmt::Debug for Upstream {
 }
 
 /// Vendor credentials, sealed at rest. Which fields apply depends on the integration's auth.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     /// Bearer, header or query key.
@@ -120,6 +120,16 @@ fn quoted(fields: &[&str]) -> String {
         .map(|f| format!("`{f}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Names the fields that are set, never their values, so a `{:?}` anywhere (a request that
+/// holds credentials, a log line) prints no secret.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("present", &self.present_fields())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Credentials {
@@ -512,6 +522,24 @@ pub fn client_authenticated(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_names_fields_and_prints_no_secret() {
+        let credentials = Credentials {
+            api_key: Some("sk_live_secret".into()),
+            client_secret: Some("cs_secret".into()),
+            ..Credentials::default()
+        };
+        let shown = format!("{credentials:?}");
+        assert!(
+            shown.contains("api_key") && shown.contains("client_secret"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("sk_live_secret") && !shown.contains("cs_secret"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn the_client_authenticates_as_the_token_endpoint_expects() {
