@@ -741,6 +741,40 @@ async fn the_admin_api_refuses_a_policy_it_cannot_read() {
     let (status, body) = create(json!({"confirm": "writes", "confirm_fallback": "allow"})).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["config"]["confirm"], "writes");
+    // A patch changes only what it names, refuses `null`, and speaks JSON.
+    let path = format!(
+        "/integrated-account/{account}/mcp/{}",
+        body["id"].as_str().unwrap()
+    );
+    let patch = |config: Value| {
+        let (h, path) = (&h, path.clone());
+        async move {
+            h.admin(
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({"config": config})),
+            )
+            .await
+        }
+    };
+    let (status, body) = patch(json!({"confirm": "destructive"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["config"]["confirm"], "destructive");
+    assert_eq!(
+        body["config"]["confirm_fallback"], "allow",
+        "unnamed fields keep their values"
+    );
+    let (status, body) = patch(json!({"methods": null})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "config.methods", "{body}");
+    let (status, body) = patch(json!({"bogus": 1})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "config.bogus", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("valid fields: methods") && !message.contains("expected one of"),
+        "{body}"
+    );
 }
 
 /// A person behind rmcp's own client, answering every confirmation with one action.

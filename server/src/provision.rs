@@ -18,7 +18,9 @@ use crate::call::{Credentials, CredentialsMismatch};
 use crate::catalog::{method_values, tag_values};
 use crate::egress::UrlRefusal;
 use crate::state::AppState;
-use crate::store::{Account, ApiToken, Filter, ServerConfig, StoreError, UpstreamHost};
+use crate::store::{
+    Account, ApiToken, ConfigPatch, Filter, ServerConfig, StoreError, UpstreamHost,
+};
 
 /// The request field a [`ProvisionError`] concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -492,7 +494,7 @@ pub struct UpdateServer {
     pub name: Option<String>,
     /// A JSON merge patch of the config: fields not sent keep their values.
     #[serde(default)]
-    pub config: Option<serde_json::Map<String, Value>>,
+    pub config: Option<ConfigPatch>,
     /// New RFC 3339 expiry; `null` removes the expiry.
     #[serde(default, deserialize_with = "present")]
     pub expires_at: Option<Option<String>>,

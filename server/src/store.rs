@@ -195,6 +195,106 @@ pub struct ServerConfig {
     pub confirm_fallback: ConfirmFallback,
 }
 
+/// A change to a server's config, as the admin API's `PATCH` (a JSON merge patch), the CLI's
+/// flags and the console's form make it: each field sent replaces that field, the others keep
+/// their values, and `null` is refused (widening access is always explicit).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigPatch {
+    /// `read`, `write`, `custom` or method names.
+    #[serde(default, deserialize_with = "present_value")]
+    pub methods: Option<Filter>,
+    /// Tags.
+    #[serde(default, deserialize_with = "present_value")]
+    pub tags: Option<Filter>,
+    /// Tool names.
+    #[serde(default, deserialize_with = "present_value")]
+    pub tools: Option<Filter>,
+    /// Tool names never exposed.
+    #[serde(default, deserialize_with = "present_value")]
+    pub exclude_tools: Option<Vec<String>>,
+    /// Clients must also send a valid API token.
+    #[serde(default, deserialize_with = "present_value")]
+    pub require_api_token_auth: Option<bool>,
+    /// Clients sign in with OAuth.
+    #[serde(default, deserialize_with = "present_value")]
+    pub oauth: Option<bool>,
+    /// The result budget.
+    #[serde(default, deserialize_with = "present_value")]
+    pub max_result_bytes: Option<u32>,
+    /// How tools are listed.
+    #[serde(default, deserialize_with = "present_value")]
+    pub tool_exposure: Option<ToolExposure>,
+    /// The schemas listed by default.
+    #[serde(default, deserialize_with = "present_value")]
+    pub schema_profile: Option<SchemaProfile>,
+    /// Which calls wait for a person.
+    #[serde(default, deserialize_with = "present_value")]
+    pub confirm: Option<Confirm>,
+    /// Where the client cannot ask.
+    #[serde(default, deserialize_with = "present_value")]
+    pub confirm_fallback: Option<ConfirmFallback>,
+}
+
+/// A field that, when present, holds a value: `null` is read as the value's type, so it is
+/// refused with that type's words.
+fn present_value<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+impl ConfigPatch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `config` with this patch's fields replaced.
+    pub fn applied_to(self, mut config: ServerConfig) -> ServerConfig {
+        macro_rules! replace {
+            ($($field:ident),*) => {
+                $(if let Some(value) = self.$field {
+                    config.$field = value;
+                })*
+            };
+        }
+        replace!(
+            methods,
+            tags,
+            tools,
+            exclude_tools,
+            require_api_token_auth,
+            oauth,
+            max_result_bytes,
+            tool_exposure,
+            schema_profile,
+            confirm,
+            confirm_fallback
+        );
+        config
+    }
+}
+
+impl From<ServerConfig> for ConfigPatch {
+    /// A patch that replaces every field: a whole config, as the console's form sends it.
+    fn from(config: ServerConfig) -> Self {
+        Self {
+            methods: Some(config.methods),
+            tags: Some(config.tags),
+            tools: Some(config.tools),
+            exclude_tools: Some(config.exclude_tools),
+            require_api_token_auth: Some(config.require_api_token_auth),
+            oauth: Some(config.oauth),
+            max_result_bytes: Some(config.max_result_bytes),
+            tool_exposure: Some(config.tool_exposure),
+            schema_profile: Some(config.schema_profile),
+            confirm: Some(config.confirm),
+            confirm_fallback: Some(config.confirm_fallback),
+        }
+    }
+}
+
 /// Which calls of a server wait for a person's confirmation (see `server/src/confirm.rs`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Confirm {

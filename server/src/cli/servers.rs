@@ -4,7 +4,9 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::provision::{CallsPage, CreateServer, Provisioner, UpdateServer};
-use crate::store::{Confirm, ConfirmFallback, Filter, SchemaProfile, ServerConfig, ToolExposure};
+use crate::store::{
+    ConfigPatch, Confirm, ConfirmFallback, Filter, SchemaProfile, ServerConfig, ToolExposure,
+};
 
 use super::{CliError, Common, cli_state, human, json_of, nothing_to_change, print};
 
@@ -18,38 +20,8 @@ pub(super) enum McpCommand {
         /// The server's display name.
         #[arg(long)]
         name: String,
-        /// Comma-separated: read, write, custom, or method names (default: all).
-        #[arg(long, value_delimiter = ',', default_value = "all")]
-        methods: Vec<String>,
-        /// Comma-separated tags (default: all).
-        #[arg(long, value_delimiter = ',', default_value = "all")]
-        tags: Vec<String>,
-        /// Comma-separated tool names to allow (default: all).
-        #[arg(long, value_delimiter = ',', default_value = "all")]
-        tools: Vec<String>,
-        /// Comma-separated tool names never to expose.
-        #[arg(long, value_delimiter = ',')]
-        exclude_tools: Vec<String>,
         #[command(flatten)]
-        switches: Switches,
-        /// The most bytes a tools/call result takes (2,000 to 2,000,000).
-        #[arg(long, default_value_t = crate::store::DEFAULT_MAX_RESULT_BYTES)]
-        max_result_bytes: u32,
-        /// `all` tools listed, or `discovery`: search_tools, get_tool_schema and call_tool.
-        #[arg(long, value_enum, default_value = "all")]
-        tool_exposure: ExposureArg,
-        /// Tool schemas listed by default: `full` (JSON Schema 2020-12) or `portable` (the
-        /// subset every major client accepts). `<url>/portable` serves portable either way.
-        #[arg(long, value_enum, default_value = "full")]
-        schema_profile: ProfileArg,
-        /// Calls that wait for a person's confirmation: `never`, `destructive` (deletes and
-        /// overwrites), `writes` (every tool that is not read-only), or comma-separated tool
-        /// names.
-        #[arg(long, value_parser = confirm_flag, default_value = "never")]
-        confirm: Confirm,
-        /// Where the client cannot ask the person: `refuse` the call, or `allow` it unconfirmed.
-        #[arg(long, value_enum, default_value = "refuse")]
-        confirm_fallback: FallbackArg,
+        config: ConfigFlags,
         /// RFC 3339 expiry.
         #[arg(long)]
         expires_at: Option<String>,
@@ -78,35 +50,8 @@ pub(super) enum McpCommand {
         /// The server's display name.
         #[arg(long)]
         name: Option<String>,
-        /// Comma-separated; `all` for every method.
-        #[arg(long, value_delimiter = ',')]
-        methods: Option<Vec<String>>,
-        /// Comma-separated; `all` for every tag.
-        #[arg(long, value_delimiter = ',')]
-        tags: Option<Vec<String>>,
-        /// Comma-separated tool names; `all` for every tool.
-        #[arg(long, value_delimiter = ',')]
-        tools: Option<Vec<String>>,
-        /// Comma-separated tool names never to expose; an empty value clears the list.
-        #[arg(long, value_delimiter = ',')]
-        exclude_tools: Option<Vec<String>>,
         #[command(flatten)]
-        switches: Switches,
-        /// The most bytes a tools/call result takes (2,000 to 2,000,000).
-        #[arg(long)]
-        max_result_bytes: Option<u32>,
-        /// `all` or `discovery`.
-        #[arg(long, value_enum)]
-        tool_exposure: Option<ExposureArg>,
-        /// `full` or `portable`.
-        #[arg(long, value_enum)]
-        schema_profile: Option<ProfileArg>,
-        /// `never`, `destructive`, `writes`, or comma-separated tool names.
-        #[arg(long, value_parser = confirm_flag)]
-        confirm: Option<Confirm>,
-        /// `refuse` or `allow`.
-        #[arg(long, value_enum)]
-        confirm_fallback: Option<FallbackArg>,
+        config: ConfigFlags,
         /// RFC 3339 expiry.
         #[arg(long, conflicts_with = "no_expiry")]
         expires_at: Option<String>,
@@ -182,34 +127,12 @@ pub(super) async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliE
         McpCommand::Create {
             account,
             name,
-            methods,
-            tags,
-            tools,
-            exclude_tools,
-            switches,
-            max_result_bytes,
-            tool_exposure,
-            schema_profile,
-            confirm,
-            confirm_fallback,
+            config,
             expires_at,
         } => {
-            let config = ServerConfig {
-                methods: filter_flag("methods", methods)?,
-                tags: filter_flag("tags", tags)?,
-                tools: filter_flag("tools", tools)?,
-                exclude_tools,
-                require_api_token_auth: switches.require_api_token_auth().unwrap_or(false),
-                oauth: switches.oauth().unwrap_or(false),
-                max_result_bytes,
-                tool_exposure: tool_exposure.into(),
-                schema_profile: schema_profile.into(),
-                confirm,
-                confirm_fallback: confirm_fallback.into(),
-            };
             let request = CreateServer {
                 name,
-                config,
+                config: config.patch()?.applied_to(ServerConfig::default()),
                 expires_at,
             };
             json_of(p.create_server(&account, request).await?)
@@ -220,32 +143,11 @@ pub(super) async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliE
             account,
             id,
             name,
-            methods,
-            tags,
-            tools,
-            exclude_tools,
-            switches,
-            max_result_bytes,
-            tool_exposure,
-            schema_profile,
-            confirm,
-            confirm_fallback,
+            config,
             expires_at,
             no_expiry,
         } => {
-            let config = config_patch(ConfigFlags {
-                methods,
-                tags,
-                tools,
-                exclude_tools,
-                require_api_token_auth: switches.require_api_token_auth(),
-                oauth: switches.oauth(),
-                max_result_bytes,
-                tool_exposure,
-                schema_profile,
-                confirm,
-                confirm_fallback,
-            });
+            let config = Some(config.patch()?).filter(|patch| !patch.is_empty());
             let expires_at = if no_expiry {
                 Some(None)
             } else {
@@ -304,57 +206,6 @@ pub(super) async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliE
 /// A filter flag's values as a filter.
 pub(super) fn filter_flag(flag: &str, values: Vec<String>) -> Result<Filter, CliError> {
     Filter::from_list(values).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))
-}
-
-/// `specgate mcp update`'s flags as a merge patch of only the fields given.
-pub(super) fn config_patch(flags: ConfigFlags) -> Option<serde_json::Map<String, Value>> {
-    let mut patch = serde_json::Map::new();
-    for (field, values) in [
-        ("methods", flags.methods),
-        ("tags", flags.tags),
-        ("tools", flags.tools),
-    ] {
-        if let Some(values) = values {
-            patch.insert(field.to_owned(), json!(values));
-        }
-    }
-    if let Some(excluded) = flags.exclude_tools {
-        let excluded: Vec<String> = excluded.into_iter().filter(|t| !t.is_empty()).collect();
-        patch.insert("exclude_tools".to_owned(), json!(excluded));
-    }
-    for (field, value) in [
-        ("require_api_token_auth", flags.require_api_token_auth),
-        ("oauth", flags.oauth),
-    ] {
-        if let Some(value) = value {
-            patch.insert(field.to_owned(), json!(value));
-        }
-    }
-    if let Some(bytes) = flags.max_result_bytes {
-        patch.insert("max_result_bytes".to_owned(), json!(bytes));
-    }
-    if let Some(exposure) = flags.tool_exposure {
-        patch.insert(
-            "tool_exposure".to_owned(),
-            json!(ToolExposure::from(exposure)),
-        );
-    }
-    if let Some(profile) = flags.schema_profile {
-        patch.insert(
-            "schema_profile".to_owned(),
-            json!(SchemaProfile::from(profile)),
-        );
-    }
-    if let Some(confirm) = flags.confirm {
-        patch.insert("confirm".to_owned(), json!(confirm));
-    }
-    if let Some(fallback) = flags.confirm_fallback {
-        patch.insert(
-            "confirm_fallback".to_owned(),
-            json!(ConfirmFallback::from(fallback)),
-        );
-    }
-    (!patch.is_empty()).then_some(patch)
 }
 
 /// An empty `--confirm`.
@@ -416,19 +267,69 @@ pub(super) fn toggle(on: bool, off: bool) -> Option<bool> {
     }
 }
 
-/// The config flags of `specgate mcp update`, each absent unless given.
+/// A server's config as flags, written once for `mcp create` (over the defaults: every
+/// method, tag and tool, no second factor) and `mcp update` (only the flags given change).
+#[derive(Args)]
 pub(super) struct ConfigFlags {
+    /// Comma-separated: read, write, custom, or method names; `all` for every method (a new
+    /// server's default).
+    #[arg(long, value_delimiter = ',')]
     methods: Option<Vec<String>>,
+    /// Comma-separated tags; `all` for every tag (a new server's default).
+    #[arg(long, value_delimiter = ',')]
     tags: Option<Vec<String>>,
+    /// Comma-separated tool names to allow; `all` for every tool (a new server's default).
+    #[arg(long, value_delimiter = ',')]
     tools: Option<Vec<String>>,
+    /// Comma-separated tool names never to expose; an empty value clears the list.
+    #[arg(long, value_delimiter = ',')]
     exclude_tools: Option<Vec<String>>,
-    require_api_token_auth: Option<bool>,
-    oauth: Option<bool>,
+    #[command(flatten)]
+    switches: Switches,
+    /// The most bytes a tools/call result takes (2,000 to 2,000,000; default 100,000).
+    #[arg(long)]
     max_result_bytes: Option<u32>,
+    /// `all` tools listed (the default), or `discovery`: search_tools, get_tool_schema and
+    /// call_tool.
+    #[arg(long, value_enum)]
     tool_exposure: Option<ExposureArg>,
+    /// Tool schemas listed by default: `full` (JSON Schema 2020-12, the default) or `portable`
+    /// (the subset every major client accepts). `<url>/portable` serves portable either way.
+    #[arg(long, value_enum)]
     schema_profile: Option<ProfileArg>,
+    /// Calls that wait for a person's confirmation: `never` (the default), `destructive`
+    /// (deletes and overwrites), `writes` (every tool that is not read-only), or
+    /// comma-separated tool names.
+    #[arg(long, value_parser = confirm_flag)]
     confirm: Option<Confirm>,
+    /// Where the client cannot ask the person: `refuse` the call (the default), or `allow` it
+    /// unconfirmed.
+    #[arg(long, value_enum)]
     confirm_fallback: Option<FallbackArg>,
+}
+
+impl ConfigFlags {
+    /// The flags given, as a patch of only those fields.
+    fn patch(self) -> Result<ConfigPatch, CliError> {
+        let filter = |flag, values: Option<Vec<String>>| {
+            values.map(|values| filter_flag(flag, values)).transpose()
+        };
+        Ok(ConfigPatch {
+            methods: filter("methods", self.methods)?,
+            tags: filter("tags", self.tags)?,
+            tools: filter("tools", self.tools)?,
+            exclude_tools: self
+                .exclude_tools
+                .map(|tools| tools.into_iter().filter(|t| !t.is_empty()).collect()),
+            require_api_token_auth: self.switches.require_api_token_auth(),
+            oauth: self.switches.oauth(),
+            max_result_bytes: self.max_result_bytes,
+            tool_exposure: self.tool_exposure.map(ToolExposure::from),
+            schema_profile: self.schema_profile.map(SchemaProfile::from),
+            confirm: self.confirm,
+            confirm_fallback: self.confirm_fallback.map(ConfirmFallback::from),
+        })
+    }
 }
 
 /// `--confirm-fallback`.

@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::StatusCode;
 use maud::{Markup, html};
-use serde_json::{Value, json};
+use serde_json::json;
 use specgate_runtime::Integration;
 
 use crate::catalog::tag_values;
@@ -586,23 +586,18 @@ pub(super) async fn update_server(
     SignedPost { session, form }: SignedPost,
 ) -> Response {
     let result = match server_form_of(&form) {
-        Ok((name, config, expires_at)) => match serde_json::to_value(config) {
-            Ok(Value::Object(config)) => Provisioner::new(state.clone())
-                .update_server(
-                    &id,
-                    &sid,
-                    UpdateServer {
-                        name: Some(name),
-                        config: Some(config),
-                        expires_at: Some(expires_at),
-                    },
-                )
-                .await
-                .map_err(|error| FieldErrors::of(&error.into())),
-            _ => Err(FieldErrors::of(&ConsoleError::internal(
-                "a server config is a JSON object",
-            ))),
-        },
+        Ok((name, config, expires_at)) => Provisioner::new(state.clone())
+            .update_server(
+                &id,
+                &sid,
+                UpdateServer {
+                    name: Some(name),
+                    config: Some(config.into()),
+                    expires_at: Some(expires_at),
+                },
+            )
+            .await
+            .map_err(|error| FieldErrors::of(&error.into())),
         Err(errors) => Err(errors),
     };
     match result {

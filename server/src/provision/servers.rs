@@ -183,7 +183,7 @@ impl Provisioner {
         }
         let mut exposure = None;
         if let Some(patch) = request.config {
-            let config = merge_config(&server.config, patch)?;
+            let config = patch.applied_to(server.config.clone());
             exposure = Some(self.check_config(integration, &config)?);
             server.config = config;
         }
@@ -343,33 +343,6 @@ pub(super) fn server_view(server: McpServer, link: Option<(Option<String>, Strin
         exposes: None,
         warnings: Vec::new(),
     }
-}
-
-/// Applies a JSON merge patch (RFC 7396) to a server config: fields not in the patch keep
-/// their values. `null` is refused rather than taken as "remove", since a removed filter
-/// would mean "all tools".
-pub(super) fn merge_config(
-    current: &ServerConfig,
-    patch: serde_json::Map<String, Value>,
-) -> Result<ServerConfig, ProvisionError> {
-    let invalid = ProvisionError::InvalidConfig;
-    let mut merged = match serde_json::to_value(current) {
-        Ok(Value::Object(object)) => object,
-        _ => {
-            return Err(ProvisionError::internal(
-                "config does not serialize to an object",
-            ));
-        }
-    };
-    for (field, value) in patch {
-        if value.is_null() {
-            return Err(invalid(format!(
-                "`{field}` cannot be null; send [\"all\"] to allow every value, or the value to set"
-            )));
-        }
-        merged.insert(field, value);
-    }
-    serde_json::from_value(Value::Object(merged)).map_err(|e| invalid(e.to_string()))
 }
 
 /// Some clients accept at most this many tools from one server.
