@@ -201,10 +201,15 @@ async fn portable_clients_get_simple_schemas_and_the_vendor_gets_the_same_reques
         )
         .await;
     assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        refused["error"]["field"], "config.schema_profile",
+        "{refused}"
+    );
     assert!(
-        refused
-            .to_string()
-            .contains("expected `full` or `portable`"),
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`simple` is not one of: full or portable"),
         "{refused}"
     );
 }
