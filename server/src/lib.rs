@@ -24,6 +24,7 @@ pub mod console;
 pub mod crypto;
 #[cfg(unix)]
 pub mod dev;
+pub mod domain;
 pub mod egress;
 pub mod grants;
 #[cfg(unix)]
