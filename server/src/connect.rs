@@ -930,29 +930,20 @@ async fn exchange(
         .json()
         .await
         .map_err(|e| failed(format!("its answer is not JSON ({e})")))?;
+    let answer = crate::call::TokenAnswer::read(&body);
     if !status.is_success() {
-        let said = body
-            .get("error_description")
-            .or_else(|| body.get("error"))
-            .and_then(Value::as_str)
+        let said = answer
+            .refusal()
             .map_or_else(String::new, |s| format!(": {}", shown(s)));
         return Err(failed(format!("HTTP {}{said}", status.as_u16())));
     }
-    let access_token = body
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
+    let access_token = answer
+        .access_token
         .ok_or_else(|| failed("its answer has no access_token".to_owned()))?;
     let credentials = Credentials {
-        access_token: Some(access_token.to_owned()),
-        refresh_token: body
-            .get("refresh_token")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        expires_at: body
-            .get("expires_in")
-            .and_then(Value::as_i64)
-            .map(|seconds| now() + seconds),
+        access_token: Some(access_token),
+        refresh_token: answer.refresh_token,
+        expires_at: answer.expires_at,
         ..Credentials::default()
     };
     Ok((credentials, vendor_identity(&body)))

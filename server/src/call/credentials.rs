@@ -457,40 +457,76 @@ impl Caller {
                 "OAuth token endpoint returned an unreadable body: {e}"
             ))
         })?;
+        let answer = TokenAnswer::read(&body);
         if !status.is_success() {
             let message = format!(
                 "OAuth token refresh was refused (HTTP {}): {}",
                 status.as_u16(),
-                body.get("error_description")
-                    .or_else(|| body.get("error"))
-                    .map_or_else(String::new, Value::to_string)
+                answer
+                    .refusal()
+                    .map_or_else(String::new, |said| Value::from(said).to_string())
             );
             // RFC 6749 section 5.2: the grant (the refresh token) is invalid, expired or
             // revoked; only its owner's consent makes a new one.
-            return Err(
-                if body.get("error").and_then(Value::as_str) == Some("invalid_grant") {
-                    Refusal::GrantRefused(message)
-                } else {
-                    Refusal::Failed(message)
-                },
-            );
+            return Err(if answer.error.as_deref() == Some("invalid_grant") {
+                Refusal::GrantRefused(message)
+            } else {
+                Refusal::Failed(message)
+            });
         }
-        let access = body
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                Refusal::Failed("OAuth token endpoint returned no access_token".to_owned())
-            })?;
+        let access = answer.access_token.ok_or_else(|| {
+            Refusal::Failed("OAuth token endpoint returned no access_token".to_owned())
+        })?;
         let mut next = current.clone();
-        next.access_token = Some(access.to_owned());
-        if let Some(rotated) = body.get("refresh_token").and_then(Value::as_str) {
-            next.refresh_token = Some(rotated.to_owned());
+        next.access_token = Some(access);
+        if let Some(rotated) = answer.refresh_token {
+            next.refresh_token = Some(rotated);
         }
-        next.expires_at = body
-            .get("expires_in")
-            .and_then(Value::as_i64)
-            .map(|s| now() + s);
+        next.expires_at = answer.expires_at;
         Ok(next)
+    }
+}
+
+/// A vendor token endpoint's answer (RFC 6749 sections 5.1 and 5.2), read from its JSON in
+/// this one place for both the OAuth refresh and the connect flow's code exchange. No `Debug`:
+/// it holds tokens.
+pub struct TokenAnswer {
+    /// The access token; `None` when absent or empty.
+    pub access_token: Option<String>,
+    /// A new refresh token, when the vendor rotates it.
+    pub refresh_token: Option<String>,
+    /// Unix seconds when the access token expires, from `expires_in`.
+    pub expires_at: Option<i64>,
+    /// The error code of a refusal (`invalid_grant`, ...).
+    pub error: Option<String>,
+    /// The refusal in the vendor's words.
+    pub error_description: Option<String>,
+}
+
+impl TokenAnswer {
+    /// Reads an answer's members; missing or mistyped ones are `None`.
+    pub fn read(body: &Value) -> Self {
+        let text = |name: &str| {
+            body.get(name)
+                .and_then(Value::as_str)
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned)
+        };
+        Self {
+            access_token: text("access_token"),
+            refresh_token: text("refresh_token"),
+            expires_at: body
+                .get("expires_in")
+                .and_then(Value::as_i64)
+                .map(|seconds| now() + seconds),
+            error: text("error"),
+            error_description: text("error_description"),
+        }
+    }
+
+    /// What a refusal says: its description, else its code.
+    pub fn refusal(&self) -> Option<&str> {
+        self.error_description.as_deref().or(self.error.as_deref())
     }
 }
 
@@ -522,6 +558,26 @@ pub fn client_authenticated(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_answer_is_read_once_for_its_tokens_and_its_refusal() {
+        let ok = TokenAnswer::read(&serde_json::json!({
+            "access_token": "at", "refresh_token": "", "expires_in": 60, "token_type": "Bearer"
+        }));
+        assert_eq!(ok.access_token.as_deref(), Some("at"));
+        assert_eq!(
+            ok.refresh_token, None,
+            "an empty rotation keeps the current token"
+        );
+        assert!(ok.expires_at.is_some_and(|at| at > now()));
+        let refused = TokenAnswer::read(&serde_json::json!({"error": "invalid_grant"}));
+        assert_eq!(refused.refusal(), Some("invalid_grant"));
+        let described = TokenAnswer::read(
+            &serde_json::json!({"error": "invalid_grant", "error_description": "expired"}),
+        );
+        assert_eq!(described.refusal(), Some("expired"));
+        assert_eq!(described.access_token, None);
+    }
 
     #[test]
     fn debug_output_names_fields_and_prints_no_secret() {

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use specgate_runtime::{Args, Integration, ToolDef};
 
-pub use credentials::{Credentials, CredentialsMismatch, Upstream, client_authenticated};
+pub use credentials::{
+    Credentials, CredentialsMismatch, TokenAnswer, Upstream, client_authenticated,
+};
 pub(crate) use dispatch::transport_error;
 
 use crate::crypto::Keys;
