@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use crate::provision::{CallsPage, CreateServer, Provisioner, UpdateServer};
+use crate::provision::{CallsPage, CreateServer, Provisioner, ServerView, UpdateServer};
 use crate::store::{
     ConfigPatch, Confirm, ConfirmFallback, Filter, SchemaProfile, ServerConfig, ToolExposure,
 };
@@ -135,7 +135,7 @@ pub(super) async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliE
                 config: config.patch()?.applied_to(ServerConfig::default()),
                 expires_at,
             };
-            json_of(p.create_server(&account, request).await?)
+            shown_once(p.create_server(&account, request).await?)
         }
         McpCommand::List { account } => json_of(p.list_servers(&account).await?),
         McpCommand::Get { account, id } => json_of(p.get_server(&account, &id).await?),
@@ -163,7 +163,7 @@ pub(super) async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliE
             };
             json_of(p.update_server(&account, &id, request).await?)
         }
-        McpCommand::Rotate { account, id } => json_of(p.rotate_server(&account, &id).await?),
+        McpCommand::Rotate { account, id } => shown_once(p.rotate_server(&account, &id).await?),
         McpCommand::Grants { account, id } => json_of(p.list_grants(&account, &id).await?),
         McpCommand::RevokeGrant { account, id, grant } => {
             p.revoke_grant(&account, &id, &grant).await?;
@@ -195,11 +195,7 @@ pub(super) async fn mcp(common: &Common, command: McpCommand) -> Result<(), CliE
         }
     };
     print(common.json, &value, || human(&value));
-    if value.get("mcp_path").is_some() && value.get("url").is_none() {
-        eprintln!(
-            "note: no server has recorded its public URL in this database, so only the path is shown; prefix it with the server's URL (or set SPECGATE_PUBLIC_URL)"
-        );
-    }
+
     Ok(())
 }
 
@@ -378,4 +374,14 @@ impl From<ProfileArg> for SchemaProfile {
             ProfileArg::Portable => Self::Portable,
         }
     }
+}
+
+/// A server's view the one time it holds its URL; says so when only the path is known.
+fn shown_once(server: ServerView) -> Value {
+    if server.mcp_path.is_some() && server.url.is_none() {
+        eprintln!(
+            "note: no server has recorded its public URL in this database, so only the path is shown; prefix it with the server's URL (or set SPECGATE_PUBLIC_URL)"
+        );
+    }
+    json_of(server)
 }
