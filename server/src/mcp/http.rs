@@ -150,24 +150,22 @@ fn with_rate_limit(mut response: Response, rate_limit: Option<RateLimit>) -> Res
     response
 }
 
-/// The rate limit in the `_meta` of a JSON-RPC reply's result, as the handler put it there.
-fn reply_rate_limit(body: &[u8]) -> Option<RateLimit> {
-    #[derive(serde::Deserialize)]
-    struct Reply {
-        result: Option<ReplyResult>,
+/// Where rmcp's handler leaves a call's rate limit for the HTTP response that carries it: a
+/// slot in the request's extensions, which rmcp hands the handler.
+#[derive(Clone, Default)]
+pub(super) struct RateLimitSlot(Arc<std::sync::Mutex<Option<RateLimit>>>);
+
+impl RateLimitSlot {
+    /// Leaves a call's rate limit.
+    pub(super) fn put(&self, rate_limit: Option<RateLimit>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = rate_limit;
+        }
     }
-    #[derive(serde::Deserialize)]
-    struct ReplyResult {
-        #[serde(rename = "_meta")]
-        meta: Option<ReplyMeta>,
+
+    fn take(&self) -> Option<RateLimit> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
     }
-    #[derive(serde::Deserialize)]
-    struct ReplyMeta {
-        #[serde(rename = "io.specgate/rate_limit")]
-        rate_limit: Option<serde_json::Value>,
-    }
-    let reply: Reply = serde_json::from_slice(body).ok()?;
-    RateLimit::from_json(&reply.result?.meta?.rate_limit?)
 }
 
 /// The fields that make a JSON-RPC 2.0 message; everything else is skipped without being
@@ -356,23 +354,12 @@ impl McpEndpoint {
         if let Some(problem) = json_rpc_problem(&body) {
             return (StatusCode::BAD_REQUEST, axum::Json(problem)).into_response();
         }
+        // The handler leaves the call's rate limit here, so the reply need not be read again.
+        let mut parts = parts;
+        let reported = RateLimitSlot::default();
+        parts.extensions.insert(reported.clone());
         let response = self.answer_by_rmcp(parts, body).await;
-        let is_json = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/json"));
-        if !is_json {
-            return response;
-        }
-        // The rate limit comes back in the result's `_meta`; rmcp answers in JSON here
-        // (`with_json_response`), so the reply is read whole.
-        let (parts, body) = response.into_parts();
-        let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
-            return StatusCode::BAD_GATEWAY.into_response();
-        };
-        let rate_limit = reply_rate_limit(&body);
-        with_rate_limit(Response::from_parts(parts, Body::from(body)), rate_limit)
+        with_rate_limit(response, reported.take())
     }
 
     async fn answer_by_rmcp(&self, parts: http::request::Parts, body: Bytes) -> Response {

@@ -423,7 +423,16 @@ impl ServerHandler for Handler {
         let (resolved, principal, profile) = self.resolved(&context)?;
         let reach = self.reach(&request, &context);
         match call_tool(&self.state, &resolved, &principal, profile, request, reach).await? {
-            CallAnswer::Done(result) => Ok(result.into_call_tool_result().into()),
+            CallAnswer::Done(result) => {
+                if let Some(slot) = context
+                    .extensions
+                    .get::<::http::request::Parts>()
+                    .and_then(|parts| parts.extensions.get::<http::RateLimitSlot>())
+                {
+                    slot.put(result.rate_limit());
+                }
+                Ok(result.into_call_tool_result().into())
+            }
             CallAnswer::InputRequired(question) => Ok(question.into()),
         }
     }
