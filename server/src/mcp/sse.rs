@@ -315,7 +315,9 @@ async fn deliver_sse_message(
     let Some(reply) = reply else {
         return StatusCode::ACCEPTED.into_response();
     };
-    if let Some(version) = negotiated_version(&reply)
+    // A session negotiates its version once: only replies before that are read for it.
+    if protocol_version.is_none()
+        && let Some(version) = negotiated_version(&reply)
         && let Some(session) = mcp.sse.lock().get_mut(&query.session_id)
     {
         session.protocol_version = Some(version);
