@@ -6,7 +6,8 @@ use quote::{format_ident, quote};
 
 use crate::ir::{
     AuthIr, BodyIr, BodyKindIr, ClassIr, CursorSourceIr, FieldIr, FieldType, IntegrationIr,
-    Location, PaginationIr, ParamIr, PathPart, ToolIr, TypeIr, TypeKind, VariantIr, VariantMatch,
+    Location, PaginationIr, ParamIndex, ParamIr, PathPart, ToolIr, TypeId, TypeIr, TypeKind,
+    VariantIr, VariantMatch,
 };
 
 /// The module of one integration, as chunks of items that are formatted one at a time (a
@@ -49,14 +50,14 @@ pub fn integration_chunks(integration: &IntegrationIr) -> impl Iterator<Item = T
             types
                 .iter()
                 .enumerate()
-                .filter(|(id, _)| is_emitted(types, *id))
-                .map(move |(id, t)| type_items(t, types, query_typed.contains(&id))),
+                .filter(|(id, _)| is_emitted(types, TypeId(*id)))
+                .map(move |(id, t)| type_items(t, types, query_typed.contains(&TypeId(id)))),
         )
 }
 
 /// Named types used by a path, query or header argument, which need `QueryValue`.
-fn query_typed(integration: &IntegrationIr) -> std::collections::BTreeSet<usize> {
-    fn named(ty: &FieldType, out: &mut std::collections::BTreeSet<usize>) {
+fn query_typed(integration: &IntegrationIr) -> std::collections::BTreeSet<TypeId> {
+    fn named(ty: &FieldType, out: &mut std::collections::BTreeSet<TypeId>) {
         match ty {
             FieldType::Named(id) => {
                 out.insert(*id);
@@ -80,9 +81,9 @@ fn query_typed(integration: &IntegrationIr) -> std::collections::BTreeSet<usize>
 }
 
 /// Whether a named type is emitted (an alias is just `serde_json::Value`).
-fn is_emitted(types: &[TypeIr], id: usize) -> bool {
+fn is_emitted(types: &[TypeIr], id: TypeId) -> bool {
     matches!(
-        types[id].kind,
+        id.of(types).kind,
         TypeKind::Struct { .. } | TypeKind::Enum { .. } | TypeKind::Union { .. }
     )
 }
@@ -519,7 +520,7 @@ fn pagination_tokens(pagination: &PaginationIr) -> TokenStream {
 fn rust_type(ty: &FieldType, types: &[TypeIr]) -> TokenStream {
     match ty {
         FieldType::Named(id) if is_emitted(types, *id) => {
-            let ident = format_ident!("{}", types[*id].name);
+            let ident = format_ident!("{}", id.of(types).name);
             quote! { #ident }
         }
         FieldType::Named(_) => quote! { ::serde_json::Value },
@@ -579,7 +580,7 @@ fn tool_items(
         quote! { #[doc = #doc] pub #ident: #ty }
     });
     let known = tool.params.iter().map(|p| &p.arg_name);
-    let multi_segment: Vec<usize> = tool
+    let multi_segment: Vec<ParamIndex> = tool
         .path
         .iter()
         .filter_map(|part| match part {
@@ -587,11 +588,10 @@ fn tool_items(
             _ => None,
         })
         .collect();
-    let reads = tool
-        .params
-        .iter()
-        .enumerate()
-        .map(|(index, param)| read_field(param, types, multi_segment.contains(&index)));
+    let reads =
+        tool.params.iter().enumerate().map(|(index, param)| {
+            read_field(param, types, multi_segment.contains(&ParamIndex(index)))
+        });
     let field_idents: Vec<Ident> = tool.params.iter().map(field_ident).collect();
     // Required arguments are read as `Option`s that are all `Some` unless an error was kept.
     let required: Vec<&ParamIr> = tool
@@ -724,7 +724,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
         }
         PathPart::Literal(text) => quote! { ::std::string::String::push_str(&mut path, #text); },
         PathPart::Param(index) => {
-            let param = &tool.params[*index];
+            let param = index.of(&tool.params);
             let ident = field_ident(param);
             let value = match param.ty {
                 FieldType::String => quote! { &self.#ident },
@@ -733,7 +733,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
             quote! { ::specgate_runtime::push_path_segment(&mut path, #value); }
         }
         PathPart::Segments(index) => {
-            let ident = field_ident(&tool.params[*index]);
+            let ident = field_ident(index.of(&tool.params));
             quote! { ::specgate_runtime::push_path_segments(&mut path, &self.#ident); }
         }
     });
@@ -816,7 +816,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
     let body = match tool.body {
         BodyIr::None => quote! { ::std::option::Option::None },
         BodyIr::Whole(index) => {
-            let param = &tool.params[index];
+            let param = index.of(&tool.params);
             let ident = field_ident(param);
             match (param.required, &param.ty) {
                 (true, FieldType::Any) => quote! { ::std::option::Option::Some(self.#ident) },

@@ -208,10 +208,32 @@ impl ToolIr {
             .iter()
             .map(|part| match part {
                 PathPart::Literal(text) => text.clone(),
-                PathPart::Param(index) => format!("{{{}}}", self.params[*index].wire_name),
-                PathPart::Segments(index) => format!("{{+{}}}", self.params[*index].wire_name),
+                PathPart::Param(index) => format!("{{{}}}", index.of(&self.params).wire_name),
+                PathPart::Segments(index) => format!("{{+{}}}", index.of(&self.params).wire_name),
             })
             .collect()
+    }
+}
+
+/// An argument's place in `ToolIr::params`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ParamIndex(pub usize);
+
+impl ParamIndex {
+    /// The argument in `params`.
+    pub fn of(self, params: &[ParamIr]) -> &ParamIr {
+        &params[self.0]
+    }
+}
+
+/// A named type's place in `IntegrationIr::types`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TypeId(pub usize);
+
+impl TypeId {
+    /// The type in `types`.
+    pub fn of(self, types: &[TypeIr]) -> &TypeIr {
+        &types[self.0]
     }
 }
 
@@ -220,16 +242,16 @@ impl ToolIr {
 pub enum PathPart {
     /// Literal text.
     Literal(String),
-    /// A path parameter, by index into `ToolIr::params`: one segment.
-    Param(usize),
+    /// A path parameter: one segment.
+    Param(ParamIndex),
     /// A path parameter whose value is several segments (`{+name}`, RFC 6570's reserved
     /// expansion, or `{name+}`): its `/`s are kept, each segment is encoded.
-    Segments(usize),
+    Segments(ParamIndex),
 }
 
 impl PathPart {
     /// The parameter this part stands for, if it is one.
-    pub fn param(&self) -> Option<usize> {
+    pub fn param(&self) -> Option<ParamIndex> {
         match self {
             Self::Literal(_) => None,
             Self::Param(index) | Self::Segments(index) => Some(*index),
@@ -245,7 +267,7 @@ pub enum BodyIr {
     /// A JSON object assembled from the `Body` params.
     Object,
     /// The whole body is one argument (non-object schemas).
-    Whole(usize),
+    Whole(ParamIndex),
 }
 
 /// Where an argument goes.
@@ -285,7 +307,7 @@ pub enum FieldType {
     /// `serde_json::Value`: undecidable unions, unconstrained and cut-off schemas.
     Any,
     /// A named type of the integration ([`IntegrationIr::types`]).
-    Named(usize),
+    Named(TypeId),
 }
 
 /// How a request body goes on the wire, from its media type.

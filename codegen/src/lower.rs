@@ -18,7 +18,7 @@ use crate::docspec::{
 };
 use crate::ir::{
     AuthIr, BodyIr, ClassIr, CursorSourceIr, FieldType, IntegrationIr, Location, PaginationIr,
-    ParamIr, PathPart, SourceFile, ToolIr,
+    ParamIndex, ParamIr, PathPart, SourceFile, ToolIr,
 };
 use crate::ir::{BodyKindIr, HttpMethodIr};
 use crate::naming;
@@ -1272,7 +1272,7 @@ impl Lowerer<'_, '_, '_> {
                         &mut taken,
                         &mut flat,
                     );
-                    body_ir = BodyIr::Whole(flat.len() - 1);
+                    body_ir = BodyIr::Whole(ParamIndex(flat.len() - 1));
                 }
             }
         }
@@ -1369,7 +1369,7 @@ impl Lowerer<'_, '_, '_> {
         // A multi-segment path is read and sent as text, whatever its schema's type.
         for part in &path {
             if let PathPart::Segments(index) = part {
-                flat[*index].ty = FieldType::String;
+                flat[index.0].ty = FieldType::String;
             }
         }
 
@@ -1554,9 +1554,9 @@ fn split_path(template: &str, params: &[ParamIr]) -> Vec<PathPart> {
             .position(|p| p.location == Location::Path && p.wire_name == name)
         {
             parts.push(if multi_segment {
-                PathPart::Segments(index)
+                PathPart::Segments(ParamIndex(index))
             } else {
-                PathPart::Param(index)
+                PathPart::Param(ParamIndex(index))
             });
         }
         rest = &after[end + 1..];

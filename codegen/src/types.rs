@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use heck::ToUpperCamelCase;
 use serde_json::Value;
 
-use crate::ir::{FieldIr, FieldType, TypeIr, TypeKind, VariantIr, VariantMatch};
+use crate::ir::{FieldIr, FieldType, TypeId, TypeIr, TypeKind, VariantIr, VariantMatch};
 use crate::naming;
 use crate::schema::SchemaArena;
 
@@ -22,7 +22,7 @@ pub struct TypeSpace {
     /// Arena shape name -> its type.
     by_def: HashMap<String, FieldType>,
     /// Canonical schema text of an inline shape -> its type.
-    by_shape: HashMap<String, usize>,
+    by_shape: HashMap<String, TypeId>,
     names: BTreeSet<String>,
     /// Unions that match no decidable form and stay `Value`.
     pub undecidable_unions: usize,
@@ -80,7 +80,7 @@ impl TypeSpace {
             }
             let name = name.to_owned();
             // A placeholder first, so a shape that refers to itself resolves to its own type.
-            let reserved = self.types.len();
+            let reserved = TypeId(self.types.len());
             let type_name = self.unique_name(&name);
             self.types.push(TypeIr {
                 name: type_name,
@@ -91,14 +91,14 @@ impl TypeSpace {
             let target = target.clone();
             match self.build(arena, &target, &name, depth + 1) {
                 Some((description, kind)) => {
-                    self.types[reserved].description = description;
-                    self.types[reserved].kind = kind;
+                    self.types[reserved.0].description = description;
+                    self.types[reserved.0].kind = kind;
                     FieldType::Named(reserved)
                 }
                 None => {
                     // Not a nested shape (a string, a list...): no type of its own. A
                     // self-reference seen meanwhile stays a checked `Value`.
-                    self.types[reserved].kind = TypeKind::Alias;
+                    self.types[reserved.0].kind = TypeKind::Alias;
                     let direct = self.type_of(arena, &target, &name, depth + 1);
                     self.by_def.insert(name, direct.clone());
                     direct
@@ -116,7 +116,7 @@ impl TypeSpace {
                     if let Some(id) = self.by_shape.get(&key) {
                         return FieldType::Named(*id);
                     }
-                    let id = self.types.len();
+                    let id = TypeId(self.types.len());
                     let name = self.unique_name(hint);
                     self.types.push(TypeIr {
                         name,
@@ -296,7 +296,7 @@ impl TypeSpace {
     /// without going through a `Vec` (which is already indirect).
     pub fn box_cycles(&mut self) {
         let direct = |ty: &FieldType| match ty {
-            FieldType::Named(id) => Some(*id),
+            FieldType::Named(id) => Some(id.0),
             _ => None,
         };
         let edges: Vec<Vec<usize>> = self
