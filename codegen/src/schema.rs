@@ -92,11 +92,15 @@ struct Def {
 pub struct SchemaArena<'a> {
     roots: Vec<&'a Value>,
     defs: Vec<Def>,
-    by_ref: HashMap<(usize, String), usize>,
-    by_name: HashMap<String, usize>,
-    closure: std::cell::RefCell<HashMap<usize, usize>>,
-    inlined: std::cell::RefCell<HashMap<usize, usize>>,
+    by_ref: HashMap<(usize, String), DefId>,
+    by_name: HashMap<String, DefId>,
+    closure: std::cell::RefCell<HashMap<DefId, usize>>,
+    inlined: std::cell::RefCell<HashMap<DefId, usize>>,
 }
+
+/// A shared shape's place in the arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct DefId(usize);
 
 /// A document root registered in the arena.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +176,7 @@ impl<'a> SchemaArena<'a> {
         let Some(id) = self.def_of(&node) else {
             return node;
         };
-        match &self.defs[id].schema {
+        match &self.defs[id.0].schema {
             Some(Ok(Value::Object(target))) => {
                 let mut out = target.clone();
                 if let Value::Object(siblings) = node {
@@ -189,7 +193,7 @@ impl<'a> SchemaArena<'a> {
     }
 
     /// The arena shape a normalized `{"$ref": "#/$defs/..."}` node points at.
-    fn def_of(&self, node: &Value) -> Option<usize> {
+    fn def_of(&self, node: &Value) -> Option<DefId> {
         let name = node.get("$ref")?.as_str()?.strip_prefix(DEFS_PREFIX)?;
         self.by_name.get(name).copied()
     }
@@ -197,8 +201,8 @@ impl<'a> SchemaArena<'a> {
     /// The normalized schema of a shared shape, when it is complete and valid.
     pub fn target(&self, node: &Value) -> Option<(&str, &Value)> {
         let id = self.def_of(node)?;
-        match &self.defs[id].schema {
-            Some(Ok(schema)) => Some((&self.defs[id].name, schema)),
+        match &self.defs[id.0].schema {
+            Some(Ok(schema)) => Some((&self.defs[id.0].name, schema)),
             _ => None,
         }
     }
@@ -209,19 +213,19 @@ impl<'a> SchemaArena<'a> {
             .is_some_and(|id| self.closure_size(id) > LARGE_LIMIT)
     }
 
-    fn reference(&mut self, root: RootId, reference: &str) -> Result<usize, SchemaError> {
+    fn reference(&mut self, root: RootId, reference: &str) -> Result<DefId, SchemaError> {
         let key = (root.0, reference.to_owned());
         if let Some(id) = self.by_ref.get(&key) {
             return Ok(*id);
         }
         let target = self.resolve_ref(root, reference)?;
-        let id = self.defs.len();
+        let id = DefId(self.defs.len());
         let name = self.unique_name(reference);
         self.by_ref.insert(key, id);
         self.by_name.insert(name.clone(), id);
         self.defs.push(Def { name, schema: None });
         let normalized = self.normalize_node(root, target, 0);
-        self.defs[id].schema = Some(normalized);
+        self.defs[id.0].schema = Some(normalized);
         Ok(id)
     }
 
@@ -270,13 +274,13 @@ impl<'a> SchemaArena<'a> {
         };
         if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
             let id = self.reference(root, reference)?;
-            if let Some(Err(error)) = &self.defs[id].schema {
+            if let Some(Err(error)) = &self.defs[id.0].schema {
                 return Err(error.clone());
             }
             let mut out = Map::new();
             out.insert(
                 "$ref".to_owned(),
-                json!(format!("{DEFS_PREFIX}{}", self.defs[id].name)),
+                json!(format!("{DEFS_PREFIX}{}", self.defs[id.0].name)),
             );
             // Sibling keywords of a $ref (3.1) refine the target, e.g. a local description.
             for key in ["description", "title", "default"] {
@@ -383,7 +387,7 @@ impl<'a> SchemaArena<'a> {
 
     /// Serialized size of everything a shared shape reaches, counting each shape once, capped
     /// just above [`LARGE_LIMIT`].
-    fn closure_size(&self, id: usize) -> usize {
+    fn closure_size(&self, id: DefId) -> usize {
         if let Some(size) = self.closure.borrow().get(&id) {
             return *size;
         }
@@ -394,7 +398,7 @@ impl<'a> SchemaArena<'a> {
             if !seen.insert(next) {
                 continue;
             }
-            let Some(Ok(schema)) = &self.defs[next].schema else {
+            let Some(Ok(schema)) = &self.defs[next.0].schema else {
                 continue;
             };
             total += crate::to_stable_json(schema).len();
@@ -414,14 +418,14 @@ impl<'a> SchemaArena<'a> {
     /// Serialized size of a shared shape written out with every reference inlined (a tree,
     /// where [`Self::closure_size`] counts a DAG), capped just above [`INLINE_LIMIT`];
     /// recursive shapes are never inlined, so they count as over the limit.
-    fn inlined_size(&self, id: usize, path: &mut Vec<usize>) -> usize {
+    fn inlined_size(&self, id: DefId, path: &mut Vec<DefId>) -> usize {
         if let Some(size) = self.inlined.borrow().get(&id) {
             return *size;
         }
         if path.contains(&id) {
             return INLINE_LIMIT + 1;
         }
-        let Some(Ok(schema)) = &self.defs[id].schema else {
+        let Some(Ok(schema)) = &self.defs[id.0].schema else {
             return 0;
         };
         path.push(id);
@@ -450,12 +454,12 @@ impl<'a> SchemaArena<'a> {
         self.expand_node(schema, expansion, &mut Vec::new())
     }
 
-    fn expand_node(&self, node: &Value, expansion: &mut Expansion, path: &mut Vec<usize>) -> Value {
+    fn expand_node(&self, node: &Value, expansion: &mut Expansion, path: &mut Vec<DefId>) -> Value {
         let Value::Object(object) = node else {
             return node.clone();
         };
         if let Some(id) = self.def_of(node) {
-            let def = &self.defs[id];
+            let def = &self.defs[id.0];
             let Some(Ok(target)) = &def.schema else {
                 return json!({});
             };
