@@ -1035,8 +1035,85 @@ impl Lowerer<'_, '_, '_> {
     }
 
     /// Lowers one operation into a tool: flat arguments, typed fields, pagination, the
-    /// expanded input schema and annotations. Every source goes through here.
+    /// expanded input schema and annotations. Every source goes through here, in named stages.
     fn lower_operation(&mut self, doc: &Document<'_>, pointer: &str, parts: Operation) {
+        let Some((name, method, class)) = self.identity(doc, pointer, &parts) else {
+            return;
+        };
+        let (pagination, controlled) = pagination_of(&parts, class, &method);
+        let paginated = pagination != PaginationIr::None;
+        let reads = class == ClassIr::Read;
+        let mut args = Arguments::new(&parts.field_notes, paginated, reads);
+        self.path_arguments(doc, pointer, &parts, &mut args);
+        query_and_header_arguments(&parts, &controlled, &mut args);
+        let body = self.body_arguments(&parts, &pagination, &controlled, &mut args);
+        args.add_uniform(paginated, reads);
+        self.note_renamed_response_fields(doc, pointer, &name, &args, reads);
+        self.type_arguments(&name, &mut args);
+        let path = split_path(&parts.path_template, &args.flat);
+        // A multi-segment path is read and sent as text, whatever its schema's type.
+        for part in &path {
+            if let PathPart::Segments(index) = part {
+                args.flat[index.0].ty = FieldType::String;
+            }
+        }
+        let http_method = parts.http_method;
+        let destructive = parts.destructive.unwrap_or(
+            method == "delete" || (class == ClassIr::Custom && http_method == HttpMethodIr::Delete),
+        );
+        let idempotent = parts.idempotent.unwrap_or(matches!(
+            http_method,
+            HttpMethodIr::Get | HttpMethodIr::Put | HttpMethodIr::Delete
+        ));
+        let title = parts
+            .title
+            .clone()
+            .unwrap_or_else(|| default_title(&self.title, &parts.resource, &method));
+        let description = tool_description(&parts, paginated);
+        let input_schema = self.input_schema(doc, pointer, &name, &title, &mut args);
+        let mut tags: Vec<String> = parts
+            .tags
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        tags.sort();
+        tags.dedup();
+        self.tools.push(ToolIr {
+            struct_name: naming::struct_name(&name),
+            name,
+            title,
+            description,
+            resource: parts.resource,
+            method,
+            class,
+            tags,
+            read_only: reads,
+            destructive,
+            idempotent,
+            http_method,
+            path,
+            params: args.flat,
+            body,
+            content_type: parts.content_type,
+            body_kind: parts.body_kind,
+            pagination,
+            input_schema,
+            source_file: doc.file.to_owned(),
+            pointer: pointer.to_owned(),
+            operation_id: parts.operation_id,
+            explicit_name: parts.explicit_name,
+            aliases: parts.aliases,
+        });
+    }
+
+    /// The tool's name, method and class; `None`, with an error, for a name that is not valid.
+    fn identity(
+        &mut self,
+        doc: &Document<'_>,
+        pointer: &str,
+        parts: &Operation,
+    ) -> Option<(String, String, ClassIr)> {
         let name = parts.name_override.clone().unwrap_or_else(|| {
             naming::tool_name(
                 &self.slug,
@@ -1052,7 +1129,7 @@ impl Lowerer<'_, '_, '_> {
                 format!("tool name `{name}` is not valid"),
                 "tool names are 1-64 characters of [A-Za-z0-9_.-]",
             );
-            return;
+            return None;
         }
         let method = naming::sanitize_snake(&parts.method);
         let class = match method.as_str() {
@@ -1060,118 +1137,18 @@ impl Lowerer<'_, '_, '_> {
             "create" | "update" | "delete" => ClassIr::Write,
             _ => ClassIr::Custom,
         };
-        let pagination = match (&parts.pagination, class) {
-            (Some(p), ClassIr::Read) if method == "list" => pagination_ir(p),
-            (Some(p), ClassIr::Custom) => pagination_ir(p),
-            _ => PaginationIr::None,
-        };
-        // Every list tool pages uniformly; one whose vendor returns the whole list is paged here.
-        let pagination = if method == "list" && pagination == PaginationIr::None {
-            PaginationIr::Local
-        } else {
-            pagination
-        };
-        let controlled: Vec<&str> = match &pagination {
-            PaginationIr::None | PaginationIr::Local => vec![],
-            PaginationIr::Cursor {
-                cursor_param,
-                limit_param,
-                ..
-            } => {
-                let mut v = vec![cursor_param.as_str()];
-                v.extend(limit_param.as_deref());
-                v
-            }
-            PaginationIr::Page {
-                page_param,
-                size_param,
-                ..
-            } => vec![page_param, size_param],
-            PaginationIr::Offset {
-                offset_param,
-                limit_param,
-                ..
-            } => vec![offset_param, limit_param],
-        };
-        let paginated = pagination != PaginationIr::None;
+        Some((name, method, class))
+    }
 
-        // Flatten: path, query, header, then body properties.
-        let mut flat: Vec<ParamIr> = Vec::new();
-        let mut taken: BTreeSet<String> = BTreeSet::new();
-        if paginated {
-            taken.insert("limit".to_owned());
-            taken.insert("next_cursor".to_owned());
-        }
-        let reads = class == ClassIr::Read;
-        if reads {
-            taken.insert(RESPONSE_FIELDS.to_owned());
-        }
-        let mut properties = Map::new();
-        let mut typing_schemas = Map::new();
-        let mut required_args = Vec::new();
-        let claim = |wire: &str, location: Location, taken: &mut BTreeSet<String>| -> String {
-            let prefix = match location {
-                Location::Query => "query",
-                Location::Header => "header",
-                Location::Body => "body",
-                _ => "path",
-            };
-            let mut candidate = wire.to_owned();
-            if taken.contains(&candidate) {
-                candidate = format!("{prefix}_{wire}");
-            }
-            let base = candidate.clone();
-            let mut n = 2;
-            while taken.contains(&candidate) {
-                candidate = format!("{base}_{n}");
-                n += 1;
-            }
-            taken.insert(candidate.clone());
-            candidate
-        };
-        let mut add = |wire: String,
-                       arg_override: Option<&str>,
-                       location: Location,
-                       required: bool,
-                       mut schema: Value,
-                       explode: bool,
-                       taken: &mut BTreeSet<String>,
-                       flat: &mut Vec<ParamIr>| {
-            let arg = claim(arg_override.unwrap_or(&wire), location, taken);
-            if let Some(note) = parts
-                .field_notes
-                .get(&arg)
-                .or_else(|| parts.field_notes.get(&wire))
-                && let Value::Object(object) = &mut schema
-            {
-                let text = match object.get("description").and_then(Value::as_str) {
-                    Some(existing) => format!("{existing} {note}"),
-                    None => note.clone(),
-                };
-                object.insert("description".to_owned(), json!(text));
-            }
-            let nullable = schema::is_nullable(&schema) && location == Location::Body;
-            flat.push(ParamIr {
-                arg_name: arg.clone(),
-                wire_name: wire,
-                field_name: String::new(),
-                location,
-                required,
-                nullable,
-                ty: FieldType::Any,
-                explode,
-                description: schema
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            });
-            if required {
-                required_args.push(json!(arg));
-            }
-            properties.insert(arg.clone(), schema);
-            arg
-        };
+    /// The path's arguments, in the template's order; a declared path parameter the template
+    /// lacks is skipped with a diagnostic.
+    fn path_arguments(
+        &mut self,
+        doc: &Document<'_>,
+        pointer: &str,
+        parts: &Operation,
+        args: &mut Arguments<'_>,
+    ) {
         let path_names = path_param_names(&parts.path_template);
         for param in parts.params.iter().filter(|p| p.location == Location::Path) {
             if !path_names.contains(&param.wire_name) {
@@ -1193,123 +1170,81 @@ impl Lowerer<'_, '_, '_> {
                 .iter()
                 .find(|p| p.location == Location::Path && &p.wire_name == name)
                 .map_or_else(|| json!({"type": "string"}), |p| p.schema.clone());
-            add(
-                name.clone(),
+            args.add(name.clone(), None, Location::Path, true, schema, true);
+        }
+    }
+
+    /// The body's arguments: an object's properties one by one, or the whole body as one.
+    fn body_arguments(
+        &mut self,
+        parts: &Operation,
+        pagination: &PaginationIr,
+        controlled: &[String],
+        args: &mut Arguments<'_>,
+    ) -> BodyIr {
+        let Some((body_schema, body_required)) = &parts.body else {
+            return BodyIr::None;
+        };
+        let object_properties = body_schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .filter(|p| !p.is_empty());
+        let Some(body_properties) = object_properties else {
+            let mut schema = body_schema.clone();
+            if let Value::Object(object) = &mut schema {
+                object
+                    .entry("description")
+                    .or_insert_with(|| json!("The request body."));
+            }
+            args.add(
+                "body".to_owned(),
                 None,
-                Location::Path,
-                true,
+                Location::Body,
+                *body_required,
                 schema,
                 true,
-                &mut taken,
-                &mut flat,
             );
-        }
-        for location in [Location::Query, Location::Header] {
-            for param in parts.params.iter().filter(|p| p.location == location) {
-                if location == Location::Query && controlled.contains(&param.wire_name.as_str()) {
-                    continue;
-                }
-                add(
-                    param.wire_name.clone(),
-                    param.arg_name.as_deref(),
-                    location,
-                    param.required,
-                    param.schema.clone(),
-                    param.explode,
-                    &mut taken,
-                    &mut flat,
-                );
+            return BodyIr::Whole(ParamIndex(args.flat.len() - 1));
+        };
+        let required: Vec<&str> = body_schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        for (name, schema) in body_properties {
+            if matches!(pagination, PaginationIr::Offset { in_body: true, .. })
+                && controlled.contains(name)
+            {
+                continue;
             }
+            let arg = args.add(
+                name.clone(),
+                None,
+                Location::Body,
+                *body_required && required.contains(&name.as_str()),
+                self.arena.inline_root(schema.clone()),
+                true,
+            );
+            // Typed from the reference itself, so a shared shape keeps its type.
+            args.typing_schemas.insert(arg, schema.clone());
         }
-        let mut body_ir = BodyIr::None;
-        if let Some((body_schema, body_required)) = &parts.body {
-            let object_properties = body_schema
-                .get("properties")
-                .and_then(Value::as_object)
-                .filter(|p| !p.is_empty());
-            match object_properties {
-                Some(body_properties) => {
-                    body_ir = BodyIr::Object;
-                    let required: Vec<&str> = body_schema
-                        .get("required")
-                        .and_then(Value::as_array)
-                        .map(|r| r.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    for (name, schema) in body_properties {
-                        if matches!(&pagination, PaginationIr::Offset { in_body: true, .. })
-                            && controlled.contains(&name.as_str())
-                        {
-                            continue;
-                        }
-                        let arg = add(
-                            name.clone(),
-                            None,
-                            Location::Body,
-                            *body_required && required.contains(&name.as_str()),
-                            self.arena.inline_root(schema.clone()),
-                            true,
-                            &mut taken,
-                            &mut flat,
-                        );
-                        // Typed from the reference itself, so a shared shape keeps its type.
-                        typing_schemas.insert(arg, schema.clone());
-                    }
-                }
-                None => {
-                    let mut schema = body_schema.clone();
-                    if let Value::Object(object) = &mut schema {
-                        object
-                            .entry("description")
-                            .or_insert_with(|| json!("The request body."));
-                    }
-                    add(
-                        "body".to_owned(),
-                        None,
-                        Location::Body,
-                        *body_required,
-                        schema,
-                        true,
-                        &mut taken,
-                        &mut flat,
-                    );
-                    body_ir = BodyIr::Whole(ParamIndex(flat.len() - 1));
-                }
-            }
-        }
-        if paginated {
-            // The maximum is specgate_runtime::MAX_PAGE_LIMIT, which the typed parser enforces.
-            let limit = json!({"type": "integer", "minimum": 1, "maximum": 100, "description": "Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size."});
-            let cursor = json!({"type": "string", "description": "Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page."});
-            for (arg, location, schema) in [
-                ("limit", Location::PageLimit, limit),
-                ("next_cursor", Location::PageCursor, cursor),
-            ] {
-                flat.push(ParamIr {
-                    arg_name: arg.to_owned(),
-                    wire_name: arg.to_owned(),
-                    field_name: String::new(),
-                    location,
-                    required: false,
-                    nullable: false,
-                    ty: if location == Location::PageLimit {
-                        FieldType::Integer
-                    } else {
-                        FieldType::String
-                    },
-                    explode: true,
-                    description: schema["description"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                });
-                properties.insert(arg.to_owned(), schema);
-            }
-        }
-        if reads
-            && let Some(renamed) = flat
-                .iter()
-                .find(|p| p.wire_name == RESPONSE_FIELDS && p.arg_name != RESPONSE_FIELDS)
-        {
+        BodyIr::Object
+    }
+
+    /// A note where the operation's own `response_fields` parameter had to take another name.
+    fn note_renamed_response_fields(
+        &mut self,
+        doc: &Document<'_>,
+        pointer: &str,
+        name: &str,
+        args: &Arguments<'_>,
+        reads: bool,
+    ) {
+        let renamed = args
+            .flat
+            .iter()
+            .find(|p| p.wire_name == RESPONSE_FIELDS && p.arg_name != RESPONSE_FIELDS);
+        if let (true, Some(renamed)) = (reads, renamed) {
             self.sink.push(
                 doc,
                 Diagnostic::new(
@@ -1324,28 +1259,15 @@ impl Lowerer<'_, '_, '_> {
                 ),
             );
         }
-        if reads {
-            let schema = json!({"type": "array", "items": {"type": "string"}, "description": "Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`."});
-            flat.push(ParamIr {
-                arg_name: RESPONSE_FIELDS.to_owned(),
-                wire_name: RESPONSE_FIELDS.to_owned(),
-                field_name: String::new(),
-                location: Location::ResponseFields,
-                required: false,
-                nullable: false,
-                ty: FieldType::String,
-                explode: true,
-                description: schema["description"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            });
-            properties.insert(RESPONSE_FIELDS.to_owned(), schema);
-        }
-        for param in &mut flat {
-            let schema = typing_schemas
+    }
+
+    /// Each argument's Rust type and its struct field's name.
+    fn type_arguments(&mut self, name: &str, args: &mut Arguments<'_>) {
+        for param in &mut args.flat {
+            let schema = args
+                .typing_schemas
                 .get(&param.arg_name)
-                .or_else(|| properties.get(&param.arg_name));
+                .or_else(|| args.properties.get(&param.arg_name));
             if let Some(schema) = schema {
                 param.ty = self.types.field_type(
                     &self.arena,
@@ -1355,7 +1277,7 @@ impl Lowerer<'_, '_, '_> {
             }
         }
         let mut field_names = BTreeSet::new();
-        for param in &mut flat {
+        for param in &mut args.flat {
             let base = naming::field_name(&param.arg_name);
             let mut candidate = base.clone();
             let mut n = 2;
@@ -1365,51 +1287,27 @@ impl Lowerer<'_, '_, '_> {
             }
             param.field_name = candidate;
         }
-        let path = split_path(&parts.path_template, &flat);
-        // A multi-segment path is read and sent as text, whatever its schema's type.
-        for part in &path {
-            if let PathPart::Segments(index) = part {
-                flat[index.0].ty = FieldType::String;
-            }
-        }
+    }
 
-        let http_method = parts.http_method;
-        let read_only = class == ClassIr::Read;
-        let destructive = parts.destructive.unwrap_or(
-            method == "delete" || (class == ClassIr::Custom && http_method == HttpMethodIr::Delete),
-        );
-        let idempotent = parts.idempotent.unwrap_or(matches!(
-            http_method,
-            HttpMethodIr::Get | HttpMethodIr::Put | HttpMethodIr::Delete
-        ));
-        let title = parts
-            .title
-            .clone()
-            .unwrap_or_else(|| default_title(&self.title, &parts.resource, &method));
-        let mut description = parts.description.clone();
-        if let Some(instructions) = &parts.instructions {
-            description.push_str("\n\nImportant: ");
-            description.push_str(instructions.trim());
-        }
-        if paginated {
-            description.push_str("\n\nReturns {\"result\": [...], \"next_cursor\": string | null}. To fetch the next page, call this tool again with `next_cursor` set to the returned value exactly as received; it is null on the last page.");
-        }
-        if let Some(why) = &parts.unverified {
-            description.push_str(
-                "\n\nNote: this endpoint is not confirmed by the vendor's documentation (",
-            );
-            description.push_str(why.trim());
-            description.push_str(").");
-        }
+    /// The tool's input schema: its arguments' schemas expanded within the budget, objects
+    /// that declare their properties closed, and patterns settled.
+    fn input_schema(
+        &mut self,
+        doc: &Document<'_>,
+        pointer: &str,
+        name: &str,
+        title: &str,
+        args: &mut Arguments<'_>,
+    ) -> Value {
         let mut expansion = Expansion::default();
-        for schema in properties.values_mut() {
+        for schema in args.properties.values_mut() {
             *schema = self.arena.expand(schema, &mut expansion);
         }
         let mut input_schema = json!({
             "type": "object",
             "description": format!("Arguments for: {title}."),
-            "properties": properties,
-            "required": required_args,
+            "properties": std::mem::take(&mut args.properties),
+            "required": std::mem::take(&mut args.required),
             "additionalProperties": false,
         });
         if !expansion.defs.is_empty() {
@@ -1418,44 +1316,236 @@ impl Lowerer<'_, '_, '_> {
         }
         schema::close_declared_objects(&mut input_schema);
         for fate in crate::rules::settle_patterns(&mut input_schema) {
-            self.pattern_diagnostic(doc, pointer, &name, fate);
+            self.pattern_diagnostic(doc, pointer, name, fate);
         }
         self.schema_stats.1 += expansion.stubbed;
-        let mut tags: Vec<String> = parts
-            .tags
-            .iter()
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .collect();
-        tags.sort();
-        tags.dedup();
-        self.tools.push(ToolIr {
-            struct_name: naming::struct_name(&name),
-            name,
-            title,
-            description,
-            resource: parts.resource,
-            method,
-            class,
-            tags,
-            read_only,
-            destructive,
-            idempotent,
-            http_method,
-            path,
-            params: flat,
-            body: body_ir,
-            content_type: parts.content_type,
-            body_kind: parts.body_kind,
-            pagination,
-            input_schema,
-            source_file: doc.file.to_owned(),
-            pointer: pointer.to_owned(),
-            operation_id: parts.operation_id,
-            explicit_name: parts.explicit_name,
-            aliases: parts.aliases,
-        });
+        input_schema
     }
+}
+
+/// A tool's arguments as they are gathered: the flat list in the order the tool takes them, the
+/// names taken, the input schema's properties (and the schemas to type from where they differ),
+/// and the required ones.
+struct Arguments<'n> {
+    flat: Vec<ParamIr>,
+    taken: BTreeSet<String>,
+    properties: Map<String, Value>,
+    typing_schemas: Map<String, Value>,
+    required: Vec<Value>,
+    field_notes: &'n BTreeMap<String, String>,
+}
+
+impl<'n> Arguments<'n> {
+    /// None yet; the uniform arguments' names (`limit`, `next_cursor`, `response_fields`) are
+    /// reserved where the tool takes them.
+    fn new(field_notes: &'n BTreeMap<String, String>, paginated: bool, reads: bool) -> Self {
+        let mut taken = BTreeSet::new();
+        if paginated {
+            taken.insert("limit".to_owned());
+            taken.insert("next_cursor".to_owned());
+        }
+        if reads {
+            taken.insert(RESPONSE_FIELDS.to_owned());
+        }
+        Self {
+            flat: Vec::new(),
+            taken,
+            properties: Map::new(),
+            typing_schemas: Map::new(),
+            required: Vec::new(),
+            field_notes,
+        }
+    }
+
+    /// An argument name for `wire` that no other argument has: the wire name, else prefixed
+    /// with its location, else numbered.
+    fn claim(&mut self, wire: &str, location: Location) -> String {
+        let prefix = match location {
+            Location::Query => "query",
+            Location::Header => "header",
+            Location::Body => "body",
+            _ => "path",
+        };
+        let mut candidate = wire.to_owned();
+        if self.taken.contains(&candidate) {
+            candidate = format!("{prefix}_{wire}");
+        }
+        let base = candidate.clone();
+        let mut n = 2;
+        while self.taken.contains(&candidate) {
+            candidate = format!("{base}_{n}");
+            n += 1;
+        }
+        self.taken.insert(candidate.clone());
+        candidate
+    }
+
+    /// Adds an argument with its schema (a doc spec's field note appended to its
+    /// description); returns its name.
+    fn add(
+        &mut self,
+        wire: String,
+        arg_override: Option<&str>,
+        location: Location,
+        required: bool,
+        mut schema: Value,
+        explode: bool,
+    ) -> String {
+        let arg = self.claim(arg_override.unwrap_or(&wire), location);
+        if let Some(note) = self
+            .field_notes
+            .get(&arg)
+            .or_else(|| self.field_notes.get(&wire))
+            && let Value::Object(object) = &mut schema
+        {
+            let text = match object.get("description").and_then(Value::as_str) {
+                Some(existing) => format!("{existing} {note}"),
+                None => note.clone(),
+            };
+            object.insert("description".to_owned(), json!(text));
+        }
+        let nullable = schema::is_nullable(&schema) && location == Location::Body;
+        self.flat.push(ParamIr {
+            arg_name: arg.clone(),
+            wire_name: wire,
+            field_name: String::new(),
+            location,
+            required,
+            nullable,
+            ty: FieldType::Any,
+            explode,
+            description: schema
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        });
+        if required {
+            self.required.push(json!(arg));
+        }
+        self.properties.insert(arg.clone(), schema);
+        arg
+    }
+
+    /// The uniform arguments every list tool (`limit`, `next_cursor`) and every read tool
+    /// (`response_fields`) takes.
+    fn add_uniform(&mut self, paginated: bool, reads: bool) {
+        if paginated {
+            // The maximum is specgate_runtime::MAX_PAGE_LIMIT, which the typed parser enforces.
+            let limit = json!({"type": "integer", "minimum": 1, "maximum": 100, "description": "Maximum number of items to return in this page, from 1 to 100 (other values are refused). Omit it for the vendor's default page size."});
+            let cursor = json!({"type": "string", "description": "Cursor for the next page. Pass the `next_cursor` value from the previous result back exactly as received, unchanged. Omit it for the first page."});
+            self.uniform("limit", Location::PageLimit, FieldType::Integer, limit);
+            self.uniform(
+                "next_cursor",
+                Location::PageCursor,
+                FieldType::String,
+                cursor,
+            );
+        }
+        if reads {
+            let schema = json!({"type": "array", "items": {"type": "string"}, "description": "Only these fields of the result: dot-separated paths, such as `customer.email`; a path through an array applies to each element (`shipments.tracking_code`). For a list, the fields of each item; `next_cursor` is always kept. Unknown paths are ignored and named in `ignored_fields`."});
+            self.uniform(
+                RESPONSE_FIELDS,
+                Location::ResponseFields,
+                FieldType::String,
+                schema,
+            );
+        }
+    }
+
+    fn uniform(&mut self, arg: &str, location: Location, ty: FieldType, schema: Value) {
+        self.flat.push(ParamIr {
+            arg_name: arg.to_owned(),
+            wire_name: arg.to_owned(),
+            field_name: String::new(),
+            location,
+            required: false,
+            nullable: false,
+            ty,
+            explode: true,
+            description: schema["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        });
+        self.properties.insert(arg.to_owned(), schema);
+    }
+}
+
+/// The tool's pagination, and the vendor parameters it controls (so they are not arguments):
+/// a list tool whose vendor returns the whole list is paged by specgate.
+fn pagination_of(parts: &Operation, class: ClassIr, method: &str) -> (PaginationIr, Vec<String>) {
+    let pagination = match (&parts.pagination, class) {
+        (Some(p), ClassIr::Read) if method == "list" => pagination_ir(p),
+        (Some(p), ClassIr::Custom) => pagination_ir(p),
+        _ => PaginationIr::None,
+    };
+    let pagination = if method == "list" && pagination == PaginationIr::None {
+        PaginationIr::Local
+    } else {
+        pagination
+    };
+    let controlled: Vec<String> = match &pagination {
+        PaginationIr::None | PaginationIr::Local => vec![],
+        PaginationIr::Cursor {
+            cursor_param,
+            limit_param,
+            ..
+        } => std::iter::once(cursor_param.clone())
+            .chain(limit_param.clone())
+            .collect(),
+        PaginationIr::Page {
+            page_param,
+            size_param,
+            ..
+        } => vec![page_param.clone(), size_param.clone()],
+        PaginationIr::Offset {
+            offset_param,
+            limit_param,
+            ..
+        } => vec![offset_param.clone(), limit_param.clone()],
+    };
+    (pagination, controlled)
+}
+
+/// The query and header arguments, in declaration order; the query parameters pagination
+/// controls are not arguments.
+fn query_and_header_arguments(parts: &Operation, controlled: &[String], args: &mut Arguments<'_>) {
+    for location in [Location::Query, Location::Header] {
+        for param in parts.params.iter().filter(|p| p.location == location) {
+            if location == Location::Query && controlled.contains(&param.wire_name) {
+                continue;
+            }
+            args.add(
+                param.wire_name.clone(),
+                param.arg_name.as_deref(),
+                location,
+                param.required,
+                param.schema.clone(),
+                param.explode,
+            );
+        }
+    }
+}
+
+/// The description the model reads: the spec's, with the doc spec's instructions, how to
+/// page, and a note where the endpoint is not confirmed by the vendor.
+fn tool_description(parts: &Operation, paginated: bool) -> String {
+    let mut description = parts.description.clone();
+    if let Some(instructions) = &parts.instructions {
+        description.push_str("\n\nImportant: ");
+        description.push_str(instructions.trim());
+    }
+    if paginated {
+        description.push_str("\n\nReturns {\"result\": [...], \"next_cursor\": string | null}. To fetch the next page, call this tool again with `next_cursor` set to the returned value exactly as received; it is null on the last page.");
+    }
+    if let Some(why) = &parts.unverified {
+        description
+            .push_str("\n\nNote: this endpoint is not confirmed by the vendor's documentation (");
+        description.push_str(why.trim());
+        description.push_str(").");
+    }
+    description
 }
 
 fn default_title(integration: &str, resource: &str, method: &str) -> String {
