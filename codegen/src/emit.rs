@@ -708,7 +708,8 @@ fn read_field(param: &ParamIr, types: &[TypeIr], multi_segment: bool) -> TokenSt
     quote! { let #ident = ::specgate_runtime::ArgReader::#read::<#ty>(&mut __reader, #arg); }
 }
 
-fn split_tokens(tool: &ToolIr) -> TokenStream {
+/// The statements that build a request's path, and the capacity to reserve for it.
+fn path_steps(tool: &ToolIr) -> (usize, Vec<TokenStream>) {
     let literal_len: usize = tool
         .path
         .iter()
@@ -717,7 +718,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
             PathPart::Param(_) | PathPart::Segments(_) => 16,
         })
         .sum();
-    let path_steps = tool.path.iter().map(|part| match part {
+    let steps = tool.path.iter().map(|part| match part {
         PathPart::Literal(text) if text.chars().count() == 1 => {
             let ch = text.chars().next().unwrap_or('/');
             quote! { ::std::string::String::push(&mut path, #ch); }
@@ -737,6 +738,47 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
             quote! { ::specgate_runtime::push_path_segments(&mut path, &self.#ident); }
         }
     });
+    (literal_len, steps.collect())
+}
+
+/// The request's body: none, one argument as the whole body, or an object of the body
+/// arguments put by `body_steps`.
+fn body_expression(tool: &ToolIr, body_steps: &[TokenStream]) -> TokenStream {
+    match tool.body {
+        BodyIr::None => quote! { ::std::option::Option::None },
+        BodyIr::Whole(index) => {
+            let param = index.of(&tool.params);
+            let ident = field_ident(param);
+            match (param.required, &param.ty) {
+                (true, FieldType::Any) => quote! { ::std::option::Option::Some(self.#ident) },
+                (true, _) => {
+                    quote! { ::std::option::Option::Some(::specgate_runtime::ToJson::to_json(&self.#ident)) }
+                }
+                // A nullable optional field is `Option<Option<_>>`: `ToJson` writes the inner
+                // `None` as `null`.
+                (false, FieldType::Any) if !param.nullable => quote! { self.#ident },
+                (false, _) => {
+                    quote! { self.#ident.map(|value| ::specgate_runtime::ToJson::to_json(&value)) }
+                }
+            }
+        }
+        BodyIr::Object => {
+            let decl = if body_steps.is_empty() {
+                quote! { let body = ::serde_json::Map::new(); }
+            } else {
+                quote! { let mut body = ::serde_json::Map::new(); }
+            };
+            quote! {{
+                #decl
+                #(#body_steps)*
+                ::std::option::Option::Some(::serde_json::Value::Object(body))
+            }}
+        }
+    }
+}
+
+fn split_tokens(tool: &ToolIr) -> TokenStream {
+    let (literal_len, path_steps) = path_steps(tool);
     let mut query_steps = Vec::new();
     let mut header_steps = Vec::new();
     let mut body_steps = Vec::new();
@@ -813,37 +855,7 @@ fn split_tokens(tool: &ToolIr) -> TokenStream {
     } else {
         quote! { let mut headers = ::std::vec::Vec::new(); }
     };
-    let body = match tool.body {
-        BodyIr::None => quote! { ::std::option::Option::None },
-        BodyIr::Whole(index) => {
-            let param = index.of(&tool.params);
-            let ident = field_ident(param);
-            match (param.required, &param.ty) {
-                (true, FieldType::Any) => quote! { ::std::option::Option::Some(self.#ident) },
-                (true, _) => {
-                    quote! { ::std::option::Option::Some(::specgate_runtime::ToJson::to_json(&self.#ident)) }
-                }
-                // A nullable optional field is `Option<Option<_>>`: `ToJson` writes the inner
-                // `None` as `null`.
-                (false, FieldType::Any) if !param.nullable => quote! { self.#ident },
-                (false, _) => {
-                    quote! { self.#ident.map(|value| ::specgate_runtime::ToJson::to_json(&value)) }
-                }
-            }
-        }
-        BodyIr::Object => {
-            let decl = if body_steps.is_empty() {
-                quote! { let body = ::serde_json::Map::new(); }
-            } else {
-                quote! { let mut body = ::serde_json::Map::new(); }
-            };
-            quote! {{
-                #decl
-                #(#body_steps)*
-                ::std::option::Option::Some(::serde_json::Value::Object(body))
-            }}
-        }
-    };
+    let body = body_expression(tool, &body_steps);
     quote! {
         let mut path = ::std::string::String::with_capacity(#literal_len);
         #(#path_steps)*
