@@ -567,49 +567,7 @@ impl Lowerer<'_, '_, '_> {
             return;
         };
         let root = self.docspec_root;
-        let mut params = Vec::new();
-        let mut arg_names = BTreeMap::new();
-        for name in path_param_names(path) {
-            let schema = method_doc
-                .path
-                .get(&name)
-                .cloned()
-                .unwrap_or_else(|| json!({"type": "string"}));
-            params.push((name, Location::Path, true, schema, true));
-        }
-        for (name, schema) in &method_doc.query {
-            let required = schema
-                .get("required")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let explode = schema
-                .get("explode")
-                .and_then(Value::as_bool)
-                .unwrap_or(true);
-            params.push((
-                name.clone(),
-                Location::Query,
-                required,
-                schema.clone(),
-                explode,
-            ));
-            if let Some(arg) = schema.get("arg").and_then(Value::as_str) {
-                arg_names.insert(name.clone(), arg.to_owned());
-            }
-        }
-        for (name, schema) in &method_doc.headers {
-            let required = schema
-                .get("required")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            params.push((
-                name.clone(),
-                Location::Header,
-                required,
-                schema.clone(),
-                true,
-            ));
-        }
+        let (params, arg_names) = docspec_params(path, method_doc);
         let mut raw = Vec::new();
         for (name, location, required, mut schema, explode) in params {
             if let Value::Object(object) = &mut schema {
@@ -1546,6 +1504,59 @@ fn tool_description(parts: &Operation, paginated: bool) -> String {
         description.push_str(").");
     }
     description
+}
+
+/// A doc-spec parameter before normalization: name, location, required, schema, explode.
+type DocParam = (String, Location, bool, Value, bool);
+
+/// A doc-spec method's parameters, path first (in the template's order), then query and
+/// headers, each with its location, whether it is required, its schema and whether an array
+/// repeats its key; and the argument names the query parameters choose.
+fn docspec_params(path: &str, method_doc: &MethodDoc) -> (Vec<DocParam>, BTreeMap<String, String>) {
+    let mut params = Vec::new();
+    let mut arg_names = BTreeMap::new();
+    for name in path_param_names(path) {
+        let schema = method_doc
+            .path
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "string"}));
+        params.push((name, Location::Path, true, schema, true));
+    }
+    for (name, schema) in &method_doc.query {
+        let required = schema
+            .get("required")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let explode = schema
+            .get("explode")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        params.push((
+            name.clone(),
+            Location::Query,
+            required,
+            schema.clone(),
+            explode,
+        ));
+        if let Some(arg) = schema.get("arg").and_then(Value::as_str) {
+            arg_names.insert(name.clone(), arg.to_owned());
+        }
+    }
+    for (name, schema) in &method_doc.headers {
+        let required = schema
+            .get("required")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        params.push((
+            name.clone(),
+            Location::Header,
+            required,
+            schema.clone(),
+            true,
+        ));
+    }
+    (params, arg_names)
 }
 
 fn default_title(integration: &str, resource: &str, method: &str) -> String {
