@@ -144,78 +144,17 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         .unwrap_or_default();
     let mut used_ops = BTreeSet::new();
 
-    if let Some((doc_file, spec)) = doc {
-        if spec.specgate != 1 {
-            lowerer.sink.push(
-                doc_file,
-                Diagnostic::new(
-                    "docspec::version",
-                    Severity::Error,
-                    doc_file.file,
-                    "/specgate",
-                    format!("unsupported doc-spec version {}", spec.specgate),
-                )
-                .with_help("this codegen reads `specgate: 1`"),
-            );
-            return None;
-        }
-        for (resource, resource_doc) in &spec.resources {
-            for (method, method_doc) in &resource_doc.methods {
-                let pointer = format!(
-                    "/resources/{}/methods/{}",
-                    pointer_segment(resource),
-                    pointer_segment(method)
-                );
-                let pagination = method_doc.pagination.clone().or_else(|| {
-                    (method == "list")
-                        .then(|| default_pagination.clone())
-                        .flatten()
-                });
-                let mut tags = resource_doc.tags.clone();
-                tags.extend(method_doc.tags.iter().cloned());
-                if let Some(operation) = &method_doc.operation {
-                    let Some(openapi_doc) = openapi else {
-                        lowerer.error(doc_file, "docspec::no-openapi", &pointer,
-                            format!("method `{resource}.{method}` names operation `{operation}` but the doc spec has no `integration.openapi` file"),
-                            "set `integration.openapi`, or describe the endpoint with `http:`");
-                        continue;
-                    };
-                    let Some(index) = find_operation(&ops, operation) else {
-                        lowerer.error(
-                            doc_file,
-                            "docspec::unknown-operation",
-                            &pointer,
-                            format!("operation `{operation}` is not in {}", openapi_doc.file),
-                            "use an operationId or `METHOD /path` exactly as in the OpenAPI file",
-                        );
-                        continue;
-                    };
-                    used_ops.insert(index);
-                    let found = &ops[index];
-                    lowerer.overlay_tool(
-                        openapi_doc,
-                        found,
-                        &Overlay {
-                            resource,
-                            method,
-                            doc: method_doc,
-                            doc_file,
-                            pointer: &pointer,
-                            tags,
-                            pagination,
-                        },
-                    );
-                } else if let Some(http) = &method_doc.http {
-                    lowerer.standalone_tool(
-                        doc_file, resource, method, http, method_doc, &pointer, tags, pagination,
-                    );
-                } else {
-                    lowerer.error(doc_file, "docspec::no-endpoint", &pointer,
-                        format!("method `{resource}.{method}` has neither `http` nor `operation`"),
-                        "add `http: GET /path` (standalone) or `operation: <operationId>` (overlay)");
-                }
-            }
-        }
+    if let Some((doc_file, spec)) = doc
+        && !lowerer.doc_spec_tools(
+            doc_file,
+            spec,
+            openapi,
+            &ops,
+            default_pagination.as_ref(),
+            &mut used_ops,
+        )
+    {
+        return None;
     }
 
     if let Some(openapi_doc) = openapi {
@@ -244,6 +183,41 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         ..
     } = lowerer;
     types.box_cycles();
+    summary_notes(sink, pointer_file, &types, with_defs, stubbed);
+    let tools = resolve_collisions(tools, sink);
+
+    Some(IntegrationIr {
+        name: slug,
+        title,
+        base_url,
+        auth,
+        default_headers: doc
+            .map(|(_, d)| d.integration.default_headers.clone().into_iter().collect())
+            .unwrap_or_default(),
+        error_message_pointers: doc
+            .map(|(_, d)| d.integration.error_message_pointers.clone())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| {
+                vec![
+                    "/message".to_owned(),
+                    "/error/message".to_owned(),
+                    "/error".to_owned(),
+                ]
+            }),
+        tools,
+        types: types.types,
+        sources: vendor.sources,
+    })
+}
+
+/// The integration-wide notes: unions left as JSON, and what the schema budget did.
+fn summary_notes(
+    sink: &mut Sink<'_>,
+    pointer_file: &Document<'_>,
+    types: &TypeSpace,
+    with_defs: usize,
+    stubbed: usize,
+) {
     if types.undecidable_unions > 0 {
         sink.push(
             pointer_file,
@@ -270,30 +244,6 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
             .with_help("tool schemas stay self-contained and readable; a free-form argument is sent as given"),
         );
     }
-    let tools = resolve_collisions(tools, sink);
-
-    Some(IntegrationIr {
-        name: slug,
-        title,
-        base_url,
-        auth,
-        default_headers: doc
-            .map(|(_, d)| d.integration.default_headers.clone().into_iter().collect())
-            .unwrap_or_default(),
-        error_message_pointers: doc
-            .map(|(_, d)| d.integration.error_message_pointers.clone())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| {
-                vec![
-                    "/message".to_owned(),
-                    "/error/message".to_owned(),
-                    "/error".to_owned(),
-                ]
-            }),
-        tools,
-        types: types.types,
-        sources: vendor.sources,
-    })
 }
 
 /// Gives every tool a distinct name. Colliding derived names are resolved with
@@ -646,6 +596,92 @@ impl Lowerer<'_, '_, '_> {
                 explicit_name: true,
             },
         );
+    }
+
+    /// A doc spec's tools: standalone ones (`http:`) and overlays on OpenAPI operations
+    /// (`operation:`), marking the operations used; `false` for a doc spec of another version.
+    fn doc_spec_tools(
+        &mut self,
+        doc_file: &Document<'_>,
+        spec: &DocSpec,
+        openapi: Option<&Document<'_>>,
+        ops: &[OpenApiOp<'_>],
+        default_pagination: Option<&PaginationDoc>,
+        used_ops: &mut BTreeSet<usize>,
+    ) -> bool {
+        if spec.specgate != 1 {
+            self.sink.push(
+                doc_file,
+                Diagnostic::new(
+                    "docspec::version",
+                    Severity::Error,
+                    doc_file.file,
+                    "/specgate",
+                    format!("unsupported doc-spec version {}", spec.specgate),
+                )
+                .with_help("this codegen reads `specgate: 1`"),
+            );
+            return false;
+        }
+        for (resource, resource_doc) in &spec.resources {
+            for (method, method_doc) in &resource_doc.methods {
+                let pointer = format!(
+                    "/resources/{}/methods/{}",
+                    pointer_segment(resource),
+                    pointer_segment(method)
+                );
+                let pagination = method_doc.pagination.clone().or_else(|| {
+                    (method == "list")
+                        .then(|| default_pagination.cloned())
+                        .flatten()
+                });
+                let mut tags = resource_doc.tags.clone();
+                tags.extend(method_doc.tags.iter().cloned());
+                if let Some(operation) = &method_doc.operation {
+                    let Some(openapi_doc) = openapi else {
+                        self.error(doc_file, "docspec::no-openapi", &pointer,
+                            format!("method `{resource}.{method}` names operation `{operation}` but the doc spec has no `integration.openapi` file"),
+                            "set `integration.openapi`, or describe the endpoint with `http:`");
+                        continue;
+                    };
+                    let Some(index) = find_operation(&ops, operation) else {
+                        self.error(
+                            doc_file,
+                            "docspec::unknown-operation",
+                            &pointer,
+                            format!("operation `{operation}` is not in {}", openapi_doc.file),
+                            "use an operationId or `METHOD /path` exactly as in the OpenAPI file",
+                        );
+                        continue;
+                    };
+                    used_ops.insert(index);
+                    let found = &ops[index];
+                    self.overlay_tool(
+                        openapi_doc,
+                        found,
+                        &Overlay {
+                            resource,
+                            method,
+                            doc: method_doc,
+                            doc_file,
+                            pointer: &pointer,
+                            tags,
+                            pagination,
+                        },
+                    );
+                } else if let Some(http) = &method_doc.http {
+                    self.standalone_tool(
+                        doc_file, resource, method, http, method_doc, &pointer, tags, pagination,
+                    );
+                } else {
+                    self.error(doc_file, "docspec::no-endpoint", &pointer,
+                        format!("method `{resource}.{method}` has neither `http` nor `operation`"),
+                        "add `http: GET /path` (standalone) or `operation: <operationId>` (overlay)");
+                }
+            }
+        }
+
+        true
     }
 
     fn undocumented(&mut self, doc: &Document<'_>, pointer: &str, what: &str) {
