@@ -644,7 +644,7 @@ impl Lowerer<'_, '_, '_> {
                             "set `integration.openapi`, or describe the endpoint with `http:`");
                         continue;
                     };
-                    let Some(index) = find_operation(&ops, operation) else {
+                    let Some(index) = find_operation(ops, operation) else {
                         self.error(
                             doc_file,
                             "docspec::unknown-operation",
