@@ -362,13 +362,17 @@ fn check_cross_integration(integrations: &[IntegrationIr], diagnostics: &mut Vec
     }
 }
 
-fn generate_vendor(
-    vendor: &VendorInput,
+/// A spec file with its parsed value.
+type Parsed<'f> = (&'f SpecFile, Value);
+
+/// A vendor's files by kind: doc specs, and OpenAPI documents (Swagger 2.0 converted); a
+/// file of another kind or version is a diagnostic.
+fn classify_files<'f>(
+    vendor: &'f VendorInput,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Option<IntegrationIr> {
+) -> (Vec<Parsed<'f>>, Vec<Parsed<'f>>) {
     let mut doc_specs = Vec::new();
     let mut openapis = Vec::new();
-    let mut sources = Vec::new();
     for file in &vendor.files {
         let Some(value) = parse_document(file, diagnostics) else {
             continue;
@@ -424,6 +428,15 @@ fn generate_vendor(
             diagnostics.push(d);
         }
     }
+    (doc_specs, openapis)
+}
+
+fn generate_vendor(
+    vendor: &VendorInput,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<IntegrationIr> {
+    let (mut doc_specs, openapis) = classify_files(vendor, diagnostics);
+    let mut sources = Vec::new();
     if doc_specs.len() > 1 {
         diagnostics.push(
             Diagnostic::new(
