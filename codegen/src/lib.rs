@@ -431,6 +431,37 @@ fn classify_files<'f>(
     (doc_specs, openapis)
 }
 
+/// A warning where an OpenAPI file is not the one its doc spec records as fetched.
+fn check_provenance(
+    doc_file: &str,
+    source: &docspec::SourceDoc,
+    file: &SpecFile,
+    sha256: &str,
+    dir: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let Some(recorded) = source.sha256.as_deref().filter(|r| *r != sha256) else {
+        return;
+    };
+    diagnostics.push(
+        Diagnostic::new(
+            "provenance::checksum-changed",
+            Severity::Warning,
+            doc_file,
+            "/integration/source/sha256",
+            format!(
+                "`{}` is not the file fetched from {}{}: sha256 {recorded} was recorded, the file is {sha256}",
+                file.path,
+                source.url,
+                source.fetched_at.as_deref().map(|at| format!(" at {at}")).unwrap_or_default(),
+            ),
+        )
+        .with_help(format!(
+            "run `cargo codegen fetch {dir}` to fetch it again, or record the edit in `source.sha256`"
+        )),
+    );
+}
+
 fn generate_vendor(
     vendor: &VendorInput,
     diagnostics: &mut Vec<Diagnostic>,
@@ -525,27 +556,8 @@ fn generate_vendor(
         .and_then(|(d, spec)| Some((d.file, spec.integration.source.clone()?)));
     let openapi = openapi.map(|(file, value)| {
         let sha256 = sha256_hex(file.text.as_bytes());
-        if let Some((doc_file, source)) = &provenance
-            && let Some(recorded) = source.sha256.as_deref().filter(|r| *r != sha256)
-        {
-            diagnostics.push(
-                Diagnostic::new(
-                    "provenance::checksum-changed",
-                    Severity::Warning,
-                    doc_file,
-                    "/integration/source/sha256",
-                    format!(
-                        "`{}` is not the file fetched from {}{}: sha256 {recorded} was recorded, the file is {sha256}",
-                        file.path,
-                        source.url,
-                        source.fetched_at.as_deref().map(|at| format!(" at {at}")).unwrap_or_default(),
-                    ),
-                )
-                .with_help(format!(
-                    "run `cargo codegen fetch {}` to fetch it again, or record the edit in `source.sha256`",
-                    vendor.dir
-                )),
-            );
+        if let Some((doc_file, source)) = &provenance {
+            check_provenance(doc_file, source, file, &sha256, &vendor.dir, diagnostics);
         }
         sources.push(ir::SourceFile {
             path: file.path.clone(),
