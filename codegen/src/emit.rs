@@ -108,203 +108,228 @@ fn type_items(t: &TypeIr, types: &[TypeIr], in_query: bool) -> TokenStream {
     });
     match &t.kind {
         TypeKind::Pending | TypeKind::Alias => quote! {},
-        TypeKind::Enum { values } => {
-            let variants: Vec<Ident> = enum_variant_names(values)
-                .iter()
-                .map(|v| format_ident!("{}", v))
-                .collect();
-            let doc_values = values.iter().map(|v| format!("`{v}`"));
-            quote! {
-                #[doc = #doc]
-                #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-                pub enum #ident {
-                    #(#[doc = #doc_values] #variants,)*
-                }
-                impl #ident {
-                    /// Every value, as on the wire.
-                    pub const VALUES: &'static [&'static str] = &[#(#values),*];
-                    /// The value as on the wire.
-                    pub fn as_str(self) -> &'static str {
-                        match self { #(Self::#variants => #values,)* }
-                    }
-                }
-                impl ::specgate_runtime::FromArg for #ident {
-                    const EXPECTED: &'static str = "string";
-                    fn from_arg(field: &str, value: &::serde_json::Value) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-                        match value.as_str() {
-                            #(::std::option::Option::Some(#values) => ::std::result::Result::Ok(Self::#variants),)*
-                            ::std::option::Option::Some(other) => ::std::result::Result::Err(::specgate_runtime::not_allowed(field, other, Self::VALUES)),
-                            ::std::option::Option::None => ::std::result::Result::Err(::specgate_runtime::expected(field, "string", value)),
-                        }
-                    }
-                }
-                impl ::specgate_runtime::ToJson for #ident {
-                    fn to_json(&self) -> ::serde_json::Value {
-                        ::serde_json::Value::String(::std::string::String::from(self.as_str()))
-                    }
-                }
-                impl ::specgate_runtime::QueryValue for #ident {
-                    fn to_query(&self) -> ::std::string::String {
-                        ::std::string::String::from(self.as_str())
-                    }
-                }
-            }
-        }
+        TypeKind::Enum { values } => enum_items(&ident, &doc, values),
         TypeKind::Struct { fields, open } => {
-            let names: Vec<Ident> = fields
-                .iter()
-                .map(|f| Ident::new(&f.rust, Span::call_site()))
-                .collect();
-            let wires: Vec<&String> = fields.iter().map(|f| &f.wire).collect();
-            let declared = fields.iter().zip(&names).map(|(f, name)| {
-                let ty = nested_type_tokens(f, types);
-                let doc = format!("`{}`", f.wire);
-                quote! { #[doc = #doc] pub #name: #ty }
-            });
-            let parses = fields.iter().map(|f| {
-                let wire = &f.wire;
-                let ty = boxed(rust_type(&f.ty, types), f.boxed);
-                if f.required && !f.nullable {
-                    quote! { ::specgate_runtime::required_at::<#ty>(field, object, #wire)? }
-                } else if f.nullable {
-                    quote! { ::specgate_runtime::nullable_at::<#ty>(field, object, #wire)? }
-                } else {
-                    quote! { ::specgate_runtime::optional_at::<#ty>(field, object, #wire)? }
-                }
-            });
-            let writes = fields.iter().zip(&names).map(|(f, name)| {
-                let wire = &f.wire;
-                if f.required && !f.nullable {
-                    quote! { ::specgate_runtime::put(&mut object, #wire, &self.#name); }
-                } else {
-                    quote! { ::specgate_runtime::put_optional(&mut object, #wire, &self.#name); }
-                }
-            });
-            let (extra_field, check, extra_parse, extra_write) = if *open {
-                (
-                    quote! {
-                        /// Fields the schema does not name, which it allows; sent as given.
-                        pub extra: ::specgate_runtime::Args,
-                    },
-                    quote! {},
-                    quote! { extra: ::specgate_runtime::extra_fields(object, &[#(#wires),*]), },
-                    quote! { for (key, value) in &self.extra { object.insert(key.clone(), value.clone()); } },
-                )
-            } else {
-                (
-                    quote! {},
-                    quote! { ::specgate_runtime::only_known_at(field, object, &[#(#wires),*])?; },
-                    quote! {},
-                    quote! {},
-                )
-            };
-            quote! {
-                #[doc = #doc]
-                #[derive(Debug, Clone, PartialEq)]
-                pub struct #ident {
-                    #(#declared,)*
-                    #extra_field
-                }
-                impl ::specgate_runtime::FromArg for #ident {
-                    const EXPECTED: &'static str = "object";
-                    fn from_arg(field: &str, value: &::serde_json::Value) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-                        let object = ::specgate_runtime::object_at(field, value)?;
-                        #check
-                        ::std::result::Result::Ok(Self {
-                            #(#names: #parses,)*
-                            #extra_parse
-                        })
-                    }
-                }
-                impl ::specgate_runtime::ToJson for #ident {
-                    fn to_json(&self) -> ::serde_json::Value {
-                        let mut object = ::serde_json::Map::new();
-                        #(#writes)*
-                        #extra_write
-                        ::serde_json::Value::Object(object)
-                    }
-                }
-                #query
+            struct_items(&ident, &doc, query, fields, *open, types)
+        }
+        TypeKind::Union { variants } => union_items(&ident, &doc, query, variants, types),
+    }
+}
+
+/// A string enum: the Rust enum, its parser from the listed values and its writer.
+fn enum_items(ident: &Ident, doc: &str, values: &[String]) -> TokenStream {
+    let variants: Vec<Ident> = enum_variant_names(values)
+        .iter()
+        .map(|v| format_ident!("{}", v))
+        .collect();
+    let doc_values = values.iter().map(|v| format!("`{v}`"));
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum #ident {
+            #(#[doc = #doc_values] #variants,)*
+        }
+        impl #ident {
+            /// Every value, as on the wire.
+            pub const VALUES: &'static [&'static str] = &[#(#values),*];
+            /// The value as on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { #(Self::#variants => #values,)* }
             }
         }
-        TypeKind::Union { variants } => {
-            let names: Vec<Ident> = variants
-                .iter()
-                .map(|v| format_ident!("{}", v.name))
-                .collect();
-            let declared = variants.iter().zip(&names).map(|(v, name)| {
-                let ty = boxed(rust_type(&v.ty, types), v.boxed);
-                quote! { #name(#ty) }
-            });
-            let expected: Vec<String> = variants
-                .iter()
-                .map(|v| match &v.matches {
-                    VariantMatch::Kind(kind) => kind.clone(),
-                    VariantMatch::Tag { value, .. } => value.clone(),
+        impl ::specgate_runtime::FromArg for #ident {
+            const EXPECTED: &'static str = "string";
+            fn from_arg(field: &str, value: &::serde_json::Value) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+                match value.as_str() {
+                    #(::std::option::Option::Some(#values) => ::std::result::Result::Ok(Self::#variants),)*
+                    ::std::option::Option::Some(other) => ::std::result::Result::Err(::specgate_runtime::not_allowed(field, other, Self::VALUES)),
+                    ::std::option::Option::None => ::std::result::Result::Err(::specgate_runtime::expected(field, "string", value)),
+                }
+            }
+        }
+        impl ::specgate_runtime::ToJson for #ident {
+            fn to_json(&self) -> ::serde_json::Value {
+                ::serde_json::Value::String(::std::string::String::from(self.as_str()))
+            }
+        }
+        impl ::specgate_runtime::QueryValue for #ident {
+            fn to_query(&self) -> ::std::string::String {
+                ::std::string::String::from(self.as_str())
+            }
+        }
+    }
+}
+
+/// A struct: its fields, its parser (refusing undeclared members unless it is `open`) and
+/// its writer.
+fn struct_items(
+    ident: &Ident,
+    doc: &str,
+    query: Option<TokenStream>,
+    fields: &[FieldIr],
+    open: bool,
+    types: &[TypeIr],
+) -> TokenStream {
+    let names: Vec<Ident> = fields
+        .iter()
+        .map(|f| Ident::new(&f.rust, Span::call_site()))
+        .collect();
+    let wires: Vec<&String> = fields.iter().map(|f| &f.wire).collect();
+    let declared = fields.iter().zip(&names).map(|(f, name)| {
+        let ty = nested_type_tokens(f, types);
+        let doc = format!("`{}`", f.wire);
+        quote! { #[doc = #doc] pub #name: #ty }
+    });
+    let parses = fields.iter().map(|f| {
+        let wire = &f.wire;
+        let ty = boxed(rust_type(&f.ty, types), f.boxed);
+        if f.required && !f.nullable {
+            quote! { ::specgate_runtime::required_at::<#ty>(field, object, #wire)? }
+        } else if f.nullable {
+            quote! { ::specgate_runtime::nullable_at::<#ty>(field, object, #wire)? }
+        } else {
+            quote! { ::specgate_runtime::optional_at::<#ty>(field, object, #wire)? }
+        }
+    });
+    let writes = fields.iter().zip(&names).map(|(f, name)| {
+        let wire = &f.wire;
+        if f.required && !f.nullable {
+            quote! { ::specgate_runtime::put(&mut object, #wire, &self.#name); }
+        } else {
+            quote! { ::specgate_runtime::put_optional(&mut object, #wire, &self.#name); }
+        }
+    });
+    let (extra_field, check, extra_parse, extra_write) = if open {
+        (
+            quote! {
+                /// Fields the schema does not name, which it allows; sent as given.
+                pub extra: ::specgate_runtime::Args,
+            },
+            quote! {},
+            quote! { extra: ::specgate_runtime::extra_fields(object, &[#(#wires),*]), },
+            quote! { for (key, value) in &self.extra { object.insert(key.clone(), value.clone()); } },
+        )
+    } else {
+        (
+            quote! {},
+            quote! { ::specgate_runtime::only_known_at(field, object, &[#(#wires),*])?; },
+            quote! {},
+            quote! {},
+        )
+    };
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct #ident {
+            #(#declared,)*
+            #extra_field
+        }
+        impl ::specgate_runtime::FromArg for #ident {
+            const EXPECTED: &'static str = "object";
+            fn from_arg(field: &str, value: &::serde_json::Value) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+                let object = ::specgate_runtime::object_at(field, value)?;
+                #check
+                ::std::result::Result::Ok(Self {
+                    #(#names: #parses,)*
+                    #extra_parse
                 })
-                .collect();
-            let tag_property = variants.iter().find_map(|v| match &v.matches {
-                VariantMatch::Tag { property, .. } => Some(property.clone()),
-                VariantMatch::Kind(_) => None,
-            });
-            // A whole number matches both `integer` and `number`: the integer arm goes first.
-            let mut ordered: Vec<(&VariantIr, &Ident)> = variants.iter().zip(&names).collect();
-            ordered.sort_by_key(|(v, _)| v.matches != VariantMatch::Kind("integer".to_owned()));
-            let arms = ordered.into_iter().map(|(v, name)| {
-                let ty = boxed(rust_type(&v.ty, types), v.boxed);
-                let pattern = match &v.matches {
-                    VariantMatch::Kind(kind) => match kind.as_str() {
-                        "string" => quote! { ::serde_json::Value::String(_) },
-                        "integer" => quote! { ::serde_json::Value::Number(n) if n.is_i64() || n.is_u64() },
-                        "number" => quote! { ::serde_json::Value::Number(_) },
-                        "boolean" => quote! { ::serde_json::Value::Bool(_) },
-                        "array" => quote! { ::serde_json::Value::Array(_) },
-                        _ => quote! { ::serde_json::Value::Object(_) },
-                    },
-                    VariantMatch::Tag { value, .. } => quote! { ::std::option::Option::Some(#value) },
-                };
-                quote! { #pattern => <#ty as ::specgate_runtime::FromArg>::from_arg(field, value).map(Self::#name), }
-            });
-            let parse = match tag_property {
-                None => {
-                    let wanted = expected.join(" or ");
-                    quote! {
-                        match value {
-                            #(#arms)*
-                            _ => ::std::result::Result::Err(::specgate_runtime::expected(field, #wanted, value)),
-                        }
-                    }
-                }
-                Some(property) => quote! {
-                    let object = ::specgate_runtime::object_at(field, value)?;
-                    let tag_field = ::specgate_runtime::nested(field, #property);
-                    match object.get(#property).and_then(::serde_json::Value::as_str) {
-                        #(#arms)*
-                        ::std::option::Option::Some(other) => ::std::result::Result::Err(::specgate_runtime::not_allowed(&tag_field, other, &[#(#expected),*])),
-                        ::std::option::Option::None => ::std::result::Result::Err(::specgate_runtime::expected(&tag_field, "string", object.get(#property).unwrap_or(&::serde_json::Value::Null))),
-                    }
-                },
-            };
-            quote! {
-                #[doc = #doc]
-                #[derive(Debug, Clone, PartialEq)]
-                pub enum #ident {
-                    #(#declared,)*
-                }
-                impl ::specgate_runtime::FromArg for #ident {
-                    const EXPECTED: &'static str = "one of its variants";
-                    fn from_arg(field: &str, value: &::serde_json::Value) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
-                        #parse
-                    }
-                }
-                impl ::specgate_runtime::ToJson for #ident {
-                    fn to_json(&self) -> ::serde_json::Value {
-                        match self { #(Self::#names(value) => ::specgate_runtime::ToJson::to_json(value),)* }
-                    }
-                }
-                #query
             }
         }
+        impl ::specgate_runtime::ToJson for #ident {
+            fn to_json(&self) -> ::serde_json::Value {
+                let mut object = ::serde_json::Map::new();
+                #(#writes)*
+                #extra_write
+                ::serde_json::Value::Object(object)
+            }
+        }
+        #query
+    }
+}
+
+/// A union: one variant per branch, the parser that tells them apart, and its writer.
+fn union_items(
+    ident: &Ident,
+    doc: &str,
+    query: Option<TokenStream>,
+    variants: &[VariantIr],
+    types: &[TypeIr],
+) -> TokenStream {
+    let names: Vec<Ident> = variants
+        .iter()
+        .map(|v| format_ident!("{}", v.name))
+        .collect();
+    let declared = variants.iter().zip(&names).map(|(v, name)| {
+        let ty = boxed(rust_type(&v.ty, types), v.boxed);
+        quote! { #name(#ty) }
+    });
+    let expected: Vec<String> = variants
+        .iter()
+        .map(|v| match &v.matches {
+            VariantMatch::Kind(kind) => kind.clone(),
+            VariantMatch::Tag { value, .. } => value.clone(),
+        })
+        .collect();
+    let tag_property = variants.iter().find_map(|v| match &v.matches {
+        VariantMatch::Tag { property, .. } => Some(property.clone()),
+        VariantMatch::Kind(_) => None,
+    });
+    // A whole number matches both `integer` and `number`: the integer arm goes first.
+    let mut ordered: Vec<(&VariantIr, &Ident)> = variants.iter().zip(&names).collect();
+    ordered.sort_by_key(|(v, _)| v.matches != VariantMatch::Kind("integer".to_owned()));
+    let arms = ordered.into_iter().map(|(v, name)| {
+            let ty = boxed(rust_type(&v.ty, types), v.boxed);
+            let pattern = match &v.matches {
+                VariantMatch::Kind(kind) => match kind.as_str() {
+                    "string" => quote! { ::serde_json::Value::String(_) },
+                    "integer" => quote! { ::serde_json::Value::Number(n) if n.is_i64() || n.is_u64() },
+                    "number" => quote! { ::serde_json::Value::Number(_) },
+                    "boolean" => quote! { ::serde_json::Value::Bool(_) },
+                    "array" => quote! { ::serde_json::Value::Array(_) },
+                    _ => quote! { ::serde_json::Value::Object(_) },
+                },
+                VariantMatch::Tag { value, .. } => quote! { ::std::option::Option::Some(#value) },
+            };
+            quote! { #pattern => <#ty as ::specgate_runtime::FromArg>::from_arg(field, value).map(Self::#name), }
+        });
+    let parse = match tag_property {
+        None => {
+            let wanted = expected.join(" or ");
+            quote! {
+                match value {
+                    #(#arms)*
+                    _ => ::std::result::Result::Err(::specgate_runtime::expected(field, #wanted, value)),
+                }
+            }
+        }
+        Some(property) => quote! {
+            let object = ::specgate_runtime::object_at(field, value)?;
+            let tag_field = ::specgate_runtime::nested(field, #property);
+            match object.get(#property).and_then(::serde_json::Value::as_str) {
+                #(#arms)*
+                ::std::option::Option::Some(other) => ::std::result::Result::Err(::specgate_runtime::not_allowed(&tag_field, other, &[#(#expected),*])),
+                ::std::option::Option::None => ::std::result::Result::Err(::specgate_runtime::expected(&tag_field, "string", object.get(#property).unwrap_or(&::serde_json::Value::Null))),
+            }
+        },
+    };
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum #ident {
+            #(#declared,)*
+        }
+        impl ::specgate_runtime::FromArg for #ident {
+            const EXPECTED: &'static str = "one of its variants";
+            fn from_arg(field: &str, value: &::serde_json::Value) -> ::std::result::Result<Self, ::specgate_runtime::ArgError> {
+                #parse
+            }
+        }
+        impl ::specgate_runtime::ToJson for #ident {
+            fn to_json(&self) -> ::serde_json::Value {
+                match self { #(Self::#names(value) => ::specgate_runtime::ToJson::to_json(value),)* }
+            }
+        }
+        #query
     }
 }
 
