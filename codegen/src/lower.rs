@@ -728,6 +728,262 @@ impl Lowerer<'_, '_, '_> {
         );
     }
 
+    /// An operation's parameters, path-level ones first and overridden by operation-level
+    /// ones; `None` (with a diagnostic) when one makes the operation unusable.
+    fn openapi_params(
+        &mut self,
+        doc: &Document<'_>,
+        op: &OpenApiOp<'_>,
+        root: RootId,
+        endpoint: &str,
+    ) -> Option<Vec<RawParam>> {
+        let mut raw: Vec<RawParam> = Vec::new();
+        let mut declared: Vec<&Value> = Vec::new();
+        for list in [op.path_item.get("parameters"), op.op.get("parameters")] {
+            if let Some(Value::Array(items)) = list {
+                declared.extend(items.iter());
+            }
+        }
+        for (index, param) in declared.into_iter().enumerate() {
+            let param = match self.arena.deref(root, param) {
+                Ok(param) => param,
+                Err(error) => {
+                    self.skip(
+                        doc,
+                        "schema::invalid",
+                        &format!("{}/parameters/{index}", op.pointer),
+                        format!("{endpoint}: {error}"),
+                        "fix the reference; the operation was skipped",
+                    );
+                    return None;
+                }
+            };
+            let (Some(name), Some(location)) = (
+                param.get("name").and_then(Value::as_str),
+                param.get("in").and_then(Value::as_str),
+            ) else {
+                self.skip(
+                    doc,
+                    "openapi::bad-parameter",
+                    &format!("{}/parameters/{index}", op.pointer),
+                    format!("{endpoint}: parameter without `name` or `in`"),
+                    "every parameter needs `name` and `in`; the operation was skipped",
+                );
+                return None;
+            };
+            let location = match location {
+                "path" => Location::Path,
+                "query" => Location::Query,
+                "header" if MANAGED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) => {
+                    continue;
+                }
+                "header" => Location::Header,
+                other => {
+                    let required = param.get("required").and_then(Value::as_bool) == Some(true);
+                    let message =
+                        format!("{endpoint}: `{other}` parameter `{name}` is not supported");
+                    if required {
+                        self.skip(
+                            doc,
+                            "openapi::unsupported-parameter",
+                            &op.pointer,
+                            message,
+                            "the parameter is required, so the operation was skipped",
+                        );
+                        return None;
+                    }
+                    self.skip(
+                        doc,
+                        "openapi::unsupported-parameter",
+                        &op.pointer,
+                        message,
+                        "the optional parameter was left out of the tool",
+                    );
+                    continue;
+                }
+            };
+            let mut param_schema = match param.get("schema") {
+                Some(s) => match self.arena.normalize(root, s) {
+                    Ok(s) => s,
+                    Err(error) => {
+                        self.skip(
+                            doc,
+                            "schema::invalid",
+                            &format!("{}/parameters/{index}/schema", op.pointer),
+                            format!("{endpoint}: parameter `{name}`: {error}"),
+                            "fix the schema; the operation was skipped",
+                        );
+                        return None;
+                    }
+                },
+                None => json!({"type": "string"}),
+            };
+            if let (Some(text), Value::Object(object)) = (
+                param.get("description").and_then(Value::as_str),
+                &mut param_schema,
+            ) {
+                object.entry("description").or_insert_with(|| json!(text));
+            }
+            // Operation-level parameters override path-level ones with the same name and location.
+            raw.retain(|existing| !(existing.wire_name == name && existing.location == location));
+            raw.push(RawParam {
+                arg_name: None,
+                wire_name: name.to_owned(),
+                location,
+                required: location == Location::Path
+                    || param.get("required").and_then(Value::as_bool) == Some(true),
+                explode: param
+                    .get("explode")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true),
+                schema: param_schema,
+            });
+        }
+        Some(raw)
+    }
+
+    /// An overlay's query parameters, added to (or replacing) the operation's; `false` (with a
+    /// diagnostic) when one's schema is unusable.
+    fn overlay_query(
+        &mut self,
+        o: &Overlay<'_>,
+        root: RootId,
+        endpoint: &str,
+        raw: &mut Vec<RawParam>,
+    ) -> bool {
+        for (name, schema) in &o.doc.query {
+            let mut schema = schema.clone();
+            let required = schema
+                .get("required")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if let Value::Object(object) = &mut schema {
+                object.remove("required");
+            }
+            let schema = match self.arena.normalize(root, &schema) {
+                Ok(schema) => schema,
+                Err(error) => {
+                    self.skip(
+                        o.doc_file,
+                        "schema::invalid",
+                        &format!("{}/query/{}", o.pointer, pointer_segment(name)),
+                        format!("{endpoint}: overlay query parameter `{name}`: {error}"),
+                        "fix the schema; the tool was skipped",
+                    );
+                    return false;
+                }
+            };
+            raw.retain(|existing| {
+                !(existing.wire_name == *name && existing.location == Location::Query)
+            });
+            raw.push(RawParam {
+                arg_name: None,
+                wire_name: name.clone(),
+                location: Location::Query,
+                required,
+                schema,
+                explode: true,
+            });
+        }
+        true
+    }
+
+    /// The request body (the overlay's, else the operation's first supported media type), its
+    /// content type and how it goes on the wire; `None` (with a diagnostic) when it is unusable.
+    fn request_body(
+        &mut self,
+        doc: &Document<'_>,
+        op: &OpenApiOp<'_>,
+        overlay: Option<&Overlay<'_>>,
+        root: RootId,
+        endpoint: &str,
+    ) -> Option<RequestBody> {
+        let mut content_type = "application/json".to_owned();
+        let mut body_kind = BodyKindIr::Json;
+        let mut body = None;
+        if let Some(override_body) = overlay.and_then(|o| o.doc.body.as_ref()) {
+            match self.arena.normalize(root, override_body) {
+                Ok(schema) => body = Some((schema, true)),
+                Err(error) => {
+                    self.skip(
+                        doc,
+                        "schema::invalid",
+                        &op.pointer,
+                        format!("{endpoint}: overlay body: {error}"),
+                        "fix the schema; the operation was skipped",
+                    );
+                    return None;
+                }
+            }
+        } else if let Some(request_body) = op.op.get("requestBody") {
+            let request_body = match self.arena.deref(root, request_body) {
+                Ok(rb) => rb,
+                Err(error) => {
+                    self.skip(
+                        doc,
+                        "schema::invalid",
+                        &format!("{}/requestBody", op.pointer),
+                        format!("{endpoint}: {error}"),
+                        "fix the reference; the operation was skipped",
+                    );
+                    return None;
+                }
+            };
+            let required = request_body.get("required").and_then(Value::as_bool) == Some(true);
+            let content = request_body.get("content").and_then(Value::as_object);
+            let chosen = content.and_then(|content| {
+                let mut types: Vec<&String> = content.keys().collect();
+                types.sort_by_key(|t| (BodyKindIr::rank(t), t.as_str()));
+                types.first().map(|t| ((*t).clone(), content.get(*t)))
+            });
+            if let Some((media, media_object)) = chosen {
+                let Some(kind) = BodyKindIr::for_media(&media) else {
+                    self.skip(
+                        doc,
+                        "openapi::unsupported-media-type",
+                        &format!("{}/requestBody", op.pointer),
+                        format!("{endpoint}: request body type `{media}` is not supported"),
+                        "JSON, form, text, XML and binary bodies are supported, multipart is not; the operation was skipped",
+                    );
+                    return None;
+                };
+                let schema = match &kind {
+                    BodyKindIr::Text => {
+                        json!({"type": "string", "description": format!("The request body, sent as `{media}`.")})
+                    }
+                    BodyKindIr::Binary => {
+                        json!({"type": "string", "contentEncoding": "base64", "description": format!("The request body, base64-encoded; it is sent decoded, as `{media}`.")})
+                    }
+                    BodyKindIr::Json | BodyKindIr::Form { .. } => media_object
+                        .and_then(|m| m.get("schema"))
+                        .cloned()
+                        .unwrap_or_else(|| json!({})),
+                };
+                match self.arena.normalize(root, &schema) {
+                    Ok(schema) => body = Some((schema, required)),
+                    Err(error) => {
+                        self.skip(
+                            doc,
+                            "schema::invalid",
+                            &format!("{}/requestBody", op.pointer),
+                            format!("{endpoint}: body: {error}"),
+                            "fix the schema; the operation was skipped",
+                        );
+                        return None;
+                    }
+                }
+                body_kind = match kind {
+                    BodyKindIr::Form { .. } => BodyKindIr::Form {
+                        deep: deep_object_properties(media_object),
+                    },
+                    other => other,
+                };
+                content_type = media;
+            }
+        }
+        Some((body, content_type, body_kind))
+    }
+
     #[allow(clippy::too_many_arguments)] // shared by overlay and derived tools
     fn openapi_tool_with(
         &mut self,
@@ -758,227 +1014,19 @@ impl Lowerer<'_, '_, '_> {
         let Some(root) = self.openapi_root else {
             return;
         };
-        let mut raw: Vec<RawParam> = Vec::new();
-        let mut declared: Vec<&Value> = Vec::new();
-        for list in [op.path_item.get("parameters"), op.op.get("parameters")] {
-            if let Some(Value::Array(items)) = list {
-                declared.extend(items.iter());
-            }
+        let Some(mut raw) = self.openapi_params(doc, op, root, &endpoint) else {
+            return;
+        };
+        if let Some(o) = overlay
+            && !self.overlay_query(o, root, &endpoint, &mut raw)
+        {
+            return;
         }
-        for (index, param) in declared.into_iter().enumerate() {
-            let param = match self.arena.deref(root, param) {
-                Ok(param) => param,
-                Err(error) => {
-                    self.skip(
-                        doc,
-                        "schema::invalid",
-                        &format!("{}/parameters/{index}", op.pointer),
-                        format!("{endpoint}: {error}"),
-                        "fix the reference; the operation was skipped",
-                    );
-                    return;
-                }
-            };
-            let (Some(name), Some(location)) = (
-                param.get("name").and_then(Value::as_str),
-                param.get("in").and_then(Value::as_str),
-            ) else {
-                self.skip(
-                    doc,
-                    "openapi::bad-parameter",
-                    &format!("{}/parameters/{index}", op.pointer),
-                    format!("{endpoint}: parameter without `name` or `in`"),
-                    "every parameter needs `name` and `in`; the operation was skipped",
-                );
-                return;
-            };
-            let location = match location {
-                "path" => Location::Path,
-                "query" => Location::Query,
-                "header" if MANAGED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) => {
-                    continue;
-                }
-                "header" => Location::Header,
-                other => {
-                    let required = param.get("required").and_then(Value::as_bool) == Some(true);
-                    let message =
-                        format!("{endpoint}: `{other}` parameter `{name}` is not supported");
-                    if required {
-                        self.skip(
-                            doc,
-                            "openapi::unsupported-parameter",
-                            &op.pointer,
-                            message,
-                            "the parameter is required, so the operation was skipped",
-                        );
-                        return;
-                    }
-                    self.skip(
-                        doc,
-                        "openapi::unsupported-parameter",
-                        &op.pointer,
-                        message,
-                        "the optional parameter was left out of the tool",
-                    );
-                    continue;
-                }
-            };
-            let mut param_schema = match param.get("schema") {
-                Some(s) => match self.arena.normalize(root, s) {
-                    Ok(s) => s,
-                    Err(error) => {
-                        self.skip(
-                            doc,
-                            "schema::invalid",
-                            &format!("{}/parameters/{index}/schema", op.pointer),
-                            format!("{endpoint}: parameter `{name}`: {error}"),
-                            "fix the schema; the operation was skipped",
-                        );
-                        return;
-                    }
-                },
-                None => json!({"type": "string"}),
-            };
-            if let (Some(text), Value::Object(object)) = (
-                param.get("description").and_then(Value::as_str),
-                &mut param_schema,
-            ) {
-                object.entry("description").or_insert_with(|| json!(text));
-            }
-            // Operation-level parameters override path-level ones with the same name and location.
-            raw.retain(|existing| !(existing.wire_name == name && existing.location == location));
-            raw.push(RawParam {
-                arg_name: None,
-                wire_name: name.to_owned(),
-                location,
-                required: location == Location::Path
-                    || param.get("required").and_then(Value::as_bool) == Some(true),
-                explode: param
-                    .get("explode")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true),
-                schema: param_schema,
-            });
-        }
-        if let Some(o) = overlay {
-            for (name, schema) in &o.doc.query {
-                let mut schema = schema.clone();
-                let required = schema
-                    .get("required")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                if let Value::Object(object) = &mut schema {
-                    object.remove("required");
-                }
-                let schema = match self.arena.normalize(root, &schema) {
-                    Ok(schema) => schema,
-                    Err(error) => {
-                        self.skip(
-                            o.doc_file,
-                            "schema::invalid",
-                            &format!("{}/query/{}", o.pointer, pointer_segment(name)),
-                            format!("{endpoint}: overlay query parameter `{name}`: {error}"),
-                            "fix the schema; the tool was skipped",
-                        );
-                        return;
-                    }
-                };
-                raw.retain(|existing| {
-                    !(existing.wire_name == *name && existing.location == Location::Query)
-                });
-                raw.push(RawParam {
-                    arg_name: None,
-                    wire_name: name.clone(),
-                    location: Location::Query,
-                    required,
-                    schema,
-                    explode: true,
-                });
-            }
-        }
-        let mut content_type = "application/json".to_owned();
-        let mut body_kind = BodyKindIr::Json;
-        let mut body = None;
-        if let Some(override_body) = overlay.and_then(|o| o.doc.body.as_ref()) {
-            match self.arena.normalize(root, override_body) {
-                Ok(schema) => body = Some((schema, true)),
-                Err(error) => {
-                    self.skip(
-                        doc,
-                        "schema::invalid",
-                        &op.pointer,
-                        format!("{endpoint}: overlay body: {error}"),
-                        "fix the schema; the operation was skipped",
-                    );
-                    return;
-                }
-            }
-        } else if let Some(request_body) = op.op.get("requestBody") {
-            let request_body = match self.arena.deref(root, request_body) {
-                Ok(rb) => rb,
-                Err(error) => {
-                    self.skip(
-                        doc,
-                        "schema::invalid",
-                        &format!("{}/requestBody", op.pointer),
-                        format!("{endpoint}: {error}"),
-                        "fix the reference; the operation was skipped",
-                    );
-                    return;
-                }
-            };
-            let required = request_body.get("required").and_then(Value::as_bool) == Some(true);
-            let content = request_body.get("content").and_then(Value::as_object);
-            let chosen = content.and_then(|content| {
-                let mut types: Vec<&String> = content.keys().collect();
-                types.sort_by_key(|t| (BodyKindIr::rank(t), t.as_str()));
-                types.first().map(|t| ((*t).clone(), content.get(*t)))
-            });
-            if let Some((media, media_object)) = chosen {
-                let Some(kind) = BodyKindIr::for_media(&media) else {
-                    self.skip(
-                        doc,
-                        "openapi::unsupported-media-type",
-                        &format!("{}/requestBody", op.pointer),
-                        format!("{endpoint}: request body type `{media}` is not supported"),
-                        "JSON, form, text, XML and binary bodies are supported, multipart is not; the operation was skipped",
-                    );
-                    return;
-                };
-                let schema = match &kind {
-                    BodyKindIr::Text => {
-                        json!({"type": "string", "description": format!("The request body, sent as `{media}`.")})
-                    }
-                    BodyKindIr::Binary => {
-                        json!({"type": "string", "contentEncoding": "base64", "description": format!("The request body, base64-encoded; it is sent decoded, as `{media}`.")})
-                    }
-                    BodyKindIr::Json | BodyKindIr::Form { .. } => media_object
-                        .and_then(|m| m.get("schema"))
-                        .cloned()
-                        .unwrap_or_else(|| json!({})),
-                };
-                match self.arena.normalize(root, &schema) {
-                    Ok(schema) => body = Some((schema, required)),
-                    Err(error) => {
-                        self.skip(
-                            doc,
-                            "schema::invalid",
-                            &format!("{}/requestBody", op.pointer),
-                            format!("{endpoint}: body: {error}"),
-                            "fix the schema; the operation was skipped",
-                        );
-                        return;
-                    }
-                }
-                body_kind = match kind {
-                    BodyKindIr::Form { .. } => BodyKindIr::Form {
-                        deep: deep_object_properties(media_object),
-                    },
-                    other => other,
-                };
-                content_type = media;
-            }
-        }
+        let Some((body, content_type, body_kind)) =
+            self.request_body(doc, op, overlay, root, &endpoint)
+        else {
+            return;
+        };
         let pointer = overlay.map_or(op.pointer.clone(), |o| o.pointer.to_owned());
         let report_doc = overlay.map_or(doc, |o| o.doc_file);
         self.lower_operation(
@@ -1541,6 +1589,10 @@ fn tool_description(parts: &Operation, paginated: bool) -> String {
     }
     description
 }
+
+/// A request body (its schema, and whether it is required), its content type and how it goes
+/// on the wire.
+type RequestBody = (Option<(Value, bool)>, String, BodyKindIr);
 
 /// A doc-spec parameter before normalization: name, location, required, schema, explode.
 type DocParam = (String, Location, bool, Value, bool);
