@@ -19,6 +19,13 @@ fn deletes(h: &common::Harness) -> usize {
         .count()
 }
 
+/// The text of a call's result.
+fn text(answer: &Value) -> &str {
+    answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+}
+
 fn form() -> Option<Value> {
     Some(json!({"form": {}}))
 }
@@ -86,12 +93,7 @@ async fn a_destructive_call_runs_only_after_the_person_accepts_exactly_it() {
     )
     .await;
     assert_eq!(changed["result"]["isError"], true, "{changed}");
-    assert!(
-        changed["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("different call")
-    );
+    assert!(text(&changed).contains("different call"));
     let elsewhere = post(
         &h,
         &other_url,
@@ -99,13 +101,7 @@ async fn a_destructive_call_runs_only_after_the_person_accepts_exactly_it() {
         None,
     )
     .await;
-    assert!(
-        elsewhere["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("different call"),
-        "{elsewhere}"
-    );
+    assert!(text(&elsewhere).contains("different call"), "{elsewhere}");
     let tampered = state.as_str().unwrap().replacen('A', "B", 1);
     let forged = post(
         &h,
@@ -119,13 +115,7 @@ async fn a_destructive_call_runs_only_after_the_person_accepts_exactly_it() {
         None,
     )
     .await;
-    assert!(
-        forged["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("not valid"),
-        "{forged}"
-    );
+    assert!(text(&forged).contains("not valid"), "{forged}");
     assert_eq!(deletes(&h), 0);
 
     // Accepted: exactly one request reaches the vendor.
@@ -147,13 +137,7 @@ async fn a_destructive_call_runs_only_after_the_person_accepts_exactly_it() {
         None,
     )
     .await;
-    assert!(
-        replayed["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("used already"),
-        "{replayed}"
-    );
+    assert!(text(&replayed).contains("used already"), "{replayed}");
     assert_eq!(deletes(&h), 1);
 
     // Declined and cancelled: the result says so, nothing sent.
@@ -174,13 +158,7 @@ async fn a_destructive_call_runs_only_after_the_person_accepts_exactly_it() {
         )
         .await;
         assert_eq!(ended["result"]["isError"], true, "{ended}");
-        assert!(
-            ended["result"]["content"][0]["text"]
-                .as_str()
-                .unwrap()
-                .contains(words),
-            "{ended}"
-        );
+        assert!(text(&ended).contains(words), "{ended}");
     }
     // An accept whose form was unticked runs nothing either.
     let asked = post(
@@ -201,13 +179,7 @@ async fn a_destructive_call_runs_only_after_the_person_accepts_exactly_it() {
         None,
     )
     .await;
-    assert!(
-        ended["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("declined"),
-        "{ended}"
-    );
+    assert!(text(&ended).contains("declined"), "{ended}");
     assert_eq!(deletes(&h), 1);
 
     // Reads are not held.
@@ -294,13 +266,7 @@ async fn a_confirmation_is_bound_to_the_credential() {
         Some(&bob),
     )
     .await;
-    assert!(
-        as_bob["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("different call"),
-        "{as_bob}"
-    );
+    assert!(text(&as_bob).contains("different call"), "{as_bob}");
     assert_eq!(deletes(&h), 0);
     // Still usable by the credential it was asked for.
     let as_alice = post(
@@ -329,7 +295,7 @@ async fn clients_that_cannot_ask_get_the_servers_fallback() {
     // no elicitation: refused in words, nothing sent.
     let old = h.call(&refusing, DELETE, json!({"id": "ord_1"})).await;
     assert_eq!(old["result"]["isError"], true, "{old}");
-    let text = old["result"]["content"][0]["text"].as_str().unwrap();
+    let text = text(&old);
     assert!(
         text.contains("needs a person's confirmation") && text.contains("2026-07-28"),
         "{text}"
@@ -446,7 +412,7 @@ async fn an_expired_confirmation_runs_nothing() {
         None,
     )
     .await;
-    let text = late["result"]["content"][0]["text"].as_str().unwrap();
+    let text = text(&late);
     assert!(text.contains("expired"), "{late}");
     assert_eq!(deletes(&h), 0);
 }

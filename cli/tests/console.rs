@@ -641,13 +641,13 @@ impl<'a> Console<'a> {
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
-        let response = self
-            .http
-            .get(format!("{}/console{path}", self.h.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap();
+        let request = self.http.get(format!("{}/console{path}", self.h.base));
+        Self::send(request.header("cookie", &self.cookie)).await
+    }
+
+    /// The status, and the redirect's target or else the page.
+    async fn send(request: reqwest::RequestBuilder) -> (u16, String) {
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let location = response
             .headers()
@@ -661,21 +661,8 @@ impl<'a> Console<'a> {
     async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
         let mut form = vec![("csrf", self.csrf.as_str())];
         form.extend_from_slice(fields);
-        let response = self
-            .http
-            .post(format!("{}/console{path}", self.h.base))
-            .header("cookie", &self.cookie)
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        let body = response.text().await.unwrap();
-        (status, location.unwrap_or(body))
+        let request = self.http.post(format!("{}/console{path}", self.h.base));
+        Self::send(request.header("cookie", &self.cookie).form(&form)).await
     }
 }
 
