@@ -19,6 +19,19 @@ fn deletes(h: &common::Harness) -> usize {
         .count()
 }
 
+/// What a client process printed, as JSON; it must succeed (`what` names it in the failure).
+async fn printed_json(mut client: std::process::Command, what: String) -> Value {
+    let output = tokio::task::spawn_blocking(move || client.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// The text of a call's result.
 fn text(answer: &Value) -> &str {
     answer["result"]["content"][0]["text"]
@@ -543,26 +556,16 @@ async fn the_official_python_client_confirms_declines_and_is_refused_where_it_ca
     let run = |target: Vec<String>, mode: &'static str, action: &'static str| {
         let python = python.clone();
         async move {
-            let output = tokio::task::spawn_blocking(move || {
-                std::process::Command::new(&python)
-                    .arg(common::scripts().join("mcp_confirm_client.py"))
-                    .args(&target)
-                    .args([mode, action])
-                    .env(
-                        "SPECGATE_SECRET_KEY",
-                        base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
-                    )
-                    .output()
-                    .unwrap()
-            })
-            .await
-            .unwrap();
-            assert!(
-                output.status.success(),
-                "{mode} {action}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            serde_json::from_slice::<Value>(&output.stdout).unwrap()
+            let mut client = std::process::Command::new(&python);
+            client
+                .arg(common::scripts().join("mcp_confirm_client.py"))
+                .args(&target)
+                .args([mode, action])
+                .env(
+                    "SPECGATE_SECRET_KEY",
+                    base64::engine::general_purpose::STANDARD.encode([9u8; 32]),
+                );
+            printed_json(client, format!("{mode} {action}")).await
         }
     };
     let http = || vec![url.clone()];
@@ -630,21 +633,11 @@ async fn the_official_typescript_client_confirms_and_declines() {
     let run = |action: &'static str| {
         let (node, url) = (node.clone(), url.clone());
         async move {
-            let output = tokio::task::spawn_blocking(move || {
-                std::process::Command::new(&node)
-                    .arg(common::scripts().join("mcp-confirm-client.mjs"))
-                    .args([url.as_str(), action])
-                    .output()
-                    .unwrap()
-            })
-            .await
-            .unwrap();
-            assert!(
-                output.status.success(),
-                "{action}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            serde_json::from_slice::<Value>(&output.stdout).unwrap()
+            let mut client = std::process::Command::new(&node);
+            client
+                .arg(common::scripts().join("mcp-confirm-client.mjs"))
+                .args([url.as_str(), action]);
+            printed_json(client, action.to_owned()).await
         }
     };
     let accepted = run("accept").await;
