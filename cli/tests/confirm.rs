@@ -32,6 +32,34 @@ async fn printed_json(mut client: std::process::Command, what: String) -> Value 
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The first call of a `DELETE` of `target`, from a client that can answer a form.
+async fn ask(h: &common::Harness, url: &str, target: &Value) -> Value {
+    post(
+        h,
+        url,
+        &call_2026(DELETE, target.clone(), form(), None),
+        None,
+    )
+    .await
+}
+
+/// The retry of a `DELETE` of `target` with the person's `action` and the question's `state`.
+async fn retry(
+    h: &common::Harness,
+    url: &str,
+    target: &Value,
+    state: &Value,
+    action: &str,
+) -> Value {
+    post(
+        h,
+        url,
+        &call_2026(DELETE, target.clone(), form(), answered(state, action)),
+        None,
+    )
+    .await
+}
+
 /// The text of a call's result.
 fn text(answer: &Value) -> &str {
     answer["result"]["content"][0]["text"]
@@ -59,13 +87,7 @@ async fn a_destructive_call_runs_only_after_the_person_accepts_exactly_it() {
     let target = json!({"id": "ord_123"});
 
     // The first call asks: a form whose message says what will happen, and a sealed state.
-    let asked = post(
-        &h,
-        &url,
-        &call_2026(DELETE, target.clone(), form(), None),
-        None,
-    )
-    .await;
+    let asked = ask(&h, &url, &target).await;
     let result = &asked["result"];
     assert_eq!(result["resultType"], "input_required", "{asked}");
     let question = &result["inputRequests"]["confirm"];
@@ -107,13 +129,7 @@ async fn a_destructive_call_runs_only_after_the_person_accepts_exactly_it() {
     .await;
     assert_eq!(changed["result"]["isError"], true, "{changed}");
     assert!(text(&changed).contains("different call"));
-    let elsewhere = post(
-        &h,
-        &other_url,
-        &call_2026(DELETE, target.clone(), form(), answered(&state, "accept")),
-        None,
-    )
-    .await;
+    let elsewhere = retry(&h, &other_url, &target, &state, "accept").await;
     assert!(text(&elsewhere).contains("different call"), "{elsewhere}");
     let tampered = state.as_str().unwrap().replacen('A', "B", 1);
     let forged = post(
@@ -132,55 +148,25 @@ async fn a_destructive_call_runs_only_after_the_person_accepts_exactly_it() {
     assert_eq!(deletes(&h), 0);
 
     // Accepted: exactly one request reaches the vendor.
-    let done = post(
-        &h,
-        &url,
-        &call_2026(DELETE, target.clone(), form(), answered(&state, "accept")),
-        None,
-    )
-    .await;
+    let done = retry(&h, &url, &target, &state, "accept").await;
     assert_eq!(done["result"]["isError"], false, "{done}");
     assert_eq!(deletes(&h), 1);
 
     // The same state again: replayed, refused.
-    let replayed = post(
-        &h,
-        &url,
-        &call_2026(DELETE, target.clone(), form(), answered(&state, "accept")),
-        None,
-    )
-    .await;
+    let replayed = retry(&h, &url, &target, &state, "accept").await;
     assert!(text(&replayed).contains("used already"), "{replayed}");
     assert_eq!(deletes(&h), 1);
 
     // Declined and cancelled: the result says so, nothing sent.
     for (action, words) in [("decline", "declined"), ("cancel", "dismissed")] {
-        let asked = post(
-            &h,
-            &url,
-            &call_2026(DELETE, target.clone(), form(), None),
-            None,
-        )
-        .await;
+        let asked = ask(&h, &url, &target).await;
         let state = asked["result"]["requestState"].clone();
-        let ended = post(
-            &h,
-            &url,
-            &call_2026(DELETE, target.clone(), form(), answered(&state, action)),
-            None,
-        )
-        .await;
+        let ended = retry(&h, &url, &target, &state, action).await;
         assert_eq!(ended["result"]["isError"], true, "{ended}");
         assert!(text(&ended).contains(words), "{ended}");
     }
     // An accept whose form was unticked runs nothing either.
-    let asked = post(
-        &h,
-        &url,
-        &call_2026(DELETE, target.clone(), form(), None),
-        None,
-    )
-    .await;
+    let asked = ask(&h, &url, &target).await;
     let unticked = Some(json!({
         "requestState": asked["result"]["requestState"],
         "inputResponses": {"confirm": {"action": "accept", "content": {"confirm": false}}},
@@ -816,23 +802,11 @@ async fn the_portable_profile_confirms_the_same_calls() {
     let (_, url) = h.server(&account, json!({"confirm": "destructive"})).await;
     let portable = format!("{url}/portable");
     let target = json!({"id": "ord_9"});
-    let asked = post(
-        &h,
-        &portable,
-        &call_2026(DELETE, target.clone(), form(), None),
-        None,
-    )
-    .await;
+    let asked = ask(&h, &portable, &target).await;
     assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
     let state = asked["result"]["requestState"].clone();
     assert_eq!(deletes(&h), 0);
-    let done = post(
-        &h,
-        &portable,
-        &call_2026(DELETE, target, form(), answered(&state, "accept")),
-        None,
-    )
-    .await;
+    let done = retry(&h, &portable, &target, &state, "accept").await;
     assert_eq!(done["result"]["isError"], false, "{done}");
     assert_eq!(deletes(&h), 1);
 }
