@@ -14,6 +14,7 @@ mod emit;
 mod ir;
 mod lower;
 mod naming;
+mod openapi;
 pub mod portable;
 mod rules;
 mod schema;

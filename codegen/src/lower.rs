@@ -22,6 +22,7 @@ use crate::ir::{
 };
 use crate::ir::{BodyKindIr, HttpMethodIr};
 use crate::naming;
+use crate::openapi::{Op, ParamIn, Spec};
 use crate::schema::{self, Expansion, RootId, SchemaArena};
 use crate::types::TypeSpace;
 
@@ -59,15 +60,6 @@ pub struct VendorDocs<'a> {
     pub sources: Vec<SourceFile>,
 }
 
-/// An operation found in an OpenAPI document.
-struct OpenApiOp<'v> {
-    path: String,
-    method: HttpMethodIr,
-    pointer: String,
-    op: &'v Value,
-    path_item: &'v Value,
-}
-
 /// Collects diagnostics with their file and line.
 pub struct Sink<'d> {
     /// Diagnostics so far.
@@ -85,19 +77,18 @@ impl Sink<'_> {
 pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<IntegrationIr> {
     let doc = vendor.doc.as_ref();
     let openapi = vendor.openapi.as_ref();
+    let spec = openapi.map(|o| Spec::read(&o.value));
     let spec_name = doc
         .map(|(_, d)| d.integration.name.clone())
         .unwrap_or_else(|| vendor.dir.to_owned());
     let slug = naming::integration_slug(&spec_name);
     let title = doc
         .and_then(|(_, d)| d.integration.title.clone())
-        .or_else(|| {
-            openapi.and_then(|o| o.value.pointer("/info/title")?.as_str().map(str::to_owned))
-        })
+        .or_else(|| spec.as_ref()?.title.map(str::to_owned))
         .unwrap_or_else(|| spec_name.clone());
     let base_url = doc
         .and_then(|(_, d)| d.integration.base_url.clone())
-        .or_else(|| openapi.and_then(openapi_base_url))
+        .or_else(|| spec.as_ref()?.base_url.clone())
         .unwrap_or_default();
     let pointer_file = doc.map(|(d, _)| d).or(openapi)?;
     if base_url.is_empty() || base_url.contains('{') || !base_url.contains("://") {
@@ -119,7 +110,10 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
     }
     let auth = match doc.and_then(|(_, d)| d.integration.auth.clone()) {
         Some(auth) => auth_from_doc(auth),
-        None => openapi.map_or(AuthIr::None, |o| openapi_auth(o, sink)),
+        None => match (openapi, &spec) {
+            (Some(o), Some(spec)) => openapi_auth(o, spec, sink),
+            _ => AuthIr::None,
+        },
     };
     let docspec_schemas = json!({
         "schemas": doc.map(|(_, d)| d.schemas.clone()).unwrap_or_default()
@@ -139,9 +133,13 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         types: TypeSpace::default(),
     };
     let default_pagination = doc.and_then(|(_, d)| d.integration.pagination.clone());
-    let ops: Vec<OpenApiOp<'_>> = openapi
-        .map(|o| openapi_operations(o, lowerer.sink))
-        .unwrap_or_default();
+    let ops: &[Op<'_>] = match (openapi, &spec) {
+        (Some(o), Some(spec)) => {
+            report_operations(o, spec, lowerer.sink);
+            &spec.operations
+        }
+        _ => &[],
+    };
     let mut used_ops = BTreeSet::new();
 
     if let Some((doc_file, spec)) = doc
@@ -149,7 +147,7 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
             doc_file,
             spec,
             openapi,
-            &ops,
+            ops,
             default_pagination.as_ref(),
             &mut used_ops,
         )
@@ -332,21 +330,6 @@ fn resolve_collisions(mut tools: Vec<ToolIr>, sink: &mut Sink<'_>) -> Vec<ToolIr
     }
     resolved.sort_by(|a, b| a.name.cmp(&b.name));
     resolved
-}
-
-/// The top-level properties a form body's `encoding` marks `style: deepObject`.
-fn deep_object_properties(media_object: Option<&Value>) -> Vec<String> {
-    let Some(encoding) = media_object
-        .and_then(|m| m.get("encoding"))
-        .and_then(Value::as_object)
-    else {
-        return Vec::new();
-    };
-    encoding
-        .iter()
-        .filter(|(_, e)| e.get("style").and_then(Value::as_str) == Some("deepObject"))
-        .map(|(name, _)| name.clone())
-        .collect()
 }
 
 fn previous_endpoint(tool: &ToolIr) -> String {
@@ -605,7 +588,7 @@ impl Lowerer<'_, '_, '_> {
         doc_file: &Document<'_>,
         spec: &DocSpec,
         openapi: Option<&Document<'_>>,
-        ops: &[OpenApiOp<'_>],
+        ops: &[Op<'_>],
         default_pagination: Option<&PaginationDoc>,
         used_ops: &mut BTreeSet<usize>,
     ) -> bool {
@@ -698,21 +681,21 @@ impl Lowerer<'_, '_, '_> {
         );
     }
 
-    fn derived_tool(&mut self, doc: &Document<'_>, op: &OpenApiOp<'_>, naming_rule: NamingDoc) {
-        let (resource, method) = resource_and_method(&op.path, op.method);
+    fn derived_tool(&mut self, doc: &Document<'_>, op: &Op<'_>, naming_rule: NamingDoc) {
+        let (resource, method) = resource_and_method(op.path, op.method);
         let name_override = match naming_rule {
             NamingDoc::Path => None,
-            NamingDoc::OperationId => op.op.get("operationId").and_then(Value::as_str).map(|id| {
+            NamingDoc::OperationId => op.operation_id.map(|id| {
                 naming::shorten(&format!("{}_{}", self.slug, naming::sanitize_snake(id)))
             }),
         };
-        let tags = string_list(op.op.get("tags"));
+        let tags = op.tags.clone();
         self.openapi_tool_with(doc, op, None, resource, method, tags, None, name_override);
     }
 
-    fn overlay_tool(&mut self, doc: &Document<'_>, op: &OpenApiOp<'_>, overlay: &Overlay<'_>) {
+    fn overlay_tool(&mut self, doc: &Document<'_>, op: &Op<'_>, overlay: &Overlay<'_>) {
         let tags = if overlay.tags.is_empty() {
-            string_list(op.op.get("tags"))
+            op.tags.clone()
         } else {
             overlay.tags.clone()
         };
@@ -733,56 +716,34 @@ impl Lowerer<'_, '_, '_> {
     fn openapi_params(
         &mut self,
         doc: &Document<'_>,
-        op: &OpenApiOp<'_>,
+        op: &Op<'_>,
         root: RootId,
         endpoint: &str,
     ) -> Option<Vec<RawParam>> {
         let mut raw: Vec<RawParam> = Vec::new();
-        let mut declared: Vec<&Value> = Vec::new();
-        for list in [op.path_item.get("parameters"), op.op.get("parameters")] {
-            if let Some(Value::Array(items)) = list {
-                declared.extend(items.iter());
-            }
-        }
-        for (index, param) in declared.into_iter().enumerate() {
-            let param = match self.arena.deref(root, param) {
+        for param in &op.parameters {
+            let param = match param {
                 Ok(param) => param,
-                Err(error) => {
-                    self.skip(
-                        doc,
-                        "schema::invalid",
-                        &format!("{}/parameters/{index}", op.pointer),
-                        format!("{endpoint}: {error}"),
-                        "fix the reference; the operation was skipped",
-                    );
+                Err(malformed) => {
+                    self.sink
+                        .push(doc, malformed.diagnostic(doc.file, endpoint));
                     return None;
                 }
             };
-            let (Some(name), Some(location)) = (
-                param.get("name").and_then(Value::as_str),
-                param.get("in").and_then(Value::as_str),
-            ) else {
-                self.skip(
-                    doc,
-                    "openapi::bad-parameter",
-                    &format!("{}/parameters/{index}", op.pointer),
-                    format!("{endpoint}: parameter without `name` or `in`"),
-                    "every parameter needs `name` and `in`; the operation was skipped",
-                );
-                return None;
-            };
-            let location = match location {
-                "path" => Location::Path,
-                "query" => Location::Query,
-                "header" if MANAGED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) => {
+            let name = param.name;
+            let location = match param.location {
+                ParamIn::Path => Location::Path,
+                ParamIn::Query => Location::Query,
+                ParamIn::Header
+                    if MANAGED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) =>
+                {
                     continue;
                 }
-                "header" => Location::Header,
-                other => {
-                    let required = param.get("required").and_then(Value::as_bool) == Some(true);
+                ParamIn::Header => Location::Header,
+                ParamIn::Other(other) => {
                     let message =
                         format!("{endpoint}: `{other}` parameter `{name}` is not supported");
-                    if required {
+                    if param.required {
                         self.skip(
                             doc,
                             "openapi::unsupported-parameter",
@@ -802,14 +763,14 @@ impl Lowerer<'_, '_, '_> {
                     continue;
                 }
             };
-            let mut param_schema = match param.get("schema") {
+            let mut param_schema = match param.schema {
                 Some(s) => match self.arena.normalize(root, s) {
                     Ok(s) => s,
                     Err(error) => {
                         self.skip(
                             doc,
                             "schema::invalid",
-                            &format!("{}/parameters/{index}/schema", op.pointer),
+                            &format!("{}/schema", param.pointer),
                             format!("{endpoint}: parameter `{name}`: {error}"),
                             "fix the schema; the operation was skipped",
                         );
@@ -818,10 +779,7 @@ impl Lowerer<'_, '_, '_> {
                 },
                 None => json!({"type": "string"}),
             };
-            if let (Some(text), Value::Object(object)) = (
-                param.get("description").and_then(Value::as_str),
-                &mut param_schema,
-            ) {
+            if let (Some(text), Value::Object(object)) = (param.description, &mut param_schema) {
                 object.entry("description").or_insert_with(|| json!(text));
             }
             // Operation-level parameters override path-level ones with the same name and location.
@@ -830,12 +788,8 @@ impl Lowerer<'_, '_, '_> {
                 arg_name: None,
                 wire_name: name.to_owned(),
                 location,
-                required: location == Location::Path
-                    || param.get("required").and_then(Value::as_bool) == Some(true),
-                explode: param
-                    .get("explode")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true),
+                required: location == Location::Path || param.required,
+                explode: param.explode.unwrap_or(true),
                 schema: param_schema,
             });
         }
@@ -893,17 +847,18 @@ impl Lowerer<'_, '_, '_> {
     fn request_body(
         &mut self,
         doc: &Document<'_>,
-        op: &OpenApiOp<'_>,
+        op: &Op<'_>,
         overlay: Option<&Overlay<'_>>,
         root: RootId,
         endpoint: &str,
     ) -> Option<RequestBody> {
-        let mut content_type = "application/json".to_owned();
-        let mut body_kind = BodyKindIr::Json;
-        let mut body = None;
         if let Some(override_body) = overlay.and_then(|o| o.doc.body.as_ref()) {
-            match self.arena.normalize(root, override_body) {
-                Ok(schema) => body = Some((schema, true)),
+            return match self.arena.normalize(root, override_body) {
+                Ok(schema) => Some((
+                    Some((schema, true)),
+                    "application/json".to_owned(),
+                    BodyKindIr::Json,
+                )),
                 Err(error) => {
                     self.skip(
                         doc,
@@ -912,83 +867,80 @@ impl Lowerer<'_, '_, '_> {
                         format!("{endpoint}: overlay body: {error}"),
                         "fix the schema; the operation was skipped",
                     );
-                    return None;
-                }
-            }
-        } else if let Some(request_body) = op.op.get("requestBody") {
-            let request_body = match self.arena.deref(root, request_body) {
-                Ok(rb) => rb,
-                Err(error) => {
-                    self.skip(
-                        doc,
-                        "schema::invalid",
-                        &format!("{}/requestBody", op.pointer),
-                        format!("{endpoint}: {error}"),
-                        "fix the reference; the operation was skipped",
-                    );
-                    return None;
+                    None
                 }
             };
-            let required = request_body.get("required").and_then(Value::as_bool) == Some(true);
-            let content = request_body.get("content").and_then(Value::as_object);
-            let chosen = content.and_then(|content| {
-                let mut types: Vec<&String> = content.keys().collect();
-                types.sort_by_key(|t| (BodyKindIr::rank(t), t.as_str()));
-                types.first().map(|t| ((*t).clone(), content.get(*t)))
-            });
-            if let Some((media, media_object)) = chosen {
-                let Some(kind) = BodyKindIr::for_media(&media) else {
-                    self.skip(
-                        doc,
-                        "openapi::unsupported-media-type",
-                        &format!("{}/requestBody", op.pointer),
-                        format!("{endpoint}: request body type `{media}` is not supported"),
-                        "JSON, form, text, XML and binary bodies are supported, multipart is not; the operation was skipped",
-                    );
-                    return None;
-                };
-                let schema = match &kind {
-                    BodyKindIr::Text => {
-                        json!({"type": "string", "description": format!("The request body, sent as `{media}`.")})
-                    }
-                    BodyKindIr::Binary => {
-                        json!({"type": "string", "contentEncoding": "base64", "description": format!("The request body, base64-encoded; it is sent decoded, as `{media}`.")})
-                    }
-                    BodyKindIr::Json | BodyKindIr::Form { .. } => media_object
-                        .and_then(|m| m.get("schema"))
-                        .cloned()
-                        .unwrap_or_else(|| json!({})),
-                };
-                match self.arena.normalize(root, &schema) {
-                    Ok(schema) => body = Some((schema, required)),
-                    Err(error) => {
-                        self.skip(
-                            doc,
-                            "schema::invalid",
-                            &format!("{}/requestBody", op.pointer),
-                            format!("{endpoint}: body: {error}"),
-                            "fix the schema; the operation was skipped",
-                        );
-                        return None;
-                    }
-                }
-                body_kind = match kind {
-                    BodyKindIr::Form { .. } => BodyKindIr::Form {
-                        deep: deep_object_properties(media_object),
-                    },
-                    other => other,
-                };
-                content_type = media;
-            }
         }
-        Some((body, content_type, body_kind))
+        let no_body = (None, "application/json".to_owned(), BodyKindIr::Json);
+        let request_body = match &op.request_body {
+            None => return Some(no_body),
+            Some(Err(malformed)) => {
+                self.sink
+                    .push(doc, malformed.diagnostic(doc.file, endpoint));
+                return None;
+            }
+            Some(Ok(body)) => body,
+        };
+        let Some(media) = request_body
+            .content
+            .iter()
+            .min_by_key(|m| (BodyKindIr::rank(m.media_type), m.media_type))
+        else {
+            return Some(no_body);
+        };
+        let media_type = media.media_type;
+        let Some(kind) = BodyKindIr::for_media(media_type) else {
+            self.skip(
+                doc,
+                "openapi::unsupported-media-type",
+                &request_body.pointer,
+                format!("{endpoint}: request body type `{media_type}` is not supported"),
+                "JSON, form, text, XML and binary bodies are supported, multipart is not; the operation was skipped",
+            );
+            return None;
+        };
+        let schema = match &kind {
+            BodyKindIr::Text => {
+                json!({"type": "string", "description": format!("The request body, sent as `{media_type}`.")})
+            }
+            BodyKindIr::Binary => {
+                json!({"type": "string", "contentEncoding": "base64", "description": format!("The request body, base64-encoded; it is sent decoded, as `{media_type}`.")})
+            }
+            BodyKindIr::Json | BodyKindIr::Form { .. } => {
+                media.schema.cloned().unwrap_or_else(|| json!({}))
+            }
+        };
+        let schema = match self.arena.normalize(root, &schema) {
+            Ok(schema) => schema,
+            Err(error) => {
+                self.skip(
+                    doc,
+                    "schema::invalid",
+                    &request_body.pointer,
+                    format!("{endpoint}: body: {error}"),
+                    "fix the schema; the operation was skipped",
+                );
+                return None;
+            }
+        };
+        let body_kind = match kind {
+            BodyKindIr::Form { .. } => BodyKindIr::Form {
+                deep: media.deep_object_properties.clone(),
+            },
+            other => other,
+        };
+        Some((
+            Some((schema, request_body.required)),
+            media_type.to_owned(),
+            body_kind,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)] // shared by overlay and derived tools
     fn openapi_tool_with(
         &mut self,
         doc: &Document<'_>,
-        op: &OpenApiOp<'_>,
+        op: &Op<'_>,
         overlay: Option<&Overlay<'_>>,
         resource: String,
         method: String,
@@ -996,9 +948,9 @@ impl Lowerer<'_, '_, '_> {
         pagination: Option<PaginationDoc>,
         name_override: Option<String>,
     ) {
-        let endpoint = format!("{} {}", op.method, op.path);
-        let summary = op.op.get("summary").and_then(Value::as_str);
-        let op_description = op.op.get("description").and_then(Value::as_str);
+        let endpoint = op.endpoint();
+        let summary = op.summary;
+        let op_description = op.description;
         let openapi_docs = documentation(summary, op_description);
         let description = match overlay.and_then(|o| o.doc.description.as_deref()) {
             Some(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
@@ -1036,7 +988,7 @@ impl Lowerer<'_, '_, '_> {
                 resource,
                 method,
                 http_method: op.method,
-                path_template: op.path.clone(),
+                path_template: op.path.to_owned(),
                 title: overlay.and_then(|o| o.doc.title.clone()).or_else(|| {
                     summary
                         .map(str::to_owned)
@@ -1045,7 +997,7 @@ impl Lowerer<'_, '_, '_> {
                 description,
                 instructions: overlay.and_then(|o| o.doc.instructions.clone()),
                 unverified: overlay.and_then(|o| o.doc.unverified.clone()).or_else(|| {
-                    (op.op.get("x-unverified").and_then(Value::as_bool) == Some(true))
+                    op.unverified
                         .then(|| "marked x-unverified in the spec".to_owned())
                 }),
                 tags,
@@ -1067,11 +1019,7 @@ impl Lowerer<'_, '_, '_> {
                 explicit_name: overlay.is_some() || name_override.is_some(),
                 name_override: overlay.and_then(|o| o.doc.name.clone()).or(name_override),
                 aliases: overlay.map(|o| o.doc.aliases.clone()).unwrap_or_default(),
-                operation_id: op
-                    .op
-                    .get("operationId")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
+                operation_id: op.operation_id.map(str::to_owned),
             },
         );
     }
@@ -1691,19 +1639,6 @@ fn documentation(summary: Option<&str>, description: Option<&str>) -> Option<Str
     }
 }
 
-fn string_list(value: Option<&Value>) -> Vec<String> {
-    value
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn path_param_names(path: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut rest = path;
@@ -1783,7 +1718,7 @@ fn resource_and_method(path: &str, verb: HttpMethodIr) -> (String, String) {
     (resource, method.to_owned())
 }
 
-fn find_operation(ops: &[OpenApiOp<'_>], reference: &str) -> Option<usize> {
+fn find_operation(ops: &[Op<'_>], reference: &str) -> Option<usize> {
     if let Some((verb, path)) = reference.split_once(' ')
         && verb.chars().all(|c| c.is_ascii_alphabetic())
     {
@@ -1792,25 +1727,38 @@ fn find_operation(ops: &[OpenApiOp<'_>], reference: &str) -> Option<usize> {
             .iter()
             .position(|op| op.method == verb && op.path == path.trim());
     }
-    ops.iter()
-        .position(|op| op.op.get("operationId").and_then(Value::as_str) == Some(reference))
+    ops.iter().position(|op| op.operation_id == Some(reference))
 }
 
-/// Methods an OpenAPI path item may have that no tool is made for.
-const UNSUPPORTED_METHODS: &[&str] = &["head", "options", "trace"];
-
-fn openapi_operations<'v>(doc: &'v Document<'_>, sink: &mut Sink<'_>) -> Vec<OpenApiOp<'v>> {
-    let ops = operations_of(doc, sink);
-    check_operation_ids(doc, &ops, sink);
-    ops
+/// Reports the operations that make no tool for their method, then repeated `operationId`s.
+fn report_operations(doc: &Document<'_>, spec: &Spec<'_>, sink: &mut Sink<'_>) {
+    for op in &spec.unsupported_operations {
+        let method = op.method;
+        sink.push(
+            doc,
+            Diagnostic::new(
+                "openapi::unsupported-method",
+                Severity::Warning,
+                doc.file,
+                &op.pointer,
+                format!(
+                    "{} {} is not a tool: `{method}` operations are not supported",
+                    method.to_uppercase(),
+                    op.path
+                ),
+            )
+            .with_help("tools are made for get, post, put, patch and delete operations"),
+        );
+    }
+    check_operation_ids(doc, &spec.operations, sink);
 }
 
 /// Warns of every `operationId` that an earlier operation already has: OpenAPI requires them
 /// unique, and an overlay's `operation:` reference finds only the first.
-fn check_operation_ids(doc: &Document<'_>, ops: &[OpenApiOp<'_>], sink: &mut Sink<'_>) {
-    let mut first: BTreeMap<&str, &OpenApiOp<'_>> = BTreeMap::new();
+fn check_operation_ids(doc: &Document<'_>, ops: &[Op<'_>], sink: &mut Sink<'_>) {
+    let mut first: BTreeMap<&str, &Op<'_>> = BTreeMap::new();
     for op in ops {
-        let Some(id) = op.op.get("operationId").and_then(Value::as_str) else {
+        let Some(id) = op.operation_id else {
             continue;
         };
         match first.get(id) {
@@ -1838,119 +1786,38 @@ fn check_operation_ids(doc: &Document<'_>, ops: &[OpenApiOp<'_>], sink: &mut Sin
     }
 }
 
-fn operations_of<'v>(doc: &'v Document<'_>, sink: &mut Sink<'_>) -> Vec<OpenApiOp<'v>> {
-    let mut ops = Vec::new();
-    let Some(paths) = doc.value.get("paths").and_then(Value::as_object) else {
-        return ops;
-    };
-    for (path, item) in paths {
-        for method in UNSUPPORTED_METHODS {
-            if item.get(*method).is_some_and(Value::is_object) {
-                sink.push(
-                    doc,
-                    Diagnostic::new(
-                        "openapi::unsupported-method",
-                        Severity::Warning,
-                        doc.file,
-                        &format!("/paths/{}/{method}", pointer_segment(path)),
-                        format!(
-                            "{} {path} is not a tool: `{method}` operations are not supported",
-                            method.to_uppercase()
-                        ),
-                    )
-                    .with_help("tools are made for get, post, put, patch and delete operations"),
-                );
-            }
-        }
-        for method in HttpMethodIr::ALL {
-            if let Some(op) = item.get(method.key()).filter(|op| op.is_object()) {
-                ops.push(OpenApiOp {
-                    path: path.clone(),
-                    method,
-                    pointer: format!("/paths/{}/{}", pointer_segment(path), method.key()),
-                    op,
-                    path_item: item,
-                });
-            }
-        }
-    }
-    ops
-}
-
-fn openapi_base_url(doc: &Document<'_>) -> Option<String> {
-    let server = doc.value.pointer("/servers/0")?;
-    let mut url = server.get("url")?.as_str()?.to_owned();
-    if let Some(variables) = server.get("variables").and_then(Value::as_object) {
-        for (name, variable) in variables {
-            if let Some(default) = variable.get("default").and_then(Value::as_str) {
-                url = url.replace(&format!("{{{name}}}"), default);
-            }
-        }
-    }
-    Some(url.trim_end_matches('/').to_owned())
-}
-
-fn openapi_auth(doc: &Document<'_>, sink: &mut Sink<'_>) -> AuthIr {
-    let Some(schemes) = doc
-        .value
-        .pointer("/components/securitySchemes")
-        .and_then(Value::as_object)
-    else {
+fn openapi_auth(doc: &Document<'_>, spec: &Spec<'_>, sink: &mut Sink<'_>) -> AuthIr {
+    let Some(scheme) = &spec.security_scheme else {
         return AuthIr::None;
     };
-    let preferred = doc
-        .value
-        .pointer("/security/0")
-        .and_then(Value::as_object)
-        .and_then(|req| req.keys().next().cloned());
-    let scheme = preferred
-        .and_then(|name| schemes.get(&name))
-        .or_else(|| schemes.values().next());
-    let Some(scheme) = scheme else {
-        return AuthIr::None;
-    };
-    let field = |key: &str| {
-        scheme
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    match (
-        field("type").as_str(),
-        field("scheme").to_ascii_lowercase().as_str(),
-    ) {
+    match (scheme.kind, scheme.scheme.to_ascii_lowercase().as_str()) {
         ("http", "bearer") => AuthIr::Bearer,
         ("http", "basic") => AuthIr::Basic,
-        ("apiKey", _) if field("in") == "query" => AuthIr::Query(field("name")),
-        ("apiKey", _) if field("name").eq_ignore_ascii_case("authorization") => AuthIr::Bearer,
-        ("apiKey", _) => AuthIr::Header(field("name")),
+        ("apiKey", _) if scheme.location == "query" => AuthIr::Query(scheme.name.to_owned()),
+        ("apiKey", _) if scheme.name.eq_ignore_ascii_case("authorization") => AuthIr::Bearer,
+        ("apiKey", _) => AuthIr::Header(scheme.name.to_owned()),
         ("oauth2", _) => {
-            let flows = scheme.get("flows").and_then(Value::as_object);
+            let flows = &scheme.flows;
             let token_url = flows
-                .and_then(|f| f.values().find_map(|flow| flow.get("tokenUrl")?.as_str()))
+                .iter()
+                .find_map(|flow| flow.token_url)
                 .unwrap_or_default()
                 .to_owned();
             let mut grants: Vec<String> = flows
-                .map(|f| {
-                    f.keys()
-                        .map(|k| match k.as_str() {
-                            "clientCredentials" => "client_credentials".to_owned(),
-                            "authorizationCode" => "authorization_code".to_owned(),
-                            other => naming::sanitize_snake(other),
-                        })
-                        .collect()
+                .iter()
+                .map(|flow| match flow.kind {
+                    "clientCredentials" => "client_credentials".to_owned(),
+                    "authorizationCode" => "authorization_code".to_owned(),
+                    other => naming::sanitize_snake(other),
                 })
-                .unwrap_or_default();
+                .collect();
             grants.push("refresh_token".to_owned());
             grants.sort();
             grants.dedup();
             let authorize_url = flows
-                .and_then(|f| {
-                    f.get("authorizationCode")?
-                        .get("authorizationUrl")?
-                        .as_str()
-                })
+                .iter()
+                .find(|flow| flow.kind == "authorizationCode")
+                .and_then(|flow| flow.authorization_url)
                 .unwrap_or_default()
                 .to_owned();
             // OpenAPI has no word for it; RFC 7591 makes HTTP Basic the default.

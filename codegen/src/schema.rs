@@ -34,6 +34,31 @@ pub enum SchemaError {
     },
 }
 
+/// Resolves a `$ref` local to `document` to its target node.
+pub fn resolve_in<'v>(document: &'v Value, reference: &str) -> Result<&'v Value, SchemaError> {
+    let Some(pointer) = reference.strip_prefix('#') else {
+        return Err(SchemaError::ExternalRef {
+            reference: reference.to_owned(),
+        });
+    };
+    document
+        .pointer(pointer)
+        .ok_or_else(|| SchemaError::DanglingRef {
+            reference: reference.to_owned(),
+        })
+}
+
+/// Follows `$ref` chains on a node that is not a schema (a parameter, a request body).
+pub fn deref_in<'v>(document: &'v Value, mut node: &'v Value) -> Result<&'v Value, SchemaError> {
+    for _ in 0..MAX_INLINE_DEPTH {
+        match node.get("$ref").and_then(Value::as_str) {
+            Some(reference) => node = resolve_in(document, reference)?,
+            None => return Ok(node),
+        }
+    }
+    Ok(node)
+}
+
 const KEPT_KEYWORDS: &[&str] = &[
     "type",
     "description",
@@ -137,30 +162,7 @@ impl<'a> SchemaArena<'a> {
 
     /// Resolves a local `$ref` to its target node.
     pub fn resolve_ref(&self, root: RootId, reference: &str) -> Result<&'a Value, SchemaError> {
-        let Some(pointer) = reference.strip_prefix('#') else {
-            return Err(SchemaError::ExternalRef {
-                reference: reference.to_owned(),
-            });
-        };
-        self.roots[root.0]
-            .pointer(pointer)
-            .ok_or_else(|| SchemaError::DanglingRef {
-                reference: reference.to_owned(),
-            })
-    }
-
-    /// Follows `$ref` chains on a non-schema node (parameters, request bodies).
-    pub fn deref<'v>(&self, root: RootId, mut node: &'v Value) -> Result<&'v Value, SchemaError>
-    where
-        'a: 'v,
-    {
-        for _ in 0..MAX_INLINE_DEPTH {
-            match node.get("$ref").and_then(Value::as_str) {
-                Some(reference) => node = self.resolve_ref(root, reference)?,
-                None => return Ok(node),
-            }
-        }
-        Ok(node)
+        resolve_in(self.roots[root.0], reference)
     }
 
     /// Normalizes a parameter or body schema. Its root is given inline (a root `$ref` is
