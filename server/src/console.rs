@@ -31,6 +31,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use maud::{Markup, html};
+use serde::de::DeserializeOwned;
 
 use crate::limiter::SignInLimits;
 use crate::provision::{Field, ProvisionError};
@@ -192,14 +193,18 @@ where
 }
 
 /// A form posted by a signed-in operator, from this site and with the session's CSRF token
-/// (see [`check_post`]); anything else is refused before the handler runs. It reads the body,
-/// so it comes last among a handler's arguments.
-struct SignedPost {
+/// (see [`check_post`]), read into its type `F`; anything else is refused before the handler
+/// runs. It reads the body, so it comes last among a handler's arguments.
+struct SignedPost<F = Buttons> {
     session: ConsoleSession,
-    form: Form,
+    form: F,
 }
 
-impl<S: Send + Sync> FromRequest<S> for SignedPost
+/// The form of a button alone (delete, revoke, rotate): it carries only the CSRF token.
+#[derive(serde::Deserialize)]
+struct Buttons {}
+
+impl<S: Send + Sync, F: DeserializeOwned> FromRequest<S> for SignedPost<F>
 where
     AppState: axum::extract::FromRef<S>,
 {
@@ -212,12 +217,35 @@ where
         let RawForm(raw) = RawForm::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let form = Form::parse(&raw);
-        match check_post(&headers, Some(&session), &form) {
-            Some(refused) => Err(refused),
-            None => Ok(Self { session, form }),
+        if let Some(refused) = check_post(&headers, Some(&session), &raw) {
+            return Err(refused);
         }
+        Ok(Self {
+            form: read_form(&raw).map_err(IntoResponse::into_response)?,
+            session,
+        })
     }
+}
+
+/// A form's fields as its type, or the error that says which one could not be read. Repeated
+/// keys (checkbox groups, multi-selects) fill a `Vec`, as browsers send them; `serde_html_form`
+/// rather than axum's own `Form` (serde_urlencoded) because that keeps only one of them.
+fn read_form<F: DeserializeOwned>(body: &[u8]) -> Result<F, ConsoleError> {
+    serde_html_form::from_bytes(body).map_err(|error| ConsoleError::Form {
+        field: "form",
+        message: format!("the form could not be read: {error}"),
+    })
+}
+
+/// Deserializes a ticked checkbox (sent as `on`, or as its `value`) as `true`; an unticked one
+/// is not sent, so its field takes its default, `false`.
+fn checkbox<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    <String as serde::Deserialize>::deserialize(deserializer).map(|_| true)
+}
+
+/// A text input's value, trimmed; `None` when it is empty.
+fn filled(value: &str) -> Option<String> {
+    Some(value.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
@@ -242,47 +270,24 @@ fn session_ended(ended: Option<SessionEnd>) -> Response {
 const CLEARED_COOKIE: &str =
     "specgate_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0";
 
-/// A submitted form, with repeated keys kept (checkbox groups and multi-selects).
-struct Form(Vec<(String, String)>);
-
-impl Form {
-    fn parse(raw: &[u8]) -> Self {
-        Self(form_urlencoded::parse(raw).into_owned().collect())
-    }
-
-    fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
-    /// A non-empty trimmed value.
-    fn some(&self, name: &str) -> Option<String> {
-        Some(self.get(name).trim().to_owned()).filter(|v| !v.is_empty())
-    }
-}
-
 /// The refusal of a POST that a different site made: a foreign `Origin`, or a missing or wrong
 /// CSRF token.
 fn check_post(
     headers: &HeaderMap,
     session: Option<&ConsoleSession>,
-    form: &Form,
+    body: &[u8],
 ) -> Option<Response> {
     if let Some(refusal) = web::foreign_origin(headers) {
         return Some(forbidden(&refusal));
     }
+    let csrf = || {
+        form_urlencoded::parse(body)
+            .find(|(key, _)| key == "csrf")
+            .map(|(_, value)| value)
+            .unwrap_or_default()
+    };
     if let Some(session) = session
-        && !constant_time_eq(form.get("csrf").as_bytes(), session.csrf_token.as_bytes())
+        && !constant_time_eq(csrf().as_bytes(), session.csrf_token.as_bytes())
     {
         return Some(forbidden(
             "the form's CSRF token is missing or stale; reload the page",
@@ -539,10 +544,22 @@ mod tests {
     }
 
     #[test]
-    fn repeated_form_keys_are_kept() {
-        let form = Form::parse(b"methods=read&methods=write&tags=&name=a+b");
-        assert_eq!(form.all("methods"), ["read", "write"]);
-        assert!(form.all("tags").is_empty());
-        assert_eq!(form.get("name"), "a b");
+    fn forms_keep_repeated_keys_and_read_checkboxes() {
+        let form: servers::ServerForm = read_form(
+            b"csrf=x&methods=read&methods=write&tags=&name=a+b&oauth=on&max_result_bytes=9000",
+        )
+        .unwrap_or_else(|_| panic!("a server form"));
+        assert_eq!(form.methods, ["read", "write"]);
+        assert_eq!(form.tags, [""]);
+        assert_eq!(form.name, "a b");
+        assert!(form.oauth);
+        assert!(!form.require_api_token_auth);
+        let config = form.config().unwrap_or_else(|_| panic!("a config"));
+        assert_eq!(config.tags, crate::store::Filter::All);
+        assert_eq!(config.max_result_bytes, 9000);
+        let refused = read_form::<servers::ServerForm>(b"tool_exposure=sideways")
+            .err()
+            .expect("an unknown choice is refused");
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     }
 }

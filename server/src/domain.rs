@@ -437,13 +437,14 @@ pub struct McpServer {
     pub created_at: i64,
 }
 
-/// What an API token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+/// What an API token may do; a new one may do the least unless it says otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenScope {
     /// The admin API, and the second factor of every MCP server.
     Admin,
     /// Only the second factor of MCP servers (of one account, if bound); refused by the admin API.
+    #[default]
     Mcp,
 }
 

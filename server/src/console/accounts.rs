@@ -4,6 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
+use serde::Deserialize;
 use serde_json::Value;
 use specgate_runtime::{AuthKind, Integration};
 
@@ -13,8 +14,58 @@ use crate::provision::{AccountView, CreateAccount, ProvisionError, Provisioner, 
 use crate::state::AppState;
 use crate::store::{ConsoleSession, Filter};
 
-use super::servers::server_config_form;
-use super::{ConsoleError, FieldErrors, Form, Signed, SignedPost, csrf, not_found, page};
+use super::servers::{ServerForm, server_config_form};
+use super::{ConsoleError, FieldErrors, Signed, SignedPost, csrf, filled, not_found, page};
+
+/// The fields of the account forms: connecting through the vendor, entering credentials,
+/// and editing. The credential fields are read once and never filled back in, so the type
+/// has no `Debug` that could print them.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct AccountFields {
+    integration: String,
+    name: String,
+    base_url: String,
+    api_key: String,
+    username: String,
+    password: String,
+    client_id: String,
+    client_secret: String,
+    access_token: String,
+    refresh_token: String,
+    token_url: String,
+    /// A JSON object, as text, so that a wrong one is an error under its field.
+    token_params: String,
+}
+
+impl AccountFields {
+    /// The credentials the form carries, if any field was filled in.
+    fn credentials(&self) -> Result<Option<Credentials>, ConsoleError> {
+        let mut credentials = Credentials {
+            api_key: filled(&self.api_key),
+            username: filled(&self.username),
+            password: filled(&self.password),
+            client_id: filled(&self.client_id),
+            client_secret: filled(&self.client_secret),
+            access_token: filled(&self.access_token),
+            refresh_token: filled(&self.refresh_token),
+            token_url: filled(&self.token_url),
+            ..Credentials::default()
+        };
+        if let Some(params) = filled(&self.token_params) {
+            match serde_json::from_str::<Value>(&params) {
+                Ok(Value::Object(map)) => credentials.token_params = map,
+                _ => {
+                    return Err(ConsoleError::Form {
+                        field: "credentials",
+                        message: "extra token request fields must be a JSON object, e.g. {\"org_id\": \"...\"}".to_owned(),
+                    });
+                }
+            }
+        }
+        Ok((!credentials.present_fields().is_empty()).then_some(credentials))
+    }
+}
 
 /// The page between the console and the vendor: the console's forms may only post to the
 /// console itself, so the owner follows a link to the vendor's consent page.
@@ -33,13 +84,13 @@ pub(super) fn continue_to_vendor(
 
 pub(super) async fn connect_account(
     State(state): State<AppState>,
-    SignedPost { session, form }: SignedPost,
+    SignedPost { session, form }: SignedPost<AccountFields>,
 ) -> Response {
-    let chosen = form.get("integration").to_owned();
+    let chosen = form.integration.clone();
     let request = crate::connect::Connect {
         integration: chosen.clone(),
-        name: form.get("name").trim().to_owned(),
-        base_url: form.some("base_url"),
+        name: form.name.trim().to_owned(),
+        base_url: filled(&form.base_url),
         scopes: None,
         return_to: None,
     };
@@ -60,9 +111,8 @@ pub(super) async fn connect_account(
                     &state.catalog,
                     &session,
                     Some(&chosen),
-                    &form,
+                    Some((NewAccountForm::Connect, &form)),
                     &errors,
-                    NewAccountForm::Connect,
                 ),
             )
                 .into_response()
@@ -103,9 +153,8 @@ pub(super) async fn new_account_page(
         &state.catalog,
         &session,
         choice.integration.as_deref(),
-        &Form(Vec::new()),
+        None,
         &FieldErrors::default(),
-        NewAccountForm::Credentials,
     )
     .into_response()
 }
@@ -118,21 +167,22 @@ pub(super) enum NewAccountForm {
     Credentials,
 }
 
-/// The new-account form. Credential inputs follow the integration's auth kind and are never
-/// filled back in; the other inputs keep what was typed.
+/// The new-account page, with the form that was sent (if any) and its errors. Credential
+/// inputs follow the integration's auth kind and are never filled back in; the other inputs
+/// keep what was typed.
 pub(super) fn account_form(
     catalog: &Catalog,
     session: &ConsoleSession,
     chosen: Option<&str>,
-    form: &Form,
+    sent: Option<(NewAccountForm, &AccountFields)>,
     errors: &FieldErrors,
-    sent: NewAccountForm,
 ) -> Html<String> {
     let none = FieldErrors::default();
-    let empty = Form(Vec::new());
+    let empty = AccountFields::default();
     let (connect_errors, connect_form, errors, form) = match sent {
-        NewAccountForm::Connect => (errors, form, &none, &empty),
-        NewAccountForm::Credentials => (&none, &empty, errors, form),
+        Some((NewAccountForm::Connect, form)) => (errors, form, &none, &empty),
+        Some((NewAccountForm::Credentials, form)) => (&none, &empty, errors, form),
+        None => (&none, &empty, &none, &empty),
     };
     let chosen = chosen.and_then(|name| catalog.integration(name));
     let Some(chosen) = chosen else {
@@ -163,11 +213,11 @@ pub(super) fn account_form(
                 (csrf(session))
                 input type="hidden" name="integration" value=(chosen.name);
                 label for="connect_name" { "Name" }
-                input #connect_name name="name" required value=(connect_form.get("name"))
+                input #connect_name name="name" required value=(connect_form.name)
                     aria-invalid=[connect_errors.invalid("name")] aria-describedby=[connect_errors.described("name")];
                 (connect_errors.message("name"))
                 label for="connect_base_url" { "Base URL (optional; the spec's by default)" }
-                input #connect_base_url name="base_url" type="url" value=(connect_form.get("base_url"))
+                input #connect_base_url name="base_url" type="url" value=(connect_form.base_url)
                     aria-invalid=[connect_errors.invalid("base_url")] aria-describedby=[connect_errors.described("base_url")];
                 (connect_errors.message("base_url"))
                 button type="submit" { "Connect with " (chosen.title) }
@@ -183,11 +233,11 @@ pub(super) fn account_form(
                 " (" a href="/console/accounts/new" { "change" } ")"
             }
             label for="name" { "Name" }
-            input #name name="name" required value=(form.get("name"))
+            input #name name="name" required value=(form.name)
                 aria-invalid=[errors.invalid("name")] aria-describedby=[errors.described("name")];
             (errors.message("name"))
             label for="base_url" { "Base URL (optional; the spec's by default)" }
-            input #base_url name="base_url" type="url" value=(form.get("base_url"))
+            input #base_url name="base_url" type="url" value=(form.base_url)
                 aria-invalid=[errors.invalid("base_url")] aria-describedby=[errors.described("base_url")];
             (errors.message("base_url"))
             (credential_fields(&chosen.auth, errors, true))
@@ -254,49 +304,22 @@ pub(super) fn credential_fields(auth: &AuthKind, errors: &FieldErrors, required:
     }
 }
 
-/// The credentials a form carries, if any field was filled in.
-pub(super) fn credentials_of(form: &Form) -> Result<Option<Credentials>, ConsoleError> {
-    let mut credentials = Credentials {
-        api_key: form.some("api_key"),
-        username: form.some("username"),
-        password: form.some("password"),
-        client_id: form.some("client_id"),
-        client_secret: form.some("client_secret"),
-        access_token: form.some("access_token"),
-        refresh_token: form.some("refresh_token"),
-        token_url: form.some("token_url"),
-        ..Credentials::default()
-    };
-    if let Some(params) = form.some("token_params") {
-        match serde_json::from_str::<Value>(&params) {
-            Ok(Value::Object(map)) => credentials.token_params = map,
-            _ => {
-                return Err(ConsoleError::Form {
-                    field: "credentials",
-                    message: "extra token request fields must be a JSON object, e.g. {\"org_id\": \"...\"}".to_owned(),
-                });
-            }
-        }
-    }
-    Ok((!credentials.present_fields().is_empty()).then_some(credentials))
-}
-
 pub(super) async fn create_account(
     State(state): State<AppState>,
-    SignedPost { session, form }: SignedPost,
+    SignedPost { session, form }: SignedPost<AccountFields>,
 ) -> Response {
-    let chosen = form.get("integration").to_owned();
-    let name = form.get("name").trim().to_owned();
+    let chosen = form.integration.clone();
+    let name = form.name.trim().to_owned();
     let mut errors = FieldErrors::default();
     errors.check(crate::provision::check_name(&name));
-    let credentials = errors.check(credentials_of(&form));
+    let credentials = errors.check(form.credentials());
     let created = match credentials {
         Some(credentials) if errors.is_empty() => Provisioner::new(state.clone())
             .create_account(CreateAccount {
                 integration: chosen.clone(),
                 name,
                 credentials: credentials.unwrap_or_default(),
-                base_url: form.some("base_url"),
+                base_url: filled(&form.base_url),
             })
             .await
             .map_err(|error| FieldErrors::of(&error.into())),
@@ -310,9 +333,8 @@ pub(super) async fn create_account(
                 &state.catalog,
                 &session,
                 Some(&chosen),
-                &form,
+                Some((NewAccountForm::Credentials, &form)),
                 &errors,
-                NewAccountForm::Credentials,
             ),
         )
             .into_response(),
@@ -324,31 +346,22 @@ pub(super) async fn account_page(
     Signed(session): Signed,
     Path(id): Path<String>,
 ) -> Response {
-    account_screen(
-        &state,
-        &session,
-        &id,
-        &Form(Vec::new()),
-        &FieldErrors::default(),
-        None,
-    )
-    .await
+    account_screen(&state, &session, &id, None, &FieldErrors::default()).await
 }
 
-/// Which of the account screen's two forms an error belongs to.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum AccountForm {
-    Edit,
-    NewServer,
+/// Which of the account screen's two forms was sent, with what it held.
+pub(super) enum AccountSent<'f> {
+    Edit(&'f AccountFields),
+    NewServer(&'f ServerForm),
 }
 
+/// The account's page, with the form that was sent (if any) and its errors.
 pub(super) async fn account_screen(
     state: &AppState,
     session: &ConsoleSession,
     id: &str,
-    form: &Form,
+    sent: Option<AccountSent<'_>>,
     errors: &FieldErrors,
-    failed: Option<AccountForm>,
 ) -> Response {
     let provisioner = Provisioner::new(state.clone());
     let account = match provisioner.get_account(id).await {
@@ -364,16 +377,10 @@ pub(super) async fn account_screen(
         return not_found(session, "integration", &account.integration);
     };
     let none = FieldErrors::default();
-    let (edit_errors, server_errors) = match failed {
-        Some(AccountForm::Edit) => (errors, &none),
-        Some(AccountForm::NewServer) => (&none, errors),
-        None => (&none, &none),
-    };
-    let empty = Form(Vec::new());
-    let (edit_form, server_form) = match failed {
-        Some(AccountForm::Edit) => (form, &empty),
-        Some(AccountForm::NewServer) => (&empty, form),
-        None => (&empty, &empty),
+    let (edit_form, edit_errors, server_form, server_errors) = match sent {
+        Some(AccountSent::Edit(form)) => (Some(form), errors, None, &none),
+        Some(AccountSent::NewServer(form)) => (None, &none, Some(form), errors),
+        None => (None, &none, None, &none),
     };
     let status = errors.status();
     let now = time::OffsetDateTime::now_utc();
@@ -443,18 +450,15 @@ pub(super) fn account_edit_form(
     session: &ConsoleSession,
     account: &AccountView,
     integration: &Integration,
-    form: &Form,
+    sent: Option<&AccountFields>,
     errors: &FieldErrors,
 ) -> Markup {
-    let name = if form.0.is_empty() {
-        account.name.as_str()
-    } else {
-        form.get("name")
-    };
-    let base_url = if form.0.is_empty() {
-        account.base_url.as_deref().unwrap_or_default()
-    } else {
-        form.get("base_url")
+    let (name, base_url) = match sent {
+        Some(form) => (form.name.as_str(), form.base_url.as_str()),
+        None => (
+            account.name.as_str(),
+            account.base_url.as_deref().unwrap_or_default(),
+        ),
     };
     html! {
         h2 { "Edit account" }
@@ -483,17 +487,17 @@ pub(super) fn account_edit_form(
 pub(super) async fn update_account(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    SignedPost { session, form }: SignedPost,
+    SignedPost { session, form }: SignedPost<AccountFields>,
 ) -> Response {
     let provisioner = Provisioner::new(state.clone());
-    let name = form.get("name").trim().to_owned();
+    let name = form.name.trim().to_owned();
     let mut errors = FieldErrors::default();
     errors.check(crate::provision::check_name(&name));
-    let credentials = errors.check(credentials_of(&form));
+    let credentials = errors.check(form.credentials());
     let result = match credentials {
         Some(credentials) if errors.is_empty() => async {
             let current = provisioner.get_account(&id).await?;
-            let base_url = form.some("base_url");
+            let base_url = filled(&form.base_url);
             let request = UpdateAccount {
                 name: Some(name),
                 credentials,
@@ -513,9 +517,8 @@ pub(super) async fn update_account(
                 &state,
                 &session,
                 &id,
-                &form,
+                Some(AccountSent::Edit(&form)),
                 &errors,
-                Some(AccountForm::Edit),
             )
             .await
         }

@@ -5,22 +5,38 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
-use super::{ConsoleError, FieldErrors, Form, Signed, SignedPost, csrf, page};
+use serde::Deserialize;
+
+use super::{ConsoleError, FieldErrors, Signed, SignedPost, csrf, page};
 use crate::provision::{Provisioner, rfc3339};
 use crate::state::AppState;
 use crate::store::ConsoleSession;
 
-/// Which of the page's two forms was sent.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Sent {
-    Host,
-    Origin,
+/// The form that allows or removes an upstream host.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct HostForm {
+    integration: String,
+    host: String,
+}
+
+/// The form that allows or removes a return origin.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct OriginForm {
+    origin: String,
+}
+
+/// Which of the page's two forms was sent, with what it held.
+enum Sent<'a> {
+    Host(&'a HostForm),
+    Origin(&'a OriginForm),
 }
 
 /// What the page shows besides its lists: the form that was sent, with its errors, and the
 /// warnings of a host just allowed.
 struct Outcome<'a> {
-    sent: Option<(Sent, &'a Form, &'a FieldErrors)>,
+    sent: Option<(Sent<'a>, &'a FieldErrors)>,
     notices: &'a [String],
 }
 
@@ -45,16 +61,15 @@ async fn hosts_screen(
         (Ok(allowed), Ok(origins)) => (allowed, origins),
         (Err(error), _) | (_, Err(error)) => return ConsoleError::from(error).into_response(),
     };
-    let empty_form = Form(Vec::new());
+    let (empty_host, empty_origin) = (HostForm::default(), OriginForm::default());
     let no_errors = FieldErrors::default();
-    let sent = |which: Sent| match outcome.sent {
-        Some((sent, form, errors)) if sent == which => (form, errors),
-        _ => (&empty_form, &no_errors),
+    let (host_form, host_errors, origin_form, origin_errors) = match outcome.sent {
+        Some((Sent::Host(form), errors)) => (form, errors, &empty_origin, &no_errors),
+        Some((Sent::Origin(form), errors)) => (&empty_host, &no_errors, form, errors),
+        None => (&empty_host, &no_errors, &empty_origin, &no_errors),
     };
-    let (host_form, host_errors) = sent(Sent::Host);
-    let (origin_form, origin_errors) = sent(Sent::Origin);
     let status = host_errors.status().max(origin_errors.status());
-    let chosen = host_form.get("integration");
+    let chosen = host_form.integration.as_str();
     let title = |name: &str| {
         state
             .catalog
@@ -116,7 +131,7 @@ async fn hosts_screen(
             }
             (host_errors.message("integration"))
             label for="host" { "Host (api.example.com, or *.example.com for its subdomains)" }
-            input #host name="host" required value=(host_form.get("host"))
+            input #host name="host" required value=(host_form.host)
                 aria-invalid=[host_errors.invalid("host")] aria-describedby=[host_errors.described("host")];
             (host_errors.message("host"))
             button type="submit" { "Allow host" }
@@ -129,7 +144,7 @@ async fn hosts_screen(
 fn origins_section(
     session: &ConsoleSession,
     origins: &[String],
-    form: &Form,
+    form: &OriginForm,
     errors: &FieldErrors,
 ) -> Markup {
     html! {
@@ -162,7 +177,7 @@ fn origins_section(
         form.card method="post" action="/console/return-origins" {
             (csrf(session))
             label for="origin" { "Origin (https://app.example.com)" }
-            input #origin name="origin" required value=(form.get("origin"))
+            input #origin name="origin" required value=(form.origin)
                 aria-invalid=[errors.invalid("origin")] aria-describedby=[errors.described("origin")];
             (errors.message("origin"))
             (errors.message("form"))
@@ -173,10 +188,10 @@ fn origins_section(
 
 pub(super) async fn allow_host(
     State(state): State<AppState>,
-    SignedPost { session, form }: SignedPost,
+    SignedPost { session, form }: SignedPost<HostForm>,
 ) -> Response {
     let allowed = Provisioner::new(state.clone())
-        .allow_upstream_host(form.get("integration"), form.get("host"))
+        .allow_upstream_host(&form.integration, &form.host)
         .await;
     match allowed {
         Ok(allowed) => {
@@ -198,7 +213,7 @@ pub(super) async fn allow_host(
         Err(error) => {
             let errors = FieldErrors::of(&error.into());
             let outcome = Outcome {
-                sent: Some((Sent::Host, &form, &errors)),
+                sent: Some((Sent::Host(&form), &errors)),
                 notices: &[],
             };
             hosts_screen(&state, &session, outcome).await
@@ -208,10 +223,10 @@ pub(super) async fn allow_host(
 
 pub(super) async fn remove_host(
     State(state): State<AppState>,
-    SignedPost { form, .. }: SignedPost,
+    SignedPost { form, .. }: SignedPost<HostForm>,
 ) -> Response {
     match Provisioner::new(state)
-        .remove_upstream_host(form.get("integration"), form.get("host"))
+        .remove_upstream_host(&form.integration, &form.host)
         .await
     {
         Ok(()) => Redirect::to("/console/hosts").into_response(),
@@ -221,17 +236,17 @@ pub(super) async fn remove_host(
 
 pub(super) async fn allow_origin(
     State(state): State<AppState>,
-    SignedPost { session, form }: SignedPost,
+    SignedPost { session, form }: SignedPost<OriginForm>,
 ) -> Response {
     match Provisioner::new(state.clone())
-        .allow_return_origin(form.get("origin"))
+        .allow_return_origin(&form.origin)
         .await
     {
         Ok(_) => Redirect::to("/console/hosts").into_response(),
         Err(error) => {
             let errors = FieldErrors::of(&error.into());
             let outcome = Outcome {
-                sent: Some((Sent::Origin, &form, &errors)),
+                sent: Some((Sent::Origin(&form), &errors)),
                 notices: &[],
             };
             hosts_screen(&state, &session, outcome).await
@@ -241,10 +256,10 @@ pub(super) async fn allow_origin(
 
 pub(super) async fn remove_origin(
     State(state): State<AppState>,
-    SignedPost { form, .. }: SignedPost,
+    SignedPost { form, .. }: SignedPost<OriginForm>,
 ) -> Response {
     match Provisioner::new(state)
-        .remove_return_origin(form.get("origin"))
+        .remove_return_origin(&form.origin)
         .await
     {
         Ok(()) => Redirect::to("/console/hosts").into_response(),

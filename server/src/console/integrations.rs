@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
+use serde::Deserialize;
 use specgate_runtime::AuthKind;
 
 use crate::provision::{ProvisionError, Provisioner};
@@ -11,7 +12,7 @@ use crate::state::AppState;
 use crate::store::ConsoleSession;
 
 use super::{
-    ConsoleError, FieldErrors, Form, Signed, SignedPost, csrf, not_found, page, tool_name,
+    ConsoleError, FieldErrors, Signed, SignedPost, csrf, filled, not_found, page, tool_name,
 };
 
 pub(super) async fn home(State(state): State<AppState>, Signed(session): Signed) -> Response {
@@ -64,10 +65,22 @@ pub(super) async fn integration_page(
         &state,
         &session,
         &name,
-        &Form(Vec::new()),
+        &OAuthAppForm::default(),
         &FieldErrors::default(),
     )
     .await
+}
+
+/// The OAuth app form. The secret is never filled back in, so the type has no `Debug` that
+/// could print it.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct OAuthAppForm {
+    client_id: String,
+    client_secret: String,
+    authorize_url: String,
+    token_url: String,
+    scopes: String,
 }
 
 /// An integration's page: its OAuth app (where it has one) and its tools. A refused OAuth app
@@ -76,7 +89,7 @@ pub(super) async fn integration_screen(
     state: &AppState,
     session: &ConsoleSession,
     name: &str,
-    form: &Form,
+    form: &OAuthAppForm,
     errors: &FieldErrors,
 ) -> Response {
     let Some(integration) = state.catalog.integration(name) else {
@@ -119,10 +132,10 @@ pub(super) async fn integration_screen(
                 form method="post" action=(format!("/console/integrations/{}/oauth-app", integration.name)) {
                     (errors.message("form"))
                     (csrf(session))
-                    @for (field, label, secret) in [("client_id", "Client id", false), ("client_secret", "Client secret (stored encrypted, never shown again)", true), ("authorize_url", "Consent page URL (optional; the spec's by default)", false), ("token_url", "Token URL (optional; the spec's by default)", false), ("scopes", "Scopes (optional, space-separated)", false)] {
+                    @for (field, label, kept) in [("client_id", "Client id", Some(&form.client_id)), ("client_secret", "Client secret (stored encrypted, never shown again)", None), ("authorize_url", "Consent page URL (optional; the spec's by default)", Some(&form.authorize_url)), ("token_url", "Token URL (optional; the spec's by default)", Some(&form.token_url)), ("scopes", "Scopes (optional, space-separated)", Some(&form.scopes))] {
                         label for=(field) { (label) }
-                        input id=(field) name=(field) type=(if secret { "password" } else { "text" }) autocomplete="off"
-                            value=[(!secret).then(|| form.get(field))]
+                        input id=(field) name=(field) type=(if kept.is_none() { "password" } else { "text" }) autocomplete="off"
+                            value=[kept]
                             required[matches!(field, "client_id" | "client_secret")]
                             aria-invalid=[errors.invalid(field)] aria-describedby=[errors.described(field)];
                         (errors.message(field))
@@ -157,18 +170,14 @@ pub(super) async fn integration_screen(
 pub(super) async fn set_oauth_app(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    SignedPost { session, form }: SignedPost,
+    SignedPost { session, form }: SignedPost<OAuthAppForm>,
 ) -> Response {
     let request = crate::connect::SetOAuthApp {
-        client_id: form.get("client_id").trim().to_owned(),
-        client_secret: form.get("client_secret").to_owned(),
-        authorize_url: form.some("authorize_url"),
-        token_url: form.some("token_url"),
-        scopes: form
-            .get("scopes")
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
+        client_id: form.client_id.trim().to_owned(),
+        client_secret: form.client_secret.clone(),
+        authorize_url: filled(&form.authorize_url),
+        token_url: filled(&form.token_url),
+        scopes: form.scopes.split_whitespace().map(str::to_owned).collect(),
     };
     match Provisioner::new(state.clone())
         .set_oauth_app(&name, request)

@@ -5,6 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::StatusCode;
 use maud::{Markup, html};
+use serde::Deserialize;
 use serde_json::json;
 use specgate_runtime::Integration;
 
@@ -18,124 +19,155 @@ use crate::store::{
     ServerConfig, ToolExposure,
 };
 
-use super::accounts::{AccountForm, account_screen};
+use super::accounts::{AccountSent, account_screen};
 use super::{
-    ConsoleError, FieldErrors, Form, Signed, SignedPost, csrf, not_found, page, tool_name,
+    ConsoleError, FieldErrors, Signed, SignedPost, checkbox, csrf, filled, not_found, page,
+    read_form, tool_name,
 };
 
-/// The config a server form describes, or every error in it. Unticked groups mean: every
-/// method is one choice to make explicitly (an empty list is refused by the API), every tag
-/// and tool otherwise.
-pub(super) fn config_of(form: &Form) -> Result<ServerConfig, FieldErrors> {
-    let mut errors = FieldErrors::default();
-    let mut list = |field: &'static str, all_when_empty: bool| {
-        let values = form.all(field);
-        if values.is_empty() {
-            if all_when_empty {
-                return Some(Filter::All);
-            }
-            errors.push(&ConsoleError::Form {
-                field,
-                message: "tick at least one method class".to_owned(),
-            });
-            return None;
-        }
-        errors.check(
-            Filter::from_list(values).map_err(|problem| ConsoleError::Form {
-                field,
-                message: format!("`{field}`: {problem}"),
-            }),
-        )
-    };
-    let (methods, tags, tools) = (
-        list("methods", false),
-        list("tags", true),
-        list("tools", true),
-    );
-    let max_result_bytes = match form.some("max_result_bytes") {
-        None => Some(DEFAULT_MAX_RESULT_BYTES),
-        Some(text) => errors.check(
-            text.parse()
-                .map_err(|_| ConsoleError::Form {
-                    field: "max_result_bytes",
-                    message: format!("`{text}` is not a number of bytes"),
-                })
-                .and_then(|bytes| {
-                    crate::provision::check_result_budget(bytes)
-                        .map(|()| bytes)
-                        .map_err(ConsoleError::from)
-                }),
-        ),
-    };
-    let confirm = match form.get("confirm") {
-        "destructive" => Some(Confirm::Destructive),
-        "writes" => Some(Confirm::Writes),
-        "tools" => {
-            let names = form.all("confirm_tools");
-            if names.is_empty() {
+/// The server settings form, as the browser sends it (and the live preview's query).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct ServerForm {
+    pub(super) name: String,
+    pub(super) methods: Vec<String>,
+    pub(super) tags: Vec<String>,
+    tools: Vec<String>,
+    exclude_tools: Vec<String>,
+    #[serde(deserialize_with = "checkbox")]
+    pub(super) require_api_token_auth: bool,
+    #[serde(deserialize_with = "checkbox")]
+    pub(super) oauth: bool,
+    /// Text, so that a wrong number is an error under its field, not an unreadable form.
+    max_result_bytes: String,
+    tool_exposure: ToolExposure,
+    schema_profile: SchemaProfile,
+    confirm: ConfirmChoice,
+    confirm_tools: Vec<String>,
+    confirm_fallback: ConfirmFallback,
+    expires_at: String,
+}
+
+/// The confirmation select: a policy, or "the tools chosen below".
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ConfirmChoice {
+    #[default]
+    Never,
+    Destructive,
+    Writes,
+    Tools,
+}
+
+/// The values of a checkbox group or multi-select that were chosen (an empty option is none).
+fn chosen(values: &[String]) -> Vec<String> {
+    values.iter().filter(|v| !v.is_empty()).cloned().collect()
+}
+
+impl ServerForm {
+    /// The config the form describes, or every error in it. Unticked groups mean: every
+    /// method is one choice to make explicitly (an empty list is refused by the API), every
+    /// tag and tool otherwise.
+    pub(super) fn config(&self) -> Result<ServerConfig, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let mut list = |field: &'static str, values: &[String], all_when_empty: bool| {
+            let values = chosen(values);
+            if values.is_empty() {
+                if all_when_empty {
+                    return Some(Filter::All);
+                }
                 errors.push(&ConsoleError::Form {
-                    field: "confirm_tools",
-                    message: "pick the tools whose calls wait for a person".to_owned(),
+                    field,
+                    message: "tick at least one method class".to_owned(),
                 });
-                None
-            } else {
-                Some(Confirm::Tools(names))
+                return None;
             }
+            errors.check(
+                Filter::from_list(values).map_err(|problem| ConsoleError::Form {
+                    field,
+                    message: format!("`{field}`: {problem}"),
+                }),
+            )
+        };
+        let (methods, tags, tools) = (
+            list("methods", &self.methods, false),
+            list("tags", &self.tags, true),
+            list("tools", &self.tools, true),
+        );
+        let max_result_bytes = match filled(&self.max_result_bytes) {
+            None => Some(DEFAULT_MAX_RESULT_BYTES),
+            Some(text) => errors.check(
+                text.parse()
+                    .map_err(|_| ConsoleError::Form {
+                        field: "max_result_bytes",
+                        message: format!("`{text}` is not a number of bytes"),
+                    })
+                    .and_then(|bytes| {
+                        crate::provision::check_result_budget(bytes)
+                            .map(|()| bytes)
+                            .map_err(ConsoleError::from)
+                    }),
+            ),
+        };
+        let confirm = match self.confirm {
+            ConfirmChoice::Never => Some(Confirm::Never),
+            ConfirmChoice::Destructive => Some(Confirm::Destructive),
+            ConfirmChoice::Writes => Some(Confirm::Writes),
+            ConfirmChoice::Tools => {
+                let names = chosen(&self.confirm_tools);
+                if names.is_empty() {
+                    errors.push(&ConsoleError::Form {
+                        field: "confirm_tools",
+                        message: "pick the tools whose calls wait for a person".to_owned(),
+                    });
+                    None
+                } else {
+                    Some(Confirm::Tools(names))
+                }
+            }
+        };
+        let (Some(methods), Some(tags), Some(tools), Some(max_result_bytes), Some(confirm)) =
+            (methods, tags, tools, max_result_bytes, confirm)
+        else {
+            return Err(errors);
+        };
+        Ok(ServerConfig {
+            methods,
+            tags,
+            tools,
+            exclude_tools: chosen(&self.exclude_tools),
+            require_api_token_auth: self.require_api_token_auth,
+            oauth: self.oauth,
+            max_result_bytes,
+            tool_exposure: self.tool_exposure,
+            schema_profile: self.schema_profile,
+            confirm,
+            confirm_fallback: self.confirm_fallback,
+        })
+    }
+
+    /// The form's name, config and expiry, or every error in them at once.
+    pub(super) fn server(&self) -> Result<(String, ServerConfig, Option<String>), FieldErrors> {
+        let name = self.name.trim().to_owned();
+        let expires_at = expiry(&self.expires_at);
+        let (config, mut errors) = match self.config() {
+            Ok(config) => (Some(config), FieldErrors::default()),
+            Err(errors) => (None, errors),
+        };
+        errors.check(crate::provision::check_name(&name));
+        if let Some(at) = &expires_at {
+            errors.check(Provisioner::parse_expiry(at));
         }
-        _ => Some(Confirm::Never),
-    };
-    let (Some(methods), Some(tags), Some(tools), Some(max_result_bytes), Some(confirm)) =
-        (methods, tags, tools, max_result_bytes, confirm)
-    else {
-        return Err(errors);
-    };
-    Ok(ServerConfig {
-        methods,
-        tags,
-        tools,
-        exclude_tools: form.all("exclude_tools"),
-        require_api_token_auth: form.get("require_api_token_auth") == "on",
-        oauth: form.get("oauth") == "on",
-        max_result_bytes,
-        tool_exposure: match form.get("tool_exposure") {
-            "discovery" => ToolExposure::Discovery,
-            _ => ToolExposure::All,
-        },
-        schema_profile: match form.get("schema_profile") {
-            "portable" => SchemaProfile::Portable,
-            _ => SchemaProfile::Full,
-        },
-        confirm,
-        confirm_fallback: match form.get("confirm_fallback") {
-            "allow" => ConfirmFallback::Allow,
-            _ => ConfirmFallback::Refuse,
-        },
-    })
-}
-
-/// A server form's name, config and expiry, or every error in them at once.
-pub(super) fn server_form_of(
-    form: &Form,
-) -> Result<(String, ServerConfig, Option<String>), FieldErrors> {
-    let name = form.get("name").trim().to_owned();
-    let expires_at = expires_of(form);
-    let (config, mut errors) = match config_of(form) {
-        Ok(config) => (Some(config), FieldErrors::default()),
-        Err(errors) => (None, errors),
-    };
-    errors.check(crate::provision::check_name(&name));
-    if let Some(at) = &expires_at {
-        errors.check(Provisioner::parse_expiry(at));
-    }
-    match config {
-        Some(config) if errors.is_empty() => Ok((name, config, expires_at)),
-        _ => Err(errors),
+        match config {
+            Some(config) if errors.is_empty() => Ok((name, config, expires_at)),
+            _ => Err(errors),
+        }
     }
 }
 
-/// `2026-12-31T18:00` (a `datetime-local` input, read as UTC) as RFC 3339.
-pub(super) fn expires_of(form: &Form) -> Option<String> {
-    form.some("expires_at").map(|local| {
+/// A `datetime-local` input's `2026-12-31T18:00`, read as UTC, as RFC 3339; `None` when empty.
+pub(super) fn expiry(local: &str) -> Option<String> {
+    filled(local).map(|local| {
         if local.len() == 16 {
             format!("{local}:00Z")
         } else {
@@ -149,35 +181,33 @@ pub(super) fn server_config_form(
     account: &AccountView,
     integration: &'static Integration,
     server: Option<&ServerView>,
-    form: &Form,
+    sent: Option<&ServerForm>,
     errors: &FieldErrors,
     state: &AppState,
 ) -> Markup {
-    let submitted = !form.0.is_empty();
-    let config = if submitted {
-        config_of(form).unwrap_or_else(|_| server.map(|s| s.config.clone()).unwrap_or_default())
-    } else {
-        server.map(|s| s.config.clone()).unwrap_or_default()
+    let current = || server.map(|s| s.config.clone()).unwrap_or_default();
+    let config = match sent {
+        Some(form) => form.config().unwrap_or_else(|_| current()),
+        None => current(),
     };
-    let name = if submitted {
-        form.get("name").to_owned()
-    } else {
-        server.map(|s| s.name.clone()).unwrap_or_default()
+    let name = match sent {
+        Some(form) => form.name.clone(),
+        None => server.map(|s| s.name.clone()).unwrap_or_default(),
     };
-    let expires = if submitted {
-        form.get("expires_at").to_owned()
-    } else {
-        server
+    let expires = match sent {
+        Some(form) => form.expires_at.clone(),
+        None => server
             .and_then(|s| s.expires_at.as_deref())
             .map(|e| e.chars().take(16).collect())
-            .unwrap_or_default()
+            .unwrap_or_default(),
     };
-    let method_checked = |value: &str| {
-        if submitted {
-            form.all("methods").iter().any(|m| m == value)
-        } else {
-            config.methods.admits(|m| m == value)
-        }
+    let max_result_bytes = match sent {
+        Some(form) => form.max_result_bytes.clone(),
+        None => config.max_result_bytes.to_string(),
+    };
+    let method_checked = |value: &str| match sent {
+        Some(form) => form.methods.iter().any(|m| m == value),
+        None => config.methods.admits(|m| m == value),
     };
     let only = |filter: &Filter, value: &str| matches!(filter, Filter::Only(values) if values.iter().any(|v| v == value));
     let tool_names = || integration.tools.iter().map(|t| t.name);
@@ -246,7 +276,7 @@ pub(super) fn server_config_form(
             }
             label for="max_result_bytes" { "Result budget, bytes (2,000 to 2,000,000)" }
             input #max_result_bytes name="max_result_bytes" type="number" min="2000" max="2000000"
-                value=(if submitted { form.get("max_result_bytes").to_owned() } else { config.max_result_bytes.to_string() })
+                value=(max_result_bytes)
                 aria-invalid=[errors.invalid("max_result_bytes")] aria-describedby=[errors.described("max_result_bytes")];
             (errors.message("max_result_bytes"))
             label for="tool_exposure" { "Tools listed" }
@@ -336,7 +366,10 @@ pub(super) async fn preview(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let form = Form::parse(query.as_deref().unwrap_or_default().as_bytes());
+    let form = match read_form::<ServerForm>(query.as_deref().unwrap_or_default().as_bytes()) {
+        Ok(form) => form,
+        Err(error) => return error.into_response(),
+    };
     let account = match Provisioner::new(state.clone()).get_account(&id).await {
         Ok(account) => account,
         Err(error) => return ConsoleError::from(error).into_response(),
@@ -344,7 +377,7 @@ pub(super) async fn preview(
     let Some(integration) = state.catalog.integration(&account.integration) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match config_of(&form) {
+    match form.config() {
         Ok(config) => {
             Html(preview_html(&state, integration, &config).into_string()).into_response()
         }
@@ -361,9 +394,9 @@ pub(super) async fn preview(
 pub(super) async fn create_server(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    SignedPost { session, form }: SignedPost,
+    SignedPost { session, form }: SignedPost<ServerForm>,
 ) -> Response {
-    let created = match server_form_of(&form) {
+    let created = match form.server() {
         Ok((name, config, expires_at)) => Provisioner::new(state.clone())
             .create_server(
                 &id,
@@ -384,9 +417,8 @@ pub(super) async fn create_server(
                 &state,
                 &session,
                 &id,
-                &form,
+                Some(AccountSent::NewServer(&form)),
                 &errors,
-                Some(AccountForm::NewServer),
             )
             .await
         }
@@ -485,15 +517,7 @@ pub(super) async fn server_page(
     Signed(session): Signed,
     Path((id, sid)): Path<(String, String)>,
 ) -> Response {
-    server_screen(
-        &state,
-        &session,
-        &id,
-        &sid,
-        &Form(Vec::new()),
-        &FieldErrors::default(),
-    )
-    .await
+    server_screen(&state, &session, &id, &sid, None, &FieldErrors::default()).await
 }
 
 pub(super) async fn server_screen(
@@ -501,7 +525,7 @@ pub(super) async fn server_screen(
     session: &ConsoleSession,
     id: &str,
     sid: &str,
-    form: &Form,
+    sent: Option<&ServerForm>,
     errors: &FieldErrors,
 ) -> Response {
     let provisioner = Provisioner::new(state.clone());
@@ -530,7 +554,7 @@ pub(super) async fn server_screen(
             " · expires " (server.expires_at.as_deref().unwrap_or("never"))
             " · " a #activity href=(format!("/console/accounts/{}/servers/{}/activity", account.id, server.id)) { "Activity" }
         }
-        (server_config_form(session, &account, integration, Some(&server), form, errors, state))
+        (server_config_form(session, &account, integration, Some(&server), sent, errors, state))
         @if server.config.oauth || !grants.is_empty() {
             h2 { "Connected clients" }
             @if grants.is_empty() {
@@ -583,9 +607,9 @@ pub(super) async fn server_screen(
 pub(super) async fn update_server(
     State(state): State<AppState>,
     Path((id, sid)): Path<(String, String)>,
-    SignedPost { session, form }: SignedPost,
+    SignedPost { session, form }: SignedPost<ServerForm>,
 ) -> Response {
-    let result = match server_form_of(&form) {
+    let result = match form.server() {
         Ok((name, config, expires_at)) => Provisioner::new(state.clone())
             .update_server(
                 &id,
@@ -602,7 +626,7 @@ pub(super) async fn update_server(
     };
     match result {
         Ok(_) => Redirect::to(&format!("/console/accounts/{id}/servers/{sid}")).into_response(),
-        Err(errors) => server_screen(&state, &session, &id, &sid, &form, &errors).await,
+        Err(errors) => server_screen(&state, &session, &id, &sid, Some(&form), &errors).await,
     }
 }
 

@@ -4,6 +4,7 @@ use axum::extract::{Query, RawForm, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use maud::{Markup, html};
+use serde::Deserialize;
 
 use crate::limiter::SignInLimits;
 use crate::peer::ClientAddress;
@@ -11,8 +12,8 @@ use crate::state::AppState;
 use crate::store::{ApiToken, ConsoleSession, SessionEnd, now};
 
 use super::{
-    CONSOLE_TARGET, ConsoleError, Form, SESSION_COOKIE, SESSION_SECS, SignedPost, check_post, page,
-    session_ended,
+    CONSOLE_TARGET, ConsoleError, SESSION_COOKIE, SESSION_SECS, SignedPost, check_post, page,
+    read_form, session_ended,
 };
 
 #[derive(serde::Deserialize)]
@@ -57,6 +58,13 @@ pub(super) fn login_card(error: Option<&str>) -> Markup {
     }
 }
 
+/// The sign-in form: an admin API token, so the type has no `Debug` that could print it.
+#[derive(Deserialize)]
+pub(super) struct SignInForm {
+    #[serde(default)]
+    token: String,
+}
+
 pub(super) async fn login(
     State(state): State<AppState>,
     State(sign_ins): State<std::sync::Arc<SignInLimits>>,
@@ -64,16 +72,19 @@ pub(super) async fn login(
     headers: HeaderMap,
     RawForm(raw): RawForm,
 ) -> Response {
-    let form = Form::parse(&raw);
-    if let Some(refused) = check_post(&headers, None, &form) {
+    if let Some(refused) = check_post(&headers, None, &raw) {
         return refused;
     }
+    let form: SignInForm = match read_form(&raw) {
+        Ok(form) => form,
+        Err(error) => return error.into_response(),
+    };
     if let Err(refusal) = sign_ins.admit(address, CONSOLE_TARGET).await {
         let body = login_form(Some(&refusal.to_string()));
         return (StatusCode::TOO_MANY_REQUESTS, body).into_response();
     }
     // The admin API's rule: a live `admin` token.
-    let token = match state.api_token(form.get("token")).await {
+    let token = match state.api_token(&form.token).await {
         Ok(token) => token,
         Err(error) => return ConsoleError::internal(error).into_response(),
     };

@@ -5,8 +5,10 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
-use super::servers::{expires_of, shown_once_warning};
-use super::{ConsoleError, FieldErrors, Form, Signed, SignedPost, csrf, page};
+use serde::Deserialize;
+
+use super::servers::{expiry, shown_once_warning};
+use super::{ConsoleError, FieldErrors, Signed, SignedPost, csrf, filled, page};
 use crate::provision::{AccountView, Provisioner, rfc3339};
 use crate::state::AppState;
 use crate::store::{ConsoleSession, TokenScope};
@@ -15,13 +17,29 @@ pub(super) async fn tokens_page(
     State(state): State<AppState>,
     Signed(session): Signed,
 ) -> Response {
-    tokens_screen(&state, &session, &Form(Vec::new()), &FieldErrors::default()).await
+    tokens_screen(
+        &state,
+        &session,
+        &TokenForm::default(),
+        &FieldErrors::default(),
+    )
+    .await
+}
+
+/// The new API token form.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub(super) struct TokenForm {
+    name: String,
+    scope: TokenScope,
+    account_id: String,
+    expires_at: String,
 }
 
 async fn tokens_screen(
     state: &AppState,
     session: &ConsoleSession,
-    form: &Form,
+    form: &TokenForm,
     errors: &FieldErrors,
 ) -> Response {
     let provisioner = Provisioner::new(state.clone());
@@ -102,25 +120,24 @@ async fn tokens_screen(
 fn token_form(
     session: &ConsoleSession,
     accounts: &[AccountView],
-    form: &Form,
+    form: &TokenForm,
     errors: &FieldErrors,
 ) -> Markup {
-    let scope = form.get("scope");
-    let account = form.get("account_id");
+    let admin = form.scope == TokenScope::Admin;
     html! {
         h2 { "New API token" }
         form.card method="post" action="/console/api-tokens" {
             (errors.message("form"))
             (csrf(session))
             label for="token-name" { "Name" }
-            input #token-name name="name" required value=(form.get("name"))
+            input #token-name name="name" required value=(form.name)
                 aria-invalid=[errors.invalid("name")] aria-describedby=[errors.described("name")];
             (errors.message("name"))
             label for="scope" { "Scope" }
             select #scope name="scope"
                 aria-invalid=[errors.invalid("scope")] aria-describedby=[errors.described("scope")] {
-                option value="mcp" selected[scope != "admin"] { "mcp: a second factor and consent sign-in only" }
-                option value="admin" selected[scope == "admin"] { "admin: the admin API and this console" }
+                option value="mcp" selected[!admin] { "mcp: a second factor and consent sign-in only" }
+                option value="admin" selected[admin] { "admin: the admin API and this console" }
             }
             (errors.message("scope"))
             label for="account_id" { "Account (mcp tokens only; none: any account)" }
@@ -128,12 +145,12 @@ fn token_form(
                 aria-invalid=[errors.invalid("account_id")] aria-describedby=[errors.described("account_id")] {
                 option value="" { "any account" }
                 @for a in accounts {
-                    option value=(a.id) selected[a.id == account] { (a.name) " (" (a.integration) ")" }
+                    option value=(a.id) selected[a.id == form.account_id] { (a.name) " (" (a.integration) ")" }
                 }
             }
             (errors.message("account_id"))
             label for="token-expires" { "Expires at, UTC (optional)" }
-            input #token-expires name="expires_at" type="datetime-local" value=(form.get("expires_at"))
+            input #token-expires name="expires_at" type="datetime-local" value=(form.expires_at)
                 aria-invalid=[errors.invalid("expires_at")] aria-describedby=[errors.described("expires_at")];
             (errors.message("expires_at"))
             button type="submit" { "Create API token" }
@@ -143,15 +160,12 @@ fn token_form(
 
 pub(super) async fn create_token(
     State(state): State<AppState>,
-    SignedPost { session, form }: SignedPost,
+    SignedPost { session, form }: SignedPost<TokenForm>,
 ) -> Response {
-    let name = form.get("name").trim().to_owned();
-    let scope = match form.get("scope") {
-        "admin" => TokenScope::Admin,
-        _ => TokenScope::Mcp,
-    };
-    let account = form.some("account_id");
-    let expires_at = expires_of(&form);
+    let name = form.name.trim().to_owned();
+    let scope = form.scope;
+    let account = filled(&form.account_id);
+    let expires_at = expiry(&form.expires_at);
     // Every rule at once, so the form shows every error together.
     let mut errors = FieldErrors::default();
     errors.check(crate::provision::check_name(&name));
