@@ -803,6 +803,30 @@ async fn api_tokens_are_made_listed_and_revoked_in_the_console_and_forms_keep_wh
     assert!(refused.contains(
         "name=\"max_result_bytes\" type=\"number\" min=\"2000\" max=\"2000000\" value=\"5\""
     ));
+    // A choice no select offers is refused by name, and makes nothing.
+    let (status, refused) = console
+        .post(
+            &format!("/accounts/{account}/servers"),
+            &[
+                ("name", "sideways"),
+                ("methods", "read"),
+                ("tool_exposure", "sideways"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused.contains("the form's `tool_exposure` could not be read"),
+        "{refused}"
+    );
+    let (_, servers) = h
+        .admin(
+            reqwest::Method::GET,
+            &format!("/accounts/{account}/servers"),
+            None,
+        )
+        .await;
+    assert!(!servers.to_string().contains("sideways"), "{servers}");
 
     // The live preview says how many of the tools write, and how many destroy.
     let (_, all) = console

@@ -227,14 +227,20 @@ where
     }
 }
 
-/// A form's fields as its type, or the error that says which one could not be read. Repeated
-/// keys (checkbox groups, multi-selects) fill a `Vec`, as browsers send them; `serde_html_form`
-/// rather than axum's own `Form` (serde_urlencoded) because that keeps only one of them.
+/// A form's fields as its type, or the error that names the field that could not be read.
+/// Repeated keys (checkbox groups, multi-selects) fill a `Vec`, as browsers send them;
+/// `serde_html_form` rather than axum's own `Form` (serde_urlencoded), which keeps only one.
 fn read_form<F: DeserializeOwned>(body: &[u8]) -> Result<F, ConsoleError> {
-    serde_html_form::from_bytes(body).map_err(|error| ConsoleError::Form {
-        field: "form",
-        message: format!("the form could not be read: {error}"),
-    })
+    serde_path_to_error::deserialize(serde_html_form::Deserializer::from_bytes(body)).map_err(
+        |error| ConsoleError::Form {
+            field: "form",
+            message: format!(
+                "the form's `{}` could not be read: {}",
+                error.path(),
+                error.inner()
+            ),
+        },
+    )
 }
 
 /// Deserializes a ticked checkbox (sent as `on`, or as its `value`) as `true`; an unticked one
@@ -557,9 +563,15 @@ mod tests {
         let config = form.config().unwrap_or_else(|_| panic!("a config"));
         assert_eq!(config.tags, crate::store::Filter::All);
         assert_eq!(config.max_result_bytes, 9000);
-        let refused = read_form::<servers::ServerForm>(b"tool_exposure=sideways")
+        let refused = read_form::<servers::ServerForm>(b"name=a&tool_exposure=sideways")
             .err()
             .expect("an unknown choice is refused");
         assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let message = refused.message();
+        assert!(
+            message.starts_with("the form's `tool_exposure` could not be read")
+                && message.contains("`sideways`"),
+            "{message}"
+        );
     }
 }
