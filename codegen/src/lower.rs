@@ -91,23 +91,7 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         .or_else(|| spec.as_ref()?.base_url.clone())
         .unwrap_or_default();
     let pointer_file = doc.map(|(d, _)| d).or(openapi)?;
-    if base_url.is_empty() || base_url.contains('{') || !base_url.contains("://") {
-        sink.push(
-            pointer_file,
-            Diagnostic::new(
-                "spec::missing-base-url",
-                Severity::Note,
-                pointer_file.file,
-                "",
-                if base_url.is_empty() {
-                    format!("integration `{slug}` has no base URL in its spec")
-                } else {
-                    format!("integration `{slug}` has no fixed base URL in its spec (`{base_url}`)")
-                },
-            )
-            .with_help("each account must set `base_url` (the admin API refuses an account without one); or set `integration.base_url` in a doc spec or `servers[0].url` with variable defaults in OpenAPI"),
-        );
-    }
+    check_base_url(pointer_file, &slug, &base_url, sink);
     let auth = match doc.and_then(|(_, d)| d.integration.auth.clone()) {
         Some(auth) => auth_from_doc(auth),
         None => match (openapi, &spec) {
@@ -162,14 +146,11 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
             if used_ops.contains(&index) {
                 continue;
             }
-            if !include_unlisted {
-                lowerer.sink.push(openapi_doc, Diagnostic::new(
-                    "overlay::not-selected", Severity::Note, openapi_doc.file, &op.pointer,
-                    format!("{} {} is not a tool: the overlay does not list it", op.method, op.path),
-                ).with_help("add it to the doc spec's resources, or set `integration.include_unlisted: true`"));
-                continue;
+            if include_unlisted {
+                lowerer.derived_tool(openapi_doc, op, naming_rule);
+            } else {
+                lowerer.not_selected(openapi_doc, op);
             }
-            lowerer.derived_tool(openapi_doc, op, naming_rule);
         }
     }
 
@@ -206,6 +187,28 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         types: types.types,
         sources: vendor.sources,
     })
+}
+
+/// A note where the integration has no fixed base URL, so every account must set one.
+fn check_base_url(file: &Document<'_>, slug: &str, base_url: &str, sink: &mut Sink<'_>) {
+    if !base_url.is_empty() && !base_url.contains('{') && base_url.contains("://") {
+        return;
+    }
+    sink.push(
+        file,
+        Diagnostic::new(
+            "spec::missing-base-url",
+            Severity::Note,
+            file.file,
+            "",
+            if base_url.is_empty() {
+                format!("integration `{slug}` has no base URL in its spec")
+            } else {
+                format!("integration `{slug}` has no fixed base URL in its spec (`{base_url}`)")
+            },
+        )
+        .with_help("each account must set `base_url` (the admin API refuses an account without one); or set `integration.base_url` in a doc spec or `servers[0].url` with variable defaults in OpenAPI"),
+    );
 }
 
 /// The integration-wide notes: unions left as JSON, and what the schema budget did.
@@ -678,6 +681,26 @@ impl Lowerer<'_, '_, '_> {
                 format!("{what} is not a tool: it has no documentation"),
             )
             .with_help("add a summary or description (OpenAPI) or a `description` (doc spec)"),
+        );
+    }
+
+    /// A note for an OpenAPI operation that an overlay without `include_unlisted` leaves out.
+    fn not_selected(&mut self, doc: &Document<'_>, op: &Op<'_>) {
+        self.sink.push(
+            doc,
+            Diagnostic::new(
+                "overlay::not-selected",
+                Severity::Note,
+                doc.file,
+                &op.pointer,
+                format!(
+                    "{} is not a tool: the overlay does not list it",
+                    op.endpoint()
+                ),
+            )
+            .with_help(
+                "add it to the doc spec's resources, or set `integration.include_unlisted: true`",
+            ),
         );
     }
 
