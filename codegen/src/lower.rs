@@ -77,27 +77,27 @@ impl Sink<'_> {
 pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<IntegrationIr> {
     let doc = vendor.doc.as_ref();
     let openapi = vendor.openapi.as_ref();
-    let spec = openapi.map(|o| Spec::read(&o.value));
+    // The OpenAPI document with its typed view.
+    let read = openapi.map(|o| (o, Spec::read(&o.value)));
     let spec_name = doc
         .map(|(_, d)| d.integration.name.clone())
         .unwrap_or_else(|| vendor.dir.to_owned());
     let slug = naming::integration_slug(&spec_name);
     let title = doc
         .and_then(|(_, d)| d.integration.title.clone())
-        .or_else(|| spec.as_ref()?.title.map(str::to_owned))
+        .or_else(|| read.as_ref()?.1.title.map(str::to_owned))
         .unwrap_or_else(|| spec_name.clone());
     let base_url = doc
         .and_then(|(_, d)| d.integration.base_url.clone())
-        .or_else(|| spec.as_ref()?.base_url.clone())
+        .or_else(|| read.as_ref()?.1.base_url.clone())
         .unwrap_or_default();
     let pointer_file = doc.map(|(d, _)| d).or(openapi)?;
     check_base_url(pointer_file, &slug, &base_url, sink);
     let auth = match doc.and_then(|(_, d)| d.integration.auth.clone()) {
         Some(auth) => auth_from_doc(auth),
-        None => match (openapi, &spec) {
-            (Some(o), Some(spec)) => openapi_auth(o, spec, sink),
-            _ => AuthIr::None,
-        },
+        None => read
+            .as_ref()
+            .map_or(AuthIr::None, |(o, spec)| openapi_auth(o, spec, sink)),
     };
     let docspec_schemas = json!({
         "schemas": doc.map(|(_, d)| d.schemas.clone()).unwrap_or_default()
@@ -117,12 +117,12 @@ pub fn lower_vendor(vendor: VendorDocs<'_>, sink: &mut Sink<'_>) -> Option<Integ
         types: TypeSpace::default(),
     };
     let default_pagination = doc.and_then(|(_, d)| d.integration.pagination.clone());
-    let ops: &[Op<'_>] = match (openapi, &spec) {
-        (Some(o), Some(spec)) => {
+    let ops: &[Op<'_>] = match &read {
+        Some((o, spec)) => {
             report_operations(o, spec, lowerer.sink);
             &spec.operations
         }
-        _ => &[],
+        None => &[],
     };
     let mut used_ops = BTreeSet::new();
 
@@ -875,13 +875,10 @@ impl Lowerer<'_, '_, '_> {
         root: RootId,
         endpoint: &str,
     ) -> Option<RequestBody> {
+        let json = |body| (body, "application/json".to_owned(), BodyKindIr::Json);
         if let Some(override_body) = overlay.and_then(|o| o.doc.body.as_ref()) {
             return match self.arena.normalize(root, override_body) {
-                Ok(schema) => Some((
-                    Some((schema, true)),
-                    "application/json".to_owned(),
-                    BodyKindIr::Json,
-                )),
+                Ok(schema) => Some(json(Some((schema, true)))),
                 Err(error) => {
                     self.skip(
                         doc,
@@ -894,9 +891,8 @@ impl Lowerer<'_, '_, '_> {
                 }
             };
         }
-        let no_body = (None, "application/json".to_owned(), BodyKindIr::Json);
         let request_body = match &op.request_body {
-            None => return Some(no_body),
+            None => return Some(json(None)),
             Some(Err(malformed)) => {
                 self.sink
                     .push(doc, malformed.diagnostic(doc.file, endpoint));
@@ -909,7 +905,7 @@ impl Lowerer<'_, '_, '_> {
             .iter()
             .min_by_key(|m| (BodyKindIr::rank(m.media_type), m.media_type))
         else {
-            return Some(no_body);
+            return Some(json(None));
         };
         let media_type = media.media_type;
         let Some(kind) = BodyKindIr::for_media(media_type) else {

@@ -111,7 +111,7 @@ pub(super) async fn connect_account(
                     &state.catalog,
                     &session,
                     Some(&chosen),
-                    Some((NewAccountForm::Connect, &form)),
+                    Some(NewAccountSent::Connect(&form)),
                     &errors,
                 ),
             )
@@ -159,12 +159,11 @@ pub(super) async fn new_account_page(
     .into_response()
 }
 
-/// Which of the new-account page's two forms was sent: connecting through the vendor's
-/// consent page, or credentials.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum NewAccountForm {
-    Connect,
-    Credentials,
+/// Which of the new-account page's two forms was sent, with what it held: connecting
+/// through the vendor's consent page, or credentials.
+pub(super) enum NewAccountSent<'f> {
+    Connect(&'f AccountFields),
+    Credentials(&'f AccountFields),
 }
 
 /// The new-account page, with the form that was sent (if any) and its errors. Credential
@@ -174,14 +173,14 @@ pub(super) fn account_form(
     catalog: &Catalog,
     session: &ConsoleSession,
     chosen: Option<&str>,
-    sent: Option<(NewAccountForm, &AccountFields)>,
+    sent: Option<NewAccountSent<'_>>,
     errors: &FieldErrors,
 ) -> Html<String> {
     let none = FieldErrors::default();
     let empty = AccountFields::default();
     let (connect_errors, connect_form, errors, form) = match sent {
-        Some((NewAccountForm::Connect, form)) => (errors, form, &none, &empty),
-        Some((NewAccountForm::Credentials, form)) => (&none, &empty, errors, form),
+        Some(NewAccountSent::Connect(form)) => (errors, form, &none, &empty),
+        Some(NewAccountSent::Credentials(form)) => (&none, &empty, errors, form),
         None => (&none, &empty, &none, &empty),
     };
     let chosen = chosen.and_then(|name| catalog.integration(name));
@@ -333,7 +332,7 @@ pub(super) async fn create_account(
                 &state.catalog,
                 &session,
                 Some(&chosen),
-                Some((NewAccountForm::Credentials, &form)),
+                Some(NewAccountSent::Credentials(&form)),
                 &errors,
             ),
         )
