@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 async fn provisioning_on_sqlite() {
     let h = start().await;
     provisioning_filters_expiry_second_factor_rotation_and_deletion(&h, true).await;
+    every_config_field_is_stored_and_replaced(&h).await;
 }
 
 #[tokio::test]
@@ -21,6 +22,61 @@ async fn provisioning_on_postgres() {
     };
     let h = start_with(Some(url)).await;
     provisioning_filters_expiry_second_factor_rotation_and_deletion(&h, false).await;
+    every_config_field_is_stored_and_replaced(&h).await;
+}
+
+/// Every config field away from its default, read back from the database after the create and
+/// after an update that changes each of them again; the two flags differ each time, so neither
+/// can be bound to the other's column.
+async fn every_config_field_is_stored_and_replaced(h: &Harness) {
+    let account = h.account("malomo").await;
+    let created = json!({
+        "methods": ["read", "custom"],
+        "tags": ["orders"],
+        "tools": ["list_all_malomo_orders", "get_single_malomo_order_by_id"],
+        "exclude_tools": ["get_single_malomo_order_by_id"],
+        "require_api_token_auth": true,
+        "oauth": false,
+        "max_result_bytes": 20000,
+        "tool_exposure": "discovery",
+        "schema_profile": "portable",
+        "confirm": ["list_all_malomo_orders"],
+        "confirm_fallback": "allow"
+    });
+    let (id, _) = h.server(&account, created.clone()).await;
+    let path = format!("/integrated-account/{account}/mcp/{id}");
+    let (status, stored) = h.admin(reqwest::Method::GET, &path, None).await;
+    assert_eq!((status, &stored["config"]), (200, &created), "{stored}");
+
+    let updated = json!({
+        "methods": ["write"],
+        "tags": ["webhooks"],
+        "tools": ["create_a_malomo_webhook"],
+        "exclude_tools": ["delete_a_malomo_webhook_by_id"],
+        "require_api_token_auth": false,
+        "oauth": true,
+        "max_result_bytes": 30000,
+        "tool_exposure": "all",
+        "schema_profile": "full",
+        "confirm": "writes",
+        "confirm_fallback": "refuse"
+    });
+    let (status, body) = h
+        .admin(
+            reqwest::Method::PATCH,
+            &path,
+            Some(
+                json!({"name": "renamed", "config": updated, "expires_at": "2099-01-01T00:00:00Z"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, stored) = h.admin(reqwest::Method::GET, &path, None).await;
+    assert_eq!(stored["config"], updated, "{stored}");
+    assert_eq!(
+        (&stored["name"], &stored["expires_at"]),
+        (&json!("renamed"), &json!("2099-01-01T00:00:00Z"))
+    );
 }
 
 async fn provisioning_filters_expiry_second_factor_rotation_and_deletion(

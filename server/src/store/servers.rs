@@ -1,7 +1,8 @@
 //! MCP servers, the resolution of their tokens, and the sweep of expired ones.
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 
 use super::{
     Account, Confirm, DEFAULT_MAX_RESULT_BYTES, McpServer, ServerConfig, Store, StoreError,
@@ -14,24 +15,14 @@ impl Store {
         server: &McpServer,
         token_hash: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, methods, tags, tools, exclude_tools, require_api_token_auth, expires_at, created_at, schema_profile, oauth, max_result_bytes, tool_exposure, confirm, confirm_fallback) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
+        let insert = sqlx::query("INSERT INTO mcp_servers (id, account_id, name, token_hash, expires_at, created_at, methods, tags, tools, exclude_tools, require_api_token_auth, schema_profile, oauth, max_result_bytes, tool_exposure, confirm, confirm_fallback) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)")
             .bind(&server.id)
             .bind(&server.account_id)
             .bind(&server.name)
             .bind(token_hash)
-            .bind(serde_json::to_string(&server.config.methods)?)
-            .bind(serde_json::to_string(&server.config.tags)?)
-            .bind(serde_json::to_string(&server.config.tools)?)
-            .bind(serde_json::to_string(&server.config.exclude_tools)?)
-            .bind(i64::from(server.config.require_api_token_auth))
             .bind(server.expires_at)
-            .bind(server.created_at)
-            .bind(server.config.schema_profile.as_str())
-            .bind(i64::from(server.config.oauth))
-            .bind(i64::from(server.config.max_result_bytes))
-            .bind(server.config.tool_exposure.as_str())
-            .bind(server.config.confirm.stored())
-            .bind(server.config.confirm_fallback.as_str())
+            .bind(server.created_at);
+        bind_config(insert, &server.config)?
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -70,22 +61,12 @@ impl Store {
     /// the same transaction.
     pub async fn update_server(&self, server: &McpServer) -> Result<bool, StoreError> {
         let mut transaction = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE mcp_servers SET name = $1, methods = $2, tags = $3, tools = $4, exclude_tools = $5, require_api_token_auth = $6, expires_at = $7, schema_profile = $10, oauth = $11, max_result_bytes = $12, tool_exposure = $13, confirm = $14, confirm_fallback = $15 WHERE id = $8 AND account_id = $9")
-            .bind(&server.name)
-            .bind(serde_json::to_string(&server.config.methods)?)
-            .bind(serde_json::to_string(&server.config.tags)?)
-            .bind(serde_json::to_string(&server.config.tools)?)
-            .bind(serde_json::to_string(&server.config.exclude_tools)?)
-            .bind(i64::from(server.config.require_api_token_auth))
-            .bind(server.expires_at)
+        let update = sqlx::query("UPDATE mcp_servers SET name = $3, expires_at = $4, methods = $5, tags = $6, tools = $7, exclude_tools = $8, require_api_token_auth = $9, schema_profile = $10, oauth = $11, max_result_bytes = $12, tool_exposure = $13, confirm = $14, confirm_fallback = $15 WHERE id = $1 AND account_id = $2")
             .bind(&server.id)
             .bind(&server.account_id)
-            .bind(server.config.schema_profile.as_str())
-            .bind(i64::from(server.config.oauth))
-            .bind(i64::from(server.config.max_result_bytes))
-            .bind(server.config.tool_exposure.as_str())
-            .bind(server.config.confirm.stored())
-            .bind(server.config.confirm_fallback.as_str())
+            .bind(&server.name)
+            .bind(server.expires_at);
+        let done = bind_config(update, &server.config)?
             .execute(&mut *transaction)
             .await?;
         if !server.config.oauth {
@@ -208,6 +189,28 @@ pub struct SweptServer {
     pub name: String,
     /// Its account.
     pub account_id: String,
+}
+
+/// Binds a server's config as the next eleven parameters, in this order: `methods, tags, tools,
+/// exclude_tools, require_api_token_auth, schema_profile, oauth, max_result_bytes,
+/// tool_exposure, confirm, confirm_fallback`. The `INSERT` and the `UPDATE` both end with it, so
+/// a new config field is bound in one place.
+fn bind_config<'q>(
+    query: Query<'q, Any, AnyArguments>,
+    config: &ServerConfig,
+) -> Result<Query<'q, Any, AnyArguments>, StoreError> {
+    Ok(query
+        .bind(serde_json::to_string(&config.methods)?)
+        .bind(serde_json::to_string(&config.tags)?)
+        .bind(serde_json::to_string(&config.tools)?)
+        .bind(serde_json::to_string(&config.exclude_tools)?)
+        .bind(i64::from(config.require_api_token_auth))
+        .bind(config.schema_profile.as_str())
+        .bind(i64::from(config.oauth))
+        .bind(i64::from(config.max_result_bytes))
+        .bind(config.tool_exposure.as_str())
+        .bind(config.confirm.stored())
+        .bind(config.confirm_fallback.as_str()))
 }
 
 fn server_from_row(row: &AnyRow) -> Result<McpServer, StoreError> {
