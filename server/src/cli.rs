@@ -786,4 +786,47 @@ mod tests {
             missing.join("\n")
         );
     }
+
+    /// `--scope` repeats into a list, and leaving it out keeps the OAuth app's scopes, for
+    /// `account connect` and `account reconnect` alike.
+    #[test]
+    fn consent_flags_read_repeated_scopes_and_none_for_the_apps() {
+        let consent = |arguments: &[&str]| {
+            let cli = <Cli as clap::Parser>::try_parse_from(arguments).expect("parses");
+            match cli.command {
+                Command::Account(
+                    AccountCommand::Connect { consent, .. }
+                    | AccountCommand::Reconnect { consent, .. },
+                ) => consent,
+                _ => panic!("not an account consent command"),
+            }
+        };
+        let connect = consent(&[
+            "specgate",
+            "account",
+            "connect",
+            "--integration",
+            "roserocket",
+            "--name",
+            "ops",
+            "--scope",
+            "read",
+            "--scope",
+            "offline_access",
+            "--wait",
+            "0",
+        ]);
+        assert_eq!(
+            (connect.scopes, connect.wait),
+            (
+                Some(vec!["read".to_owned(), "offline_access".to_owned()]),
+                0
+            )
+        );
+        let reconnect = consent(&["specgate", "account", "reconnect", "acc_1"]);
+        assert_eq!(
+            (reconnect.scopes, reconnect.return_to, reconnect.wait),
+            (None, None, 600)
+        );
+    }
 }

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::call::Credentials;
@@ -15,6 +15,20 @@ use crate::store::ConnectionOutcome;
 use super::{
     CliError, Common, cli_state, confirm, human, json_of, nothing_to_change, print, secret_value,
 };
+
+/// The vendor consent's flags, the same for `account connect` and `account reconnect`.
+#[derive(Args)]
+pub(super) struct ConsentFlags {
+    /// OAuth scopes to ask for instead of the OAuth app's (repeat the flag).
+    #[arg(long = "scope")]
+    pub(super) scopes: Option<Vec<String>>,
+    /// Where the browser goes after the callback; its origin must be allowed (`return-origin allow`).
+    #[arg(long)]
+    pub(super) return_to: Option<String>,
+    /// Seconds to wait for the vendor's callback; 0 prints the URL and returns.
+    #[arg(long, default_value_t = 600)]
+    pub(super) wait: u64,
+}
 
 #[derive(Subcommand)]
 pub(super) enum AccountCommand {
@@ -80,15 +94,8 @@ pub(super) enum AccountCommand {
         /// The vendor API's base URL, for a per-tenant host (the spec's by default).
         #[arg(long)]
         base_url: Option<String>,
-        /// Scopes to ask for instead of the OAuth app's (repeat the flag).
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// Where the browser goes afterwards (an allowed origin).
-        #[arg(long)]
-        return_to: Option<String>,
-        /// Seconds to wait for the callback; 0 prints the URL and returns.
-        #[arg(long, default_value_t = 600)]
-        wait: u64,
+        #[command(flatten)]
+        consent: ConsentFlags,
         /// Allow an http:// loopback base URL.
         #[arg(long)]
         allow_insecure_upstreams: bool,
@@ -97,15 +104,8 @@ pub(super) enum AccountCommand {
     Reconnect {
         /// The account's id (`account list` shows them).
         id: String,
-        /// OAuth scopes to ask for (repeat the flag); the app's by default.
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// Where the browser goes after the callback; its origin must be allowed (`return-origin allow`).
-        #[arg(long)]
-        return_to: Option<String>,
-        /// Seconds to wait for the vendor's callback.
-        #[arg(long, default_value_t = 600)]
-        wait: u64,
+        #[command(flatten)]
+        consent: ConsentFlags,
         /// Accept a vendor user or tenant other than the one the account was first connected
         /// as (without it, such a reconnect is refused and nothing changes).
         #[arg(long)]
@@ -189,16 +189,19 @@ pub(super) async fn account(common: &Common, command: AccountCommand) -> Result<
             integration,
             name,
             base_url,
-            scopes,
-            return_to,
-            wait,
+            consent:
+                ConsentFlags {
+                    scopes,
+                    return_to,
+                    wait,
+                },
             ..
         } => {
             let request = Connect {
                 integration,
                 name,
                 base_url,
-                scopes: (!scopes.is_empty()).then_some(scopes),
+                scopes,
                 return_to,
             };
             let started = p.connect(request).await?;
@@ -206,13 +209,16 @@ pub(super) async fn account(common: &Common, command: AccountCommand) -> Result<
         }
         AccountCommand::Reconnect {
             id,
-            scopes,
-            return_to,
-            wait,
+            consent:
+                ConsentFlags {
+                    scopes,
+                    return_to,
+                    wait,
+                },
             accept_other_identity,
         } => {
             let request = Reconnect {
-                scopes: (!scopes.is_empty()).then_some(scopes),
+                scopes,
                 return_to,
                 accept_other_identity,
             };
